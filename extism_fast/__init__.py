@@ -1,0 +1,43 @@
+"""extism_fast: run Extism WebAssembly plugins from Python, fast.
+
+A drop-in, faster host for plugins built with any Extism PDK: wasmtime's C API driven from
+Cython, with the Extism kernel in C.
+"""
+
+from extism_fast._runtime import (
+    CancelHandle,
+    CompiledPlugin,
+    CurrentPlugin,
+    Memory,
+    Plugin,
+    wat2wasm,
+)
+from extism_fast.errors import (
+    CallError,
+    CancelledError,
+    CapabilityError,
+    CompileError,
+    Error,
+    FunctionNotFoundError,
+    HashMismatchError,
+    HostFunctionError,
+    LinkError,
+    ManifestError,
+    MemoryLimitError,
+    PluginError,
+    TimeoutError,
+    TrapError,
+)
+from extism_fast.functions import HOST_FN_REGISTRY, Function, Val, ValType, host_fn
+from extism_fast.manifest import Manifest, MemoryOptions, WasmData, WasmFile, WasmUrl
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CallError", "CancelHandle", "CancelledError", "CapabilityError", "CompileError",
+    "CompiledPlugin", "CurrentPlugin", "Error", "Function", "FunctionNotFoundError",
+    "HOST_FN_REGISTRY", "HashMismatchError", "HostFunctionError", "LinkError", "Manifest",
+    "ManifestError", "Memory", "MemoryLimitError", "MemoryOptions", "Plugin", "PluginError",
+    "TimeoutError", "TrapError", "Val", "ValType", "WasmData", "WasmFile", "WasmUrl",
+    "host_fn", "wat2wasm",
+]

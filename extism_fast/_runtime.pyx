@@ -1,0 +1,728 @@
+# cython: language_level=3, cdivision=True
+"""The native runtime: engine, compiled plugins, plugin instances, calls, host-function trampolines.
+
+Everything on the per-call path lives here so that ``Plugin.call`` is one Cython method: the input
+buffer goes straight into kernel memory, wasm runs with the GIL released, and the GIL is taken back
+only for Python host functions and logging.
+"""
+
+cimport cython
+
+import logging
+import os
+import uuid
+import importlib.util
+
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
+from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_CheckExact
+from cpython.unicode cimport PyUnicode_AsUTF8String, PyUnicode_CheckExact
+from libc.stdint cimport uint8_t, uint64_t, int64_t, int32_t, INT32_MAX
+from libc.stdlib cimport malloc, calloc, free
+from libc.string cimport memcpy, strlen
+
+from extism_fast.includes.wasmtime cimport *
+from extism_fast.includes.kernel cimport *
+
+from extism_fast.errors import (
+    Error, CompileError, LinkError, ManifestError, FunctionNotFoundError, CallError, PluginError,
+    TrapError, TimeoutError, CancelledError, MemoryLimitError, HostFunctionError, CapabilityError,
+)
+from extism_fast.functions import Function, Val, ValType, HOST_FN_REGISTRY
+from extism_fast.manifest import Manifest, coerce_source, WASM_PAGE_SIZE
+
+logger = logging.getLogger("extism_fast")
+TRACE = 5
+logging.addLevelName(TRACE, "TRACE")
+# ABI level (0 trace .. 4 error) -> Python logging level.
+_PY_LEVELS = (TRACE, logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR)
+
+cdef wasm_engine_t *ENGINE = NULL
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading wasmtime
+# ---------------------------------------------------------------------------------------------
+
+def _wasmtime_library_path():
+    """Path of the shared library inside the installed `wasmtime` wheel (not imported: no ctypes)."""
+    spec = importlib.util.find_spec("wasmtime")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("extism_fast needs the `wasmtime` package (pip install 'wasmtime>=50,<51')")
+    root = list(spec.submodule_search_locations)[0]
+    for sub in os.listdir(root):
+        candidate = os.path.join(root, sub, "_libwasmtime.so")
+        if os.path.isfile(candidate):
+            return candidate
+    raise ImportError(f"no _libwasmtime.so found under {root}")
+
+
+cdef _load_wasmtime():
+    global ENGINE
+    cdef char err[512]
+    path = os.fsencode(_wasmtime_library_path())
+    if wt_load(path, err, sizeof(err)) != 0:
+        raise ImportError(err.decode("utf-8", "replace"))
+    ENGINE = instance_engine_new()
+    if ENGINE == NULL:
+        raise ImportError("cannot create the wasmtime engine")
+    instance_hooks.log = _log_hook
+    instance_hooks.log_level = _log_level_hook
+
+
+_load_wasmtime()
+
+
+cdef str _take_message(char *message):
+    """Decode and free a malloc'ed C message."""
+    if message == NULL:
+        return "unknown error"
+    text = message.decode("utf-8", "replace")
+    free(message)
+    return text
+
+
+cdef str _take_wasmtime_error(wasmtime_error_t *error):
+    return _take_message(wt_take_error_message(error))
+
+
+def wat2wasm(text):
+    """Convert WebAssembly text (str or bytes) to a wasm binary; raises CompileError."""
+    cdef bytes source = text.encode() if isinstance(text, str) else bytes(text)
+    cdef wasm_byte_vec_t out
+    cdef wasmtime_error_t *error = wt.wasmtime_wat2wasm(source, len(source), &out)
+    if error != NULL:
+        raise CompileError(f"invalid WebAssembly text: {_take_wasmtime_error(error)}")
+    result = PyBytes_FromStringAndSize(<char *>out.data, out.size)
+    wt.wasm_byte_vec_delete(&out)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Logging hooks (called from import callbacks without the GIL)
+# ---------------------------------------------------------------------------------------------
+
+cdef void _log_hook(void *owner, int level, const uint8_t *msg, size_t n) noexcept nogil:
+    with gil:
+        try:
+            plugin = <Plugin>owner
+            py_level = _PY_LEVELS[level]
+            if logger.isEnabledFor(py_level):
+                text = (<char *>msg)[:n].decode("utf-8", "replace")
+                logger.log(py_level, text, extra={"plugin_id": str(plugin.id)})
+        except BaseException:
+            logger.exception("extism_fast: logging a plugin message failed")
+
+
+cdef int32_t _log_level_hook(void *owner) noexcept nogil:
+    with gil:
+        try:
+            for abi_level, py_level in enumerate(_PY_LEVELS):
+                if logger.isEnabledFor(py_level):
+                    return abi_level
+        except BaseException:
+            pass
+        return INT32_MAX
+
+
+# ---------------------------------------------------------------------------------------------
+# Host functions: the trampoline from wasm into Python
+# ---------------------------------------------------------------------------------------------
+
+_VALTYPE_TO_KIND = {ValType.I32: WASM_I32, ValType.I64: WASM_I64, ValType.F32: WASM_F32,
+                    ValType.F64: WASM_F64, ValType.V128: WASM_V128,
+                    ValType.FUNC_REF: WASM_FUNCREF, ValType.EXTERN_REF: WASM_EXTERNREF}
+_KIND_NAMES = {WASM_I32: "i32", WASM_I64: "i64", WASM_F32: "f32", WASM_F64: "f64", WASM_V128: "v128",
+               WASM_FUNCREF: "funcref", WASM_EXTERNREF: "externref"}
+
+
+cdef class _HostFunctionEntry:
+    """What the trampoline needs for one Function: kept alive by its CompiledPlugin."""
+    cdef object function
+    cdef tuple param_types
+    cdef tuple result_types
+    cdef str label
+
+    def __init__(self, function):
+        self.function = function
+        self.param_types = tuple(function.args)
+        self.result_types = tuple(function.returns)
+        self.label = f"{function.namespace}::{function.name}"
+        for t in self.param_types + self.result_types:
+            if t not in (ValType.I32, ValType.I64, ValType.F32, ValType.F64):
+                raise LinkError(f"host function {self.label}: value type {t.name} is not supported "
+                                f"(use I32, I64/PTR, F32 or F64)")
+
+
+cdef object _raw_to_python(wasmtime_val_raw_t *raw, object t):
+    if t is ValType.I64:
+        return raw.i64
+    if t is ValType.I32:
+        return raw.i32
+    if t is ValType.F64:
+        return raw.f64
+    return raw.f32
+
+
+cdef _python_to_raw(wasmtime_val_raw_t *raw, object t, object value):
+    if t is ValType.I64:
+        raw.i64 = <int64_t>(<object>int(value) & 0xFFFFFFFFFFFFFFFF)
+    elif t is ValType.I32:
+        raw.i32 = <int>(<object>int(value) & 0xFFFFFFFF)
+    elif t is ValType.F64:
+        raw.f64 = float(value)
+    else:
+        raw.f32 = float(value)
+
+
+cdef wasm_trap_t *_host_trampoline(void *env, wasmtime_caller_t *caller, wasmtime_val_raw_t *args,
+                                   size_t nargs) noexcept nogil:
+    with gil:
+        return _run_host_function(<_HostFunctionEntry>env, args)
+
+
+cdef wasm_trap_t *_run_host_function(_HostFunctionEntry entry, wasmtime_val_raw_t *args):
+    cdef Py_ssize_t i
+    cdef plugin_instance *inst = current_instance
+    try:
+        plugin = <Plugin>inst.owner
+        params = [Val(t, _raw_to_python(&args[i], t)) for i, t in enumerate(entry.param_types)]
+        results = [Val(t, None) for t in entry.result_types]
+        fn = entry.function
+        fn.f(CurrentPlugin._for(plugin), params, results, *fn.user_data)
+        for i, t in enumerate(entry.result_types):
+            value = results[i].value
+            if value is None:
+                raise TypeError(f"result {i} ({t.name}) was not set")
+            _python_to_raw(&args[i], t, value)
+        return NULL
+    except BaseException as exc:
+        logger.error("host function %s raised", entry.label, exc_info=True)
+        message = f"host function {entry.label} raised {type(exc).__name__}: {exc}".encode("utf-8", "replace")
+        return instance_fail(inst, FAILURE_HOST_FUNCTION, message)
+
+
+# ---------------------------------------------------------------------------------------------
+# Memory handles for host functions
+# ---------------------------------------------------------------------------------------------
+
+class Memory:
+    """A block of kernel memory: ``offset`` and ``length`` (as the official SDK's Memory)."""
+
+    __slots__ = ("offset", "length")
+
+    def __init__(self, offs, length):
+        self.offset = offs
+        self.length = length
+
+    def __len__(self):
+        return self.length
+
+    def __repr__(self):
+        return f"Memory(offset={self.offset}, length={self.length})"
+
+
+cdef class CurrentPlugin:
+    """The plugin that is calling a host function: access to its kernel memory.
+
+    Valid only during the host-function call it was given to.
+    """
+    cdef Plugin plugin
+
+    @staticmethod
+    cdef CurrentPlugin _for(Plugin plugin):
+        cdef CurrentPlugin cp = CurrentPlugin.__new__(CurrentPlugin)
+        cp.plugin = plugin
+        return cp
+
+    cdef kernel *_kernel(self) except NULL:
+        if self.plugin is None or self.plugin.inst == NULL:
+            raise Error("CurrentPlugin is no longer valid (its plugin was closed)")
+        return self.plugin.inst.kernel
+
+    def memory(self, mem):
+        """A writable memoryview of the bytes of ``mem`` (a Memory) in kernel memory."""
+        cdef kernel *k = self._kernel()
+        cdef uint64_t offset = mem.offset, length = mem.length
+        cdef uint8_t *p = kernel_ptr(k, offset, length)
+        if p == NULL:
+            raise Error(f"memory [{offset}, {offset}+{length}) is outside kernel memory")
+        return memoryview(<uint8_t[:length]>p) if length else memoryview(b"")
+
+    def alloc(self, size):
+        """Allocate ``size`` bytes of kernel memory; raises MemoryLimitError when it cannot."""
+        cdef kernel *k = self._kernel()
+        cdef uint64_t offset = kernel_alloc(k, size)
+        if offset == 0 and size != 0:
+            raise MemoryLimitError(f"cannot allocate {size} bytes: kernel memory limit reached ({k.limit} bytes)")
+        return Memory(offset, size)
+
+    def free(self, mem):
+        """Free a block (a Memory or an offset). Unknown offsets are ignored."""
+        kernel_free(self._kernel(), mem.offset if isinstance(mem, Memory) else int(mem))
+
+    def memory_at_offset(self, offs):
+        """The Memory of the block starting at ``offs`` (an int or a Val); length 0 if none."""
+        if isinstance(offs, Val):
+            offs = offs.value
+        return Memory(offs, kernel_length(self._kernel(), offs))
+
+    def host_context(self):
+        """The ``host_context`` object given to the current ``Plugin.call``, or None."""
+        return self.plugin._host_context
+
+    def input_buffer(self, input):
+        """Writable memoryview of the block a parameter (Val with an offset) points at."""
+        return self.memory(self.memory_at_offset(input))
+
+    def input_bytes(self, input):
+        """The bytes of the block a parameter points at."""
+        return bytes(self.input_buffer(input))
+
+    def input_string(self, input):
+        """The UTF-8 text of the block a parameter points at."""
+        return self.input_bytes(input).decode()
+
+    def return_bytes(self, output, b):
+        """Copy ``b`` into a new block and store its offset in ``output`` (a Val)."""
+        mem = self.alloc(len(b))
+        if len(b):
+            self.memory(mem)[:] = b
+        output.value = mem.offset
+
+    def return_string(self, output, s):
+        """Like return_bytes for UTF-8 text."""
+        self.return_bytes(output, s.encode())
+
+
+# ---------------------------------------------------------------------------------------------
+# Compiled plugins
+# ---------------------------------------------------------------------------------------------
+
+cdef wasm_functype_t *_functype(list params, list results):
+    cdef wasm_valtype_vec_t p, r
+    cdef wasm_valtype_t *types[64]
+    cdef Py_ssize_t i
+    if len(params) > 64 or len(results) > 64:
+        raise LinkError("host functions take at most 64 parameters and 64 results")
+    for i, t in enumerate(params):
+        types[i] = wt.wasm_valtype_new(_VALTYPE_TO_KIND[t])
+    if params:
+        wt.wasm_valtype_vec_new(&p, len(params), types)
+    else:
+        wt.wasm_valtype_vec_new_empty(&p)
+    for i, t in enumerate(results):
+        types[i] = wt.wasm_valtype_new(_VALTYPE_TO_KIND[t])
+    if results:
+        wt.wasm_valtype_vec_new(&r, len(results), types)
+    else:
+        wt.wasm_valtype_vec_new_empty(&r)
+    return wt.wasm_functype_new(&p, &r)
+
+
+cdef str _kinds_text(const wasm_valtype_vec_t *vec):
+    cdef size_t i
+    return ", ".join(_KIND_NAMES.get(wt.wasm_valtype_kind(vec.data[i]), "?") for i in range(vec.size))
+
+
+cdef str _signature_text(const wasm_functype_t *ft):
+    return f"({_kinds_text(wt.wasm_functype_params(ft))}) -> ({_kinds_text(wt.wasm_functype_results(ft))})"
+
+
+def _abi_signature_text(str params, str results):
+    kind = {"I": "i64", "i": "i32"}
+    return f"({', '.join(kind[c] for c in params)}) -> ({', '.join(kind[c] for c in results)})"
+
+
+def _valtypes_text(types):
+    return ", ".join(_KIND_NAMES[_VALTYPE_TO_KIND[t]] for t in types)
+
+
+_WASI_MODULES = ("wasi_snapshot_preview1", "wasi_unstable")
+
+
+cdef class CompiledPlugin:
+    """A compiled, linked plugin: instantiate it cheaply with ``Plugin(compiled)``.
+
+    ``plugin`` is anything ``Plugin`` accepts (wasm bytes, WAT, a path, a JSON or dict manifest,
+    a Manifest). Instances share the compiled modules and host functions.
+    """
+    cdef compiled_plugin *c
+    cdef readonly object manifest
+    cdef readonly bint wasi
+    cdef readonly list functions
+    cdef list _entries
+    cdef dict _callable      # export name -> index, for () -> i32 and () -> ()
+    cdef dict _other_exports  # export name -> signature text, for the rest
+
+    def __init__(self, plugin, bint wasi=False, functions=HOST_FN_REGISTRY, *, config=None):
+        self.manifest = coerce_source(plugin, config=config)
+        self.wasi = wasi
+        self.functions = list(functions or ())
+        self._entries = [_HostFunctionEntry(f) for f in self.functions]
+        modules = self.manifest.load_modules()
+        self.c = <compiled_plugin *>calloc(1, sizeof(compiled_plugin))
+        if self.c == NULL:
+            raise MemoryError()
+        self.c.engine = ENGINE
+        self._compile(modules)
+        self._link(modules)
+
+    def __dealloc__(self):
+        compiled_plugin_delete(self.c)
+        self.c = NULL
+
+    cdef wasmtime_module_t *_compile_one(self, str name, bytes data) except NULL:
+        cdef wasmtime_module_t *module = NULL
+        cdef wasmtime_error_t *error
+        if not data.startswith(b"\0asm"):
+            if data.lstrip()[:1] != b"(":
+                raise CompileError(f"module '{name}' is not WebAssembly: it starts with {data[:8]!r}, "
+                                   f"neither the wasm magic b'\\x00asm' nor WAT text")
+            data = wat2wasm(data)
+        cdef const uint8_t *p = <const uint8_t *>PyBytes_AS_STRING(data)
+        cdef size_t n = PyBytes_GET_SIZE(data)
+        with nogil:
+            error = wt.wasmtime_module_new(ENGINE, p, n, &module)
+        if error != NULL:
+            raise CompileError(f"invalid wasm module '{name}': {_take_wasmtime_error(error)}")
+        return module
+
+    cdef _compile(self, list modules):
+        deps = [m for m in modules if not m.is_main]
+        self.c.deps = <wasmtime_module_t **>calloc(len(deps) + 1, sizeof(wasmtime_module_t *))
+        self.c.dep_names = <char **>calloc(len(deps) + 1, sizeof(char *))
+        if self.c.deps == NULL or self.c.dep_names == NULL:
+            raise MemoryError()
+        for m in deps:
+            name = m.name.encode()
+            self.c.dep_names[self.c.dep_count] = <char *>malloc(len(name) + 1)
+            if self.c.dep_names[self.c.dep_count] == NULL:
+                raise MemoryError()
+            memcpy(self.c.dep_names[self.c.dep_count], <char *>name, len(name) + 1)
+            self.c.deps[self.c.dep_count] = NULL
+            self.c.dep_count += 1
+            self.c.deps[self.c.dep_count - 1] = self._compile_one(m.name, m.data)
+        self.c.main = self._compile_one("main", modules[-1].data)
+
+    cdef _check_imports(self, wasmtime_module_t *module, str module_name, dict user, set dep_names):
+        cdef wasm_importtype_vec_t imports
+        cdef const wasm_name_t *mod_name
+        cdef const wasm_name_t *field
+        cdef const wasm_externtype_t *et
+        cdef const wasm_functype_t *ft
+        cdef const char *abi_params
+        cdef const char *abi_results
+        cdef size_t i
+        wt.wasmtime_module_imports(module, &imports)
+        try:
+            for i in range(imports.size):
+                mod_name = wt.wasm_importtype_module(imports.data[i])
+                field = wt.wasm_importtype_name(imports.data[i])
+                mod = (<char *>mod_name.data)[:mod_name.size].decode("utf-8", "replace")
+                name = (<char *>field.data)[:field.size].decode("utf-8", "replace")
+                et = wt.wasm_importtype_type(imports.data[i])
+                where = f"module '{module_name}' imports {mod}::{name}"
+                if mod in dep_names:
+                    continue  # wasmtime checks types when linking modules by name
+                if wt.wasm_externtype_kind(et) != WASM_EXTERN_FUNC:
+                    raise LinkError(f"{where}, which is not a function; only functions can be imported "
+                                    f"from the host")
+                ft = wt.wasm_externtype_as_functype_const(et)
+                actual = _signature_text(ft)
+                if mod == "extism:host/env":
+                    name_b = name.encode()
+                    if not env_import_signature(name_b, len(name_b), &abi_params, &abi_results):
+                        raise LinkError(f"{where}: no such function in the Extism ABI")
+                    expected = _abi_signature_text(abi_params.decode(), abi_results.decode())
+                    if actual != expected:
+                        raise LinkError(f"{where} with type {actual}, but the ABI's type is {expected}")
+                elif mod in _WASI_MODULES:
+                    if not self.wasi:
+                        raise LinkError(f"{where}, but WASI is not enabled (pass wasi=True to grant it)")
+                elif (mod, name) in user:
+                    fn = user[(mod, name)]
+                    expected = f"({_valtypes_text(fn.args)}) -> ({_valtypes_text(fn.returns)})"
+                    if actual != expected:
+                        raise LinkError(f"{where} with type {actual}, but the host function has type {expected}")
+                else:
+                    raise LinkError(f"{where} {actual}: no host function with that namespace and name "
+                                    f"was given")
+        finally:
+            wt.wasm_importtype_vec_delete(&imports)
+
+    cdef _define_functions(self):
+        cdef char *message = NULL
+        cdef wasm_functype_t *ft
+        cdef wasmtime_error_t *error
+        cdef _HostFunctionEntry entry
+        if env_imports_define(self.c.linker, &message) != 0:
+            raise LinkError(_take_message(message))
+        if self.wasi:
+            error = wt.wasmtime_linker_define_wasi(self.c.linker)
+            if error != NULL:
+                raise LinkError(f"cannot define WASI: {_take_wasmtime_error(error)}")
+        for entry in self._entries:
+            fn = entry.function
+            ns, name = fn.namespace.encode(), fn.name.encode()
+            if fn.namespace == "extism:host/env":
+                raise LinkError(f"host function {entry.label}: the namespace extism:host/env is reserved for the ABI")
+            ft = _functype(list(fn.args), list(fn.returns))
+            error = wt.wasmtime_linker_define_func_unchecked(
+                self.c.linker, ns, len(ns), name, len(name), ft, _host_trampoline, <void *>entry, NULL)
+            wt.wasm_functype_delete(ft)
+            if error != NULL:
+                raise LinkError(f"host function {entry.label}: {_take_wasmtime_error(error)}")
+
+    cdef _link(self, list modules):
+        cdef char *message = NULL
+        cdef size_t i
+        self.c.linker = wt.wasmtime_linker_new(ENGINE)
+        self._define_functions()
+        user = {(f.namespace, f.name): f for f in self.functions}
+        dep_names = {m.name for m in modules if not m.is_main}
+        for i in range(self.c.dep_count):
+            self._check_imports(self.c.deps[i], self.c.dep_names[i].decode(), user, dep_names)
+        self._check_imports(self.c.main, "main", user, dep_names)
+        if compiled_plugin_link(self.c, &message) != 0:
+            raise LinkError(_take_message(message))
+        self._callable = {}
+        self._other_exports = {}
+        for i in range(self.c.export_count):
+            name = self.c.export_names[i].decode("utf-8", "replace")
+            if self.c.export_shapes[i] == EXPORT_OTHER:
+                self._other_exports[name] = i
+            else:
+                self._callable[name] = i
+
+    def function_exists(self, str name) -> bool:
+        """True when the main module exports a function with this name."""
+        return name in self._callable or name in self._other_exports
+
+
+# ---------------------------------------------------------------------------------------------
+# Plugin instances
+# ---------------------------------------------------------------------------------------------
+
+cdef class CancelHandle:
+    """Cancels the running call of one plugin, from any thread."""
+    cdef Plugin plugin
+
+    def cancel(self) -> bool:
+        """Make the call in progress (if any) fail with CancelledError. Returns True."""
+        if self.plugin.inst != NULL:
+            with nogil:
+                instance_cancel(self.plugin.inst)
+        return True
+
+
+cdef config_entry *_config_entries(dict config, list keep) except NULL:
+    cdef config_entry *entries = <config_entry *>calloc(len(config) + 1, sizeof(config_entry))
+    cdef Py_ssize_t i = 0
+    if entries == NULL:
+        raise MemoryError()
+    for key, value in config.items():
+        k, v = key.encode(), value.encode()
+        keep.append(k)
+        keep.append(v)
+        entries[i].key = <uint8_t *>PyBytes_AS_STRING(k)
+        entries[i].key_len = len(k)
+        entries[i].value = <uint8_t *>PyBytes_AS_STRING(v)
+        entries[i].value_len = len(v)
+        i += 1
+    return entries
+
+
+cdef wasi_preopen *_preopens(dict allowed_paths, list keep) except NULL:
+    cdef wasi_preopen *preopens = <wasi_preopen *>calloc(len(allowed_paths) + 1, sizeof(wasi_preopen))
+    cdef Py_ssize_t i = 0
+    if preopens == NULL:
+        raise MemoryError()
+    for host, guest in allowed_paths.items():
+        read_only = host.startswith("ro:")
+        host_path = host[3:] if read_only else host
+        if not os.path.isdir(host_path):
+            free(preopens)
+            raise ManifestError(f"manifest.allowed_paths: host directory {host_path!r} does not exist")
+        h, g = os.fsencode(host_path), guest.encode()
+        keep.append(h)
+        keep.append(g)
+        preopens[i].host_path = h
+        preopens[i].guest_path = g
+        preopens[i].read_only = read_only
+        i += 1
+    return preopens
+
+
+@cython.no_gc_clear
+cdef class Plugin:
+    """A plugin instance: call its exports by name, bytes in and bytes out.
+
+    ``plugin`` may be wasm bytes, WAT text, a path to a .wasm/.wat file, a JSON manifest (str or
+    bytes), a dict manifest, a Manifest, or a CompiledPlugin (then ``wasi`` and ``functions`` come
+    from it). ``config`` is merged over the manifest's config. Not thread-safe: use one Plugin per
+    thread.
+    """
+    cdef plugin_instance *inst
+    cdef readonly CompiledPlugin compiled_plugin
+    cdef dict _callable
+    cdef object _id
+    cdef object _host_context
+    cdef uint64_t _timeout_ns
+    cdef bint _busy
+
+    def __init__(self, plugin, bint wasi=False, config=None, functions=HOST_FN_REGISTRY):
+        if isinstance(plugin, CompiledPlugin):
+            compiled = <CompiledPlugin>plugin
+            manifest = compiled.manifest
+            if config is not None:
+                manifest = coerce_source(manifest, config=config)
+        else:
+            compiled = CompiledPlugin(plugin, wasi, functions, config=config)
+            manifest = compiled.manifest
+        self.compiled_plugin = compiled
+        self._callable = compiled._callable
+        self._id = uuid.uuid4()
+        self._timeout_ns = (manifest.timeout_ms or 0) * 1000000
+        self._instantiate(manifest)
+
+    cdef _instantiate(self, manifest):
+        cdef list keep = []
+        cdef char *message = NULL
+        cdef config_entry *config = NULL
+        cdef wasi_preopen *preopens = NULL
+        memory = manifest.memory
+        cdef uint64_t kernel_limit = 0
+        cdef int64_t max_memory = -1
+        if memory.max_pages is not None:
+            kernel_limit = memory.max_pages * WASM_PAGE_SIZE
+            max_memory = memory.max_pages * WASM_PAGE_SIZE
+        allowed_paths = manifest.allowed_paths or {}
+        if allowed_paths and not self.compiled_plugin.wasi:
+            raise ManifestError("manifest.allowed_paths needs WASI: pass wasi=True to mount directories")
+        try:
+            config = _config_entries(dict(manifest.config), keep)
+            preopens = _preopens(dict(allowed_paths), keep)
+            self.inst = instance_new(self.compiled_plugin.c, <void *>self, kernel_limit, max_memory,
+                                     memory.effective_max_var_bytes, config, len(manifest.config),
+                                     self.compiled_plugin.wasi, 1, preopens, len(allowed_paths), &message)
+        finally:
+            free(config)
+            free(preopens)
+        if self.inst == NULL:
+            raise Error(f"cannot instantiate the plugin: {_take_message(message)}")
+
+    def __dealloc__(self):
+        instance_delete(self.inst)
+        self.inst = NULL
+
+    @property
+    def id(self):
+        """A UUID identifying this instance (also on its log records as ``plugin_id``)."""
+        return self._id
+
+    def close(self) -> None:
+        """Free the instance's native resources now; later calls raise Error."""
+        if self._busy:
+            raise Error("cannot close a plugin while one of its calls is running")
+        instance_delete(self.inst)
+        self.inst = NULL
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def cancel_handle(self):
+        """A CancelHandle that cancels this plugin's running call from another thread."""
+        cdef CancelHandle handle = CancelHandle.__new__(CancelHandle)
+        handle.plugin = self
+        return handle
+
+    def function_exists(self, str name) -> bool:
+        """True when the plugin exports a function with this name."""
+        return self.compiled_plugin.function_exists(name)
+
+    def call(self, function_name, data=b"", parse=bytes, host_context=None):
+        """Call export ``function_name`` with ``data`` (str or any bytes-like object).
+
+        Returns the output as bytes, or ``parse(output_bytes)``; ``parse=None`` returns a
+        memoryview. Raises a subclass of Error when the call fails; the plugin stays usable.
+        """
+        cdef Py_buffer view
+        cdef call_result r
+        cdef size_t index
+        cdef const uint8_t *ptr
+        cdef uint64_t n
+        cdef bint have_view = False
+        index_obj = self._callable.get(function_name)
+        if index_obj is None:
+            raise self._missing_export(function_name)
+        index = index_obj
+        if self.inst == NULL:
+            raise Error("plugin is closed")
+        if self._busy:
+            raise Error("plugin is already running a call (re-entrant or from another thread); "
+                        "use one Plugin per thread")
+        if PyUnicode_CheckExact(data) or isinstance(data, str):
+            data = PyUnicode_AsUTF8String(data)
+        if PyBytes_CheckExact(data):
+            ptr = <const uint8_t *>PyBytes_AS_STRING(data)
+            n = PyBytes_GET_SIZE(data)
+        else:
+            PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+            have_view = True
+            ptr = <const uint8_t *>view.buf
+            n = view.len
+        self._busy = True
+        self._host_context = host_context
+        try:
+            with nogil:
+                instance_call(self.inst, index, ptr, n, self._timeout_ns, &r)
+        finally:
+            self._busy = False
+            self._host_context = None
+            if have_view:
+                PyBuffer_Release(&view)
+        if r.status != CALL_OK:
+            raise self._call_error(function_name, &r)
+        out = PyBytes_FromStringAndSize(<const char *>r.output, r.output_length)
+        if parse is bytes:
+            return out
+        if parse is None:
+            return memoryview(out)
+        return parse(out)
+
+    cdef _missing_export(self, name):
+        other = self.compiled_plugin._other_exports
+        if name in other:
+            return CallError(f"export '{name}' cannot be called as a plugin function: plugin functions "
+                             f"take no parameters and return i32 or nothing")
+        if not isinstance(name, str):
+            return TypeError(f"function name must be a str, got {type(name).__name__}")
+        return FunctionNotFoundError(f"plugin has no function named '{name}'")
+
+    cdef _call_error(self, name, call_result *r):
+        message = _take_message(r.message) if r.message != NULL else ""
+        status = r.status
+        if status == CALL_PLUGIN_ERROR:
+            return PluginError(message)
+        if status == CALL_NONZERO:
+            return CallError(f"plugin function '{name}' returned non-zero exit code {r.rc}")
+        if status == CALL_TIMEOUT:
+            return TimeoutError(f"plugin function '{name}' timed out after {self._timeout_ns // 1000000} ms "
+                                f"(manifest.timeout_ms)")
+        if status == CALL_CANCELLED:
+            return CancelledError(f"plugin function '{name}' was cancelled")
+        if status == CALL_INPUT_TOO_LARGE:
+            return MemoryLimitError(f"input to '{name}' does not fit in kernel memory "
+                                    f"(limit {self.inst.kernel.limit} bytes, manifest.memory.max_pages)")
+        if status == CALL_EXIT:
+            return CallError(f"plugin function '{name}' exited with code {r.rc}")
+        if status == CALL_INSTANTIATE:
+            return CallError(f"cannot re-instantiate the plugin before '{name}': {message}")
+        if status == CALL_HOST_FAILURE:
+            cls = {FAILURE_LIMIT: MemoryLimitError, FAILURE_HOST_FUNCTION: HostFunctionError,
+                   FAILURE_DENIED: CapabilityError}.get(r.failure, TrapError)
+            return cls(f"plugin function '{name}' failed: {message}")
+        return TrapError(f"plugin function '{name}' trapped: {message}")

@@ -1,0 +1,80 @@
+"""The exception classes of extism_fast.
+
+Every failure the SDK reports is an :class:`Error`; the subclasses let callers tell causes apart
+without parsing messages. Messages always name the problem (field, import, limit, export).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "Error",
+    "ManifestError",
+    "HashMismatchError",
+    "CompileError",
+    "LinkError",
+    "FunctionNotFoundError",
+    "CallError",
+    "PluginError",
+    "TrapError",
+    "TimeoutError",
+    "CancelledError",
+    "MemoryLimitError",
+    "HostFunctionError",
+    "CapabilityError",
+]
+
+
+class Error(Exception):
+    """Base class of every error raised by extism_fast (the official SDK's ``extism.Error``)."""
+
+
+class ManifestError(Error, ValueError):
+    """The manifest (or a plugin source) is invalid; the message names the field and the value."""
+
+
+class HashMismatchError(ManifestError):
+    """A wasm source's sha256 does not match the ``hash`` given in the manifest."""
+
+
+class CompileError(Error):
+    """The bytes are not a valid WebAssembly module (or WAT text that fails to parse)."""
+
+
+class LinkError(Error):
+    """A plugin import cannot be satisfied; the message names the module and the field."""
+
+
+class FunctionNotFoundError(Error, LookupError):
+    """The plugin has no export with the requested name."""
+
+
+class CallError(Error):
+    """A plugin call failed."""
+
+
+class PluginError(CallError):
+    """The plugin reported an error through ``error_set``; the message is the plugin's own text."""
+
+
+class TrapError(CallError):
+    """The plugin trapped (unreachable, out-of-bounds access, bad kernel offset, ...)."""
+
+
+class TimeoutError(CallError):  # noqa: A001 - deliberately mirrors the builtin's name in our namespace
+    """The call ran past the manifest's ``timeout_ms``."""
+
+
+class CancelledError(CallError):
+    """The call was cancelled through a :class:`CancelHandle`."""
+
+
+class MemoryLimitError(CallError):
+    """The plugin went past a memory limit (``memory.max_pages``, vars or HTTP response size)."""
+
+
+class HostFunctionError(CallError):
+    """A host function raised; the message carries the Python exception's type and text."""
+
+
+class CapabilityError(CallError):
+    """The plugin used a capability the host did not grant (HTTP to a host not allowed, vars off)."""

@@ -1,0 +1,105 @@
+# Declarations of kernel_c: the kernel memory (kernel.h) and instances and calls (instance.h).
+from libc.stdint cimport uint8_t, uint64_t, int64_t, int32_t
+from extism_fast.includes.wasmtime cimport (
+    wasm_engine_t, wasm_trap_t, wasmtime_linker_t, wasmtime_module_t, wasmtime_instance_pre_t,
+)
+
+
+cdef extern from "kernel.h" nogil:
+    ctypedef struct kernel:
+        uint8_t *base
+        uint64_t limit
+        uint64_t end
+        uint64_t input_offset
+        uint64_t input_length
+    uint64_t kernel_alloc(kernel *k, uint64_t n)
+    void kernel_free(kernel *k, uint64_t offset)
+    uint64_t kernel_length(const kernel *k, uint64_t offset)
+    uint8_t *kernel_ptr(const kernel *k, uint64_t offset, uint64_t n)
+
+
+cdef extern from "instance.h" nogil:
+    ctypedef enum export_shape:
+        EXPORT_RETURNS_NOTHING
+        EXPORT_RETURNS_I32
+        EXPORT_OTHER
+
+    ctypedef struct compiled_plugin:
+        wasm_engine_t *engine
+        wasmtime_linker_t *linker
+        wasmtime_module_t *main
+        size_t dep_count
+        wasmtime_module_t **deps
+        char **dep_names
+        size_t export_count
+        char **export_names
+        uint8_t *export_shapes
+        uint8_t *export_param_counts
+
+    ctypedef struct wasi_preopen:
+        char *host_path
+        char *guest_path
+        int read_only
+
+    ctypedef struct config_entry:
+        uint8_t *key
+        uint64_t key_len
+        uint8_t *value
+        uint64_t value_len
+
+    ctypedef enum failure_kind:
+        FAILURE_NONE
+        FAILURE_TRAP
+        FAILURE_LIMIT
+        FAILURE_HOST_FUNCTION
+        FAILURE_DENIED
+
+    ctypedef struct plugin_instance:
+        void *owner
+        kernel *kernel
+        int32_t http_status
+
+    ctypedef enum call_status:
+        CALL_OK
+        CALL_PLUGIN_ERROR
+        CALL_NONZERO
+        CALL_TRAP
+        CALL_TIMEOUT
+        CALL_CANCELLED
+        CALL_INPUT_TOO_LARGE
+        CALL_HOST_FAILURE
+        CALL_EXIT
+        CALL_INSTANTIATE
+
+    ctypedef struct call_result:
+        call_status status
+        int32_t rc
+        failure_kind failure
+        const uint8_t *output
+        uint64_t output_length
+        char *message
+        size_t message_length
+
+    ctypedef struct host_hooks:
+        void (*log)(void *owner, int level, const uint8_t *msg, size_t len) noexcept nogil
+        int32_t (*log_level)(void *owner) noexcept nogil
+        wasm_trap_t *(*http_request)(void *owner, uint64_t request, uint64_t body, uint64_t *response) noexcept nogil
+
+    host_hooks instance_hooks
+    plugin_instance *current_instance
+
+    wasm_engine_t *instance_engine_new()
+    void compiled_plugin_delete(compiled_plugin *c)
+    int compiled_plugin_link(compiled_plugin *c, char **error)
+    plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, uint64_t kernel_limit,
+                                  int64_t max_memory_bytes, uint64_t max_var_bytes,
+                                  const config_entry *config, size_t config_count, int wasi,
+                                  int wasi_inherit_stdio, const wasi_preopen *preopens,
+                                  size_t preopen_count, char **error)
+    void instance_delete(plugin_instance *p)
+    void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input,
+                       uint64_t input_length, uint64_t timeout_ns, call_result *r)
+    void instance_cancel(plugin_instance *p)
+    wasm_trap_t *instance_fail(plugin_instance *p, failure_kind kind, const char *message)
+    int env_imports_define(wasmtime_linker_t *linker, char **error)
+    int env_import_signature(const char *name, size_t name_len, const char **params, const char **results)

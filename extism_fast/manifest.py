@@ -1,0 +1,654 @@
+"""The Extism manifest: which wasm modules make up a plugin and the limits it runs under.
+
+The classes here mirror the JSON manifest every Extism SDK accepts (see ``ABI.md``, "The manifest"),
+so a manifest written for the official runtime loads here unchanged and vice versa. This layer only
+validates, (de)serialises and fetches bytes; it never compiles wasm, so it has no native dependency.
+
+Every invalid input raises :class:`~extism_fast.errors.ManifestError` whose message names the field
+path (``manifest.wasm[1].hash``) and shows the offending value.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import contextvars
+import hashlib
+import http.client
+import json
+import os
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from typing import Any, TypeAlias, Union
+
+import attrs
+
+from extism_fast.errors import HashMismatchError, ManifestError
+
+__all__ = [
+    "DEFAULT_MAX_VAR_BYTES",
+    "DEFAULT_MAX_HTTP_RESPONSE_BYTES",
+    "WASM_PAGE_SIZE",
+    "URL_FETCH_TIMEOUT_S",
+    "WasmData",
+    "WasmFile",
+    "WasmUrl",
+    "WasmSource",
+    "MemoryOptions",
+    "Manifest",
+    "LoadedModule",
+    "coerce_source",
+]
+
+#: Default cap on the total size of a plugin instance's variables (``memory.max_var_bytes``).
+DEFAULT_MAX_VAR_BYTES: int = 1 << 20
+#: Default cap on an HTTP response body a plugin may receive (``memory.max_http_response_bytes``).
+DEFAULT_MAX_HTTP_RESPONSE_BYTES: int = 50 << 20
+#: Size of one wasm linear-memory page, the unit of ``memory.max_pages``.
+WASM_PAGE_SIZE: int = 64 * 1024
+#: Seconds a ``WasmUrl`` download may take before it fails.
+URL_FETCH_TIMEOUT_S: float = 30.0
+
+# Module names the host itself defines; a plugin module with one of these names would shadow the
+# kernel / host functions in the linker and fail with a confusing error, so reject it up front.
+_RESERVED_NAME_PREFIX = "extism:host/"
+
+_HEX64 = re.compile(r"[0-9A-Fa-f]{64}")
+# RFC 9110 token: what an HTTP method or header name may contain.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+# Field-path prefix used by validation messages. Direct construction reports e.g. "WasmData.hash";
+# ``Manifest.from_dict`` sets this so the same validators report "manifest.wasm[1].hash" without
+# duplicating any checks. A ContextVar keeps concurrent threads from seeing each other's prefix.
+_where: contextvars.ContextVar[str | None] = contextvars.ContextVar("_where", default=None)
+
+
+@contextlib.contextmanager
+def _at(where: str) -> Iterator[None]:
+    token = _where.set(where)
+    try:
+        yield
+    finally:
+        _where.reset(token)
+
+
+def _prefix(default: str) -> str:
+    return _where.get() or default
+
+
+def _show(value: Any) -> str:
+    """repr() of a bad value, shortened so a multi-megabyte blob cannot flood the message."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _fail(where: str, what: str, value: Any) -> ManifestError:
+    return ManifestError(f"{where} must be {what}, got {_show(value)}")
+
+
+def _is_int(value: Any) -> bool:
+    # bool is an int subclass, but `true` as a page count is a bug in the manifest, not a 1.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_str(where: str, value: Any, *, nonempty: bool = True) -> None:
+    if not isinstance(value, str) or (nonempty and not value):
+        raise _fail(where, "a non-empty string" if nonempty else "a string", value)
+
+
+def _check_str_dict(where: str, value: Any) -> None:
+    if not isinstance(value, dict):
+        raise _fail(where, "an object mapping strings to strings", value)
+    for key, item in value.items():
+        if not isinstance(key, str):
+            raise ManifestError(f"{where} keys must be strings, got {_show(key)}")
+        if not isinstance(item, str):
+            raise _fail(f"{where}[{key!r}]", "a string", item)
+
+
+def _check_name(where: str, value: Any) -> None:
+    if value is None:
+        return
+    _check_str(where, value)
+    if value.startswith(_RESERVED_NAME_PREFIX):
+        raise ManifestError(f"{where} {value!r} is reserved for the host (names starting with {_RESERVED_NAME_PREFIX!r})")
+
+
+def _check_hash(where: str, value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str) or not _HEX64.fullmatch(value):
+        raise _fail(where, "64 hex characters", value)
+
+
+def _to_bytes(value: Any) -> Any:
+    # Converter: accept any contiguous buffer but store immutable bytes; leave other types for the
+    # validator to reject with a proper message.
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    return value
+
+
+def _to_path(value: Any) -> Any:
+    return os.fspath(value) if isinstance(value, os.PathLike) else value
+
+
+def _copy_dict(value: Any) -> Any:
+    # Copy so a caller mutating their dict afterwards cannot change a frozen manifest behind its back.
+    return dict(value) if isinstance(value, Mapping) else value
+
+
+def _copy_list(value: Any) -> Any:
+    return list(value) if isinstance(value, (list, tuple)) else value
+
+
+def _reject_unknown(where: str, d: Mapping[str, Any], allowed: tuple[str, ...], nullable: tuple[str, ...] = ()) -> None:
+    for key, value in d.items():
+        # `nullable` keys are known elsewhere and harmless when null (e.g. "path": null on a data source).
+        if key not in allowed and not (key in nullable and value is None):
+            raise ManifestError(f"{where}: unknown key {_show(key)} (allowed: {', '.join(allowed)})")
+
+
+def _get(d: Mapping[str, Any], key: str, default: Any = None) -> Any:
+    # JSON `null` for an optional key means "not given".
+    value = d.get(key)
+    return default if value is None else value
+
+
+# --------------------------------------------------------------------------------------------------
+# Sources
+# --------------------------------------------------------------------------------------------------
+
+
+@attrs.define(frozen=True)
+class WasmData:
+    """A module given inline: wasm binary or WAT text bytes (compiled later, never interpreted here).
+
+    :param data: the module bytes; ``bytearray``/``memoryview`` are copied to ``bytes``.
+    :param name: module name other modules import it by; ``"main"`` marks the main module.
+    :param hash: expected sha256 of ``data`` as 64 hex digits (any case), checked on load.
+    """
+
+    data: bytes = attrs.field(converter=_to_bytes, repr=lambda b: f"<{len(b)} bytes>")
+    name: str | None = None
+    hash: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        where = _prefix("WasmData")
+        if not isinstance(self.data, bytes):
+            raise _fail(f"{where}.data", "bytes", self.data)
+        _check_name(f"{where}.name", self.name)
+        _check_hash(f"{where}.hash", self.hash)
+
+
+@attrs.define(frozen=True)
+class WasmFile:
+    """A module read from a file when the plugin loads.
+
+    :param path: file path; a relative path is resolved against ``load_modules``'s ``base_dir``
+        (or the working directory). Path-like objects are stored as ``str``.
+    :param name: module name (see :class:`WasmData`).
+    :param hash: expected sha256 of the file's bytes.
+    """
+
+    path: str = attrs.field(converter=_to_path)
+    name: str | None = None
+    hash: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        where = _prefix("WasmFile")
+        _check_str(f"{where}.path", self.path)
+        _check_name(f"{where}.name", self.name)
+        _check_hash(f"{where}.hash", self.hash)
+
+
+@attrs.define(frozen=True)
+class WasmUrl:
+    """A module downloaded (http/https) when the plugin loads.
+
+    :param url: ``http://`` or ``https://`` URL.
+    :param headers: request headers.
+    :param method: HTTP method.
+    :param name: module name (see :class:`WasmData`).
+    :param hash: expected sha256 of the response body; strongly advised for remote code.
+    """
+
+    url: str
+    headers: dict[str, str] = attrs.field(factory=dict, converter=_copy_dict)
+    method: str = "GET"
+    name: str | None = None
+    hash: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        where = _prefix("WasmUrl")
+        # Only http(s): urllib would also follow file:// or ftp://, which a manifest from an
+        # untrusted party could use to read local files in a way `path` sources make explicit.
+        if not isinstance(self.url, str) or not re.match(r"(?i)https?://[^/?#]", self.url):
+            raise _fail(f"{where}.url", "an http:// or https:// URL", self.url)
+        _check_str_dict(f"{where}.headers", self.headers)
+        for key, value in self.headers.items():
+            if not _TOKEN.fullmatch(key):
+                raise _fail(f"{where}.headers key", "a valid HTTP header name", key)
+            if "\r" in value or "\n" in value:
+                raise _fail(f"{where}.headers[{key!r}]", "a header value without line breaks", value)
+        if not isinstance(self.method, str) or not _TOKEN.fullmatch(self.method):
+            raise _fail(f"{where}.method", "an HTTP method such as 'GET'", self.method)
+        _check_name(f"{where}.name", self.name)
+        _check_hash(f"{where}.hash", self.hash)
+
+
+#: Any one wasm source of a manifest.
+WasmSource: TypeAlias = Union[WasmData, WasmFile, WasmUrl]
+_SOURCE_TYPES = (WasmData, WasmFile, WasmUrl)
+
+_DATA_KEYS = ("data", "name", "hash")
+_PATH_KEYS = ("path", "name", "hash")
+_URL_KEYS = ("url", "headers", "method", "name", "hash")
+_KIND_KEYS = ("data", "path", "url")
+
+
+def _source_from_dict(where: str, d: Any) -> WasmSource:
+    if not isinstance(d, Mapping):
+        raise _fail(where, 'an object with one of "data", "path" or "url"', d)
+    kinds = [k for k in ("data", "path", "url") if d.get(k) is not None]
+    if len(kinds) != 1:
+        got = ", ".join(kinds) if kinds else "none"
+        raise ManifestError(f'{where} must have exactly one of "data", "path" or "url", got {got}')
+    kind = kinds[0]
+    name, hash_ = d.get("name"), d.get("hash")
+    with _at(where):
+        if kind == "data":
+            _reject_unknown(where, d, _DATA_KEYS, _KIND_KEYS)
+            return WasmData(_decode_data(f"{where}.data", d["data"]), name=name, hash=hash_)
+        if kind == "path":
+            _reject_unknown(where, d, _PATH_KEYS, _KIND_KEYS)
+            path = d["path"]
+            if not isinstance(path, str):  # in a dict only a str; PathLike is a constructor nicety
+                raise _fail(f"{where}.path", "a non-empty string", path)
+            return WasmFile(path, name=name, hash=hash_)
+        _reject_unknown(where, d, _URL_KEYS, _KIND_KEYS)
+        return WasmUrl(
+            d["url"], headers=_get(d, "headers", {}), method=_get(d, "method", "GET"), name=name, hash=hash_
+        )
+
+
+def _decode_data(where: str, value: Any) -> bytes:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, str):
+        try:
+            # Strict standard base64 (what serde/Extism emit): a typo must not silently load garbage.
+            return base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ManifestError(f"{where} must be valid base64, got {_show(value)}: {exc}") from None
+    raise _fail(where, "bytes or a base64 string", value)
+
+
+def _source_to_dict(source: WasmSource) -> dict[str, Any]:
+    if isinstance(source, WasmData):
+        out: dict[str, Any] = {"data": base64.b64encode(source.data).decode("ascii")}
+    elif isinstance(source, WasmFile):
+        out = {"path": source.path}
+    else:
+        out = {"url": source.url, "headers": dict(source.headers), "method": source.method}
+    if source.name is not None:
+        out["name"] = source.name
+    if source.hash is not None:
+        out["hash"] = source.hash
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Memory options
+# --------------------------------------------------------------------------------------------------
+
+
+@attrs.define(frozen=True)
+class MemoryOptions:
+    """Resource limits (``manifest.memory``); ``None`` means "the default".
+
+    :param max_pages: cap on the main module's linear memory, in 64 KiB pages (default: no cap
+        beyond the module's own maximum).
+    :param max_http_response_bytes: cap on an ``http_request`` response body
+        (default :data:`DEFAULT_MAX_HTTP_RESPONSE_BYTES`).
+    :param max_var_bytes: cap on the total size of an instance's vars, ``0`` disables vars
+        (default :data:`DEFAULT_MAX_VAR_BYTES`).
+    """
+
+    max_pages: int | None = None
+    max_http_response_bytes: int | None = None
+    max_var_bytes: int | None = None
+
+    def __attrs_post_init__(self) -> None:
+        where = _prefix("MemoryOptions")
+        for field in attrs.fields(MemoryOptions):
+            value = getattr(self, field.name)
+            if value is not None and (not _is_int(value) or value < 0):
+                raise _fail(f"{where}.{field.name}", "a non-negative integer", value)
+
+    @property
+    def max_memory_bytes(self) -> int | None:
+        """``max_pages`` in bytes, or ``None`` when memory is not capped by the manifest."""
+        return None if self.max_pages is None else self.max_pages * WASM_PAGE_SIZE
+
+    @property
+    def effective_max_http_response_bytes(self) -> int:
+        """The HTTP response body cap actually applied."""
+        if self.max_http_response_bytes is None:
+            return DEFAULT_MAX_HTTP_RESPONSE_BYTES
+        return self.max_http_response_bytes
+
+    @property
+    def effective_max_var_bytes(self) -> int:
+        """The vars size cap actually applied (``0``: vars are disabled)."""
+        return DEFAULT_MAX_VAR_BYTES if self.max_var_bytes is None else self.max_var_bytes
+
+    @classmethod
+    def from_dict(cls, d: Any) -> MemoryOptions:
+        """Build from the ``memory`` object of a manifest dict (``None`` → all defaults)."""
+        where = _prefix("manifest.memory")
+        if d is None:
+            return cls()
+        if not isinstance(d, Mapping):
+            raise _fail(where, "an object", d)
+        names = tuple(f.name for f in attrs.fields(cls))
+        _reject_unknown(where, d, names)
+        with _at(where):
+            return cls(**{k: d.get(k) for k in names})
+
+    def to_dict(self) -> dict[str, int]:
+        """The ``memory`` object, holding only the keys that are set."""
+        return {k: v for k, v in attrs.asdict(self).items() if v is not None}
+
+
+# --------------------------------------------------------------------------------------------------
+# Manifest
+# --------------------------------------------------------------------------------------------------
+
+
+@attrs.define(frozen=True)
+class LoadedModule:
+    """One module's bytes, ready to compile, as returned by :meth:`Manifest.load_modules`.
+
+    :param name: the name other modules import it by (always ``"main"`` for the main module).
+    :param data: wasm binary or WAT text, hash-verified when the source had a ``hash``.
+    :param is_main: whether this is the module whose exports are the plugin's functions.
+    """
+
+    name: str
+    data: bytes = attrs.field(repr=lambda b: f"<{len(b)} bytes>")
+    is_main: bool
+
+
+_MANIFEST_KEYS = ("wasm", "memory", "config", "allowed_hosts", "allowed_paths", "timeout_ms")
+
+
+def _to_memory(value: Any) -> Any:
+    return MemoryOptions() if value is None else value
+
+
+@attrs.define(frozen=True)
+class Manifest:
+    """A plugin: its wasm modules plus configuration and limits (the Extism manifest).
+
+    Instances are immutable (frozen); derive variants with :func:`attrs.evolve`. Lists and dicts
+    passed in are copied.
+
+    :param wasm: the modules, at least one. The main module is the one named ``"main"``, else the
+        last one (see :attr:`main_index`).
+    :param memory: resource limits.
+    :param config: string → string values plugins read with ``config_get``.
+    :param allowed_hosts: host globs (``*.example.com``) ``http_request`` may reach; ``None`` or
+        ``[]`` allows none.
+    :param allowed_paths: host path → guest path directories mounted for WASI; a host path
+        prefixed ``ro:`` is mounted read-only.
+    :param timeout_ms: per-call time limit in milliseconds, ``None`` for no limit.
+    """
+
+    wasm: list[WasmSource] = attrs.field(converter=_copy_list)
+    memory: MemoryOptions = attrs.field(factory=MemoryOptions, converter=_to_memory)
+    config: dict[str, str] = attrs.field(factory=dict, converter=_copy_dict)
+    allowed_hosts: list[str] | None = attrs.field(default=None, converter=_copy_list)
+    allowed_paths: dict[str, str] | None = attrs.field(default=None, converter=_copy_dict)
+    timeout_ms: int | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.wasm, list) or not self.wasm:
+            raise _fail("manifest.wasm", "a non-empty list of wasm sources", self.wasm)
+        for i, source in enumerate(self.wasm):
+            if not isinstance(source, _SOURCE_TYPES):
+                raise _fail(f"manifest.wasm[{i}]", "a WasmData, WasmFile or WasmUrl", source)
+        if not isinstance(self.memory, MemoryOptions):
+            raise _fail("manifest.memory", "a MemoryOptions", self.memory)
+        _check_str_dict("manifest.config", self.config)
+        if self.allowed_hosts is not None:
+            if not isinstance(self.allowed_hosts, list):
+                raise _fail("manifest.allowed_hosts", "a list of host globs", self.allowed_hosts)
+            for i, host in enumerate(self.allowed_hosts):
+                _check_str(f"manifest.allowed_hosts[{i}]", host)
+        if self.allowed_paths is not None:
+            _check_str_dict("manifest.allowed_paths", self.allowed_paths)
+            for host_path, guest_path in self.allowed_paths.items():
+                if not host_path or host_path == "ro:":
+                    raise _fail("manifest.allowed_paths key", "a non-empty host path", host_path)
+                _check_str(f"manifest.allowed_paths[{host_path!r}]", guest_path)
+        if self.timeout_ms is not None and (not _is_int(self.timeout_ms) or self.timeout_ms <= 0):
+            raise _fail("manifest.timeout_ms", "a positive integer", self.timeout_ms)
+        # Resolving names here (not only at load time) reports duplicates as soon as the manifest is built.
+        self.module_names()
+
+    # -- module naming ----------------------------------------------------------------------------
+
+    @property
+    def main_index(self) -> int:
+        """Index in :attr:`wasm` of the main module: the source named ``"main"``, else the last."""
+        for i, source in enumerate(self.wasm):
+            if source.name == "main":
+                return i
+        return len(self.wasm) - 1
+
+    def module_names(self) -> list[str]:
+        """Link name of each source, in manifest order: ``"main"`` for the main module, a source's
+        ``name`` if given, else ``module<i>``. Raises :class:`ManifestError` on a duplicate."""
+        main = self.main_index
+        names: list[str] = []
+        seen: dict[str, int] = {}
+        for i, source in enumerate(self.wasm):
+            name = "main" if i == main else (source.name if source.name is not None else f"module{i}")
+            if name in seen:
+                raise ManifestError(
+                    f"manifest.wasm[{i}].name: duplicate module name {name!r} "
+                    f"(also used by manifest.wasm[{seen[name]}])"
+                )
+            seen[name] = i
+            names.append(name)
+        return names
+
+    # -- dict / JSON --------------------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Manifest:
+        """Build from a dict with the Extism manifest keys (``data`` may be bytes or base64)."""
+        if not isinstance(d, Mapping):
+            raise _fail("manifest", "an object", d)
+        _reject_unknown("manifest", d, _MANIFEST_KEYS)
+        wasm = d.get("wasm")
+        if wasm is None:
+            raise ManifestError('manifest.wasm is required (a non-empty list of wasm sources)')
+        if not isinstance(wasm, (list, tuple)) or not wasm:
+            raise _fail("manifest.wasm", "a non-empty list of wasm sources", wasm)
+        sources = [_source_from_dict(f"manifest.wasm[{i}]", s) for i, s in enumerate(wasm)]
+        with _at("manifest.memory"):
+            memory = MemoryOptions.from_dict(d.get("memory"))
+        return cls(
+            wasm=sources,
+            memory=memory,
+            config=_get(d, "config", {}),
+            allowed_hosts=d.get("allowed_hosts"),
+            allowed_paths=d.get("allowed_paths"),
+            timeout_ms=d.get("timeout_ms"),
+        )
+
+    @classmethod
+    def from_json(cls, s: str | bytes | bytearray) -> Manifest:
+        """Parse a JSON manifest (``data`` must be base64 there)."""
+        try:
+            d = json.loads(s)
+        except (ValueError, TypeError) as exc:  # JSONDecodeError and bad UTF-8 are ValueErrors
+            raise ManifestError(f"manifest: invalid JSON: {exc}") from None
+        if not isinstance(d, dict):
+            raise _fail("manifest", "a JSON object", d)
+        return cls.from_dict(d)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The Extism manifest dict: ``data`` as base64, unset optional keys left out.
+
+        ``Manifest.from_dict(m.to_dict()) == m`` always holds.
+        """
+        out: dict[str, Any] = {"wasm": [_source_to_dict(s) for s in self.wasm]}
+        memory = self.memory.to_dict()
+        if memory:
+            out["memory"] = memory
+        if self.config:
+            out["config"] = dict(self.config)
+        if self.allowed_hosts is not None:
+            out["allowed_hosts"] = list(self.allowed_hosts)
+        if self.allowed_paths is not None:
+            out["allowed_paths"] = dict(self.allowed_paths)
+        if self.timeout_ms is not None:
+            out["timeout_ms"] = self.timeout_ms
+        return out
+
+    def to_json(self, indent: int | None = None) -> str:
+        """The manifest as JSON text, loadable by this package and the official Extism SDKs."""
+        return json.dumps(self.to_dict(), indent=indent)
+
+    # -- loading ------------------------------------------------------------------------------------
+
+    def load_modules(self, base_dir: str | os.PathLike[str] | None = None) -> list[LoadedModule]:
+        """Read every source's bytes, verify hashes, and return them main-last.
+
+        Non-main modules come first in manifest order so a linker can define them before
+        instantiating main. Files are read relative to ``base_dir`` (default: the working
+        directory); URLs are fetched with :mod:`urllib.request` (timeout :data:`URL_FETCH_TIMEOUT_S`).
+
+        :raises ManifestError: a file is missing/unreadable or a download fails.
+        :raises HashMismatchError: a source's bytes do not match its ``hash``.
+        """
+        names = self.module_names()
+        main = self.main_index
+        others: list[LoadedModule] = []
+        main_module: LoadedModule | None = None
+        for i, source in enumerate(self.wasm):
+            where = f"manifest.wasm[{i}]"
+            data = _read_source(where, source, base_dir)
+            if source.hash is not None:
+                actual = hashlib.sha256(data).hexdigest()
+                if actual != source.hash.lower():
+                    raise HashMismatchError(f"{where}: sha256 mismatch: expected {source.hash}, got {actual}")
+            module = LoadedModule(name=names[i], data=data, is_main=i == main)
+            if i == main:
+                main_module = module
+            else:
+                others.append(module)
+        assert main_module is not None
+        return [*others, main_module]
+
+
+def _read_source(where: str, source: WasmSource, base_dir: str | os.PathLike[str] | None) -> bytes:
+    if isinstance(source, WasmData):
+        return source.data
+    if isinstance(source, WasmFile):
+        path = source.path
+        if base_dir is not None and not os.path.isabs(path):
+            path = os.path.join(os.fspath(base_dir), path)
+        try:
+            with open(path, "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            raise ManifestError(f"{where}.path: no such file: {path!r}") from None
+        except OSError as exc:
+            raise ManifestError(f"{where}.path: cannot read {path!r}: {exc.strerror or exc}") from None
+    request = urllib.request.Request(source.url, headers=dict(source.headers), method=source.method)
+    try:
+        with urllib.request.urlopen(request, timeout=URL_FETCH_TIMEOUT_S) as response:
+            return response.read()
+    except urllib.error.HTTPError as exc:  # before OSError: HTTPError is a URLError is an OSError
+        raise ManifestError(f"{where}.url: cannot fetch {source.url!r}: HTTP {exc.code} {exc.reason}") from None
+    except urllib.error.URLError as exc:
+        raise ManifestError(f"{where}.url: cannot fetch {source.url!r}: {exc.reason}") from None
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        raise ManifestError(f"{where}.url: cannot fetch {source.url!r}: {exc}") from None
+
+
+# --------------------------------------------------------------------------------------------------
+# Plugin sources
+# --------------------------------------------------------------------------------------------------
+
+_WASM_MAGIC = b"\0asm"
+
+
+def _looks_like_json_object(text: str | bytes) -> bool:
+    # WAT and wasm never start with "{", so such input is a JSON manifest or an error — not a module.
+    stripped = text.lstrip()
+    return stripped[:1] in ("{", b"{")
+
+
+def _file_source(path: str | os.PathLike[str]) -> WasmFile:
+    if not isinstance(os.fspath(path), str):
+        raise _fail("plugin source", "a str path", path)
+    if not os.path.isfile(path):
+        raise ManifestError(f"plugin source: no such file: {os.fspath(path)!r}")
+    return WasmFile(path)
+
+
+def coerce_source(source: Any, config: Mapping[str, str] | None = None) -> Manifest:
+    """Turn anything a user may pass to ``Plugin(...)`` into a :class:`Manifest`.
+
+    Accepted: a :class:`Manifest`; a manifest ``dict``; a wasm source object or a list of them
+    (list items may also be source dicts); ``bytes``-like wasm binary, WAT text or JSON manifest; a
+    ``str`` holding a JSON manifest, WAT text (starts with ``(``) or a file path; an
+    ``os.PathLike`` file path. ``config``, if given, is merged over the manifest's own config.
+    """
+    manifest: Manifest
+    if isinstance(source, Manifest):
+        manifest = source
+    elif isinstance(source, Mapping):
+        manifest = Manifest.from_dict(source)
+    elif isinstance(source, _SOURCE_TYPES):
+        manifest = Manifest([source])
+    elif isinstance(source, (list, tuple)):
+        items = [
+            _source_from_dict(f"manifest.wasm[{i}]", s) if isinstance(s, Mapping) else s
+            for i, s in enumerate(source)
+        ]
+        manifest = Manifest(items)
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        if not data.startswith(_WASM_MAGIC) and _looks_like_json_object(data):
+            manifest = Manifest.from_json(data)
+        else:
+            manifest = Manifest([WasmData(data)])  # wasm binary, or WAT text the runtime parses
+    elif isinstance(source, str):
+        if _looks_like_json_object(source):
+            manifest = Manifest.from_json(source)
+        elif source.lstrip().startswith("("):
+            manifest = Manifest([WasmData(source.encode("utf-8"))])
+        else:
+            manifest = Manifest([_file_source(source)])
+    elif isinstance(source, os.PathLike):
+        manifest = Manifest([_file_source(source)])
+    else:
+        raise ManifestError(
+            "plugin source must be a Manifest, dict, bytes, str, path or wasm source, "
+            f"got {type(source).__name__}"
+        )
+    if config is not None:
+        if not isinstance(config, Mapping):
+            raise _fail("config", "an object mapping strings to strings", config)
+        _check_str_dict("config", dict(config))
+        manifest = attrs.evolve(manifest, config={**manifest.config, **config})
+    return manifest

@@ -1,0 +1,424 @@
+/*
+ * env_imports.c - the `extism:host/env` functions of ABI.md as unchecked wasmtime callbacks.
+ *
+ * Each callback finds its instance through `current_instance` (see instance.h). Arguments and
+ * results share one raw array (unchecked API): args[0..] in, args[0] out. Every offset a plugin
+ * passes is bounds-checked against the kernel region; a bad one traps with a message naming the
+ * function and the offset, and never touches memory outside the region.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "instance.h"
+
+#define ARGS wasmtime_val_raw_t *args
+#define UNUSED_CALLBACK_ARGS (void)env; (void)caller; (void)nargs
+#define CALLBACK(name) static wasm_trap_t *name(void *env, wasmtime_caller_t *caller, ARGS, size_t nargs)
+
+static wasm_trap_t *out_of_bounds(const char *function, uint64_t offset, uint64_t n) {
+    const kernel *k = current_instance->kernel;
+    char message[200];
+    snprintf(message, sizeof message,
+             "extism:host/env %s: offset %llu (+%llu bytes) is outside kernel memory [%u, %llu)",
+             function, (unsigned long long)offset, (unsigned long long)n, KERNEL_FIRST_OFFSET,
+             (unsigned long long)k->end);
+    return instance_fail(current_instance, FAILURE_TRAP, message);
+}
+
+/* ---- kernel: blocks ---- */
+
+CALLBACK(k_alloc) {
+    UNUSED_CALLBACK_ARGS;
+    args[0].i64 = (int64_t)kernel_alloc(current_instance->kernel, (uint64_t)args[0].i64);
+    return NULL;
+}
+
+CALLBACK(k_free) {
+    UNUSED_CALLBACK_ARGS;
+    kernel_free(current_instance->kernel, (uint64_t)args[0].i64);
+    return NULL;
+}
+
+CALLBACK(k_length) {
+    UNUSED_CALLBACK_ARGS;
+    args[0].i64 = (int64_t)kernel_length(current_instance->kernel, (uint64_t)args[0].i64);
+    return NULL;
+}
+
+CALLBACK(k_memory_bytes) {
+    UNUSED_CALLBACK_ARGS;
+    args[0].i64 = (int64_t)kernel_memory_bytes(current_instance->kernel);
+    return NULL;
+}
+
+CALLBACK(k_reset) {
+    UNUSED_CALLBACK_ARGS;
+    (void)args;
+    kernel_reset(current_instance->kernel);
+    return NULL;
+}
+
+/* ---- kernel: loads and stores ---- */
+
+CALLBACK(k_load_u8) {
+    UNUSED_CALLBACK_ARGS;
+    uint64_t offset = (uint64_t)args[0].i64;
+    const uint8_t *p = kernel_ptr(current_instance->kernel, offset, 1);
+    if (p == NULL) return out_of_bounds("load_u8", offset, 1);
+    args[0].i32 = *p;
+    return NULL;
+}
+
+CALLBACK(k_load_u64) {
+    UNUSED_CALLBACK_ARGS;
+    uint64_t offset = (uint64_t)args[0].i64;
+    const uint8_t *p = kernel_ptr(current_instance->kernel, offset, 8);
+    if (p == NULL) return out_of_bounds("load_u64", offset, 8);
+    uint64_t v;
+    memcpy(&v, p, 8); /* little-endian host: the wasm byte order */
+    args[0].i64 = (int64_t)v;
+    return NULL;
+}
+
+CALLBACK(k_store_u8) {
+    UNUSED_CALLBACK_ARGS;
+    uint64_t offset = (uint64_t)args[0].i64;
+    uint8_t *p = kernel_ptr(current_instance->kernel, offset, 1);
+    if (p == NULL) return out_of_bounds("store_u8", offset, 1);
+    *p = (uint8_t)args[1].i32;
+    return NULL;
+}
+
+CALLBACK(k_store_u64) {
+    UNUSED_CALLBACK_ARGS;
+    uint64_t offset = (uint64_t)args[0].i64;
+    uint8_t *p = kernel_ptr(current_instance->kernel, offset, 8);
+    if (p == NULL) return out_of_bounds("store_u64", offset, 8);
+    uint64_t v = (uint64_t)args[1].i64;
+    memcpy(p, &v, 8);
+    return NULL;
+}
+
+/* ---- kernel: input ---- */
+
+CALLBACK(k_input_length) {
+    UNUSED_CALLBACK_ARGS;
+    args[0].i64 = (int64_t)current_instance->kernel->input_length;
+    return NULL;
+}
+
+CALLBACK(k_input_offset) {
+    UNUSED_CALLBACK_ARGS;
+    args[0].i64 = (int64_t)current_instance->kernel->input_offset;
+    return NULL;
+}
+
+static wasm_trap_t *input_index_error(const char *function, uint64_t index, uint64_t n) {
+    char message[160];
+    snprintf(message, sizeof message, "extism:host/env %s: index %llu (+%llu bytes) is past the input (%llu bytes)",
+             function, (unsigned long long)index, (unsigned long long)n,
+             (unsigned long long)current_instance->kernel->input_length);
+    return instance_fail(current_instance, FAILURE_TRAP, message);
+}
+
+CALLBACK(k_input_load_u8) {
+    UNUSED_CALLBACK_ARGS;
+    const kernel *k = current_instance->kernel;
+    uint64_t index = (uint64_t)args[0].i64;
+    if (index >= k->input_length) return input_index_error("input_load_u8", index, 1);
+    args[0].i32 = k->base[k->input_offset + index];
+    return NULL;
+}
+
+CALLBACK(k_input_load_u64) {
+    UNUSED_CALLBACK_ARGS;
+    const kernel *k = current_instance->kernel;
+    uint64_t index = (uint64_t)args[0].i64;
+    if (index >= k->input_length || k->input_length - index < 8)
+        return input_index_error("input_load_u64", index, 8);
+    uint64_t v;
+    memcpy(&v, k->base + k->input_offset + index, 8);
+    args[0].i64 = (int64_t)v;
+    return NULL;
+}
+
+CALLBACK(k_input_set) {
+    UNUSED_CALLBACK_ARGS;
+    kernel *k = current_instance->kernel;
+    uint64_t offset = (uint64_t)args[0].i64, length = (uint64_t)args[1].i64;
+    if (length != 0 && kernel_ptr(k, offset, length) == NULL) return out_of_bounds("input_set", offset, length);
+    k->input_offset = offset;
+    k->input_length = length;
+    return NULL;
+}
+
+/* ---- kernel: output and error ---- */
+
+CALLBACK(k_output_set) {
+    UNUSED_CALLBACK_ARGS;
+    kernel *k = current_instance->kernel;
+    uint64_t offset = (uint64_t)args[0].i64, length = (uint64_t)args[1].i64;
+    if (length != 0 && kernel_ptr(k, offset, length) == NULL) return out_of_bounds("output_set", offset, length);
+    k->output_offset = offset;
+    k->output_length = length;
+    return NULL;
+}
+
+CALLBACK(k_output_length) {
+    UNUSED_CALLBACK_ARGS;
+    args[0].i64 = (int64_t)current_instance->kernel->output_length;
+    return NULL;
+}
+
+CALLBACK(k_output_offset) {
+    UNUSED_CALLBACK_ARGS;
+    args[0].i64 = (int64_t)current_instance->kernel->output_offset;
+    return NULL;
+}
+
+CALLBACK(k_error_set) {
+    UNUSED_CALLBACK_ARGS;
+    kernel *k = current_instance->kernel;
+    uint64_t offset = (uint64_t)args[0].i64;
+    if (offset != 0 && kernel_find_active(k, offset) < 0) {
+        char message[160];
+        snprintf(message, sizeof message, "extism:host/env error_set: offset %llu is not an allocated block",
+                 (unsigned long long)offset);
+        return instance_fail(current_instance, FAILURE_TRAP, message);
+    }
+    k->error_offset = offset;
+    return NULL;
+}
+
+CALLBACK(k_error_get) {
+    UNUSED_CALLBACK_ARGS;
+    args[0].i64 = (int64_t)current_instance->kernel->error_offset;
+    return NULL;
+}
+
+/* ---- host: config and vars ---- */
+
+/* The bytes of the active block at offset (length may be 0), or NULL when it is not a block. */
+static const uint8_t *block_bytes(const kernel *k, uint64_t offset, uint64_t *length) {
+    ptrdiff_t i = kernel_find_active(k, offset);
+    if (i < 0) return NULL;
+    *length = k->blocks[i].length;
+    return k->base + offset;
+}
+
+static wasm_trap_t *not_a_block(const char *function, const char *what, uint64_t offset) {
+    char message[160];
+    snprintf(message, sizeof message, "extism:host/env %s: %s offset %llu is not an allocated block",
+             function, what, (unsigned long long)offset);
+    return instance_fail(current_instance, FAILURE_TRAP, message);
+}
+
+static wasm_trap_t *kernel_full(const char *function, uint64_t n) {
+    char message[160];
+    snprintf(message, sizeof message,
+             "extism:host/env %s: cannot allocate %llu bytes: kernel memory limit reached (%llu bytes)",
+             function, (unsigned long long)n, (unsigned long long)current_instance->kernel->limit);
+    return instance_fail(current_instance, FAILURE_LIMIT, message);
+}
+
+CALLBACK(h_config_get) {
+    UNUSED_CALLBACK_ARGS;
+    plugin_instance *p = current_instance;
+    uint64_t key_offset = (uint64_t)args[0].i64, key_len;
+    const uint8_t *key = block_bytes(p->kernel, key_offset, &key_len);
+    if (key == NULL) return not_a_block("config_get", "key", key_offset);
+    uint64_t result = 0;
+    for (size_t i = 0; i < p->config_count; i++) {
+        const config_entry *e = &p->config[i];
+        if (e->key_len != key_len || memcmp(e->key, key, (size_t)key_len) != 0) continue;
+        kernel_free(p->kernel, key_offset);
+        result = kernel_alloc_bytes(p->kernel, e->value, e->value_len);
+        if (result == 0 && e->value_len != 0) return kernel_full("config_get", e->value_len);
+        args[0].i64 = (int64_t)result;
+        return NULL;
+    }
+    kernel_free(p->kernel, key_offset);
+    args[0].i64 = 0;
+    return NULL;
+}
+
+CALLBACK(h_var_get) {
+    UNUSED_CALLBACK_ARGS;
+    plugin_instance *p = current_instance;
+    uint64_t key_offset = (uint64_t)args[0].i64, key_len;
+    const uint8_t *key = block_bytes(p->kernel, key_offset, &key_len);
+    if (key == NULL) return not_a_block("var_get", "key", key_offset);
+    const var_entry *e = vars_get(&p->vars, key, key_len);
+    kernel_free(p->kernel, key_offset);
+    uint64_t result = 0;
+    if (e != NULL) {
+        result = kernel_alloc_bytes(p->kernel, e->value, e->value_len);
+        if (result == 0 && e->value_len != 0) return kernel_full("var_get", e->value_len);
+    }
+    args[0].i64 = (int64_t)result;
+    return NULL;
+}
+
+CALLBACK(h_var_set) {
+    UNUSED_CALLBACK_ARGS;
+    plugin_instance *p = current_instance;
+    uint64_t key_offset = (uint64_t)args[0].i64, value_offset = (uint64_t)args[1].i64;
+    uint64_t key_len, value_len = 0;
+    const uint8_t *key = block_bytes(p->kernel, key_offset, &key_len);
+    if (key == NULL) return not_a_block("var_set", "key", key_offset);
+    const uint8_t *value = NULL;
+    if (value_offset != 0) {
+        value = block_bytes(p->kernel, value_offset, &value_len);
+        if (value == NULL) return not_a_block("var_set", "value", value_offset);
+    }
+    var_status status = vars_set(&p->vars, key, key_len, value, value_len);
+    kernel_free(p->kernel, key_offset);
+    if (value_offset != 0) kernel_free(p->kernel, value_offset);
+    if (status == VAR_OK) return NULL;
+    char message[200];
+    if (status == VAR_DISABLED)
+        snprintf(message, sizeof message, "extism:host/env var_set: vars are disabled (memory.max_var_bytes is 0)");
+    else if (status == VAR_FULL)
+        snprintf(message, sizeof message,
+                 "extism:host/env var_set: variable store is full (memory.max_var_bytes is %llu)",
+                 (unsigned long long)p->vars.max_bytes);
+    else
+        snprintf(message, sizeof message, "extism:host/env var_set: out of host memory");
+    return instance_fail(p, status == VAR_DISABLED ? FAILURE_DENIED : FAILURE_LIMIT, message);
+}
+
+/* ---- host: logging ---- */
+
+static wasm_trap_t *log_at(int level, ARGS) {
+    plugin_instance *p = current_instance;
+    uint64_t offset = (uint64_t)args[0].i64, len;
+    const uint8_t *msg = block_bytes(p->kernel, offset, &len);
+    if (msg == NULL) return not_a_block("log", "message", offset);
+    if (instance_hooks.log != NULL) instance_hooks.log(p->owner, level, msg, (size_t)len);
+    kernel_free(p->kernel, offset);
+    return NULL;
+}
+
+CALLBACK(h_log_trace) { UNUSED_CALLBACK_ARGS; return log_at(0, args); }
+CALLBACK(h_log_debug) { UNUSED_CALLBACK_ARGS; return log_at(1, args); }
+CALLBACK(h_log_info) { UNUSED_CALLBACK_ARGS; return log_at(2, args); }
+CALLBACK(h_log_warn) { UNUSED_CALLBACK_ARGS; return log_at(3, args); }
+CALLBACK(h_log_error) { UNUSED_CALLBACK_ARGS; return log_at(4, args); }
+
+CALLBACK(h_get_log_level) {
+    UNUSED_CALLBACK_ARGS;
+    args[0].i32 = instance_hooks.log_level != NULL ? instance_hooks.log_level(current_instance->owner) : INT32_MAX;
+    return NULL;
+}
+
+/* ---- host: HTTP ---- */
+
+CALLBACK(h_http_request) {
+    UNUSED_CALLBACK_ARGS;
+    plugin_instance *p = current_instance;
+    uint64_t request = (uint64_t)args[0].i64, body = (uint64_t)args[1].i64, response = 0;
+    if (instance_hooks.http_request == NULL) {
+        kernel_free(p->kernel, request);
+        kernel_free(p->kernel, body);
+        return instance_fail(p, FAILURE_DENIED, "extism:host/env http_request: HTTP is not allowed for this plugin "
+                                "(manifest.allowed_hosts grants no host)");
+    }
+    wasm_trap_t *trap = instance_hooks.http_request(p->owner, request, body, &response);
+    args[0].i64 = (int64_t)response;
+    return trap;
+}
+
+CALLBACK(h_http_status_code) {
+    UNUSED_CALLBACK_ARGS;
+    args[0].i32 = current_instance->http_status;
+    return NULL;
+}
+
+CALLBACK(h_http_headers) {
+    UNUSED_CALLBACK_ARGS;
+    args[0].i64 = 0; /* response headers are not kept */
+    return NULL;
+}
+
+/* ---- the table ---- */
+
+typedef struct env_import {
+    const char *name;
+    const char *params;  /* I = i64, i = i32 */
+    const char *results;
+    wasmtime_func_unchecked_callback_t callback;
+} env_import;
+
+static const env_import ENV_IMPORTS[] = {
+    {"alloc", "I", "I", k_alloc},
+    {"free", "I", "", k_free},
+    {"length", "I", "I", k_length},
+    {"length_unsafe", "I", "I", k_length},
+    {"load_u8", "I", "i", k_load_u8},
+    {"load_u64", "I", "I", k_load_u64},
+    {"store_u8", "Ii", "", k_store_u8},
+    {"store_u64", "II", "", k_store_u64},
+    {"input_length", "", "I", k_input_length},
+    {"input_offset", "", "I", k_input_offset},
+    {"input_load_u8", "I", "i", k_input_load_u8},
+    {"input_load_u64", "I", "I", k_input_load_u64},
+    {"input_set", "II", "", k_input_set},
+    {"output_set", "II", "", k_output_set},
+    {"output_length", "", "I", k_output_length},
+    {"output_offset", "", "I", k_output_offset},
+    {"error_set", "I", "", k_error_set},
+    {"error_get", "", "I", k_error_get},
+    {"reset", "", "", k_reset},
+    {"memory_bytes", "", "I", k_memory_bytes},
+    {"config_get", "I", "I", h_config_get},
+    {"var_get", "I", "I", h_var_get},
+    {"var_set", "II", "", h_var_set},
+    {"http_request", "II", "I", h_http_request},
+    {"http_status_code", "", "i", h_http_status_code},
+    {"http_headers", "", "I", h_http_headers},
+    {"log_trace", "I", "", h_log_trace},
+    {"log_debug", "I", "", h_log_debug},
+    {"log_info", "I", "", h_log_info},
+    {"log_warn", "I", "", h_log_warn},
+    {"log_error", "I", "", h_log_error},
+    {"get_log_level", "", "i", h_get_log_level},
+};
+#define ENV_IMPORT_COUNT (sizeof ENV_IMPORTS / sizeof ENV_IMPORTS[0])
+static const char ENV_MODULE[] = "extism:host/env";
+
+static void valtypes(wasm_valtype_vec_t *out, const char *kinds) {
+    wasm_valtype_t *types[4];
+    size_t n = strlen(kinds);
+    for (size_t i = 0; i < n; i++) types[i] = wt.wasm_valtype_new(kinds[i] == 'I' ? WASM_I64 : WASM_I32);
+    if (n == 0) wt.wasm_valtype_vec_new_empty(out);
+    else wt.wasm_valtype_vec_new(out, n, types);
+}
+
+int env_imports_define(wasmtime_linker_t *linker, char **error) {
+    for (size_t i = 0; i < ENV_IMPORT_COUNT; i++) {
+        const env_import *imp = &ENV_IMPORTS[i];
+        wasm_valtype_vec_t params, results;
+        valtypes(&params, imp->params);
+        valtypes(&results, imp->results);
+        wasm_functype_t *type = wt.wasm_functype_new(&params, &results);
+        wasmtime_error_t *e = wt.wasmtime_linker_define_func_unchecked(
+            linker, ENV_MODULE, sizeof ENV_MODULE - 1, imp->name, strlen(imp->name), type, imp->callback, NULL, NULL);
+        wt.wasm_functype_delete(type);
+        if (e != NULL) {
+            *error = wt_take_error_message(e);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int env_import_signature(const char *name, size_t name_len, const char **params, const char **results) {
+    for (size_t i = 0; i < ENV_IMPORT_COUNT; i++) {
+        if (strlen(ENV_IMPORTS[i].name) == name_len && memcmp(ENV_IMPORTS[i].name, name, name_len) == 0) {
+            *params = ENV_IMPORTS[i].params;
+            *results = ENV_IMPORTS[i].results;
+            return 1;
+        }
+    }
+    return 0;
+}

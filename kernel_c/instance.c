@@ -1,0 +1,426 @@
+/* instance.c - compiled plugins, instances, calls; contracts in instance.h. */
+#include "instance.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ticker.h"
+
+host_hooks instance_hooks;
+__thread plugin_instance *current_instance;
+
+/* ---- messages ---- */
+
+wasm_trap_t *instance_fail(plugin_instance *p, failure_kind kind, const char *message) {
+    if (!p->host_failure) {
+        p->host_failure = (int)kind;
+        free(p->host_failure_message);
+        p->host_failure_message = wt_copy_text(message, strlen(message));
+    }
+    return wt.wasmtime_trap_new(message, strlen(message));
+}
+
+/* ---- engine and compiled plugins ---- */
+
+wasm_engine_t *instance_engine_new(void) {
+    wasm_config_t *config = wt.wasm_config_new();
+    if (config == NULL) return NULL;
+    wt.wasmtime_config_epoch_interruption_set(config, true);
+    return wt.wasm_engine_new_with_config(config); /* consumes config */
+}
+
+static void free_strings(char **strings, size_t count) {
+    if (strings == NULL) return;
+    for (size_t i = 0; i < count; i++) free(strings[i]);
+    free(strings);
+}
+
+void compiled_plugin_delete(compiled_plugin *c) {
+    if (c == NULL) return;
+    if (c->pre) wt.wasmtime_instance_pre_delete(c->pre);
+    if (c->main) wt.wasmtime_module_delete(c->main);
+    for (size_t i = 0; i < c->dep_count; i++)
+        if (c->deps && c->deps[i]) wt.wasmtime_module_delete(c->deps[i]);
+    free(c->deps);
+    free_strings(c->dep_names, c->dep_count);
+    free_strings(c->export_names, c->export_count);
+    free(c->export_shapes);
+    free(c->export_param_counts);
+    if (c->linker) wt.wasmtime_linker_delete(c->linker);
+    free(c);
+}
+
+static export_shape shape_of(const wasm_functype_t *type) {
+    const wasm_valtype_vec_t *params = wt.wasm_functype_params(type);
+    const wasm_valtype_vec_t *results = wt.wasm_functype_results(type);
+    if (params->size != 0) return EXPORT_OTHER;
+    if (results->size == 0) return EXPORT_RETURNS_NOTHING;
+    if (results->size == 1 && wt.wasm_valtype_kind(results->data[0]) == WASM_I32) return EXPORT_RETURNS_I32;
+    return EXPORT_OTHER;
+}
+
+static ptrdiff_t export_index(const compiled_plugin *c, const char *name) {
+    for (size_t i = 0; i < c->export_count; i++)
+        if (strcmp(c->export_names[i], name) == 0) return (ptrdiff_t)i;
+    return -1;
+}
+
+static int list_exports(compiled_plugin *c) {
+    wasm_exporttype_vec_t exports;
+    wt.wasmtime_module_exports(c->main, &exports);
+    c->export_names = calloc(exports.size + 1, sizeof(char *));
+    c->export_shapes = calloc(exports.size + 1, 1);
+    c->export_param_counts = calloc(exports.size + 1, 1);
+    int ok = c->export_names && c->export_shapes && c->export_param_counts;
+    for (size_t i = 0; ok && i < exports.size; i++) {
+        const wasm_externtype_t *type = wt.wasm_exporttype_type(exports.data[i]);
+        if (wt.wasm_externtype_kind(type) != WASM_EXTERN_FUNC) continue;
+        const wasm_functype_t *ftype = wt.wasm_externtype_as_functype_const(type);
+        const wasm_name_t *name = wt.wasm_exporttype_name(exports.data[i]);
+        char *copy = wt_copy_text((const char *)name->data, name->size);
+        if (copy == NULL) { ok = 0; break; }
+        size_t params = wt.wasm_functype_params(ftype)->size;
+        c->export_names[c->export_count] = copy;
+        c->export_shapes[c->export_count] = (uint8_t)shape_of(ftype);
+        c->export_param_counts[c->export_count] = (uint8_t)(params > 255 ? 255 : params);
+        c->export_count++;
+    }
+    wt.wasm_exporttype_vec_delete(&exports);
+    return ok ? 0 : -1;
+}
+
+int compiled_plugin_link(compiled_plugin *c, char **error) {
+    if (list_exports(c) != 0) {
+        *error = wt_copy_text("out of memory", 13);
+        return -1;
+    }
+    c->initialize_index = export_index(c, "_initialize");
+    if (c->initialize_index < 0) c->initialize_index = export_index(c, "__wasm_call_ctors");
+    c->hs_init_index = export_index(c, "hs_init");
+    c->start_index = export_index(c, "_start");
+    if (c->dep_count == 0) {
+        wasmtime_error_t *e = wt.wasmtime_linker_instantiate_pre(c->linker, c->main, &c->pre);
+        if (e != NULL) {
+            *error = wt_take_error_message(e);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- stores ---- */
+
+static wasmtime_error_t *on_epoch_deadline(wasmtime_context_t *ctx, void *data, uint64_t *delta,
+                                           wasmtime_update_deadline_kind_t *kind) {
+    (void)ctx;
+    plugin_instance *p = data;
+    if (p->cancel_requested) {
+        p->interrupt = INTERRUPT_CANCEL;
+        return wt.wasmtime_error_new("plugin call cancelled");
+    }
+    if (p->deadline_ns != 0 && ticker_now_ns() >= p->deadline_ns) {
+        p->interrupt = INTERRUPT_TIMEOUT;
+        return wt.wasmtime_error_new("plugin call timed out");
+    }
+    *delta = 1;
+    *kind = WASMTIME_UPDATE_DEADLINE_CONTINUE;
+    return NULL;
+}
+
+static wasi_config_t *make_wasi_config(const plugin_instance *p, char **error) {
+    wasi_config_t *config = wt.wasi_config_new();
+    if (config == NULL) {
+        *error = wt_copy_text("cannot create a WASI configuration", 34);
+        return NULL;
+    }
+    if (p->wasi_inherit_stdio) {
+        wt.wasi_config_inherit_stdout(config);
+        wt.wasi_config_inherit_stderr(config);
+    }
+    for (size_t i = 0; i < p->preopen_count; i++) {
+        const wasi_preopen *po = &p->preopens[i];
+        if (!wt.wasi_config_preopen_dir(config, po->host_path, po->guest_path, !po->read_only)) {
+            char message[600];
+            snprintf(message, sizeof message, "manifest.allowed_paths: cannot mount host directory '%s' at '%s'",
+                     po->host_path, po->guest_path);
+            *error = wt_copy_text(message, strlen(message));
+            wt.wasi_config_delete(config);
+            return NULL;
+        }
+    }
+    return config;
+}
+
+static void drop_store(plugin_instance *p) {
+    if (p->store != NULL) wt.wasmtime_store_delete(p->store);
+    p->store = NULL;
+    p->ctx = NULL;
+    p->initialized = 0;
+}
+
+static int instantiate_main(plugin_instance *p, wasmtime_instance_t *instance, char **error) {
+    const compiled_plugin *c = p->compiled;
+    wasm_trap_t *trap = NULL;
+    wasmtime_error_t *e;
+    plugin_instance *saved = current_instance;
+    current_instance = p; /* a start function may call imports */
+    if (c->pre != NULL) {
+        e = wt.wasmtime_instance_pre_instantiate(c->pre, p->ctx, instance, &trap);
+    } else {
+        /* Modules linked by name need instances in this store: a per-store linker. */
+        wasmtime_linker_t *linker = wt.wasmtime_linker_clone(c->linker);
+        e = NULL;
+        for (size_t i = 0; e == NULL && trap == NULL && i < c->dep_count; i++) {
+            wasmtime_instance_t dep;
+            e = wt.wasmtime_linker_instantiate(linker, p->ctx, c->deps[i], &dep, &trap);
+            if (e == NULL && trap == NULL)
+                e = wt.wasmtime_linker_define_instance(linker, p->ctx, c->dep_names[i], strlen(c->dep_names[i]), &dep);
+        }
+        if (e == NULL && trap == NULL) e = wt.wasmtime_linker_instantiate(linker, p->ctx, c->main, instance, &trap);
+        wt.wasmtime_linker_delete(linker);
+    }
+    current_instance = saved;
+    if (e != NULL) {
+        *error = wt_take_error_message(e);
+        return -1;
+    }
+    if (trap != NULL) {
+        *error = wt_take_trap_message(trap);
+        return -1;
+    }
+    return 0;
+}
+
+/* A fresh store with the modules instantiated and the exports looked up. */
+static int new_store(plugin_instance *p, char **error) {
+    const compiled_plugin *c = p->compiled;
+    drop_store(p);
+    p->store = wt.wasmtime_store_new(c->engine, p, NULL);
+    if (p->store == NULL) {
+        *error = wt_copy_text("cannot create a wasmtime store", 30);
+        return -1;
+    }
+    p->ctx = wt.wasmtime_store_context(p->store);
+    if (p->max_memory_bytes >= 0) wt.wasmtime_store_limiter(p->store, p->max_memory_bytes, -1, -1, -1, -1);
+    wt.wasmtime_store_epoch_deadline_callback(p->store, on_epoch_deadline, p, NULL);
+    wt.wasmtime_context_set_epoch_deadline(p->ctx, 1);
+    if (p->wasi) {
+        wasi_config_t *config = make_wasi_config(p, error);
+        if (config == NULL) return -1;
+        wasmtime_error_t *e = wt.wasmtime_context_set_wasi(p->ctx, config); /* consumes config */
+        if (e != NULL) {
+            *error = wt_take_error_message(e);
+            return -1;
+        }
+    }
+    wasmtime_instance_t instance;
+    if (instantiate_main(p, &instance, error) != 0) return -1;
+    for (size_t i = 0; i < c->export_count; i++) {
+        wasmtime_extern_t item;
+        const char *name = c->export_names[i];
+        if (!wt.wasmtime_instance_export_get(p->ctx, &instance, name, strlen(name), &item) || item.kind != WASM_EXTERN_FUNC) {
+            char message[300];
+            snprintf(message, sizeof message, "export '%s' disappeared after instantiation", name);
+            *error = wt_copy_text(message, strlen(message));
+            return -1;
+        }
+        p->exports[i] = item.of.func;
+    }
+    p->needs_reinstantiate = 0;
+    return 0;
+}
+
+static int copy_config(plugin_instance *p, const config_entry *config, size_t count) {
+    p->config = calloc(count + 1, sizeof *p->config);
+    if (p->config == NULL) return -1;
+    for (size_t i = 0; i < count; i++) {
+        config_entry *e = &p->config[i];
+        e->key = malloc(config[i].key_len + 1);
+        e->value = malloc(config[i].value_len + 1);
+        p->config_count = i + 1;
+        if (e->key == NULL || e->value == NULL) return -1;
+        memcpy(e->key, config[i].key, (size_t)config[i].key_len);
+        memcpy(e->value, config[i].value, (size_t)config[i].value_len);
+        e->key_len = config[i].key_len;
+        e->value_len = config[i].value_len;
+    }
+    return 0;
+}
+
+static int copy_preopens(plugin_instance *p, const wasi_preopen *preopens, size_t count) {
+    p->preopens = calloc(count + 1, sizeof *p->preopens);
+    if (p->preopens == NULL) return -1;
+    for (size_t i = 0; i < count; i++) {
+        wasi_preopen *po = &p->preopens[i];
+        po->host_path = wt_copy_text(preopens[i].host_path, strlen(preopens[i].host_path));
+        po->guest_path = wt_copy_text(preopens[i].guest_path, strlen(preopens[i].guest_path));
+        po->read_only = preopens[i].read_only;
+        p->preopen_count = i + 1;
+        if (po->host_path == NULL || po->guest_path == NULL) return -1;
+    }
+    return 0;
+}
+
+plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, uint64_t kernel_limit,
+                              int64_t max_memory_bytes, uint64_t max_var_bytes,
+                              const config_entry *config, size_t config_count, int wasi,
+                              int wasi_inherit_stdio, const wasi_preopen *preopens,
+                              size_t preopen_count, char **error) {
+    plugin_instance *p = calloc(1, sizeof *p);
+    if (p == NULL) {
+        *error = wt_copy_text("out of memory", 13);
+        return NULL;
+    }
+    p->compiled = compiled;
+    p->owner = owner;
+    p->max_memory_bytes = max_memory_bytes;
+    p->wasi = wasi;
+    p->wasi_inherit_stdio = wasi_inherit_stdio;
+    vars_init(&p->vars, max_var_bytes);
+    p->kernel = kernel_new(kernel_limit);
+    p->exports = calloc(compiled->export_count + 1, sizeof *p->exports);
+    if (p->kernel == NULL || p->exports == NULL || copy_config(p, config, config_count) != 0 ||
+        copy_preopens(p, preopens, preopen_count) != 0) {
+        *error = wt_copy_text("cannot reserve memory for the plugin instance (kernel memory or host memory)", 76);
+        instance_delete(p);
+        return NULL;
+    }
+    if (new_store(p, error) != 0) {
+        instance_delete(p);
+        return NULL;
+    }
+    return p;
+}
+
+void instance_delete(plugin_instance *p) {
+    if (p == NULL) return;
+    drop_store(p);
+    kernel_delete(p->kernel);
+    vars_clear(&p->vars);
+    for (size_t i = 0; i < p->config_count; i++) {
+        free(p->config[i].key);
+        free(p->config[i].value);
+    }
+    free(p->config);
+    for (size_t i = 0; i < p->preopen_count; i++) {
+        free(p->preopens[i].host_path);
+        free(p->preopens[i].guest_path);
+    }
+    free(p->preopens);
+    free(p->exports);
+    free(p->host_failure_message);
+    free(p);
+}
+
+/* ---- calls ---- */
+
+void instance_cancel(plugin_instance *p) {
+    if (!p->in_call) return;
+    p->cancel_requested = 1;
+    wt.wasmtime_engine_increment_epoch(p->compiled->engine);
+}
+
+static void set_message(call_result *r, char *message) {
+    free(r->message);
+    r->message = message;
+    r->message_length = message ? strlen(message) : 0;
+}
+
+/* Run one export with the kernel as is. Classifies traps, interrupts and exit codes into r. */
+static void run_export(plugin_instance *p, size_t index, call_result *r) {
+    wasmtime_val_raw_t raw[2];
+    memset(raw, 0, sizeof raw);
+    wasm_trap_t *trap = NULL;
+    p->interrupt = INTERRUPT_NONE;
+    p->host_failure = 0;
+    wt.wasmtime_context_set_epoch_deadline(p->ctx, 1);
+    plugin_instance *saved = current_instance;
+    current_instance = p;
+    wasmtime_error_t *e = wt.wasmtime_func_call_unchecked(p->ctx, &p->exports[index], raw, 2, &trap);
+    current_instance = saved;
+    r->rc = p->compiled->export_shapes[index] == EXPORT_RETURNS_I32 ? raw[0].i32 : 0;
+    if (e == NULL && trap == NULL) return;
+    if (p->interrupt != INTERRUPT_NONE) {
+        r->status = p->interrupt == INTERRUPT_TIMEOUT ? CALL_TIMEOUT : CALL_CANCELLED;
+        if (e) wt.wasmtime_error_delete(e);
+        if (trap) wt.wasm_trap_delete(trap);
+        return;
+    }
+    int exit_code;
+    if (e != NULL && wt.wasmtime_error_exit_status(e, &exit_code)) {
+        wt.wasmtime_error_delete(e);
+        r->rc = exit_code;
+        r->status = exit_code == 0 ? CALL_OK : CALL_EXIT;
+        return;
+    }
+    if (p->host_failure) {
+        r->status = CALL_HOST_FAILURE;
+        r->failure = (failure_kind)p->host_failure;
+        set_message(r, p->host_failure_message);
+        p->host_failure_message = NULL;
+        if (e) wt.wasmtime_error_delete(e);
+        if (trap) wt.wasm_trap_delete(trap);
+        return;
+    }
+    r->status = CALL_TRAP;
+    set_message(r, e != NULL ? wt_take_error_message(e) : wt_take_trap_message(trap));
+}
+
+/* Startup functions, once per store, before the first call (ABI.md, "A call", step 2). */
+static int run_startup(plugin_instance *p, call_result *r) {
+    const compiled_plugin *c = p->compiled;
+    ptrdiff_t order[2] = {c->initialize_index, c->hs_init_index};
+    for (size_t i = 0; i < 2; i++) {
+        if (order[i] < 0) continue;
+        run_export(p, (size_t)order[i], r);
+        if (r->status != CALL_OK) return -1;
+    }
+    p->initialized = 1;
+    return 0;
+}
+
+void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input, uint64_t input_length,
+                   uint64_t timeout_ns, call_result *r) {
+    memset(r, 0, sizeof *r);
+    p->cancel_requested = 0;
+    p->in_call = 1;
+    int timed = timeout_ns != 0 && ticker_start_call(p->compiled->engine) == 0;
+    p->deadline_ns = timed ? ticker_now_ns() + timeout_ns : 0;
+    char *error = NULL;
+    if (p->needs_reinstantiate && new_store(p, &error) != 0) {
+        r->status = CALL_INSTANTIATE;
+        set_message(r, error);
+        goto done;
+    }
+    kernel_reset(p->kernel);
+    if (!p->initialized && run_startup(p, r) != 0) goto done;
+    kernel_reset(p->kernel);
+    p->http_status = 0;
+    if (kernel_write_input(p->kernel, input, input_length) != 0) {
+        r->status = CALL_INPUT_TOO_LARGE;
+        goto done;
+    }
+    run_export(p, export_index, r);
+    if ((ptrdiff_t)export_index == p->compiled->start_index) p->needs_reinstantiate = 1;
+    /* The plugin's own error text wins over its return code and over a trap it raised after
+     * error_set (AssemblyScript's abort does that); not over an interrupt or a host failure. */
+    if (r->status != CALL_OK && r->status != CALL_TRAP) goto done;
+    kernel *k = p->kernel;
+    ptrdiff_t error_block = k->error_offset ? kernel_find_active(k, k->error_offset) : -1;
+    if (error_block >= 0) {
+        r->status = CALL_PLUGIN_ERROR;
+        set_message(r, wt_copy_text((const char *)k->base + k->error_offset, (size_t)k->blocks[error_block].length));
+        goto done;
+    }
+    if (r->status != CALL_OK) goto done;
+    if (r->rc != 0) {
+        r->status = CALL_NONZERO;
+        goto done;
+    }
+    r->output = kernel_ptr(k, k->output_offset, k->output_length);
+    r->output_length = r->output != NULL ? k->output_length : 0;
+done:
+    if (timed) ticker_end_call();
+    p->in_call = 0;
+}

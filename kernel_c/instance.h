@@ -1,0 +1,183 @@
+/*
+ * instance.h - a compiled plugin, its instances, and a call (ABI.md, "A call").
+ *
+ * compiled_plugin: the engine-level, store-independent part shared by every instance: the linker
+ *   (kernel + host imports + user host functions + WASI when enabled), the modules, a pre-linked
+ *   main module, and the table of the main module's function exports.
+ * plugin_instance: one wasmtime store with the instantiated modules, the kernel memory, vars,
+ *   config and the interruption state. Used by one thread at a time.
+ *
+ * Import callbacks find the instance of the running call through `current_instance`, a
+ * thread-local set around every entry into wasm: the linker (and its pre-linked instance) can then
+ * be shared by every instance, and the lookup costs less than going through the store's data.
+ */
+#ifndef EXTISM_FAST_INSTANCE_H
+#define EXTISM_FAST_INSTANCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernel.h"
+#include "vars.h"
+#include "wasmtime_api.h"
+
+/* The shape of a function export. Only () -> i32 and () -> () can be called as plugin functions. */
+typedef enum export_shape { EXPORT_RETURNS_NOTHING = 0, EXPORT_RETURNS_I32 = 1, EXPORT_OTHER = 2 } export_shape;
+
+typedef struct compiled_plugin {
+    wasm_engine_t *engine;           /* borrowed: the process-wide engine */
+    wasmtime_linker_t *linker;       /* owned */
+    wasmtime_module_t *main;         /* owned */
+    size_t dep_count;                /* modules linked by name before main */
+    wasmtime_module_t **deps;        /* owned, dep_count entries */
+    char **dep_names;                /* owned, NUL-terminated */
+    wasmtime_instance_pre_t *pre;    /* owned; NULL when there are deps (they need a store) */
+    size_t export_count;             /* function exports of main */
+    char **export_names;             /* owned, NUL-terminated */
+    uint8_t *export_shapes;          /* export_shape per export */
+    uint8_t *export_param_counts;    /* parameter count per export (capped at 255) */
+    ptrdiff_t initialize_index;      /* `_initialize` or else `__wasm_call_ctors`, -1 if absent */
+    ptrdiff_t hs_init_index;         /* `hs_init`, -1 if absent */
+    ptrdiff_t start_index;           /* `_start`, -1 if absent */
+} compiled_plugin;
+
+/* One manifest `allowed_paths` mapping, already validated by the caller. */
+typedef struct wasi_preopen {
+    char *host_path;
+    char *guest_path;
+    int read_only;
+} wasi_preopen;
+
+typedef struct config_entry {
+    uint8_t *key;
+    uint64_t key_len;
+    uint8_t *value;
+    uint64_t value_len;
+} config_entry;
+
+/* Why an import callback failed a call: lets the host raise the matching exception class. */
+typedef enum failure_kind {
+    FAILURE_NONE = 0,
+    FAILURE_TRAP = 1,          /* bad offset or bad argument from the plugin */
+    FAILURE_LIMIT = 2,         /* a memory, var or HTTP limit */
+    FAILURE_HOST_FUNCTION = 3, /* a Python host function raised */
+    FAILURE_DENIED = 4,        /* a capability the host did not grant */
+} failure_kind;
+
+typedef enum interrupt_reason { INTERRUPT_NONE = 0, INTERRUPT_TIMEOUT = 1, INTERRUPT_CANCEL = 2 } interrupt_reason;
+
+typedef struct plugin_instance {
+    const compiled_plugin *compiled; /* borrowed; the caller keeps it alive */
+    void *owner;                     /* the Python Plugin object, handed to hooks (borrowed) */
+
+    /* State the import callbacks use. */
+    kernel *kernel;
+    var_store vars;
+    config_entry *config;
+    size_t config_count;
+    int32_t http_status;
+
+    /* The store and what lives in it. */
+    wasmtime_store_t *store;
+    wasmtime_context_t *ctx;
+    wasmtime_func_t *exports;        /* compiled->export_count entries */
+    int initialized;                 /* startup functions ran in this store */
+    int needs_reinstantiate;         /* `_start` was called: a fresh store before the next call */
+    int64_t max_memory_bytes;        /* per wasm memory; -1 = unlimited */
+    int wasi;
+    int wasi_inherit_stdio;
+    wasi_preopen *preopens;
+    size_t preopen_count;
+
+    /* Interruption: written by other threads (cancel) and by the epoch callback. */
+    uint64_t deadline_ns;            /* monotonic; 0 = no timeout for this call */
+    volatile int cancel_requested;
+    volatile int in_call;
+    interrupt_reason interrupt;
+
+    /* A failure an import callback recorded before trapping (so it can be reported precisely). */
+    int host_failure;                /* failure_kind; 0 = none */
+    char *host_failure_message;
+} plugin_instance;
+
+typedef enum call_status {
+    CALL_OK = 0,
+    CALL_PLUGIN_ERROR,   /* error_set; message = the plugin's text */
+    CALL_NONZERO,        /* returned non-zero without error_set; rc holds it */
+    CALL_TRAP,           /* message = the trap's text */
+    CALL_TIMEOUT,
+    CALL_CANCELLED,
+    CALL_INPUT_TOO_LARGE,/* the input does not fit under the kernel memory limit */
+    CALL_HOST_FAILURE,   /* an import callback recorded a failure; failure holds its kind */
+    CALL_EXIT,           /* WASI proc_exit with a non-zero code; rc holds it */
+    CALL_INSTANTIATE,    /* re-instantiation or a startup function failed */
+} call_status;
+
+typedef struct call_result {
+    call_status status;
+    int32_t rc;
+    failure_kind failure;
+    const uint8_t *output;  /* into kernel memory; valid until the next call on the instance */
+    uint64_t output_length;
+    char *message;          /* malloc'ed, NUL-terminated, or NULL; free with free() */
+    size_t message_length;
+} call_result;
+
+typedef struct host_hooks {
+    /* Log `msg` at level 0..4 (trace..error) for the plugin `owner`. Called without the GIL. */
+    void (*log)(void *owner, int level, const uint8_t *msg, size_t len);
+    /* The lowest level (0..4) that is logged for `owner`, or INT32_MAX when logging is off. */
+    int32_t (*log_level)(void *owner);
+    /* Perform http_request. NULL -> every request is refused. Returns NULL or a trap. */
+    wasm_trap_t *(*http_request)(void *owner, uint64_t request, uint64_t body, uint64_t *response);
+} host_hooks;
+
+/* Set once by the Python layer at import. */
+extern host_hooks instance_hooks;
+
+/* The instance whose call is running on this thread, or NULL. */
+extern __thread plugin_instance *current_instance;
+
+/* instance_engine_new: the process engine: epoch interruption on (timeouts and cancel). */
+wasm_engine_t *instance_engine_new(void);
+
+/* compiled_plugin_delete: free everything compiled_plugin owns. NULL is ignored. */
+void compiled_plugin_delete(compiled_plugin *c);
+
+/* compiled_plugin_link: after the caller filled engine, linker, main and deps, list main's
+ * function exports and, when there are no deps, pre-link main. On failure returns -1 and sets
+ * *error (malloc'ed). */
+int compiled_plugin_link(compiled_plugin *c, char **error);
+
+/* instance_new: an instance of `compiled` with its own store and kernel. `config` is copied;
+ * `preopens` are copied. kernel_limit and max_memory_bytes: 0 / -1 for the defaults.
+ * Returns NULL and sets *error (malloc'ed) on failure. */
+plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, uint64_t kernel_limit,
+                              int64_t max_memory_bytes, uint64_t max_var_bytes,
+                              const config_entry *config, size_t config_count, int wasi,
+                              int wasi_inherit_stdio, const wasi_preopen *preopens,
+                              size_t preopen_count, char **error);
+
+/* instance_delete: drop the store, the kernel, vars and config. NULL is ignored. */
+void instance_delete(plugin_instance *p);
+
+/* instance_call: run the export `export_index` with `input` (ABI.md "A call"). timeout_ns 0 =
+ * none. Fills *r; free r->message afterwards. Call without the GIL: hooks take it when needed. */
+void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input, uint64_t input_length,
+                   uint64_t timeout_ns, call_result *r);
+
+/* instance_cancel: make the running call (if any) on p fail as cancelled. Any thread. */
+void instance_cancel(plugin_instance *p);
+
+/* instance_fail: for import callbacks: record `message` and its kind as the reason of the failure
+ * and return a trap carrying it. The first failure of a call wins. */
+wasm_trap_t *instance_fail(plugin_instance *p, failure_kind kind, const char *message);
+
+/* env_imports_define: define every `extism:host/env` import of ABI.md on the linker. */
+int env_imports_define(wasmtime_linker_t *linker, char **error);
+
+/* env_import_signature: for an `extism:host/env` name, its parameter and result kinds as strings
+ * like "I" / "II" / "" (I = i64, i = i32); returns 0 when the name is not an ABI function. */
+int env_import_signature(const char *name, size_t name_len, const char **params, const char **results);
+
+#endif

@@ -1,0 +1,200 @@
+/* kernel.c - the kernel memory allocator; contracts in kernel.h. */
+#define _DEFAULT_SOURCE
+#include "kernel.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define KERNEL_DEFAULT_LIMIT (UINT64_C(4) << 30)
+/* Commit in steps of at least this much, doubling, so growth costs few syscalls. */
+#define KERNEL_COMMIT_STEP (UINT64_C(64) << 10)
+/* A free block is split when at least this much would be left over. */
+#define KERNEL_SPLIT_MIN UINT64_C(64)
+/* After a call that used more than this, reset drops the pages beyond it. */
+#define KERNEL_KEEP_RESIDENT (UINT64_C(8) << 20)
+
+static uint64_t round_up(uint64_t n, uint64_t to) { return (n + to - 1) / to * to; }
+
+kernel *kernel_new(uint64_t limit) {
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    if (limit == 0) limit = KERNEL_DEFAULT_LIMIT;
+    if (limit > (UINT64_C(1) << 40)) limit = UINT64_C(1) << 40;
+    limit = round_up(limit, page);
+    kernel *k = calloc(1, sizeof *k);
+    if (k == NULL) return NULL;
+    void *base = mmap(NULL, (size_t)limit, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED) {
+        free(k);
+        return NULL;
+    }
+    k->base = base;
+    k->limit = limit;
+    k->end = KERNEL_FIRST_OFFSET;
+    return k;
+}
+
+void kernel_delete(kernel *k) {
+    if (k == NULL) return;
+    munmap(k->base, (size_t)k->limit);
+    free(k->blocks);
+    free(k);
+}
+
+/* Make [0, needed) readable and writable. */
+static int commit(kernel *k, uint64_t needed) {
+    if (needed <= k->committed) return 0;
+    if (needed > k->limit) return -1;
+    uint64_t target = k->committed * 2;
+    if (target < needed) target = needed;
+    target = round_up(target, KERNEL_COMMIT_STEP);
+    if (target > k->limit) target = k->limit;
+    if (mprotect(k->base + k->committed, (size_t)(target - k->committed), PROT_READ | PROT_WRITE) != 0)
+        return -1;
+    k->committed = target;
+    return 0;
+}
+
+static int reserve_block_slots(kernel *k, size_t count) {
+    if (count <= k->block_capacity) return 0;
+    size_t cap = k->block_capacity ? k->block_capacity * 2 : 16;
+    while (cap < count) cap *= 2;
+    kernel_block *blocks = realloc(k->blocks, cap * sizeof *blocks);
+    if (blocks == NULL) return -1;
+    k->blocks = blocks;
+    k->block_capacity = cap;
+    return 0;
+}
+
+/* Binary search: index of the block starting at offset (any status), or -1. */
+static ptrdiff_t find_block(const kernel *k, uint64_t offset) {
+    size_t lo = 0, hi = k->block_count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        uint64_t start = k->blocks[mid].offset;
+        if (start == offset) return (ptrdiff_t)mid;
+        if (start < offset) lo = mid + 1;
+        else hi = mid;
+    }
+    return -1;
+}
+
+ptrdiff_t kernel_find_active(const kernel *k, uint64_t offset) {
+    /* Fast path: the newest block is the one most often asked about. */
+    if (k->block_count > 0) {
+        const kernel_block *last = &k->blocks[k->block_count - 1];
+        if (last->offset == offset) return last->status == KERNEL_BLOCK_ACTIVE ? (ptrdiff_t)k->block_count - 1 : -1;
+    }
+    ptrdiff_t i = find_block(k, offset);
+    if (i < 0 || k->blocks[i].status != KERNEL_BLOCK_ACTIVE) return -1;
+    return i;
+}
+
+static uint64_t reuse_free_block(kernel *k, uint64_t n, uint64_t capacity) {
+    for (size_t i = 0; i < k->block_count; i++) {
+        kernel_block *b = &k->blocks[i];
+        if (b->status != KERNEL_BLOCK_FREE || b->capacity < capacity) continue;
+        uint64_t rest = b->capacity - capacity;
+        if (rest >= KERNEL_SPLIT_MIN && reserve_block_slots(k, k->block_count + 1) == 0) {
+            b = &k->blocks[i]; /* realloc may have moved the array */
+            memmove(&k->blocks[i + 2], &k->blocks[i + 1], (k->block_count - i - 1) * sizeof *b);
+            k->blocks[i + 1] = (kernel_block){b->offset + capacity, rest, 0, KERNEL_BLOCK_FREE};
+            k->block_count++;
+            b->capacity = capacity;
+        } else {
+            k->free_count--;
+        }
+        b->status = KERNEL_BLOCK_ACTIVE;
+        b->length = n;
+        return b->offset;
+    }
+    return 0;
+}
+
+uint64_t kernel_alloc(kernel *k, uint64_t n) {
+    if (n == 0 || n > k->limit) return 0;
+    uint64_t capacity = round_up(n, 8);
+    if (k->free_count > 0) {
+        uint64_t reused = reuse_free_block(k, n, capacity);
+        if (reused != 0) return reused;
+    }
+    uint64_t offset = k->end;
+    if (capacity > k->limit - offset) return 0;
+    if (commit(k, offset + capacity) != 0) return 0;
+    if (reserve_block_slots(k, k->block_count + 1) != 0) return 0;
+    k->blocks[k->block_count++] = (kernel_block){offset, capacity, n, KERNEL_BLOCK_ACTIVE};
+    k->end = offset + capacity;
+    return offset;
+}
+
+static void remove_block(kernel *k, size_t i) {
+    memmove(&k->blocks[i], &k->blocks[i + 1], (k->block_count - i - 1) * sizeof k->blocks[0]);
+    k->block_count--;
+}
+
+void kernel_free(kernel *k, uint64_t offset) {
+    ptrdiff_t found = kernel_find_active(k, offset);
+    if (found < 0) return;
+    size_t i = (size_t)found;
+    if (offset == k->input_offset) k->input_length = 0;
+    k->blocks[i].status = KERNEL_BLOCK_FREE;
+    k->blocks[i].length = 0;
+    k->free_count++;
+    /* Merge with a free successor, then with a free predecessor. */
+    if (i + 1 < k->block_count && k->blocks[i + 1].status == KERNEL_BLOCK_FREE) {
+        k->blocks[i].capacity += k->blocks[i + 1].capacity;
+        remove_block(k, i + 1);
+        k->free_count--;
+    }
+    if (i > 0 && k->blocks[i - 1].status == KERNEL_BLOCK_FREE) {
+        k->blocks[i - 1].capacity += k->blocks[i].capacity;
+        remove_block(k, i);
+        k->free_count--;
+        i--;
+    }
+    /* A free block at the end is simply space past `end`. */
+    if (i == k->block_count - 1) {
+        k->end = k->blocks[i].offset;
+        k->block_count--;
+        k->free_count--;
+    }
+}
+
+uint64_t kernel_length(const kernel *k, uint64_t offset) {
+    ptrdiff_t i = kernel_find_active(k, offset);
+    return i < 0 ? 0 : k->blocks[i].length;
+}
+
+uint8_t *kernel_ptr(const kernel *k, uint64_t offset, uint64_t n) {
+    if (offset < KERNEL_FIRST_OFFSET || offset > k->end || n > k->end - offset) return NULL;
+    return k->base + offset;
+}
+
+void kernel_reset(kernel *k) {
+    if (k->end > KERNEL_KEEP_RESIDENT)
+        madvise(k->base + KERNEL_KEEP_RESIDENT, (size_t)(k->end - KERNEL_KEEP_RESIDENT), MADV_DONTNEED);
+    k->block_count = 0;
+    k->free_count = 0;
+    k->end = KERNEL_FIRST_OFFSET;
+    k->input_offset = k->input_length = 0;
+    k->output_offset = k->output_length = 0;
+    k->error_offset = 0;
+}
+
+uint64_t kernel_alloc_bytes(kernel *k, const uint8_t *data, uint64_t len) {
+    if (len == 0) return 0;
+    uint64_t offset = kernel_alloc(k, len);
+    if (offset != 0) memcpy(k->base + offset, data, (size_t)len);
+    return offset;
+}
+
+int kernel_write_input(kernel *k, const uint8_t *data, uint64_t len) {
+    uint64_t offset = kernel_alloc_bytes(k, data, len);
+    if (offset == 0 && len != 0) return -1;
+    k->input_offset = offset;
+    k->input_length = len;
+    return 0;
+}
+
+uint64_t kernel_memory_bytes(const kernel *k) { return k->end; }

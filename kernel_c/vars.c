@@ -1,0 +1,79 @@
+/* vars.c - the variable store; contracts in vars.h. A linear scan: plugins keep few vars. */
+#include "vars.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void vars_init(var_store *s, uint64_t max_bytes) {
+    memset(s, 0, sizeof *s);
+    s->max_bytes = max_bytes;
+}
+
+void vars_clear(var_store *s) {
+    for (size_t i = 0; i < s->count; i++) {
+        free(s->entries[i].key);
+        free(s->entries[i].value);
+    }
+    free(s->entries);
+    uint64_t max_bytes = s->max_bytes;
+    vars_init(s, max_bytes);
+}
+
+static ptrdiff_t find(const var_store *s, const uint8_t *key, uint64_t key_len) {
+    for (size_t i = 0; i < s->count; i++) {
+        const var_entry *e = &s->entries[i];
+        if (e->key_len == key_len && (key_len == 0 || memcmp(e->key, key, (size_t)key_len) == 0))
+            return (ptrdiff_t)i;
+    }
+    return -1;
+}
+
+const var_entry *vars_get(const var_store *s, const uint8_t *key, uint64_t key_len) {
+    ptrdiff_t i = find(s, key, key_len);
+    return i < 0 ? NULL : &s->entries[i];
+}
+
+static uint8_t *copy_bytes(const uint8_t *data, uint64_t len) {
+    uint8_t *copy = malloc(len ? (size_t)len : 1);
+    if (copy != NULL && len) memcpy(copy, data, (size_t)len);
+    return copy;
+}
+
+var_status vars_set(var_store *s, const uint8_t *key, uint64_t key_len, const uint8_t *value,
+                    uint64_t value_len) {
+    ptrdiff_t i = find(s, key, key_len);
+    if (value == NULL) { /* delete */
+        if (i >= 0) {
+            var_entry *e = &s->entries[i];
+            s->bytes -= e->key_len + e->value_len;
+            free(e->key);
+            free(e->value);
+            s->entries[i] = s->entries[--s->count];
+        }
+        return VAR_OK;
+    }
+    if (s->max_bytes == 0) return VAR_DISABLED;
+    uint64_t old = i >= 0 ? s->entries[i].key_len + s->entries[i].value_len : 0;
+    uint64_t remaining = s->max_bytes - (s->bytes - old);
+    if (key_len > remaining || value_len > remaining - key_len) return VAR_FULL;
+    uint8_t *value_copy = copy_bytes(value, value_len);
+    if (value_copy == NULL) return VAR_NO_MEMORY;
+    if (i >= 0) {
+        free(s->entries[i].value);
+        s->entries[i].value = value_copy;
+        s->entries[i].value_len = value_len;
+    } else {
+        uint8_t *key_copy = copy_bytes(key, key_len);
+        if (key_copy == NULL) { free(value_copy); return VAR_NO_MEMORY; }
+        if (s->count == s->capacity) {
+            size_t cap = s->capacity ? s->capacity * 2 : 8;
+            var_entry *entries = realloc(s->entries, cap * sizeof *entries);
+            if (entries == NULL) { free(key_copy); free(value_copy); return VAR_NO_MEMORY; }
+            s->entries = entries;
+            s->capacity = cap;
+        }
+        s->entries[s->count++] = (var_entry){key_copy, key_len, value_copy, value_len};
+    }
+    s->bytes = s->bytes - old + key_len + value_len;
+    return VAR_OK;
+}

@@ -1,0 +1,45 @@
+/*
+ * vars.h - the per-instance variable store behind var_get / var_set (ABI.md).
+ *
+ * Keys and values are byte strings. The store's size (sum of key and value lengths) is capped;
+ * a cap of 0 disables vars. Variables survive between calls of one plugin instance.
+ */
+#ifndef EXTISM_FAST_VARS_H
+#define EXTISM_FAST_VARS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct var_entry {
+    uint8_t *key;
+    uint64_t key_len;
+    uint8_t *value;
+    uint64_t value_len;
+} var_entry;
+
+typedef struct var_store {
+    var_entry *entries;
+    size_t count;
+    size_t capacity;
+    uint64_t bytes;     /* sum of key_len + value_len over entries */
+    uint64_t max_bytes; /* cap; 0 disables vars */
+} var_store;
+
+typedef enum var_status { VAR_OK = 0, VAR_DISABLED = 1, VAR_FULL = 2, VAR_NO_MEMORY = 3 } var_status;
+
+/* vars_init: an empty store with the given cap. */
+void vars_init(var_store *s, uint64_t max_bytes);
+
+/* vars_clear: free every entry and the array; the store stays usable (empty). */
+void vars_clear(var_store *s);
+
+/* vars_get: the entry for key, or NULL. The pointers stay valid until the next vars_set. */
+const var_entry *vars_get(const var_store *s, const uint8_t *key, uint64_t key_len);
+
+/* vars_set: copy value under key (value == NULL deletes). Fails without changing the store when
+ * vars are disabled (VAR_DISABLED), when the store would exceed its cap (VAR_FULL), or when the
+ * host is out of memory (VAR_NO_MEMORY). Deleting always succeeds. */
+var_status vars_set(var_store *s, const uint8_t *key, uint64_t key_len, const uint8_t *value,
+                    uint64_t value_len);
+
+#endif
