@@ -28,7 +28,7 @@ from extism_fast.errors import (
     TrapError, TimeoutError, CancelledError, MemoryLimitError, HostFunctionError, CapabilityError,
 )
 from extism_fast.functions import Function, Val, ValType, HOST_FN_REGISTRY
-from extism_fast.manifest import Manifest, coerce_source, WASM_PAGE_SIZE
+from extism_fast.manifest import Manifest, coerce_source, looks_like_wat, WASM_PAGE_SIZE
 
 logger = logging.getLogger("extism_fast")
 TRACE = 5
@@ -340,6 +340,14 @@ def _valtypes_text(types):
 _WASI_MODULES = ("wasi_snapshot_preview1", "wasi_unstable")
 
 
+def _trap_summary(message):
+    """wasmtime's trap text puts the cause last ("Caused by: ..."): lead with it, keep the trace."""
+    head, sep, cause = message.partition("Caused by:")
+    if not sep:
+        return message
+    return f"{cause.strip()}\n{head.strip()}"
+
+
 cdef class CompiledPlugin:
     """A compiled, linked plugin: instantiate it cheaply with ``Plugin(compiled)``.
 
@@ -375,7 +383,7 @@ cdef class CompiledPlugin:
         cdef wasmtime_module_t *module = NULL
         cdef wasmtime_error_t *error
         if not data.startswith(b"\0asm"):
-            if data.lstrip()[:1] != b"(":
+            if not looks_like_wat(data):
                 raise CompileError(f"module '{name}' is not WebAssembly: it starts with {data[:8]!r}, "
                                    f"neither the wasm magic b'\\x00asm' nor WAT text")
             data = wat2wasm(data)
@@ -725,4 +733,4 @@ cdef class Plugin:
             cls = {FAILURE_LIMIT: MemoryLimitError, FAILURE_HOST_FUNCTION: HostFunctionError,
                    FAILURE_DENIED: CapabilityError}.get(r.failure, TrapError)
             return cls(f"plugin function '{name}' failed: {message}")
-        return TrapError(f"plugin function '{name}' trapped: {message}")
+        return TrapError(f"plugin function '{name}' trapped: {_trap_summary(message)}")

@@ -597,6 +597,25 @@ def _looks_like_json_object(text: str | bytes) -> bool:
     return stripped[:1] in ("{", b"{")
 
 
+def looks_like_wat(text: str | bytes) -> bool:
+    """True when ``text`` starts (after blanks and ``;;`` / ``(; ;)`` comments) with ``(``."""
+    t = text.decode("utf-8", "replace") if isinstance(text, (bytes, bytearray)) else text
+    while True:
+        t = t.lstrip()
+        if t.startswith(";;"):
+            newline = t.find("\n")
+            if newline < 0:
+                return False
+            t = t[newline + 1 :]
+        elif t.startswith("(;"):
+            end = t.find(";)")
+            if end < 0:
+                return False
+            t = t[end + 2 :]
+        else:
+            return t.startswith("(")
+
+
 def _file_source(path: str | os.PathLike[str]) -> WasmFile:
     if not isinstance(os.fspath(path), str):
         raise _fail("plugin source", "a str path", path)
@@ -610,7 +629,7 @@ def coerce_source(source: Any, config: Mapping[str, str] | None = None) -> Manif
 
     Accepted: a :class:`Manifest`; a manifest ``dict``; a wasm source object or a list of them
     (list items may also be source dicts); ``bytes``-like wasm binary, WAT text or JSON manifest; a
-    ``str`` holding a JSON manifest, WAT text (starts with ``(``) or a file path; an
+    ``str`` holding a JSON manifest, WAT text (see :func:`looks_like_wat`) or a file path; an
     ``os.PathLike`` file path. ``config``, if given, is merged over the manifest's own config.
     """
     manifest: Manifest
@@ -635,7 +654,7 @@ def coerce_source(source: Any, config: Mapping[str, str] | None = None) -> Manif
     elif isinstance(source, str):
         if _looks_like_json_object(source):
             manifest = Manifest.from_json(source)
-        elif source.lstrip().startswith("("):
+        elif looks_like_wat(source):
             manifest = Manifest([WasmData(source.encode("utf-8"))])
         else:
             manifest = Manifest([_file_source(source)])

@@ -95,9 +95,12 @@ int compiled_plugin_link(compiled_plugin *c, char **error) {
         *error = wt_copy_text("out of memory", 13);
         return -1;
     }
-    c->initialize_index = export_index(c, "_initialize");
-    if (c->initialize_index < 0) c->initialize_index = export_index(c, "__wasm_call_ctors");
+    /* As the official runtime: Haskell plugins get `_initialize` then `hs_init(0, 0)`; others get
+     * `__wasm_call_ctors`, else `_initialize` (a reactor's `_initialize` runs the ctors itself). */
     c->hs_init_index = export_index(c, "hs_init");
+    ptrdiff_t initialize = export_index(c, "_initialize"), ctors = export_index(c, "__wasm_call_ctors");
+    if (c->hs_init_index >= 0) c->initialize_index = initialize;
+    else c->initialize_index = ctors >= 0 ? ctors : initialize;
     c->start_index = export_index(c, "_start");
     if (c->dep_count == 0) {
         wasmtime_error_t *e = wt.wasmtime_linker_instantiate_pre(c->linker, c->main, &c->pre);

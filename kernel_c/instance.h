@@ -36,7 +36,7 @@ typedef struct compiled_plugin {
     char **export_names;             /* owned, NUL-terminated */
     uint8_t *export_shapes;          /* export_shape per export */
     uint8_t *export_param_counts;    /* parameter count per export (capped at 255) */
-    ptrdiff_t initialize_index;      /* `_initialize` or else `__wasm_call_ctors`, -1 if absent */
+    ptrdiff_t initialize_index;      /* the startup export run first (see compiled_plugin_link), or -1 */
     ptrdiff_t hs_init_index;         /* `hs_init`, -1 if absent */
     ptrdiff_t start_index;           /* `_start`, -1 if absent */
 } compiled_plugin;
