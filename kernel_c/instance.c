@@ -8,7 +8,7 @@
 #include "ticker.h"
 
 host_hooks instance_hooks;
-__thread plugin_instance *current_instance;
+__thread plugin_instance *current_instance __attribute__((tls_model("initial-exec")));
 
 /* ---- messages ---- */
 

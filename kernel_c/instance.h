@@ -135,8 +135,9 @@ typedef struct host_hooks {
 /* Set once by the Python layer at import. */
 extern host_hooks instance_hooks;
 
-/* The instance whose call is running on this thread, or NULL. */
-extern __thread plugin_instance *current_instance;
+/* The instance whose call is running on this thread, or NULL. initial-exec: a plain %fs-relative
+ * load instead of a __tls_get_addr call in this shared object (read on every kernel call). */
+extern __thread plugin_instance *current_instance __attribute__((tls_model("initial-exec")));
 
 /* instance_engine_new: the process engine: epoch interruption on (timeouts and cancel). */
 wasm_engine_t *instance_engine_new(void);
