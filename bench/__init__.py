@@ -1,0 +1,1 @@
+"""Benchmarks of extism_fast against the official Extism Python SDK (see bench/compare.py)."""
