@@ -345,7 +345,10 @@ def _trap_summary(message):
     head, sep, cause = message.partition("Caused by:")
     if not sep:
         return message
-    return f"{cause.strip()}\n{head.strip()}"
+    # A chained cause is listed as "0: outer", "1: inner": join it into one line.
+    lines = [line.strip() for line in cause.strip().splitlines() if line.strip()]
+    reasons = [line.split(":", 1)[1].strip() if line.split(":", 1)[0].isdigit() else line for line in lines]
+    return f"{': '.join(reasons)}\n{head.strip()}"
 
 
 cdef class CompiledPlugin:
