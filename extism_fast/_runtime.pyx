@@ -62,9 +62,10 @@ cdef _load_wasmtime():
     path = os.fsencode(_wasmtime_library_path())
     if wt_load(path, err, sizeof(err)) != 0:
         raise ImportError(err.decode("utf-8", "replace"))
-    ENGINE = instance_engine_new()
+    cdef char *message = NULL
+    ENGINE = instance_engine_new(&message)
     if ENGINE == NULL:
-        raise ImportError("cannot create the wasmtime engine")
+        raise ImportError(f"cannot create the wasmtime engine: {_take_message(message)}")
     instance_hooks.log = _log_hook
     instance_hooks.log_level = _log_level_hook
 

@@ -1,5 +1,7 @@
 /*
- * env_imports.c - the `extism:host/env` functions of ABI.md as unchecked wasmtime callbacks.
+ * env_imports.c - the `extism:host/env` functions of ABI.md as unchecked wasmtime callbacks, except
+ * the loads, stores and input reads, which run as wasm (kernel_access.c) and only call back into C
+ * here (`fault`) to trap with a clear message.
  *
  * Each callback finds its instance through `current_instance` (see instance.h). Arguments and
  * results share one raw array (unchecked API): args[0..] in, args[0] out. Every offset a plugin
@@ -10,6 +12,7 @@
 #include <string.h>
 
 #include "instance.h"
+#include "kernel_access.h"
 
 #define ARGS wasmtime_val_raw_t *args
 #define UNUSED_CALLBACK_ARGS (void)env; (void)caller; (void)nargs
@@ -58,60 +61,7 @@ CALLBACK(k_reset) {
     return NULL;
 }
 
-/* ---- kernel: loads and stores ---- */
-
-CALLBACK(k_load_u8) {
-    UNUSED_CALLBACK_ARGS;
-    uint64_t offset = (uint64_t)args[0].i64;
-    const uint8_t *p = kernel_ptr(current_instance->kernel, offset, 1);
-    if (p == NULL) return out_of_bounds("load_u8", offset, 1);
-    args[0].i32 = *p;
-    return NULL;
-}
-
-CALLBACK(k_load_u64) {
-    UNUSED_CALLBACK_ARGS;
-    uint64_t offset = (uint64_t)args[0].i64;
-    const uint8_t *p = kernel_ptr(current_instance->kernel, offset, 8);
-    if (p == NULL) return out_of_bounds("load_u64", offset, 8);
-    uint64_t v;
-    memcpy(&v, p, 8); /* little-endian host: the wasm byte order */
-    args[0].i64 = (int64_t)v;
-    return NULL;
-}
-
-CALLBACK(k_store_u8) {
-    UNUSED_CALLBACK_ARGS;
-    uint64_t offset = (uint64_t)args[0].i64;
-    uint8_t *p = kernel_ptr(current_instance->kernel, offset, 1);
-    if (p == NULL) return out_of_bounds("store_u8", offset, 1);
-    *p = (uint8_t)args[1].i32;
-    return NULL;
-}
-
-CALLBACK(k_store_u64) {
-    UNUSED_CALLBACK_ARGS;
-    uint64_t offset = (uint64_t)args[0].i64;
-    uint8_t *p = kernel_ptr(current_instance->kernel, offset, 8);
-    if (p == NULL) return out_of_bounds("store_u64", offset, 8);
-    uint64_t v = (uint64_t)args[1].i64;
-    memcpy(p, &v, 8);
-    return NULL;
-}
-
-/* ---- kernel: input ---- */
-
-CALLBACK(k_input_length) {
-    UNUSED_CALLBACK_ARGS;
-    args[0].i64 = (int64_t)current_instance->kernel->input_length;
-    return NULL;
-}
-
-CALLBACK(k_input_offset) {
-    UNUSED_CALLBACK_ARGS;
-    args[0].i64 = (int64_t)current_instance->kernel->input_offset;
-    return NULL;
-}
+/* ---- kernel: a bad offset or index given to a wasm accessor ---- */
 
 static wasm_trap_t *input_index_error(const char *function, uint64_t index, uint64_t n) {
     char message[160];
@@ -121,25 +71,14 @@ static wasm_trap_t *input_index_error(const char *function, uint64_t index, uint
     return instance_fail(current_instance, FAILURE_TRAP, message);
 }
 
-CALLBACK(k_input_load_u8) {
+/* fault(which: i32, offset: i64, n: i64): which = kernel_access_fault_function code. */
+CALLBACK(k_access_fault) {
     UNUSED_CALLBACK_ARGS;
-    const kernel *k = current_instance->kernel;
-    uint64_t index = (uint64_t)args[0].i64;
-    if (index >= k->input_length) return input_index_error("input_load_u8", index, 1);
-    args[0].i32 = k->base[k->input_offset + index];
-    return NULL;
-}
-
-CALLBACK(k_input_load_u64) {
-    UNUSED_CALLBACK_ARGS;
-    const kernel *k = current_instance->kernel;
-    uint64_t index = (uint64_t)args[0].i64;
-    if (index >= k->input_length || k->input_length - index < 8)
-        return input_index_error("input_load_u64", index, 8);
-    uint64_t v;
-    memcpy(&v, k->base + k->input_offset + index, 8);
-    args[0].i64 = (int64_t)v;
-    return NULL;
+    int which = args[0].i32;
+    const char *function = kernel_access_fault_function(which);
+    uint64_t offset = (uint64_t)args[1].i64, n = (uint64_t)args[2].i64;
+    if (which >= 4) return input_index_error(function, offset, n);
+    return out_of_bounds(function, offset, n);
 }
 
 CALLBACK(k_input_set) {
@@ -147,8 +86,7 @@ CALLBACK(k_input_set) {
     kernel *k = current_instance->kernel;
     uint64_t offset = (uint64_t)args[0].i64, length = (uint64_t)args[1].i64;
     if (length != 0 && kernel_ptr(k, offset, length) == NULL) return out_of_bounds("input_set", offset, length);
-    k->input_offset = offset;
-    k->input_length = length;
+    kernel_set_input(k, offset, length);
     return NULL;
 }
 
@@ -346,7 +284,7 @@ typedef struct env_import {
     const char *name;
     const char *params;  /* I = i64, i = i32 */
     const char *results;
-    wasmtime_func_unchecked_callback_t callback;
+    wasmtime_func_unchecked_callback_t callback; /* NULL: provided by the kernel accessor module */
 } env_import;
 
 static const env_import ENV_IMPORTS[] = {
@@ -354,14 +292,14 @@ static const env_import ENV_IMPORTS[] = {
     {"free", "I", "", k_free},
     {"length", "I", "I", k_length},
     {"length_unsafe", "I", "I", k_length},
-    {"load_u8", "I", "i", k_load_u8},
-    {"load_u64", "I", "I", k_load_u64},
-    {"store_u8", "Ii", "", k_store_u8},
-    {"store_u64", "II", "", k_store_u64},
-    {"input_length", "", "I", k_input_length},
-    {"input_offset", "", "I", k_input_offset},
-    {"input_load_u8", "I", "i", k_input_load_u8},
-    {"input_load_u64", "I", "I", k_input_load_u64},
+    {"load_u8", "I", "i", NULL},
+    {"load_u64", "I", "I", NULL},
+    {"store_u8", "Ii", "", NULL},
+    {"store_u64", "II", "", NULL},
+    {"input_length", "", "I", NULL},
+    {"input_offset", "", "I", NULL},
+    {"input_load_u8", "I", "i", NULL},
+    {"input_load_u64", "I", "I", NULL},
     {"input_set", "II", "", k_input_set},
     {"output_set", "II", "", k_output_set},
     {"output_length", "", "I", k_output_length},
@@ -394,20 +332,32 @@ static void valtypes(wasm_valtype_vec_t *out, const char *kinds) {
     else wt.wasm_valtype_vec_new(out, n, types);
 }
 
+static const char KERNEL_MODULE[] = "extism_fast:kernel";
+
+static int define(wasmtime_linker_t *linker, const char *module, size_t module_len, const char *name,
+                  const char *params_kinds, const char *results_kinds, wasmtime_func_unchecked_callback_t callback,
+                  char **error) {
+    wasm_valtype_vec_t params, results;
+    valtypes(&params, params_kinds);
+    valtypes(&results, results_kinds);
+    wasm_functype_t *type = wt.wasm_functype_new(&params, &results);
+    wasmtime_error_t *e = wt.wasmtime_linker_define_func_unchecked(linker, module, module_len, name, strlen(name),
+                                                                   type, callback, NULL, NULL);
+    wt.wasm_functype_delete(type);
+    if (e == NULL) return 0;
+    *error = wt_take_error_message(e);
+    return -1;
+}
+
 int env_imports_define(wasmtime_linker_t *linker, char **error) {
+    if (define(linker, KERNEL_MODULE, sizeof KERNEL_MODULE - 1, "fault", "iII", "", k_access_fault, error) != 0)
+        return -1;
     for (size_t i = 0; i < ENV_IMPORT_COUNT; i++) {
         const env_import *imp = &ENV_IMPORTS[i];
-        wasm_valtype_vec_t params, results;
-        valtypes(&params, imp->params);
-        valtypes(&results, imp->results);
-        wasm_functype_t *type = wt.wasm_functype_new(&params, &results);
-        wasmtime_error_t *e = wt.wasmtime_linker_define_func_unchecked(
-            linker, ENV_MODULE, sizeof ENV_MODULE - 1, imp->name, strlen(imp->name), type, imp->callback, NULL, NULL);
-        wt.wasm_functype_delete(type);
-        if (e != NULL) {
-            *error = wt_take_error_message(e);
+        if (imp->callback == NULL) continue;
+        if (define(linker, ENV_MODULE, sizeof ENV_MODULE - 1, imp->name, imp->params, imp->results, imp->callback,
+                   error) != 0)
             return -1;
-        }
     }
     return 0;
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernel_access.h"
 #include "ticker.h"
 
 host_hooks instance_hooks;
@@ -23,11 +24,35 @@ wasm_trap_t *instance_fail(plugin_instance *p, failure_kind kind, const char *me
 
 /* ---- engine and compiled plugins ---- */
 
-wasm_engine_t *instance_engine_new(void) {
+static wasmtime_module_t *access_module; /* kernel_access.c's module, compiled once */
+
+wasm_engine_t *instance_engine_new(char **error) {
     wasm_config_t *config = wt.wasm_config_new();
-    if (config == NULL) return NULL;
+    if (config == NULL) {
+        *error = wt_copy_text("cannot create a wasmtime configuration", 38);
+        return NULL;
+    }
     wt.wasmtime_config_epoch_interruption_set(config, true);
-    return wt.wasm_engine_new_with_config(config); /* consumes config */
+    wt.wasmtime_config_memory_may_move_set(config, false);
+    wasm_engine_t *engine = wt.wasm_engine_new_with_config(config); /* consumes config */
+    if (engine == NULL) {
+        *error = wt_copy_text("cannot create the wasmtime engine", 33);
+        return NULL;
+    }
+    size_t wat_length;
+    const char *wat = kernel_access_wat(&wat_length);
+    wasm_byte_vec_t wasm;
+    wasmtime_error_t *e = wt.wasmtime_wat2wasm(wat, wat_length, &wasm);
+    if (e == NULL) {
+        e = wt.wasmtime_module_new(engine, wasm.data, wasm.size, &access_module);
+        wt.wasm_byte_vec_delete(&wasm);
+    }
+    if (e != NULL) {
+        *error = wt_take_error_message(e);
+        wt.wasm_engine_delete(engine);
+        return NULL;
+    }
+    return engine;
 }
 
 static void free_strings(char **strings, size_t count) {
@@ -38,7 +63,6 @@ static void free_strings(char **strings, size_t count) {
 
 void compiled_plugin_delete(compiled_plugin *c) {
     if (c == NULL) return;
-    if (c->pre) wt.wasmtime_instance_pre_delete(c->pre);
     if (c->main) wt.wasmtime_module_delete(c->main);
     for (size_t i = 0; i < c->dep_count; i++)
         if (c->deps && c->deps[i]) wt.wasmtime_module_delete(c->deps[i]);
@@ -102,13 +126,6 @@ int compiled_plugin_link(compiled_plugin *c, char **error) {
     if (c->hs_init_index >= 0) c->initialize_index = initialize;
     else c->initialize_index = ctors >= 0 ? ctors : initialize;
     c->start_index = export_index(c, "_start");
-    if (c->dep_count == 0) {
-        wasmtime_error_t *e = wt.wasmtime_linker_instantiate_pre(c->linker, c->main, &c->pre);
-        if (e != NULL) {
-            *error = wt_take_error_message(e);
-            return -1;
-        }
-    }
     return 0;
 }
 
@@ -162,27 +179,62 @@ static void drop_store(plugin_instance *p) {
     p->initialized = 0;
 }
 
+/* Grow the kernel memory (kernel_grow_fn): the accessor instance's wasm memory. */
+static int grow_kernel_memory(void *data, uint64_t new_size, uint8_t **base, uint64_t *size) {
+    plugin_instance *p = data;
+    uint64_t current = wt.wasmtime_memory_data_size(p->ctx, &p->kernel_memory);
+    if (new_size > current) {
+        uint64_t previous, pages = (new_size - current + 65535) / 65536;
+        wasmtime_error_t *e = wt.wasmtime_memory_grow(p->ctx, &p->kernel_memory, pages, &previous);
+        if (e != NULL) {
+            wt.wasmtime_error_delete(e);
+            return -1;
+        }
+    }
+    *base = wt.wasmtime_memory_data(p->ctx, &p->kernel_memory);
+    *size = wt.wasmtime_memory_data_size(p->ctx, &p->kernel_memory);
+    return 0;
+}
+
+/* Instantiate the kernel accessors and define their exports as `extism:host/env` functions. */
+static wasmtime_error_t *link_kernel_access(plugin_instance *p, wasmtime_linker_t *linker, wasm_trap_t **trap) {
+    static const char env[] = "extism:host/env";
+    wasmtime_instance_t access;
+    wasmtime_error_t *e = wt.wasmtime_linker_instantiate(linker, p->ctx, access_module, &access, trap);
+    if (e != NULL || *trap != NULL) return e;
+    wasmtime_extern_t item;
+    for (size_t i = 0; e == NULL && i < kernel_access_function_count(); i++) {
+        const char *name = kernel_access_function(i);
+        if (!wt.wasmtime_instance_export_get(p->ctx, &access, name, strlen(name), &item))
+            return wt.wasmtime_error_new("kernel accessor export missing");
+        e = wt.wasmtime_linker_define(linker, p->ctx, env, sizeof env - 1, name, strlen(name), &item);
+    }
+    if (e == NULL && !wt.wasmtime_instance_export_get(p->ctx, &access, "memory", 6, &item))
+        return wt.wasmtime_error_new("kernel accessor memory missing");
+    if (e == NULL) {
+        p->kernel_memory = item.of.memory;
+        kernel_attach(p->kernel, wt.wasmtime_memory_data(p->ctx, &p->kernel_memory),
+                      wt.wasmtime_memory_data_size(p->ctx, &p->kernel_memory));
+    }
+    return e;
+}
+
+/* The kernel accessors, the modules linked by name, then main, all in this store. */
 static int instantiate_main(plugin_instance *p, wasmtime_instance_t *instance, char **error) {
     const compiled_plugin *c = p->compiled;
     wasm_trap_t *trap = NULL;
-    wasmtime_error_t *e;
     plugin_instance *saved = current_instance;
     current_instance = p; /* a start function may call imports */
-    if (c->pre != NULL) {
-        e = wt.wasmtime_instance_pre_instantiate(c->pre, p->ctx, instance, &trap);
-    } else {
-        /* Modules linked by name need instances in this store: a per-store linker. */
-        wasmtime_linker_t *linker = wt.wasmtime_linker_clone(c->linker);
-        e = NULL;
-        for (size_t i = 0; e == NULL && trap == NULL && i < c->dep_count; i++) {
-            wasmtime_instance_t dep;
-            e = wt.wasmtime_linker_instantiate(linker, p->ctx, c->deps[i], &dep, &trap);
-            if (e == NULL && trap == NULL)
-                e = wt.wasmtime_linker_define_instance(linker, p->ctx, c->dep_names[i], strlen(c->dep_names[i]), &dep);
-        }
-        if (e == NULL && trap == NULL) e = wt.wasmtime_linker_instantiate(linker, p->ctx, c->main, instance, &trap);
-        wt.wasmtime_linker_delete(linker);
+    wasmtime_linker_t *linker = wt.wasmtime_linker_clone(c->linker);
+    wasmtime_error_t *e = link_kernel_access(p, linker, &trap);
+    for (size_t i = 0; e == NULL && trap == NULL && i < c->dep_count; i++) {
+        wasmtime_instance_t dep;
+        e = wt.wasmtime_linker_instantiate(linker, p->ctx, c->deps[i], &dep, &trap);
+        if (e == NULL && trap == NULL)
+            e = wt.wasmtime_linker_define_instance(linker, p->ctx, c->dep_names[i], strlen(c->dep_names[i]), &dep);
     }
+    if (e == NULL && trap == NULL) e = wt.wasmtime_linker_instantiate(linker, p->ctx, c->main, instance, &trap);
+    wt.wasmtime_linker_delete(linker);
     current_instance = saved;
     if (e != NULL) {
         *error = wt_take_error_message(e);
@@ -281,7 +333,7 @@ plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, uint
     p->wasi = wasi;
     p->wasi_inherit_stdio = wasi_inherit_stdio;
     vars_init(&p->vars, max_var_bytes);
-    p->kernel = kernel_new(kernel_limit);
+    p->kernel = kernel_new(kernel_limit, grow_kernel_memory, p);
     p->exports = calloc(compiled->export_count + 1, sizeof *p->exports);
     if (p->kernel == NULL || p->exports == NULL || copy_config(p, config, config_count) != 0 ||
         copy_preopens(p, preopens, preopen_count) != 0) {

@@ -2,14 +2,15 @@
  * instance.h - a compiled plugin, its instances, and a call (ABI.md, "A call").
  *
  * compiled_plugin: the engine-level, store-independent part shared by every instance: the linker
- *   (kernel + host imports + user host functions + WASI when enabled), the modules, a pre-linked
- *   main module, and the table of the main module's function exports.
- * plugin_instance: one wasmtime store with the instantiated modules, the kernel memory, vars,
- *   config and the interruption state. Used by one thread at a time.
+ *   (kernel callbacks + host imports + user host functions + WASI when enabled), the modules, and
+ *   the table of the main module's function exports.
+ * plugin_instance: one wasmtime store with the kernel accessor instance (whose memory is the kernel
+ *   memory, see kernel_access.c), the instantiated modules, vars, config and the interruption
+ *   state. Used by one thread at a time.
  *
  * Import callbacks find the instance of the running call through `current_instance`, a
- * thread-local set around every entry into wasm: the linker (and its pre-linked instance) can then
- * be shared by every instance, and the lookup costs less than going through the store's data.
+ * thread-local set around every entry into wasm: the linker's callbacks can then be shared by every
+ * instance, and the lookup costs less than going through the store's data.
  */
 #ifndef EXTISM_FAST_INSTANCE_H
 #define EXTISM_FAST_INSTANCE_H
@@ -31,7 +32,6 @@ typedef struct compiled_plugin {
     size_t dep_count;                /* modules linked by name before main */
     wasmtime_module_t **deps;        /* owned, dep_count entries */
     char **dep_names;                /* owned, NUL-terminated */
-    wasmtime_instance_pre_t *pre;    /* owned; NULL when there are deps (they need a store) */
     size_t export_count;             /* function exports of main */
     char **export_names;             /* owned, NUL-terminated */
     uint8_t *export_shapes;          /* export_shape per export */
@@ -81,6 +81,7 @@ typedef struct plugin_instance {
     wasmtime_store_t *store;
     wasmtime_context_t *ctx;
     wasmtime_func_t *exports;        /* compiled->export_count entries */
+    wasmtime_memory_t kernel_memory; /* the accessor instance's memory: the kernel's region */
     int initialized;                 /* startup functions ran in this store */
     int needs_reinstantiate;         /* `_start` was called: a fresh store before the next call */
     int64_t max_memory_bytes;        /* per wasm memory; -1 = unlimited */
@@ -139,15 +140,16 @@ extern host_hooks instance_hooks;
  * load instead of a __tls_get_addr call in this shared object (read on every kernel call). */
 extern __thread plugin_instance *current_instance __attribute__((tls_model("initial-exec")));
 
-/* instance_engine_new: the process engine: epoch interruption on (timeouts and cancel). */
-wasm_engine_t *instance_engine_new(void);
+/* instance_engine_new: the process engine: epoch interruption on (timeouts and cancel), memories
+ * that never move (host pointers into the kernel memory stay valid while it grows); also compiles
+ * the kernel accessor module. Returns NULL and sets *error (malloc'ed) on failure. Call once. */
+wasm_engine_t *instance_engine_new(char **error);
 
 /* compiled_plugin_delete: free everything compiled_plugin owns. NULL is ignored. */
 void compiled_plugin_delete(compiled_plugin *c);
 
 /* compiled_plugin_link: after the caller filled engine, linker, main and deps, list main's
- * function exports and, when there are no deps, pre-link main. On failure returns -1 and sets
- * *error (malloc'ed). */
+ * function exports and find the startup functions. On failure returns -1 and sets *error. */
 int compiled_plugin_link(compiled_plugin *c, char **error);
 
 /* instance_new: an instance of `compiled` with its own store and kernel. `config` is copied;

@@ -1,59 +1,59 @@
 /* kernel.c - the kernel memory allocator; contracts in kernel.h. */
-#define _DEFAULT_SOURCE
 #include "kernel.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #define KERNEL_DEFAULT_LIMIT (UINT64_C(4) << 30)
-/* Commit in steps of at least this much, doubling, so growth costs few syscalls. */
-#define KERNEL_COMMIT_STEP (UINT64_C(64) << 10)
+/* Grow in steps of at least this much, doubling, so growth costs few calls. */
+#define KERNEL_GROW_STEP (UINT64_C(64) << 10)
 /* A free block is split when at least this much would be left over. */
 #define KERNEL_SPLIT_MIN UINT64_C(64)
-/* After a call that used more than this, reset drops the pages beyond it. */
-#define KERNEL_KEEP_RESIDENT (UINT64_C(8) << 20)
 
 static uint64_t round_up(uint64_t n, uint64_t to) { return (n + to - 1) / to * to; }
 
-kernel *kernel_new(uint64_t limit) {
-    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
-    if (limit == 0) limit = KERNEL_DEFAULT_LIMIT;
-    if (limit > (UINT64_C(1) << 40)) limit = UINT64_C(1) << 40;
-    limit = round_up(limit, page);
+static void put_u64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+
+/* Mirror the state the wasm accessors read (kernel.h, "Header fields"). */
+static void sync_header(kernel *k) {
+    if (k->base == NULL) return;
+    put_u64(k->base + KERNEL_HEADER_INPUT_OFFSET, k->input_offset);
+    put_u64(k->base + KERNEL_HEADER_INPUT_LENGTH, k->input_length);
+    put_u64(k->base + KERNEL_HEADER_END, k->end);
+}
+
+kernel *kernel_new(uint64_t limit, kernel_grow_fn grow, void *grow_ctx) {
     kernel *k = calloc(1, sizeof *k);
     if (k == NULL) return NULL;
-    void *base = mmap(NULL, (size_t)limit, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (base == MAP_FAILED) {
-        free(k);
-        return NULL;
-    }
-    k->base = base;
-    k->limit = limit;
+    k->limit = limit == 0 || limit > KERNEL_DEFAULT_LIMIT ? KERNEL_DEFAULT_LIMIT : limit;
+    k->grow = grow;
+    k->grow_ctx = grow_ctx;
     k->end = KERNEL_FIRST_OFFSET;
     return k;
 }
 
 void kernel_delete(kernel *k) {
     if (k == NULL) return;
-    munmap(k->base, (size_t)k->limit);
     free(k->blocks);
     free(k);
 }
 
-/* Make [0, needed) readable and writable. */
+void kernel_attach(kernel *k, uint8_t *base, uint64_t size) {
+    k->base = base;
+    k->committed = size;
+    kernel_reset(k);
+}
+
+/* Make [0, needed) exist: grow geometrically, or exactly when doubling would pass the limit. */
 static int commit(kernel *k, uint64_t needed) {
     if (needed <= k->committed) return 0;
     if (needed > k->limit) return -1;
-    uint64_t target = k->committed * 2;
-    if (target < needed) target = needed;
-    target = round_up(target, KERNEL_COMMIT_STEP);
+    uint64_t target = round_up(k->committed * 2 > needed ? k->committed * 2 : needed, KERNEL_GROW_STEP);
     if (target > k->limit) target = k->limit;
-    if (mprotect(k->base + k->committed, (size_t)(target - k->committed), PROT_READ | PROT_WRITE) != 0)
-        return -1;
-    k->committed = target;
-    return 0;
+    if (k->grow(k->grow_ctx, target, &k->base, &k->committed) == 0) return 0;
+    target = round_up(needed, KERNEL_GROW_STEP);
+    if (target > k->limit) target = needed;
+    return k->grow(k->grow_ctx, target, &k->base, &k->committed);
 }
 
 static int reserve_block_slots(kernel *k, size_t count) {
@@ -125,6 +125,7 @@ uint64_t kernel_alloc(kernel *k, uint64_t n) {
     if (reserve_block_slots(k, k->block_count + 1) != 0) return 0;
     k->blocks[k->block_count++] = (kernel_block){offset, capacity, n, KERNEL_BLOCK_ACTIVE};
     k->end = offset + capacity;
+    put_u64(k->base + KERNEL_HEADER_END, k->end);
     return offset;
 }
 
@@ -137,7 +138,7 @@ void kernel_free(kernel *k, uint64_t offset) {
     ptrdiff_t found = kernel_find_active(k, offset);
     if (found < 0) return;
     size_t i = (size_t)found;
-    if (offset == k->input_offset) k->input_length = 0;
+    if (offset == k->input_offset) kernel_set_input(k, k->input_offset, 0);
     k->blocks[i].status = KERNEL_BLOCK_FREE;
     k->blocks[i].length = 0;
     k->free_count++;
@@ -158,6 +159,7 @@ void kernel_free(kernel *k, uint64_t offset) {
         k->end = k->blocks[i].offset;
         k->block_count--;
         k->free_count--;
+        put_u64(k->base + KERNEL_HEADER_END, k->end);
     }
 }
 
@@ -172,14 +174,19 @@ uint8_t *kernel_ptr(const kernel *k, uint64_t offset, uint64_t n) {
 }
 
 void kernel_reset(kernel *k) {
-    if (k->end > KERNEL_KEEP_RESIDENT)
-        madvise(k->base + KERNEL_KEEP_RESIDENT, (size_t)(k->end - KERNEL_KEEP_RESIDENT), MADV_DONTNEED);
     k->block_count = 0;
     k->free_count = 0;
     k->end = KERNEL_FIRST_OFFSET;
     k->input_offset = k->input_length = 0;
     k->output_offset = k->output_length = 0;
     k->error_offset = 0;
+    sync_header(k);
+}
+
+void kernel_set_input(kernel *k, uint64_t offset, uint64_t length) {
+    k->input_offset = offset;
+    k->input_length = length;
+    sync_header(k);
 }
 
 uint64_t kernel_alloc_bytes(kernel *k, const uint8_t *data, uint64_t len) {
@@ -192,8 +199,7 @@ uint64_t kernel_alloc_bytes(kernel *k, const uint8_t *data, uint64_t len) {
 int kernel_write_input(kernel *k, const uint8_t *data, uint64_t len) {
     uint64_t offset = kernel_alloc_bytes(k, data, len);
     if (offset == 0 && len != 0) return -1;
-    k->input_offset = offset;
-    k->input_length = len;
+    kernel_set_input(k, offset, len);
     return 0;
 }
 

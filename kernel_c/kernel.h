@@ -1,14 +1,16 @@
 /*
  * kernel.h - the Extism kernel memory: blocks, input, output and error (ABI.md, "Offsets and blocks").
  *
- * The kernel memory is a host-owned region, separate from the plugin's linear memory. Plugins see
- * 64-bit offsets into it; offset 0 means "none", so the first block starts at KERNEL_FIRST_OFFSET.
+ * The kernel memory is a region separate from the plugin's linear memory. Plugins see 64-bit
+ * offsets into it; offset 0 means "none", so the first block starts at KERNEL_FIRST_OFFSET.
  * Block metadata (status, capacity, used length) lives outside the region, in a host array sorted
  * by offset: a plugin can write anywhere in the data region with store_u8/u64 and still cannot
  * corrupt the allocator, and validating an offset never trusts bytes the plugin wrote.
  *
- * The region's address range is reserved once (PROT_NONE) and committed as it grows, so host
- * pointers into it stay valid for the kernel's whole life (memoryviews can point into it).
+ * The region's bytes are provided by the embedder through a grow callback (instance.c backs it with
+ * a wasm memory, so the hottest ABI functions can run as wasm; see kernel_access.wat). The first
+ * KERNEL_FIRST_OFFSET bytes are a header mirroring input offset/length and `end` for that wasm code;
+ * plugins can read it but no store may write it.
  *
  * Thread-safety: none. A kernel belongs to one plugin instance, used by one thread at a time.
  */
@@ -18,8 +20,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* First data offset. 0 stays invalid; 8 keeps every block 8-byte aligned. */
-#define KERNEL_FIRST_OFFSET 8u
+/* First data offset: 0 stays invalid, [0, 64) is the header, blocks stay 8-byte aligned. */
+#define KERNEL_FIRST_OFFSET 64u
+/* Header fields (little-endian u64) kept equal to the kernel's state by kernel_sync_header. */
+#define KERNEL_HEADER_INPUT_OFFSET 8u
+#define KERNEL_HEADER_INPUT_LENGTH 16u
+#define KERNEL_HEADER_END 24u
+
+/* Grow the region to at least new_size bytes (never shrinks). On success stores the (possibly
+ * moved) base address and the new size and returns 0; returns -1 when it cannot. */
+typedef int (*kernel_grow_fn)(void *ctx, uint64_t new_size, uint8_t **base, uint64_t *size);
 
 typedef enum kernel_block_status { KERNEL_BLOCK_FREE = 1, KERNEL_BLOCK_ACTIVE = 2 } kernel_block_status;
 
@@ -31,9 +41,11 @@ typedef struct kernel_block {
 } kernel_block;
 
 typedef struct kernel {
-    uint8_t *base;       /* start of the reserved region; offset o is base + o */
+    uint8_t *base;       /* start of the region; offset o is base + o */
     uint64_t limit;      /* bytes the kernel may use: alloc fails past it */
-    uint64_t committed;  /* bytes of the region that are readable/writable */
+    uint64_t committed;  /* bytes of the region that exist */
+    kernel_grow_fn grow;
+    void *grow_ctx;
     uint64_t end;        /* end of the last block: offsets in [FIRST, end) are addressable */
     kernel_block *blocks;
     size_t block_count;
@@ -44,11 +56,15 @@ typedef struct kernel {
     uint64_t error_offset;
 } kernel;
 
-/* kernel_new: reserve a region of `limit` bytes (rounded up to the page size; 0 -> 4 GiB).
- * Returns NULL when the address space cannot be reserved. */
-kernel *kernel_new(uint64_t limit);
+/* kernel_new: an empty kernel that may grow to `limit` bytes (0 -> 4 GiB) through `grow`.
+ * It has no region until kernel_attach. Returns NULL when out of host memory. */
+kernel *kernel_new(uint64_t limit, kernel_grow_fn grow, void *grow_ctx);
 
-/* kernel_delete: release the region and the metadata. NULL is ignored. */
+/* kernel_attach: use the region [base, base + size) from now on (size >= KERNEL_FIRST_OFFSET,
+ * e.g. a fresh wasm memory after re-instantiation) and forget every block, as kernel_reset. */
+void kernel_attach(kernel *k, uint8_t *base, uint64_t size);
+
+/* kernel_delete: free the metadata (the region belongs to the embedder). NULL is ignored. */
 void kernel_delete(kernel *k);
 
 /* kernel_alloc: a new active block of n bytes, reusing the first free block large enough (split
@@ -71,9 +87,11 @@ ptrdiff_t kernel_find_active(const kernel *k, uint64_t offset);
  * addressable region [KERNEL_FIRST_OFFSET, end), else NULL. Overflow-safe for any inputs. */
 uint8_t *kernel_ptr(const kernel *k, uint64_t offset, uint64_t n);
 
-/* kernel_reset: forget every block, the input, the output and the error. Large regions are
- * returned to the OS (their pages are dropped) so one huge call does not pin memory forever. */
+/* kernel_reset: forget every block, the input, the output and the error. */
 void kernel_reset(kernel *k);
+
+/* kernel_set_input: mark [offset, offset + length) as the input and update the header. */
+void kernel_set_input(kernel *k, uint64_t offset, uint64_t length);
 
 /* kernel_write_input: reset-free helper for the host: allocate a block, copy `len` bytes of
  * `data` into it and mark it as the input. Returns 0 on success, -1 when the limit is hit.

@@ -102,6 +102,7 @@ enum { WASMTIME_OPT_LEVEL_NONE = 0, WASMTIME_OPT_LEVEL_SPEED = 1, WASMTIME_OPT_L
     X(void, wasmtime_config_epoch_interruption_set, (wasm_config_t *, bool))                         \
     X(void, wasmtime_config_consume_fuel_set, (wasm_config_t *, bool))                               \
     X(void, wasmtime_config_cranelift_opt_level_set, (wasm_config_t *, wasmtime_opt_level_t))        \
+    X(void, wasmtime_config_memory_may_move_set, (wasm_config_t *, bool))                            \
     X(void, wasmtime_engine_increment_epoch, (wasm_engine_t *))                                      \
     X(void, wasm_byte_vec_delete, (wasm_byte_vec_t *))                                               \
     X(wasmtime_error_t *, wasmtime_error_new, (const char *))                                        \
@@ -142,6 +143,9 @@ enum { WASMTIME_OPT_LEVEL_NONE = 0, WASMTIME_OPT_LEVEL_SPEED = 1, WASMTIME_OPT_L
       (wasmtime_linker_t *, const char *, size_t, const char *, size_t, const wasm_functype_t *,     \
        wasmtime_func_unchecked_callback_t, void *, wt_finalizer_t))                                  \
     X(wasmtime_error_t *, wasmtime_linker_define_wasi, (wasmtime_linker_t *))                        \
+    X(wasmtime_error_t *, wasmtime_linker_define,                                                    \
+      (wasmtime_linker_t *, wasmtime_context_t *, const char *, size_t, const char *, size_t,        \
+       const wasmtime_extern_t *))                                                                   \
     X(wasmtime_error_t *, wasmtime_linker_define_instance,                                           \
       (wasmtime_linker_t *, wasmtime_context_t *, const char *, size_t, const wasmtime_instance_t *))\
     X(wasmtime_error_t *, wasmtime_linker_instantiate,                                               \
@@ -169,6 +173,8 @@ enum { WASMTIME_OPT_LEVEL_NONE = 0, WASMTIME_OPT_LEVEL_SPEED = 1, WASMTIME_OPT_L
       (wasmtime_context_t *, const wasmtime_func_t *, wasmtime_val_raw_t *, size_t, wasm_trap_t **)) \
     X(uint8_t *, wasmtime_memory_data, (const wasmtime_context_t *, const wasmtime_memory_t *))      \
     X(size_t, wasmtime_memory_data_size, (const wasmtime_context_t *, const wasmtime_memory_t *))    \
+    X(wasmtime_error_t *, wasmtime_memory_grow,                                                      \
+      (wasmtime_context_t *, const wasmtime_memory_t *, uint64_t, uint64_t *))                       \
     X(wasi_config_t *, wasi_config_new, (void))                                                      \
     X(void, wasi_config_delete, (wasi_config_t *))                                                   \
     X(void, wasi_config_inherit_stdout, (wasi_config_t *))                                           \

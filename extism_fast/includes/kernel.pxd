@@ -88,7 +88,7 @@ cdef extern from "instance.h" nogil:
     host_hooks instance_hooks
     plugin_instance *current_instance
 
-    wasm_engine_t *instance_engine_new()
+    wasm_engine_t *instance_engine_new(char **error)
     void compiled_plugin_delete(compiled_plugin *c)
     int compiled_plugin_link(compiled_plugin *c, char **error)
     plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, uint64_t kernel_limit,

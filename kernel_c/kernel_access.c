@@ -1,0 +1,89 @@
+/*
+ * kernel_access.c - the hottest kernel functions as a tiny wasm module ("kernel accessors").
+ *
+ * Why: a wasm -> host call through wasmtime costs ~5 ns, a wasm -> wasm call ~1-2 ns, and PDKs call
+ * input_load_u64 once per 8 input bytes and store_u8/u64 per output byte or word. So the kernel
+ * memory is this module's exported memory, and the functions that only read or write it run here,
+ * in wasm; everything that needs the allocator's metadata (alloc, free, length, ...) stays in C.
+ *
+ * The C kernel keeps the header [0, 64) of the memory equal to its state (kernel.h): input offset
+ * at 8, input length at 16, `end` (one past the last block) at 24. Every access is checked against
+ * them; a bad one calls `extism_fast:kernel fault`, a C callback that traps with a message naming
+ * the function and the offset. Plugins cannot write the header: stores below 64 are faults.
+ */
+#include <string.h>
+
+#include "kernel_access.h"
+
+static const char KERNEL_ACCESS_WAT[] =
+    "(module\n"
+    "  (import \"extism_fast:kernel\" \"fault\" (func $fault (param i32 i64 i64)))\n"
+    "  (memory (export \"memory\") 1)\n"
+    /* Checks are written out in every function: Cranelift does not inline calls. An offset is valid
+     * when [o, o + n) lies in [64, end); end >= 64 always, so end - n cannot wrap for n <= 8. */
+    "  (func (export \"load_u8\") (param $o i64) (result i32)\n"
+    "    (if (i32.or (i64.lt_u (local.get $o) (i64.const 64))\n"
+    "                (i64.gt_u (local.get $o) (i64.sub (i64.load (i32.const 24)) (i64.const 1))))\n"
+    "      (then (call $fault (i32.const 0) (local.get $o) (i64.const 1)) (unreachable)))\n"
+    "    (i32.load8_u (i32.wrap_i64 (local.get $o))))\n"
+    "  (func (export \"load_u64\") (param $o i64) (result i64)\n"
+    "    (if (i32.or (i64.lt_u (local.get $o) (i64.const 64))\n"
+    "                (i64.gt_u (local.get $o) (i64.sub (i64.load (i32.const 24)) (i64.const 8))))\n"
+    "      (then (call $fault (i32.const 1) (local.get $o) (i64.const 8)) (unreachable)))\n"
+    "    (i64.load (i32.wrap_i64 (local.get $o))))\n"
+    "  (func (export \"store_u8\") (param $o i64) (param $v i32)\n"
+    "    (if (i32.or (i64.lt_u (local.get $o) (i64.const 64))\n"
+    "                (i64.gt_u (local.get $o) (i64.sub (i64.load (i32.const 24)) (i64.const 1))))\n"
+    "      (then (call $fault (i32.const 2) (local.get $o) (i64.const 1)) (unreachable)))\n"
+    "    (i32.store8 (i32.wrap_i64 (local.get $o)) (local.get $v)))\n"
+    "  (func (export \"store_u64\") (param $o i64) (param $v i64)\n"
+    "    (if (i32.or (i64.lt_u (local.get $o) (i64.const 64))\n"
+    "                (i64.gt_u (local.get $o) (i64.sub (i64.load (i32.const 24)) (i64.const 8))))\n"
+    "      (then (call $fault (i32.const 3) (local.get $o) (i64.const 8)) (unreachable)))\n"
+    "    (i64.store (i32.wrap_i64 (local.get $o)) (local.get $v)))\n"
+    /* An input index is valid when i + n <= input length. */
+    "  (func (export \"input_load_u8\") (param $i i64) (result i32) (local $len i64)\n"
+    "    (local.set $len (i64.load (i32.const 16)))\n"
+    "    (if (i32.or (i64.lt_u (local.get $len) (i64.const 1))\n"
+    "                (i64.gt_u (local.get $i) (i64.sub (local.get $len) (i64.const 1))))\n"
+    "      (then (call $fault (i32.const 4) (local.get $i) (i64.const 1)) (unreachable)))\n"
+    "    (i32.load8_u (i32.wrap_i64 (i64.add (i64.load (i32.const 8)) (local.get $i)))))\n"
+    "  (func (export \"input_load_u64\") (param $i i64) (result i64) (local $len i64)\n"
+    "    (local.set $len (i64.load (i32.const 16)))\n"
+    "    (if (i32.or (i64.lt_u (local.get $len) (i64.const 8))\n"
+    "                (i64.gt_u (local.get $i) (i64.sub (local.get $len) (i64.const 8))))\n"
+    "      (then (call $fault (i32.const 5) (local.get $i) (i64.const 8)) (unreachable)))\n"
+    "    (i64.load (i32.wrap_i64 (i64.add (i64.load (i32.const 8)) (local.get $i)))))\n"
+    "  (func (export \"input_length\") (result i64) (i64.load (i32.const 16)))\n"
+    "  (func (export \"input_offset\") (result i64) (i64.load (i32.const 8)))\n"
+    ")\n";
+
+static const char *const KERNEL_ACCESS_FUNCTIONS[] = {
+    "load_u8", "load_u64", "store_u8", "store_u64", "input_load_u8", "input_load_u64",
+    "input_length", "input_offset",
+};
+
+const char *kernel_access_wat(size_t *length) {
+    *length = sizeof KERNEL_ACCESS_WAT - 1;
+    return KERNEL_ACCESS_WAT;
+}
+
+size_t kernel_access_function_count(void) {
+    return sizeof KERNEL_ACCESS_FUNCTIONS / sizeof KERNEL_ACCESS_FUNCTIONS[0];
+}
+
+const char *kernel_access_function(size_t i) { return KERNEL_ACCESS_FUNCTIONS[i]; }
+
+const char *kernel_access_fault_function(int which) {
+    /* The order of the `which` codes in the module above. */
+    static const char *const names[] = {"load_u8", "load_u64", "store_u8", "store_u64",
+                                        "input_load_u8", "input_load_u64"};
+    return which >= 0 && which < 6 ? names[which] : "kernel access";
+}
+
+int kernel_access_provides(const char *name, size_t name_len) {
+    for (size_t i = 0; i < kernel_access_function_count(); i++)
+        if (strlen(KERNEL_ACCESS_FUNCTIONS[i]) == name_len && memcmp(KERNEL_ACCESS_FUNCTIONS[i], name, name_len) == 0)
+            return 1;
+    return 0;
+}

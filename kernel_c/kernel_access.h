@@ -1,0 +1,23 @@
+/*
+ * kernel_access.h - the kernel accessor module: the hot `extism:host/env` functions (loads, stores,
+ * input reads) as wasm over the kernel memory. See kernel_access.c for why and how.
+ */
+#ifndef EXTISM_FAST_KERNEL_ACCESS_H
+#define EXTISM_FAST_KERNEL_ACCESS_H
+
+#include <stddef.h>
+
+/* kernel_access_wat: the module's WebAssembly text (static storage); *length = its byte count. */
+const char *kernel_access_wat(size_t *length);
+
+/* kernel_access_function_count / kernel_access_function: the ABI names the module exports. */
+size_t kernel_access_function_count(void);
+const char *kernel_access_function(size_t i);
+
+/* kernel_access_provides: 1 when `name` is one of those, else 0. */
+int kernel_access_provides(const char *name, size_t name_len);
+
+/* kernel_access_fault_function: the ABI name for a `which` code the module passes to `fault`. */
+const char *kernel_access_fault_function(int which);
+
+#endif
