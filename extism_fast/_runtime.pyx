@@ -164,11 +164,18 @@ cdef object _raw_to_python(wasmtime_val_raw_t *raw, object t):
     return raw.f32
 
 
+cdef object _wrap_signed(object value, int bits):
+    """Two's-complement wrap of any Python int into a signed `bits`-bit value (as wasm does)."""
+    cdef object one = 1  # a Python int: a C shift by 32 or 64 would be undefined
+    value = int(value) & ((one << bits) - 1)
+    return value - (one << bits) if value >> (bits - 1) else value
+
+
 cdef _python_to_raw(wasmtime_val_raw_t *raw, object t, object value):
     if t is ValType.I64:
-        raw.i64 = <int64_t>(<object>int(value) & 0xFFFFFFFFFFFFFFFF)
+        raw.i64 = <int64_t>_wrap_signed(value, 64)
     elif t is ValType.I32:
-        raw.i32 = <int>(<object>int(value) & 0xFFFFFFFF)
+        raw.i32 = <int>_wrap_signed(value, 32)
     elif t is ValType.F64:
         raw.f64 = float(value)
     else:
@@ -329,6 +336,31 @@ cdef str _signature_text(const wasm_functype_t *ft):
     return f"({_kinds_text(wt.wasm_functype_params(ft))}) -> ({_kinds_text(wt.wasm_functype_results(ft))})"
 
 
+cdef str _extern_text(const wasm_externtype_t *et):
+    """A function's signature, or the kind of a non-function extern."""
+    kind = wt.wasm_externtype_kind(et)
+    if kind == WASM_EXTERN_FUNC:
+        return "func " + _signature_text(wt.wasm_externtype_as_functype_const(et))
+    return {1: "global", 2: "table", 3: "memory"}.get(kind, "extern")
+
+
+cdef dict _module_exports(wasmtime_module_t *module):
+    """Export name -> _extern_text of a compiled module (to check imports between modules)."""
+    cdef wasm_exporttype_vec_t exports
+    cdef const wasm_name_t *name
+    cdef size_t i
+    wt.wasmtime_module_exports(module, &exports)
+    try:
+        result = {}
+        for i in range(exports.size):
+            name = wt.wasm_exporttype_name(exports.data[i])
+            result[(<char *>name.data)[:name.size].decode("utf-8", "replace")] = _extern_text(
+                wt.wasm_exporttype_type(exports.data[i]))
+        return result
+    finally:
+        wt.wasm_exporttype_vec_delete(&exports)
+
+
 def _abi_signature_text(str params, str results):
     kind = {"I": "i64", "i": "i32"}
     return f"({', '.join(kind[c] for c in params)}) -> ({', '.join(kind[c] for c in results)})"
@@ -369,7 +401,9 @@ cdef class CompiledPlugin:
     def __init__(self, plugin, bint wasi=False, functions=HOST_FN_REGISTRY, *, config=None):
         self.manifest = coerce_source(plugin, config=config)
         self.wasi = wasi
-        self.functions = list(functions or ())
+        # Several functions with one namespace and name: the last wins, as in the official SDK.
+        unique = {(f.namespace, f.name): f for f in (functions or ())}
+        self.functions = list(unique.values())
         self._entries = [_HostFunctionEntry(f) for f in self.functions]
         modules = self.manifest.load_modules()
         self.c = <compiled_plugin *>calloc(1, sizeof(compiled_plugin))
@@ -416,7 +450,7 @@ cdef class CompiledPlugin:
             self.c.deps[self.c.dep_count - 1] = self._compile_one(m.name, m.data)
         self.c.main = self._compile_one("main", modules[-1].data)
 
-    cdef _check_imports(self, wasmtime_module_t *module, str module_name, dict user, set dep_names):
+    cdef _check_imports(self, wasmtime_module_t *module, str module_name, dict user, dict dep_names):
         cdef wasm_importtype_vec_t imports
         cdef const wasm_name_t *mod_name
         cdef const wasm_name_t *field
@@ -435,7 +469,13 @@ cdef class CompiledPlugin:
                 et = wt.wasm_importtype_type(imports.data[i])
                 where = f"module '{module_name}' imports {mod}::{name}"
                 if mod in dep_names:
-                    continue  # wasmtime checks types when linking modules by name
+                    exports = dep_names[mod]
+                    if name not in exports:
+                        raise LinkError(f"{where}, but module '{mod}' has no export named '{name}'")
+                    if exports[name] != _extern_text(et):
+                        raise LinkError(f"{where} as {_extern_text(et)}, but module '{mod}' exports "
+                                        f"{exports[name]}")
+                    continue
                 if wt.wasm_externtype_kind(et) != WASM_EXTERN_FUNC:
                     raise LinkError(f"{where}, which is not a function; only functions can be imported "
                                     f"from the host")
@@ -491,7 +531,7 @@ cdef class CompiledPlugin:
         self.c.linker = wt.wasmtime_linker_new(ENGINE)
         self._define_functions()
         user = {(f.namespace, f.name): f for f in self.functions}
-        dep_names = {m.name for m in modules if not m.is_main}
+        dep_names = {self.c.dep_names[i].decode(): _module_exports(self.c.deps[i]) for i in range(self.c.dep_count)}
         for i in range(self.c.dep_count):
             self._check_imports(self.c.deps[i], self.c.dep_names[i].decode(), user, dep_names)
         self._check_imports(self.c.main, "main", user, dep_names)
@@ -732,7 +772,7 @@ cdef class Plugin:
         if status == CALL_EXIT:
             return CallError(f"plugin function '{name}' exited with code {r.rc}")
         if status == CALL_INSTANTIATE:
-            return CallError(f"cannot re-instantiate the plugin before '{name}': {message}")
+            return CallError(f"plugin function '{name}' could not start: {message}")
         if status == CALL_HOST_FAILURE:
             cls = {FAILURE_LIMIT: MemoryLimitError, FAILURE_HOST_FUNCTION: HostFunctionError,
                    FAILURE_DENIED: CapabilityError}.get(r.failure, TrapError)

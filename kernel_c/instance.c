@@ -70,7 +70,7 @@ void compiled_plugin_delete(compiled_plugin *c) {
     free_strings(c->dep_names, c->dep_count);
     free_strings(c->export_names, c->export_count);
     free(c->export_shapes);
-    free(c->export_param_counts);
+    free(c->export_slots);
     if (c->linker) wt.wasmtime_linker_delete(c->linker);
     free(c);
 }
@@ -95,8 +95,8 @@ static int list_exports(compiled_plugin *c) {
     wt.wasmtime_module_exports(c->main, &exports);
     c->export_names = calloc(exports.size + 1, sizeof(char *));
     c->export_shapes = calloc(exports.size + 1, 1);
-    c->export_param_counts = calloc(exports.size + 1, 1);
-    int ok = c->export_names && c->export_shapes && c->export_param_counts;
+    c->export_slots = calloc(exports.size + 1, 1);
+    int ok = c->export_names && c->export_shapes && c->export_slots;
     for (size_t i = 0; ok && i < exports.size; i++) {
         const wasm_externtype_t *type = wt.wasm_exporttype_type(exports.data[i]);
         if (wt.wasm_externtype_kind(type) != WASM_EXTERN_FUNC) continue;
@@ -104,14 +104,30 @@ static int list_exports(compiled_plugin *c) {
         const wasm_name_t *name = wt.wasm_exporttype_name(exports.data[i]);
         char *copy = wt_copy_text((const char *)name->data, name->size);
         if (copy == NULL) { ok = 0; break; }
-        size_t params = wt.wasm_functype_params(ftype)->size;
+        size_t params = wt.wasm_functype_params(ftype)->size, results = wt.wasm_functype_results(ftype)->size;
+        size_t slots = params > results ? params : results;
         c->export_names[c->export_count] = copy;
         c->export_shapes[c->export_count] = (uint8_t)shape_of(ftype);
-        c->export_param_counts[c->export_count] = (uint8_t)(params > 255 ? 255 : params);
+        c->export_slots[c->export_count] = (uint8_t)(slots > 255 ? 255 : slots);
         c->export_count++;
     }
     wt.wasm_exporttype_vec_delete(&exports);
     return ok ? 0 : -1;
+}
+
+/* Startup exports run with a 2-slot raw buffer and zeroed arguments (hs_init(0, 0)): refuse
+ * any other type at load time instead of calling it with the wrong layout. */
+static int check_startup_export(const compiled_plugin *c, ptrdiff_t index, char **error) {
+    if (index < 0) return 0;
+    if (c->export_shapes[index] != EXPORT_OTHER) return 0;
+    if (index == c->hs_init_index && c->export_slots[index] <= 2) return 0;
+    char message[300];
+    snprintf(message, sizeof message,
+             "startup export '%s' has an unsupported type: it must take no parameters (hs_init: at most two) "
+             "and return nothing",
+             c->export_names[index]);
+    *error = wt_copy_text(message, strlen(message));
+    return -1;
 }
 
 int compiled_plugin_link(compiled_plugin *c, char **error) {
@@ -126,7 +142,8 @@ int compiled_plugin_link(compiled_plugin *c, char **error) {
     if (c->hs_init_index >= 0) c->initialize_index = initialize;
     else c->initialize_index = ctors >= 0 ? ctors : initialize;
     c->start_index = export_index(c, "_start");
-    return 0;
+    if (check_startup_export(c, c->initialize_index, error) != 0) return -1;
+    return check_startup_export(c, c->hs_init_index, error);
 }
 
 /* ---- stores ---- */
@@ -422,14 +439,24 @@ static void run_export(plugin_instance *p, size_t index, call_result *r) {
     set_message(r, e != NULL ? wt_take_error_message(e) : wt_take_trap_message(trap));
 }
 
-/* Startup functions, once per store, before the first call (ABI.md, "A call", step 2). */
+/* Startup functions, once per store, before the first call (ABI.md, "A call", step 2). A failure
+ * is reported as CALL_INSTANTIATE with a message naming the startup export. */
 static int run_startup(plugin_instance *p, call_result *r) {
     const compiled_plugin *c = p->compiled;
     ptrdiff_t order[2] = {c->initialize_index, c->hs_init_index};
     for (size_t i = 0; i < 2; i++) {
         if (order[i] < 0) continue;
         run_export(p, (size_t)order[i], r);
-        if (r->status != CALL_OK) return -1;
+        if (r->status == CALL_OK && r->rc == 0) continue;
+        if (r->status == CALL_TIMEOUT || r->status == CALL_CANCELLED) return -1;
+        const char *name = c->export_names[order[i]];
+        const char *reason = r->message != NULL ? r->message : "it returned a non-zero code";
+        size_t length = strlen(name) + strlen(reason) + 64;
+        char *message = malloc(length);
+        if (message != NULL) snprintf(message, length, "startup function '%s' failed: %s", name, reason);
+        set_message(r, message);
+        r->status = CALL_INSTANTIATE;
+        return -1;
     }
     p->initialized = 1;
     return 0;

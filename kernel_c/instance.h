@@ -35,7 +35,7 @@ typedef struct compiled_plugin {
     size_t export_count;             /* function exports of main */
     char **export_names;             /* owned, NUL-terminated */
     uint8_t *export_shapes;          /* export_shape per export */
-    uint8_t *export_param_counts;    /* parameter count per export (capped at 255) */
+    uint8_t *export_slots;           /* max(parameters, results) per export (capped at 255) */
     ptrdiff_t initialize_index;      /* the startup export run first (see compiled_plugin_link), or -1 */
     ptrdiff_t hs_init_index;         /* `hs_init`, -1 if absent */
     ptrdiff_t start_index;           /* `_start`, -1 if absent */
@@ -149,7 +149,8 @@ wasm_engine_t *instance_engine_new(char **error);
 void compiled_plugin_delete(compiled_plugin *c);
 
 /* compiled_plugin_link: after the caller filled engine, linker, main and deps, list main's
- * function exports and find the startup functions. On failure returns -1 and sets *error. */
+ * function exports and find the startup functions; a startup export of an unusable type is an
+ * error (it names the export). On failure returns -1 and sets *error (malloc'ed). */
 int compiled_plugin_link(compiled_plugin *c, char **error);
 
 /* instance_new: an instance of `compiled` with its own store and kernel. `config` is copied;

@@ -34,7 +34,7 @@ cdef extern from "instance.h" nogil:
         size_t export_count
         char **export_names
         uint8_t *export_shapes
-        uint8_t *export_param_counts
+        uint8_t *export_slots
 
     ctypedef struct wasi_preopen:
         char *host_path

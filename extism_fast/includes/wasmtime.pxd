@@ -27,6 +27,9 @@ cdef extern from "wasmtime_api.h" nogil:
     ctypedef struct wasm_importtype_vec_t:
         size_t size
         wasm_importtype_t **data
+    ctypedef struct wasm_exporttype_vec_t:
+        size_t size
+        wasm_exporttype_t **data
 
     ctypedef uint8_t wasm_valkind_t
     ctypedef uint8_t wasm_externkind_t
@@ -59,6 +62,10 @@ cdef extern from "wasmtime_api.h" nogil:
         void (*wasmtime_module_delete)(wasmtime_module_t *) noexcept nogil
         void (*wasmtime_module_imports)(const wasmtime_module_t *, wasm_importtype_vec_t *) noexcept nogil
         void (*wasm_importtype_vec_delete)(wasm_importtype_vec_t *) noexcept nogil
+        void (*wasmtime_module_exports)(const wasmtime_module_t *, wasm_exporttype_vec_t *) noexcept nogil
+        void (*wasm_exporttype_vec_delete)(wasm_exporttype_vec_t *) noexcept nogil
+        const wasm_name_t *(*wasm_exporttype_name)(const wasm_exporttype_t *) noexcept nogil
+        const wasm_externtype_t *(*wasm_exporttype_type)(const wasm_exporttype_t *) noexcept nogil
         const wasm_name_t *(*wasm_importtype_module)(const wasm_importtype_t *) noexcept nogil
         const wasm_name_t *(*wasm_importtype_name)(const wasm_importtype_t *) noexcept nogil
         const wasm_externtype_t *(*wasm_importtype_type)(const wasm_importtype_t *) noexcept nogil

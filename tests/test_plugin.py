@@ -1,0 +1,865 @@
+"""The Plugin API end to end: sources, inputs and outputs, instances and their state, startup
+functions, multi-module manifests, logging, timeouts and cancellation, WASI, host functions and
+the C PDK kitchen sink."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import pathlib
+import struct
+import threading
+import time
+import uuid
+
+import pytest
+from conftest import PLUGINS_DIR
+
+import extism_fast as ef
+from extism_fast import Function, Manifest, ValType, WasmData, WasmFile
+
+TRACE = 5
+
+
+def q(*values: int) -> bytes:
+    return struct.pack(f"<{len(values)}Q", *values)
+
+
+def u64s(b: bytes) -> tuple[int, ...]:
+    assert len(b) % 8 == 0, b
+    return struct.unpack(f"<{len(b) // 8}Q", b)
+
+
+def u64(b: bytes) -> int:
+    (v,) = u64s(b)
+    return v
+
+
+def assert_echo(plugin, data=b"round trip \x00\xff"):
+    assert plugin.call("echo", data) == data
+
+
+# ------------------------------------------------------------------------------------------------
+# Sources of every kind
+# ------------------------------------------------------------------------------------------------
+
+KERNEL_WAT_PATH = PLUGINS_DIR / "kernel.wat"
+
+
+def _sources(plugin_wasm, wasm_path):
+    data = plugin_wasm("kernel")
+    path = wasm_path("kernel")
+    b64 = base64.b64encode(data).decode()
+    wat_text = KERNEL_WAT_PATH.read_text()
+    return {
+        "wasm bytes": data,
+        "wasm bytearray": bytearray(data),
+        "wasm memoryview": memoryview(data),
+        "WAT str": wat_text,
+        "WAT bytes": wat_text.encode(),
+        ".wasm path str": str(path),
+        ".wasm pathlib": pathlib.Path(path),
+        ".wat path str": str(KERNEL_WAT_PATH),
+        ".wat pathlib": KERNEL_WAT_PATH,
+        "JSON str (data)": json.dumps({"wasm": [{"data": b64}]}),
+        "JSON bytes (data)": json.dumps({"wasm": [{"data": b64}]}).encode(),
+        "JSON str (path)": json.dumps({"wasm": [{"path": str(path)}]}),
+        "dict (bytes data)": {"wasm": [{"data": data}]},
+        "dict (base64 data)": {"wasm": [{"data": b64}]},
+        "dict (path)": {"wasm": [{"path": str(path)}]},
+        "Manifest (WasmData)": Manifest([WasmData(data)]),
+        "Manifest (WasmFile)": Manifest([WasmFile(path)]),
+        "WasmData": WasmData(data),
+        "CompiledPlugin": ef.CompiledPlugin(data, functions=[]),
+    }
+
+
+SOURCE_KINDS = [
+    "wasm bytes", "wasm bytearray", "wasm memoryview", "WAT str", "WAT bytes", ".wasm path str",
+    ".wasm pathlib", ".wat path str", ".wat pathlib", "JSON str (data)", "JSON bytes (data)",
+    "JSON str (path)", "dict (bytes data)", "dict (base64 data)", "dict (path)",
+    "Manifest (WasmData)", "Manifest (WasmFile)", "WasmData", "CompiledPlugin",
+]
+
+
+@pytest.mark.parametrize("kind", SOURCE_KINDS)
+def test_every_source_kind(plugin_wasm, wasm_path, kind):
+    source = _sources(plugin_wasm, wasm_path)[kind]
+    with ef.Plugin(source, functions=[]) as plugin:
+        assert_echo(plugin)
+        assert plugin.call("output_set") == b"hello"
+        assert plugin.function_exists("load_store_u64")
+
+
+def test_url_source(plugin_wasm):
+    """A {"url": ...} source, served from 127.0.0.1, with its hash checked."""
+    import hashlib
+    import http.server
+
+    data = plugin_wasm("kernel")
+    requests = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            requests.append((self.path, self.headers.get("X-Token")))
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/kernel.wasm"
+        source = {"url": url, "headers": {"X-Token": "t0k"}, "hash": hashlib.sha256(data).hexdigest()}
+        with ef.Plugin({"wasm": [source]}, functions=[]) as plugin:
+            assert_echo(plugin)
+        assert requests == [("/kernel.wasm", "t0k")]
+        with pytest.raises(ef.HashMismatchError):
+            ef.Plugin({"wasm": [{"url": url, "hash": "0" * 64}]}, functions=[])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_compiled_plugin_makes_independent_instances(plugin_wasm):
+    compiled = ef.CompiledPlugin(plugin_wasm("host"), functions=[])
+    assert compiled.function_exists("var_roundtrip")
+    assert not compiled.function_exists("nope")
+    with ef.Plugin(compiled) as a, ef.Plugin(compiled) as b:
+        assert a.compiled_plugin is compiled and b.compiled_plugin is compiled
+        assert [u64(a.call("var_roundtrip")) for _ in range(2)] == [1, 2]
+        assert u64(b.call("var_roundtrip")) == 1
+        assert a.id != b.id
+
+
+# ------------------------------------------------------------------------------------------------
+# Inputs and outputs
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def kernel_compiled(plugin_wasm):
+    return ef.CompiledPlugin(plugin_wasm("kernel"), functions=[])
+
+
+@pytest.fixture
+def kernel(kernel_compiled):
+    with ef.Plugin(kernel_compiled) as plugin:
+        yield plugin
+
+
+@pytest.mark.parametrize(
+    "data, expected",
+    [
+        ("héllo wörld ✓", "héllo wörld ✓".encode()),
+        ("", b""),
+        (b"bytes\x00\xff", b"bytes\x00\xff"),
+        (bytearray(b"a bytearray"), b"a bytearray"),
+        (memoryview(b"xxa memoryviewxx")[2:-2], b"a memoryview"),
+        (memoryview(bytearray(b"writable")), b"writable"),
+        (b"", b""),
+    ],
+)
+def test_input_types(kernel, data, expected):
+    assert kernel.call("echo", data) == expected
+    assert kernel.call("input_load_u64", data) == expected
+    assert u64(kernel.call("input_length", data)) == len(expected)
+
+
+def test_default_input_is_empty(kernel):
+    assert u64(kernel.call("input_length")) == 0
+
+
+def test_parse_default_is_bytes(kernel):
+    out = kernel.call("echo", "x")
+    assert type(out) is bytes and out == b"x"
+
+
+def test_parse_none_gives_memoryview(kernel):
+    out = kernel.call("echo", b"view me", parse=None)
+    assert isinstance(out, memoryview)
+    assert out.tobytes() == b"view me"
+    kernel.call("echo", b"another call")
+    assert out.tobytes() == b"view me"  # stays valid after later calls
+
+
+def test_parse_callable(kernel):
+    assert kernel.call("echo", '{"a": [1, 2]}', parse=json.loads) == {"a": [1, 2]}
+    assert kernel.call("echo", "abc", parse=lambda b: b.decode().upper()) == "ABC"
+    assert kernel.call("echo", "", parse=len) == 0
+
+
+def test_function_exists(kernel, plugin_wasm):
+    for name in ("echo", "void_fn", "trap", "probe_load_u8"):
+        assert kernel.function_exists(name), name
+    for name in ("nope", "", "memory", "ECHO"):
+        assert not kernel.function_exists(name), name
+    with ef.Plugin(plugin_wasm("bad/bad_export_types"), functions=[]) as plugin:
+        # exported functions, even if they cannot be called as plugin functions
+        assert plugin.function_exists("takes_param")
+        assert plugin.function_exists("good")
+
+
+def test_context_manager_and_close(kernel_compiled):
+    with ef.Plugin(kernel_compiled) as plugin:
+        assert_echo(plugin)
+    with pytest.raises(ef.Error, match="closed"):
+        plugin.call("echo", b"x")
+    other = ef.Plugin(kernel_compiled)
+    other.close()
+    with pytest.raises(ef.Error, match="closed"):
+        other.call("echo", b"x")
+
+
+def test_context_manager_closes_on_exception(kernel_compiled):
+    with pytest.raises(RuntimeError):
+        with ef.Plugin(kernel_compiled) as plugin:
+            raise RuntimeError("boom")
+    with pytest.raises(ef.Error, match="closed"):
+        plugin.call("echo", b"x")
+
+
+def test_id_is_a_uuid(kernel_compiled):
+    with ef.Plugin(kernel_compiled) as a, ef.Plugin(kernel_compiled) as b:
+        assert isinstance(a.id, uuid.UUID)
+        assert a.id.version == 4
+        assert a.id == a.id
+        assert a.id != b.id
+        a.call("echo", b"x")
+        assert a.id == uuid.UUID(str(a.id))
+
+
+def test_host_context(plugin_wasm):
+    seen = []
+
+    def hello(cp, params, results):
+        seen.append(cp.host_context())
+        cp.return_string(results[0], "ctx")
+
+    with ef.Plugin(plugin_wasm("host_user"), functions=_user_functions(hello)) as plugin:
+        marker = object()
+        assert plugin.call("call_hello", "x", host_context=marker) == b"ctx"
+        plugin.call("call_hello", "x")
+    assert seen == [marker, None]
+
+
+# ------------------------------------------------------------------------------------------------
+# config and vars
+# ------------------------------------------------------------------------------------------------
+
+
+def test_config_is_merged_over_the_manifest(plugin_wasm):
+    manifest = {"wasm": [{"data": plugin_wasm("host")}], "config": {"a": "1", "b": "2"}}
+    with ef.Plugin(manifest, functions=[], config={"b": "3", "c": "4"}) as plugin:
+        assert plugin.call("config_get", "a") == b"1"
+        assert plugin.call("config_get", "b") == b"3"
+        assert plugin.call("config_get", "c") == b"4"
+    with ef.Plugin(manifest, functions=[]) as plugin:
+        assert plugin.call("config_get", "b") == b"2"
+        assert plugin.call("config_get", "c") == b"<none>"
+
+
+def test_config_with_compiled_plugin(plugin_wasm):
+    compiled = ef.CompiledPlugin({"wasm": [{"data": plugin_wasm("host")}], "config": {"a": "1"}}, functions=[])
+    with ef.Plugin(compiled, config={"a": "override", "z": "26"}) as plugin:
+        assert plugin.call("config_get", "a") == b"override"
+        assert plugin.call("config_get", "z") == b"26"
+    with ef.Plugin(compiled) as plugin:
+        assert plugin.call("config_get", "a") == b"1"
+        assert plugin.call("config_get", "z") == b"<none>"
+
+
+def test_config_on_compiled_plugin(plugin_wasm):
+    compiled = ef.CompiledPlugin(plugin_wasm("host"), functions=[], config={"k": "v"})
+    with ef.Plugin(compiled) as plugin:
+        assert plugin.call("config_get", "k") == b"v"
+
+
+def test_vars_persist_per_instance(plugin_wasm):
+    host = plugin_wasm("host")
+    with ef.Plugin(host, functions=[]) as a:
+        assert [u64(a.call("var_roundtrip")) for _ in range(3)] == [1, 2, 3]
+        assert a.call("var_set_from_input", "name=value") == b"ok"
+        assert a.call("var_get", "name") == b"value"
+        with ef.Plugin(host, functions=[]) as b:
+            assert b.call("var_get", "name") == b"<none>"
+            assert u64(b.call("var_roundtrip")) == 1
+        assert u64(a.call("var_roundtrip")) == 4
+        # A failed call does not lose vars either.
+        with pytest.raises(ef.PluginError):
+            a.call("var_set_from_input", "no equals sign")
+        assert a.call("var_get", "name") == b"value"
+
+
+# ------------------------------------------------------------------------------------------------
+# Startup functions and _start
+# ------------------------------------------------------------------------------------------------
+
+
+def test_initialize_runs_once_per_instance(plugin_wasm):
+    compiled = ef.CompiledPlugin(plugin_wasm("init"), functions=[])
+    with ef.Plugin(compiled) as plugin:
+        assert u64s(plugin.call("get")) == (42, 1)
+        assert [u64(plugin.call("bump")) for _ in range(3)] == [43, 44, 45]
+        assert u64s(plugin.call("get")) == (45, 1)
+    with ef.Plugin(compiled) as plugin:
+        assert u64(plugin.call("bump")) == 43  # its own _initialize, before its first call
+        assert u64s(plugin.call("get")) == (43, 1)
+
+
+def test_initialize_not_rerun_after_a_failed_call():
+    wat = (PLUGINS_DIR / "init.wat").read_text().rstrip()
+    wat = wat[:-1] + '(func (export "trap") (result i32) unreachable))'
+    with ef.Plugin(wat, functions=[]) as plugin:
+        with pytest.raises(ef.TrapError):
+            plugin.call("trap")  # the first call: _initialize runs, then the export traps
+        assert u64s(plugin.call("get")) == (42, 1)
+        with pytest.raises(ef.FunctionNotFoundError):
+            plugin.call("missing")
+        assert u64s(plugin.call("get")) == (42, 1)
+
+
+def test_wasm_call_ctors_runs_once(plugin_wasm):
+    with ef.Plugin(plugin_wasm("ctors"), functions=[]) as plugin:
+        assert u64s(plugin.call("get")) == (7, 1)
+        assert [u64(plugin.call("bump")) for _ in range(2)] == [8, 9]
+        assert u64s(plugin.call("get")) == (9, 1)
+
+
+def test_initialize_and_ctors_only_ctors_run(plugin_wasm):
+    with ef.Plugin(plugin_wasm("init_both"), functions=[]) as plugin:
+        assert u64s(plugin.call("get")) == (0, 1)  # official runtime: __wasm_call_ctors only
+        assert u64s(plugin.call("get")) == (0, 1)
+
+
+def test_hs_init_after_initialize(plugin_wasm):
+    with ef.Plugin(plugin_wasm("hs_init"), functions=[]) as plugin:
+        for _ in range(3):
+            assert u64s(plugin.call("get")) == (1, 2, 1, 1, 0)
+
+
+def test_start_reinstantiates(plugin_wasm):
+    with ef.Plugin(plugin_wasm("start"), functions=[]) as plugin:
+        assert [u64(plugin.call("_start")) for _ in range(3)] == [1, 1, 1]
+        assert [u64(plugin.call("count")) for _ in range(3)] == [1, 2, 3]
+        assert u64(plugin.call("_start")) == 4
+        assert u64(plugin.call("count")) == 1
+        assert u64(plugin.call("count")) == 2
+
+
+def test_start_keeps_vars(plugin_wasm):
+    # Re-instantiation makes a new store; vars belong to the plugin instance and survive it.
+    wat = (PLUGINS_DIR / "host.wat").read_text().rstrip()
+    assert wat.endswith(")")
+    wat = wat[:-1] + '(func (export "_start")))'
+    with ef.Plugin(wat, functions=[]) as plugin:
+        assert u64(plugin.call("var_roundtrip")) == 1
+        plugin.call("_start")
+        assert u64(plugin.call("var_roundtrip")) == 2
+
+
+# ------------------------------------------------------------------------------------------------
+# Multi-module manifests
+# ------------------------------------------------------------------------------------------------
+
+LIB_WAT = """
+(module
+  (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
+  (import "extism:host/env" "store_u64" (func $store_u64 (param i64 i64)))
+  (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
+  (global $calls (mut i64) (i64.const 0))
+  ;; output v + 42 and the number of calls of this lib instance, as u64[2]
+  (func (export "out_plus_42") (param $v i64)
+    (local $o i64)
+    (global.set $calls (i64.add (global.get $calls) (i64.const 1)))
+    (local.set $o (call $alloc (i64.const 16)))
+    (call $store_u64 (local.get $o) (i64.add (local.get $v) (i64.const 42)))
+    (call $store_u64 (i64.add (local.get $o) (i64.const 8)) (global.get $calls))
+    (call $output_set (local.get $o) (i64.const 16)))
+  (func (export "lib_only") (result i32) (i32.const 0)))
+"""
+
+MAIN_WAT = """
+(module
+  (import "lib" "out_plus_42" (func $out (param i64)))
+  (import "extism:host/env" "input_load_u64" (func $arg (param i64) (result i64)))
+  (func (export "run") (result i32)
+    (call $out (call $arg (i64.const 0)))
+    (i32.const 0)))
+"""
+
+
+@pytest.mark.parametrize(
+    "wasm",
+    [
+        # main = the last source
+        [{"data": LIB_WAT.encode(), "name": "lib"}, {"data": MAIN_WAT.encode()}],
+        # main = the source named "main", even when it is not the last
+        [{"data": MAIN_WAT.encode(), "name": "main"}, {"data": LIB_WAT.encode(), "name": "lib"}],
+    ],
+    ids=["main-last", "main-named"],
+)
+def test_multi_module_linked_by_name(wasm):
+    compiled = ef.CompiledPlugin({"wasm": wasm}, functions=[])
+    with ef.Plugin(compiled) as plugin:
+        assert u64s(plugin.call("run", q(1))) == (43, 1)
+        assert u64s(plugin.call("run", q(100))) == (142, 2)
+        assert plugin.function_exists("run")
+        assert not plugin.function_exists("lib_only")  # only main's exports are plugin functions
+        with pytest.raises(ef.FunctionNotFoundError):
+            plugin.call("lib_only")
+    with ef.Plugin(compiled) as other:  # each instance has its own lib instance
+        assert u64s(other.call("run", q(0))) == (42, 1)
+
+
+def test_multi_module_wrong_main_fails_to_link():
+    # Named "main" is the lib: the module importing "lib" is then a dependency named "other"
+    # that imports a module nobody provides.
+    wasm = [{"data": LIB_WAT.encode(), "name": "main"}, {"data": MAIN_WAT.encode(), "name": "other"}]
+    with pytest.raises(ef.LinkError, match="lib::out_plus_42"):
+        ef.Plugin({"wasm": wasm}, functions=[])
+
+
+def test_multi_module_from_files(tmp_path):
+    (tmp_path / "lib.wat").write_text(LIB_WAT)
+    (tmp_path / "main.wat").write_text(MAIN_WAT)
+    manifest = {"wasm": [{"path": str(tmp_path / "lib.wat"), "name": "lib"}, {"path": str(tmp_path / "main.wat")}]}
+    with ef.Plugin(json.dumps(manifest), functions=[]) as plugin:
+        assert u64s(plugin.call("run", q(8))) == (50, 1)
+
+
+# ------------------------------------------------------------------------------------------------
+# Logging
+# ------------------------------------------------------------------------------------------------
+
+
+def test_log_records_carry_plugin_id(plugin_wasm, caplog):
+    caplog.set_level(logging.DEBUG, logger="extism_fast")
+    with ef.Plugin(plugin_wasm("host"), functions=[]) as a, ef.Plugin(plugin_wasm("host"), functions=[]) as b:
+        a.call("log_input", "from a")
+        b.call("log_input", "from b")
+    records = [(r.getMessage(), r.plugin_id, r.levelno) for r in caplog.records if r.name == "extism_fast"]
+    assert records == [("from a", str(a.id), logging.INFO), ("from b", str(b.id), logging.INFO)]
+
+
+def test_get_log_level_changes_between_calls(plugin_wasm, caplog):
+    with ef.Plugin(plugin_wasm("host"), functions=[]) as plugin:
+        levels = []
+        for py_level in (logging.ERROR, TRACE, logging.WARNING, logging.INFO, logging.CRITICAL + 10):
+            caplog.set_level(py_level, logger="extism_fast")
+            levels.append(struct.unpack("<I", plugin.call("get_log_level"))[0])
+    assert levels == [4, 0, 3, 2, 0x7FFFFFFF]
+
+
+# ------------------------------------------------------------------------------------------------
+# Timeouts and cancellation
+# ------------------------------------------------------------------------------------------------
+
+
+def test_timeout(plugin_wasm):
+    with ef.Plugin({"wasm": [{"data": plugin_wasm("misc")}], "timeout_ms": 100}, functions=[]) as plugin:
+        start = time.monotonic()
+        with pytest.raises(ef.TimeoutError) as info:
+            plugin.call("forever")
+        elapsed = time.monotonic() - start
+        assert 0.09 <= elapsed < 5
+        assert "'forever'" in str(info.value)
+        assert "timed out after 100 ms" in str(info.value)
+        assert plugin.call("ok") == b"ok"
+        assert plugin.call("busy", q(1000)) == b"done"
+        # A second timeout on the same plugin behaves the same.
+        with pytest.raises(ef.TimeoutError):
+            plugin.call("forever")
+        assert plugin.call("ok") == b"ok"
+
+
+def test_timeout_from_compiled_plugin(plugin_wasm):
+    compiled = ef.CompiledPlugin({"wasm": [{"data": plugin_wasm("misc")}], "timeout_ms": 50}, functions=[])
+    with ef.Plugin(compiled) as plugin:
+        with pytest.raises(ef.TimeoutError):
+            plugin.call("forever")
+        assert plugin.call("ok") == b"ok"
+
+
+def _cancel_until_done(plugin, function_name):
+    handle = plugin.cancel_handle()
+    box = {}
+
+    def run():
+        try:
+            box["out"] = plugin.call(function_name)
+        except BaseException as exc:  # noqa: BLE001 - reported to the test thread
+            box["exc"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    deadline = time.monotonic() + 10
+    # The call may not have started yet: keep cancelling until it ends.
+    while thread.is_alive() and time.monotonic() < deadline:
+        assert handle.cancel() is True
+        thread.join(0.005)
+    thread.join(5)
+    assert not thread.is_alive(), "cancel did not stop the call"
+    return box
+
+
+def test_cancel_from_another_thread(plugin_wasm):
+    with ef.Plugin(plugin_wasm("misc"), functions=[]) as plugin:
+        box = _cancel_until_done(plugin, "forever")
+        assert isinstance(box.get("exc"), ef.CancelledError), box
+        assert "'forever'" in str(box["exc"]) and "cancelled" in str(box["exc"])
+        assert plugin.call("ok") == b"ok"
+        box = _cancel_until_done(plugin, "forever")
+        assert isinstance(box.get("exc"), ef.CancelledError), box
+        assert plugin.call("ok") == b"ok"
+
+
+def test_cancel_without_a_running_call_has_no_effect(plugin_wasm):
+    with ef.Plugin(plugin_wasm("misc"), functions=[]) as plugin:
+        handle = plugin.cancel_handle()
+        assert handle.cancel() is True
+        assert plugin.call("ok") == b"ok"
+        assert plugin.call("busy", q(100000)) == b"done"
+    assert handle.cancel() is True  # closed plugin: harmless
+
+
+def test_timeout_bounds_a_slow_host_function(plugin_wasm):
+    def slow(cp, params, results):
+        time.sleep(0.3)
+
+    manifest = {"wasm": [{"data": plugin_wasm("host_user")}], "timeout_ms": 100}
+    fns = _user_functions(_greet, nothing=slow)
+    with ef.Plugin(manifest, functions=fns) as plugin:
+        with pytest.raises(ef.TimeoutError, match="timed out after 100 ms"):
+            plugin.call("call_nothing")
+        assert plugin.call("call_hello", "x") == b"Hello, x!"
+
+
+def _run_in_thread(fn):
+    box = {}
+
+    def run():
+        try:
+            box["out"] = fn()
+        except BaseException as exc:  # noqa: BLE001
+            box["exc"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, box
+
+
+def test_cancel_and_timeout_only_stop_their_own_plugin(plugin_wasm):
+    misc = ef.CompiledPlugin(plugin_wasm("misc"), functions=[])
+    timed = ef.CompiledPlugin({"wasm": [{"data": plugin_wasm("misc")}], "timeout_ms": 30}, functions=[])
+    with ef.Plugin(misc) as worker, ef.Plugin(misc) as victim, ef.Plugin(timed) as sleeper:
+        work, work_box = _run_in_thread(lambda: worker.call("busy", q(100_000_000)))
+        cancelled = _cancel_until_done(victim, "forever")
+        timed_out, timed_box = _run_in_thread(lambda: sleeper.call("forever"))
+        timed_out.join(10)
+        work.join(30)
+        assert isinstance(cancelled.get("exc"), ef.CancelledError), cancelled
+        assert isinstance(timed_box.get("exc"), ef.TimeoutError), timed_box
+        assert work_box == {"out": b"done"}
+
+
+# ------------------------------------------------------------------------------------------------
+# Threads
+# ------------------------------------------------------------------------------------------------
+
+
+def test_one_plugin_per_thread(kernel_compiled):
+    errors = []
+
+    def worker(i):
+        try:
+            with ef.Plugin(kernel_compiled) as plugin:
+                for j in range(200):
+                    data = f"thread {i} call {j}".encode() * (j % 7 + 1)
+                    assert plugin.call("echo_copy", data) == data
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+
+
+# ------------------------------------------------------------------------------------------------
+# WASI
+# ------------------------------------------------------------------------------------------------
+
+
+def test_wasi_needed(plugin_wasm, capfd):
+    data = plugin_wasm("bad/wasi_needed")
+    with pytest.raises(ef.LinkError, match="fd_write"):
+        ef.Plugin(data, functions=[])
+    with ef.Plugin(data, wasi=True, functions=[]) as plugin:
+        assert plugin.call("run") == b"ok"
+    assert "hello from wasi" in capfd.readouterr().out
+
+
+@pytest.fixture
+def dirs(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.txt").write_bytes(b"hello file")
+    (tmp_path / "secret.txt").write_bytes(b"top secret")
+    return tmp_path, data
+
+
+def _wasi_files(plugin_wasm, allowed_paths, file="a.txt", dir="/data"):
+    manifest = {"wasm": [{"data": plugin_wasm("wasi_files")}], "config": {"dir": dir, "file": file}}
+    if allowed_paths is not None:
+        manifest["allowed_paths"] = allowed_paths
+    return ef.Plugin(manifest, wasi=True, functions=[])
+
+
+def test_allowed_paths_read_and_write(plugin_wasm, dirs):
+    _, data = dirs
+    with _wasi_files(plugin_wasm, {str(data): "/data"}) as plugin:
+        assert plugin.call("read") == b"hello file"
+        assert plugin.call("write", b"new content \x00\xff") == b"ok"
+        assert (data / "a.txt").read_bytes() == b"new content \x00\xff"
+        assert plugin.call("read") == b"new content \x00\xff"
+    with _wasi_files(plugin_wasm, {str(data): "/data"}, file="created.txt") as plugin:
+        assert plugin.call("write", b"brand new") == b"ok"
+    assert (data / "created.txt").read_bytes() == b"brand new"
+
+
+def test_allowed_paths_read_only(plugin_wasm, dirs):
+    _, data = dirs
+    with _wasi_files(plugin_wasm, {"ro:" + str(data): "/data"}) as plugin:
+        assert plugin.call("read") == b"hello file"
+        with pytest.raises(ef.PluginError, match="open failed"):
+            plugin.call("write", b"overwritten")
+        assert (data / "a.txt").read_bytes() == b"hello file"
+        assert plugin.call("read") == b"hello file"
+    with _wasi_files(plugin_wasm, {"ro:" + str(data): "/data"}, file="new.txt") as plugin:
+        with pytest.raises(ef.PluginError, match="open failed"):
+            plugin.call("write", b"x")
+    assert not (data / "new.txt").exists()
+
+
+def test_no_mapping_no_file(plugin_wasm, dirs):
+    _, data = dirs
+    with _wasi_files(plugin_wasm, None) as plugin:
+        with pytest.raises(ef.PluginError, match="no preopened directory /data"):
+            plugin.call("read")
+        with pytest.raises(ef.PluginError, match="no preopened directory /data"):
+            plugin.call("write", b"x")
+    assert (data / "a.txt").read_bytes() == b"hello file"
+
+
+def test_mapping_does_not_expose_the_parent(plugin_wasm, dirs):
+    root, data = dirs
+    with _wasi_files(plugin_wasm, {str(data): "/data"}, file="../secret.txt") as plugin:
+        with pytest.raises(ef.PluginError, match="open failed"):
+            plugin.call("read")
+    with _wasi_files(plugin_wasm, {str(data): "/data"}, file="/etc/passwd") as plugin:
+        with pytest.raises(ef.PluginError, match="open failed"):
+            plugin.call("read")
+    # Mapped explicitly, the same file is visible.
+    with _wasi_files(plugin_wasm, {str(data): "/data", str(root): "/root"}, file="secret.txt", dir="/root") as plugin:
+        assert plugin.call("read") == b"top secret"
+
+
+def test_missing_file_in_mapping(plugin_wasm, dirs):
+    _, data = dirs
+    with _wasi_files(plugin_wasm, {str(data): "/data"}, file="missing.txt") as plugin:
+        with pytest.raises(ef.PluginError, match=r"open failed: errno 44$"):  # WASI ENOENT
+            plugin.call("read")
+
+
+# ------------------------------------------------------------------------------------------------
+# Host functions: host_user.wat
+# ------------------------------------------------------------------------------------------------
+
+
+def _user_functions(hello, add=None, mul=None, nothing=None):
+    def _add(cp, params, results):
+        results[0].value = params[0].value + params[1].value
+
+    def _mul(cp, params, results):
+        results[0].value = params[0].value * params[1].value
+
+    def _nothing(cp, params, results):
+        pass
+
+    return [
+        Function("extism:host/user", "hello_world", [ValType.I64], [ValType.I64], hello),
+        Function("extism:host/user", "add_i32", [ValType.I32, ValType.I32], [ValType.I32], add or _add),
+        Function("extism:host/user", "mul_f64", [ValType.F64, ValType.F64], [ValType.F64], mul or _mul),
+        Function("extism:host/user", "nothing", [], [], nothing or _nothing),
+    ]
+
+
+def _greet(cp, params, results):
+    cp.return_string(results[0], "Hello, " + cp.input_string(params[0]) + "!")
+
+
+def test_host_user_i32(plugin_wasm):
+    seen = []
+
+    def add(cp, params, results):
+        seen.append([(p.t, p.value) for p in params])
+        results[0].value = params[0].value + params[1].value
+
+    with ef.Plugin(plugin_wasm("host_user"), functions=_user_functions(_greet, add=add)) as plugin:
+        for a, b in [(1, 2), (1000, 2000), (0, 0), (-5, 7), (2**30, 2**30 - 1)]:
+            out = plugin.call("call_add", struct.pack("<ii", a, b))
+            assert struct.unpack("<i", out)[0] == a + b
+    assert seen[0] == [(ValType.I32, 1), (ValType.I32, 2)]
+    assert seen[3] == [(ValType.I32, -5), (ValType.I32, 7)]
+
+
+def test_host_user_f64(plugin_wasm):
+    with ef.Plugin(plugin_wasm("host_user"), functions=_user_functions(_greet)) as plugin:
+        for a, b in [(1.5, -4.0), (0.1, 3.0), (1e300, 1e10), (-0.0, 5.0)]:
+            out = plugin.call("call_mul", struct.pack("<dd", a, b))
+            assert struct.unpack("<d", out)[0] == a * b
+
+
+def test_host_user_nothing(plugin_wasm):
+    count = []
+
+    def nothing(cp, params, results):
+        assert params == [] and results == []
+        count.append(1)
+
+    with ef.Plugin(plugin_wasm("host_user"), functions=_user_functions(_greet, nothing=nothing)) as plugin:
+        assert plugin.call("call_nothing") == b"ok"
+        assert plugin.call("call_nothing") == b"ok"
+    assert len(count) == 2
+
+
+def test_host_user_hello_world(plugin_wasm):
+    with ef.Plugin(plugin_wasm("host_user"), functions=_user_functions(_greet)) as plugin:
+        assert plugin.call("call_hello", "Bob") == b"Hello, Bob!"
+        assert plugin.call("call_hello", "wörld") == "Hello, wörld!".encode()
+
+
+def test_host_user_returning_0(plugin_wasm):
+    def none(cp, params, results):
+        results[0].value = 0
+
+    with ef.Plugin(plugin_wasm("host_user"), functions=_user_functions(none)) as plugin:
+        assert plugin.call("call_hello", "Bob") == b"<none>"
+
+
+def test_host_function_user_data(plugin_wasm):
+    def hello(cp, params, results, prefix, suffix):
+        cp.return_string(results[0], prefix + cp.input_string(params[0]) + suffix)
+
+    fns = _user_functions(_greet)
+    fns[0] = Function("extism:host/user", "hello_world", [ValType.I64], [ValType.I64], hello, "<", ">")
+    with ef.Plugin(plugin_wasm("host_user"), functions=fns) as plugin:
+        assert plugin.call("call_hello", "x") == b"<x>"
+
+
+def test_host_function_calls_another_plugin(plugin_wasm, kernel_compiled):
+    with ef.Plugin(kernel_compiled) as inner:
+        def hello(cp, params, results):
+            text = cp.input_bytes(params[0])
+            cp.return_bytes(results[0], inner.call("echo_copy", text[::-1]))
+
+        with ef.Plugin(plugin_wasm("host_user"), functions=_user_functions(hello)) as outer:
+            assert outer.call("call_hello", "abc") == b"cba"
+            assert outer.call("call_hello", "hello") == b"olleh"
+        assert_echo(inner)
+
+
+# ------------------------------------------------------------------------------------------------
+# The C PDK kitchen sink
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def kitchen_sink(plugin_wasm):
+    return plugin_wasm("kitchen_sink")
+
+
+def _hello_world():
+    def f(current_plugin, params, results):
+        current_plugin.return_string(results[0], "Hello, " + current_plugin.input_string(params[0]) + "!")
+
+    return ef.Function("extism:host/user", "hello_world", [ValType.I64], [ValType.I64], f)
+
+
+def test_kitchen_sink_greet(kitchen_sink):
+    with ef.Plugin(kitchen_sink, functions=[_hello_world()], config={"greeting": "Howdy"}) as plugin:
+        assert plugin.call("greet", "Bob") == b"Howdy, Bob!"
+        assert plugin.call("greet", "") == b"Howdy, !"
+    with ef.Plugin(kitchen_sink, functions=[_hello_world()]) as plugin:
+        assert plugin.call("greet", "Ann") == b"Hello, Ann!"
+
+
+def test_kitchen_sink_count_calls(kitchen_sink):
+    compiled = ef.CompiledPlugin(kitchen_sink, functions=[_hello_world()])
+    with ef.Plugin(compiled) as a:
+        assert [a.call("count_calls") for _ in range(3)] == [b"1", b"2", b"3"]
+        with ef.Plugin(compiled) as b:
+            assert b.call("count_calls") == b"1"
+        assert a.call("count_calls") == b"4"
+
+
+def test_kitchen_sink_log_levels(kitchen_sink, caplog):
+    caplog.set_level(logging.INFO, logger="extism_fast")
+    with ef.Plugin(kitchen_sink, functions=[_hello_world()]) as plugin:
+        assert plugin.call("log_levels", "msg") == b"2"
+        records = [(r.levelno, r.getMessage(), r.plugin_id) for r in caplog.records if r.name == "extism_fast"]
+        pid = str(plugin.id)
+        assert records == [
+            (logging.INFO, "info: msg", pid),
+            (logging.WARNING, "warn: msg", pid),
+            (logging.ERROR, "error: msg", pid),
+        ]
+        caplog.clear()
+        caplog.set_level(TRACE, logger="extism_fast")
+        assert plugin.call("log_levels", "all") == b"0"
+        assert [r.getMessage() for r in caplog.records if r.name == "extism_fast"] == [
+            "trace: all", "debug: all", "info: all", "warn: all", "error: all",
+        ]
+        caplog.clear()
+        caplog.set_level(logging.CRITICAL, logger="extism_fast")
+        assert plugin.call("log_levels", "none") == b"2147483647"
+        assert [r for r in caplog.records if r.name == "extism_fast"] == []
+
+
+def test_kitchen_sink_fail(kitchen_sink):
+    with ef.Plugin(kitchen_sink, functions=[_hello_world()]) as plugin:
+        with pytest.raises(ef.PluginError) as info:
+            plugin.call("fail", "bad input")
+        assert str(info.value) == "kitchen sink failed: bad input"
+        assert plugin.call("greet", "again") == b"Hello, again!"
+
+
+def test_kitchen_sink_call_host(kitchen_sink):
+    with ef.Plugin(kitchen_sink, functions=[_hello_world()]) as plugin:
+        assert plugin.call("call_host", "world") == b"Hello, world!"
+        assert plugin.call("call_host", "ünï") == "Hello, ünï!".encode()
+
+
+def test_kitchen_sink_echo_dup_and_vars(kitchen_sink):
+    with ef.Plugin(kitchen_sink, functions=[_hello_world()]) as plugin:
+        big = bytes(range(256)) * 1000
+        assert plugin.call("echo_dup", big) == big
+        assert plugin.call("var_bytes", "k=value") == b"value"
+        assert plugin.call("var_bytes", "k=other") == b"other"
+        assert plugin.call("var_bytes", "k=") == b"<none>"
+        with pytest.raises(ef.PluginError, match="expected key=value"):
+            plugin.call("var_bytes", "no equals")
+
+
+def test_kitchen_sink_needs_its_host_function(kitchen_sink):
+    with pytest.raises(ef.LinkError, match="hello_world"):
+        ef.Plugin(kitchen_sink, functions=[])
