@@ -28,7 +28,19 @@ from extism_fast.errors import (
     TimeoutError,
     TrapError,
 )
-from extism_fast.functions import HOST_FN_REGISTRY, Function, Val, ValType, host_fn
+from extism_fast.functions import (
+    HOST_FN_REGISTRY,
+    Codec,
+    ExplicitFunction,
+    Function,
+    Json,
+    Pickle,
+    TypeInferredFunction,
+    Val,
+    ValType,
+    host_fn,
+)
+from extism_fast.logs import CustomLogger, extism_version, set_log_custom, set_log_file
 from extism_fast.manifest import Manifest, MemoryOptions, WasmData, WasmFile, WasmUrl
 
 __version__ = "0.1.0"
@@ -40,4 +52,6 @@ __all__ = [
     "ManifestError", "Memory", "MemoryLimitError", "MemoryOptions", "Plugin", "PluginError",
     "TimeoutError", "TrapError", "Val", "ValType", "WasmData", "WasmFile", "WasmUrl",
     "host_fn", "wat2wasm",
+    "Codec", "CustomLogger", "ExplicitFunction", "Json", "Pickle", "TypeInferredFunction",
+    "extism_version", "set_log_custom", "set_log_file",
 ]

@@ -39,6 +39,16 @@ _PY_LEVELS = (TRACE, logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR
 cdef wasm_engine_t *ENGINE = NULL
 
 
+cdef extern from "Python.h":
+    # Declared with void* so the kernel's hook table can hold them without Python types.
+    void *PyEval_SaveThread() nogil
+    void PyEval_RestoreThread(void *tstate) nogil
+
+
+cdef void *_release_gil() noexcept nogil:
+    return PyEval_SaveThread()
+
+
 # ---------------------------------------------------------------------------------------------
 # Loading wasmtime
 # ---------------------------------------------------------------------------------------------
@@ -68,6 +78,7 @@ cdef _load_wasmtime():
         raise ImportError(f"cannot create the wasmtime engine: {_take_message(message)}")
     instance_hooks.log = _log_hook
     instance_hooks.log_level = _log_level_hook
+    instance_hooks.release_gil = _release_gil
 
 
 _load_wasmtime()
@@ -251,10 +262,12 @@ cdef class CurrentPlugin:
         """A writable memoryview of the bytes of ``mem`` (a Memory) in kernel memory."""
         cdef kernel *k = self._kernel()
         cdef uint64_t offset = mem.offset, length = mem.length
+        if length == 0:
+            return memoryview(bytearray())  # handle 0 / an empty block: nothing to point at
         cdef uint8_t *p = kernel_ptr(k, offset, length)
         if p == NULL:
             raise Error(f"memory [{offset}, {offset}+{length}) is outside kernel memory")
-        return memoryview(<uint8_t[:length]>p) if length else memoryview(b"")
+        return memoryview(<uint8_t[:length]>p)
 
     def alloc(self, size):
         """Allocate ``size`` bytes of kernel memory; raises MemoryLimitError when it cannot."""
@@ -729,8 +742,12 @@ cdef class Plugin:
         self._busy = True
         self._host_context = host_context
         try:
-            with nogil:
-                instance_call(self.inst, index, ptr, n, self._timeout_ns, &r)
+            # Entered with the GIL held: a short call never pays for releasing it; a call that
+            # runs past one ticker tick (~1 ms) releases it and we take it back here.
+            instance_call(self.inst, index, ptr, n, self._timeout_ns, 1, &r)
+            if self.inst.saved_thread != NULL:
+                PyEval_RestoreThread(self.inst.saved_thread)
+                self.inst.saved_thread = NULL
         finally:
             self._busy = False
             self._host_context = None

@@ -4,14 +4,41 @@ A :class:`Function` names an import (``namespace``, ``name``), its wasm signatur
 callable that implements it, called as ``f(current_plugin, params, results, *user_data)`` with
 lists of :class:`Val`. The runtime checks each plugin import against the declared signature when
 the plugin is built, so a mismatch fails at load time and never at call time.
+
+:func:`host_fn` builds one from a plain Python function, like the official ``extism`` SDK:
+
+* with ``signature=([params], [results])`` the function gets the raw ``Val`` lists
+  (:class:`ExplicitFunction`);
+* without it the signature is inferred from the annotations (:class:`TypeInferredFunction`):
+  ``int`` (I64), ``float`` (F64), ``bool`` (I32), ``str`` / ``bytes`` (a kernel block, passed as an
+  I64 offset), ``Annotated[T, Json]``, ``Annotated[T, Pickle]``, ``Annotated[T, Codec(fn)]`` (blocks
+  too), and on return ``Tuple[...]`` of those (several results). A first parameter annotated
+  ``CurrentPlugin`` receives the calling plugin; ``*user_data`` receives the user data.
 """
 
 from __future__ import annotations
 
+import inspect
+import json
+import operator
+import pickle
+import typing
 from enum import Enum
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple, get_args, get_origin
 
-__all__ = ["ValType", "Val", "Function", "host_fn", "HOST_FN_REGISTRY", "DEFAULT_NAMESPACE"]
+__all__ = [
+    "ValType",
+    "Val",
+    "Function",
+    "ExplicitFunction",
+    "TypeInferredFunction",
+    "Json",
+    "Pickle",
+    "Codec",
+    "host_fn",
+    "HOST_FN_REGISTRY",
+    "DEFAULT_NAMESPACE",
+]
 
 DEFAULT_NAMESPACE = "extism:host/user"
 
@@ -45,6 +72,42 @@ class Val:
         self.value = v
 
 
+# ---------------------------------------------------------------------------------------------
+# Annotation markers
+# ---------------------------------------------------------------------------------------------
+
+
+class Json:
+    """Annotation marker: ``Annotated[T, Json]`` passes a JSON document through a kernel block.
+
+    As a parameter the block is decoded with ``json.loads``; as a result the value is encoded
+    with ``json.dumps``.
+    """
+
+
+class Pickle:
+    """Annotation marker: ``Annotated[T, Pickle]`` passes a pickled object through a kernel block."""
+
+
+class Codec:
+    """Annotation marker with a transform: ``Annotated[T, Codec(fn)]``.
+
+    As a parameter, ``fn`` receives the block's bytes and returns the argument; as a result,
+    ``fn`` receives the returned value and must return the bytes to store.
+    """
+
+    def __init__(self, codec: Callable[[Any], Any]) -> None:
+        self.codec = codec
+
+    def __repr__(self) -> str:
+        return f"Codec({self.codec!r})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Functions
+# ---------------------------------------------------------------------------------------------
+
+
 class Function:
     """A host function with an explicit signature.
 
@@ -63,6 +126,10 @@ class Function:
     ) -> None:
         if not isinstance(name, str) or not name:
             raise TypeError(f"host function name must be a non-empty string, got {name!r}")
+        if namespace is not None and not isinstance(namespace, str):
+            raise TypeError(f"host function {name!r}: namespace must be a string, got {namespace!r}")
+        if not callable(f):
+            raise TypeError(f"host function {name!r}: {f!r} is not callable")
         self.namespace: str = namespace or DEFAULT_NAMESPACE
         self.name = name
         self.args: List[ValType] = [_valtype(a, name) for a in args]
@@ -75,15 +142,389 @@ class Function:
         return self.f(*args, **kwargs)
 
     def __repr__(self) -> str:
-        args = ", ".join(a.name for a in self.args)
-        returns = ", ".join(r.name for r in self.returns)
-        return f"Function({self.namespace}::{self.name} ({args}) -> ({returns}))"
+        args = ", ".join(a.name for a in getattr(self, "args", ()))
+        returns = ", ".join(r.name for r in getattr(self, "returns", ()))
+        where = f"{getattr(self, 'namespace', '?')}::{getattr(self, 'name', '?')}"
+        return f"{type(self).__name__}({where} ({args}) -> ({returns}))"
 
 
 def _valtype(v: Any, fn_name: str) -> ValType:
     if isinstance(v, ValType):
         return v
     raise TypeError(f"host function {fn_name!r}: signature entries must be ValType, got {v!r}")
+
+
+def _user_data_tuple(user_data: Any) -> Tuple[Any, ...]:
+    if user_data is None:
+        return ()
+    if isinstance(user_data, (list, tuple)):
+        return tuple(user_data)
+    return (user_data,)
+
+
+class ExplicitFunction(Function):
+    """A host function with an explicit wasm signature, as built by ``host_fn(signature=...)``.
+
+    ``func`` is called as ``func(current_plugin, params, results, *user_data)``. Calling the
+    ExplicitFunction object itself calls ``func``.
+    """
+
+    def __init__(
+        self,
+        namespace: Optional[str],
+        name: str,
+        args: Sequence[ValType],
+        returns: Sequence[ValType],
+        func: Callable[..., Any],
+        user_data: Any = None,
+    ) -> None:
+        self.func = func
+        super().__init__(namespace, name, args, returns, func, *_user_data_tuple(user_data))
+        _update_wrapper(self, func)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.func(*args, **kwargs)
+
+
+def _update_wrapper(wrapper: Any, func: Any) -> None:
+    # functools.update_wrapper, minus the __dict__ merge: it must not overwrite our attributes
+    # (name, args, ...) with whatever the wrapped object carries.
+    for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
+        try:
+            value = getattr(func, attr)
+        except AttributeError:
+            continue
+        try:
+            setattr(wrapper, attr, value)
+        except (AttributeError, TypeError):
+            pass
+    wrapper.__wrapped__ = func
+
+
+# ---- type inference ---------------------------------------------------------------------------
+
+_SUPPORTED = (
+    "int, float, bool, str, bytes, Annotated[T, Json], Annotated[T, Pickle], "
+    "Annotated[T, Codec(fn)]"
+)
+
+# An extractor turns one parameter Val into the Python argument: extract(plugin, slot).
+_Extract = Callable[[Any, Val], Any]
+# An emplacer stores a Python value into one result Val: emplace(plugin, slot, value).
+_Emplace = Callable[[Any, Val, Any], None]
+
+
+def _type_name(xs: Any) -> str:
+    if isinstance(xs, type):
+        return xs.__qualname__ if xs.__module__ == "builtins" else f"{xs.__module__}.{xs.__qualname__}"
+    return repr(xs)
+
+
+def _marker(xs: Any) -> Any:
+    """The Json / Pickle / Codec marker of an ``Annotated`` type, or None."""
+    for item in getattr(xs, "__metadata__", ()):
+        if item is Json or isinstance(item, Json):
+            return Json
+        if item is Pickle or isinstance(item, Pickle):
+            return Pickle
+        if isinstance(item, Codec):
+            return item
+    return None
+
+
+def _annotated_base(xs: Any) -> Any:
+    """The ``T`` of ``Annotated[T, ...]`` (``xs`` itself otherwise)."""
+    if hasattr(xs, "__metadata__"):
+        return getattr(xs, "__origin__", xs)
+    return xs
+
+
+def _extract_int(plugin: Any, slot: Val) -> Any:
+    return slot.value
+
+
+def _extract_float(plugin: Any, slot: Val) -> Any:
+    return slot.value
+
+
+def _extract_bool(plugin: Any, slot: Val) -> Any:
+    return bool(slot.value)
+
+
+def _input_bytes(plugin: Any, slot: Val) -> bytes:
+    # Offset 0 is "no block" (an empty string or buffer: the kernel's alloc(0) returns 0).
+    return plugin.input_bytes(slot) if slot.value else b""
+
+
+def _extract_str(plugin: Any, slot: Val) -> Any:
+    return _input_bytes(plugin, slot).decode()
+
+
+def _extract_bytes(plugin: Any, slot: Val) -> Any:
+    return _input_bytes(plugin, slot)
+
+
+def _extract_json(plugin: Any, slot: Val) -> Any:
+    return json.loads(_input_bytes(plugin, slot))
+
+
+def _extract_pickle(plugin: Any, slot: Val) -> Any:
+    return pickle.loads(_input_bytes(plugin, slot))
+
+
+def _map_arg(arg_name: str, xs: Any) -> Tuple[ValType, _Extract]:
+    """The wasm type of a parameter annotated ``xs`` and how to turn its Val into the argument.
+
+    Raises TypeError naming the parameter and the type when ``xs`` is not supported.
+    """
+    if xs is bool:
+        return (ValType.I32, _extract_bool)
+    if xs is int:
+        return (ValType.I64, _extract_int)
+    if xs is float:
+        return (ValType.F64, _extract_float)
+    if xs is str:
+        return (ValType.I64, _extract_str)
+    if xs is bytes:
+        return (ValType.I64, _extract_bytes)
+    marker = _marker(xs)
+    if marker is Json:
+        return (ValType.I64, _extract_json)
+    if marker is Pickle:
+        return (ValType.I64, _extract_pickle)
+    if isinstance(marker, Codec):
+        codec = marker.codec
+        return (ValType.I64, lambda plugin, slot: codec(_input_bytes(plugin, slot)))
+    base = _annotated_base(xs)
+    if base is not xs:
+        return _map_arg(arg_name, base)
+    raise TypeError(
+        f"cannot infer a wasm type for parameter {arg_name!r} annotated {_type_name(xs)} "
+        f"(supported: {_SUPPORTED})"
+    )
+
+
+def _emplace_int(plugin: Any, slot: Val, value: Any) -> None:
+    slot.value = operator.index(value)
+
+
+def _emplace_float(plugin: Any, slot: Val, value: Any) -> None:
+    slot.value = float(value)
+
+
+def _emplace_bool(plugin: Any, slot: Val, value: Any) -> None:
+    slot.value = 1 if value else 0
+
+
+def _emplace_str(plugin: Any, slot: Val, value: Any) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a str result, got {type(value).__name__}")
+    plugin.return_string(slot, value)
+
+
+def _emplace_bytes(plugin: Any, slot: Val, value: Any) -> None:
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        raise TypeError(f"expected a bytes result, got {type(value).__name__}")
+    plugin.return_bytes(slot, value)
+
+
+def _emplace_json(plugin: Any, slot: Val, value: Any) -> None:
+    plugin.return_string(slot, json.dumps(value))
+
+
+def _emplace_pickle(plugin: Any, slot: Val, value: Any) -> None:
+    plugin.return_bytes(slot, pickle.dumps(value))
+
+
+def _tuple_item(emplace: _Emplace, index: int, arity: int) -> _Emplace:
+    def emplace_item(plugin: Any, slot: Val, value: Any) -> None:
+        if not isinstance(value, (tuple, list)) or len(value) != arity:
+            raise TypeError(
+                f"expected a tuple of {arity} results, got "
+                + (f"{len(value)} values" if isinstance(value, (tuple, list)) else type(value).__name__)
+            )
+        emplace(plugin, slot, value[index])
+
+    return emplace_item
+
+
+def _map_ret(xs: Any) -> List[Tuple[ValType, _Emplace]]:
+    """The wasm result types of a return annotation ``xs``, each with how to store the value.
+
+    Every emplacer takes the function's whole return value: those of a ``Tuple[...]`` pick their
+    own item. Raises TypeError when ``xs`` is not supported.
+    """
+    if xs is None or xs is type(None):
+        return []
+    if xs is bool:
+        return [(ValType.I32, _emplace_bool)]
+    if xs is int:
+        return [(ValType.I64, _emplace_int)]
+    if xs is float:
+        return [(ValType.F64, _emplace_float)]
+    if xs is str:
+        return [(ValType.I64, _emplace_str)]
+    if xs is bytes:
+        return [(ValType.I64, _emplace_bytes)]
+    if get_origin(xs) is tuple:
+        items = get_args(xs)
+        if len(items) == 2 and items[1] is Ellipsis:
+            raise TypeError(
+                f"cannot infer wasm result types for {_type_name(xs)}: a tuple result needs a "
+                f"fixed number of items"
+            )
+        if items == ((),):  # typing.Tuple[()]
+            items = ()
+        out: List[Tuple[ValType, _Emplace]] = []
+        for index, item in enumerate(items):
+            for t, emplace in _map_ret(item):
+                out.append((t, _tuple_item(emplace, index, len(items))))
+        return out
+    marker = _marker(xs)
+    if marker is Json:
+        return [(ValType.I64, _emplace_json)]
+    if marker is Pickle:
+        return [(ValType.I64, _emplace_pickle)]
+    if isinstance(marker, Codec):
+        codec = marker.codec
+        return [(ValType.I64, lambda plugin, slot, value: plugin.return_bytes(slot, codec(value)))]
+    base = _annotated_base(xs)
+    if base is not xs:
+        return _map_ret(base)
+    raise TypeError(
+        f"cannot infer a wasm result type for the return annotation {_type_name(xs)} "
+        f"(supported: {_SUPPORTED}, and Tuple[...] of those)"
+    )
+
+
+def _current_plugin_class() -> Any:
+    # Imported lazily: extism_fast._runtime imports this module.
+    from extism_fast._runtime import CurrentPlugin
+
+    return CurrentPlugin
+
+
+def _is_current_plugin(xs: Any) -> bool:
+    if xs is _current_plugin_class():
+        return True
+    # The official SDK's class, for code that still annotates with extism.CurrentPlugin.
+    return (
+        isinstance(xs, type)
+        and xs.__name__ == "CurrentPlugin"
+        and xs.__module__ in ("extism.extism", "extism")
+    )
+
+
+class TypeInferredFunction(ExplicitFunction):
+    """A host function whose wasm signature is inferred from its Python annotations.
+
+    Built by ``host_fn()`` without ``signature``. Calling the object calls the Python function
+    directly, with Python arguments.
+    """
+
+    def __init__(
+        self,
+        namespace: Optional[str],
+        name: str,
+        func: Callable[..., Any],
+        user_data: Any = None,
+    ) -> None:
+        label = getattr(func, "__name__", None) or name
+        try:
+            hints = typing.get_type_hints(func, include_extras=True)
+        except Exception as exc:  # NameError for unresolvable forward references, ...
+            raise TypeError(f"host function {label!r}: cannot resolve its annotations: {exc}") from exc
+        try:
+            sig = inspect.signature(func)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"host function {label!r}: cannot read its signature: {exc}") from exc
+
+        positional = [
+            p
+            for p in sig.parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        for p in sig.parameters.values():
+            if p.kind is p.KEYWORD_ONLY and p.default is p.empty:
+                raise TypeError(
+                    f"host function {label!r}: keyword-only parameter {p.name!r} has no default; "
+                    f"host functions receive positional arguments only"
+                )
+        uses_current_plugin = False
+        if positional and _is_current_plugin(hints.get(positional[0].name)):
+            uses_current_plugin = True
+            positional = positional[1:]
+
+        # Trailing unannotated parameters receive the user data (as in the official SDK, where
+        # only annotated parameters become wasm parameters).
+        n_user_data = len(_user_data_tuple(user_data))
+        trailing = 0
+        while trailing < len(positional) and positional[-1 - trailing].name not in hints:
+            trailing += 1
+        if 0 < trailing <= n_user_data:
+            positional = positional[: len(positional) - trailing]
+
+        if not hints and positional:
+            raise TypeError(
+                f"host function {label!r} must include Python type annotations or explicitly "
+                f"list arguments (host_fn(signature=([params], [results])))"
+            )
+
+        mapped: List[Tuple[ValType, _Extract]] = []
+        for p in positional:
+            if p.name not in hints:
+                raise TypeError(
+                    f"host function {label!r}: parameter {p.name!r} has no type annotation "
+                    f"(supported: {_SUPPORTED})"
+                )
+            try:
+                mapped.append(_map_arg(p.name, hints[p.name]))
+            except TypeError as exc:
+                raise TypeError(f"host function {label!r}: {exc}") from None
+        try:
+            returns = _map_ret(hints.get("return"))
+        except TypeError as exc:
+            raise TypeError(f"host function {label!r}: {exc}") from None
+
+        extractors = tuple(extract for _, extract in mapped)
+        emplacers = tuple(emplace for _, emplace in returns)
+        self.uses_current_plugin = uses_current_plugin
+        self._extractors = extractors
+        self._emplacers = emplacers
+
+        if uses_current_plugin:
+
+            def inner_func(plugin: Any, inputs: List[Val], outputs: List[Val], *user_data: Any) -> None:
+                result = func(
+                    plugin,
+                    *[extract(plugin, slot) for extract, slot in zip(extractors, inputs)],
+                    *user_data,
+                )
+                for emplace, slot in zip(emplacers, outputs):
+                    emplace(plugin, slot, result)
+
+        else:
+
+            def inner_func(plugin: Any, inputs: List[Val], outputs: List[Val], *user_data: Any) -> None:
+                result = func(
+                    *[extract(plugin, slot) for extract, slot in zip(extractors, inputs)],
+                    *user_data,
+                )
+                for emplace, slot in zip(emplacers, outputs):
+                    emplace(plugin, slot, result)
+
+        super().__init__(
+            namespace,
+            name,
+            [t for t, _ in mapped],
+            [t for t, _ in returns],
+            inner_func,
+            user_data,
+        )
+        # The ABI-level callable is inner_func; calling the object calls the user's function.
+        self.f = inner_func
+        self.func = func
+        _update_wrapper(self, func)
 
 
 #: Functions registered with :func:`host_fn`; ``Plugin`` uses them when ``functions`` is not given.
@@ -95,23 +536,44 @@ def host_fn(
     namespace: Optional[str] = None,
     signature: Optional[Tuple[Sequence[ValType], Sequence[ValType]]] = None,
     user_data: Any = None,
-) -> Callable[[Callable[..., Any]], Function]:
-    """Decorator registering a host function in :data:`HOST_FN_REGISTRY`.
+) -> Callable[[Callable[..., Any]], ExplicitFunction]:
+    """Decorator making a host function and registering it in :data:`HOST_FN_REGISTRY`.
 
-    With ``signature=([params], [results])`` the function is called as
-    ``f(current_plugin, params, results, *user_data)``.
+    :param name: the import name (default: the function's ``__name__``).
+    :param namespace: the import module (default ``"extism:host/user"``).
+    :param signature: ``([params], [results])`` of :class:`ValType`: the function is then called
+        as ``f(current_plugin, params, results, *user_data)`` with lists of :class:`Val`.
+        Without it the signature is inferred from the annotations (see the module docstring).
+        ``@host_fn`` without parentheses works too.
+    :param user_data: passed as extra trailing positional arguments: a list or tuple gives one
+        argument per item, anything else (e.g. ``bytes``) one argument.
+
+    .. sourcecode:: python
+
+        @host_fn()
+        def greet(who: str) -> str:
+            return f"hello {who}"
+
+        @host_fn(signature=([ValType.I64], [ValType.I64]), user_data=b"x")
+        def raw(current_plugin, params, results, user_data):
+            results[0].value = params[0].value
     """
-    if user_data is None:
-        extra: Tuple[Any, ...] = ()
-    elif isinstance(user_data, (list, tuple)):
-        extra = tuple(user_data)
-    else:
-        extra = (user_data,)
+    if callable(name) and namespace is None and signature is None and user_data is None:
+        return host_fn()(name)  # used bare, as @host_fn
+    if signature is not None:
+        if not isinstance(signature, (tuple, list)) or len(signature) != 2:
+            raise TypeError(f"host_fn: signature must be ([params], [results]), got {signature!r}")
+    extra = _user_data_tuple(user_data)
 
-    def outer(func: Callable[..., Any]) -> Function:
+    def outer(func: Callable[..., Any]) -> ExplicitFunction:
+        n = name or getattr(func, "__name__", None)
+        if not n:
+            raise TypeError(f"host_fn: cannot infer a name for {func!r}; pass name=")
+        fn: ExplicitFunction
         if signature is None:
-            raise TypeError(f"host_fn {func.__name__!r}: signature=([params], [results]) is required")
-        fn = Function(namespace, name or func.__name__, signature[0], signature[1], func, *extra)
+            fn = TypeInferredFunction(namespace, n, func, extra)
+        else:
+            fn = ExplicitFunction(namespace, n, signature[0], signature[1], func, extra)
         HOST_FN_REGISTRY.append(fn)
         return fn
 

@@ -152,6 +152,10 @@ static wasmtime_error_t *on_epoch_deadline(wasmtime_context_t *ctx, void *data, 
                                            wasmtime_update_deadline_kind_t *kind) {
     (void)ctx;
     plugin_instance *p = data;
+    if (p->holds_gil && instance_hooks.release_gil != NULL) {
+        p->saved_thread = instance_hooks.release_gil(); /* a long call: let other threads run */
+        p->holds_gil = 0;
+    }
     if (p->cancel_requested) {
         p->interrupt = INTERRUPT_CANCEL;
         return wt.wasmtime_error_new("plugin call cancelled");
@@ -463,12 +467,14 @@ static int run_startup(plugin_instance *p, call_result *r) {
 }
 
 void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input, uint64_t input_length,
-                   uint64_t timeout_ns, call_result *r) {
+                   uint64_t timeout_ns, int holds_gil, call_result *r) {
     memset(r, 0, sizeof *r);
     p->cancel_requested = 0;
     p->in_call = 1;
-    int timed = timeout_ns != 0 && ticker_start_call(p->compiled->engine) == 0;
-    p->deadline_ns = timed ? ticker_now_ns() + timeout_ns : 0;
+    p->holds_gil = holds_gil;
+    p->saved_thread = NULL;
+    int ticking = ticker_call_begin(p->compiled->engine) == 0;
+    p->deadline_ns = ticking && timeout_ns != 0 ? ticker_now_ns() + timeout_ns : 0;
     char *error = NULL;
     if (p->needs_reinstantiate && new_store(p, &error) != 0) {
         r->status = CALL_INSTANTIATE;
@@ -503,6 +509,7 @@ void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input
     r->output = kernel_ptr(k, k->output_offset, k->output_length);
     r->output_length = r->output != NULL ? k->output_length : 0;
 done:
-    if (timed) ticker_end_call();
+    if (ticking) ticker_call_end();
+    p->holds_gil = 0;
     p->in_call = 0;
 }

@@ -96,6 +96,12 @@ typedef struct plugin_instance {
     volatile int in_call;
     interrupt_reason interrupt;
 
+    /* The GIL: a call may start holding it (cheap for short calls); the first epoch tick of the
+     * call releases it through instance_hooks.release_gil, and the caller takes it back with the
+     * saved thread state after instance_call returns. */
+    int holds_gil;
+    void *saved_thread;
+
     /* A failure an import callback recorded before trapping (so it can be reported precisely). */
     int host_failure;                /* failure_kind; 0 = none */
     char *host_failure_message;
@@ -129,6 +135,8 @@ typedef struct host_hooks {
     void (*log)(void *owner, int level, const uint8_t *msg, size_t len);
     /* The lowest level (0..4) that is logged for `owner`, or INT32_MAX when logging is off. */
     int32_t (*log_level)(void *owner);
+    /* Release the GIL this thread holds; returns the thread state to restore it with. */
+    void *(*release_gil)(void);
     /* Perform http_request. NULL -> every request is refused. Returns NULL or a trap. */
     wasm_trap_t *(*http_request)(void *owner, uint64_t request, uint64_t body, uint64_t *response);
 } host_hooks;
@@ -166,9 +174,11 @@ plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, uint
 void instance_delete(plugin_instance *p);
 
 /* instance_call: run the export `export_index` with `input` (ABI.md "A call"). timeout_ns 0 =
- * none. Fills *r; free r->message afterwards. Call without the GIL: hooks take it when needed. */
+ * none. Fills *r; free r->message afterwards. holds_gil: the caller holds the GIL; the call
+ * releases it once it has run for a tick (~1 ms) and leaves the thread state in p->saved_thread,
+ * which the caller must restore. Hooks take the GIL when they need it. */
 void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input, uint64_t input_length,
-                   uint64_t timeout_ns, call_result *r);
+                   uint64_t timeout_ns, int holds_gil, call_result *r);
 
 /* instance_cancel: make the running call (if any) on p fail as cancelled. Any thread. */
 void instance_cancel(plugin_instance *p);

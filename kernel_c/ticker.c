@@ -7,8 +7,9 @@
 
 static pthread_mutex_t ticker_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t ticker_wake = PTHREAD_COND_INITIALIZER;
-static int ticker_running;
-static long ticker_active_calls;
+static int ticker_started;   /* under ticker_lock */
+static int ticker_idle = 1;  /* atomic; set under ticker_lock */
+static long active_calls;    /* atomic */
 static wasm_engine_t *ticker_engine;
 
 uint64_t ticker_now_ns(void) {
@@ -17,41 +18,62 @@ uint64_t ticker_now_ns(void) {
     return (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec;
 }
 
+/* Going idle and a call beginning race: both sides use seq_cst accesses (Dekker), so either the
+ * ticker sees the call's increment after setting idle, or the call sees idle and wakes it. */
+static int go_idle(void) {
+    pthread_mutex_lock(&ticker_lock);
+    __atomic_store_n(&ticker_idle, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&active_calls, __ATOMIC_SEQ_CST) > 0) {
+        __atomic_store_n(&ticker_idle, 0, __ATOMIC_SEQ_CST);
+        pthread_mutex_unlock(&ticker_lock);
+        return 0;
+    }
+    while (__atomic_load_n(&ticker_idle, __ATOMIC_SEQ_CST)) pthread_cond_wait(&ticker_wake, &ticker_lock);
+    pthread_mutex_unlock(&ticker_lock);
+    return 1;
+}
+
 static void *ticker_main(void *unused) {
     (void)unused;
-    pthread_mutex_lock(&ticker_lock);
+    int quiet_ticks = 0;
     for (;;) {
-        while (ticker_active_calls == 0) pthread_cond_wait(&ticker_wake, &ticker_lock);
-        wasm_engine_t *engine = ticker_engine;
-        pthread_mutex_unlock(&ticker_lock);
         struct timespec period = {0, (long)TICKER_PERIOD_NS};
         nanosleep(&period, NULL);
-        wt.wasmtime_engine_increment_epoch(engine);
-        pthread_mutex_lock(&ticker_lock);
+        wt.wasmtime_engine_increment_epoch(ticker_engine);
+        if (__atomic_load_n(&active_calls, __ATOMIC_SEQ_CST) > 0) quiet_ticks = 0;
+        else if (++quiet_ticks >= TICKER_IDLE_TICKS && go_idle()) quiet_ticks = 0;
     }
     return NULL;
 }
 
-int ticker_start_call(wasm_engine_t *engine) {
+static int wake_ticker(wasm_engine_t *engine) {
     int result = 0;
     pthread_mutex_lock(&ticker_lock);
     ticker_engine = engine;
-    if (!ticker_running) {
+    if (!ticker_started) {
         pthread_t thread;
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        if (pthread_create(&thread, &attr, ticker_main, NULL) == 0) ticker_running = 1;
+        if (pthread_create(&thread, &attr, ticker_main, NULL) == 0) ticker_started = 1;
         else result = -1;
         pthread_attr_destroy(&attr);
     }
-    if (result == 0 && ticker_active_calls++ == 0) pthread_cond_signal(&ticker_wake);
+    if (result == 0) {
+        __atomic_store_n(&ticker_idle, 0, __ATOMIC_SEQ_CST);
+        pthread_cond_signal(&ticker_wake);
+    }
     pthread_mutex_unlock(&ticker_lock);
     return result;
 }
 
-void ticker_end_call(void) {
-    pthread_mutex_lock(&ticker_lock);
-    ticker_active_calls--;
-    pthread_mutex_unlock(&ticker_lock);
+int ticker_call_begin(wasm_engine_t *engine) {
+    __atomic_add_fetch(&active_calls, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&ticker_idle, __ATOMIC_SEQ_CST) && wake_ticker(engine) != 0) {
+        __atomic_sub_fetch(&active_calls, 1, __ATOMIC_SEQ_CST);
+        return -1;
+    }
+    return 0;
 }
+
+void ticker_call_end(void) { __atomic_sub_fetch(&active_calls, 1, __ATOMIC_SEQ_CST); }

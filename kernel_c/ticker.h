@@ -1,10 +1,11 @@
 /*
- * ticker.h - the thread that advances the engine's epoch while calls with a timeout are running.
+ * ticker.h - the thread that advances the engine's epoch while plugin calls are running.
  *
- * Timeouts use wasmtime's epoch interruption: every store's deadline is "the next epoch", and its
- * deadline callback (instance.c) decides whether the call ran out of time. The ticker bumps the
- * epoch every TICKER_PERIOD_NS while at least one timed call is active, and sleeps otherwise, so an
- * idle process pays nothing.
+ * Every store's epoch deadline is "the next epoch", so each tick runs the store's deadline callback
+ * (instance.c) in every running call: it enforces timeouts and cancel, and lets a long call that
+ * still holds the GIL release it. The ticker bumps the epoch every TICKER_PERIOD_NS while calls
+ * are in progress, keeps going for TICKER_IDLE_TICKS ticks after the last one ended (a tight loop
+ * of small calls never restarts it), then sleeps until a call begins: an idle process pays nothing.
  */
 #ifndef EXTISM_FAST_TICKER_H
 #define EXTISM_FAST_TICKER_H
@@ -14,13 +15,14 @@
 #include "wasmtime_api.h"
 
 #define TICKER_PERIOD_NS UINT64_C(1000000)
+#define TICKER_IDLE_TICKS 100
 
-/* ticker_start_call: a timed call begins on `engine` (starts the thread on first use).
- * Returns 0, or -1 when the thread cannot be started (the call then runs without a timeout). */
-int ticker_start_call(wasm_engine_t *engine);
+/* ticker_call_begin: a call begins on `engine` (starts or wakes the thread when needed).
+ * Returns 0, or -1 when the thread cannot be started (the call then has no timeout). */
+int ticker_call_begin(wasm_engine_t *engine);
 
-/* ticker_end_call: the timed call that ticker_start_call announced has ended. */
-void ticker_end_call(void);
+/* ticker_call_end: the call announced by a successful ticker_call_begin has ended. */
+void ticker_call_end(void);
 
 /* ticker_now_ns: CLOCK_MONOTONIC in nanoseconds. */
 uint64_t ticker_now_ns(void);

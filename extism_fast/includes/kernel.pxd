@@ -58,6 +58,7 @@ cdef extern from "instance.h" nogil:
         void *owner
         kernel *kernel
         int32_t http_status
+        void *saved_thread
 
     ctypedef enum call_status:
         CALL_OK
@@ -83,6 +84,7 @@ cdef extern from "instance.h" nogil:
     ctypedef struct host_hooks:
         void (*log)(void *owner, int level, const uint8_t *msg, size_t len) noexcept nogil
         int32_t (*log_level)(void *owner) noexcept nogil
+        void *(*release_gil)() noexcept nogil
         wasm_trap_t *(*http_request)(void *owner, uint64_t request, uint64_t body, uint64_t *response) noexcept nogil
 
     host_hooks instance_hooks
@@ -98,7 +100,7 @@ cdef extern from "instance.h" nogil:
                                   size_t preopen_count, char **error)
     void instance_delete(plugin_instance *p)
     void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input,
-                       uint64_t input_length, uint64_t timeout_ns, call_result *r)
+                       uint64_t input_length, uint64_t timeout_ns, int holds_gil, call_result *r)
     void instance_cancel(plugin_instance *p)
     wasm_trap_t *instance_fail(plugin_instance *p, failure_kind kind, const char *message)
     int env_imports_define(wasmtime_linker_t *linker, char **error)

@@ -1,0 +1,470 @@
+"""Drop-in compatibility: the same scenarios against extism_fast and the official `extism` SDK.
+
+Every test takes the ``sdk`` fixture, which is the module ``extism_fast`` or ``extism`` (1.1.1),
+used the way an application would after ``import extism_fast as extism``. Both must produce the
+exact same expected values; failures must raise the module's own ``Error`` (messages may differ).
+
+Known differences of the official SDK that are deliberately not exercised for both (its bugs,
+not behaviour an application can rely on):
+
+* inferred ``-> int`` / ``-> bool`` results come back as the offset of a block holding the value's
+  bytes, and ``-> float`` / explicit F32 / F64 results come back as 0 (the callback raises);
+* inferred ``Tuple[...]`` results pass the whole tuple to every slot (so they fail);
+* an exception in a host function is printed and the call goes on with zero results, where
+  extism_fast fails the call with HostFunctionError;
+* a ``bool`` parameter arrives as the int 0/1 (extism_fast passes a bool: equal, but not
+  identical when formatted);
+* it does not reuse freed kernel blocks, so offsets are never compared here.
+"""
+
+import json
+import pickle
+import struct
+import threading
+import time
+import typing
+import uuid
+from typing import Annotated
+
+import pytest
+
+import extism
+import extism_fast
+
+SDKS = [extism_fast, extism]
+
+
+@pytest.fixture(params=SDKS, ids=lambda m: m.__name__)
+def sdk(request):
+    module = request.param
+    registry = _registry(module)
+    n = len(registry)
+    yield module
+    # host_fn registers globally; the official SDK dispatches by registry index, so only ever
+    # truncate (never remove from the middle).
+    del registry[n:]
+
+
+def _registry(module):
+    return module.HOST_FN_REGISTRY if module is extism_fast else module.extism.HOST_FN_REGISTRY
+
+
+def _compiled_plugin_class(module):
+    return module.CompiledPlugin if module is extism_fast else module.extism.CompiledPlugin
+
+
+class Gribble:
+    def __init__(self, v):
+        self.v = v
+
+    def frobbitz(self):
+        return f"gromble {self.v}"
+
+
+def probe_call(probe, plugin, params, results, values):
+    return probe.output(results, plugin.call("call", probe.input(params, values)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Plugins, inputs and outputs
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("source", ["examples/count_vowels.wat", "examples/count_vowels.c"])
+def test_count_vowels(sdk, plugin_wasm, wasm_path, source):
+    wasm = plugin_wasm(source)
+    for plugin_arg in (wasm, str(wasm_path(source)), {"wasm": [{"data": wasm}]}):
+        with sdk.Plugin(plugin_arg, functions=[]) as plugin:
+            assert plugin.call("count_vowels", "Hello World") == b'{"count": 3}'
+            assert plugin.call("count_vowels", b"Hello World") == b'{"count": 3}'
+            assert plugin.call("count_vowels", "") == b'{"count": 0}'
+            assert plugin.call("count_vowels", "🌎hello🌎world🌎") == b'{"count": 3}'
+            assert plugin.call("count_vowels", "AEIOU" * 1000) == b'{"count": 5000}'
+            parsed = plugin.call("count_vowels", "this is a test", parse=lambda b: json.loads(bytes(b)))
+            assert parsed == {"count": 4}
+            assert bytes(plugin.call("count_vowels", "xyz", parse=lambda b: b)) == b'{"count": 0}'
+
+
+def test_function_exists_id_and_cancel_handle(sdk, plugin_wasm):
+    wasm = plugin_wasm("examples/count_vowels.c")
+    a = sdk.Plugin(wasm, functions=[])
+    b = sdk.Plugin(wasm, functions=[])
+    assert a.function_exists("count_vowels") is True
+    assert a.function_exists("nope") is False
+    assert isinstance(a.id, uuid.UUID) and a.id.version == 4
+    assert a.id == a.id and a.id != b.id
+    handle = a.cancel_handle()
+    assert callable(handle.cancel)
+    assert handle.cancel() is True
+    assert isinstance(sdk.extism_version(), str) and sdk.extism_version()
+
+
+def test_cancel_a_running_call(sdk, plugin_wasm):
+    """host_threads.wat `stuck` calls the host, then loops in wasm until cancelled.
+
+    Cancelling only once the call is inside the plugin (the host function ran) keeps clear of
+    a race in the official SDK: a cancel that arrives while its call is starting can be lost
+    together with the call's timeout, and the call then never ends.
+    """
+    entered = threading.Event()
+
+    @sdk.host_fn(signature=([], []))
+    def rendezvous(plugin, params, results):
+        entered.set()
+
+    manifest = {"wasm": [{"data": plugin_wasm("host_threads")}], "timeout_ms": 5000}
+    plugin = sdk.Plugin(manifest, functions=[rendezvous])
+    handle = plugin.cancel_handle()
+    done = threading.Event()
+
+    def canceller():
+        if entered.wait(5):
+            while not done.is_set():
+                time.sleep(0.01)
+                handle.cancel()
+
+    thread = threading.Thread(target=canceller, daemon=True)
+    thread.start()
+    start = time.monotonic()
+    try:
+        with pytest.raises(sdk.Error):
+            plugin.call("stuck", b"")
+    finally:
+        done.set()
+        thread.join(5)
+    assert entered.is_set()
+    assert time.monotonic() - start < 3  # cancelled, not timed out
+    assert not thread.is_alive()
+
+
+def test_timeout(sdk, plugin_wasm):
+    plugin = sdk.Plugin({"wasm": [{"data": plugin_wasm("misc")}], "timeout_ms": 100}, functions=[])
+    start = time.monotonic()
+    with pytest.raises(sdk.Error):
+        plugin.call("forever", b"")
+    assert time.monotonic() - start < 2
+    assert plugin.call("ok", b"") == b"ok"
+
+
+def test_failing_calls_raise_the_module_error(sdk, plugin_wasm, probe):
+    hello = _kitchen_functions(sdk)
+    with sdk.Plugin(plugin_wasm("kitchen_sink.c"), functions=hello) as plugin:
+        with pytest.raises(sdk.Error) as info:
+            plugin.call("fail", "why")
+        assert str(info.value) == "kitchen sink failed: why"  # error_set text, in both
+        with pytest.raises(sdk.Error):
+            plugin.call("i_dont_exist", "someinput")
+        # still usable
+        assert plugin.call("echo_dup", "again") == b"again"
+
+    trap = extism_fast.wat2wasm('(module (func (export "trap") (result i32) unreachable))')
+    with sdk.Plugin(trap, functions=[]) as plugin:
+        with pytest.raises(sdk.Error):
+            plugin.call("trap", b"")
+        with pytest.raises(sdk.Error):
+            plugin.call("trap", b"")
+
+
+def test_load_failures_raise_the_module_error(sdk, plugin_wasm, probe):
+    with pytest.raises(sdk.Error):
+        sdk.Plugin(b"\x00asm garbage", functions=[])
+    with pytest.raises(sdk.Error):
+        sdk.Plugin({"invalid_manifest": True}, functions=[])
+    with pytest.raises(sdk.Error):  # the host function is missing
+        sdk.Plugin(plugin_wasm("kitchen_sink.c"), functions=[])
+    with pytest.raises(sdk.Error):
+        sdk.Plugin(plugin_wasm("bad/unknown_import"), functions=[])
+
+    @sdk.host_fn(name="probe", signature=([sdk.ValType.I32], [sdk.ValType.I32]))
+    def wrong_type(plugin, params, results):
+        results[0].value = 0
+
+    with pytest.raises(sdk.Error):  # the plugin imports (i64) -> (i64)
+        sdk.Plugin(probe.wasm(["ptr"], ["ptr"]), functions=[wrong_type])
+
+
+def _kitchen_functions(sdk):
+    @sdk.host_fn()
+    def hello_world(text: str) -> str:
+        return f"hello world: {text}"
+
+    return [hello_world]
+
+
+def test_config(sdk, plugin_wasm, as_plugins):
+    wasm = plugin_wasm("kitchen_sink.c")
+    with sdk.Plugin(wasm, functions=_kitchen_functions(sdk)) as plugin:
+        assert plugin.call("greet", "Bob") == b"Hello, Bob!"
+    with sdk.Plugin(wasm, config={"greeting": "Hi"}, functions=_kitchen_functions(sdk)) as plugin:
+        assert plugin.call("greet", "Bob") == b"Hi, Bob!"
+    with sdk.Plugin({"wasm": [{"data": wasm}], "config": {"greeting": "Yo"}},
+                    functions=_kitchen_functions(sdk)) as plugin:
+        assert plugin.call("greet", "Bob") == b"Yo, Bob!"
+    with sdk.Plugin(as_plugins["count_vowels"], config={"thing": "cfg value"}, functions=[]) as plugin:
+        assert plugin.call("count_vowels", "Hello World") == (
+            b'{"count": 3, "config": "cfg value", "a": "this is var a"}'
+        )
+
+
+def test_vars(sdk, plugin_wasm):
+    wasm = plugin_wasm("kitchen_sink.c")
+    a = sdk.Plugin(wasm, functions=_kitchen_functions(sdk))
+    b = sdk.Plugin(wasm, functions=_kitchen_functions(sdk))
+    assert [a.call("count_calls", "") for _ in range(3)] == [b"1", b"2", b"3"]
+    assert b.call("count_calls", "") == b"1"  # vars are per instance
+    assert a.call("var_bytes", "k=value") == b"value"
+    assert a.call("var_bytes", "k=") == b"<none>"  # empty value deletes
+    with pytest.raises(sdk.Error):
+        a.call("var_bytes", "no equals sign")
+    assert a.call("count_calls", "") == b"4"
+
+
+def test_compiled_plugin(sdk, plugin_wasm):
+    CompiledPlugin = _compiled_plugin_class(sdk)
+    compiled = CompiledPlugin(plugin_wasm("kitchen_sink.c"), functions=_kitchen_functions(sdk))
+    first, second = sdk.Plugin(compiled), sdk.Plugin(compiled)
+    assert first.call("call_host", "one") == b"hello world: one"
+    assert [first.call("count_calls", "") for _ in range(2)] == [b"1", b"2"]
+    assert second.call("count_calls", "") == b"1"
+    assert first.id != second.id
+    assert second.function_exists("greet") and not second.function_exists("nope")
+    with sdk.Plugin(compiled) as third:
+        assert third.call("greet", "C") == b"Hello, C!"
+
+
+def test_assemblyscript_plugins(sdk, as_plugins):
+    @sdk.host_fn()
+    def greet(name: str) -> str:
+        return f"Hello, {name}!"
+
+    with sdk.Plugin(as_plugins["host_greet"], functions=[greet]) as plugin:
+        assert plugin.call("greet_host", "wörld 🌍") == "Hello, wörld 🌍!".encode()
+        assert [plugin.call("count_calls", "") for _ in range(3)] == [b"1", b"2", b"3"]
+    with sdk.Plugin(as_plugins["error_set"], functions=[]) as plugin:
+        with pytest.raises(sdk.Error) as info:
+            plugin.call("fail", "x")
+        assert str(info.value) == "failed: x"
+        with pytest.raises(sdk.Error) as info:
+            plugin.call("throws", "y")
+        assert str(info.value) == "abort: thrown: y at error_set.ts:29:3"
+        assert plugin.call("ok", "") == b"fine"
+
+
+# ---------------------------------------------------------------------------------------------
+# Host functions, inferred signatures
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["aaa", "", "wörld 🌍"])
+def test_inferred_str(sdk, probe, text):
+    @sdk.host_fn(name="probe", user_data=b"test")
+    def hello_world(inp: str, *user_data) -> str:
+        return "hello world: %s %s" % (inp, user_data[0].decode("utf-8"))
+
+    with sdk.Plugin(probe.wasm(["ptr"], ["ptr"]), functions=[hello_world]) as plugin:
+        assert probe_call(probe, plugin, ["ptr"], ["ptr"], [text]) == [
+            f"hello world: {text} test".encode()
+        ]
+
+
+def test_inferred_bytes(sdk, probe):
+    @sdk.host_fn(name="probe")
+    def swap(data: bytes) -> bytes:
+        return data[::-1] + bytes([len(data)])
+
+    with sdk.Plugin(probe.wasm(["ptr"], ["ptr"]), functions=[swap]) as plugin:
+        assert probe_call(probe, plugin, ["ptr"], ["ptr"], [b"\x00\x01\xff"]) == [b"\xff\x01\x00\x03"]
+
+
+def test_inferred_json_param_and_pickle_return(sdk, probe):
+    @sdk.host_fn(name="probe", user_data=b"test")
+    def hello_world(inp: Annotated[dict, sdk.Json], *user_data) -> Annotated[Gribble, sdk.Pickle]:
+        return Gribble(f"{inp['count']} {user_data[0].decode()}")
+
+    with sdk.Plugin(probe.wasm(["ptr"], ["ptr"]), functions=[hello_world]) as plugin:
+        [out] = probe_call(probe, plugin, ["ptr"], ["ptr"], ['{"count": 3}'])
+    result = pickle.loads(out)
+    assert isinstance(result, Gribble) and result.frobbitz() == "gromble 3 test"
+
+
+def test_inferred_json_return_and_pickle_param(sdk, probe):
+    @sdk.host_fn(name="probe")
+    def describe(g: Annotated[Gribble, sdk.Pickle]) -> Annotated[dict, sdk.Json]:
+        return {"frob": g.frobbitz(), "n": [1, 2.5, None]}
+
+    with sdk.Plugin(probe.wasm(["ptr"], ["ptr"]), functions=[describe]) as plugin:
+        out = probe_call(probe, plugin, ["ptr"], ["ptr"], [pickle.dumps(Gribble("x"))])
+    assert out == [b'{"frob": "gromble x", "n": [1, 2.5, null]}']
+
+
+def test_inferred_codecs(sdk, probe):
+    @sdk.host_fn(name="probe", user_data=b"test")
+    def hello_world(
+        inp: Annotated[str, sdk.Codec(lambda xs: xs.decode().replace("o", "u"))], *user_data
+    ) -> Annotated[str, sdk.Codec(lambda xs: xs.replace("u", "a").encode())]:
+        return inp
+
+    with sdk.Plugin(probe.wasm(["ptr"], ["ptr"]), functions=[hello_world]) as plugin:
+        assert probe_call(probe, plugin, ["ptr"], ["ptr"], ['{"count": 3}']) == [b'{"caant": 3}']
+
+
+def test_inferred_scalar_parameters(sdk, probe):
+    @sdk.host_fn(name="probe")
+    def show(a: int, b: float, c: bool, d: bool, e: str) -> str:
+        return f"{a}|{b!r}|{'T' if c else 'F'}{'T' if d else 'F'}|{e}"
+
+    params = ["i64", "f64", "i32", "i32", "ptr"]
+    with sdk.Plugin(probe.wasm(params, ["ptr"]), functions=[show]) as plugin:
+        out = probe_call(probe, plugin, params, ["ptr"], [-(2**63), 0.1, 1, 0, "é"])
+    assert out == ["-9223372036854775808|0.1|TF|é".encode()]
+
+
+def test_current_plugin_and_host_context(sdk, probe):
+    @sdk.host_fn(name="probe", user_data=b"test")
+    def hello_world(
+        current_plugin: sdk.CurrentPlugin, inp: Annotated[dict, sdk.Json], *user_data
+    ) -> Annotated[Gribble, sdk.Pickle]:
+        ctx = current_plugin.host_context()
+        ctx.x = 1000
+        mem = current_plugin.alloc(3)
+        current_plugin.memory(mem)[:] = b"abc"
+        assert bytes(current_plugin.memory(current_plugin.memory_at_offset(mem.offset))) == b"abc"
+        return Gribble(f"{inp['count']} {user_data[0].decode()}")
+
+    class Foo:
+        x = 100
+        y = 200
+
+    foo = Foo()
+    with sdk.Plugin(probe.wasm(["ptr"], ["ptr"]), functions=[hello_world]) as plugin:
+        out = plugin.call("call", probe.input(["ptr"], ['{"count": 1}']), host_context=foo)
+    assert (foo.x, foo.y) == (1000, 200)
+    assert pickle.loads(probe.output(["ptr"], out)[0]).frobbitz() == "gromble 1 test"
+
+
+def test_host_context_defaults_to_none(sdk, probe):
+    seen = []
+
+    @sdk.host_fn(name="probe")
+    def ctx(current_plugin: sdk.CurrentPlugin, x: int) -> str:
+        seen.append(current_plugin.host_context())
+        return "ok"
+
+    marker = {"m": 1}
+    with sdk.Plugin(probe.wasm(["i64"], ["ptr"]), functions=[ctx]) as plugin:
+        plugin.call("call", probe.input(["i64"], [1]), host_context=marker)
+        plugin.call("call", probe.input(["i64"], [2]))
+    assert seen[0] is marker and seen[1] is None
+
+
+def test_registry_is_the_default_function_list(sdk, probe):
+    @sdk.host_fn(name="probe")
+    def registered(inp: str) -> str:
+        return inp * 2
+
+    with sdk.Plugin(probe.wasm(["ptr"], ["ptr"])) as plugin:
+        assert probe_call(probe, plugin, ["ptr"], ["ptr"], ["ab"]) == [b"abab"]
+
+
+def test_registry_with_a_redefined_function(sdk, probe):
+    """Re-running a @host_fn definition (a notebook cell, a reloaded module) shadows the old one:
+    of several functions with one namespace and name, the last in the list wins."""
+
+    @sdk.host_fn(name="probe")
+    def first(inp: str) -> str:
+        return "first"
+
+    @sdk.host_fn(name="probe")
+    def second(inp: str) -> str:
+        return "second"
+
+    with sdk.Plugin(probe.wasm(["ptr"], ["ptr"])) as plugin:
+        assert probe_call(probe, plugin, ["ptr"], ["ptr"], ["x"]) == [b"second"]
+    with sdk.Plugin(probe.wasm(["ptr"], ["ptr"]), functions=[second, first]) as plugin:
+        assert probe_call(probe, plugin, ["ptr"], ["ptr"], ["x"]) == [b"first"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Host functions, explicit signatures
+# ---------------------------------------------------------------------------------------------
+
+
+def test_explicit_block_with_user_data(sdk, probe):
+    @sdk.host_fn(signature=([sdk.ValType.I64], [sdk.ValType.I64]), user_data=b"test", name="probe")
+    def hello_world(plugin, params, results, user_data):
+        offs = plugin.alloc(len(user_data) + 1)
+        mem = plugin.memory(offs)
+        mem[:] = user_data + plugin.input_bytes(params[0])[:1]
+        results[0].value = offs.offset
+
+    with sdk.Plugin(probe.wasm(["ptr"], ["ptr"]), functions=[hello_world]) as plugin:
+        assert probe_call(probe, plugin, ["ptr"], ["ptr"], ["xyz"]) == [b"testx"]
+
+
+def test_explicit_return_string_and_input_string(sdk, probe):
+    V = sdk.ValType
+
+    @sdk.host_fn(signature=([V.PTR, V.PTR], [V.PTR]), name="probe", user_data=[b"a", b"b"])
+    def join(plugin, params, results, *user_data):
+        plugin.return_string(
+            results[0],
+            plugin.input_string(params[0]) + "+" + plugin.input_string(params[1]) + repr(user_data),
+        )
+
+    with sdk.Plugin(probe.wasm(["ptr", "ptr"], ["ptr"]), functions=[join]) as plugin:
+        assert probe_call(probe, plugin, ["ptr", "ptr"], ["ptr"], ["é", "z"]) == [
+            "é+z(b'a', b'b')".encode()
+        ]
+
+
+def test_explicit_reads_of_an_empty_block(request, sdk, probe):
+    @sdk.host_fn(signature=([sdk.ValType.I64], [sdk.ValType.I64]), name="probe")
+    def read(plugin, params, results):
+        text = plugin.input_string(params[0])
+        plugin.return_string(results[0], f"[{text}|{plugin.input_bytes(params[0])!r}]")
+
+    with sdk.Plugin(probe.wasm(["ptr"], ["ptr"]), functions=[read]) as plugin:
+        assert probe_call(probe, plugin, ["ptr"], ["ptr"], [""]) == [b"[|b'']"]
+        assert probe_call(probe, plugin, ["ptr"], ["ptr"], ["a"]) == [b"[a|b'a']"]
+
+
+def test_explicit_scalars(sdk, probe):
+    V = sdk.ValType
+    seen = []
+
+    @sdk.host_fn(signature=([V.I32, V.I64, V.F32, V.F64], [V.I64, V.I32]), name="probe")
+    def scalars(plugin, params, results):
+        seen.append([(p.t, p.value) for p in params])
+        results[0].value = params[1].value // 2
+        results[1].value = -params[0].value - 1
+
+    params = ["i32", "i64", "f32", "f64"]
+    with sdk.Plugin(probe.wasm(params, ["i64", "i32"]), functions=[scalars]) as plugin:
+        out = probe_call(probe, plugin, params, ["i64", "i32"], [-(2**31), 2**62, -1.5, 2.0**-30])
+    assert out == [2**61, 2**31 - 1]
+    assert seen == [[(V.I32, -(2**31)), (V.I64, 2**62), (V.F32, -1.5), (V.F64, 2.0**-30)]]
+
+
+@pytest.mark.parametrize(("kind", "valtype", "value"), [("i32", "I32", -7), ("i64", "I64", -(2**63))])
+def test_explicit_negative_integer_results(sdk, probe, kind, valtype, value):
+    t = getattr(sdk.ValType, valtype)
+
+    @sdk.host_fn(signature=([], [t]), name="probe")
+    def negative(plugin, params, results):
+        results[0].value = value
+
+    with sdk.Plugin(probe.wasm([], [kind]), functions=[negative]) as plugin:
+        assert probe_call(probe, plugin, [], [kind], []) == [value]
+
+
+def test_val_and_memory_classes(sdk):
+    v = sdk.Val(sdk.ValType.I64, 5)
+    assert (v.t, v.value) == (sdk.ValType.I64, 5)
+    v._assign(6)
+    # (the official enum names I64 "PTR": repr gives Val(ValType.PTR, 6) there)
+    assert v.value == 6 and repr(v).startswith("Val(ValType.") and repr(v).endswith(", 6)")
+    assert sdk.ValType.PTR is sdk.ValType.I64
+    assert [t.value for t in (sdk.ValType.I32, sdk.ValType.I64, sdk.ValType.F32, sdk.ValType.F64)] == [0, 1, 2, 3]
+    m = sdk.Memory(8, 3)
+    assert (m.offset, m.length, len(m)) == (8, 3, 3)
+    assert isinstance(sdk.Codec(len).codec(b"ab"), int)
