@@ -79,6 +79,7 @@ cdef _load_wasmtime():
     instance_hooks.log = _log_hook
     instance_hooks.log_level = _log_level_hook
     instance_hooks.release_gil = _release_gil
+    instance_hooks.http_request = _http_request_hook
 
 
 _load_wasmtime()
@@ -134,6 +135,16 @@ cdef int32_t _log_level_hook(void *owner) noexcept nogil:
         except BaseException:
             pass
         return INT32_MAX
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP (http_request): the policy and the request itself live in extism_fast/http.py
+# ---------------------------------------------------------------------------------------------
+
+cdef wasm_trap_t *_http_request_hook(void *owner, uint64_t request, uint64_t body,
+                                     uint64_t *response) noexcept nogil:
+    with gil:
+        return (<Plugin>owner)._http_request(request, body, response)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -634,8 +645,12 @@ cdef class Plugin:
     cdef object _host_context
     cdef uint64_t _timeout_ns
     cdef bint _busy
+    cdef object _allowed_hosts
+    cdef uint64_t _max_http_response_bytes
+    cdef bint _http_response_headers
 
-    def __init__(self, plugin, bint wasi=False, config=None, functions=HOST_FN_REGISTRY):
+    def __init__(self, plugin, bint wasi=False, config=None, functions=HOST_FN_REGISTRY, *,
+                 bint http_response_headers=False):
         if isinstance(plugin, CompiledPlugin):
             compiled = <CompiledPlugin>plugin
             manifest = compiled.manifest
@@ -648,6 +663,9 @@ cdef class Plugin:
         self._callable = compiled._callable
         self._id = uuid.uuid4()
         self._timeout_ns = (manifest.timeout_ms or 0) * 1000000
+        self._allowed_hosts = tuple(manifest.allowed_hosts or ())
+        self._max_http_response_bytes = manifest.memory.effective_max_http_response_bytes
+        self._http_response_headers = http_response_headers
         self._instantiate(manifest)
 
     cdef _instantiate(self, manifest):
@@ -761,6 +779,54 @@ cdef class Plugin:
         if parse is None:
             return memoryview(out)
         return parse(out)
+
+    cdef bytes _take_block(self, uint64_t offset):
+        """The bytes of a block the plugin handed over (then freed: the host owns it), or None."""
+        cdef kernel *k = self.inst.kernel
+        cdef uint64_t length = kernel_length(k, offset)
+        if length == 0:
+            return None
+        data = PyBytes_FromStringAndSize(<const char *>kernel_ptr(k, offset, length), length)
+        kernel_free(k, offset)
+        return data
+
+    cdef wasm_trap_t *_http_request(self, uint64_t request, uint64_t body, uint64_t *response):
+        from extism_fast import http
+        cdef plugin_instance *inst = self.inst
+        request_json = self._take_block(request)
+        body_bytes = self._take_block(body) if body else b""
+        if request_json is None:
+            return instance_fail(inst, FAILURE_TRAP, f"extism:host/env http_request: request offset {request} "
+                                                     f"is not an allocated block".encode())
+        cdef uint64_t now = ticker_now_ns()
+        remaining = None
+        if inst.deadline_ns:
+            remaining = max(inst.deadline_ns - now, 0) / 1e9 if inst.deadline_ns > now else 0.0
+        try:
+            result = http.perform_request(request_json, body_bytes, allowed_hosts=self._allowed_hosts,
+                                          max_response_bytes=self._max_http_response_bytes,
+                                          timeout_s=remaining)
+        except BaseException as exc:
+            return self._http_failure(exc)
+        inst.http_status = result.status
+        if self._http_response_headers:
+            headers = result.headers_json()
+            instance_set_http_headers(inst, headers, len(headers))
+        response[0] = kernel_alloc_bytes(inst.kernel, result.body, len(result.body)) if result.body else 0
+        if result.body and response[0] == 0:
+            return instance_fail(inst, FAILURE_LIMIT, f"extism:host/env http_request: the response body "
+                                 f"({len(result.body)} bytes) does not fit in kernel memory".encode())
+        return NULL
+
+    cdef wasm_trap_t *_http_failure(self, exc):
+        """Map an exception from http.perform_request to the failure the call reports."""
+        if isinstance(exc, TimeoutError):
+            self.inst.interrupt = INTERRUPT_TIMEOUT
+        cdef failure_kind kind = FAILURE_TRAP
+        for cls, k in ((CapabilityError, FAILURE_DENIED), (MemoryLimitError, FAILURE_LIMIT)):
+            if isinstance(exc, cls):
+                kind = k
+        return instance_fail(self.inst, kind, f"extism:host/env http_request: {exc}".encode("utf-8", "replace"))
 
     cdef _missing_export(self, name):
         other = self.compiled_plugin._other_exports

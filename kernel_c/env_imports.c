@@ -258,8 +258,7 @@ CALLBACK(h_http_request) {
     if (instance_hooks.http_request == NULL) {
         kernel_free(p->kernel, request);
         kernel_free(p->kernel, body);
-        return instance_fail(p, FAILURE_DENIED, "extism:host/env http_request: HTTP is not allowed for this plugin "
-                                "(manifest.allowed_hosts grants no host)");
+        return instance_fail(p, FAILURE_DENIED, "extism:host/env http_request: HTTP is not available in this host");
     }
     wasm_trap_t *trap = instance_hooks.http_request(p->owner, request, body, &response);
     args[0].i64 = (int64_t)response;
@@ -274,7 +273,13 @@ CALLBACK(h_http_status_code) {
 
 CALLBACK(h_http_headers) {
     UNUSED_CALLBACK_ARGS;
-    args[0].i64 = 0; /* response headers are not kept */
+    plugin_instance *p = current_instance;
+    uint64_t offset = 0;
+    if (p->http_headers != NULL) {
+        offset = kernel_alloc_bytes(p->kernel, p->http_headers, p->http_headers_length);
+        if (offset == 0 && p->http_headers_length != 0) return kernel_full("http_headers", p->http_headers_length);
+    }
+    args[0].i64 = (int64_t)offset;
     return NULL;
 }
 

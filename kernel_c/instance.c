@@ -385,11 +385,24 @@ void instance_delete(plugin_instance *p) {
     }
     free(p->preopens);
     free(p->exports);
+    free(p->http_headers);
     free(p->host_failure_message);
     free(p);
 }
 
 /* ---- calls ---- */
+
+int instance_set_http_headers(plugin_instance *p, const uint8_t *json, uint64_t length) {
+    free(p->http_headers);
+    p->http_headers = NULL;
+    p->http_headers_length = 0;
+    if (json == NULL) return 0;
+    p->http_headers = malloc(length ? (size_t)length : 1);
+    if (p->http_headers == NULL) return -1;
+    memcpy(p->http_headers, json, (size_t)length);
+    p->http_headers_length = length;
+    return 0;
+}
 
 void instance_cancel(plugin_instance *p) {
     if (!p->in_call) return;
@@ -485,6 +498,7 @@ void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input
     if (!p->initialized && run_startup(p, r) != 0) goto done;
     kernel_reset(p->kernel);
     p->http_status = 0;
+    instance_set_http_headers(p, NULL, 0);
     if (kernel_write_input(p->kernel, input, input_length) != 0) {
         r->status = CALL_INPUT_TOO_LARGE;
         goto done;

@@ -75,7 +75,9 @@ typedef struct plugin_instance {
     var_store vars;
     config_entry *config;
     size_t config_count;
-    int32_t http_status;
+    int32_t http_status;             /* status of the last http_request of this call */
+    uint8_t *http_headers;           /* JSON of its response headers (malloc'ed) or NULL */
+    uint64_t http_headers_length;
 
     /* The store and what lives in it. */
     wasmtime_store_t *store;
@@ -137,7 +139,9 @@ typedef struct host_hooks {
     int32_t (*log_level)(void *owner);
     /* Release the GIL this thread holds; returns the thread state to restore it with. */
     void *(*release_gil)(void);
-    /* Perform http_request. NULL -> every request is refused. Returns NULL or a trap. */
+    /* Perform http_request: owns (frees) the request and body blocks, sets p->http_status and the
+     * headers, stores the response block in *response. NULL -> every request is refused.
+     * Returns NULL or a trap (made with instance_fail). */
     wasm_trap_t *(*http_request)(void *owner, uint64_t request, uint64_t body, uint64_t *response);
 } host_hooks;
 
@@ -179,6 +183,10 @@ void instance_delete(plugin_instance *p);
  * which the caller must restore. Hooks take the GIL when they need it. */
 void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input, uint64_t input_length,
                    uint64_t timeout_ns, int holds_gil, call_result *r);
+
+/* instance_set_http_headers: keep a copy of `json` for http_headers (NULL / 0 forgets it).
+ * Returns 0, or -1 when out of host memory. */
+int instance_set_http_headers(plugin_instance *p, const uint8_t *json, uint64_t length);
 
 /* instance_cancel: make the running call (if any) on p fail as cancelled. Any thread. */
 void instance_cancel(plugin_instance *p);

@@ -16,6 +16,11 @@ cdef extern from "kernel.h" nogil:
     void kernel_free(kernel *k, uint64_t offset)
     uint64_t kernel_length(const kernel *k, uint64_t offset)
     uint8_t *kernel_ptr(const kernel *k, uint64_t offset, uint64_t n)
+    uint64_t kernel_alloc_bytes(kernel *k, const uint8_t *data, uint64_t len)
+
+
+cdef extern from "ticker.h" nogil:
+    uint64_t ticker_now_ns()
 
 
 cdef extern from "instance.h" nogil:
@@ -54,11 +59,18 @@ cdef extern from "instance.h" nogil:
         FAILURE_HOST_FUNCTION
         FAILURE_DENIED
 
+    ctypedef enum interrupt_reason:
+        INTERRUPT_NONE
+        INTERRUPT_TIMEOUT
+        INTERRUPT_CANCEL
+
     ctypedef struct plugin_instance:
         void *owner
         kernel *kernel
         int32_t http_status
         void *saved_thread
+        uint64_t deadline_ns
+        interrupt_reason interrupt
 
     ctypedef enum call_status:
         CALL_OK
@@ -102,6 +114,7 @@ cdef extern from "instance.h" nogil:
     void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input,
                        uint64_t input_length, uint64_t timeout_ns, int holds_gil, call_result *r)
     void instance_cancel(plugin_instance *p)
+    int instance_set_http_headers(plugin_instance *p, const uint8_t *json, uint64_t length)
     wasm_trap_t *instance_fail(plugin_instance *p, failure_kind kind, const char *message)
     int env_imports_define(wasmtime_linker_t *linker, char **error)
     int env_import_signature(const char *name, size_t name_len, const char **params, const char **results)
