@@ -18,6 +18,7 @@ from extism_fast.errors import (
     CapabilityError,
     CompileError,
     Error,
+    FuelExhaustedError,
     FunctionNotFoundError,
     HashMismatchError,
     HostFunctionError,
@@ -47,7 +48,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CallError", "CancelHandle", "CancelledError", "CapabilityError", "CompileError",
-    "CompiledPlugin", "CurrentPlugin", "Error", "Function", "FunctionNotFoundError",
+    "CompiledPlugin", "CurrentPlugin", "Error", "FuelExhaustedError", "Function", "FunctionNotFoundError",
     "HOST_FN_REGISTRY", "HashMismatchError", "HostFunctionError", "LinkError", "Manifest",
     "ManifestError", "Memory", "MemoryLimitError", "MemoryOptions", "Plugin", "PluginError",
     "TimeoutError", "TrapError", "Val", "ValType", "WasmData", "WasmFile", "WasmUrl",

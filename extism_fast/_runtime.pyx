@@ -26,6 +26,7 @@ from extism_fast.includes.kernel cimport *
 from extism_fast.errors import (
     Error, CompileError, LinkError, ManifestError, FunctionNotFoundError, CallError, PluginError,
     TrapError, TimeoutError, CancelledError, MemoryLimitError, HostFunctionError, CapabilityError,
+    FuelExhaustedError,
 )
 from extism_fast.functions import Function, Val, ValType, HOST_FN_REGISTRY
 from extism_fast.manifest import Manifest, coerce_source, looks_like_wat, WASM_PAGE_SIZE
@@ -36,6 +37,10 @@ logging.addLevelName(TRACE, "TRACE")
 # ABI level (0 trace .. 4 error) -> Python logging level.
 _PY_LEVELS = (TRACE, logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR)
 
+# Two engines: the default one, and one with fuel metering for plugins given a fuel budget
+# (metering costs every plugin on its engine, so the default engine does not have it).
+cdef engine_bundle ENGINE_BUNDLE
+cdef engine_bundle FUEL_ENGINE_BUNDLE
 cdef wasm_engine_t *ENGINE = NULL
 
 
@@ -73,16 +78,28 @@ cdef _load_wasmtime():
     if wt_load(path, err, sizeof(err)) != 0:
         raise ImportError(err.decode("utf-8", "replace"))
     cdef char *message = NULL
-    ENGINE = instance_engine_new(&message)
-    if ENGINE == NULL:
+    if instance_engine_new(0, &ENGINE_BUNDLE, &message) != 0:
         raise ImportError(f"cannot create the wasmtime engine: {_take_message(message)}")
+    ENGINE = ENGINE_BUNDLE.engine
     instance_hooks.log = _log_hook
     instance_hooks.log_level = _log_level_hook
     instance_hooks.release_gil = _release_gil
     instance_hooks.http_request = _http_request_hook
+    instance_hooks.wasi_output = _wasi_output_hook
 
 
 _load_wasmtime()
+
+
+cdef engine_bundle *_engine_for(bint fuel) except NULL:
+    """The engine a plugin compiles on; the fuel engine is created on first use."""
+    cdef char *message = NULL
+    if not fuel:
+        return &ENGINE_BUNDLE
+    if FUEL_ENGINE_BUNDLE.engine == NULL:
+        if instance_engine_new(1, &FUEL_ENGINE_BUNDLE, &message) != 0:
+            raise Error(f"cannot create the fuel-metering engine: {_take_message(message)}")
+    return &FUEL_ENGINE_BUNDLE
 
 
 cdef str _take_message(char *message):
@@ -124,6 +141,20 @@ cdef void _log_hook(void *owner, int level, const uint8_t *msg, size_t n) noexce
                 logger.log(py_level, text, extra={"plugin_id": str(plugin.id)})
         except BaseException:
             logger.exception("extism_fast: logging a plugin message failed")
+
+
+cdef void _wasi_output_hook(void *owner, int fd, const uint8_t *data, size_t n) noexcept nogil:
+    # wasi_stdio="log": stdout at INFO, stderr at WARNING, one record per write.
+    with gil:
+        try:
+            plugin = <Plugin>owner
+            py_level = logging.INFO if fd == 1 else logging.WARNING
+            if logger.isEnabledFor(py_level):
+                text = (<char *>data)[:n].decode("utf-8", "replace").rstrip("\n")
+                stream = "stdout" if fd == 1 else "stderr"
+                logger.log(py_level, text, extra={"plugin_id": str(plugin.id), "wasi_stream": stream})
+        except BaseException:
+            logger.exception("extism_fast: logging WASI output failed")
 
 
 cdef int32_t _log_level_hook(void *owner) noexcept nogil:
@@ -395,6 +426,7 @@ def _valtypes_text(types):
 
 
 _WASI_MODULES = ("wasi_snapshot_preview1", "wasi_unstable")
+_WASI_STDIO_MODES = {"inherit": WASI_STDIO_INHERIT, "log": WASI_STDIO_LOG, "discard": WASI_STDIO_DISCARD}
 
 
 def _trap_summary(message):
@@ -418,13 +450,19 @@ cdef class CompiledPlugin:
     cdef readonly object manifest
     cdef readonly bint wasi
     cdef readonly list functions
+    cdef readonly object fuel
+    cdef engine_bundle *_engine
     cdef list _entries
     cdef dict _callable      # export name -> index, for () -> i32 and () -> ()
     cdef dict _other_exports  # export name -> signature text, for the rest
 
-    def __init__(self, plugin, bint wasi=False, functions=HOST_FN_REGISTRY, *, config=None):
+    def __init__(self, plugin, bint wasi=False, functions=HOST_FN_REGISTRY, *, config=None, fuel=None):
         self.manifest = coerce_source(plugin, config=config)
         self.wasi = wasi
+        if fuel is not None and (isinstance(fuel, bool) or not isinstance(fuel, int) or fuel <= 0):
+            raise ManifestError(f"fuel must be a positive integer (instructions per call), got {fuel!r}")
+        self.fuel = fuel
+        self._engine = _engine_for(fuel is not None)
         # Several functions with one namespace and name: the last wins, as in the official SDK.
         unique = {(f.namespace, f.name): f for f in (functions or ())}
         self.functions = list(unique.values())
@@ -433,7 +471,8 @@ cdef class CompiledPlugin:
         self.c = <compiled_plugin *>calloc(1, sizeof(compiled_plugin))
         if self.c == NULL:
             raise MemoryError()
-        self.c.engine = ENGINE
+        self.c.engine = self._engine.engine
+        self.c.access_module = self._engine.access_module
         self._compile(modules)
         self._link(modules)
 
@@ -452,7 +491,7 @@ cdef class CompiledPlugin:
         cdef const uint8_t *p = <const uint8_t *>PyBytes_AS_STRING(data)
         cdef size_t n = PyBytes_GET_SIZE(data)
         with nogil:
-            error = wt.wasmtime_module_new(ENGINE, p, n, &module)
+            error = wt.wasmtime_module_new(self._engine.engine, p, n, &module)
         if error != NULL:
             raise CompileError(f"invalid wasm module '{name}': {_take_wasmtime_error(error)}")
         return module
@@ -552,7 +591,7 @@ cdef class CompiledPlugin:
     cdef _link(self, list modules):
         cdef char *message = NULL
         cdef size_t i
-        self.c.linker = wt.wasmtime_linker_new(ENGINE)
+        self.c.linker = wt.wasmtime_linker_new(self._engine.engine)
         self._define_functions()
         user = {(f.namespace, f.name): f for f in self.functions}
         dep_names = {self.c.dep_names[i].decode(): _module_exports(self.c.deps[i]) for i in range(self.c.dep_count)}
@@ -650,14 +689,14 @@ cdef class Plugin:
     cdef bint _http_response_headers
 
     def __init__(self, plugin, bint wasi=False, config=None, functions=HOST_FN_REGISTRY, *,
-                 bint http_response_headers=False):
+                 bint http_response_headers=False, fuel=None, str wasi_stdio="inherit"):
         if isinstance(plugin, CompiledPlugin):
             compiled = <CompiledPlugin>plugin
             manifest = compiled.manifest
             if config is not None:
                 manifest = coerce_source(manifest, config=config)
         else:
-            compiled = CompiledPlugin(plugin, wasi, functions, config=config)
+            compiled = CompiledPlugin(plugin, wasi, functions, config=config, fuel=fuel)
             manifest = compiled.manifest
         self.compiled_plugin = compiled
         self._callable = compiled._callable
@@ -666,9 +705,11 @@ cdef class Plugin:
         self._allowed_hosts = tuple(manifest.allowed_hosts or ())
         self._max_http_response_bytes = manifest.memory.effective_max_http_response_bytes
         self._http_response_headers = http_response_headers
-        self._instantiate(manifest)
+        if wasi_stdio not in _WASI_STDIO_MODES:
+            raise ManifestError(f"wasi_stdio must be one of {', '.join(_WASI_STDIO_MODES)}, got {wasi_stdio!r}")
+        self._instantiate(manifest, _WASI_STDIO_MODES[wasi_stdio])
 
-    cdef _instantiate(self, manifest):
+    cdef _instantiate(self, manifest, int wasi_stdio):
         cdef list keep = []
         cdef char *message = NULL
         cdef config_entry *config = NULL
@@ -686,8 +727,10 @@ cdef class Plugin:
             config = _config_entries(dict(manifest.config), keep)
             preopens = _preopens(dict(allowed_paths), keep)
             self.inst = instance_new(self.compiled_plugin.c, <void *>self, kernel_limit, max_memory,
-                                     memory.effective_max_var_bytes, config, len(manifest.config),
-                                     self.compiled_plugin.wasi, 1, preopens, len(allowed_paths), &message)
+                                     memory.effective_max_var_bytes, self.compiled_plugin.fuel or 0,
+                                     config, len(manifest.config),
+                                     self.compiled_plugin.wasi, wasi_stdio, preopens, len(allowed_paths),
+                                     &message)
         finally:
             free(config)
             free(preopens)
@@ -849,6 +892,9 @@ cdef class Plugin:
                                 f"(manifest.timeout_ms)")
         if status == CALL_CANCELLED:
             return CancelledError(f"plugin function '{name}' was cancelled")
+        if status == CALL_OUT_OF_FUEL:
+            return FuelExhaustedError(f"plugin function '{name}' ran out of fuel (its budget is "
+                                      f"{self.compiled_plugin.fuel} instructions per call)")
         if status == CALL_INPUT_TOO_LARGE:
             return MemoryLimitError(f"input to '{name}' does not fit in kernel memory "
                                     f"(limit {self.inst.kernel.limit} bytes, manifest.memory.max_pages)")

@@ -21,6 +21,7 @@ __all__ = [
     "MemoryLimitError",
     "HostFunctionError",
     "CapabilityError",
+    "FuelExhaustedError",
 ]
 
 
@@ -78,3 +79,7 @@ class HostFunctionError(CallError):
 
 class CapabilityError(CallError):
     """The plugin used a capability the host did not grant (HTTP to a host not allowed, vars off)."""
+
+
+class FuelExhaustedError(CallError):
+    """The call used up its fuel (instruction budget, ``Plugin(..., fuel=N)``)."""

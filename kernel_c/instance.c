@@ -24,35 +24,37 @@ wasm_trap_t *instance_fail(plugin_instance *p, failure_kind kind, const char *me
 
 /* ---- engine and compiled plugins ---- */
 
-static wasmtime_module_t *access_module; /* kernel_access.c's module, compiled once */
-
-wasm_engine_t *instance_engine_new(char **error) {
+int instance_engine_new(int consume_fuel, engine_bundle *out, char **error) {
+    memset(out, 0, sizeof *out);
     wasm_config_t *config = wt.wasm_config_new();
     if (config == NULL) {
         *error = wt_copy_text("cannot create a wasmtime configuration", 38);
-        return NULL;
+        return -1;
     }
     wt.wasmtime_config_epoch_interruption_set(config, true);
     wt.wasmtime_config_memory_may_move_set(config, false);
-    wasm_engine_t *engine = wt.wasm_engine_new_with_config(config); /* consumes config */
-    if (engine == NULL) {
+    wt.wasmtime_config_consume_fuel_set(config, consume_fuel != 0);
+    out->engine = wt.wasm_engine_new_with_config(config); /* consumes config */
+    if (out->engine == NULL) {
         *error = wt_copy_text("cannot create the wasmtime engine", 33);
-        return NULL;
+        return -1;
     }
+    out->consume_fuel = consume_fuel;
     size_t wat_length;
     const char *wat = kernel_access_wat(&wat_length);
     wasm_byte_vec_t wasm;
     wasmtime_error_t *e = wt.wasmtime_wat2wasm(wat, wat_length, &wasm);
     if (e == NULL) {
-        e = wt.wasmtime_module_new(engine, wasm.data, wasm.size, &access_module);
+        e = wt.wasmtime_module_new(out->engine, wasm.data, wasm.size, &out->access_module);
         wt.wasm_byte_vec_delete(&wasm);
     }
     if (e != NULL) {
         *error = wt_take_error_message(e);
-        wt.wasm_engine_delete(engine);
-        return NULL;
+        wt.wasm_engine_delete(out->engine);
+        out->engine = NULL;
+        return -1;
     }
-    return engine;
+    return 0;
 }
 
 static void free_strings(char **strings, size_t count) {
@@ -169,16 +171,31 @@ static wasmtime_error_t *on_epoch_deadline(wasmtime_context_t *ctx, void *data, 
     return NULL;
 }
 
+static ptrdiff_t wasi_stdout(void *data, const unsigned char *bytes, size_t len) {
+    plugin_instance *p = data;
+    instance_hooks.wasi_output(p->owner, 1, bytes, len);
+    return (ptrdiff_t)len;
+}
+
+static ptrdiff_t wasi_stderr(void *data, const unsigned char *bytes, size_t len) {
+    plugin_instance *p = data;
+    instance_hooks.wasi_output(p->owner, 2, bytes, len);
+    return (ptrdiff_t)len;
+}
+
 static wasi_config_t *make_wasi_config(const plugin_instance *p, char **error) {
     wasi_config_t *config = wt.wasi_config_new();
     if (config == NULL) {
         *error = wt_copy_text("cannot create a WASI configuration", 34);
         return NULL;
     }
-    if (p->wasi_inherit_stdio) {
+    if (p->wasi_stdio == WASI_STDIO_INHERIT) {
         wt.wasi_config_inherit_stdout(config);
         wt.wasi_config_inherit_stderr(config);
-    }
+    } else if (p->wasi_stdio == WASI_STDIO_LOG && instance_hooks.wasi_output != NULL) {
+        wt.wasi_config_set_stdout_custom(config, wasi_stdout, p, NULL);
+        wt.wasi_config_set_stderr_custom(config, wasi_stderr, p, NULL);
+    } /* else: WASI_STDIO_DISCARD, wasmtime's default sink */
     for (size_t i = 0; i < p->preopen_count; i++) {
         const wasi_preopen *po = &p->preopens[i];
         if (!wt.wasi_config_preopen_dir(config, po->host_path, po->guest_path, !po->read_only)) {
@@ -204,6 +221,10 @@ static void drop_store(plugin_instance *p) {
 static int grow_kernel_memory(void *data, uint64_t new_size, uint8_t **base, uint64_t *size) {
     plugin_instance *p = data;
     uint64_t current = wt.wasmtime_memory_data_size(p->ctx, &p->kernel_memory);
+    /* max_pages bounds the kernel and the plugin's memory together (each wasm memory alone is
+     * bounded by the store limiter: the C API has no limiter that sees their sum). */
+    uint64_t plugin_bytes = p->has_main_memory ? wt.wasmtime_memory_data_size(p->ctx, &p->main_memory) : 0;
+    if (p->max_memory_bytes >= 0 && new_size + plugin_bytes > (uint64_t)p->max_memory_bytes) return -1;
     if (new_size > current) {
         uint64_t previous, pages = (new_size - current + 65535) / 65536;
         wasmtime_error_t *e = wt.wasmtime_memory_grow(p->ctx, &p->kernel_memory, pages, &previous);
@@ -221,7 +242,7 @@ static int grow_kernel_memory(void *data, uint64_t new_size, uint8_t **base, uin
 static wasmtime_error_t *link_kernel_access(plugin_instance *p, wasmtime_linker_t *linker, wasm_trap_t **trap) {
     static const char env[] = "extism:host/env";
     wasmtime_instance_t access;
-    wasmtime_error_t *e = wt.wasmtime_linker_instantiate(linker, p->ctx, access_module, &access, trap);
+    wasmtime_error_t *e = wt.wasmtime_linker_instantiate(linker, p->ctx, p->compiled->access_module, &access, trap);
     if (e != NULL || *trap != NULL) return e;
     wasmtime_extern_t item;
     for (size_t i = 0; e == NULL && i < kernel_access_function_count(); i++) {
@@ -281,6 +302,10 @@ static int new_store(plugin_instance *p, char **error) {
     if (p->max_memory_bytes >= 0) wt.wasmtime_store_limiter(p->store, p->max_memory_bytes, -1, -1, -1, -1);
     wt.wasmtime_store_epoch_deadline_callback(p->store, on_epoch_deadline, p, NULL);
     wt.wasmtime_context_set_epoch_deadline(p->ctx, 1);
+    if (p->fuel != 0) { /* a fresh store has no fuel: the start function would trap at once */
+        wasmtime_error_t *fuel_error = wt.wasmtime_context_set_fuel(p->ctx, p->fuel);
+        if (fuel_error != NULL) wt.wasmtime_error_delete(fuel_error);
+    }
     if (p->wasi) {
         wasi_config_t *config = make_wasi_config(p, error);
         if (config == NULL) return -1;
@@ -291,7 +316,13 @@ static int new_store(plugin_instance *p, char **error) {
         }
     }
     wasmtime_instance_t instance;
+    p->has_main_memory = 0;
     if (instantiate_main(p, &instance, error) != 0) return -1;
+    wasmtime_extern_t memory;
+    if (wt.wasmtime_instance_export_get(p->ctx, &instance, "memory", 6, &memory) && memory.kind == WASM_EXTERN_MEMORY) {
+        p->main_memory = memory.of.memory;
+        p->has_main_memory = 1;
+    }
     for (size_t i = 0; i < c->export_count; i++) {
         wasmtime_extern_t item;
         const char *name = c->export_names[i];
@@ -339,9 +370,9 @@ static int copy_preopens(plugin_instance *p, const wasi_preopen *preopens, size_
 }
 
 plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, uint64_t kernel_limit,
-                              int64_t max_memory_bytes, uint64_t max_var_bytes,
+                              int64_t max_memory_bytes, uint64_t max_var_bytes, uint64_t fuel,
                               const config_entry *config, size_t config_count, int wasi,
-                              int wasi_inherit_stdio, const wasi_preopen *preopens,
+                              int wasi_stdio, const wasi_preopen *preopens,
                               size_t preopen_count, char **error) {
     plugin_instance *p = calloc(1, sizeof *p);
     if (p == NULL) {
@@ -351,8 +382,9 @@ plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, uint
     p->compiled = compiled;
     p->owner = owner;
     p->max_memory_bytes = max_memory_bytes;
+    p->fuel = fuel;
     p->wasi = wasi;
-    p->wasi_inherit_stdio = wasi_inherit_stdio;
+    p->wasi_stdio = wasi_stdio;
     vars_init(&p->vars, max_var_bytes);
     p->kernel = kernel_new(kernel_limit, grow_kernel_memory, p);
     p->exports = calloc(compiled->export_count + 1, sizeof *p->exports);
@@ -424,6 +456,10 @@ static void run_export(plugin_instance *p, size_t index, call_result *r) {
     p->interrupt = INTERRUPT_NONE;
     p->host_failure = 0;
     wt.wasmtime_context_set_epoch_deadline(p->ctx, 1);
+    if (p->fuel != 0) {
+        wasmtime_error_t *fuel_error = wt.wasmtime_context_set_fuel(p->ctx, p->fuel);
+        if (fuel_error != NULL) wt.wasmtime_error_delete(fuel_error);
+    }
     plugin_instance *saved = current_instance;
     current_instance = p;
     wasmtime_error_t *e = wt.wasmtime_func_call_unchecked(p->ctx, &p->exports[index], raw, 2, &trap);
@@ -452,6 +488,12 @@ static void run_export(plugin_instance *p, size_t index, call_result *r) {
         if (trap) wt.wasm_trap_delete(trap);
         return;
     }
+    wasmtime_trap_code_t code;
+    if (trap != NULL && wt.wasmtime_trap_code(trap, &code) && code == WASMTIME_TRAP_CODE_OUT_OF_FUEL) {
+        wt.wasm_trap_delete(trap);
+        r->status = CALL_OUT_OF_FUEL;
+        return;
+    }
     r->status = CALL_TRAP;
     set_message(r, e != NULL ? wt_take_error_message(e) : wt_take_trap_message(trap));
 }
@@ -465,7 +507,7 @@ static int run_startup(plugin_instance *p, call_result *r) {
         if (order[i] < 0) continue;
         run_export(p, (size_t)order[i], r);
         if (r->status == CALL_OK && r->rc == 0) continue;
-        if (r->status == CALL_TIMEOUT || r->status == CALL_CANCELLED) return -1;
+        if (r->status == CALL_TIMEOUT || r->status == CALL_CANCELLED || r->status == CALL_OUT_OF_FUEL) return -1;
         const char *name = c->export_names[order[i]];
         const char *reason = r->message != NULL ? r->message : "it returned a non-zero code";
         size_t length = strlen(name) + strlen(reason) + 64;

@@ -25,8 +25,16 @@
 /* The shape of a function export. Only () -> i32 and () -> () can be called as plugin functions. */
 typedef enum export_shape { EXPORT_RETURNS_NOTHING = 0, EXPORT_RETURNS_I32 = 1, EXPORT_OTHER = 2 } export_shape;
 
+/* An engine and the kernel accessor module compiled for it (modules belong to one engine). */
+typedef struct engine_bundle {
+    wasm_engine_t *engine;
+    wasmtime_module_t *access_module;
+    int consume_fuel;
+} engine_bundle;
+
 typedef struct compiled_plugin {
-    wasm_engine_t *engine;           /* borrowed: the process-wide engine */
+    wasm_engine_t *engine;           /* borrowed: one of the process-wide engines */
+    wasmtime_module_t *access_module; /* borrowed: the engine's kernel accessor module */
     wasmtime_linker_t *linker;       /* owned */
     wasmtime_module_t *main;         /* owned */
     size_t dep_count;                /* modules linked by name before main */
@@ -64,6 +72,9 @@ typedef enum failure_kind {
     FAILURE_DENIED = 4,        /* a capability the host did not grant */
 } failure_kind;
 
+/* Where a WASI plugin's stdout and stderr go. */
+typedef enum wasi_stdio_mode { WASI_STDIO_DISCARD = 0, WASI_STDIO_INHERIT = 1, WASI_STDIO_LOG = 2 } wasi_stdio_mode;
+
 typedef enum interrupt_reason { INTERRUPT_NONE = 0, INTERRUPT_TIMEOUT = 1, INTERRUPT_CANCEL = 2 } interrupt_reason;
 
 typedef struct plugin_instance {
@@ -84,11 +95,14 @@ typedef struct plugin_instance {
     wasmtime_context_t *ctx;
     wasmtime_func_t *exports;        /* compiled->export_count entries */
     wasmtime_memory_t kernel_memory; /* the accessor instance's memory: the kernel's region */
+    wasmtime_memory_t main_memory;   /* main's exported "memory", when has_main_memory */
+    int has_main_memory;
     int initialized;                 /* startup functions ran in this store */
     int needs_reinstantiate;         /* `_start` was called: a fresh store before the next call */
     int64_t max_memory_bytes;        /* per wasm memory; -1 = unlimited */
+    uint64_t fuel;                   /* instructions per call (fuel engine only); 0 = unmetered */
     int wasi;
-    int wasi_inherit_stdio;
+    int wasi_stdio;                  /* wasi_stdio_mode */
     wasi_preopen *preopens;
     size_t preopen_count;
 
@@ -116,6 +130,7 @@ typedef enum call_status {
     CALL_TRAP,           /* message = the trap's text */
     CALL_TIMEOUT,
     CALL_CANCELLED,
+    CALL_OUT_OF_FUEL,    /* the call used up its fuel budget */
     CALL_INPUT_TOO_LARGE,/* the input does not fit under the kernel memory limit */
     CALL_HOST_FAILURE,   /* an import callback recorded a failure; failure holds its kind */
     CALL_EXIT,           /* WASI proc_exit with a non-zero code; rc holds it */
@@ -137,6 +152,8 @@ typedef struct host_hooks {
     void (*log)(void *owner, int level, const uint8_t *msg, size_t len);
     /* The lowest level (0..4) that is logged for `owner`, or INT32_MAX when logging is off. */
     int32_t (*log_level)(void *owner);
+    /* WASI_STDIO_LOG: the plugin wrote `len` bytes to fd 1 or 2. Called without the GIL. */
+    void (*wasi_output)(void *owner, int fd, const uint8_t *data, size_t len);
     /* Release the GIL this thread holds; returns the thread state to restore it with. */
     void *(*release_gil)(void);
     /* Perform http_request: owns (frees) the request and body blocks, sets p->http_status and the
@@ -152,10 +169,11 @@ extern host_hooks instance_hooks;
  * load instead of a __tls_get_addr call in this shared object (read on every kernel call). */
 extern __thread plugin_instance *current_instance __attribute__((tls_model("initial-exec")));
 
-/* instance_engine_new: the process engine: epoch interruption on (timeouts and cancel), memories
- * that never move (host pointers into the kernel memory stay valid while it grows); also compiles
- * the kernel accessor module. Returns NULL and sets *error (malloc'ed) on failure. Call once. */
-wasm_engine_t *instance_engine_new(char **error);
+/* instance_engine_new: a process engine: epoch interruption on (timeouts and cancel), memories
+ * that never move (host pointers into the kernel memory stay valid while it grows), fuel metering
+ * when consume_fuel (it slows wasm down, so only plugins given a fuel budget use that engine);
+ * also compiles the kernel accessor module. Returns 0, or -1 and sets *error (malloc'ed). */
+int instance_engine_new(int consume_fuel, engine_bundle *out, char **error);
 
 /* compiled_plugin_delete: free everything compiled_plugin owns. NULL is ignored. */
 void compiled_plugin_delete(compiled_plugin *c);
@@ -166,12 +184,13 @@ void compiled_plugin_delete(compiled_plugin *c);
 int compiled_plugin_link(compiled_plugin *c, char **error);
 
 /* instance_new: an instance of `compiled` with its own store and kernel. `config` is copied;
- * `preopens` are copied. kernel_limit and max_memory_bytes: 0 / -1 for the defaults.
+ * `preopens` are copied. kernel_limit and max_memory_bytes: 0 / -1 for the defaults. fuel: the
+ * budget of every call (and of instantiation) when compiled on the fuel engine, else ignored.
  * Returns NULL and sets *error (malloc'ed) on failure. */
 plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, uint64_t kernel_limit,
-                              int64_t max_memory_bytes, uint64_t max_var_bytes,
+                              int64_t max_memory_bytes, uint64_t max_var_bytes, uint64_t fuel,
                               const config_entry *config, size_t config_count, int wasi,
-                              int wasi_inherit_stdio, const wasi_preopen *preopens,
+                              int wasi_stdio, const wasi_preopen *preopens,
                               size_t preopen_count, char **error);
 
 /* instance_delete: drop the store, the kernel, vars and config. NULL is ignored. */

@@ -242,11 +242,13 @@ def test_alloc_huge_returns_0(kernel, n):
 
 
 def test_alloc_respects_memory_limit(plugin_wasm):
-    manifest = {"wasm": [{"data": plugin_wasm("kernel")}], "memory": {"max_pages": 2}}
+    # max_pages bounds the kernel and the plugin's own memory (1 page in kernel.wat) together.
+    manifest = {"wasm": [{"data": plugin_wasm("kernel")}], "memory": {"max_pages": 3}}
     with ef.Plugin(manifest, functions=[]) as plugin:
-        limit = 2 * 65536
+        limit = 3 * 65536
         assert u64(plugin.call("alloc_n", q(1000))) != 0
-        assert u64(plugin.call("alloc_n", q(limit // 2))) != 0
+        assert u64(plugin.call("alloc_n", q(65536))) != 0     # kernel: 2 pages + plugin: 1 page
+        assert u64(plugin.call("alloc_n", q(2 * 65536))) == 0  # would need 3 kernel pages + 1
         assert u64(plugin.call("alloc_n", q(limit))) == 0
         assert u64(plugin.call("alloc_n", q(limit * 10))) == 0
         assert plugin.call("echo", b"ok") == b"ok"

@@ -29,8 +29,14 @@ cdef extern from "instance.h" nogil:
         EXPORT_RETURNS_I32
         EXPORT_OTHER
 
+    ctypedef struct engine_bundle:
+        wasm_engine_t *engine
+        wasmtime_module_t *access_module
+        int consume_fuel
+
     ctypedef struct compiled_plugin:
         wasm_engine_t *engine
+        wasmtime_module_t *access_module
         wasmtime_linker_t *linker
         wasmtime_module_t *main
         size_t dep_count
@@ -59,6 +65,11 @@ cdef extern from "instance.h" nogil:
         FAILURE_HOST_FUNCTION
         FAILURE_DENIED
 
+    ctypedef enum wasi_stdio_mode:
+        WASI_STDIO_DISCARD
+        WASI_STDIO_INHERIT
+        WASI_STDIO_LOG
+
     ctypedef enum interrupt_reason:
         INTERRUPT_NONE
         INTERRUPT_TIMEOUT
@@ -79,6 +90,7 @@ cdef extern from "instance.h" nogil:
         CALL_TRAP
         CALL_TIMEOUT
         CALL_CANCELLED
+        CALL_OUT_OF_FUEL
         CALL_INPUT_TOO_LARGE
         CALL_HOST_FAILURE
         CALL_EXIT
@@ -96,19 +108,20 @@ cdef extern from "instance.h" nogil:
     ctypedef struct host_hooks:
         void (*log)(void *owner, int level, const uint8_t *msg, size_t len) noexcept nogil
         int32_t (*log_level)(void *owner) noexcept nogil
+        void (*wasi_output)(void *owner, int fd, const uint8_t *data, size_t len) noexcept nogil
         void *(*release_gil)() noexcept nogil
         wasm_trap_t *(*http_request)(void *owner, uint64_t request, uint64_t body, uint64_t *response) noexcept nogil
 
     host_hooks instance_hooks
     plugin_instance *current_instance
 
-    wasm_engine_t *instance_engine_new(char **error)
+    int instance_engine_new(int consume_fuel, engine_bundle *out, char **error)
     void compiled_plugin_delete(compiled_plugin *c)
     int compiled_plugin_link(compiled_plugin *c, char **error)
     plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, uint64_t kernel_limit,
-                                  int64_t max_memory_bytes, uint64_t max_var_bytes,
+                                  int64_t max_memory_bytes, uint64_t max_var_bytes, uint64_t fuel,
                                   const config_entry *config, size_t config_count, int wasi,
-                                  int wasi_inherit_stdio, const wasi_preopen *preopens,
+                                  int wasi_stdio, const wasi_preopen *preopens,
                                   size_t preopen_count, char **error)
     void instance_delete(plugin_instance *p)
     void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input,
