@@ -85,7 +85,6 @@ cdef _load_wasmtime():
     instance_hooks.log_level = _log_level_hook
     instance_hooks.release_gil = _release_gil
     instance_hooks.http_request = _http_request_hook
-    instance_hooks.wasi_output = _wasi_output_hook
 
 
 _load_wasmtime()
@@ -141,20 +140,6 @@ cdef void _log_hook(void *owner, int level, const uint8_t *msg, size_t n) noexce
                 logger.log(py_level, text, extra={"plugin_id": str(plugin.id)})
         except BaseException:
             logger.exception("extism_fast: logging a plugin message failed")
-
-
-cdef void _wasi_output_hook(void *owner, int fd, const uint8_t *data, size_t n) noexcept nogil:
-    # wasi_stdio="log": stdout at INFO, stderr at WARNING, one record per write.
-    with gil:
-        try:
-            plugin = <Plugin>owner
-            py_level = logging.INFO if fd == 1 else logging.WARNING
-            if logger.isEnabledFor(py_level):
-                text = (<char *>data)[:n].decode("utf-8", "replace").rstrip("\n")
-                stream = "stdout" if fd == 1 else "stderr"
-                logger.log(py_level, text, extra={"plugin_id": str(plugin.id), "wasi_stream": stream})
-        except BaseException:
-            logger.exception("extism_fast: logging WASI output failed")
 
 
 cdef int32_t _log_level_hook(void *owner) noexcept nogil:
@@ -687,6 +672,7 @@ cdef class Plugin:
     cdef object _allowed_hosts
     cdef uint64_t _max_http_response_bytes
     cdef bint _http_response_headers
+    cdef bint _log_wasi_output
 
     def __init__(self, plugin, bint wasi=False, config=None, functions=HOST_FN_REGISTRY, *,
                  bint http_response_headers=False, fuel=None, str wasi_stdio="inherit"):
@@ -707,6 +693,7 @@ cdef class Plugin:
         self._http_response_headers = http_response_headers
         if wasi_stdio not in _WASI_STDIO_MODES:
             raise ManifestError(f"wasi_stdio must be one of {', '.join(_WASI_STDIO_MODES)}, got {wasi_stdio!r}")
+        self._log_wasi_output = wasi_stdio == "log"
         self._instantiate(manifest, _WASI_STDIO_MODES[wasi_stdio])
 
     cdef _instantiate(self, manifest, int wasi_stdio):
@@ -814,6 +801,8 @@ cdef class Plugin:
             self._host_context = None
             if have_view:
                 PyBuffer_Release(&view)
+        if self._log_wasi_output:
+            self._log_wasi_streams()
         if r.status != CALL_OK:
             raise self._call_error(function_name, &r)
         out = PyBytes_FromStringAndSize(<const char *>r.output, r.output_length)
@@ -822,6 +811,18 @@ cdef class Plugin:
         if parse is None:
             return memoryview(out)
         return parse(out)
+
+    cdef _log_wasi_streams(self):
+        """wasi_stdio="log": what the call wrote, stdout at INFO and stderr at WARNING, a record a line."""
+        cdef size_t n
+        cdef const uint8_t *data
+        for stream, name, level in ((0, "stdout", logging.INFO), (1, "stderr", logging.WARNING)):
+            data = instance_take_wasi_output(self.inst, stream, &n)
+            if n == 0 or not logger.isEnabledFor(level):
+                continue
+            text = (<const char *>data)[:n].decode("utf-8", "replace")
+            for line in text.splitlines():
+                logger.log(level, line, extra={"plugin_id": str(self._id), "wasi_stream": name})
 
     cdef bytes _take_block(self, uint64_t offset):
         """The bytes of a block the plugin handed over (then freed: the host owns it), or None."""

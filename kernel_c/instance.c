@@ -171,16 +171,35 @@ static wasmtime_error_t *on_epoch_deadline(wasmtime_context_t *ctx, void *data, 
     return NULL;
 }
 
-static ptrdiff_t wasi_stdout(void *data, const unsigned char *bytes, size_t len) {
-    plugin_instance *p = data;
-    instance_hooks.wasi_output(p->owner, 1, bytes, len);
+/* Append to the stream's buffer, up to INSTANCE_WASI_OUTPUT_MAX per call (the rest is dropped). */
+static ptrdiff_t keep_wasi_output(plugin_instance *p, int stream, const unsigned char *bytes, size_t len) {
+    size_t room = INSTANCE_WASI_OUTPUT_MAX - p->wasi_output_length[stream];
+    size_t n = len < room ? len : room;
+    size_t needed = p->wasi_output_length[stream] + n;
+    if (needed > p->wasi_output_capacity[stream]) {
+        size_t capacity = needed < 4096 ? 4096 : needed * 2;
+        uint8_t *grown = realloc(p->wasi_output[stream], capacity);
+        if (grown == NULL) return (ptrdiff_t)len;
+        p->wasi_output[stream] = grown;
+        p->wasi_output_capacity[stream] = capacity;
+    }
+    if (n) memcpy(p->wasi_output[stream] + p->wasi_output_length[stream], bytes, n);
+    p->wasi_output_length[stream] = needed;
     return (ptrdiff_t)len;
 }
 
+static ptrdiff_t wasi_stdout(void *data, const unsigned char *bytes, size_t len) {
+    return keep_wasi_output(data, 0, bytes, len);
+}
+
 static ptrdiff_t wasi_stderr(void *data, const unsigned char *bytes, size_t len) {
-    plugin_instance *p = data;
-    instance_hooks.wasi_output(p->owner, 2, bytes, len);
-    return (ptrdiff_t)len;
+    return keep_wasi_output(data, 1, bytes, len);
+}
+
+const uint8_t *instance_take_wasi_output(plugin_instance *p, int stream, size_t *length) {
+    *length = p->wasi_output_length[stream];
+    p->wasi_output_length[stream] = 0;
+    return p->wasi_output[stream];
 }
 
 static wasi_config_t *make_wasi_config(const plugin_instance *p, char **error) {
@@ -192,7 +211,7 @@ static wasi_config_t *make_wasi_config(const plugin_instance *p, char **error) {
     if (p->wasi_stdio == WASI_STDIO_INHERIT) {
         wt.wasi_config_inherit_stdout(config);
         wt.wasi_config_inherit_stderr(config);
-    } else if (p->wasi_stdio == WASI_STDIO_LOG && instance_hooks.wasi_output != NULL) {
+    } else if (p->wasi_stdio == WASI_STDIO_LOG) {
         wt.wasi_config_set_stdout_custom(config, wasi_stdout, p, NULL);
         wt.wasi_config_set_stderr_custom(config, wasi_stderr, p, NULL);
     } /* else: WASI_STDIO_DISCARD, wasmtime's default sink */
@@ -417,6 +436,8 @@ void instance_delete(plugin_instance *p) {
     }
     free(p->preopens);
     free(p->exports);
+    free(p->wasi_output[0]);
+    free(p->wasi_output[1]);
     free(p->http_headers);
     free(p->host_failure_message);
     free(p);

@@ -103,6 +103,12 @@ typedef struct plugin_instance {
     uint64_t fuel;                   /* instructions per call (fuel engine only); 0 = unmetered */
     int wasi;
     int wasi_stdio;                  /* wasi_stdio_mode */
+    /* WASI_STDIO_LOG: what the plugin wrote to stdout [0] and stderr [1] during the current call,
+     * for the host to log afterwards. wasmtime may write from one of its own threads, which must
+     * never wait for the GIL the calling thread holds, so the writes only land here. */
+    uint8_t *wasi_output[2];
+    size_t wasi_output_length[2];
+    size_t wasi_output_capacity[2];
     wasi_preopen *preopens;
     size_t preopen_count;
 
@@ -152,8 +158,6 @@ typedef struct host_hooks {
     void (*log)(void *owner, int level, const uint8_t *msg, size_t len);
     /* The lowest level (0..4) that is logged for `owner`, or INT32_MAX when logging is off. */
     int32_t (*log_level)(void *owner);
-    /* WASI_STDIO_LOG: the plugin wrote `len` bytes to fd 1 or 2. Called without the GIL. */
-    void (*wasi_output)(void *owner, int fd, const uint8_t *data, size_t len);
     /* Release the GIL this thread holds; returns the thread state to restore it with. */
     void *(*release_gil)(void);
     /* Perform http_request: owns (frees) the request and body blocks, sets p->http_status and the
@@ -202,6 +206,13 @@ void instance_delete(plugin_instance *p);
  * which the caller must restore. Hooks take the GIL when they need it. */
 void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input, uint64_t input_length,
                    uint64_t timeout_ns, int holds_gil, call_result *r);
+
+/* WASI output kept per stream (WASI_STDIO_LOG) is capped at this many bytes per call. */
+#define INSTANCE_WASI_OUTPUT_MAX (UINT64_C(1) << 20)
+
+/* instance_take_wasi_output: the bytes written to stream (0 stdout, 1 stderr) since the last take;
+ * *length gets their count. Valid until the next call; the stream is emptied. */
+const uint8_t *instance_take_wasi_output(plugin_instance *p, int stream, size_t *length);
 
 /* instance_set_http_headers: keep a copy of `json` for http_headers (NULL / 0 forgets it).
  * Returns 0, or -1 when out of host memory. */

@@ -108,7 +108,6 @@ cdef extern from "instance.h" nogil:
     ctypedef struct host_hooks:
         void (*log)(void *owner, int level, const uint8_t *msg, size_t len) noexcept nogil
         int32_t (*log_level)(void *owner) noexcept nogil
-        void (*wasi_output)(void *owner, int fd, const uint8_t *data, size_t len) noexcept nogil
         void *(*release_gil)() noexcept nogil
         wasm_trap_t *(*http_request)(void *owner, uint64_t request, uint64_t body, uint64_t *response) noexcept nogil
 
@@ -127,6 +126,7 @@ cdef extern from "instance.h" nogil:
     void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input,
                        uint64_t input_length, uint64_t timeout_ns, int holds_gil, call_result *r)
     void instance_cancel(plugin_instance *p)
+    const uint8_t *instance_take_wasi_output(plugin_instance *p, int stream, size_t *length)
     int instance_set_http_headers(plugin_instance *p, const uint8_t *json, uint64_t length)
     wasm_trap_t *instance_fail(plugin_instance *p, failure_kind kind, const char *message)
     int env_imports_define(wasmtime_linker_t *linker, char **error)

@@ -1,0 +1,144 @@
+"""Capabilities and limits: fuel budgets, WASI stdio, max_pages over kernel + plugin memory,
+and no secrets (config values, host paths) in error messages."""
+
+from __future__ import annotations
+
+import logging
+import struct
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import extism_fast as ef
+
+SPIN = """
+(module
+  (import "extism:host/env" "input_load_u64" (func $load (param i64) (result i64)))
+  (func (export "spin") (result i32) (local $i i64) (local $n i64)
+    (local.set $n (call $load (i64.const 0)))
+    (loop $l
+      (local.set $i (i64.add (local.get $i) (i64.const 1)))
+      (br_if $l (i64.lt_u (local.get $i) (local.get $n))))
+    (i32.const 0))
+  (func (export "ok") (result i32) (i32.const 0)))
+"""
+
+
+def q(n: int) -> bytes:
+    return struct.pack("<Q", n)
+
+
+# ---- fuel ----
+
+def test_fuel_budget_is_enforced_and_the_plugin_recovers():
+    with ef.Plugin(SPIN, fuel=50_000) as plugin:
+        plugin.call("spin", q(10))  # well within the budget
+        with pytest.raises(ef.FuelExhaustedError, match=r"ran out of fuel .*50000 instructions per call"):
+            plugin.call("spin", q(1_000_000))
+        assert plugin.call("ok") == b""
+        plugin.call("spin", q(10))  # the budget is per call: refilled
+
+
+def test_fuel_is_per_call_not_per_plugin():
+    with ef.Plugin(SPIN, fuel=200_000) as plugin:
+        for _ in range(20):  # 20 calls of ~40k instructions each: 800k in all
+            plugin.call("spin", q(10_000))
+
+
+def test_no_fuel_means_unmetered():
+    with ef.Plugin(SPIN) as plugin:
+        plugin.call("spin", q(5_000_000))
+
+
+@pytest.mark.parametrize("fuel", [0, -1, 1.5, True, "10"])
+def test_invalid_fuel_is_refused(fuel):
+    with pytest.raises(ef.ManifestError, match="fuel must be a positive integer"):
+        ef.Plugin(SPIN, fuel=fuel)
+
+
+def test_compiled_plugin_carries_its_fuel_budget():
+    compiled = ef.CompiledPlugin(SPIN, functions=[], fuel=30_000)
+    with ef.Plugin(compiled) as plugin:
+        with pytest.raises(ef.FuelExhaustedError):
+            plugin.call("spin", q(1_000_000))
+
+
+# ---- WASI stdio ----
+
+def test_wasi_stdio_log_captures_stdout_to_the_logger(plugin_wasm, caplog):
+    with caplog.at_level(logging.INFO, logger="extism_fast"):
+        with ef.Plugin(plugin_wasm("bad/wasi_needed"), wasi=True, wasi_stdio="log") as plugin:
+            assert plugin.call("run") == b"ok"
+            plugin_id = str(plugin.id)
+    records = [r for r in caplog.records if getattr(r, "wasi_stream", None) == "stdout"]
+    assert [r.getMessage() for r in records] == ["hello from wasi"]
+    assert records[0].plugin_id == plugin_id
+    assert records[0].levelno == logging.INFO
+
+
+def _run_child(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, timeout=60)
+
+
+def test_wasi_stdio_inherit_is_the_default(wasm_path):
+    child = _run_child(f"""
+        import extism_fast as ef
+        p = ef.Plugin({str(wasm_path("bad/wasi_needed"))!r}, wasi=True)
+        assert p.call("run") == b"ok"
+    """)
+    assert child.returncode == 0, child.stderr
+    assert child.stdout == b"hello from wasi\n"
+
+
+def test_wasi_stdio_discard_writes_nothing(wasm_path):
+    child = _run_child(f"""
+        import extism_fast as ef
+        p = ef.Plugin({str(wasm_path("bad/wasi_needed"))!r}, wasi=True, wasi_stdio="discard")
+        assert p.call("run") == b"ok"
+    """)
+    assert child.returncode == 0, child.stderr
+    assert child.stdout == b""
+
+
+def test_unknown_wasi_stdio_mode_is_refused(plugin_wasm):
+    with pytest.raises(ef.ManifestError, match="wasi_stdio must be one of inherit, log, discard"):
+        ef.Plugin(plugin_wasm("bad/wasi_needed"), wasi=True, wasi_stdio="file")
+
+
+# ---- memory: max_pages covers the kernel and the plugin's own memory ----
+
+def test_kernel_growth_counts_the_plugin_memory(plugin_wasm):
+    # misc.wat's memory starts at 1 page; grow it to 3 of 4 pages: one page is left for the kernel.
+    manifest = {"wasm": [{"data": plugin_wasm("misc")}], "memory": {"max_pages": 4}}
+    with ef.Plugin(manifest, functions=[]) as plugin:
+        assert plugin.call("ok") == b"ok"
+        plugin.call("grow", q(2))
+        assert struct.unpack("<q", plugin.call("pages"))[0] == 3
+        with pytest.raises(ef.MemoryLimitError, match="max_pages"):
+            plugin.call("ok", b"x" * 70_000)  # the input needs a second kernel page
+        assert plugin.call("ok", b"x" * 1000) == b"ok"
+
+
+# ---- no secrets in messages ----
+
+def test_config_values_do_not_appear_in_errors(plugin_wasm):
+    secret = "s3cr3t-value-123"
+    manifest = {"wasm": [{"data": plugin_wasm("kernel")}], "config": {"api_key": secret}}
+    with ef.Plugin(manifest, functions=[]) as plugin:
+        for call in (lambda: plugin.call("trap"), lambda: plugin.call("nope"),
+                     lambda: plugin.call("probe_load_u64", q(2**40))):
+            with pytest.raises(ef.Error) as info:
+                call()
+            assert secret not in str(info.value)
+
+
+def test_missing_mount_names_the_path_but_not_config(tmp_path, plugin_wasm):
+    missing = tmp_path / "does-not-exist"
+    manifest = {"wasm": [{"data": plugin_wasm("bad/wasi_needed")}], "config": {"token": "tok-999"},
+                "allowed_paths": {str(missing): "/data"}}
+    with pytest.raises(ef.ManifestError) as info:
+        ef.Plugin(manifest, wasi=True)
+    assert str(missing) in str(info.value)
+    assert "tok-999" not in str(info.value)
