@@ -13,11 +13,11 @@ import os
 import uuid
 import importlib.util
 
-from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBuffer_FillInfo, PyBUF_SIMPLE, PyBUF_WRITABLE
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_CheckExact
 from cpython.unicode cimport PyUnicode_AsUTF8String, PyUnicode_CheckExact
 from libc.stdint cimport uint8_t, uint64_t, int64_t, int32_t, INT32_MAX
-from libc.stdlib cimport malloc, calloc, free
+from libc.stdlib cimport malloc, calloc, realloc, free
 from libc.string cimport memcpy, strlen
 
 from extism_fast.includes.wasmtime cimport *
@@ -653,6 +653,130 @@ cdef wasi_preopen *_preopens(dict allowed_paths, list keep) except NULL:
     return preopens
 
 
+# ---------------------------------------------------------------------------------------------
+# Outputs as views, and batches of calls
+# ---------------------------------------------------------------------------------------------
+
+cdef uint8_t _EMPTY[1]
+_BATCH_SIZE = 1024
+
+
+cdef class _OutputBuffer:
+    """Exports one call's output, in place in kernel memory, to read-only memoryviews."""
+    cdef Plugin plugin          # keeps the kernel memory alive while views exist
+    cdef const uint8_t *data
+    cdef uint64_t length
+    cdef uint64_t end           # kernel offset one past the output
+    cdef Py_ssize_t exports
+    cdef object first_view
+
+    def __getbuffer__(self, Py_buffer *buffer, int flags):
+        if flags & PyBUF_WRITABLE:
+            raise BufferError("plugin output views are read-only")
+        PyBuffer_FillInfo(buffer, self, <void *>(self.data if self.length else _EMPTY), self.length, 1, flags)
+        self.exports += 1
+
+    def __releasebuffer__(self, Py_buffer *buffer):
+        self.exports -= 1
+
+
+cdef class _Batch:
+    """The inputs, results and outputs of one batch of calls; run() needs no GIL."""
+    cdef list items
+    cdef size_t count
+    cdef size_t done
+    cdef const uint8_t **inputs
+    cdef uint64_t *input_lengths
+    cdef call_result *results_
+    cdef uint64_t *output_offsets
+    cdef uint8_t *arena          # every output, back to back
+    cdef size_t arena_length
+    cdef size_t arena_capacity
+
+    def __cinit__(self, list items):
+        cdef size_t i
+        self.items = [_as_input_bytes(item) for item in items]
+        self.count = len(self.items)
+        self.inputs = <const uint8_t **>calloc(self.count + 1, sizeof(uint8_t *))
+        self.input_lengths = <uint64_t *>calloc(self.count + 1, sizeof(uint64_t))
+        self.results_ = <call_result *>calloc(self.count + 1, sizeof(call_result))
+        self.output_offsets = <uint64_t *>calloc(self.count + 1, sizeof(uint64_t))
+        if not (self.inputs and self.input_lengths and self.results_ and self.output_offsets):
+            raise MemoryError()
+        for i in range(self.count):
+            data = self.items[i]
+            self.inputs[i] = <const uint8_t *>PyBytes_AS_STRING(data)
+            self.input_lengths[i] = PyBytes_GET_SIZE(data)
+
+    def __dealloc__(self):
+        cdef size_t i
+        if self.results_ != NULL:
+            for i in range(self.count):
+                free(self.results_[i].message)
+        free(self.inputs)
+        free(self.input_lengths)
+        free(self.results_)
+        free(self.output_offsets)
+        free(self.arena)
+
+    cdef bint _keep_output(self, size_t i) noexcept nogil:
+        cdef call_result *r = &self.results_[i]
+        cdef size_t needed = self.arena_length + r.output_length
+        cdef uint8_t *grown
+        if needed > self.arena_capacity:
+            grown = <uint8_t *>realloc(self.arena, needed * 2 + 64)
+            if grown == NULL:
+                return False
+            self.arena = grown
+            self.arena_capacity = needed * 2 + 64
+        if r.output_length:
+            memcpy(self.arena + self.arena_length, r.output, r.output_length)
+        self.output_offsets[i] = self.arena_length
+        self.arena_length = needed
+        r.output = NULL  # kernel memory is reused by the next call
+        return True
+
+    cdef void run(self, plugin_instance *inst, size_t index, uint64_t timeout_ns,
+                  bint return_exceptions) noexcept nogil:
+        cdef size_t i
+        for i in range(self.count):
+            instance_call(inst, index, self.inputs[i], self.input_lengths[i], timeout_ns, 0, &self.results_[i])
+            self.done = i + 1
+            if self.results_[i].status == CALL_OK:
+                if not self._keep_output(i):
+                    self.results_[i].status = CALL_INPUT_TOO_LARGE  # out of host memory for outputs
+                    self.results_[i].output_length = 0
+            if self.results_[i].status != CALL_OK and not return_exceptions:
+                return
+
+    cdef list results(self, Plugin plugin, function_name, parse, bint return_exceptions):
+        """The outputs (parsed) in input order; a failure raises, or fills its slot."""
+        cdef size_t i
+        cdef call_result *r
+        out = []
+        for i in range(self.done):
+            r = &self.results_[i]
+            if r.status == CALL_OK:
+                data = PyBytes_FromStringAndSize(<const char *>self.arena + self.output_offsets[i], r.output_length)
+                out.append(data if parse is bytes else memoryview(data) if parse is None else parse(data))
+                continue
+            error = plugin._call_error(function_name, r)
+            r.message = NULL  # _call_error freed it
+            if not return_exceptions:
+                raise error
+            out.append(error)
+        return out
+
+
+cdef bytes _as_input_bytes(item):
+    """A call input as bytes: str is UTF-8 encoded, other buffers are copied once."""
+    if PyBytes_CheckExact(item):
+        return item
+    if isinstance(item, str):
+        return PyUnicode_AsUTF8String(item)
+    return bytes(memoryview(item))
+
+
 @cython.no_gc_clear
 cdef class Plugin:
     """A plugin instance: call its exports by name, bytes in and bytes out.
@@ -673,6 +797,8 @@ cdef class Plugin:
     cdef uint64_t _max_http_response_bytes
     cdef bint _http_response_headers
     cdef bint _log_wasi_output
+    cdef bint _closed
+    cdef list _exposed   # _OutputBuffer of outputs returned as views (parse=None)
 
     def __init__(self, plugin, bint wasi=False, config=None, functions=HOST_FN_REGISTRY, *,
                  bint http_response_headers=False, fuel=None, str wasi_stdio="inherit"):
@@ -686,6 +812,7 @@ cdef class Plugin:
             manifest = compiled.manifest
         self.compiled_plugin = compiled
         self._callable = compiled._callable
+        self._exposed = []
         self._id = uuid.uuid4()
         self._timeout_ns = (manifest.timeout_ms or 0) * 1000000
         self._allowed_hosts = tuple(manifest.allowed_hosts or ())
@@ -734,11 +861,18 @@ cdef class Plugin:
         return self._id
 
     def close(self) -> None:
-        """Free the instance's native resources now; later calls raise Error."""
+        """Free the instance's native resources; later calls raise Error.
+
+        Output views (``parse=None``) that are still exported keep the kernel memory alive until
+        they are released; everything is freed now otherwise.
+        """
         if self._busy:
             raise Error("cannot close a plugin while one of its calls is running")
-        instance_delete(self.inst)
-        self.inst = NULL
+        self._closed = True
+        self._keep_exposed_outputs()
+        if not self._exposed:
+            instance_delete(self.inst)
+            self.inst = NULL
 
     def __enter__(self):
         return self
@@ -756,27 +890,33 @@ cdef class Plugin:
         """True when the plugin exports a function with this name."""
         return self.compiled_plugin.function_exists(name)
 
-    def call(self, function_name, data=b"", parse=bytes, host_context=None):
-        """Call export ``function_name`` with ``data`` (str or any bytes-like object).
-
-        Returns the output as bytes, or ``parse(output_bytes)``; ``parse=None`` returns a
-        memoryview. Raises a subclass of Error when the call fails; the plugin stays usable.
-        """
-        cdef Py_buffer view
-        cdef call_result r
-        cdef size_t index
-        cdef const uint8_t *ptr
-        cdef uint64_t n
-        cdef bint have_view = False
+    cdef size_t _begin(self, function_name) except? 0:
+        """The export index for a call, after checking the plugin can take one now."""
         index_obj = self._callable.get(function_name)
         if index_obj is None:
             raise self._missing_export(function_name)
-        index = index_obj
-        if self.inst == NULL:
+        if self.inst == NULL or self._closed:
             raise Error("plugin is closed")
         if self._busy:
             raise Error("plugin is already running a call (re-entrant or from another thread); "
                         "use one Plugin per thread")
+        self._keep_exposed_outputs()
+        return index_obj
+
+    def call(self, function_name, data=b"", parse=bytes, host_context=None):
+        """Call export ``function_name`` with ``data`` (str or any bytes-like object).
+
+        Returns the output as bytes, or ``parse(output_bytes)``. ``parse=None`` returns a
+        read-only memoryview onto kernel memory (no copy), valid until this plugin's next call:
+        after that it raises ValueError, unless a view of it is still exported (then its bytes stay
+        untouched). Raises a subclass of Error when the call fails; the plugin stays usable.
+        """
+        cdef Py_buffer view
+        cdef call_result r
+        cdef size_t index = self._begin(function_name)
+        cdef const uint8_t *ptr
+        cdef uint64_t n
+        cdef bint have_view = False
         if PyUnicode_CheckExact(data) or isinstance(data, str):
             data = PyUnicode_AsUTF8String(data)
         if PyBytes_CheckExact(data):
@@ -805,12 +945,78 @@ cdef class Plugin:
             self._log_wasi_streams()
         if r.status != CALL_OK:
             raise self._call_error(function_name, &r)
+        if parse is None and <ptrdiff_t>index != self.compiled_plugin.c.start_index:
+            return self._expose_output(&r)
         out = PyBytes_FromStringAndSize(<const char *>r.output, r.output_length)
         if parse is bytes:
             return out
-        if parse is None:
+        if parse is None:  # after `_start` the next call replaces the store: a view would dangle
             return memoryview(out)
         return parse(out)
+
+    cdef object _expose_output(self, call_result *r):
+        cdef _OutputBuffer exporter = _OutputBuffer.__new__(_OutputBuffer)
+        exporter.plugin = self
+        exporter.data = r.output
+        exporter.length = r.output_length
+        exporter.end = (r.output - self.inst.kernel.base) + r.output_length if r.output_length else 0
+        view = memoryview(exporter)
+        exporter.first_view = view
+        self._exposed.append(exporter)
+        return view
+
+    cdef _keep_exposed_outputs(self):
+        """Before a call: invalidate the views of earlier outputs, except those still exported
+        elsewhere (slices, numpy arrays): their bytes are kept out of this call's allocations."""
+        cdef _OutputBuffer exporter
+        cdef uint64_t keep = 0
+        still_exported = []
+        for exporter in self._exposed:
+            try:
+                exporter.first_view.release()
+            except BufferError:  # something holds a buffer exported from the view itself
+                pass
+            if exporter.exports > 0:
+                still_exported.append(exporter)
+                keep = max(keep, exporter.end)
+            else:
+                exporter.first_view = None
+        self._exposed = still_exported
+        if self.inst != NULL:
+            self.inst.kernel_keep = keep
+
+    def call_many(self, function_name, inputs, parse=bytes, bint return_exceptions=False):
+        """Call ``function_name`` once per item of ``inputs``; returns the list of outputs.
+
+        The loop runs in C with the GIL released. A failure raises at the first failing item,
+        or with ``return_exceptions=True`` takes that item's slot as the Error and goes on.
+        """
+        return list(self.iter_call(function_name, inputs, parse, return_exceptions))
+
+    def iter_call(self, function_name, inputs, parse=bytes, bint return_exceptions=False):
+        """Iterator form of :meth:`call_many`: runs the calls in batches and yields the outputs."""
+        self._begin(function_name)  # fail fast, before the first batch
+        batch = []
+        for item in inputs:
+            batch.append(item)
+            if len(batch) == _BATCH_SIZE:
+                yield from self._run_batch(function_name, batch, parse, return_exceptions)
+                batch = []
+        if batch:
+            yield from self._run_batch(function_name, batch, parse, return_exceptions)
+
+    cdef list _run_batch(self, function_name, list items, parse, bint return_exceptions):
+        cdef size_t index = self._begin(function_name)
+        cdef _Batch batch = _Batch(items)
+        self._busy = True
+        try:
+            with nogil:
+                batch.run(self.inst, index, self._timeout_ns, return_exceptions)
+        finally:
+            self._busy = False
+        if self._log_wasi_output:
+            self._log_wasi_streams()
+        return batch.results(self, function_name, parse, return_exceptions)
 
     cdef _log_wasi_streams(self):
         """wasi_stdio="log": what the call wrote, stdout at INFO and stderr at WARNING, a record a line."""

@@ -5,18 +5,22 @@
     extism-fast call examples/count_vowels.wat count_vowels --input "Hello World"
     echo -n "Hello" | extism-fast call plugin.wasm greet --config greeting=Hi
     extism-fast call --manifest manifest.json count_vowels --input-file big.txt
+    extism-fast batch plugin.wasm greet --input-file inputs.jsonl --output out.jsonl
 
-The output bytes go to stdout unchanged (no newline added). A failure prints one line,
+``call``'s output bytes go to stdout unchanged (no newline added). A failure prints one line,
 ``extism-fast: error: <message>``, to stderr and exits with status 1 (status 2 for bad usage).
+``batch`` (one call per JSON line, on a pool of plugin instances) is described in
+:mod:`extism_fast.batch`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
 import attrs
@@ -53,7 +57,8 @@ def _first_line(message: str) -> str:
     return lines[0].strip() if lines else "unknown error"
 
 
-def _fail(message: Any, status: int) -> int:
+def fail(message: Any, status: int) -> int:
+    """Print ``extism-fast: error: <first line of message>`` to stderr; return ``status``."""
     # Runtime messages speak of the Python API; name the flag instead.
     text = _first_line(str(message)).replace("pass wasi=True", "pass --wasi")
     sys.stderr.write(f"{PROG}: error: {text}\n")
@@ -137,11 +142,45 @@ def _log_level(text: str) -> int:
 # --------------------------------------------------------------------------------------------------
 
 
+def _add_target_arguments(parser: argparse.ArgumentParser) -> None:
+    """The PLUGIN and FUNCTION positionals, shared by ``call`` and ``batch``."""
+    parser.add_argument("plugin", metavar="PLUGIN",
+                        help="a .wasm or .wat file, or with --manifest a JSON manifest file")
+    parser.add_argument("function", metavar="FUNCTION", help="name of the exported plugin function")
+
+
+def _add_plugin_options(parser: argparse.ArgumentParser) -> None:
+    """The options that describe the plugin (read by :func:`build_manifest`) and its logging,
+    shared by ``call`` and ``batch``."""
+    parser.add_argument("-m", "--manifest", action="store_true",
+                        help="PLUGIN is a JSON Extism manifest; relative wasm paths in it are "
+                             "resolved against the manifest's directory, and the options below "
+                             "are merged over it")
+    parser.add_argument("--wasi", action="store_true", help="enable WASI (stdout/stderr inherited)")
+    parser.add_argument("-c", "--config", metavar="KEY=VALUE", action="append", type=_config_item,
+                        default=[], help="set a config value the plugin reads with config_get "
+                                         "(repeatable)")
+    parser.add_argument("--allow-path", metavar="[ro:]HOST:GUEST", action="append",
+                        type=_allow_path, default=[],
+                        help="mount host directory HOST at GUEST for WASI; 'ro:' mounts it "
+                             "read-only (repeatable, needs --wasi)")
+    parser.add_argument("--allow-host", metavar="HOST", action="append", default=[],
+                        help="allow http_request to HOST, a glob such as '*.example.com' "
+                             "(repeatable)")
+    parser.add_argument("-t", "--timeout", metavar="MS", type=_positive_int("--timeout"),
+                        help="fail the call after MS milliseconds")
+    parser.add_argument("--max-pages", metavar="N", type=_non_negative_int("--max-pages"),
+                        help="cap the plugin's memory at N 64 KiB pages")
+    parser.add_argument("--log-level", metavar="LEVEL", type=_log_level,
+                        help="print plugin log messages at LEVEL or above to stderr: "
+                             "trace, debug, info, warn, error, off (default: off)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
         description="Run Extism WebAssembly plugins (fast host on wasmtime).",
-        epilog=f"Run '{PROG} call --help' for the options of a call.",
+        epilog=f"Run '{PROG} call --help' or '{PROG} batch --help' for the options of a command.",
     )
     parser.add_argument("--version", action="version", version=_versions())
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -158,37 +197,17 @@ def build_parser() -> argparse.ArgumentParser:
             f"example: {PROG} call examples/count_vowels.wat count_vowels --input 'Hello World'"
         ),
     )
-    call.add_argument("plugin", metavar="PLUGIN",
-                      help="a .wasm or .wat file, or with --manifest a JSON manifest file")
-    call.add_argument("function", metavar="FUNCTION", help="name of the exported plugin function")
-
+    _add_target_arguments(call)
     source = call.add_mutually_exclusive_group()
     source.add_argument("-i", "--input", metavar="TEXT",
                         help="input as text (encoded as UTF-8)")
     source.add_argument("-f", "--input-file", metavar="FILE",
                         help="read the input bytes from FILE ('-' for stdin)")
+    _add_plugin_options(call)
 
-    call.add_argument("-m", "--manifest", action="store_true",
-                      help="PLUGIN is a JSON Extism manifest; relative wasm paths in it are "
-                           "resolved against the manifest's directory, and the options below "
-                           "are merged over it")
-    call.add_argument("--wasi", action="store_true", help="enable WASI (stdout/stderr inherited)")
-    call.add_argument("-c", "--config", metavar="KEY=VALUE", action="append", type=_config_item,
-                      default=[], help="set a config value the plugin reads with config_get "
-                                       "(repeatable)")
-    call.add_argument("--allow-path", metavar="[ro:]HOST:GUEST", action="append", type=_allow_path,
-                      default=[], help="mount host directory HOST at GUEST for WASI; 'ro:' "
-                                       "mounts it read-only (repeatable, needs --wasi)")
-    call.add_argument("--allow-host", metavar="HOST", action="append", default=[],
-                      help="allow http_request to HOST, a glob such as '*.example.com' "
-                           "(repeatable)")
-    call.add_argument("-t", "--timeout", metavar="MS", type=_positive_int("--timeout"),
-                      help="fail the call after MS milliseconds")
-    call.add_argument("--max-pages", metavar="N", type=_non_negative_int("--max-pages"),
-                      help="cap the plugin's memory at N 64 KiB pages")
-    call.add_argument("--log-level", metavar="LEVEL", type=_log_level,
-                      help="print plugin log messages at LEVEL or above to stderr: "
-                           "trace, debug, info, warn, error, off (default: off)")
+    from extism_fast.batch import add_batch_parser
+
+    add_batch_parser(commands)
     return parser
 
 
@@ -263,39 +282,42 @@ def _read_input(args: argparse.Namespace) -> bytes:
         raise OSError(f"cannot read stdin: {exc}") from None
 
 
-def _setup_logging(level: int | None) -> logging.Handler | None:
+@contextlib.contextmanager
+def plugin_logging(level: int | None) -> Iterator[None]:
+    """Print extism_fast's log records at ``level`` or above to stderr while the block runs
+    (``--log-level``; nothing when ``level`` is None)."""
     if level is None:
-        return None
+        yield
+        return
     logger = logging.getLogger("extism_fast")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     logger.addHandler(handler)
     logger.setLevel(level)
-    return handler
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(logging.NOTSET)
 
 
 def _call(args: argparse.Namespace) -> int:
     import extism_fast
 
-    handler = _setup_logging(args.log_level)
-    try:
-        data = _read_input(args)
-        manifest = build_manifest(args)
-        with extism_fast.Plugin(manifest, wasi=args.wasi, functions=[]) as plugin:
-            output = plugin.call(args.function, data)
-        out = sys.stdout.buffer
-        out.write(output)
-        out.flush()
-        return EXIT_OK
-    except extism_fast.Error as exc:
-        return _fail(exc, EXIT_FAILURE)
-    except OSError as exc:
-        return _fail(exc, EXIT_FAILURE)
-    finally:
-        if handler is not None:
-            logger = logging.getLogger("extism_fast")
-            logger.removeHandler(handler)
-            logger.setLevel(logging.NOTSET)
+    with plugin_logging(args.log_level):
+        try:
+            data = _read_input(args)
+            manifest = build_manifest(args)
+            with extism_fast.Plugin(manifest, wasi=args.wasi, functions=[]) as plugin:
+                output = plugin.call(args.function, data)
+            out = sys.stdout.buffer
+            out.write(output)
+            out.flush()
+            return EXIT_OK
+        except extism_fast.Error as exc:
+            return fail(exc, EXIT_FAILURE)
+        except OSError as exc:
+            return fail(exc, EXIT_FAILURE)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -304,13 +326,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
     except UsageError as exc:
-        return _fail(exc, EXIT_USAGE)
+        return fail(exc, EXIT_USAGE)
     except SystemExit as exc:  # --help / --version
         return exc.code if isinstance(exc.code, int) else EXIT_OK
     try:
         if args.command == "call":
             return _call(args)
-        return _fail(f"unknown command {args.command!r}", EXIT_USAGE)  # pragma: no cover
+        if args.command == "batch":
+            from extism_fast.batch import run_batch_command
+
+            return run_batch_command(args)
+        return fail(f"unknown command {args.command!r}", EXIT_USAGE)  # pragma: no cover
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): not our failure; avoid a second error at exit.
         devnull = os.open(os.devnull, os.O_WRONLY)

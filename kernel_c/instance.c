@@ -557,9 +557,9 @@ void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input
         set_message(r, error);
         goto done;
     }
-    kernel_reset(p->kernel);
+    kernel_reset_keeping(p->kernel, p->kernel_keep);
     if (!p->initialized && run_startup(p, r) != 0) goto done;
-    kernel_reset(p->kernel);
+    kernel_reset_keeping(p->kernel, p->kernel_keep);
     p->http_status = 0;
     instance_set_http_headers(p, NULL, 0);
     if (kernel_write_input(p->kernel, input, input_length) != 0) {

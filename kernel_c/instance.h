@@ -98,6 +98,7 @@ typedef struct plugin_instance {
     wasmtime_memory_t main_memory;   /* main's exported "memory", when has_main_memory */
     int has_main_memory;
     int initialized;                 /* startup functions ran in this store */
+    uint64_t kernel_keep;            /* calls allocate from here: outputs below are still exposed */
     int needs_reinstantiate;         /* `_start` was called: a fresh store before the next call */
     int64_t max_memory_bytes;        /* per wasm memory; -1 = unlimited */
     uint64_t fuel;                   /* instructions per call (fuel engine only); 0 = unmetered */

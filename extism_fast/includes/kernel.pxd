@@ -1,5 +1,6 @@
 # Declarations of kernel_c: the kernel memory (kernel.h) and instances and calls (instance.h).
 from libc.stdint cimport uint8_t, uint64_t, int64_t, int32_t
+from libc.stddef cimport ptrdiff_t
 from extism_fast.includes.wasmtime cimport (
     wasm_engine_t, wasm_trap_t, wasmtime_linker_t, wasmtime_module_t, wasmtime_instance_pre_t,
 )
@@ -42,6 +43,7 @@ cdef extern from "instance.h" nogil:
         size_t dep_count
         wasmtime_module_t **deps
         char **dep_names
+        ptrdiff_t start_index
         size_t export_count
         char **export_names
         uint8_t *export_shapes
@@ -80,6 +82,7 @@ cdef extern from "instance.h" nogil:
         kernel *kernel
         int32_t http_status
         void *saved_thread
+        uint64_t kernel_keep
         uint64_t deadline_ns
         interrupt_reason interrupt
 
