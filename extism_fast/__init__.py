@@ -43,6 +43,7 @@ from extism_fast.functions import (
 )
 from extism_fast.logs import CustomLogger, extism_version, set_log_custom, set_log_file
 from extism_fast.manifest import Manifest, MemoryOptions, WasmData, WasmFile, WasmUrl
+from extism_fast.pool import PluginPool
 
 __version__ = "0.1.0"
 
@@ -50,7 +51,7 @@ __all__ = [
     "CallError", "CancelHandle", "CancelledError", "CapabilityError", "CompileError",
     "CompiledPlugin", "CurrentPlugin", "Error", "FuelExhaustedError", "Function", "FunctionNotFoundError",
     "HOST_FN_REGISTRY", "HashMismatchError", "HostFunctionError", "LinkError", "Manifest",
-    "ManifestError", "Memory", "MemoryLimitError", "MemoryOptions", "Plugin", "PluginError",
+    "ManifestError", "Memory", "MemoryLimitError", "MemoryOptions", "Plugin", "PluginError", "PluginPool",
     "TimeoutError", "TrapError", "Val", "ValType", "WasmData", "WasmFile", "WasmUrl",
     "host_fn", "wat2wasm",
     "Codec", "CustomLogger", "ExplicitFunction", "Json", "Pickle", "TypeInferredFunction",

@@ -29,6 +29,7 @@ from extism_fast.errors import (
     FuelExhaustedError,
 )
 from extism_fast.functions import Function, Val, ValType, HOST_FN_REGISTRY
+from extism_fast.compile_cache import cache_from_argument
 from extism_fast.manifest import Manifest, coerce_source, looks_like_wat, WASM_PAGE_SIZE
 
 logger = logging.getLogger("extism_fast")
@@ -99,6 +100,11 @@ cdef engine_bundle *_engine_for(bint fuel) except NULL:
         if instance_engine_new(1, &FUEL_ENGINE_BUNDLE, &message) != 0:
             raise Error(f"cannot create the fuel-metering engine: {_take_message(message)}")
     return &FUEL_ENGINE_BUNDLE
+
+
+cdef str _engine_description(engine_bundle *bundle):
+    """The engine settings a compiled module depends on (part of its compile cache key)."""
+    return f"epoch_interruption=1,memory_may_move=0,consume_fuel={bundle.consume_fuel}"
 
 
 cdef str _take_message(char *message):
@@ -429,7 +435,9 @@ cdef class CompiledPlugin:
     """A compiled, linked plugin: instantiate it cheaply with ``Plugin(compiled)``.
 
     ``plugin`` is anything ``Plugin`` accepts (wasm bytes, WAT, a path, a JSON or dict manifest,
-    a Manifest). Instances share the compiled modules and host functions.
+    a Manifest). Instances share the compiled modules and host functions. ``fuel``: an
+    instruction budget per call. ``cache``: the on-disk compile cache (see compile_cache.py):
+    None follows EXTISM_FAST_CACHE (on by default), False disables it, or a directory.
     """
     cdef compiled_plugin *c
     cdef readonly object manifest
@@ -437,12 +445,15 @@ cdef class CompiledPlugin:
     cdef readonly list functions
     cdef readonly object fuel
     cdef engine_bundle *_engine
+    cdef object _cache
     cdef list _entries
     cdef dict _callable      # export name -> index, for () -> i32 and () -> ()
     cdef dict _other_exports  # export name -> signature text, for the rest
 
-    def __init__(self, plugin, bint wasi=False, functions=HOST_FN_REGISTRY, *, config=None, fuel=None):
+    def __init__(self, plugin, bint wasi=False, functions=HOST_FN_REGISTRY, *, config=None, fuel=None,
+                 cache=None):
         self.manifest = coerce_source(plugin, config=config)
+        self._cache = cache_from_argument(cache)
         self.wasi = wasi
         if fuel is not None and (isinstance(fuel, bool) or not isinstance(fuel, int) or fuel <= 0):
             raise ManifestError(f"fuel must be a positive integer (instructions per call), got {fuel!r}")
@@ -468,6 +479,12 @@ cdef class CompiledPlugin:
     cdef wasmtime_module_t *_compile_one(self, str name, bytes data) except NULL:
         cdef wasmtime_module_t *module = NULL
         cdef wasmtime_error_t *error
+        cdef wasm_byte_vec_t serialized
+        key = self._cache.key(data, _engine_description(self._engine)) if self._cache is not None else None
+        if key is not None:
+            module = self._load_cached(key)
+            if module != NULL:
+                return module
         if not data.startswith(b"\0asm"):
             if not looks_like_wat(data):
                 raise CompileError(f"module '{name}' is not WebAssembly: it starts with {data[:8]!r}, "
@@ -479,6 +496,31 @@ cdef class CompiledPlugin:
             error = wt.wasmtime_module_new(self._engine.engine, p, n, &module)
         if error != NULL:
             raise CompileError(f"invalid wasm module '{name}': {_take_wasmtime_error(error)}")
+        if key is not None:
+            error = wt.wasmtime_module_serialize(module, &serialized)
+            if error == NULL:
+                self._cache.store(key, PyBytes_FromStringAndSize(<char *>serialized.data, serialized.size))
+                wt.wasm_byte_vec_delete(&serialized)
+            else:  # not cacheable: still usable
+                logger.debug("extism_fast: cannot serialize module '%s': %s", name, _take_wasmtime_error(error))
+        return module
+
+    cdef wasmtime_module_t *_load_cached(self, str key):
+        """A module from an intact cache entry, or NULL (then it is compiled again)."""
+        cdef wasmtime_module_t *module = NULL
+        cdef wasmtime_error_t *error
+        payload = self._cache.load(key)
+        if payload is None:
+            return NULL
+        cdef const uint8_t *p = <const uint8_t *>PyBytes_AS_STRING(payload)
+        cdef size_t n = PyBytes_GET_SIZE(payload)
+        with nogil:
+            error = wt.wasmtime_module_deserialize(self._engine.engine, p, n, &module)
+        if error != NULL:  # intact but not for this engine: replace it
+            logger.warning("extism_fast: compile cache entry %s rejected by wasmtime: %s", key,
+                           _take_wasmtime_error(error))
+            self._cache.discard(key)
+            return NULL
         return module
 
     cdef _compile(self, list modules):

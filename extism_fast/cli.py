@@ -57,8 +57,7 @@ def _first_line(message: str) -> str:
     return lines[0].strip() if lines else "unknown error"
 
 
-def fail(message: Any, status: int) -> int:
-    """Print ``extism-fast: error: <first line of message>`` to stderr; return ``status``."""
+def _fail(message: Any, status: int) -> int:
     # Runtime messages speak of the Python API; name the flag instead.
     text = _first_line(str(message)).replace("pass wasi=True", "pass --wasi")
     sys.stderr.write(f"{PROG}: error: {text}\n")
@@ -315,9 +314,9 @@ def _call(args: argparse.Namespace) -> int:
             out.flush()
             return EXIT_OK
         except extism_fast.Error as exc:
-            return fail(exc, EXIT_FAILURE)
+            return _fail(exc, EXIT_FAILURE)
         except OSError as exc:
-            return fail(exc, EXIT_FAILURE)
+            return _fail(exc, EXIT_FAILURE)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -326,7 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
     except UsageError as exc:
-        return fail(exc, EXIT_USAGE)
+        return _fail(exc, EXIT_USAGE)
     except SystemExit as exc:  # --help / --version
         return exc.code if isinstance(exc.code, int) else EXIT_OK
     try:
@@ -336,7 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from extism_fast.batch import run_batch_command
 
             return run_batch_command(args)
-        return fail(f"unknown command {args.command!r}", EXIT_USAGE)  # pragma: no cover
+        return _fail(f"unknown command {args.command!r}", EXIT_USAGE)  # pragma: no cover
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): not our failure; avoid a second error at exit.
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -117,6 +117,9 @@ enum { WASMTIME_OPT_LEVEL_NONE = 0, WASMTIME_OPT_LEVEL_SPEED = 1, WASMTIME_OPT_L
     X(wasmtime_error_t *, wasmtime_module_new,                                                       \
       (wasm_engine_t *, const uint8_t *, size_t, wasmtime_module_t **))                              \
     X(void, wasmtime_module_delete, (wasmtime_module_t *))                                           \
+    X(wasmtime_error_t *, wasmtime_module_serialize, (wasmtime_module_t *, wasm_byte_vec_t *))       \
+    X(wasmtime_error_t *, wasmtime_module_deserialize,                                               \
+      (wasm_engine_t *, const uint8_t *, size_t, wasmtime_module_t **))                              \
     X(void, wasmtime_module_imports, (const wasmtime_module_t *, wasm_importtype_vec_t *))           \
     X(void, wasmtime_module_exports, (const wasmtime_module_t *, wasm_exporttype_vec_t *))           \
     X(void, wasm_importtype_vec_delete, (wasm_importtype_vec_t *))                                   \

@@ -54,6 +54,11 @@ _CLANG_HELP = (
     "CLANG=/path/to/clang). Run the tests with the command given in README.md."
 )
 
+# The compile cache of the code under test goes to a private directory, never the user's.
+_COMPILE_CACHE_DIR = tempfile.mkdtemp(prefix="extism_fast_cache_")
+os.environ["EXTISM_FAST_CACHE_DIR"] = _COMPILE_CACHE_DIR
+atexit.register(shutil.rmtree, _COMPILE_CACHE_DIR, True)
+
 _lock = threading.Lock()
 _cache: dict[str, pathlib.Path] = {}
 _build_dir: pathlib.Path | None = None

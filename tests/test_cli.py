@@ -410,14 +410,12 @@ def test_http_denied_without_allow_host(run, abi_wat, http_url):
     request = json.dumps({"url": http_url, "method": "GET", "headers": {}})
     status, out, err = run("call", abi_wat, "fetch", "-i", request)
     assert (status, out) == (1, b"")
-    _one_error_line(err, "not allowed")
+    _one_error_line(err, "HTTP is not allowed", "'127.0.0.1'", "--allow-host")
 
 
 def test_allow_host(run, abi_wat, http_url):
     request = json.dumps({"url": http_url, "method": "GET", "headers": {}})
     status, out, err = run("call", abi_wat, "fetch", "-i", request, "--allow-host", "127.0.0.1")
-    if status != 0 and "HTTP is not allowed for this plugin" in err:
-        pytest.xfail("the runtime does not implement http_request yet")
     assert (status, out, err) == (0, b"hello over http", "")
 
 

@@ -596,7 +596,8 @@ def test_http_denied(plugin_wasm):
     with ef.Plugin(plugin_wasm("host"), functions=[]) as plugin:
         message = raises(ef.CapabilityError, plugin.call, "http_denied")
         assert "HTTP is not allowed" in message
-        assert "allowed_hosts" in message
+        assert "host '127.0.0.1'" in message  # names the refused host...
+        assert "manifest.allowed_hosts" in message  # ...and how to grant it
         assert plugin.call("var_get", "x") == b"<none>"
 
 

@@ -60,6 +60,8 @@ cdef extern from "wasmtime_api.h" nogil:
         wasmtime_error_t *(*wasmtime_wat2wasm)(const char *, size_t, wasm_byte_vec_t *) noexcept nogil
         wasmtime_error_t *(*wasmtime_module_new)(wasm_engine_t *, const uint8_t *, size_t, wasmtime_module_t **) noexcept nogil
         void (*wasmtime_module_delete)(wasmtime_module_t *) noexcept nogil
+        wasmtime_error_t *(*wasmtime_module_serialize)(wasmtime_module_t *, wasm_byte_vec_t *) noexcept nogil
+        wasmtime_error_t *(*wasmtime_module_deserialize)(wasm_engine_t *, const uint8_t *, size_t, wasmtime_module_t **) noexcept nogil
         void (*wasmtime_module_imports)(const wasmtime_module_t *, wasm_importtype_vec_t *) noexcept nogil
         void (*wasm_importtype_vec_delete)(wasm_importtype_vec_t *) noexcept nogil
         void (*wasmtime_module_exports)(const wasmtime_module_t *, wasm_exporttype_vec_t *) noexcept nogil

@@ -1,0 +1,406 @@
+"""``extism-fast batch``: call one plugin function on every line of a JSON Lines file.
+
+::
+
+    extism-fast batch plugin.wasm FUNCTION --input-file inputs.jsonl --output out.jsonl
+        [--workers N] [--chunk-size N] [--progress] [the plugin options of 'call']
+
+Input: every line of ``--input-file`` (``-`` for stdin) is one item, one of
+
+* a JSON string: the input is its text, encoded as UTF-8 (``"Hello World"``);
+* ``{"text": "..."}``: the same;
+* ``{"base64": "..."}``: the input is the decoded bytes (standard alphabet, padding required).
+
+Lines are strict: a blank line, invalid JSON or any other value is not skipped but reported as
+that item's error (type ``InputError``), so output line *i* always belongs to input line *i*.
+
+Output: one JSON line per item, in input order, to ``--output`` (``-`` for stdout)::
+
+    {"index": 0, "output": "<output as text>"}          the output is valid UTF-8
+    {"index": 1, "output_base64": "<output bytes>"}     otherwise
+    {"index": 2, "error": "<message>", "type": "PluginError"}   the call (or the line) failed
+
+``index`` counts input lines from 0. Calls run on a :class:`extism_fast.PluginPool` of
+``--workers`` instances (default: the CPU count) through ``pool.map(..., ordered=True,
+return_exceptions=True)``, ``--chunk-size`` items at a time, so memory stays bounded however big
+the file is. A progress line goes to stderr when stderr is a terminal or ``--progress`` is given,
+and a summary line always ends the run on stderr: ``N items, E errors, X items/s``.
+
+Exit status: 0 when every item succeeded, 1 when any item failed (its line says why) or the run
+could not start (missing file, bad plugin, unknown function: one ``extism-fast: error:`` line on
+stderr, and no output file is written), 2 for bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import concurrent.futures
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "BatchSummary",
+    "InputError",
+    "Progress",
+    "add_batch_parser",
+    "format_result",
+    "parse_item",
+    "process",
+    "run_batch_command",
+]
+
+#: Items per pool.map round, unless --chunk-size says otherwise.
+DEFAULT_CHUNK_SIZE = 4096
+#: A round also ends once its inputs reach this many bytes (then holds at least one item).
+MAX_CHUNK_BYTES = 64 << 20
+
+_JSON = json.JSONEncoder(ensure_ascii=False)
+_encode_str = _JSON.encode
+
+
+class InputError(ValueError):
+    """An input line is not one of the accepted forms (reported as ``"type": "InputError"``)."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Lines in, lines out
+# --------------------------------------------------------------------------------------------------
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return f"an object with keys {sorted(value)!r}" if value else "an empty object"
+    return type(value).__name__  # pragma: no cover - json.loads gives no other types
+
+
+def _utf8(text: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError("the text contains a lone surrogate (\\ud800-\\udfff) and is not "
+                         "valid UTF-8; pass such input as {\"base64\": ...}") from None
+
+
+def parse_item(line: bytes | str) -> bytes:
+    """The input bytes one line stands for (see the module docs); raises :class:`InputError`."""
+    try:
+        value = json.loads(line)
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError, or bytes that are not UTF-8
+        if isinstance(line, bytes) and not line.strip():
+            raise InputError("empty line: expected a JSON string, {\"text\": ...} or "
+                             "{\"base64\": ...}") from None
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+        raise InputError(f"invalid JSON: {reason}") from None
+    if isinstance(value, str):
+        return _utf8(value)
+    if isinstance(value, dict) and len(value) == 1:
+        (key, payload), = value.items()
+        if key in ("text", "base64") and not isinstance(payload, str):
+            raise InputError(f"\"{key}\" must be a string, got {_describe(payload)}")
+        if key == "text":
+            return _utf8(payload)
+        if key == "base64":
+            try:
+                return base64.b64decode(payload, validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise InputError(f"invalid base64: {exc}") from None
+    raise InputError(f"expected a JSON string, {{\"text\": ...}} or {{\"base64\": ...}}, "
+                     f"got {_describe(value)}")
+
+
+def format_result(index: int, result: object) -> str:
+    """The output line (without newline) for item ``index``: its output bytes or its exception."""
+    if isinstance(result, BaseException):
+        return (f'{{"index": {index}, "error": {_encode_str(str(result))}, '
+                f'"type": {_encode_str(type(result).__name__)}}}')
+    data = result if isinstance(result, bytes) else bytes(result)  # type: ignore[call-overload]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return f'{{"index": {index}, "output_base64": "{base64.b64encode(data).decode("ascii")}"}}'
+    return f'{{"index": {index}, "output": {_encode_str(text)}}}'
+
+
+# --------------------------------------------------------------------------------------------------
+# Progress
+# --------------------------------------------------------------------------------------------------
+
+
+def _rate(items: int, seconds: float) -> str:
+    rate = items / seconds if seconds > 0 else 0.0
+    return f"{rate:.1f}" if rate < 10 else f"{rate:.0f}"
+
+
+class Progress:
+    """A one-line progress display on a text stream (``\\r``-rewritten; plain text, no colours)."""
+
+    WIDTH = 24
+
+    def __init__(self, stream: IO[str], total: int | None, *, interval: float = 0.1) -> None:
+        self.stream = stream
+        self.total = total
+        self.interval = interval
+        self._start = time.perf_counter()
+        self._last_draw = float("-inf")
+        self._shown = 0
+
+    def line(self, done: int, errors: int) -> str:
+        elapsed = time.perf_counter() - self._start
+        tail = f"{done}{f'/{self.total}' if self.total is not None else ''} items, {errors} errors, " \
+               f"{_rate(done, elapsed)} items/s"
+        if not self.total:
+            return tail
+        filled = min(self.WIDTH, done * self.WIDTH // self.total)
+        return f"{100 * done / self.total:5.1f}% [{'#' * filled}{'.' * (self.WIDTH - filled)}] {tail}"
+
+    def update(self, done: int, errors: int, *, force: bool = False) -> None:
+        now = time.perf_counter()
+        if not force and now - self._last_draw < self.interval:
+            return
+        self._last_draw = now
+        text = self.line(done, errors)
+        pad = " " * max(0, self._shown - len(text))
+        self.stream.write(f"\r{text}{pad}")
+        self.stream.flush()
+        self._shown = len(text)
+
+    def clear(self) -> None:
+        if self._shown:
+            self.stream.write("\r" + " " * self._shown + "\r")
+            self.stream.flush()
+            self._shown = 0
+
+
+def count_lines(f: IO[bytes]) -> int:
+    """Number of lines (items) in a seekable binary file, from its current position (restored)."""
+    start = f.tell()
+    count, last = 0, b"\n"
+    while block := f.read(1 << 20):
+        count += block.count(b"\n")
+        last = block[-1:]
+    f.seek(start)
+    return count + (last != b"\n")
+
+
+# --------------------------------------------------------------------------------------------------
+# The run
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BatchSummary:
+    items: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+
+    def line(self) -> str:
+        """``N items, E errors, X items/s``."""
+        return f"{self.items} items, {self.errors} errors, {_rate(self.items, self.seconds)} items/s"
+
+
+def _chunks(lines: Iterable[bytes], chunk_size: int, max_bytes: int) -> Iterator[list[Any]]:
+    """Lists of parsed items (bytes, or the InputError of a bad line), bounded in count and bytes."""
+    chunk: list[Any] = []
+    size = 0
+    for line in lines:
+        try:
+            item: Any = parse_item(line)
+            size += len(item)
+        except InputError as exc:
+            item = exc
+        chunk.append(item)
+        if len(chunk) >= chunk_size or size >= max_bytes:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
+
+
+def process(
+    pool: Any,
+    function: str,
+    lines: Iterable[bytes],
+    write: Callable[[str], object],
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    max_chunk_bytes: int = MAX_CHUNK_BYTES,
+    progress: Progress | None = None,
+) -> BatchSummary:
+    """Call ``function`` on the item of every line through ``pool.map`` and ``write`` the output
+    lines (each ending with a newline) in input order; returns the counts.
+
+    The pool works on chunk k (GIL released) while this thread parses chunk k+1 and formats the
+    output of chunk k-1: at most three chunks are in memory at once.
+    """
+    summary = BatchSummary()
+    start = time.perf_counter()
+
+    def run(items: list[Any]) -> list[Any]:
+        calls = [item for item in items if not isinstance(item, InputError)]
+        if not calls:
+            return items
+        results = iter(pool.map(function, calls, ordered=True, return_exceptions=True))
+        return [item if isinstance(item, InputError) else next(results) for item in items]
+
+    def emit(results: list[Any]) -> None:
+        base = summary.items
+        out = []
+        for offset, result in enumerate(results):
+            if isinstance(result, BaseException):
+                summary.errors += 1
+            out.append(format_result(base + offset, result))
+        out.append("")
+        write("\n".join(out))
+        summary.items += len(results)
+        if progress is not None:
+            progress.update(summary.items, summary.errors)
+
+    # One worker: pool.map runs one chunk at a time, in order, off the main thread.
+    executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="extism-fast-batch")
+    pending: concurrent.futures.Future | None = None
+    try:
+        for chunk in _chunks(lines, chunk_size, max_chunk_bytes):
+            submitted = executor.submit(run, chunk)
+            if pending is not None:
+                emit(pending.result())
+            pending = submitted
+        if pending is not None:
+            emit(pending.result())
+    finally:
+        # On an error or Ctrl-C: drop queued chunks and let the running one end before the caller
+        # closes the pool under it.
+        executor.shutdown(wait=True, cancel_futures=True)
+    summary.seconds = time.perf_counter() - start
+    if progress is not None:
+        progress.update(summary.items, summary.errors, force=True)
+    return summary
+
+
+# --------------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------------
+
+
+def add_batch_parser(commands: Any) -> argparse.ArgumentParser:
+    """Add the ``batch`` subcommand to the ``extism-fast`` subparsers."""
+    from extism_fast import cli
+
+    batch = commands.add_parser(
+        "batch",
+        help="call a function once per line of a JSON Lines file, on a pool of instances",
+        description=(
+            "Call FUNCTION of PLUGIN once per line of --input-file and write one JSON line per "
+            "input, in input order, to --output. An input line is a JSON string (its UTF-8 "
+            "text), {\"text\": \"...\"} or {\"base64\": \"...\"} (bytes); any other line is "
+            "reported as that item's error. An output line is {\"index\": i, \"output\": "
+            "\"<text>\"}, {\"index\": i, \"output_base64\": \"...\"} when the output is not "
+            "valid UTF-8, or {\"index\": i, \"error\": \"<message>\", \"type\": \"<ErrorClass>\"}. "
+            "A summary line 'N items, E errors, X items/s' ends the run on stderr. "
+            "Exit status: 0 every item ok, 1 any item failed or the run could not start, "
+            "2 bad usage."
+        ),
+        epilog=f"example: {cli.PROG} batch examples/count_vowels.wat count_vowels "
+               "--input-file inputs.jsonl --output out.jsonl --workers 4",
+    )
+    cli._add_target_arguments(batch)
+    batch.add_argument("-f", "--input-file", metavar="FILE", required=True,
+                       help="JSON Lines input, one item per line ('-' for stdin)")
+    batch.add_argument("-o", "--output", metavar="FILE", required=True,
+                       help="write the JSON Lines results to FILE ('-' for stdout)")
+    batch.add_argument("-w", "--workers", metavar="N", type=cli._positive_int("--workers"),
+                       help="plugin instances (threads) in the pool (default: the CPU count)")
+    batch.add_argument("--chunk-size", metavar="N", type=cli._positive_int("--chunk-size"),
+                       default=DEFAULT_CHUNK_SIZE,
+                       help=f"items handed to the pool at a time; bounds memory "
+                            f"(default {DEFAULT_CHUNK_SIZE})")
+    batch.add_argument("--progress", action="store_true",
+                       help="show a progress line on stderr even when it is not a terminal")
+    cli._add_plugin_options(batch)
+    return batch
+
+
+def _open_input(path: str) -> IO[bytes]:
+    if path == "-":
+        return sys.stdin.buffer
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise OSError(f"cannot read input file {path!r}: {exc.strerror or exc}") from None
+
+
+def _open_output(path: str) -> IO[str]:
+    if path == "-":
+        return sys.stdout
+    try:
+        return open(path, "w", encoding="utf-8", newline="\n")
+    except OSError as exc:
+        raise OSError(f"cannot write output file {path!r}: {exc.strerror or exc}") from None
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def run_batch_command(args: argparse.Namespace) -> int:
+    """Run ``extism-fast batch`` with parsed ``args``; return the exit status."""
+    import extism_fast
+    from extism_fast import cli
+
+    pool = source = sink = None
+    owned: list[IO[Any]] = []  # the files this run opened (not stdin/stdout)
+    progress: Progress | None = None
+    with cli.plugin_logging(args.log_level):
+        try:
+            source = _open_input(args.input_file)
+            if args.input_file != "-":
+                owned.append(source)
+            manifest = cli.build_manifest(args)
+            compiled = extism_fast.CompiledPlugin(manifest, wasi=args.wasi, functions=[])
+            if not compiled.function_exists(args.function):
+                raise extism_fast.FunctionNotFoundError(
+                    f"plugin has no function named '{args.function}'")
+            pool = extism_fast.PluginPool(compiled, size=args.workers)
+            if args.progress or _isatty(sys.stderr):
+                total = None
+                if source.seekable():
+                    total = count_lines(source)
+                progress = Progress(sys.stderr, total)
+            sink = _open_output(args.output)
+            if args.output != "-":
+                owned.append(sink)
+            summary = process(pool, args.function, source, sink.write, chunk_size=args.chunk_size,
+                              progress=progress)
+            sink.flush()
+        except (extism_fast.Error, OSError) as exc:
+            if progress is not None:
+                progress.clear()
+            return cli._fail(exc, cli.EXIT_FAILURE)
+        finally:
+            if pool is not None:
+                pool.close()
+            for stream in owned:
+                stream.close()
+    if progress is not None:
+        progress.clear()
+    sys.stderr.write(summary.line() + "\n")
+    sys.stderr.flush()
+    return cli.EXIT_FAILURE if summary.errors else cli.EXIT_OK

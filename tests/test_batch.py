@@ -1,0 +1,499 @@
+"""``extism-fast batch`` (extism_fast/batch.py): JSON Lines in, one JSON line per item out.
+
+Most tests run ``main(argv)`` in-process with the output in a temporary file; one runs the real
+``python -m extism_fast`` in a subprocess with stdin/stdout pipes.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+import extism_fast
+from extism_fast.batch import InputError, Progress, count_lines, format_result, parse_item
+from extism_fast.cli import build_manifest, build_parser, main
+
+from conftest import REPO_ROOT
+
+COUNT_VOWELS_WAT = str(REPO_ROOT / "examples" / "count_vowels.wat")
+
+# `echo_unless_x`: input starting with "x" -> error_set + return 1 (PluginError), starting with
+# "t" -> unreachable (TrapError), anything else is echoed unchanged.
+ECHO_UNLESS_X_WAT = r"""
+(module
+  (import "extism:host/env" "input_length" (func $input_length (result i64)))
+  (import "extism:host/env" "input_offset" (func $input_offset (result i64)))
+  (import "extism:host/env" "input_load_u8" (func $input_load_u8 (param i64) (result i32)))
+  (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
+  (import "extism:host/env" "store_u8" (func $store_u8 (param i64 i32)))
+  (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
+  (import "extism:host/env" "error_set" (func $error_set (param i64)))
+  (memory 1)
+  (data (i32.const 0) "input starts with x")
+
+  (func (export "echo_unless_x") (result i32)
+    (local $msg i64) (local $i i32) (local $first i32)
+    (if (i64.gt_u (call $input_length) (i64.const 0))
+      (then
+        (local.set $first (call $input_load_u8 (i64.const 0)))
+        (if (i32.eq (local.get $first) (i32.const 0x74)) (then unreachable))
+        (if (i32.eq (local.get $first) (i32.const 0x78))
+          (then
+            (local.set $msg (call $alloc (i64.const 19)))
+            (block $done
+              (loop $next
+                (br_if $done (i32.ge_u (local.get $i) (i32.const 19)))
+                (call $store_u8 (i64.add (local.get $msg) (i64.extend_i32_u (local.get $i)))
+                  (i32.load8_u (local.get $i)))
+                (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                (br $next)))
+            (call $error_set (local.get $msg))
+            (return (i32.const 1))))))
+    (call $output_set (call $input_offset) (call $input_length))
+    (i32.const 0))
+)
+"""
+
+SUMMARY = re.compile(r"^(\d+) items, (\d+) errors, (\d+(?:\.\d)?) items/s$")
+
+
+class _FakeTTY(io.TextIOWrapper):
+    def __init__(self) -> None:
+        super().__init__(io.BytesIO(b"must not be read"))
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture(autouse=True)
+def _stdin_is_a_terminal(monkeypatch):
+    monkeypatch.setattr(sys, "stdin", _FakeTTY())
+
+
+@pytest.fixture
+def run(capsysbinary):
+    """run(*argv) -> (status, stdout bytes, stderr text) of an in-process main(argv)."""
+
+    def _run(*argv):
+        status = main([str(a) for a in argv])
+        out, err = capsysbinary.readouterr()
+        return status, out, err.decode("utf-8", "replace")
+
+    return _run
+
+
+@pytest.fixture
+def echo_wat(tmp_path):
+    path = tmp_path / "echo_unless_x.wat"
+    path.write_text(ECHO_UNLESS_X_WAT)
+    return path
+
+
+def _write_lines(path, lines):
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def _read_results(path):
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def _summary(err: str) -> tuple[int, int]:
+    lines = err.splitlines()
+    assert lines, "no summary line on stderr"
+    m = SUMMARY.match(lines[-1])
+    assert m, f"bad summary line {lines[-1]!r}"
+    return int(m.group(1)), int(m.group(2))
+
+
+def _vowels(data: bytes) -> bytes:
+    return b'{"count": %d}' % sum(data.count(c) for c in b"aeiouAEIOU")
+
+
+TEXTS = [
+    f"item {i}: " + "Hello, World! " * (i % 7) + "ÄÖü é " * (i % 3) + "xyz" * (i % 5)
+    for i in range(300)
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# Whole runs
+# ---------------------------------------------------------------------------------------------
+
+
+def test_count_vowels_outputs_in_order(run, tmp_path):
+    inp = _write_lines(tmp_path / "in.jsonl", [json.dumps(t) for t in TEXTS])
+    out = tmp_path / "out.jsonl"
+    status, stdout, err = run("batch", COUNT_VOWELS_WAT, "count_vowels", "--input-file", inp,
+                              "--output", out, "--workers", 2)
+    assert (status, stdout) == (0, b"")
+    assert _summary(err) == (300, 0)
+    assert len(err.splitlines()) == 1  # not a TTY, no --progress: only the summary
+    assert _read_results(out) == [
+        {"index": i, "output": _vowels(t.encode()).decode()} for i, t in enumerate(TEXTS)
+    ]
+
+
+def test_output_lines_are_exact_text(run, tmp_path):
+    inp = _write_lines(tmp_path / "in.jsonl", ['"Hello World"', '{"text": "aaa"}'])
+    out = tmp_path / "out.jsonl"
+    assert run("batch", COUNT_VOWELS_WAT, "count_vowels", "-f", inp, "-o", out)[0] == 0
+    assert out.read_bytes() == (
+        b'{"index": 0, "output": "{\\"count\\": 3}"}\n'
+        b'{"index": 1, "output": "{\\"count\\": 3}"}\n'
+    )
+
+
+def test_bytes_inputs_via_base64(run, tmp_path, echo_wat):
+    items = [bytes(range(256)), b"\xff\xfe\x00", b"plain ascii", "é ☃".encode(), b""]
+    inp = _write_lines(tmp_path / "in.jsonl",
+                       [json.dumps({"base64": base64.b64encode(b).decode()}) for b in items])
+    out = tmp_path / "out.jsonl"
+    status, _, err = run("batch", echo_wat, "echo_unless_x", "-f", inp, "-o", out)
+    assert status == 0, err
+    assert _read_results(out) == [
+        {"index": 0, "output_base64": base64.b64encode(items[0]).decode()},
+        {"index": 1, "output_base64": "//4A"},
+        {"index": 2, "output": "plain ascii"},
+        {"index": 3, "output": "é ☃"},
+        {"index": 4, "output": ""},
+    ]
+
+
+def test_base64_counts_bytes(run, tmp_path):
+    data = b"\xe9a\x00EIou\xff"
+    inp = _write_lines(tmp_path / "in.jsonl", [json.dumps({"base64": base64.b64encode(data).decode()})])
+    out = tmp_path / "out.jsonl"
+    assert run("batch", COUNT_VOWELS_WAT, "count_vowels", "-f", inp, "-o", out)[0] == 0
+    assert _read_results(out) == [{"index": 0, "output": '{"count": 5}'}]
+
+
+def test_failing_items_are_error_lines(run, tmp_path, echo_wat):
+    texts = [f"{'x' if i % 5 == 0 else 't' if i % 7 == 0 else 'ok'}-{i}" for i in range(200)]
+    inp = _write_lines(tmp_path / "in.jsonl", [json.dumps(t) for t in texts])
+    out = tmp_path / "out.jsonl"
+    status, _, err = run("batch", echo_wat, "echo_unless_x", "-f", inp, "-o", out, "-w", 2)
+    assert status == 1
+    results = _read_results(out)
+    assert [r["index"] for r in results] == list(range(200))
+    errors = 0
+    for text, r in zip(texts, results):
+        if text.startswith("x"):
+            assert r == {"index": r["index"], "error": "input starts with x", "type": "PluginError"}
+            errors += 1
+        elif text.startswith("t"):
+            assert set(r) == {"index", "error", "type"}
+            assert r["type"] == "TrapError"
+            assert "unreachable" in r["error"]
+            errors += 1
+        else:
+            assert r == {"index": r["index"], "output": text}
+    assert _summary(err) == (200, errors)
+    assert len(err.splitlines()) == 1  # per-item failures are in the output, not on stderr
+
+
+def test_error_set_return0_from_kernel(run, tmp_path, wasm_path):
+    inp = _write_lines(tmp_path / "in.jsonl", ['"a"', '"b"'])
+    out = tmp_path / "out.jsonl"
+    status, _, err = run("batch", wasm_path("kernel"), "error_set_return0", "-f", inp, "-o", out)
+    assert status == 1
+    assert _read_results(out) == [
+        {"index": i, "error": "boom from plugin", "type": "PluginError"} for i in range(2)
+    ]
+    assert _summary(err) == (2, 2)
+
+
+def test_invalid_lines_are_error_lines(run, tmp_path):
+    lines = [
+        '"first"',
+        "not json",
+        "",
+        "42",
+        '{"base64": "!!!"}',
+        '{"text": 1}',
+        '{"text": "a", "base64": "YQ=="}',
+        "null",
+        '"\\ud800"',
+        '{"text": "last"}',
+    ]
+    inp = _write_lines(tmp_path / "in.jsonl", lines)
+    out = tmp_path / "out.jsonl"
+    status, _, err = run("batch", COUNT_VOWELS_WAT, "count_vowels", "-f", inp, "-o", out)
+    assert status == 1
+    results = _read_results(out)
+    assert [r["index"] for r in results] == list(range(len(lines)))
+    assert results[0] == {"index": 0, "output": '{"count": 1}'}
+    assert results[-1] == {"index": 9, "output": '{"count": 1}'}
+    for r in results[1:-1]:
+        assert r["type"] == "InputError", r
+    assert "invalid JSON" in results[1]["error"]
+    assert "empty line" in results[2]["error"]
+    assert "got a number" in results[3]["error"]
+    assert "invalid base64" in results[4]["error"]
+    assert '"text" must be a string' in results[5]["error"]
+    assert "an object with keys ['base64', 'text']" in results[6]["error"]
+    assert "got null" in results[7]["error"]
+    assert "surrogate" in results[8]["error"]
+    assert _summary(err) == (10, 8)
+
+
+def test_invalid_utf8_line(run, tmp_path):
+    inp = tmp_path / "in.jsonl"
+    inp.write_bytes(b'"ok"\n"\xff"\n')
+    out = tmp_path / "out.jsonl"
+    assert run("batch", COUNT_VOWELS_WAT, "count_vowels", "-f", inp, "-o", out)[0] == 1
+    results = _read_results(out)
+    assert results[0] == {"index": 0, "output": '{"count": 1}'}
+    assert results[1]["type"] == "InputError"
+    assert "UTF-8" in results[1]["error"] or "invalid JSON" in results[1]["error"]
+
+
+def test_last_line_without_newline_and_crlf(run, tmp_path):
+    inp = tmp_path / "in.jsonl"
+    inp.write_bytes(b'"aa"\r\n"eee"')
+    out = tmp_path / "out.jsonl"
+    assert run("batch", COUNT_VOWELS_WAT, "count_vowels", "-f", inp, "-o", out)[0] == 0
+    assert _read_results(out) == [
+        {"index": 0, "output": '{"count": 2}'},
+        {"index": 1, "output": '{"count": 3}'},
+    ]
+
+
+def test_empty_input_file(run, tmp_path):
+    inp = tmp_path / "in.jsonl"
+    inp.write_bytes(b"")
+    out = tmp_path / "out.jsonl"
+    status, _, err = run("batch", COUNT_VOWELS_WAT, "count_vowels", "-f", inp, "-o", out)
+    assert status == 0
+    assert out.read_bytes() == b""
+    assert _summary(err) == (0, 0)
+
+
+@pytest.mark.parametrize("chunk_size", [None, 7])
+def test_workers_1_and_2_give_identical_output(run, tmp_path, echo_wat, chunk_size):
+    lines = []
+    for i in range(400):
+        if i % 11 == 0:
+            lines.append(json.dumps(f"x{i}"))
+        elif i % 13 == 0:
+            lines.append("{broken")
+        elif i % 3 == 0:
+            lines.append(json.dumps({"base64": base64.b64encode(bytes([i % 256, 255])).decode()}))
+        else:
+            lines.append(json.dumps(f"value {i} " * (i % 9)))
+    inp = _write_lines(tmp_path / "in.jsonl", lines)
+    extra = ["--chunk-size", chunk_size] if chunk_size else []
+    outputs = []
+    for workers in (1, 2):
+        out = tmp_path / f"out{workers}.jsonl"
+        status, _, err = run("batch", echo_wat, "echo_unless_x", "-f", inp, "-o", out,
+                             "--workers", workers, *extra)
+        assert status == 1
+        assert _summary(err)[0] == 400
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+    assert len(outputs[0].splitlines()) == 400
+
+
+def test_output_to_stdout(run, tmp_path):
+    inp = _write_lines(tmp_path / "in.jsonl", ['"Hello World"', '"aa"'])
+    status, stdout, err = run("batch", COUNT_VOWELS_WAT, "count_vowels", "-f", inp, "-o", "-")
+    assert status == 0
+    assert stdout == b'{"index": 0, "output": "{\\"count\\": 3}"}\n{"index": 1, "output": "{\\"count\\": 2}"}\n'
+    assert _summary(err) == (2, 0)
+
+
+def test_progress_flag(run, tmp_path):
+    inp = _write_lines(tmp_path / "in.jsonl", [json.dumps(t) for t in TEXTS])
+    out = tmp_path / "out.jsonl"
+    status, _, err = run("batch", COUNT_VOWELS_WAT, "count_vowels", "-f", inp, "-o", out,
+                         "--progress", "--chunk-size", 50)
+    assert status == 0
+    assert "\r" in err
+    assert "300/300 items, 0 errors" in err
+    assert "100.0% [" in err
+    # the progress line is wiped before the summary, which is a line of its own
+    assert err.endswith("\n")
+    assert _summary(err.rsplit("\r", 1)[-1]) == (300, 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Failures before any item runs: one stderr line, exit 1, no output file
+# ---------------------------------------------------------------------------------------------
+
+
+def _one_error_line(err: str, *needles: str) -> str:
+    lines = err.splitlines()
+    assert len(lines) == 1, f"expected one stderr line, got {lines!r}"
+    line = lines[0]
+    assert line.startswith("extism-fast: error: "), line
+    for needle in needles:
+        assert needle in line, line
+    return line
+
+
+def test_missing_input_file(run, tmp_path):
+    out = tmp_path / "out.jsonl"
+    status, stdout, err = run("batch", COUNT_VOWELS_WAT, "count_vowels",
+                              "--input-file", tmp_path / "none.jsonl", "--output", out)
+    assert (status, stdout) == (1, b"")
+    _one_error_line(err, "none.jsonl", "No such file")
+    assert not out.exists()
+
+
+def test_missing_plugin(run, tmp_path):
+    inp = _write_lines(tmp_path / "in.jsonl", ['"a"'])
+    out = tmp_path / "out.jsonl"
+    status, _, err = run("batch", tmp_path / "nope.wasm", "f", "-f", inp, "-o", out)
+    assert status == 1
+    _one_error_line(err, "nope.wasm", "no such file")
+    assert not out.exists()
+
+
+def test_unknown_function(run, tmp_path):
+    inp = _write_lines(tmp_path / "in.jsonl", ['"a"'])
+    out = tmp_path / "out.jsonl"
+    status, _, err = run("batch", COUNT_VOWELS_WAT, "count_consonants", "-f", inp, "-o", out)
+    assert status == 1
+    _one_error_line(err, "count_consonants")
+    assert not out.exists()
+
+
+def test_unwritable_output(run, tmp_path):
+    inp = _write_lines(tmp_path / "in.jsonl", ['"a"'])
+    status, _, err = run("batch", COUNT_VOWELS_WAT, "count_vowels", "-f", inp,
+                         "-o", tmp_path / "no" / "dir" / "out.jsonl")
+    assert status == 1
+    _one_error_line(err, "cannot write output file")
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["batch", COUNT_VOWELS_WAT, "count_vowels", "-o", "x"], "--input-file"),
+        (["batch", COUNT_VOWELS_WAT, "count_vowels", "-f", "x"], "--output"),
+        (["batch", COUNT_VOWELS_WAT, "count_vowels", "-f", "x", "-o", "y", "--workers", "0"], "--workers"),
+        (["batch", COUNT_VOWELS_WAT, "count_vowels", "-f", "x", "-o", "y", "--chunk-size", "a"], "--chunk-size"),
+        (["batch", COUNT_VOWELS_WAT, "count_vowels", "-f", "x", "-o", "y", "-i", "z"], "-i"),
+        (["batch", COUNT_VOWELS_WAT], "FUNCTION"),
+    ],
+)
+def test_usage_errors_exit_2(run, argv, needle):
+    status, out, err = run(*argv)
+    assert (status, out) == (2, b"")
+    _one_error_line(err, needle)
+
+
+def test_help(run):
+    status, out, _ = run("batch", "--help")
+    assert status == 0
+    for flag in ("--input-file", "--output", "--workers", "--chunk-size", "--progress", "--wasi",
+                 "--config", "--allow-path", "--allow-host", "--timeout", "--max-pages",
+                 "--manifest", "--log-level", "base64", "output_base64"):
+        assert flag.encode() in out
+
+
+def test_shares_the_call_options(tmp_path):
+    args = build_parser().parse_args([
+        "batch", COUNT_VOWELS_WAT, "count_vowels", "-f", "in", "-o", "out", "-c", "a=1",
+        "--allow-host", "example.com", "--timeout", "1500", "--max-pages", "16",
+    ])
+    m = build_manifest(args)
+    assert m.wasm == [extism_fast.WasmFile(COUNT_VOWELS_WAT)]
+    assert m.config == {"a": "1"}
+    assert m.allowed_hosts == ["example.com"]
+    assert m.timeout_ms == 1500
+    assert m.memory.max_pages == 16
+
+
+def test_timeout_applies_per_item(run, tmp_path, wasm_path):
+    inp = _write_lines(tmp_path / "in.jsonl", ['""', '""'])
+    out = tmp_path / "out.jsonl"
+    status, _, err = run("batch", wasm_path("misc"), "forever", "-f", inp, "-o", out, "--timeout", 20)
+    assert status == 1
+    results = _read_results(out)
+    assert [r["type"] for r in results] == ["TimeoutError", "TimeoutError"]
+    assert "timed out after 20 ms" in results[0]["error"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Pieces
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        (b'"hi"\n', b"hi"),
+        (b'"\\u00e9"', "é".encode()),
+        ('"é"'.encode(), "é".encode()),
+        (b'{"text": "t"}', b"t"),
+        (b'{"base64": "AP8="}', b"\x00\xff"),
+        (b'{"base64": ""}', b""),
+        (b'  "spaces"  \r\n', b"spaces"),
+    ],
+)
+def test_parse_item(line, expected):
+    assert parse_item(line) == expected
+
+
+@pytest.mark.parametrize("line", [b"", b"\n", b"[1]", b"{}", b'{"bytes": "x"}', b'{"base64": "AP8"}',
+                                  b"true", b"1.5", b'"a" "b"'])
+def test_parse_item_rejects(line):
+    with pytest.raises(InputError):
+        parse_item(line)
+
+
+def test_format_result():
+    assert format_result(3, b"ok") == '{"index": 3, "output": "ok"}'
+    assert format_result(0, "☃".encode()) == '{"index": 0, "output": "☃"}'
+    assert format_result(1, b"\xff") == '{"index": 1, "output_base64": "/w=="}'
+    assert format_result(2, memoryview(b"mv")) == '{"index": 2, "output": "mv"}'
+    line = format_result(4, extism_fast.PluginError('bad "thing"\nline 2'))
+    assert json.loads(line) == {"index": 4, "error": 'bad "thing"\nline 2', "type": "PluginError"}
+
+
+def test_count_lines(tmp_path):
+    for data, n in [(b"", 0), (b"a", 1), (b"a\n", 1), (b"a\nb", 2), (b"\n\n", 2)]:
+        path = tmp_path / "f"
+        path.write_bytes(data)
+        with open(path, "rb") as f:
+            assert count_lines(f) == n
+            assert f.tell() == 0
+
+
+def test_progress_line():
+    stream = io.StringIO()
+    p = Progress(stream, 200)
+    assert "50.0% [############............] 100/200 items, 3 errors" in p.line(100, 3)
+    p.update(10, 0)
+    p.clear()
+    assert stream.getvalue().endswith("\r")
+    assert Progress(stream, None).line(5, 1).startswith("5 items, 1 errors, ")
+
+
+# ---------------------------------------------------------------------------------------------
+# A real subprocess
+# ---------------------------------------------------------------------------------------------
+
+
+def test_subprocess_stdin_to_stdout():
+    lines = "".join(json.dumps(f"{'a' * i}b") + "\n" for i in range(50)).encode()
+    proc = subprocess.run(
+        [sys.executable, "-m", "extism_fast", "batch", "examples/count_vowels.wat", "count_vowels",
+         "--input-file", "-", "--output", "-", "--workers", "2"],
+        input=lines, capture_output=True, cwd=REPO_ROOT, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert [json.loads(x) for x in proc.stdout.splitlines()] == [
+        {"index": i, "output": f'{{"count": {i}}}'} for i in range(50)
+    ]
+    err = proc.stderr.decode()
+    assert "Traceback" not in err
+    assert _summary(err) == (50, 0)
