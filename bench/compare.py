@@ -1,24 +1,43 @@
-"""extism_fast vs the official Extism Python SDK, side by side in one process.
+"""extism_fast vs the official Extism Python SDK, side by side, with the project's targets.
 
-    python bench/compare.py [--quick] [--repeats N] [--target SECONDS] [--only TEXT] [--json PATH]
-    python -m bench ...
+    python -m bench [--quick] [--repeats N] [--target SECONDS] [--only TEXT] [--json PATH]
+                    [--results DIR] [--no-plot]
+    python bench/compare.py ...
 
 Both SDKs run the same plugins, built from this repository's sources by ``tests/conftest.py``'s
-``build_plugin`` (clang for the C plugins, wat2wasm for WAT). For every row the outputs of both SDKs
-are compared first (any difference aborts the run); then each SDK's timed loop (sized to about
-``--target`` seconds) runs ``--repeats`` times, alternating SDKs, and the best loop counts. The
-garbage collector is off inside timed loops, as with ``timeit``.
+``build_plugin`` (clang for the C plugins, wat2wasm for WAT). For every timed row the outputs of
+both SDKs are compared first (any difference aborts the run); then each SDK's timed loop (sized to
+about ``--target`` seconds) runs ``--repeats`` times, alternating SDKs, and the best loop counts.
+The garbage collector is off inside timed loops, as with ``timeit``.
+
+Rows measured outside this process (each in fresh subprocesses, one SDK per process):
+
+* resident memory per idle instance: RSS (``/proc/self/statm``) before and after creating 200
+  instances from one compiled plugin (each called once), divided by 200;
+* first load of a generated ~1.9 MB plugin (``Plugin(path)`` + first call, timed inside the
+  process), with each SDK's on-disk compile cache warm (one warm-up process first; the official
+  SDK caches through wasmtime's cache, on by default), and with both caches off.
+
+A ratio is always "how many times better extism_fast is" (throughput over throughput, or the
+official figure over ours for memory and time). Rows with a target are marked PASS or MISS.
+The table is printed as markdown and saved, with a log-log plot of count_vowels calls/s against
+input size (``throughput.png``, needs matplotlib: ``pip install -e '.[bench]'``), in
+``bench/results/`` (``--results``).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import gc
 import itertools
 import json
 import os
 import platform
+import subprocess
 import sys
+import tempfile
+import textwrap
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -27,16 +46,33 @@ from pathlib import Path
 from typing import Callable
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = REPO_ROOT / "bench" / "results"
 if str(REPO_ROOT / "tests") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "tests"))
 
 import extism  # noqa: E402
 import extism_fast  # noqa: E402
 
+KIB, MIB = 1 << 10, 1 << 20
+_TEXT = b"Hello, World!! The quick brown fox jumps over the lazy dog. "
 SMALL_INPUT = b"Hello, World!!"  # 14 bytes
-MIB_INPUT = (b"Hello, World!! The quick brown fox jumps over the lazy dog. " * 20000)[: 1 << 20]
+
+
+def text_input(size: int) -> bytes:
+    return (_TEXT * (size // len(_TEXT) + 1))[:size]
+
+
 ECHO_INPUT = bytes(range(256)) * 256  # 64 KiB
 HOST_INPUT = b"Bench"
+#: call_many row: this many small inputs per batch
+MANY_COUNT = 10_000
+MANY_INPUTS = [b"Hello %d, World!" % i for i in range(MANY_COUNT)]
+#: PluginPool row: this many inputs of POOL_ITEM_SIZE bytes per map
+POOL_COUNT, POOL_ITEM_SIZE = 4096, 4 * KIB
+#: plot: count_vowels input sizes
+SWEEP_SIZES = [14, 64, 256, KIB, 4 * KIB, 16 * KIB, 64 * KIB, 256 * KIB, MIB]
+#: memory row: instances per process
+MEMORY_INSTANCES = 200
 
 Op = Callable[[], object]
 
@@ -48,12 +84,16 @@ Op = Callable[[], object]
 
 def build(name: str) -> bytes:
     """Build a plugin with the test suite's builder (the same commands the tests use)."""
+    return build_path(name).read_bytes()
+
+
+def build_path(name: str) -> Path:
     try:
-        from conftest import build_plugin
+        from conftest import build_wasm
     except ImportError as exc:  # pytest missing: conftest needs it
         raise SystemExit(f"bench: cannot import tests/conftest.py ({exc}); install pytest") from None
     try:
-        return build_plugin(name)
+        return build_wasm(name)
     except BaseException as exc:  # conftest reports build failures with pytest.fail (a BaseException)
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
@@ -105,32 +145,119 @@ def official_host_functions() -> list:
     ]
 
 
+def official_compiled_plugin(wasm: bytes):
+    # extism 1.1.1 has CompiledPlugin but does not export it from the package.
+    cls = getattr(extism, "CompiledPlugin", None) or extism.extism.CompiledPlugin
+    return cls(wasm, functions=[])
+
+
+def big_plugin_wat(functions: int = 1500, ops: int = 60, data_kib: int = 256) -> str:
+    """WAT of a ~1.9 MB plugin: `functions` functions of `ops` multiply-adds each, a `data_kib` KiB
+    data segment they read, and an export ``run`` that chains them all and outputs the u64 result."""
+    data = "".join(chr(40 + (i * 7) % 50) for i in range(data_kib * KIB))  # printable, no \\ or "
+    parts = [
+        "(module",
+        '  (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))',
+        '  (import "extism:host/env" "store_u64" (func $store_u64 (param i64 i64)))',
+        '  (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))',
+        f"  (memory {data_kib // 64 + 2})",
+        f'  (data (i32.const 65536) "{data}")',
+    ]
+    for f in range(functions):
+        body = " ".join(
+            f"(local.set $x (i64.add (i64.mul (local.get $x) (i64.const {(f * 131 + k * 17) % 1000003 | 1}))"
+            f" (i64.load offset={(k * 8) % 4096} (i32.const 65536))))"
+            for k in range(ops)
+        )
+        parts.append(f"  (func $f{f} (param $x i64) (result i64) {body} (local.get $x))")
+    calls = " ".join(f"(local.set $x (call $f{f} (local.get $x)))" for f in range(functions))
+    parts.append(
+        f'  (func (export "run") (result i32) (local $x i64) (local $o i64) (local.set $x (i64.const 1)) '
+        f"{calls} (local.set $o (call $alloc (i64.const 8))) (call $store_u64 (local.get $o) (local.get $x)) "
+        "(call $output_set (local.get $o) (i64.const 8)) (i32.const 0))"
+    )
+    parts.append(")")
+    return "\n".join(parts)
+
+
 # --------------------------------------------------------------------------------------------------
-# Rows
+# Targets and results
 # --------------------------------------------------------------------------------------------------
 
 
 @dataclass
+class Target:
+    """``kind``: "ratio" (ratio >= value), "scaling" (extism_fast 2-thread / 1-thread >= value)
+    or "fraction" (extism_fast / extism <= value, for memory)."""
+
+    kind: str
+    value: float
+
+    def describe(self) -> str:
+        if self.kind == "ratio":
+            return f">= {self.value:g}x"
+        if self.kind == "scaling":
+            return f"2t/1t >= {self.value:g}x"
+        return f"<= {self.value:g} of extism" if self.value != 0.5 else "<= 1/2 of extism"
+
+
+@dataclass
+class Result:
+    name: str
+    unit: str  # of fast / official: "calls/s", "items/s", "KiB", "ms"
+    fast: float
+    official: float
+    ratio: float  # > 1: extism_fast is better
+    target: str | None = None
+    measured: float | None = None  # the figure the target is checked against
+    passed: bool | None = None
+    fast_scaling: float | None = None  # 2-thread / 1-thread throughput
+    official_scaling: float | None = None
+    note: str = ""
+
+    def check(self, target: Target | None) -> "Result":
+        if target is None:
+            return self
+        self.target = target.describe()
+        if target.kind == "ratio":
+            self.measured = self.ratio
+            self.passed = self.ratio >= target.value
+        elif target.kind == "scaling":
+            self.measured = self.fast_scaling
+            self.passed = self.fast_scaling is not None and self.fast_scaling >= target.value
+        else:
+            self.measured = self.fast / self.official
+            self.passed = self.measured <= target.value
+        return self
+
+
+@dataclass
 class Case:
-    """One row: an op per SDK plus a check that both give the same output."""
+    """One timed row: an op per SDK plus a check that both give the same output."""
 
     name: str
-    fast: Op
-    official: Op
+    fast: Op | list[Op]
+    official: Op | list[Op]
     check: Callable[[], tuple[object, object]]  # -> (fast output, official output)
+    target: Target | None = None
+    items: int = 1  # calls per op (the unit becomes items/s when > 1)
     threads: int = 1
     fast_1t: Op | None = None  # for thread rows: the single-thread op, for the scaling ratio
     official_1t: Op | None = None
+    thread_op_items: int = 1  # thread rows: calls per op of a per-thread op list
+    fast_ref: tuple[str, Op] | None = None  # thread rows: another 1-thread baseline (label, op)
     keep: list = field(default_factory=list)  # objects that must outlive the row
 
 
-def _call_case(name: str, fast_plugin, official_plugin, function: str, data: bytes) -> Case:
+def _call_case(name: str, fast_plugin, official_plugin, function: str, data: bytes,
+               target: Target | None = None) -> Case:
     f_call, o_call = fast_plugin.call, official_plugin.call
     return Case(
         name,
         fast=lambda: f_call(function, data),
         official=lambda: o_call(function, data),
         check=lambda: (f_call(function, data), o_call(function, data)),
+        target=target,
         keep=[fast_plugin, official_plugin],
     )
 
@@ -142,21 +269,24 @@ def make_cases() -> list[Case]:
 
     cases = []
     f_cv, o_cv = extism_fast.Plugin(cv, functions=[]), extism.Plugin(cv, functions=[])
-    cases.append(_call_case("count_vowels (C PDK), 14 B", f_cv, o_cv, "count_vowels", SMALL_INPUT))
-    cases.append(_call_case("count_vowels (C PDK), 1 MiB", f_cv, o_cv, "count_vowels", MIB_INPUT))
+    cases.append(_call_case("small call: count_vowels 14 B", f_cv, o_cv, "count_vowels", SMALL_INPUT,
+                            Target("ratio", 10)))
+    for label, size, target in (("1 KiB", KIB, None), ("64 KiB", 64 * KIB, None),
+                                ("1 MiB", MIB, Target("ratio", 1.2))):
+        cases.append(_call_case(f"count_vowels {label}", f_cv, o_cv, "count_vowels", text_input(size), target))
 
     f_k, o_k = extism_fast.Plugin(kernel, functions=[]), extism.Plugin(kernel, functions=[])
-    cases.append(_call_case("echo 64 KiB (output = input block)", f_k, o_k, "echo", ECHO_INPUT))
+    cases.append(_call_case("echo 64 KiB (output = input block)", f_k, o_k, "echo", ECHO_INPUT,
+                            Target("ratio", 1.5)))
     cases.append(_call_case("echo_copy 64 KiB (load/store_u64)", f_k, o_k, "echo_copy", ECHO_INPUT))
 
     f_h = extism_fast.Plugin(host_user, functions=fast_host_functions())
     o_h = extism.Plugin(host_user, functions=official_host_functions())
-    cases.append(_call_case("host function round trip", f_h, o_h, "call_hello", HOST_INPUT))
+    cases.append(_call_case("host function round trip", f_h, o_h, "call_hello", HOST_INPUT,
+                            Target("ratio", 10)))
 
     f_comp = extism_fast.CompiledPlugin(cv, functions=[])
-    # extism 1.1.1 has CompiledPlugin but does not export it from the package.
-    official_compiled = getattr(extism, "CompiledPlugin", None) or extism.extism.CompiledPlugin
-    o_comp = official_compiled(cv, functions=[])
+    o_comp = official_compiled_plugin(cv)
 
     def fast_new():
         extism_fast.Plugin(f_comp).close()
@@ -173,24 +303,58 @@ def make_cases() -> list[Case]:
         o.__del__()
         return fast_out, official_out
 
-    cases.append(Case("new instance from CompiledPlugin", fast_new, official_new, check_new,
-                      keep=[f_comp, o_comp]))
+    cases.append(Case("instance from CompiledPlugin", fast_new, official_new, check_new,
+                      target=Target("ratio", 20), keep=[f_comp, o_comp]))
 
-    for label, data in (("14 B", SMALL_INPUT), ("1 MiB", MIB_INPUT)):
-        f2 = [extism_fast.Plugin(cv, functions=[]) for _ in range(2)]
-        o2 = [extism.Plugin(cv, functions=[]) for _ in range(2)]
-        f1, o1 = f2[0].call, o2[0].call
-        cases.append(Case(
-            f"2 threads, count_vowels {label}",
-            fast=[(lambda c=p.call, d=data: c("count_vowels", d)) for p in f2],  # type: ignore[arg-type]
-            official=[(lambda c=p.call, d=data: c("count_vowels", d)) for p in o2],  # type: ignore[arg-type]
-            check=lambda f2=f2, o2=o2, d=data: (
-                [p.call("count_vowels", d) for p in f2], [p.call("count_vowels", d) for p in o2]),
-            threads=2,
-            fast_1t=lambda c=f1, d=data: c("count_vowels", d),
-            official_1t=lambda c=o1, d=data: c("count_vowels", d),
-            keep=[f2, o2],
-        ))
+    f_many, o_many_call = f_cv.call_many, o_cv.call
+    cases.append(Case(
+        f"call_many, {MANY_COUNT:,} small inputs (extism: loop of call)",
+        fast=lambda: f_many("count_vowels", MANY_INPUTS),
+        official=lambda: [o_many_call("count_vowels", x) for x in MANY_INPUTS],
+        check=lambda: (f_many("count_vowels", MANY_INPUTS),
+                       [o_many_call("count_vowels", x) for x in MANY_INPUTS]),
+        target=Target("ratio", 20), items=MANY_COUNT,
+    ))
+
+    # PluginPool.map over 2 instances vs 1; the official SDK: 2 plugins on 2 threads, each looping
+    # over half of the inputs (vs 1 plugin looping over all).
+    pool_inputs = [bytes([97 + i % 26]) + text_input(POOL_ITEM_SIZE - 1) for i in range(POOL_COUNT)]
+    halves = [pool_inputs[: POOL_COUNT // 2], pool_inputs[POOL_COUNT // 2:]]
+    pool1 = extism_fast.PluginPool(cv, size=1, functions=[])
+    pool2 = extism_fast.PluginPool(cv, size=2, functions=[])
+    o2 = [extism.Plugin(cv, functions=[]) for _ in range(2)]
+
+    def official_loop(plugin, inputs):
+        call = plugin.call
+        return [call("count_vowels", x) for x in inputs]
+
+    cases.append(Case(
+        f"PluginPool.map, 2 threads, {POOL_COUNT:,} x {POOL_ITEM_SIZE // KIB} KiB "
+        f"(extism: 2 plugins on 2 threads)",
+        fast=lambda: pool2.map("count_vowels", pool_inputs),
+        official=[lambda p=p, h=h: official_loop(p, h) for p, h in zip(o2, halves)],
+        check=lambda: (pool2.map("count_vowels", pool_inputs),
+                       official_loop(o2[0], halves[0]) + official_loop(o2[1], halves[1])),
+        target=Target("scaling", 1.8), items=POOL_COUNT, threads=2, thread_op_items=POOL_COUNT // 2,
+        fast_1t=lambda: pool1.map("count_vowels", pool_inputs),
+        official_1t=lambda: official_loop(o2[0], pool_inputs),
+        fast_ref=("Plugin.call_many on the caller's thread", lambda: f_many("count_vowels", pool_inputs)),
+        keep=[pool1, pool2, o2],
+    ))
+
+    # Plain Plugins on 2 threads (one each): the GIL is released during long calls.
+    mib = text_input(MIB)
+    f2 = [extism_fast.Plugin(cv, functions=[]) for _ in range(2)]
+    cases.append(Case(
+        "2 threads x own Plugin, count_vowels 1 MiB",
+        fast=[(lambda c=p.call: c("count_vowels", mib)) for p in f2],
+        official=[(lambda c=p.call: c("count_vowels", mib)) for p in o2],
+        check=lambda: ([p.call("count_vowels", mib) for p in f2], [p.call("count_vowels", mib) for p in o2]),
+        threads=2,
+        fast_1t=lambda c=f2[0].call: c("count_vowels", mib),
+        official_1t=lambda c=o2[0].call: c("count_vowels", mib),
+        keep=[f2, o2],
+    ))
     return cases
 
 
@@ -256,56 +420,248 @@ def calibrate(op: Op, target: float) -> int:
     return max(1, int(n * target / elapsed))
 
 
-@dataclass
-class Result:
-    name: str
-    fast_ops: float
-    official_ops: float
-    ratio: float
-    threads: int = 1
-    fast_scaling: float | None = None  # 2-thread / 1-thread throughput
-    official_scaling: float | None = None
-
-
 def measure(case: Case, repeats: int, target: float) -> Result:
+    unit = "items/s" if case.items > 1 else "calls/s"
     if case.threads == 1:
+        assert callable(case.fast) and callable(case.official)
         n_fast, n_official = calibrate(case.fast, target), calibrate(case.official, target)
         best_fast = best_official = float("inf")
         for _ in range(repeats):  # interleaved, so drifts in machine speed hit both SDKs alike
             best_fast = min(best_fast, time_loop(case.fast, n_fast) / n_fast)
             best_official = min(best_official, time_loop(case.official, n_official) / n_official)
-        return Result(case.name, 1 / best_fast, 1 / best_official, best_official / best_fast)
+        f, o = best_fast / case.items, best_official / case.items
+        return Result(case.name, unit, 1 / f, 1 / o, o / f).check(case.target)
 
-    # Thread rows: each thread makes n calls; per-op time = wall / (threads * n).
+    # Thread rows: throughput = items done / wall time, with the same total work as the 1-thread
+    # loop. A list of ops runs op i on thread i (`thread_op_items` items per call); a single op
+    # (the pool) spreads its `items` over the threads by itself.
     assert case.fast_1t is not None and case.official_1t is not None
     k = case.threads
     n1_fast, n1_official = calibrate(case.fast_1t, target), calibrate(case.official_1t, target)
-    n_fast, n_official = max(1, n1_fast // k), max(1, n1_official // k)
+
+    def per_item_threaded(ops: Op | list[Op], n1: int) -> float:
+        if isinstance(ops, list):
+            n = max(1, n1 * case.items // (k * case.thread_op_items))
+            return time_threads(ops, n) / (k * n * case.thread_op_items)
+        return time_loop(ops, n1) / (n1 * case.items)
+
     for ops in (case.fast, case.official):
-        for op in ops:  # type: ignore[union-attr]
+        for op in ops if isinstance(ops, list) else [ops]:
             op()  # warm up every instance
-    best = {"f1": float("inf"), "o1": float("inf"), "fk": float("inf"), "ok": float("inf")}
+    best = {"f1": float("inf"), "o1": float("inf"), "fk": float("inf"), "ok": float("inf"), "ref": float("inf")}
     for _ in range(repeats):
-        best["f1"] = min(best["f1"], time_loop(case.fast_1t, n1_fast) / n1_fast)
-        best["fk"] = min(best["fk"], time_threads(case.fast, n_fast) / (k * n_fast))  # type: ignore[arg-type]
-        best["o1"] = min(best["o1"], time_loop(case.official_1t, n1_official) / n1_official)
-        best["ok"] = min(best["ok"], time_threads(case.official, n_official) / (k * n_official))  # type: ignore[arg-type]
-    return Result(case.name, 1 / best["fk"], 1 / best["ok"], best["ok"] / best["fk"], threads=k,
-                  fast_scaling=best["f1"] / best["fk"], official_scaling=best["o1"] / best["ok"])
+        if case.fast_ref is not None:
+            best["ref"] = min(best["ref"], time_loop(case.fast_ref[1], n1_fast) / (n1_fast * case.items))
+        best["f1"] = min(best["f1"], time_loop(case.fast_1t, n1_fast) / (n1_fast * case.items))
+        best["fk"] = min(best["fk"], per_item_threaded(case.fast, n1_fast))
+        best["o1"] = min(best["o1"], time_loop(case.official_1t, n1_official) / (n1_official * case.items))
+        best["ok"] = min(best["ok"], per_item_threaded(case.official, n1_official))
+    result = Result(case.name, unit, 1 / best["fk"], 1 / best["ok"], best["ok"] / best["fk"],
+                    fast_scaling=best["f1"] / best["fk"], official_scaling=best["o1"] / best["ok"])
+    if case.fast_ref is not None:
+        result.note = (f"extism_fast 1 thread: {1 / best['f1']:,.0f} {unit}; {case.fast_ref[0]}: "
+                       f"{1 / best['ref']:,.0f} {unit}, which 2 threads beat {best['ref'] / best['fk']:.2f}x")
+    return result.check(case.target)
 
 
 def verify(case: Case) -> None:
     fast_out, official_out = case.check()
-    if fast_out != official_out:
+    if _normalize(fast_out) != _normalize(official_out):
         raise SystemExit(
             f"bench: OUTPUT MISMATCH in row {case.name!r}:\n"
             f"  extism_fast: {_preview(fast_out)}\n  extism:      {_preview(official_out)}"
         )
 
 
+def _normalize(value: object) -> object:
+    if isinstance(value, list):
+        return [_normalize(v) for v in value]
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    return value
+
+
 def _preview(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 200 else f"{text[:200]}... ({len(value) if hasattr(value, '__len__') else '?'} items/bytes)"  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------------------------------
+# Rows measured in fresh processes
+# --------------------------------------------------------------------------------------------------
+
+_MEMORY_SCRIPT = textwrap.dedent("""
+    import gc, os, sys
+    sdk, path, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    wasm = open(path, "rb").read()
+    page = os.sysconf("SC_PAGE_SIZE")
+
+    def rss():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * page
+
+    if sdk == "extism_fast":
+        import extism_fast
+        compiled = extism_fast.CompiledPlugin(wasm, functions=[])
+        new = lambda: extism_fast.Plugin(compiled)
+    else:
+        import extism
+        cls = getattr(extism, "CompiledPlugin", None) or extism.extism.CompiledPlugin
+        compiled = cls(wasm, functions=[])
+        new = lambda: extism.Plugin(compiled)
+    warm = [new() for _ in range(5)]  # first instances: lazily initialised runtime state
+    for p in warm:
+        p.call("count_vowels", b"warm up")
+    gc.collect()
+    before = rss()
+    plugins = [new() for _ in range(n)]
+    for p in plugins:
+        p.call("count_vowels", b"Hello, World!!")
+    gc.collect()
+    after = rss()
+    print((after - before) / n)
+""")
+
+_LOAD_SCRIPT = textwrap.dedent("""
+    import sys, time
+    sdk, path = sys.argv[1], sys.argv[2]
+    if sdk == "extism_fast":
+        import extism_fast as sdk_module
+    else:
+        import extism as sdk_module
+    t0 = time.perf_counter()
+    plugin = sdk_module.Plugin(path, functions=[])
+    out = plugin.call("run", b"")
+    elapsed = time.perf_counter() - t0
+    print(elapsed, bytes(out).hex())
+""")
+
+
+def _run_script(script: str, *args: str, env: dict | None = None) -> str:
+    proc = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=300)
+    if proc.returncode != 0:
+        raise SystemExit(f"bench: subprocess {args!r} failed:\n{proc.stderr}")
+    return proc.stdout.strip()
+
+
+def measure_memory(repeats: int) -> Result:
+    path = str(build_path("examples/count_vowels.c"))
+    per = {}
+    for sdk in ("extism_fast", "extism"):
+        per[sdk] = min(float(_run_script(_MEMORY_SCRIPT, sdk, path, str(MEMORY_INSTANCES)))
+                       for _ in range(max(1, min(repeats, 2))))
+    fast, official = per["extism_fast"] / KIB, per["extism"] / KIB
+    return Result(f"RSS per idle instance ({MEMORY_INSTANCES} from one compiled count_vowels)", "KiB",
+                  fast, official, official / fast if fast > 0 else float("inf")).check(Target("fraction", 0.5))
+
+
+def measure_first_load(repeats: int, workdir: Path) -> list[Result]:
+    import wasmtime
+
+    wasm = bytes(wasmtime.wat2wasm(big_plugin_wat()))
+    path = workdir / "big.wasm"
+    path.write_bytes(wasm)
+    size = f"{len(wasm) / 1e6:.1f} MB"
+    fast_cache = workdir / "extism_fast-cache"
+    official_cache = workdir / "wasmtime-cache"
+    official_config = workdir / "wasmtime-cache.toml"
+    official_config.write_text(f'[cache]\ndirectory = "{official_cache}"\n')
+    envs = {
+        "warm": {"extism_fast": {"EXTISM_FAST_CACHE_DIR": str(fast_cache), "EXTISM_FAST_CACHE": "1"},
+                 "extism": {"EXTISM_CACHE_CONFIG": str(official_config)}},
+        # extism (libextism) reads EXTISM_CACHE_CONFIG; set but empty turns wasmtime's cache off.
+        "cold": {"extism_fast": {"EXTISM_FAST_CACHE": "0"}, "extism": {"EXTISM_CACHE_CONFIG": ""}},
+    }
+    outputs = set()
+
+    def load(sdk: str, mode: str) -> float:
+        elapsed, out = _run_script(_LOAD_SCRIPT, sdk, str(path), env=envs[mode][sdk]).split()
+        outputs.add(out)
+        return float(elapsed) * 1e3
+
+    first = {sdk: load(sdk, "warm") for sdk in ("extism_fast", "extism")}  # fills the caches
+    best: dict = {}
+    for _ in range(repeats):
+        for mode in ("warm", "cold"):
+            for sdk in ("extism_fast", "extism"):
+                best[mode, sdk] = min(best.get((mode, sdk), float("inf")), load(sdk, mode))
+    if len(outputs) != 1:
+        raise SystemExit(f"bench: OUTPUT MISMATCH in the first-load rows: {sorted(outputs)}")
+    rows = []
+    for mode, label in (("warm", "warm cache"), ("cold", "no cache")):
+        f, o = best[mode, "extism_fast"], best[mode, "extism"]
+        rows.append(Result(f"first load + call, {size} plugin, {label} (fresh process)", "ms", f, o, o / f))
+    rows[0].note = (f"the warm-up process that filled the caches took {first['extism_fast']:.0f} ms "
+                    f"(extism_fast) and {first['extism']:.0f} ms (extism); the official SDK caches "
+                    f"compiled modules through wasmtime's cache, on by default")
+    return rows
+
+
+# --------------------------------------------------------------------------------------------------
+# Throughput against input size (the plot)
+# --------------------------------------------------------------------------------------------------
+
+
+def sweep(repeats: int, target: float) -> list[dict]:
+    cv = build("examples/count_vowels.c")
+    f_call = extism_fast.Plugin(cv, functions=[]).call
+    o_call = extism.Plugin(cv, functions=[]).call
+    points = []
+    for size in SWEEP_SIZES:
+        data = text_input(size) if size != 14 else SMALL_INPUT
+        fast_op = lambda d=data: f_call("count_vowels", d)  # noqa: E731
+        official_op = lambda d=data: o_call("count_vowels", d)  # noqa: E731
+        if fast_op() != official_op():
+            raise SystemExit(f"bench: OUTPUT MISMATCH in the sweep at {size} bytes")
+        n_f, n_o = calibrate(fast_op, target), calibrate(official_op, target)
+        bf = bo = float("inf")
+        for _ in range(repeats):
+            bf = min(bf, time_loop(fast_op, n_f) / n_f)
+            bo = min(bo, time_loop(official_op, n_o) / n_o)
+        points.append({"size": size, "extism_fast": 1 / bf, "extism": 1 / bo})
+    return points
+
+
+def plot(points: list[dict], path: Path, title: str) -> str | None:
+    """Write the log-log plot; returns None, or why it was skipped."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "matplotlib is not installed (pip install -e '.[bench]')"
+    sizes = [p["size"] for p in points]
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
+    for sdk, style in (("extism_fast", "o-"), ("extism", "s--")):
+        ax.plot(sizes, [p[sdk] for p in points], style, label=sdk)
+    for p in points:
+        ax.annotate(f"{p['extism_fast'] / p['extism']:.1f}x", (p["size"], p["extism_fast"]),
+                    textcoords="offset points", xytext=(0, 7), ha="center", fontsize=8)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.margins(x=0.05, y=0.12)
+    ax.set_xticks(sizes)
+    ax.set_xticklabels([_size_label(s) for s in sizes])
+    ax.set_xlabel("input size")
+    ax.set_ylabel("calls/s (higher is better)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return None
+
+
+def _size_label(size: int) -> str:
+    if size >= MIB:
+        return f"{size // MIB} MiB"
+    if size >= KIB:
+        return f"{size // KIB} KiB"
+    return f"{size} B"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -357,32 +713,95 @@ def machine_info() -> dict:
     }
 
 
-def _ops(x: float) -> str:
+def _fmt(x: float, unit: str) -> str:
+    if unit == "ms":
+        return f"{x:,.1f} ms"
+    if unit == "KiB":
+        return f"{x:,.0f} KiB"
     return f"{x:,.0f}" if x >= 100 else f"{x:,.1f}"
 
 
+def _target_cell(r: Result) -> str:
+    if r.target is None:
+        return ""
+    got = f"{r.measured:.2f}" if r.measured is not None else "?"
+    if r.target.startswith("2t/1t"):
+        got += "x"
+    elif r.target.startswith(">="):
+        got = f"{r.ratio:.1f}x"
+    return f"{r.target} (is {got})"
+
+
 def format_table(results: list[Result]) -> str:
-    width = max(len("row"), *(len(r.name) for r in results))
-    head = f"{'row':<{width}}  {'extism_fast ops/s':>17}  {'extism ops/s':>13}  {'ratio':>7}"
-    lines = [head, "-" * len(head)]
+    head = ["row", "extism_fast", "extism", "ratio", "target", ""]
+    rows = []
     for r in results:
-        lines.append(f"{r.name:<{width}}  {_ops(r.fast_ops):>17}  {_ops(r.official_ops):>13}  {r.ratio:>6.1f}x")
-    notes = [r for r in results if r.threads > 1]
-    for r in notes:
-        lines.append(
-            f"  {r.name}: {r.threads}-thread / 1-thread throughput: extism_fast {r.fast_scaling:.2f}x, "
-            f"extism {r.official_scaling:.2f}x"
-        )
-    return "\n".join(lines)
+        unit = "" if r.unit in ("ms", "KiB") else f" {r.unit}"
+        status = "" if r.passed is None else ("PASS" if r.passed else "**MISS**")
+        rows.append([r.name, _fmt(r.fast, r.unit) + unit, _fmt(r.official, r.unit) + unit,
+                     f"{r.ratio:.1f}x", _target_cell(r), status])
+    widths = [max(len(head[i]), *(len(row[i]) for row in rows)) for i in range(len(head))]
+    right = {1, 2, 3}
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.rjust(w) if i in right else c.ljust(w)
+                                 for i, (c, w) in enumerate(zip(cells, widths))) + " |"
+
+    sep = "|" + "|".join(("-" * (w + 1) + ":") if i in right else ("-" * (w + 2))
+                         for i, w in enumerate(widths)) + "|"
+    return "\n".join([line(head), sep, *(line(r) for r in rows)])
+
+
+def format_notes(results: list[Result], info: dict) -> list[str]:
+    notes = ["ratio = how many times better extism_fast is (throughput / throughput; for RSS and "
+             "load time, extism's figure / extism_fast's)."]
+    for r in results:
+        if r.fast_scaling is not None:
+            notes.append(f"{r.name}: 2-thread / 1-thread throughput: extism_fast {r.fast_scaling:.2f}x, "
+                         f"extism {r.official_scaling:.2f}x (this machine: 2 threads of GIL-free work "
+                         f"run {info['parallel_capacity_2t']:.2f}x one thread).")
+        if r.note:
+            notes.append(f"{r.name}: {r.note}.")
+    return notes
+
+
+def markdown_report(results: list[Result], info: dict, repeats: int, target: float, elapsed: float,
+                    plot_file: str | None) -> str:
+    passed = [r for r in results if r.passed is not None]
+    lines = [
+        "# extism_fast vs extism: benchmark",
+        "",
+        f"Generated by `python -m bench` on {datetime.date.today().isoformat()} "
+        f"(best of {repeats} loop(s) of ~{target:g} s per SDK and row, SDKs interleaved; "
+        f"{elapsed:.0f} s in all).",
+        "",
+        f"- extism_fast {info['extism_fast']} (wasmtime {info['wasmtime']}) vs extism {info['extism']} "
+        f"(extism-sys {info['extism_sys']}, libextism {info['libextism']})",
+        f"- {info['python']} on {info['platform']}",
+        f"- {info['cpu']}, {info['cpus']} CPUs",
+        "",
+        format_table(results),
+        "",
+        f"Targets met: {sum(r.passed for r in passed)} of {len(passed)}.",
+        "",
+        *(f"- {n}" for n in format_notes(results, info)),
+    ]
+    if plot_file:
+        lines += ["", f"![count_vowels calls/s against input size]({plot_file})"]
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python bench/compare.py", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: short loops, 1 repeat")
     parser.add_argument("--repeats", type=int, help="timed loops per SDK and row, best counts (default 5)")
     parser.add_argument("--target", type=float, help="seconds per timed loop (default 0.25)")
-    parser.add_argument("--only", metavar="TEXT", help="run only the rows whose name contains TEXT")
+    parser.add_argument("--only", metavar="TEXT", help="run only the rows whose name contains TEXT "
+                                                       "(and skip the plot)")
     parser.add_argument("--json", metavar="PATH", help="also save the results as JSON to PATH")
+    parser.add_argument("--results", metavar="DIR", type=Path, default=RESULTS_DIR,
+                        help="where latest.md and throughput.png go (default bench/results)")
+    parser.add_argument("--no-plot", action="store_true", help="skip the input-size sweep and the plot")
     args = parser.parse_args(argv)
     repeats = args.repeats or (1 if args.quick else 5)
     target = args.target or (0.02 if args.quick else 0.25)
@@ -390,28 +809,56 @@ def main(argv: list[str] | None = None) -> int:
     info = machine_info()
     print(f"extism_fast {info['extism_fast']} (wasmtime {info['wasmtime']}) vs "
           f"extism {info['extism']} (extism-sys {info['extism_sys']}, libextism {info['libextism']})")
-    info["parallel_capacity_2t"] = round(parallel_capacity(), 2)
+    info["parallel_capacity_2t"] = round(parallel_capacity(1 if args.quick else 3), 2)
     print(f"{info['python']} on {info['platform']}; {info['cpu']}, {info['cpus']} CPUs "
           f"(2 threads of GIL-free work run {info['parallel_capacity_2t']:.2f}x one thread)")
     print(f"best of {repeats} loop(s) of ~{target:g} s per SDK and row, SDKs interleaved\n", flush=True)
 
+    def wanted(name: str) -> bool:
+        return not args.only or args.only.lower() in name.lower()
+
     t_start = time.perf_counter()
-    cases = make_cases()
-    if args.only:
-        cases = [c for c in cases if args.only.lower() in c.name.lower()]
+    results: list[Result] = []
+    cases = [c for c in make_cases() if wanted(c.name)]
     for case in cases:
         verify(case)
-    results = []
     for case in cases:
         results.append(measure(case, repeats, target))
         print(f"  measured: {case.name}", file=sys.stderr, flush=True)
-    print(format_table(results))
-    elapsed = time.perf_counter() - t_start
-    print(f"\n(total {elapsed:.1f} s)")
+    del cases
+    gc.collect()
+    if wanted("RSS per idle instance"):
+        results.append(measure_memory(repeats))
+        print("  measured: RSS per idle instance", file=sys.stderr, flush=True)
+    if wanted("first load"):
+        with tempfile.TemporaryDirectory(prefix="extism_fast_bench_") as tmp:
+            results.extend(r for r in measure_first_load(1 if args.quick else 3, Path(tmp)) if wanted(r.name))
+        print("  measured: first load", file=sys.stderr, flush=True)
 
+    plot_note = None
+    points: list[dict] = []
+    plot_name = "throughput.png"
+    if not args.no_plot and not args.only:
+        points = sweep(max(1, min(repeats, 3)), target / 2.5)
+        print("  measured: input-size sweep", file=sys.stderr, flush=True)
+        plot_note = plot(points, args.results / plot_name,
+                         f"count_vowels (C PDK) calls/s: extism_fast {info['extism_fast']} vs "
+                         f"extism {info['extism']} ({info['cpu']})")
+    elapsed = time.perf_counter() - t_start
+
+    report = markdown_report(results, info, repeats, target, elapsed,
+                             plot_name if points and plot_note is None else None)
+    print(report.split("\n\n", 2)[2] if report.count("\n\n") >= 2 else report)
+    if not args.only:
+        args.results.mkdir(parents=True, exist_ok=True)
+        (args.results / "latest.md").write_text(report)
+        print(f"saved {args.results / 'latest.md'}" +
+              (f" and {args.results / plot_name}" if points and plot_note is None else ""))
+    if plot_note:
+        print(f"plot skipped: {plot_note}")
     if args.json:
         payload = {"machine": info, "repeats": repeats, "target_s": target,
-                   "results": [asdict(r) for r in results]}
+                   "results": [asdict(r) for r in results], "sweep": points}
         Path(args.json).write_text(json.dumps(payload, indent=2) + "\n")
         print(f"results saved to {args.json}")
     return 0

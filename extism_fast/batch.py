@@ -38,7 +38,6 @@ import base64
 import binascii
 import concurrent.futures
 import json
-import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -62,8 +61,10 @@ DEFAULT_CHUNK_SIZE = 4096
 #: A round also ends once its inputs reach this many bytes (then holds at least one item).
 MAX_CHUNK_BYTES = 64 << 20
 
-_JSON = json.JSONEncoder(ensure_ascii=False)
-_encode_str = _JSON.encode
+_encode_str = json.JSONEncoder(ensure_ascii=False).encode
+_decode = json.JSONDecoder().decode
+_scanstring = json.decoder.scanstring
+_JSON_SPACE = " \t\n\r"
 
 
 class InputError(ValueError):
@@ -99,14 +100,30 @@ def _utf8(text: str) -> bytes:
 
 def parse_item(line: bytes | str) -> bytes:
     """The input bytes one line stands for (see the module docs); raises :class:`InputError`."""
+    if isinstance(line, bytes):
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InputError("invalid JSON: the line is not UTF-8") from None
+    else:
+        text = line
+    if text.startswith("\ufeff"):  # a UTF-8 byte order mark (on the first line of some files)
+        text = text[1:]
+    if text.startswith('"'):  # fast path for the common case, a JSON string
+        try:
+            value, end = _scanstring(text, 1)
+        except ValueError:
+            pass  # not a valid string: the full decoder below gives the message
+        else:
+            if not text[end:].strip(_JSON_SPACE):
+                return _utf8(value)
     try:
-        value = json.loads(line)
-    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError, or bytes that are not UTF-8
-        if isinstance(line, bytes) and not line.strip():
+        value = _decode(text)
+    except ValueError as exc:
+        if not text.strip(_JSON_SPACE):
             raise InputError("empty line: expected a JSON string, {\"text\": ...} or "
                              "{\"base64\": ...}") from None
-        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
-        raise InputError(f"invalid JSON: {reason}") from None
+        raise InputError(f"invalid JSON: {getattr(exc, 'msg', exc)}") from None
     if isinstance(value, str):
         return _utf8(value)
     if isinstance(value, dict) and len(value) == 1:
@@ -126,10 +143,13 @@ def parse_item(line: bytes | str) -> bytes:
 
 def format_result(index: int, result: object) -> str:
     """The output line (without newline) for item ``index``: its output bytes or its exception."""
-    if isinstance(result, BaseException):
+    if isinstance(result, bytes):
+        data = result
+    elif isinstance(result, BaseException):
         return (f'{{"index": {index}, "error": {_encode_str(str(result))}, '
                 f'"type": {_encode_str(type(result).__name__)}}}')
-    data = result if isinstance(result, bytes) else bytes(result)  # type: ignore[call-overload]
+    else:
+        data = bytes(result)  # type: ignore[call-overload]
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

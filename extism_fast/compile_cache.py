@@ -14,6 +14,7 @@ off.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -31,6 +32,7 @@ _MAGIC = b"extism_fast compiled module v1\n"
 _DIGEST = 32  # sha256
 
 
+@functools.lru_cache(maxsize=None)
 def _versions() -> bytes:
     try:
         wasmtime_version = metadata.version("wasmtime")
