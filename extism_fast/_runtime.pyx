@@ -183,12 +183,16 @@ _KIND_NAMES = {WASM_I32: "i32", WASM_I64: "i64", WASM_F32: "f32", WASM_F64: "f64
 cdef class _HostFunctionEntry:
     """What the trampoline needs for one Function: kept alive by its CompiledPlugin."""
     cdef object function
+    cdef object f
+    cdef tuple user_data
     cdef tuple param_types
     cdef tuple result_types
     cdef str label
 
     def __init__(self, function):
         self.function = function
+        self.f = function.f
+        self.user_data = tuple(function.user_data)
         self.param_types = tuple(function.args)
         self.result_types = tuple(function.returns)
         self.label = f"{function.namespace}::{function.name}"
@@ -232,15 +236,23 @@ cdef wasm_trap_t *_host_trampoline(void *env, wasmtime_caller_t *caller, wasmtim
         return _run_host_function(<_HostFunctionEntry>env, args)
 
 
+cdef object _new_val(object t, object value):
+    """Val(t, value) without running Val.__init__ as a Python frame (hot in host calls)."""
+    val = Val.__new__(Val)
+    val.t = t
+    val.value = value
+    return val
+
+
 cdef wasm_trap_t *_run_host_function(_HostFunctionEntry entry, wasmtime_val_raw_t *args):
     cdef Py_ssize_t i
     cdef plugin_instance *inst = current_instance
+    cdef Plugin plugin
     try:
         plugin = <Plugin>inst.owner
-        params = [Val(t, _raw_to_python(&args[i], t)) for i, t in enumerate(entry.param_types)]
-        results = [Val(t, None) for t in entry.result_types]
-        fn = entry.function
-        fn.f(CurrentPlugin._for(plugin), params, results, *fn.user_data)
+        params = [_new_val(t, _raw_to_python(&args[i], t)) for i, t in enumerate(entry.param_types)]
+        results = [_new_val(t, None) for t in entry.result_types]
+        entry.f(plugin._current_plugin, params, results, *entry.user_data)
         for i, t in enumerate(entry.result_types):
             value = results[i].value
             if value is None:
@@ -276,20 +288,22 @@ class Memory:
 cdef class CurrentPlugin:
     """The plugin that is calling a host function: access to its kernel memory.
 
-    Valid only during the host-function call it was given to.
+    Valid only while one of that plugin's host functions runs (on that thread): using it at any
+    other time raises Error. It refers to its plugin without owning it, so the two do not keep each
+    other alive.
     """
-    cdef Plugin plugin
+    cdef void *owner  # the Plugin, borrowed; checked against the running call before any use
 
     @staticmethod
     cdef CurrentPlugin _for(Plugin plugin):
         cdef CurrentPlugin cp = CurrentPlugin.__new__(CurrentPlugin)
-        cp.plugin = plugin
+        cp.owner = <void *>plugin
         return cp
 
     cdef kernel *_kernel(self) except NULL:
-        if self.plugin is None or self.plugin.inst == NULL:
-            raise Error("CurrentPlugin is no longer valid (its plugin was closed)")
-        return self.plugin.inst.kernel
+        if current_instance == NULL or current_instance.owner != self.owner:
+            raise Error("CurrentPlugin is only usable while its plugin is calling a host function")
+        return current_instance.kernel
 
     def memory(self, mem):
         """A writable memoryview of the bytes of ``mem`` (a Memory) in kernel memory."""
@@ -322,7 +336,8 @@ cdef class CurrentPlugin:
 
     def host_context(self):
         """The ``host_context`` object given to the current ``Plugin.call``, or None."""
-        return self.plugin._host_context
+        self._kernel()
+        return (<Plugin>self.owner)._host_context
 
     def input_buffer(self, input):
         """Writable memoryview of the block a parameter (Val with an offset) points at."""
@@ -841,6 +856,8 @@ cdef class Plugin:
     cdef bint _log_wasi_output
     cdef bint _closed
     cdef list _exposed   # _OutputBuffer of outputs returned as views (parse=None)
+    cdef CurrentPlugin _current_plugin  # what host functions receive (one per plugin)
+    cdef object __weakref__
 
     def __init__(self, plugin, bint wasi=False, config=None, functions=HOST_FN_REGISTRY, *,
                  bint http_response_headers=False, fuel=None, str wasi_stdio="inherit"):
@@ -855,6 +872,7 @@ cdef class Plugin:
         self.compiled_plugin = compiled
         self._callable = compiled._callable
         self._exposed = []
+        self._current_plugin = CurrentPlugin._for(self)
         self._id = uuid.uuid4()
         self._timeout_ns = (manifest.timeout_ms or 0) * 1000000
         self._allowed_hosts = tuple(manifest.allowed_hosts or ())

@@ -54,6 +54,7 @@ from __future__ import annotations
 import base64
 import builtins
 import encodings.idna
+import errno
 import functools
 import http.client
 import ipaddress
@@ -87,6 +88,7 @@ MAX_REDIRECTS = 10
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _CHUNK = 64 * 1024
+_SOCKET_GRACE_S = 1.0
 _USER_AGENT = "extism_fast"
 # Header names: RFC 9110 tokens. Values: no CR, LF or NUL (they would split the request).
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -381,7 +383,7 @@ def _shutdown(sock: socket.socket) -> None:
 def _connector(state: _State):
     def create_connection(address, timeout=None, source_address=None):
         host, port = address
-        left = state.check()
+        state.check()
         infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
         error: OSError | None = None
         for family, type_, proto, _, sockaddr in infos:
@@ -389,7 +391,9 @@ def _connector(state: _State):
             sock = socket.socket(family, type_, proto)
             try:
                 state.register(sock)
-                sock.settimeout(left)
+                # Past the deadline the caller shuts the socket down; this timeout only keeps a
+                # worker from lingering if that fails, and must not beat the caller to it.
+                sock.settimeout(left + _SOCKET_GRACE_S)
                 sock.connect(sockaddr)
                 return sock
             except OSError as exc:
@@ -398,7 +402,7 @@ def _connector(state: _State):
             except BaseException:
                 sock.close()
                 raise
-        raise error if error is not None else OSError(f"no address found for host '{host}'")
+        raise error if error is not None else OSError(errno.EADDRNOTAVAIL, "no address for the host name")
 
     return create_connection
 
@@ -434,6 +438,7 @@ def _tls_context() -> ssl.SSLContext:
 
 
 def _open(state: _State, target: _Target, timeout: float) -> http.client.HTTPConnection:
+    timeout += _SOCKET_GRACE_S  # see create_connection
     if target.scheme == "https":
         conn: http.client.HTTPConnection = _HTTPSConnection(
             target.host, target.port, timeout=timeout, context=_tls_context())
@@ -454,12 +459,21 @@ def _reason(exc: BaseException) -> str:
         return f"TLS error ({exc.reason or type(exc).__name__})"
     if isinstance(exc, builtins.TimeoutError):
         return "timed out"
+    if isinstance(exc, http.client.RemoteDisconnected):
+        return "the server closed the connection without a response"
     if isinstance(exc, OSError):
         return exc.strerror or type(exc).__name__
     if isinstance(exc, http.client.HTTPException):
-        text = str(exc)
-        return f"invalid HTTP response ({type(exc).__name__}{': ' + text[:80] if text else ''})"
+        # Not str(exc): it may quote what the server sent, which may echo the request.
+        return f"invalid HTTP response ({type(exc).__name__})"
     return type(exc).__name__
+
+
+def _transport_error(state: _State, what: str, exc: BaseException) -> Exception:
+    """CallError for a network failure, or _Cancelled when it is the deadline's doing."""
+    if state.cancelled or time.monotonic() >= state.deadline:
+        return _Cancelled()
+    return CallError(f"{what}: {_reason(exc)}")
 
 
 def _send(state: _State, target: _Target, method: str, headers: dict[str, str], body: bytes | None):
@@ -534,15 +548,15 @@ def _exchange(state: _State, target: _Target, method: str, headers: dict[str, st
         except (_Cancelled, CallError):
             raise
         except (OSError, http.client.HTTPException, ValueError) as exc:
-            raise CallError(f"HTTP request to host '{target.host}' failed: {_reason(exc)}") from None
+            raise _transport_error(state, f"HTTP request to host '{target.host}' failed", exc) from None
         try:
             location = response.getheader("Location") if response.status in _REDIRECTS else None
             if location is None:
                 try:
                     data = _read_body(state, target.host, response, limit)
                 except (OSError, http.client.HTTPException) as exc:
-                    raise CallError(f"HTTP request to host '{target.host}' failed while reading the "
-                                    f"response: {_reason(exc)}") from None
+                    raise _transport_error(state, f"HTTP request to host '{target.host}' failed while "
+                                                  f"reading the response", exc) from None
                 names: dict[str, str] = {}
                 for name, value in response.getheaders():
                     key = name.lower()

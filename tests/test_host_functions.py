@@ -1059,3 +1059,34 @@ def test_extism_version():
     assert version == (
         f"extism_fast {extism_fast.__version__} (wasmtime {importlib.metadata.version('wasmtime')})"
     )
+
+
+def test_current_plugin_kept_after_the_call_refuses_use(plugin_wasm):
+    kept = []
+
+    def hello(plugin, params, results):
+        kept.append(plugin)
+        plugin.return_string(results[0], "ok")
+
+    fn = Function("extism:host/user", "hello_world", [I64], [I64], hello)
+    with Plugin(plugin_wasm("kitchen_sink"), functions=[fn]) as plugin:
+        assert plugin.call("call_host", "x") == b"ok"
+        with pytest.raises(extism_fast.Error, match="only usable while its plugin is calling a host function"):
+            kept[0].alloc(4)
+
+
+def test_plugin_with_host_functions_is_freed_without_the_gc(plugin_wasm):
+    import gc
+    import weakref
+
+    fn = Function("extism:host/user", "hello_world", [I64], [I64],
+                  lambda p, params, results: p.return_string(results[0], "ok"))
+    gc.disable()
+    try:
+        plugin = Plugin(plugin_wasm("kitchen_sink"), functions=[fn])
+        assert plugin.call("call_host", "x") == b"ok"
+        ref = weakref.ref(plugin)
+        del plugin
+        assert ref() is None  # no reference cycle: freed as soon as it is dropped
+    finally:
+        gc.enable()

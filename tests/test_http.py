@@ -556,3 +556,12 @@ def test_perform_request_directly(server):
     result = perform_request(json.dumps({"url": server.url("/echo"), "method": "post"}).encode(), b"abc",
                              allowed_hosts=["127.0.0.1"], max_response_bytes=1000, timeout_s=None)
     assert (result.status, result.body) == (201, b"abc")
+
+
+def test_https_to_a_plain_http_server_is_a_tls_error(host_wasm, server):
+    with make_plugin(host_wasm) as plugin:
+        with pytest.raises(ef.CallError) as info:
+            fetch(plugin, f"https://127.0.0.1:{server.port}/hello")
+        assert not isinstance(info.value, (ef.CapabilityError, ef.TimeoutError))
+        assert "'127.0.0.1'" in str(info.value) and "TLS" in str(info.value)
+        assert fetch(plugin, server.url("/hello"))[0] == 200
