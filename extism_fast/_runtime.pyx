@@ -260,6 +260,7 @@ cdef wasm_trap_t *_run_host_function(_HostFunctionEntry entry, wasmtime_val_raw_
             _python_to_raw(&args[i], t, value)
         return NULL
     except BaseException as exc:
+        (<Plugin>inst.owner)._keep_interrupt(exc)
         logger.error("host function %s raised", entry.label, exc_info=True)
         message = f"host function {entry.label} raised {type(exc).__name__}: {exc}".encode("utf-8", "replace")
         return instance_fail(inst, FAILURE_HOST_FUNCTION, message)
@@ -857,6 +858,7 @@ cdef class Plugin:
     cdef bint _closed
     cdef list _exposed   # _OutputBuffer of outputs returned as views (parse=None)
     cdef CurrentPlugin _current_plugin  # what host functions receive (one per plugin)
+    cdef object _pending_exception      # a KeyboardInterrupt/SystemExit raised in a callback
     cdef object __weakref__
 
     def __init__(self, plugin, bint wasi=False, config=None, functions=HOST_FN_REGISTRY, *,
@@ -1003,6 +1005,10 @@ cdef class Plugin:
                 PyBuffer_Release(&view)
         if self._log_wasi_output:
             self._log_wasi_streams()
+        if self._pending_exception is not None:
+            exc, self._pending_exception = self._pending_exception, None
+            free(r.message)
+            raise exc
         if r.status != CALL_OK:
             raise self._call_error(function_name, &r)
         if parse is None and <ptrdiff_t>index != self.compiled_plugin.c.start_index:
@@ -1076,6 +1082,9 @@ cdef class Plugin:
             self._busy = False
         if self._log_wasi_output:
             self._log_wasi_streams()
+        if self._pending_exception is not None:
+            exc, self._pending_exception = self._pending_exception, None
+            raise exc
         return batch.results(self, function_name, parse, return_exceptions)
 
     cdef _log_wasi_streams(self):
@@ -1101,42 +1110,49 @@ cdef class Plugin:
         return data
 
     cdef wasm_trap_t *_http_request(self, uint64_t request, uint64_t body, uint64_t *response):
-        from extism_fast import http
         cdef plugin_instance *inst = self.inst
-        request_json = self._take_block(request)
-        body_bytes = self._take_block(body) if body else b""
-        if request_json is None:
-            return instance_fail(inst, FAILURE_TRAP, f"extism:host/env http_request: request offset {request} "
-                                                     f"is not an allocated block".encode())
-        cdef uint64_t now = ticker_now_ns()
-        remaining = None
-        if inst.deadline_ns:
-            remaining = max(inst.deadline_ns - now, 0) / 1e9 if inst.deadline_ns > now else 0.0
+        cdef uint64_t now
         try:
+            from extism_fast import http
+            request_json = self._take_block(request)
+            body_bytes = self._take_block(body) if body else b""
+            if request_json is None:
+                return instance_fail(inst, FAILURE_TRAP, f"extism:host/env http_request: request offset "
+                                                         f"{request} is not an allocated block".encode())
+            now = ticker_now_ns()
+            remaining = None  # the call's time left bounds the request
+            if inst.deadline_ns:
+                remaining = (inst.deadline_ns - now) / 1e9 if inst.deadline_ns > now else 0.0
             result = http.perform_request(request_json, body_bytes, allowed_hosts=self._allowed_hosts,
                                           max_response_bytes=self._max_http_response_bytes,
                                           timeout_s=remaining)
+            inst.http_status = result.status
+            if self._http_response_headers:
+                headers = result.headers_json()
+                instance_set_http_headers(inst, headers, len(headers))
+            response[0] = kernel_alloc_bytes(inst.kernel, result.body, len(result.body)) if result.body else 0
+            if result.body and response[0] == 0:
+                return instance_fail(inst, FAILURE_LIMIT, f"extism:host/env http_request: the response body "
+                                     f"({len(result.body)} bytes) does not fit in kernel memory".encode())
+            return NULL
         except BaseException as exc:
             return self._http_failure(exc)
-        inst.http_status = result.status
-        if self._http_response_headers:
-            headers = result.headers_json()
-            instance_set_http_headers(inst, headers, len(headers))
-        response[0] = kernel_alloc_bytes(inst.kernel, result.body, len(result.body)) if result.body else 0
-        if result.body and response[0] == 0:
-            return instance_fail(inst, FAILURE_LIMIT, f"extism:host/env http_request: the response body "
-                                 f"({len(result.body)} bytes) does not fit in kernel memory".encode())
-        return NULL
 
     cdef wasm_trap_t *_http_failure(self, exc):
         """Map an exception from http.perform_request to the failure the call reports."""
-        if isinstance(exc, TimeoutError):
-            self.inst.interrupt = INTERRUPT_TIMEOUT
-        cdef failure_kind kind = FAILURE_TRAP
+        if isinstance(exc, TimeoutError) and self._timeout_ns:
+            self.inst.interrupt = INTERRUPT_TIMEOUT  # the call's own deadline ran out
+        cdef failure_kind kind = FAILURE_HOST_CALL
         for cls, k in ((CapabilityError, FAILURE_DENIED), (MemoryLimitError, FAILURE_LIMIT)):
             if isinstance(exc, cls):
                 kind = k
+        self._keep_interrupt(exc)
         return instance_fail(self.inst, kind, f"extism:host/env http_request: {exc}".encode("utf-8", "replace"))
+
+    cdef _keep_interrupt(self, exc):
+        """KeyboardInterrupt / SystemExit inside a host callback: fail the call, re-raise after it."""
+        if not isinstance(exc, Exception) and self._pending_exception is None:
+            self._pending_exception = exc
 
     cdef _missing_export(self, name):
         other = self.compiled_plugin._other_exports
@@ -1171,6 +1187,6 @@ cdef class Plugin:
             return CallError(f"plugin function '{name}' could not start: {message}")
         if status == CALL_HOST_FAILURE:
             cls = {FAILURE_LIMIT: MemoryLimitError, FAILURE_HOST_FUNCTION: HostFunctionError,
-                   FAILURE_DENIED: CapabilityError}.get(r.failure, TrapError)
+                   FAILURE_DENIED: CapabilityError, FAILURE_HOST_CALL: CallError}.get(r.failure, TrapError)
             return cls(f"plugin function '{name}' failed: {message}")
         return TrapError(f"plugin function '{name}' trapped: {_trap_summary(message)}")

@@ -1,7 +1,6 @@
 /*
  * env_imports.c - the `extism:host/env` functions of ABI.md as unchecked wasmtime callbacks, except
- * the loads, stores and input reads, which run as wasm (kernel_access.c) and only call back into C
- * here (`fault`) to trap with a clear message.
+ * the loads, stores and input reads, which run as wasm (kernel_access.c).
  *
  * Each callback finds its instance through `current_instance` (see instance.h). Arguments and
  * results share one raw array (unchecked API): args[0..] in, args[0] out. Every offset a plugin
@@ -59,26 +58,6 @@ CALLBACK(k_reset) {
     (void)args;
     kernel_reset(current_instance->kernel);
     return NULL;
-}
-
-/* ---- kernel: a bad offset or index given to a wasm accessor ---- */
-
-static wasm_trap_t *input_index_error(const char *function, uint64_t index, uint64_t n) {
-    char message[160];
-    snprintf(message, sizeof message, "extism:host/env %s: index %llu (+%llu bytes) is past the input (%llu bytes)",
-             function, (unsigned long long)index, (unsigned long long)n,
-             (unsigned long long)current_instance->kernel->input_length);
-    return instance_fail(current_instance, FAILURE_TRAP, message);
-}
-
-/* fault(which: i32, offset: i64, n: i64): which = kernel_access_fault_function code. */
-CALLBACK(k_access_fault) {
-    UNUSED_CALLBACK_ARGS;
-    int which = args[0].i32;
-    const char *function = kernel_access_fault_function(which);
-    uint64_t offset = (uint64_t)args[1].i64, n = (uint64_t)args[2].i64;
-    if (which >= 4) return input_index_error(function, offset, n);
-    return out_of_bounds(function, offset, n);
 }
 
 CALLBACK(k_input_set) {
@@ -337,8 +316,6 @@ static void valtypes(wasm_valtype_vec_t *out, const char *kinds) {
     else wt.wasm_valtype_vec_new(out, n, types);
 }
 
-static const char KERNEL_MODULE[] = "extism_fast:kernel";
-
 static int define(wasmtime_linker_t *linker, const char *module, size_t module_len, const char *name,
                   const char *params_kinds, const char *results_kinds, wasmtime_func_unchecked_callback_t callback,
                   char **error) {
@@ -355,8 +332,6 @@ static int define(wasmtime_linker_t *linker, const char *module, size_t module_l
 }
 
 int env_imports_define(wasmtime_linker_t *linker, char **error) {
-    if (define(linker, KERNEL_MODULE, sizeof KERNEL_MODULE - 1, "fault", "iII", "", k_access_fault, error) != 0)
-        return -1;
     for (size_t i = 0; i < ENV_IMPORT_COUNT; i++) {
         const env_import *imp = &ENV_IMPORTS[i];
         if (imp->callback == NULL) continue;

@@ -202,7 +202,7 @@ const uint8_t *instance_take_wasi_output(plugin_instance *p, int stream, size_t 
     return p->wasi_output[stream];
 }
 
-static wasi_config_t *make_wasi_config(const plugin_instance *p, char **error) {
+static wasi_config_t *make_wasi_config(plugin_instance *p, char **error) {
     wasi_config_t *config = wt.wasi_config_new();
     if (config == NULL) {
         *error = wt_copy_text("cannot create a WASI configuration", 34);
@@ -505,6 +505,15 @@ static void run_export(plugin_instance *p, size_t index, call_result *r) {
         r->failure = (failure_kind)p->host_failure;
         set_message(r, p->host_failure_message);
         p->host_failure_message = NULL;
+        if (e) wt.wasmtime_error_delete(e);
+        if (trap) wt.wasm_trap_delete(trap);
+        return;
+    }
+    char *fault = kernel_access_fault_message(p->kernel);
+    if (fault != NULL) { /* a failed accessor check: name the function and the offset */
+        r->status = CALL_HOST_FAILURE;
+        r->failure = FAILURE_TRAP;
+        set_message(r, fault);
         if (e) wt.wasmtime_error_delete(e);
         if (trap) wt.wasm_trap_delete(trap);
         return;

@@ -70,6 +70,7 @@ typedef enum failure_kind {
     FAILURE_LIMIT = 2,         /* a memory, var or HTTP limit */
     FAILURE_HOST_FUNCTION = 3, /* a Python host function raised */
     FAILURE_DENIED = 4,        /* a capability the host did not grant */
+    FAILURE_HOST_CALL = 5,     /* a host service failed (network error, bad request) */
 } failure_kind;
 
 /* Where a WASI plugin's stdout and stderr go. */

@@ -20,6 +20,7 @@ static void sync_header(kernel *k) {
     put_u64(k->base + KERNEL_HEADER_INPUT_OFFSET, k->input_offset);
     put_u64(k->base + KERNEL_HEADER_INPUT_LENGTH, k->input_length);
     put_u64(k->base + KERNEL_HEADER_END, k->end);
+    put_u64(k->base + KERNEL_HEADER_FAULT, 0);
 }
 
 kernel *kernel_new(uint64_t limit, kernel_grow_fn grow, void *grow_ctx) {

@@ -26,6 +26,9 @@
 #define KERNEL_HEADER_INPUT_OFFSET 8u
 #define KERNEL_HEADER_INPUT_LENGTH 16u
 #define KERNEL_HEADER_END 24u
+/* Written by the wasm accessors when a check fails (kernel_access.c), cleared by kernel_reset. */
+#define KERNEL_HEADER_FAULT 32u
+#define KERNEL_HEADER_FAULT_OFFSET 40u
 
 /* Grow the region to at least new_size bytes (never shrinks). On success stores the (possibly
  * moved) base address and the new size and returns 0; returns -1 when it cannot. */

@@ -8,51 +8,54 @@
  *
  * The C kernel keeps the header [0, 64) of the memory equal to its state (kernel.h): input offset
  * at 8, input length at 16, `end` (one past the last block) at 24. Every access is checked against
- * them; a bad one calls `extism_fast:kernel fault`, a C callback that traps with a message naming
- * the function and the offset. Plugins cannot write the header: stores below 64 are faults.
+ * them; a bad one records which function (code + 1) at 32 and the offset at 40, then traps with
+ * `unreachable`, so every function stays a leaf (no call, no frame: as cheap as the official
+ * runtime's wasm kernel); the host turns the record into a message naming the function and the
+ * offset (kernel_access_fault_message). Plugins cannot write the header: stores below 64 fault.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "kernel_access.h"
+#include "wasmtime_api.h"
 
 static const char KERNEL_ACCESS_WAT[] =
     "(module\n"
-    "  (import \"extism_fast:kernel\" \"fault\" (func $fault (param i32 i64 i64)))\n"
     "  (memory (export \"memory\") 1)\n"
     /* Checks are written out in every function: Cranelift does not inline calls. An offset is valid
      * when [o, o + n) lies in [64, end); end >= 64 always, so end - n cannot wrap for n <= 8. */
     "  (func (export \"load_u8\") (param $o i64) (result i32)\n"
     "    (if (i32.or (i64.lt_u (local.get $o) (i64.const 64))\n"
     "                (i64.gt_u (local.get $o) (i64.sub (i64.load (i32.const 24)) (i64.const 1))))\n"
-    "      (then (call $fault (i32.const 0) (local.get $o) (i64.const 1)) (unreachable)))\n"
+    "      (then (i64.store (i32.const 40) (local.get $o)) (i64.store (i32.const 32) (i64.const 1)) (unreachable)))\n"
     "    (i32.load8_u (i32.wrap_i64 (local.get $o))))\n"
     "  (func (export \"load_u64\") (param $o i64) (result i64)\n"
     "    (if (i32.or (i64.lt_u (local.get $o) (i64.const 64))\n"
     "                (i64.gt_u (local.get $o) (i64.sub (i64.load (i32.const 24)) (i64.const 8))))\n"
-    "      (then (call $fault (i32.const 1) (local.get $o) (i64.const 8)) (unreachable)))\n"
+    "      (then (i64.store (i32.const 40) (local.get $o)) (i64.store (i32.const 32) (i64.const 2)) (unreachable)))\n"
     "    (i64.load (i32.wrap_i64 (local.get $o))))\n"
     "  (func (export \"store_u8\") (param $o i64) (param $v i32)\n"
     "    (if (i32.or (i64.lt_u (local.get $o) (i64.const 64))\n"
     "                (i64.gt_u (local.get $o) (i64.sub (i64.load (i32.const 24)) (i64.const 1))))\n"
-    "      (then (call $fault (i32.const 2) (local.get $o) (i64.const 1)) (unreachable)))\n"
+    "      (then (i64.store (i32.const 40) (local.get $o)) (i64.store (i32.const 32) (i64.const 3)) (unreachable)))\n"
     "    (i32.store8 (i32.wrap_i64 (local.get $o)) (local.get $v)))\n"
     "  (func (export \"store_u64\") (param $o i64) (param $v i64)\n"
     "    (if (i32.or (i64.lt_u (local.get $o) (i64.const 64))\n"
     "                (i64.gt_u (local.get $o) (i64.sub (i64.load (i32.const 24)) (i64.const 8))))\n"
-    "      (then (call $fault (i32.const 3) (local.get $o) (i64.const 8)) (unreachable)))\n"
+    "      (then (i64.store (i32.const 40) (local.get $o)) (i64.store (i32.const 32) (i64.const 4)) (unreachable)))\n"
     "    (i64.store (i32.wrap_i64 (local.get $o)) (local.get $v)))\n"
     /* An input index is valid when i + n <= input length. */
     "  (func (export \"input_load_u8\") (param $i i64) (result i32) (local $len i64)\n"
     "    (local.set $len (i64.load (i32.const 16)))\n"
     "    (if (i32.or (i64.lt_u (local.get $len) (i64.const 1))\n"
     "                (i64.gt_u (local.get $i) (i64.sub (local.get $len) (i64.const 1))))\n"
-    "      (then (call $fault (i32.const 4) (local.get $i) (i64.const 1)) (unreachable)))\n"
+    "      (then (i64.store (i32.const 40) (local.get $i)) (i64.store (i32.const 32) (i64.const 5)) (unreachable)))\n"
     "    (i32.load8_u (i32.wrap_i64 (i64.add (i64.load (i32.const 8)) (local.get $i)))))\n"
     "  (func (export \"input_load_u64\") (param $i i64) (result i64) (local $len i64)\n"
     "    (local.set $len (i64.load (i32.const 16)))\n"
     "    (if (i32.or (i64.lt_u (local.get $len) (i64.const 8))\n"
     "                (i64.gt_u (local.get $i) (i64.sub (local.get $len) (i64.const 8))))\n"
-    "      (then (call $fault (i32.const 5) (local.get $i) (i64.const 8)) (unreachable)))\n"
+    "      (then (i64.store (i32.const 40) (local.get $i)) (i64.store (i32.const 32) (i64.const 6)) (unreachable)))\n"
     "    (i64.load (i32.wrap_i64 (i64.add (i64.load (i32.const 8)) (local.get $i)))))\n"
     "  (func (export \"input_length\") (result i64) (i64.load (i32.const 16)))\n"
     "  (func (export \"input_offset\") (result i64) (i64.load (i32.const 8)))\n"
@@ -74,11 +77,32 @@ size_t kernel_access_function_count(void) {
 
 const char *kernel_access_function(size_t i) { return KERNEL_ACCESS_FUNCTIONS[i]; }
 
-const char *kernel_access_fault_function(int which) {
+static const char *fault_function(uint64_t which) {
     /* The order of the `which` codes in the module above. */
     static const char *const names[] = {"load_u8", "load_u64", "store_u8", "store_u64",
                                         "input_load_u8", "input_load_u64"};
-    return which >= 0 && which < 6 ? names[which] : "kernel access";
+    return which < 6 ? names[which] : "kernel access";
+}
+
+char *kernel_access_fault_message(kernel *k) {
+    if (k->base == NULL || k->committed < KERNEL_FIRST_OFFSET) return NULL;
+    uint64_t code, offset;
+    memcpy(&code, k->base + KERNEL_HEADER_FAULT, 8);
+    memcpy(&offset, k->base + KERNEL_HEADER_FAULT_OFFSET, 8);
+    if (code == 0) return NULL;
+    memset(k->base + KERNEL_HEADER_FAULT, 0, 8);
+    uint64_t which = code - 1, n = (which == 1 || which == 3 || which == 5) ? 8 : 1;
+    char message[200];
+    if (which >= 4)
+        snprintf(message, sizeof message, "extism:host/env %s: index %llu (+%llu bytes) is past the input (%llu bytes)",
+                 fault_function(which), (unsigned long long)offset, (unsigned long long)n,
+                 (unsigned long long)k->input_length);
+    else
+        snprintf(message, sizeof message,
+                 "extism:host/env %s: offset %llu (+%llu bytes) is outside kernel memory [%u, %llu)",
+                 fault_function(which), (unsigned long long)offset, (unsigned long long)n, KERNEL_FIRST_OFFSET,
+                 (unsigned long long)k->end);
+    return wt_copy_text(message, strlen(message));
 }
 
 int kernel_access_provides(const char *name, size_t name_len) {

@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 
+#include "kernel.h"
+
 /* kernel_access_wat: the module's WebAssembly text (static storage); *length = its byte count. */
 const char *kernel_access_wat(size_t *length);
 
@@ -17,7 +19,8 @@ const char *kernel_access_function(size_t i);
 /* kernel_access_provides: 1 when `name` is one of those, else 0. */
 int kernel_access_provides(const char *name, size_t name_len);
 
-/* kernel_access_fault_function: the ABI name for a `which` code the module passes to `fault`. */
-const char *kernel_access_fault_function(int which);
+/* kernel_access_fault_message: when the last trap came from a failed accessor check, a message
+ * naming the function and the offset (malloc'ed; the record is cleared), else NULL. */
+char *kernel_access_fault_message(kernel *k);
 
 #endif

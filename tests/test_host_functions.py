@@ -686,13 +686,15 @@ def test_bad_inferred_return_values_are_host_function_errors(probe, annotation, 
             plugin.call("call", b"")
 
 
-def test_base_exceptions_are_host_function_errors(probe):
+def test_keyboard_interrupt_in_a_host_function_propagates(probe):
     @host_fn(name="probe")
     def interrupt() -> None:
         raise KeyboardInterrupt("stop")
 
     with Plugin(probe.wasm([], []), functions=[interrupt]) as plugin:
-        with pytest.raises(HostFunctionError, match="KeyboardInterrupt: stop"):
+        with pytest.raises(KeyboardInterrupt, match="stop"):
+            plugin.call("call", b"")
+        with pytest.raises(KeyboardInterrupt):  # the plugin is still usable
             plugin.call("call", b"")
 
 

@@ -405,6 +405,7 @@ def test_connection_refused_names_the_host(host_wasm, server):
         with pytest.raises(ef.CallError) as info:
             fetch(plugin, f"http://127.0.0.1:{port}/x", headers={"X-Api-Key": SECRET})
         message = str(info.value)
+        assert type(info.value) is ef.CallError  # a host-side failure, not a plugin trap
         assert "'127.0.0.1'" in message and "refused" in message.lower()
         assert SECRET not in message
         assert fetch(plugin, server.url("/hello"))[0] == 200
@@ -565,3 +566,49 @@ def test_https_to_a_plain_http_server_is_a_tls_error(host_wasm, server):
         assert not isinstance(info.value, (ef.CapabilityError, ef.TimeoutError))
         assert "'127.0.0.1'" in str(info.value) and "TLS" in str(info.value)
         assert fetch(plugin, server.url("/hello"))[0] == 200
+
+
+@pytest.fixture
+def raw_server():
+    """raw_server(reply) -> port of a socket that answers every request with ``reply`` bytes."""
+    listeners = []
+
+    def start(reply: bytes) -> int:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        listeners.append(sock)
+
+        def serve():
+            while True:
+                try:
+                    conn, _ = sock.accept()
+                except OSError:
+                    return
+                with conn:
+                    conn.recv(65536)
+                    conn.sendall(reply)
+
+        threading.Thread(target=serve, daemon=True).start()
+        return sock.getsockname()[1]
+
+    yield start
+    for sock in listeners:
+        sock.close()
+
+
+@pytest.mark.parametrize(
+    "reply, reason",
+    [
+        (b"", "closed the connection without a response"),
+        (f"NOT-HTTP {SECRET}\r\n\r\n".encode(), "invalid HTTP response (BadStatusLine)"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", "before the whole response body arrived"),
+    ],
+)
+def test_broken_servers(raw_server, reply, reason):
+    port = raw_server(reply)
+    request = json.dumps({"url": f"http://127.0.0.1:{port}/", "headers": {"X-Api-Key": SECRET}}).encode()
+    with pytest.raises(ef.CallError) as info:
+        perform_request(request, b"", allowed_hosts=["127.0.0.1"], max_response_bytes=100, timeout_s=2.0)
+    assert "'127.0.0.1'" in str(info.value) and reason in str(info.value)
+    assert SECRET not in str(info.value)  # not even when the server echoes it back

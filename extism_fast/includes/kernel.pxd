@@ -66,6 +66,7 @@ cdef extern from "instance.h" nogil:
         FAILURE_LIMIT
         FAILURE_HOST_FUNCTION
         FAILURE_DENIED
+        FAILURE_HOST_CALL
 
     ctypedef enum wasi_stdio_mode:
         WASI_STDIO_DISCARD
