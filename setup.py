@@ -11,6 +11,7 @@ from setuptools import Extension, setup
 
 ROOT = Path(__file__).parent
 KERNEL_SOURCES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "kernel_c").glob("*.c"))
+KERNEL_HEADERS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "kernel_c").glob("*.h"))
 KERNEL_CFLAGS = ["-O2", "-std=gnu99", "-fPIC", "-Wall", "-Wextra", "-Werror"]
 
 kernel = ("extism_fast_kernel", {"sources": KERNEL_SOURCES, "include_dirs": ["kernel_c"], "cflags": KERNEL_CFLAGS})
@@ -22,6 +23,7 @@ runtime = Extension(
     # Cython's generated C is not ours to keep warning-free; the kernel above is.
     extra_compile_args=["-O2", "-Wno-unused-function", "-Wno-unused-parameter"],
     libraries=["extism_fast_kernel", "dl", "pthread"],
+    depends=KERNEL_SOURCES + KERNEL_HEADERS,  # relink when the kernel changes
 )
 
 setup(

@@ -911,7 +911,12 @@ cdef class Plugin:
             free(config)
             free(preopens)
         if self.inst == NULL:
-            raise Error(f"cannot instantiate the plugin: {_take_message(message)}")
+            text = _take_message(message)
+            if "exceeds memory limits" in text:
+                raise MemoryLimitError(
+                    f"cannot instantiate the plugin: {text} (manifest.memory.max_pages = {memory.max_pages} "
+                    f"covers the plugin's memories and the kernel memory, which takes at least 1 page)")
+            raise Error(f"cannot instantiate the plugin: {text}")
 
     def __dealloc__(self):
         instance_delete(self.inst)

@@ -236,17 +236,26 @@ static void drop_store(plugin_instance *p) {
     p->initialized = 0;
 }
 
+/* max_pages bounds the kernel memory and the plugin's memory together. The C API's store limiter
+ * bounds each memory alone, so it is kept at what the kernel leaves: max - kernel size (for the
+ * plugin's memories), and raised to max - plugin size only while the kernel itself grows. */
+static void set_memory_limit(plugin_instance *p, uint64_t others) {
+    if (p->max_memory_bytes < 0) return;
+    int64_t room = p->max_memory_bytes - (int64_t)others;
+    wt.wasmtime_store_limiter(p->store, room > 0 ? room : 0, -1, -1, -1, -1);
+}
+
 /* Grow the kernel memory (kernel_grow_fn): the accessor instance's wasm memory. */
 static int grow_kernel_memory(void *data, uint64_t new_size, uint8_t **base, uint64_t *size) {
     plugin_instance *p = data;
     uint64_t current = wt.wasmtime_memory_data_size(p->ctx, &p->kernel_memory);
-    /* max_pages bounds the kernel and the plugin's memory together (each wasm memory alone is
-     * bounded by the store limiter: the C API has no limiter that sees their sum). */
     uint64_t plugin_bytes = p->has_main_memory ? wt.wasmtime_memory_data_size(p->ctx, &p->main_memory) : 0;
     if (p->max_memory_bytes >= 0 && new_size + plugin_bytes > (uint64_t)p->max_memory_bytes) return -1;
     if (new_size > current) {
         uint64_t previous, pages = (new_size - current + 65535) / 65536;
+        set_memory_limit(p, plugin_bytes);
         wasmtime_error_t *e = wt.wasmtime_memory_grow(p->ctx, &p->kernel_memory, pages, &previous);
+        set_memory_limit(p, wt.wasmtime_memory_data_size(p->ctx, &p->kernel_memory));
         if (e != NULL) {
             wt.wasmtime_error_delete(e);
             return -1;
@@ -288,6 +297,7 @@ static int instantiate_main(plugin_instance *p, wasmtime_instance_t *instance, c
     current_instance = p; /* a start function may call imports */
     wasmtime_linker_t *linker = wt.wasmtime_linker_clone(c->linker);
     wasmtime_error_t *e = link_kernel_access(p, linker, &trap);
+    if (e == NULL && trap == NULL) set_memory_limit(p, p->kernel->committed); /* for the plugin's memories */
     for (size_t i = 0; e == NULL && trap == NULL && i < c->dep_count; i++) {
         wasmtime_instance_t dep;
         e = wt.wasmtime_linker_instantiate(linker, p->ctx, c->deps[i], &dep, &trap);

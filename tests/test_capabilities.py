@@ -121,6 +121,16 @@ def test_kernel_growth_counts_the_plugin_memory(plugin_wasm):
         assert plugin.call("ok", b"x" * 1000) == b"ok"
 
 
+def test_plugin_memory_growth_counts_the_kernel_memory(plugin_wasm):
+    # The kernel grew to 2 pages for a big input; the plugin (1 page) may then grow by 1, not 2.
+    manifest = {"wasm": [{"data": plugin_wasm("misc")}], "memory": {"max_pages": 4}}
+    with ef.Plugin(manifest, functions=[]) as plugin:
+        assert plugin.call("ok", b"x" * 70_000) == b"ok"
+        assert struct.unpack("<q", plugin.call("grow", q(2)))[0] == -1  # 2 + 1 + 2 > 4: refused
+        assert struct.unpack("<q", plugin.call("grow", q(1)))[0] == 1   # 2 + 2 = 4: allowed
+        assert struct.unpack("<q", plugin.call("pages"))[0] == 2
+
+
 # ---- no secrets in messages ----
 
 def test_config_values_do_not_appear_in_errors(plugin_wasm):

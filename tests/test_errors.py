@@ -462,7 +462,8 @@ def test_var_set_with_bad_value_offset_keeps_store(plugin_wasm, first):
 
 
 def test_alloc_past_the_memory_limit_returns_0(plugin_wasm):
-    manifest = {"wasm": [{"data": plugin_wasm("kernel")}], "memory": {"max_pages": 1}}
+    # 2 pages: the plugin's own page and one for the kernel.
+    manifest = {"wasm": [{"data": plugin_wasm("kernel")}], "memory": {"max_pages": 2}}
     with ef.Plugin(manifest, functions=[]) as plugin:
         assert u64(plugin.call("alloc_n", q(65536))) == 0
         assert u64(plugin.call("alloc_n", q(2**64 - 1))) == 0
@@ -511,7 +512,8 @@ def test_echo_copy_over_the_limit_traps_cleanly(plugin_wasm):
 
 
 def test_wasm_memory_grow_past_max_pages_is_refused(plugin_wasm):
-    manifest = {"wasm": [{"data": plugin_wasm("misc")}], "memory": {"max_pages": 2}}
+    # 3 pages: one for the kernel, up to two for the plugin.
+    manifest = {"wasm": [{"data": plugin_wasm("misc")}], "memory": {"max_pages": 3}}
     with ef.Plugin(manifest, functions=[]) as plugin:
         assert u64(plugin.call("grow", q(1))) == 1  # 1 -> 2 pages: allowed
         try:
@@ -521,6 +523,12 @@ def test_wasm_memory_grow_past_max_pages_is_refused(plugin_wasm):
         assert refused == 2**64 - 1
         assert u64(plugin.call("pages")) == 2
         assert plugin.call("ok") == b"ok"
+
+
+def test_max_pages_too_small_for_plugin_and_kernel(plugin_wasm):
+    manifest = {"wasm": [{"data": plugin_wasm("misc")}], "memory": {"max_pages": 1}}
+    with pytest.raises(ef.MemoryLimitError, match=r"manifest.memory.max_pages = 1"):
+        ef.Plugin(manifest, functions=[])
 
 
 def test_module_memory_min_over_max_pages():
@@ -533,7 +541,7 @@ def test_module_memory_min_over_max_pages():
 def test_config_value_larger_than_kernel_memory(plugin_wasm):
     manifest = {
         "wasm": [{"data": plugin_wasm("host")}],
-        "memory": {"max_pages": 1},
+        "memory": {"max_pages": 2},  # the plugin's page and one kernel page
         "config": {"big": "x" * 100_000, "small": "ok"},
     }
     with ef.Plugin(manifest, functions=[]) as plugin:
