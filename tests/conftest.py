@@ -30,6 +30,7 @@ import pathlib
 import shutil
 import subprocess
 import tempfile
+import struct
 import threading
 
 import pytest
@@ -414,3 +415,49 @@ def build_as_plugins() -> dict:
 def as_plugins():
     """{name: wasm bytes} of the AssemblyScript plugins tests/as/<name>.ts (built once)."""
     return {name: path.read_bytes() for name, path in build_as_plugins().items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared helpers for tests of kernel.wat: little-endian u64 packing and the kernel plugin
+# ---------------------------------------------------------------------------------------------
+
+def q(*values: int) -> bytes:
+    """Pack values as little-endian u64s (the probes' input format)."""
+    return struct.pack(f"<{len(values)}Q", *values)
+
+
+def u64s(b: bytes) -> tuple[int, ...]:
+    """Unpack an output made of little-endian u64s."""
+    assert len(b) % 8 == 0, b
+    return struct.unpack(f"<{len(b) // 8}Q", b)
+
+
+def u64(b: bytes) -> int:
+    """Unpack an output that is exactly one little-endian u64."""
+    assert len(b) == 8, b
+    return struct.unpack("<Q", b)[0]
+
+
+@pytest.fixture(scope="module")
+def kernel_compiled(plugin_wasm):
+    import extism_fast
+
+    return extism_fast.CompiledPlugin(plugin_wasm("kernel"), functions=[])
+
+
+@pytest.fixture
+def kernel(kernel_compiled):
+    import extism_fast
+
+    with extism_fast.Plugin(kernel_compiled) as plugin:
+        yield plugin
+
+
+@pytest.fixture(scope="module")
+def first(kernel_compiled):
+    """Offset of a call's first block, where its input lands (the kernel's first data offset)."""
+    import extism_fast
+
+    with extism_fast.Plugin(kernel_compiled) as plugin:
+        # The 16-byte input is the first block; a fresh alloc lands right after it.
+        return u64(plugin.call("alloc_n", q(16, 0))) - 16

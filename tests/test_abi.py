@@ -18,24 +18,11 @@ import threading
 import pytest
 
 import extism_fast as ef
+from conftest import q, u64, u64s
 from extism_fast import Function, ValType
 
 TRACE = 5
 INT32_MAX = 0x7FFFFFFF
-
-
-def u64(b: bytes) -> int:
-    assert len(b) == 8, b
-    return struct.unpack("<Q", b)[0]
-
-
-def u64s(b: bytes) -> tuple[int, ...]:
-    assert len(b) % 8 == 0, b
-    return struct.unpack(f"<{len(b) // 8}Q", b)
-
-
-def q(*values: int) -> bytes:
-    return struct.pack(f"<{len(values)}Q", *values)
 
 
 def u32(b: bytes) -> int:
@@ -46,25 +33,6 @@ def u32(b: bytes) -> int:
 # ------------------------------------------------------------------------------------------------
 # fixtures
 # ------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def kernel_compiled(plugin_wasm):
-    return ef.CompiledPlugin(plugin_wasm("kernel"), functions=[])
-
-
-@pytest.fixture
-def kernel(kernel_compiled):
-    with ef.Plugin(kernel_compiled) as plugin:
-        yield plugin
-
-
-@pytest.fixture(scope="module")
-def first(kernel_compiled):
-    """Offset of a call's first block, where its input lands (the kernel's first data offset)."""
-    with ef.Plugin(kernel_compiled) as plugin:
-        # The 16-byte input is the first block; a fresh alloc lands right after it.
-        return u64(plugin.call("alloc_n", q(16, 0))) - 16
 
 
 def test_first_block_offset(first):

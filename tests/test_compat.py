@@ -19,10 +19,8 @@ not behaviour an application can rely on):
 
 import json
 import pickle
-import struct
 import threading
 import time
-import typing
 import uuid
 from typing import Annotated
 

@@ -12,18 +12,11 @@ import textwrap
 import pytest
 
 import extism_fast as ef
+from conftest import q, u64
 from extism_fast import Function, ValType
 
 # Offsets a buggy or hostile plugin may hand to the kernel.
 SWEEP = [0, 1, 7, 2**32, 2**32 + 8, 2**40, 2**63 - 1, 2**63, 2**64 - 8, 2**64 - 1]
-
-
-def q(*values: int) -> bytes:
-    return struct.pack(f"<{len(values)}Q", *values)
-
-
-def u64(b: bytes) -> int:
-    return struct.unpack("<Q", b)[0]
 
 
 def raises(exc_type, fn, *args, **kwargs) -> str:
@@ -31,24 +24,6 @@ def raises(exc_type, fn, *args, **kwargs) -> str:
         fn(*args, **kwargs)
     assert isinstance(info.value, ef.Error)
     return str(info.value)
-
-
-@pytest.fixture(scope="module")
-def kernel_compiled(plugin_wasm):
-    return ef.CompiledPlugin(plugin_wasm("kernel"), functions=[])
-
-
-@pytest.fixture
-def kernel(kernel_compiled):
-    with ef.Plugin(kernel_compiled) as plugin:
-        yield plugin
-
-
-@pytest.fixture(scope="module")
-def first(kernel_compiled):
-    """Offset of a call's first block, where its input lands."""
-    with ef.Plugin(kernel_compiled) as plugin:
-        return u64(plugin.call("alloc_n", q(16, 0))) - 16
 
 
 @pytest.fixture(scope="module")

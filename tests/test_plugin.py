@@ -14,26 +14,12 @@ import time
 import uuid
 
 import pytest
-from conftest import PLUGINS_DIR
+from conftest import PLUGINS_DIR, q, u64, u64s
 
 import extism_fast as ef
 from extism_fast import Function, Manifest, ValType, WasmData, WasmFile
 
 TRACE = 5
-
-
-def q(*values: int) -> bytes:
-    return struct.pack(f"<{len(values)}Q", *values)
-
-
-def u64s(b: bytes) -> tuple[int, ...]:
-    assert len(b) % 8 == 0, b
-    return struct.unpack(f"<{len(b) // 8}Q", b)
-
-
-def u64(b: bytes) -> int:
-    (v,) = u64s(b)
-    return v
 
 
 def assert_echo(plugin, data=b"round trip \x00\xff"):
@@ -141,17 +127,6 @@ def test_compiled_plugin_makes_independent_instances(plugin_wasm):
 # ------------------------------------------------------------------------------------------------
 # Inputs and outputs
 # ------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def kernel_compiled(plugin_wasm):
-    return ef.CompiledPlugin(plugin_wasm("kernel"), functions=[])
-
-
-@pytest.fixture
-def kernel(kernel_compiled):
-    with ef.Plugin(kernel_compiled) as plugin:
-        yield plugin
 
 
 @pytest.mark.parametrize(
