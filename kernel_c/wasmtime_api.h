@@ -30,7 +30,6 @@ typedef struct wasmtime_store_t wasmtime_store_t;
 typedef struct wasmtime_context_t wasmtime_context_t;
 typedef struct wasmtime_module_t wasmtime_module_t;
 typedef struct wasmtime_linker_t wasmtime_linker_t;
-typedef struct wasmtime_instance_pre_t wasmtime_instance_pre_t;
 typedef struct wasmtime_caller_t wasmtime_caller_t;
 typedef struct wasi_config_t wasi_config_t;
 
@@ -91,8 +90,6 @@ typedef wasmtime_error_t *(*wt_epoch_callback_t)(wasmtime_context_t *ctx, void *
 typedef uint8_t wasmtime_trap_code_t;
 enum { WASMTIME_TRAP_CODE_INTERRUPT = 10, WASMTIME_TRAP_CODE_OUT_OF_FUEL = 11 };
 
-typedef uint8_t wasmtime_opt_level_t;
-enum { WASMTIME_OPT_LEVEL_NONE = 0, WASMTIME_OPT_LEVEL_SPEED = 1, WASMTIME_OPT_LEVEL_SPEED_AND_SIZE = 2 };
 
 /* X-macro: return type, name, parameter list. One line per symbol resolved by wt_load(). */
 #define WT_FUNCTIONS(X)                                                                              \
@@ -101,7 +98,6 @@ enum { WASMTIME_OPT_LEVEL_NONE = 0, WASMTIME_OPT_LEVEL_SPEED = 1, WASMTIME_OPT_L
     X(void, wasm_engine_delete, (wasm_engine_t *))                                                   \
     X(void, wasmtime_config_epoch_interruption_set, (wasm_config_t *, bool))                         \
     X(void, wasmtime_config_consume_fuel_set, (wasm_config_t *, bool))                               \
-    X(void, wasmtime_config_cranelift_opt_level_set, (wasm_config_t *, wasmtime_opt_level_t))        \
     X(void, wasmtime_config_memory_may_move_set, (wasm_config_t *, bool))                            \
     X(void, wasmtime_engine_increment_epoch, (wasm_engine_t *))                                      \
     X(void, wasm_byte_vec_delete, (wasm_byte_vec_t *))                                               \
@@ -154,11 +150,6 @@ enum { WASMTIME_OPT_LEVEL_NONE = 0, WASMTIME_OPT_LEVEL_SPEED = 1, WASMTIME_OPT_L
     X(wasmtime_error_t *, wasmtime_linker_instantiate,                                               \
       (const wasmtime_linker_t *, wasmtime_context_t *, const wasmtime_module_t *,                   \
        wasmtime_instance_t *, wasm_trap_t **))                                                       \
-    X(wasmtime_error_t *, wasmtime_linker_instantiate_pre,                                           \
-      (const wasmtime_linker_t *, const wasmtime_module_t *, wasmtime_instance_pre_t **))            \
-    X(void, wasmtime_instance_pre_delete, (wasmtime_instance_pre_t *))                               \
-    X(wasmtime_error_t *, wasmtime_instance_pre_instantiate,                                         \
-      (const wasmtime_instance_pre_t *, wasmtime_context_t *, wasmtime_instance_t *, wasm_trap_t **))\
     X(bool, wasmtime_instance_export_get,                                                            \
       (wasmtime_context_t *, const wasmtime_instance_t *, const char *, size_t, wasmtime_extern_t *))\
     X(wasmtime_store_t *, wasmtime_store_new, (wasm_engine_t *, void *, wt_finalizer_t))             \
@@ -170,7 +161,6 @@ enum { WASMTIME_OPT_LEVEL_NONE = 0, WASMTIME_OPT_LEVEL_SPEED = 1, WASMTIME_OPT_L
     X(void, wasmtime_store_epoch_deadline_callback,                                                  \
       (wasmtime_store_t *, wt_epoch_callback_t, void *, wt_finalizer_t))                             \
     X(wasmtime_error_t *, wasmtime_context_set_fuel, (wasmtime_context_t *, uint64_t))               \
-    X(wasmtime_error_t *, wasmtime_context_get_fuel, (const wasmtime_context_t *, uint64_t *))       \
     X(wasmtime_error_t *, wasmtime_context_set_wasi, (wasmtime_context_t *, wasi_config_t *))        \
     X(wasmtime_error_t *, wasmtime_func_call_unchecked,                                              \
       (wasmtime_context_t *, const wasmtime_func_t *, wasmtime_val_raw_t *, size_t, wasm_trap_t **)) \

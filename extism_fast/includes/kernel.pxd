@@ -2,7 +2,7 @@
 from libc.stdint cimport uint8_t, uint64_t, int64_t, int32_t
 from libc.stddef cimport ptrdiff_t
 from extism_fast.includes.wasmtime cimport (
-    wasm_engine_t, wasm_trap_t, wasmtime_linker_t, wasmtime_module_t, wasmtime_instance_pre_t,
+    wasm_engine_t, wasm_trap_t, wasmtime_linker_t, wasmtime_module_t,
 )
 
 

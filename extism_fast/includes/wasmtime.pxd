@@ -15,7 +15,6 @@ cdef extern from "wasmtime_api.h" nogil:
     ctypedef struct wasmtime_module_t
     ctypedef struct wasmtime_linker_t
     ctypedef struct wasmtime_caller_t
-    ctypedef struct wasmtime_instance_pre_t
 
     ctypedef struct wasm_byte_vec_t:
         size_t size
