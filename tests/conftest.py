@@ -25,12 +25,14 @@ the extension may be omitted when only one of ``.wat`` / ``.c`` exists.
 from __future__ import annotations
 
 import atexit
+import io
 import os
 import pathlib
 import shutil
 import subprocess
 import tempfile
 import struct
+import sys
 import threading
 
 import pytest
@@ -461,3 +463,56 @@ def first(kernel_compiled):
     with extism_fast.Plugin(kernel_compiled) as plugin:
         # The 16-byte input is the first block; a fresh alloc lands right after it.
         return u64(plugin.call("alloc_n", q(16, 0))) - 16
+
+
+def host_user_functions(hello, add=None, mul=None, nothing=None):
+    """The four host functions tests/plugins/host_user.wat imports; add/mul/nothing default to
+    i32 addition, f64 multiplication and a no-op."""
+    from extism_fast import Function, ValType
+
+    def _add(cp, params, results):
+        results[0].value = params[0].value + params[1].value
+
+    def _mul(cp, params, results):
+        results[0].value = params[0].value * params[1].value
+
+    def _nothing(cp, params, results):
+        pass
+
+    return [
+        Function("extism:host/user", "hello_world", [ValType.I64], [ValType.I64], hello),
+        Function("extism:host/user", "add_i32", [ValType.I32, ValType.I32], [ValType.I32], add or _add),
+        Function("extism:host/user", "mul_f64", [ValType.F64, ValType.F64], [ValType.F64], mul or _mul),
+        Function("extism:host/user", "nothing", [], [], nothing or _nothing),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# The CLI in-process
+# ---------------------------------------------------------------------------------------------
+
+class FakeTTY(io.TextIOWrapper):
+    """A stdin that is a terminal: the CLI must not read it."""
+
+    def __init__(self) -> None:
+        super().__init__(io.BytesIO(b"must not be read"))
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture
+def cli_run(capsysbinary, monkeypatch):
+    """run(*argv) -> (status, stdout bytes, stderr text) of an in-process extism_fast.cli.main.
+
+    stdin is a terminal unless a test replaces it (pytest's own stdin raises on read)."""
+    from extism_fast.cli import main
+
+    monkeypatch.setattr(sys, "stdin", FakeTTY())
+
+    def _run(*argv):
+        status = main([str(a) for a in argv])
+        out, err = capsysbinary.readouterr()
+        return status, out, err.decode("utf-8", "replace")
+
+    return _run

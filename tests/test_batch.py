@@ -17,7 +17,7 @@ import pytest
 
 import extism_fast
 from extism_fast.batch import InputError, Progress, count_lines, format_result, parse_item
-from extism_fast.cli import build_manifest, build_parser, main
+from extism_fast.cli import build_manifest, build_parser
 
 from conftest import REPO_ROOT
 
@@ -63,29 +63,9 @@ ECHO_UNLESS_X_WAT = r"""
 SUMMARY = re.compile(r"^(\d+) items, (\d+) errors, (\d+(?:\.\d)?) items/s$")
 
 
-class _FakeTTY(io.TextIOWrapper):
-    def __init__(self) -> None:
-        super().__init__(io.BytesIO(b"must not be read"))
-
-    def isatty(self) -> bool:
-        return True
-
-
-@pytest.fixture(autouse=True)
-def _stdin_is_a_terminal(monkeypatch):
-    monkeypatch.setattr(sys, "stdin", _FakeTTY())
-
-
 @pytest.fixture
-def run(capsysbinary):
-    """run(*argv) -> (status, stdout bytes, stderr text) of an in-process main(argv)."""
-
-    def _run(*argv):
-        status = main([str(a) for a in argv])
-        out, err = capsysbinary.readouterr()
-        return status, out, err.decode("utf-8", "replace")
-
-    return _run
+def run(cli_run):
+    return cli_run
 
 
 @pytest.fixture

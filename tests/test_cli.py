@@ -20,7 +20,7 @@ import pytest
 import wasmtime
 
 import extism_fast
-from extism_fast.cli import build_manifest, build_parser, main
+from extism_fast.cli import build_manifest, build_parser
 
 from conftest import REPO_ROOT
 
@@ -136,16 +136,6 @@ WASI_WAT = r"""
 """
 
 
-class _FakeTTY(io.TextIOWrapper):
-    """A stdin that is a terminal: the CLI must not read it."""
-
-    def __init__(self) -> None:
-        super().__init__(io.BytesIO(b"must not be read"))
-
-    def isatty(self) -> bool:
-        return True
-
-
 class _PipedStdin(io.TextIOWrapper):
     def __init__(self, data: bytes) -> None:
         super().__init__(io.BytesIO(data))
@@ -154,22 +144,9 @@ class _PipedStdin(io.TextIOWrapper):
         return False
 
 
-@pytest.fixture(autouse=True)
-def _stdin_is_a_terminal(monkeypatch):
-    # pytest's own stdin is "not a TTY" and raises on read; by default behave like a shell.
-    monkeypatch.setattr(sys, "stdin", _FakeTTY())
-
-
 @pytest.fixture
-def run(capsysbinary):
-    """run(*argv) -> (status, stdout bytes, stderr text) of an in-process main(argv)."""
-
-    def _run(*argv):
-        status = main([str(a) for a in argv])
-        out, err = capsysbinary.readouterr()
-        return status, out, err.decode("utf-8", "replace")
-
-    return _run
+def run(cli_run):
+    return cli_run
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import textwrap
 import pytest
 
 import extism_fast as ef
-from conftest import q, u64
+from conftest import host_user_functions, q, u64
 from extism_fast import Function, ValType
 
 # Offsets a buggy or hostile plugin may hand to the kernel.
@@ -34,24 +34,6 @@ def end(first):
 
 def assert_alive(plugin):
     assert plugin.call("echo", b"alive") == b"alive"
-
-
-def user_functions(hello):
-    def _add(cp, params, results):
-        results[0].value = params[0].value + params[1].value
-
-    def _mul(cp, params, results):
-        results[0].value = params[0].value * params[1].value
-
-    def _nothing(cp, params, results):
-        pass
-
-    return [
-        Function("extism:host/user", "hello_world", [ValType.I64], [ValType.I64], hello),
-        Function("extism:host/user", "add_i32", [ValType.I32, ValType.I32], [ValType.I32], _add),
-        Function("extism:host/user", "mul_f64", [ValType.F64, ValType.F64], [ValType.F64], _mul),
-        Function("extism:host/user", "nothing", [], [], _nothing),
-    ]
 
 
 def greet(cp, params, results):
@@ -199,7 +181,7 @@ def test_missing_user_host_function(plugin_wasm):
 
 
 def test_user_host_function_wrong_signature(plugin_wasm):
-    fns = user_functions(greet)
+    fns = host_user_functions(greet)
     fns[1] = Function("extism:host/user", "add_i32", [ValType.I64, ValType.I64], [ValType.I64], lambda *a: None)
     message = raises(ef.LinkError, ef.Plugin, plugin_wasm("host_user"), functions=fns)
     assert "extism:host/user::add_i32" in message
@@ -598,7 +580,7 @@ def test_host_function_raises(plugin_wasm):
             raise ValueError("no greeting today")
         greet(cp, params, results)
 
-    with ef.Plugin(plugin_wasm("host_user"), functions=user_functions(hello)) as plugin:
+    with ef.Plugin(plugin_wasm("host_user"), functions=host_user_functions(hello)) as plugin:
         message = raises(ef.HostFunctionError, plugin.call, "call_hello", "Bob")
         assert "ValueError" in message
         assert "no greeting today" in message
@@ -610,7 +592,7 @@ def test_host_function_leaves_result_unset(plugin_wasm):
     def hello(cp, params, results):
         pass
 
-    with ef.Plugin(plugin_wasm("host_user"), functions=user_functions(hello)) as plugin:
+    with ef.Plugin(plugin_wasm("host_user"), functions=host_user_functions(hello)) as plugin:
         message = raises(ef.HostFunctionError, plugin.call, "call_hello", "Bob")
         assert "result 0" in message and "not set" in message
         assert plugin.call("call_nothing") == b"ok"
@@ -622,7 +604,7 @@ def test_host_function_keyboard_interrupt_reaches_the_caller(plugin_wasm):
     def hello(cp, params, results):
         raise KeyboardInterrupt("stop")
 
-    with ef.Plugin(plugin_wasm("host_user"), functions=user_functions(hello)) as plugin:
+    with ef.Plugin(plugin_wasm("host_user"), functions=host_user_functions(hello)) as plugin:
         with pytest.raises(KeyboardInterrupt, match="stop"):
             plugin.call("call_hello", "Bob")
         with pytest.raises(KeyboardInterrupt, match="stop"):
@@ -633,7 +615,7 @@ def test_host_function_keyboard_interrupt_reaches_the_caller(plugin_wasm):
 @pytest.mark.parametrize("a, b, expected", [(-5, 2, -3), (2**31 - 1, 1, -(2**31)), (-1, 0, -1)])
 def test_host_function_negative_i32_result(plugin_wasm, a, b, expected):
     # Regression: `<int>(value & 0xFFFFFFFF)` raised OverflowError for negative results.
-    with ef.Plugin(plugin_wasm("host_user"), functions=user_functions(greet)) as plugin:
+    with ef.Plugin(plugin_wasm("host_user"), functions=host_user_functions(greet)) as plugin:
         out = plugin.call("call_add", struct.pack("<ii", a, b))
         assert struct.unpack("<i", out)[0] == expected
 
@@ -643,7 +625,7 @@ def test_host_function_negative_i64_result(plugin_wasm):
     def hello(cp, params, results):
         results[0].value = -1  # not a block: the plugin sees length 0 and outputs nothing
 
-    with ef.Plugin(plugin_wasm("host_user"), functions=user_functions(hello)) as plugin:
+    with ef.Plugin(plugin_wasm("host_user"), functions=host_user_functions(hello)) as plugin:
         assert plugin.call("call_hello", "x") == b""
 
 
@@ -683,7 +665,7 @@ def test_reentrant_call(plugin_wasm):
             raise
         greet(cp, params, results)
 
-    with ef.Plugin(plugin_wasm("host_user"), functions=user_functions(hello)) as plugin:
+    with ef.Plugin(plugin_wasm("host_user"), functions=host_user_functions(hello)) as plugin:
         box["plugin"] = plugin
         message = raises(ef.HostFunctionError, plugin.call, "call_hello", "x")
         assert "already running a call" in message
@@ -697,7 +679,7 @@ def test_close_during_call_is_refused(plugin_wasm):
     def hello(cp, params, results):
         box["plugin"].close()
 
-    with ef.Plugin(plugin_wasm("host_user"), functions=user_functions(hello)) as plugin:
+    with ef.Plugin(plugin_wasm("host_user"), functions=host_user_functions(hello)) as plugin:
         box["plugin"] = plugin
         message = raises(ef.HostFunctionError, plugin.call, "call_hello", "x")
         assert "cannot close a plugin while one of its calls is running" in message

@@ -14,7 +14,7 @@ import time
 import uuid
 
 import pytest
-from conftest import PLUGINS_DIR, q, u64, u64s
+from conftest import PLUGINS_DIR, host_user_functions, q, u64, u64s
 
 import extism_fast as ef
 from extism_fast import Function, Manifest, ValType, WasmData, WasmFile
@@ -219,7 +219,7 @@ def test_host_context(plugin_wasm):
         seen.append(cp.host_context())
         cp.return_string(results[0], "ctx")
 
-    with ef.Plugin(plugin_wasm("host_user"), functions=_user_functions(hello)) as plugin:
+    with ef.Plugin(plugin_wasm("host_user"), functions=host_user_functions(hello)) as plugin:
         marker = object()
         assert plugin.call("call_hello", "x", host_context=marker) == b"ctx"
         plugin.call("call_hello", "x")
@@ -511,7 +511,7 @@ def test_timeout_bounds_a_slow_host_function(plugin_wasm):
         time.sleep(0.3)
 
     manifest = {"wasm": [{"data": plugin_wasm("host_user")}], "timeout_ms": 100}
-    fns = _user_functions(_greet, nothing=slow)
+    fns = host_user_functions(_greet, nothing=slow)
     with ef.Plugin(manifest, functions=fns) as plugin:
         with pytest.raises(ef.TimeoutError, match="timed out after 100 ms"):
             plugin.call("call_nothing")
@@ -662,24 +662,6 @@ def test_missing_file_in_mapping(plugin_wasm, dirs):
 # ------------------------------------------------------------------------------------------------
 
 
-def _user_functions(hello, add=None, mul=None, nothing=None):
-    def _add(cp, params, results):
-        results[0].value = params[0].value + params[1].value
-
-    def _mul(cp, params, results):
-        results[0].value = params[0].value * params[1].value
-
-    def _nothing(cp, params, results):
-        pass
-
-    return [
-        Function("extism:host/user", "hello_world", [ValType.I64], [ValType.I64], hello),
-        Function("extism:host/user", "add_i32", [ValType.I32, ValType.I32], [ValType.I32], add or _add),
-        Function("extism:host/user", "mul_f64", [ValType.F64, ValType.F64], [ValType.F64], mul or _mul),
-        Function("extism:host/user", "nothing", [], [], nothing or _nothing),
-    ]
-
-
 def _greet(cp, params, results):
     cp.return_string(results[0], "Hello, " + cp.input_string(params[0]) + "!")
 
@@ -691,7 +673,7 @@ def test_host_user_i32(plugin_wasm):
         seen.append([(p.t, p.value) for p in params])
         results[0].value = params[0].value + params[1].value
 
-    with ef.Plugin(plugin_wasm("host_user"), functions=_user_functions(_greet, add=add)) as plugin:
+    with ef.Plugin(plugin_wasm("host_user"), functions=host_user_functions(_greet, add=add)) as plugin:
         for a, b in [(1, 2), (1000, 2000), (0, 0), (-5, 7), (2**30, 2**30 - 1)]:
             out = plugin.call("call_add", struct.pack("<ii", a, b))
             assert struct.unpack("<i", out)[0] == a + b
@@ -700,7 +682,7 @@ def test_host_user_i32(plugin_wasm):
 
 
 def test_host_user_f64(plugin_wasm):
-    with ef.Plugin(plugin_wasm("host_user"), functions=_user_functions(_greet)) as plugin:
+    with ef.Plugin(plugin_wasm("host_user"), functions=host_user_functions(_greet)) as plugin:
         for a, b in [(1.5, -4.0), (0.1, 3.0), (1e300, 1e10), (-0.0, 5.0)]:
             out = plugin.call("call_mul", struct.pack("<dd", a, b))
             assert struct.unpack("<d", out)[0] == a * b
@@ -713,14 +695,14 @@ def test_host_user_nothing(plugin_wasm):
         assert params == [] and results == []
         count.append(1)
 
-    with ef.Plugin(plugin_wasm("host_user"), functions=_user_functions(_greet, nothing=nothing)) as plugin:
+    with ef.Plugin(plugin_wasm("host_user"), functions=host_user_functions(_greet, nothing=nothing)) as plugin:
         assert plugin.call("call_nothing") == b"ok"
         assert plugin.call("call_nothing") == b"ok"
     assert len(count) == 2
 
 
 def test_host_user_hello_world(plugin_wasm):
-    with ef.Plugin(plugin_wasm("host_user"), functions=_user_functions(_greet)) as plugin:
+    with ef.Plugin(plugin_wasm("host_user"), functions=host_user_functions(_greet)) as plugin:
         assert plugin.call("call_hello", "Bob") == b"Hello, Bob!"
         assert plugin.call("call_hello", "wörld") == "Hello, wörld!".encode()
 
@@ -729,7 +711,7 @@ def test_host_user_returning_0(plugin_wasm):
     def none(cp, params, results):
         results[0].value = 0
 
-    with ef.Plugin(plugin_wasm("host_user"), functions=_user_functions(none)) as plugin:
+    with ef.Plugin(plugin_wasm("host_user"), functions=host_user_functions(none)) as plugin:
         assert plugin.call("call_hello", "Bob") == b"<none>"
 
 
@@ -737,7 +719,7 @@ def test_host_function_user_data(plugin_wasm):
     def hello(cp, params, results, prefix, suffix):
         cp.return_string(results[0], prefix + cp.input_string(params[0]) + suffix)
 
-    fns = _user_functions(_greet)
+    fns = host_user_functions(_greet)
     fns[0] = Function("extism:host/user", "hello_world", [ValType.I64], [ValType.I64], hello, "<", ">")
     with ef.Plugin(plugin_wasm("host_user"), functions=fns) as plugin:
         assert plugin.call("call_hello", "x") == b"<x>"
@@ -749,7 +731,7 @@ def test_host_function_calls_another_plugin(plugin_wasm, kernel_compiled):
             text = cp.input_bytes(params[0])
             cp.return_bytes(results[0], inner.call("echo_copy", text[::-1]))
 
-        with ef.Plugin(plugin_wasm("host_user"), functions=_user_functions(hello)) as outer:
+        with ef.Plugin(plugin_wasm("host_user"), functions=host_user_functions(hello)) as outer:
             assert outer.call("call_hello", "abc") == b"cba"
             assert outer.call("call_hello", "hello") == b"olleh"
         assert_echo(inner)
