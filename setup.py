@@ -23,7 +23,8 @@ runtime = Extension(
     # Cython's generated C is not ours to keep warning-free; the kernel above is.
     extra_compile_args=["-O2", "-Wno-unused-function", "-Wno-unused-parameter"],
     libraries=["extism_fast_kernel", "dl", "pthread"],
-    depends=KERNEL_SOURCES + KERNEL_HEADERS,  # relink when the kernel changes
+    # Rebuild when the kernel or an included part of the runtime changes.
+    depends=KERNEL_SOURCES + KERNEL_HEADERS + sorted(str(p.relative_to(ROOT)) for p in (ROOT / "extism_fast").glob("*.pxi")),
 )
 
 setup(

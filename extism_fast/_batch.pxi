@@ -1,0 +1,125 @@
+# _batch.pxi - Batches of calls (call_many) and zero-copy output views.
+# Part of extism_fast/_runtime.pyx (included there; one Cython module).
+
+# ---------------------------------------------------------------------------------------------
+# Outputs as views, and batches of calls
+# ---------------------------------------------------------------------------------------------
+
+cdef uint8_t _EMPTY[1]
+_BATCH_SIZE = 1024
+
+
+cdef class _OutputBuffer:
+    """Exports one call's output, in place in kernel memory, to read-only memoryviews."""
+    cdef Plugin plugin          # keeps the kernel memory alive while views exist
+    cdef const uint8_t *data
+    cdef uint64_t length
+    cdef uint64_t end           # kernel offset one past the output
+    cdef Py_ssize_t exports
+    cdef object first_view
+
+    def __getbuffer__(self, Py_buffer *buffer, int flags):
+        if flags & PyBUF_WRITABLE:
+            raise BufferError("plugin output views are read-only")
+        PyBuffer_FillInfo(buffer, self, <void *>(self.data if self.length else _EMPTY), self.length, 1, flags)
+        self.exports += 1
+
+    def __releasebuffer__(self, Py_buffer *buffer):
+        self.exports -= 1
+
+
+cdef class _Batch:
+    """The inputs, results and outputs of one batch of calls; run() needs no GIL."""
+    cdef list items
+    cdef size_t count
+    cdef size_t done
+    cdef const uint8_t **inputs
+    cdef uint64_t *input_lengths
+    cdef call_result *results_
+    cdef uint64_t *output_offsets
+    cdef uint8_t *arena          # every output, back to back
+    cdef size_t arena_length
+    cdef size_t arena_capacity
+
+    def __cinit__(self, list items):
+        cdef size_t i
+        self.items = [_as_input_bytes(item) for item in items]
+        self.count = len(self.items)
+        self.inputs = <const uint8_t **>calloc(self.count + 1, sizeof(uint8_t *))
+        self.input_lengths = <uint64_t *>calloc(self.count + 1, sizeof(uint64_t))
+        self.results_ = <call_result *>calloc(self.count + 1, sizeof(call_result))
+        self.output_offsets = <uint64_t *>calloc(self.count + 1, sizeof(uint64_t))
+        if not (self.inputs and self.input_lengths and self.results_ and self.output_offsets):
+            raise MemoryError()
+        for i in range(self.count):
+            data = self.items[i]
+            self.inputs[i] = <const uint8_t *>PyBytes_AS_STRING(data)
+            self.input_lengths[i] = PyBytes_GET_SIZE(data)
+
+    def __dealloc__(self):
+        cdef size_t i
+        if self.results_ != NULL:
+            for i in range(self.count):
+                free(self.results_[i].message)
+        free(self.inputs)
+        free(self.input_lengths)
+        free(self.results_)
+        free(self.output_offsets)
+        free(self.arena)
+
+    cdef bint _keep_output(self, size_t i) noexcept nogil:
+        cdef call_result *r = &self.results_[i]
+        cdef size_t needed = self.arena_length + r.output_length
+        cdef uint8_t *grown
+        if needed > self.arena_capacity:
+            grown = <uint8_t *>realloc(self.arena, needed * 2 + 64)
+            if grown == NULL:
+                return False
+            self.arena = grown
+            self.arena_capacity = needed * 2 + 64
+        if r.output_length:
+            memcpy(self.arena + self.arena_length, r.output, r.output_length)
+        self.output_offsets[i] = self.arena_length
+        self.arena_length = needed
+        r.output = NULL  # kernel memory is reused by the next call
+        return True
+
+    cdef void run(self, plugin_instance *inst, size_t index, uint64_t timeout_ns,
+                  bint return_exceptions) noexcept nogil:
+        cdef size_t i
+        for i in range(self.count):
+            instance_call(inst, index, self.inputs[i], self.input_lengths[i], timeout_ns, 0, &self.results_[i])
+            self.done = i + 1
+            if self.results_[i].status == CALL_OK:
+                if not self._keep_output(i):
+                    self.results_[i].status = CALL_INPUT_TOO_LARGE  # out of host memory for outputs
+                    self.results_[i].output_length = 0
+            if self.results_[i].status != CALL_OK and not return_exceptions:
+                return
+
+    cdef list results(self, Plugin plugin, function_name, parse, bint return_exceptions):
+        """The outputs (parsed) in input order; a failure raises, or fills its slot."""
+        cdef size_t i
+        cdef call_result *r
+        out = []
+        for i in range(self.done):
+            r = &self.results_[i]
+            if r.status == CALL_OK:
+                data = PyBytes_FromStringAndSize(<const char *>self.arena + self.output_offsets[i], r.output_length)
+                out.append(data if parse is bytes else memoryview(data) if parse is None else parse(data))
+                continue
+            error = plugin._call_error(function_name, r)
+            r.message = NULL  # _call_error freed it
+            if not return_exceptions:
+                raise error
+            out.append(error)
+        return out
+
+
+cdef bytes _as_input_bytes(item):
+    """A call input as bytes: str is UTF-8 encoded, other buffers are copied once."""
+    if PyBytes_CheckExact(item):
+        return item
+    if isinstance(item, str):
+        return PyUnicode_AsUTF8String(item)
+    return bytes(memoryview(item))

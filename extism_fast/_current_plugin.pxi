@@ -1,0 +1,99 @@
+# _current_plugin.pxi - Memory and CurrentPlugin: what host functions see of the calling plugin.
+# Part of extism_fast/_runtime.pyx (included there; one Cython module).
+
+# ---------------------------------------------------------------------------------------------
+# Memory handles for host functions
+# ---------------------------------------------------------------------------------------------
+
+class Memory:
+    """A block of kernel memory: ``offset`` and ``length`` (as the official SDK's Memory)."""
+
+    __slots__ = ("offset", "length")
+
+    def __init__(self, offs, length):
+        self.offset = offs
+        self.length = length
+
+    def __len__(self):
+        return self.length
+
+    def __repr__(self):
+        return f"Memory(offset={self.offset}, length={self.length})"
+
+
+cdef class CurrentPlugin:
+    """The plugin that is calling a host function: access to its kernel memory.
+
+    Valid only while one of that plugin's host functions runs (on that thread): using it at any
+    other time raises Error. It refers to its plugin without owning it, so the two do not keep each
+    other alive.
+    """
+    cdef void *owner  # the Plugin, borrowed; checked against the running call before any use
+
+    @staticmethod
+    cdef CurrentPlugin _for(Plugin plugin):
+        cdef CurrentPlugin cp = CurrentPlugin.__new__(CurrentPlugin)
+        cp.owner = <void *>plugin
+        return cp
+
+    cdef kernel *_kernel(self) except NULL:
+        if current_instance == NULL or current_instance.owner != self.owner:
+            raise Error("CurrentPlugin is only usable while its plugin is calling a host function")
+        return current_instance.kernel
+
+    def memory(self, mem):
+        """A writable memoryview of the bytes of ``mem`` (a Memory) in kernel memory."""
+        cdef kernel *k = self._kernel()
+        cdef uint64_t offset = mem.offset, length = mem.length
+        if length == 0:
+            return memoryview(bytearray())  # handle 0 / an empty block: nothing to point at
+        cdef uint8_t *p = kernel_ptr(k, offset, length)
+        if p == NULL:
+            raise Error(f"memory [{offset}, {offset}+{length}) is outside kernel memory")
+        return memoryview(<uint8_t[:length]>p)
+
+    def alloc(self, size):
+        """Allocate ``size`` bytes of kernel memory; raises MemoryLimitError when it cannot."""
+        cdef kernel *k = self._kernel()
+        cdef uint64_t offset = kernel_alloc(k, size)
+        if offset == 0 and size != 0:
+            raise MemoryLimitError(f"cannot allocate {size} bytes: kernel memory limit reached ({k.limit} bytes)")
+        return Memory(offset, size)
+
+    def free(self, mem):
+        """Free a block (a Memory or an offset). Unknown offsets are ignored."""
+        kernel_free(self._kernel(), mem.offset if isinstance(mem, Memory) else int(mem))
+
+    def memory_at_offset(self, offs):
+        """The Memory of the block starting at ``offs`` (an int or a Val); length 0 if none."""
+        if isinstance(offs, Val):
+            offs = offs.value
+        return Memory(offs, kernel_length(self._kernel(), offs))
+
+    def host_context(self):
+        """The ``host_context`` object given to the current ``Plugin.call``, or None."""
+        self._kernel()
+        return (<Plugin>self.owner)._host_context
+
+    def input_buffer(self, input):
+        """Writable memoryview of the block a parameter (Val with an offset) points at."""
+        return self.memory(self.memory_at_offset(input))
+
+    def input_bytes(self, input):
+        """The bytes of the block a parameter points at."""
+        return bytes(self.input_buffer(input))
+
+    def input_string(self, input):
+        """The UTF-8 text of the block a parameter points at."""
+        return self.input_bytes(input).decode()
+
+    def return_bytes(self, output, b):
+        """Copy ``b`` into a new block and store its offset in ``output`` (a Val)."""
+        mem = self.alloc(len(b))
+        if len(b):
+            self.memory(mem)[:] = b
+        output.value = mem.offset
+
+    def return_string(self, output, s):
+        """Like return_bytes for UTF-8 text."""
+        self.return_bytes(output, s.encode())

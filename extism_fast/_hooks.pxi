@@ -1,0 +1,38 @@
+# _hooks.pxi - Hooks the C kernel calls into Python: logging and http_request.
+# Part of extism_fast/_runtime.pyx (included there; one Cython module).
+
+# ---------------------------------------------------------------------------------------------
+# Logging hooks (called from import callbacks without the GIL)
+# ---------------------------------------------------------------------------------------------
+
+cdef void _log_hook(void *owner, int level, const uint8_t *msg, size_t n) noexcept nogil:
+    with gil:
+        try:
+            plugin = <Plugin>owner
+            py_level = _PY_LEVELS[level]
+            if logger.isEnabledFor(py_level):
+                text = (<char *>msg)[:n].decode("utf-8", "replace")
+                logger.log(py_level, text, extra={"plugin_id": str(plugin.id)})
+        except BaseException:
+            logger.exception("extism_fast: logging a plugin message failed")
+
+
+cdef int32_t _log_level_hook(void *owner) noexcept nogil:
+    with gil:
+        try:
+            for abi_level, py_level in enumerate(_PY_LEVELS):
+                if logger.isEnabledFor(py_level):
+                    return abi_level
+        except BaseException:
+            pass
+        return INT32_MAX
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP (http_request): the policy and the request itself live in extism_fast/http.py
+# ---------------------------------------------------------------------------------------------
+
+cdef wasm_trap_t *_http_request_hook(void *owner, uint64_t request, uint64_t body,
+                                     uint64_t *response) noexcept nogil:
+    with gil:
+        return (<Plugin>owner)._http_request(request, body, response)

@@ -1,0 +1,98 @@
+# _host_functions.pxi - Host functions: the trampoline from wasm into Python.
+# Part of extism_fast/_runtime.pyx (included there; one Cython module).
+
+# ---------------------------------------------------------------------------------------------
+# Host functions: the trampoline from wasm into Python
+# ---------------------------------------------------------------------------------------------
+
+_VALTYPE_TO_KIND = {ValType.I32: WASM_I32, ValType.I64: WASM_I64, ValType.F32: WASM_F32,
+                    ValType.F64: WASM_F64, ValType.V128: WASM_V128,
+                    ValType.FUNC_REF: WASM_FUNCREF, ValType.EXTERN_REF: WASM_EXTERNREF}
+_KIND_NAMES = {WASM_I32: "i32", WASM_I64: "i64", WASM_F32: "f32", WASM_F64: "f64", WASM_V128: "v128",
+               WASM_FUNCREF: "funcref", WASM_EXTERNREF: "externref"}
+
+
+cdef class _HostFunctionEntry:
+    """What the trampoline needs for one Function: kept alive by its CompiledPlugin."""
+    cdef object function
+    cdef object f
+    cdef tuple user_data
+    cdef tuple param_types
+    cdef tuple result_types
+    cdef str label
+
+    def __init__(self, function):
+        self.function = function
+        self.f = function.f
+        self.user_data = tuple(function.user_data)
+        self.param_types = tuple(function.args)
+        self.result_types = tuple(function.returns)
+        self.label = f"{function.namespace}::{function.name}"
+        for t in self.param_types + self.result_types:
+            if t not in (ValType.I32, ValType.I64, ValType.F32, ValType.F64):
+                raise LinkError(f"host function {self.label}: value type {t.name} is not supported "
+                                f"(use I32, I64/PTR, F32 or F64)")
+
+
+cdef object _raw_to_python(wasmtime_val_raw_t *raw, object t):
+    if t is ValType.I64:
+        return raw.i64
+    if t is ValType.I32:
+        return raw.i32
+    if t is ValType.F64:
+        return raw.f64
+    return raw.f32
+
+
+cdef object _wrap_signed(object value, int bits):
+    """Two's-complement wrap of any Python int into a signed `bits`-bit value (as wasm does)."""
+    cdef object one = 1  # a Python int: a C shift by 32 or 64 would be undefined
+    value = int(value) & ((one << bits) - 1)
+    return value - (one << bits) if value >> (bits - 1) else value
+
+
+cdef _python_to_raw(wasmtime_val_raw_t *raw, object t, object value):
+    if t is ValType.I64:
+        raw.i64 = <int64_t>_wrap_signed(value, 64)
+    elif t is ValType.I32:
+        raw.i32 = <int>_wrap_signed(value, 32)
+    elif t is ValType.F64:
+        raw.f64 = float(value)
+    else:
+        raw.f32 = float(value)
+
+
+cdef wasm_trap_t *_host_trampoline(void *env, wasmtime_caller_t *caller, wasmtime_val_raw_t *args,
+                                   size_t nargs) noexcept nogil:
+    with gil:
+        return _run_host_function(<_HostFunctionEntry>env, args)
+
+
+cdef object _new_val(object t, object value):
+    """Val(t, value) without running Val.__init__ as a Python frame (hot in host calls)."""
+    val = Val.__new__(Val)
+    val.t = t
+    val.value = value
+    return val
+
+
+cdef wasm_trap_t *_run_host_function(_HostFunctionEntry entry, wasmtime_val_raw_t *args):
+    cdef Py_ssize_t i
+    cdef plugin_instance *inst = current_instance
+    cdef Plugin plugin
+    try:
+        plugin = <Plugin>inst.owner
+        params = [_new_val(t, _raw_to_python(&args[i], t)) for i, t in enumerate(entry.param_types)]
+        results = [_new_val(t, None) for t in entry.result_types]
+        entry.f(plugin._current_plugin, params, results, *entry.user_data)
+        for i, t in enumerate(entry.result_types):
+            value = results[i].value
+            if value is None:
+                raise TypeError(f"result {i} ({t.name}) was not set")
+            _python_to_raw(&args[i], t, value)
+        return NULL
+    except BaseException as exc:
+        (<Plugin>inst.owner)._keep_interrupt(exc)
+        logger.error("host function %s raised", entry.label, exc_info=True)
+        message = f"host function {entry.label} raised {type(exc).__name__}: {exc}".encode("utf-8", "replace")
+        return instance_fail(inst, FAILURE_HOST_FUNCTION, message)

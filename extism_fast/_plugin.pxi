@@ -1,0 +1,418 @@
+# _plugin.pxi - Plugin: instances, calls, errors, output views, CancelHandle.
+# Part of extism_fast/_runtime.pyx (included there; one Cython module).
+
+# ---------------------------------------------------------------------------------------------
+# Plugin instances
+# ---------------------------------------------------------------------------------------------
+
+cdef class CancelHandle:
+    """Cancels the running call of one plugin, from any thread."""
+    cdef Plugin plugin
+
+    def cancel(self) -> bool:
+        """Make the call in progress (if any) fail with CancelledError. Returns True."""
+        if self.plugin.inst != NULL:
+            with nogil:
+                instance_cancel(self.plugin.inst)
+        return True
+
+
+cdef config_entry *_config_entries(dict config, list keep) except NULL:
+    cdef config_entry *entries = <config_entry *>calloc(len(config) + 1, sizeof(config_entry))
+    cdef Py_ssize_t i = 0
+    if entries == NULL:
+        raise MemoryError()
+    for key, value in config.items():
+        k, v = key.encode(), value.encode()
+        keep.append(k)
+        keep.append(v)
+        entries[i].key = <uint8_t *>PyBytes_AS_STRING(k)
+        entries[i].key_len = len(k)
+        entries[i].value = <uint8_t *>PyBytes_AS_STRING(v)
+        entries[i].value_len = len(v)
+        i += 1
+    return entries
+
+
+cdef wasi_preopen *_preopens(dict allowed_paths, list keep) except NULL:
+    cdef wasi_preopen *preopens = <wasi_preopen *>calloc(len(allowed_paths) + 1, sizeof(wasi_preopen))
+    cdef Py_ssize_t i = 0
+    if preopens == NULL:
+        raise MemoryError()
+    for host, guest in allowed_paths.items():
+        read_only = host.startswith("ro:")
+        host_path = host[3:] if read_only else host
+        if not os.path.isdir(host_path):
+            free(preopens)
+            raise ManifestError(f"manifest.allowed_paths: host directory {host_path!r} does not exist")
+        h, g = os.fsencode(host_path), guest.encode()
+        keep.append(h)
+        keep.append(g)
+        preopens[i].host_path = h
+        preopens[i].guest_path = g
+        preopens[i].read_only = read_only
+        i += 1
+    return preopens
+
+
+
+@cython.no_gc_clear
+cdef class Plugin:
+    """A plugin instance: call its exports by name, bytes in and bytes out.
+
+    ``plugin`` may be wasm bytes, WAT text, a path to a .wasm/.wat file, a JSON manifest (str or
+    bytes), a dict manifest, a Manifest, or a CompiledPlugin (then ``wasi`` and ``functions`` come
+    from it). ``config`` is merged over the manifest's config. Not thread-safe: use one Plugin per
+    thread.
+    """
+    cdef plugin_instance *inst
+    cdef readonly CompiledPlugin compiled_plugin
+    cdef dict _callable
+    cdef object _id
+    cdef object _host_context
+    cdef uint64_t _timeout_ns
+    cdef bint _busy
+    cdef object _allowed_hosts
+    cdef uint64_t _max_http_response_bytes
+    cdef bint _http_response_headers
+    cdef bint _log_wasi_output
+    cdef bint _closed
+    cdef list _exposed   # _OutputBuffer of outputs returned as views (parse=None)
+    cdef CurrentPlugin _current_plugin  # what host functions receive (one per plugin)
+    cdef object _pending_exception      # a KeyboardInterrupt/SystemExit raised in a callback
+    cdef object __weakref__
+
+    def __init__(self, plugin, bint wasi=False, config=None, functions=HOST_FN_REGISTRY, *,
+                 bint http_response_headers=False, fuel=None, str wasi_stdio="inherit"):
+        if isinstance(plugin, CompiledPlugin):
+            compiled = <CompiledPlugin>plugin
+            manifest = compiled.manifest
+            if config is not None:
+                manifest = coerce_source(manifest, config=config)
+        else:
+            compiled = CompiledPlugin(plugin, wasi, functions, config=config, fuel=fuel)
+            manifest = compiled.manifest
+        self.compiled_plugin = compiled
+        self._callable = compiled._callable
+        self._exposed = []
+        self._current_plugin = CurrentPlugin._for(self)
+        self._id = uuid.uuid4()
+        self._timeout_ns = (manifest.timeout_ms or 0) * 1000000
+        self._allowed_hosts = tuple(manifest.allowed_hosts or ())
+        self._max_http_response_bytes = manifest.memory.effective_max_http_response_bytes
+        self._http_response_headers = http_response_headers
+        if wasi_stdio not in _WASI_STDIO_MODES:
+            raise ManifestError(f"wasi_stdio must be one of {', '.join(_WASI_STDIO_MODES)}, got {wasi_stdio!r}")
+        self._log_wasi_output = wasi_stdio == "log"
+        self._instantiate(manifest, _WASI_STDIO_MODES[wasi_stdio])
+
+    cdef _instantiate(self, manifest, int wasi_stdio):
+        cdef list keep = []
+        cdef char *message = NULL
+        cdef config_entry *config = NULL
+        cdef wasi_preopen *preopens = NULL
+        memory = manifest.memory
+        cdef uint64_t kernel_limit = 0
+        cdef int64_t max_memory = -1
+        if memory.max_pages is not None:
+            kernel_limit = memory.max_pages * WASM_PAGE_SIZE
+            max_memory = memory.max_pages * WASM_PAGE_SIZE
+        allowed_paths = manifest.allowed_paths or {}
+        if allowed_paths and not self.compiled_plugin.wasi:
+            raise ManifestError("manifest.allowed_paths needs WASI: pass wasi=True to mount directories")
+        try:
+            config = _config_entries(dict(manifest.config), keep)
+            preopens = _preopens(dict(allowed_paths), keep)
+            self.inst = instance_new(self.compiled_plugin.c, <void *>self, kernel_limit, max_memory,
+                                     memory.effective_max_var_bytes, self.compiled_plugin.fuel or 0,
+                                     config, len(manifest.config),
+                                     self.compiled_plugin.wasi, wasi_stdio, preopens, len(allowed_paths),
+                                     &message)
+        finally:
+            free(config)
+            free(preopens)
+        if self.inst == NULL:
+            text = _take_message(message)
+            if "exceeds memory limits" in text:
+                raise MemoryLimitError(
+                    f"cannot instantiate the plugin: {text} (manifest.memory.max_pages = {memory.max_pages} "
+                    f"covers the plugin's memories and the kernel memory, which takes at least 1 page)")
+            raise Error(f"cannot instantiate the plugin: {text}")
+
+    def __dealloc__(self):
+        instance_delete(self.inst)
+        self.inst = NULL
+
+    @property
+    def id(self):
+        """A UUID identifying this instance (also on its log records as ``plugin_id``)."""
+        return self._id
+
+    def close(self) -> None:
+        """Free the instance's native resources; later calls raise Error.
+
+        Output views (``parse=None``) that are still exported keep the kernel memory alive until
+        they are released; everything is freed now otherwise.
+        """
+        if self._busy:
+            raise Error("cannot close a plugin while one of its calls is running")
+        self._closed = True
+        self._keep_exposed_outputs()
+        if not self._exposed:
+            instance_delete(self.inst)
+            self.inst = NULL
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def cancel_handle(self):
+        """A CancelHandle that cancels this plugin's running call from another thread."""
+        cdef CancelHandle handle = CancelHandle.__new__(CancelHandle)
+        handle.plugin = self
+        return handle
+
+    def function_exists(self, str name) -> bool:
+        """True when the plugin exports a function with this name."""
+        return self.compiled_plugin.function_exists(name)
+
+    cdef size_t _begin(self, function_name) except? 0:
+        """The export index for a call, after checking the plugin can take one now."""
+        index_obj = self._callable.get(function_name)
+        if index_obj is None:
+            raise self._missing_export(function_name)
+        if self.inst == NULL or self._closed:
+            raise Error("plugin is closed")
+        if self._busy:
+            raise Error("plugin is already running a call (re-entrant or from another thread); "
+                        "use one Plugin per thread")
+        self._keep_exposed_outputs()
+        return index_obj
+
+    def call(self, function_name, data=b"", parse=bytes, host_context=None):
+        """Call export ``function_name`` with ``data`` (str or any bytes-like object).
+
+        Returns the output as bytes, or ``parse(output_bytes)``. ``parse=None`` returns a
+        read-only memoryview onto kernel memory (no copy), valid until this plugin's next call:
+        after that it raises ValueError, unless a view of it is still exported (then its bytes stay
+        untouched). Raises a subclass of Error when the call fails; the plugin stays usable.
+        """
+        cdef Py_buffer view
+        cdef call_result r
+        cdef size_t index = self._begin(function_name)
+        cdef const uint8_t *ptr
+        cdef uint64_t n
+        cdef bint have_view = False
+        if PyUnicode_CheckExact(data) or isinstance(data, str):
+            data = PyUnicode_AsUTF8String(data)
+        if PyBytes_CheckExact(data):
+            ptr = <const uint8_t *>PyBytes_AS_STRING(data)
+            n = PyBytes_GET_SIZE(data)
+        else:
+            PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+            have_view = True
+            ptr = <const uint8_t *>view.buf
+            n = view.len
+        self._busy = True
+        self._host_context = host_context
+        try:
+            # Entered with the GIL held: a short call never pays for releasing it; a call that
+            # runs past one ticker tick (~1 ms) releases it and we take it back here.
+            instance_call(self.inst, index, ptr, n, self._timeout_ns, 1, &r)
+            if self.inst.saved_thread != NULL:
+                PyEval_RestoreThread(self.inst.saved_thread)
+                self.inst.saved_thread = NULL
+        finally:
+            self._busy = False
+            self._host_context = None
+            if have_view:
+                PyBuffer_Release(&view)
+        if self._log_wasi_output:
+            self._log_wasi_streams()
+        if self._pending_exception is not None:
+            exc, self._pending_exception = self._pending_exception, None
+            free(r.message)
+            raise exc
+        if r.status != CALL_OK:
+            raise self._call_error(function_name, &r)
+        if parse is None and <ptrdiff_t>index != self.compiled_plugin.c.start_index:
+            return self._expose_output(&r)
+        out = PyBytes_FromStringAndSize(<const char *>r.output, r.output_length)
+        if parse is bytes:
+            return out
+        if parse is None:  # after `_start` the next call replaces the store: a view would dangle
+            return memoryview(out)
+        return parse(out)
+
+    cdef object _expose_output(self, call_result *r):
+        cdef _OutputBuffer exporter = _OutputBuffer.__new__(_OutputBuffer)
+        exporter.plugin = self
+        exporter.data = r.output
+        exporter.length = r.output_length
+        exporter.end = (r.output - self.inst.kernel.base) + r.output_length if r.output_length else 0
+        view = memoryview(exporter)
+        exporter.first_view = view
+        self._exposed.append(exporter)
+        return view
+
+    cdef _keep_exposed_outputs(self):
+        """Before a call: invalidate the views of earlier outputs, except those still exported
+        elsewhere (slices, numpy arrays): their bytes are kept out of this call's allocations."""
+        cdef _OutputBuffer exporter
+        cdef uint64_t keep = 0
+        still_exported = []
+        for exporter in self._exposed:
+            try:
+                exporter.first_view.release()
+            except BufferError:  # something holds a buffer exported from the view itself
+                pass
+            if exporter.exports > 0:
+                still_exported.append(exporter)
+                keep = max(keep, exporter.end)
+            else:
+                exporter.first_view = None
+        self._exposed = still_exported
+        if self.inst != NULL:
+            self.inst.kernel_keep = keep
+
+    def call_many(self, function_name, inputs, parse=bytes, bint return_exceptions=False):
+        """Call ``function_name`` once per item of ``inputs``; returns the list of outputs.
+
+        The loop runs in C with the GIL released. A failure raises at the first failing item,
+        or with ``return_exceptions=True`` takes that item's slot as the Error and goes on.
+        """
+        return list(self.iter_call(function_name, inputs, parse, return_exceptions))
+
+    def iter_call(self, function_name, inputs, parse=bytes, bint return_exceptions=False):
+        """Iterator form of :meth:`call_many`: runs the calls in batches and yields the outputs."""
+        self._begin(function_name)  # fail fast, before the first batch
+        batch = []
+        for item in inputs:
+            batch.append(item)
+            if len(batch) == _BATCH_SIZE:
+                yield from self._run_batch(function_name, batch, parse, return_exceptions)
+                batch = []
+        if batch:
+            yield from self._run_batch(function_name, batch, parse, return_exceptions)
+
+    cdef list _run_batch(self, function_name, list items, parse, bint return_exceptions):
+        cdef size_t index = self._begin(function_name)
+        cdef _Batch batch = _Batch(items)
+        self._busy = True
+        try:
+            with nogil:
+                batch.run(self.inst, index, self._timeout_ns, return_exceptions)
+        finally:
+            self._busy = False
+        if self._log_wasi_output:
+            self._log_wasi_streams()
+        if self._pending_exception is not None:
+            exc, self._pending_exception = self._pending_exception, None
+            raise exc
+        return batch.results(self, function_name, parse, return_exceptions)
+
+    cdef _log_wasi_streams(self):
+        """wasi_stdio="log": what the call wrote, stdout at INFO and stderr at WARNING, a record a line."""
+        cdef size_t n
+        cdef const uint8_t *data
+        for stream, name, level in ((0, "stdout", logging.INFO), (1, "stderr", logging.WARNING)):
+            data = instance_take_wasi_output(self.inst, stream, &n)
+            if n == 0 or not logger.isEnabledFor(level):
+                continue
+            text = (<const char *>data)[:n].decode("utf-8", "replace")
+            for line in text.splitlines():
+                logger.log(level, line, extra={"plugin_id": str(self._id), "wasi_stream": name})
+
+    cdef bytes _take_block(self, uint64_t offset):
+        """The bytes of a block the plugin handed over (then freed: the host owns it), or None."""
+        cdef kernel *k = self.inst.kernel
+        cdef uint64_t length = kernel_length(k, offset)
+        if length == 0:
+            return None
+        data = PyBytes_FromStringAndSize(<const char *>kernel_ptr(k, offset, length), length)
+        kernel_free(k, offset)
+        return data
+
+    cdef wasm_trap_t *_http_request(self, uint64_t request, uint64_t body, uint64_t *response):
+        cdef plugin_instance *inst = self.inst
+        cdef uint64_t now
+        try:
+            from extism_fast import http
+            request_json = self._take_block(request)
+            body_bytes = self._take_block(body) if body else b""
+            if request_json is None:
+                return instance_fail(inst, FAILURE_TRAP, f"extism:host/env http_request: request offset "
+                                                         f"{request} is not an allocated block".encode())
+            now = ticker_now_ns()
+            remaining = None  # the call's time left bounds the request
+            if inst.deadline_ns:
+                remaining = (inst.deadline_ns - now) / 1e9 if inst.deadline_ns > now else 0.0
+            result = http.perform_request(request_json, body_bytes, allowed_hosts=self._allowed_hosts,
+                                          max_response_bytes=self._max_http_response_bytes,
+                                          timeout_s=remaining)
+            inst.http_status = result.status
+            if self._http_response_headers:
+                headers = result.headers_json()
+                instance_set_http_headers(inst, headers, len(headers))
+            response[0] = kernel_alloc_bytes(inst.kernel, result.body, len(result.body)) if result.body else 0
+            if result.body and response[0] == 0:
+                return instance_fail(inst, FAILURE_LIMIT, f"extism:host/env http_request: the response body "
+                                     f"({len(result.body)} bytes) does not fit in kernel memory".encode())
+            return NULL
+        except BaseException as exc:
+            return self._http_failure(exc)
+
+    cdef wasm_trap_t *_http_failure(self, exc):
+        """Map an exception from http.perform_request to the failure the call reports."""
+        if isinstance(exc, TimeoutError) and self._timeout_ns:
+            self.inst.interrupt = INTERRUPT_TIMEOUT  # the call's own deadline ran out
+        cdef failure_kind kind = FAILURE_HOST_CALL
+        for cls, k in ((CapabilityError, FAILURE_DENIED), (MemoryLimitError, FAILURE_LIMIT)):
+            if isinstance(exc, cls):
+                kind = k
+        self._keep_interrupt(exc)
+        return instance_fail(self.inst, kind, f"extism:host/env http_request: {exc}".encode("utf-8", "replace"))
+
+    cdef _keep_interrupt(self, exc):
+        """KeyboardInterrupt / SystemExit inside a host callback: fail the call, re-raise after it."""
+        if not isinstance(exc, Exception) and self._pending_exception is None:
+            self._pending_exception = exc
+
+    cdef _missing_export(self, name):
+        other = self.compiled_plugin._other_exports
+        if name in other:
+            return CallError(f"export '{name}' cannot be called as a plugin function: plugin functions "
+                             f"take no parameters and return i32 or nothing")
+        if not isinstance(name, str):
+            return TypeError(f"function name must be a str, got {type(name).__name__}")
+        return FunctionNotFoundError(f"plugin has no function named '{name}'")
+
+    cdef _call_error(self, name, call_result *r):
+        message = _take_message(r.message) if r.message != NULL else ""
+        status = r.status
+        if status == CALL_PLUGIN_ERROR:
+            return PluginError(message)
+        if status == CALL_NONZERO:
+            return CallError(f"plugin function '{name}' returned non-zero exit code {r.rc}")
+        if status == CALL_TIMEOUT:
+            return TimeoutError(f"plugin function '{name}' timed out after {self._timeout_ns // 1000000} ms "
+                                f"(manifest.timeout_ms)")
+        if status == CALL_CANCELLED:
+            return CancelledError(f"plugin function '{name}' was cancelled")
+        if status == CALL_OUT_OF_FUEL:
+            return FuelExhaustedError(f"plugin function '{name}' ran out of fuel (its budget is "
+                                      f"{self.compiled_plugin.fuel} instructions per call)")
+        if status == CALL_INPUT_TOO_LARGE:
+            return MemoryLimitError(f"input to '{name}' does not fit in kernel memory "
+                                    f"(limit {self.inst.kernel.limit} bytes, manifest.memory.max_pages)")
+        if status == CALL_EXIT:
+            return CallError(f"plugin function '{name}' exited with code {r.rc}")
+        if status == CALL_INSTANTIATE:
+            return CallError(f"plugin function '{name}' could not start: {message}")
+        if status == CALL_HOST_FAILURE:
+            cls = {FAILURE_LIMIT: MemoryLimitError, FAILURE_HOST_FUNCTION: HostFunctionError,
+                   FAILURE_DENIED: CapabilityError, FAILURE_HOST_CALL: CallError}.get(r.failure, TrapError)
+            return cls(f"plugin function '{name}' failed: {message}")
+        return TrapError(f"plugin function '{name}' trapped: {_trap_summary(message)}")
