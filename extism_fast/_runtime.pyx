@@ -76,10 +76,17 @@ def _wasmtime_library_path():
     raise ImportError(f"no _libwasmtime.so found under {root}")
 
 
+_WASMTIME_IDENTITY = ""  # which wasmtime library compiled a module (part of the cache key)
+
+
 cdef _load_wasmtime():
-    global ENGINE
+    global ENGINE, _WASMTIME_IDENTITY
     cdef char err[512]
-    path = os.fsencode(_wasmtime_library_path())
+    library = _wasmtime_library_path()
+    stat = os.stat(library)
+    # The library file itself, not package metadata: cheap to read, and a reinstall changes it.
+    _WASMTIME_IDENTITY = f"{library}:{stat.st_size}:{stat.st_mtime_ns}"
+    path = os.fsencode(library)
     if wt_load(path, err, sizeof(err)) != 0:
         raise ImportError(err.decode("utf-8", "replace"))
     cdef char *message = NULL
@@ -108,7 +115,8 @@ cdef engine_bundle *_engine_for(bint fuel) except NULL:
 
 cdef str _engine_description(engine_bundle *bundle):
     """The engine settings a compiled module depends on (part of its compile cache key)."""
-    return f"epoch_interruption=1,memory_may_move=0,consume_fuel={bundle.consume_fuel}"
+    return (f"wasmtime={_WASMTIME_IDENTITY},epoch_interruption=1,memory_may_move=0,"
+            f"consume_fuel={bundle.consume_fuel}")
 
 
 cdef str _take_message(char *message):

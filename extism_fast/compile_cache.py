@@ -1,7 +1,8 @@
 """The on-disk cache of compiled modules, so a second process skips compiling the same plugin.
 
 An entry is the module as wasmtime serialized it, keyed by the sha256 of the wasm bytes, the engine
-settings, the wasmtime version and this package's version. wasmtime loads a serialized module
+settings and the wasmtime library that compiled it (given by the runtime as ``engine``), and this
+package's version. wasmtime loads a serialized module
 without re-validating its machine code, so every entry carries a header that is checked before the
 bytes are handed to wasmtime: a magic string, the key it was written for, and the sha256 of the
 payload. A corrupted, truncated or foreign entry fails the check, is deleted and recompiled;
@@ -14,13 +15,11 @@ off.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 import os
 import platform
 import tempfile
-from importlib import metadata
 from pathlib import Path
 from typing import Optional, Union
 
@@ -32,15 +31,10 @@ _MAGIC = b"extism_fast compiled module v1\n"
 _DIGEST = 32  # sha256
 
 
-@functools.lru_cache(maxsize=None)
 def _versions() -> bytes:
-    try:
-        wasmtime_version = metadata.version("wasmtime")
-    except metadata.PackageNotFoundError:  # pragma: no cover - wasmtime is a dependency
-        wasmtime_version = "unknown"
     from extism_fast import __version__
 
-    return f"{__version__}|{wasmtime_version}|{platform.machine()}".encode()
+    return f"{__version__}|{platform.machine()}".encode()
 
 
 class CompileCache:

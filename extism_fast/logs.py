@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import collections
 import datetime
-import importlib.metadata
 import logging
 import sys
 import threading
@@ -192,6 +191,8 @@ def set_log_custom(f: Callable[[str], object], level: Optional[str] = "error") -
 def extism_version() -> str:
     """The runtime version: ``"extism_fast <version> (wasmtime <version>)"``."""
     from extism_fast import __version__
+
+    import importlib.metadata  # here, not at import: it costs ~10 ms
 
     try:
         wasmtime = importlib.metadata.version("wasmtime")

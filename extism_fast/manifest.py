@@ -15,12 +15,9 @@ import binascii
 import contextlib
 import contextvars
 import hashlib
-import http.client
 import json
 import os
 import re
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping
 from typing import Any, TypeAlias, Union
 
@@ -572,6 +569,12 @@ def _read_source(where: str, source: WasmSource, base_dir: str | os.PathLike[str
             raise ManifestError(f"{where}.path: no such file: {path!r}") from None
         except OSError as exc:
             raise ManifestError(f"{where}.path: cannot read {path!r}: {exc.strerror or exc}") from None
+    # Imported here: urllib.request pulls in http.client, ssl and email (~15 ms at import time),
+    # which only URL sources need.
+    import http.client
+    import urllib.error
+    import urllib.request
+
     request = urllib.request.Request(source.url, headers=dict(source.headers), method=source.method)
     try:
         with urllib.request.urlopen(request, timeout=URL_FETCH_TIMEOUT_S) as response:
