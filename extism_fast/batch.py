@@ -63,7 +63,7 @@ MAX_CHUNK_BYTES = 64 << 20
 
 _encode_str = json.JSONEncoder(ensure_ascii=False).encode
 _decode = json.JSONDecoder().decode
-_scanstring = json.decoder.scanstring
+_scanstring = json.decoder.scanstring  # type: ignore[attr-defined]  # public, missing from typeshed
 _JSON_SPACE = " \t\n\r"
 
 

@@ -11,7 +11,7 @@ import os
 import queue
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Generator, Iterable, Iterator, List, Optional, Sequence
 
 from extism_fast._runtime import CompiledPlugin, Plugin
 from extism_fast.errors import Error
@@ -116,7 +116,8 @@ class PluginPool:
 
     @staticmethod
     def _drain(pending: "dict[Future, int]", done: "dict[int, List[Any]]", next_index: int,
-               ordered: bool) -> Iterator[Any]:
+               ordered: bool) -> Generator[Any, None, int]:
+        """Wait for a chunk, yield what can be yielded now; returns the next chunk index in order."""
         finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
         for future in finished:
             done[pending.pop(future)] = future.result()

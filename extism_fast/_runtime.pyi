@@ -1,0 +1,104 @@
+"""Type stubs for the compiled runtime (extism_fast/_runtime.pyx and its .pxi parts)."""
+
+import os
+import uuid
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, TypeVar, Union, overload
+
+from extism_fast.functions import Function, Val
+from extism_fast.manifest import Manifest, WasmData, WasmFile, WasmUrl
+
+_T = TypeVar("_T")
+PluginSource = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", dict, Manifest, WasmData, WasmFile, WasmUrl]
+InputData = Union[str, bytes, bytearray, memoryview, Any]
+
+def wat2wasm(text: Union[str, bytes]) -> bytes:
+    """Convert WebAssembly text to a wasm binary; raises CompileError."""
+
+class Memory:
+    """A block of kernel memory."""
+
+    offset: int
+    length: int
+    def __init__(self, offs: int, length: int) -> None: ...
+    def __len__(self) -> int: ...
+
+class CurrentPlugin:
+    """The plugin calling a host function; usable only during that call."""
+
+    def memory(self, mem: Memory) -> memoryview: ...
+    def alloc(self, size: int) -> Memory: ...
+    def free(self, mem: Union[Memory, int]) -> None: ...
+    def memory_at_offset(self, offs: Union[int, Val]) -> Memory: ...
+    def host_context(self) -> Any: ...
+    def input_buffer(self, input: Val) -> memoryview: ...
+    def input_bytes(self, input: Val) -> bytes: ...
+    def input_string(self, input: Val) -> str: ...
+    def return_bytes(self, output: Val, b: bytes) -> None: ...
+    def return_string(self, output: Val, s: str) -> None: ...
+
+class CompiledPlugin:
+    """A compiled, linked plugin; create instances with ``Plugin(compiled)``."""
+
+    manifest: Manifest
+    wasi: bool
+    functions: List[Function]
+    fuel: Optional[int]
+    def __init__(
+        self,
+        plugin: PluginSource,
+        wasi: bool = False,
+        functions: Optional[Sequence[Function]] = ...,
+        *,
+        config: Optional[dict] = None,
+        fuel: Optional[int] = None,
+        cache: Union[None, bool, str, "os.PathLike[str]"] = None,
+    ) -> None: ...
+    def function_exists(self, name: str) -> bool: ...
+
+class CancelHandle:
+    """Cancels the running call of one plugin, from any thread."""
+
+    def cancel(self) -> bool: ...
+
+class Plugin:
+    """A plugin instance: call its exports by name, bytes in and bytes out."""
+
+    compiled_plugin: CompiledPlugin
+    def __init__(
+        self,
+        plugin: Union[PluginSource, CompiledPlugin],
+        wasi: bool = False,
+        config: Optional[dict] = None,
+        functions: Optional[Sequence[Function]] = ...,
+        *,
+        http_response_headers: bool = False,
+        fuel: Optional[int] = None,
+        wasi_stdio: str = "inherit",
+    ) -> None: ...
+    @property
+    def id(self) -> uuid.UUID: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> "Plugin": ...
+    def __exit__(self, *exc_info: Any) -> None: ...
+    def cancel_handle(self) -> CancelHandle: ...
+    def function_exists(self, name: str) -> bool: ...
+    @overload
+    def call(self, function_name: str, data: InputData = ..., *, host_context: Any = ...) -> bytes: ...
+    @overload
+    def call(self, function_name: str, data: InputData, parse: None, host_context: Any = ...) -> memoryview: ...
+    @overload
+    def call(self, function_name: str, data: InputData, parse: Callable[[bytes], _T], host_context: Any = ...) -> _T: ...
+    def call_many(
+        self,
+        function_name: str,
+        inputs: Iterable[InputData],
+        parse: Optional[Callable[[bytes], Any]] = ...,
+        return_exceptions: bool = False,
+    ) -> List[Any]: ...
+    def iter_call(
+        self,
+        function_name: str,
+        inputs: Iterable[InputData],
+        parse: Optional[Callable[[bytes], Any]] = ...,
+        return_exceptions: bool = False,
+    ) -> Iterator[Any]: ...
