@@ -18,12 +18,8 @@
 #define CALLBACK(name) static wasm_trap_t *name(void *env, wasmtime_caller_t *caller, ARGS, size_t nargs)
 
 static wasm_trap_t *out_of_bounds(const char *function, uint64_t offset, uint64_t n) {
-    const kernel *k = current_instance->kernel;
     char message[200];
-    snprintf(message, sizeof message,
-             "extism:host/env %s: offset %llu (+%llu bytes) is outside kernel memory [%u, %llu)",
-             function, (unsigned long long)offset, (unsigned long long)n, KERNEL_FIRST_OFFSET,
-             (unsigned long long)k->end);
+    kernel_describe_out_of_bounds(current_instance->kernel, function, offset, n, message, sizeof message);
     return instance_fail(current_instance, FAILURE_TRAP, message);
 }
 

@@ -1,6 +1,7 @@
 /* kernel.c - the kernel memory allocator; contracts in kernel.h. */
 #include "kernel.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -212,3 +213,10 @@ int kernel_write_input(kernel *k, const uint8_t *data, uint64_t len) {
 }
 
 uint64_t kernel_memory_bytes(const kernel *k) { return k->end; }
+
+void kernel_describe_out_of_bounds(const kernel *k, const char *function, uint64_t offset, uint64_t n,
+                                   char *out, size_t out_len) {
+    snprintf(out, out_len, "extism:host/env %s: offset %llu (+%llu bytes) is outside kernel memory [%u, %llu)",
+             function, (unsigned long long)offset, (unsigned long long)n, KERNEL_FIRST_OFFSET,
+             (unsigned long long)k->end);
+}

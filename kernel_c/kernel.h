@@ -90,6 +90,11 @@ ptrdiff_t kernel_find_active(const kernel *k, uint64_t offset);
  * addressable region [KERNEL_FIRST_OFFSET, end), else NULL. Overflow-safe for any inputs. */
 uint8_t *kernel_ptr(const kernel *k, uint64_t offset, uint64_t n);
 
+/* kernel_describe_out_of_bounds: the message for a bad offset given to ABI function `function`
+ * (it names the function, the range and the addressable region), written into out. */
+void kernel_describe_out_of_bounds(const kernel *k, const char *function, uint64_t offset, uint64_t n,
+                                   char *out, size_t out_len);
+
 /* kernel_reset: forget every block, the input, the output and the error. */
 void kernel_reset(kernel *k);
 

@@ -98,16 +98,6 @@ char *kernel_access_fault_message(kernel *k) {
                  fault_function(which), (unsigned long long)offset, (unsigned long long)n,
                  (unsigned long long)k->input_length);
     else
-        snprintf(message, sizeof message,
-                 "extism:host/env %s: offset %llu (+%llu bytes) is outside kernel memory [%u, %llu)",
-                 fault_function(which), (unsigned long long)offset, (unsigned long long)n, KERNEL_FIRST_OFFSET,
-                 (unsigned long long)k->end);
+        kernel_describe_out_of_bounds(k, fault_function(which), offset, n, message, sizeof message);
     return wt_copy_text(message, strlen(message));
-}
-
-int kernel_access_provides(const char *name, size_t name_len) {
-    for (size_t i = 0; i < kernel_access_function_count(); i++)
-        if (strlen(KERNEL_ACCESS_FUNCTIONS[i]) == name_len && memcmp(KERNEL_ACCESS_FUNCTIONS[i], name, name_len) == 0)
-            return 1;
-    return 0;
 }

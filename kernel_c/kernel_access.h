@@ -16,9 +16,6 @@ const char *kernel_access_wat(size_t *length);
 size_t kernel_access_function_count(void);
 const char *kernel_access_function(size_t i);
 
-/* kernel_access_provides: 1 when `name` is one of those, else 0. */
-int kernel_access_provides(const char *name, size_t name_len);
-
 /* kernel_access_fault_message: when the last trap came from a failed accessor check, a message
  * naming the function and the offset (malloc'ed; the record is cleared), else NULL. */
 char *kernel_access_fault_message(kernel *k);
