@@ -84,6 +84,15 @@ def _trap_summary(message):
     return f"{': '.join(reasons)}\n{head.strip()}"
 
 
+cdef class _Compilation:
+    """The plugin's modules compiled and linked for one engine (owns the compiled_plugin)."""
+    cdef compiled_plugin *c
+
+    def __dealloc__(self):
+        compiled_plugin_delete(self.c)
+        self.c = NULL
+
+
 cdef class CompiledPlugin:
     """A compiled, linked plugin: instantiate it cheaply with ``Plugin(compiled)``.
 
@@ -91,51 +100,95 @@ cdef class CompiledPlugin:
     a Manifest). Instances share the compiled modules and host functions. ``fuel``: an
     instruction budget per call. ``cache``: the on-disk compile cache (see compile_cache.py):
     None follows EXTISM_FAST_CACHE (on by default), False disables it, or a directory.
+    ``interruptible``: compile with epoch interruption, which timeouts and cancel need and which
+    slows loops in plugin code down (about 25% on a tight loop). None (the default) means: when the
+    manifest sets ``timeout_ms``. A plugin compiled without it gets it when its first
+    ``cancel_handle()`` is requested, at the cost of compiling once more.
     """
-    cdef compiled_plugin *c
+    cdef compiled_plugin *c  # the first compilation's (see _compilations)
     cdef readonly object manifest
     cdef readonly bint wasi
     cdef readonly list functions
     cdef readonly object fuel
-    cdef engine_bundle *_engine
+    cdef readonly bint interruptible
     cdef object _cache
     cdef list _entries
+    cdef list _modules       # the loaded modules, for compiling them on another engine
+    cdef dict _compilations  # _engine_slot -> _Compilation
     cdef dict _callable      # export name -> index, for () -> i32 and () -> ()
     cdef dict _other_exports  # export name -> signature text, for the rest
 
     def __init__(self, plugin, bint wasi=False, functions=HOST_FN_REGISTRY, *, config=None, fuel=None,
-                 cache=None):
+                 cache=None, interruptible=None):
         self.manifest = coerce_source(plugin, config=config)
         self._cache = cache_from_argument(cache)
         self.wasi = wasi
         if fuel is not None and (isinstance(fuel, bool) or not isinstance(fuel, int) or fuel <= 0):
             raise ManifestError(f"fuel must be a positive integer (instructions per call), got {fuel!r}")
         self.fuel = fuel
-        self._engine = _engine_for(fuel is not None)
+        if interruptible is None:
+            interruptible = self.manifest.timeout_ms is not None
+        elif not interruptible and self.manifest.timeout_ms is not None:
+            raise ManifestError(f"manifest.timeout_ms = {self.manifest.timeout_ms} needs an interruptible "
+                                f"plugin: drop interruptible=False or the timeout")
+        self.interruptible = interruptible
         # Several functions with one namespace and name: the last wins, as in the official SDK.
         unique = {(f.namespace, f.name): f for f in (functions or ())}
         self.functions = list(unique.values())
         self._entries = [_HostFunctionEntry(f) for f in self.functions]
-        modules = self.manifest.load_modules()
-        self.c = <compiled_plugin *>calloc(1, sizeof(compiled_plugin))
-        if self.c == NULL:
+        self._modules = self.manifest.load_modules()
+        self._compilations = {}
+        cdef engine_bundle *engine = _engine_for(fuel is not None, interruptible)
+        try:
+            first = self._compile_for(engine, NULL)
+        except CompileError:
+            if not engine.pool_instances:
+                raise
+            # Too big for the pool (memories, tables or instance size): compile on demand instead;
+            # an invalid module fails there again, with the message to report.
+            first = self._compile_for(_on_demand_twin(engine), NULL)
+        self.c = first.c
+        self._list_exports()
+
+    cdef compiled_plugin *_compilation(self, engine_bundle *engine) except NULL:
+        """The plugin compiled for `engine`, compiled now if needed (then kept)."""
+        cdef _Compilation found = self._compilations.get(_engine_slot(engine.flags, engine.pool_instances != 0))
+        if found is not None:
+            return found.c
+        return self._compile_for(engine, NULL).c
+
+    cdef compiled_plugin *_unpooled(self, const compiled_plugin *source) except NULL:
+        """`source` (a pooled compilation) for its on-demand twin engine: its modules are
+        serialized and loaded there, not compiled again."""
+        cdef engine_bundle *twin = _on_demand_twin(<engine_bundle *>source.bundle)
+        cdef _Compilation found = self._compilations.get(_engine_slot(twin.flags, False))
+        if found is not None:
+            return found.c
+        return self._compile_for(twin, source).c
+
+    cdef _Compilation _compile_for(self, engine_bundle *engine, const compiled_plugin *source):
+        cdef _Compilation compilation = _Compilation.__new__(_Compilation)
+        compilation.c = <compiled_plugin *>calloc(1, sizeof(compiled_plugin))
+        if compilation.c == NULL:
             raise MemoryError()
-        self.c.engine = self._engine.engine
-        self.c.access_module = self._engine.access_module
-        self._compile(modules)
-        self._link(modules)
+        compilation.c.bundle = engine
+        self._compile(compilation.c, source)
+        self._link(compilation.c)
+        self._compilations[_engine_slot(engine.flags, engine.pool_instances != 0)] = compilation
+        return compilation
 
-    def __dealloc__(self):
-        compiled_plugin_delete(self.c)
-        self.c = NULL
-
-    cdef wasmtime_module_t *_compile_one(self, str name, bytes data) except NULL:
+    cdef wasmtime_module_t *_compile_one(self, engine_bundle *engine, str name, bytes data,
+                                         wasmtime_module_t *source) except NULL:
         cdef wasmtime_module_t *module = NULL
         cdef wasmtime_error_t *error
         cdef wasm_byte_vec_t serialized
-        key = self._cache.key(data, _engine_description(self._engine)) if self._cache is not None else None
+        if source != NULL:
+            module = _transfer_module(source, engine)
+            if module != NULL:
+                return module
+        key = self._cache.key(data, _engine_description(engine)) if self._cache is not None else None
         if key is not None:
-            module = self._load_cached(key)
+            module = self._load_cached(engine, key)
             if module != NULL:
                 return module
         if not data.startswith(b"\0asm"):
@@ -146,7 +199,7 @@ cdef class CompiledPlugin:
         cdef const uint8_t *p = <const uint8_t *>PyBytes_AS_STRING(data)
         cdef size_t n = PyBytes_GET_SIZE(data)
         with nogil:
-            error = wt.wasmtime_module_new(self._engine.engine, p, n, &module)
+            error = wt.wasmtime_module_new(engine.engine, p, n, &module)
         if error != NULL:
             raise CompileError(f"invalid wasm module '{name}': {_take_wasmtime_error(error)}")
         if key is not None:
@@ -158,7 +211,7 @@ cdef class CompiledPlugin:
                 logger.debug("extism_fast: cannot serialize module '%s': %s", name, _take_wasmtime_error(error))
         return module
 
-    cdef wasmtime_module_t *_load_cached(self, str key):
+    cdef wasmtime_module_t *_load_cached(self, engine_bundle *engine, str key):
         """A module from an intact cache entry, or NULL (then it is compiled again)."""
         cdef wasmtime_module_t *module = NULL
         cdef wasmtime_error_t *error
@@ -168,7 +221,11 @@ cdef class CompiledPlugin:
         cdef const uint8_t *p = <const uint8_t *>PyBytes_AS_STRING(payload)
         cdef size_t n = PyBytes_GET_SIZE(payload)
         with nogil:
-            error = wt.wasmtime_module_deserialize(self._engine.engine, p, n, &module)
+            error = wt.wasmtime_module_deserialize(engine.engine, p, n, &module)
+        if error != NULL and engine.pool_instances:  # may just not fit the pool: keep the entry
+            logger.debug("extism_fast: compile cache entry %s not loaded on the pooled engine: %s", key,
+                         _take_wasmtime_error(error))
+            return NULL
         if error != NULL:  # intact but not for this engine: replace it
             logger.warning("extism_fast: compile cache entry %s rejected by wasmtime: %s", key,
                            _take_wasmtime_error(error))
@@ -176,22 +233,24 @@ cdef class CompiledPlugin:
             return NULL
         return module
 
-    cdef _compile(self, list modules):
-        deps = [m for m in modules if not m.is_main]
-        self.c.deps = <wasmtime_module_t **>calloc(len(deps) + 1, sizeof(wasmtime_module_t *))
-        self.c.dep_names = <char **>calloc(len(deps) + 1, sizeof(char *))
-        if self.c.deps == NULL or self.c.dep_names == NULL:
+    cdef _compile(self, compiled_plugin *c, const compiled_plugin *source):
+        deps = [m for m in self._modules if not m.is_main]
+        c.deps = <wasmtime_module_t **>calloc(len(deps) + 1, sizeof(wasmtime_module_t *))
+        c.dep_names = <char **>calloc(len(deps) + 1, sizeof(char *))
+        if c.deps == NULL or c.dep_names == NULL:
             raise MemoryError()
-        for m in deps:
+        for i, m in enumerate(deps):
             name = m.name.encode()
-            self.c.dep_names[self.c.dep_count] = <char *>malloc(len(name) + 1)
-            if self.c.dep_names[self.c.dep_count] == NULL:
+            c.dep_names[c.dep_count] = <char *>malloc(len(name) + 1)
+            if c.dep_names[c.dep_count] == NULL:
                 raise MemoryError()
-            memcpy(self.c.dep_names[self.c.dep_count], <char *>name, len(name) + 1)
-            self.c.deps[self.c.dep_count] = NULL
-            self.c.dep_count += 1
-            self.c.deps[self.c.dep_count - 1] = self._compile_one(m.name, m.data)
-        self.c.main = self._compile_one("main", modules[-1].data)
+            memcpy(c.dep_names[c.dep_count], <char *>name, len(name) + 1)
+            c.deps[c.dep_count] = NULL
+            c.dep_count += 1
+            c.deps[c.dep_count - 1] = self._compile_one(<engine_bundle *>c.bundle, m.name, m.data,
+                                                        source.deps[i] if source != NULL else NULL)
+        c.main = self._compile_one(<engine_bundle *>c.bundle, "main", self._modules[-1].data,
+                                   source.main if source != NULL else NULL)
 
     cdef _check_imports(self, wasmtime_module_t *module, str module_name, dict user, dict dep_names):
         cdef wasm_importtype_vec_t imports
@@ -245,15 +304,15 @@ cdef class CompiledPlugin:
         finally:
             wt.wasm_importtype_vec_delete(&imports)
 
-    cdef _define_functions(self):
+    cdef _define_functions(self, compiled_plugin *c):
         cdef char *message = NULL
         cdef wasm_functype_t *ft
         cdef wasmtime_error_t *error
         cdef _HostFunctionEntry entry
-        if env_imports_define(self.c.linker, &message) != 0:
+        if env_imports_define(c.linker, &message) != 0:
             raise LinkError(_take_message(message))
         if self.wasi:
-            error = wt.wasmtime_linker_define_wasi(self.c.linker)
+            error = wt.wasmtime_linker_define_wasi(c.linker)
             if error != NULL:
                 raise LinkError(f"cannot define WASI: {_take_wasmtime_error(error)}")
         for entry in self._entries:
@@ -263,23 +322,26 @@ cdef class CompiledPlugin:
                 raise LinkError(f"host function {entry.label}: the namespace extism:host/env is reserved for the ABI")
             ft = _functype(list(fn.args), list(fn.returns))
             error = wt.wasmtime_linker_define_func_unchecked(
-                self.c.linker, ns, len(ns), name, len(name), ft, _host_trampoline, <void *>entry, NULL)
+                c.linker, ns, len(ns), name, len(name), ft, _host_trampoline, <void *>entry, NULL)
             wt.wasm_functype_delete(ft)
             if error != NULL:
                 raise LinkError(f"host function {entry.label}: {_take_wasmtime_error(error)}")
 
-    cdef _link(self, list modules):
+    cdef _link(self, compiled_plugin *c):
         cdef char *message = NULL
         cdef size_t i
-        self.c.linker = wt.wasmtime_linker_new(self._engine.engine)
-        self._define_functions()
+        c.linker = wt.wasmtime_linker_new(c.bundle.engine)
+        self._define_functions(c)
         user = {(f.namespace, f.name): f for f in self.functions}
-        dep_names = {self.c.dep_names[i].decode(): _module_exports(self.c.deps[i]) for i in range(self.c.dep_count)}
-        for i in range(self.c.dep_count):
-            self._check_imports(self.c.deps[i], self.c.dep_names[i].decode(), user, dep_names)
-        self._check_imports(self.c.main, "main", user, dep_names)
-        if compiled_plugin_link(self.c, &message) != 0:
+        dep_names = {c.dep_names[i].decode(): _module_exports(c.deps[i]) for i in range(c.dep_count)}
+        for i in range(c.dep_count):
+            self._check_imports(c.deps[i], c.dep_names[i].decode(), user, dep_names)
+        self._check_imports(c.main, "main", user, dep_names)
+        if compiled_plugin_link(c, &message) != 0:
             raise LinkError(_take_message(message))
+
+    cdef _list_exports(self):
+        cdef size_t i
         self._callable = {}
         self._other_exports = {}
         for i in range(self.c.export_count):
@@ -292,3 +354,18 @@ cdef class CompiledPlugin:
     def function_exists(self, str name) -> bool:
         """True when the main module exports a function with this name."""
         return name in self._callable or name in self._other_exports
+
+
+cdef wasmtime_module_t *_transfer_module(wasmtime_module_t *module, engine_bundle *engine):
+    """`module` loaded on another engine with the same code settings, or NULL (then compile)."""
+    cdef wasm_byte_vec_t serialized
+    cdef wasmtime_module_t *copy = NULL
+    cdef wasmtime_error_t *error = wt.wasmtime_module_serialize(module, &serialized)
+    if error == NULL:
+        with nogil:
+            error = wt.wasmtime_module_deserialize(engine.engine, serialized.data, serialized.size, &copy)
+        wt.wasm_byte_vec_delete(&serialized)
+    if error != NULL:
+        logger.debug("extism_fast: compiling again for the on-demand engine: %s", _take_wasmtime_error(error))
+        return NULL
+    return copy

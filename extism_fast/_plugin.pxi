@@ -67,6 +67,10 @@ cdef class Plugin:
     """
     cdef plugin_instance *inst
     cdef readonly CompiledPlugin compiled_plugin
+    cdef const compiled_plugin *_c  # the compilation inst runs (owned by compiled_plugin)
+    cdef object _manifest
+    cdef int _wasi_stdio
+    cdef bint _called               # a call has run: the instance has state of its own
     cdef dict _callable
     cdef object _id
     cdef object _host_context
@@ -83,16 +87,23 @@ cdef class Plugin:
     cdef object __weakref__
 
     def __init__(self, plugin, bint wasi=False, config=None, functions=HOST_FN_REGISTRY, *,
-                 bint http_response_headers=False, fuel=None, str wasi_stdio="inherit"):
+                 bint http_response_headers=False, fuel=None, str wasi_stdio="inherit", interruptible=None):
         if isinstance(plugin, CompiledPlugin):
             compiled = <CompiledPlugin>plugin
             manifest = compiled.manifest
             if config is not None:
                 manifest = coerce_source(manifest, config=config)
         else:
-            compiled = CompiledPlugin(plugin, wasi, functions, config=config, fuel=fuel)
+            compiled = CompiledPlugin(plugin, wasi, functions, config=config, fuel=fuel,
+                                      interruptible=interruptible)
             manifest = compiled.manifest
         self.compiled_plugin = compiled
+        self._c = compiled.c
+        if interruptible is not None and bool(interruptible) != compiled.interruptible:
+            if not interruptible and manifest.timeout_ms is not None:
+                raise ManifestError(f"manifest.timeout_ms = {manifest.timeout_ms} needs an interruptible "
+                                    f"plugin: drop interruptible=False or the timeout")
+            self._c = compiled._compilation(_engine_for(compiled.fuel is not None, interruptible))
         self._callable = compiled._callable
         self._exposed = []
         self._current_plugin = CurrentPlugin._for(self)
@@ -104,13 +115,28 @@ cdef class Plugin:
         if wasi_stdio not in _WASI_STDIO_MODES:
             raise ManifestError(f"wasi_stdio must be one of {', '.join(_WASI_STDIO_MODES)}, got {wasi_stdio!r}")
         self._log_wasi_output = wasi_stdio == "log"
-        self._instantiate(manifest, _WASI_STDIO_MODES[wasi_stdio])
+        self._manifest = manifest
+        self._wasi_stdio = _WASI_STDIO_MODES[wasi_stdio]
+        self._instantiate()
 
-    cdef _instantiate(self, manifest, int wasi_stdio):
-        cdef list keep = []
+    cdef _instantiate(self):
+        """Create self.inst from self._c; when the instance pool is full, from its on-demand twin."""
         cdef char *message = NULL
+        self.inst = self._new_instance(&message)
+        if self.inst == NULL and self._c.bundle.pool_instances and instance_pool_exhausted(message):
+            free(message)
+            message = NULL
+            self._c = self.compiled_plugin._unpooled(self._c)
+            self.inst = self._new_instance(&message)
+        if self.inst == NULL:
+            self._instantiation_failed(_take_message(message))
+
+    cdef plugin_instance *_new_instance(self, char **message) except? NULL:
+        cdef list keep = []
         cdef config_entry *config = NULL
         cdef wasi_preopen *preopens = NULL
+        cdef plugin_instance *inst
+        manifest = self._manifest
         memory = manifest.memory
         cdef uint64_t kernel_limit = 0
         cdef int64_t max_memory = -1
@@ -123,21 +149,23 @@ cdef class Plugin:
         try:
             config = _config_entries(dict(manifest.config), keep)
             preopens = _preopens(dict(allowed_paths), keep)
-            self.inst = instance_new(self.compiled_plugin.c, <void *>self, kernel_limit, max_memory,
-                                     memory.effective_max_var_bytes, self.compiled_plugin.fuel or 0,
-                                     config, len(manifest.config),
-                                     self.compiled_plugin.wasi, wasi_stdio, preopens, len(allowed_paths),
-                                     &message)
+            inst = instance_new(self._c, <void *>self, kernel_limit, max_memory,
+                                memory.effective_max_var_bytes, self.compiled_plugin.fuel or 0,
+                                config, len(manifest.config),
+                                self.compiled_plugin.wasi, self._wasi_stdio, preopens, len(allowed_paths),
+                                message)
         finally:
             free(config)
             free(preopens)
-        if self.inst == NULL:
-            text = _take_message(message)
-            if "exceeds memory limits" in text:
-                raise MemoryLimitError(
-                    f"cannot instantiate the plugin: {text} (manifest.memory.max_pages = {memory.max_pages} "
-                    f"covers the plugin's memories and the kernel memory, which takes at least 1 page)")
-            raise Error(f"cannot instantiate the plugin: {text}")
+        return inst
+
+    cdef _instantiation_failed(self, str text):
+        memory = self._manifest.memory
+        if "exceeds memory limits" in text:
+            raise MemoryLimitError(
+                f"cannot instantiate the plugin: {text} (manifest.memory.max_pages = {memory.max_pages} "
+                f"covers the plugin's memories and the kernel memory, which takes at least 1 page)")
+        raise Error(f"cannot instantiate the plugin: {text}")
 
     def __dealloc__(self):
         instance_delete(self.inst)
@@ -169,10 +197,30 @@ cdef class Plugin:
         self.close()
 
     def cancel_handle(self):
-        """A CancelHandle that cancels this plugin's running call from another thread."""
+        """A CancelHandle that cancels this plugin's running call from another thread.
+
+        A plugin compiled without epoch interruption (no ``timeout_ms``, ``interruptible`` not
+        set) is moved to an interruptible compilation first, which is only possible before its
+        first call (its state would be lost); after that this raises Error.
+        """
+        if not (self._c.bundle.flags & ENGINE_EPOCH):
+            self._make_interruptible()
         cdef CancelHandle handle = CancelHandle.__new__(CancelHandle)
         handle.plugin = self
         return handle
+
+    cdef _make_interruptible(self):
+        if self._closed or self.inst == NULL:
+            raise Error("plugin is closed")
+        if self._called or self._busy:
+            raise Error("cancel_handle(): this plugin runs without interruption (no manifest.timeout_ms) and "
+                        "has already been called; request the handle before the first call, or create the "
+                        "plugin with interruptible=True")
+        cdef const compiled_plugin *c = self.compiled_plugin._compilation(_engine_for(False, True))
+        instance_delete(self.inst)
+        self.inst = NULL
+        self._c = c
+        self._instantiate()
 
     def function_exists(self, str name) -> bool:
         """True when the plugin exports a function with this name."""
@@ -189,6 +237,7 @@ cdef class Plugin:
             raise Error("plugin is already running a call (re-entrant or from another thread); "
                         "use one Plugin per thread")
         self._keep_exposed_outputs()
+        self._called = True
         return index_obj
 
     def call(self, function_name, data=b"", parse=bytes, host_context=None):
@@ -237,7 +286,7 @@ cdef class Plugin:
             raise exc
         if r.status != CALL_OK:
             raise self._call_error(function_name, &r)
-        if parse is None and <ptrdiff_t>index != self.compiled_plugin.c.start_index:
+        if parse is None and <ptrdiff_t>index != self._c.start_index:
             return self._expose_output(&r)
         out = PyBytes_FromStringAndSize(<const char *>r.output, r.output_length)
         if parse is bytes:

@@ -20,7 +20,7 @@ import importlib.util
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBuffer_FillInfo, PyBUF_SIMPLE, PyBUF_WRITABLE
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_CheckExact
 from cpython.unicode cimport PyUnicode_AsUTF8String, PyUnicode_CheckExact
-from libc.stdint cimport uint8_t, uint64_t, int64_t, int32_t, INT32_MAX
+from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t, int32_t, INT32_MAX
 from libc.stdlib cimport malloc, calloc, realloc, free
 from libc.string cimport memcpy, strlen
 
@@ -42,12 +42,16 @@ logging.addLevelName(TRACE, "TRACE")
 # ABI level (0 trace .. 4 error) -> Python logging level.
 _PY_LEVELS = (TRACE, logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR)
 
-# Two engines: the default one, and one with fuel metering for plugins given a fuel budget
-# (metering costs every plugin on its engine, so the default engine does not have it).
-cdef engine_bundle ENGINE_BUNDLE
-cdef engine_bundle FUEL_ENGINE_BUNDLE
-cdef wasm_engine_t *ENGINE = NULL
+# Process-wide engines, created on first use, indexed by _engine_slot(flags, pooled). Plugins
+# compile on the cheapest engine that does what they need (engine_flags in instance.h): epoch
+# interruption only for timeouts and cancel, fuel only for fuel budgets. The non-fuel engines use
+# the pooling allocator (instances in microseconds) unless EXTISM_FAST_INSTANCE_POOL=0; each has
+# an on-demand twin for plugins that do not fit the pool or arrive when it is full.
+cdef engine_bundle ENGINES[8]
+cdef bint ENGINE_UNAVAILABLE[8]  # creating it failed (a pool whose address space was refused)
 
+#: Plugin instances per pooling engine (EXTISM_FAST_INSTANCE_POOL; 0 turns pooling off).
+DEFAULT_INSTANCE_POOL = 1000
 
 cdef extern from "Python.h":
     # Declared with void* so the kernel's hook table can hold them without Python types.
@@ -80,7 +84,7 @@ _WASMTIME_IDENTITY = ""  # which wasmtime library compiled a module (part of the
 
 
 cdef _load_wasmtime():
-    global ENGINE, _WASMTIME_IDENTITY
+    global _WASMTIME_IDENTITY
     cdef char err[512]
     library = _wasmtime_library_path()
     stat = os.stat(library)
@@ -89,10 +93,6 @@ cdef _load_wasmtime():
     path = os.fsencode(library)
     if wt_load(path, err, sizeof(err)) != 0:
         raise ImportError(err.decode("utf-8", "replace"))
-    cdef char *message = NULL
-    if instance_engine_new(0, &ENGINE_BUNDLE, &message) != 0:
-        raise ImportError(f"cannot create the wasmtime engine: {_take_message(message)}")
-    ENGINE = ENGINE_BUNDLE.engine
     instance_hooks.log = _log_hook
     instance_hooks.log_level = _log_level_hook
     instance_hooks.release_gil = _release_gil
@@ -102,21 +102,60 @@ cdef _load_wasmtime():
 _load_wasmtime()
 
 
-cdef engine_bundle *_engine_for(bint fuel) except NULL:
-    """The engine a plugin compiles on; the fuel engine is created on first use."""
+def _instance_pool_size():
+    """EXTISM_FAST_INSTANCE_POOL, read when the first pooling engine is created."""
+    text = os.environ.get("EXTISM_FAST_INSTANCE_POOL", "").strip()
+    if not text:
+        return DEFAULT_INSTANCE_POOL
+    if not text.isdigit() or int(text) > 1000000:
+        raise Error(f"EXTISM_FAST_INSTANCE_POOL must be a whole number of instances from 0 to 1000000 "
+                    f"(0 turns the instance pool off), got {text!r}")
+    return int(text)
+
+
+cdef inline int _engine_slot(int flags, bint pooled):
+    return flags * 2 + pooled
+
+
+cdef engine_bundle *_engine(int flags, bint pooled) except NULL:
+    """The engine with these flags, pooled or on-demand; NULL-free: falls back to on-demand when a
+    pooling engine cannot be created (its address space refused, or the pool turned off)."""
     cdef char *message = NULL
-    if not fuel:
-        return &ENGINE_BUNDLE
-    if FUEL_ENGINE_BUNDLE.engine == NULL:
-        if instance_engine_new(1, &FUEL_ENGINE_BUNDLE, &message) != 0:
-            raise Error(f"cannot create the fuel-metering engine: {_take_message(message)}")
-    return &FUEL_ENGINE_BUNDLE
+    cdef int slot = _engine_slot(flags, pooled)
+    cdef uint32_t pool = 0
+    if pooled and not ENGINE_UNAVAILABLE[slot] and ENGINES[slot].engine == NULL:
+        pool = _instance_pool_size()
+        if pool == 0 or instance_engine_new(flags, pool, &ENGINES[slot], &message) != 0:
+            if pool:
+                logger.debug("extism_fast: no instance pool, instances are allocated on demand: %s",
+                             _take_message(message))
+            ENGINE_UNAVAILABLE[slot] = True
+    if pooled and ENGINE_UNAVAILABLE[slot]:
+        slot = _engine_slot(flags, False)
+    if ENGINES[slot].engine == NULL:
+        if instance_engine_new(flags, 0, &ENGINES[slot], &message) != 0:
+            raise Error(f"cannot create the wasmtime engine: {_take_message(message)}")
+    return &ENGINES[slot]
+
+
+cdef engine_bundle *_engine_for(bint fuel, bint interruptible) except NULL:
+    """The engine a plugin compiles on first: fuel metering (with epochs) for fuel budgets, epoch
+    interruption for timeouts and cancel, neither otherwise; pooled unless metering fuel."""
+    if fuel:
+        return _engine(ENGINE_FUEL | ENGINE_EPOCH, False)
+    return _engine(ENGINE_EPOCH if interruptible else 0, True)
+
+
+cdef engine_bundle *_on_demand_twin(engine_bundle *bundle) except NULL:
+    """The on-demand engine with the same flags (its compiled code is interchangeable)."""
+    return _engine(bundle.flags, False)
 
 
 cdef str _engine_description(engine_bundle *bundle):
-    """The engine settings a compiled module depends on (part of its compile cache key)."""
-    return (f"wasmtime={_WASMTIME_IDENTITY},epoch_interruption=1,memory_may_move=0,"
-            f"consume_fuel={bundle.consume_fuel}")
+    """The engine settings a compiled module depends on (part of its compile cache key). The
+    allocator is not one: pooled and on-demand engines load each other's modules."""
+    return (f"wasmtime={_WASMTIME_IDENTITY},epoch_interruption={int(bundle.flags & ENGINE_EPOCH != 0)},"
+            f"memory_may_move=0,consume_fuel={int(bundle.flags & ENGINE_FUEL != 0)}")
 
 
 cdef str _take_message(char *message):

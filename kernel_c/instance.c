@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "kernel_access.h"
 #include "ticker.h"
@@ -24,22 +25,74 @@ wasm_trap_t *instance_fail(plugin_instance *p, failure_kind kind, const char *me
 
 /* ---- engine and compiled plugins ---- */
 
-int instance_engine_new(int consume_fuel, engine_bundle *out, char **error) {
+/* The virtual memory every engine reserves per linear memory. Set explicitly (they are wasmtime's
+ * 64-bit defaults) so that pooled and on-demand engines agree: a module serialized on one then
+ * loads on the other (see CompiledPlugin's on-demand fallback). */
+#define MEMORY_RESERVATION (UINT64_C(4) << 30)
+#define MEMORY_GUARD (UINT64_C(32) << 20)
+#define POOL_TABLE_ELEMENTS 65536
+#define POOL_INSTANCE_SIZE (UINT64_C(1) << 20)
+
+/* Slots per plugin instance: the accessor and main, and room for dependencies on average. */
+static uint32_t pool_memories(uint32_t n) { return 2 * n + n / 4; }
+static uint32_t pool_instances(uint32_t n) { return 2 * n + n / 2; }
+static uint32_t pool_tables(uint32_t n) { return n + n / 4; }
+
+/* Can the pool's address space be reserved? wasmtime aborts the process when engine creation
+ * fails, so try the same reservation first (PROT_NONE: no memory is committed). */
+static int pool_fits(uint32_t n) {
+    uint64_t bytes = (uint64_t)pool_memories(n) * (MEMORY_RESERVATION + 2 * MEMORY_GUARD) +
+                     (uint64_t)pool_tables(n) * POOL_TABLE_ELEMENTS * 8 +
+                     (uint64_t)pool_instances(n) * POOL_INSTANCE_SIZE;
+    if (bytes > SIZE_MAX / 2) return 0;
+    void *probe = mmap(NULL, (size_t)bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (probe == MAP_FAILED) return 0;
+    munmap(probe, (size_t)bytes);
+    return 1;
+}
+
+static void configure_pool(wasm_config_t *config, uint32_t n) {
+    wasmtime_pooling_allocation_config_t *pool = wt.wasmtime_pooling_allocation_config_new();
+    wt.wasmtime_pooling_allocation_config_total_memories_set(pool, pool_memories(n));
+    wt.wasmtime_pooling_allocation_config_total_core_instances_set(pool, pool_instances(n));
+    wt.wasmtime_pooling_allocation_config_total_tables_set(pool, pool_tables(n));
+    wt.wasmtime_pooling_allocation_config_max_memory_size_set(pool, (size_t)MEMORY_RESERVATION);
+    wt.wasmtime_pooling_allocation_config_table_elements_set(pool, POOL_TABLE_ELEMENTS);
+    wt.wasmtime_pooling_allocation_config_max_core_instance_size_set(pool, (size_t)POOL_INSTANCE_SIZE);
+    /* A reused slot is zeroed in place up to here instead of being unmapped and faulted back. */
+    wt.wasmtime_pooling_allocation_config_linear_memory_keep_resident_set(pool, 128 * 1024);
+    wt.wasmtime_pooling_allocation_strategy_set(config, pool); /* copies it */
+    wt.wasmtime_pooling_allocation_config_delete(pool);
+}
+
+int instance_pool_exhausted(const char *message) {
+    return message != NULL && strstr(message, "maximum concurrent") != NULL;
+}
+
+int instance_engine_new(int flags, uint32_t pool_instances_wanted, engine_bundle *out, char **error) {
     memset(out, 0, sizeof *out);
+    if (pool_instances_wanted > 0 && !pool_fits(pool_instances_wanted)) {
+        *error = wt_copy_text("cannot reserve address space for the instance pool", 50);
+        return -1;
+    }
     wasm_config_t *config = wt.wasm_config_new();
     if (config == NULL) {
         *error = wt_copy_text("cannot create a wasmtime configuration", 38);
         return -1;
     }
-    wt.wasmtime_config_epoch_interruption_set(config, true);
+    wt.wasmtime_config_epoch_interruption_set(config, (flags & ENGINE_EPOCH) != 0);
+    wt.wasmtime_config_consume_fuel_set(config, (flags & ENGINE_FUEL) != 0);
     wt.wasmtime_config_memory_may_move_set(config, false);
-    wt.wasmtime_config_consume_fuel_set(config, consume_fuel != 0);
+    wt.wasmtime_config_memory_reservation_set(config, MEMORY_RESERVATION);
+    wt.wasmtime_config_memory_guard_size_set(config, MEMORY_GUARD);
+    if (pool_instances_wanted > 0) configure_pool(config, pool_instances_wanted);
     out->engine = wt.wasm_engine_new_with_config(config); /* consumes config */
     if (out->engine == NULL) {
         *error = wt_copy_text("cannot create the wasmtime engine", 33);
         return -1;
     }
-    out->consume_fuel = consume_fuel;
+    out->flags = flags;
+    out->pool_instances = pool_instances_wanted;
     size_t wat_length;
     const char *wat = kernel_access_wat(&wat_length);
     wasm_byte_vec_t wasm;
@@ -71,8 +124,12 @@ void compiled_plugin_delete(compiled_plugin *c) {
     free(c->deps);
     free_strings(c->dep_names, c->dep_count);
     free_strings(c->export_names, c->export_count);
+    free(c->export_positions);
     free(c->export_shapes);
     free(c->export_slots);
+    if (c->plans != NULL)
+        for (size_t i = 0; i <= c->dep_count; i++) import_plan_free(&c->plans[i]);
+    free(c->plans);
     if (c->linker) wt.wasmtime_linker_delete(c->linker);
     free(c);
 }
@@ -96,12 +153,19 @@ static int list_exports(compiled_plugin *c) {
     wasm_exporttype_vec_t exports;
     wt.wasmtime_module_exports(c->main, &exports);
     c->export_names = calloc(exports.size + 1, sizeof(char *));
+    c->export_positions = calloc(exports.size + 1, sizeof(size_t));
     c->export_shapes = calloc(exports.size + 1, 1);
     c->export_slots = calloc(exports.size + 1, 1);
-    int ok = c->export_names && c->export_shapes && c->export_slots;
+    c->memory_export = -1;
+    int ok = c->export_names && c->export_positions && c->export_shapes && c->export_slots;
     for (size_t i = 0; ok && i < exports.size; i++) {
         const wasm_externtype_t *type = wt.wasm_exporttype_type(exports.data[i]);
-        if (wt.wasm_externtype_kind(type) != WASM_EXTERN_FUNC) continue;
+        wasm_externkind_t kind = wt.wasm_externtype_kind(type);
+        if (kind == WASM_EXTERN_MEMORY && c->memory_export < 0 &&
+            wt.wasm_exporttype_name(exports.data[i])->size == 6 &&
+            memcmp(wt.wasm_exporttype_name(exports.data[i])->data, "memory", 6) == 0)
+            c->memory_export = (ptrdiff_t)i;
+        if (kind != WASM_EXTERN_FUNC) continue;
         const wasm_functype_t *ftype = wt.wasm_externtype_as_functype_const(type);
         const wasm_name_t *name = wt.wasm_exporttype_name(exports.data[i]);
         char *copy = wt_copy_text((const char *)name->data, name->size);
@@ -109,6 +173,7 @@ static int list_exports(compiled_plugin *c) {
         size_t params = wt.wasm_functype_params(ftype)->size, results = wt.wasm_functype_results(ftype)->size;
         size_t slots = params > results ? params : results;
         c->export_names[c->export_count] = copy;
+        c->export_positions[c->export_count] = i;
         c->export_shapes[c->export_count] = (uint8_t)shape_of(ftype);
         c->export_slots[c->export_count] = (uint8_t)(slots > 255 ? 255 : slots);
         c->export_count++;
@@ -132,6 +197,30 @@ static int check_startup_export(const compiled_plugin *c, ptrdiff_t index, char 
     return -1;
 }
 
+/* One import plan per module (deps in order, then main); see import_plan.h. */
+static int build_import_plans(compiled_plugin *c, char **error) {
+    ptrdiff_t memory = import_plan_export_index(c->bundle->access_module, "memory");
+    if (memory < 0) {
+        *error = wt_copy_text("kernel accessor memory missing", 30);
+        return -1;
+    }
+    c->access_memory_export = (size_t)memory;
+    c->plans = calloc(c->dep_count + 1, sizeof *c->plans);
+    if (c->plans == NULL) {
+        *error = wt_copy_text("out of memory", 13);
+        return -1;
+    }
+    for (size_t i = 0; i <= c->dep_count; i++) {
+        const wasmtime_module_t *module = i < c->dep_count ? c->deps[i] : c->main;
+        const char *label = i < c->dep_count ? c->dep_names[i] : "main";
+        if (import_plan_build(&c->plans[i], module, i, c->dep_names, c->dep_count,
+                              (const wasmtime_module_t *const *)c->deps, c->bundle->access_module, label,
+                              error) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 int compiled_plugin_link(compiled_plugin *c, char **error) {
     if (list_exports(c) != 0) {
         *error = wt_copy_text("out of memory", 13);
@@ -145,7 +234,8 @@ int compiled_plugin_link(compiled_plugin *c, char **error) {
     else c->initialize_index = ctors >= 0 ? ctors : initialize;
     c->start_index = export_index(c, "_start");
     if (check_startup_export(c, c->initialize_index, error) != 0) return -1;
-    return check_startup_export(c, c->hs_init_index, error);
+    if (check_startup_export(c, c->hs_init_index, error) != 0) return -1;
+    return build_import_plans(c, error);
 }
 
 /* ---- stores ---- */
@@ -266,46 +356,30 @@ static int grow_kernel_memory(void *data, uint64_t new_size, uint8_t **base, uin
     return 0;
 }
 
-/* Instantiate the kernel accessors and define their exports as `extism:host/env` functions. */
-static wasmtime_error_t *link_kernel_access(plugin_instance *p, wasmtime_linker_t *linker, wasm_trap_t **trap) {
-    static const char env[] = "extism:host/env";
-    wasmtime_instance_t access;
-    wasmtime_error_t *e = wt.wasmtime_linker_instantiate(linker, p->ctx, p->compiled->access_module, &access, trap);
-    if (e != NULL || *trap != NULL) return e;
-    wasmtime_extern_t item;
-    for (size_t i = 0; e == NULL && i < kernel_access_function_count(); i++) {
-        const char *name = kernel_access_function(i);
-        if (!wt.wasmtime_instance_export_get(p->ctx, &access, name, strlen(name), &item))
-            return wt.wasmtime_error_new("kernel accessor export missing");
-        e = wt.wasmtime_linker_define(linker, p->ctx, env, sizeof env - 1, name, strlen(name), &item);
-    }
-    if (e == NULL && !wt.wasmtime_instance_export_get(p->ctx, &access, "memory", 6, &item))
-        return wt.wasmtime_error_new("kernel accessor memory missing");
-    if (e == NULL) {
-        p->kernel_memory = item.of.memory;
-        kernel_attach(p->kernel, wt.wasmtime_memory_data(p->ctx, &p->kernel_memory),
-                      wt.wasmtime_memory_data_size(p->ctx, &p->kernel_memory));
-    }
-    return e;
-}
-
-/* The kernel accessors, the modules linked by name, then main, all in this store. */
-static int instantiate_main(plugin_instance *p, wasmtime_instance_t *instance, char **error) {
+/* The kernel accessors, the modules linked by name, then main, all in this store, each with the
+ * imports its plan names. `instances` has room for dep_count + 1 instances; main is the last. */
+static int instantiate_modules(plugin_instance *p, wasmtime_instance_t *instances, char **error) {
     const compiled_plugin *c = p->compiled;
     wasm_trap_t *trap = NULL;
+    wasmtime_instance_t access;
+    wasmtime_extern_t memory;
+    char *name;
+    size_t name_length;
     plugin_instance *saved = current_instance;
     current_instance = p; /* a start function may call imports */
-    wasmtime_linker_t *linker = wt.wasmtime_linker_clone(c->linker);
-    wasmtime_error_t *e = link_kernel_access(p, linker, &trap);
-    if (e == NULL && trap == NULL) set_memory_limit(p, p->kernel->committed); /* for the plugin's memories */
-    for (size_t i = 0; e == NULL && trap == NULL && i < c->dep_count; i++) {
-        wasmtime_instance_t dep;
-        e = wt.wasmtime_linker_instantiate(linker, p->ctx, c->deps[i], &dep, &trap);
-        if (e == NULL && trap == NULL)
-            e = wt.wasmtime_linker_define_instance(linker, p->ctx, c->dep_names[i], strlen(c->dep_names[i]), &dep);
+    wasmtime_error_t *e = wt.wasmtime_instance_new(p->ctx, c->bundle->access_module, NULL, 0, &access, &trap);
+    if (e == NULL && trap == NULL) {
+        wt.wasmtime_instance_export_nth(p->ctx, &access, c->access_memory_export, &name, &name_length, &memory);
+        p->kernel_memory = memory.of.memory;
+        kernel_attach(p->kernel, wt.wasmtime_memory_data(p->ctx, &p->kernel_memory),
+                      wt.wasmtime_memory_data_size(p->ctx, &p->kernel_memory));
+        set_memory_limit(p, p->kernel->committed); /* for the plugin's memories */
     }
-    if (e == NULL && trap == NULL) e = wt.wasmtime_linker_instantiate(linker, p->ctx, c->main, instance, &trap);
-    wt.wasmtime_linker_delete(linker);
+    for (size_t i = 0; e == NULL && trap == NULL && i <= c->dep_count; i++) {
+        const wasmtime_module_t *module = i < c->dep_count ? c->deps[i] : c->main;
+        e = import_plan_instantiate(&c->plans[i], p->ctx, module, c->linker, &access, instances, &instances[i],
+                                    &trap);
+    }
     current_instance = saved;
     if (e != NULL) {
         *error = wt_take_error_message(e);
@@ -318,19 +392,37 @@ static int instantiate_main(plugin_instance *p, wasmtime_instance_t *instance, c
     return 0;
 }
 
+/* Main's memory and function exports, by their index among main's exports. */
+static void lookup_exports(plugin_instance *p, const wasmtime_instance_t *main) {
+    const compiled_plugin *c = p->compiled;
+    wasmtime_extern_t item;
+    char *name;
+    size_t name_length;
+    p->has_main_memory = c->memory_export >= 0 &&
+                         wt.wasmtime_instance_export_nth(p->ctx, main, (size_t)c->memory_export, &name,
+                                                         &name_length, &item);
+    if (p->has_main_memory) p->main_memory = item.of.memory;
+    for (size_t i = 0; i < c->export_count; i++) {
+        wt.wasmtime_instance_export_nth(p->ctx, main, c->export_positions[i], &name, &name_length, &item);
+        p->exports[i] = item.of.func;
+    }
+}
+
 /* A fresh store with the modules instantiated and the exports looked up. */
 static int new_store(plugin_instance *p, char **error) {
     const compiled_plugin *c = p->compiled;
     drop_store(p);
-    p->store = wt.wasmtime_store_new(c->engine, p, NULL);
+    p->store = wt.wasmtime_store_new(c->bundle->engine, p, NULL);
     if (p->store == NULL) {
         *error = wt_copy_text("cannot create a wasmtime store", 30);
         return -1;
     }
     p->ctx = wt.wasmtime_store_context(p->store);
     if (p->max_memory_bytes >= 0) wt.wasmtime_store_limiter(p->store, p->max_memory_bytes, -1, -1, -1, -1);
-    wt.wasmtime_store_epoch_deadline_callback(p->store, on_epoch_deadline, p, NULL);
-    wt.wasmtime_context_set_epoch_deadline(p->ctx, 1);
+    if (c->bundle->flags & ENGINE_EPOCH) {
+        wt.wasmtime_store_epoch_deadline_callback(p->store, on_epoch_deadline, p, NULL);
+        wt.wasmtime_context_set_epoch_deadline(p->ctx, 1);
+    }
     if (p->fuel != 0) { /* a fresh store has no fuel: the start function would trap at once */
         wasmtime_error_t *fuel_error = wt.wasmtime_context_set_fuel(p->ctx, p->fuel);
         if (fuel_error != NULL) wt.wasmtime_error_delete(fuel_error);
@@ -344,25 +436,19 @@ static int new_store(plugin_instance *p, char **error) {
             return -1;
         }
     }
-    wasmtime_instance_t instance;
-    p->has_main_memory = 0;
-    if (instantiate_main(p, &instance, error) != 0) return -1;
-    wasmtime_extern_t memory;
-    if (wt.wasmtime_instance_export_get(p->ctx, &instance, "memory", 6, &memory) && memory.kind == WASM_EXTERN_MEMORY) {
-        p->main_memory = memory.of.memory;
-        p->has_main_memory = 1;
-    }
-    for (size_t i = 0; i < c->export_count; i++) {
-        wasmtime_extern_t item;
-        const char *name = c->export_names[i];
-        if (!wt.wasmtime_instance_export_get(p->ctx, &instance, name, strlen(name), &item) || item.kind != WASM_EXTERN_FUNC) {
-            char message[300];
-            snprintf(message, sizeof message, "export '%s' disappeared after instantiation", name);
-            *error = wt_copy_text(message, strlen(message));
+    wasmtime_instance_t on_stack[8];
+    wasmtime_instance_t *instances = on_stack;
+    if (c->dep_count + 1 > sizeof on_stack / sizeof on_stack[0]) {
+        instances = calloc(c->dep_count + 1, sizeof *instances);
+        if (instances == NULL) {
+            *error = wt_copy_text("out of host memory", 18);
             return -1;
         }
-        p->exports[i] = item.of.func;
     }
+    int status = instantiate_modules(p, instances, error);
+    if (status == 0) lookup_exports(p, &instances[c->dep_count]);
+    if (instances != on_stack) free(instances);
+    if (status != 0) return -1;
     p->needs_reinstantiate = 0;
     return 0;
 }
@@ -468,9 +554,9 @@ int instance_set_http_headers(plugin_instance *p, const uint8_t *json, uint64_t 
 }
 
 void instance_cancel(plugin_instance *p) {
-    if (!p->in_call) return;
+    if (!p->in_call || !(p->compiled->bundle->flags & ENGINE_EPOCH)) return;
     p->cancel_requested = 1;
-    wt.wasmtime_engine_increment_epoch(p->compiled->engine);
+    wt.wasmtime_engine_increment_epoch(p->compiled->bundle->engine);
 }
 
 static void set_message(call_result *r, char *message) {
@@ -486,7 +572,7 @@ static void run_export(plugin_instance *p, size_t index, call_result *r) {
     wasm_trap_t *trap = NULL;
     p->interrupt = INTERRUPT_NONE;
     p->host_failure = 0;
-    wt.wasmtime_context_set_epoch_deadline(p->ctx, 1);
+    if (p->compiled->bundle->flags & ENGINE_EPOCH) wt.wasmtime_context_set_epoch_deadline(p->ctx, 1);
     if (p->fuel != 0) {
         wasmtime_error_t *fuel_error = wt.wasmtime_context_set_fuel(p->ctx, p->fuel);
         if (fuel_error != NULL) wt.wasmtime_error_delete(fuel_error);
@@ -568,7 +654,14 @@ void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input
     p->in_call = 1;
     p->holds_gil = holds_gil;
     p->saved_thread = NULL;
-    int ticking = ticker_call_begin(p->compiled->engine) == 0;
+    int ticking = 0;
+    if (p->compiled->bundle->flags & ENGINE_EPOCH) {
+        ticking = ticker_call_begin(p->compiled->bundle->engine) == 0;
+    } else if (holds_gil && instance_hooks.release_gil != NULL) {
+        /* Nothing can interrupt this call to release the GIL later: release it now. */
+        p->saved_thread = instance_hooks.release_gil();
+        p->holds_gil = 0;
+    }
     p->deadline_ns = ticking && timeout_ns != 0 ? ticker_now_ns() + timeout_ns : 0;
     char *error = NULL;
     if (p->needs_reinstantiate && new_store(p, &error) != 0) {

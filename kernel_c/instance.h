@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "import_plan.h"
 #include "kernel.h"
 #include "vars.h"
 #include "wasmtime_api.h"
@@ -25,23 +26,33 @@
 /* The shape of a function export. Only () -> i32 and () -> () can be called as plugin functions. */
 typedef enum export_shape { EXPORT_RETURNS_NOTHING = 0, EXPORT_RETURNS_I32 = 1, EXPORT_OTHER = 2 } export_shape;
 
+/* What an engine does besides running wasm (instance_engine_new). */
+typedef enum engine_flags {
+    ENGINE_EPOCH = 1, /* epoch interruption: timeouts, cancel, and the GIL released after a tick */
+    ENGINE_FUEL = 2,  /* fuel metering (instruction budgets) */
+} engine_flags;
+
 /* An engine and the kernel accessor module compiled for it (modules belong to one engine). */
 typedef struct engine_bundle {
     wasm_engine_t *engine;
     wasmtime_module_t *access_module;
-    int consume_fuel;
+    int flags;                 /* engine_flags */
+    uint32_t pool_instances;   /* plugin instances the pooling allocator holds; 0 = on-demand */
 } engine_bundle;
 
 typedef struct compiled_plugin {
-    wasm_engine_t *engine;           /* borrowed: one of the process-wide engines */
-    wasmtime_module_t *access_module; /* borrowed: the engine's kernel accessor module */
+    const engine_bundle *bundle;     /* borrowed: one of the process-wide engines */
     wasmtime_linker_t *linker;       /* owned */
     wasmtime_module_t *main;         /* owned */
     size_t dep_count;                /* modules linked by name before main */
     wasmtime_module_t **deps;        /* owned, dep_count entries */
     char **dep_names;                /* owned, NUL-terminated */
+    import_plan *plans;              /* owned: deps in order, then main (compiled_plugin_link) */
+    size_t access_memory_export;     /* export index of the accessor module's memory */
+    ptrdiff_t memory_export;         /* export index of main's "memory", or -1 */
     size_t export_count;             /* function exports of main */
     char **export_names;             /* owned, NUL-terminated */
+    size_t *export_positions;        /* each one's index among all of main's exports */
     uint8_t *export_shapes;          /* export_shape per export */
     uint8_t *export_slots;           /* max(parameters, results) per export (capped at 255) */
     ptrdiff_t initialize_index;      /* the startup export run first (see compiled_plugin_link), or -1 */
@@ -121,8 +132,8 @@ typedef struct plugin_instance {
     interrupt_reason interrupt;
 
     /* The GIL: a call may start holding it (cheap for short calls); the first epoch tick of the
-     * call releases it through instance_hooks.release_gil, and the caller takes it back with the
-     * saved thread state after instance_call returns. */
+     * call releases it through instance_hooks.release_gil (without epochs: the call's start), and
+     * the caller takes it back with the saved thread state after instance_call returns. */
     int holds_gil;
     void *saved_thread;
 
@@ -175,18 +186,26 @@ extern host_hooks instance_hooks;
  * load instead of a __tls_get_addr call in this shared object (read on every kernel call). */
 extern __thread plugin_instance *current_instance __attribute__((tls_model("initial-exec")));
 
-/* instance_engine_new: a process engine: epoch interruption on (timeouts and cancel), memories
- * that never move (host pointers into the kernel memory stay valid while it grows), fuel metering
- * when consume_fuel (it slows wasm down, so only plugins given a fuel budget use that engine);
- * also compiles the kernel accessor module. Returns 0, or -1 and sets *error (malloc'ed). */
-int instance_engine_new(int consume_fuel, engine_bundle *out, char **error);
+/* instance_engine_new: a process engine with memories that never move (host pointers into the
+ * kernel memory stay valid while it grows) and the `flags` (engine_flags): epoch interruption
+ * costs every loop of a plugin a check, fuel metering more, so only plugins that need them use
+ * engines that have them. pool_instances > 0: the pooling allocator, with room for that many
+ * plugin instances (accessor + main + a few dependencies each), after checking that its address
+ * space can be reserved (else -1: the caller uses an on-demand engine). Also compiles the kernel
+ * accessor module. Returns 0, or -1 and sets *error (malloc'ed). */
+int instance_engine_new(int flags, uint32_t pool_instances, engine_bundle *out, char **error);
+
+/* instance_pool_exhausted: is this instantiation error text the pooling allocator's "no free
+ * slot" (then the same plugin can be instantiated on an on-demand engine)? */
+int instance_pool_exhausted(const char *message);
 
 /* compiled_plugin_delete: free everything compiled_plugin owns. NULL is ignored. */
 void compiled_plugin_delete(compiled_plugin *c);
 
-/* compiled_plugin_link: after the caller filled engine, linker, main and deps, list main's
- * function exports and find the startup functions; a startup export of an unusable type is an
- * error (it names the export). On failure returns -1 and sets *error (malloc'ed). */
+/* compiled_plugin_link: after the caller filled bundle, linker, main and deps (and checked every
+ * import), list main's function exports, find the startup functions and build the import plans;
+ * a startup export of an unusable type or a module importing from a later one is an error (it
+ * names them). On failure returns -1 and sets *error (malloc'ed). */
 int compiled_plugin_link(compiled_plugin *c, char **error);
 
 /* instance_new: an instance of `compiled` with its own store and kernel. `config` is copied;
@@ -203,8 +222,9 @@ plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, uint
 void instance_delete(plugin_instance *p);
 
 /* instance_call: run the export `export_index` with `input` (ABI.md "A call"). timeout_ns 0 =
- * none. Fills *r; free r->message afterwards. holds_gil: the caller holds the GIL; the call
- * releases it once it has run for a tick (~1 ms) and leaves the thread state in p->saved_thread,
+ * none (and ignored on an engine without ENGINE_EPOCH). Fills *r; free r->message afterwards.
+ * holds_gil: the caller holds the GIL; the call releases it once it has run for a tick (~1 ms),
+ * or at once on an engine without ENGINE_EPOCH, and leaves the thread state in p->saved_thread,
  * which the caller must restore. Hooks take the GIL when they need it. */
 void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input, uint64_t input_length,
                    uint64_t timeout_ns, int holds_gil, call_result *r);

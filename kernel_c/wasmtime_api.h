@@ -32,6 +32,7 @@ typedef struct wasmtime_module_t wasmtime_module_t;
 typedef struct wasmtime_linker_t wasmtime_linker_t;
 typedef struct wasmtime_caller_t wasmtime_caller_t;
 typedef struct wasi_config_t wasi_config_t;
+typedef struct wasmtime_pooling_allocation_config_t wasmtime_pooling_allocation_config_t;
 
 /* Vectors: { size, data }. wasm_name_t and wasm_message_t are byte vectors. */
 typedef struct wasm_byte_vec_t { size_t size; uint8_t *data; } wasm_byte_vec_t;
@@ -99,6 +100,26 @@ enum { WASMTIME_TRAP_CODE_INTERRUPT = 10, WASMTIME_TRAP_CODE_OUT_OF_FUEL = 11 };
     X(void, wasmtime_config_epoch_interruption_set, (wasm_config_t *, bool))                         \
     X(void, wasmtime_config_consume_fuel_set, (wasm_config_t *, bool))                               \
     X(void, wasmtime_config_memory_may_move_set, (wasm_config_t *, bool))                            \
+    X(void, wasmtime_config_memory_reservation_set, (wasm_config_t *, uint64_t))                     \
+    X(void, wasmtime_config_memory_guard_size_set, (wasm_config_t *, uint64_t))                      \
+    X(wasmtime_pooling_allocation_config_t *, wasmtime_pooling_allocation_config_new, (void))        \
+    X(void, wasmtime_pooling_allocation_config_delete, (wasmtime_pooling_allocation_config_t *))     \
+    X(void, wasmtime_pooling_allocation_config_total_core_instances_set,                             \
+      (wasmtime_pooling_allocation_config_t *, uint32_t))                                            \
+    X(void, wasmtime_pooling_allocation_config_total_memories_set,                                   \
+      (wasmtime_pooling_allocation_config_t *, uint32_t))                                            \
+    X(void, wasmtime_pooling_allocation_config_total_tables_set,                                     \
+      (wasmtime_pooling_allocation_config_t *, uint32_t))                                            \
+    X(void, wasmtime_pooling_allocation_config_max_memory_size_set,                                  \
+      (wasmtime_pooling_allocation_config_t *, size_t))                                              \
+    X(void, wasmtime_pooling_allocation_config_max_core_instance_size_set,                           \
+      (wasmtime_pooling_allocation_config_t *, size_t))                                              \
+    X(void, wasmtime_pooling_allocation_config_table_elements_set,                                   \
+      (wasmtime_pooling_allocation_config_t *, size_t))                                              \
+    X(void, wasmtime_pooling_allocation_config_linear_memory_keep_resident_set,                      \
+      (wasmtime_pooling_allocation_config_t *, size_t))                                              \
+    X(void, wasmtime_pooling_allocation_strategy_set,                                                \
+      (wasm_config_t *, const wasmtime_pooling_allocation_config_t *))                               \
     X(void, wasmtime_engine_increment_epoch, (wasm_engine_t *))                                      \
     X(void, wasm_byte_vec_delete, (wasm_byte_vec_t *))                                               \
     X(wasmtime_error_t *, wasmtime_error_new, (const char *))                                        \
@@ -152,6 +173,15 @@ enum { WASMTIME_TRAP_CODE_INTERRUPT = 10, WASMTIME_TRAP_CODE_OUT_OF_FUEL = 11 };
        wasmtime_instance_t *, wasm_trap_t **))                                                       \
     X(bool, wasmtime_instance_export_get,                                                            \
       (wasmtime_context_t *, const wasmtime_instance_t *, const char *, size_t, wasmtime_extern_t *))\
+    X(bool, wasmtime_instance_export_nth,                                                            \
+      (wasmtime_context_t *, const wasmtime_instance_t *, size_t, char **, size_t *,                 \
+       wasmtime_extern_t *))                                                                         \
+    X(wasmtime_error_t *, wasmtime_instance_new,                                                     \
+      (wasmtime_context_t *, const wasmtime_module_t *, const wasmtime_extern_t *, size_t,           \
+       wasmtime_instance_t *, wasm_trap_t **))                                                       \
+    X(bool, wasmtime_linker_get,                                                                     \
+      (const wasmtime_linker_t *, wasmtime_context_t *, const char *, size_t, const char *, size_t,  \
+       wasmtime_extern_t *))                                                                         \
     X(wasmtime_store_t *, wasmtime_store_new, (wasm_engine_t *, void *, wt_finalizer_t))             \
     X(wasmtime_context_t *, wasmtime_store_context, (wasmtime_store_t *))                            \
     X(void, wasmtime_store_delete, (wasmtime_store_t *))                                             \

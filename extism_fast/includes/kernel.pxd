@@ -1,5 +1,5 @@
 # Declarations of kernel_c: the kernel memory (kernel.h) and instances and calls (instance.h).
-from libc.stdint cimport uint8_t, uint64_t, int64_t, int32_t
+from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t, int32_t
 from libc.stddef cimport ptrdiff_t
 from extism_fast.includes.wasmtime cimport (
     wasm_engine_t, wasm_trap_t, wasmtime_linker_t, wasmtime_module_t,
@@ -30,14 +30,18 @@ cdef extern from "instance.h" nogil:
         EXPORT_RETURNS_I32
         EXPORT_OTHER
 
+    ctypedef enum engine_flags:
+        ENGINE_EPOCH
+        ENGINE_FUEL
+
     ctypedef struct engine_bundle:
         wasm_engine_t *engine
         wasmtime_module_t *access_module
-        int consume_fuel
+        int flags
+        uint32_t pool_instances
 
     ctypedef struct compiled_plugin:
-        wasm_engine_t *engine
-        wasmtime_module_t *access_module
+        const engine_bundle *bundle
         wasmtime_linker_t *linker
         wasmtime_module_t *main
         size_t dep_count
@@ -118,7 +122,8 @@ cdef extern from "instance.h" nogil:
     host_hooks instance_hooks
     plugin_instance *current_instance
 
-    int instance_engine_new(int consume_fuel, engine_bundle *out, char **error)
+    int instance_engine_new(int flags, uint32_t pool_instances, engine_bundle *out, char **error)
+    int instance_pool_exhausted(const char *message)
     void compiled_plugin_delete(compiled_plugin *c)
     int compiled_plugin_link(compiled_plugin *c, char **error)
     plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, uint64_t kernel_limit,
