@@ -120,16 +120,34 @@ cdef class Plugin:
         self._instantiate()
 
     cdef _instantiate(self):
-        """Create self.inst from self._c; when the instance pool is full, from its on-demand twin."""
         cdef char *message = NULL
         self.inst = self._new_instance(&message)
-        if self.inst == NULL and self._c.bundle.pool_instances and instance_pool_exhausted(message):
-            free(message)
-            message = NULL
-            self._c = self.compiled_plugin._unpooled(self._c)
-            self.inst = self._new_instance(&message)
         if self.inst == NULL:
-            self._instantiation_failed(_take_message(message))
+            raise Error(f"cannot create the plugin instance: {_take_message(message)}")
+
+    cdef _prepare(self, function_name):
+        """Instantiate the modules before a call that would (see instance_new); when the instance
+        pool is full, on the on-demand compilation instead."""
+        cdef call_result r
+        instance_prepare(self.inst, self._timeout_ns, 1, &r)
+        self._restore_thread()
+        if r.status == CALL_POOL_EXHAUSTED:
+            free(r.message)
+            self._use(self.compiled_plugin._unpooled(self._c))
+            instance_prepare(self.inst, self._timeout_ns, 1, &r)
+            self._restore_thread()
+        if r.status != CALL_OK:
+            raise self._call_error(function_name, &r)
+
+    cdef _use(self, const compiled_plugin *c):
+        if instance_use_compiled(self.inst, c) != 0:
+            raise Error("internal error: cannot switch the compilation of an instantiated plugin")
+        self._c = c
+
+    cdef inline _restore_thread(self):
+        if self.inst.saved_thread != NULL:
+            PyEval_RestoreThread(self.inst.saved_thread)
+            self.inst.saved_thread = NULL
 
     cdef plugin_instance *_new_instance(self, char **message) except? NULL:
         cdef list keep = []
@@ -159,17 +177,19 @@ cdef class Plugin:
             free(preopens)
         return inst
 
-    cdef _instantiation_failed(self, str text):
-        memory = self._manifest.memory
-        if "exceeds memory limits" in text:
-            raise MemoryLimitError(
-                f"cannot instantiate the plugin: {text} (manifest.memory.max_pages = {memory.max_pages} "
-                f"covers the plugin's memories and the kernel memory, which takes at least 1 page)")
-        raise Error(f"cannot instantiate the plugin: {text}")
-
     def __dealloc__(self):
         instance_delete(self.inst)
         self.inst = NULL
+
+    @property
+    def interruptible(self) -> bool:
+        """Whether calls can be timed out and cancelled (compiled with epoch interruption)."""
+        return bool(self._c.bundle.flags & ENGINE_EPOCH)
+
+    @property
+    def _pooled(self) -> bool:
+        """Whether the instance runs on a pooling engine (for tests and diagnostics)."""
+        return self._c.bundle.pool_instances != 0
 
     @property
     def id(self):
@@ -212,15 +232,11 @@ cdef class Plugin:
     cdef _make_interruptible(self):
         if self._closed or self.inst == NULL:
             raise Error("plugin is closed")
-        if self._called or self._busy:
+        if self._called or self._busy or not self.inst.needs_store:
             raise Error("cancel_handle(): this plugin runs without interruption (no manifest.timeout_ms) and "
                         "has already been called; request the handle before the first call, or create the "
                         "plugin with interruptible=True")
-        cdef const compiled_plugin *c = self.compiled_plugin._compilation(_engine_for(False, True))
-        instance_delete(self.inst)
-        self.inst = NULL
-        self._c = c
-        self._instantiate()
+        self._use(self.compiled_plugin._compilation(_engine_for(False, True)))
 
     def function_exists(self, str name) -> bool:
         """True when the plugin exports a function with this name."""
@@ -267,12 +283,12 @@ cdef class Plugin:
         self._busy = True
         self._host_context = host_context
         try:
+            if self.inst.needs_store:
+                self._prepare(function_name)
             # Entered with the GIL held: a short call never pays for releasing it; a call that
             # runs past one ticker tick (~1 ms) releases it and we take it back here.
             instance_call(self.inst, index, ptr, n, self._timeout_ns, 1, &r)
-            if self.inst.saved_thread != NULL:
-                PyEval_RestoreThread(self.inst.saved_thread)
-                self.inst.saved_thread = NULL
+            self._restore_thread()
         finally:
             self._busy = False
             self._host_context = None
@@ -351,6 +367,8 @@ cdef class Plugin:
         cdef _Batch batch = _Batch(items)
         self._busy = True
         try:
+            if self.inst.needs_store:
+                self._prepare(function_name)
             with nogil:
                 batch.run(self.inst, index, self._timeout_ns, return_exceptions)
         finally:
@@ -458,8 +476,13 @@ cdef class Plugin:
                                     f"(limit {self.inst.kernel.limit} bytes, manifest.memory.max_pages)")
         if status == CALL_EXIT:
             return CallError(f"plugin function '{name}' exited with code {r.rc}")
-        if status == CALL_INSTANTIATE:
-            return CallError(f"plugin function '{name}' could not start: {message}")
+        if status == CALL_INSTANTIATE and "exceeds memory limits" in message:
+            return MemoryLimitError(
+                f"cannot instantiate the plugin for '{name}': {message} (manifest.memory.max_pages = "
+                f"{self._manifest.memory.max_pages} covers the plugin's memories and the kernel memory, "
+                f"which takes at least 1 page)")
+        if status in (CALL_INSTANTIATE, CALL_POOL_EXHAUSTED):
+            return CallError(f"plugin function '{name}' could not start: {_trap_summary(message)}")
         if status == CALL_HOST_FAILURE:
             cls = {FAILURE_LIMIT: MemoryLimitError, FAILURE_HOST_FUNCTION: HostFunctionError,
                    FAILURE_DENIED: CapabilityError, FAILURE_HOST_CALL: CallError}.get(r.failure, TrapError)

@@ -449,7 +449,7 @@ static int new_store(plugin_instance *p, char **error) {
     if (status == 0) lookup_exports(p, &instances[c->dep_count]);
     if (instances != on_stack) free(instances);
     if (status != 0) return -1;
-    p->needs_reinstantiate = 0;
+    p->needs_store = 0;
     return 0;
 }
 
@@ -509,11 +509,14 @@ plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, uint
         instance_delete(p);
         return NULL;
     }
-    if (new_store(p, error) != 0) {
-        instance_delete(p);
-        return NULL;
-    }
+    p->needs_store = 1; /* instantiated by the first call (instance_prepare) */
     return p;
+}
+
+int instance_use_compiled(plugin_instance *p, const compiled_plugin *compiled) {
+    if (p->store != NULL || compiled->export_count != p->compiled->export_count) return -1;
+    p->compiled = compiled;
+    return 0;
 }
 
 void instance_delete(plugin_instance *p) {
@@ -647,8 +650,9 @@ static int run_startup(plugin_instance *p, call_result *r) {
     return 0;
 }
 
-void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input, uint64_t input_length,
-                   uint64_t timeout_ns, int holds_gil, call_result *r) {
+/* A call or a preparation begins: the ticker for epoch engines, else the GIL released now
+ * (nothing could release it later). Returns whether the ticker was started. */
+static int call_begin(plugin_instance *p, uint64_t timeout_ns, int holds_gil, call_result *r) {
     memset(r, 0, sizeof *r);
     p->cancel_requested = 0;
     p->in_call = 1;
@@ -658,17 +662,41 @@ void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input
     if (p->compiled->bundle->flags & ENGINE_EPOCH) {
         ticking = ticker_call_begin(p->compiled->bundle->engine) == 0;
     } else if (holds_gil && instance_hooks.release_gil != NULL) {
-        /* Nothing can interrupt this call to release the GIL later: release it now. */
         p->saved_thread = instance_hooks.release_gil();
         p->holds_gil = 0;
     }
     p->deadline_ns = ticking && timeout_ns != 0 ? ticker_now_ns() + timeout_ns : 0;
+    return ticking;
+}
+
+static void call_end(plugin_instance *p, int ticking) {
+    if (ticking) ticker_call_end();
+    p->holds_gil = 0;
+    p->in_call = 0;
+}
+
+/* The store the next call runs in, made now if needed. */
+static int ensure_store(plugin_instance *p, call_result *r) {
     char *error = NULL;
-    if (p->needs_reinstantiate && new_store(p, &error) != 0) {
-        r->status = CALL_INSTANTIATE;
-        set_message(r, error);
-        goto done;
-    }
+    if (!p->needs_store || new_store(p, &error) == 0) return 0;
+    drop_store(p);
+    p->needs_store = 1;
+    r->status = p->compiled->bundle->pool_instances && instance_pool_exhausted(error) ? CALL_POOL_EXHAUSTED
+                                                                                      : CALL_INSTANTIATE;
+    set_message(r, error);
+    return -1;
+}
+
+void instance_prepare(plugin_instance *p, uint64_t timeout_ns, int holds_gil, call_result *r) {
+    int ticking = call_begin(p, timeout_ns, holds_gil, r);
+    ensure_store(p, r);
+    call_end(p, ticking);
+}
+
+void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input, uint64_t input_length,
+                   uint64_t timeout_ns, int holds_gil, call_result *r) {
+    int ticking = call_begin(p, timeout_ns, holds_gil, r);
+    if (ensure_store(p, r) != 0) goto done;
     kernel_reset_keeping(p->kernel, p->kernel_keep);
     if (!p->initialized && run_startup(p, r) != 0) goto done;
     kernel_reset_keeping(p->kernel, p->kernel_keep);
@@ -679,7 +707,7 @@ void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input
         goto done;
     }
     run_export(p, export_index, r);
-    if ((ptrdiff_t)export_index == p->compiled->start_index) p->needs_reinstantiate = 1;
+    if ((ptrdiff_t)export_index == p->compiled->start_index) p->needs_store = 1;
     /* The plugin's own error text wins over its return code and over a trap it raised after
      * error_set (AssemblyScript's abort does that); not over an interrupt or a host failure. */
     if (r->status != CALL_OK && r->status != CALL_TRAP) goto done;
@@ -698,7 +726,5 @@ void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input
     r->output = kernel_ptr(k, k->output_offset, k->output_length);
     r->output_length = r->output != NULL ? k->output_length : 0;
 done:
-    if (ticking) ticker_call_end();
-    p->holds_gil = 0;
-    p->in_call = 0;
+    call_end(p, ticking);
 }

@@ -111,7 +111,7 @@ typedef struct plugin_instance {
     int has_main_memory;
     int initialized;                 /* startup functions ran in this store */
     uint64_t kernel_keep;            /* calls allocate from here: outputs below are still exposed */
-    int needs_reinstantiate;         /* `_start` was called: a fresh store before the next call */
+    int needs_store;                 /* no store yet, or `_start` ended it: make one before the next call */
     int64_t max_memory_bytes;        /* per wasm memory; -1 = unlimited */
     uint64_t fuel;                   /* instructions per call (fuel engine only); 0 = unmetered */
     int wasi;
@@ -153,7 +153,9 @@ typedef enum call_status {
     CALL_INPUT_TOO_LARGE,/* the input does not fit under the kernel memory limit */
     CALL_HOST_FAILURE,   /* an import callback recorded a failure; failure holds its kind */
     CALL_EXIT,           /* WASI proc_exit with a non-zero code; rc holds it */
-    CALL_INSTANTIATE,    /* re-instantiation or a startup function failed */
+    CALL_INSTANTIATE,    /* instantiation or a startup function failed */
+    CALL_POOL_EXHAUSTED, /* the engine's instance pool is full (nothing ran: switch to the on-demand
+                          * compilation with instance_use_compiled and call again) */
 } call_status;
 
 typedef struct call_result {
@@ -208,7 +210,9 @@ void compiled_plugin_delete(compiled_plugin *c);
  * names them). On failure returns -1 and sets *error (malloc'ed). */
 int compiled_plugin_link(compiled_plugin *c, char **error);
 
-/* instance_new: an instance of `compiled` with its own store and kernel. `config` is copied;
+/* instance_new: an instance of `compiled` with its own kernel; its store is made and the modules
+ * instantiated by the first call or instance_prepare (as the official runtime: no plugin code runs
+ * outside a call, and creating an instance costs microseconds). `config` is copied;
  * `preopens` are copied. kernel_limit and max_memory_bytes: 0 / -1 for the defaults. fuel: the
  * budget of every call (and of instantiation) when compiled on the fuel engine, else ignored.
  * Returns NULL and sets *error (malloc'ed) on failure. */
@@ -217,6 +221,16 @@ plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, uint
                               const config_entry *config, size_t config_count, int wasi,
                               int wasi_stdio, const wasi_preopen *preopens,
                               size_t preopen_count, char **error);
+
+/* instance_prepare: make the store and instantiate the modules now if the next call would (see
+ * instance_new); r->status is CALL_OK, CALL_INSTANTIATE or CALL_POOL_EXHAUSTED. timeout_ns and
+ * holds_gil as for instance_call (wasm start functions run here). */
+void instance_prepare(plugin_instance *p, uint64_t timeout_ns, int holds_gil, call_result *r);
+
+/* instance_use_compiled: run `compiled` (the same plugin compiled for another engine) from now on.
+ * Only while p has no store (before its first call or after CALL_POOL_EXHAUSTED); returns 0, or -1
+ * when p has a store or `compiled` has other exports. */
+int instance_use_compiled(plugin_instance *p, const compiled_plugin *compiled);
 
 /* instance_delete: drop the store, the kernel, vars and config. NULL is ignored. */
 void instance_delete(plugin_instance *p);

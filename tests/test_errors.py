@@ -483,16 +483,21 @@ def test_wasm_memory_grow_past_max_pages_is_refused(plugin_wasm):
 
 
 def test_max_pages_too_small_for_plugin_and_kernel(plugin_wasm):
+    # Instantiation happens at the first call (as in the official runtime): that call raises,
+    # and so does the next one; nothing is left half-made.
     manifest = {"wasm": [{"data": plugin_wasm("misc")}], "memory": {"max_pages": 1}}
-    with pytest.raises(ef.MemoryLimitError, match=r"manifest.memory.max_pages = 1"):
-        ef.Plugin(manifest, functions=[])
+    with ef.Plugin(manifest, functions=[]) as plugin:
+        for _ in range(2):
+            with pytest.raises(ef.MemoryLimitError, match=r"manifest.memory.max_pages = 1"):
+                plugin.call("ok")
 
 
 def test_module_memory_min_over_max_pages():
     wat = '(module (memory 4) (func (export "run") (result i32) (i32.const 0)))'
-    with pytest.raises(ef.Error) as info:
-        ef.Plugin({"wasm": [{"data": wat.encode()}], "memory": {"max_pages": 2}}, functions=[])
-    assert "memory" in str(info.value)
+    plugin = ef.Plugin({"wasm": [{"data": wat.encode()}], "memory": {"max_pages": 2}}, functions=[])
+    message = raises(ef.MemoryLimitError, plugin.call, "run")
+    assert "memory" in message and "max_pages = 2" in message
+    assert raises(ef.MemoryLimitError, plugin.call_many, "run", [b""])
 
 
 def test_config_value_larger_than_kernel_memory(plugin_wasm):

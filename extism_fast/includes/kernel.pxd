@@ -88,6 +88,7 @@ cdef extern from "instance.h" nogil:
         int32_t http_status
         void *saved_thread
         uint64_t kernel_keep
+        int needs_store
         uint64_t deadline_ns
         interrupt_reason interrupt
 
@@ -103,6 +104,7 @@ cdef extern from "instance.h" nogil:
         CALL_HOST_FAILURE
         CALL_EXIT
         CALL_INSTANTIATE
+        CALL_POOL_EXHAUSTED
 
     ctypedef struct call_result:
         call_status status
@@ -132,6 +134,8 @@ cdef extern from "instance.h" nogil:
                                   int wasi_stdio, const wasi_preopen *preopens,
                                   size_t preopen_count, char **error)
     void instance_delete(plugin_instance *p)
+    void instance_prepare(plugin_instance *p, uint64_t timeout_ns, int holds_gil, call_result *r)
+    int instance_use_compiled(plugin_instance *p, const compiled_plugin *compiled)
     void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input,
                        uint64_t input_length, uint64_t timeout_ns, int holds_gil, call_result *r)
     void instance_cancel(plugin_instance *p)

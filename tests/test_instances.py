@@ -1,0 +1,246 @@
+"""Instances: lazy instantiation, the instance pool and its on-demand fallback, and the engines
+(epoch interruption only for plugins that need it)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+import extism_fast as ef
+from conftest import q
+from extism_fast import ExplicitFunction, ValType
+
+COUNT = "examples/count_vowels.wat"
+
+# Its wasm start function calls the host: shows when instantiation happens.
+START_CALLS_HOST = """
+(module
+  (import "extism:host/user" "started" (func $started))
+  (func $start (call $started))
+  (start $start)
+  (func (export "run") (result i32) (i32.const 0)))
+"""
+
+# A table too big for the instance pool (65,536 elements a slot): compiled for on-demand instances.
+BIG_TABLE = """
+(module
+  (import "extism:host/env" "output_set" (func $out (param i64 i64)))
+  (table 100000 funcref)
+  (func (export "run") (result i32) (call $out (i64.const 0) (i64.const 0)) (i32.const 0)))
+"""
+
+
+def run_python(script: str, **env: str) -> subprocess.CompletedProcess:
+    """Run `script` in a fresh interpreter (engines and their pools are per process)."""
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(script)], env=dict(os.environ, **env),
+                          capture_output=True, text=True, timeout=120)
+
+
+# ---- lazy instantiation ----
+
+def test_modules_are_instantiated_by_the_first_call():
+    started = []
+    fn = ExplicitFunction("extism:host/user", "started", [], [], lambda plugin, params, results: started.append(1))
+    plugin = ef.Plugin(START_CALLS_HOST, functions=[fn])
+    assert started == []  # no plugin code runs outside a call
+    assert plugin.call("run") == b""
+    assert plugin.call("run") == b""
+    assert started == [1]
+
+
+def test_instances_from_one_compiled_plugin_are_independent(plugin_wasm):
+    compiled = ef.CompiledPlugin(plugin_wasm(COUNT), functions=[])
+    plugins = [ef.Plugin(compiled) for _ in range(50)]
+    for i, plugin in enumerate(plugins):
+        assert plugin.call("count_vowels", "a" * i) == b'{"count": %d}' % i
+    for plugin in plugins:
+        plugin.close()
+
+
+def test_a_start_function_that_traps_fails_each_call():
+    wat = '(module (func $s unreachable) (start $s) (func (export "run") (result i32) (i32.const 0)))'
+    plugin = ef.Plugin(wat, functions=[])
+    for _ in range(2):
+        with pytest.raises(ef.CallError, match="'run' could not start: .*unreachable"):
+            plugin.call("run")
+
+
+def test_a_start_function_runs_under_the_timeout():
+    wat = '(module (func $s (loop $l (br $l))) (start $s) (func (export "run") (result i32) (i32.const 0)))'
+    plugin = ef.Plugin({"wasm": [{"data": wat.encode()}], "timeout_ms": 50}, functions=[])
+    started = time.monotonic()
+    with pytest.raises(ef.CallError, match="could not start"):
+        plugin.call("run")
+    assert time.monotonic() - started < 10
+
+
+# ---- the instance pool ----
+
+def test_instances_are_pooled_by_default(plugin_wasm):
+    with ef.Plugin(plugin_wasm(COUNT), functions=[]) as plugin:
+        assert plugin.call("count_vowels", "ae") == b'{"count": 2}'
+        assert plugin._pooled
+
+
+def test_a_full_pool_falls_back_to_on_demand_instances(wasm_path):
+    # Two instances fit the pool; the rest are instantiated on demand, by every kind of call.
+    result = run_python(f"""
+        import extism_fast as ef
+        compiled = ef.CompiledPlugin({str(wasm_path(COUNT))!r}, functions=[])
+        plugins = [ef.Plugin(compiled) for _ in range(6)]
+        outputs = [p.call("count_vowels", "aaa") for p in plugins[:3]]
+        outputs += [p.call_many("count_vowels", ["aaa"])[0] for p in plugins[3:]]
+        assert outputs == [b'{{"count": 3}}'] * 6, outputs
+        print([p._pooled for p in plugins])
+        for p in plugins:
+            p.close()
+        again = ef.Plugin(compiled)  # slots were given back
+        assert again.call("count_vowels", "a") == b'{{"count": 1}}'
+        print(again._pooled)
+    """, EXTISM_FAST_INSTANCE_POOL="2")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:2] == ["[True, True, False, False, False, False]", "True"]
+
+
+def test_pool_turned_off(wasm_path):
+    result = run_python(f"""
+        import extism_fast as ef
+        p = ef.Plugin({str(wasm_path(COUNT))!r}, functions=[])
+        assert p.call("count_vowels", "aaa") == b'{{"count": 3}}'
+        print(p._pooled)
+    """, EXTISM_FAST_INSTANCE_POOL="0")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+
+
+def test_pool_size_must_be_a_number(wasm_path):
+    result = run_python(f"""
+        import extism_fast as ef
+        try:
+            ef.Plugin({str(wasm_path(COUNT))!r}, functions=[])
+        except ef.Error as exc:
+            print(exc)
+    """, EXTISM_FAST_INSTANCE_POOL="lots")
+    assert result.returncode == 0, result.stderr
+    assert "EXTISM_FAST_INSTANCE_POOL" in result.stdout and "'lots'" in result.stdout
+
+
+def test_no_pool_when_its_address_space_is_refused(wasm_path):
+    # 24 GB of address space: enough for on-demand instances (two 4 GiB reservations), far too
+    # little for a pool of a thousand.
+    script = textwrap.dedent(f"""
+        import resource
+        resource.setrlimit(resource.RLIMIT_AS, (24 << 30, 24 << 30))
+        import extism_fast as ef
+        p = ef.Plugin({str(wasm_path(COUNT))!r}, functions=[])
+        assert p.call("count_vowels", "aaa") == b'{{"count": 3}}'
+        print(p._pooled)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+
+
+def test_a_module_too_big_for_the_pool_is_compiled_for_on_demand_instances():
+    with ef.Plugin(BIG_TABLE, functions=[]) as plugin:
+        assert plugin.call("run") == b""
+        assert not plugin._pooled
+
+
+def test_an_invalid_module_is_still_reported_as_invalid():
+    with pytest.raises(ef.CompileError, match="invalid wasm module 'main'"):
+        ef.Plugin(b"\0asm\x01\0\0\0\x05", functions=[])
+
+
+def test_a_module_importing_from_a_later_module_is_refused():
+    lib = '(module (func (export "f") (result i32) (i32.const 1)))'
+    user = '(module (import "lib" "f" (func (result i32))) (func (export "g") (result i32) (i32.const 2)))'
+    main = '(module (func (export "run") (result i32) (i32.const 0)))'
+    manifest = {"wasm": [{"data": user.encode(), "name": "user"}, {"data": lib.encode(), "name": "lib"},
+                         {"data": main.encode()}]}
+    with pytest.raises(ef.LinkError, match="module 'user' imports lib::f, but module 'lib' comes after it"):
+        ef.Plugin(manifest, functions=[])
+
+
+# ---- engines: epoch interruption only where it is needed ----
+
+def test_interruptible_only_with_a_timeout(plugin_wasm):
+    plain = ef.Plugin(plugin_wasm("misc"), functions=[])
+    timed = ef.Plugin({"wasm": [{"data": plugin_wasm("misc")}], "timeout_ms": 1000}, functions=[])
+    forced = ef.Plugin(plugin_wasm("misc"), functions=[], interruptible=True)
+    assert (plain.interruptible, timed.interruptible, forced.interruptible) == (False, True, True)
+    for plugin in (plain, timed, forced):
+        assert plugin.call("busy", q(1000)) == b"done"
+
+
+def test_interruptible_false_with_a_timeout_is_refused(plugin_wasm):
+    manifest = {"wasm": [{"data": plugin_wasm("misc")}], "timeout_ms": 1000}
+    with pytest.raises(ef.ManifestError, match="timeout_ms = 1000 needs an interruptible plugin"):
+        ef.Plugin(manifest, functions=[], interruptible=False)
+    with pytest.raises(ef.ManifestError, match="timeout_ms = 1000 needs an interruptible plugin"):
+        ef.Plugin(ef.CompiledPlugin(manifest, functions=[]), interruptible=False)
+
+
+def test_interruptible_from_a_compiled_plugin(plugin_wasm):
+    compiled = ef.CompiledPlugin(plugin_wasm("misc"), functions=[])
+    assert not compiled.interruptible
+    plugin = ef.Plugin(compiled, interruptible=True)
+    assert plugin.interruptible and not ef.Plugin(compiled).interruptible
+    assert plugin.call("ok") == b"ok"
+
+
+def test_cancel_handle_before_the_first_call_makes_the_plugin_interruptible(plugin_wasm):
+    plugin = ef.Plugin(plugin_wasm("misc"), functions=[])
+    assert not plugin.interruptible
+    handle = plugin.cancel_handle()
+    assert plugin.interruptible
+    timer = threading.Timer(0.2, handle.cancel)
+    timer.start()
+    try:
+        with pytest.raises(ef.CancelledError):
+            plugin.call("forever")
+    finally:
+        timer.cancel()
+    assert plugin.call("ok") == b"ok"
+
+
+def test_cancel_handle_after_a_call_without_interruption_is_refused(plugin_wasm):
+    plugin = ef.Plugin(plugin_wasm("misc"), functions=[])
+    assert plugin.call("ok") == b"ok"
+    with pytest.raises(ef.Error, match="request the handle before the first call, or create the plugin "
+                                       "with interruptible=True"):
+        plugin.cancel_handle()
+    assert plugin.call("ok") == b"ok"
+    assert ef.Plugin(plugin_wasm("misc"), functions=[], interruptible=True).cancel_handle() is not None
+
+
+def test_a_call_without_interruption_releases_the_gil(plugin_wasm):
+    plugin = ef.Plugin(plugin_wasm("misc"), functions=[])
+    assert not plugin.interruptible
+    ticks = []
+    done = threading.Event()
+
+    def count():
+        while not done.is_set():
+            ticks.append(1)
+            time.sleep(0.001)
+
+    counter = threading.Thread(target=count)
+    counter.start()
+    try:
+        started = time.monotonic()
+        while time.monotonic() - started < 0.3:
+            before = len(ticks)
+            assert plugin.call("busy", q(20_000_000)) == b"done"
+            if len(ticks) > before:
+                break
+    finally:
+        done.set()
+        counter.join()
+    assert len(ticks) > before, "no other Python thread ran during the call"
