@@ -50,7 +50,7 @@ cdef class CurrentPlugin:
         cdef uint8_t *p = kernel_ptr(k, offset, length)
         if p == NULL:
             raise Error(f"memory [{offset}, {offset}+{length}) is outside kernel memory")
-        return memoryview(<uint8_t[:length]>p)
+        return PyMemoryView_FromMemory(<char *>p, length, PyBUF_WRITE)
 
     def alloc(self, size):
         """Allocate ``size`` bytes of kernel memory; raises MemoryLimitError when it cannot."""
@@ -81,7 +81,12 @@ cdef class CurrentPlugin:
 
     def input_bytes(self, input):
         """The bytes of the block a parameter points at."""
-        return bytes(self.input_buffer(input))
+        cdef kernel *k = self._kernel()
+        cdef uint64_t offset = input.value if isinstance(input, Val) else input
+        cdef uint64_t length = kernel_length(k, offset)
+        if length == 0:
+            return b""
+        return PyBytes_FromStringAndSize(<const char *>kernel_ptr(k, offset, length), length)
 
     def input_string(self, input):
         """The UTF-8 text of the block a parameter points at."""
@@ -89,10 +94,13 @@ cdef class CurrentPlugin:
 
     def return_bytes(self, output, b):
         """Copy ``b`` into a new block and store its offset in ``output`` (a Val)."""
-        mem = self.alloc(len(b))
-        if len(b):
-            self.memory(mem)[:] = b
-        output.value = mem.offset
+        cdef kernel *k = self._kernel()
+        cdef const uint8_t[::1] data = b
+        cdef uint64_t n = data.shape[0]
+        cdef uint64_t offset = kernel_alloc_bytes(k, &data[0], n) if n else 0
+        if offset == 0 and n != 0:
+            raise MemoryLimitError(f"cannot allocate {n} bytes: kernel memory limit reached ({k.limit} bytes)")
+        output.value = offset
 
     def return_string(self, output, s):
         """Like return_bytes for UTF-8 text."""

@@ -64,8 +64,19 @@ cdef _python_to_raw(wasmtime_val_raw_t *raw, object t, object value):
 
 cdef wasm_trap_t *_host_trampoline(void *env, wasmtime_caller_t *caller, wasmtime_val_raw_t *args,
                                    size_t nargs) noexcept nogil:
-    with gil:
-        return _run_host_function(<_HostFunctionEntry>env, args)
+    cdef plugin_instance *inst = current_instance
+    cdef wasm_trap_t *trap
+    if inst.saved_thread == NULL or inst.holds_gil:  # GIL held, or released by someone else
+        with gil:
+            return _run_host_function(<_HostFunctionEntry>env, args)
+    # This thread released the GIL when the call began: take it back with that thread state
+    # (cheaper than PyGILState_Ensure) and release it again for the rest of the call.
+    PyEval_RestoreThread(inst.saved_thread)
+    inst.saved_thread = NULL
+    with gil:  # already held: only the nesting count changes
+        trap = _run_host_function(<_HostFunctionEntry>env, args)
+    inst.saved_thread = PyEval_SaveThread()
+    return trap
 
 
 cdef object _new_val(object t, object value):

@@ -107,7 +107,6 @@ cdef class Plugin:
         self._callable = compiled._callable
         self._exposed = []
         self._current_plugin = CurrentPlugin._for(self)
-        self._id = uuid.uuid4()
         self._timeout_ns = (manifest.timeout_ms or 0) * 1000000
         self._allowed_hosts = tuple(manifest.allowed_hosts or ())
         self._max_http_response_bytes = manifest.memory.effective_max_http_response_bytes
@@ -194,6 +193,8 @@ cdef class Plugin:
     @property
     def id(self):
         """A UUID identifying this instance (also on its log records as ``plugin_id``)."""
+        if self._id is None:  # made on first use: uuid4 costs more than the rest of Plugin()
+            self._id = uuid.uuid4()
         return self._id
 
     def close(self) -> None:
@@ -390,7 +391,7 @@ cdef class Plugin:
                 continue
             text = (<const char *>data)[:n].decode("utf-8", "replace")
             for line in text.splitlines():
-                logger.log(level, line, extra={"plugin_id": str(self._id), "wasi_stream": name})
+                logger.log(level, line, extra={"plugin_id": str(self.id), "wasi_stream": name})
 
     cdef bytes _take_block(self, uint64_t offset):
         """The bytes of a block the plugin handed over (then freed: the host owns it), or None."""

@@ -87,6 +87,7 @@ cdef extern from "instance.h" nogil:
         kernel *kernel
         int32_t http_status
         void *saved_thread
+        int holds_gil
         uint64_t kernel_keep
         int needs_store
         uint64_t deadline_ns
