@@ -62,8 +62,10 @@ cdef class Plugin:
 
     ``plugin`` may be wasm bytes, WAT text, a path to a .wasm/.wat file, a JSON manifest (str or
     bytes), a dict manifest, a Manifest, or a CompiledPlugin (then ``wasi`` and ``functions`` come
-    from it). ``config`` is merged over the manifest's config. Not thread-safe: use one Plugin per
-    thread.
+    from it). ``config`` is merged over the manifest's config. ``interruptible``: see
+    CompiledPlugin (None: when the manifest sets ``timeout_ms``). The modules are instantiated by
+    the first call, which raises what instantiation fails with. Not thread-safe: use one Plugin
+    per thread.
     """
     cdef plugin_instance *inst
     cdef readonly CompiledPlugin compiled_plugin

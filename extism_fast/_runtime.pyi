@@ -43,6 +43,7 @@ class CompiledPlugin:
     wasi: bool
     functions: List[Function]
     fuel: Optional[int]
+    interruptible: bool
     def __init__(
         self,
         plugin: PluginSource,
@@ -52,6 +53,7 @@ class CompiledPlugin:
         config: Optional[dict] = None,
         fuel: Optional[int] = None,
         cache: Union[None, bool, str, "os.PathLike[str]"] = None,
+        interruptible: Optional[bool] = None,
     ) -> None: ...
     def function_exists(self, name: str) -> bool: ...
 
@@ -74,7 +76,10 @@ class Plugin:
         http_response_headers: bool = False,
         fuel: Optional[int] = None,
         wasi_stdio: str = "inherit",
+        interruptible: Optional[bool] = None,
     ) -> None: ...
+    @property
+    def interruptible(self) -> bool: ...
     @property
     def id(self) -> uuid.UUID: ...
     def close(self) -> None: ...
