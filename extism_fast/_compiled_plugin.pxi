@@ -138,24 +138,25 @@ cdef class CompiledPlugin:
         self._entries = [_HostFunctionEntry(f) for f in self.functions]
         self._modules = self.manifest.load_modules()
         self._compilations = {}
-        cdef engine_bundle *engine = _engine_for(fuel is not None, interruptible)
+        self.c = self._compilation(_engine_for(fuel is not None, interruptible))
+        self._list_exports()
+
+    cdef compiled_plugin *_compilation(self, engine_bundle *engine) except NULL:
+        """The plugin compiled for `engine` (or, when it does not fit that engine's instance pool,
+        for its on-demand twin), compiled now if needed and then kept."""
+        cdef _Compilation found = self._compilations.get(_engine_slot(engine.flags, engine.pool_instances != 0))
+        if found is None and engine.pool_instances:
+            found = self._compilations.get(_engine_slot(engine.flags, False))
+        if found is not None:
+            return found.c
         try:
-            first = self._compile_for(engine, NULL)
+            return self._compile_for(engine, NULL).c
         except CompileError:
             if not engine.pool_instances:
                 raise
             # Too big for the pool (memories, tables or instance size): compile on demand instead;
             # an invalid module fails there again, with the message to report.
-            first = self._compile_for(_on_demand_twin(engine), NULL)
-        self.c = first.c
-        self._list_exports()
-
-    cdef compiled_plugin *_compilation(self, engine_bundle *engine) except NULL:
-        """The plugin compiled for `engine`, compiled now if needed (then kept)."""
-        cdef _Compilation found = self._compilations.get(_engine_slot(engine.flags, engine.pool_instances != 0))
-        if found is not None:
-            return found.c
-        return self._compile_for(engine, NULL).c
+            return self._compile_for(_on_demand_twin(engine), NULL).c
 
     cdef compiled_plugin *_unpooled(self, const compiled_plugin *source) except NULL:
         """`source` (a pooled compilation) for its on-demand twin engine: its modules are

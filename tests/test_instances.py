@@ -244,3 +244,10 @@ def test_a_call_without_interruption_releases_the_gil(plugin_wasm):
         done.set()
         counter.join()
     assert len(ticks) > before, "no other Python thread ran during the call"
+
+
+def test_cancel_handle_on_a_plugin_too_big_for_the_pool():
+    plugin = ef.Plugin(BIG_TABLE, functions=[])
+    plugin.cancel_handle()
+    assert plugin.interruptible and not plugin._pooled
+    assert plugin.call("run") == b""

@@ -126,7 +126,6 @@ cdef extern from "instance.h" nogil:
     plugin_instance *current_instance
 
     int instance_engine_new(int flags, uint32_t pool_instances, engine_bundle *out, char **error)
-    int instance_pool_exhausted(const char *message)
     void compiled_plugin_delete(compiled_plugin *c)
     int compiled_plugin_link(compiled_plugin *c, char **error)
     plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, uint64_t kernel_limit,
