@@ -61,21 +61,10 @@ static const char KERNEL_ACCESS_WAT[] =
     "  (func (export \"input_offset\") (result i64) (i64.load (i32.const 8)))\n"
     ")\n";
 
-static const char *const KERNEL_ACCESS_FUNCTIONS[] = {
-    "load_u8", "load_u64", "store_u8", "store_u64", "input_load_u8", "input_load_u64",
-    "input_length", "input_offset",
-};
-
 const char *kernel_access_wat(size_t *length) {
     *length = sizeof KERNEL_ACCESS_WAT - 1;
     return KERNEL_ACCESS_WAT;
 }
-
-size_t kernel_access_function_count(void) {
-    return sizeof KERNEL_ACCESS_FUNCTIONS / sizeof KERNEL_ACCESS_FUNCTIONS[0];
-}
-
-const char *kernel_access_function(size_t i) { return KERNEL_ACCESS_FUNCTIONS[i]; }
 
 static const char *fault_function(uint64_t which) {
     /* The order of the `which` codes in the module above. */

@@ -12,10 +12,6 @@
 /* kernel_access_wat: the module's WebAssembly text (static storage); *length = its byte count. */
 const char *kernel_access_wat(size_t *length);
 
-/* kernel_access_function_count / kernel_access_function: the ABI names the module exports. */
-size_t kernel_access_function_count(void);
-const char *kernel_access_function(size_t i);
-
 /* kernel_access_fault_message: when the last trap came from a failed accessor check, a message
  * naming the function and the offset (malloc'ed; the record is cleared), else NULL. */
 char *kernel_access_fault_message(kernel *k);

@@ -157,22 +157,11 @@ enum { WASMTIME_TRAP_CODE_INTERRUPT = 10, WASMTIME_TRAP_CODE_OUT_OF_FUEL = 11 };
     X(wasm_functype_t *, wasm_functype_new, (wasm_valtype_vec_t *, wasm_valtype_vec_t *))            \
     X(void, wasm_functype_delete, (wasm_functype_t *))                                               \
     X(wasmtime_linker_t *, wasmtime_linker_new, (wasm_engine_t *))                                   \
-    X(wasmtime_linker_t *, wasmtime_linker_clone, (wasmtime_linker_t *))                             \
     X(void, wasmtime_linker_delete, (wasmtime_linker_t *))                                           \
     X(wasmtime_error_t *, wasmtime_linker_define_func_unchecked,                                     \
       (wasmtime_linker_t *, const char *, size_t, const char *, size_t, const wasm_functype_t *,     \
        wasmtime_func_unchecked_callback_t, void *, wt_finalizer_t))                                  \
     X(wasmtime_error_t *, wasmtime_linker_define_wasi, (wasmtime_linker_t *))                        \
-    X(wasmtime_error_t *, wasmtime_linker_define,                                                    \
-      (wasmtime_linker_t *, wasmtime_context_t *, const char *, size_t, const char *, size_t,        \
-       const wasmtime_extern_t *))                                                                   \
-    X(wasmtime_error_t *, wasmtime_linker_define_instance,                                           \
-      (wasmtime_linker_t *, wasmtime_context_t *, const char *, size_t, const wasmtime_instance_t *))\
-    X(wasmtime_error_t *, wasmtime_linker_instantiate,                                               \
-      (const wasmtime_linker_t *, wasmtime_context_t *, const wasmtime_module_t *,                   \
-       wasmtime_instance_t *, wasm_trap_t **))                                                       \
-    X(bool, wasmtime_instance_export_get,                                                            \
-      (wasmtime_context_t *, const wasmtime_instance_t *, const char *, size_t, wasmtime_extern_t *))\
     X(bool, wasmtime_instance_export_nth,                                                            \
       (wasmtime_context_t *, const wasmtime_instance_t *, size_t, char **, size_t *,                 \
        wasmtime_extern_t *))                                                                         \
