@@ -2,11 +2,12 @@
  * instance.h - a compiled plugin, its instances, and a call (ABI.md, "A call").
  *
  * compiled_plugin: the engine-level, store-independent part shared by every instance: the linker
- *   (kernel callbacks + host imports + user host functions + WASI when enabled), the modules, and
- *   the table of the main module's function exports.
- * plugin_instance: one wasmtime store with the kernel accessor instance (whose memory is the kernel
- *   memory, see kernel_access.c), the instantiated modules, vars, config and the interruption
- *   state. Used by one thread at a time.
+ *   (kernel callbacks + host imports + user host functions + WASI when enabled), the modules, their
+ *   import plans (import_plan.h) and the table of the main module's function exports. A plugin may
+ *   be compiled for several engines (pooled / on-demand, with / without epoch interruption).
+ * plugin_instance: one wasmtime store, made by the first call, with the kernel accessor instance
+ *   (whose memory is the kernel memory, see kernel_access.c), the instantiated modules, vars,
+ *   config and the interruption state. Used by one thread at a time.
  *
  * Import callbacks find the instance of the running call through `current_instance`, a
  * thread-local set around every entry into wasm: the linker's callbacks can then be shared by every
