@@ -175,8 +175,9 @@ cdef class CompiledPlugin:
         compilation.c.bundle = engine
         self._compile(compilation.c, source)
         self._link(compilation.c)
-        self._compilations[_engine_slot(engine.flags, engine.pool_instances != 0)] = compilation
-        return compilation
+        # Another thread may have compiled the same one meanwhile (compiling releases the GIL):
+        # keep the first, which instances may already run; this one is freed.
+        return self._compilations.setdefault(_engine_slot(engine.flags, engine.pool_instances != 0), compilation)
 
     cdef wasmtime_module_t *_compile_one(self, engine_bundle *engine, str name, bytes data,
                                          wasmtime_module_t *source) except NULL:

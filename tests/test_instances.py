@@ -108,6 +108,18 @@ def test_a_full_pool_falls_back_to_on_demand_instances(wasm_path):
     assert result.stdout.split("\n")[:2] == ["[True, True, False, False, False, False]", "True"]
 
 
+def test_a_full_pool_falls_back_from_many_threads_at_once(wasm_path):
+    result = run_python(f"""
+        import extism_fast as ef
+        with ef.PluginPool({str(wasm_path(COUNT))!r}, size=8, functions=[]) as pool:
+            outputs = list(pool.map("count_vowels", ["a" * i for i in range(400)]))
+        assert outputs == [b'{{"count": %d}}' % i for i in range(400)], outputs[:5]
+        print("ok")
+    """, EXTISM_FAST_INSTANCE_POOL="1")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
 def test_pool_turned_off(wasm_path):
     result = run_python(f"""
         import extism_fast as ef
