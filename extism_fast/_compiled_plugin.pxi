@@ -217,11 +217,13 @@ cdef class CompiledPlugin:
         """A module from an intact cache entry, or NULL (then it is compiled again)."""
         cdef wasmtime_module_t *module = NULL
         cdef wasmtime_error_t *error
-        payload = self._cache.load(key)
-        if payload is None:
+        cdef const uint8_t[::1] payload
+        found = self._cache.load(key)
+        if found is None:
             return NULL
-        cdef const uint8_t *p = <const uint8_t *>PyBytes_AS_STRING(payload)
-        cdef size_t n = PyBytes_GET_SIZE(payload)
+        payload = found
+        cdef const uint8_t *p = &payload[0]
+        cdef size_t n = payload.shape[0]
         with nogil:
             error = wt.wasmtime_module_deserialize(engine.engine, p, n, &module)
         if error != NULL and engine.pool_instances:  # may just not fit the pool: keep the entry

@@ -52,17 +52,18 @@ class CompileCache:
     def _path(self, key: str) -> Path:
         return self.directory / f"{key}.cwasm"
 
-    def load(self, key: str) -> Optional[bytes]:
-        """The serialized module stored under ``key``, or None when absent or not intact."""
+    def load(self, key: str) -> Optional[memoryview]:
+        """The serialized module stored under ``key`` (a read-only view, not a copy: entries are
+        megabytes), or None when absent or not intact."""
         path = self._path(key)
         try:
-            blob = path.read_bytes()
+            blob = memoryview(path.read_bytes())
         except OSError:
             return None
         header = len(_MAGIC) + 2 * _DIGEST
         intact = (
             len(blob) > header
-            and blob.startswith(_MAGIC)
+            and blob[: len(_MAGIC)] == _MAGIC
             and blob[len(_MAGIC) : len(_MAGIC) + _DIGEST] == bytes.fromhex(key)
             and blob[len(_MAGIC) + _DIGEST : header] == hashlib.sha256(blob[header:]).digest()
         )
