@@ -9,6 +9,14 @@ cdef uint8_t _EMPTY[1]
 _BATCH_SIZE = 1024
 
 
+def parse_output(bytes out, parse):
+    """An output copied out of kernel memory, as ``parse`` asks: bytes (``parse=bytes``), a
+    memoryview of the copy (``parse=None``), or ``parse(out)``."""
+    if parse is bytes:
+        return out
+    return memoryview(out) if parse is None else parse(out)
+
+
 cdef class _OutputBuffer:
     """Exports one call's output, in place in kernel memory, to read-only memoryviews."""
     cdef Plugin plugin          # keeps the kernel memory alive while views exist
@@ -40,6 +48,7 @@ cdef class _Batch:
     cdef uint8_t *arena          # every output, back to back
     cdef size_t arena_length
     cdef size_t arena_capacity
+    cdef bint out_of_memory      # an output could not be kept: the batch stopped before it
 
     def __cinit__(self, list items):
         cdef size_t i
@@ -89,11 +98,10 @@ cdef class _Batch:
         cdef size_t i
         for i in range(self.count):
             instance_call(inst, index, self.inputs[i], self.input_lengths[i], timeout_ns, 0, &self.results_[i])
+            if self.results_[i].status == CALL_OK and not self._keep_output(i):
+                self.out_of_memory = True
+                return
             self.done = i + 1
-            if self.results_[i].status == CALL_OK:
-                if not self._keep_output(i):
-                    self.results_[i].status = CALL_INPUT_TOO_LARGE  # out of host memory for outputs
-                    self.results_[i].output_length = 0
             if self.results_[i].status != CALL_OK and not return_exceptions:
                 return
 
@@ -101,12 +109,15 @@ cdef class _Batch:
         """The outputs (parsed) in input order; a failure raises, or fills its slot."""
         cdef size_t i
         cdef call_result *r
+        if self.out_of_memory:
+            raise MemoryError(f"out of host memory keeping the outputs of {function_name!r} after "
+                              f"{self.done} of {self.count} calls ({self.arena_length} bytes)")
         out = []
         for i in range(self.done):
             r = &self.results_[i]
             if r.status == CALL_OK:
                 data = PyBytes_FromStringAndSize(<const char *>self.arena + self.output_offsets[i], r.output_length)
-                out.append(data if parse is bytes else memoryview(data) if parse is None else parse(data))
+                out.append(parse_output(data, parse))
                 continue
             error = plugin._call_error(function_name, r)
             r.message = NULL  # _call_error freed it

@@ -307,12 +307,9 @@ cdef class Plugin:
             raise self._call_error(function_name, &r)
         if parse is None and <ptrdiff_t>index != self._c.start_index:
             return self._expose_output(&r)
-        out = PyBytes_FromStringAndSize(<const char *>r.output, r.output_length)
-        if parse is bytes:
-            return out
-        if parse is None:  # after `_start` the next call replaces the store: a view would dangle
-            return memoryview(out)
-        return parse(out)
+        # After `_start` the next call replaces the store: a view would dangle, so parse=None gets
+        # a view of a copy there.
+        return parse_output(PyBytes_FromStringAndSize(<const char *>r.output, r.output_length), parse)
 
     cdef object _expose_output(self, call_result *r):
         cdef _OutputBuffer exporter = _OutputBuffer.__new__(_OutputBuffer)

@@ -107,3 +107,6 @@ class Plugin:
         parse: Optional[Callable[[bytes], Any]] = ...,
         return_exceptions: bool = False,
     ) -> Iterator[Any]: ...
+
+def parse_output(out: bytes, parse: Optional[Callable[[bytes], Any]]) -> Any:
+    """An output as ``parse`` asks: bytes, a memoryview of the copy (None), or ``parse(out)``."""

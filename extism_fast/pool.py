@@ -13,7 +13,7 @@ import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Callable, Generator, Iterable, Iterator, List, Optional, Sequence
 
-from extism_fast._runtime import CompiledPlugin, Plugin
+from extism_fast._runtime import CompiledPlugin, Plugin, parse_output
 from extism_fast.errors import Error
 from extism_fast.functions import HOST_FN_REGISTRY, Function
 
@@ -73,9 +73,7 @@ class PluginPool:
             out = plugin.call(function_name, data, bytes, host_context)
         finally:
             self._free.put(plugin)
-        if parse is bytes:
-            return out
-        return memoryview(out) if parse is None else parse(out)
+        return parse_output(out, parse)
 
     def _run_chunk(self, function_name: str, chunk: List[Any], parse: Any, return_exceptions: bool) -> List[Any]:
         plugin = self._borrow()

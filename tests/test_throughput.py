@@ -244,3 +244,30 @@ def test_second_process_loads_from_the_cache(tmp_path, wasm_path):
     runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
             for _ in range(2)]
     assert [r.stdout.strip() for r in runs] == ["miss", "hit"], [r.stderr for r in runs]
+
+
+def test_call_many_out_of_host_memory_for_outputs_raises_memory_error(wasm_path):
+    # The outputs of a batch are kept in one growing buffer; when the process cannot grow it
+    # (here: an address-space limit), call_many raises MemoryError, and the plugin still works.
+    script = textwrap.dedent(f"""
+        import resource
+        import extism_fast as ef
+        plugin = ef.Plugin({str(wasm_path("kernel"))!r}, functions=[])
+        assert plugin.call("echo", b"warm") == b"warm"  # the instance exists: its memory is reserved
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        with open("/proc/self/statm") as f:
+            used = int(f.read().split()[0]) * resource.getpagesize()
+        resource.setrlimit(resource.RLIMIT_AS, (used + (1 << 30), hard))
+        big = b"x" * (100 << 20)
+        try:
+            plugin.call_many("echo", [big] * 30)
+            print("no error")
+        except MemoryError as exc:
+            print("MemoryError", "after" in str(exc) and "of 30 calls" in str(exc))
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+        print(plugin.call("echo", b"still works"))
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                            check=False, env=dict(os.environ, EXTISM_FAST_INSTANCE_POOL="0"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:2] == ["MemoryError True", "b'still works'"], result.stdout
