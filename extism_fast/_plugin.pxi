@@ -14,6 +14,9 @@ cdef class CancelHandle:
         if self.plugin.inst != NULL:
             with nogil:
                 instance_cancel(self.plugin.inst)
+            request = self.plugin._http_cancel  # an http_request in progress: abort it too
+            if request is not None:
+                request.cancel()
         return True
 
 
@@ -73,6 +76,7 @@ cdef class Plugin:
     cdef object _manifest
     cdef int _wasi_stdio
     cdef bint _called               # a call has run: the instance has state of its own
+    cdef object _http_cancel        # http.RequestCancel of the http_request in progress, or None
     cdef dict _callable
     cdef object _id
     cdef object _host_context
@@ -416,9 +420,16 @@ cdef class Plugin:
             remaining = None  # the call's time left bounds the request
             if inst.deadline_ns:
                 remaining = (inst.deadline_ns - now) / 1e9 if inst.deadline_ns > now else 0.0
-            result = http.perform_request(request_json, body_bytes, allowed_hosts=self._allowed_hosts,
-                                          max_response_bytes=self._max_http_response_bytes,
-                                          timeout_s=remaining)
+            # CancelHandle.cancel sets the flag, then cancels this token: one of them is seen.
+            self._http_cancel = http.RequestCancel()
+            if inst.cancel_requested:
+                self._http_cancel.cancel()
+            try:
+                result = http.perform_request(request_json, body_bytes, allowed_hosts=self._allowed_hosts,
+                                              max_response_bytes=self._max_http_response_bytes,
+                                              timeout_s=remaining, cancel=self._http_cancel)
+            finally:
+                self._http_cancel = None
             inst.http_status = result.status
             if self._http_response_headers:
                 headers = result.headers_json()
@@ -435,6 +446,8 @@ cdef class Plugin:
         """Map an exception from http.perform_request to the failure the call reports."""
         if isinstance(exc, TimeoutError) and self._timeout_ns:
             self.inst.interrupt = INTERRUPT_TIMEOUT  # the call's own deadline ran out
+        elif isinstance(exc, CancelledError):
+            self.inst.interrupt = INTERRUPT_CANCEL
         cdef failure_kind kind = FAILURE_HOST_CALL
         for cls, k in ((CapabilityError, FAILURE_DENIED), (MemoryLimitError, FAILURE_LIMIT)):
             if isinstance(exc, cls):

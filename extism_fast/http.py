@@ -69,12 +69,13 @@ from fnmatch import fnmatchcase
 from typing import Sequence
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
-from extism_fast.errors import CallError, CapabilityError, MemoryLimitError, TimeoutError
+from extism_fast.errors import CallError, CancelledError, CapabilityError, MemoryLimitError, TimeoutError
 
 __all__ = [
     "DEFAULT_REQUEST_TIMEOUT_S",
     "MAX_REDIRECTS",
     "HttpResult",
+    "RequestCancel",
     "host_allowed",
     "host_matches",
     "normalize_host",
@@ -341,6 +342,7 @@ class _State:
         self.deadline = deadline
         self.done = threading.Event()
         self.cancelled = False
+        self.aborted = False  # by RequestCancel
         self.host = ""
         self.result: HttpResult | None = None
         self.error: BaseException | None = None
@@ -370,6 +372,37 @@ class _State:
             sockets, self._sockets = self._sockets, []
         for sock in sockets:
             _shutdown(sock)
+
+    def abort(self) -> None:
+        """The plugin call was cancelled: stop the worker and wake the caller now (a DNS lookup
+        in progress is left to finish on the worker thread)."""
+        self.aborted = True
+        self.cancel()
+        self.done.set()
+
+
+class RequestCancel:
+    """Lets another thread abort the request a plugin call is making (``CancelHandle.cancel``)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._state: _State | None = None
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        """Abort the request in progress, or the next one this token is given to."""
+        with self._lock:
+            self.cancelled = True
+            state = self._state
+        if state is not None:
+            state.abort()
+
+    def _attach(self, state: _State) -> None:
+        with self._lock:
+            self._state = state
+            cancelled = self.cancelled
+        if cancelled:
+            state.abort()
 
 
 def _shutdown(sock: socket.socket) -> None:
@@ -588,7 +621,8 @@ def _exchange(state: _State, target: _Target, method: str, headers: dict[str, st
 
 
 def perform_request(request_json: bytes, body: bytes, *, allowed_hosts: Sequence[str],
-                    max_response_bytes: int, timeout_s: float | None) -> HttpResult:
+                    max_response_bytes: int, timeout_s: float | None,
+                    cancel: RequestCancel | None = None) -> HttpResult:
     """Run a plugin's ``http_request``: check it against the policy, send it, return the response.
 
     :param request_json: the plugin's ``{"url": ..., "method": "GET", "headers": {...}}``
@@ -598,7 +632,9 @@ def perform_request(request_json: bytes, body: bytes, *, allowed_hosts: Sequence
     :param max_response_bytes: ``memory.max_http_response_bytes``.
     :param timeout_s: the time left in the plugin call, or ``None`` when the call has no timeout
         (the request is then bounded by :data:`DEFAULT_REQUEST_TIMEOUT_S`).
+    :param cancel: aborts the request when cancelled from another thread.
     :raises CapabilityError: a host (or a redirect's host) is not allowed; nothing was sent to it.
+    :raises CancelledError: ``cancel`` was cancelled before the request finished.
     :raises MemoryLimitError: the response body is larger than ``max_response_bytes``.
     :raises TimeoutError: the request did not finish within ``timeout_s``.
     :raises CallError: invalid request JSON or URL, network failure, default timeout, too many
@@ -632,11 +668,15 @@ def perform_request(request_json: bytes, body: bytes, *, allowed_hosts: Sequence
 
     worker = threading.Thread(target=work, name="extism_fast-http", daemon=True)
     worker.start()
+    if cancel is not None:
+        cancel._attach(state)
     try:
         finished = state.done.wait(max(state.deadline - time.monotonic(), 0.0))
     finally:
         if not state.done.is_set():
             state.cancel()  # the worker sends nothing more and exits
+    if state.aborted:
+        raise CancelledError(f"HTTP request to host '{state.host}' cancelled (CancelHandle.cancel)")
     if finished:
         if state.error is None and state.result is not None:
             return state.result

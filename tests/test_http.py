@@ -370,6 +370,32 @@ def test_without_call_timeout_a_request_has_its_own_limit(host_wasm, server, mon
         assert fetch(plugin, server.url("/hello"))[0] == 200
 
 
+def test_cancel_aborts_a_request_in_progress(host_wasm, server):
+    with make_plugin(host_wasm) as plugin:
+        handle = plugin.cancel_handle()
+        timer = threading.Timer(0.2, handle.cancel)
+        start = time.monotonic()
+        timer.start()
+        try:
+            with pytest.raises(ef.CancelledError, match="cancelled"):
+                fetch(plugin, server.url("/slow"))
+        finally:
+            timer.cancel()
+        assert time.monotonic() - start < 1.5  # /slow answers after 2 s
+        assert fetch(plugin, server.url("/hello"))[:2] == (200, b"hello from the server")
+
+
+def test_a_cancelled_token_aborts_the_request_it_is_given_to(server):
+    token = efhttp.RequestCancel()
+    token.cancel()
+    request = json.dumps({"url": server.url("/slow")}).encode()
+    start = time.monotonic()
+    with pytest.raises(ef.CancelledError, match="HTTP request to host '127.0.0.1' cancelled"):
+        efhttp.perform_request(request, b"", allowed_hosts=["127.0.0.1"], max_response_bytes=1 << 20,
+                               timeout_s=None, cancel=token)
+    assert time.monotonic() - start < 1.5
+
+
 @pytest.mark.parametrize("path", ["/big", "/big-no-length"])
 def test_response_body_cap(host_wasm, server, path):
     with make_plugin(host_wasm, memory={"max_http_response_bytes": LIMIT}) as plugin:

@@ -91,6 +91,7 @@ cdef extern from "instance.h" nogil:
         uint64_t kernel_keep
         int needs_store
         uint64_t deadline_ns
+        int cancel_requested
         interrupt_reason interrupt
 
     ctypedef enum call_status:
