@@ -10,7 +10,10 @@ static pthread_cond_t ticker_wake = PTHREAD_COND_INITIALIZER;
 static int ticker_started;   /* under ticker_lock */
 static int ticker_idle = 1;  /* atomic; set under ticker_lock */
 static long active_calls;    /* atomic */
-static wasm_engine_t *ticker_engine;
+/* Every engine a call has run on: each tick advances them all (engines live as long as the
+ * process). Appended under ticker_lock; the count is published after the slot is written. */
+static wasm_engine_t *ticker_engines[TICKER_MAX_ENGINES];
+static int ticker_engine_count; /* atomic */
 
 uint64_t ticker_now_ns(void) {
     struct timespec ts;
@@ -39,17 +42,40 @@ static void *ticker_main(void *unused) {
     for (;;) {
         struct timespec period = {0, (long)TICKER_PERIOD_NS};
         nanosleep(&period, NULL);
-        wt.wasmtime_engine_increment_epoch(ticker_engine);
+        int engines = __atomic_load_n(&ticker_engine_count, __ATOMIC_ACQUIRE);
+        for (int i = 0; i < engines; i++) wt.wasmtime_engine_increment_epoch(ticker_engines[i]);
         if (__atomic_load_n(&active_calls, __ATOMIC_SEQ_CST) > 0) quiet_ticks = 0;
         else if (++quiet_ticks >= TICKER_IDLE_TICKS && go_idle()) quiet_ticks = 0;
     }
     return NULL;
 }
 
-static int wake_ticker(wasm_engine_t *engine) {
+static int known_engine(wasm_engine_t *engine) {
+    int engines = __atomic_load_n(&ticker_engine_count, __ATOMIC_ACQUIRE);
+    for (int i = 0; i < engines; i++)
+        if (ticker_engines[i] == engine) return 1;
+    return 0;
+}
+
+static int add_engine(wasm_engine_t *engine) {
     int result = 0;
     pthread_mutex_lock(&ticker_lock);
-    ticker_engine = engine;
+    if (!known_engine(engine)) {
+        int engines = __atomic_load_n(&ticker_engine_count, __ATOMIC_RELAXED);
+        if (engines < TICKER_MAX_ENGINES) {
+            ticker_engines[engines] = engine;
+            __atomic_store_n(&ticker_engine_count, engines + 1, __ATOMIC_RELEASE);
+        } else {
+            result = -1;
+        }
+    }
+    pthread_mutex_unlock(&ticker_lock);
+    return result;
+}
+
+static int wake_ticker(void) {
+    int result = 0;
+    pthread_mutex_lock(&ticker_lock);
     if (!ticker_started) {
         pthread_t thread;
         pthread_attr_t attr;
@@ -68,8 +94,9 @@ static int wake_ticker(wasm_engine_t *engine) {
 }
 
 int ticker_call_begin(wasm_engine_t *engine) {
+    if (!known_engine(engine) && add_engine(engine) != 0) return -1;
     __atomic_add_fetch(&active_calls, 1, __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&ticker_idle, __ATOMIC_SEQ_CST) && wake_ticker(engine) != 0) {
+    if (__atomic_load_n(&ticker_idle, __ATOMIC_SEQ_CST) && wake_ticker() != 0) {
         __atomic_sub_fetch(&active_calls, 1, __ATOMIC_SEQ_CST);
         return -1;
     }

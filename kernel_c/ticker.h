@@ -1,5 +1,5 @@
 /*
- * ticker.h - the thread that advances the engine's epoch while plugin calls are running.
+ * ticker.h - the thread that advances the engines' epochs while plugin calls are running.
  *
  * Every store's epoch deadline is "the next epoch", so each tick runs the store's deadline callback
  * (instance.c) in every running call: it enforces timeouts and cancel, and lets a long call that
@@ -16,9 +16,12 @@
 
 #define TICKER_PERIOD_NS UINT64_C(1000000)
 #define TICKER_IDLE_TICKS 100
+#define TICKER_MAX_ENGINES 16
 
-/* ticker_call_begin: a call begins on `engine` (starts or wakes the thread when needed).
- * Returns 0, or -1 when the thread cannot be started (the call then has no timeout). */
+/* ticker_call_begin: a call begins on `engine`, which the ticker advances from now on with every
+ * other engine calls have run on (starts or wakes the thread when needed). Returns 0, or -1 when
+ * the thread cannot be started or TICKER_MAX_ENGINES engines are known (the call then has no
+ * timeout). */
 int ticker_call_begin(wasm_engine_t *engine);
 
 /* ticker_call_end: the call announced by a successful ticker_call_begin has ended. */

@@ -263,3 +263,32 @@ def test_cancel_handle_on_a_plugin_too_big_for_the_pool():
     plugin.cancel_handle()
     assert plugin.interruptible and not plugin._pooled
     assert plugin.call("run") == b""
+
+
+def test_timeouts_on_two_engines_at_once(wasm_path):
+    # A fuel-metered plugin and a plain one run on different engines; the ticker must advance
+    # both while their calls overlap, or the second call would never time out.
+    result = run_python(f"""
+        import os, threading, time
+        import extism_fast as ef
+        manifest = {{"wasm": [{{"path": {str(wasm_path("misc"))!r}}}], "timeout_ms": 300}}
+        metered = ef.Plugin(manifest, functions=[], fuel=10**15)
+        plain = ef.Plugin(manifest, functions=[])
+        errors = []
+        def run(plugin):
+            try:
+                plugin.call("forever")
+            except ef.TimeoutError:
+                errors.append("timeout")
+        first = threading.Thread(target=run, args=(metered,), daemon=True)
+        first.start()
+        time.sleep(0.1)  # the ticker is running for the first engine when the second call starts
+        second = threading.Thread(target=run, args=(plain,), daemon=True)
+        second.start()
+        first.join(10)
+        second.join(10)
+        print(errors, flush=True)
+        os._exit(0)  # a call that never timed out is still running
+    """)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "['timeout', 'timeout']"
