@@ -61,8 +61,11 @@ static void configure_pool(wasm_config_t *config, uint32_t n) {
     wt.wasmtime_pooling_allocation_config_max_memory_size_set(pool, (size_t)MEMORY_RESERVATION);
     wt.wasmtime_pooling_allocation_config_table_elements_set(pool, POOL_TABLE_ELEMENTS);
     wt.wasmtime_pooling_allocation_config_max_core_instance_size_set(pool, (size_t)POOL_INSTANCE_SIZE);
-    /* A reused slot is zeroed in place up to here instead of being unmapped and faulted back. */
-    wt.wasmtime_pooling_allocation_config_linear_memory_keep_resident_set(pool, 128 * 1024);
+    /* A freed slot's first page is zeroed in place; the rest is given back with madvise, in
+     * batches (one lock round per batch). Keeping more resident makes reuse no faster than this
+     * but keeps every page it zeroes: 128 KiB cost 170 MiB after closing 900 instances. */
+    wt.wasmtime_pooling_allocation_config_linear_memory_keep_resident_set(pool, 4096);
+    wt.wasmtime_pooling_allocation_config_decommit_batch_size_set(pool, 32);
     wt.wasmtime_pooling_allocation_strategy_set(config, pool); /* copies it */
     wt.wasmtime_pooling_allocation_config_delete(pool);
 }

@@ -112,6 +112,8 @@ enum { WASMTIME_TRAP_CODE_INTERRUPT = 10, WASMTIME_TRAP_CODE_OUT_OF_FUEL = 11 };
       (wasmtime_pooling_allocation_config_t *, uint32_t))                                            \
     X(void, wasmtime_pooling_allocation_config_total_stacks_set,                                     \
       (wasmtime_pooling_allocation_config_t *, uint32_t))                                            \
+    X(void, wasmtime_pooling_allocation_config_decommit_batch_size_set,                              \
+      (wasmtime_pooling_allocation_config_t *, size_t))                                              \
     X(void, wasmtime_pooling_allocation_config_max_memory_size_set,                                  \
       (wasmtime_pooling_allocation_config_t *, size_t))                                              \
     X(void, wasmtime_pooling_allocation_config_max_core_instance_size_set,                           \

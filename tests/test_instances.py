@@ -292,3 +292,26 @@ def test_timeouts_on_two_engines_at_once(wasm_path):
     """)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "['timeout', 'timeout']"
+
+
+def test_closed_instances_give_their_memory_back(wasm_path):
+    # A pool slot keeps at most a page of each memory resident once its instance is closed.
+    result = run_python(f"""
+        import extism_fast as ef
+        def rss_mib():
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * 4096 / 2**20
+        compiled = ef.CompiledPlugin({str(wasm_path("examples/count_vowels.c"))!r}, functions=[])
+        with ef.Plugin(compiled) as warm:
+            warm.call("count_vowels", "a")
+        before = rss_mib()
+        plugins = [ef.Plugin(compiled) for _ in range(300)]
+        for plugin in plugins:
+            plugin.call("count_vowels", "aeiou" * 100)
+        for plugin in plugins:
+            plugin.close()
+        del plugins
+        print(round(rss_mib() - before))
+    """)
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout) < 30, f"{result.stdout.strip()} MiB still resident"
