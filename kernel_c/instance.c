@@ -30,7 +30,7 @@ wasm_trap_t *instance_fail(plugin_instance *p, failure_kind kind, const char *me
  * loads on the other (see CompiledPlugin's on-demand fallback). */
 #define MEMORY_RESERVATION (UINT64_C(4) << 30)
 #define MEMORY_GUARD (UINT64_C(32) << 20)
-#define POOL_TABLE_ELEMENTS 65536
+#define POOL_TABLE_ELEMENTS 1048576
 #define POOL_INSTANCE_SIZE (UINT64_C(1) << 20)
 
 /* Slots per plugin instance: the accessor and main, and room for dependencies on average. */

@@ -27,11 +27,11 @@ START_CALLS_HOST = """
   (func (export "run") (result i32) (i32.const 0)))
 """
 
-# A table too big for the instance pool (65,536 elements a slot): compiled for on-demand instances.
+# A table too big for the instance pool (1,048,576 elements a slot): compiled for on-demand instances.
 BIG_TABLE = """
 (module
   (import "extism:host/env" "output_set" (func $out (param i64 i64)))
-  (table 100000 funcref)
+  (table 1100000 funcref)
   (func (export "run") (result i32) (call $out (i64.const 0) (i64.const 0)) (i32.const 0)))
 """
 
