@@ -315,3 +315,14 @@ def test_closed_instances_give_their_memory_back(wasm_path):
     """)
     assert result.returncode == 0, result.stderr
     assert int(result.stdout) < 30, f"{result.stdout.strip()} MiB still resident"
+
+
+def test_a_pooled_plugin_can_grow_its_table_well_past_its_start():
+    # A runtime table.grow is bounded by the pool's table slot (1,048,576 elements).
+    wat = """(module
+      (table 16 funcref)
+      (func (export "grow") (result i32)
+        (i32.eq (table.grow (ref.null func) (i32.const 200000)) (i32.const -1))))"""
+    with ef.Plugin(wat, functions=[]) as plugin:
+        assert plugin._pooled
+        assert plugin.call("grow") == b""  # returns 1 (a CallError) if the table could not grow
