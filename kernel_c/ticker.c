@@ -73,9 +73,24 @@ static int add_engine(wasm_engine_t *engine) {
     return result;
 }
 
+/* A forked child has no ticker thread (only the forking thread survives fork): the next call
+ * starts one. The lock may have been held by another thread at the fork: make a fresh one. */
+static void forget_thread_after_fork(void) {
+    pthread_mutex_t fresh_lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t fresh_wake = PTHREAD_COND_INITIALIZER;
+    ticker_lock = fresh_lock;
+    ticker_wake = fresh_wake;
+    ticker_started = 0;
+    __atomic_store_n(&ticker_idle, 1, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&active_calls, 0, __ATOMIC_SEQ_CST);
+}
+
 static int wake_ticker(void) {
     int result = 0;
+    static int fork_handler_installed; /* under ticker_lock */
     pthread_mutex_lock(&ticker_lock);
+    if (!fork_handler_installed && pthread_atfork(NULL, NULL, forget_thread_after_fork) == 0)
+        fork_handler_installed = 1;
     if (!ticker_started) {
         pthread_t thread;
         pthread_attr_t attr;

@@ -326,3 +326,31 @@ def test_a_pooled_plugin_can_grow_its_table_well_past_its_start():
     with ef.Plugin(wat, functions=[]) as plugin:
         assert plugin._pooled
         assert plugin.call("grow") == b""  # returns 1 (a CallError) if the table could not grow
+
+
+def test_timeouts_work_in_a_forked_child(wasm_path):
+    # The ticker thread does not survive fork(): the child's first call starts its own.
+    result = run_python(f"""
+        import os, signal
+        import extism_fast as ef
+        manifest = {{"wasm": [{{"path": {str(wasm_path("misc"))!r}}}], "timeout_ms": 200}}
+        plugin = ef.Plugin(manifest, functions=[])
+        try:
+            plugin.call("forever")
+        except ef.TimeoutError:
+            print("parent timed out", flush=True)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                plugin.call("forever")
+            except ef.TimeoutError:
+                os._exit(7)
+            os._exit(1)
+        # A child that never times out is killed: the test fails instead of hanging.
+        signal.signal(signal.SIGALRM, lambda *_: os.kill(pid, signal.SIGKILL))
+        signal.alarm(20)
+        _, status = os.waitpid(pid, 0)
+        print("child", os.waitstatus_to_exitcode(status))
+    """)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:2] == ["parent timed out", "child 7"]
