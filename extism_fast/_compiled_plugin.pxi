@@ -213,8 +213,10 @@ cdef class CompiledPlugin:
                 logger.debug("extism_fast: cannot serialize module '%s': %s", name, _take_wasmtime_error(error))
         return module
 
-    cdef wasmtime_module_t *_load_cached(self, engine_bundle *engine, str key):
-        """A module from an intact cache entry, or NULL (then it is compiled again)."""
+    cdef wasmtime_module_t *_load_cached(self, engine_bundle *engine, str key) except? NULL:
+        """A module from an intact cache entry, or NULL (then it is compiled again). On a pooled
+        engine an intact entry that does not load is a module too big for the pool: CompileError,
+        so that the caller goes to the on-demand engine without compiling here first."""
         cdef wasmtime_module_t *module = NULL
         cdef wasmtime_error_t *error
         cdef const uint8_t[::1] payload
@@ -226,10 +228,8 @@ cdef class CompiledPlugin:
         cdef size_t n = payload.shape[0]
         with nogil:
             error = wt.wasmtime_module_deserialize(engine.engine, p, n, &module)
-        if error != NULL and engine.pool_instances:  # may just not fit the pool: keep the entry
-            logger.debug("extism_fast: compile cache entry %s not loaded on the pooled engine: %s", key,
-                         _take_wasmtime_error(error))
-            return NULL
+        if error != NULL and engine.pool_instances:  # keep the entry: the on-demand engine loads it
+            raise CompileError(f"cached module does not fit the instance pool: {_take_wasmtime_error(error)}")
         if error != NULL:  # intact but not for this engine: replace it
             logger.warning("extism_fast: compile cache entry %s rejected by wasmtime: %s", key,
                            _take_wasmtime_error(error))

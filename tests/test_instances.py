@@ -354,3 +354,24 @@ def test_timeouts_work_in_a_forked_child(wasm_path):
     """)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[:2] == ["parent timed out", "child 7"]
+
+
+def test_a_module_too_big_for_the_pool_loads_from_the_cache_without_compiling(tmp_path):
+    # Second process: the cached module is refused by the pooled engine and loaded on demand;
+    # nothing is compiled.
+    wasm_file = tmp_path / "big_table.wat"
+    wasm_file.write_text(BIG_TABLE)
+    script = f"""
+        import extism_fast as ef
+        from extism_fast import _runtime
+        compiles = []
+        real = _runtime.wat2wasm
+        _runtime.wat2wasm = lambda text: compiles.append(1) or real(text)
+        plugin = ef.Plugin({str(wasm_file)!r}, functions=[])
+        assert plugin.call("run") == b"" and not plugin._pooled
+        print(len(compiles))
+    """
+    env = {"EXTISM_FAST_CACHE_DIR": str(tmp_path / "cache"), "EXTISM_FAST_CACHE": "1"}
+    runs = [run_python(script, **env) for _ in range(2)]
+    assert [r.returncode for r in runs] == [0, 0], [r.stderr for r in runs]
+    assert [r.stdout.strip() for r in runs] == ["2", "0"]  # WAT converted twice, then never
