@@ -114,7 +114,7 @@ cdef class CompiledPlugin:
     cdef object _cache
     cdef list _entries
     cdef list _modules       # the loaded modules, for compiling them on another engine
-    cdef dict _compilations  # _engine_slot -> _Compilation
+    cdef dict _compilations  # _engine_key -> _Compilation
     cdef dict _callable      # export name -> index, for () -> i32 and () -> ()
     cdef dict _other_exports  # export name -> signature text, for the rest
 
@@ -126,25 +126,20 @@ cdef class CompiledPlugin:
         if fuel is not None and (isinstance(fuel, bool) or not isinstance(fuel, int) or fuel <= 0):
             raise ManifestError(f"fuel must be a positive integer (instructions per call), got {fuel!r}")
         self.fuel = fuel
-        if interruptible is None:
-            interruptible = self.manifest.timeout_ms is not None
-        elif not interruptible and self.manifest.timeout_ms is not None:
-            raise ManifestError(f"manifest.timeout_ms = {self.manifest.timeout_ms} needs an interruptible "
-                                f"plugin: drop interruptible=False or the timeout")
-        self.interruptible = interruptible
+        self.interruptible = _resolve_interruptible(self.manifest, interruptible)
         # Several functions with one namespace and name: the last wins, as in the official SDK.
         unique = {(f.namespace, f.name): f for f in (functions or ())}
         self.functions = list(unique.values())
         self._entries = [_HostFunctionEntry(f) for f in self.functions]
         self._modules = self.manifest.load_modules()
         self._compilations = {}
-        self.c = self._compilation(_engine_for(fuel is not None, interruptible))
+        self.c = self._compilation(_engine_for(fuel is not None, self.interruptible))
         self._list_exports()
 
     cdef compiled_plugin *_compilation(self, engine_bundle *engine) except NULL:
         """The plugin compiled for `engine` (or, when it does not fit that engine's instance pool,
         for its on-demand twin), compiled now if needed and then kept."""
-        cdef _Compilation found = self._compilations.get(_engine_slot(engine.flags, engine.pool_instances != 0))
+        cdef _Compilation found = self._compilations.get(_engine_key(engine))
         if found is None and engine.pool_instances:
             found = self._compilations.get(_engine_slot(engine.flags, False))
         if found is not None:
@@ -162,7 +157,7 @@ cdef class CompiledPlugin:
         """`source` (a pooled compilation) for its on-demand twin engine: its modules are
         serialized and loaded there, not compiled again."""
         cdef engine_bundle *twin = _on_demand_twin(<engine_bundle *>source.bundle)
-        cdef _Compilation found = self._compilations.get(_engine_slot(twin.flags, False))
+        cdef _Compilation found = self._compilations.get(_engine_key(twin))
         if found is not None:
             return found.c
         return self._compile_for(twin, source).c
@@ -177,7 +172,7 @@ cdef class CompiledPlugin:
         self._link(compilation.c)
         # Another thread may have compiled the same one meanwhile (compiling releases the GIL):
         # keep the first, which instances may already run; this one is freed.
-        return self._compilations.setdefault(_engine_slot(engine.flags, engine.pool_instances != 0), compilation)
+        return self._compilations.setdefault(_engine_key(engine), compilation)
 
     cdef wasmtime_module_t *_compile_one(self, engine_bundle *engine, str name, bytes data,
                                          wasmtime_module_t *source) except NULL:

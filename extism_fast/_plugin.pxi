@@ -105,10 +105,7 @@ cdef class Plugin:
             manifest = compiled.manifest
         self.compiled_plugin = compiled
         self._c = compiled.c
-        if interruptible is not None and bool(interruptible) != compiled.interruptible:
-            if not interruptible and manifest.timeout_ms is not None:
-                raise ManifestError(f"manifest.timeout_ms = {manifest.timeout_ms} needs an interruptible "
-                                    f"plugin: drop interruptible=False or the timeout")
+        if interruptible is not None and _resolve_interruptible(manifest, interruptible) != compiled.interruptible:
             self._c = compiled._compilation(_engine_for(compiled.fuel is not None, interruptible))
         self._callable = compiled._callable
         self._exposed = []
@@ -239,7 +236,7 @@ cdef class Plugin:
     cdef _make_interruptible(self):
         if self._closed or self.inst == NULL:
             raise Error("plugin is closed")
-        if self._called or self._busy or not self.inst.needs_store:
+        if self._called:  # set by every call before it runs: no store exists yet otherwise
             raise Error("cancel_handle(): this plugin runs without interruption (no manifest.timeout_ms) and "
                         "has already been called; request the handle before the first call, or create the "
                         "plugin with interruptible=True")

@@ -119,6 +119,11 @@ cdef inline int _engine_slot(int flags, bint pooled):
     return flags * 2 + pooled
 
 
+cdef inline int _engine_key(const engine_bundle *engine):
+    """The slot of an engine that exists (what compilations are kept by)."""
+    return _engine_slot(engine.flags, engine.pool_instances != 0)
+
+
 cdef engine_bundle *_engine(int flags, bint pooled) except NULL:
     """The engine with these flags, pooled or on-demand; NULL-free: falls back to on-demand when a
     pooling engine cannot be created (its address space refused, or the pool turned off)."""
@@ -146,6 +151,17 @@ cdef engine_bundle *_engine_for(bint fuel, bint interruptible) except NULL:
     if fuel:
         return _engine(ENGINE_FUEL | ENGINE_EPOCH, False)
     return _engine(ENGINE_EPOCH if interruptible else 0, True)
+
+
+def _resolve_interruptible(manifest, interruptible):
+    """Whether a plugin gets epoch interruption: as asked, else when the manifest has a timeout,
+    which cannot be honoured without it."""
+    if interruptible is None:
+        return manifest.timeout_ms is not None
+    if not interruptible and manifest.timeout_ms is not None:
+        raise ManifestError(f"manifest.timeout_ms = {manifest.timeout_ms} needs an interruptible "
+                            f"plugin: drop interruptible=False or the timeout")
+    return bool(interruptible)
 
 
 cdef engine_bundle *_on_demand_twin(engine_bundle *bundle) except NULL:

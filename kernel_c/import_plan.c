@@ -15,25 +15,30 @@ static int name_equals(const wasm_name_t *name, const char *text) {
     return name->size == n && memcmp(name->data, text, n) == 0;
 }
 
-ptrdiff_t import_plan_export_index(const wasmtime_module_t *module, const char *name) {
+/* The index of the export `name` of `module` and its kind, or -1. */
+static ptrdiff_t find_export(const wasmtime_module_t *module, const char *name, wasm_externkind_t *kind) {
     wasm_exporttype_vec_t exports;
     wt.wasmtime_module_exports(module, &exports);
     ptrdiff_t found = -1;
-    for (size_t i = 0; found < 0 && i < exports.size; i++)
-        if (name_equals(wt.wasm_exporttype_name(exports.data[i]), name)) found = (ptrdiff_t)i;
+    for (size_t i = 0; found < 0 && i < exports.size; i++) {
+        if (!name_equals(wt.wasm_exporttype_name(exports.data[i]), name)) continue;
+        found = (ptrdiff_t)i;
+        *kind = wt.wasm_externtype_kind(wt.wasm_exporttype_type(exports.data[i]));
+    }
     wt.wasm_exporttype_vec_delete(&exports);
     return found;
 }
 
+ptrdiff_t import_plan_export_index(const wasmtime_module_t *module, const char *name) {
+    wasm_externkind_t kind;
+    return find_export(module, name, &kind);
+}
+
 /* A function export of the accessor module with this name, or -1. */
 static ptrdiff_t accessor_function(const wasmtime_module_t *accessor, const char *name) {
-    ptrdiff_t index = import_plan_export_index(accessor, name);
-    if (index < 0) return -1;
-    wasm_exporttype_vec_t exports;
-    wt.wasmtime_module_exports(accessor, &exports);
-    int is_func = wt.wasm_externtype_kind(wt.wasm_exporttype_type(exports.data[index])) == WASM_EXTERN_FUNC;
-    wt.wasm_exporttype_vec_delete(&exports);
-    return is_func ? index : -1;
+    wasm_externkind_t kind;
+    ptrdiff_t index = find_export(accessor, name, &kind);
+    return index >= 0 && kind == WASM_EXTERN_FUNC ? index : -1;
 }
 
 static int fail(char **error, const char *message) {

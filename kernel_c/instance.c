@@ -70,7 +70,9 @@ static void configure_pool(wasm_config_t *config, uint32_t n) {
     wt.wasmtime_pooling_allocation_config_delete(pool);
 }
 
-int instance_pool_exhausted(const char *message) {
+/* Is this instantiation error the pooling allocator's "no free slot" (then the same plugin can
+ * be instantiated on the on-demand twin engine)? */
+static int pool_exhausted(const char *message) {
     return message != NULL && strstr(message, "maximum concurrent") != NULL;
 }
 
@@ -202,6 +204,11 @@ static int check_startup_export(const compiled_plugin *c, ptrdiff_t index, char 
     return -1;
 }
 
+/* The module at `position` in instantiation order: the dependencies, then main. */
+static const wasmtime_module_t *module_at(const compiled_plugin *c, size_t position) {
+    return position < c->dep_count ? c->deps[position] : c->main;
+}
+
 /* One import plan per module (deps in order, then main); see import_plan.h. */
 static int build_import_plans(compiled_plugin *c, char **error) {
     ptrdiff_t memory = import_plan_export_index(c->bundle->access_module, "memory");
@@ -216,9 +223,8 @@ static int build_import_plans(compiled_plugin *c, char **error) {
         return -1;
     }
     for (size_t i = 0; i <= c->dep_count; i++) {
-        const wasmtime_module_t *module = i < c->dep_count ? c->deps[i] : c->main;
         const char *label = i < c->dep_count ? c->dep_names[i] : "main";
-        if (import_plan_build(&c->plans[i], module, i, c->dep_names, c->dep_count,
+        if (import_plan_build(&c->plans[i], module_at(c, i), i, c->dep_names, c->dep_count,
                               (const wasmtime_module_t *const *)c->deps, c->bundle->access_module, label,
                               error) != 0)
             return -1;
@@ -380,11 +386,9 @@ static int instantiate_modules(plugin_instance *p, wasmtime_instance_t *instance
                       wt.wasmtime_memory_data_size(p->ctx, &p->kernel_memory));
         set_memory_limit(p, p->kernel->committed); /* for the plugin's memories */
     }
-    for (size_t i = 0; e == NULL && trap == NULL && i <= c->dep_count; i++) {
-        const wasmtime_module_t *module = i < c->dep_count ? c->deps[i] : c->main;
-        e = import_plan_instantiate(&c->plans[i], p->ctx, module, c->linker, &access, instances, &instances[i],
-                                    &trap);
-    }
+    for (size_t i = 0; e == NULL && trap == NULL && i <= c->dep_count; i++)
+        e = import_plan_instantiate(&c->plans[i], p->ctx, module_at(c, i), c->linker, &access, instances,
+                                    &instances[i], &trap);
     current_instance = saved;
     if (e != NULL) {
         *error = wt_take_error_message(e);
@@ -686,7 +690,7 @@ static int ensure_store(plugin_instance *p, call_result *r) {
     if (!p->needs_store || new_store(p, &error) == 0) return 0;
     drop_store(p);
     p->needs_store = 1;
-    r->status = p->compiled->bundle->pool_instances && instance_pool_exhausted(error) ? CALL_POOL_EXHAUSTED
+    r->status = p->compiled->bundle->pool_instances && pool_exhausted(error) ? CALL_POOL_EXHAUSTED
                                                                                       : CALL_INSTANTIATE;
     set_message(r, error);
     return -1;

@@ -198,10 +198,6 @@ extern __thread plugin_instance *current_instance __attribute__((tls_model("init
  * accessor module. Returns 0, or -1 and sets *error (malloc'ed). */
 int instance_engine_new(int flags, uint32_t pool_instances, engine_bundle *out, char **error);
 
-/* instance_pool_exhausted: is this instantiation error text the pooling allocator's "no free
- * slot" (then the same plugin can be instantiated on an on-demand engine)? */
-int instance_pool_exhausted(const char *message);
-
 /* compiled_plugin_delete: free everything compiled_plugin owns. NULL is ignored. */
 void compiled_plugin_delete(compiled_plugin *c);
 
