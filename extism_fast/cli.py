@@ -101,30 +101,27 @@ def _allow_path(text: str) -> tuple[str, str]:
     return ("ro:" if read_only else "") + host, guest
 
 
-def _positive_int(what: str):
+def _int_at_least(what: str, minimum: int):
+    """An argparse type: an integer >= minimum (0 or 1), named `what` in its errors."""
     def parse(text: str) -> int:
         try:
             value = int(text, 10)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{what} must be an integer, got {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"{what} must be positive, got {text!r}")
+        if value < minimum:
+            rule = "be positive" if minimum == 1 else "not be negative"
+            raise argparse.ArgumentTypeError(f"{what} must {rule}, got {text!r}")
         return value
 
     return parse
+
+
+def _positive_int(what: str):
+    return _int_at_least(what, 1)
 
 
 def _non_negative_int(what: str):
-    def parse(text: str) -> int:
-        try:
-            value = int(text, 10)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{what} must be an integer, got {text!r}") from None
-        if value < 0:
-            raise argparse.ArgumentTypeError(f"{what} must not be negative, got {text!r}")
-        return value
-
-    return parse
+    return _int_at_least(what, 0)
 
 
 def _log_level(text: str) -> int:

@@ -507,9 +507,9 @@ def test_missing_input_file(run, tmp_path):
     [
         (["call", COUNT_VOWELS_WAT, "count_vowels", "--config", "novalue"], "KEY=VALUE"),
         (["call", COUNT_VOWELS_WAT, "count_vowels", "--config", "=v"], "KEY=VALUE"),
-        (["call", COUNT_VOWELS_WAT, "count_vowels", "--timeout", "0"], "--timeout"),
-        (["call", COUNT_VOWELS_WAT, "count_vowels", "--timeout", "soon"], "--timeout"),
-        (["call", COUNT_VOWELS_WAT, "count_vowels", "--max-pages", "-1"], "--max-pages"),
+        (["call", COUNT_VOWELS_WAT, "count_vowels", "--timeout", "0"], "--timeout must be positive"),
+        (["call", COUNT_VOWELS_WAT, "count_vowels", "--timeout", "soon"], "--timeout must be an integer"),
+        (["call", COUNT_VOWELS_WAT, "count_vowels", "--max-pages", "-1"], "--max-pages must not be negative"),
         (["call", COUNT_VOWELS_WAT, "count_vowels", "--log-level", "loud"], "loud"),
         (["call", COUNT_VOWELS_WAT, "count_vowels", "-i", "a", "-f", "b"], "not allowed with"),
         (["call", COUNT_VOWELS_WAT, "count_vowels", "--allow-path", "ro:"], "HOST:GUEST"),
