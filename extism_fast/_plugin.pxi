@@ -66,9 +66,11 @@ cdef class Plugin:
     ``plugin`` may be wasm bytes, WAT text, a path to a .wasm/.wat file, a JSON manifest (str or
     bytes), a dict manifest, a Manifest, or a CompiledPlugin (then ``wasi`` and ``functions`` come
     from it). ``config`` is merged over the manifest's config. ``interruptible``: see
-    CompiledPlugin (None: when the manifest sets ``timeout_ms``). The modules are instantiated by
-    the first call, which raises what instantiation fails with. Not thread-safe: use one Plugin
-    per thread.
+    CompiledPlugin (on unless ``False``). ``strict=True`` (default: the EXTISM_FAST_STRICT
+    environment variable) makes kernel accesses the official runtime quietly ignores fail the call
+    with a message naming the function, the offset and the bounds: a debugging aid for plugin
+    authors. The modules are instantiated by the first call, which raises what instantiation fails
+    with. Not thread-safe: use one Plugin per thread.
     """
     cdef plugin_instance *inst
     cdef readonly CompiledPlugin compiled_plugin
@@ -87,13 +89,15 @@ cdef class Plugin:
     cdef bint _http_response_headers
     cdef bint _log_wasi_output
     cdef bint _closed
+    cdef bint _strict
     cdef list _exposed   # _OutputBuffer of outputs returned as views (parse=None)
     cdef CurrentPlugin _current_plugin  # what host functions receive (one per plugin)
     cdef object _pending_exception      # a KeyboardInterrupt/SystemExit raised in a callback
     cdef object __weakref__
 
     def __init__(self, plugin, bint wasi=False, config=None, functions=HOST_FN_REGISTRY, *,
-                 bint http_response_headers=False, fuel=None, str wasi_stdio="inherit", interruptible=None):
+                 bint http_response_headers=False, fuel=None, str wasi_stdio="inherit", interruptible=None,
+                 strict=None):
         if isinstance(plugin, CompiledPlugin):
             compiled = <CompiledPlugin>plugin
             manifest = compiled.manifest
@@ -119,6 +123,7 @@ cdef class Plugin:
         self._log_wasi_output = wasi_stdio == "log"
         self._manifest = manifest
         self._wasi_stdio = _WASI_STDIO_MODES[wasi_stdio]
+        self._strict = _strict_from_environment() if strict is None else bool(strict)
         self._instantiate()
 
     cdef _instantiate(self):
@@ -153,30 +158,32 @@ cdef class Plugin:
 
     cdef plugin_instance *_new_instance(self, char **message) except? NULL:
         cdef list keep = []
-        cdef config_entry *config = NULL
-        cdef wasi_preopen *preopens = NULL
+        cdef instance_options options
         cdef plugin_instance *inst
         manifest = self._manifest
         memory = manifest.memory
-        cdef uint64_t kernel_limit = 0
-        cdef int64_t max_memory = -1
-        if memory.max_pages is not None:
-            kernel_limit = memory.max_pages * WASM_PAGE_SIZE
-            max_memory = memory.max_pages * WASM_PAGE_SIZE
+        memset(&options, 0, sizeof(options))
+        options.max_memory_bytes = -1
+        if memory.max_pages is not None:  # each memory, the kernel's included (as the official runtime)
+            options.kernel_limit = memory.max_pages * WASM_PAGE_SIZE
+            options.max_memory_bytes = memory.max_pages * WASM_PAGE_SIZE
+        options.max_var_bytes = memory.effective_max_var_bytes
+        options.fuel = self.compiled_plugin.fuel or 0
+        options.wasi = self.compiled_plugin.wasi
+        options.wasi_stdio = self._wasi_stdio
+        options.strict = self._strict
         allowed_paths = manifest.allowed_paths or {}
         if allowed_paths and not self.compiled_plugin.wasi:
             raise ManifestError("manifest.allowed_paths needs WASI: pass wasi=True to mount directories")
         try:
-            config = _config_entries(dict(manifest.config), keep)
-            preopens = _preopens(dict(allowed_paths), keep)
-            inst = instance_new(self._c, <void *>self, kernel_limit, max_memory,
-                                memory.effective_max_var_bytes, self.compiled_plugin.fuel or 0,
-                                config, len(manifest.config),
-                                self.compiled_plugin.wasi, self._wasi_stdio, preopens, len(allowed_paths),
-                                message)
+            options.config = _config_entries(dict(manifest.config), keep)
+            options.config_count = len(manifest.config)
+            options.preopens = _preopens(dict(allowed_paths), keep)
+            options.preopen_count = len(allowed_paths)
+            inst = instance_new(self._c, <void *>self, &options, message)
         finally:
-            free(config)
-            free(preopens)
+            free(<void *>options.config)
+            free(<void *>options.preopens)
         return inst
 
     def __dealloc__(self):
@@ -187,6 +194,11 @@ cdef class Plugin:
     def interruptible(self) -> bool:
         """Whether calls can be timed out and cancelled (compiled with epoch interruption)."""
         return bool(self._c.bundle.flags & ENGINE_EPOCH)
+
+    @property
+    def strict(self) -> bool:
+        """Whether bad kernel accesses fail the call (see the class docstring)."""
+        return self._strict
 
     @property
     def _pooled(self) -> bool:
@@ -223,9 +235,9 @@ cdef class Plugin:
     def cancel_handle(self):
         """A CancelHandle that cancels this plugin's running call from another thread.
 
-        A plugin compiled without epoch interruption (no ``timeout_ms``, ``interruptible`` not
-        set) is moved to an interruptible compilation first, which is only possible before its
-        first call (its state would be lost); after that this raises Error.
+        A plugin created with ``interruptible=False`` is moved to an interruptible compilation
+        first, which is only possible before its first call (its state would be lost); after that
+        this raises Error.
         """
         if not (self._c.bundle.flags & ENGINE_EPOCH):
             self._make_interruptible()
@@ -237,9 +249,8 @@ cdef class Plugin:
         if self._closed or self.inst == NULL:
             raise Error("plugin is closed")
         if self._called:  # set by every call before it runs: no store exists yet otherwise
-            raise Error("cancel_handle(): this plugin runs without interruption (no manifest.timeout_ms) and "
-                        "has already been called; request the handle before the first call, or create the "
-                        "plugin with interruptible=True")
+            raise Error("cancel_handle(): this plugin was created with interruptible=False and has already "
+                        "been called; request the handle before the first call, or drop interruptible=False")
         self._use(self.compiled_plugin._compilation(_engine_for(False, True)))
 
     def function_exists(self, str name) -> bool:
@@ -489,8 +500,7 @@ cdef class Plugin:
         if status == CALL_INSTANTIATE and "exceeds memory limits" in message:
             return MemoryLimitError(
                 f"cannot instantiate the plugin for '{name}': {message} (manifest.memory.max_pages = "
-                f"{self._manifest.memory.max_pages} covers the plugin's memories and the kernel memory, "
-                f"which takes at least 1 page)")
+                f"{self._manifest.memory.max_pages} limits each of its memories)")
         if status in (CALL_INSTANTIATE, CALL_POOL_EXHAUSTED):
             return CallError(f"plugin function '{name}' could not start: {_trap_summary(message)}")
         if status == CALL_HOST_FAILURE:

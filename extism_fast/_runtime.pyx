@@ -24,7 +24,7 @@ from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes
 from cpython.unicode cimport PyUnicode_AsUTF8String, PyUnicode_CheckExact
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t, int32_t, INT32_MAX
 from libc.stdlib cimport malloc, calloc, realloc, free
-from libc.string cimport memcpy, strlen
+from libc.string cimport memcpy, memset, strlen
 
 from extism_fast.includes.wasmtime cimport *
 from extism_fast.includes.kernel cimport *
@@ -154,14 +154,19 @@ cdef engine_bundle *_engine_for(bint fuel, bint interruptible) except NULL:
 
 
 def _resolve_interruptible(manifest, interruptible):
-    """Whether a plugin gets epoch interruption: as asked, else when the manifest has a timeout,
-    which cannot be honoured without it."""
+    """Whether a plugin gets epoch interruption: yes unless asked not to (as the official runtime,
+    whose calls can always be cancelled); a timeout cannot be honoured without it."""
     if interruptible is None:
-        return manifest.timeout_ms is not None
-    if not interruptible and manifest.timeout_ms is not None:
+        return True
+    if not interruptible and manifest.timeout_ms:
         raise ManifestError(f"manifest.timeout_ms = {manifest.timeout_ms} needs an interruptible "
                             f"plugin: drop interruptible=False or the timeout")
     return bool(interruptible)
+
+
+def _strict_from_environment():
+    """EXTISM_FAST_STRICT=1 makes plugins strict by default (Plugin(strict=None))."""
+    return os.environ.get("EXTISM_FAST_STRICT", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 cdef engine_bundle *_on_demand_twin(engine_bundle *bundle) except NULL:

@@ -4,8 +4,12 @@
  *
  * Each callback finds its instance through `current_instance` (see instance.h). Arguments and
  * results share one raw array (unchecked API): args[0..] in, args[0] out. Every offset a plugin
- * passes is bounds-checked against the kernel region; a bad one traps with a message naming the
- * function and the offset, and never touches memory outside the region.
+ * passes is bounds-checked against the kernel region and never touches memory outside it.
+ * Offset 0 is the null handle: an empty string wherever a string is read (ABI.md). What a bad
+ * offset does is the official runtime's: ignored where its kernel ignores it (input_set,
+ * output_set, error_set out of range), an error naming the function and the offset where its host
+ * fails the call (a key, value or message that is not a block). A strict kernel (kernel.strict)
+ * traps on the ignored ones too, with the same kind of message.
  */
 #include <stdio.h>
 #include <string.h>
@@ -56,13 +60,22 @@ CALLBACK(k_reset) {
     return NULL;
 }
 
+/* May [offset, offset + length) be named as the input or output? The official kernel ignores a
+ * range outside its blocks (offset 0 included); strict kernels trap on a non-empty one. */
+static int range_usable(const char *function, uint64_t offset, uint64_t length, wasm_trap_t **trap) {
+    kernel *k = current_instance->kernel;
+    *trap = NULL;
+    if (offset != 0 && kernel_ptr(k, offset, length) != NULL) return 1;
+    if (k->strict && length != 0) *trap = out_of_bounds(function, offset, length);
+    return k->strict && length == 0;
+}
+
 CALLBACK(k_input_set) {
     UNUSED_CALLBACK_ARGS;
-    kernel *k = current_instance->kernel;
     uint64_t offset = (uint64_t)args[0].i64, length = (uint64_t)args[1].i64;
-    if (length != 0 && kernel_ptr(k, offset, length) == NULL) return out_of_bounds("input_set", offset, length);
-    kernel_set_input(k, offset, length);
-    return NULL;
+    wasm_trap_t *trap;
+    if (range_usable("input_set", offset, length, &trap)) kernel_set_input(current_instance->kernel, offset, length);
+    return trap;
 }
 
 /* ---- kernel: output and error ---- */
@@ -71,10 +84,12 @@ CALLBACK(k_output_set) {
     UNUSED_CALLBACK_ARGS;
     kernel *k = current_instance->kernel;
     uint64_t offset = (uint64_t)args[0].i64, length = (uint64_t)args[1].i64;
-    if (length != 0 && kernel_ptr(k, offset, length) == NULL) return out_of_bounds("output_set", offset, length);
-    k->output_offset = offset;
-    k->output_length = length;
-    return NULL;
+    wasm_trap_t *trap;
+    if (range_usable("output_set", offset, length, &trap)) {
+        k->output_offset = offset;
+        k->output_length = length;
+    }
+    return trap;
 }
 
 CALLBACK(k_output_length) {
@@ -93,13 +108,18 @@ CALLBACK(k_error_set) {
     UNUSED_CALLBACK_ARGS;
     kernel *k = current_instance->kernel;
     uint64_t offset = (uint64_t)args[0].i64;
-    if (offset != 0 && kernel_find_active(k, offset) < 0) {
-        char message[160];
-        snprintf(message, sizeof message, "extism:host/env error_set: offset %llu is not an allocated block",
-                 (unsigned long long)offset);
-        return instance_fail(current_instance, FAILURE_TRAP, message);
+    ptrdiff_t block = offset != 0 ? kernel_find_active(k, offset) : -1;
+    if (offset != 0 && block < 0) {
+        if (k->strict) {
+            char message[160];
+            snprintf(message, sizeof message, "extism:host/env error_set: offset %llu is not an allocated block",
+                     (unsigned long long)offset);
+            return instance_fail(current_instance, FAILURE_TRAP, message);
+        }
+        if (kernel_ptr(k, offset, 1) == NULL) return NULL; /* the official kernel ignores it */
     }
     k->error_offset = offset;
+    k->error_length = block >= 0 ? k->blocks[block].length : 0;
     return NULL;
 }
 
@@ -111,8 +131,14 @@ CALLBACK(k_error_get) {
 
 /* ---- host: config and vars ---- */
 
-/* The bytes of the active block at offset (length may be 0), or NULL when it is not a block. */
+/* The bytes of the active block at offset (length may be 0), or NULL when it is not a block.
+ * Offset 0, the null handle, is the empty string. */
 static const uint8_t *block_bytes(const kernel *k, uint64_t offset, uint64_t *length) {
+    static const uint8_t empty[1];
+    if (offset == 0) {
+        *length = 0;
+        return empty;
+    }
     ptrdiff_t i = kernel_find_active(k, offset);
     if (i < 0) return NULL;
     *length = k->blocks[i].length;
@@ -205,6 +231,10 @@ CALLBACK(h_var_set) {
 static wasm_trap_t *log_at(int level, ARGS) {
     plugin_instance *p = current_instance;
     uint64_t offset = (uint64_t)args[0].i64, len;
+    if (instance_hooks.log_level == NULL || level < instance_hooks.log_level(p->owner)) {
+        kernel_free(p->kernel, offset); /* filtered out: whatever the offset, as the official host */
+        return NULL;
+    }
     const uint8_t *msg = block_bytes(p->kernel, offset, &len);
     if (msg == NULL) return not_a_block("log", "message", offset);
     if (instance_hooks.log != NULL) instance_hooks.log(p->owner, level, msg, (size_t)len);

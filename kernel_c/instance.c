@@ -337,26 +337,14 @@ static void drop_store(plugin_instance *p) {
     p->initialized = 0;
 }
 
-/* max_pages bounds the kernel memory and the plugin's memory together. The C API's store limiter
- * bounds each memory alone, so it is kept at what the kernel leaves: max - kernel size (for the
- * plugin's memories), and raised to max - plugin size only while the kernel itself grows. */
-static void set_memory_limit(plugin_instance *p, uint64_t others) {
-    if (p->max_memory_bytes < 0) return;
-    int64_t room = p->max_memory_bytes - (int64_t)others;
-    wt.wasmtime_store_limiter(p->store, room > 0 ? room : 0, -1, -1, -1, -1);
-}
-
-/* Grow the kernel memory (kernel_grow_fn): the accessor instance's wasm memory. */
+/* Grow the kernel memory (kernel_grow_fn): the accessor instance's wasm memory. The store limiter
+ * bounds it like every other memory of the store (max_pages each, as the official runtime). */
 static int grow_kernel_memory(void *data, uint64_t new_size, uint8_t **base, uint64_t *size) {
     plugin_instance *p = data;
     uint64_t current = wt.wasmtime_memory_data_size(p->ctx, &p->kernel_memory);
-    uint64_t plugin_bytes = p->has_main_memory ? wt.wasmtime_memory_data_size(p->ctx, &p->main_memory) : 0;
-    if (p->max_memory_bytes >= 0 && new_size + plugin_bytes > (uint64_t)p->max_memory_bytes) return -1;
     if (new_size > current) {
         uint64_t previous, pages = (new_size - current + 65535) / 65536;
-        set_memory_limit(p, plugin_bytes);
         wasmtime_error_t *e = wt.wasmtime_memory_grow(p->ctx, &p->kernel_memory, pages, &previous);
-        set_memory_limit(p, wt.wasmtime_memory_data_size(p->ctx, &p->kernel_memory));
         if (e != NULL) {
             wt.wasmtime_error_delete(e);
             return -1;
@@ -384,7 +372,6 @@ static int instantiate_modules(plugin_instance *p, wasmtime_instance_t *instance
         p->kernel_memory = memory.of.memory;
         kernel_attach(p->kernel, wt.wasmtime_memory_data(p->ctx, &p->kernel_memory),
                       wt.wasmtime_memory_data_size(p->ctx, &p->kernel_memory));
-        set_memory_limit(p, p->kernel->committed); /* for the plugin's memories */
     }
     for (size_t i = 0; e == NULL && trap == NULL && i <= c->dep_count; i++)
         e = import_plan_instantiate(&c->plans[i], p->ctx, module_at(c, i), c->linker, &access, instances,
@@ -493,11 +480,8 @@ static int copy_preopens(plugin_instance *p, const wasi_preopen *preopens, size_
     return 0;
 }
 
-plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, uint64_t kernel_limit,
-                              int64_t max_memory_bytes, uint64_t max_var_bytes, uint64_t fuel,
-                              const config_entry *config, size_t config_count, int wasi,
-                              int wasi_stdio, const wasi_preopen *preopens,
-                              size_t preopen_count, char **error) {
+plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, const instance_options *options,
+                              char **error) {
     plugin_instance *p = calloc(1, sizeof *p);
     if (p == NULL) {
         *error = wt_copy_text("out of memory", 13);
@@ -505,19 +489,20 @@ plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, uint
     }
     p->compiled = compiled;
     p->owner = owner;
-    p->max_memory_bytes = max_memory_bytes;
-    p->fuel = fuel;
-    p->wasi = wasi;
-    p->wasi_stdio = wasi_stdio;
-    vars_init(&p->vars, max_var_bytes);
-    p->kernel = kernel_new(kernel_limit, grow_kernel_memory, p);
+    p->max_memory_bytes = options->max_memory_bytes;
+    p->fuel = options->fuel;
+    p->wasi = options->wasi;
+    p->wasi_stdio = options->wasi_stdio;
+    vars_init(&p->vars, options->max_var_bytes);
+    p->kernel = kernel_new(options->kernel_limit, grow_kernel_memory, p);
     p->exports = calloc(compiled->export_count + 1, sizeof *p->exports);
-    if (p->kernel == NULL || p->exports == NULL || copy_config(p, config, config_count) != 0 ||
-        copy_preopens(p, preopens, preopen_count) != 0) {
+    if (p->kernel == NULL || p->exports == NULL || copy_config(p, options->config, options->config_count) != 0 ||
+        copy_preopens(p, options->preopens, options->preopen_count) != 0) {
         *error = wt_copy_text("cannot reserve memory for the plugin instance (kernel memory or host memory)", 76);
         instance_delete(p);
         return NULL;
     }
+    p->kernel->strict = options->strict != 0; /* the header follows when the region is attached */
     p->needs_store = 1; /* instantiated by the first call (instance_prepare) */
     return p;
 }
@@ -721,10 +706,11 @@ void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input
      * error_set (AssemblyScript's abort does that); not over an interrupt or a host failure. */
     if (r->status != CALL_OK && r->status != CALL_TRAP) goto done;
     kernel *k = p->kernel;
-    ptrdiff_t error_block = k->error_offset ? kernel_find_active(k, k->error_offset) : -1;
-    if (error_block >= 0) {
+    uint64_t error_length;
+    const uint8_t *error_text = kernel_error_text(k, &error_length);
+    if (error_text != NULL) {
         r->status = CALL_PLUGIN_ERROR;
-        set_message(r, wt_copy_text((const char *)k->base + k->error_offset, (size_t)k->blocks[error_block].length));
+        set_message(r, wt_copy_text((const char *)error_text, (size_t)error_length));
         goto done;
     }
     if (r->status != CALL_OK) goto done;

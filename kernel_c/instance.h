@@ -207,17 +207,28 @@ void compiled_plugin_delete(compiled_plugin *c);
  * names them). On failure returns -1 and sets *error (malloc'ed). */
 int compiled_plugin_link(compiled_plugin *c, char **error);
 
+/* What a plugin instance is allowed and given: filled once from the manifest and the Plugin's
+ * options (the one place a new manifest option is added). instance_new copies what it points to. */
+typedef struct instance_options {
+    uint64_t kernel_limit;           /* bytes of kernel memory; 0 = the default (4 GiB) */
+    int64_t max_memory_bytes;        /* per wasm memory (manifest.memory.max_pages); -1 = unlimited */
+    uint64_t max_var_bytes;          /* total size of vars; 0 disables them */
+    uint64_t fuel;                   /* budget of every call (fuel engine only); 0 = unmetered */
+    const config_entry *config;
+    size_t config_count;
+    int wasi;
+    int wasi_stdio;                  /* wasi_stdio_mode */
+    const wasi_preopen *preopens;
+    size_t preopen_count;
+    int strict;                      /* bad kernel accesses trap with a precise message (kernel.h) */
+} instance_options;
+
 /* instance_new: an instance of `compiled` with its own kernel; its store is made and the modules
  * instantiated by the first call or instance_prepare (as the official runtime: no plugin code runs
- * outside a call, and creating an instance costs microseconds). `config` is copied;
- * `preopens` are copied. kernel_limit and max_memory_bytes: 0 / -1 for the defaults. fuel: the
- * budget of every call (and of instantiation) when compiled on the fuel engine, else ignored.
- * Returns NULL and sets *error (malloc'ed) on failure. */
-plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, uint64_t kernel_limit,
-                              int64_t max_memory_bytes, uint64_t max_var_bytes, uint64_t fuel,
-                              const config_entry *config, size_t config_count, int wasi,
-                              int wasi_stdio, const wasi_preopen *preopens,
-                              size_t preopen_count, char **error);
+ * outside a call, and creating an instance costs microseconds). Returns NULL and sets *error
+ * (malloc'ed) on failure. */
+plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, const instance_options *options,
+                              char **error);
 
 /* instance_prepare: make the store and instantiate the modules now if the next call would (see
  * instance_new); r->status is CALL_OK, CALL_INSTANTIATE or CALL_POOL_EXHAUSTED. timeout_ns and

@@ -22,6 +22,7 @@ static void sync_header(kernel *k) {
     put_u64(k->base + KERNEL_HEADER_INPUT_LENGTH, k->input_length);
     put_u64(k->base + KERNEL_HEADER_END, k->end);
     put_u64(k->base + KERNEL_HEADER_FAULT, 0);
+    put_u64(k->base + KERNEL_HEADER_STRICT, (uint64_t)(k->strict != 0));
 }
 
 kernel *kernel_new(uint64_t limit, kernel_grow_fn grow, void *grow_ctx) {
@@ -114,21 +115,26 @@ static uint64_t reuse_free_block(kernel *k, uint64_t n, uint64_t capacity) {
     return 0;
 }
 
-uint64_t kernel_alloc(kernel *k, uint64_t n) {
-    if (n == 0 || n > k->limit) return 0;
-    uint64_t capacity = round_up(n, 8);
-    if (k->free_count > 0) {
-        uint64_t reused = reuse_free_block(k, n, capacity);
-        if (reused != 0) return reused;
-    }
+static uint64_t append_block(kernel *k, uint64_t n, uint64_t capacity) {
     uint64_t offset = k->end;
-    if (capacity > k->limit - offset) return 0;
     if (commit(k, offset + capacity) != 0) return 0;
     if (reserve_block_slots(k, k->block_count + 1) != 0) return 0;
     k->blocks[k->block_count++] = (kernel_block){offset, capacity, n, KERNEL_BLOCK_ACTIVE};
     k->end = offset + capacity;
     put_u64(k->base + KERNEL_HEADER_END, k->end);
     return offset;
+}
+
+uint64_t kernel_alloc(kernel *k, uint64_t n) {
+    if (n == 0 || n > k->limit) return 0;
+    uint64_t capacity = round_up(n, 8);
+    int fits_limit = capacity <= k->limit - k->end;
+    if (fits_limit && k->end + capacity <= k->committed) return append_block(k, n, capacity);
+    if (k->free_count > 0) {
+        uint64_t reused = reuse_free_block(k, n, capacity);
+        if (reused != 0) return reused;
+    }
+    return fits_limit ? append_block(k, n, capacity) : 0;
 }
 
 static void remove_block(kernel *k, size_t i) {
@@ -154,14 +160,6 @@ void kernel_free(kernel *k, uint64_t offset) {
         k->blocks[i - 1].capacity += k->blocks[i].capacity;
         remove_block(k, i);
         k->free_count--;
-        i--;
-    }
-    /* A free block at the end is simply space past `end`. */
-    if (i == k->block_count - 1) {
-        k->end = k->blocks[i].offset;
-        k->block_count--;
-        k->free_count--;
-        put_u64(k->base + KERNEL_HEADER_END, k->end);
     }
 }
 
@@ -181,8 +179,22 @@ void kernel_reset(kernel *k) {
     k->end = KERNEL_FIRST_OFFSET;
     k->input_offset = k->input_length = 0;
     k->output_offset = k->output_length = 0;
-    k->error_offset = 0;
+    k->error_offset = k->error_length = 0;
     sync_header(k);
+}
+
+void kernel_set_strict(kernel *k, int strict) {
+    k->strict = strict != 0;
+    sync_header(k);
+}
+
+const uint8_t *kernel_error_text(const kernel *k, uint64_t *length) {
+    if (k->error_offset == 0) return NULL;
+    ptrdiff_t i = kernel_find_active(k, k->error_offset);
+    *length = i >= 0 ? k->blocks[i].length : k->error_length;
+    const uint8_t *text = kernel_ptr(k, k->error_offset, *length);
+    if (text == NULL) *length = 0;
+    return text != NULL ? text : k->base + KERNEL_FIRST_OFFSET;
 }
 
 void kernel_reset_keeping(kernel *k, uint64_t keep_end) {

@@ -8,7 +8,7 @@
  * corrupt the allocator, and validating an offset never trusts bytes the plugin wrote.
  *
  * The region's bytes are provided by the embedder through a grow callback (instance.c backs it with
- * a wasm memory, so the hottest ABI functions can run as wasm; see kernel_access.wat). The first
+ * a wasm memory, so the hottest ABI functions can run as wasm; see kernel_access.c). The first
  * KERNEL_FIRST_OFFSET bytes are a header mirroring input offset/length and `end` for that wasm code;
  * plugins can read it but no store may write it.
  *
@@ -26,9 +26,12 @@
 #define KERNEL_HEADER_INPUT_OFFSET 8u
 #define KERNEL_HEADER_INPUT_LENGTH 16u
 #define KERNEL_HEADER_END 24u
-/* Written by the wasm accessors when a check fails (kernel_access.c), cleared by kernel_reset. */
+/* Written by the wasm accessors when a check fails in strict mode (kernel_access.c), cleared by
+ * kernel_reset. */
 #define KERNEL_HEADER_FAULT 32u
 #define KERNEL_HEADER_FAULT_OFFSET 40u
+/* Non-zero when the kernel is strict (kernel.strict): failed accessor checks trap. */
+#define KERNEL_HEADER_STRICT 48u
 
 /* Grow the region to at least new_size bytes (never shrinks). On success stores the (possibly
  * moved) base address and the new size and returns 0; returns -1 when it cannot. */
@@ -57,6 +60,8 @@ typedef struct kernel {
     uint64_t input_offset, input_length;
     uint64_t output_offset, output_length;
     uint64_t error_offset;
+    uint64_t error_length; /* the error block's length when error_set named it */
+    int strict;            /* out-of-range accesses trap instead of the official lenient answers */
 } kernel;
 
 /* kernel_new: an empty kernel that may grow to `limit` bytes (0 -> 4 GiB) through `grow`.
@@ -70,14 +75,17 @@ void kernel_attach(kernel *k, uint8_t *base, uint64_t size);
 /* kernel_delete: free the metadata (the region belongs to the embedder). NULL is ignored. */
 void kernel_delete(kernel *k);
 
-/* kernel_alloc: a new active block of n bytes, reusing the first free block large enough (split
- * when much larger), else appended. Returns its offset, or 0 when n == 0, when the limit would be
+/* kernel_alloc: a new active block of n bytes. As the official kernel, fresh space comes first:
+ * a block is appended while it fits the committed region, so the next alloc never returns a block
+ * just freed (PDKs free blocks twice, or free one the host already took); only when the committed
+ * region is full is the first free block large enough reused (split when much larger), and only
+ * when none is the region grown. Returns its offset, or 0 when n == 0, when the limit would be
  * passed, or when memory cannot be committed. */
 uint64_t kernel_alloc(kernel *k, uint64_t n);
 
-/* kernel_free: mark the active block starting at `offset` free; merges free neighbours and gives
- * trailing free space back. Unknown offsets and 0 are ignored. Freeing the input block zeroes
- * input_length. */
+/* kernel_free: mark the active block starting at `offset` free and merge free neighbours (`end`
+ * never moves back: see kernel_alloc). Unknown offsets and 0 are ignored. Freeing the input block
+ * zeroes input_length. */
 void kernel_free(kernel *k, uint64_t offset);
 
 /* kernel_length: used length of the active block starting exactly at `offset`, else 0. */
@@ -94,6 +102,14 @@ uint8_t *kernel_ptr(const kernel *k, uint64_t offset, uint64_t n);
  * (it names the function, the range and the addressable region), written into out. */
 void kernel_describe_out_of_bounds(const kernel *k, const char *function, uint64_t offset, uint64_t n,
                                    char *out, size_t out_len);
+
+/* kernel_set_strict: choose strict (traps) or the official lenient answers for bad accesses. */
+void kernel_set_strict(kernel *k, int strict);
+
+/* kernel_error_text: the error message named by error_set (*length its byte count), or NULL when
+ * there is none. The block's bytes while it is active; after the plugin freed it, the bytes it held
+ * when error_set named it (the call still fails, as in the official runtime). */
+const uint8_t *kernel_error_text(const kernel *k, uint64_t *length);
 
 /* kernel_reset: forget every block, the input, the output and the error. */
 void kernel_reset(kernel *k);

@@ -8,16 +8,25 @@
  *
  * The C kernel keeps the header [0, 64) of the memory equal to its state (kernel.h): input offset
  * at 8, input length at 16, `end` (one past the last block) at 24. Every access is checked against
- * them; a bad one records which function (code + 1) at 32 and the offset at 40, then traps with
- * `unreachable`, so every function stays a leaf (no call, no frame: as cheap as the official
- * runtime's wasm kernel); the host turns the record into a message naming the function and the
- * offset (kernel_access_fault_message). Plugins cannot write the header: stores below 64 fault.
+ * them. A bad one gets the official kernel's answer (loads return 0, stores do nothing), unless
+ * the instance is strict (header flag at 48): then it records which function (code + 1) at 32 and
+ * the offset at 40 and traps with `unreachable`. Every function stays a leaf (no call, no frame: as
+ * cheap as the official runtime's wasm kernel); the host turns the record into a message naming
+ * the function and the offset (kernel_access_fault_message). Plugins cannot write the header:
+ * stores below 64 are out of range.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "kernel_access.h"
 #include "wasmtime_api.h"
+
+/* A failed check: strict mode (header flag at 48, kernel.h) records which function and the
+ * offset, then traps; otherwise the official kernel's answer: loads give 0, stores do nothing. */
+#define ON_FAULT(code, lenient) \
+    "      (then (if (i64.eqz (i64.load (i32.const 48))) (then " lenient "))\n" \
+    "            (i64.store (i32.const 40) (local.get $o)) (i64.store (i32.const 32) (i64.const " code "))" \
+    " (unreachable)))\n"
 
 static const char KERNEL_ACCESS_WAT[] =
     "(module\n"
@@ -27,36 +36,36 @@ static const char KERNEL_ACCESS_WAT[] =
     "  (func (export \"load_u8\") (param $o i64) (result i32)\n"
     "    (if (i32.or (i64.lt_u (local.get $o) (i64.const 64))\n"
     "                (i64.gt_u (local.get $o) (i64.sub (i64.load (i32.const 24)) (i64.const 1))))\n"
-    "      (then (i64.store (i32.const 40) (local.get $o)) (i64.store (i32.const 32) (i64.const 1)) (unreachable)))\n"
+    ON_FAULT("1", "(return (i32.const 0))")
     "    (i32.load8_u (i32.wrap_i64 (local.get $o))))\n"
     "  (func (export \"load_u64\") (param $o i64) (result i64)\n"
     "    (if (i32.or (i64.lt_u (local.get $o) (i64.const 64))\n"
     "                (i64.gt_u (local.get $o) (i64.sub (i64.load (i32.const 24)) (i64.const 8))))\n"
-    "      (then (i64.store (i32.const 40) (local.get $o)) (i64.store (i32.const 32) (i64.const 2)) (unreachable)))\n"
+    ON_FAULT("2", "(return (i64.const 0))")
     "    (i64.load (i32.wrap_i64 (local.get $o))))\n"
     "  (func (export \"store_u8\") (param $o i64) (param $v i32)\n"
     "    (if (i32.or (i64.lt_u (local.get $o) (i64.const 64))\n"
     "                (i64.gt_u (local.get $o) (i64.sub (i64.load (i32.const 24)) (i64.const 1))))\n"
-    "      (then (i64.store (i32.const 40) (local.get $o)) (i64.store (i32.const 32) (i64.const 3)) (unreachable)))\n"
+    ON_FAULT("3", "(return)")
     "    (i32.store8 (i32.wrap_i64 (local.get $o)) (local.get $v)))\n"
     "  (func (export \"store_u64\") (param $o i64) (param $v i64)\n"
     "    (if (i32.or (i64.lt_u (local.get $o) (i64.const 64))\n"
     "                (i64.gt_u (local.get $o) (i64.sub (i64.load (i32.const 24)) (i64.const 8))))\n"
-    "      (then (i64.store (i32.const 40) (local.get $o)) (i64.store (i32.const 32) (i64.const 4)) (unreachable)))\n"
+    ON_FAULT("4", "(return)")
     "    (i64.store (i32.wrap_i64 (local.get $o)) (local.get $v)))\n"
-    /* An input index is valid when i + n <= input length. */
-    "  (func (export \"input_load_u8\") (param $i i64) (result i32) (local $len i64)\n"
+    /* An input index is valid when i + n <= input length (PDKs read one unit past a short input). */
+    "  (func (export \"input_load_u8\") (param $o i64) (result i32) (local $len i64)\n"
     "    (local.set $len (i64.load (i32.const 16)))\n"
     "    (if (i32.or (i64.lt_u (local.get $len) (i64.const 1))\n"
-    "                (i64.gt_u (local.get $i) (i64.sub (local.get $len) (i64.const 1))))\n"
-    "      (then (i64.store (i32.const 40) (local.get $i)) (i64.store (i32.const 32) (i64.const 5)) (unreachable)))\n"
-    "    (i32.load8_u (i32.wrap_i64 (i64.add (i64.load (i32.const 8)) (local.get $i)))))\n"
-    "  (func (export \"input_load_u64\") (param $i i64) (result i64) (local $len i64)\n"
+    "                (i64.gt_u (local.get $o) (i64.sub (local.get $len) (i64.const 1))))\n"
+    ON_FAULT("5", "(return (i32.const 0))")
+    "    (i32.load8_u (i32.wrap_i64 (i64.add (i64.load (i32.const 8)) (local.get $o)))))\n"
+    "  (func (export \"input_load_u64\") (param $o i64) (result i64) (local $len i64)\n"
     "    (local.set $len (i64.load (i32.const 16)))\n"
     "    (if (i32.or (i64.lt_u (local.get $len) (i64.const 8))\n"
-    "                (i64.gt_u (local.get $i) (i64.sub (local.get $len) (i64.const 8))))\n"
-    "      (then (i64.store (i32.const 40) (local.get $i)) (i64.store (i32.const 32) (i64.const 6)) (unreachable)))\n"
-    "    (i64.load (i32.wrap_i64 (i64.add (i64.load (i32.const 8)) (local.get $i)))))\n"
+    "                (i64.gt_u (local.get $o) (i64.sub (local.get $len) (i64.const 8))))\n"
+    ON_FAULT("6", "(return (i64.const 0))")
+    "    (i64.load (i32.wrap_i64 (i64.add (i64.load (i32.const 8)) (local.get $o)))))\n"
     "  (func (export \"input_length\") (result i64) (i64.load (i32.const 16)))\n"
     "  (func (export \"input_offset\") (result i64) (i64.load (i32.const 8)))\n"
     ")\n";

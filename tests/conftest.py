@@ -455,6 +455,15 @@ def kernel(kernel_compiled):
         yield plugin
 
 
+@pytest.fixture
+def strict_kernel(kernel_compiled):
+    """kernel.wat with strict=True: bad kernel accesses trap with a precise message."""
+    import extism_fast
+
+    with extism_fast.Plugin(kernel_compiled, strict=True) as plugin:
+        yield plugin
+
+
 @pytest.fixture(scope="module")
 def first(kernel_compiled):
     """Offset of a call's first block, where its input lands (the kernel's first data offset)."""

@@ -466,3 +466,81 @@ def test_val_and_memory_classes(sdk):
     m = sdk.Memory(8, 3)
     assert (m.offset, m.length, len(m)) == (8, 3, 3)
     assert isinstance(sdk.Codec(len).codec(b"ab"), int)
+
+
+# ---------------------------------------------------------------------------------------------
+# PDK habits (tests/plugins/pdk_habits.wat): what real plugins do that the official kernel and
+# host accept. extism_fast gives the same answers by default (strict=True is the opt-in that traps).
+# ---------------------------------------------------------------------------------------------
+
+_U64_0 = (0).to_bytes(8, "little")
+
+PDK_HABITS = [
+    ("log_zero", b""),              # log_info(0): an empty message
+    ("trace_bad", b""),             # filtered-out level: the offset is not looked at
+    ("config_zero", _U64_0),        # config_get(0): key "", absent
+    ("var_zero", (1).to_bytes(8, "little")),  # var_set(0, "A"); length(var_get(0)) == 1
+    ("output_zero", b""),           # output_set(0, 0)
+    ("output_bad", b""),            # an out-of-range output is ignored
+    ("error_zero", b""),            # error_set(0) clears
+    ("error_bad", b""),             # an out-of-range error offset is ignored
+    ("loads", _U64_0),              # loads outside kernel memory give 0
+    ("stores", (7).to_bytes(8, "little")),    # stores outside kernel memory do nothing
+    ("input_tail", _U64_0),         # reads past a short input give 0
+    ("double_free", b"VALUE"),      # a second free of a taken key does not free the value
+    ("alloc_order", _U64_0),        # fresh space before a block just freed
+    ("host_takes_blocks", _U64_0),  # config_get, var_set and log free the blocks they are given
+]
+
+
+@pytest.mark.parametrize("export, expected", PDK_HABITS, ids=[h[0] for h in PDK_HABITS])
+def test_pdk_habits(sdk, plugin_wasm, export, expected):
+    manifest = {"wasm": [{"data": plugin_wasm("pdk_habits")}], "config": {"k": "VALUE"}}
+    plugin = sdk.Plugin(manifest, functions=[])
+    assert bytes(plugin.call(export, b"abcdefghij")) == expected
+    assert bytes(plugin.call("output_zero", b"")) == b""  # still usable
+
+
+@pytest.mark.parametrize("export", ["error_freed", "config_bad"])
+def test_pdk_habits_that_fail_the_call(sdk, plugin_wasm, export):
+    """error_set then free of the block: the call still fails; a config key that is not a block
+    fails the call. (extism_fast's message for error_freed is the freed block's text, "E"; the
+    official one is empty.)"""
+    plugin = sdk.Plugin(plugin_wasm("pdk_habits"), functions=[])
+    with pytest.raises(sdk.Error):
+        plugin.call(export, b"")
+    assert bytes(plugin.call("output_zero", b"")) == b""
+
+
+def test_error_set_then_free_keeps_the_message(plugin_wasm):
+    plugin = extism_fast.Plugin(plugin_wasm("pdk_habits"), functions=[])
+    with pytest.raises(extism_fast.PluginError, match="^E$"):
+        plugin.call("error_freed")
+
+
+@pytest.mark.parametrize("export", ["loads", "stores", "input_tail", "output_bad", "error_bad"])
+def test_strict_mode_traps_where_the_official_kernel_is_lenient(plugin_wasm, export, monkeypatch):
+    for plugin in (extism_fast.Plugin(plugin_wasm("pdk_habits"), functions=[], strict=True),
+                   _strict_from_environment(monkeypatch, plugin_wasm)):
+        assert plugin.strict
+        with pytest.raises(extism_fast.TrapError, match=r"extism:host/env \w+: (offset|index) \d+"):
+            plugin.call(export, b"abcdefghij")
+        assert plugin.call("output_zero") == b""
+
+
+def _strict_from_environment(monkeypatch, plugin_wasm):
+    monkeypatch.setenv("EXTISM_FAST_STRICT", "1")
+    plugin = extism_fast.Plugin(plugin_wasm("pdk_habits"), functions=[])
+    monkeypatch.delenv("EXTISM_FAST_STRICT")
+    assert not extism_fast.Plugin(plugin_wasm("pdk_habits"), functions=[]).strict
+    return plugin
+
+
+def test_max_pages_equal_to_the_initial_memory(sdk):
+    """max_pages limits each memory: a module whose memory starts at max_pages runs, one page
+    less fails at the first call."""
+    wat = b'(module (memory 3) (func (export "run") (result i32) (i32.const 0)))'
+    wasm = bytes(extism_fast.wat2wasm(wat))
+    assert bytes(sdk.Plugin({"wasm": [{"data": wasm}], "memory": {"max_pages": 3}}, functions=[]).call("run", b"")) == b""
+    with pytest.raises(sdk.Error):
+        sdk.Plugin({"wasm": [{"data": wasm}], "memory": {"max_pages": 2}}, functions=[]).call("run", b"")

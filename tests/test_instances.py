@@ -182,12 +182,12 @@ def test_a_module_importing_from_a_later_module_is_refused():
 
 # ---- engines: epoch interruption only where it is needed ----
 
-def test_interruptible_only_with_a_timeout(plugin_wasm):
+def test_interruptible_unless_opted_out(plugin_wasm):
     plain = ef.Plugin(plugin_wasm("misc"), functions=[])
     timed = ef.Plugin({"wasm": [{"data": plugin_wasm("misc")}], "timeout_ms": 1000}, functions=[])
-    forced = ef.Plugin(plugin_wasm("misc"), functions=[], interruptible=True)
-    assert (plain.interruptible, timed.interruptible, forced.interruptible) == (False, True, True)
-    for plugin in (plain, timed, forced):
+    fast = ef.Plugin(plugin_wasm("misc"), functions=[], interruptible=False)
+    assert (plain.interruptible, timed.interruptible, fast.interruptible) == (True, True, False)
+    for plugin in (plain, timed, fast):
         assert plugin.call("busy", q(1000)) == b"done"
 
 
@@ -200,7 +200,7 @@ def test_interruptible_false_with_a_timeout_is_refused(plugin_wasm):
 
 
 def test_interruptible_from_a_compiled_plugin(plugin_wasm):
-    compiled = ef.CompiledPlugin(plugin_wasm("misc"), functions=[])
+    compiled = ef.CompiledPlugin(plugin_wasm("misc"), functions=[], interruptible=False)
     assert not compiled.interruptible
     plugin = ef.Plugin(compiled, interruptible=True)
     assert plugin.interruptible and not ef.Plugin(compiled).interruptible
@@ -208,7 +208,7 @@ def test_interruptible_from_a_compiled_plugin(plugin_wasm):
 
 
 def test_cancel_handle_before_the_first_call_makes_the_plugin_interruptible(plugin_wasm):
-    plugin = ef.Plugin(plugin_wasm("misc"), functions=[])
+    plugin = ef.Plugin(plugin_wasm("misc"), functions=[], interruptible=False)
     assert not plugin.interruptible
     handle = plugin.cancel_handle()
     assert plugin.interruptible
@@ -223,17 +223,33 @@ def test_cancel_handle_before_the_first_call_makes_the_plugin_interruptible(plug
 
 
 def test_cancel_handle_after_a_call_without_interruption_is_refused(plugin_wasm):
-    plugin = ef.Plugin(plugin_wasm("misc"), functions=[])
+    plugin = ef.Plugin(plugin_wasm("misc"), functions=[], interruptible=False)
     assert plugin.call("ok") == b"ok"
-    with pytest.raises(ef.Error, match="request the handle before the first call, or create the plugin "
-                                       "with interruptible=True"):
+    with pytest.raises(ef.Error, match="created with interruptible=False and has already been called"):
         plugin.cancel_handle()
     assert plugin.call("ok") == b"ok"
-    assert ef.Plugin(plugin_wasm("misc"), functions=[], interruptible=True).cancel_handle() is not None
+
+
+def test_cancel_handle_at_any_time_by_default(plugin_wasm):
+    """As the official SDK: a default plugin hands out a working cancel handle before and after
+    calls (epoch interruption is on by default)."""
+    plugin = ef.Plugin(plugin_wasm("misc"), functions=[])
+    assert plugin.call("ok") == b"ok"
+    handle = plugin.cancel_handle()
+    assert handle.cancel() is True  # no call running: nothing happens
+    assert plugin.call("ok") == b"ok"
+    timer = threading.Timer(0.2, handle.cancel)
+    timer.start()
+    try:
+        with pytest.raises(ef.CancelledError):
+            plugin.call("forever")
+    finally:
+        timer.cancel()
+    assert plugin.call("ok") == b"ok"
 
 
 def test_a_call_without_interruption_releases_the_gil(plugin_wasm):
-    plugin = ef.Plugin(plugin_wasm("misc"), functions=[])
+    plugin = ef.Plugin(plugin_wasm("misc"), functions=[], interruptible=False)
     assert not plugin.interruptible
     ticks = []
     done = threading.Event()

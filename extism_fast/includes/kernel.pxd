@@ -13,6 +13,7 @@ cdef extern from "kernel.h" nogil:
         uint64_t end
         uint64_t input_offset
         uint64_t input_length
+        int strict
     uint64_t kernel_alloc(kernel *k, uint64_t n)
     void kernel_free(kernel *k, uint64_t offset)
     uint64_t kernel_length(const kernel *k, uint64_t offset)
@@ -63,6 +64,19 @@ cdef extern from "instance.h" nogil:
         uint64_t key_len
         uint8_t *value
         uint64_t value_len
+
+    ctypedef struct instance_options:
+        uint64_t kernel_limit
+        int64_t max_memory_bytes
+        uint64_t max_var_bytes
+        uint64_t fuel
+        const config_entry *config
+        size_t config_count
+        int wasi
+        int wasi_stdio
+        const wasi_preopen *preopens
+        size_t preopen_count
+        int strict
 
     ctypedef enum failure_kind:
         FAILURE_NONE
@@ -129,11 +143,8 @@ cdef extern from "instance.h" nogil:
     int instance_engine_new(int flags, uint32_t pool_instances, engine_bundle *out, char **error)
     void compiled_plugin_delete(compiled_plugin *c)
     int compiled_plugin_link(compiled_plugin *c, char **error)
-    plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, uint64_t kernel_limit,
-                                  int64_t max_memory_bytes, uint64_t max_var_bytes, uint64_t fuel,
-                                  const config_entry *config, size_t config_count, int wasi,
-                                  int wasi_stdio, const wasi_preopen *preopens,
-                                  size_t preopen_count, char **error)
+    plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, const instance_options *options,
+                                  char **error)
     void instance_delete(plugin_instance *p)
     void instance_prepare(plugin_instance *p, uint64_t timeout_ns, int holds_gil, call_result *r)
     int instance_use_compiled(plugin_instance *p, const compiled_plugin *compiled)

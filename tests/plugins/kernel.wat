@@ -91,7 +91,7 @@
     (call $input_load_u64 (i64.extend_i32_u (i32.mul (local.get $i) (i32.const 8)))))
 
   ;; ------------------------------------------------------------ alloc/free
-  ;; u64[2]: a = alloc(100); free(a); b = alloc(50) -> (a, b); expect a == b != 0
+  ;; u64[2]: a = alloc(100); free(a); b = alloc(50) -> (a, b); fresh space first: b > a
   (func (export "alloc_free_reuse") (result i32)
     (local $a i64) (local $b i64)
     (local.set $a (call $alloc (i64.const 100)))
@@ -101,7 +101,7 @@
     (i32.const 0))
 
   ;; u64[4]: a = alloc(4096); free(a); b = alloc(16); c = alloc(16) -> (a, b, c,
-  ;; length(b)). A splitting allocator gives b == a and a < c < a + 4096.
+  ;; length(b)). Fresh space first (as the official kernel): a < b < c.
   (func (export "alloc_split") (result i32)
     (local $a i64) (local $b i64) (local $c i64)
     (local.set $a (call $alloc (i64.const 4096)))
