@@ -8,6 +8,7 @@ from extism_fast._runtime import (
     CancelHandle,
     CompiledPlugin,
     CurrentPlugin,
+    KernelBuffer,
     Memory,
     Plugin,
     wat2wasm,
@@ -50,7 +51,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CallError", "CancelHandle", "CancelledError", "CapabilityError", "CompileError",
     "CompiledPlugin", "CurrentPlugin", "Error", "FuelExhaustedError", "Function", "FunctionNotFoundError",
-    "HOST_FN_REGISTRY", "HashMismatchError", "HostFunctionError", "LinkError", "Manifest",
+    "HOST_FN_REGISTRY", "HashMismatchError", "HostFunctionError", "KernelBuffer", "LinkError", "Manifest",
     "ManifestError", "Memory", "MemoryLimitError", "MemoryOptions", "Plugin", "PluginError", "PluginPool",
     "TimeoutError", "TrapError", "Val", "ValType", "WasmData", "WasmFile", "WasmUrl",
     "host_fn", "wat2wasm",

@@ -1,11 +1,10 @@
-# _batch.pxi - Batches of calls (call_many) and zero-copy output views.
+# _batch.pxi - Batches of calls (call_many) and how outputs are returned.
 # Part of extism_fast/_runtime.pyx (included there; one Cython module).
 
 # ---------------------------------------------------------------------------------------------
-# Outputs as views, and batches of calls
+# Outputs, and batches of calls
 # ---------------------------------------------------------------------------------------------
 
-cdef uint8_t _EMPTY[1]
 _BATCH_SIZE = 1024
 
 
@@ -15,25 +14,6 @@ def parse_output(bytes out, parse):
     if parse is bytes:
         return out
     return memoryview(out) if parse is None else parse(out)
-
-
-cdef class _OutputBuffer:
-    """Exports one call's output, in place in kernel memory, to read-only memoryviews."""
-    cdef Plugin plugin          # keeps the kernel memory alive while views exist
-    cdef const uint8_t *data
-    cdef uint64_t length
-    cdef uint64_t end           # kernel offset one past the output
-    cdef Py_ssize_t exports
-    cdef object first_view
-
-    def __getbuffer__(self, Py_buffer *buffer, int flags):
-        if flags & PyBUF_WRITABLE:
-            raise BufferError("plugin output views are read-only")
-        PyBuffer_FillInfo(buffer, self, <void *>(self.data if self.length else _EMPTY), self.length, 1, flags)
-        self.exports += 1
-
-    def __releasebuffer__(self, Py_buffer *buffer):
-        self.exports -= 1
 
 
 cdef class _Batch:

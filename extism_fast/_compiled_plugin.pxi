@@ -352,8 +352,14 @@ cdef class CompiledPlugin:
                 self._callable[name] = i
 
     def function_exists(self, str name) -> bool:
-        """True when the main module exports a function with this name."""
-        return name in self._callable or name in self._other_exports
+        """True when the main module exports a function with this name that can be called as a
+        plugin function (no parameters, returning i32 or nothing), as the official SDK answers."""
+        return name in self._callable
+
+    def __del__(self):
+        """Accepted for the official SDK's explicit ``compiled.__del__()``: the compilation is
+        freed once neither this object nor any Plugin made from it is left (freeing it earlier
+        would pull the code from under those plugins)."""
 
 
 cdef wasmtime_module_t *_transfer_module(wasmtime_module_t *module, engine_bundle *engine):

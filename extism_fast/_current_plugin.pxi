@@ -42,15 +42,17 @@ cdef class CurrentPlugin:
         return current_instance.kernel
 
     def memory(self, mem):
-        """A writable memoryview of the bytes of ``mem`` (a Memory) in kernel memory."""
+        """A writable KernelBuffer of the bytes of ``mem`` (a Memory) in kernel memory, valid
+        until the host function returns (the official SDK's cffi buffer semantics)."""
         cdef kernel *k = self._kernel()
         cdef uint64_t offset = mem.offset, length = mem.length
-        if length == 0:
-            return memoryview(bytearray())  # handle 0 / an empty block: nothing to point at
-        cdef uint8_t *p = kernel_ptr(k, offset, length)
-        if p == NULL:
+        cdef uint8_t *p = kernel_ptr(k, offset, length) if length else NULL
+        if p == NULL and length:
             raise Error(f"memory [{offset}, {offset}+{length}) is outside kernel memory")
-        return PyMemoryView_FromMemory(<char *>p, length, PyBUF_WRITE)
+        cdef Plugin plugin = <Plugin>self.owner
+        buf = KernelBuffer._over(plugin, p, length, True)
+        plugin._host_buffers.append(buf)
+        return buf
 
     def alloc(self, size):
         """Allocate ``size`` bytes of kernel memory; raises MemoryLimitError when it cannot."""
@@ -76,7 +78,7 @@ cdef class CurrentPlugin:
         return (<Plugin>self.owner)._host_context
 
     def input_buffer(self, input):
-        """Writable memoryview of the block a parameter (Val with an offset) points at."""
+        """Writable KernelBuffer of the block a parameter (Val with an offset) points at."""
         return self.memory(self.memory_at_offset(input))
 
     def input_bytes(self, input):

@@ -95,15 +95,31 @@ cdef wasm_trap_t *_run_host_function(_HostFunctionEntry entry, wasmtime_val_raw_
         plugin = <Plugin>inst.owner
         params = [_new_val(t, _raw_to_python(&args[i], t)) for i, t in enumerate(entry.param_types)]
         results = [_new_val(t, None) for t in entry.result_types]
-        entry.f(plugin._current_plugin, params, results, *entry.user_data)
+        try:
+            entry.f(plugin._current_plugin, params, results, *entry.user_data)
+        finally:
+            if plugin._host_buffers:
+                plugin._end_host_buffers()
         for i, t in enumerate(entry.result_types):
             value = results[i].value
-            if value is None:
-                raise TypeError(f"result {i} ({t.name}) was not set")
-            _python_to_raw(&args[i], t, value)
+            # A result left unset passes 0, as the official SDK does.
+            _python_to_raw(&args[i], t, 0 if value is None else value)
         return NULL
     except BaseException as exc:
+        return _host_function_failed(inst, entry, exc)
+
+
+cdef wasm_trap_t *_host_function_failed(plugin_instance *inst, _HostFunctionEntry entry, exc) noexcept:
+    """Fail the call with HostFunctionError, whatever the exception does (a __str__ that raises,
+    a RecursionError that logging itself hits): no failure may be reported as success."""
+    try:
         (<Plugin>inst.owner)._keep_interrupt(exc)
-        logger.error("host function %s raised", entry.label, exc_info=True)
-        message = f"host function {entry.label} raised {type(exc).__name__}: {exc}".encode("utf-8", "replace")
-        return instance_fail(inst, FAILURE_HOST_FUNCTION, message)
+        logger.error("host function %s raised", entry.label, exc_info=exc)
+    except BaseException:
+        pass
+    try:
+        text = f"{type(exc).__name__}: {exc}"
+    except BaseException:
+        text = f"{type(exc).__name__} (its message could not be formatted)"
+    message = f"host function {entry.label} raised {text}".encode("utf-8", "replace")
+    return instance_fail(inst, FAILURE_HOST_FUNCTION, message)

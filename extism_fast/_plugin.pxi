@@ -90,7 +90,8 @@ cdef class Plugin:
     cdef bint _log_wasi_output
     cdef bint _closed
     cdef bint _strict
-    cdef list _exposed   # _OutputBuffer of outputs returned as views (parse=None)
+    cdef list _exposed   # KernelBuffers of outputs (parse=None) and viewed host-function buffers
+    cdef list _host_buffers  # KernelBuffers handed to the running host function
     cdef CurrentPlugin _current_plugin  # what host functions receive (one per plugin)
     cdef object _pending_exception      # a KeyboardInterrupt/SystemExit raised in a callback
     cdef object __weakref__
@@ -113,6 +114,7 @@ cdef class Plugin:
             self._c = compiled._compilation(_engine_for(compiled.fuel is not None, interruptible))
         self._callable = compiled._callable
         self._exposed = []
+        self._host_buffers = []
         self._current_plugin = CurrentPlugin._for(self)
         self._timeout_ns = (manifest.timeout_ms or 0) * 1000000
         self._allowed_hosts = tuple(manifest.allowed_hosts or ())
@@ -189,6 +191,12 @@ cdef class Plugin:
     def __dealloc__(self):
         instance_delete(self.inst)
         self.inst = NULL
+
+    def __del__(self):
+        """Free the instance now, as the official SDK's ``__del__`` (programs call it
+        explicitly); the same as ``close()``, except that it never raises."""
+        if self.inst != NULL and self._exposed is not None and not self._busy:  # initialized, idle
+            self.close()
 
     @property
     def interruptible(self) -> bool:
@@ -275,9 +283,10 @@ cdef class Plugin:
         """Call export ``function_name`` with ``data`` (str or any bytes-like object).
 
         Returns the output as bytes, or ``parse(output_bytes)``. ``parse=None`` returns a
-        read-only memoryview onto kernel memory (no copy), valid until this plugin's next call:
-        after that it raises ValueError, unless a view of it is still exported (then its bytes stay
-        untouched). Raises a subclass of Error when the call fails; the plugin stays usable.
+        read-only KernelBuffer onto kernel memory (no copy, the official SDK's buffer semantics),
+        valid until this plugin's next call: after that it raises ValueError; a memoryview taken
+        from it before then keeps its bytes untouched. Raises a subclass of Error when the call
+        fails; the plugin stays usable.
         """
         cdef Py_buffer view
         cdef call_result r
@@ -319,37 +328,34 @@ cdef class Plugin:
             raise self._call_error(function_name, &r)
         if parse is None and <ptrdiff_t>index != self._c.start_index:
             return self._expose_output(&r)
-        # After `_start` the next call replaces the store: a view would dangle, so parse=None gets
-        # a view of a copy there.
+        # After `_start` the next call replaces the store: a buffer would dangle, so parse=None
+        # gets a view of a copy there.
         return parse_output(PyBytes_FromStringAndSize(<const char *>r.output, r.output_length), parse)
 
     cdef object _expose_output(self, call_result *r):
-        cdef _OutputBuffer exporter = _OutputBuffer.__new__(_OutputBuffer)
-        exporter.plugin = self
-        exporter.data = r.output
-        exporter.length = r.output_length
-        exporter.end = (r.output - self.inst.kernel.base) + r.output_length if r.output_length else 0
-        view = memoryview(exporter)
-        exporter.first_view = view
-        self._exposed.append(exporter)
-        return view
+        buf = KernelBuffer._over(self, <uint8_t *>r.output, r.output_length, False)
+        self._exposed.append(buf)
+        return buf
+
+    cdef _end_host_buffers(self):
+        """A host function returned: its buffers stop serving; the bytes of those still viewed
+        (memoryviews taken from them) are kept out of later calls' allocations."""
+        cdef KernelBuffer buf
+        for buf in self._host_buffers:
+            if buf._invalidate():
+                self._exposed.append(buf)
+        self._host_buffers.clear()
 
     cdef _keep_exposed_outputs(self):
-        """Before a call: invalidate the views of earlier outputs, except those still exported
-        elsewhere (slices, numpy arrays): their bytes are kept out of this call's allocations."""
-        cdef _OutputBuffer exporter
+        """Before a call: invalidate the buffers of earlier outputs; the bytes of those still
+        viewed elsewhere (memoryviews, numpy arrays) are kept out of this call's allocations."""
+        cdef KernelBuffer buf
         cdef uint64_t keep = 0
         still_exported = []
-        for exporter in self._exposed:
-            try:
-                exporter.first_view.release()
-            except BufferError:  # something holds a buffer exported from the view itself
-                pass
-            if exporter.exports > 0:
-                still_exported.append(exporter)
-                keep = max(keep, exporter.end)
-            else:
-                exporter.first_view = None
+        for buf in self._exposed:
+            if buf._invalidate():
+                still_exported.append(buf)
+                keep = max(keep, buf.end)
         self._exposed = still_exported
         if self.inst != NULL:
             self.inst.kernel_keep = keep

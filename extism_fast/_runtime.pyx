@@ -206,6 +206,7 @@ def wat2wasm(text):
     return result
 
 
+include "_kernel_buffer.pxi"
 include "_hooks.pxi"
 include "_host_functions.pxi"
 include "_current_plugin.pxi"

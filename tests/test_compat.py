@@ -28,6 +28,7 @@ import pytest
 
 import extism
 import extism_fast
+from conftest import build_plugin
 
 SDKS = [extism_fast, extism]
 
@@ -455,6 +456,78 @@ def test_explicit_negative_integer_results(sdk, probe, kind, valtype, value):
         assert probe_call(probe, plugin, [], [kind], []) == [value]
 
 
+@pytest.mark.parametrize("kind", ["i32", "i64"])
+def test_explicit_result_left_unset_is_0(sdk, probe, kind):
+    t = sdk.ValType.I32 if kind == "i32" else sdk.ValType.I64
+
+    @sdk.host_fn(signature=([], [t]), name="probe")
+    def unset(plugin, params, results):
+        pass
+
+    with sdk.Plugin(probe.wasm([], [kind]), functions=[unset]) as plugin:
+        assert probe_call(probe, plugin, [], [kind], []) == [0]
+
+
+def test_memory_and_input_buffer_are_buffers(sdk, probe):
+    """memory() / input_buffer() behave as the official cffi buffer: bytes items and slices,
+    len, bytes(), comparisons, item and slice assignment, the buffer protocol."""
+    seen = {}
+
+    @sdk.host_fn(signature=([sdk.ValType.I64], [sdk.ValType.I64]), name="probe")
+    def look(plugin, params, results):
+        buf = plugin.input_buffer(params[0])
+        seen["input"] = (len(buf), buf[0], buf[-1], buf[1:3], buf[:], bytes(buf), buf == b"hello",
+                         memoryview(buf).tobytes())
+        out = plugin.alloc(5)
+        mem = plugin.memory(out)
+        mem[:] = b"HELLO"
+        mem[0] = b"J"
+        mem[1:3] = b"el"
+        with pytest.raises(TypeError):
+            mem[0] = 65
+        with pytest.raises(IndexError):
+            mem[5]
+        results[0].value = out.offset
+
+    with sdk.Plugin(probe.wasm(["ptr"], ["ptr"]), functions=[look]) as plugin:
+        assert probe_call(probe, plugin, ["ptr"], ["ptr"], ["hello"]) == [b"JelLO"]
+    assert seen["input"] == (5, b"h", b"o", b"el", b"hello", b"hello", True, b"hello")
+
+
+def test_parse_none_is_a_buffer(sdk, plugin_wasm):
+    plugin = sdk.Plugin(plugin_wasm("examples/count_vowels.wat"), functions=[])
+    out = plugin.call("count_vowels", "aaa", parse=None)
+    assert (len(out), out[0], out[:], bytes(out), out == b'{"count": 3}') == (12, b"{", b'{"count": 3}',
+                                                                             b'{"count": 3}', True)
+    assert bytes(memoryview(out)) == b'{"count": 3}'
+
+
+def test_kernel_buffers_expire():
+    """extism_fast's buffers raise ValueError once expired (the official ones read whatever memory
+    holds then): host-function buffers when the host function returns, outputs at the next call."""
+    kept = []
+
+    @extism_fast.host_fn(signature=([extism_fast.ValType.I64], [extism_fast.ValType.I64]), name="probe")
+    def keep(plugin, params, results):
+        kept.append(plugin.input_buffer(params[0]))
+        results[0].value = 0
+
+    from conftest import probe_wasm
+    with extism_fast.Plugin(probe_wasm(["ptr"], ["ptr"]), functions=[keep]) as plugin:
+        plugin.call("call", b"")
+    with pytest.raises(ValueError, match="no longer valid"):
+        kept[0][:]
+    with pytest.raises(ValueError):
+        len(kept[0])
+    plugin = extism_fast.Plugin(build_plugin("examples/count_vowels.wat"), functions=[])
+    out = plugin.call("count_vowels", "aaa", parse=None)
+    view = memoryview(out)
+    plugin.call("count_vowels", "eeeeeeeeee")
+    with pytest.raises(ValueError):
+        bytes(out)
+    assert view.tobytes() == b'{"count": 3}'  # a view taken before keeps its bytes
+
+
 def test_val_and_memory_classes(sdk):
     v = sdk.Val(sdk.ValType.I64, 5)
     assert (v.t, v.value) == (sdk.ValType.I64, 5)
@@ -544,3 +617,22 @@ def test_max_pages_equal_to_the_initial_memory(sdk):
     assert bytes(sdk.Plugin({"wasm": [{"data": wasm}], "memory": {"max_pages": 3}}, functions=[]).call("run", b"")) == b""
     with pytest.raises(sdk.Error):
         sdk.Plugin({"wasm": [{"data": wasm}], "memory": {"max_pages": 2}}, functions=[]).call("run", b"")
+
+
+def test_function_exists_only_for_plugin_functions(sdk):
+    wat = ('(module (memory (export "mem") 1) (func (export "takes") (param i32)) '
+           '(func (export "r64") (result i64) (i64.const 0)) (func (export "ok") (result i32) (i32.const 0)))')
+    plugin = sdk.Plugin(bytes(extism_fast.wat2wasm(wat)), functions=[])
+    assert [plugin.function_exists(n) for n in ("takes", "r64", "ok", "mem", "zz")] == [False, False, True, False,
+                                                                                      False]
+    with pytest.raises(sdk.Error):
+        plugin.call("takes", b"")
+
+
+def test_explicit_del(sdk, plugin_wasm):
+    """Programs written for the official SDK call __del__ themselves (its __exit__ does)."""
+    compiled = _compiled_plugin_class(sdk)(plugin_wasm("examples/count_vowels.wat"), functions=[])
+    plugin = sdk.Plugin(plugin_wasm("examples/count_vowels.wat"), functions=[])
+    assert bytes(plugin.call("count_vowels", b"aa")) == b'{"count": 2}'
+    plugin.__del__()
+    compiled.__del__()

@@ -641,12 +641,27 @@ def test_host_function_raises(plugin_wasm):
 
 
 def test_host_function_leaves_result_unset(plugin_wasm):
+    """A result left unset passes 0, as the official SDK does (tests/test_compat.py)."""
     def hello(cp, params, results):
         pass
 
     with ef.Plugin(plugin_wasm("host_user"), functions=host_user_functions(hello)) as plugin:
+        assert plugin.call("call_hello", "Bob") == b"<none>"
+        assert plugin.call("call_nothing") == b"ok"
+
+
+class _Unprintable(Exception):
+    def __str__(self):
+        raise RuntimeError("no text")
+
+
+def test_host_function_exception_whose_str_raises_still_fails_the_call(plugin_wasm):
+    def hello(cp, params, results):
+        raise _Unprintable()
+
+    with ef.Plugin(plugin_wasm("host_user"), functions=host_user_functions(hello)) as plugin:
         message = raises(ef.HostFunctionError, plugin.call, "call_hello", "Bob")
-        assert "result 0" in message and "not set" in message
+        assert "_Unprintable" in message and "could not be formatted" in message
         assert plugin.call("call_nothing") == b"ok"
 
 

@@ -381,10 +381,9 @@ def test_current_plugin_reads_handle_zero_as_empty(probe):
     assert run_probe(probe, ["ptr"], ["ptr"], [fn], [b""]) == [repr((b"", "", b"", b"", 0)).encode()]
 
 
-def test_explicit_result_left_unset_is_a_host_function_error(probe):
+def test_explicit_result_left_unset_is_0(probe):
     fn = Function(None, "probe", [], [I64], lambda plugin, params, results: None)
-    with pytest.raises(HostFunctionError, match=r"result 0 \(I64\) was not set"):
-        run_probe(probe, [], ["i64"], [fn], [])
+    assert run_probe(probe, [], ["i64"], [fn], []) == [0]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,134 @@
+# _kernel_buffer.pxi - KernelBuffer: bytes in a plugin's kernel memory, handed to Python in place.
+# Part of extism_fast/_runtime.pyx (included there; one Cython module).
+
+cdef const uint8_t _NO_BYTES[1]
+
+
+@cython.final
+cdef class KernelBuffer:
+    """Bytes in a plugin's kernel memory, without a copy: what ``CurrentPlugin.memory()``,
+    ``CurrentPlugin.input_buffer()`` and ``Plugin.call(..., parse=None)`` return.
+
+    It behaves as the official SDK's cffi buffer: ``len(buf)``, ``bytes(buf)``, ``buf[i]`` (a
+    1-byte bytes), ``buf[a:b]`` and ``buf[:]`` (bytes), comparisons with bytes-like objects, the
+    buffer protocol (``memoryview(buf)``), and ``buf[i] = b"x"`` / ``buf[a:b] = data`` when
+    writable (the host-function buffers). Also ``tobytes()`` and ``readonly``, as a memoryview.
+
+    It is valid while its host function runs (``memory()``, ``input_buffer()``) or until its
+    plugin's next call (``parse=None``); after that every use raises ValueError. A memoryview
+    taken from it before then stays readable: kernel memory is never freed or moved under it, and
+    a later call of the plugin does not allocate over an output still viewed.
+    """
+    cdef Plugin plugin            # keeps the kernel memory alive (Plugin.close waits for exports)
+    cdef uint8_t *data
+    cdef Py_ssize_t length
+    cdef uint64_t end             # kernel offset one past the bytes (what a later call must keep)
+    cdef bint writable
+    cdef bint valid
+    cdef Py_ssize_t exports       # buffer-protocol views alive
+
+    @staticmethod
+    cdef KernelBuffer _over(Plugin plugin, uint8_t *data, uint64_t length, bint writable):
+        cdef KernelBuffer buf = KernelBuffer.__new__(KernelBuffer)
+        buf.plugin = plugin
+        buf.data = data if length else <uint8_t *>_NO_BYTES
+        buf.length = length
+        buf.end = (data - plugin.inst.kernel.base) + length if length else 0
+        buf.writable = writable
+        buf.valid = True
+        return buf
+
+    cdef int _check(self) except -1:
+        if not self.valid:
+            raise ValueError("this buffer of kernel memory is no longer valid: it lasts while its host "
+                             "function runs (memory(), input_buffer()) or until the plugin's next call "
+                             "(parse=None); copy it with bytes() to keep it")
+        return 0
+
+    cdef bint _invalidate(self):
+        """Stop serving; True when memoryviews of it are still alive (their bytes must be kept)."""
+        self.valid = False
+        return self.exports > 0
+
+    @property
+    def readonly(self) -> bool:
+        """True for outputs (``parse=None``), False for host-function buffers."""
+        return not self.writable
+
+    def __len__(self):
+        self._check()
+        return self.length
+
+    def __bytes__(self):
+        self._check()
+        return PyBytes_FromStringAndSize(<const char *>self.data, self.length)
+
+    def tobytes(self) -> bytes:
+        """A copy of the bytes (as ``bytes(buf)``)."""
+        return self.__bytes__()
+
+    cdef Py_ssize_t _index(self, Py_ssize_t i) except -1:
+        if i < 0:
+            i += self.length
+        if i < 0 or i >= self.length:
+            raise IndexError("buffer index out of range")
+        return i
+
+    cdef tuple _span(self, slice s):
+        start, stop, step = s.indices(self.length)
+        if step != 1:
+            raise TypeError("buffer doesn't support slicing with step != 1")
+        return start, max(start, stop)
+
+    def __getitem__(self, key):
+        self._check()
+        cdef Py_ssize_t start, stop
+        if isinstance(key, slice):
+            start, stop = self._span(key)
+            return PyBytes_FromStringAndSize(<const char *>self.data + start, stop - start)
+        start = self._index(key)
+        return PyBytes_FromStringAndSize(<const char *>self.data + start, 1)
+
+    def __setitem__(self, key, value):
+        self._check()
+        cdef Py_ssize_t start, stop
+        cdef const uint8_t[::1] source
+        if not self.writable:
+            raise TypeError("plugin output buffers are read-only")
+        if isinstance(key, slice):
+            start, stop = self._span(key)
+        else:
+            start = self._index(key)
+            stop = start + 1
+            if not isinstance(value, (bytes, bytearray)) or len(value) != 1:
+                raise TypeError(f"must assign a bytes of length 1, not {type(value).__name__}")
+        source = memoryview(value).cast("B")
+        if source.shape[0] != stop - start:
+            raise ValueError(f"cannot assign {source.shape[0]} bytes to a slice of {stop - start}")
+        if stop > start:
+            memcpy(self.data + start, &source[0], stop - start)
+
+    def __richcmp__(self, other, int op):
+        try:
+            theirs = bytes(memoryview(other))
+        except TypeError:
+            return NotImplemented
+        mine = self.__bytes__()
+        return {0: mine < theirs, 1: mine <= theirs, 2: mine == theirs, 3: mine != theirs,
+                4: mine > theirs, 5: mine >= theirs}[op]
+
+    __hash__ = None
+
+    def __repr__(self):
+        state = f"{self.length} bytes" if self.valid else "released"
+        return f"<extism_fast.KernelBuffer {state}>"
+
+    def __getbuffer__(self, Py_buffer *buffer, int flags):
+        self._check()
+        if flags & PyBUF_WRITABLE and not self.writable:
+            raise BufferError("plugin output buffers are read-only")
+        PyBuffer_FillInfo(buffer, self, <void *>self.data, self.length, not self.writable, flags)
+        self.exports += 1
+
+    def __releasebuffer__(self, Py_buffer *buffer):
+        self.exports -= 1
