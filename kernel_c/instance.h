@@ -45,7 +45,7 @@ typedef struct compiled_plugin {
     const engine_bundle *bundle;     /* borrowed: one of the process-wide engines */
     wasmtime_linker_t *linker;       /* owned */
     wasmtime_module_t *main;         /* owned */
-    size_t dep_count;                /* modules linked by name before main */
+    size_t dep_count;                /* modules linked by name besides main */
     wasmtime_module_t **deps;        /* owned, dep_count entries */
     char **dep_names;                /* owned, NUL-terminated */
     import_plan *plans;              /* owned: deps in order, then main (compiled_plugin_link) */

@@ -66,6 +66,50 @@ def test_a_cycle_works_on_every_engine(plugin_wasm):
         assert run(metered) == 42
 
 
+# lib::compute -> b::step (forwarded: lib is instantiated first) -> lib::finish, which calls the
+# host function extism:host/user::inner (and spins when it returns -1).
+FORWARDED_LIB = b"""(module
+  (import "b" "step" (func $step (param i32) (result i32)))
+  (import "extism:host/user" "inner" (func $inner (param i32) (result i32)))
+  (func (export "compute") (param i32) (result i32) (call $step (local.get 0)))
+  (func (export "finish") (param i32) (result i32)
+    (local $r i32)
+    (local.set $r (call $inner (local.get 0)))
+    (if (i32.lt_s (local.get $r) (i32.const 0)) (then (loop $spin (br $spin))))  ;; -1: never returns
+    (local.get $r)))"""
+FORWARDED_B = b"""(module
+  (import "lib" "finish" (func $finish (param i32) (result i32)))
+  (func (export "step") (param i32) (result i32) (call $finish (local.get 0))))"""
+
+
+def forwarded_plugin(plugin_wasm, inner, **kwargs) -> ef.Plugin:
+    fn = ef.Function("extism:host/user", "inner", [ef.ValType.I32], [ef.ValType.I32], inner)
+    wasm = [{"data": FORWARDED_LIB, "name": "lib"}, {"data": FORWARDED_B, "name": "b"},
+            {"data": plugin_wasm("link/main_lib"), "name": "main"}]
+    return ef.Plugin({"wasm": wasm, **kwargs}, functions=[fn])
+
+
+def test_failures_inside_a_forwarded_call_keep_their_kind(plugin_wasm):
+    """A host function error and a timeout inside a call made through a forwarding function are
+    reported as such, not as a plain trap; the plugin serves the next call."""
+    def inner(plugin, params, results):
+        if params[0].value == 20 and state["mode"] == "raise":
+            raise ValueError("no thanks")
+        results[0].value = -1 if state["mode"] == "spin" else params[0].value + 22
+
+    state = {"mode": "raise"}
+    with forwarded_plugin(plugin_wasm, inner, timeout_ms=200) as plugin:
+        with pytest.raises(ef.HostFunctionError, match="no thanks"):
+            plugin.call("run", b"")
+        state["mode"] = "ok"
+        assert run(plugin) == 42
+        state["mode"] = "spin"
+        with pytest.raises(ef.TimeoutError):
+            plugin.call("run", b"")
+        state["mode"] = "ok"
+        assert run(plugin) == 42
+
+
 def test_a_cycle_that_also_carries_a_memory(plugin_wasm):
     """lib imports mem's memory and a function; mem imports a function of lib: mem is
     instantiated first (the memory must exist), and its import of lib::finish is forwarded."""
