@@ -35,29 +35,56 @@ cdef str _signature_text(const wasm_functype_t *ft):
     return f"({_kinds_text(wt.wasm_functype_params(ft))}) -> ({_kinds_text(wt.wasm_functype_results(ft))})"
 
 
+cdef str _limits_text(uint64_t minimum, bint bounded, uint64_t maximum, str unit):
+    return f"min {minimum}{unit}, " + (f"max {maximum}" if bounded else "no max")
+
+
 cdef str _extern_text(const wasm_externtype_t *et):
-    """A function's signature, or the kind of a non-function extern."""
+    """An import's or export's type: a function's signature, a global's value type and mutability,
+    a table's element type and limits, a memory's limits (in pages)."""
+    cdef const wasm_globaltype_t *gt
+    cdef const wasm_tabletype_t *tt
+    cdef const wasm_memorytype_t *mt
+    cdef const wasm_limits_t *limits
+    cdef uint64_t maximum = 0
     kind = wt.wasm_externtype_kind(et)
     if kind == WASM_EXTERN_FUNC:
         return "func " + _signature_text(wt.wasm_externtype_as_functype_const(et))
-    return {1: "global", 2: "table", 3: "memory"}.get(kind, "extern")
+    if kind == WASM_EXTERN_GLOBAL:
+        gt = wt.wasm_externtype_as_globaltype_const(et)
+        mutable = "mutable" if wt.wasm_globaltype_mutability(gt) == WASM_VAR else "immutable"
+        return f"global {_KIND_NAMES.get(wt.wasm_valtype_kind(wt.wasm_globaltype_content(gt)), '?')} ({mutable})"
+    if kind == WASM_EXTERN_TABLE:
+        tt = wt.wasm_externtype_as_tabletype_const(et)
+        limits = wt.wasm_tabletype_limits(tt)
+        element = _KIND_NAMES.get(wt.wasm_valtype_kind(wt.wasm_tabletype_element(tt)), "?")
+        return f"table {element} ({_limits_text(limits.min, limits.max != 0xFFFFFFFF, limits.max, '')})"
+    if kind == WASM_EXTERN_MEMORY:
+        mt = wt.wasm_externtype_as_memorytype_const(et)
+        bounded = wt.wasmtime_memorytype_maximum(mt, &maximum)
+        flags = (", 64-bit" if wt.wasmtime_memorytype_is64(mt) else "") + (
+            ", shared" if wt.wasmtime_memorytype_isshared(mt) else "")
+        return f"memory ({_limits_text(wt.wasmtime_memorytype_minimum(mt), bounded, maximum, ' pages')}{flags})"
+    return "extern"
 
 
-cdef dict _module_exports(wasmtime_module_t *module):
-    """Export name -> _extern_text of a compiled module (to check imports between modules)."""
-    cdef wasm_exporttype_vec_t exports
-    cdef const wasm_name_t *name
+_EXTERN_KIND_NAMES = {WASM_EXTERN_FUNC: "function", WASM_EXTERN_GLOBAL: "global", WASM_EXTERN_TABLE: "table",
+                      WASM_EXTERN_MEMORY: "memory"}
+
+
+cdef str _link_problem_text(const link_problem *problem, list names):
+    """The message of a link problem between modules (import_plan.h); names: by position."""
     cdef size_t i
-    wt.wasmtime_module_exports(module, &exports)
-    try:
-        result = {}
-        for i in range(exports.size):
-            name = wt.wasm_exporttype_name(exports.data[i])
-            result[(<char *>name.data)[:name.size].decode("utf-8", "replace")] = _extern_text(
-                wt.wasm_exporttype_type(exports.data[i]))
-        return result
-    finally:
-        wt.wasm_exporttype_vec_delete(&exports)
+    importer, provider = names[problem.importer], names[problem.provider]
+    where = f"module '{importer}' imports {problem.module.decode()}::{problem.name.decode()}"
+    if problem.kind == LINK_PROBLEM_TYPE:
+        return (f"{where} as {_extern_text(problem.expected)}, but module '{provider}' exports "
+                f"{_extern_text(problem.found)}")
+    cycle = [names[problem.cycle[i]] for i in range(problem.cycle_length)]
+    loop = " -> ".join(f"'{name}'" for name in cycle + cycle[:1])
+    return (f"{where}, a {_EXTERN_KIND_NAMES.get(problem.import_kind, 'non-function')}, from module "
+            f"'{provider}', and the modules import non-functions from each other in a cycle ({loop}; "
+            f"each imports from the next): only functions can be imported around a cycle of modules")
 
 
 def _abi_signature_text(str params, str results):
@@ -252,7 +279,10 @@ cdef class CompiledPlugin:
         c.main = self._compile_one(<engine_bundle *>c.bundle, "main", self._modules[-1].data,
                                    source.main if source != NULL else NULL)
 
-    cdef _check_imports(self, wasmtime_module_t *module, str module_name, dict user, dict dep_names):
+    cdef _check_host_imports(self, compiled_plugin *c, size_t position, str module_name, dict user,
+                             frozenset modules):
+        """Check the imports of module `position` that its import plan does not take from a module
+        (the plan checked those): ABI functions, WASI and host functions."""
         cdef wasm_importtype_vec_t imports
         cdef const wasm_name_t *mod_name
         cdef const wasm_name_t *field
@@ -261,24 +291,24 @@ cdef class CompiledPlugin:
         cdef const char *abi_params
         cdef const char *abi_results
         cdef size_t i
-        wt.wasmtime_module_imports(module, &imports)
+        cdef import_source source
+        wt.wasmtime_module_imports(c.main if position == c.dep_count else c.deps[position], &imports)
         try:
             for i in range(imports.size):
+                source = compiled_plugin_import_source(c, position, i)
+                if source == IMPORT_FROM_MODULE or source == IMPORT_FROM_FORWARD:
+                    continue
                 mod_name = wt.wasm_importtype_module(imports.data[i])
                 field = wt.wasm_importtype_name(imports.data[i])
                 mod = (<char *>mod_name.data)[:mod_name.size].decode("utf-8", "replace")
                 name = (<char *>field.data)[:field.size].decode("utf-8", "replace")
                 et = wt.wasm_importtype_type(imports.data[i])
                 where = f"module '{module_name}' imports {mod}::{name}"
-                if mod in dep_names:
-                    exports = dep_names[mod]
-                    if name not in exports:
-                        raise LinkError(f"{where}, but module '{mod}' has no export named '{name}'")
-                    if exports[name] != _extern_text(et):
-                        raise LinkError(f"{where} as {_extern_text(et)}, but module '{mod}' exports "
-                                        f"{exports[name]}")
-                    continue
+                # A module of that name without the field leaves it to the host, as in the official SDK.
+                lacking = f"module '{mod}' has no export named '{name}'" if mod in modules else None
                 if wt.wasm_externtype_kind(et) != WASM_EXTERN_FUNC:
+                    if lacking:
+                        raise LinkError(f"{where}, but {lacking}")
                     raise LinkError(f"{where}, which is not a function; only functions can be imported "
                                     f"from the host")
                 ft = wt.wasm_externtype_as_functype_const(et)
@@ -298,6 +328,9 @@ cdef class CompiledPlugin:
                     expected = f"({_valtypes_text(fn.args)}) -> ({_valtypes_text(fn.returns)})"
                     if actual != expected:
                         raise LinkError(f"{where} with type {actual}, but the host function has type {expected}")
+                elif lacking:
+                    raise LinkError(f"{where} {actual}, but {lacking} and no host function with that "
+                                    f"namespace and name was given")
                 else:
                     raise LinkError(f"{where} {actual}: no host function with that namespace and name "
                                     f"was given")
@@ -329,16 +362,27 @@ cdef class CompiledPlugin:
 
     cdef _link(self, compiled_plugin *c):
         cdef char *message = NULL
+        cdef link_problem problem
         cdef size_t i
         c.linker = wt.wasmtime_linker_new(c.bundle.engine)
         self._define_functions(c)
-        user = {(f.namespace, f.name): f for f in self.functions}
-        dep_names = {c.dep_names[i].decode(): _module_exports(c.deps[i]) for i in range(c.dep_count)}
-        for i in range(c.dep_count):
-            self._check_imports(c.deps[i], c.dep_names[i].decode(), user, dep_names)
-        self._check_imports(c.main, "main", user, dep_names)
-        if compiled_plugin_link(c, &message) != 0:
+        names = [c.dep_names[i].decode() for i in range(c.dep_count)] + ["main"]
+        memset(&problem, 0, sizeof(problem))
+        if compiled_plugin_link(c, &problem, &message) != 0:
+            if problem.kind == LINK_PROBLEM_MEMORY:
+                link_problem_free(&problem)
+                raise MemoryError()
+            if problem.kind != LINK_PROBLEM_NONE:
+                try:
+                    text = _link_problem_text(&problem, names)
+                finally:
+                    link_problem_free(&problem)
+                raise LinkError(text)
             raise LinkError(_take_message(message))
+        user = {(f.namespace, f.name): f for f in self.functions}
+        modules = frozenset(names[:-1])
+        for i in range(c.dep_count + 1):
+            self._check_host_imports(c, i, names[i], user, modules)
 
     cdef _list_exports(self):
         cdef size_t i

@@ -49,9 +49,10 @@ WASM_PAGE_SIZE: int = 64 * 1024
 #: Seconds a ``WasmUrl`` download may take before it fails.
 URL_FETCH_TIMEOUT_S: float = 30.0
 
-# Module names the host itself defines; a plugin module with one of these names would shadow the
-# kernel / host functions in the linker and fail with a confusing error, so reject it up front.
-_RESERVED_NAME_PREFIX = "extism:host/"
+# The module name of the Extism kernel (the ABI): a plugin module cannot take it (the official
+# runtime refuses it as a duplicate module). Other host namespaces, such as extism:host/user, may
+# be module names: that module then provides those imports (see import_plan.h).
+_RESERVED_NAME = "extism:host/env"
 
 _HEX64 = re.compile(r"[0-9A-Fa-f]{64}")
 # RFC 9110 token: what an HTTP method or header name may contain.
@@ -110,8 +111,8 @@ def _check_name(where: str, value: Any) -> None:
     if value is None:
         return
     _check_str(where, value)
-    if value.startswith(_RESERVED_NAME_PREFIX):
-        raise ManifestError(f"{where} {value!r} is reserved for the host (names starting with {_RESERVED_NAME_PREFIX!r})")
+    if value == _RESERVED_NAME:
+        raise ManifestError(f"{where} {value!r} is reserved for the host (the Extism kernel's functions)")
 
 
 def _check_hash(where: str, value: Any) -> None:

@@ -2,13 +2,22 @@
  * import_plan.h - how each import of a module is satisfied in a new store, worked out once per
  * compiled plugin so that instantiating it costs no name resolution and no per-store linker.
  *
- * A plugin's modules are instantiated in order (the manifest's named modules, then main) after the
- * kernel accessor instance (kernel_access.c). Each import comes from one of:
+ * A plugin's modules are instantiated after the kernel accessor instance (kernel_access.c), in
+ * dependency order (a module after the modules it imports from), whatever their manifest order.
+ * Each import comes from one of:
  *   - the accessor instance: the hot `extism:host/env` functions (loads, stores, input reads);
- *   - an earlier module of the plugin, by the manifest name it was given;
+ *   - a module of the plugin, by the manifest name it was given, when it exports that field (as
+ *     the official runtime, a module shadows a host function of the same module and field name);
  *   - the compiled plugin's linker: the other ABI functions, WASI and the host functions, which
- *     wasmtime instantiates into the store on lookup.
+ *     wasmtime instantiates into the store on lookup;
+ *   - a forwarding function, for a function import from a module instantiated later: modules that
+ *     import functions from each other in a cycle. wasmtime needs every import at instantiation,
+ *     so the module instantiated first gets a host function in the store that calls the real
+ *     export once it exists. Only cycles pay for it.
  * Accessor and module exports are found by index (wasmtime_instance_export_nth), never by name.
+ *
+ * Link problems between modules (a type mismatch, a cycle through a non-function import) are
+ * reported as a link_problem, which the Python layer formats.
  */
 #ifndef EXTISM_FAST_IMPORT_PLAN_H
 #define EXTISM_FAST_IMPORT_PLAN_H
@@ -22,12 +31,16 @@ typedef enum import_source {
     IMPORT_FROM_ACCESSOR = 0, /* export `export_index` of the accessor instance */
     IMPORT_FROM_MODULE = 1,   /* export `export_index` of the plugin's module `module_index` */
     IMPORT_FROM_LINKER = 2,   /* the linker's definition of module::name */
+    IMPORT_FROM_FORWARD = 3,  /* a forwarding function to export `export_index` of module `module_index`,
+                               * which is instantiated later (a cycle) */
 } import_source;
 
 typedef struct import_slot {
     import_source source;
     size_t module_index;
     size_t export_index;
+    wasm_externkind_t kind;          /* the import's kind */
+    wasm_functype_t *forward_type;   /* owned, IMPORT_FROM_FORWARD only: the function's type */
     char *module; /* owned, NUL-terminated: the import's module name */
     char *name;   /* owned, NUL-terminated: the import's field name */
 } import_slot;
@@ -37,24 +50,59 @@ typedef struct import_plan {
     import_slot *slots; /* owned */
 } import_plan;
 
-/* import_plan_build: the plan for `module`, the module at `position` in the instantiation order;
- * `names[i]` is the manifest name of module i (the modules before `position` can be imported
- * from; a later one cannot: that is an error naming both). The caller has already checked that
- * every import exists with the right type. Returns 0, or -1 and sets *error (malloc'ed). */
-int import_plan_build(import_plan *plan, const wasmtime_module_t *module, size_t position, char *const *names,
-                      size_t module_count, const wasmtime_module_t *const *modules,
-                      const wasmtime_module_t *accessor, const char *module_label, char **error);
+typedef enum link_problem_kind {
+    LINK_PROBLEM_NONE = 0,
+    LINK_PROBLEM_TYPE = 1,   /* the providing module exports the field with another type */
+    LINK_PROBLEM_CYCLE = 2,  /* modules import non-functions from each other in a cycle */
+    LINK_PROBLEM_MEMORY = 3, /* out of host memory */
+} link_problem_kind;
+
+/* What is wrong with an import between modules. Positions are those of import_plans_build. */
+typedef struct link_problem {
+    link_problem_kind kind;
+    size_t importer;             /* the importing module */
+    size_t provider;             /* the module it imports from */
+    char *module;                /* owned: the import's module and field names */
+    char *name;
+    wasm_externkind_t import_kind;
+    wasm_externtype_t *expected; /* owned, LINK_PROBLEM_TYPE: the import's type */
+    wasm_externtype_t *found;    /* owned, LINK_PROBLEM_TYPE: the provider's export type */
+    size_t *cycle;               /* owned, LINK_PROBLEM_CYCLE: importer, provider, ... each imports */
+    size_t cycle_length;         /* from the next, the last from the first */
+} link_problem;
+
+/* import_plans_build: the plans of the `count` modules of a plugin (plans[i] for modules[i]);
+ * names[i] is the link name of module i, or NULL for one nothing imports from (main). order gets
+ * the instantiation order (count positions), *forward_count the number of forwarding slots.
+ * The caller checks the imports that do not come from modules. Returns 0, or -1 and fills
+ * *problem (free it with link_problem_free). */
+int import_plans_build(import_plan *plans, size_t count, const wasmtime_module_t *const *modules,
+                       const char *const *names, const wasmtime_module_t *accessor, size_t *order,
+                       size_t *forward_count, link_problem *problem);
 
 /* import_plan_free: free what the plan owns (the struct itself is the caller's). */
 void import_plan_free(import_plan *plan);
 
-/* import_plan_instantiate: instantiate `module` in ctx with the imports its plan names: from
- * `accessor`, from `instances` (the plugin's modules instantiated so far, by position) or from
- * `linker`. Returns what wasmtime_instance_new returns (an error, or a trap in *trap). */
+/* link_problem_free: free what the problem owns. */
+void link_problem_free(link_problem *problem);
+
+/* The forwarding functions made in one store, waiting for their targets (instantiation only). */
+typedef struct forward_list {
+    struct forwarder **items;
+    size_t count;
+} forward_list;
+
+/* import_plan_instantiate: instantiate `module` (the plugin's module `position`, linked under
+ * `label`) in ctx with the imports its plan names: from `accessor`, from `instances` (the
+ * plugin's modules instantiated so far, by position), from `linker`, or forwarding functions,
+ * appended to `forwards` (room for every forwarding slot of the plugin; NULL when there are
+ * none). Then points the forwarders that wait for this module at its exports. Returns what
+ * wasmtime_instance_new returns (an error, or a trap in *trap). */
 wasmtime_error_t *import_plan_instantiate(const import_plan *plan, wasmtime_context_t *ctx,
-                                          const wasmtime_module_t *module, const wasmtime_linker_t *linker,
+                                          const wasmtime_module_t *module, size_t position,
+                                          const char *label, const wasmtime_linker_t *linker,
                                           const wasmtime_instance_t *accessor,
-                                          const wasmtime_instance_t *instances, wasmtime_instance_t *out,
+                                          wasmtime_instance_t *instances, forward_list *forwards,
                                           wasm_trap_t **trap);
 
 /* import_plan_export_index: the index of the export `name` of `module`, or -1. */

@@ -137,6 +137,7 @@ void compiled_plugin_delete(compiled_plugin *c) {
     if (c->plans != NULL)
         for (size_t i = 0; i <= c->dep_count; i++) import_plan_free(&c->plans[i]);
     free(c->plans);
+    free(c->instantiation_order);
     if (c->linker) wt.wasmtime_linker_delete(c->linker);
     free(c);
 }
@@ -204,35 +205,50 @@ static int check_startup_export(const compiled_plugin *c, ptrdiff_t index, char 
     return -1;
 }
 
-/* The module at `position` in instantiation order: the dependencies, then main. */
+/* The module at `position`: the dependencies in manifest order, then main. */
 static const wasmtime_module_t *module_at(const compiled_plugin *c, size_t position) {
     return position < c->dep_count ? c->deps[position] : c->main;
 }
 
-/* One import plan per module (deps in order, then main); see import_plan.h. */
-static int build_import_plans(compiled_plugin *c, char **error) {
+/* The name module `position` is linked under (error messages). */
+static const char *module_label(const compiled_plugin *c, size_t position) {
+    return position < c->dep_count ? c->dep_names[position] : "main";
+}
+
+/* One import plan per module (deps in order, then main) and their order; see import_plan.h. */
+static int build_import_plans(compiled_plugin *c, link_problem *problem, char **error) {
     ptrdiff_t memory = import_plan_export_index(c->bundle->access_module, "memory");
     if (memory < 0) {
         *error = wt_copy_text("kernel accessor memory missing", 30);
         return -1;
     }
     c->access_memory_export = (size_t)memory;
-    c->plans = calloc(c->dep_count + 1, sizeof *c->plans);
-    if (c->plans == NULL) {
+    size_t count = c->dep_count + 1;
+    c->plans = calloc(count, sizeof *c->plans);
+    c->instantiation_order = calloc(count, sizeof *c->instantiation_order);
+    const wasmtime_module_t **modules = calloc(count, sizeof *modules);
+    const char **names = calloc(count, sizeof *names);
+    int status = -1;
+    if (c->plans == NULL || c->instantiation_order == NULL || modules == NULL || names == NULL) {
         *error = wt_copy_text("out of memory", 13);
-        return -1;
+    } else {
+        for (size_t i = 0; i < count; i++) {
+            modules[i] = module_at(c, i);
+            names[i] = i < c->dep_count ? c->dep_names[i] : NULL; /* nothing imports from main */
+        }
+        status = import_plans_build(c->plans, count, modules, names, c->bundle->access_module,
+                                    c->instantiation_order, &c->forward_count, problem);
     }
-    for (size_t i = 0; i <= c->dep_count; i++) {
-        const char *label = i < c->dep_count ? c->dep_names[i] : "main";
-        if (import_plan_build(&c->plans[i], module_at(c, i), i, c->dep_names, c->dep_count,
-                              (const wasmtime_module_t *const *)c->deps, c->bundle->access_module, label,
-                              error) != 0)
-            return -1;
-    }
-    return 0;
+    free(modules);
+    free(names);
+    return status;
 }
 
-int compiled_plugin_link(compiled_plugin *c, char **error) {
+import_source compiled_plugin_import_source(const compiled_plugin *c, size_t position, size_t index) {
+    return c->plans[position].slots[index].source;
+}
+
+int compiled_plugin_link(compiled_plugin *c, link_problem *problem, char **error) {
     if (list_exports(c) != 0) {
         *error = wt_copy_text("out of memory", 13);
         return -1;
@@ -246,7 +262,7 @@ int compiled_plugin_link(compiled_plugin *c, char **error) {
     c->start_index = export_index(c, "_start");
     if (check_startup_export(c, c->initialize_index, error) != 0) return -1;
     if (check_startup_export(c, c->hs_init_index, error) != 0) return -1;
-    return build_import_plans(c, error);
+    return build_import_plans(c, problem, error);
 }
 
 /* ---- stores ---- */
@@ -355,8 +371,9 @@ static int grow_kernel_memory(void *data, uint64_t new_size, uint8_t **base, uin
     return 0;
 }
 
-/* The kernel accessors, the modules linked by name, then main, all in this store, each with the
- * imports its plan names. `instances` has room for dep_count + 1 instances; main is the last. */
+/* The kernel accessors, then the plugin's modules in dependency order, all in this store, each
+ * with the imports its plan names. `instances` has room for dep_count + 1 instances, by position
+ * (main is the last). */
 static int instantiate_modules(plugin_instance *p, wasmtime_instance_t *instances, char **error) {
     const compiled_plugin *c = p->compiled;
     wasm_trap_t *trap = NULL;
@@ -364,6 +381,15 @@ static int instantiate_modules(plugin_instance *p, wasmtime_instance_t *instance
     wasmtime_extern_t memory;
     char *name;
     size_t name_length;
+    struct forwarder *forwarder_room[8];
+    forward_list forwards = {forwarder_room, 0};
+    if (c->forward_count > sizeof forwarder_room / sizeof forwarder_room[0]) {
+        forwards.items = malloc(c->forward_count * sizeof *forwards.items);
+        if (forwards.items == NULL) {
+            *error = wt_copy_text("out of host memory", 18);
+            return -1;
+        }
+    }
     plugin_instance *saved = current_instance;
     current_instance = p; /* a start function may call imports */
     wasmtime_error_t *e = wt.wasmtime_instance_new(p->ctx, c->bundle->access_module, NULL, 0, &access, &trap);
@@ -373,10 +399,13 @@ static int instantiate_modules(plugin_instance *p, wasmtime_instance_t *instance
         kernel_attach(p->kernel, wt.wasmtime_memory_data(p->ctx, &p->kernel_memory),
                       wt.wasmtime_memory_data_size(p->ctx, &p->kernel_memory));
     }
-    for (size_t i = 0; e == NULL && trap == NULL && i <= c->dep_count; i++)
-        e = import_plan_instantiate(&c->plans[i], p->ctx, module_at(c, i), c->linker, &access, instances,
-                                    &instances[i], &trap);
+    for (size_t k = 0; e == NULL && trap == NULL && k <= c->dep_count; k++) {
+        size_t i = c->instantiation_order[k];
+        e = import_plan_instantiate(&c->plans[i], p->ctx, module_at(c, i), i, module_label(c, i), c->linker,
+                                    &access, instances, c->forward_count ? &forwards : NULL, &trap);
+    }
     current_instance = saved;
+    if (forwards.items != forwarder_room) free(forwards.items);
     if (e != NULL) {
         *error = wt_take_error_message(e);
         return -1;

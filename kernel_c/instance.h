@@ -45,10 +45,12 @@ typedef struct compiled_plugin {
     const engine_bundle *bundle;     /* borrowed: one of the process-wide engines */
     wasmtime_linker_t *linker;       /* owned */
     wasmtime_module_t *main;         /* owned */
-    size_t dep_count;                /* modules linked by name before main */
+    size_t dep_count;                /* modules linked by name besides main */
     wasmtime_module_t **deps;        /* owned, dep_count entries */
     char **dep_names;                /* owned, NUL-terminated */
     import_plan *plans;              /* owned: deps in order, then main (compiled_plugin_link) */
+    size_t *instantiation_order;     /* owned: positions (deps, then main) in dependency order */
+    size_t forward_count;            /* forwarding imports (cycles between modules); 0 = none */
     size_t access_memory_export;     /* export index of the accessor module's memory */
     ptrdiff_t memory_export;         /* export index of main's "memory", or -1 */
     size_t export_count;             /* function exports of main */
@@ -201,11 +203,16 @@ int instance_engine_new(int flags, uint32_t pool_instances, engine_bundle *out, 
 /* compiled_plugin_delete: free everything compiled_plugin owns. NULL is ignored. */
 void compiled_plugin_delete(compiled_plugin *c);
 
-/* compiled_plugin_link: after the caller filled bundle, linker, main and deps (and checked every
- * import), list main's function exports, find the startup functions and build the import plans;
- * a startup export of an unusable type or a module importing from a later one is an error (it
- * names them). On failure returns -1 and sets *error (malloc'ed). */
-int compiled_plugin_link(compiled_plugin *c, char **error);
+/* compiled_plugin_link: after the caller filled bundle, linker, main and deps, list main's
+ * function exports, find the startup functions and build the import plans and the instantiation
+ * order (import_plan.h; positions: deps, then main). The caller then checks the imports that do
+ * not come from a module (compiled_plugin_import_source). On failure returns -1 and either fills
+ * *problem (a link problem between modules; free it with link_problem_free) or sets *error
+ * (malloc'ed: a startup export of an unusable type, out of memory). */
+int compiled_plugin_link(compiled_plugin *c, link_problem *problem, char **error);
+
+/* compiled_plugin_import_source: where import `index` of the module at `position` comes from. */
+import_source compiled_plugin_import_source(const compiled_plugin *c, size_t position, size_t index);
 
 /* What a plugin instance is allowed and given: filled once from the manifest and the Plugin's
  * options (the one place a new manifest option is added). instance_new copies what it points to. */

@@ -23,6 +23,9 @@ typedef struct wasm_trap_t wasm_trap_t;
 typedef struct wasm_valtype_t wasm_valtype_t;
 typedef struct wasm_functype_t wasm_functype_t;
 typedef struct wasm_externtype_t wasm_externtype_t;
+typedef struct wasm_globaltype_t wasm_globaltype_t;
+typedef struct wasm_tabletype_t wasm_tabletype_t;
+typedef struct wasm_memorytype_t wasm_memorytype_t;
 typedef struct wasm_importtype_t wasm_importtype_t;
 typedef struct wasm_exporttype_t wasm_exporttype_t;
 typedef struct wasmtime_error_t wasmtime_error_t;
@@ -46,6 +49,11 @@ typedef struct wasm_exporttype_vec_t { size_t size; wasm_exporttype_t **data; } 
 typedef uint8_t wasm_valkind_t;
 enum { WASM_I32 = 0, WASM_I64 = 1, WASM_F32 = 2, WASM_F64 = 3, WASM_V128 = 4,
        WASM_EXTERNREF = 128, WASM_FUNCREF = 129 };
+
+/* wasm_mutability_t values (wasm.h) and table limits: max is UINT32_MAX when there is none. */
+typedef uint8_t wasm_mutability_t;
+enum { WASM_CONST = 0, WASM_VAR = 1 };
+typedef struct wasm_limits_t { uint32_t min; uint32_t max; } wasm_limits_t;
 
 /* wasm_externkind_t values (wasm.h) and wasmtime_extern_kind_t values (extern.h): same numbers. */
 typedef uint8_t wasm_externkind_t;
@@ -160,6 +168,21 @@ enum { WASMTIME_TRAP_CODE_INTERRUPT = 10, WASMTIME_TRAP_CODE_OUT_OF_FUEL = 11 };
     X(void, wasm_valtype_vec_new_empty, (wasm_valtype_vec_t *))                                      \
     X(wasm_functype_t *, wasm_functype_new, (wasm_valtype_vec_t *, wasm_valtype_vec_t *))            \
     X(void, wasm_functype_delete, (wasm_functype_t *))                                               \
+    X(wasm_functype_t *, wasm_functype_copy, (const wasm_functype_t *))                              \
+    X(wasm_externtype_t *, wasm_externtype_copy, (const wasm_externtype_t *))                        \
+    X(void, wasm_externtype_delete, (wasm_externtype_t *))                                           \
+    X(const wasm_globaltype_t *, wasm_externtype_as_globaltype_const, (const wasm_externtype_t *))   \
+    X(const wasm_tabletype_t *, wasm_externtype_as_tabletype_const, (const wasm_externtype_t *))     \
+    X(const wasm_memorytype_t *, wasm_externtype_as_memorytype_const, (const wasm_externtype_t *))   \
+    X(const wasm_valtype_t *, wasm_globaltype_content, (const wasm_globaltype_t *))                  \
+    X(wasm_mutability_t, wasm_globaltype_mutability, (const wasm_globaltype_t *))                    \
+    X(const wasm_valtype_t *, wasm_tabletype_element, (const wasm_tabletype_t *))                    \
+    X(const wasm_limits_t *, wasm_tabletype_limits, (const wasm_tabletype_t *))                      \
+    X(uint64_t, wasmtime_memorytype_minimum, (const wasm_memorytype_t *))                            \
+    X(bool, wasmtime_memorytype_maximum, (const wasm_memorytype_t *, uint64_t *))                    \
+    X(bool, wasmtime_memorytype_is64, (const wasm_memorytype_t *))                                   \
+    X(bool, wasmtime_memorytype_isshared, (const wasm_memorytype_t *))                               \
+    X(uint8_t, wasmtime_memorytype_page_size_log2, (const wasm_memorytype_t *))                      \
     X(wasmtime_linker_t *, wasmtime_linker_new, (wasm_engine_t *))                                   \
     X(void, wasmtime_linker_delete, (wasmtime_linker_t *))                                           \
     X(wasmtime_error_t *, wasmtime_linker_define_func_unchecked,                                     \
@@ -185,6 +208,10 @@ enum { WASMTIME_TRAP_CODE_INTERRUPT = 10, WASMTIME_TRAP_CODE_OUT_OF_FUEL = 11 };
       (wasmtime_store_t *, wt_epoch_callback_t, void *, wt_finalizer_t))                             \
     X(wasmtime_error_t *, wasmtime_context_set_fuel, (wasmtime_context_t *, uint64_t))               \
     X(wasmtime_error_t *, wasmtime_context_set_wasi, (wasmtime_context_t *, wasi_config_t *))        \
+    X(void, wasmtime_func_new_unchecked,                                                             \
+      (wasmtime_context_t *, const wasm_functype_t *, wasmtime_func_unchecked_callback_t, void *,     \
+       wt_finalizer_t, wasmtime_func_t *))                                                           \
+    X(wasmtime_context_t *, wasmtime_caller_context, (wasmtime_caller_t *))                          \
     X(wasmtime_error_t *, wasmtime_func_call_unchecked,                                              \
       (wasmtime_context_t *, const wasmtime_func_t *, wasmtime_val_raw_t *, size_t, wasm_trap_t **)) \
     X(uint8_t *, wasmtime_memory_data, (const wasmtime_context_t *, const wasmtime_memory_t *))      \

@@ -231,6 +231,62 @@ def test_compiled_plugin(sdk, plugin_wasm):
         assert third.call("greet", "C") == b"Hello, C!"
 
 
+# ---------------------------------------------------------------------------------------------
+# Linking several modules (cycles: test_linking.py, the official runtime crashes on them)
+# ---------------------------------------------------------------------------------------------
+
+
+def _linked(sdk, plugin_wasm, *modules, functions=()):
+    """A plugin of the (link name, tests/plugins/link/ source) modules, in that manifest order."""
+    wasm = [{"data": plugin_wasm(f"link/{source}"), "name": name} for name, source in modules]
+    return sdk.Plugin({"wasm": wasm}, functions=list(functions))
+
+
+def _run(plugin):
+    return int.from_bytes(plugin.call("run", b""), "little", signed=True)
+
+
+def _host_compute(sdk):
+    @sdk.host_fn(name="compute", signature=([sdk.ValType.I32], [sdk.ValType.I32]))
+    def compute(plugin, params, results):
+        results[0].value = params[0].value + 1
+
+    return compute
+
+
+@pytest.mark.parametrize("main_first", [False, True])
+def test_a_module_named_extism_host_user_provides_imports(sdk, plugin_wasm, main_first):
+    modules = [("extism:host/user", "double"), ("main", "main_user")]
+    if main_first:
+        modules.reverse()
+    assert _run(_linked(sdk, plugin_wasm, *modules)) == 42
+    # A module and a host function both provide extism:host/user::compute: the module wins.
+    assert _run(_linked(sdk, plugin_wasm, *modules, functions=[_host_compute(sdk)])) == 42
+
+
+def test_a_named_module_without_the_field_leaves_it_to_the_host(sdk, plugin_wasm):
+    modules = [("extism:host/user", "other_export"), ("main", "main_user")]
+    assert _run(_linked(sdk, plugin_wasm, *modules, functions=[_host_compute(sdk)])) == 21
+    with pytest.raises(sdk.Error):
+        _linked(sdk, plugin_wasm, *modules)
+
+
+def test_a_module_named_env_provides_imports(sdk, plugin_wasm):
+    with _linked(sdk, plugin_wasm, ("env", "double"), ("main", "main_env")) as plugin:
+        assert _run(plugin) == 42
+
+
+def test_modules_listed_before_the_modules_they_import_from(sdk, plugin_wasm):
+    plugin = _linked(sdk, plugin_wasm, ("lib", "lib_via_helper"), ("helper", "helper"), ("main", "main_lib"))
+    assert _run(plugin) == 42
+    assert _run(plugin) == 42
+
+
+def test_a_global_of_another_type_fails_at_load(sdk, plugin_wasm):
+    with pytest.raises(sdk.Error):
+        _linked(sdk, plugin_wasm, ("lib", "global_i64"), ("main", "main_global"))
+
+
 def test_assemblyscript_plugins(sdk, as_plugins):
     @sdk.host_fn()
     def greet(name: str) -> str:

@@ -2,7 +2,7 @@
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t, int32_t
 from libc.stddef cimport ptrdiff_t
 from extism_fast.includes.wasmtime cimport (
-    wasm_engine_t, wasm_trap_t, wasmtime_linker_t, wasmtime_module_t,
+    wasm_engine_t, wasm_externkind_t, wasm_externtype_t, wasm_trap_t, wasmtime_linker_t, wasmtime_module_t,
 )
 
 
@@ -23,6 +23,34 @@ cdef extern from "kernel.h" nogil:
 
 cdef extern from "ticker.h" nogil:
     uint64_t ticker_now_ns()
+
+
+cdef extern from "import_plan.h" nogil:
+    ctypedef enum import_source:
+        IMPORT_FROM_ACCESSOR
+        IMPORT_FROM_MODULE
+        IMPORT_FROM_LINKER
+        IMPORT_FROM_FORWARD
+
+    ctypedef enum link_problem_kind:
+        LINK_PROBLEM_NONE
+        LINK_PROBLEM_TYPE
+        LINK_PROBLEM_CYCLE
+        LINK_PROBLEM_MEMORY
+
+    ctypedef struct link_problem:
+        link_problem_kind kind
+        size_t importer
+        size_t provider
+        char *module
+        char *name
+        wasm_externkind_t import_kind
+        wasm_externtype_t *expected
+        wasm_externtype_t *found
+        size_t *cycle
+        size_t cycle_length
+
+    void link_problem_free(link_problem *problem)
 
 
 cdef extern from "instance.h" nogil:
@@ -142,7 +170,8 @@ cdef extern from "instance.h" nogil:
 
     int instance_engine_new(int flags, uint32_t pool_instances, engine_bundle *out, char **error)
     void compiled_plugin_delete(compiled_plugin *c)
-    int compiled_plugin_link(compiled_plugin *c, char **error)
+    int compiled_plugin_link(compiled_plugin *c, link_problem *problem, char **error)
+    import_source compiled_plugin_import_source(const compiled_plugin *c, size_t position, size_t index)
     plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, const instance_options *options,
                                   char **error)
     void instance_delete(plugin_instance *p)

@@ -1,6 +1,6 @@
 # Declarations of the wasmtime C API subset in use, from kernel_c/wasmtime_api.h.
 # Functions are reached through the table `wt` that wt_load() fills from the wheel's library.
-from libc.stdint cimport uint8_t, uint64_t, int64_t
+from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
 
 
 cdef extern from "wasmtime_api.h" nogil:
@@ -9,6 +9,9 @@ cdef extern from "wasmtime_api.h" nogil:
     ctypedef struct wasm_valtype_t
     ctypedef struct wasm_functype_t
     ctypedef struct wasm_externtype_t
+    ctypedef struct wasm_globaltype_t
+    ctypedef struct wasm_tabletype_t
+    ctypedef struct wasm_memorytype_t
     ctypedef struct wasm_importtype_t
     ctypedef struct wasm_exporttype_t
     ctypedef struct wasmtime_error_t
@@ -30,6 +33,14 @@ cdef extern from "wasmtime_api.h" nogil:
         size_t size
         wasm_exporttype_t **data
 
+    ctypedef struct wasm_limits_t:
+        uint32_t min
+        uint32_t max
+    ctypedef uint8_t wasm_mutability_t
+    enum:
+        WASM_CONST
+        WASM_VAR
+
     ctypedef uint8_t wasm_valkind_t
     ctypedef uint8_t wasm_externkind_t
     enum:
@@ -41,6 +52,9 @@ cdef extern from "wasmtime_api.h" nogil:
         WASM_EXTERNREF
         WASM_FUNCREF
         WASM_EXTERN_FUNC
+        WASM_EXTERN_GLOBAL
+        WASM_EXTERN_TABLE
+        WASM_EXTERN_MEMORY
 
     ctypedef union wasmtime_val_raw_t:
         int i32
@@ -73,6 +87,17 @@ cdef extern from "wasmtime_api.h" nogil:
         wasm_externkind_t (*wasm_externtype_kind)(const wasm_externtype_t *) noexcept nogil
         const wasm_functype_t *(*wasm_externtype_as_functype_const)(const wasm_externtype_t *) noexcept nogil
         const wasm_valtype_vec_t *(*wasm_functype_params)(const wasm_functype_t *) noexcept nogil
+        const wasm_globaltype_t *(*wasm_externtype_as_globaltype_const)(const wasm_externtype_t *) noexcept nogil
+        const wasm_tabletype_t *(*wasm_externtype_as_tabletype_const)(const wasm_externtype_t *) noexcept nogil
+        const wasm_memorytype_t *(*wasm_externtype_as_memorytype_const)(const wasm_externtype_t *) noexcept nogil
+        const wasm_valtype_t *(*wasm_globaltype_content)(const wasm_globaltype_t *) noexcept nogil
+        wasm_mutability_t (*wasm_globaltype_mutability)(const wasm_globaltype_t *) noexcept nogil
+        const wasm_valtype_t *(*wasm_tabletype_element)(const wasm_tabletype_t *) noexcept nogil
+        const wasm_limits_t *(*wasm_tabletype_limits)(const wasm_tabletype_t *) noexcept nogil
+        uint64_t (*wasmtime_memorytype_minimum)(const wasm_memorytype_t *) noexcept nogil
+        bint (*wasmtime_memorytype_maximum)(const wasm_memorytype_t *, uint64_t *) noexcept nogil
+        bint (*wasmtime_memorytype_is64)(const wasm_memorytype_t *) noexcept nogil
+        bint (*wasmtime_memorytype_isshared)(const wasm_memorytype_t *) noexcept nogil
         const wasm_valtype_vec_t *(*wasm_functype_results)(const wasm_functype_t *) noexcept nogil
         wasm_valkind_t (*wasm_valtype_kind)(const wasm_valtype_t *) noexcept nogil
         wasm_valtype_t *(*wasm_valtype_new)(wasm_valkind_t) noexcept nogil

@@ -1,0 +1,209 @@
+"""Linking several modules by name: the order they are instantiated in, modules named after a
+host namespace, cycles of function imports, and link errors between modules.
+
+Scenarios the official SDK also runs are in test_compat.py; the ones here it cannot run: it
+crashes (stack overflow) on any cycle of imports between modules, and reports type mismatches
+only as wasmtime's text.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import extism_fast as ef
+
+
+def link(plugin_wasm, *modules: tuple[str, str], **kwargs) -> ef.Plugin:
+    """A plugin of the modules (link name, source under tests/plugins/link/), main last."""
+    wasm = [{"data": plugin_wasm(f"link/{source}"), "name": name} for name, source in modules]
+    return ef.Plugin({"wasm": wasm}, functions=kwargs.pop("functions", []), **kwargs)
+
+
+def run(plugin: ef.Plugin) -> int:
+    return int.from_bytes(plugin.call("run", b""), "little", signed=True)
+
+
+# ---- order ----
+
+def test_modules_in_reverse_dependency_order(plugin_wasm):
+    """lib imports from helper, listed after it: modules are instantiated in dependency order."""
+    with link(plugin_wasm, ("main", "main_lib"), ("lib", "lib_via_helper"), ("helper", "helper")) as plugin:
+        assert run(plugin) == 42
+        assert run(plugin) == 42
+
+
+def test_compiled_plugin_instances_and_store_reset_keep_the_order(plugin_wasm):
+    wasm = [{"data": plugin_wasm("link/lib_via_helper"), "name": "lib"},
+            {"data": plugin_wasm("link/helper"), "name": "helper"},
+            {"data": plugin_wasm("link/main_lib"), "name": "main"}]
+    compiled = ef.CompiledPlugin({"wasm": wasm}, functions=[])
+    for _ in range(3):
+        with ef.Plugin(compiled) as plugin:
+            assert run(plugin) == 42
+
+
+# ---- cycles ----
+
+@pytest.mark.parametrize("listing", ["lib first", "b first"])
+def test_a_cycle_of_functions_goes_around_and_returns(plugin_wasm, listing):
+    """main -> lib::compute -> b::step -> lib::finish: whichever of lib and b is instantiated first
+    gets a forwarding function for the other's export."""
+    pair = [("lib", "cycle_lib"), ("b", "cycle_b")]
+    if listing == "b first":
+        pair.reverse()
+    with link(plugin_wasm, *pair, ("main", "main_lib")) as plugin:
+        assert run(plugin) == 42
+        assert run(plugin) == 42
+
+
+def test_a_cycle_works_on_every_engine(plugin_wasm):
+    """Interruptible and fuel engines, and a timeout around a call through a forwarder."""
+    modules = [("lib", "cycle_lib"), ("b", "cycle_b"), ("main", "main_lib")]
+    wasm = [{"data": plugin_wasm(f"link/{source}"), "name": name} for name, source in modules]
+    with ef.Plugin({"wasm": wasm, "timeout_ms": 5000}, functions=[]) as timed:
+        assert run(timed) == 42
+    with ef.Plugin({"wasm": wasm}, functions=[], fuel=100_000) as metered:
+        assert run(metered) == 42
+
+
+# lib::compute -> b::step (forwarded: lib is instantiated first) -> lib::finish, which calls the
+# host function extism:host/user::inner (and spins when it returns -1).
+FORWARDED_LIB = b"""(module
+  (import "b" "step" (func $step (param i32) (result i32)))
+  (import "extism:host/user" "inner" (func $inner (param i32) (result i32)))
+  (func (export "compute") (param i32) (result i32) (call $step (local.get 0)))
+  (func (export "finish") (param i32) (result i32)
+    (local $r i32)
+    (local.set $r (call $inner (local.get 0)))
+    (if (i32.lt_s (local.get $r) (i32.const 0)) (then (loop $spin (br $spin))))  ;; -1: never returns
+    (local.get $r)))"""
+FORWARDED_B = b"""(module
+  (import "lib" "finish" (func $finish (param i32) (result i32)))
+  (func (export "step") (param i32) (result i32) (call $finish (local.get 0))))"""
+
+
+def forwarded_plugin(plugin_wasm, inner, **kwargs) -> ef.Plugin:
+    fn = ef.Function("extism:host/user", "inner", [ef.ValType.I32], [ef.ValType.I32], inner)
+    wasm = [{"data": FORWARDED_LIB, "name": "lib"}, {"data": FORWARDED_B, "name": "b"},
+            {"data": plugin_wasm("link/main_lib"), "name": "main"}]
+    return ef.Plugin({"wasm": wasm, **kwargs}, functions=[fn])
+
+
+def test_failures_inside_a_forwarded_call_keep_their_kind(plugin_wasm):
+    """A host function error and a timeout inside a call made through a forwarding function are
+    reported as such, not as a plain trap; the plugin serves the next call."""
+    def inner(plugin, params, results):
+        if params[0].value == 20 and state["mode"] == "raise":
+            raise ValueError("no thanks")
+        results[0].value = -1 if state["mode"] == "spin" else params[0].value + 22
+
+    state = {"mode": "raise"}
+    with forwarded_plugin(plugin_wasm, inner, timeout_ms=200) as plugin:
+        with pytest.raises(ef.HostFunctionError, match="no thanks"):
+            plugin.call("run", b"")
+        state["mode"] = "ok"
+        assert run(plugin) == 42
+        state["mode"] = "spin"
+        with pytest.raises(ef.TimeoutError):
+            plugin.call("run", b"")
+        state["mode"] = "ok"
+        assert run(plugin) == 42
+
+
+def test_a_cycle_that_also_carries_a_memory(plugin_wasm):
+    """lib imports mem's memory and a function; mem imports a function of lib: mem is
+    instantiated first (the memory must exist), and its import of lib::finish is forwarded."""
+    with link(plugin_wasm, ("lib", "mixed_cycle_lib"), ("mem", "mixed_cycle_mem"), ("main", "main_lib")) as plugin:
+        assert run(plugin) == 42
+
+
+def test_a_module_importing_its_own_function(plugin_wasm):
+    """A cycle of one module: its import of its own export is forwarded."""
+    lib = b"""(module
+      (import "lib" "two" (func $two (result i32)))
+      (func (export "two") (result i32) (i32.const 2))
+      (func (export "compute") (param i32) (result i32) (i32.add (local.get 0) (call $two))))"""
+    wasm = [{"data": lib, "name": "lib"}, {"data": plugin_wasm("link/main_lib"), "name": "main"}]
+    with ef.Plugin({"wasm": wasm}, functions=[]) as plugin:
+        assert run(plugin) == 22
+
+
+def test_a_start_function_calling_around_a_cycle_too_early_fails_the_call(plugin_wasm):
+    """b is instantiated first and its start function calls lib::finish before lib exists: the
+    first call fails with a message naming both, and the plugin is not left broken."""
+    plugin = link(plugin_wasm, ("b", "cycle_b_start"), ("lib", "cycle_lib"), ("main", "main_lib"))
+    for _ in range(2):
+        with pytest.raises(ef.Error) as info:
+            plugin.call("run", b"")
+        message = str(info.value)
+        assert "module 'b' called lib::finish before module 'lib' was instantiated" in message
+
+
+def test_a_cycle_through_globals_is_a_link_error(plugin_wasm):
+    with pytest.raises(ef.LinkError) as info:
+        link(plugin_wasm, ("a", "global_cycle_a"), ("b", "global_cycle_b"), ("main", "main_lib"))
+    message = str(info.value)
+    assert "module 'a' imports b::g, a global, from module 'b'" in message
+    assert "('a' -> 'b' -> 'a'; each imports from the next)" in message
+    assert "only functions can be imported around a cycle" in message
+
+
+def test_a_module_importing_its_own_memory_is_a_link_error():
+    wat = b'(module (import "self" "memory" (memory 1)) (memory (export "memory") 1))'
+    main = b'(module (func (export "run") (result i32) (i32.const 0)))'
+    with pytest.raises(ef.LinkError, match=r"module 'self' imports self::memory, a memory, from module 'self'"):
+        ef.Plugin({"wasm": [{"data": wat, "name": "self"}, {"data": main, "name": "main"}]}, functions=[])
+
+
+# ---- types ----
+
+def test_a_global_of_another_type_is_a_link_error_at_load(plugin_wasm):
+    with pytest.raises(ef.LinkError) as info:
+        link(plugin_wasm, ("lib", "global_i64"), ("main", "main_global"))
+    assert str(info.value) == ("module 'main' imports lib::limit as global i32 (immutable), "
+                               "but module 'lib' exports global i64 (immutable)")
+
+
+@pytest.mark.parametrize("exported, imported, expected, found", [
+    ("(global (export \"x\") (mut i32) (i32.const 0))", "(global i32)",
+     "global i32 (immutable)", "global i32 (mutable)"),
+    ("(memory (export \"x\") 1)", "(memory 2)",
+     "memory (min 2 pages, no max)", "memory (min 1 pages, no max)"),
+    ("(memory (export \"x\") 1)", "(memory 1 4)",
+     "memory (min 1 pages, max 4)", "memory (min 1 pages, no max)"),
+    ("(table (export \"x\") 1 externref)", "(table 1 funcref)",
+     "table funcref (min 1, no max)", "table externref (min 1, no max)"),
+    ("(func (export \"x\") (param i64))", "(func (param i32))",
+     "func (i32) -> ()", "func (i64) -> ()"),
+    ("(func (export \"x\"))", "(memory 1)", "memory (min 1 pages, no max)", "func () -> ()"),
+])
+def test_type_mismatches_between_modules_name_both_types(exported, imported, expected, found):
+    lib = f"(module {exported})".encode()
+    main = f'(module (import "lib" "x" {imported}) (func (export "run") (result i32) (i32.const 0)))'.encode()
+    with pytest.raises(ef.LinkError) as info:
+        ef.Plugin({"wasm": [{"data": lib, "name": "lib"}, {"data": main, "name": "main"}]}, functions=[])
+    assert str(info.value) == f"module 'main' imports lib::x as {expected}, but module 'lib' exports {found}"
+
+
+def test_compatible_non_function_imports_link():
+    """A bigger, bounded memory satisfies a smaller import; an i64 global matches."""
+    lib = b'(module (memory (export "m") 2 3) (global (export "g") i64 (i64.const 7)))'
+    main = b"""(module (import "lib" "m" (memory 1 4)) (import "lib" "g" (global $g i64))
+      (func (export "run") (result i32) (i32.wrap_i64 (i64.sub (global.get $g) (i64.const 7)))))"""
+    with ef.Plugin({"wasm": [{"data": lib, "name": "lib"}, {"data": main, "name": "main"}]}, functions=[]) as plugin:
+        assert plugin.call("run", b"") == b""
+
+
+# ---- names ----
+
+def test_a_missing_field_of_a_named_module_falls_back_to_the_host_and_is_named():
+    lib = b'(module (global (export "other") i32 (i32.const 0)))'
+    main = b'(module (import "lib" "g" (global i32)) (func (export "run") (result i32) (i32.const 0)))'
+    with pytest.raises(ef.LinkError, match=r"module 'main' imports lib::g, but module 'lib' has no export named 'g'"):
+        ef.Plugin({"wasm": [{"data": lib, "name": "lib"}, {"data": main, "name": "main"}]}, functions=[])
+
+
+def test_host_namespace_module_names_are_accepted_except_the_kernel():
+    assert ef.Manifest.from_dict({"wasm": [{"data": b"\0asm\1\0\0\0", "name": "extism:host/user"}]})
+    with pytest.raises(ef.ManifestError, match="'extism:host/env' is reserved"):
+        ef.Manifest.from_dict({"wasm": [{"data": b"\0asm\1\0\0\0", "name": "extism:host/env"}]})
