@@ -151,8 +151,8 @@ cdef class CompiledPlugin:
         self.manifest = coerce_source(plugin, config=config)
         self._cache = cache_from_argument(cache)
         self.wasi = wasi
-        if fuel is not None and (isinstance(fuel, bool) or not isinstance(fuel, int) or fuel <= 0):
-            raise ManifestError(f"fuel must be a positive integer (instructions per call), got {fuel!r}")
+        if fuel is not None:  # instructions per call, a u64 for wasmtime
+            check_int_range("fuel", fuel, 1, U64_MAX)
         self.fuel = fuel
         self.interruptible = _resolve_interruptible(self.manifest, interruptible)
         # Several functions with one namespace and name: the last wins, as in the official SDK.

@@ -116,7 +116,8 @@ cdef class Plugin:
         self._exposed = []
         self._host_buffers = []
         self._current_plugin = CurrentPlugin._for(self)
-        self._timeout_ns = (manifest.timeout_ms or 0) * 1000000
+        # timeout_ms is at most U64_MAX (the manifest checks it); in ns that may not fit: clamp.
+        self._timeout_ns = min((manifest.timeout_ms or 0) * 1000000, U64_MAX)
         self._allowed_hosts = tuple(manifest.allowed_hosts or ())
         self._max_http_response_bytes = manifest.memory.effective_max_http_response_bytes
         self._http_response_headers = http_response_headers

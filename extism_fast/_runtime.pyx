@@ -36,7 +36,7 @@ from extism_fast.errors import (
 )
 from extism_fast.functions import Function, Val, ValType, HOST_FN_REGISTRY
 from extism_fast.compile_cache import cache_from_argument
-from extism_fast.manifest import Manifest, coerce_source, looks_like_wat, WASM_PAGE_SIZE
+from extism_fast.manifest import Manifest, coerce_source, looks_like_wat, check_int_range, U64_MAX, WASM_PAGE_SIZE
 
 logger = logging.getLogger("extism_fast")
 TRACE = 5

@@ -42,7 +42,8 @@ written*:
   overrunning it is a :class:`~extism_fast.errors.CallError`.
 * **Statuses**: any status the server answers (404, 500, ...) is a result, not an error.
 * **Secrets**: error messages name hosts, header *names*, limits and reasons, never a header
-  value, the request body, the URL's path/query or userinfo.
+  value, the request body, the URL's query or userinfo; where a message shows the URL, it is
+  :func:`~extism_fast._urls.redact_url`'s ``scheme://host[:port]/path``.
 
 The request runs on a short-lived worker thread so that the deadline bounds everything, even a
 DNS lookup: at the deadline the caller stops waiting, shuts the socket down and the worker stops
@@ -51,7 +52,6 @@ before sending anything more.
 
 from __future__ import annotations
 
-import base64
 import builtins
 import encodings.idna
 import errno
@@ -67,8 +67,9 @@ import time
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Sequence
-from urllib.parse import quote, unquote, urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
+from extism_fast._urls import basic_authorization, redact_url
 from extism_fast.errors import CallError, CancelledError, CapabilityError, MemoryLimitError, TimeoutError
 
 __all__ = [
@@ -237,10 +238,14 @@ def _parse_url(url: str) -> _Target:
     try:
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
-        port = parts.port
         hostname = parts.hostname
-    except ValueError as exc:
-        raise CallError(f"invalid URL: {exc}") from None
+    except ValueError:
+        # Not str(exc): urlsplit may quote the whole network location, credentials included.
+        raise CallError("invalid URL: its host part cannot be parsed") from None
+    try:
+        port = parts.port
+    except ValueError:  # its text says "as 'PORT'": what follows a colon may be a password
+        raise CallError(f"invalid URL {redact_url(url)!r}: the port is not a number from 1 to 65535") from None
     if scheme not in ("http", "https"):
         shown = repr(scheme) if scheme.isascii() and scheme.isprintable() and len(scheme) < 20 else "?"
         raise CallError(f"unsupported URL scheme {shown}: only http:// and https:// URLs can be requested")
@@ -252,10 +257,7 @@ def _parse_url(url: str) -> _Target:
         port = 443 if scheme == "https" else 80
     elif port == 0:
         raise CallError("invalid URL: port 0")
-    authorization = None
-    if parts.username is not None or parts.password is not None:
-        credentials = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
-        authorization = "Basic " + base64.b64encode(credentials.encode("utf-8")).decode("ascii")
+    authorization = basic_authorization(parts)
     target = parts.path or "/"
     if not target.startswith("/"):
         target = "/" + target

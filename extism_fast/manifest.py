@@ -5,7 +5,9 @@ so a manifest written for the official runtime loads here unchanged and vice ver
 validates, (de)serialises and fetches bytes; it never compiles wasm, so it has no native dependency.
 
 Every invalid input raises :class:`~extism_fast.errors.ManifestError` whose message names the field
-path (``manifest.wasm[1].hash``) and shows the offending value.
+path (``manifest.wasm[1].hash``) and shows the offending value, except where the value may be a
+secret (config values, header values, URL credentials and queries: their type, or the URL as
+:func:`~extism_fast._urls.redact_url` prints it).
 """
 
 from __future__ import annotations
@@ -14,15 +16,18 @@ import base64
 import binascii
 import contextlib
 import contextvars
+import functools
 import hashlib
 import json
 import os
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any, TypeAlias, Union
+from urllib.parse import SplitResult, urlsplit
 
 import attrs
 
+from extism_fast._urls import basic_authorization, redact_url, without_userinfo
 from extism_fast.errors import HashMismatchError, ManifestError
 
 __all__ = [
@@ -57,6 +62,13 @@ _RESERVED_NAME = "extism:host/env"
 _HEX64 = re.compile(r"[0-9A-Fa-f]{64}")
 # RFC 9110 token: what an HTTP method or header name may contain.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# Never valid in a URL as written (urllib would refuse it later with a message quoting the URL).
+_URL_FORBIDDEN = re.compile(r"[\x00-\x20\x7f]")
+#: Largest ``memory.max_pages``: a u32, as in the official runtime (x 64 KiB still fits C's int64).
+U32_MAX: int = (1 << 32) - 1
+#: Largest byte cap, ``timeout_ms`` and ``fuel`` (a u64).
+U64_MAX: int = (1 << 64) - 1
+_MEMORY_MAX = {"max_pages": U32_MAX, "max_http_response_bytes": U64_MAX, "max_var_bytes": U64_MAX}
 
 # Field-path prefix used by validation messages. Direct construction reports e.g. "WasmData.hash";
 # ``Manifest.from_dict`` sets this so the same validators report "manifest.wasm[1].hash" without
@@ -87,9 +99,32 @@ def _fail(where: str, what: str, value: Any) -> ManifestError:
     return ManifestError(f"{where} must be {what}, got {_show(value)}")
 
 
+def _fail_type(where: str, what: str, value: Any) -> ManifestError:
+    # For fields whose value may be a secret (config, headers): the type, never the value.
+    return ManifestError(f"{where} must be {what}, got a value of type {type(value).__name__}")
+
+
 def _is_int(value: Any) -> bool:
     # bool is an int subclass, but `true` as a page count is a bug in the manifest, not a 1.
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_int_range(where: str, value: Any, low: int, high: int) -> None:
+    """Raise :class:`ManifestError` naming ``where`` unless ``value`` is an int (not a bool) from
+    ``low`` to ``high``: the range the C side converts it into without overflow."""
+    if not _is_int(value) or not low <= value <= high:
+        raise _fail(where, f"an integer from {low} to {high}", value)
+
+
+def _check_text(where: str, value: str, *, fs_path: bool = False, no_nul: bool = False) -> None:
+    """Strings are handed on encoded (UTF-8; a file path with os.fsencode) and paths and URLs as
+    NUL-terminated C strings, so a lone surrogate or an embedded NUL must fail here, by name."""
+    try:
+        os.fsencode(value) if fs_path else value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ManifestError(f"{where} must be valid Unicode text: it has a lone surrogate at index {exc.start}") from None
+    if (fs_path or no_nul) and "\0" in value:
+        raise ManifestError(f"{where} must not contain a NUL character (found at index {value.index(chr(0))})")
 
 
 def _check_str(where: str, value: Any, *, nonempty: bool = True) -> None:
@@ -97,20 +132,25 @@ def _check_str(where: str, value: Any, *, nonempty: bool = True) -> None:
         raise _fail(where, "a non-empty string" if nonempty else "a string", value)
 
 
-def _check_str_dict(where: str, value: Any) -> None:
+def _check_str_dict(where: str, value: Any, *, secret: bool = False, path_keys: bool = False) -> None:
+    # secret: values are not shown (config, headers); path_keys: keys are host file paths.
+    fail = _fail_type if secret else _fail
     if not isinstance(value, dict):
-        raise _fail(where, "an object mapping strings to strings", value)
+        raise fail(where, "an object mapping strings to strings", value)
     for key, item in value.items():
         if not isinstance(key, str):
             raise ManifestError(f"{where} keys must be strings, got {_show(key)}")
+        _check_text(f"{where} key {key!r}", key, fs_path=path_keys)
         if not isinstance(item, str):
-            raise _fail(f"{where}[{key!r}]", "a string", item)
+            raise fail(f"{where}[{key!r}]", "a string", item)
+        _check_text(f"{where}[{key!r}]", item)
 
 
 def _check_name(where: str, value: Any) -> None:
     if value is None:
         return
     _check_str(where, value)
+    _check_text(where, value)
     if value == _RESERVED_NAME:
         raise ManifestError(f"{where} {value!r} is reserved for the host (the Extism kernel's functions)")
 
@@ -199,6 +239,7 @@ class WasmFile:
     def __attrs_post_init__(self) -> None:
         where = _prefix("WasmFile")
         _check_str(f"{where}.path", self.path)
+        _check_text(f"{where}.path", self.path, fs_path=True)
         _check_name(f"{where}.name", self.name)
         _check_hash(f"{where}.hash", self.hash)
 
@@ -214,28 +255,47 @@ class WasmUrl:
     :param hash: expected sha256 of the response body; strongly advised for remote code.
     """
 
-    url: str
-    headers: dict[str, str] = attrs.field(factory=dict, converter=_copy_dict)
+    # repr: what a log line may show (no credentials, query or header values).
+    url: str = attrs.field(repr=lambda url: repr(redact_url(url)))
+    headers: dict[str, str] = attrs.field(
+        factory=dict, converter=_copy_dict, repr=lambda headers: repr({k: "<redacted>" for k in headers})
+    )
     method: str = "GET"
     name: str | None = None
     hash: str | None = None
 
     def __attrs_post_init__(self) -> None:
         where = _prefix("WasmUrl")
-        # Only http(s): urllib would also follow file:// or ftp://, which a manifest from an
-        # untrusted party could use to read local files in a way `path` sources make explicit.
-        if not isinstance(self.url, str) or not re.match(r"(?i)https?://[^/?#]", self.url):
-            raise _fail(f"{where}.url", "an http:// or https:// URL", self.url)
-        _check_str_dict(f"{where}.headers", self.headers)
+        _check_url(f"{where}.url", self.url)
+        _check_str_dict(f"{where}.headers", self.headers, secret=True)
         for key, value in self.headers.items():
             if not _TOKEN.fullmatch(key):
                 raise _fail(f"{where}.headers key", "a valid HTTP header name", key)
-            if "\r" in value or "\n" in value:
-                raise _fail(f"{where}.headers[{key!r}]", "a header value without line breaks", value)
+            if "\r" in value or "\n" in value or "\0" in value:
+                raise ManifestError(f"{where}.headers[{key!r}] must be a header value without line breaks or NUL")
         if not isinstance(self.method, str) or not _TOKEN.fullmatch(self.method):
             raise _fail(f"{where}.method", "an HTTP method such as 'GET'", self.method)
         _check_name(f"{where}.name", self.name)
         _check_hash(f"{where}.hash", self.hash)
+
+
+def _check_url(where: str, url: Any) -> None:
+    """An http(s) URL urllib can fetch as it is; messages show it redacted (see redact_url)."""
+    what = "an http:// or https:// URL"
+    if not isinstance(url, str):
+        raise _fail(where, what, url)
+    # Only http(s): urllib would also follow file:// or ftp://, which a manifest from an
+    # untrusted party could use to read local files in a way `path` sources make explicit.
+    if not re.match(r"(?i)https?://[^/?#]", url):
+        raise _fail(where, what, redact_url(url))
+    _check_text(where, url)
+    if _URL_FORBIDDEN.search(url):
+        raise _fail(where, what + " without spaces or control characters", redact_url(url))
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number from 0 to 65535
+    except ValueError:
+        raise _fail(where, what + " with a valid host and port", redact_url(url)) from None
 
 
 #: Any one wasm source of a manifest.
@@ -324,8 +384,8 @@ class MemoryOptions:
         where = _prefix("MemoryOptions")
         for field in attrs.fields(MemoryOptions):
             value = getattr(self, field.name)
-            if value is not None and (not _is_int(value) or value < 0):
-                raise _fail(f"{where}.{field.name}", "a non-negative integer", value)
+            if value is not None:
+                check_int_range(f"{where}.{field.name}", value, 0, _MEMORY_MAX[field.name])
 
     @property
     def max_memory_bytes(self) -> int | None:
@@ -421,22 +481,27 @@ class Manifest:
                 raise _fail(f"manifest.wasm[{i}]", "a WasmData, WasmFile or WasmUrl", source)
         if not isinstance(self.memory, MemoryOptions):
             raise _fail("manifest.memory", "a MemoryOptions", self.memory)
-        _check_str_dict("manifest.config", self.config)
+        _check_str_dict("manifest.config", self.config, secret=True)
         if self.allowed_hosts is not None:
             if not isinstance(self.allowed_hosts, list):
                 raise _fail("manifest.allowed_hosts", "a list of host globs", self.allowed_hosts)
             for i, host in enumerate(self.allowed_hosts):
                 _check_str(f"manifest.allowed_hosts[{i}]", host)
+                _check_text(f"manifest.allowed_hosts[{i}]", host, no_nul=True)
         if self.allowed_paths is not None:
-            _check_str_dict("manifest.allowed_paths", self.allowed_paths)
+            _check_str_dict("manifest.allowed_paths", self.allowed_paths, path_keys=True)
             for host_path, guest_path in self.allowed_paths.items():
                 if not host_path or host_path == "ro:":
                     raise _fail("manifest.allowed_paths key", "a non-empty host path", host_path)
                 _check_str(f"manifest.allowed_paths[{host_path!r}]", guest_path)
+                _check_text(f"manifest.allowed_paths[{host_path!r}]", guest_path, no_nul=True)
         if self.timeout_ms is not None and (not _is_int(self.timeout_ms) or self.timeout_ms <= 0):
             raise _fail("manifest.timeout_ms", "a positive integer", self.timeout_ms)
         # Resolving names here (not only at load time) reports duplicates as soon as the manifest is built.
         self.module_names()
+        # The call deadline is kept in u64 nanoseconds; larger values are clamped there, not here.
+        if _is_int(self.timeout_ms) and self.timeout_ms > U64_MAX:
+            raise _fail("manifest.timeout_ms", f"at most {U64_MAX} (milliseconds)", self.timeout_ms)
 
     # -- module naming ----------------------------------------------------------------------------
 
@@ -497,6 +562,8 @@ class Manifest:
             d = json.loads(s)
         except (ValueError, TypeError) as exc:  # JSONDecodeError and bad UTF-8 are ValueErrors
             raise ManifestError(f"manifest: invalid JSON: {exc}") from None
+        except RecursionError:
+            raise ManifestError("manifest: invalid JSON: arrays or objects nested too deeply") from None
         if not isinstance(d, dict):
             raise _fail("manifest", "a JSON object", d)
         return cls.from_dict(d)
@@ -570,22 +637,86 @@ def _read_source(where: str, source: WasmSource, base_dir: str | os.PathLike[str
             raise ManifestError(f"{where}.path: no such file: {path!r}") from None
         except OSError as exc:
             raise ManifestError(f"{where}.path: cannot read {path!r}: {exc.strerror or exc}") from None
+    return _fetch_url(where, source)
+
+
+class _RedirectRefused(Exception):
+    """A URL source redirected somewhere it may not go (raised inside urllib's redirect handling)."""
+
+
+_CREDENTIAL_HEADERS = ("authorization", "cookie", "proxy-authorization")
+
+
+def _origin(parts: SplitResult) -> tuple[str, str | None, int | None]:
+    return parts.scheme.lower(), parts.hostname, parts.port
+
+
+@functools.cache
+def _redirect_handler_class() -> Any:
+    """urllib's redirect handler, but http(s) only (urllib also follows ftp://) and without
+    credentials once a redirect leaves the origin the user gave them for."""
+    import urllib.request
+    from urllib.parse import urljoin
+
+    class RedirectHandler(urllib.request.HTTPRedirectHandler):
+        def http_error_302(self, req, fp, code, msg, headers):  # type: ignore[no-untyped-def]
+            location = headers.get("location") or headers.get("uri")
+            if location is not None:
+                try:
+                    scheme = urlsplit(urljoin(req.full_url, location.strip())).scheme.lower()
+                except ValueError:
+                    fp.close()
+                    raise _RedirectRefused(f"HTTP {code} redirects to a URL that cannot be parsed") from None
+                if scheme not in ("http", "https"):
+                    fp.close()
+                    raise _RedirectRefused(f"HTTP {code} redirects to a {_show(scheme)} URL: only http:// "
+                                           f"and https:// redirects are followed")
+            return super().http_error_302(req, fp, code, msg, headers)
+
+        http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
+        def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+            new = super().redirect_request(req, fp, code, msg, headers, newurl)
+            if new is not None and _origin(urlsplit(new.full_url)) != _origin(urlsplit(req.full_url)):
+                new.headers = {k: v for k, v in new.headers.items() if k.lower() not in _CREDENTIAL_HEADERS}
+            return new
+
+    return RedirectHandler
+
+
+def _fetch_url(where: str, source: WasmUrl) -> bytes:
+    """The body of a URL source; errors name the URL redacted, never its credentials or query."""
     # Imported here: urllib.request pulls in http.client, ssl and email (~15 ms at import time),
     # which only URL sources need.
     import http.client
     import urllib.error
     import urllib.request
 
-    request = urllib.request.Request(source.url, headers=dict(source.headers), method=source.method)
+    from extism_fast.http import _reason
+
+    shown = repr(redact_url(source.url))
+    # userinfo is not for urllib (it would look the whole "user:pass@host" up as a host name):
+    # it becomes a Basic Authorization header, unless the user gave one.
+    parts = urlsplit(source.url)
+    headers = dict(source.headers)
+    authorization = basic_authorization(parts)
+    if authorization is not None and not any(k.lower() == "authorization" for k in headers):
+        headers["Authorization"] = authorization
+    request = urllib.request.Request(without_userinfo(parts), headers=headers, method=source.method)
+    opener = urllib.request.build_opener(_redirect_handler_class()())  # one per fetch: it holds its opener
     try:
-        with urllib.request.urlopen(request, timeout=URL_FETCH_TIMEOUT_S) as response:
+        with opener.open(request, timeout=URL_FETCH_TIMEOUT_S) as response:
             return response.read()
+    except _RedirectRefused as exc:
+        raise ManifestError(f"{where}.url: cannot fetch {shown}: {exc}") from None
     except urllib.error.HTTPError as exc:  # before OSError: HTTPError is a URLError is an OSError
-        raise ManifestError(f"{where}.url: cannot fetch {source.url!r}: HTTP {exc.code} {exc.reason}") from None
+        raise ManifestError(f"{where}.url: cannot fetch {shown}: HTTP {exc.code} {exc.reason}") from None
     except urllib.error.URLError as exc:
-        raise ManifestError(f"{where}.url: cannot fetch {source.url!r}: {exc.reason}") from None
+        reason = _reason(exc.reason) if isinstance(exc.reason, BaseException) else exc.reason
+        raise ManifestError(f"{where}.url: cannot fetch {shown}: {reason}") from None
     except (OSError, ValueError, http.client.HTTPException) as exc:
-        raise ManifestError(f"{where}.url: cannot fetch {source.url!r}: {exc}") from None
+        # _reason, not str(exc): urllib's and http.client's messages may quote the URL.
+        raise ManifestError(f"{where}.url: cannot fetch {shown}: {_reason(exc)}") from None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -659,6 +790,7 @@ def coerce_source(source: Any, config: Mapping[str, str] | None = None) -> Manif
         if _looks_like_json_object(source):
             manifest = Manifest.from_json(source)
         elif looks_like_wat(source):
+            _check_text("plugin source (WAT text)", source)
             manifest = Manifest([WasmData(source.encode("utf-8"))])
         else:
             manifest = Manifest([_file_source(source)])
@@ -671,7 +803,7 @@ def coerce_source(source: Any, config: Mapping[str, str] | None = None) -> Manif
         )
     if config is not None:
         if not isinstance(config, Mapping):
-            raise _fail("config", "an object mapping strings to strings", config)
-        _check_str_dict("config", dict(config))
+            raise _fail_type("config", "an object mapping strings to strings", config)
+        _check_str_dict("config", dict(config), secret=True)
         manifest = attrs.evolve(manifest, config={**manifest.config, **config})
     return manifest

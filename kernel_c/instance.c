@@ -688,7 +688,12 @@ static int call_begin(plugin_instance *p, uint64_t timeout_ns, int holds_gil, ca
         p->saved_thread = instance_hooks.release_gil();
         p->holds_gil = 0;
     }
-    p->deadline_ns = ticking && timeout_ns != 0 ? ticker_now_ns() + timeout_ns : 0;
+    p->deadline_ns = 0;
+    if (ticking && timeout_ns != 0) {
+        uint64_t now = ticker_now_ns();
+        /* Saturating: a timeout of centuries must not wrap round to a deadline in the past. */
+        p->deadline_ns = timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + timeout_ns;
+    }
     return ticking;
 }
 

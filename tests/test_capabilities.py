@@ -52,10 +52,33 @@ def test_no_fuel_means_unmetered():
         plugin.call("spin", q(5_000_000))
 
 
-@pytest.mark.parametrize("fuel", [0, -1, 1.5, True, "10"])
+@pytest.mark.parametrize("fuel", [0, -1, 1.5, True, "10", 1 << 64])
 def test_invalid_fuel_is_refused(fuel):
-    with pytest.raises(ef.ManifestError, match="fuel must be a positive integer"):
+    with pytest.raises(ef.ManifestError, match="fuel must be an integer from 1 to 18446744073709551615"):
         ef.Plugin(SPIN, fuel=fuel)
+
+
+def test_largest_limits_reach_c_without_overflow():
+    """The top of every integer range the manifest accepts converts into C and runs: u64 fuel,
+    u64 timeout_ms (clamped in ns, saturating deadline), u32 max_pages, u64 byte caps."""
+    top = (1 << 64) - 1
+    with ef.Plugin(SPIN, fuel=top) as plugin:
+        plugin.call("spin", q(1000))
+    manifest = {"wasm": [{"data": SPIN.encode()}], "timeout_ms": top,
+                "memory": {"max_pages": (1 << 32) - 1, "max_var_bytes": top, "max_http_response_bytes": top}}
+    with ef.Plugin(manifest, functions=[]) as plugin:
+        plugin.call("spin", q(20_000_000))  # ~20 ms, epoch ticks every 1 ms: a wrapped deadline would time it out
+        assert plugin.call("ok") == b""
+
+
+@pytest.mark.parametrize("memory, field", [({"max_pages": 1 << 47}, "max_pages"),
+                                           ({"max_var_bytes": 1 << 64}, "max_var_bytes"),
+                                           ({"max_http_response_bytes": 1 << 64}, "max_http_response_bytes")])
+def test_out_of_range_limits_are_manifest_errors_not_overflow(memory, field):
+    with pytest.raises(ef.ManifestError, match=rf"manifest\.memory\.{field} must be an integer from 0 to "):
+        ef.Plugin({"wasm": [{"data": SPIN.encode()}], "memory": memory}, functions=[])
+    with pytest.raises(ef.ManifestError, match=r"manifest\.timeout_ms must be at most 18446744073709551615"):
+        ef.Plugin({"wasm": [{"data": SPIN.encode()}], "timeout_ms": 1 << 64}, functions=[])
 
 
 def test_compiled_plugin_carries_its_fuel_budget():

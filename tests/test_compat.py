@@ -190,6 +190,20 @@ def _kitchen_functions(sdk):
     return [hello_world]
 
 
+def test_integer_limits_at_and_beyond_their_ranges(sdk, plugin_wasm):
+    """Both take every limit up to the top of its range (u32 pages; u64 bytes and milliseconds)
+    and refuse one more, a lone surrogate in config and a negative limit with their Error."""
+    wasm = plugin_wasm("examples/count_vowels.wat")
+    top = {"max_pages": 2**32 - 1, "max_var_bytes": 2**64 - 1, "max_http_response_bytes": 2**64 - 1}
+    with sdk.Plugin({"wasm": [{"data": wasm}], "memory": top, "timeout_ms": 2**64 - 1}, functions=[]) as plugin:
+        assert plugin.call("count_vowels", "Hello World") == b'{"count": 3}'
+    for bad in ({"memory": {"max_pages": 2**32}}, {"memory": {"max_var_bytes": 2**64}},
+                {"memory": {"max_http_response_bytes": 2**64}}, {"memory": {"max_pages": -1}},
+                {"timeout_ms": 2**64}, {"config": {"k": "v\udcff"}}):
+        with pytest.raises(sdk.Error):
+            sdk.Plugin({"wasm": [{"data": wasm}], **bad}, functions=[])
+
+
 def test_config(sdk, plugin_wasm, as_plugins):
     wasm = plugin_wasm("kitchen_sink.c")
     with sdk.Plugin(wasm, functions=_kitchen_functions(sdk)) as plugin:

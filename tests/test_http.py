@@ -15,12 +15,15 @@ import socket
 import struct
 import threading
 import time
+from urllib.parse import quote, unquote
 
 import pytest
 
 import extism_fast as ef
 from extism_fast import http as efhttp
+from extism_fast._urls import redact_url
 from extism_fast.http import HttpResult, host_allowed, host_matches, normalize_host, perform_request
+from extism_fast.manifest import Manifest, WasmUrl
 
 SECRET = "s3cr3t-token-value"
 BODY_SECRET = b"body-secret-payload"
@@ -80,6 +83,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._reply(302, b"", {"Location": "/redirect-loop"})
         elif path == "/echo-headers":
             self._reply(200, json.dumps({k.lower(): v for k, v in self.headers.items()}).encode())
+        elif path == "/redirect-to":  # /redirect-to?<Location, percent-encoded>
+            self._reply(302, b"", {"Location": unquote(self.path.split("?", 1)[1])})
         else:
             self._reply(500, b"unknown route")
 
@@ -131,6 +136,19 @@ def _http_server():
     server.stopping.set()
     server.shutdown()
     server.server_close()
+    thread.join(5)
+
+
+@pytest.fixture
+def other_server():
+    """A second server on 127.0.0.1, another port: another origin without resolving a name."""
+    other = _Server()
+    thread = threading.Thread(target=other.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield other
+    other.stopping.set()
+    other.shutdown()
+    other.server_close()
     thread.join(5)
 
 
@@ -638,3 +656,117 @@ def test_broken_servers(raw_server, reply, reason):
         perform_request(request, b"", allowed_hosts=["127.0.0.1"], max_response_bytes=100, timeout_s=2.0)
     assert "'127.0.0.1'" in str(info.value) and reason in str(info.value)
     assert SECRET not in str(info.value)  # not even when the server echoes it back
+
+
+# ---------------------------------------------------------------------------------------------
+# URLs in messages: redacted (shared by http_request and the manifest's URL sources)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url, shown",
+    [
+        (f"https://user:{SECRET}@example.com:8443/a/b.wasm?access_token={SECRET}#{SECRET}", "https://example.com:8443/a/b.wasm"),
+        (f"http://127.0.0.1:{SECRET}/p?x=1", "http://127.0.0.1/p"),  # an unparseable port is not shown
+        (f"http://user:{SECRET}", "http://user"),  # no "@": the password parses as the port
+        (f"http://[::1]:99999/p?{SECRET}", "http://[::1]/p"),
+        (f"http://u:{SECRET}@[::1/p", "<a URL that cannot be parsed>"),
+        ("file:///etc/passwd", "file:///etc/passwd"),
+    ],
+)
+def test_redact_url(url, shown):
+    assert redact_url(url) == shown
+
+
+@pytest.mark.parametrize(
+    "url, shown",
+    [
+        (f"http://127.0.0.1:{SECRET}/path?access_token={SECRET}", "'http://127.0.0.1/path'"),
+        (f"http://user:{SECRET}@127.0.0.1:x{SECRET}/p", "'http://127.0.0.1/p'"),
+        (f"http://user:{SECRET}/p", "'http://user/p'"),
+        ("http://127.0.0.1:99999/p", "'http://127.0.0.1/p'"),
+    ],
+)
+def test_http_request_bad_port_message_is_redacted(url, shown):
+    request = json.dumps({"url": url}).encode()
+    with pytest.raises(ef.CallError) as info:
+        perform_request(request, b"", allowed_hosts=["*"], max_response_bytes=10, timeout_s=1.0)
+    message = str(info.value)
+    assert message == f"invalid URL {shown}: the port is not a number from 1 to 65535"
+    assert SECRET not in message
+
+
+def test_http_request_unparseable_host_never_quotes_the_url():
+    # urlsplit's own message would quote the whole network location, password included
+    request = json.dumps({"url": f"http://user:{SECRET}@exa\uff0fmple.com/"}).encode()
+    with pytest.raises(ef.CallError) as info:
+        perform_request(request, b"", allowed_hosts=["*"], max_response_bytes=10, timeout_s=1.0)
+    assert str(info.value) == "invalid URL: its host part cannot be parsed"
+
+
+def test_http_request_bad_port_through_a_plugin_is_redacted(host_wasm):
+    with make_plugin(host_wasm) as plugin:
+        with pytest.raises(ef.CallError) as info:
+            fetch(plugin, f"http://127.0.0.1:{SECRET}/x?access_token={SECRET}")
+    assert "invalid URL 'http://127.0.0.1/x'" in str(info.value) and SECRET not in str(info.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# the manifest's URL sources (WasmUrl), fetched from the same server
+# ---------------------------------------------------------------------------------------------
+
+
+def load_url(url: str, **kwargs) -> bytes:
+    return Manifest([WasmUrl(url, **kwargs)]).load_modules()[0].data
+
+
+def test_wasm_url_userinfo_becomes_basic_auth_not_a_host_name(server):
+    echoed = json.loads(load_url(f"http://user:p%40ss@127.0.0.1:{server.port}/echo-headers?x=1"))
+    assert echoed["authorization"] == "Basic " + base64.b64encode(b"user:p@ss").decode()
+    assert echoed["host"] == f"127.0.0.1:{server.port}"  # the credentials were not part of the host
+    assert [r["path"] for r in server.seen()] == ["/echo-headers?x=1"]
+
+
+def test_wasm_url_own_authorization_header_wins_over_userinfo(server):
+    echoed = json.loads(load_url(f"http://user:pw@127.0.0.1:{server.port}/echo-headers",
+                                 headers={"authorization": "Bearer mine"}))
+    assert echoed["authorization"] == "Bearer mine"
+
+
+def test_wasm_url_fetch_failures_are_redacted(server):
+    url = f"http://user:{SECRET}@127.0.0.1:{server.port}/unknown?access_token={SECRET}"
+    with pytest.raises(ef.ManifestError) as info:
+        load_url(url, headers={"X-Api-Key": SECRET})
+    message = str(info.value)
+    assert message == f"manifest.wasm[0].url: cannot fetch 'http://127.0.0.1:{server.port}/unknown': HTTP 500 Internal Server Error"
+    port = _closed_port()
+    with pytest.raises(ef.ManifestError) as info:
+        load_url(f"http://user:{SECRET}@127.0.0.1:{port}/m.wasm?access_token={SECRET}")
+    message = str(info.value)
+    assert message.startswith(f"manifest.wasm[0].url: cannot fetch 'http://127.0.0.1:{port}/m.wasm': ")
+    assert "refused" in message.lower() and SECRET not in message and "user" not in message
+
+
+@pytest.mark.parametrize("target", ["file:///etc/passwd", "ftp://127.0.0.1/m.wasm", "FILE:/etc/passwd",
+                                    "data:,hello"])
+def test_wasm_url_redirect_to_another_scheme_is_refused(server, target):
+    with pytest.raises(ef.ManifestError) as info:
+        load_url(server.url("/redirect-to?" + quote(target, safe="")))
+    scheme = target.split(":")[0].lower()
+    assert str(info.value) == (
+        f"manifest.wasm[0].url: cannot fetch '{server.url('/redirect-to')}': HTTP 302 redirects to a "
+        f"'{scheme}' URL: only http:// and https:// redirects are followed"
+    )
+    assert len(server.seen()) == 1
+
+
+def test_wasm_url_redirects_keep_credentials_only_within_the_origin(server, other_server):
+    headers = {"Authorization": f"Bearer {SECRET}", "Cookie": f"session={SECRET}", "X-Keep": "1"}
+    same = json.loads(load_url(server.url("/redirect-to?" + quote("/echo-headers", safe="")), headers=headers))
+    assert same["authorization"] == f"Bearer {SECRET}" and same["cookie"] == f"session={SECRET}"
+    elsewhere = quote(other_server.url("/echo-headers"), safe="")
+    other = json.loads(load_url(server.url("/redirect-to?" + elsewhere), headers=headers))
+    assert "authorization" not in other and "cookie" not in other and other["x-keep"] == "1"
+    # credentials from the URL's userinfo count as the user's too
+    userinfo = f"http://user:{SECRET}@127.0.0.1:{server.port}/redirect-to?{elsewhere}"
+    assert "authorization" not in json.loads(load_url(userinfo))

@@ -151,9 +151,9 @@ def test_repr_does_not_dump_data():
         (mdict(timeout_ms=0), "manifest.timeout_ms must be a positive integer, got 0"),
         (mdict(timeout_ms=True), "manifest.timeout_ms must be a positive integer, got True"),
         (mdict(timeout_ms=1.5), "manifest.timeout_ms must be a positive integer, got 1.5"),
-        (mdict(config={"k": 3}), "manifest.config['k'] must be a string, got 3"),
+        (mdict(config={"k": 3}), "manifest.config['k'] must be a string, got a value of type int"),
         (mdict(config={1: "v"}), "manifest.config keys must be strings, got 1"),
-        (mdict(config=["k"]), "manifest.config must be an object mapping strings to strings, got ['k']"),
+        (mdict(config=["k"]), "manifest.config must be an object mapping strings to strings, got a value of type list"),
         (mdict(allowed_hosts="example.com"), "manifest.allowed_hosts must be a list of host globs, got 'example.com'"),
         (mdict(allowed_hosts=["ok", 7]), "manifest.allowed_hosts[1] must be a non-empty string, got 7"),
         (mdict(allowed_hosts=[""]), "manifest.allowed_hosts[0] must be a non-empty string, got ''"),
@@ -161,11 +161,11 @@ def test_repr_does_not_dump_data():
         (mdict(allowed_paths={"/h": ""}), "manifest.allowed_paths['/h'] must be a non-empty string, got ''"),
         (mdict(allowed_paths={"ro:": "/g"}), "manifest.allowed_paths key must be a non-empty host path, got 'ro:'"),
         (mdict(allowed_paths=["/h"]), "manifest.allowed_paths must be an object mapping strings to strings, got ['/h']"),
-        (mdict(memory={"max_pages": -1}), "manifest.memory.max_pages must be a non-negative integer, got -1"),
-        (mdict(memory={"max_var_bytes": True}), "manifest.memory.max_var_bytes must be a non-negative integer, got True"),
+        (mdict(memory={"max_pages": -1}), "manifest.memory.max_pages must be an integer from 0 to 4294967295, got -1"),
+        (mdict(memory={"max_var_bytes": True}), "manifest.memory.max_var_bytes must be an integer from 0 to 18446744073709551615, got True"),
         (
             mdict(memory={"max_http_response_bytes": "1"}),
-            "manifest.memory.max_http_response_bytes must be a non-negative integer, got '1'",
+            "manifest.memory.max_http_response_bytes must be an integer from 0 to 18446744073709551615, got '1'",
         ),
         (mdict(memory=[1]), "manifest.memory must be an object, got [1]"),
         ({"wasm": []}, "manifest.wasm must be a non-empty list of wasm sources, got []"),
@@ -187,12 +187,12 @@ def test_repr_does_not_dump_data():
         ({"wasm": [{"path": 3}]}, "manifest.wasm[0].path must be a non-empty string, got 3"),
         ({"wasm": [{"url": "file:///etc/passwd"}]}, "manifest.wasm[0].url must be an http:// or https:// URL, got 'file:///etc/passwd'"),
         ({"wasm": [{"url": "http://h/x", "method": "GE T"}]}, "manifest.wasm[0].method must be an HTTP method such as 'GET', got 'GE T'"),
-        ({"wasm": [{"url": "http://h/x", "headers": {"a": 1}}]}, "manifest.wasm[0].headers['a'] must be a string, got 1"),
-        ({"wasm": [{"url": "http://h/x", "headers": ["a"]}]}, "manifest.wasm[0].headers must be an object mapping strings to strings, got ['a']"),
+        ({"wasm": [{"url": "http://h/x", "headers": {"a": 1}}]}, "manifest.wasm[0].headers['a'] must be a string, got a value of type int"),
+        ({"wasm": [{"url": "http://h/x", "headers": ["a"]}]}, "manifest.wasm[0].headers must be an object mapping strings to strings, got a value of type list"),
         ({"wasm": [{"url": "http://h/x", "headers": {"a b": "1"}}]}, "manifest.wasm[0].headers key must be a valid HTTP header name, got 'a b'"),
         (
             {"wasm": [{"url": "http://h/x", "headers": {"a": "1\r\nEvil: 1"}}]},
-            "manifest.wasm[0].headers['a'] must be a header value without line breaks, got '1\\r\\nEvil: 1'",
+            "manifest.wasm[0].headers['a'] must be a header value without line breaks or NUL",
         ),
         (
             {"wasm": [{"data": WASM_B64, "path": "a.wasm"}]},
@@ -237,7 +237,7 @@ def test_direct_construction_errors():
     assert err(ManifestError, WasmData, WASM, hash="abc") == "WasmData.hash must be 64 hex characters, got 'abc'"
     assert err(ManifestError, WasmFile, 5) == "WasmFile.path must be a non-empty string, got 5"
     assert err(ManifestError, WasmUrl, "ftp://x/y").startswith("WasmUrl.url must be an http:// or https:// URL")
-    assert err(ManifestError, MemoryOptions, max_pages=-2) == "MemoryOptions.max_pages must be a non-negative integer, got -2"
+    assert err(ManifestError, MemoryOptions, max_pages=-2) == "MemoryOptions.max_pages must be an integer from 0 to 4294967295, got -2"
     assert err(ManifestError, Manifest, []) == "manifest.wasm must be a non-empty list of wasm sources, got []"
     assert err(ManifestError, Manifest, [WasmData(WASM), "x"]).startswith("manifest.wasm[1] must be a WasmData, WasmFile or WasmUrl, got 'x'")
     assert err(ManifestError, Manifest, [WasmData(WASM)], memory={}).startswith("manifest.memory must be a MemoryOptions")
@@ -256,6 +256,133 @@ def test_errors_are_value_errors():
     # callers catching ValueError still catch manifest problems
     with pytest.raises(ValueError):
         Manifest.from_dict({})
+
+
+# --------------------------------------------------------------------------------------------------
+# input the C side cannot take: out-of-range integers, lone surrogates, NUL, deep nesting
+# --------------------------------------------------------------------------------------------------
+
+U32, U64 = (1 << 32) - 1, (1 << 64) - 1
+
+
+@pytest.mark.parametrize(
+    "d, expected",
+    [
+        (mdict(memory={"max_pages": U32 + 1}), f"manifest.memory.max_pages must be an integer from 0 to {U32}, got {U32 + 1}"),
+        (mdict(memory={"max_pages": 1 << 47}), f"manifest.memory.max_pages must be an integer from 0 to {U32}, got {1 << 47}"),
+        (mdict(memory={"max_pages": False}), f"manifest.memory.max_pages must be an integer from 0 to {U32}, got False"),
+        (mdict(memory={"max_var_bytes": U64 + 1}), f"manifest.memory.max_var_bytes must be an integer from 0 to {U64}, got {U64 + 1}"),
+        (mdict(memory={"max_var_bytes": -1}), f"manifest.memory.max_var_bytes must be an integer from 0 to {U64}, got -1"),
+        (
+            mdict(memory={"max_http_response_bytes": 1 << 70}),
+            f"manifest.memory.max_http_response_bytes must be an integer from 0 to {U64}, got {1 << 70}",
+        ),
+        (mdict(memory={"max_http_response_bytes": -3}), f"manifest.memory.max_http_response_bytes must be an integer from 0 to {U64}, got -3"),
+        (mdict(timeout_ms=U64 + 1), f"manifest.timeout_ms must be at most {U64} (milliseconds), got {U64 + 1}"),
+        (mdict(timeout_ms=1 << 100), f"manifest.timeout_ms must be at most {U64} (milliseconds), got {1 << 100}"),
+    ],
+)
+def test_integers_beyond_c_ranges(d, expected):
+    assert err(ManifestError, Manifest.from_dict, d) == expected
+
+
+def test_integers_at_the_top_of_their_ranges_are_accepted():
+    m = Manifest.from_dict(mdict(memory={"max_pages": U32, "max_var_bytes": U64, "max_http_response_bytes": U64}, timeout_ms=U64))
+    assert (m.memory.max_pages, m.memory.max_var_bytes, m.timeout_ms) == (U32, U64, U64)
+    assert Manifest.from_dict(mdict(memory={"max_pages": 0, "max_var_bytes": 0})).memory.max_pages == 0
+
+
+@pytest.mark.parametrize(
+    "d, expected",
+    [
+        (mdict(config={"k\udcff": "v"}), "manifest.config key 'k\\udcff' must be valid Unicode text: it has a lone surrogate at index 1"),
+        (mdict(config={"k": "s3cret\ud800"}), "manifest.config['k'] must be valid Unicode text: it has a lone surrogate at index 6"),
+        ({"wasm": [{"data": WASM_B64, "name": "lib\udc80"}, {"data": WASM_B64}]}, "manifest.wasm[0].name must be valid Unicode text"),
+        ({"wasm": [{"path": "m\ud800.wasm"}]}, "manifest.wasm[0].path must be valid Unicode text: it has a lone surrogate at index 1"),
+        ({"wasm": [{"path": "m\0.wasm"}]}, "manifest.wasm[0].path must not contain a NUL character (found at index 1)"),
+        ({"wasm": [{"url": "http://h/\udcff"}]}, "manifest.wasm[0].url must be valid Unicode text"),
+        ({"wasm": [{"url": "http://h/a\0b"}]}, "manifest.wasm[0].url must be an http:// or https:// URL without spaces or control characters"),
+        ({"wasm": [{"url": "http://h/", "headers": {"X-K": "v\udcff"}}]}, "manifest.wasm[0].headers['X-K'] must be valid Unicode text"),
+        ({"wasm": [{"url": "http://h/", "headers": {"X-K": "a\0b"}}]}, "manifest.wasm[0].headers['X-K'] must be a header value without line breaks or NUL"),
+        (mdict(allowed_hosts=["ok", "h\ud800.com"]), "manifest.allowed_hosts[1] must be valid Unicode text"),
+        (mdict(allowed_hosts=["h\0.com"]), "manifest.allowed_hosts[0] must not contain a NUL character"),
+        (mdict(allowed_paths={"/h\ud800": "/g"}), "manifest.allowed_paths key '/h\\ud800' must be valid Unicode text"),
+        (mdict(allowed_paths={"ro:/h\0x": "/g"}), "manifest.allowed_paths key 'ro:/h\\x00x' must not contain a NUL character (found at index 5)"),
+        (mdict(allowed_paths={"/h": "/g\udcff"}), "manifest.allowed_paths['/h'] must be valid Unicode text"),
+        # C would take the guest path only up to the NUL: "/g" instead of "/g\0/etc"
+        (mdict(allowed_paths={"/h": "/g\0/etc"}), "manifest.allowed_paths['/h'] must not contain a NUL character (found at index 2)"),
+    ],
+)
+def test_lone_surrogates_and_nul(d, expected):
+    message = err(ManifestError, Manifest.from_dict, d)
+    assert message.startswith(expected), message
+    assert "s3cret" not in message
+
+
+def test_undecodable_file_names_are_still_paths():
+    # os.fsencode takes the surrogates that stand for undecodable bytes (surrogateescape): these
+    # name real files on POSIX, so host-side paths keep them.
+    assert WasmFile("m\udcff.wasm").path == "m\udcff.wasm"
+    assert Manifest([WasmData(WASM)], allowed_paths={"/h\udcff": "/g"}).allowed_paths == {"/h\udcff": "/g"}
+
+
+def test_nul_in_direct_construction_and_coerce():
+    assert err(ManifestError, WasmFile, "a\0b") == "WasmFile.path must not contain a NUL character (found at index 1)"
+    assert err(ManifestError, WasmData, WASM, name="x\ud800").startswith("WasmData.name must be valid Unicode text")
+    assert err(ManifestError, coerce_source, '(module) ;; \ud800').startswith(
+        "plugin source (WAT text) must be valid Unicode text: it has a lone surrogate at index 12")
+    message = err(ManifestError, coerce_source, WASM, config={"k": "tok-123\udcff"})
+    assert message.startswith("config['k'] must be valid Unicode text") and "tok-123" not in message
+
+
+@pytest.mark.parametrize("inner", ["[" * 100_000 + "]" * 100_000, '{"a":' * 100_000 + "1" + "}" * 100_000])
+def test_deeply_nested_json_is_a_manifest_error(inner):
+    text = '{"wasm": ' + inner + "}"
+    for parse in (Manifest.from_json, coerce_source):
+        assert err(ManifestError, parse, text) == "manifest: invalid JSON: arrays or objects nested too deeply"
+    assert err(ManifestError, Manifest.from_json, text.encode()).startswith("manifest: invalid JSON")
+
+
+# --------------------------------------------------------------------------------------------------
+# secrets: config values, header values and URL credentials never appear in messages
+# --------------------------------------------------------------------------------------------------
+
+SECRET = "tok-s3cr3t-value"
+
+
+@pytest.mark.parametrize(
+    "d",
+    [
+        mdict(config={"api_key": 12345}),
+        mdict(config={"api_key": [SECRET]}),
+        mdict(config=[SECRET]),
+        {"wasm": [{"url": "http://h/", "headers": {"Authorization": f"Bearer {SECRET}\r\nX: 1"}}]},
+        {"wasm": [{"url": "http://h/", "headers": {"Authorization": [SECRET]}}]},
+        {"wasm": [{"url": f"ftp://user:{SECRET}@h/m.wasm?access_token={SECRET}"}]},
+        {"wasm": [{"url": f"http://user:{SECRET}@h:port/m.wasm"}]},
+        {"wasm": [{"url": f"http://h:{SECRET}/m.wasm"}]},
+        {"wasm": [{"url": f"http://user:{SECRET}@h/a b?access_token={SECRET}"}]},
+    ],
+)
+def test_secret_values_are_never_shown(d):
+    message = err(ManifestError, Manifest.from_dict, d)
+    assert message.startswith("manifest."), message
+    assert SECRET not in message and "12345" not in message
+
+
+def test_bad_url_messages_show_the_redacted_url():
+    message = err(ManifestError, WasmUrl, f"http://user:{SECRET}@127.0.0.1:99999/m.wasm?access_token={SECRET}")
+    assert message == "WasmUrl.url must be an http:// or https:// URL with a valid host and port, got 'http://127.0.0.1/m.wasm'"
+    message = err(ManifestError, WasmUrl, f"ftp://user:{SECRET}@127.0.0.1/m.wasm#{SECRET}")
+    assert message == "WasmUrl.url must be an http:// or https:// URL, got 'ftp://127.0.0.1/m.wasm'"
+
+
+def test_wasm_url_repr_hides_credentials_and_header_values():
+    source = WasmUrl(f"https://user:{SECRET}@example.com/m.wasm?access_token={SECRET}", headers={"X-Key": SECRET})
+    assert SECRET not in repr(source) and "user" not in repr(source)
+    assert "'https://example.com/m.wasm'" in repr(source) and "X-Key" in repr(source)
+    # the URL itself is kept as given: it is what the manifest says
+    assert source.url.endswith(f"access_token={SECRET}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -559,5 +686,5 @@ def test_coerce_config_merges_over_manifest_config():
     assert m.config == {"a": "1", "b": "2"}  # the original is untouched
     assert coerce_source(WASM, config={"k": "v"}).config == {"k": "v"}
     assert coerce_source(m, config={}) == m
-    assert err(ManifestError, coerce_source, m, config={"k": 1}) == "config['k'] must be a string, got 1"
+    assert err(ManifestError, coerce_source, m, config={"k": 1}) == "config['k'] must be a string, got a value of type int"
     assert err(ManifestError, coerce_source, m, config=["k"]).startswith("config must be an object")

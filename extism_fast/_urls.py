@@ -1,0 +1,48 @@
+"""URL helpers shared by the manifest's URL sources and ``http_request`` (extism_fast/http.py).
+
+Both take URLs from parties that may put secrets in them (``user:pass@``, ``?access_token=...``),
+so neither may print a URL as given: :func:`redact_url` is the only form of a URL that goes into
+an error message, and :func:`basic_authorization` turns URL credentials into a header.
+"""
+
+from __future__ import annotations
+
+import base64
+from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
+
+__all__ = ["basic_authorization", "redact_url", "without_userinfo"]
+
+
+def redact_url(url: str) -> str:
+    """``scheme://host[:port]/path`` of ``url``: no userinfo, query or fragment.
+
+    The port is kept only when it parses (an unparseable "port" may be a password: in
+    ``http://user:pass`` everything after the colon is the port). A URL that cannot be parsed at
+    all gives a fixed placeholder, never its text.
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except (ValueError, TypeError):
+        return "<a URL that cannot be parsed>"
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = host if port is None else f"{host}:{port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def basic_authorization(parts: SplitResult) -> str | None:
+    """The ``Authorization: Basic`` value for the userinfo of a parsed URL, or ``None`` without one."""
+    if parts.username is None and parts.password is None:
+        return None
+    credentials = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+    return "Basic " + base64.b64encode(credentials.encode("utf-8")).decode("ascii")
+
+
+def without_userinfo(parts: SplitResult) -> str:
+    """The URL of ``parts`` with its ``user:pass@`` removed (everything else as written)."""
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
