@@ -7,6 +7,7 @@ in parallel with the GIL released.
 
 from __future__ import annotations
 
+import operator
 import os
 import queue
 import threading
@@ -32,12 +33,17 @@ _REENTERED = ("PluginPool {what} from a host function (or parse callback) runnin
 
 
 def _check_count(what: str, value: Any, maximum: Optional[int] = None) -> int:
-    """``value`` if it is an int in 1..maximum, else a ValueError naming ``what``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    """``value`` as an int (any integer type, not bool) in 1..maximum, else a ValueError naming
+    ``what``."""
+    try:
+        count = operator.index(value) if not isinstance(value, bool) else 0
+    except TypeError:
+        count = 0
+    if count < 1:
         raise ValueError(f"{what} must be a positive integer, got {value!r}")
-    if maximum is not None and value > maximum:
+    if maximum is not None and count > maximum:
         raise ValueError(f"{what} must be at most {maximum}, got {value!r}")
-    return value
+    return count
 
 
 class PluginPool:
@@ -64,7 +70,7 @@ class PluginPool:
     ) -> None:
         if size is None:
             size = min(os.cpu_count() or 1, MAX_POOL_SIZE)
-        _check_count("PluginPool size", size, MAX_POOL_SIZE)
+        size = _check_count("PluginPool size", size, MAX_POOL_SIZE)
         if isinstance(source, CompiledPlugin):
             self.compiled = source
         else:
@@ -158,7 +164,7 @@ class PluginPool:
         first ``next()``.
         """
         if chunk_size is not None:
-            _check_count("PluginPool.map chunk_size", chunk_size)
+            chunk_size = _check_count("PluginPool.map chunk_size", chunk_size)
         self._check_not_reentered("map")
         if self._closed:
             raise Error(_CLOSED)

@@ -246,6 +246,20 @@ def test_map_rejects_bad_chunk_size(chunk_size):
         assert pool.map("echo", items, chunk_size=1000) == items
 
 
+class _Three:
+    """An integer type that is not int (as numpy's are): accepted through __index__."""
+
+    def __index__(self) -> int:
+        return 3
+
+
+def test_integer_types_other_than_int_are_accepted():
+    with _pool(lambda: None, size=_Three()) as pool:
+        assert pool.size == 3
+        items = [str(i).encode() for i in range(10)]
+        assert pool.map("echo", items, chunk_size=_Three()) == items
+
+
 @pytest.mark.parametrize("size, message", [
     (0, "must be a positive integer"),
     (-3, "must be a positive integer"),
