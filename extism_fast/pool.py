@@ -7,9 +7,11 @@ in parallel with the GIL released.
 
 from __future__ import annotations
 
+import operator
 import os
 import queue
 import threading
+from threading import get_ident
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Callable, Generator, Iterable, Iterator, List, Optional, Sequence
 
@@ -17,14 +19,44 @@ from extism_fast._runtime import CompiledPlugin, Plugin, parse_output
 from extism_fast.errors import Error
 from extism_fast.functions import HOST_FN_REGISTRY, Function
 
-__all__ = ["PluginPool"]
+__all__ = ["PluginPool", "MAX_POOL_SIZE"]
+
+#: The largest ``size`` of a PluginPool: one thread and one instance each; a typo such as
+#: ``size=10**9`` fails here instead of exhausting the machine's memory.
+MAX_POOL_SIZE = 4096
+
+_CLOSED = "plugin pool is closed"
+#: How often a call waiting for a free instance checks whether close() began.
+_CLOSE_POLL_SECONDS = 0.05
+_REENTERED = ("PluginPool {what} from a host function (or parse callback) running on one of this "
+              "pool's instances: it would wait for itself; call a separate Plugin or pool instead")
+
+
+def _check_count(what: str, value: Any, maximum: Optional[int] = None) -> int:
+    """``value`` as an int (any integer type, not bool) in 1..maximum, else a ValueError naming
+    ``what``."""
+    try:
+        count = operator.index(value) if not isinstance(value, bool) else 0
+    except TypeError:
+        count = 0
+    if count < 1:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}")
+    if maximum is not None and count > maximum:
+        raise ValueError(f"{what} must be at most {maximum}, got {value!r}")
+    return count
 
 
 class PluginPool:
-    """``size`` instances (default: the CPU count) of one plugin, usable from any thread.
+    """``size`` instances (default: the CPU count, at most :data:`MAX_POOL_SIZE`) of one plugin,
+    usable from any thread.
 
     ``source``, ``wasi``, ``functions`` and ``config`` are as for :class:`Plugin` (a
     :class:`CompiledPlugin` is used as is); other keyword arguments go to every ``Plugin``.
+
+    A thread that is running a call on one of the pool's instances (a host function of the
+    plugin, a ``parse`` callback of ``map``) cannot use the pool again: ``call``, ``map``, ``imap``
+    and ``close`` raise :class:`Error` there at once, free instances or not, instead of waiting
+    for the instance that thread itself holds.
     """
 
     def __init__(
@@ -37,9 +69,8 @@ class PluginPool:
         **plugin_kwargs: Any,
     ) -> None:
         if size is None:
-            size = os.cpu_count() or 1
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ValueError(f"PluginPool size must be a positive integer, got {size!r}")
+            size = min(os.cpu_count() or 1, MAX_POOL_SIZE)
+        size = _check_count("PluginPool size", size, MAX_POOL_SIZE)
         if isinstance(source, CompiledPlugin):
             self.compiled = source
         else:
@@ -48,19 +79,50 @@ class PluginPool:
         self._free: "queue.SimpleQueue[Plugin]" = queue.SimpleQueue()
         for plugin in self._plugins:
             self._free.put(plugin)
+        self._closed = False            # no new work: set by the first close()
+        self._instances_closed = False  # set when close() has freed every instance
+        self._close_lock = threading.Lock()  # held through a whole close(): a second one waits
+        self._holders: "set[int]" = set()   # the threads that hold an instance now
         self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="extism_fast-pool")
-        self._closed = False
-        self._lock = threading.Lock()
 
     @property
     def size(self) -> int:
         """The number of instances."""
         return len(self._plugins)
 
-    def _borrow(self) -> Plugin:
+    def _check_not_reentered(self, what: str) -> None:
+        if get_ident() in self._holders:
+            raise Error(_REENTERED.format(what=what))
+
+    def _borrow(self, what: str) -> Plugin:
+        """A free instance (waiting for one); Error when the pool is closed or re-entered."""
+        thread = get_ident()
+        if thread in self._holders:
+            raise Error(_REENTERED.format(what=what))
         if self._closed:
-            raise Error("plugin pool is closed")
-        return self._free.get()
+            raise Error(_CLOSED)
+        try:
+            plugin = self._free.get(False)
+        except queue.Empty:
+            plugin = self._wait_for_instance()
+        if self._closed:  # close() began meanwhile: the instance is for it to collect
+            self._free.put(plugin)
+            raise Error(_CLOSED)
+        self._holders.add(thread)
+        return plugin
+
+    def _wait_for_instance(self) -> Plugin:
+        """The next instance given back; Error once close() has begun (checked now and then)."""
+        while True:
+            try:
+                return self._free.get(True, _CLOSE_POLL_SECONDS)
+            except queue.Empty:
+                if self._closed:
+                    raise Error(_CLOSED) from None
+
+    def _give_back(self, plugin: Plugin) -> None:
+        self._holders.discard(get_ident())
+        self._free.put(plugin)
 
     def call(self, function_name: str, data: Any = b"", parse: Optional[Callable[[bytes], Any]] = bytes,
              host_context: Any = None) -> Any:
@@ -68,19 +130,20 @@ class PluginPool:
 
         ``parse=None`` gives a memoryview of a copy: the instance goes back to the pool at once.
         """
-        plugin = self._borrow()
+        plugin = self._borrow("call")
         try:
             out = plugin.call(function_name, data, bytes, host_context)
-        finally:
+        finally:  # _give_back, inlined: a small call costs about as much as a method call
+            self._holders.discard(get_ident())
             self._free.put(plugin)
         return parse_output(out, parse)
 
     def _run_chunk(self, function_name: str, chunk: List[Any], parse: Any, return_exceptions: bool) -> List[Any]:
-        plugin = self._borrow()
+        plugin = self._borrow("map")
         try:
             return plugin.call_many(function_name, chunk, parse, return_exceptions)
         finally:
-            self._free.put(plugin)
+            self._give_back(plugin)
 
     def map(self, function_name: str, inputs: Iterable[Any], parse: Optional[Callable[[bytes], Any]] = bytes,
             ordered: bool = True, return_exceptions: bool = False, chunk_size: Optional[int] = None) -> List[Any]:
@@ -94,9 +157,21 @@ class PluginPool:
     def imap(self, function_name: str, inputs: Iterable[Any], parse: Optional[Callable[[bytes], Any]] = bytes,
              ordered: bool = True, return_exceptions: bool = False,
              chunk_size: Optional[int] = None) -> Iterator[Any]:
-        """Iterator form of :meth:`map`; at most ``2 * size`` chunks are in flight at once."""
+        """Iterator form of :meth:`map`; at most ``2 * size`` chunks are in flight at once.
+
+        ``chunk_size`` (items per :meth:`Plugin.call_many`, default: about a quarter of the
+        items per instance, at most 1024) must be a positive integer. Checked now, not at the
+        first ``next()``.
+        """
+        if chunk_size is not None:
+            chunk_size = _check_count("PluginPool.map chunk_size", chunk_size)
+        self._check_not_reentered("map")
         if self._closed:
-            raise Error("plugin pool is closed")
+            raise Error(_CLOSED)
+        return self._imap(function_name, inputs, parse, ordered, return_exceptions, chunk_size)
+
+    def _imap(self, function_name: str, inputs: Iterable[Any], parse: Any, ordered: bool,
+              return_exceptions: bool, chunk_size: Optional[int]) -> Iterator[Any]:
         items = inputs if isinstance(inputs, list) else list(inputs)
         if chunk_size is None:
             chunk_size = max(1, min(1024, -(-len(items) // (self.size * 4))))
@@ -105,12 +180,18 @@ class PluginPool:
         done: "dict[int, List[Any]]" = {}
         next_index = submitted = 0
         for chunk in chunks:
-            pending[self._executor.submit(self._run_chunk, function_name, chunk, parse, return_exceptions)] = submitted
+            pending[self._submit(function_name, chunk, parse, return_exceptions)] = submitted
             submitted += 1
             while len(pending) >= 2 * self.size:
                 next_index = yield from self._drain(pending, done, next_index, ordered)
         while pending:
             next_index = yield from self._drain(pending, done, next_index, ordered)
+
+    def _submit(self, function_name: str, chunk: List[Any], parse: Any, return_exceptions: bool) -> Future:
+        try:
+            return self._executor.submit(self._run_chunk, function_name, chunk, parse, return_exceptions)
+        except RuntimeError:  # the executor was shut down by close() during this map
+            raise Error(_CLOSED) from None
 
     @staticmethod
     def _drain(pending: "dict[Future, int]", done: "dict[int, List[Any]]", next_index: int,
@@ -129,14 +210,25 @@ class PluginPool:
         return next_index
 
     def close(self) -> None:
-        """Wait for running work, then free every instance."""
-        with self._lock:
-            if self._closed:
+        """Refuse new work, wait for the calls already running, then free every instance.
+
+        A ``call`` or ``map`` chunk that has its instance finishes normally; one still waiting
+        for an instance, and the chunks of a ``map`` not started yet, fail with
+        ``Error("plugin pool is closed")``. Another ``close()`` meanwhile waits for this one to
+        finish; after that, ``close()`` does nothing. Raises Error from a host function running
+        on one of the pool's instances (it would wait for itself).
+        """
+        self._check_not_reentered("close")
+        with self._close_lock:
+            if self._instances_closed:
                 return
             self._closed = True
-        self._executor.shutdown(wait=True)
-        for plugin in self._plugins:
-            plugin.close()
+            for _ in self._plugins:
+                self._free.get()  # every instance, as each running call gives its own back
+            self._executor.shutdown(wait=True)  # queued map chunks see _closed and fail
+            for plugin in self._plugins:
+                plugin.close()  # no call is running on any: closing cannot fail as "busy"
+            self._instances_closed = True
 
     def __enter__(self) -> "PluginPool":
         return self

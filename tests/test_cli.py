@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.server
 import io
 import json
+import logging
 import os
 import shutil
 import struct
@@ -278,7 +279,7 @@ def test_log_level(run, abi_wat):
     # no flag: nothing, and the previous run left no handler behind
     status, out, err = run("call", abi_wat, "log_input", "-i", "quiet")
     assert (status, err) == (0, "")
-    assert not extism_fast.cli.logging.getLogger("extism_fast").handlers
+    assert not logging.getLogger("extism_fast").handlers
 
 
 @pytest.mark.parametrize("level", ["trace", "DEBUG", "warn", "off"])

@@ -44,6 +44,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
+from extism_fast import cli_options
+from extism_fast.pool import MAX_POOL_SIZE
+
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "BatchSummary",
@@ -319,8 +322,6 @@ def process(
 
 def add_batch_parser(commands: Any) -> argparse.ArgumentParser:
     """Add the ``batch`` subcommand to the ``extism-fast`` subparsers."""
-    from extism_fast import cli
-
     batch = commands.add_parser(
         "batch",
         help="call a function once per line of a JSON Lines file, on a pool of instances",
@@ -335,42 +336,36 @@ def add_batch_parser(commands: Any) -> argparse.ArgumentParser:
             "Exit status: 0 every item ok, 1 any item failed or the run could not start, "
             "2 bad usage."
         ),
-        epilog=f"example: {cli.PROG} batch examples/count_vowels.wat count_vowels "
+        epilog=f"example: {cli_options.PROG} batch examples/count_vowels.wat count_vowels "
                "--input-file inputs.jsonl --output out.jsonl --workers 4",
     )
-    cli._add_target_arguments(batch)
+    cli_options.add_target_arguments(batch)
     batch.add_argument("-f", "--input-file", metavar="FILE", required=True,
                        help="JSON Lines input, one item per line ('-' for stdin)")
     batch.add_argument("-o", "--output", metavar="FILE", required=True,
                        help="write the JSON Lines results to FILE ('-' for stdout)")
-    batch.add_argument("-w", "--workers", metavar="N", type=cli._positive_int("--workers"),
-                       help="plugin instances (threads) in the pool (default: the CPU count)")
-    batch.add_argument("--chunk-size", metavar="N", type=cli._positive_int("--chunk-size"),
+    batch.add_argument("-w", "--workers", metavar="N",
+                       type=cli_options.positive_int("--workers", MAX_POOL_SIZE),
+                       help=f"plugin instances (threads) in the pool, at most {MAX_POOL_SIZE} "
+                            "(default: the CPU count)")
+    batch.add_argument("--chunk-size", metavar="N", type=cli_options.positive_int("--chunk-size"),
                        default=DEFAULT_CHUNK_SIZE,
                        help=f"items handed to the pool at a time; bounds memory "
                             f"(default {DEFAULT_CHUNK_SIZE})")
     batch.add_argument("--progress", action="store_true",
                        help="show a progress line on stderr even when it is not a terminal")
-    cli._add_plugin_options(batch)
+    cli_options.add_plugin_options(batch)
     return batch
 
 
 def _open_input(path: str) -> IO[bytes]:
-    if path == "-":
-        return sys.stdin.buffer
-    try:
-        return open(path, "rb")
-    except OSError as exc:
-        raise OSError(f"cannot read input file {path!r}: {exc.strerror or exc}") from None
+    return sys.stdin.buffer if path == "-" else cli_options.open_file(path, "rb")
 
 
 def _open_output(path: str) -> IO[str]:
     if path == "-":
         return sys.stdout
-    try:
-        return open(path, "w", encoding="utf-8", newline="\n")
-    except OSError as exc:
-        raise OSError(f"cannot write output file {path!r}: {exc.strerror or exc}") from None
+    return cli_options.open_file(path, "w", encoding="utf-8", newline="\n")
 
 
 def _isatty(stream: Any) -> bool:
@@ -383,17 +378,15 @@ def _isatty(stream: Any) -> bool:
 def run_batch_command(args: argparse.Namespace) -> int:
     """Run ``extism-fast batch`` with parsed ``args``; return the exit status."""
     import extism_fast
-    from extism_fast import cli
-
     pool = source = sink = None
     owned: list[IO[Any]] = []  # the files this run opened (not stdin/stdout)
     progress: Progress | None = None
-    with cli.plugin_logging(args.log_level):
+    with cli_options.plugin_logging(args.log_level):
         try:
             source = _open_input(args.input_file)
             if args.input_file != "-":
                 owned.append(source)
-            manifest = cli.build_manifest(args)
+            manifest = cli_options.build_manifest(args)
             compiled = extism_fast.CompiledPlugin(manifest, wasi=args.wasi, functions=[])
             if not compiled.function_exists(args.function):
                 raise extism_fast.FunctionNotFoundError(
@@ -413,7 +406,7 @@ def run_batch_command(args: argparse.Namespace) -> int:
         except (extism_fast.Error, OSError) as exc:
             if progress is not None:
                 progress.clear()
-            return cli._fail(exc, cli.EXIT_FAILURE)
+            return cli_options.fail(exc, cli_options.EXIT_FAILURE)
         finally:
             if pool is not None:
                 pool.close()
@@ -423,4 +416,4 @@ def run_batch_command(args: argparse.Namespace) -> int:
         progress.clear()
     sys.stderr.write(summary.line() + "\n")
     sys.stderr.flush()
-    return cli.EXIT_FAILURE if summary.errors else cli.EXIT_OK
+    return cli_options.EXIT_FAILURE if summary.errors else cli_options.EXIT_OK

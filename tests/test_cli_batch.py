@@ -1,4 +1,4 @@
-"""``extism-fast batch`` (extism_fast/batch.py): JSON Lines in, one JSON line per item out.
+"""``extism-fast batch`` (extism_fast/cli_batch.py): JSON Lines in, one JSON line per item out.
 
 Most tests run ``main(argv)`` in-process with the output in a temporary file; one runs the real
 ``python -m extism_fast`` in a subprocess with stdin/stdout pipes.
@@ -16,7 +16,7 @@ import sys
 import pytest
 
 import extism_fast
-from extism_fast.batch import InputError, Progress, count_lines, format_result, parse_item
+from extism_fast.cli_batch import InputError, Progress, count_lines, format_result, parse_item
 from extism_fast.cli import build_manifest, build_parser
 
 from conftest import REPO_ROOT
