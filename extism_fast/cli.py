@@ -121,7 +121,7 @@ def _call(args: argparse.Namespace) -> int:
         try:
             data = _read_input(args)
             manifest = build_manifest(args)
-            with extism_fast.Plugin(manifest, wasi=args.wasi, functions=[]) as plugin:
+            with extism_fast.Plugin(manifest, wasi=args.wasi, functions=[], strict=args.strict or None) as plugin:
                 output = plugin.call(args.function, data)
             out = sys.stdout.buffer
             out.write(output)

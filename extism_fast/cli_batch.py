@@ -391,7 +391,7 @@ def run_batch_command(args: argparse.Namespace) -> int:
             if not compiled.function_exists(args.function):
                 raise extism_fast.FunctionNotFoundError(
                     f"plugin has no function named '{args.function}'")
-            pool = extism_fast.PluginPool(compiled, size=args.workers)
+            pool = extism_fast.PluginPool(compiled, size=args.workers, strict=args.strict or None)
             if args.progress or _isatty(sys.stderr):
                 total = None
                 if source.seekable():

@@ -174,6 +174,10 @@ def add_plugin_options(parser: argparse.ArgumentParser) -> None:
                              "resolved against the manifest's directory, and the options below "
                              "are merged over it")
     parser.add_argument("--wasi", action="store_true", help="enable WASI (stdout/stderr inherited)")
+    parser.add_argument("--strict", action="store_true",
+                        help="fail the call on kernel accesses the official runtime quietly ignores "
+                             "(out-of-range loads, stores and input reads), naming the function and "
+                             "the offset: for debugging a plugin")
     parser.add_argument("-c", "--config", metavar="KEY=VALUE", action="append", type=config_item,
                         default=[], help="set a config value the plugin reads with config_get "
                                          "(repeatable)")

@@ -582,3 +582,18 @@ def test_console_script():
     proc = subprocess.run([exe, "call", COUNT_VOWELS_WAT, "count_vowels", "-i", "Hello World"],
                           capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
     assert (proc.returncode, proc.stdout) == (0, b'{"count": 3}')
+
+
+def test_strict_flag_traps_where_the_default_is_lenient(run, wasm_path, tmp_path):
+    """--strict: the kernel accesses the official runtime ignores fail the call, naming them."""
+    plugin = wasm_path("pdk_habits")
+    assert run("call", plugin, "loads")[:2] == (0, b"\0" * 8)
+    status, out, err = run("call", plugin, "loads", "--strict")
+    assert status == 1 and out == b""
+    assert err.startswith("extism-fast: error:") and "load_u8" in err and "outside kernel memory" in err
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('"x"\n')
+    status, _, _ = run("batch", plugin, "stores", "--input-file", inputs, "--output", tmp_path / "out.jsonl",
+                       "--strict")
+    assert status == 1
+    assert "store_u8" in (tmp_path / "out.jsonl").read_text()
