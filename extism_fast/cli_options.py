@@ -244,31 +244,8 @@ def build_manifest(args: argparse.Namespace):
         changes["timeout_ms"] = args.timeout
     if args.max_pages is not None:
         changes["memory"] = attrs.evolve(manifest.memory or MemoryOptions(), max_pages=args.max_pages)
-    manifest = attrs.evolve(manifest, **changes) if changes else manifest
-    _check_manifest_file_values(manifest)
-    return manifest
-
-
-def _check_manifest_file_values(manifest: Any) -> None:
-    """What a --manifest file may hold that the flags' types rule out: the same limits, and paths
-    with a NUL (no file can have one)."""
-    from extism_fast import ManifestError, WasmFile
-
-    if manifest.timeout_ms is not None and manifest.timeout_ms > MAX_TIMEOUT_MS:
-        raise ManifestError(f"manifest.timeout_ms must be at most {MAX_TIMEOUT_MS}, "
-                            f"got {manifest.timeout_ms}")
-    pages = manifest.memory.max_pages if manifest.memory is not None else None
-    if pages is not None and pages > MAX_PAGES:
-        raise ManifestError(f"manifest.memory.max_pages must be at most {MAX_PAGES}, got {pages}")
-    for i, source in enumerate(manifest.wasm):
-        if isinstance(source, WasmFile) and "\0" in source.path:
-            raise ManifestError(f"manifest.wasm[{i}].path must not contain a NUL character")
-    for host, guest in (manifest.allowed_paths or {}).items():
-        if "\0" in host or "\0" in guest:
-            raise ManifestError("manifest.allowed_paths: a path must not contain a NUL character")
-    for key, value in manifest.config.items():
-        if not _is_utf8(key) or not _is_utf8(value):  # never show the value: it may be a secret
-            raise ManifestError(f"manifest.config: the entry {key!r} is not valid UTF-8")
+    # attrs.evolve validates again: the manifest's own checks cover what a --manifest file holds.
+    return attrs.evolve(manifest, **changes) if changes else manifest
 
 
 # --------------------------------------------------------------------------------------------------
