@@ -49,7 +49,7 @@ _HEADER = len(_MAGIC) + 3 * _DIGEST  # magic, module sha256, engine fingerprint,
 _ENTRY_SLACK_BYTES = 64 << 20
 _ENTRY_BYTES_PER_MODULE_BYTE = 16
 
-_warned_directories: set = set()
+_warned_directories: set[str] = set()  # warn once per directory and process
 
 
 def _versions() -> bytes:
@@ -92,7 +92,7 @@ def _read_entry(path: Path, limit: int) -> Optional[bytes]:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise _Rejected("a symbolic link" if exc.errno == errno.ELOOP else exc.strerror) from None
+        raise _Rejected("a symbolic link" if exc.errno == errno.ELOOP else str(exc.strerror or exc)) from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -139,7 +139,7 @@ class CompileCache:
         except FileNotFoundError:
             return True
         except OSError as exc:
-            return self._distrust(exc.strerror)
+            return self._distrust(str(exc.strerror or exc))
         if not stat.S_ISDIR(st.st_mode):
             return self._distrust("not a directory")
         if not _owned_by_you(st):

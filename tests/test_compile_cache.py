@@ -215,3 +215,11 @@ def test_the_cache_directory_is_created_private(tmp_path, plugin_wasm):
     assert _count(cache_dir, plugin_wasm(COUNT)) == b'{"count": 5}'
     assert stat.S_IMODE(cache_dir.stat().st_mode) == 0o700
     assert len(list(cache_dir.glob("*.cwasm"))) == 1
+
+
+def test_a_cache_path_that_is_a_file_is_not_used(tmp_path, plugin_wasm, caplog):
+    path = tmp_path / "cache"
+    path.write_bytes(b"a file")
+    assert _count(path, plugin_wasm(COUNT)) == b'{"count": 5}'
+    assert "not using the compile cache" in caplog.text and "not a directory" in caplog.text
+    assert path.read_bytes() == b"a file"
