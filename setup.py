@@ -8,6 +8,7 @@ from pathlib import Path
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 ROOT = Path(__file__).parent
 KERNEL_SOURCES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "kernel_c").glob("*.c"))
@@ -27,7 +28,18 @@ runtime = Extension(
     depends=KERNEL_SOURCES + KERNEL_HEADERS + sorted(str(p.relative_to(ROOT)) for p in (ROOT / "extism_fast").glob("*.pxi")),
 )
 
+
+class build_ext_with_kernel(build_ext):
+    """build_ext that builds the kernel library it links first, so that
+    `python setup.py build_ext --inplace` works on its own."""
+
+    def run(self) -> None:
+        self.run_command("build_clib")
+        super().run()
+
+
 setup(
+    cmdclass={"build_ext": build_ext_with_kernel},
     libraries=[kernel],
     ext_modules=cythonize(
         [runtime],

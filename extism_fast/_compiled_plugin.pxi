@@ -236,7 +236,7 @@ cdef class CompiledPlugin:
                 logger.debug("extism_fast: cannot serialize module '%s': %s", name, _take_wasmtime_error(error))
         return module
 
-    cdef wasmtime_module_t *_load_cached(self, engine_bundle *engine, str key) except? NULL:
+    cdef wasmtime_module_t *_load_cached(self, engine_bundle *engine, object key) except? NULL:
         """A module from an intact cache entry, or NULL (then it is compiled again). On a pooled
         engine an intact entry that does not load is a module too big for the pool: CompileError,
         so that the caller goes to the on-demand engine without compiling here first."""

@@ -1,12 +1,24 @@
 """The on-disk cache of compiled modules, so a second process skips compiling the same plugin.
 
-An entry is the module as wasmtime serialized it, keyed by the sha256 of the wasm bytes, the engine
-settings and the wasmtime library that compiled it (given by the runtime as ``engine``), and this
-package's version. wasmtime loads a serialized module
-without re-validating its machine code, so every entry carries a header that is checked before the
-bytes are handed to wasmtime: a magic string, the key it was written for, and the sha256 of the
-payload. A corrupted, truncated or foreign entry fails the check, is deleted and recompiled;
-it is never loaded.
+An entry is the module as wasmtime serialized it: native code that wasmtime loads without
+re-validating it. So an entry is trusted only as far as its directory is, and checked before the
+bytes are handed to wasmtime:
+
+- The directory must be owned by you (or root) and not writable by group or others (as ssh
+  requires of ``~/.ssh``); otherwise the cache is not used at all (one warning on the
+  ``extism_fast`` logger) and plugins are compiled in memory. It is created with mode 0700.
+- An entry is read only if it is a regular file (never through a symbolic link, never a FIFO or a
+  device), owned by you (or root), and at most ``64 MiB + 16 x the module's size`` (a serialized
+  module is a few times its wasm at most).
+- Its header binds it to the request: a magic string, the sha256 of the module it was compiled
+  from, the fingerprint of the engine that compiled it (engine settings, the wasmtime library
+  file, this package's version, the machine), and the sha256 of the payload; all are compared
+  with the module and engine at hand.
+
+An entry that fails a check is deleted and the module recompiled (and stored again); it is never
+loaded. The checks keep out damage, a copy made for another module or engine, and a planted file
+that would hang or exhaust the reader; they cannot keep out someone who may write the directory:
+whoever can write it can run code as you, which is why an untrusted directory is not used.
 
 On by default, in ``$EXTISM_FAST_CACHE_DIR`` or ``$XDG_CACHE_HOME/extism_fast`` (default
 ``~/.cache/extism_fast``); ``EXTISM_FAST_CACHE=0`` or ``CompiledPlugin(..., cache=False)`` turns it
@@ -15,20 +27,29 @@ off.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
 import platform
+import stat
 import tempfile
 from pathlib import Path
-from typing import Optional, Union
+from typing import NamedTuple, Optional, Union
 
-__all__ = ["CompileCache", "cache_from_argument", "default_directory"]
+__all__ = ["CompileCache", "EntryKey", "cache_from_argument", "default_directory"]
 
 logger = logging.getLogger("extism_fast")
 
-_MAGIC = b"extism_fast compiled module v1\n"
+_MAGIC = b"extism_fast compiled module v2\n"
 _DIGEST = 32  # sha256
+_HEADER = len(_MAGIC) + 3 * _DIGEST  # magic, module sha256, engine fingerprint, payload sha256
+# The size bound of an entry: a fixed allowance (small modules carry the most metadata per byte)
+# plus a multiple of the module's size.
+_ENTRY_SLACK_BYTES = 64 << 20
+_ENTRY_BYTES_PER_MODULE_BYTE = 16
+
+_warned_directories: set[str] = set()  # warn once per directory and process
 
 
 def _versions() -> bytes:
@@ -37,47 +58,144 @@ def _versions() -> bytes:
     return f"{__version__}|{platform.machine()}".encode()
 
 
+class EntryKey(NamedTuple):
+    """What an entry must have been compiled from: the module's sha256 and size, and the engine's
+    fingerprint. ``str(key)`` is the entry's file name (without ``.cwasm``)."""
+
+    module: bytes
+    engine: bytes
+    module_size: int
+
+    def __str__(self) -> str:
+        return hashlib.sha256(self.engine + self.module).hexdigest()
+
+    @property
+    def max_entry_bytes(self) -> int:
+        """The largest entry that is read for this module."""
+        return _HEADER + _ENTRY_SLACK_BYTES + _ENTRY_BYTES_PER_MODULE_BYTE * self.module_size
+
+
+class _Rejected(Exception):
+    """An entry that must not be loaded; the message says why."""
+
+
+def _owned_by_you(st: os.stat_result) -> bool:
+    # root may own it too: root can run code as you anyway.
+    return st.st_uid in (os.geteuid(), 0)
+
+
+def _read_entry(path: Path, limit: int) -> Optional[bytes]:
+    """The bytes of the regular file at ``path`` (None when absent); _Rejected when it is
+    anything else, not yours, or larger than ``limit``. Never blocks and never follows a link."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise _Rejected("a symbolic link" if exc.errno == errno.ELOOP else str(exc.strerror or exc)) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _Rejected("not a regular file")
+        if not _owned_by_you(st):
+            raise _Rejected(f"owned by another user (uid {st.st_uid})")
+        if st.st_size > limit:
+            raise _Rejected(f"{st.st_size} bytes, more than the {limit} allowed for this module")
+        chunks = []
+        remaining = st.st_size + 1  # one more: an entry still being written is seen as changed
+        while remaining > 0:
+            chunk = os.read(fd, remaining)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        if len(data) != st.st_size:
+            raise _Rejected("changed while it was read")
+        return data
+    finally:
+        os.close(fd)
+
+
 class CompileCache:
     """A directory of compiled modules; safe to share between processes (writes are atomic)."""
 
     def __init__(self, directory: Union[str, os.PathLike]) -> None:
         self.directory = Path(directory)
 
-    def key(self, wasm: bytes, engine: str) -> str:
-        """The entry name for ``wasm`` compiled on the engine described by ``engine``."""
-        h = hashlib.sha256(_MAGIC + _versions() + b"|" + engine.encode() + b"|")
-        h.update(hashlib.sha256(wasm).digest())
-        return h.hexdigest()
+    def key(self, wasm: bytes, engine: str) -> EntryKey:
+        """The key of ``wasm`` compiled on the engine described by ``engine``."""
+        fingerprint = hashlib.sha256(_MAGIC + _versions() + b"|" + engine.encode()).digest()
+        return EntryKey(hashlib.sha256(wasm).digest(), fingerprint, len(wasm))
 
-    def _path(self, key: str) -> Path:
+    def _path(self, key: EntryKey) -> Path:
         return self.directory / f"{key}.cwasm"
 
-    def load(self, key: str) -> Optional[memoryview]:
+    def trusted(self) -> bool:
+        """Whether the directory may be used: absent (it is created private), or a directory
+        owned by you or root that group and others cannot write. Warns once per directory."""
+        try:
+            st = os.stat(self.directory)
+        except FileNotFoundError:
+            return True
+        except OSError as exc:
+            return self._distrust(str(exc.strerror or exc))
+        if not stat.S_ISDIR(st.st_mode):
+            return self._distrust("not a directory")
+        if not _owned_by_you(st):
+            return self._distrust(f"owned by another user (uid {st.st_uid})")
+        if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            return self._distrust(f"writable by group or others (mode {stat.S_IMODE(st.st_mode):04o})")
+        return True
+
+    def _distrust(self, reason: str) -> bool:
+        if str(self.directory) not in _warned_directories:
+            _warned_directories.add(str(self.directory))
+            logger.warning("extism_fast: not using the compile cache in %s: %s; whoever can write "
+                           "there could run code as you (modules are compiled in memory instead)",
+                           self.directory, reason)
+        return False
+
+    def load(self, key: EntryKey) -> Optional[memoryview]:
         """The serialized module stored under ``key`` (a read-only view, not a copy: entries are
-        megabytes), or None when absent or not intact."""
+        megabytes), or None when absent, not intact, not made for ``key`` or not trusted."""
+        if not self.trusted():
+            return None
         path = self._path(key)
         try:
-            blob = memoryview(path.read_bytes())
-        except OSError:
+            data = _read_entry(path, key.max_entry_bytes)
+            if data is None:
+                return None
+            blob = memoryview(data)
+            self._check(blob, key)
+        except _Rejected as exc:
+            logger.warning("extism_fast: discarding a damaged or foreign compile cache entry %s (%s)", path, exc)
+            self.discard(key)
             return None
-        header = len(_MAGIC) + 2 * _DIGEST
-        intact = (
-            len(blob) > header
-            and blob[: len(_MAGIC)] == _MAGIC
-            and blob[len(_MAGIC) : len(_MAGIC) + _DIGEST] == bytes.fromhex(key)
-            and blob[len(_MAGIC) + _DIGEST : header] == hashlib.sha256(blob[header:]).digest()
-        )
-        if intact:
-            return blob[header:]
-        logger.warning("extism_fast: discarding a damaged or foreign compile cache entry %s", path)
-        self.discard(key)
-        return None
+        return blob[_HEADER:]
 
-    def store(self, key: str, payload: bytes) -> None:
-        """Write an entry atomically; a cache that cannot be written is skipped (logged)."""
-        blob = _MAGIC + bytes.fromhex(key) + hashlib.sha256(payload).digest() + payload
+    @staticmethod
+    def _check(blob: memoryview, key: EntryKey) -> None:
+        """_Rejected unless ``blob`` is an intact entry compiled from ``key``'s module and engine."""
+        fields = (_MAGIC, key.module, key.engine)
+        offset = 0
+        if len(blob) <= _HEADER:
+            raise _Rejected("truncated")
+        for expected, what in zip(fields, ("format", "module", "engine")):
+            if blob[offset : offset + len(expected)] != expected:
+                raise _Rejected(f"made for another {what}")
+            offset += len(expected)
+        if blob[offset:_HEADER] != hashlib.sha256(blob[_HEADER:]).digest():
+            raise _Rejected("checksum mismatch")
+
+    def store(self, key: EntryKey, payload: bytes) -> None:
+        """Write an entry atomically; a cache that cannot be written is skipped (logged), and an
+        untrusted one is not written."""
+        blob = _MAGIC + key.module + key.engine + hashlib.sha256(payload).digest() + payload
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if not self.trusted():
+                return
             fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
             with os.fdopen(fd, "wb") as f:
                 f.write(blob)
@@ -85,7 +203,7 @@ class CompileCache:
         except OSError as exc:
             logger.debug("extism_fast: cannot write the compile cache in %s: %s", self.directory, exc)
 
-    def discard(self, key: str) -> None:
+    def discard(self, key: EntryKey) -> None:
         """Remove an entry (ignored when absent)."""
         try:
             self._path(key).unlink()

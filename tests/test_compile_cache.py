@@ -1,0 +1,225 @@
+"""The compile cache cannot be poisoned: entries are bound to their module and engine, only
+regular files of a bounded size are read, and an untrusted directory is not used.
+
+The official SDK has no cache of its own to compare with (libextism uses wasmtime's), so these
+tests run extism_fast only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import stat
+import threading
+import time
+
+import pytest
+
+import extism_fast as ef
+from extism_fast import compile_cache
+from extism_fast.compile_cache import CompileCache
+
+COUNT = "examples/count_vowels.wat"
+OTHER_USER = 65534  # nobody
+
+
+@pytest.fixture
+def cache_dir(tmp_path):
+    path = tmp_path / "cache"
+    path.mkdir(mode=0o700)
+    return path
+
+
+@pytest.fixture
+def loads(monkeypatch):
+    """What each CompileCache.load returned (None: compiled instead); clear it after setup."""
+    results = []
+    real = CompileCache.load
+    monkeypatch.setattr(CompileCache, "load", lambda self, key: results.append(r := real(self, key)) or r)
+    return results
+
+
+def _entry(cache_dir, wasm, **kwargs):
+    """Compile ``wasm`` into ``cache_dir`` and return the path of the one entry it added."""
+    before = set(cache_dir.glob("*.cwasm"))
+    ef.CompiledPlugin(wasm, cache=cache_dir, **kwargs)
+    (added,) = set(cache_dir.glob("*.cwasm")) - before
+    return added
+
+
+def _count(cache_dir, wasm, text="aeiou x"):
+    with ef.Plugin(ef.CompiledPlugin(wasm, cache=cache_dir)) as plugin:
+        return plugin.call("count_vowels", text)
+
+
+# ---- an entry is bound to its module and engine ----
+
+def test_an_entry_copied_over_another_modules_entry_is_not_used(cache_dir, plugin_wasm, caplog, loads):
+    count_entry = _entry(cache_dir, plugin_wasm(COUNT))
+    kernel = plugin_wasm("kernel")
+    kernel_entry = _entry(cache_dir, kernel)
+    shutil.copyfile(count_entry, kernel_entry)
+    loads.clear()
+    with ef.Plugin(ef.CompiledPlugin(kernel, cache=cache_dir), functions=[]) as plugin:
+        assert plugin.call("echo", b"still the kernel plugin") == b"still the kernel plugin"
+    assert loads == [None]
+    assert "made for another module" in caplog.text
+    assert kernel_entry.read_bytes() != count_entry.read_bytes()  # recompiled and stored again
+
+
+def test_an_entry_copied_over_another_engines_entry_is_not_used(cache_dir, plugin_wasm, caplog, loads):
+    wasm = plugin_wasm(COUNT)
+    plain = _entry(cache_dir, wasm, interruptible=False)
+    interruptible = _entry(cache_dir, wasm, interruptible=True)
+    shutil.copyfile(plain, interruptible)
+    loads.clear()
+    with ef.Plugin(ef.CompiledPlugin(wasm, cache=cache_dir, interruptible=True)) as plugin:
+        assert plugin.call("count_vowels", "aaa") == b'{"count": 3}'
+    assert loads == [None]
+    assert "made for another engine" in caplog.text
+
+
+def test_the_header_names_the_module_and_the_engine(tmp_path):
+    cache = CompileCache(tmp_path)
+    key = cache.key(b"module bytes", "engine A")
+    cache.store(key, b"payload")
+    assert bytes(cache.load(key)) == b"payload"
+    blob = (tmp_path / f"{key}.cwasm").read_bytes()
+    assert blob.startswith(compile_cache._MAGIC)
+    header = blob[len(compile_cache._MAGIC):]
+    assert header[:32] == key.module == hashlib.sha256(b"module bytes").digest()
+    assert header[32:64] == key.engine != cache.key(b"module bytes", "engine B").engine
+
+
+# ---- only regular files of a bounded size are read ----
+
+def test_a_fifo_entry_is_recompiled_promptly(cache_dir, plugin_wasm, caplog):
+    wasm = plugin_wasm(COUNT)
+    entry = _entry(cache_dir, wasm)
+    entry.unlink()
+    os.mkfifo(entry)
+    done = threading.Event()
+
+    def unblock():
+        # Should the reader block on the FIFO, open it for writing and close it: the reader sees
+        # EOF, so a regression fails this test instead of hanging the suite.
+        if not done.wait(10):
+            try:
+                os.close(os.open(entry, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:
+                pass
+
+    watchdog = threading.Thread(target=unblock, daemon=True)
+    watchdog.start()
+    started = time.monotonic()
+    try:
+        assert _count(cache_dir, wasm) == b'{"count": 5}'
+    finally:
+        done.set()
+    assert time.monotonic() - started < 8
+    assert "not a regular file" in caplog.text
+    assert stat.S_ISREG(entry.lstat().st_mode)  # replaced by a fresh entry
+
+
+def test_a_symlinked_entry_is_not_followed(cache_dir, tmp_path, plugin_wasm, caplog, loads):
+    wasm = plugin_wasm(COUNT)
+    entry = _entry(cache_dir, wasm)
+    target = tmp_path / "elsewhere.cwasm"  # a valid entry: loading it would go unnoticed
+    entry.rename(target)
+    entry.symlink_to(target)
+    loads.clear()
+    assert _count(cache_dir, wasm) == b'{"count": 5}'
+    assert loads == [None]
+    assert "a symbolic link" in caplog.text
+    assert not entry.is_symlink() and stat.S_ISREG(entry.lstat().st_mode)
+    assert target.read_bytes() == entry.read_bytes()  # the target was left alone
+
+
+def test_an_oversize_entry_is_ignored(cache_dir, plugin_wasm, caplog, loads, monkeypatch):
+    wasm = plugin_wasm(COUNT)
+    entry = _entry(cache_dir, wasm)
+    # An intact entry larger than the bound: only the bound can turn it away.
+    monkeypatch.setattr(compile_cache, "_ENTRY_SLACK_BYTES", 0)
+    monkeypatch.setattr(compile_cache, "_ENTRY_BYTES_PER_MODULE_BYTE", 1)
+    assert entry.stat().st_size > compile_cache._HEADER + len(wasm)
+    loads.clear()
+    assert _count(cache_dir, wasm) == b'{"count": 5}'
+    assert loads == [None]
+    assert "allowed for this module" in caplog.text
+
+
+def test_the_size_bound_grows_with_the_module():
+    cache = CompileCache("unused")
+    small, big = cache.key(b"x", "e"), cache.key(b"x" * (10 << 20), "e")
+    assert small.max_entry_bytes >= 64 << 20
+    assert big.max_entry_bytes - small.max_entry_bytes == 16 * ((10 << 20) - 1)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a file to another user")
+def test_an_entry_owned_by_another_user_is_not_used(cache_dir, plugin_wasm, caplog, loads):
+    wasm = plugin_wasm(COUNT)
+    entry = _entry(cache_dir, wasm)
+    os.chown(entry, OTHER_USER, -1)
+    loads.clear()
+    assert _count(cache_dir, wasm) == b'{"count": 5}'
+    assert loads == [None]
+    assert f"owned by another user (uid {OTHER_USER})" in caplog.text
+    assert entry.stat().st_uid == os.geteuid()
+
+
+# ---- an untrusted directory is not used ----
+
+def _plant_damaged_entry(cache_dir, wasm):
+    """A damaged entry where ``wasm``'s belongs: a cache in use would delete and rewrite it."""
+    entry = _entry(cache_dir, wasm)
+    entry.write_bytes(b"not an entry")
+    return entry
+
+
+def _assert_not_used(cache_dir, wasm, entry, caplog, reason):
+    with caplog.at_level(logging.WARNING, logger="extism_fast"):
+        for _ in range(2):
+            assert _count(cache_dir, wasm) == b'{"count": 5}'
+    warnings = [r.getMessage() for r in caplog.records if "not using the compile cache" in r.getMessage()]
+    assert len(warnings) == 1 and reason in warnings[0], warnings  # once per directory
+    assert entry.read_bytes() == b"not an entry"  # neither read nor rewritten
+    assert list(cache_dir.glob("*.cwasm")) == [entry]
+
+
+def test_a_cache_directory_writable_by_others_is_not_used(cache_dir, plugin_wasm, caplog):
+    wasm = plugin_wasm(COUNT)
+    entry = _plant_damaged_entry(cache_dir, wasm)
+    cache_dir.chmod(0o777)
+    _assert_not_used(cache_dir, wasm, entry, caplog, "writable by group or others (mode 0777)")
+
+
+def test_a_cache_directory_writable_by_its_group_is_not_used(cache_dir, plugin_wasm, caplog):
+    wasm = plugin_wasm(COUNT)
+    entry = _plant_damaged_entry(cache_dir, wasm)
+    cache_dir.chmod(0o770)
+    _assert_not_used(cache_dir, wasm, entry, caplog, "writable by group or others (mode 0770)")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a directory to another user")
+def test_a_cache_directory_owned_by_another_user_is_not_used(cache_dir, plugin_wasm, caplog):
+    wasm = plugin_wasm(COUNT)
+    entry = _plant_damaged_entry(cache_dir, wasm)
+    os.chown(cache_dir, OTHER_USER, -1)
+    _assert_not_used(cache_dir, wasm, entry, caplog, f"owned by another user (uid {OTHER_USER})")
+
+
+def test_the_cache_directory_is_created_private(tmp_path, plugin_wasm):
+    cache_dir = tmp_path / "new" / "cache"
+    assert _count(cache_dir, plugin_wasm(COUNT)) == b'{"count": 5}'
+    assert stat.S_IMODE(cache_dir.stat().st_mode) == 0o700
+    assert len(list(cache_dir.glob("*.cwasm"))) == 1
+
+
+def test_a_cache_path_that_is_a_file_is_not_used(tmp_path, plugin_wasm, caplog):
+    path = tmp_path / "cache"
+    path.write_bytes(b"a file")
+    assert _count(path, plugin_wasm(COUNT)) == b'{"count": 5}'
+    assert "not using the compile cache" in caplog.text and "not a directory" in caplog.text
+    assert path.read_bytes() == b"a file"
