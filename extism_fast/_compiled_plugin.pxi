@@ -148,6 +148,8 @@ cdef class CompiledPlugin:
 
     def __init__(self, plugin, bint wasi=False, functions=HOST_FN_REGISTRY, *, config=None, fuel=None,
                  cache=None, interruptible=None):
+        if self.manifest is not None:  # plugins may be running on this compilation
+            raise Error("CompiledPlugin.__init__ has already run on this object: create a new one")
         self.manifest = coerce_source(plugin, config=config)
         self._cache = cache_from_argument(cache)
         self.wasi = wasi

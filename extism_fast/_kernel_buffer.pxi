@@ -4,6 +4,15 @@
 cdef const uint8_t _NO_BYTES[1]
 
 
+cdef class _DetachedStore:
+    """A plugin's replaced wasmtime store, kept while memoryviews point into its kernel memory."""
+    cdef wasmtime_store_t *store
+
+    def __dealloc__(self):
+        if self.store != NULL:
+            wt.wasmtime_store_delete(self.store)
+
+
 @cython.final
 cdef class KernelBuffer:
     """Bytes in a plugin's kernel memory, without a copy: what ``CurrentPlugin.memory()``,
@@ -15,17 +24,20 @@ cdef class KernelBuffer:
     writable (the host-function buffers). Also ``tobytes()`` and ``readonly``, as a memoryview.
 
     It is valid while its host function runs (``memory()``, ``input_buffer()``) or until its
-    plugin's next call (``parse=None``); after that every use raises ValueError. A memoryview
-    taken from it before then stays readable: kernel memory is never freed or moved under it, and
-    a later call of the plugin does not allocate over an output still viewed.
+    plugin's next call (``parse=None``); after that every use raises ValueError. Indexing,
+    slicing, ``len`` and comparisons read kernel memory in place. A memoryview of an output is a
+    view of a copy made when the first one is taken, so it never changes; a memoryview of a
+    host-function buffer writes to kernel memory, and one kept after the host function returns
+    sees the plugin's later changes but never freed memory (its plugin's memories are kept).
     """
     cdef Plugin plugin            # keeps the kernel memory alive (Plugin.close waits for exports)
     cdef uint8_t *data
     cdef Py_ssize_t length
-    cdef uint64_t end             # kernel offset one past the bytes (what a later call must keep)
     cdef bint writable
     cdef bint valid
     cdef Py_ssize_t exports       # buffer-protocol views alive
+    cdef bytes _copy              # what views of a read-only buffer see (made by the first one)
+    cdef object _store            # a _DetachedStore whose memory `data` points into, once detached
 
     @staticmethod
     cdef KernelBuffer _over(Plugin plugin, uint8_t *data, uint64_t length, bint writable):
@@ -33,7 +45,6 @@ cdef class KernelBuffer:
         buf.plugin = plugin
         buf.data = data if length else <uint8_t *>_NO_BYTES
         buf.length = length
-        buf.end = (data - plugin.inst.kernel.base) + length if length else 0
         buf.writable = writable
         buf.valid = True
         return buf
@@ -46,9 +57,10 @@ cdef class KernelBuffer:
         return 0
 
     cdef bint _invalidate(self):
-        """Stop serving; True when memoryviews of it are still alive (their bytes must be kept)."""
+        """Stop serving; True when memoryviews into kernel memory are still alive (then the
+        memory they point into must outlive them)."""
         self.valid = False
-        return self.exports > 0
+        return self.writable and self.exports > 0
 
     @property
     def readonly(self) -> bool:
@@ -125,9 +137,14 @@ cdef class KernelBuffer:
 
     def __getbuffer__(self, Py_buffer *buffer, int flags):
         self._check()
-        if flags & PyBUF_WRITABLE and not self.writable:
-            raise BufferError("plugin output buffers are read-only")
-        PyBuffer_FillInfo(buffer, self, <void *>self.data, self.length, not self.writable, flags)
+        cdef void *data = self.data
+        if not self.writable:
+            if flags & PyBUF_WRITABLE:
+                raise BufferError("plugin output buffers are read-only")
+            if self._copy is None:  # the plugin's next call may reuse this memory: view a copy
+                self._copy = PyBytes_FromStringAndSize(<const char *>self.data, self.length)
+            data = <void *>PyBytes_AS_STRING(self._copy)
+        PyBuffer_FillInfo(buffer, self, data, self.length, not self.writable, flags)
         self.exports += 1
 
     def __releasebuffer__(self, Py_buffer *buffer):

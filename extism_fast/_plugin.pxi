@@ -11,9 +11,10 @@ cdef class CancelHandle:
 
     def cancel(self) -> bool:
         """Make the call in progress (if any) fail with CancelledError. Returns True."""
+        # With the GIL held throughout: close() (which frees inst) needs it too, so inst cannot
+        # be freed between the check and the cancel.
         if self.plugin.inst != NULL:
-            with nogil:
-                instance_cancel(self.plugin.inst)
+            instance_cancel(self.plugin.inst)
             request = self.plugin._http_cancel  # an http_request in progress: abort it too
             if request is not None:
                 request.cancel()
@@ -59,6 +60,24 @@ cdef wasi_preopen *_preopens(dict allowed_paths, list keep) except NULL:
 
 
 
+def _check_compiled_options(CompiledPlugin compiled, wasi, functions, fuel):
+    """Plugin(compiled, ...): options that belong to the compilation must agree with it (else the
+    fuel budget, WASI or host functions asked for would be silently dropped)."""
+    if fuel is not None and fuel != compiled.fuel:
+        raise ManifestError(f"fuel={fuel!r} conflicts with the CompiledPlugin (fuel={compiled.fuel!r}): "
+                            f"pass fuel to CompiledPlugin")
+    if wasi and not compiled.wasi:
+        raise ManifestError("wasi=True conflicts with the CompiledPlugin (compiled without WASI): "
+                            "pass wasi=True to CompiledPlugin")
+    # functions=[] is what programs for the official SDK pass everywhere (it ignores the argument
+    # with a CompiledPlugin): only host functions actually given must match.
+    if functions is not HOST_FN_REGISTRY and functions:
+        given = {(f.namespace, f.name, f.f) for f in functions}
+        if given != {(f.namespace, f.name, f.f) for f in compiled.functions}:
+            raise ManifestError("functions=... conflicts with the CompiledPlugin's host functions: "
+                                "pass them to CompiledPlugin")
+
+
 @cython.no_gc_clear
 cdef class Plugin:
     """A plugin instance: call its exports by name, bytes in and bytes out.
@@ -99,8 +118,14 @@ cdef class Plugin:
     def __init__(self, plugin, bint wasi=False, config=None, functions=HOST_FN_REGISTRY, *,
                  bint http_response_headers=False, fuel=None, str wasi_stdio="inherit", interruptible=None,
                  strict=None):
+        if self.compiled_plugin is not None:
+            raise Error("Plugin.__init__ has already run on this object: create a new Plugin")
         if isinstance(plugin, CompiledPlugin):
             compiled = <CompiledPlugin>plugin
+            if compiled.c == NULL:
+                raise Error("the CompiledPlugin was not initialized (a subclass must call "
+                            "super().__init__())")
+            _check_compiled_options(compiled, wasi, functions, fuel)
             manifest = compiled.manifest
             if config is not None:
                 manifest = coerce_source(manifest, config=config)
@@ -199,10 +224,15 @@ cdef class Plugin:
         if self.inst != NULL and self._exposed is not None and not self._busy:  # initialized, idle
             self.close()
 
+    cdef const compiled_plugin *_compilation_in_use(self) except NULL:
+        if self._c == NULL:
+            raise Error("Plugin was not initialized (a subclass must call super().__init__())")
+        return self._c
+
     @property
     def interruptible(self) -> bool:
         """Whether calls can be timed out and cancelled (compiled with epoch interruption)."""
-        return bool(self._c.bundle.flags & ENGINE_EPOCH)
+        return bool(self._compilation_in_use().bundle.flags & ENGINE_EPOCH)
 
     @property
     def strict(self) -> bool:
@@ -212,7 +242,7 @@ cdef class Plugin:
     @property
     def _pooled(self) -> bool:
         """Whether the instance runs on a pooling engine (for tests and diagnostics)."""
-        return self._c.bundle.pool_instances != 0
+        return self._compilation_in_use().bundle.pool_instances != 0
 
     @property
     def id(self):
@@ -230,7 +260,7 @@ cdef class Plugin:
         if self._busy:
             raise Error("cannot close a plugin while one of its calls is running")
         self._closed = True
-        self._keep_exposed_outputs()
+        self._expire_buffers()
         if not self._exposed:
             instance_delete(self.inst)
             self.inst = NULL
@@ -248,7 +278,7 @@ cdef class Plugin:
         first, which is only possible before its first call (its state would be lost); after that
         this raises Error.
         """
-        if not (self._c.bundle.flags & ENGINE_EPOCH):
+        if not (self._compilation_in_use().bundle.flags & ENGINE_EPOCH):
             self._make_interruptible()
         cdef CancelHandle handle = CancelHandle.__new__(CancelHandle)
         handle.plugin = self
@@ -276,7 +306,9 @@ cdef class Plugin:
         if self._busy:
             raise Error("plugin is already running a call (re-entrant or from another thread); "
                         "use one Plugin per thread")
-        self._keep_exposed_outputs()
+        self._expire_buffers()
+        if self._exposed and self.inst.needs_store:
+            self._detach_store()
         self._called = True
         return index_obj
 
@@ -327,10 +359,8 @@ cdef class Plugin:
             raise exc
         if r.status != CALL_OK:
             raise self._call_error(function_name, &r)
-        if parse is None and <ptrdiff_t>index != self._c.start_index:
+        if parse is None:
             return self._expose_output(&r)
-        # After `_start` the next call replaces the store: a buffer would dangle, so parse=None
-        # gets a view of a copy there.
         return parse_output(PyBytes_FromStringAndSize(<const char *>r.output, r.output_length), parse)
 
     cdef object _expose_output(self, call_result *r):
@@ -347,19 +377,22 @@ cdef class Plugin:
                 self._exposed.append(buf)
         self._host_buffers.clear()
 
-    cdef _keep_exposed_outputs(self):
-        """Before a call: invalidate the buffers of earlier outputs; the bytes of those still
-        viewed elsewhere (memoryviews, numpy arrays) are kept out of this call's allocations."""
+    cdef _expire_buffers(self):
+        """Before a call or close: earlier outputs' buffers and host-function buffers stop
+        serving; those still viewed in place (memoryviews of host-function buffers) stay listed,
+        so their memory outlives them (close() then leaves the instance to the last of them)."""
         cdef KernelBuffer buf
-        cdef uint64_t keep = 0
-        still_exported = []
+        self._exposed = [buf for buf in self._exposed if buf._invalidate()]
+
+    cdef _detach_store(self):
+        """The next call replaces the store (after `_start`): hand the old one, and its memories,
+        to the buffers still viewed in place."""
+        cdef KernelBuffer buf
+        cdef _DetachedStore detached = _DetachedStore.__new__(_DetachedStore)
+        detached.store = instance_detach_store(self.inst)
         for buf in self._exposed:
-            if buf._invalidate():
-                still_exported.append(buf)
-                keep = max(keep, buf.end)
-        self._exposed = still_exported
-        if self.inst != NULL:
-            self.inst.kernel_keep = keep
+            buf._store = detached
+        self._exposed = []
 
     def call_many(self, function_name, inputs, parse=bytes, bint return_exceptions=False):
         """Call ``function_name`` once per item of ``inputs``; returns the list of outputs.
@@ -437,7 +470,7 @@ cdef class Plugin:
                 remaining = (inst.deadline_ns - now) / 1e9 if inst.deadline_ns > now else 0.0
             # CancelHandle.cancel sets the flag, then cancels this token: one of them is seen.
             self._http_cancel = http.RequestCancel()
-            if inst.cancel_requested:
+            if instance_cancel_requested(inst):
                 self._http_cancel.cancel()
             try:
                 result = http.perform_request(request_json, body_bytes, allowed_hosts=self._allowed_hosts,

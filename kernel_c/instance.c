@@ -275,7 +275,7 @@ static wasmtime_error_t *on_epoch_deadline(wasmtime_context_t *ctx, void *data, 
         p->saved_thread = instance_hooks.release_gil(); /* a long call: let other threads run */
         p->holds_gil = 0;
     }
-    if (p->cancel_requested) {
+    if (instance_cancel_requested(p)) {
         p->interrupt = INTERRUPT_CANCEL;
         return wt.wasmtime_error_new("plugin call cancelled");
     }
@@ -536,6 +536,14 @@ plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, cons
     return p;
 }
 
+wasmtime_store_t *instance_detach_store(plugin_instance *p) {
+    wasmtime_store_t *store = p->store;
+    p->store = NULL; /* drop_store then has nothing to delete */
+    drop_store(p);
+    p->needs_store = 1;
+    return store;
+}
+
 int instance_use_compiled(plugin_instance *p, const compiled_plugin *compiled) {
     if (p->store != NULL || compiled->export_count != p->compiled->export_count) return -1;
     p->compiled = compiled;
@@ -579,9 +587,13 @@ int instance_set_http_headers(plugin_instance *p, const uint8_t *json, uint64_t 
     return 0;
 }
 
+int instance_cancel_requested(plugin_instance *p) {
+    return __atomic_load_n(&p->cancel_requested, __ATOMIC_ACQUIRE);
+}
+
 void instance_cancel(plugin_instance *p) {
-    if (!p->in_call || !(p->compiled->bundle->flags & ENGINE_EPOCH)) return;
-    p->cancel_requested = 1;
+    if (!__atomic_load_n(&p->in_call, __ATOMIC_ACQUIRE) || !(p->compiled->bundle->flags & ENGINE_EPOCH)) return;
+    __atomic_store_n(&p->cancel_requested, 1, __ATOMIC_RELEASE);
     wt.wasmtime_engine_increment_epoch(p->compiled->bundle->engine);
 }
 
@@ -677,8 +689,8 @@ static int run_startup(plugin_instance *p, call_result *r) {
  * (nothing could release it later). Returns whether the ticker was started. */
 static int call_begin(plugin_instance *p, uint64_t timeout_ns, int holds_gil, call_result *r) {
     memset(r, 0, sizeof *r);
-    p->cancel_requested = 0;
-    p->in_call = 1;
+    __atomic_store_n(&p->cancel_requested, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&p->in_call, 1, __ATOMIC_RELEASE);
     p->holds_gil = holds_gil;
     p->saved_thread = NULL;
     int ticking = 0;
@@ -700,7 +712,7 @@ static int call_begin(plugin_instance *p, uint64_t timeout_ns, int holds_gil, ca
 static void call_end(plugin_instance *p, int ticking) {
     if (ticking) ticker_call_end();
     p->holds_gil = 0;
-    p->in_call = 0;
+    __atomic_store_n(&p->in_call, 0, __ATOMIC_RELEASE);
 }
 
 /* The store the next call runs in, made now if needed. */
@@ -725,9 +737,9 @@ void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input
                    uint64_t timeout_ns, int holds_gil, call_result *r) {
     int ticking = call_begin(p, timeout_ns, holds_gil, r);
     if (ensure_store(p, r) != 0) goto done;
-    kernel_reset_keeping(p->kernel, p->kernel_keep);
+    kernel_reset(p->kernel);
     if (!p->initialized && run_startup(p, r) != 0) goto done;
-    kernel_reset_keeping(p->kernel, p->kernel_keep);
+    kernel_reset(p->kernel);
     p->http_status = 0;
     instance_set_http_headers(p, NULL, 0);
     if (kernel_write_input(p->kernel, input, input_length) != 0) {

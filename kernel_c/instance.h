@@ -113,7 +113,6 @@ typedef struct plugin_instance {
     wasmtime_memory_t main_memory;   /* main's exported "memory", when has_main_memory */
     int has_main_memory;
     int initialized;                 /* startup functions ran in this store */
-    uint64_t kernel_keep;            /* calls allocate from here: outputs below are still exposed */
     int needs_store;                 /* no store yet, or `_start` ended it: make one before the next call */
     int64_t max_memory_bytes;        /* per wasm memory; -1 = unlimited */
     uint64_t fuel;                   /* instructions per call (fuel engine only); 0 = unmetered */
@@ -130,8 +129,8 @@ typedef struct plugin_instance {
 
     /* Interruption: written by other threads (cancel) and by the epoch callback. */
     uint64_t deadline_ns;            /* monotonic; 0 = no timeout for this call */
-    volatile int cancel_requested;
-    volatile int in_call;
+    int cancel_requested;            /* atomic (instance_cancel_requested / instance_cancel) */
+    int in_call;                     /* atomic */
     interrupt_reason interrupt;
 
     /* The GIL: a call may start holding it (cheap for short calls); the first epoch tick of the
@@ -242,6 +241,12 @@ plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, cons
  * holds_gil as for instance_call (wasm start functions run here). */
 void instance_prepare(plugin_instance *p, uint64_t timeout_ns, int holds_gil, call_result *r);
 
+/* instance_detach_store: hand the current store (its memories included) to the caller, who deletes
+ * it with wasmtime_store_delete when nothing points into its memories any more; the next call makes
+ * a new one. Returns NULL when there is no store. For a store about to be replaced (after `_start`)
+ * while Python still holds views of its kernel memory. */
+wasmtime_store_t *instance_detach_store(plugin_instance *p);
+
 /* instance_use_compiled: run `compiled` (the same plugin compiled for another engine) from now on.
  * Only while p has no store (before its first call or after CALL_POOL_EXHAUSTED); returns 0, or -1
  * when p has a store or `compiled` has other exports. */
@@ -269,8 +274,12 @@ const uint8_t *instance_take_wasi_output(plugin_instance *p, int stream, size_t 
  * Returns 0, or -1 when out of host memory. */
 int instance_set_http_headers(plugin_instance *p, const uint8_t *json, uint64_t length);
 
-/* instance_cancel: make the running call (if any) on p fail as cancelled. Any thread. */
+/* instance_cancel: make the running call (if any) on p fail as cancelled. Any thread, but p must
+ * stay alive meanwhile: the Python side calls it holding the GIL, which close() needs too. */
 void instance_cancel(plugin_instance *p);
+
+/* instance_cancel_requested: has instance_cancel been called during the running call? */
+int instance_cancel_requested(plugin_instance *p);
 
 /* instance_fail: for import callbacks: record `message` and its kind as the reason of the failure
  * and return a trap carrying it. The first failure of a call wins. */

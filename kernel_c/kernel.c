@@ -197,13 +197,6 @@ const uint8_t *kernel_error_text(const kernel *k, uint64_t *length) {
     return text != NULL ? text : k->base + KERNEL_FIRST_OFFSET;
 }
 
-void kernel_reset_keeping(kernel *k, uint64_t keep_end) {
-    kernel_reset(k);
-    if (keep_end <= KERNEL_FIRST_OFFSET || keep_end > k->committed) return;
-    k->end = (keep_end + 7) / 8 * 8 <= k->committed ? (keep_end + 7) / 8 * 8 : keep_end;
-    sync_header(k);
-}
-
 void kernel_set_input(kernel *k, uint64_t offset, uint64_t length) {
     k->input_offset = offset;
     k->input_length = length;

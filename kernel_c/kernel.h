@@ -114,11 +114,6 @@ const uint8_t *kernel_error_text(const kernel *k, uint64_t *length);
 /* kernel_reset: forget every block, the input, the output and the error. */
 void kernel_reset(kernel *k);
 
-/* kernel_reset_keeping: kernel_reset, then start allocating at `keep_end` instead of at
- * KERNEL_FIRST_OFFSET, so the bytes below it (outputs the host still exposes) are not reused.
- * keep_end must not exceed the committed size; smaller values mean a plain reset. */
-void kernel_reset_keeping(kernel *k, uint64_t keep_end);
-
 /* kernel_set_input: mark [offset, offset + length) as the input and update the header. */
 void kernel_set_input(kernel *k, uint64_t offset, uint64_t length);
 

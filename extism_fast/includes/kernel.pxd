@@ -3,6 +3,7 @@ from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t, int32_t
 from libc.stddef cimport ptrdiff_t
 from extism_fast.includes.wasmtime cimport (
     wasm_engine_t, wasm_externkind_t, wasm_externtype_t, wasm_trap_t, wasmtime_linker_t, wasmtime_module_t,
+    wasmtime_store_t,
 )
 
 
@@ -130,10 +131,8 @@ cdef extern from "instance.h" nogil:
         int32_t http_status
         void *saved_thread
         int holds_gil
-        uint64_t kernel_keep
         int needs_store
         uint64_t deadline_ns
-        int cancel_requested
         interrupt_reason interrupt
 
     ctypedef enum call_status:
@@ -177,6 +176,8 @@ cdef extern from "instance.h" nogil:
     void instance_delete(plugin_instance *p)
     void instance_prepare(plugin_instance *p, uint64_t timeout_ns, int holds_gil, call_result *r)
     int instance_use_compiled(plugin_instance *p, const compiled_plugin *compiled)
+    wasmtime_store_t *instance_detach_store(plugin_instance *p)
+    int instance_cancel_requested(plugin_instance *p)
     void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input,
                        uint64_t input_length, uint64_t timeout_ns, int holds_gil, call_result *r)
     void instance_cancel(plugin_instance *p)

@@ -17,6 +17,7 @@ cdef extern from "wasmtime_api.h" nogil:
     ctypedef struct wasmtime_error_t
     ctypedef struct wasmtime_module_t
     ctypedef struct wasmtime_linker_t
+    ctypedef struct wasmtime_store_t
     ctypedef struct wasmtime_caller_t
 
     ctypedef struct wasm_byte_vec_t:
@@ -73,6 +74,7 @@ cdef extern from "wasmtime_api.h" nogil:
         wasmtime_error_t *(*wasmtime_wat2wasm)(const char *, size_t, wasm_byte_vec_t *) noexcept nogil
         wasmtime_error_t *(*wasmtime_module_new)(wasm_engine_t *, const uint8_t *, size_t, wasmtime_module_t **) noexcept nogil
         void (*wasmtime_module_delete)(wasmtime_module_t *) noexcept nogil
+        void (*wasmtime_store_delete)(wasmtime_store_t *) noexcept nogil
         wasmtime_error_t *(*wasmtime_module_serialize)(wasmtime_module_t *, wasm_byte_vec_t *) noexcept nogil
         wasmtime_error_t *(*wasmtime_module_deserialize)(wasm_engine_t *, const uint8_t *, size_t, wasmtime_module_t **) noexcept nogil
         void (*wasmtime_module_imports)(const wasmtime_module_t *, wasm_importtype_vec_t *) noexcept nogil

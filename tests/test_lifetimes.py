@@ -1,0 +1,178 @@
+"""No Python object ever points at freed or reused memory (issue: trust).
+
+Buffers of kernel memory (parse=None outputs, CurrentPlugin.memory()/input_buffer()) expire with
+their call or host function; memoryviews taken from them stay readable and, for outputs, never
+change, whatever the plugin or the host does next: re-instantiation after `_start`, a failed
+re-instantiation, the on-demand allocator, the plugin's own `reset`, stores into old offsets,
+many views kept at once.
+"""
+
+import gc
+
+import pytest
+
+import extism_fast as ef
+from conftest import q
+
+GRAB = """
+(module
+  (import "extism:host/user" "grab" (func $grab (param i64)))
+  (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
+  (import "extism:host/env" "store_u64" (func $store_u64 (param i64 i64)))
+  (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
+  (func $write_grab_output (local $o i64)
+    (local.set $o (call $alloc (i64.const 8)))
+    (call $store_u64 (local.get $o) (i64.const 0x4847464544434241))
+    (call $grab (local.get $o))
+    (call $output_set (local.get $o) (i64.const 8)))
+  (func (export "_start") (call $write_grab_output))
+  (func (export "run") (result i32) (call $write_grab_output) (i32.const 0)))
+"""
+
+
+def _grabbing_plugin(kept, **kwargs):
+    def grab(cp, params, results):
+        kept.append(memoryview(cp.memory(cp.memory_at_offset(params[0].value))))
+
+    fn = ef.Function("extism:host/user", "grab", [ef.ValType.I64], [], grab)
+    return ef.Plugin(GRAB, functions=[fn], **kwargs)
+
+
+def test_a_host_buffer_view_survives_re_instantiation_after_start():
+    kept = []
+    plugin = _grabbing_plugin(kept)
+    assert plugin.call("_start") == b"ABCDEFGH"
+    assert plugin.call("run") == b"ABCDEFGH"  # a new store: the old one is kept for the view
+    assert kept[0].tobytes() == b"ABCDEFGH"
+    kept[0][:1] = b"Z"  # still writable memory, of the detached store
+    assert kept[0].tobytes() == b"ZBCDEFGH"
+    assert plugin.call("run") == b"ABCDEFGH"
+    del kept[:]
+    gc.collect()  # the detached store goes with the last view
+    assert plugin.call("_start") == b"ABCDEFGH"
+
+
+def test_a_host_buffer_view_keeps_the_instance_after_close():
+    kept = []
+    plugin = _grabbing_plugin(kept)
+    plugin.call("run")
+    plugin.close()
+    assert kept[0].tobytes() == b"ABCDEFGH"
+    with pytest.raises(ef.Error, match="closed"):
+        plugin.call("run")
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"fuel": 10**9}, {"interruptible": False}],
+                         ids=["pooled", "on-demand (fuel)", "uninterruptible"])
+def test_output_views_never_change(plugin_wasm, kwargs):
+    plugin = ef.Plugin(plugin_wasm("kernel"), functions=[], **kwargs)
+    out = plugin.call("echo", b"first output", parse=None)
+    view = memoryview(out)
+    for data in (b"x" * 100, b"y" * 5000):
+        plugin.call("echo_copy", data)
+    plugin.call("reset")  # the plugin's own reset
+    for offset in range(64, 256, 8):
+        plugin.call("probe_store_u64", q(offset, 0))  # stores over old offsets
+    assert view.tobytes() == b"first output"
+    with pytest.raises(ValueError, match="no longer valid"):
+        bytes(out)
+
+
+def test_output_views_after_start_and_a_failed_re_instantiation():
+    wat = GRAB.replace('(call $grab (local.get $o))', '')
+    wat = wat.replace('(import "extism:host/user" "grab" (func $grab (param i64)))', '')
+    plugin = ef.Plugin(wat, functions=[])
+    view = memoryview(plugin.call("_start", parse=None))
+    assert plugin.call("run") == b"ABCDEFGH"
+    assert view.tobytes() == b"ABCDEFGH"
+    # A memory minimum over max_pages: every instantiation fails, the view stays.
+    big = ef.Plugin({"wasm": [{"data": wat.replace("(func (export \"_start\")", "(memory 3) (func (export \"_start\")").encode()}],
+                     "memory": {"max_pages": 2}}, functions=[])
+    with pytest.raises(ef.MemoryLimitError):
+        big.call("run")
+    assert view.tobytes() == b"ABCDEFGH"
+
+
+def test_kept_views_do_not_grow_kernel_memory(plugin_wasm):
+    """A sliding window of views over many calls stays within a small max_pages."""
+    plugin = ef.Plugin({"wasm": [{"data": plugin_wasm("kernel")}], "memory": {"max_pages": 2}}, functions=[])
+    window = []
+    for i in range(500):
+        data = bytes([i % 256]) * 4000
+        window.append((data, memoryview(plugin.call("echo", data, parse=None))))
+        window = window[-2:]
+    assert all(view.tobytes() == data for data, view in window)
+
+
+# ---- objects used the wrong way: a Python exception, never a crash ----
+
+def test_init_again_is_refused(plugin_wasm):
+    compiled = ef.CompiledPlugin(plugin_wasm("kernel"), functions=[])
+    plugin = ef.Plugin(compiled)
+    with pytest.raises(ef.Error, match="CompiledPlugin.__init__ has already run"):
+        compiled.__init__(plugin_wasm("misc"), functions=[])
+    with pytest.raises(ef.Error, match="Plugin.__init__ has already run"):
+        plugin.__init__(compiled)
+    assert plugin.call("echo", b"still") == b"still"
+
+
+def test_subclasses_that_skip_super_init_raise(plugin_wasm):
+    class LazyPlugin(ef.Plugin):
+        def __init__(self):
+            pass
+
+    class LazyCompiled(ef.CompiledPlugin):
+        def __init__(self):
+            pass
+
+    plugin = LazyPlugin()
+    for use in (lambda: plugin.call("echo", b"x"), lambda: plugin.interruptible, plugin.cancel_handle,
+                lambda: plugin.call_many("echo", [b"x"]), lambda: plugin.function_exists("echo"),
+                lambda: plugin._pooled, plugin.close):
+        with pytest.raises(Exception) as info:
+            use()
+        assert isinstance(info.value, (ef.Error, AttributeError, TypeError)), use
+    with pytest.raises(ef.Error, match="super"):
+        ef.Plugin(LazyCompiled())
+
+
+def test_options_that_conflict_with_the_compiled_plugin(plugin_wasm, probe):
+    compiled = ef.CompiledPlugin(plugin_wasm("kernel"), functions=[])
+    with pytest.raises(ef.ManifestError, match="fuel=1000 conflicts"):
+        ef.Plugin(compiled, fuel=1000)
+    with pytest.raises(ef.ManifestError, match="wasi=True conflicts"):
+        ef.Plugin(compiled, wasi=True)
+    fn = ef.Function("extism:host/user", "probe", [], [], lambda *a: None)
+    with pytest.raises(ef.ManifestError, match="functions=... conflicts"):
+        ef.Plugin(compiled, functions=[fn])
+    assert ef.Plugin(compiled, functions=[]).call("echo", b"ok") == b"ok"  # the same: fine
+    metered = ef.CompiledPlugin(plugin_wasm("kernel"), functions=[], fuel=1000)
+    assert ef.Plugin(metered, fuel=1000).call("echo", b"ok") == b"ok"
+
+
+def test_cancel_racing_close(plugin_wasm):
+    """cancel() from other threads while the plugin is closed: no window where the instance is
+    freed under it."""
+    import threading
+
+    for _ in range(50):
+        plugin = ef.Plugin(plugin_wasm("misc"), functions=[])
+        handle = plugin.cancel_handle()
+        stop = threading.Event()
+
+        def cancel_loop():
+            while not stop.is_set():
+                handle.cancel()
+
+        threads = [threading.Thread(target=cancel_loop) for _ in range(2)]
+        for t in threads:
+            t.start()
+        try:
+            plugin.call("ok")
+        except ef.CancelledError:  # a cancel landed during the call: fine
+            pass
+        plugin.close()
+        stop.set()
+        for t in threads:
+            t.join(5)
+        assert handle.cancel() is True
