@@ -42,11 +42,11 @@ from extism_fast.functions import (
     ValType,
     host_fn,
 )
+from extism_fast._version import __version__
 from extism_fast.logs import CustomLogger, extism_version, set_log_custom, set_log_file
 from extism_fast.manifest import Manifest, MemoryOptions, WasmData, WasmFile, WasmUrl
 from extism_fast.pool import PluginPool
-
-__version__ = "0.1.0"
+from extism_fast import extism  # the names of the official `extism.extism` module
 
 __all__ = [
     "CallError", "CancelHandle", "CancelledError", "CapabilityError", "CompileError",

@@ -100,6 +100,17 @@ _WASI_MODULES = ("wasi_snapshot_preview1", "wasi_unstable")
 _WASI_STDIO_MODES = {"inherit": WASI_STDIO_INHERIT, "log": WASI_STDIO_LOG, "discard": WASI_STDIO_DISCARD}
 
 
+def _wasi_stdio_mode(wasi_stdio):
+    """Plugin(wasi_stdio=...): as asked; None decides as every official host does: inherited when
+    EXTISM_ENABLE_WASI_OUTPUT is set (to any value), discarded otherwise."""
+    if wasi_stdio is None:
+        return "inherit" if "EXTISM_ENABLE_WASI_OUTPUT" in os.environ else "discard"
+    if wasi_stdio not in _WASI_STDIO_MODES:
+        raise ManifestError(f"wasi_stdio must be one of {', '.join(_WASI_STDIO_MODES)} or None, "
+                            f"got {wasi_stdio!r}")
+    return wasi_stdio
+
+
 def _trap_summary(message):
     """wasmtime's trap text puts the cause last ("Caused by: ..."): lead with it, keep the trace."""
     head, sep, cause = message.partition("Caused by:")
@@ -153,6 +164,9 @@ cdef class CompiledPlugin:
         self.manifest = coerce_source(plugin, config=config)
         self._cache = cache_from_argument(cache)
         self.wasi = wasi
+        if self.manifest.allowed_paths and not wasi:  # as the official runtime: ignored, not refused
+            logger.warning("manifest.allowed_paths is ignored: WASI is not enabled (pass wasi=True "
+                           "to mount directories)")
         if fuel is not None:  # instructions per call, a u64 for wasmtime
             check_int_range("fuel", fuel, 1, U64_MAX)
         self.fuel = fuel

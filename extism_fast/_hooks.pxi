@@ -20,12 +20,9 @@ cdef void _log_hook(void *owner, int level, const uint8_t *msg, size_t n) noexce
 cdef int32_t _log_level_hook(void *owner) noexcept nogil:
     with gil:
         try:
-            for abi_level, py_level in enumerate(_PY_LEVELS):
-                if logger.isEnabledFor(py_level):
-                    return abi_level
+            return plugin_log_level()  # "off" until the application configures logging
         except BaseException:
-            pass
-        return INT32_MAX
+            return INT32_MAX
 
 
 # ---------------------------------------------------------------------------------------------

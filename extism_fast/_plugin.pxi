@@ -82,9 +82,11 @@ def _check_compiled_options(CompiledPlugin compiled, wasi, functions, fuel):
 cdef class Plugin:
     """A plugin instance: call its exports by name, bytes in and bytes out.
 
-    ``plugin`` may be wasm bytes, WAT text, a path to a .wasm/.wat file, a JSON manifest (str or
-    bytes), a dict manifest, a Manifest, or a CompiledPlugin (then ``wasi`` and ``functions`` come
-    from it). ``config`` is merged over the manifest's config. ``interruptible``: see
+    ``plugin`` may be wasm bytes, WAT text, a path to a .wasm/.wat file or to a manifest file, a
+    JSON or TOML manifest (str or bytes), a dict manifest, a Manifest, or a CompiledPlugin (then
+    ``wasi`` and ``functions`` come from it). ``config`` is merged over the manifest's config (a
+    None value removes the key). ``wasi_stdio``: "inherit", "log" or "discard"; None (the default)
+    inherits when EXTISM_ENABLE_WASI_OUTPUT is set, else discards. ``interruptible``: see
     CompiledPlugin (on unless ``False``). ``strict=True`` (default: the EXTISM_FAST_STRICT
     environment variable) makes kernel accesses the official runtime quietly ignores fail the call
     with a message naming the function, the offset and the bounds: a debugging aid for plugin
@@ -116,7 +118,7 @@ cdef class Plugin:
     cdef object __weakref__
 
     def __init__(self, plugin, bint wasi=False, config=None, functions=HOST_FN_REGISTRY, *,
-                 bint http_response_headers=False, fuel=None, str wasi_stdio="inherit", interruptible=None,
+                 bint http_response_headers=False, fuel=None, wasi_stdio=None, interruptible=None,
                  strict=None):
         if self.compiled_plugin is not None:
             raise Error("Plugin.__init__ has already run on this object: create a new Plugin")
@@ -141,13 +143,12 @@ cdef class Plugin:
         self._exposed = []
         self._host_buffers = []
         self._current_plugin = CurrentPlugin._for(self)
-        # timeout_ms is at most U64_MAX (the manifest checks it); in ns that may not fit: clamp.
+        # timeout_ms is at most U64_MAX (the manifest checks it); in ns that may not fit: clamp. 0 or None: no deadline.
         self._timeout_ns = min((manifest.timeout_ms or 0) * 1000000, U64_MAX)
         self._allowed_hosts = tuple(manifest.allowed_hosts or ())
         self._max_http_response_bytes = manifest.memory.effective_max_http_response_bytes
         self._http_response_headers = http_response_headers
-        if wasi_stdio not in _WASI_STDIO_MODES:
-            raise ManifestError(f"wasi_stdio must be one of {', '.join(_WASI_STDIO_MODES)}, got {wasi_stdio!r}")
+        wasi_stdio = _wasi_stdio_mode(wasi_stdio)
         self._log_wasi_output = wasi_stdio == "log"
         self._manifest = manifest
         self._wasi_stdio = _WASI_STDIO_MODES[wasi_stdio]
@@ -200,9 +201,8 @@ cdef class Plugin:
         options.wasi = self.compiled_plugin.wasi
         options.wasi_stdio = self._wasi_stdio
         options.strict = self._strict
-        allowed_paths = manifest.allowed_paths or {}
-        if allowed_paths and not self.compiled_plugin.wasi:
-            raise ManifestError("manifest.allowed_paths needs WASI: pass wasi=True to mount directories")
+        # Without WASI, allowed_paths is ignored (CompiledPlugin logged it), as in the official runtime.
+        allowed_paths = (manifest.allowed_paths or {}) if self.compiled_plugin.wasi else {}
         try:
             options.config = _config_entries(dict(manifest.config), keep)
             options.config_count = len(manifest.config)

@@ -75,7 +75,7 @@ class Plugin:
         *,
         http_response_headers: bool = False,
         fuel: Optional[int] = None,
-        wasi_stdio: str = "inherit",
+        wasi_stdio: Optional[str] = None,
         interruptible: Optional[bool] = None,
         strict: Optional[bool] = None,
     ) -> None: ...

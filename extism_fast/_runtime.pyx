@@ -38,11 +38,9 @@ from extism_fast.functions import Function, Val, ValType, HOST_FN_REGISTRY
 from extism_fast.compile_cache import cache_from_argument
 from extism_fast.manifest import Manifest, coerce_source, looks_like_wat, check_int_range, U64_MAX, WASM_PAGE_SIZE
 
+from extism_fast.logs import ABI_LEVELS as _PY_LEVELS, plugin_log_level
+
 logger = logging.getLogger("extism_fast")
-TRACE = 5
-logging.addLevelName(TRACE, "TRACE")
-# ABI level (0 trace .. 4 error) -> Python logging level.
-_PY_LEVELS = (TRACE, logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR)
 
 # Process-wide engines, created on first use, indexed by _engine_slot(flags, pooled). Plugins
 # compile on the cheapest engine that does what they need (engine_flags in instance.h): epoch

@@ -18,6 +18,8 @@ from typing import IO, Any
 
 import attrs
 
+from extism_fast.logs import LOG_LEVELS as _LOG_LEVELS
+
 PROG = "extism-fast"
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -29,15 +31,6 @@ MAX_TIMEOUT_MS = (2**64 - 1) // 1_000_000
 #: The largest ``--max-pages``: the Extism manifest's ``max_pages`` is a u32.
 MAX_PAGES = 2**32 - 1
 
-_LOG_LEVELS = {
-    "trace": 5,  # extism_fast's TRACE level, below DEBUG
-    "debug": logging.DEBUG,
-    "info": logging.INFO,
-    "warn": logging.WARNING,
-    "warning": logging.WARNING,
-    "error": logging.ERROR,
-    "off": logging.CRITICAL + 10,
-}
 
 
 def first_line(message: str) -> str:
@@ -162,7 +155,7 @@ def log_level(text: str) -> int:
 def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     """The PLUGIN and FUNCTION positionals, shared by ``call`` and ``batch``."""
     parser.add_argument("plugin", metavar="PLUGIN",
-                        help="a .wasm or .wat file, or with --manifest a JSON manifest file")
+                        help="a .wasm or .wat file, or with --manifest a JSON or TOML manifest file")
     parser.add_argument("function", metavar="FUNCTION", help="name of the exported plugin function")
 
 
@@ -170,10 +163,12 @@ def add_plugin_options(parser: argparse.ArgumentParser) -> None:
     """The options that describe the plugin (read by :func:`build_manifest`) and its logging,
     shared by ``call`` and ``batch``."""
     parser.add_argument("-m", "--manifest", action="store_true",
-                        help="PLUGIN is a JSON Extism manifest; relative wasm paths in it are "
+                        help="PLUGIN is a JSON or TOML Extism manifest; relative wasm paths in it are "
                              "resolved against the manifest's directory, and the options below "
                              "are merged over it")
-    parser.add_argument("--wasi", action="store_true", help="enable WASI (stdout/stderr inherited)")
+    parser.add_argument("--wasi", action="store_true",
+                        help="enable WASI (the plugin's stdout/stderr are shown only when "
+                             "EXTISM_ENABLE_WASI_OUTPUT is set, as with the official CLI)")
     parser.add_argument("--strict", action="store_true",
                         help="fail the call on kernel accesses the official runtime quietly ignores "
                              "(out-of-range loads, stores and input reads), naming the function and "
@@ -205,6 +200,7 @@ def add_plugin_options(parser: argparse.ArgumentParser) -> None:
 def build_manifest(args: argparse.Namespace):
     """The :class:`~extism_fast.Manifest` the plugin options describe."""
     from extism_fast import Manifest, ManifestError, MemoryOptions, WasmFile
+    from extism_fast.manifest import manifest_from_text
 
     path = args.plugin
     if not os.path.exists(path):
@@ -218,7 +214,7 @@ def build_manifest(args: argparse.Namespace):
                 text = f.read()
         except OSError as exc:
             raise ManifestError(f"cannot read manifest {path!r}: {exc.strerror or exc}") from None
-        manifest = Manifest.from_json(text)
+        manifest = manifest_from_text(text)
         # The runtime reads files relative to the working directory; a manifest's relative paths
         # mean "next to the manifest", so make them absolute here.
         base = os.path.dirname(os.path.abspath(path))

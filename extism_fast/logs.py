@@ -1,16 +1,23 @@
 """Logging configuration with the official SDK's functions, on top of Python's ``logging``.
 
 Plugin log messages (``log_info`` & co.), host-function tracebacks and runtime warnings go to the
-``extism_fast`` logger; the level of that logger is also what plugins see through
-``get_log_level``. Configure it like any logger, or with the official SDK's global switches:
+``extism_fast`` logger. Like the official SDK, nothing is printed until the application configures
+logging (the logger has a ``NullHandler``), and until then plugins see ``get_log_level`` answer
+"off" so they skip formatting messages. Once a handler is reachable from the logger (the
+application's ``logging.basicConfig()`` or own handler, or the official SDK's global switches
+below), ``get_log_level`` answers the lowest level the logger has enabled:
 
 * :func:`set_log_file` writes the lines to a file, ``"stdout"`` or ``"stderr"``;
 * :func:`set_log_custom` buffers the lines until :meth:`CustomLogger.drain` hands them to a
   callback.
 
-Both set the logger's level; calling either again replaces the handler the previous call
-installed (only one such destination is active at a time, as in the official SDK). Records still
-propagate to the root logger as usual.
+Both set the logger's level from an official filter string (``"info"``, ``"extism=debug"``,
+``"extism=debug,cranelift=warn"``, ``"off"``); calling either again replaces the handler the
+previous call installed (only one such destination is active at a time, as in the official SDK).
+Records still propagate to the root logger as usual.
+
+This module is the one table of log levels (names, Python levels, ABI levels) the rest of the
+package uses.
 """
 
 from __future__ import annotations
@@ -22,12 +29,19 @@ import sys
 import threading
 from typing import Callable, Deque, Optional
 
-__all__ = ["set_log_file", "set_log_custom", "CustomLogger", "extism_version", "LOG_LEVELS"]
+from extism_fast._version import EXTISM_RUNTIME_VERSION
+
+__all__ = [
+    "set_log_file", "set_log_custom", "CustomLogger", "extism_version", "parse_log_filter",
+    "plugin_log_level", "LOG_LEVELS", "ABI_LEVELS", "TRACE", "OFF", "ABI_LEVEL_OFF",
+]
 
 LOGGER_NAME = "extism_fast"
 #: Python level of Extism's "trace" (below DEBUG); registered as "TRACE".
 TRACE = 5
 logging.addLevelName(TRACE, "TRACE")
+#: A Python level above every record: the logger passes nothing on ("off").
+OFF = logging.CRITICAL + 10
 
 #: Extism level names -> Python logging levels.
 LOG_LEVELS = {
@@ -37,10 +51,112 @@ LOG_LEVELS = {
     "warn": logging.WARNING,
     "warning": logging.WARNING,
     "error": logging.ERROR,
+    "off": OFF,
 }
+# Numeric levels of the official filter syntax (tracing's LevelFilter): 0 off .. 5 trace.
+_NUMERIC_LEVELS = {"0": OFF, "1": logging.ERROR, "2": logging.WARNING, "3": logging.INFO,
+                   "4": logging.DEBUG, "5": TRACE}
+
+#: Python level of each ABI log level (``extism_log`` / ``get_log_level``: 0 trace .. 4 error).
+ABI_LEVELS = (TRACE, logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR)
+#: What ``get_log_level`` answers when logging is off (i32::MAX, as the official runtime).
+ABI_LEVEL_OFF = 2**31 - 1
+
+# The target the official runtime logs plugin messages under; a filter directive applies to it
+# when its target is a prefix of it (as tracing's EnvFilter matches targets).
+_PLUGIN_TARGET = "extism::pdk"
+
+_logger = logging.getLogger(LOGGER_NAME)
+# A library's logger: silent until the application configures logging (no "lastResort" output).
+_logger.addHandler(logging.NullHandler())
 
 _LEVEL_NAMES = {TRACE: "TRACE", logging.DEBUG: "DEBUG", logging.INFO: "INFO",
                 logging.WARNING: "WARN", logging.ERROR: "ERROR", logging.CRITICAL: "ERROR"}
+
+
+def _has_output(logger: logging.Logger) -> bool:
+    """Whether a record of ``logger`` reaches a handler that outputs it (NullHandlers do not)."""
+    current: Optional[logging.Logger] = logger
+    while current is not None:
+        if any(not isinstance(h, logging.NullHandler) for h in current.handlers):
+            return True
+        if not current.propagate:
+            return False
+        current = current.parent
+    return False
+
+
+def plugin_log_level() -> int:
+    """What ``get_log_level`` answers: the lowest ABI level (0 trace .. 4 error) the
+    ``extism_fast`` logger passes on, or :data:`ABI_LEVEL_OFF` when it passes nothing on or no
+    handler would output the record (logging not configured)."""
+    if _has_output(_logger):
+        for abi_level, py_level in enumerate(ABI_LEVELS):
+            if _logger.isEnabledFor(py_level):
+                return abi_level
+    return ABI_LEVEL_OFF
+
+
+def _level_of(name: str) -> Optional[int]:
+    name = name.lower()
+    return LOG_LEVELS.get(name, _NUMERIC_LEVELS.get(name))
+
+
+def _bad_directive(directive: str, why: str) -> ValueError:
+    return ValueError(
+        f"invalid log filter directive {directive!r}: {why} (expected a level - trace, debug, "
+        f"info, warn, error, off - or TARGET=LEVEL such as 'extism=debug', comma-separated)"
+    )
+
+
+def parse_log_filter(spec: Optional[str]) -> int:
+    """The ``extism_fast`` logger's level for an official log filter string.
+
+    The syntax is the official runtime's (tracing's ``EnvFilter``): comma-separated directives,
+    each a level (``info``), ``TARGET=LEVEL`` (``extism=debug``) or a bare ``TARGET`` (all its
+    levels). The most specific directive whose target prefixes ``extism::pdk`` wins, else the
+    last plain level; directives for other targets (``cranelift=warn``) are accepted and ignored,
+    so a filter of only those turns plugin logs off. ``None`` or ``""`` means ``"error"``.
+
+    :raises ValueError: naming the first directive that is not valid (unknown level, empty
+        target, ...). The official runtime ignores such directives; a typo should not silently
+        turn logging off.
+    """
+    if spec is None:
+        return logging.ERROR
+    if not isinstance(spec, str):
+        raise TypeError(f"log level must be a str, got {type(spec).__name__}")
+    plain: Optional[int] = None
+    ours: Optional[tuple[int, int]] = None  # (target length, level) of the most specific match
+    foreign = False
+    for raw in spec.split(","):
+        directive = raw.strip()
+        if not directive:
+            continue
+        target, sep, name = directive.partition("=")
+        if not sep:
+            level = _level_of(directive)
+            if level is not None:
+                plain = level
+                continue
+            if not _PLUGIN_TARGET.startswith(directive):
+                raise _bad_directive(directive, f"unknown log level {directive!r}")
+            target, level = directive, TRACE  # a bare target: every level of it
+        else:
+            level = _level_of(name)
+            if not target or any(c.isspace() for c in directive) or level is None:
+                why = "empty target" if not target else f"unknown log level {name!r}"
+                raise _bad_directive(directive, why)
+        if _PLUGIN_TARGET.startswith(target):
+            if ours is None or len(target) >= ours[0]:
+                ours = (len(target), level)
+        else:
+            foreign = True
+    if ours is not None:
+        return ours[1]
+    if plain is not None:
+        return plain
+    return OFF if foreign else logging.ERROR
 
 
 class _Formatter(logging.Formatter):
@@ -63,16 +179,6 @@ _lock = threading.Lock()
 _installed: Optional[logging.Handler] = None
 
 
-def _level(level: Optional[str]) -> int:
-    if level is None:
-        return logging.ERROR
-    if isinstance(level, str) and level.lower() in LOG_LEVELS:
-        return LOG_LEVELS[level.lower()]
-    raise ValueError(
-        f"unknown log level {level!r}: expected one of trace, debug, info, warn, error"
-    )
-
-
 def _install(handler: logging.Handler, level: int) -> None:
     global _installed
     handler.setFormatter(_Formatter())
@@ -91,11 +197,12 @@ def set_log_file(file: str, level: Optional[str] = "error") -> None:
     """Write the ``extism_fast`` log to ``file`` at ``level`` and above (global setting).
 
     :param file: a file path (appended to), or ``"stdout"`` / ``"stderr"``.
-    :param level: ``"trace"``, ``"debug"``, ``"info"``, ``"warn"`` or ``"error"`` (the default;
-        ``None`` means the default too).
-    :raises ValueError: for an unknown level name.
+    :param level: a level (``"trace"``, ``"debug"``, ``"info"``, ``"warn"``, ``"error"`` - the
+        default, also for ``None`` - or ``"off"``) or an official filter string such as
+        ``"extism=debug,cranelift=warn"`` (see :func:`parse_log_filter`).
+    :raises ValueError: naming an invalid filter directive.
     """
-    py_level = _level(level)
+    py_level = parse_log_filter(level)
     if not isinstance(file, str) or not file:
         raise TypeError(f"set_log_file: file must be a path, 'stdout' or 'stderr', got {file!r}")
     handler: logging.Handler
@@ -179,23 +286,21 @@ def set_log_custom(f: Callable[[str], object], level: Optional[str] = "error") -
 
     :param f: called by ``drain()`` with each log line (a str ending in a newline, as in the
         official SDK; a record with a traceback is one multi-line str).
-    :param level: ``"trace"``, ``"debug"``, ``"info"``, ``"warn"`` or ``"error"`` (the default).
+    :param level: a level or an official filter string, as for :func:`set_log_file`.
+    :raises ValueError: naming an invalid filter directive.
     :returns: a :class:`CustomLogger`; call its ``drain()`` to deliver the buffered lines.
     """
-    py_level = _level(level)
+    py_level = parse_log_filter(level)
     custom = CustomLogger(f)
     _install(custom.handler, py_level)
     return custom
 
 
 def extism_version() -> str:
-    """The runtime version: ``"extism_fast <version> (wasmtime <version>)"``."""
-    from extism_fast import __version__
+    """The version of the Extism runtime whose behaviour extism_fast matches, ``"X.Y.Z"``.
 
-    import importlib.metadata  # here, not at import: it costs ~10 ms
-
-    try:
-        wasmtime = importlib.metadata.version("wasmtime")
-    except importlib.metadata.PackageNotFoundError:
-        wasmtime = "unknown"
-    return f"extism_fast {__version__} (wasmtime {wasmtime})"
+    The official SDK answers its runtime's (extism-sys) version; extism_fast answers the runtime
+    version it is tested against side by side, so code that checks ``extism_version()`` sees the
+    same thing. extism_fast's own version is :data:`extism_fast.__version__`.
+    """
+    return EXTISM_RUNTIME_VERSION

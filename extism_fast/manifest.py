@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import re
+import tomllib
 from collections.abc import Iterator, Mapping
 from typing import Any, TypeAlias, Union
 from urllib.parse import SplitResult, urlsplit
@@ -43,6 +44,8 @@ __all__ = [
     "Manifest",
     "LoadedModule",
     "coerce_source",
+    "manifest_from_text",
+    "merge_config",
 ]
 
 #: Default cap on the total size of a plugin instance's variables (``memory.max_var_bytes``).
@@ -463,7 +466,9 @@ class Manifest:
         ``[]`` allows none.
     :param allowed_paths: host path → guest path directories mounted for WASI; a host path
         prefixed ``ro:`` is mounted read-only.
-    :param timeout_ms: per-call time limit in milliseconds, ``None`` for no limit.
+    :param timeout_ms: per-call time limit in milliseconds; ``None`` or ``0`` for no limit (as
+        the official Go SDK and CLI; the official runtime's 0 ms deadline usually expires before
+        the call starts, so its calls then run unbounded too).
     """
 
     wasm: list[WasmSource] = attrs.field(converter=_copy_list)
@@ -495,8 +500,8 @@ class Manifest:
                     raise _fail("manifest.allowed_paths key", "a non-empty host path", host_path)
                 _check_str(f"manifest.allowed_paths[{host_path!r}]", guest_path)
                 _check_text(f"manifest.allowed_paths[{host_path!r}]", guest_path, no_nul=True)
-        if self.timeout_ms is not None and (not _is_int(self.timeout_ms) or self.timeout_ms <= 0):
-            raise _fail("manifest.timeout_ms", "a positive integer", self.timeout_ms)
+        if self.timeout_ms is not None and (not _is_int(self.timeout_ms) or self.timeout_ms < 0):
+            raise _fail("manifest.timeout_ms", "a non-negative integer", self.timeout_ms)
         # Resolving names here (not only at load time) reports duplicates as soon as the manifest is built.
         self.module_names()
         # The call deadline is kept in u64 nanoseconds; larger values are clamped there, not here.
@@ -530,7 +535,7 @@ class Manifest:
             names.append(name)
         return names
 
-    # -- dict / JSON --------------------------------------------------------------------------------
+    # -- dict / JSON / TOML -------------------------------------------------------------------------
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Manifest:
@@ -567,6 +572,12 @@ class Manifest:
         if not isinstance(d, dict):
             raise _fail("manifest", "a JSON object", d)
         return cls.from_dict(d)
+
+    @classmethod
+    def from_toml(cls, s: str | bytes | bytearray) -> Manifest:
+        """Parse a TOML manifest: the same keys as JSON (``data`` base64), as the official runtime
+        accepts (``[[wasm]]`` tables, ``[config]``, ``timeout_ms = 1000``, ...)."""
+        return cls.from_dict(_parse_toml(s, "invalid TOML"))
 
     def to_dict(self) -> dict[str, Any]:
         """The Extism manifest dict: ``data`` as base64, unset optional keys left out.
@@ -759,13 +770,75 @@ def _file_source(path: str | os.PathLike[str]) -> WasmFile:
     return WasmFile(path)
 
 
-def coerce_source(source: Any, config: Mapping[str, str] | None = None) -> Manifest:
+# Enough of a file to tell a module from a manifest without reading a large module whole.
+_SNIFF_BYTES = 4096
+
+
+def _from_file(path: str | os.PathLike[str]) -> Manifest:
+    """A plugin file: a wasm/WAT module, or a manifest file as the official SDK reads one (JSON
+    when it starts with ``{``; TOML when named ``*.toml``). Relative paths inside a manifest
+    file are relative to the working directory, as in the official runtime."""
+    source = _file_source(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_SNIFF_BYTES)
+            is_manifest = not head.startswith(_WASM_MAGIC) and (
+                _looks_like_json_object(head) or source.path.lower().endswith(".toml"))
+            text = head + f.read() if is_manifest else b""
+    except OSError as exc:
+        raise ManifestError(f"plugin source: cannot read {source.path!r}: {exc.strerror or exc}") from None
+    return manifest_from_text(text) if is_manifest else Manifest([source])
+
+
+def _looks_like_toml(text: str | bytes) -> bool:
+    # What is neither JSON, WAT nor a path: TOML needs `key = value`; a path has no line breaks
+    # (a path that exists wins, as in the official SDK).
+    if isinstance(text, str):
+        return "\n" in text or ("=" in text and not os.path.exists(text))
+    return b"=" in text
+
+
+def _parse_toml(s: str | bytes | bytearray, what: str) -> dict[str, Any]:
+    try:
+        text = bytes(s).decode("utf-8") if isinstance(s, (bytes, bytearray)) else s
+        return tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, TypeError) as exc:
+        raise ManifestError(f"manifest: {what}: {exc}") from None
+
+
+def manifest_from_text(text: str | bytes) -> Manifest:
+    """Parse a JSON or TOML manifest (JSON when it starts with ``{``), as the official runtime
+    accepts either wherever it takes a manifest."""
+    if _looks_like_json_object(text):
+        return Manifest.from_json(text)
+    return Manifest.from_dict(_parse_toml(text, "not a JSON object, and invalid TOML"))
+
+
+def merge_config(base: Mapping[str, str], overrides: Any) -> dict[str, str]:
+    """``overrides`` merged over ``base``; a ``None`` value removes its key (the official
+    ``extism_plugin_config``, where JSON ``null`` deletes)."""
+    if not isinstance(overrides, Mapping):
+        raise _fail_type("config", "an object mapping strings to strings (or None to remove)", overrides)
+    kept = {key: value for key, value in overrides.items() if value is not None}
+    _check_str_dict("config", kept, secret=True)  # values are never shown
+    removed = [key for key, value in overrides.items() if value is None]
+    for key in removed:
+        if not isinstance(key, str):
+            raise ManifestError(f"config keys must be strings, got {_show(key)}")
+    merged = {key: value for key, value in base.items() if key not in removed}
+    merged.update(kept)
+    return merged
+
+
+def coerce_source(source: Any, config: Mapping[str, str | None] | None = None) -> Manifest:
     """Turn anything a user may pass to ``Plugin(...)`` into a :class:`Manifest`.
 
     Accepted: a :class:`Manifest`; a manifest ``dict``; a wasm source object or a list of them
-    (list items may also be source dicts); ``bytes``-like wasm binary, WAT text or JSON manifest; a
-    ``str`` holding a JSON manifest, WAT text (see :func:`looks_like_wat`) or a file path; an
-    ``os.PathLike`` file path. ``config``, if given, is merged over the manifest's own config.
+    (list items may also be source dicts); ``bytes``-like wasm binary, WAT text, JSON or TOML
+    manifest; a ``str`` holding a JSON or TOML manifest, WAT text (see :func:`looks_like_wat`) or
+    a file path (a module, or a manifest file: see :func:`_from_file`); an ``os.PathLike`` file
+    path. ``config``, if given, is merged over the manifest's own config (see
+    :func:`merge_config`).
     """
     manifest: Manifest
     if isinstance(source, Manifest):
@@ -782,28 +855,29 @@ def coerce_source(source: Any, config: Mapping[str, str] | None = None) -> Manif
         manifest = Manifest(items)
     elif isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
-        if not data.startswith(_WASM_MAGIC) and _looks_like_json_object(data):
-            manifest = Manifest.from_json(data)
+        if data.startswith(_WASM_MAGIC) or looks_like_wat(data):
+            manifest = Manifest([WasmData(data)])
+        elif _looks_like_json_object(data) or _looks_like_toml(data):
+            manifest = manifest_from_text(data)
         else:
-            manifest = Manifest([WasmData(data)])  # wasm binary, or WAT text the runtime parses
+            manifest = Manifest([WasmData(data)])  # not wasm: the compiler says so
     elif isinstance(source, str):
         if _looks_like_json_object(source):
             manifest = Manifest.from_json(source)
         elif looks_like_wat(source):
             _check_text("plugin source (WAT text)", source)
             manifest = Manifest([WasmData(source.encode("utf-8"))])
+        elif _looks_like_toml(source):
+            manifest = Manifest.from_toml(source)
         else:
-            manifest = Manifest([_file_source(source)])
+            manifest = _from_file(source)
     elif isinstance(source, os.PathLike):
-        manifest = Manifest([_file_source(source)])
+        manifest = _from_file(source)
     else:
         raise ManifestError(
             "plugin source must be a Manifest, dict, bytes, str, path or wasm source, "
             f"got {type(source).__name__}"
         )
     if config is not None:
-        if not isinstance(config, Mapping):
-            raise _fail_type("config", "an object mapping strings to strings", config)
-        _check_str_dict("config", dict(config), secret=True)
-        manifest = attrs.evolve(manifest, config={**manifest.config, **config})
+        manifest = attrs.evolve(manifest, config=merge_config(manifest.config, config))
     return manifest

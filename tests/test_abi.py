@@ -20,9 +20,9 @@ import pytest
 import extism_fast as ef
 from conftest import q, u64, u64s
 from extism_fast import Function, ValType
+from extism_fast.logs import TRACE
 
-TRACE = 5
-INT32_MAX = 0x7FFFFFFF
+INT32_MAX = 0x7FFFFFFF  # i32::MAX, what get_log_level answers for "off"
 
 
 def u32(b: bytes) -> int:

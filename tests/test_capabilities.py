@@ -4,6 +4,7 @@ and no secrets (config values, host paths) in error messages."""
 from __future__ import annotations
 
 import logging
+import os
 import struct
 import subprocess
 import sys
@@ -101,14 +102,30 @@ def test_wasi_stdio_log_captures_stdout_to_the_logger(plugin_wasm, caplog):
     assert records[0].levelno == logging.INFO
 
 
-def _run_child(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, timeout=60)
+def _run_child(code: str, **env: str) -> subprocess.CompletedProcess:
+    child_env = {k: v for k, v in os.environ.items() if k != "EXTISM_ENABLE_WASI_OUTPUT"}
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                          timeout=60, env={**child_env, **env})
 
 
-def test_wasi_stdio_inherit_is_the_default(wasm_path):
+@pytest.mark.parametrize("env, shown", [({}, False), ({"EXTISM_ENABLE_WASI_OUTPUT": "1"}, True),
+                                        ({"EXTISM_ENABLE_WASI_OUTPUT": ""}, True)])
+def test_wasi_stdio_default_follows_EXTISM_ENABLE_WASI_OUTPUT(wasm_path, env, shown):
+    """As in every official host: WASI output is discarded unless the variable is set (to any
+    value, even empty); wasi_stdio="inherit" / "discard" still choose explicitly."""
     child = _run_child(f"""
         import extism_fast as ef
         p = ef.Plugin({str(wasm_path("bad/wasi_needed"))!r}, wasi=True)
+        assert p.call("run") == b"ok"
+    """, **env)
+    assert child.returncode == 0, child.stderr
+    assert child.stdout == (b"hello from wasi\n" if shown else b"")
+
+
+def test_wasi_stdio_inherit_writes_to_stdout(wasm_path):
+    child = _run_child(f"""
+        import extism_fast as ef
+        p = ef.Plugin({str(wasm_path("bad/wasi_needed"))!r}, wasi=True, wasi_stdio="inherit")
         assert p.call("run") == b"ok"
     """)
     assert child.returncode == 0, child.stderr
@@ -120,7 +137,7 @@ def test_wasi_stdio_discard_writes_nothing(wasm_path):
         import extism_fast as ef
         p = ef.Plugin({str(wasm_path("bad/wasi_needed"))!r}, wasi=True, wasi_stdio="discard")
         assert p.call("run") == b"ok"
-    """)
+    """, EXTISM_ENABLE_WASI_OUTPUT="1")
     assert child.returncode == 0, child.stderr
     assert child.stdout == b""
 

@@ -102,7 +102,8 @@ def _manifest(tmp_path, text: str):
         ('{"wasm": [{"path": "%s"}], "allowed_paths": {"/tmp\\u0000": "/x"}}' % COUNT_VOWELS_WAT,
          "manifest.allowed_paths key '/tmp\\x00' must not contain a NUL"),
         ("{not json", "invalid JSON"),
-        ("", "invalid JSON"),
+        ("", "manifest.wasm is required"),  # an empty TOML document
+        ("not = [valid", "not a JSON object, and invalid TOML"),
     ],
 )
 def test_bad_manifest_files(run, tmp_path, text, needle):
@@ -133,7 +134,7 @@ def test_unexpected_exception_is_one_line(run, monkeypatch):
         ([*CALL, "--config", os.fsdecode(b"k=\xff")], 2, "--config value of 'k' is not valid UTF-8"),
         ([*BATCH, "--workers", HUGE], 2, "--workers must be at most"),
         ([*CALL, "--input-file", "tests"], 1, "cannot read input file 'tests'"),
-        (["call", "--manifest", "README.md", "f"], 1, "invalid JSON"),
+        (["call", "--manifest", "README.md", "f"], 1, "not a JSON object, and invalid TOML"),
     ],
 )
 def test_subprocess_bad_input_is_one_line(argv, status, needle):

@@ -17,8 +17,15 @@ not behaviour an application can rely on):
 * it does not reuse freed kernel blocks, so offsets are never compared here.
 """
 
+import base64
+import importlib
 import json
+import os
 import pickle
+import re
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 import uuid
@@ -28,7 +35,7 @@ import pytest
 
 import extism
 import extism_fast
-from conftest import build_plugin
+from conftest import REPO_ROOT, build_plugin
 
 SDKS = [extism_fast, extism]
 
@@ -706,3 +713,160 @@ def test_explicit_del(sdk, plugin_wasm):
     assert bytes(plugin.call("count_vowels", b"aa")) == b'{"count": 2}'
     plugin.__del__()
     compiled.__del__()
+
+
+# ---------------------------------------------------------------------------------------------
+# Host API defaults (issue #9): config, timeout_ms 0, allowed_paths, TOML, WASI output, logging,
+# the extism.extism module, extism_version
+# ---------------------------------------------------------------------------------------------
+
+
+def test_config_none_removes_a_manifest_key(sdk, plugin_wasm):
+    """Plugin(config=...) is merged over the manifest's config; None removes a key (the official
+    SDK sends it to extism_plugin_config as JSON null)."""
+    manifest = {"wasm": [{"data": plugin_wasm("kitchen_sink.c")}], "config": {"greeting": "Yo"}}
+    with sdk.Plugin(manifest, config={"greeting": None}, functions=_kitchen_functions(sdk)) as plugin:
+        assert plugin.call("greet", "Bob") == b"Hello, Bob!"
+    with sdk.Plugin(manifest, config={"other": "x", "absent": None},
+                    functions=_kitchen_functions(sdk)) as plugin:
+        assert plugin.call("greet", "Bob") == b"Yo, Bob!"
+
+
+def test_timeout_ms_zero_is_accepted(sdk, plugin_wasm):
+    """timeout_ms 0 is a valid manifest value for both. (That it means "no limit" is tested for
+    extism_fast only, in test_plugin.py: the official runtime arms a 0 ms deadline that races
+    with the call's start, so a long call there usually runs to the end but sometimes times out
+    at once.)"""
+    plugin = sdk.Plugin({"wasm": [{"data": plugin_wasm("misc")}], "timeout_ms": 0}, functions=[])
+    assert plugin.call("ok", b"") == b"ok"
+
+
+def test_allowed_paths_without_wasi_is_ignored(sdk, plugin_wasm, tmp_path):
+    manifest = {"wasm": [{"data": plugin_wasm("misc")}],
+                "allowed_paths": {str(tmp_path): "/data", str(tmp_path / "missing"): "/m"}}
+    with sdk.Plugin(manifest, functions=[]) as plugin:
+        assert plugin.call("ok", b"") == b"ok"
+
+
+def test_toml_manifests(sdk, plugin_wasm, tmp_path):
+    """A TOML manifest (same keys as JSON) as a str, as bytes, and as a *.toml file; a JSON
+    manifest file too."""
+    wasm = plugin_wasm("kitchen_sink.c")
+    data = base64.b64encode(wasm).decode()
+    toml = f'timeout_ms = 5000\n[[wasm]]\ndata = "{data}"\n[config]\ngreeting = "Ahoy"\n'
+    (tmp_path / "kitchen.wasm").write_bytes(wasm)
+    (tmp_path / "m.toml").write_text(f'[[wasm]]\npath = "{tmp_path / "kitchen.wasm"}"\n[config]\ngreeting = "Ahoy"\n')
+    (tmp_path / "m.json").write_text(json.dumps({"wasm": [{"path": str(tmp_path / "kitchen.wasm")}],
+                                                 "config": {"greeting": "Ahoy"}}))
+    for source in (toml, toml.encode(), str(tmp_path / "m.toml"), str(tmp_path / "m.json")):
+        with sdk.Plugin(source, functions=_kitchen_functions(sdk)) as plugin:
+            assert plugin.call("greet", "Bob") == b"Ahoy, Bob!"
+
+
+def _run_children(scripts):
+    """Run each (sdk module name, script) in its own interpreter, all at once; their results."""
+    procs = [subprocess.Popen([sys.executable, "-c", textwrap.dedent(script).replace("SDK", name)],
+                              cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for name, script, env in scripts]
+    return [(p.returncode, out, err) for p in procs for out, err in [p.communicate(timeout=60)]]
+
+
+def _env(**changes):
+    env = {k: v for k, v in os.environ.items() if k != "EXTISM_ENABLE_WASI_OUTPUT"}
+    return {**env, **changes}
+
+
+def test_wasi_output_needs_EXTISM_ENABLE_WASI_OUTPUT(sdk, wasm_path):
+    """WASI stdout/stderr are discarded unless EXTISM_ENABLE_WASI_OUTPUT is set (any value)."""
+    script = f"""
+        import SDK as sdk
+        plugin = sdk.Plugin({str(wasm_path("bad/wasi_needed"))!r}, wasi=True, functions=[])
+        assert plugin.call("run", b"") == b"ok"
+    """
+    envs = [_env(), _env(EXTISM_ENABLE_WASI_OUTPUT="1"), _env(EXTISM_ENABLE_WASI_OUTPUT="")]
+    results = _run_children([(sdk.__name__, script, env) for env in envs])
+    assert [(status, out) for status, out, _ in results] == [
+        (0, b""), (0, b"hello from wasi\n"), (0, b"hello from wasi\n")], results
+
+
+_LOG_SCRIPT = """
+    import sys
+    import SDK as sdk
+    SETUP
+    @sdk.host_fn()
+    def hello_world(text: str) -> str:
+        return text
+    plugin = sdk.Plugin(open(sys.argv[1], "rb").read(), functions=[hello_world])
+    print(plugin.call("log_levels", "x").decode())
+"""
+
+
+def _log_levels_in_children(sdk_name, wasm, setups):
+    """For each SETUP line: (what get_log_level answered, the plugin messages on stderr)."""
+    scripts = [(sdk_name, _LOG_SCRIPT.replace("SETUP", setup), _env()) for setup in setups]
+    procs = [subprocess.Popen([sys.executable, "-c", textwrap.dedent(script), str(wasm)], cwd=REPO_ROOT,
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for _, script, env in [(n, s.replace("SDK", n), e) for n, s, e in scripts]]
+    results = []
+    for p in procs:
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+        seen = [m for m in ("trace", "debug", "info", "warn", "error") if f"{m}: x".encode() in err]
+        results.append((int(out), seen))
+    return results
+
+
+def test_log_level_defaults_and_filters(sdk, wasm_path):
+    """Unconfigured: get_log_level is "off" (i32::MAX) and nothing is printed; set_log_file takes
+    a level or an official filter string ("extism=debug,cranelift=warn"); "off" is off."""
+    off = 2**31 - 1
+    setups = ["pass",
+              "sdk.set_log_file('stderr', 'info')",
+              "sdk.set_log_file('stderr', 'extism=debug,cranelift=warn')",
+              "sdk.set_log_file('stderr', 'off')",
+              "sdk.set_log_file('stderr')"]
+    assert _log_levels_in_children(sdk.__name__, wasm_path("kitchen_sink.c"), setups) == [
+        (off, []),
+        (2, ["info", "warn", "error"]),
+        (1, ["debug", "info", "warn", "error"]),
+        (off, []),
+        (4, ["error"]),
+    ]
+
+
+def test_log_level_follows_the_applications_logging(wasm_path):
+    """extism_fast only (the official SDK logs through Rust, not Python's logging): once the
+    application configures logging, plugins see the logger's effective level."""
+    setups = ["import logging; logging.basicConfig(level=logging.INFO)",
+              "import logging; logging.basicConfig(level=logging.ERROR)",
+              "import logging; logging.getLogger('extism_fast').addHandler(logging.NullHandler())"]
+    assert _log_levels_in_children("extism_fast", wasm_path("kitchen_sink.c"), setups) == [
+        (2, ["info", "warn", "error"]), (4, ["error"]), (2**31 - 1, [])]
+
+
+_OFFICIAL_EXTISM_EXTISM_NAMES = [
+    "HOST_FN_REGISTRY", "CancelHandle", "Codec", "CompiledPlugin", "CurrentPlugin", "CustomLogger",
+    "Error", "ExplicitFunction", "Function", "Json", "Memory", "Pickle", "Plugin",
+    "TypeInferredFunction", "Val", "ValType", "extism_version", "host_fn", "set_log_custom",
+    "set_log_file",
+]
+
+
+def test_the_extism_submodule(sdk):
+    """`from extism.extism import ...` works for extism_fast.extism too, with the same objects."""
+    module = importlib.import_module(f"{sdk.__name__}.extism")
+    assert sdk.extism is module
+    for name in _OFFICIAL_EXTISM_EXTISM_NAMES:
+        assert hasattr(module, name), name
+    assert module.Plugin is sdk.Plugin and module.host_fn is sdk.host_fn
+
+
+def test_the_extism_submodule_names_are_the_official_ones():
+    public = {n for n, v in vars(extism.extism).items()
+              if not n.startswith("_") and getattr(v, "__module__", None) == "extism.extism"}
+    assert public - {"handle_args"} == set(_OFFICIAL_EXTISM_EXTISM_NAMES) - {"HOST_FN_REGISTRY"}
+    assert set(extism_fast.extism.__all__) == set(_OFFICIAL_EXTISM_EXTISM_NAMES)
+
+
+def test_extism_version_is_x_y_z(sdk):
+    assert re.fullmatch(r"\d+\.\d+\.\d+", sdk.extism_version())

@@ -4,6 +4,7 @@ exists) that the same plugin still serves a good call afterwards."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import struct
 import subprocess
 import sys
@@ -134,7 +135,7 @@ def test_unsupported_source_type():
 
 def test_bad_manifest_values():
     data = b"\0asm\1\0\0\0"
-    message = raises(ef.ManifestError, ef.Plugin, {"wasm": [{"data": data}], "timeout_ms": 0})
+    message = raises(ef.ManifestError, ef.Plugin, {"wasm": [{"data": data}], "timeout_ms": -1})
     assert "manifest.timeout_ms" in message
     message = raises(ef.ManifestError, ef.Plugin, {"wasm": [{"data": data}], "memory": {"max_pages": -1}})
     assert "max_pages" in message
@@ -229,10 +230,17 @@ def test_import_missing_from_dependency_module():
     assert "lib" in message and "does_not_exist" in message
 
 
-def test_allowed_paths_without_wasi(plugin_wasm, tmp_path):
-    manifest = {"wasm": [{"data": plugin_wasm("kernel")}], "allowed_paths": {str(tmp_path): "/data"}}
-    message = raises(ef.ManifestError, ef.Plugin, manifest, functions=[])
-    assert "allowed_paths" in message and "WASI" in message
+def test_allowed_paths_without_wasi_is_ignored_with_a_warning(plugin_wasm, tmp_path, caplog):
+    """As in the official runtime, allowed_paths without WASI is ignored (nothing to mount into),
+    even a host directory that does not exist; extism_fast says so on its logger."""
+    manifest = {"wasm": [{"data": plugin_wasm("misc")}],
+                "allowed_paths": {str(tmp_path): "/data", str(tmp_path / "missing"): "/m"}}
+    with caplog.at_level(logging.WARNING, logger="extism_fast"):
+        with ef.Plugin(manifest, functions=[]) as plugin:
+            assert plugin.call("ok") == b"ok"
+    warnings = [r.getMessage() for r in caplog.records if r.name == "extism_fast"]
+    assert warnings == ["manifest.allowed_paths is ignored: WASI is not enabled (pass wasi=True "
+                        "to mount directories)"]
 
 
 def test_allowed_paths_missing_host_dir(plugin_wasm, tmp_path):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import math
 import pickle
 import struct
@@ -1012,6 +1013,45 @@ def test_set_log_custom_levels_and_replacement(plugin_wasm, restore_logger):
         extism_fast.set_log_custom(print, "loud")
 
 
+@pytest.mark.parametrize("spec, level", [
+    (None, logging.ERROR), ("", logging.ERROR), ("info", logging.INFO), ("WARN", logging.WARNING),
+    ("warning", logging.WARNING), ("off", extism_logs.OFF), ("3", logging.INFO),
+    ("extism=debug", logging.DEBUG), ("extism=debug,cranelift=warn", logging.DEBUG),
+    ("cranelift=warn, extism::pdk=trace", extism_logs.TRACE), ("warn,extism=trace", extism_logs.TRACE),
+    ("extism=info,warn", logging.INFO), ("extism=trace,extism::pdk=error", logging.ERROR),
+    ("debug,extism=off", extism_logs.OFF), ("extism", extism_logs.TRACE),
+    ("cranelift=warn", extism_logs.OFF), ("wasmtime::runtime=debug,info", logging.INFO),
+])
+def test_log_filter_syntax(spec, level):
+    """The official filter syntax: directives for extism (the most specific wins) or a plain
+    level decide; directives for other targets are accepted and ignored."""
+    assert extism_logs.parse_log_filter(spec) == level
+
+
+@pytest.mark.parametrize("spec, bad", [
+    ("loud", "'loud'"), ("extism=loud", "'extism=loud'"), ("info,=debug", "'=debug'"),
+    ("extism = info", "'extism = info'"), ("cranelift=", "'cranelift='"),
+])
+def test_log_filter_errors_name_the_directive(spec, bad, restore_logger):
+    with pytest.raises(ValueError, match=f"invalid log filter directive {bad}"):
+        extism_logs.parse_log_filter(spec)
+    with pytest.raises(ValueError, match=f"invalid log filter directive {bad}"):
+        extism_fast.set_log_file("stderr", spec)
+    with pytest.raises(TypeError, match="log level must be a str"):
+        extism_fast.set_log_custom(print, 3)
+
+
+def test_set_log_file_with_a_filter_string(tmp_path, plugin_wasm, restore_logger):
+    path = tmp_path / "extism.log"
+    extism_fast.set_log_file(str(path), "extism=debug,cranelift=warn")
+    with Plugin(plugin_wasm("host")) as plugin:
+        assert plugin.call("log_all") == struct.pack("<I", 1)
+    restore_logger.handlers[-1].flush()
+    assert [line.split(": ", 1)[1].split(" plugin=")[0] for line in path.read_text().splitlines()] == [
+        "debug msg", "info msg", "warn msg", "error msg"
+    ]
+
+
 def test_set_log_file(tmp_path, plugin_wasm, restore_logger):
     path = tmp_path / "extism.log"
     extism_fast.set_log_file(str(path), level="warn")
@@ -1054,12 +1094,14 @@ def _c_kitchen():
 
 
 def test_extism_version():
-    import importlib.metadata
+    """The runtime version whose behaviour extism_fast matches (X.Y.Z, as the official SDK
+    answers extism-sys's); extism_fast's own version is __version__, from _version.py."""
+    from extism_fast import _version
 
-    version = extism_fast.extism_version()
-    assert version == (
-        f"extism_fast {extism_fast.__version__} (wasmtime {importlib.metadata.version('wasmtime')})"
-    )
+    assert re.fullmatch(r"\d+\.\d+\.\d+", extism_fast.extism_version())
+    assert extism_fast.extism_version() == _version.EXTISM_RUNTIME_VERSION
+    assert re.fullmatch(r"\d+\.\d+\.\d+", extism_fast.__version__)
+    assert extism_fast.__version__ == _version.__version__
 
 
 def test_current_plugin_kept_after_the_call_refuses_use(plugin_wasm):

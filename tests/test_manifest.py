@@ -147,10 +147,9 @@ def test_repr_does_not_dump_data():
 @pytest.mark.parametrize(
     "d, expected",
     [
-        (mdict(timeout_ms=-5), "manifest.timeout_ms must be a positive integer, got -5"),
-        (mdict(timeout_ms=0), "manifest.timeout_ms must be a positive integer, got 0"),
-        (mdict(timeout_ms=True), "manifest.timeout_ms must be a positive integer, got True"),
-        (mdict(timeout_ms=1.5), "manifest.timeout_ms must be a positive integer, got 1.5"),
+        (mdict(timeout_ms=-5), "manifest.timeout_ms must be a non-negative integer, got -5"),
+        (mdict(timeout_ms=True), "manifest.timeout_ms must be a non-negative integer, got True"),
+        (mdict(timeout_ms=1.5), "manifest.timeout_ms must be a non-negative integer, got 1.5"),
         (mdict(config={"k": 3}), "manifest.config['k'] must be a string, got a value of type int"),
         (mdict(config={1: "v"}), "manifest.config keys must be strings, got 1"),
         (mdict(config=["k"]), "manifest.config must be an object mapping strings to strings, got a value of type list"),
@@ -241,7 +240,7 @@ def test_direct_construction_errors():
     assert err(ManifestError, Manifest, []) == "manifest.wasm must be a non-empty list of wasm sources, got []"
     assert err(ManifestError, Manifest, [WasmData(WASM), "x"]).startswith("manifest.wasm[1] must be a WasmData, WasmFile or WasmUrl, got 'x'")
     assert err(ManifestError, Manifest, [WasmData(WASM)], memory={}).startswith("manifest.memory must be a MemoryOptions")
-    assert err(ManifestError, Manifest, [WasmData(WASM)], timeout_ms=-5) == "manifest.timeout_ms must be a positive integer, got -5"
+    assert err(ManifestError, Manifest, [WasmData(WASM)], timeout_ms=-5) == "manifest.timeout_ms must be a non-negative integer, got -5"
     # evolve re-validates
     m = Manifest([WasmData(WASM)])
     assert "manifest.config['k']" in err(ManifestError, attrs.evolve, m, config={"k": 1})
@@ -687,4 +686,85 @@ def test_coerce_config_merges_over_manifest_config():
     assert coerce_source(WASM, config={"k": "v"}).config == {"k": "v"}
     assert coerce_source(m, config={}) == m
     assert err(ManifestError, coerce_source, m, config={"k": 1}) == "config['k'] must be a string, got a value of type int"
+    assert err(ManifestError, coerce_source, m, config={2: "v"}) == "config keys must be strings, got 2"
+    # None removes a key (JSON null in the official extism_plugin_config); unknown keys are no-ops
+    assert coerce_source(m, config={"a": None, "zz": None}).config == {"b": "2"}
+    assert coerce_source(m, config={"a": None, "c": "3"}).config == {"b": "2", "c": "3"}
     assert err(ManifestError, coerce_source, m, config=["k"]).startswith("config must be an object")
+
+
+# --------------------------------------------------------------------------------------------------
+# timeout_ms 0, TOML manifests, manifest files
+# --------------------------------------------------------------------------------------------------
+
+
+def test_timeout_ms_zero_is_accepted_everywhere():
+    """0 is a valid limit (0 ms, as in the official runtime), in every form a manifest takes."""
+    expected = Manifest([WasmData(WASM)], timeout_ms=0)
+    assert Manifest.from_dict(mdict(timeout_ms=0)) == expected
+    assert Manifest.from_json(json.dumps(mdict(timeout_ms=0))) == expected
+    assert Manifest.from_toml(f'timeout_ms = 0\n[[wasm]]\ndata = "{WASM_B64}"\n') == expected
+    assert expected.to_dict()["timeout_ms"] == 0
+    assert Manifest.from_json(expected.to_json()) == expected
+
+
+TOML = f"""
+timeout_ms = 1500
+allowed_hosts = ["example.com"]
+
+[[wasm]]
+data = "{WASM_B64}"
+name = "main"
+
+[memory]
+max_pages = 4
+
+[config]
+greeting = "Hi"
+
+[allowed_paths]
+"ro:/host" = "/guest"
+"""
+
+
+def test_from_toml_has_the_json_keys():
+    expected = Manifest(
+        [WasmData(WASM, name="main")], memory=MemoryOptions(max_pages=4), config={"greeting": "Hi"},
+        allowed_hosts=["example.com"], allowed_paths={"ro:/host": "/guest"}, timeout_ms=1500,
+    )
+    assert Manifest.from_toml(TOML) == expected
+    assert Manifest.from_toml(TOML.encode()) == expected
+    assert coerce_source(TOML) == expected           # a str manifest, as a JSON one
+    assert coerce_source(TOML.encode()) == expected  # bytes too
+    assert coerce_source(f'wasm = [{{data = "{WASM_B64}"}}]') == Manifest([WasmData(WASM)])
+
+
+def test_from_toml_errors():
+    assert err(ManifestError, Manifest.from_toml, "wasm = [").startswith("manifest: invalid TOML: ")
+    assert err(ManifestError, Manifest.from_toml, b"\xff = 1").startswith("manifest: invalid TOML: ")
+    # the values of a broken manifest never appear in the message (config may hold secrets)
+    message = err(ManifestError, coerce_source, 'timeout_ms = 1\n[config]\nkey = "s3cret\n')
+    assert message.startswith("manifest: invalid TOML: ") and "s3cret" not in message
+    assert err(ManifestError, Manifest.from_toml, "timeout_ms = 1") == "manifest.wasm is required (a non-empty list of wasm sources)"
+    assert err(ManifestError, Manifest.from_toml, f'x = 1\n[[wasm]]\ndata = "{WASM_B64}"').startswith("manifest: unknown key 'x'")
+    # a validation error names the field, as for JSON
+    assert "manifest.timeout_ms" in err(ManifestError, Manifest.from_toml, f'timeout_ms = -1\n[[wasm]]\ndata = "{WASM_B64}"')
+
+
+def test_manifest_files_are_read_as_the_official_sdk_reads_them(tmp_path, monkeypatch):
+    """A path may name a manifest file: JSON (starts with "{") or TOML (``*.toml``); its relative
+    paths are relative to the working directory, as in the official runtime."""
+    (tmp_path / "m.wasm").write_bytes(WASM)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m.json").write_text(json.dumps({"wasm": [{"path": "m.wasm"}], "timeout_ms": 7}))
+    (tmp_path / "m.toml").write_text('timeout_ms = 7\n[[wasm]]\npath = "m.wasm"\n')
+    expected = Manifest([WasmFile("m.wasm")], timeout_ms=7)
+    for name in ("m.json", "m.toml"):
+        assert coerce_source(str(tmp_path / name)) == expected
+        assert coerce_source(tmp_path / name) == expected
+        assert coerce_source(tmp_path / name).load_modules() == [LoadedModule("main", WASM, True)]
+    # a module file stays a module file, whatever its name
+    (tmp_path / "module.json").write_bytes(WASM)
+    assert coerce_source(tmp_path / "module.json") == Manifest([WasmFile(str(tmp_path / "module.json"))])
+    (tmp_path / "bad.toml").write_text("wasm = [")
+    assert err(ManifestError, coerce_source, tmp_path / "bad.toml").startswith("manifest: not a JSON object, and invalid TOML")

@@ -18,8 +18,7 @@ from conftest import PLUGINS_DIR, host_user_functions, q, u64, u64s
 
 import extism_fast as ef
 from extism_fast import Function, Manifest, ValType, WasmData, WasmFile
-
-TRACE = 5
+from extism_fast.logs import TRACE
 
 
 def assert_echo(plugin, data=b"round trip \x00\xff"):
@@ -456,6 +455,21 @@ def test_timeout(plugin_wasm):
         assert plugin.call("ok") == b"ok"
 
 
+def test_timeout_ms_zero_means_no_limit(plugin_wasm):
+    """timeout_ms 0 in any manifest form: calls run past the ticker's ~1 ms tick to the end."""
+    wasm = plugin_wasm("misc")
+    b64 = base64.b64encode(wasm).decode()
+    sources = [ef.Manifest([ef.WasmData(wasm)], timeout_ms=0),
+               {"wasm": [{"data": wasm}], "timeout_ms": 0},
+               json.dumps({"wasm": [{"data": b64}], "timeout_ms": 0}),
+               f'timeout_ms = 0\n[[wasm]]\ndata = "{b64}"\n']
+    for source in sources:
+        with ef.Plugin(source, functions=[]) as plugin:
+            start = time.monotonic()
+            assert plugin.call("busy", q(50_000_000)) == b"done"
+            assert time.monotonic() - start > 0.005  # long enough to have met a 0 ms deadline
+
+
 def test_timeout_from_compiled_plugin(plugin_wasm):
     compiled = ef.CompiledPlugin({"wasm": [{"data": plugin_wasm("misc")}], "timeout_ms": 50}, functions=[])
     with ef.Plugin(compiled) as plugin:
@@ -580,7 +594,7 @@ def test_wasi_needed(plugin_wasm, capfd):
     data = plugin_wasm("bad/wasi_needed")
     with pytest.raises(ef.LinkError, match="fd_write"):
         ef.Plugin(data, functions=[])
-    with ef.Plugin(data, wasi=True, functions=[]) as plugin:
+    with ef.Plugin(data, wasi=True, functions=[], wasi_stdio="inherit") as plugin:
         assert plugin.call("run") == b"ok"
     assert "hello from wasi" in capfd.readouterr().out
 

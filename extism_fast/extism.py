@@ -1,0 +1,36 @@
+"""``extism_fast.extism``: the names of the official ``extism.extism`` module, for code that
+imports from it (``from extism.extism import CompiledPlugin, TypeInferredFunction``).
+
+Every public class and function the official module defines is here, with the same name; its
+cffi callback ``handle_args`` has no counterpart (extism_fast has no cffi layer).
+"""
+
+from extism_fast import (
+    HOST_FN_REGISTRY,
+    CancelHandle,
+    Codec,
+    CompiledPlugin,
+    CurrentPlugin,
+    CustomLogger,
+    Error,
+    ExplicitFunction,
+    Function,
+    Json,
+    Memory,
+    Pickle,
+    Plugin,
+    TypeInferredFunction,
+    Val,
+    ValType,
+    extism_version,
+    host_fn,
+    set_log_custom,
+    set_log_file,
+)
+
+__all__ = [
+    "HOST_FN_REGISTRY", "CancelHandle", "Codec", "CompiledPlugin", "CurrentPlugin", "CustomLogger",
+    "Error", "ExplicitFunction", "Function", "Json", "Memory", "Pickle", "Plugin",
+    "TypeInferredFunction", "Val", "ValType", "extism_version", "host_fn", "set_log_custom",
+    "set_log_file",
+]
