@@ -27,6 +27,7 @@ from extism_fast.errors import (
     ManifestError,
     MemoryLimitError,
     PluginError,
+    PoolTimeoutError,
     TimeoutError,
     TrapError,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "CompiledPlugin", "CurrentPlugin", "Error", "FuelExhaustedError", "Function", "FunctionNotFoundError",
     "HOST_FN_REGISTRY", "HashMismatchError", "HostFunctionError", "KernelBuffer", "LinkError", "Manifest",
     "ManifestError", "Memory", "MemoryLimitError", "MemoryOptions", "Plugin", "PluginError", "PluginPool",
+    "PoolTimeoutError",
     "TimeoutError", "TrapError", "Val", "ValType", "WasmData", "WasmFile", "WasmUrl",
     "host_fn", "wat2wasm",
     "Codec", "CustomLogger", "ExplicitFunction", "Json", "Pickle", "TypeInferredFunction",

@@ -7,7 +7,10 @@
     extism-fast call --manifest manifest.json count_vowels --input-file big.txt
     extism-fast batch plugin.wasm greet --input-file inputs.jsonl --output out.jsonl
 
-``call``'s output bytes go to stdout unchanged (no newline added). A failure prints one line,
+``call`` takes the official ``extism call``'s flags with the same meaning (``--stdin``,
+``--loop``, ``--link``, ``--set-config``, ``--memory-max``, ...; see
+:mod:`extism_fast.cli_options`). Its output bytes go to stdout unchanged (no newline added, except
+after each output of a ``--loop`` of more than one call). A failure prints one line,
 ``extism-fast: error: <message>``, to stderr and exits with status 1 (status 2 for bad usage).
 ``batch`` (one call per JSON line, on a pool of plugin instances) is described in
 :mod:`extism_fast.cli_batch`; the options both share are in :mod:`extism_fast.cli_options`.
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from collections.abc import Sequence
 from typing import NoReturn
 
@@ -27,17 +31,21 @@ from extism_fast.cli_options import (
     EXIT_OK,
     EXIT_USAGE,
     PROG,
+    UsageError,
     add_plugin_options,
     add_target_arguments,
+    add_unsupported_official_flags,
+    add_verbose_flag,
     build_manifest,
     fail,
+    non_negative_int,
     open_file,
+    plugin_kwargs,
     plugin_logging,
 )
 
-
-class UsageError(Exception):
-    """Bad command-line usage (exit status 2)."""
+#: The largest ``--loop``: a count, not a memory size, so only a sanity bound.
+MAX_LOOP = 2**63 - 1
 
 
 class _Parser(argparse.ArgumentParser):
@@ -71,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=f"Run '{PROG} call --help' or '{PROG} batch --help' for the options of a command.",
     )
     parser.add_argument("--version", action="version", version=_versions())
+    add_verbose_flag(parser, subcommand=False)
+    add_unsupported_official_flags(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     call = commands.add_parser(
@@ -78,8 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="call a function of a plugin and write its output to stdout",
         description=(
             "Call FUNCTION of the plugin PLUGIN and write its output bytes to stdout unchanged. "
-            "The input is --input, --input-file, or stdin when neither is given and stdin is not "
-            "a terminal (otherwise empty). Exit status: 0 ok, 1 plugin or call failure, 2 bad usage."
+            "The input is --input, --input-file, --stdin, or stdin when none is given and stdin is "
+            "not a terminal (otherwise empty). The flags of the official 'extism call' are "
+            "accepted with the same meaning. "
+            "Exit status: 0 ok, 1 plugin or call failure, 2 bad usage."
         ),
         epilog=(
             f"example: {PROG} call examples/count_vowels.wat count_vowels --input 'Hello World'"
@@ -91,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="input as text (encoded as UTF-8)")
     source.add_argument("-f", "--input-file", metavar="FILE",
                         help="read the input bytes from FILE ('-' for stdin)")
+    source.add_argument("--stdin", action="store_true",
+                        help="read the input bytes from stdin, even from a terminal")
+    call.add_argument("--loop", metavar="N", type=non_negative_int("--loop", MAX_LOOP), default=1,
+                      help="call the function N times on one instance; when N > 1 each output "
+                           "is followed by a newline (default 1)")
+    add_verbose_flag(call, subcommand=True)
     add_plugin_options(call)
     add_batch_parser(commands)
     return parser
@@ -100,9 +118,9 @@ def _read_input(args: argparse.Namespace) -> bytes:
     if args.input is not None:
         # surrogateescape: bytes that were not valid UTF-8 on the command line come back unchanged.
         return args.input.encode("utf-8", "surrogateescape")
+    if args.stdin or args.input_file == "-":
+        return sys.stdin.buffer.read()
     if args.input_file is not None:
-        if args.input_file == "-":
-            return sys.stdin.buffer.read()
         with open_file(args.input_file, "rb") as f:
             return f.read()
     stdin = sys.stdin
@@ -121,16 +139,30 @@ def _call(args: argparse.Namespace) -> int:
         try:
             data = _read_input(args)
             manifest = build_manifest(args)
-            with extism_fast.Plugin(manifest, wasi=args.wasi, functions=[], strict=args.strict or None) as plugin:
-                output = plugin.call(args.function, data)
-            out = sys.stdout.buffer
-            out.write(output)
-            out.flush()
+            with extism_fast.Plugin(manifest, functions=[], **plugin_kwargs(args)) as plugin:
+                _call_loop(plugin, args, data)
             return EXIT_OK
         except extism_fast.Error as exc:
             return fail(exc, EXIT_FAILURE)
         except OSError as exc:
             return fail(exc, EXIT_FAILURE)
+
+
+def _call_loop(plugin, args: argparse.Namespace, data: bytes) -> None:
+    """Call ``args.loop`` times, writing each output as it comes (then a newline when looping,
+    as the official CLI does); with ``--verbose`` report the rate on stderr."""
+    out = sys.stdout.buffer
+    start = time.perf_counter()
+    for _ in range(args.loop):
+        out.write(plugin.call(args.function, data))
+        if args.loop > 1:
+            out.write(b"\n")
+        out.flush()
+    seconds = time.perf_counter() - start
+    if args.verbose:
+        rate = args.loop / seconds if seconds > 0 else 0.0
+        sys.stderr.write(f"{args.loop} calls in {seconds:.3f} s, {rate:.1f} calls/s\n")
+        sys.stderr.flush()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

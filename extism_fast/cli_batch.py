@@ -23,7 +23,8 @@ Output: one JSON line per item, in input order, to ``--output`` (``-`` for stdou
 ``index`` counts input lines from 0. Calls run on a :class:`extism_fast.PluginPool` of
 ``--workers`` instances (default: the CPU count) through ``pool.map(..., ordered=True,
 return_exceptions=True)``, ``--chunk-size`` items at a time, so memory stays bounded however big
-the file is. A progress line goes to stderr when stderr is a terminal or ``--progress`` is given,
+the file is. A progress bar goes to stderr when stderr is a terminal or ``--progress`` is given
+(tqdm's, with rate and ETA, when ``extism_fast[progress]`` is installed; else a plain line),
 and a summary line always ends the run on stderr: ``N items, E errors, X items/s``.
 
 Exit status: 0 when every item succeeded, 1 when any item failed (its line says why) or the run
@@ -52,7 +53,9 @@ __all__ = [
     "BatchSummary",
     "InputError",
     "Progress",
+    "TqdmProgress",
     "add_batch_parser",
+    "make_progress",
     "format_result",
     "parse_item",
     "process",
@@ -210,6 +213,36 @@ class Progress:
             self._shown = 0
 
 
+class TqdmProgress:
+    """The progress display through tqdm (``pip install extism_fast[progress]``): a bar with the
+    rate and ETA; the same ``update``/``clear`` as :class:`Progress`."""
+
+    def __init__(self, tqdm: Any, stream: IO[str], total: int | None, *, interval: float = 0.1) -> None:
+        self._bar = tqdm(total=total, file=stream, unit="items", mininterval=interval, leave=False,
+                         dynamic_ncols=True, postfix="0 errors")
+        self._errors = 0
+
+    def update(self, done: int, errors: int, *, force: bool = False) -> None:
+        if errors != self._errors:
+            self._errors = errors
+            self._bar.set_postfix_str(f"{errors} errors", refresh=False)
+        self._bar.update(done - self._bar.n)
+        if force:
+            self._bar.refresh()
+
+    def clear(self) -> None:
+        self._bar.close()  # leave=False: the bar is wiped, the summary line follows
+
+
+def make_progress(stream: IO[str], total: int | None) -> Progress | TqdmProgress:
+    """A :class:`TqdmProgress` when tqdm is installed, else the plain :class:`Progress` line."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return Progress(stream, total)
+    return TqdmProgress(tqdm, stream, total)
+
+
 def count_lines(f: IO[bytes]) -> int:
     """Number of lines (items) in a seekable binary file, from its current position (restored)."""
     start = f.tell()
@@ -263,7 +296,7 @@ def process(
     *,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     max_chunk_bytes: int = MAX_CHUNK_BYTES,
-    progress: Progress | None = None,
+    progress: Progress | TqdmProgress | None = None,
 ) -> BatchSummary:
     """Call ``function`` on the item of every line through ``pool.map`` and ``write`` the output
     lines (each ending with a newline) in input order; returns the counts.
@@ -353,7 +386,9 @@ def add_batch_parser(commands: Any) -> argparse.ArgumentParser:
                        help=f"items handed to the pool at a time; bounds memory "
                             f"(default {DEFAULT_CHUNK_SIZE})")
     batch.add_argument("--progress", action="store_true",
-                       help="show a progress line on stderr even when it is not a terminal")
+                       help="show the progress on stderr even when it is not a terminal: tqdm's "
+                            "bar with rate and ETA when installed (extism_fast[progress]), "
+                            "else a plain line")
     cli_options.add_plugin_options(batch)
     return batch
 
@@ -380,23 +415,25 @@ def run_batch_command(args: argparse.Namespace) -> int:
     import extism_fast
     pool = source = sink = None
     owned: list[IO[Any]] = []  # the files this run opened (not stdin/stdout)
-    progress: Progress | None = None
+    progress: Progress | TqdmProgress | None = None
     with cli_options.plugin_logging(args.log_level):
         try:
             source = _open_input(args.input_file)
             if args.input_file != "-":
                 owned.append(source)
             manifest = cli_options.build_manifest(args)
-            compiled = extism_fast.CompiledPlugin(manifest, wasi=args.wasi, functions=[])
+            kwargs = cli_options.plugin_kwargs(args)
+            compiled = extism_fast.CompiledPlugin(manifest, wasi=kwargs.pop("wasi"), functions=[],
+                                                  fuel=kwargs.pop("fuel"))
             if not compiled.function_exists(args.function):
                 raise extism_fast.FunctionNotFoundError(
                     f"plugin has no function named '{args.function}'")
-            pool = extism_fast.PluginPool(compiled, size=args.workers, strict=args.strict or None)
+            pool = extism_fast.PluginPool(compiled, size=args.workers, **kwargs)
             if args.progress or _isatty(sys.stderr):
                 total = None
                 if source.seekable():
                     total = count_lines(source)
-                progress = Progress(sys.stderr, total)
+                progress = make_progress(sys.stderr, total)
             sink = _open_output(args.output)
             if args.output != "-":
                 owned.append(sink)

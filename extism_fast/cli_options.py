@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import os
 import re
@@ -19,6 +20,7 @@ from typing import IO, Any
 import attrs
 
 from extism_fast.logs import LOG_LEVELS as _LOG_LEVELS
+from extism_fast.manifest import U64_MAX
 
 PROG = "extism-fast"
 EXIT_OK = 0
@@ -31,6 +33,17 @@ MAX_TIMEOUT_MS = (2**64 - 1) // 1_000_000
 #: The largest ``--max-pages``: the Extism manifest's ``max_pages`` is a u32.
 MAX_PAGES = 2**32 - 1
 
+#: Flags of the official ``extism`` CLI that extism-fast does not take, and why.
+UNSUPPORTED_OFFICIAL_FLAGS = {
+    ("--github-token",): ("it authenticates the official CLI's downloads of libextism from GitHub "
+                          "('extism lib'); extism-fast downloads nothing"),
+    ("-q", "--quiet"): ("it silences the official CLI's status messages; extism-fast prints none "
+                        "(errors only, and --verbose's report when asked)"),
+}
+
+
+class UsageError(Exception):
+    """Bad command-line usage (exit status 2)."""
 
 
 def first_line(message: str) -> str:
@@ -73,10 +86,9 @@ def _is_utf8(text: str) -> bool:
 
 
 def config_item(text: str) -> tuple[str, str]:
-    """``KEY=VALUE`` for ``--config``. Errors never show the value: config values are secrets."""
-    key, sep, value = text.partition("=")
-    if not sep:
-        raise argparse.ArgumentTypeError("--config expects KEY=VALUE, got an argument without '='")
+    """``KEY=VALUE`` for ``--config``; a bare ``KEY`` sets it to ``""``, as the official CLI does.
+    Errors never show the value: config values are secrets."""
+    key, _, value = text.partition("=")
     if not key:
         raise argparse.ArgumentTypeError("--config expects KEY=VALUE with a non-empty KEY")
     if not _is_utf8(key):
@@ -87,12 +99,13 @@ def config_item(text: str) -> tuple[str, str]:
 
 
 def allow_path(text: str) -> tuple[str, str]:
-    """``HOST:GUEST`` (``ro:HOST:GUEST`` read-only); a bare ``HOST`` mounts at the same path."""
+    """``HOST:GUEST`` (``ro:HOST:GUEST`` read-only); a bare ``HOST`` mounts at the same path.
+    As in the official CLI, the first ``:`` ends HOST (GUEST may hold more)."""
     if "\0" in text:
         raise argparse.ArgumentTypeError("--allow-path must not contain a NUL character")
     read_only = text.startswith("ro:")
     rest = text[3:] if read_only else text
-    host, sep, guest = rest.rpartition(":")
+    host, sep, guest = rest.partition(":")
     if not sep:
         host, guest = rest, rest
     if not host or not guest:
@@ -137,6 +150,47 @@ def non_negative_int(what: str, maximum: int | None = None) -> Callable[[str], i
     return int_in_range(what, 0, maximum)
 
 
+def set_config(text: str) -> dict[str, str]:
+    """``--set-config``: a JSON object of string values. Errors name no key or value (secrets)."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        raise argparse.ArgumentTypeError("--set-config must be a JSON object, got invalid JSON") from None
+    if not isinstance(value, dict):
+        kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+            type(value), "a number")
+        raise argparse.ArgumentTypeError(f"--set-config must be a JSON object, got {kind}")
+    if not all(isinstance(v, str) for v in value.values()):
+        raise argparse.ArgumentTypeError("--set-config values must all be JSON strings")
+    for key, item in value.items():
+        if not key or not _is_utf8(key) or not _is_utf8(item):
+            raise argparse.ArgumentTypeError(
+                "--set-config keys must be non-empty and keys and values valid UTF-8")
+    return value
+
+
+def is_url(text: str) -> bool:
+    """Whether a PLUGIN or ``--link`` path is an http(s) URL (the official CLI downloads those)."""
+    return text.startswith(("http://", "https://"))
+
+
+def link_item(text: str) -> tuple[str, str]:
+    """``--link NAME=PATH`` (or ``PATH``, named after its file name without the extension, as in
+    the official CLI); PATH may be an http(s) URL."""
+    name, sep, path = text.partition("=")
+    if not sep or is_url(text):
+        path = text
+        name = os.path.splitext(os.path.basename(text.rstrip("/")))[0]
+    if "\0" in text:
+        raise argparse.ArgumentTypeError("--link must not contain a NUL character")
+    if not name or not path:
+        raise argparse.ArgumentTypeError(f"--link expects NAME=PATH, got {_shown(text)}")
+    if name == "main":
+        raise argparse.ArgumentTypeError(
+            "--link name 'main' is taken: PLUGIN is the main module; link it under another name")
+    return name, path
+
+
 def log_level(text: str) -> int:
     """``--log-level``: a level name (case-insensitive) to a :mod:`logging` level."""
     level = _LOG_LEVELS.get(text.lower())
@@ -159,13 +213,42 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("function", metavar="FUNCTION", help="name of the exported plugin function")
 
 
+class _Unsupported(argparse.Action):
+    """An official ``extism`` flag extism-fast does not take: a usage error that says so."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        flag = option_string or self.option_strings[-1]
+        raise UsageError(f"{flag} is an official extism CLI flag that extism-fast does not "
+                         f"support: {UNSUPPORTED_OFFICIAL_FLAGS[tuple(self.option_strings)]}")
+
+
+def add_unsupported_official_flags(parser: argparse.ArgumentParser) -> None:
+    """Make each of :data:`UNSUPPORTED_OFFICIAL_FLAGS` a usage error naming it (not argparse's
+    "unrecognized arguments")."""
+    for flags in UNSUPPORTED_OFFICIAL_FLAGS:
+        parser.add_argument(*flags, action=_Unsupported, nargs="?", help=argparse.SUPPRESS)
+
+
+def add_verbose_flag(parser: argparse.ArgumentParser, *, subcommand: bool) -> None:
+    """``-v``/``--verbose``, before the subcommand (as the official CLI's global flag) or after."""
+    # A subcommand's own default would overwrite a -v given before it: leave it unset there.
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        default=argparse.SUPPRESS if subcommand else False,
+                        help="report the calls per second on stderr at the end")
+
+
 def add_plugin_options(parser: argparse.ArgumentParser) -> None:
-    """The options that describe the plugin (read by :func:`build_manifest`) and its logging,
-    shared by ``call`` and ``batch``."""
+    """The options that describe the plugin (read by :func:`build_manifest` and
+    :func:`plugin_kwargs`) and its logging, shared by ``call`` and ``batch``. The official
+    ``extism call`` flags are all here, with the same meaning."""
     parser.add_argument("-m", "--manifest", action="store_true",
                         help="PLUGIN is a JSON or TOML Extism manifest; relative wasm paths in it are "
                              "resolved against the manifest's directory, and the options below "
                              "are merged over it")
+    parser.add_argument("--link", metavar="NAME=PATH", action="append", type=link_item, default=[],
+                        help="link another module (a file or http(s) URL) under NAME; PLUGIN is "
+                             "the main module (repeatable; PATH alone is named after its file)")
     parser.add_argument("--wasi", action="store_true",
                         help="enable WASI (the plugin's stdout/stderr are shown only when "
                              "EXTISM_ENABLE_WASI_OUTPUT is set, as with the official CLI)")
@@ -174,8 +257,10 @@ def add_plugin_options(parser: argparse.ArgumentParser) -> None:
                              "(out-of-range loads, stores and input reads), naming the function and "
                              "the offset: for debugging a plugin")
     parser.add_argument("-c", "--config", metavar="KEY=VALUE", action="append", type=config_item,
-                        default=[], help="set a config value the plugin reads with config_get "
-                                         "(repeatable)")
+                        default=[], help="set a config value the plugin reads with config_get; "
+                                         "a bare KEY sets it to '' (repeatable)")
+    parser.add_argument("--set-config", metavar="JSON", type=set_config,
+                        help="config values as a JSON object of strings; --config wins over it")
     parser.add_argument("--allow-path", metavar="[ro:]HOST:GUEST", action="append",
                         type=allow_path, default=[],
                         help="mount host directory HOST at GUEST for WASI; 'ro:' mounts it "
@@ -183,13 +268,33 @@ def add_plugin_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-host", metavar="HOST", action="append", default=[],
                         help="allow http_request to HOST, a glob such as '*.example.com' "
                              "(repeatable)")
-    parser.add_argument("-t", "--timeout", metavar="MS", type=positive_int("--timeout", MAX_TIMEOUT_MS),
-                        help="fail the call after MS milliseconds")
-    parser.add_argument("--max-pages", metavar="N", type=non_negative_int("--max-pages", MAX_PAGES),
-                        help="cap the plugin's memory at N 64 KiB pages")
+    parser.add_argument("--enable-http-response-headers", action="store_true",
+                        help="let the plugin read HTTP response headers (http_headers)")
+    parser.add_argument("-t", "--timeout", metavar="MS",
+                        type=non_negative_int("--timeout", MAX_TIMEOUT_MS),
+                        help="fail the call after MS milliseconds (0: no timeout)")
+    pages = parser.add_mutually_exclusive_group()
+    pages.add_argument("--max-pages", metavar="N", type=non_negative_int("--max-pages", MAX_PAGES),
+                       help="cap the plugin's memory at N 64 KiB pages")
+    pages.add_argument("--memory-max", metavar="N", type=non_negative_int("--memory-max", MAX_PAGES),
+                       help="the official CLI's --max-pages: N 64 KiB pages, 0 sets no cap")
+    parser.add_argument("--var-max", metavar="BYTES", type=non_negative_int("--var-max", U64_MAX),
+                        help="cap the plugin's variables at BYTES in all (0 disables vars)")
+    parser.add_argument("--http-response-max", metavar="BYTES",
+                        type=non_negative_int("--http-response-max", U64_MAX),
+                        help="cap an HTTP response body the plugin receives at BYTES")
+    parser.add_argument("--fuel", metavar="N", type=positive_int("--fuel", U64_MAX),
+                        help="fail a call after N wasm instructions")
     parser.add_argument("--log-level", metavar="LEVEL", type=log_level,
                         help="print plugin log messages at LEVEL or above to stderr: "
                              "trace, debug, info, warn, error, off (default: off)")
+    add_unsupported_official_flags(parser)
+
+
+def plugin_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of :class:`~extism_fast.Plugin` the plugin options describe."""
+    return {"wasi": args.wasi, "fuel": args.fuel, "strict": args.strict or None,
+            "http_response_headers": args.enable_http_response_headers}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -197,49 +302,86 @@ def add_plugin_options(parser: argparse.ArgumentParser) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-def build_manifest(args: argparse.Namespace):
-    """The :class:`~extism_fast.Manifest` the plugin options describe."""
-    from extism_fast import Manifest, ManifestError, MemoryOptions, WasmFile
+def _wasm_source(path: str, name: str | None = None):
+    """A WasmUrl for an http(s) URL, else a WasmFile with an absolute path (the runtime reads
+    files relative to the working directory; a command line's paths already are)."""
+    from extism_fast import WasmFile, WasmUrl
+
+    if is_url(path):
+        return WasmUrl(path, name=name)
+    return WasmFile(os.path.abspath(path), name=name)
+
+
+def _read_manifest_file(path: str):
+    """The :class:`~extism_fast.Manifest` in a JSON or TOML file (as the official CLI reads it)."""
+    from extism_fast import ManifestError
     from extism_fast.manifest import manifest_from_text
 
+    try:
+        with open(path, "rb") as f:
+            text = f.read()
+    except OSError as exc:
+        raise ManifestError(f"cannot read manifest {path!r}: {exc.strerror or exc}") from None
+    return manifest_from_text(text)
+
+
+def _relative_to(base: str, source):
+    """``source`` with a relative file path made relative to ``base`` (a manifest's directory)."""
+    from extism_fast import WasmFile
+
+    if isinstance(source, WasmFile) and not os.path.isabs(source.path):
+        return attrs.evolve(source, path=os.path.join(base, source.path))
+    return source
+
+
+def _memory_changes(args: argparse.Namespace) -> dict[str, int]:
+    """The ``memory`` fields the options set (the official CLI's --memory-max 0 sets none)."""
+    changes = {}
+    if args.max_pages is not None:
+        changes["max_pages"] = args.max_pages
+    if args.memory_max:
+        changes["max_pages"] = args.memory_max
+    if args.var_max is not None:
+        changes["max_var_bytes"] = args.var_max
+    if args.http_response_max is not None:
+        changes["max_http_response_bytes"] = args.http_response_max
+    return changes
+
+
+def build_manifest(args: argparse.Namespace):
+    """The :class:`~extism_fast.Manifest` the plugin options describe."""
+    from extism_fast import Manifest, ManifestError, MemoryOptions
+
     path = args.plugin
-    if not os.path.exists(path):
-        raise ManifestError(f"no such file: {path!r}")
-    if os.path.isdir(path):
-        raise ManifestError(f"{path!r} is a directory, not a plugin file")
+    if not is_url(path) or args.manifest:
+        if not os.path.exists(path):
+            raise ManifestError(f"no such file: {path!r}")
+        if os.path.isdir(path):
+            raise ManifestError(f"{path!r} is a directory, not a plugin file")
+    links = [_wasm_source(link, name) for name, link in args.link]
 
     if args.manifest:
-        try:
-            with open(path, "rb") as f:
-                text = f.read()
-        except OSError as exc:
-            raise ManifestError(f"cannot read manifest {path!r}: {exc.strerror or exc}") from None
-        manifest = manifest_from_text(text)
-        # The runtime reads files relative to the working directory; a manifest's relative paths
-        # mean "next to the manifest", so make them absolute here.
+        manifest = _read_manifest_file(path)
+        # A manifest's relative paths mean "next to the manifest"; links go before its modules,
+        # as in the official CLI.
         base = os.path.dirname(os.path.abspath(path))
-        wasm = [
-            attrs.evolve(s, path=os.path.join(base, s.path))
-            if isinstance(s, WasmFile) and not os.path.isabs(s.path)
-            else s
-            for s in manifest.wasm
-        ]
-        manifest = attrs.evolve(manifest, wasm=wasm)
+        manifest = attrs.evolve(manifest, wasm=links + [_relative_to(base, s) for s in manifest.wasm])
     else:
-        manifest = Manifest([WasmFile(os.path.abspath(path))])
+        manifest = Manifest(links + [_wasm_source(path)])
 
     changes: dict[str, Any] = {}
-    if args.config:
-        changes["config"] = {**manifest.config, **dict(args.config)}
+    if args.config or args.set_config:
+        changes["config"] = {**manifest.config, **(args.set_config or {}), **dict(args.config)}
     if args.allow_path:
         changes["allowed_paths"] = {**(manifest.allowed_paths or {}), **dict(args.allow_path)}
     if args.allow_host:
         hosts = list(manifest.allowed_hosts or [])
         changes["allowed_hosts"] = hosts + [h for h in args.allow_host if h not in hosts]
-    if args.timeout is not None:
+    if args.timeout:  # 0 is the official CLI's "no timeout": the manifest's own stays
         changes["timeout_ms"] = args.timeout
-    if args.max_pages is not None:
-        changes["memory"] = attrs.evolve(manifest.memory or MemoryOptions(), max_pages=args.max_pages)
+    memory = _memory_changes(args)
+    if memory:
+        changes["memory"] = attrs.evolve(manifest.memory or MemoryOptions(), **memory)
     # attrs.evolve validates again: the manifest's own checks cover what a --manifest file holds.
     return attrs.evolve(manifest, **changes) if changes else manifest
 

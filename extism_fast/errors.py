@@ -6,6 +6,8 @@ without parsing messages. Messages always name the problem (field, import, limit
 
 from __future__ import annotations
 
+import builtins
+
 __all__ = [
     "Error",
     "ManifestError",
@@ -22,6 +24,7 @@ __all__ = [
     "HostFunctionError",
     "CapabilityError",
     "FuelExhaustedError",
+    "PoolTimeoutError",
 ]
 
 
@@ -83,3 +86,8 @@ class CapabilityError(CallError):
 
 class FuelExhaustedError(CallError):
     """The call used up its fuel (instruction budget, ``Plugin(..., fuel=N)``)."""
+
+
+class PoolTimeoutError(Error, builtins.TimeoutError):
+    """``PluginPool.get(timeout=...)`` found no free instance within the timeout (also a
+    builtin :class:`TimeoutError`)."""

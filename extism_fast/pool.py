@@ -2,24 +2,28 @@
 
 ``pool.call`` borrows a free instance for one call; ``pool.map`` splits the inputs into chunks and
 runs each chunk with :meth:`Plugin.call_many` on its own instance and thread, so the batches run
-in parallel with the GIL released.
+in parallel with the GIL released; ``with pool.get(timeout=...) as plugin`` lends one instance
+for a block. With ``max_size`` the pool adds instances on demand, up to that many.
 """
 
 from __future__ import annotations
 
+import math
 import operator
 import os
 import queue
 import threading
+import time
+from contextlib import AbstractContextManager
 from threading import get_ident
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Callable, Generator, Iterable, Iterator, List, Optional, Sequence
 
 from extism_fast._runtime import CompiledPlugin, Plugin, parse_output
-from extism_fast.errors import Error
+from extism_fast.errors import Error, PoolTimeoutError
 from extism_fast.functions import HOST_FN_REGISTRY, Function
 
-__all__ = ["PluginPool", "MAX_POOL_SIZE"]
+__all__ = ["PluginPool", "PooledPlugin", "MAX_POOL_SIZE"]
 
 #: The largest ``size`` of a PluginPool: one thread and one instance each; a typo such as
 #: ``size=10**9`` fails here instead of exhausting the machine's memory.
@@ -28,8 +32,13 @@ MAX_POOL_SIZE = 4096
 _CLOSED = "plugin pool is closed"
 #: How often a call waiting for a free instance checks whether close() began.
 _CLOSE_POLL_SECONDS = 0.05
-_REENTERED = ("PluginPool {what} from a host function (or parse callback) running on one of this "
-              "pool's instances: it would wait for itself; call a separate Plugin or pool instead")
+_RETURNED = ("this pooled instance was given back to its PluginPool when its 'with pool.get()' "
+             "block ended; borrow one again")
+_NOT_CLOSABLE = ("a pooled instance is closed by its PluginPool: call pool.close(), or let the "
+                 "'with pool.get()' block end to give the instance back")
+_REENTERED = ("PluginPool {what} from a host function (or parse callback, or 'with pool.get()' "
+              "block) running on one of this pool's instances: it would wait for itself; call a "
+              "separate Plugin or pool instead")
 
 
 def _check_count(what: str, value: Any, maximum: Optional[int] = None) -> int:
@@ -48,15 +57,17 @@ def _check_count(what: str, value: Any, maximum: Optional[int] = None) -> int:
 
 class PluginPool:
     """``size`` instances (default: the CPU count, at most :data:`MAX_POOL_SIZE`) of one plugin,
-    usable from any thread.
+    usable from any thread; with ``max_size``, more are created on demand when all are busy, up
+    to ``max_size`` in all (they stay until :meth:`close`).
 
     ``source``, ``wasi``, ``functions`` and ``config`` are as for :class:`Plugin` (a
     :class:`CompiledPlugin` is used as is); other keyword arguments go to every ``Plugin``.
 
-    A thread that is running a call on one of the pool's instances (a host function of the
-    plugin, a ``parse`` callback of ``map``) cannot use the pool again: ``call``, ``map``, ``imap``
-    and ``close`` raise :class:`Error` there at once, free instances or not, instead of waiting
-    for the instance that thread itself holds.
+    A thread holds at most one instance at a time: a thread that is running a call on one of the
+    pool's instances (a host function of the plugin, a ``parse`` callback of ``map``, the body of
+    ``with pool.get()``) cannot use the pool again: ``call``, ``map``, ``imap``, ``get`` and
+    ``close`` raise :class:`Error` there at once, free instances or not, instead of waiting for
+    the instance that thread itself holds.
     """
 
     def __init__(
@@ -66,36 +77,57 @@ class PluginPool:
         wasi: bool = False,
         functions: Optional[Sequence[Function]] = HOST_FN_REGISTRY,
         config: Optional[dict] = None,
+        *,
+        max_size: Optional[int] = None,
         **plugin_kwargs: Any,
     ) -> None:
         if size is None:
             size = min(os.cpu_count() or 1, MAX_POOL_SIZE)
+            if max_size is not None:
+                size = min(size, _check_count("PluginPool max_size", max_size, MAX_POOL_SIZE))
         size = _check_count("PluginPool size", size, MAX_POOL_SIZE)
+        self._max_size = size if max_size is None else _check_count("PluginPool max_size", max_size, MAX_POOL_SIZE)
+        if self._max_size < size:
+            raise ValueError(f"PluginPool max_size must be at least size ({size}), got {max_size!r}")
         if isinstance(source, CompiledPlugin):
             self.compiled = source
         else:
             self.compiled = CompiledPlugin(source, wasi, functions, config=config, fuel=plugin_kwargs.pop("fuel", None))
-        self._plugins = [Plugin(self.compiled, config=config, **plugin_kwargs) for _ in range(size)]
+        self._config = config
+        self._plugin_kwargs = plugin_kwargs
+        self._plugins = [self._new_plugin() for _ in range(size)]
         self._free: "queue.SimpleQueue[Plugin]" = queue.SimpleQueue()
         for plugin in self._plugins:
             self._free.put(plugin)
         self._closed = False            # no new work: set by the first close()
         self._instances_closed = False  # set when close() has freed every instance
         self._close_lock = threading.Lock()  # held through a whole close(): a second one waits
+        # Guards _plugins growing against close() counting it: close sets _closed under it.
+        self._grow_lock = threading.Lock()
         self._holders: "set[int]" = set()   # the threads that hold an instance now
-        self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="extism_fast-pool")
+        self._executor = ThreadPoolExecutor(max_workers=self._max_size, thread_name_prefix="extism_fast-pool")
+
+    def _new_plugin(self) -> Plugin:
+        return Plugin(self.compiled, config=self._config, **self._plugin_kwargs)
 
     @property
     def size(self) -> int:
-        """The number of instances."""
+        """The number of instances now (grows up to :attr:`max_size` on demand)."""
         return len(self._plugins)
+
+    @property
+    def max_size(self) -> int:
+        """The most instances the pool creates (``size`` unless ``max_size`` was given)."""
+        return self._max_size
 
     def _check_not_reentered(self, what: str) -> None:
         if get_ident() in self._holders:
             raise Error(_REENTERED.format(what=what))
 
-    def _borrow(self, what: str) -> Plugin:
-        """A free instance (waiting for one); Error when the pool is closed or re-entered."""
+    def _borrow(self, what: str, timeout: Optional[float] = None) -> Plugin:
+        """A free instance (a new one while under max_size, else waiting for one, at most
+        ``timeout`` seconds); Error when the pool is closed or re-entered, PoolTimeoutError when
+        the time is up."""
         thread = get_ident()
         if thread in self._holders:
             raise Error(_REENTERED.format(what=what))
@@ -104,24 +136,60 @@ class PluginPool:
         try:
             plugin = self._free.get(False)
         except queue.Empty:
-            plugin = self._wait_for_instance()
+            plugin = self._grow() or self._wait_for_instance(timeout)
         if self._closed:  # close() began meanwhile: the instance is for it to collect
             self._free.put(plugin)
             raise Error(_CLOSED)
         self._holders.add(thread)
         return plugin
 
-    def _wait_for_instance(self) -> Plugin:
-        """The next instance given back; Error once close() has begun (checked now and then)."""
+    def _grow(self) -> Optional[Plugin]:
+        """A new instance for the caller, or None at max_size (or once close() has begun)."""
+        if len(self._plugins) >= self._max_size:  # the common case, without the lock
+            return None
+        with self._grow_lock:
+            if self._closed or len(self._plugins) >= self._max_size:
+                return None
+            plugin = self._new_plugin()
+            self._plugins.append(plugin)
+            return plugin
+
+    def _wait_for_instance(self, timeout: Optional[float] = None) -> Plugin:
+        """The next instance given back; Error once close() has begun (checked now and then),
+        PoolTimeoutError after ``timeout`` seconds (None: no limit)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
+            wait_for = _CLOSE_POLL_SECONDS
+            if deadline is not None:
+                wait_for = min(wait_for, max(0.0, deadline - time.monotonic()))
             try:
-                return self._free.get(True, _CLOSE_POLL_SECONDS)
+                return self._free.get(True, wait_for) if wait_for > 0 else self._free.get(False)
             except queue.Empty:
                 if self._closed:
                     raise Error(_CLOSED) from None
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise PoolTimeoutError(
+                        f"no free PluginPool instance within the timeout of {timeout:g} s "
+                        f"(all {self.size} busy)") from None
 
-    def _give_back(self, plugin: Plugin) -> None:
-        self._holders.discard(get_ident())
+    def get(self, timeout: Optional[float] = None) -> "AbstractContextManager[PooledPlugin]":
+        """Lend one instance for a ``with`` block: ``with pool.get(timeout=1.0) as plugin:``.
+
+        Waits at most ``timeout`` seconds (None: as long as it takes; 0: only a free one) for a
+        free instance, creating one first while the pool is under ``max_size``; raises
+        :class:`PoolTimeoutError` (an :class:`Error` and a :class:`TimeoutError`) when none
+        frees up in time, :class:`Error` once the pool is closed. The block gets a proxy of the
+        :class:`Plugin` that refuses ``close()`` and any use after the block.
+        """
+        if timeout is not None:
+            if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) \
+                    or math.isnan(timeout) or timeout < 0:
+                raise ValueError(f"PluginPool.get timeout must be None or a number of seconds "
+                                 f">= 0, got {timeout!r}")
+        return _Lease(self, timeout)
+
+    def _give_back(self, plugin: Plugin, thread: Optional[int] = None) -> None:
+        self._holders.discard(get_ident() if thread is None else thread)
         self._free.put(plugin)
 
     def call(self, function_name: str, data: Any = b"", parse: Optional[Callable[[bytes], Any]] = bytes,
@@ -157,7 +225,7 @@ class PluginPool:
     def imap(self, function_name: str, inputs: Iterable[Any], parse: Optional[Callable[[bytes], Any]] = bytes,
              ordered: bool = True, return_exceptions: bool = False,
              chunk_size: Optional[int] = None) -> Iterator[Any]:
-        """Iterator form of :meth:`map`; at most ``2 * size`` chunks are in flight at once.
+        """Iterator form of :meth:`map`; at most ``2 * max_size`` chunks are in flight at once.
 
         ``chunk_size`` (items per :meth:`Plugin.call_many`, default: about a quarter of the
         items per instance, at most 1024) must be a positive integer. Checked now, not at the
@@ -174,7 +242,7 @@ class PluginPool:
               return_exceptions: bool, chunk_size: Optional[int]) -> Iterator[Any]:
         items = inputs if isinstance(inputs, list) else list(inputs)
         if chunk_size is None:
-            chunk_size = max(1, min(1024, -(-len(items) // (self.size * 4))))
+            chunk_size = max(1, min(1024, -(-len(items) // (self._max_size * 4))))
         chunks = (items[i : i + chunk_size] for i in range(0, len(items), chunk_size))
         pending: "dict[Future, int]" = {}
         done: "dict[int, List[Any]]" = {}
@@ -182,7 +250,7 @@ class PluginPool:
         for chunk in chunks:
             pending[self._submit(function_name, chunk, parse, return_exceptions)] = submitted
             submitted += 1
-            while len(pending) >= 2 * self.size:
+            while len(pending) >= 2 * self._max_size:
                 next_index = yield from self._drain(pending, done, next_index, ordered)
         while pending:
             next_index = yield from self._drain(pending, done, next_index, ordered)
@@ -222,7 +290,8 @@ class PluginPool:
         with self._close_lock:
             if self._instances_closed:
                 return
-            self._closed = True
+            with self._grow_lock:  # from here on _plugins does not grow
+                self._closed = True
             for _ in self._plugins:
                 self._free.get()  # every instance, as each running call gives its own back
             self._executor.shutdown(wait=True)  # queued map chunks see _closed and fail
@@ -235,3 +304,55 @@ class PluginPool:
 
     def __exit__(self, *exc_info: Any) -> None:
         self.close()
+
+
+class _Lease:
+    """The context manager :meth:`PluginPool.get` returns: borrows at ``__enter__``, gives back
+    at ``__exit__`` (on the thread that borrowed, whatever thread ends the block)."""
+
+    __slots__ = ("_pool", "_timeout", "_plugin", "_thread", "_proxy")
+
+    def __init__(self, pool: PluginPool, timeout: Optional[float]) -> None:
+        self._pool = pool
+        self._timeout = timeout
+        self._plugin: Optional[Plugin] = None
+        self._proxy: Optional[PooledPlugin] = None
+
+    def __enter__(self) -> "PooledPlugin":
+        if self._plugin is not None:
+            raise Error("this pool.get() lease is in use: call pool.get() again for another block")
+        self._plugin = self._pool._borrow("get", self._timeout)
+        self._thread = get_ident()
+        self._proxy = PooledPlugin(self._plugin)
+        return self._proxy
+
+    def __exit__(self, *exc_info: Any) -> None:
+        plugin, proxy = self._plugin, self._proxy
+        self._plugin = self._proxy = None
+        if plugin is not None and proxy is not None:
+            object.__setattr__(proxy, "_plugin", None)
+            self._pool._give_back(plugin, self._thread)
+
+
+class PooledPlugin:
+    """A :class:`Plugin` lent by :meth:`PluginPool.get`: every attribute of the instance while
+    the ``with`` block runs; ``close()`` and use after the block raise :class:`Error`."""
+
+    __slots__ = ("_plugin",)
+
+    def __init__(self, plugin: Plugin) -> None:
+        object.__setattr__(self, "_plugin", plugin)
+
+    def __getattr__(self, name: str) -> Any:
+        plugin = object.__getattribute__(self, "_plugin")
+        if plugin is None:
+            raise Error(_RETURNED)
+        return getattr(plugin, name)
+
+    def close(self) -> None:
+        """Refused: the pool owns the instance."""
+        raise Error(_NOT_CLOSABLE)
+
+    def __repr__(self) -> str:
+        plugin = object.__getattribute__(self, "_plugin")
+        return f"<PooledPlugin {'(given back)' if plugin is None else repr(plugin)}>"

@@ -366,7 +366,10 @@ def test_build_manifest_defaults():
 class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 - http.server's naming
         body = b"hello over http"
+        if self.path == "/count_vowels.wasm":
+            body = bytes(wasmtime.wat2wasm((REPO_ROOT / "examples" / "count_vowels.wat").read_text()))
         self.send_response(200)
+        self.send_header("X-Test", "yes")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -513,9 +516,8 @@ def test_missing_input_file(run, tmp_path):
 @pytest.mark.parametrize(
     "argv, needle",
     [
-        (["call", COUNT_VOWELS_WAT, "count_vowels", "--config", "novalue"], "KEY=VALUE"),
         (["call", COUNT_VOWELS_WAT, "count_vowels", "--config", "=v"], "KEY=VALUE"),
-        (["call", COUNT_VOWELS_WAT, "count_vowels", "--timeout", "0"], "--timeout must be positive"),
+        (["call", COUNT_VOWELS_WAT, "count_vowels", "--timeout", "-1"], "--timeout must not be negative"),
         (["call", COUNT_VOWELS_WAT, "count_vowels", "--timeout", "soon"], "--timeout must be an integer"),
         (["call", COUNT_VOWELS_WAT, "count_vowels", "--max-pages", "-1"], "--max-pages must not be negative"),
         (["call", COUNT_VOWELS_WAT, "count_vowels", "--log-level", "loud"], "loud"),
@@ -610,3 +612,246 @@ def test_strict_flag_traps_where_the_default_is_lenient(run, wasm_path, tmp_path
                        "--strict")
     assert status == 1
     assert "store_u8" in (tmp_path / "out.jsonl").read_text()
+
+
+# ---------------------------------------------------------------------------------------------
+# The official `extism call` flags (github.com/extism/cli call.go), with the same meaning
+# ---------------------------------------------------------------------------------------------
+
+
+def _u64s(*values: int) -> bytes:
+    return b"".join(struct.pack("<Q", v) for v in values)
+
+
+def test_official_stdin_reads_the_pipe():
+    proc = _cli("call", "examples/count_vowels.wat", "count_vowels", "--stdin", stdin=b"aeiou")
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, b'{"count": 5}', b"")
+
+
+def test_official_stdin_reads_even_a_terminal(run, monkeypatch):
+    # The default reads stdin only when it is not a terminal; --stdin always does.
+    assert run("call", COUNT_VOWELS_WAT, "count_vowels")[:2] == (0, b'{"count": 0}')
+    assert run("call", COUNT_VOWELS_WAT, "count_vowels", "--stdin")[:2] == (0, b'{"count": 5}')
+
+
+def test_official_stdin_excludes_input(run):
+    status, _, err = run("call", COUNT_VOWELS_WAT, "count_vowels", "--stdin", "-i", "x")
+    assert status == 2
+    _one_error_line(err, "--stdin", "not allowed with")
+
+
+def test_official_loop_calls_one_instance_n_times(wasm_path):
+    """Each output is followed by a newline when looping (as `extism call --loop`); the same
+    instance serves every call, so a var counts them; --verbose reports the rate on stderr."""
+    proc = _cli("call", wasm_path("host"), "var_roundtrip", "--loop", "3", "--verbose")
+    assert proc.returncode == 0
+    assert proc.stdout == b"".join(_u64s(i) + b"\n" for i in (1, 2, 3))
+    lines = proc.stderr.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("3 calls in ") and lines[0].endswith(" calls/s")
+
+
+def test_official_loop_once_adds_no_newline_and_no_report(wasm_path):
+    proc = _cli("call", wasm_path("host"), "var_roundtrip", "--loop", "1")
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, _u64s(1), b"")
+
+
+def test_official_verbose_before_the_subcommand(run):
+    status, out, err = run("-v", "call", COUNT_VOWELS_WAT, "count_vowels", "-i", "aa", "--loop", "2")
+    assert (status, out) == (0, b'{"count": 2}\n' * 2)
+    assert "2 calls in " in err and "calls/s" in err
+
+
+def test_official_loop_rejects_negative(run):
+    status, _, err = run("call", COUNT_VOWELS_WAT, "count_vowels", "--loop", "-1")
+    assert status == 2
+    _one_error_line(err, "--loop must not be negative")
+
+
+@pytest.fixture
+def linked(tmp_path, plugin_wasm):
+    """main_lib.wasm imports lib::compute; double.wasm provides it (2x + 2)."""
+    main = tmp_path / "main_lib.wasm"
+    main.write_bytes(plugin_wasm("link/main_lib"))
+    lib = tmp_path / "lib.wasm"
+    lib.write_bytes(plugin_wasm("link/double"))
+    return main, lib
+
+
+def test_official_link_name_equals_path(run, linked):
+    main, lib = linked
+    assert run("call", main, "run", "--link", f"lib={lib}") == (0, _u64s(42), "")
+
+
+def test_official_link_path_named_after_its_file(run, linked):
+    main, lib = linked
+    assert run("call", main, "run", "--link", lib) == (0, _u64s(42), "")
+
+
+def test_official_link_without_it_the_import_is_missing(run, linked):
+    status, _, err = run("call", linked[0], "run")
+    assert status == 1
+    _one_error_line(err, "lib")
+
+
+def test_official_link_with_a_manifest(run, linked, tmp_path):
+    main, lib = linked
+    manifest = tmp_path / "m.json"
+    manifest.write_text(json.dumps({"wasm": [{"path": main.name}]}))
+    assert run("call", manifest, "run", "--manifest", "--link", f"lib={lib}") == (0, _u64s(42), "")
+
+
+@pytest.mark.parametrize("arg, needle", [
+    ("main=x.wasm", "--link name 'main' is taken"),
+    ("=x.wasm", "--link expects NAME=PATH"),
+    ("lib=", "--link expects NAME=PATH"),
+])
+def test_official_link_bad_values(run, arg, needle):
+    status, _, err = run("call", COUNT_VOWELS_WAT, "count_vowels", "--link", arg)
+    assert status == 2
+    _one_error_line(err, needle)
+
+
+def test_official_set_config_merged_and_config_wins(run, abi_wat):
+    assert run("call", abi_wat, "greeting", "--set-config", '{"greeting": "Hi"}')[:2] == (0, b"Hi")
+    status, out, _ = run("call", abi_wat, "greeting", "--set-config", '{"greeting": "Hi"}',
+                         "--config", "greeting=Yo")
+    assert (status, out) == (0, b"Yo")
+    m = build_manifest(_parse(COUNT_VOWELS_WAT, "f", "--set-config", '{"a": "1", "b": "2"}', "-c", "b=3"))
+    assert m.config == {"a": "1", "b": "3"}
+
+
+@pytest.mark.parametrize("text, needle", [
+    ('{"greeting": SECRET}', "invalid JSON"),
+    ('["SECRET"]', "must be a JSON object, got an array"),
+    ('"SECRET"', "must be a JSON object, got a string"),
+    ('{"k": ["SECRET"]}', "values must all be JSON strings"),
+    ('{"": "SECRET"}', "keys must be non-empty"),
+])
+def test_official_set_config_bad_values_show_no_secret(run, text, needle):
+    status, _, err = run("call", COUNT_VOWELS_WAT, "count_vowels", "--set-config", text)
+    assert status == 2
+    _one_error_line(err, needle)
+    assert "SECRET" not in err
+
+
+def test_official_config_bare_key_is_empty():
+    assert build_manifest(_parse(COUNT_VOWELS_WAT, "f", "--config", "flag")).config == {"flag": ""}
+
+
+def test_official_allow_path_first_colon_ends_host():
+    m = build_manifest(_parse(COUNT_VOWELS_WAT, "f", "--allow-path", "/a:/b:c", "--allow-path", "ro:/d:/e:f"))
+    assert m.allowed_paths == {"/a": "/b:c", "ro:/d": "/e:f"}
+
+
+def test_official_timeout_zero_means_none(tmp_path):
+    assert build_manifest(_parse(COUNT_VOWELS_WAT, "f", "--timeout", "0")).timeout_ms is None
+    manifest = tmp_path / "m.json"
+    manifest.write_text(json.dumps({"wasm": [{"path": COUNT_VOWELS_WAT}], "timeout_ms": 5}))
+    assert build_manifest(_parse(str(manifest), "f", "-m", "--timeout", "0")).timeout_ms == 5
+
+
+def test_official_memory_max(run, wasm_path, tmp_path):
+    grow = tmp_path / "grow.bin"
+    grow.write_bytes(struct.pack("<Q", 10))
+    status, out, _ = run("call", wasm_path("misc"), "grow", "-f", grow, "--memory-max", "2")
+    assert (status, out) == (0, struct.pack("<q", -1))  # memory.grow refused past 2 pages
+    status, out, _ = run("call", wasm_path("misc"), "grow", "-f", grow, "--memory-max", "0")
+    assert (status, out) == (0, struct.pack("<q", 1))  # 0: no cap, as in the official CLI
+
+
+def test_official_memory_max_excludes_max_pages(run):
+    status, _, err = run("call", COUNT_VOWELS_WAT, "count_vowels", "--memory-max", "2", "--max-pages", "2")
+    assert status == 2
+    _one_error_line(err, "--max-pages", "--memory-max")
+
+
+def test_official_var_max(run, wasm_path):
+    host = wasm_path("host")
+    assert run("call", host, "var_set_from_input", "-i", "k=vvvv", "--var-max", "64")[:2] == (0, b"ok")
+    status, _, err = run("call", host, "var_set_from_input", "-i", "k=" + "v" * 100, "--var-max", "64")
+    assert status == 1
+    _one_error_line(err, "max_var_bytes")
+    status, _, err = run("call", host, "var_set_from_input", "-i", "k=v", "--var-max", "0")
+    assert status == 1
+    _one_error_line(err, "vars are disabled")
+
+
+def test_official_http_response_max(run, abi_wat, http_url):
+    request = json.dumps({"url": http_url, "method": "GET", "headers": {}})
+    status, _, err = run("call", abi_wat, "fetch", "-i", request, "--allow-host", "127.0.0.1",
+                         "--http-response-max", "4")
+    assert status == 1
+    _one_error_line(err, "max_http_response_bytes = 4")
+    assert run("call", abi_wat, "fetch", "-i", request, "--allow-host", "127.0.0.1",
+               "--http-response-max", "15")[:2] == (0, b"hello over http")
+
+
+def test_official_enable_http_response_headers(run, wasm_path, http_url, tmp_path):
+    request = json.dumps({"url": http_url, "method": "GET", "headers": {}}).encode()
+    inp = tmp_path / "req.bin"
+    inp.write_bytes(_u64s(len(request)) + request)
+    argv = ("call", wasm_path("host"), "http_request", "-f", inp, "--allow-host", "127.0.0.1")
+
+    def headers(*extra):
+        status, out, err = run(*argv, *extra)
+        assert status == 0, err
+        n = struct.unpack("<Q", out[4:12])[0]
+        return out[12 + n:]
+
+    assert headers() == b""
+    assert json.loads(headers("--enable-http-response-headers"))["x-test"] == "yes"
+
+
+def test_official_fuel(run, wasm_path):
+    status, out, err = run("call", wasm_path("misc"), "forever", "--fuel", "10000")
+    assert (status, out) == (1, b"")
+    _one_error_line(err, "ran out of fuel")
+    assert run("call", COUNT_VOWELS_WAT, "count_vowels", "-i", "aa", "--fuel", "1000000")[:2] == (0, b'{"count": 2}')
+
+
+def test_official_manifest_toml(run, tmp_path):
+    manifest = tmp_path / "m.toml"
+    manifest.write_text(f'wasm = [{{ path = {json.dumps(COUNT_VOWELS_WAT)} }}]\n'
+                        '[config]\ngreeting = "Hi"\n')
+    assert run("call", manifest, "count_vowels", "-m", "-i", "aaa")[:2] == (0, b'{"count": 3}')
+    assert build_manifest(_parse(str(manifest), "f", "-m")).config == {"greeting": "Hi"}
+
+
+def test_official_manifest_toml_invalid(run, tmp_path):
+    manifest = tmp_path / "m.toml"
+    manifest.write_text("wasm = [")
+    status, _, err = run("call", manifest, "count_vowels", "-m")
+    assert status == 1
+    _one_error_line(err, "TOML")
+
+
+def test_official_plugin_url(run, http_url):
+    url = http_url.rsplit("/", 1)[0] + "/count_vowels.wasm"
+    assert run("call", url, "count_vowels", "-i", "aaa")[:2] == (0, b'{"count": 3}')
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["--github-token", "SECRET"], "--github-token"),
+    (["--github-token=SECRET"], "--github-token"),
+    (["-q"], "-q"),
+    (["--quiet"], "--quiet"),
+])
+def test_official_flags_not_supported_say_so(run, argv, flag):
+    status, _, err = run("call", COUNT_VOWELS_WAT, "count_vowels", *argv)
+    assert status == 2
+    line = _one_error_line(err, f"{flag} is an official extism CLI flag that extism-fast does not support: ")
+    assert "unrecognized" not in line and "SECRET" not in line
+
+
+def test_official_flag_not_supported_before_the_subcommand():
+    proc = _cli("--github-token", "t", "call", "examples/count_vowels.wat", "count_vowels")
+    assert (proc.returncode, proc.stdout) == (2, b"")
+    _one_error_line(proc.stderr.decode(), "--github-token is an official extism CLI flag")
+
+
+def test_help_lists_the_official_flags(run):
+    status, out, _ = run("call", "--help")
+    assert status == 0
+    for flag in ("--stdin", "--loop", "--link", "--set-config", "--enable-http-response-headers",
+                 "--memory-max", "--var-max", "--http-response-max", "--fuel", "--verbose"):
+        assert flag.encode() in out

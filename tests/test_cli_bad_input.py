@@ -38,7 +38,7 @@ def run(cli_run):
     [
         (CALL + ["--timeout", HUGE], f"--timeout must be at most {cli_options.MAX_TIMEOUT_MS}"),
         (CALL + ["--timeout", ENORMOUS], f"--timeout must be at most {cli_options.MAX_TIMEOUT_MS}"),
-        (CALL + ["--timeout", "-" + ENORMOUS], "--timeout must be positive"),
+        (CALL + ["--timeout", "-" + ENORMOUS], "--timeout must not be negative"),
         (CALL + ["--timeout", "1_000"], "--timeout must be an integer"),
         (CALL + ["--timeout", "\u0663"], "--timeout must be an integer"),  # an Arabic-Indic 3
         (CALL + ["--max-pages", HUGE], f"--max-pages must be at most {cli_options.MAX_PAGES}"),
@@ -65,7 +65,7 @@ def test_timeout_and_max_pages_at_their_limits_work(run):
     assert (status, out, err) == (0, b'{"count": 2}', "")
 
 
-@pytest.mark.parametrize("arg", ["SECRET-no-equals", "=SECRET"])
+@pytest.mark.parametrize("arg", ["=SECRET", "=SECRET=x"])
 def test_bad_config_syntax_does_not_echo_the_argument(run, arg):
     status, _, err = run(*CALL, "--config", arg)
     assert status == 2

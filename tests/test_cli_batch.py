@@ -289,7 +289,9 @@ def test_output_to_stdout(run, tmp_path):
     assert _summary(err) == (2, 0)
 
 
-def test_progress_flag(run, tmp_path):
+def test_progress_flag_plain_line_without_tqdm(run, tmp_path, monkeypatch):
+    """The fallback when the optional tqdm is missing (hidden here: None in sys.modules)."""
+    monkeypatch.setitem(sys.modules, "tqdm", None)
     inp = _write_lines(tmp_path / "in.jsonl", [json.dumps(t) for t in TEXTS])
     out = tmp_path / "out.jsonl"
     status, _, err = run("batch", COUNT_VOWELS_WAT, "count_vowels", "-f", inp, "-o", out,
@@ -301,6 +303,32 @@ def test_progress_flag(run, tmp_path):
     # the progress line is wiped before the summary, which is a line of its own
     assert err.endswith("\n")
     assert _summary(err.rsplit("\r", 1)[-1]) == (300, 0)
+
+
+def test_progress_flag_tqdm_bar_with_rate_and_eta(run, tmp_path, echo_wat):
+    """With extism_fast[progress] installed (the test extra has it): tqdm's bar, rate and ETA."""
+    import tqdm  # noqa: F401 - part of the `test` extra; its absence is a failure here
+
+    lines = [json.dumps("ok")] * 150 + [json.dumps("x-fails")] * 2
+    inp = _write_lines(tmp_path / "in.jsonl", lines)
+    status, _, err = run("batch", echo_wat, "echo_unless_x", "-f", inp, "-o", tmp_path / "out.jsonl",
+                         "--progress", "--chunk-size", 50)
+    assert status == 1
+    final = [part for part in err.split("\r") if "152/152" in part]
+    assert final, err
+    assert re.search(r"100%\|.*\| 152/152 \[\d\d:\d\d<\d\d:\d\d, [\d.]+items/s, 2 errors\]", final[-1]), final[-1]
+    assert err.endswith("\n")
+    assert _summary(err.rsplit("\r", 1)[-1]) == (152, 2)
+
+
+def test_official_flags_reach_every_pool_instance(run, tmp_path, wasm_path):
+    """batch takes the plugin options of call, the official CLI's flags included (--fuel here)."""
+    inp = _write_lines(tmp_path / "in.jsonl", ['"a"', '"b"'])
+    out = tmp_path / "out.jsonl"
+    status, _, _ = run("batch", wasm_path("misc"), "forever", "-f", inp, "-o", out, "--workers", "2",
+                       "--fuel", "10000")
+    assert status == 1
+    assert [r["type"] for r in _read_results(out)] == ["FuelExhaustedError"] * 2
 
 
 # ---------------------------------------------------------------------------------------------

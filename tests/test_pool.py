@@ -271,3 +271,170 @@ def test_integer_types_other_than_int_are_accepted():
 def test_pool_rejects_bad_size(size, message):
     with pytest.raises(ValueError, match=f"PluginPool size {message}"):
         _pool(lambda: None, size=size)
+
+
+# ---- get(timeout=...): one instance for a with block ----
+
+
+def test_get_lends_an_instance_and_takes_it_back():
+    with _pool(lambda: None, size=1) as pool:
+        with pool.get() as plugin:
+            assert plugin.call("echo", b"lent") == b"lent"
+            assert plugin.function_exists("run")
+        with pool.get(timeout=0) as again:  # the one instance is free again
+            assert again.call("echo", b"x") == b"x"
+        assert pool.call("echo", b"y") == b"y"
+
+
+def test_get_times_out_naming_the_timeout():
+    with _pool(lambda: None, size=1) as pool:
+        with pool.get():
+            thread, outcome = _start(lambda: pool.get(timeout=0.1).__enter__())
+            _join(thread)
+        error = outcome["error"]
+        assert isinstance(error, ef.PoolTimeoutError)
+        assert isinstance(error, ef.Error) and isinstance(error, TimeoutError)
+        assert "within the timeout of 0.1 s" in str(error) and "all 1 busy" in str(error)
+
+
+def test_get_zero_timeout_takes_only_a_free_instance():
+    with _pool(lambda: None, size=1) as pool:
+        with pool.get(timeout=0):
+            thread, outcome = _start(lambda: pool.get(timeout=0).__enter__())
+            _join(thread)
+        assert isinstance(outcome["error"], ef.PoolTimeoutError)
+
+
+def test_get_waits_for_an_instance_to_free_up():
+    with _pool(lambda: None, size=1) as pool:
+        holder = pool.get()
+        holder.__enter__()
+
+        def borrow() -> bytes:
+            with pool.get(timeout=WAIT) as plugin:
+                return plugin.call("echo", b"after the wait")
+
+        thread, outcome = _start(borrow)
+        thread.join(0.15)
+        assert thread.is_alive()  # waiting, not failing
+        holder.__exit__(None, None, None)
+        _join(thread)
+        assert outcome == {"result": b"after the wait"}
+
+
+def test_get_waiting_fails_when_the_pool_closes():
+    pool = _pool(lambda: None, size=1)
+    holder = pool.get()
+    holder.__enter__()
+    waiter, outcome = _start(lambda: pool.get(timeout=WAIT).__enter__())
+    waiter.join(0.1)
+    closer, _ = _start(pool.close)
+    _join(waiter)  # woken by close() with an Error, long before its timeout
+    assert "plugin pool is closed" in str(outcome["error"])
+    holder.__exit__(None, None, None)
+    _join(closer)
+    with pytest.raises(ef.Error, match="plugin pool is closed"):
+        pool.get().__enter__()
+
+
+def test_get_block_cannot_reenter_the_pool():
+    with _pool(lambda: None, size=2) as pool:
+        with pool.get():
+            for use in (lambda: pool.call("echo", b""), lambda: pool.get().__enter__(),
+                        lambda: pool.map("echo", [b""]), pool.close):
+                with pytest.raises(ef.Error, match="would wait for itself"):
+                    use()
+        assert pool.call("echo", b"ok") == b"ok"  # the block ended: the thread holds nothing
+
+
+def test_lent_instance_refuses_close_and_use_after_the_block():
+    with _pool(lambda: None, size=1) as pool:
+        with pool.get() as plugin:
+            with pytest.raises(ef.Error, match="closed by its PluginPool"):
+                plugin.close()
+        with pytest.raises(ef.Error, match="given back to its PluginPool"):
+            plugin.call("echo", b"")
+        assert pool.call("echo", b"still open") == b"still open"
+
+
+def test_get_block_that_raises_gives_the_instance_back():
+    with _pool(lambda: None, size=1) as pool:
+        with pytest.raises(RuntimeError):
+            with pool.get():
+                raise RuntimeError("in the block")
+        with pool.get(timeout=0) as plugin:
+            assert plugin.call("echo", b"x") == b"x"
+
+
+@pytest.mark.parametrize("timeout", [-1, float("nan"), "1", True])
+def test_get_rejects_bad_timeouts(timeout):
+    with _pool(lambda: None, size=1) as pool:
+        with pytest.raises(ValueError, match="PluginPool.get timeout must be None or a number"):
+            pool.get(timeout=timeout)
+
+
+# ---- max_size: instances created on demand ----
+
+
+class _Turnstile:
+    """A hook that blocks every call until released, counting the calls inside."""
+
+    def __init__(self) -> None:
+        self.inside = threading.Semaphore(0)
+        self.release = threading.Event()
+
+    def __call__(self) -> None:
+        self.inside.release()
+        assert self.release.wait(WAIT), "the test never released the hook"
+
+
+def test_max_size_grows_when_all_are_busy_then_waits():
+    hook = _Turnstile()
+    pool = _pool(hook, size=1)
+    assert (pool.size, pool.max_size) == (1, 1)
+    pool.close()
+
+    fn = Function(None, "hook", [], [], lambda _plugin, _params, _results: hook())
+    pool = ef.PluginPool(HOOKED_WAT, size=1, functions=[fn], max_size=3)
+    assert (pool.size, pool.max_size) == (1, 3)
+    callers = [_start(lambda i=i: pool.call("run", b"%d" % i)) for i in range(2)]
+    for _ in callers:
+        assert hook.inside.acquire(timeout=WAIT)
+    assert pool.size == 2  # a second instance was made for the second call
+    with pool.get(timeout=0) as third:  # and a third on demand, without waiting
+        assert pool.size == 3
+        assert third.call("echo", b"3") == b"3"
+        waiter, outcome = _start(lambda: pool.get(timeout=0.1).__enter__())
+        _join(waiter)
+        assert isinstance(outcome["error"], ef.PoolTimeoutError)  # max_size reached: no fourth
+        assert "all 3 busy" in str(outcome["error"])
+    hook.release.set()
+    for thread, call_outcome in callers:
+        _join(thread)
+    assert sorted(o["result"] for _, o in callers) == [b"0", b"1"]
+    closer, _ = _start(pool.close)
+    _join(closer)
+    assert pool.size == 3 and _all_closed(pool)  # close() frees the grown instances too
+
+
+def test_max_size_map_spreads_over_new_instances():
+    with ef.PluginPool(HOOKED_WAT, size=1, max_size=4, functions=[
+            Function(None, "hook", [], [], lambda *_: None)]) as pool:
+        items = [b"%d" % i for i in range(200)]
+        assert pool.map("echo", items, chunk_size=5) == items
+        assert 1 <= pool.size <= 4
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"size": 3, "max_size": 2}, "max_size must be at least size \\(3\\), got 2"),
+    ({"size": 1, "max_size": 0}, "max_size must be a positive integer"),
+    ({"size": 1, "max_size": ef.pool.MAX_POOL_SIZE + 1}, f"max_size must be at most {ef.pool.MAX_POOL_SIZE}"),
+])
+def test_max_size_is_checked(kwargs, message):
+    with pytest.raises(ValueError, match=f"PluginPool {message}"):
+        ef.PluginPool(HOOKED_WAT, functions=[Function(None, "hook", [], [], lambda *_: None)], **kwargs)
+
+
+def test_default_size_stays_within_max_size():
+    with ef.PluginPool(HOOKED_WAT, max_size=1, functions=[Function(None, "hook", [], [], lambda *_: None)]) as pool:
+        assert (pool.size, pool.max_size) == (1, 1)
