@@ -16,10 +16,10 @@ Every row runs each SDK with its default settings, except rows labelled "interru
 (opt-in)": extism_fast's opt-in fast mode, beside the default rows.
 
 Before timing, each row checks that both SDKs return the same output bytes for its work, on fresh
-instances (the PDK-like plugin's var makes outputs depend on earlier calls) except in the thread rows
-of the stateless minimal plugin; any difference aborts the run. Then each SDK's timed loop (sized to about ``--target``
-seconds) runs ``--repeats`` times, alternating SDKs, and the best loop counts. The garbage collector
-is off inside timed loops, as with ``timeit``.
+instances (the PDK-like plugin's var makes outputs depend on earlier calls) except in the thread
+rows of the stateless minimal plugin; any difference aborts the run. Then each SDK's timed loop
+(sized to about ``--target`` seconds) runs ``--repeats`` times, alternating SDKs, and the best loop
+counts. The garbage collector is off inside timed loops, as with ``timeit``.
 
 Rows measured outside this process (each in fresh subprocesses, one SDK per process):
 
@@ -346,8 +346,10 @@ def fresh_outputs(subject: Subject, fast_run: Callable, official_run: Callable |
 
 
 def _close(plugin) -> None:
-    # extism's __del__ frees the instance (and is idempotent when refcounting calls it again).
-    plugin.close() if isinstance(plugin, extism_fast.Plugin) else plugin.__del__()
+    if isinstance(plugin, extism_fast.Plugin):
+        plugin.close()
+    else:  # extism's __del__ frees the instance (and is idempotent when refcounting calls it again)
+        plugin.__del__()
 
 
 def call_row(subject: Subject, label: str, data: bytes, target: Target | None = None,
@@ -382,7 +384,7 @@ def many_row(subject: Subject, target: Target | None = None) -> Case:
     fast, official = subject.plugins
     f_many = fast.call_many
     return Case(
-        f"call_many, {MANY_COUNT:,} small inputs (extism: loop of call), {subject.label}",
+        f"call_many, {MANY_COUNT:,} small inputs (extism: loop), {subject.label}",
         fast=lambda: f_many(function, MANY_INPUTS),
         official=lambda: _call_loop(official, function, MANY_INPUTS),
         check=lambda: fresh_outputs(subject, lambda p: p.call_many(function, MANY_INPUTS),
