@@ -4,11 +4,22 @@
                     [--results DIR] [--no-plot]
     python bench/compare.py ...
 
-Both SDKs run the same plugins, built from this repository's sources by ``tests/conftest.py``'s
-``build_plugin`` (clang for the C plugins, wat2wasm for WAT). For every timed row the outputs of
-both SDKs are compared first (any difference aborts the run); then each SDK's timed loop (sized to
-about ``--target`` seconds) runs ``--repeats`` times, alternating SDKs, and the best loop counts.
-The garbage collector is off inside timed loops, as with ``timeit``.
+Both SDKs run the same plugins with the same manifest (config included), built from this
+repository's sources with ``tests/conftest.py``'s builder (clang for C, wat2wasm for WAT):
+
+* the headline rows use ``bench/plugins/count_vowels_pdk.c`` ("PDK-like"), which makes the kernel
+  calls of the official Rust PDK's count_vowels example: input read with ``input_load_u64`` plus a
+  byte tail, a config read, a var read and write, and a JSON output stored into a new block;
+* the "minimal" rows use ``examples/count_vowels.c``, which only reads its input and outputs a count.
+
+Every row runs each SDK with its default settings, except rows labelled "interruptible=False
+(opt-in)": extism_fast's opt-in fast mode, beside the default rows.
+
+Before timing, each row checks that both SDKs return the same output bytes for its work, on fresh
+instances (the PDK-like plugin's var makes outputs depend on earlier calls) except in the thread
+rows of the stateless minimal plugin; any difference aborts the run. Then each SDK's timed loop
+(sized to about ``--target`` seconds) runs ``--repeats`` times, alternating SDKs, and the best loop
+counts. The garbage collector is off inside timed loops, as with ``timeit``.
 
 Rows measured outside this process (each in fresh subprocesses, one SDK per process):
 
@@ -20,8 +31,8 @@ Rows measured outside this process (each in fresh subprocesses, one SDK per proc
 
 A ratio is always "how many times better extism_fast is" (throughput over throughput, or the
 official figure over ours for memory and time). Rows with a target are marked PASS or MISS.
-The table is printed as markdown and saved, with a log-log plot of count_vowels calls/s against
-input size (``throughput.png``, needs matplotlib: ``pip install -e '.[bench]'``), in
+The table is printed as markdown and saved, with a log-log plot of the PDK-like plugin's calls/s
+against input size (``throughput.png``, needs matplotlib: ``pip install -e '.[bench]'``), in
 ``bench/results/`` (``--results``).
 """
 
@@ -29,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import gc
 import itertools
 import json
@@ -47,6 +59,7 @@ from typing import Callable
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
+BENCH_PLUGINS_DIR = REPO_ROOT / "bench" / "plugins"
 if str(REPO_ROOT / "tests") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "tests"))
 
@@ -67,9 +80,11 @@ HOST_INPUT = b"Bench"
 #: call_many row: this many small inputs per batch
 MANY_COUNT = 10_000
 MANY_INPUTS = [b"Hello %d, World!" % i for i in range(MANY_COUNT)]
+#: config of the PDK-like plugin (its default, given explicitly so the config read finds a value)
+PDK_CONFIG = {"vowels": "aeiouAEIOU"}
 #: PluginPool row: this many inputs of POOL_ITEM_SIZE bytes per map
 POOL_COUNT, POOL_ITEM_SIZE = 4096, 4 * KIB
-#: plot: count_vowels input sizes
+#: plot: input sizes
 SWEEP_SIZES = [14, 64, 256, KIB, 4 * KIB, 16 * KIB, 64 * KIB, 256 * KIB, MIB]
 #: memory row: instances per process
 MEMORY_INSTANCES = 200
@@ -88,16 +103,32 @@ def build(name: str) -> bytes:
 
 
 def build_path(name: str) -> Path:
+    """Path of the built plugin `name`: a tests/conftest.py name ("kernel", "examples/count_vowels.c")
+    or "bench/<stem>" for bench/plugins/<stem>.c."""
     try:
-        from conftest import build_wasm
+        import conftest  # noqa: F401 - needs pytest
     except ImportError as exc:  # pytest missing: conftest needs it
         raise SystemExit(f"bench: cannot import tests/conftest.py ({exc}); install pytest") from None
     try:
-        return build_wasm(name)
+        if name.startswith("bench/"):
+            return build_bench_plugin(name[len("bench/"):])
+        return conftest.build_wasm(name)
     except BaseException as exc:  # conftest reports build failures with pytest.fail (a BaseException)
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
         raise SystemExit(f"bench: building plugin {name!r} failed:\n{exc}") from None
+
+
+@functools.cache
+def build_bench_plugin(stem: str) -> Path:
+    """Build bench/plugins/<stem>.c with the tests' clang command (once per process); return the
+    .wasm path. Failures raise pytest's failure exception, as the tests' builds do."""
+    # conftest's C builder: the same flags, and the same check that the plugin needs no WASI.
+    from conftest import _build_c, _out_dir
+
+    out = _out_dir() / f"bench__{stem}.wasm"
+    _build_c(BENCH_PLUGINS_DIR / f"{stem}.c", out)
+    return out
 
 
 def _hello(current_plugin, params, results, *user_data):
@@ -145,10 +176,9 @@ def official_host_functions() -> list:
     ]
 
 
-def official_compiled_plugin(wasm: bytes):
+def official_compiled_plugin_class() -> type:
     # extism 1.1.1 has CompiledPlugin but does not export it from the package.
-    cls = getattr(extism, "CompiledPlugin", None) or extism.extism.CompiledPlugin
-    return cls(wasm, functions=[])
+    return getattr(extism, "CompiledPlugin", None) or extism.extism.CompiledPlugin
 
 
 def big_plugin_wat(functions: int = 1500, ops: int = 60, data_kib: int = 256) -> str:
@@ -249,126 +279,210 @@ class Case:
     keep: list = field(default_factory=list)  # objects that must outlive the row
 
 
-def _call_case(name: str, fast_plugin, official_plugin, function: str, data: bytes,
-               target: Target | None = None) -> Case:
-    f_call, o_call = fast_plugin.call, official_plugin.call
+@dataclass
+class Subject:
+    """A plugin as both SDKs load it (manifest `config` included), and the label its rows carry.
+    ``fast_options`` go to extism_fast only (the opt-in rows' ``interruptible=False``)."""
+
+    label: str
+    wasm: bytes
+    function: str
+    config: dict | None = None
+    host_functions: bool = False
+    fast_options: dict = field(default_factory=dict)
+
+    def source(self) -> dict:
+        manifest: dict = {"wasm": [{"data": self.wasm}]}
+        if self.config:
+            manifest["config"] = dict(self.config)
+        return manifest
+
+    def functions(self, sdk) -> list:
+        if not self.host_functions:
+            return []
+        return fast_host_functions() if sdk is extism_fast else official_host_functions()
+
+    def options(self, sdk) -> dict:
+        return self.fast_options if sdk is extism_fast else {}
+
+    def new(self, sdk):
+        """A new plugin of SDK module `sdk` (extism_fast or extism)."""
+        return sdk.Plugin(self.source(), functions=self.functions(sdk), **self.options(sdk))
+
+    def compiled(self, sdk):
+        cls = extism_fast.CompiledPlugin if sdk is extism_fast else official_compiled_plugin_class()
+        return cls(self.source(), functions=self.functions(sdk), **self.options(sdk))
+
+    @functools.cached_property
+    def plugins(self) -> tuple:
+        """The (extism_fast, extism) pair the call rows time; their vars live on across rows."""
+        return self.new(extism_fast), self.new(extism)
+
+    def opt_in(self) -> "Subject":
+        """The same plugin with extism_fast's opt-in fast mode (no epoch interruption)."""
+        return Subject(f"{self.label}, interruptible=False (opt-in)", self.wasm, self.function, self.config,
+                       self.host_functions, {**self.fast_options, "interruptible": False})
+
+
+def pdk_subject() -> Subject:
+    """The headline plugin: bench/plugins/count_vowels_pdk.c, the Rust PDK example's kernel calls."""
+    return Subject("PDK-like count_vowels", build("bench/count_vowels_pdk"), "count_vowels", PDK_CONFIG)
+
+
+def minimal_subject() -> Subject:
+    """examples/count_vowels.c: reads its input and writes {"count": N}, nothing else."""
+    return Subject("minimal count_vowels", build("examples/count_vowels.c"), "count_vowels")
+
+
+def fresh_outputs(subject: Subject, fast_run: Callable, official_run: Callable | None = None) -> tuple:
+    """(fast_run(new extism_fast plugin), official_run(new extism plugin)): the rows' output check,
+    on fresh instances so that vars set by earlier calls cannot tell the two SDKs apart."""
+    runs = {extism_fast: fast_run, extism: official_run or fast_run}
+    outputs = []
+    for sdk, run in runs.items():
+        with subject.new(sdk) as plugin:
+            outputs.append(run(plugin))
+    return tuple(outputs)
+
+
+def _close(plugin) -> None:
+    if isinstance(plugin, extism_fast.Plugin):
+        plugin.close()
+    else:  # extism's __del__ frees the instance (and is idempotent when refcounting calls it again)
+        plugin.__del__()
+
+
+def call_row(subject: Subject, label: str, data: bytes, target: Target | None = None,
+             function: str | None = None) -> Case:
+    """One call of `function` (default: the subject's) with `data`, on a long-lived instance."""
+    function = function or subject.function
+    f_call, o_call = (p.call for p in subject.plugins)
     return Case(
-        name,
+        f"{label}, {subject.label}",
         fast=lambda: f_call(function, data),
         official=lambda: o_call(function, data),
-        check=lambda: (f_call(function, data), o_call(function, data)),
+        check=lambda: fresh_outputs(subject, lambda p: p.call(function, data)),
         target=target,
-        keep=[fast_plugin, official_plugin],
+        keep=[subject],
     )
 
 
-def make_cases() -> list[Case]:
-    cv = build("examples/count_vowels.c")
-    kernel = build("kernel")
-    host_user = build("host_user")
+def size_rows(subject: Subject, targets: dict[int, Target] | None = None) -> list[Case]:
+    """Calls with 1 KiB, 64 KiB and 1 MiB of text; `targets` by size."""
+    return [call_row(subject, _size_label(size), text_input(size), (targets or {}).get(size))
+            for size in (KIB, 64 * KIB, MIB)]
 
-    cases = []
-    f_cv, o_cv = extism_fast.Plugin(cv, functions=[]), extism.Plugin(cv, functions=[])
-    cases.append(_call_case("small call: count_vowels 14 B", f_cv, o_cv, "count_vowels", SMALL_INPUT,
-                            Target("ratio", 10)))
-    for label, size, target in (("1 KiB", KIB, None), ("64 KiB", 64 * KIB, None),
-                                ("1 MiB", MIB, Target("ratio", 1.2))):
-        cases.append(_call_case(f"count_vowels {label}", f_cv, o_cv, "count_vowels", text_input(size), target))
 
-    f_k, o_k = extism_fast.Plugin(kernel, functions=[]), extism.Plugin(kernel, functions=[])
-    cases.append(_call_case("echo 64 KiB (output = input block)", f_k, o_k, "echo", ECHO_INPUT,
-                            Target("ratio", 1.5)))
-    cases.append(_call_case("echo_copy 64 KiB (load/store_u64)", f_k, o_k, "echo_copy", ECHO_INPUT))
+def _call_loop(plugin, function: str, inputs: list[bytes]) -> list[bytes]:
+    call = plugin.call
+    return [call(function, x) for x in inputs]
 
-    f_h = extism_fast.Plugin(host_user, functions=fast_host_functions())
-    o_h = extism.Plugin(host_user, functions=official_host_functions())
-    cases.append(_call_case("host function round trip", f_h, o_h, "call_hello", HOST_INPUT,
-                            Target("ratio", 10)))
 
-    f_comp = extism_fast.CompiledPlugin(cv, functions=[])
-    o_comp = official_compiled_plugin(cv)
+def many_row(subject: Subject, target: Target | None = None) -> Case:
+    """MANY_COUNT small inputs: extism_fast's call_many against a loop of the official call."""
+    function = subject.function
+    fast, official = subject.plugins
+    f_many = fast.call_many
+    return Case(
+        f"call_many, {MANY_COUNT:,} small inputs (extism: loop), {subject.label}",
+        fast=lambda: f_many(function, MANY_INPUTS),
+        official=lambda: _call_loop(official, function, MANY_INPUTS),
+        check=lambda: fresh_outputs(subject, lambda p: p.call_many(function, MANY_INPUTS),
+                                    lambda p: _call_loop(p, function, MANY_INPUTS)),
+        target=target, items=MANY_COUNT,
+    )
 
-    def fast_new():
-        extism_fast.Plugin(f_comp).close()
 
-    def official_new():
-        p = extism.Plugin(o_comp)
-        p.__del__()  # frees the instance (and is idempotent when refcounting calls it again)
+def instance_rows(subject: Subject, first_call_target: Target | None = None) -> list[Case]:
+    """Instances of one compiled plugin: `Plugin(compiled)` alone, and with its first call. Both SDKs
+    instantiate the modules at the first call, so only the second row compares like work."""
+    compiled = {sdk: subject.compiled(sdk) for sdk in (extism_fast, extism)}
+    function = subject.function
 
-    def check_new():
-        with extism_fast.Plugin(f_comp) as f:
-            fast_out = f.call("count_vowels", SMALL_INPUT)
-        o = extism.Plugin(o_comp)
-        official_out = o.call("count_vowels", SMALL_INPUT)
-        o.__del__()
-        return fast_out, official_out
+    def new(sdk) -> None:
+        _close(sdk.Plugin(compiled[sdk]))
 
-    cases.append(Case("instance from CompiledPlugin", fast_new, official_new, check_new,
-                      target=Target("ratio", 20), keep=[f_comp, o_comp]))
+    def new_call(sdk) -> bytes:
+        plugin = sdk.Plugin(compiled[sdk])
+        try:
+            return plugin.call(function, SMALL_INPUT)
+        finally:
+            _close(plugin)
 
-    # Both SDKs instantiate the modules at the first call: this row includes that work.
-    def fast_new_call():
-        with extism_fast.Plugin(f_comp) as f:
-            f.call("count_vowels", SMALL_INPUT)
+    def check() -> tuple:
+        return new_call(extism_fast), new_call(extism)
 
-    def official_new_call():
-        o = extism.Plugin(o_comp)
-        o.call("count_vowels", SMALL_INPUT)
-        o.__del__()
+    return [
+        Case(f"instance from CompiledPlugin, {subject.label}", lambda: new(extism_fast), lambda: new(extism),
+             check, keep=[compiled]),
+        Case(f"instance from CompiledPlugin + first call, {subject.label}", lambda: new_call(extism_fast),
+             lambda: new_call(extism), check, target=first_call_target, keep=[compiled]),
+    ]
 
-    cases.append(Case("instance from CompiledPlugin + first call", fast_new_call, official_new_call, check_new,
-                      keep=[f_comp, o_comp]))
 
-    f_many, o_many_call = f_cv.call_many, o_cv.call
-    cases.append(Case(
-        f"call_many, {MANY_COUNT:,} small inputs (extism: loop of call)",
-        fast=lambda: f_many("count_vowels", MANY_INPUTS),
-        official=lambda: [o_many_call("count_vowels", x) for x in MANY_INPUTS],
-        check=lambda: (f_many("count_vowels", MANY_INPUTS),
-                       [o_many_call("count_vowels", x) for x in MANY_INPUTS]),
-        target=Target("ratio", 20), items=MANY_COUNT,
-    ))
-
-    # PluginPool.map over 2 instances vs 1; the official SDK: 2 plugins on 2 threads, each looping
-    # over half of the inputs (vs 1 plugin looping over all).
+def thread_rows(subject: Subject) -> list[Case]:
+    """PluginPool.map over 2 instances vs 1, and 2 threads each calling its own plugin. The official
+    SDK: 2 plugins on 2 threads, each looping over half of the inputs (vs 1 plugin over all). The
+    subject must keep no state between calls (the pool spreads calls over instances)."""
+    function = subject.function
     pool_inputs = [bytes([97 + i % 26]) + text_input(POOL_ITEM_SIZE - 1) for i in range(POOL_COUNT)]
     halves = [pool_inputs[: POOL_COUNT // 2], pool_inputs[POOL_COUNT // 2:]]
-    pool1 = extism_fast.PluginPool(cv, size=1, functions=[])
-    pool2 = extism_fast.PluginPool(cv, size=2, functions=[])
-    o2 = [extism.Plugin(cv, functions=[]) for _ in range(2)]
-
-    def official_loop(plugin, inputs):
-        call = plugin.call
-        return [call("count_vowels", x) for x in inputs]
-
-    cases.append(Case(
+    pool1 = extism_fast.PluginPool(subject.source(), size=1, functions=[])
+    pool2 = extism_fast.PluginPool(subject.source(), size=2, functions=[])
+    o2 = [subject.new(extism) for _ in range(2)]
+    pool_row = Case(
         f"PluginPool.map, 2 threads, {POOL_COUNT:,} x {POOL_ITEM_SIZE // KIB} KiB "
-        f"(extism: 2 plugins on 2 threads)",
-        fast=lambda: pool2.map("count_vowels", pool_inputs),
-        official=[lambda p=p, h=h: official_loop(p, h) for p, h in zip(o2, halves)],
-        check=lambda: (pool2.map("count_vowels", pool_inputs),
-                       official_loop(o2[0], halves[0]) + official_loop(o2[1], halves[1])),
+        f"(extism: 2 plugins on 2 threads), {subject.label}",
+        fast=lambda: pool2.map(function, pool_inputs),
+        official=[lambda p=p, h=h: _call_loop(p, function, h) for p, h in zip(o2, halves)],
+        check=lambda: (pool2.map(function, pool_inputs),
+                       _call_loop(o2[0], function, halves[0]) + _call_loop(o2[1], function, halves[1])),
         target=Target("scaling", 1.8), items=POOL_COUNT, threads=2, thread_op_items=POOL_COUNT // 2,
-        fast_1t=lambda: pool1.map("count_vowels", pool_inputs),
-        official_1t=lambda: official_loop(o2[0], pool_inputs),
-        fast_ref=("Plugin.call_many on the caller's thread", lambda: f_many("count_vowels", pool_inputs)),
+        fast_1t=lambda: pool1.map(function, pool_inputs),
+        official_1t=lambda: _call_loop(o2[0], function, pool_inputs),
+        fast_ref=("Plugin.call_many on the caller's thread",
+                  lambda c=subject.plugins[0].call_many: c(function, pool_inputs)),
         keep=[pool1, pool2, o2],
-    ))
-
-    # Plain Plugins on 2 threads (one each): the GIL is released during long calls.
+    )
     mib = text_input(MIB)
-    f2 = [extism_fast.Plugin(cv, functions=[]) for _ in range(2)]
-    cases.append(Case(
-        "2 threads x own Plugin, count_vowels 1 MiB",
-        fast=[(lambda c=p.call: c("count_vowels", mib)) for p in f2],
-        official=[(lambda c=p.call: c("count_vowels", mib)) for p in o2],
-        check=lambda: ([p.call("count_vowels", mib) for p in f2], [p.call("count_vowels", mib) for p in o2]),
+    f2 = [subject.new(extism_fast) for _ in range(2)]
+    own_row = Case(
+        f"2 threads x own Plugin, 1 MiB, {subject.label}",
+        fast=[(lambda c=p.call: c(function, mib)) for p in f2],
+        official=[(lambda c=p.call: c(function, mib)) for p in o2],
+        check=lambda: ([p.call(function, mib) for p in f2], [p.call(function, mib) for p in o2]),
         threads=2,
-        fast_1t=lambda c=f2[0].call: c("count_vowels", mib),
-        official_1t=lambda c=o2[0].call: c("count_vowels", mib),
+        fast_1t=lambda c=f2[0].call: c(function, mib),
+        official_1t=lambda c=o2[0].call: c(function, mib),
         keep=[f2, o2],
-    ))
-    return cases
+    )
+    return [pool_row, own_row]
+
+
+def make_cases() -> list[Case]:
+    """Every timed row. All plugins run with each SDK's default settings, except the rows labelled
+    "interruptible=False (opt-in)" (extism_fast's fast mode; the official side is unchanged)."""
+    pdk, minimal = pdk_subject(), minimal_subject()
+    pdk_opt_in = pdk.opt_in()
+    kernel = Subject("kernel.wat", build("kernel"), "echo")
+    host = Subject("host_user.wat", build("host_user"), "call_hello", host_functions=True)
+    return [
+        call_row(pdk, "small call 14 B", SMALL_INPUT, Target("ratio", 12)),
+        call_row(pdk_opt_in, "small call 14 B", SMALL_INPUT),
+        *size_rows(pdk, {MIB: Target("ratio", 1.0)}),
+        call_row(pdk_opt_in, "1 MiB", text_input(MIB)),
+        many_row(pdk, Target("ratio", 13)),
+        many_row(pdk_opt_in),
+        *instance_rows(pdk, Target("ratio", 9)),
+        call_row(host, "host function round trip", HOST_INPUT, Target("ratio", 10)),
+        call_row(minimal, "small call 14 B", SMALL_INPUT),
+        *size_rows(minimal),
+        many_row(minimal),
+        *instance_rows(minimal),
+        call_row(kernel, "echo 64 KiB (output = input block)", ECHO_INPUT),
+        call_row(kernel, "echo_copy 64 KiB (load/store_u64)", ECHO_INPUT, function="echo_copy"),
+        *thread_rows(minimal),
+    ]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -565,7 +679,7 @@ def measure_memory(repeats: int) -> Result:
         per[sdk] = min(float(_run_script(_MEMORY_SCRIPT, sdk, path, str(MEMORY_INSTANCES)))
                        for _ in range(max(1, min(repeats, 2))))
     fast, official = per["extism_fast"] / KIB, per["extism"] / KIB
-    return Result(f"RSS per idle instance ({MEMORY_INSTANCES} from one compiled count_vowels)", "KiB",
+    return Result(f"RSS per idle instance ({MEMORY_INSTANCES} from one compiled minimal count_vowels)", "KiB",
                   fast, official, official / fast if fast > 0 else float("inf")).check(Target("fraction", 0.5))
 
 
@@ -616,23 +730,14 @@ def measure_first_load(repeats: int, workdir: Path) -> list[Result]:
 # --------------------------------------------------------------------------------------------------
 
 
-def sweep(repeats: int, target: float) -> list[dict]:
-    cv = build("examples/count_vowels.c")
-    f_call = extism_fast.Plugin(cv, functions=[]).call
-    o_call = extism.Plugin(cv, functions=[]).call
+def sweep(subject: Subject, repeats: int, target: float) -> list[dict]:
+    """calls/s of both SDKs for each of SWEEP_SIZES (each size a call row, outputs checked)."""
     points = []
     for size in SWEEP_SIZES:
-        data = text_input(size) if size != 14 else SMALL_INPUT
-        fast_op = lambda d=data: f_call("count_vowels", d)  # noqa: E731
-        official_op = lambda d=data: o_call("count_vowels", d)  # noqa: E731
-        if fast_op() != official_op():
-            raise SystemExit(f"bench: OUTPUT MISMATCH in the sweep at {size} bytes")
-        n_f, n_o = calibrate(fast_op, target), calibrate(official_op, target)
-        bf = bo = float("inf")
-        for _ in range(repeats):
-            bf = min(bf, time_loop(fast_op, n_f) / n_f)
-            bo = min(bo, time_loop(official_op, n_o) / n_o)
-        points.append({"size": size, "extism_fast": 1 / bf, "extism": 1 / bo})
+        case = call_row(subject, _size_label(size), text_input(size) if size != 14 else SMALL_INPUT)
+        verify(case)
+        result = measure(case, repeats, target)
+        points.append({"size": size, "extism_fast": result.fast, "extism": result.official})
     return points
 
 
@@ -800,7 +905,7 @@ def markdown_report(results: list[Result], info: dict, repeats: int, target: flo
         *(f"- {n}" for n in format_notes(results, info)),
     ]
     if plot_file:
-        lines += ["", f"![count_vowels calls/s against input size]({plot_file})"]
+        lines += ["", f"![PDK-like count_vowels calls/s against input size]({plot_file})"]
     return "\n".join(lines) + "\n"
 
 
@@ -852,10 +957,11 @@ def main(argv: list[str] | None = None) -> int:
     points: list[dict] = []
     plot_name = "throughput.png"
     if not args.no_plot and not args.only:
-        points = sweep(max(1, min(repeats, 3)), target / 2.5)
+        subject = pdk_subject()
+        points = sweep(subject, max(1, min(repeats, 3)), target / 2.5)
         print("  measured: input-size sweep", file=sys.stderr, flush=True)
         plot_note = plot(points, args.results / plot_name,
-                         f"count_vowels (C PDK) calls/s: extism_fast {info['extism_fast']} vs "
+                         f"{subject.label} calls/s: extism_fast {info['extism_fast']} vs "
                          f"extism {info['extism']} ({info['cpu']})")
     elapsed = time.perf_counter() - t_start
 

@@ -239,6 +239,38 @@ def test_vars(sdk, plugin_wasm):
     assert a.call("count_calls", "") == b"4"
 
 
+def _bench_plugin(stem):
+    """wasm bytes of bench/plugins/<stem>.c, built by the bench's own builder."""
+    from conftest import REPO_ROOT
+
+    if str(REPO_ROOT) not in sys.path:  # `pytest` run without the repository on sys.path
+        sys.path.insert(0, str(REPO_ROOT))
+    from bench.compare import build_bench_plugin
+
+    return build_bench_plugin(stem).read_bytes()
+
+
+def test_bench_pdk_plugin(sdk):
+    """The benchmark's headline plugin (bench/plugins/count_vowels_pdk.c) gives the same bytes in
+    both SDKs: the default and a configured `vowels`, the running `total` var, inputs around its
+    8-byte read chunks, JSON escaping of the config value, and its error for an oversized config."""
+    wasm = _bench_plugin("count_vowels_pdk")
+    with sdk.Plugin(wasm, functions=[]) as plugin:
+        outputs = [plugin.call("count_vowels", text) for text in (b"", b"aeiouAEI", b"Hello, World!!")]
+    assert outputs == [
+        b'{"count":0,"total":0,"vowels":"aeiouAEIOU"}',
+        b'{"count":8,"total":8,"vowels":"aeiouAEIOU"}',
+        b'{"count":3,"total":11,"vowels":"aeiouAEIOU"}',
+    ]
+    with sdk.Plugin({"wasm": [{"data": wasm}], "config": {"vowels": 'y"\\\n\x01'}}, functions=[]) as plugin:
+        assert plugin.call("count_vowels", b'Hey, "you"\\\n!') == (
+            b'{"count":6,"total":6,"vowels":"y\\"\\\\\\n\\u0001"}'
+        )
+    with sdk.Plugin(wasm, config={"vowels": "x" * 256}, functions=[]) as plugin:
+        with pytest.raises(sdk.Error, match="config 'vowels' is longer than 255 bytes"):
+            plugin.call("count_vowels", b"x")
+
+
 def test_compiled_plugin(sdk, plugin_wasm):
     CompiledPlugin = _compiled_plugin_class(sdk)
     compiled = CompiledPlugin(plugin_wasm("kitchen_sink.c"), functions=_kitchen_functions(sdk))
