@@ -197,6 +197,7 @@ cdef class Plugin:
             options.kernel_limit = memory.max_pages * WASM_PAGE_SIZE
             options.max_memory_bytes = memory.max_pages * WASM_PAGE_SIZE
         options.max_var_bytes = memory.effective_max_var_bytes
+        options.max_table_elements = memory.effective_max_table_elements
         options.fuel = self.compiled_plugin.fuel or 0
         options.wasi = self.compiled_plugin.wasi
         options.wasi_stdio = self._wasi_stdio

@@ -71,7 +71,11 @@ _URL_FORBIDDEN = re.compile(r"[\x00-\x20\x7f]")
 U32_MAX: int = (1 << 32) - 1
 #: Largest byte cap, ``timeout_ms`` and ``fuel`` (a u64).
 U64_MAX: int = (1 << 64) - 1
-_MEMORY_MAX = {"max_pages": U32_MAX, "max_http_response_bytes": U64_MAX, "max_var_bytes": U64_MAX}
+_MEMORY_MAX = {"max_pages": U32_MAX, "max_http_response_bytes": U64_MAX, "max_var_bytes": U64_MAX,
+               "max_table_elements": U32_MAX}
+#: The default cap on each table's elements: what a pooled instance's table slot holds, so table.grow
+#: cannot take host memory without bound (~8 bytes an element).
+DEFAULT_MAX_TABLE_ELEMENTS = 1 << 20
 
 # Field-path prefix used by validation messages. Direct construction reports e.g. "WasmData.hash";
 # ``Manifest.from_dict`` sets this so the same validators report "manifest.wasm[1].hash" without
@@ -377,11 +381,15 @@ class MemoryOptions:
         (default :data:`DEFAULT_MAX_HTTP_RESPONSE_BYTES`).
     :param max_var_bytes: cap on the total size of an instance's vars, ``0`` disables vars
         (default :data:`DEFAULT_MAX_VAR_BYTES`).
+    :param max_table_elements: cap on each wasm table's elements; ``table.grow`` past it returns -1
+        (default :data:`DEFAULT_MAX_TABLE_ELEMENTS`). An extism_fast key: the official runtime has
+        no such limit.
     """
 
     max_pages: int | None = None
     max_http_response_bytes: int | None = None
     max_var_bytes: int | None = None
+    max_table_elements: int | None = None
 
     def __attrs_post_init__(self) -> None:
         where = _prefix("MemoryOptions")
@@ -401,6 +409,11 @@ class MemoryOptions:
         if self.max_http_response_bytes is None:
             return DEFAULT_MAX_HTTP_RESPONSE_BYTES
         return self.max_http_response_bytes
+
+    @property
+    def effective_max_table_elements(self) -> int:
+        """The per-table element cap actually applied."""
+        return DEFAULT_MAX_TABLE_ELEMENTS if self.max_table_elements is None else self.max_table_elements
 
     @property
     def effective_max_var_bytes(self) -> int:

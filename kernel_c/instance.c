@@ -443,7 +443,7 @@ static int new_store(plugin_instance *p, char **error) {
         return -1;
     }
     p->ctx = wt.wasmtime_store_context(p->store);
-    if (p->max_memory_bytes >= 0) wt.wasmtime_store_limiter(p->store, p->max_memory_bytes, -1, -1, -1, -1);
+    wt.wasmtime_store_limiter(p->store, p->max_memory_bytes, p->max_table_elements, -1, -1, -1);
     if (c->bundle->flags & ENGINE_EPOCH) {
         wt.wasmtime_store_epoch_deadline_callback(p->store, on_epoch_deadline, p, NULL);
         wt.wasmtime_context_set_epoch_deadline(p->ctx, 1);
@@ -519,6 +519,7 @@ plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, cons
     p->compiled = compiled;
     p->owner = owner;
     p->max_memory_bytes = options->max_memory_bytes;
+    p->max_table_elements = options->max_table_elements;
     p->fuel = options->fuel;
     p->wasi = options->wasi;
     p->wasi_stdio = options->wasi_stdio;

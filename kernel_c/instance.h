@@ -115,6 +115,7 @@ typedef struct plugin_instance {
     int initialized;                 /* startup functions ran in this store */
     int needs_store;                 /* no store yet, or `_start` ended it: make one before the next call */
     int64_t max_memory_bytes;        /* per wasm memory; -1 = unlimited */
+    int64_t max_table_elements;      /* per wasm table; -1 = unlimited */
     uint64_t fuel;                   /* instructions per call (fuel engine only); 0 = unmetered */
     int wasi;
     int wasi_stdio;                  /* wasi_stdio_mode */
@@ -218,6 +219,7 @@ import_source compiled_plugin_import_source(const compiled_plugin *c, size_t pos
 typedef struct instance_options {
     uint64_t kernel_limit;           /* bytes of kernel memory; 0 = the default (4 GiB) */
     int64_t max_memory_bytes;        /* per wasm memory (manifest.memory.max_pages); -1 = unlimited */
+    int64_t max_table_elements;      /* per wasm table (manifest.memory.max_table_elements); -1 = unlimited */
     uint64_t max_var_bytes;          /* total size of vars; 0 disables them */
     uint64_t fuel;                   /* budget of every call (fuel engine only); 0 = unmetered */
     const config_entry *config;

@@ -159,10 +159,48 @@ def test_no_pool_when_its_address_space_is_refused(wasm_path):
     assert result.stdout.strip() == "False"
 
 
+def _big_table_manifest(wasm):
+    """BIG_TABLE's table is over the default memory.max_table_elements: raise the cap."""
+    return {"wasm": [{"data": wasm}], "memory": {"max_table_elements": 2_000_000}}
+
+
 def test_a_module_too_big_for_the_pool_is_compiled_for_on_demand_instances():
-    with ef.Plugin(BIG_TABLE, functions=[]) as plugin:
+    with ef.Plugin(_big_table_manifest(BIG_TABLE.encode()), functions=[]) as plugin:
         assert plugin.call("run") == b""
         assert not plugin._pooled
+    # By default a table is capped at what a pool slot holds (memory.max_table_elements).
+    with pytest.raises(ef.CallError, match="table"):
+        ef.Plugin(BIG_TABLE, functions=[]).call("run")
+
+
+GROW_TABLE = """
+(module
+  (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
+  (import "extism:host/env" "store_u64" (func $store_u64 (param i64 i64)))
+  (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
+  (import "extism:host/env" "input_load_u64" (func $input_load_u64 (param i64) (result i64)))
+  (table 1 funcref)
+  ;; u64: table.grow(N) (-1 when refused), N = input u64
+  (func (export "grow") (result i32) (local $o i64)
+    (local.set $o (call $alloc (i64.const 8)))
+    (call $store_u64 (local.get $o)
+      (i64.extend_i32_s (table.grow (ref.null func) (i32.wrap_i64 (call $input_load_u64 (i64.const 0))))))
+    (call $output_set (local.get $o) (i64.const 8))
+    (i32.const 0)))
+"""
+
+
+@pytest.mark.parametrize("memory, n, grown", [
+    ({}, 200_000_000, False),                       # 1.5 GiB of table refused by default
+    ({}, (1 << 20) - 1, True),                      # up to the default cap
+    ({"max_table_elements": 100}, 100, False),      # 1 + 100 > 100
+    ({"max_table_elements": 100}, 99, True),
+])
+def test_table_growth_is_bounded(memory, n, grown):
+    with ef.Plugin({"wasm": [{"data": GROW_TABLE.encode()}], "memory": memory}, functions=[]) as plugin:
+        result = int.from_bytes(plugin.call("grow", n.to_bytes(8, "little")), "little", signed=True)
+        assert (result != -1) == grown, result
+        assert plugin.call("grow", (0).to_bytes(8, "little")) != b""
 
 
 def test_an_invalid_module_is_still_reported_as_invalid():
@@ -276,7 +314,7 @@ def test_a_call_without_interruption_releases_the_gil(plugin_wasm):
 
 
 def test_cancel_handle_on_a_plugin_too_big_for_the_pool():
-    plugin = ef.Plugin(BIG_TABLE, functions=[])
+    plugin = ef.Plugin(_big_table_manifest(BIG_TABLE.encode()), functions=[])
     plugin.cancel_handle()
     assert plugin.interruptible and not plugin._pooled
     assert plugin.call("run") == b""
@@ -384,7 +422,8 @@ def test_a_module_too_big_for_the_pool_loads_from_the_cache_without_compiling(tm
         compiles = []
         real = _runtime.wat2wasm
         _runtime.wat2wasm = lambda text: compiles.append(1) or real(text)
-        plugin = ef.Plugin({str(wasm_file)!r}, functions=[])
+        plugin = ef.Plugin({{"wasm": [{{"path": {str(wasm_file)!r}}}], "memory": {{"max_table_elements": 2000000}}}},
+                           functions=[])
         assert plugin.call("run") == b"" and not plugin._pooled
         print(len(compiles))
     """

@@ -97,6 +97,7 @@ cdef extern from "instance.h" nogil:
     ctypedef struct instance_options:
         uint64_t kernel_limit
         int64_t max_memory_bytes
+        int64_t max_table_elements
         uint64_t max_var_bytes
         uint64_t fuel
         const config_entry *config
