@@ -23,6 +23,7 @@ static void sync_header(kernel *k) {
     put_u64(k->base + KERNEL_HEADER_END, k->end);
     put_u64(k->base + KERNEL_HEADER_FAULT, 0);
     put_u64(k->base + KERNEL_HEADER_STRICT, (uint64_t)(k->strict != 0));
+    put_u64(k->base + KERNEL_HEADER_FLOOR, k->floor);
 }
 
 kernel *kernel_new(uint64_t limit, kernel_grow_fn grow, void *grow_ctx) {
@@ -32,6 +33,7 @@ kernel *kernel_new(uint64_t limit, kernel_grow_fn grow, void *grow_ctx) {
     k->grow = grow;
     k->grow_ctx = grow_ctx;
     k->end = KERNEL_FIRST_OFFSET;
+    k->floor = KERNEL_FIRST_OFFSET;
     return k;
 }
 
@@ -177,6 +179,7 @@ void kernel_reset(kernel *k) {
     k->block_count = 0;
     k->free_count = 0;
     k->end = KERNEL_FIRST_OFFSET;
+    k->floor = KERNEL_FIRST_OFFSET;
     k->input_offset = k->input_length = 0;
     k->output_offset = k->output_length = 0;
     k->error_offset = k->error_length = 0;
@@ -201,6 +204,7 @@ void kernel_reset_keeping(kernel *k, uint64_t keep_end) {
     kernel_reset(k);
     if (keep_end <= KERNEL_FIRST_OFFSET || keep_end > k->committed) return;
     k->end = (keep_end + 7) / 8 * 8 <= k->committed ? (keep_end + 7) / 8 * 8 : keep_end;
+    k->floor = k->end;
     sync_header(k);
 }
 

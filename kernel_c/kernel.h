@@ -1,5 +1,6 @@
 /*
- * kernel.h - the Extism kernel memory: blocks, input, output and error (ABI.md, "Offsets and blocks").
+ * kernel.h - the Extism kernel memory: blocks, input, output and error (docs/ABI.md, "Kernel memory,
+ * offsets and blocks").
  *
  * The kernel memory is a region separate from the plugin's linear memory. Plugins see 64-bit
  * offsets into it; offset 0 means "none", so the first block starts at KERNEL_FIRST_OFFSET.
@@ -32,6 +33,9 @@
 #define KERNEL_HEADER_FAULT_OFFSET 40u
 /* Non-zero when the kernel is strict (kernel.strict): failed accessor checks trap. */
 #define KERNEL_HEADER_STRICT 48u
+/* First offset stores may write (k->floor): bytes below it are outputs of earlier calls that the
+ * host still exposes (kernel_reset_keeping), which no store may change. */
+#define KERNEL_HEADER_FLOOR 56u
 
 /* Grow the region to at least new_size bytes (never shrinks). On success stores the (possibly
  * moved) base address and the new size and returns 0; returns -1 when it cannot. */
@@ -62,6 +66,7 @@ typedef struct kernel {
     uint64_t error_offset;
     uint64_t error_length; /* the error block's length when error_set named it */
     int strict;            /* out-of-range accesses trap instead of the official lenient answers */
+    uint64_t floor;        /* stores below it are out of range: see KERNEL_HEADER_FLOOR */
 } kernel;
 
 /* kernel_new: an empty kernel that may grow to `limit` bytes (0 -> 4 GiB) through `grow`.
@@ -111,12 +116,15 @@ void kernel_set_strict(kernel *k, int strict);
  * when error_set named it (the call still fails, as in the official runtime). */
 const uint8_t *kernel_error_text(const kernel *k, uint64_t *length);
 
-/* kernel_reset: forget every block, the input, the output and the error. */
+/* kernel_reset: forget every block, the input, the output and the error (and the kept outputs:
+ * the store floor goes back to KERNEL_FIRST_OFFSET). */
 void kernel_reset(kernel *k);
 
 /* kernel_reset_keeping: kernel_reset, then start allocating at `keep_end` instead of at
- * KERNEL_FIRST_OFFSET, so the bytes below it (outputs the host still exposes) are not reused.
- * keep_end must not exceed the committed size; smaller values mean a plain reset. */
+ * KERNEL_FIRST_OFFSET, so the bytes below it (outputs the host still exposes) are not reused,
+ * and make it the store floor, so no store changes them either. The plugin's own `reset` keeps
+ * them too (kernel_reset_keeping(k, k->floor)). keep_end must not exceed the committed size;
+ * smaller values mean a plain reset. */
 void kernel_reset_keeping(kernel *k, uint64_t keep_end);
 
 /* kernel_set_input: mark [offset, offset + length) as the input and update the header. */

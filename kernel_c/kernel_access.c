@@ -32,7 +32,8 @@ static const char KERNEL_ACCESS_WAT[] =
     "(module\n"
     "  (memory (export \"memory\") 1)\n"
     /* Checks are written out in every function: Cranelift does not inline calls. An offset is valid
-     * when [o, o + n) lies in [64, end); end >= 64 always, so end - n cannot wrap for n <= 8. */
+     * when [o, o + n) lies in [64, end), for stores in [floor, end) (floor at 56: outputs the host
+     * still exposes lie below it); end >= floor >= 64 always, so end - n cannot wrap for n <= 8. */
     "  (func (export \"load_u8\") (param $o i64) (result i32)\n"
     "    (if (i32.or (i64.lt_u (local.get $o) (i64.const 64))\n"
     "                (i64.gt_u (local.get $o) (i64.sub (i64.load (i32.const 24)) (i64.const 1))))\n"
@@ -44,12 +45,12 @@ static const char KERNEL_ACCESS_WAT[] =
     ON_FAULT("2", "(return (i64.const 0))")
     "    (i64.load (i32.wrap_i64 (local.get $o))))\n"
     "  (func (export \"store_u8\") (param $o i64) (param $v i32)\n"
-    "    (if (i32.or (i64.lt_u (local.get $o) (i64.const 64))\n"
+    "    (if (i32.or (i64.lt_u (local.get $o) (i64.load (i32.const 56)))\n"
     "                (i64.gt_u (local.get $o) (i64.sub (i64.load (i32.const 24)) (i64.const 1))))\n"
     ON_FAULT("3", "(return)")
     "    (i32.store8 (i32.wrap_i64 (local.get $o)) (local.get $v)))\n"
     "  (func (export \"store_u64\") (param $o i64) (param $v i64)\n"
-    "    (if (i32.or (i64.lt_u (local.get $o) (i64.const 64))\n"
+    "    (if (i32.or (i64.lt_u (local.get $o) (i64.load (i32.const 56)))\n"
     "                (i64.gt_u (local.get $o) (i64.sub (i64.load (i32.const 24)) (i64.const 8))))\n"
     ON_FAULT("4", "(return)")
     "    (i64.store (i32.wrap_i64 (local.get $o)) (local.get $v)))\n"
@@ -95,6 +96,12 @@ char *kernel_access_fault_message(kernel *k) {
         snprintf(message, sizeof message, "extism:host/env %s: index %llu (+%llu bytes) is past the input (%llu bytes)",
                  fault_function(which), (unsigned long long)offset, (unsigned long long)n,
                  (unsigned long long)k->input_length);
+    else if ((which == 2 || which == 3) && offset >= KERNEL_FIRST_OFFSET && offset < k->floor)
+        snprintf(message, sizeof message,
+                 "extism:host/env %s: offset %llu (+%llu bytes) is below %llu: outputs of earlier calls "
+                 "the host still exposes lie there, and stores may not change them",
+                 fault_function(which), (unsigned long long)offset, (unsigned long long)n,
+                 (unsigned long long)k->floor);
     else
         kernel_describe_out_of_bounds(k, fault_function(which), offset, n, message, sizeof message);
     return wt_copy_text(message, strlen(message));
