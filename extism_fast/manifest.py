@@ -1,6 +1,6 @@
 """The Extism manifest: which wasm modules make up a plugin and the limits it runs under.
 
-The classes here mirror the JSON manifest every Extism SDK accepts (see ``ABI.md``, "The manifest"),
+The classes here mirror the JSON manifest every Extism SDK accepts (see ``docs/ABI.md``, "The manifest"),
 so a manifest written for the official runtime loads here unchanged and vice versa. This layer only
 validates, (de)serialises and fetches bytes; it never compiles wasm, so it has no native dependency.
 

@@ -1,11 +1,11 @@
 /*
- * env_imports.c - the `extism:host/env` functions of ABI.md as unchecked wasmtime callbacks, except
+ * env_imports.c - the `extism:host/env` functions of docs/ABI.md as unchecked wasmtime callbacks, except
  * the loads, stores and input reads, which run as wasm (kernel_access.c).
  *
  * Each callback finds its instance through `current_instance` (see instance.h). Arguments and
  * results share one raw array (unchecked API): args[0..] in, args[0] out. Every offset a plugin
  * passes is bounds-checked against the kernel region and never touches memory outside it.
- * Offset 0 is the null handle: an empty string wherever a string is read (ABI.md). What a bad
+ * Offset 0 is the null handle: an empty string wherever a string is read (docs/ABI.md). What a bad
  * offset does is the official runtime's: ignored where its kernel ignores it (input_set,
  * output_set, error_set out of range), an error naming the function and the offset where its host
  * fails the call (a key, value or message that is not a block). A strict kernel (kernel.strict)

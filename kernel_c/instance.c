@@ -663,7 +663,7 @@ static void run_export(plugin_instance *p, size_t index, call_result *r) {
     set_message(r, e != NULL ? wt_take_error_message(e) : wt_take_trap_message(trap));
 }
 
-/* Startup functions, once per store, before the first call (ABI.md, "A call", step 2). A failure
+/* Startup functions, once per store, before the first call (docs/ABI.md, "A call"). A failure
  * is reported as CALL_INSTANTIATE with a message naming the startup export. */
 static int run_startup(plugin_instance *p, call_result *r) {
     const compiled_plugin *c = p->compiled;

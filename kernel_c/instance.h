@@ -1,5 +1,5 @@
 /*
- * instance.h - a compiled plugin, its instances, and a call (ABI.md, "A call").
+ * instance.h - a compiled plugin, its instances, and a call (docs/ABI.md, "A call").
  *
  * compiled_plugin: the engine-level, store-independent part shared by every instance: the linker
  *   (kernel callbacks + host imports + user host functions + WASI when enabled), the modules, their
@@ -257,7 +257,7 @@ int instance_use_compiled(plugin_instance *p, const compiled_plugin *compiled);
 /* instance_delete: drop the store, the kernel, vars and config. NULL is ignored. */
 void instance_delete(plugin_instance *p);
 
-/* instance_call: run the export `export_index` with `input` (ABI.md "A call"). timeout_ns 0 =
+/* instance_call: run the export `export_index` with `input` (docs/ABI.md, "A call"). timeout_ns 0 =
  * none (and ignored on an engine without ENGINE_EPOCH). Fills *r; free r->message afterwards.
  * holds_gil: the caller holds the GIL; the call releases it once it has run for a tick (~1 ms),
  * or at once on an engine without ENGINE_EPOCH, and leaves the thread state in p->saved_thread,
@@ -287,7 +287,7 @@ int instance_cancel_requested(plugin_instance *p);
  * and return a trap carrying it. The first failure of a call wins. */
 wasm_trap_t *instance_fail(plugin_instance *p, failure_kind kind, const char *message);
 
-/* env_imports_define: define every `extism:host/env` import of ABI.md on the linker. */
+/* env_imports_define: define every `extism:host/env` import of docs/ABI.md on the linker. */
 int env_imports_define(wasmtime_linker_t *linker, char **error);
 
 /* env_import_signature: for an `extism:host/env` name, its parameter and result kinds as strings

@@ -1,5 +1,5 @@
 /*
- * kernel.h - the Extism kernel memory: blocks, input, output and error (ABI.md, "Offsets and blocks").
+ * kernel.h - the Extism kernel memory: blocks, input, output and error (docs/ABI.md, "Kernel memory, offsets and blocks").
  *
  * The kernel memory is a region separate from the plugin's linear memory. Plugins see 64-bit
  * offsets into it; offset 0 means "none", so the first block starts at KERNEL_FIRST_OFFSET.

@@ -1,5 +1,5 @@
 /*
- * vars.h - the per-instance variable store behind var_get / var_set (ABI.md).
+ * vars.h - the per-instance variable store behind var_get / var_set (docs/ABI.md, "Host functions").
  *
  * Keys and values are byte strings. The store's size (sum of key and value lengths) is capped;
  * a cap of 0 disables vars. Variables survive between calls of one plugin instance.

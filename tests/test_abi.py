@@ -1,4 +1,4 @@
-"""One test (at least) per row of ABI.md: every kernel function and every host-provided function.
+"""One test (at least) per row of docs/ABI.md: every kernel function and every host-provided function.
 
 Kernel rows run the matching export of ``tests/plugins/kernel.wat``; host rows run
 ``tests/plugins/host.wat``. A few allocator properties that no wasm export can observe precisely
@@ -94,7 +94,7 @@ def run_in_host(plugin_wasm, fn):
 # The import table itself: every ABI function exists with its exact type, and only those
 # ------------------------------------------------------------------------------------------------
 
-# name -> (params, results), "I" = i64, "i" = i32 (ABI.md, both tables)
+# name -> (params, results), "I" = i64, "i" = i32 (docs/ABI.md, "Kernel functions" and "Host functions")
 ABI_FUNCTIONS = {
     "alloc": ("I", "I"),
     "free": ("I", ""),

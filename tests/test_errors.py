@@ -829,8 +829,9 @@ def test_initialize_with_wrong_type_does_not_crash_the_host():
     )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    # ABI.md: only an `_initialize` of type () -> () is a startup function; skipping it, or
-    # refusing the plugin / the call with an Error naming it, is acceptable; crashing is not.
+    # docs/ABI.md ("A call", step 3): only an `_initialize` of type () -> () is a startup function;
+    # skipping it, or refusing the plugin / the call with an Error naming it, is acceptable;
+    # crashing is not.
     out = proc.stdout.strip()
     assert out == "OUT 0000000000000000" or (out.startswith("ERR ") and "_initialize" in out), out
 

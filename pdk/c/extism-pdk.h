@@ -13,7 +13,7 @@
  * and runs with WASI off. The few helpers that return malloc'ed memory are
  * only declared when EXTISM_USE_LIBC is defined before the include.
  *
- * Model (see ABI.md): host and plugin exchange data through *kernel memory*,
+ * Model (see docs/ABI.md): host and plugin exchange data through *kernel memory*,
  * separate from the plugin's linear memory. The plugin names kernel blocks by
  * 64-bit offsets (ExtismHandle); 0 means "none". Copy data in and out with
  * extism_load / extism_store (or the helpers built on them).
@@ -89,7 +89,7 @@ typedef uint64_t ExtismPointer;
 #define EXTISM_IMPORT_USER(name) EXTISM_IMPORT(EXTISM_USER_MODULE, name)
 
 /* ------------------------------------------------------------------------ */
-/* Kernel functions (ABI.md, first table)                                   */
+/* Kernel functions (docs/ABI.md, "Kernel functions")                       */
 /* ------------------------------------------------------------------------ */
 
 /* New active block of n bytes; 0 when n == 0 or memory is exhausted. */
@@ -134,7 +134,7 @@ EXTISM_IMPORT_ENV("reset") extern void extism_reset(void);
 EXTISM_IMPORT_ENV("memory_bytes") extern uint64_t extism_memory_bytes(void);
 
 /* ------------------------------------------------------------------------ */
-/* Host functions (ABI.md, second table). Handles passed in are host-owned. */
+/* Host functions (docs/ABI.md, "Host functions"). Handles passed in are host-owned. */
 /* ------------------------------------------------------------------------ */
 
 /* manifest config[key] as a new block, 0 if absent. */

@@ -1,4 +1,4 @@
-;; host.wat - exercises the host-provided imports (ABI.md, second table).
+;; host.wat - exercises the host-provided imports (docs/ABI.md, "Host functions").
 ;;
 ;; Every export is () -> i32 (0 = ok). Handles passed to host functions are
 ;; never freed or reused here (the host owns them), so keys are always fresh

@@ -1,4 +1,4 @@
-;; kernel.wat - one export per kernel function of the ABI (ABI.md, first table).
+;; kernel.wat - one export per kernel function of the ABI (docs/ABI.md, "Kernel functions").
 ;;
 ;; Every export has the ABI shape () -> i32 (0 = ok) unless noted, and writes
 ;; its result to the output. Output formats:
