@@ -14,7 +14,8 @@ import queue
 import threading
 from threading import get_ident
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Any, AsyncIterable, AsyncIterator, Callable, Generator, Iterable, Iterator, List, Optional, Sequence, Union
+from typing import (Any, AsyncIterable, AsyncIterator, Callable, Generator, Iterable, Iterator, List, Optional,
+                    Sequence, Union)
 
 from extism_fast._runtime import CompiledPlugin, Plugin, parse_output
 from extism_fast.aio import CallSlot, run_on_thread

@@ -116,7 +116,8 @@ def test_file_sources_travel_as_bytes_with_options_and_config(plugin_wasm, tmp_p
     gc.collect()
     path.unlink()  # the other process may not have the file: the bytes are in the pickle
     restored = pickle.loads(data)
-    assert restored.manifest.wasm == [WasmData(plugin_wasm("misc"), hash=hashlib.sha256(plugin_wasm("misc")).hexdigest())]
+    wasm = plugin_wasm("misc")
+    assert restored.manifest.wasm == [WasmData(wasm, hash=hashlib.sha256(wasm).hexdigest())]
     assert restored.manifest.config == {"k": "v"}
     assert restored.fuel == 10**9
     with ef.Plugin(restored) as plugin:
