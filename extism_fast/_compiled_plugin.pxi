@@ -156,6 +156,7 @@ cdef class CompiledPlugin:
     cdef dict _compilations  # _engine_key -> _Compilation
     cdef dict _callable      # export name -> index, for () -> i32 and () -> ()
     cdef dict _other_exports  # export name -> signature text, for the rest
+    cdef object __weakref__   # for the registry of unpickled plugins (extism_fast/pickling.py)
 
     def __init__(self, plugin, bint wasi=False, functions=HOST_FN_REGISTRY, *, config=None, fuel=None,
                  cache=None, interruptible=None):
@@ -415,6 +416,12 @@ cdef class CompiledPlugin:
         """True when the main module exports a function with this name that can be called as a
         plugin function (no parameters, returning i32 or nothing), as the official SDK answers."""
         return name in self._callable
+
+    def __reduce__(self):
+        """Pickled as its manifest (wasm bytes, or URL and hash), options and host functions by
+        reference; unpickled once per process (see extism_fast/pickling.py)."""
+        from extism_fast import pickling
+        return pickling.reduce_compiled(self, self._modules)
 
     def __del__(self):
         """Accepted for the official SDK's explicit ``compiled.__del__()``: the compilation is

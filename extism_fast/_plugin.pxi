@@ -395,6 +395,17 @@ cdef class Plugin:
             buf._store = detached
         self._exposed = []
 
+    def acall(self, function_name, data=b"", parse=bytes, host_context=None):
+        """``await plugin.acall(...)``: ``call`` on a worker thread, so the event loop keeps
+        serving; concurrent ``acall``s of this plugin run one after the other. Cancelling the
+        awaiting task cancels the call. See extism_fast/aio.py."""
+        from extism_fast import aio
+        return aio.acall(self, function_name, data, parse, host_context)
+
+    def __reduce__(self):
+        raise TypeError("cannot pickle a Plugin (a live instance with its own memory): pickle the "
+                        "CompiledPlugin (plugin.compiled_plugin) and create Plugins from it")
+
     def call_many(self, function_name, inputs, parse=bytes, bint return_exceptions=False):
         """Call ``function_name`` once per item of ``inputs``; returns the list of outputs.
 

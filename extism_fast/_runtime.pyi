@@ -2,7 +2,7 @@
 
 import os
 import uuid
-from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, TypeVar, Union, overload
+from typing import Any, Callable, Coroutine, Iterable, Iterator, List, NoReturn, Optional, Sequence, TypeVar, Union, overload
 
 from extism_fast.functions import Function, Val
 from extism_fast.manifest import Manifest, WasmData, WasmFile, WasmUrl
@@ -56,6 +56,7 @@ class CompiledPlugin:
         interruptible: Optional[bool] = None,
     ) -> None: ...
     def function_exists(self, name: str) -> bool: ...
+    def __reduce__(self) -> Any: ...
 
 class CancelHandle:
     """Cancels the running call of one plugin, from any thread."""
@@ -96,6 +97,14 @@ class Plugin:
     def call(self, function_name: str, data: InputData, parse: None, host_context: Any = ...) -> memoryview: ...
     @overload
     def call(self, function_name: str, data: InputData, parse: Callable[[bytes], _T], host_context: Any = ...) -> _T: ...
+    def acall(
+        self,
+        function_name: str,
+        data: InputData = ...,
+        parse: Optional[Callable[[bytes], Any]] = ...,
+        host_context: Any = ...,
+    ) -> Coroutine[Any, Any, Any]: ...
+    def __reduce__(self) -> NoReturn: ...
     def call_many(
         self,
         function_name: str,

@@ -18,6 +18,8 @@ the plugin is built, so a mismatch fails at load time and never at call time.
 
 from __future__ import annotations
 
+import copyreg
+import importlib
 import inspect
 import json
 import operator
@@ -140,6 +142,12 @@ class Function:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the wrapped Python function directly (handy in tests)."""
         return self.f(*args, **kwargs)
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        """Pickled by reference: (namespace, name, signature, the importable name of the callable,
+        user data). A callable another process cannot import by name (a lambda, a closure, a
+        bound method of a local object) raises ``pickle.PicklingError`` naming it."""
+        return _reduce_function(self)
 
     def __repr__(self) -> str:
         args = ", ".join(a.name for a in getattr(self, "args", ()))
@@ -525,6 +533,53 @@ class TypeInferredFunction(ExplicitFunction):
         self.f = inner_func
         self.func = func
         _update_wrapper(self, func)
+
+
+# ---- pickling by reference --------------------------------------------------------------------
+
+
+def _import_object(module: str, qualname: str) -> Any:
+    """The object named ``qualname`` in module ``module`` (importing it)."""
+    found: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        found = getattr(found, part)
+    return found
+
+
+def _importable_as(obj: Any, module: Any, qualname: Any) -> bool:
+    """Whether importing ``module`` and following ``qualname`` gives ``obj`` back."""
+    if not isinstance(module, str) or not isinstance(qualname, str) or "<" in qualname:
+        return False  # <lambda>, <locals>: nothing another process can import
+    try:
+        found = _import_object(module, qualname)
+    except Exception:  # ImportError, AttributeError, or whatever importing the module raises
+        return False
+    return found is obj or (inspect.ismethod(obj) and found == obj)  # a classmethod: a new object each time
+
+
+def _reduce_function(fn: Function) -> Tuple[Any, ...]:
+    where = f"host function {fn.namespace}::{fn.name}"
+    module, qualname = fn.__dict__.get("__module__"), fn.__dict__.get("__qualname__")
+    if _importable_as(fn, module, qualname):  # a module-level @host_fn: the object itself by name
+        return (_import_object, (module, qualname))
+    target = fn.func if isinstance(fn, ExplicitFunction) else fn.f
+    name = f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', repr(target))}"
+    if not _importable_as(target, getattr(target, "__module__", None), getattr(target, "__qualname__", None)):
+        raise pickle.PicklingError(
+            f"cannot pickle {where}: its callable {name} cannot be imported by name in another process "
+            f"(a lambda, a closure or nested function, or a bound method of a local object); define it "
+            f"with def at the top level of an importable module and pass that function"
+        )
+    kind = type(fn)
+    if kind is TypeInferredFunction:
+        return (TypeInferredFunction, (fn.namespace, fn.name, target, fn.user_data))
+    if kind is ExplicitFunction:
+        return (ExplicitFunction, (fn.namespace, fn.name, fn.args, fn.returns, target, fn.user_data))
+    if kind is Function:
+        return (Function, (fn.namespace, fn.name, fn.args, fn.returns, target, *fn.user_data))
+    # A subclass of the program's own: its class by name and its attributes (the checked callable
+    # among them) as they are.
+    return (copyreg.__newobj__, (kind,), dict(fn.__dict__))  # type: ignore[attr-defined]
 
 
 #: Functions registered with :func:`host_fn`; ``Plugin`` uses them when ``functions`` is not given.

@@ -8,6 +8,7 @@ for a block. With ``max_size`` the pool adds instances on demand, up to that man
 
 from __future__ import annotations
 
+import asyncio
 import math
 import operator
 import os
@@ -17,9 +18,11 @@ import time
 from contextlib import AbstractContextManager
 from threading import get_ident
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Any, Callable, Generator, Iterable, Iterator, List, Optional, Sequence
+from typing import (Any, AsyncIterable, AsyncIterator, Callable, Generator, Iterable, Iterator, List, Optional,
+                    Sequence, Union)
 
 from extism_fast._runtime import CompiledPlugin, Plugin, parse_output
+from extism_fast.aio import CallSlot, run_on_thread
 from extism_fast.errors import Error, PoolTimeoutError
 from extism_fast.functions import HOST_FN_REGISTRY, Function
 
@@ -277,6 +280,62 @@ class PluginPool:
             next_index += 1
         return next_index
 
+    async def acall(self, function_name: str, data: Any = b"", parse: Optional[Callable[[bytes], Any]] = bytes,
+                    host_context: Any = None) -> Any:
+        """``await``-able :meth:`call`: runs on one of the pool's threads (the GIL released while
+        the plugin runs), so the event loop keeps serving. Waiting for a free instance happens
+        there too. Cancelling the awaiting task cancels the call on its instance and returns when
+        the instance is free again (a call not started yet never starts)."""
+        if self._closed:
+            raise Error(_CLOSED)
+        slot = CallSlot()
+        try:
+            job = self._executor.submit(self._acall_on_instance, slot, function_name, data, parse, host_context)
+        except RuntimeError:  # the executor was shut down by close() meanwhile
+            raise Error(_CLOSED) from None
+        return await run_on_thread(job, slot)
+
+    def _acall_on_instance(self, slot: CallSlot, function_name: str, data: Any, parse: Any,
+                           host_context: Any) -> Any:
+        plugin = self._borrow("acall")
+        try:
+            out = slot.call(plugin, function_name, data, bytes, host_context)
+        finally:
+            self._give_back(plugin)
+        return parse_output(out, parse)
+
+    def amap(self, function_name: str, inputs: Union[Iterable[Any], AsyncIterable[Any]],
+             parse: Optional[Callable[[bytes], Any]] = bytes, return_exceptions: bool = False,
+             max_in_flight: Optional[int] = None) -> AsyncIterator[Any]:
+        """Async iterator of the outputs of ``function_name`` on every input, in input order.
+
+        ``inputs`` may be an iterable or an async iterable; it is read as outputs are taken, with
+        at most ``max_in_flight`` calls (default: the pool's size; a positive integer, checked
+        now) started and not yet yielded. A failure raises its Error (the calls still in flight
+        are cancelled), or with ``return_exceptions=True`` takes its slot. Closing the iterator
+        early (``aclose()``, ``contextlib.aclosing``) cancels the calls in flight.
+        """
+        limit = self.size if max_in_flight is None else _check_count("PluginPool.amap max_in_flight", max_in_flight)
+        if self._closed:
+            raise Error(_CLOSED)
+        return self._amap(function_name, inputs, parse, return_exceptions, limit)
+
+    async def _amap(self, function_name: str, inputs: Union[Iterable[Any], AsyncIterable[Any]], parse: Any,
+                    return_exceptions: bool, limit: int) -> AsyncIterator[Any]:
+        in_flight: "List[asyncio.Task[Any]]" = []  # in input order
+        try:
+            async for item in _aiterate(inputs):
+                in_flight.append(asyncio.ensure_future(self.acall(function_name, item, parse)))
+                if len(in_flight) >= limit:
+                    yield await _outcome(in_flight.pop(0), return_exceptions)
+            while in_flight:
+                yield await _outcome(in_flight.pop(0), return_exceptions)
+        finally:
+            for task in in_flight:
+                task.cancel()
+            if in_flight:  # each cancelled call returns once its instance is free
+                await asyncio.gather(*in_flight, return_exceptions=True)
+
     def close(self) -> None:
         """Refuse new work, wait for the calls already running, then free every instance.
 
@@ -356,3 +415,23 @@ class PooledPlugin:
     def __repr__(self) -> str:
         plugin = object.__getattribute__(self, "_plugin")
         return f"<PooledPlugin {'(given back)' if plugin is None else repr(plugin)}>"
+
+
+async def _aiterate(inputs: Union[Iterable[Any], AsyncIterable[Any]]) -> AsyncIterator[Any]:
+    """The items of an iterable or an async iterable."""
+    if hasattr(inputs, "__aiter__"):
+        async for item in inputs:  # type: ignore[union-attr]
+            yield item
+    else:
+        for item in inputs:  # type: ignore[union-attr]
+            yield item
+
+
+async def _outcome(task: "asyncio.Task[Any]", return_exceptions: bool) -> Any:
+    """The task's result; its Error in its place with ``return_exceptions``."""
+    try:
+        return await task
+    except Error as exc:
+        if return_exceptions:
+            return exc
+        raise
