@@ -155,7 +155,7 @@ cdef class CompiledPlugin:
     cdef list _modules       # the loaded modules, for compiling them on another engine
     cdef dict _compilations  # _engine_key -> _Compilation
     cdef dict _callable      # export name -> index, for () -> i32 and () -> ()
-    cdef dict _other_exports  # export name -> signature text, for the rest
+    cdef dict _other_exports  # export name -> index, for function exports of any other type
     cdef object __weakref__   # for the registry of unpickled plugins (extism_fast/pickling.py)
 
     def __init__(self, plugin, bint wasi=False, functions=HOST_FN_REGISTRY, *, config=None, fuel=None,

@@ -21,8 +21,8 @@ cdef class CancelHandle:
         return True
 
 
-cdef config_entry *_config_entries(dict config, list keep) except NULL:
-    cdef config_entry *entries = <config_entry *>calloc(len(config) + 1, sizeof(config_entry))
+cdef kv_entry *_config_entries(dict config, list keep) except NULL:
+    cdef kv_entry *entries = <kv_entry *>calloc(len(config) + 1, sizeof(kv_entry))
     cdef Py_ssize_t i = 0
     if entries == NULL:
         raise MemoryError()

@@ -497,8 +497,6 @@ class TypeInferredFunction(ExplicitFunction):
         extractors = tuple(extract for _, extract in mapped)
         emplacers = tuple(emplace for _, emplace in returns)
         self.uses_current_plugin = uses_current_plugin
-        self._extractors = extractors
-        self._emplacers = emplacers
 
         if uses_current_plugin:
 

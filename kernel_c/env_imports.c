@@ -168,7 +168,7 @@ CALLBACK(h_config_get) {
     if (key == NULL) return not_a_block("config_get", "key", key_offset);
     uint64_t result = 0;
     for (size_t i = 0; i < p->config_count; i++) {
-        const config_entry *e = &p->config[i];
+        const kv_entry *e = &p->config[i];
         if (e->key_len != key_len || memcmp(e->key, key, (size_t)key_len) != 0) continue;
         kernel_free(p->kernel, key_offset);
         result = kernel_alloc_bytes(p->kernel, e->value, e->value_len);
@@ -187,7 +187,7 @@ CALLBACK(h_var_get) {
     uint64_t key_offset = (uint64_t)args[0].i64, key_len;
     const uint8_t *key = block_bytes(p->kernel, key_offset, &key_len);
     if (key == NULL) return not_a_block("var_get", "key", key_offset);
-    const var_entry *e = vars_get(&p->vars, key, key_len);
+    const kv_entry *e = vars_get(&p->vars, key, key_len);
     kernel_free(p->kernel, key_offset);
     uint64_t result = 0;
     if (e != NULL) {

@@ -79,12 +79,12 @@ static int pool_exhausted(const char *message) {
 int instance_engine_new(int flags, uint32_t pool_instances_wanted, engine_bundle *out, char **error) {
     memset(out, 0, sizeof *out);
     if (pool_instances_wanted > 0 && !pool_fits(pool_instances_wanted)) {
-        *error = wt_copy_text("cannot reserve address space for the instance pool", 50);
+        *error = WT_TEXT("cannot reserve address space for the instance pool");
         return -1;
     }
     wasm_config_t *config = wt.wasm_config_new();
     if (config == NULL) {
-        *error = wt_copy_text("cannot create a wasmtime configuration", 38);
+        *error = WT_TEXT("cannot create a wasmtime configuration");
         return -1;
     }
     wt.wasmtime_config_epoch_interruption_set(config, (flags & ENGINE_EPOCH) != 0);
@@ -95,7 +95,7 @@ int instance_engine_new(int flags, uint32_t pool_instances_wanted, engine_bundle
     if (pool_instances_wanted > 0) configure_pool(config, pool_instances_wanted);
     out->engine = wt.wasm_engine_new_with_config(config); /* consumes config */
     if (out->engine == NULL) {
-        *error = wt_copy_text("cannot create the wasmtime engine", 33);
+        *error = WT_TEXT("cannot create the wasmtime engine");
         return -1;
     }
     out->flags = flags;
@@ -219,7 +219,7 @@ static const char *module_label(const compiled_plugin *c, size_t position) {
 static int build_import_plans(compiled_plugin *c, link_problem *problem, char **error) {
     ptrdiff_t memory = import_plan_export_index(c->bundle->access_module, "memory");
     if (memory < 0) {
-        *error = wt_copy_text("kernel accessor memory missing", 30);
+        *error = WT_TEXT("kernel accessor memory missing");
         return -1;
     }
     c->access_memory_export = (size_t)memory;
@@ -230,7 +230,7 @@ static int build_import_plans(compiled_plugin *c, link_problem *problem, char **
     const char **names = calloc(count, sizeof *names);
     int status = -1;
     if (c->plans == NULL || c->instantiation_order == NULL || modules == NULL || names == NULL) {
-        *error = wt_copy_text("out of memory", 13);
+        *error = WT_TEXT("out of memory");
     } else {
         for (size_t i = 0; i < count; i++) {
             modules[i] = module_at(c, i);
@@ -250,7 +250,7 @@ import_source compiled_plugin_import_source(const compiled_plugin *c, size_t pos
 
 int compiled_plugin_link(compiled_plugin *c, link_problem *problem, char **error) {
     if (list_exports(c) != 0) {
-        *error = wt_copy_text("out of memory", 13);
+        *error = WT_TEXT("out of memory");
         return -1;
     }
     /* As the official runtime: Haskell plugins get `_initialize` then `hs_init(0, 0)`; others get
@@ -322,7 +322,7 @@ const uint8_t *instance_take_wasi_output(plugin_instance *p, int stream, size_t 
 static wasi_config_t *make_wasi_config(plugin_instance *p, char **error) {
     wasi_config_t *config = wt.wasi_config_new();
     if (config == NULL) {
-        *error = wt_copy_text("cannot create a WASI configuration", 34);
+        *error = WT_TEXT("cannot create a WASI configuration");
         return NULL;
     }
     if (p->wasi_stdio == WASI_STDIO_INHERIT) {
@@ -386,7 +386,7 @@ static int instantiate_modules(plugin_instance *p, wasmtime_instance_t *instance
     if (c->forward_count > sizeof forwarder_room / sizeof forwarder_room[0]) {
         forwards.items = malloc(c->forward_count * sizeof *forwards.items);
         if (forwards.items == NULL) {
-            *error = wt_copy_text("out of host memory", 18);
+            *error = WT_TEXT("out of host memory");
             return -1;
         }
     }
@@ -439,7 +439,7 @@ static int new_store(plugin_instance *p, char **error) {
     drop_store(p);
     p->store = wt.wasmtime_store_new(c->bundle->engine, p, NULL);
     if (p->store == NULL) {
-        *error = wt_copy_text("cannot create a wasmtime store", 30);
+        *error = WT_TEXT("cannot create a wasmtime store");
         return -1;
     }
     p->ctx = wt.wasmtime_store_context(p->store);
@@ -466,7 +466,7 @@ static int new_store(plugin_instance *p, char **error) {
     if (c->dep_count + 1 > sizeof on_stack / sizeof on_stack[0]) {
         instances = calloc(c->dep_count + 1, sizeof *instances);
         if (instances == NULL) {
-            *error = wt_copy_text("out of host memory", 18);
+            *error = WT_TEXT("out of host memory");
             return -1;
         }
     }
@@ -478,11 +478,11 @@ static int new_store(plugin_instance *p, char **error) {
     return 0;
 }
 
-static int copy_config(plugin_instance *p, const config_entry *config, size_t count) {
+static int copy_config(plugin_instance *p, const kv_entry *config, size_t count) {
     p->config = calloc(count + 1, sizeof *p->config);
     if (p->config == NULL) return -1;
     for (size_t i = 0; i < count; i++) {
-        config_entry *e = &p->config[i];
+        kv_entry *e = &p->config[i];
         e->key = malloc(config[i].key_len + 1);
         e->value = malloc(config[i].value_len + 1);
         p->config_count = i + 1;
@@ -513,7 +513,7 @@ plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, cons
                               char **error) {
     plugin_instance *p = calloc(1, sizeof *p);
     if (p == NULL) {
-        *error = wt_copy_text("out of memory", 13);
+        *error = WT_TEXT("out of memory");
         return NULL;
     }
     p->compiled = compiled;
@@ -528,7 +528,7 @@ plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, cons
     p->exports = calloc(compiled->export_count + 1, sizeof *p->exports);
     if (p->kernel == NULL || p->exports == NULL || copy_config(p, options->config, options->config_count) != 0 ||
         copy_preopens(p, options->preopens, options->preopen_count) != 0) {
-        *error = wt_copy_text("cannot reserve memory for the plugin instance (kernel memory or host memory)", 76);
+        *error = WT_TEXT("cannot reserve memory for the plugin instance (kernel memory or host memory)");
         instance_delete(p);
         return NULL;
     }
@@ -601,7 +601,6 @@ void instance_cancel(plugin_instance *p) {
 static void set_message(call_result *r, char *message) {
     free(r->message);
     r->message = message;
-    r->message_length = message ? strlen(message) : 0;
 }
 
 /* Run one export with the kernel as is. Classifies traps, interrupts and exit codes into r. */

@@ -70,13 +70,6 @@ typedef struct wasi_preopen {
     int read_only;
 } wasi_preopen;
 
-typedef struct config_entry {
-    uint8_t *key;
-    uint64_t key_len;
-    uint8_t *value;
-    uint64_t value_len;
-} config_entry;
-
 /* Why an import callback failed a call: lets the host raise the matching exception class. */
 typedef enum failure_kind {
     FAILURE_NONE = 0,
@@ -99,7 +92,7 @@ typedef struct plugin_instance {
     /* State the import callbacks use. */
     kernel *kernel;
     var_store vars;
-    config_entry *config;
+    kv_entry *config;
     size_t config_count;
     int32_t http_status;             /* status of the last http_request of this call */
     uint8_t *http_headers;           /* JSON of its response headers (malloc'ed) or NULL */
@@ -168,7 +161,6 @@ typedef struct call_result {
     const uint8_t *output;  /* into kernel memory; valid until the next call on the instance */
     uint64_t output_length;
     char *message;          /* malloc'ed, NUL-terminated, or NULL; free with free() */
-    size_t message_length;
 } call_result;
 
 typedef struct host_hooks {
@@ -222,7 +214,7 @@ typedef struct instance_options {
     int64_t max_table_elements;      /* per wasm table (manifest.memory.max_table_elements); -1 = unlimited */
     uint64_t max_var_bytes;          /* total size of vars; 0 disables them */
     uint64_t fuel;                   /* budget of every call (fuel engine only); 0 = unmetered */
-    const config_entry *config;
+    const kv_entry *config;
     size_t config_count;
     int wasi;
     int wasi_stdio;                  /* wasi_stdio_mode */

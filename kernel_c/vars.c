@@ -21,14 +21,14 @@ void vars_clear(var_store *s) {
 
 static ptrdiff_t find(const var_store *s, const uint8_t *key, uint64_t key_len) {
     for (size_t i = 0; i < s->count; i++) {
-        const var_entry *e = &s->entries[i];
+        const kv_entry *e = &s->entries[i];
         if (e->key_len == key_len && (key_len == 0 || memcmp(e->key, key, (size_t)key_len) == 0))
             return (ptrdiff_t)i;
     }
     return -1;
 }
 
-const var_entry *vars_get(const var_store *s, const uint8_t *key, uint64_t key_len) {
+const kv_entry *vars_get(const var_store *s, const uint8_t *key, uint64_t key_len) {
     ptrdiff_t i = find(s, key, key_len);
     return i < 0 ? NULL : &s->entries[i];
 }
@@ -44,7 +44,7 @@ var_status vars_set(var_store *s, const uint8_t *key, uint64_t key_len, const ui
     ptrdiff_t i = find(s, key, key_len);
     if (value == NULL) { /* delete */
         if (i >= 0) {
-            var_entry *e = &s->entries[i];
+            kv_entry *e = &s->entries[i];
             s->bytes -= e->key_len + e->value_len;
             free(e->key);
             free(e->value);
@@ -67,12 +67,12 @@ var_status vars_set(var_store *s, const uint8_t *key, uint64_t key_len, const ui
         if (key_copy == NULL) { free(value_copy); return VAR_NO_MEMORY; }
         if (s->count == s->capacity) {
             size_t cap = s->capacity ? s->capacity * 2 : 8;
-            var_entry *entries = realloc(s->entries, cap * sizeof *entries);
+            kv_entry *entries = realloc(s->entries, cap * sizeof *entries);
             if (entries == NULL) { free(key_copy); free(value_copy); return VAR_NO_MEMORY; }
             s->entries = entries;
             s->capacity = cap;
         }
-        s->entries[s->count++] = (var_entry){key_copy, key_len, value_copy, value_len};
+        s->entries[s->count++] = (kv_entry){key_copy, key_len, value_copy, value_len};
     }
     s->bytes = s->bytes - old + key_len + value_len;
     return VAR_OK;

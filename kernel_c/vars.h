@@ -10,15 +10,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct var_entry {
+/* A key and its value, both byte strings (vars here, config entries in instance.h). */
+typedef struct kv_entry {
     uint8_t *key;
     uint64_t key_len;
     uint8_t *value;
     uint64_t value_len;
-} var_entry;
+} kv_entry;
 
 typedef struct var_store {
-    var_entry *entries;
+    kv_entry *entries;
     size_t count;
     size_t capacity;
     uint64_t bytes;     /* sum of key_len + value_len over entries */
@@ -34,7 +35,7 @@ void vars_init(var_store *s, uint64_t max_bytes);
 void vars_clear(var_store *s);
 
 /* vars_get: the entry for key, or NULL. The pointers stay valid until the next vars_set. */
-const var_entry *vars_get(const var_store *s, const uint8_t *key, uint64_t key_len);
+const kv_entry *vars_get(const var_store *s, const uint8_t *key, uint64_t key_len);
 
 /* vars_set: copy value under key (value == NULL deletes). Fails without changing the store when
  * vars are disabled (VAR_DISABLED), when the store would exceed its cap (VAR_FULL), or when the

@@ -23,7 +23,8 @@ int wt_load(const char *path, char *err, size_t err_len) {
         return -1;
     }
     void *sym;
-    /* dlsym returns void*; converting through memcpy-free union avoids the ISO C warning. */
+    /* dlsym returns void *: store it through a void ** view of the function pointer (POSIX
+     * guarantees the two have the same representation; ISO C has no direct conversion). */
 #define WT_RESOLVE(ret, name, params)                                                       \
     sym = dlsym(handle, #name);                                                            \
     if (sym == NULL) {                                                                     \

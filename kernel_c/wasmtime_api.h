@@ -251,5 +251,7 @@ char *wt_take_trap_message(wasm_trap_t *trap);
 
 /* wt_copy_text: malloc'ed NUL-terminated copy of len bytes (NULL when out of memory). */
 char *wt_copy_text(const char *data, size_t len);
+/* WT_TEXT: wt_copy_text of a string literal, its length counted by the compiler. */
+#define WT_TEXT(literal) wt_copy_text((literal), sizeof(literal) - 1)
 
 #endif

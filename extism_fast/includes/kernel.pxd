@@ -88,7 +88,7 @@ cdef extern from "instance.h" nogil:
         char *guest_path
         int read_only
 
-    ctypedef struct config_entry:
+    ctypedef struct kv_entry:
         uint8_t *key
         uint64_t key_len
         uint8_t *value
@@ -100,7 +100,7 @@ cdef extern from "instance.h" nogil:
         int64_t max_table_elements
         uint64_t max_var_bytes
         uint64_t fuel
-        const config_entry *config
+        const kv_entry *config
         size_t config_count
         int wasi
         int wasi_stdio
@@ -157,7 +157,6 @@ cdef extern from "instance.h" nogil:
         const uint8_t *output
         uint64_t output_length
         char *message
-        size_t message_length
 
     ctypedef struct host_hooks:
         void (*log)(void *owner, int level, const uint8_t *msg, size_t len) noexcept nogil
