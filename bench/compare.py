@@ -45,13 +45,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-RESULTS_DIR = REPO_ROOT / "bench" / "results"
-if str(REPO_ROOT / "tests") not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT / "tests"))
+import extism
+import extism_fast
 
-import extism  # noqa: E402
-import extism_fast  # noqa: E402
+if not __package__:  # run as `python bench/compare.py`: make the `bench` package importable
+    sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
+from bench.plugins import REPO_ROOT, build, build_path  # noqa: E402
+
+RESULTS_DIR = REPO_ROOT / "bench" / "results"
 
 KIB, MIB = 1 << 10, 1 << 20
 _TEXT = b"Hello, World!! The quick brown fox jumps over the lazy dog. "
@@ -80,24 +81,6 @@ Op = Callable[[], object]
 # --------------------------------------------------------------------------------------------------
 # Plugins and host functions
 # --------------------------------------------------------------------------------------------------
-
-
-def build(name: str) -> bytes:
-    """Build a plugin with the test suite's builder (the same commands the tests use)."""
-    return build_path(name).read_bytes()
-
-
-def build_path(name: str) -> Path:
-    try:
-        from conftest import build_wasm
-    except ImportError as exc:  # pytest missing: conftest needs it
-        raise SystemExit(f"bench: cannot import tests/conftest.py ({exc}); install pytest") from None
-    try:
-        return build_wasm(name)
-    except BaseException as exc:  # conftest reports build failures with pytest.fail (a BaseException)
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-            raise
-        raise SystemExit(f"bench: building plugin {name!r} failed:\n{exc}") from None
 
 
 def _hello(current_plugin, params, results, *user_data):
