@@ -20,10 +20,11 @@ KERNEL_SOURCES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "kernel_c").gl
 KERNEL_HEADERS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "kernel_c").glob("*.h"))
 KERNEL_CFLAGS = ["-O2", "-std=gnu99", "-fPIC", "-Wall", "-Wextra", "-Werror"]
 SANITIZE = os.environ.get("EXTISM_FAST_SANITIZE", "") == "1"
-# Frame pointers give reports every frame. The kernel is built with -O1 (ASan's advice: fast, and
-# the code close to what ships); Cython's 80,000 generated lines with -O0, which compiles 4x faster.
+# Frame pointers give reports every frame. Python's CFLAGS carry -fwrapv, which defines signed
+# overflow and so hides it from UBSan: -fno-wrapv undoes that. The kernel is built with -O1 (ASan's
+# advice: fast, and close to what ships); Cython's 80,000 generated lines with -O0 (4x faster to build).
 SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
-                  "-fno-omit-frame-pointer", "-g"] if SANITIZE else []
+                  "-fno-omit-frame-pointer", "-fno-wrapv", "-g"] if SANITIZE else []
 KERNEL_SANITIZE_FLAGS = SANITIZE_FLAGS + ["-O1"] if SANITIZE else []
 RUNTIME_SANITIZE_FLAGS = SANITIZE_FLAGS + ["-O0"] if SANITIZE else []
 

@@ -146,9 +146,11 @@ def sanitized(tmp_path_factory):
 
 def test_the_extension_is_instrumented_and_imported(sanitized):
     copy, extension, env = sanitized
-    undefined = subprocess.run(["nm", "-D", "--undefined-only", str(extension)], capture_output=True,
-                               text=True, check=True).stdout
-    assert "__asan_report_load8" in undefined and "__ubsan_handle_" in undefined
+    (kernel,) = (copy / "build").rglob("libextism_fast_kernel.a")
+    for binary, dynamic in ((extension, ["-D"]), (kernel, [])):
+        undefined = subprocess.run(["nm", *dynamic, "--undefined-only", str(binary)], capture_output=True,
+                                   text=True, check=True).stdout
+        assert "__asan_report_load8" in undefined and "__ubsan_handle_" in undefined, binary
     example = str(REPO_ROOT / "examples" / "count_vowels.wat")
     script = ("import ctypes, extism_fast, extism_fast._runtime as r\n"
               "print(r.__file__)\n"
