@@ -7,7 +7,7 @@
 Both SDKs run the same plugins with the same manifest (config included), built from this
 repository's sources with ``tests/conftest.py``'s builder (clang for C, wat2wasm for WAT):
 
-* the headline rows use ``bench/plugins/count_vowels_pdk.c`` ("PDK-like"), which makes the kernel
+* the headline rows use ``bench/plugin_sources/count_vowels_pdk.c`` ("PDK-like"), which makes the kernel
   calls of the official Rust PDK's count_vowels example: input read with ``input_load_u64`` plus a
   byte tail, a config read, a var read and write, and a JSON output stored into a new block;
 * the "minimal" rows use ``examples/count_vowels.c``, which only reads its input and outputs a count.
@@ -57,14 +57,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-RESULTS_DIR = REPO_ROOT / "bench" / "results"
-BENCH_PLUGINS_DIR = REPO_ROOT / "bench" / "plugins"
-if str(REPO_ROOT / "tests") not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT / "tests"))
+import extism
+import extism_fast
 
-import extism  # noqa: E402
-import extism_fast  # noqa: E402
+if not __package__:  # run as `python bench/compare.py`: make the `bench` package importable
+    sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
+from bench.plugins import REPO_ROOT, build, build_path  # noqa: E402
+
+RESULTS_DIR = REPO_ROOT / "bench" / "results"
 
 KIB, MIB = 1 << 10, 1 << 20
 _TEXT = b"Hello, World!! The quick brown fox jumps over the lazy dog. "
@@ -95,40 +95,6 @@ Op = Callable[[], object]
 # --------------------------------------------------------------------------------------------------
 # Plugins and host functions
 # --------------------------------------------------------------------------------------------------
-
-
-def build(name: str) -> bytes:
-    """Build a plugin with the test suite's builder (the same commands the tests use)."""
-    return build_path(name).read_bytes()
-
-
-def build_path(name: str) -> Path:
-    """Path of the built plugin `name`: a tests/conftest.py name ("kernel", "examples/count_vowels.c")
-    or "bench/<stem>" for bench/plugins/<stem>.c."""
-    try:
-        import conftest  # noqa: F401 - needs pytest
-    except ImportError as exc:  # pytest missing: conftest needs it
-        raise SystemExit(f"bench: cannot import tests/conftest.py ({exc}); install pytest") from None
-    try:
-        if name.startswith("bench/"):
-            return build_bench_plugin(name[len("bench/"):])
-        return conftest.build_wasm(name)
-    except BaseException as exc:  # conftest reports build failures with pytest.fail (a BaseException)
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-            raise
-        raise SystemExit(f"bench: building plugin {name!r} failed:\n{exc}") from None
-
-
-@functools.cache
-def build_bench_plugin(stem: str) -> Path:
-    """Build bench/plugins/<stem>.c with the tests' clang command (once per process); return the
-    .wasm path. Failures raise pytest's failure exception, as the tests' builds do."""
-    # conftest's C builder: the same flags, and the same check that the plugin needs no WASI.
-    from conftest import _build_c, _out_dir
-
-    out = _out_dir() / f"bench__{stem}.wasm"
-    _build_c(BENCH_PLUGINS_DIR / f"{stem}.c", out)
-    return out
 
 
 def _hello(current_plugin, params, results, *user_data):
@@ -325,7 +291,7 @@ class Subject:
 
 
 def pdk_subject() -> Subject:
-    """The headline plugin: bench/plugins/count_vowels_pdk.c, the Rust PDK example's kernel calls."""
+    """The headline plugin: bench/plugin_sources/count_vowels_pdk.c, the Rust PDK example's kernel calls."""
     return Subject("PDK-like count_vowels", build("bench/count_vowels_pdk"), "count_vowels", PDK_CONFIG)
 
 

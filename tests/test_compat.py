@@ -240,18 +240,18 @@ def test_vars(sdk, plugin_wasm):
 
 
 def _bench_plugin(stem):
-    """wasm bytes of bench/plugins/<stem>.c, built by the bench's own builder."""
+    """wasm bytes of bench/plugin_sources/<stem>.c, built by the bench's own builder."""
     from conftest import REPO_ROOT
 
     if str(REPO_ROOT) not in sys.path:  # `pytest` run without the repository on sys.path
         sys.path.insert(0, str(REPO_ROOT))
-    from bench.compare import build_bench_plugin
+    from bench.plugins import build
 
-    return build_bench_plugin(stem).read_bytes()
+    return build(f"bench/{stem}")
 
 
 def test_bench_pdk_plugin(sdk):
-    """The benchmark's headline plugin (bench/plugins/count_vowels_pdk.c) gives the same bytes in
+    """The benchmark's headline plugin (bench/plugin_sources/count_vowels_pdk.c) gives the same bytes in
     both SDKs: the default and a configured `vowels`, the running `total` var, inputs around its
     8-byte read chunks, JSON escaping of the config value, and its error for an oversized config."""
     wasm = _bench_plugin("count_vowels_pdk")
