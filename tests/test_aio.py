@@ -27,18 +27,23 @@ def misc(plugin_wasm):
     return ef.CompiledPlugin(plugin_wasm("misc"), functions=[])
 
 
+def _busy_input_for_300ms(plugin):
+    """The `busy` input that loops for about 300 ms on this plugin (measured: the machine's speed
+    varies, and a loop without epoch checks runs several times faster)."""
+    n = 2_000_000
+    while True:
+        start = time.perf_counter()
+        plugin.call("busy", struct.pack("<Q", n))
+        elapsed = time.perf_counter() - start
+        if elapsed > 0.1:
+            return struct.pack("<Q", int(n * 0.3 / elapsed))
+        n *= 2
+
+
 @pytest.fixture(scope="module")
 def busy_300ms(misc):
-    """The `busy` input that loops for about 300 ms here (measured: this machine's speed varies)."""
-    n = 2_000_000
     with ef.Plugin(misc) as plugin:
-        while True:
-            start = time.perf_counter()
-            plugin.call("busy", struct.pack("<Q", n))
-            elapsed = time.perf_counter() - start
-            if elapsed > 0.03:
-                return struct.pack("<Q", int(n * 0.3 / elapsed))
-            n *= 4
+        return _busy_input_for_300ms(plugin)
 
 
 def test_acall_returns_what_call_returns(misc):
@@ -97,8 +102,8 @@ def test_event_loop_keeps_serving_during_long_calls(misc, busy_300ms, via):
     finally:
         gc.enable()
     assert outputs == [b"done", b"done"]
-    assert elapsed > 0.15
-    assert len(lateness) > 0.15 / 0.005  # ticked all along (at least once per 5 ms)
+    assert elapsed > 0.05  # the calls ran long enough to measure (~300 ms, less on a loaded machine)
+    assert len(lateness) > elapsed / 0.005  # ticked all along (at least once per 5 ms)
     assert sorted(lateness)[len(lateness) // 2] < 0.005
     assert max(lateness) < 0.1, f"the event loop was blocked for {max(lateness) * 1000:.1f} ms"
 
@@ -172,16 +177,16 @@ def test_timeout_raises_timeout_error(plugin_wasm):
     asyncio.run(main())
 
 
-def test_acall_of_a_non_interruptible_plugin_runs_to_its_end(plugin_wasm, busy_300ms):
+def test_acall_of_a_non_interruptible_plugin_runs_to_its_end(plugin_wasm):
     """No cancel handle without epoch interruption: a cancelled acall waits for the call's end
     (~1 s of work here; a cancel that worked would end it within a few ms of the 10 ms mark)."""
-    long_run = struct.pack("<Q", 3 * struct.unpack("<Q", busy_300ms)[0])
 
     async def main():
         with ef.Plugin(plugin_wasm("misc"), functions=[], interruptible=False) as plugin:
+            long_run = struct.pack("<Q", 3 * struct.unpack("<Q", _busy_input_for_300ms(plugin))[0])
             start = time.perf_counter()
             await _cancel_after(asyncio.ensure_future(plugin.acall("busy", long_run)), 0.01)
-            assert time.perf_counter() - start > 0.15
+            assert time.perf_counter() - start > 0.1
             assert plugin.call("ok") == b"ok"
 
     asyncio.run(main())
