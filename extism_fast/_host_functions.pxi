@@ -121,5 +121,8 @@ cdef wasm_trap_t *_host_function_failed(plugin_instance *inst, _HostFunctionEntr
         text = f"{type(exc).__name__}: {exc}"
     except BaseException:
         text = f"{type(exc).__name__} (its message could not be formatted)"
-    message = f"host function {entry.label} raised {text}".encode("utf-8", "replace")
+    try:
+        message = f"host function {entry.label} raised {text}".encode("utf-8", "replace")
+    except BaseException:  # out of memory or recursion depth: still a failure, with a fixed text
+        message = b"a host function raised an exception"
     return instance_fail(inst, FAILURE_HOST_FUNCTION, message)

@@ -869,3 +869,32 @@ def test_every_error_class_is_an_error():
     assert issubclass(ef.TimeoutError, ef.CallError)
     assert issubclass(ef.CancelledError, ef.CallError)
     assert issubclass(ef.MemoryLimitError, ef.CallError)
+
+
+def test_recursion_error_from_deep_host_plugin_nesting_fails_every_call(plugin_wasm):
+    """Host function -> another plugin's call -> its host function -> ... until Python's recursion
+    limit: the innermost host function fails with RecursionError, and every call on the way out
+    fails with HostFunctionError; none is reported as a success."""
+    wasm = plugin_wasm("host_user")
+    plugins = []
+
+    def hello(cp, params, results):
+        depth = len(nesting)
+        nesting.append(depth)
+        try:
+            inner = plugins[depth + 1].call("call_hello", "x")
+        finally:
+            nesting.pop()
+        cp.return_string(results[0], inner.decode())
+
+    nesting = []
+    plugins.extend(ef.Plugin(wasm, functions=host_user_functions(hello)) for _ in range(400))
+    old_limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(200)
+    try:
+        with pytest.raises(ef.HostFunctionError) as info:
+            plugins[0].call("call_hello", "x")
+    finally:
+        sys.setrecursionlimit(old_limit)
+    assert "RecursionError" in str(info.value)  # the innermost failure, carried out by every level
+    assert plugins[0].call("call_nothing") == b"ok"
