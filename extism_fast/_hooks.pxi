@@ -9,10 +9,11 @@ cdef void _log_hook(void *owner, int level, const uint8_t *msg, size_t n) noexce
     with gil:
         try:
             plugin = <Plugin>owner
+            target = logger if plugin._logger is None else plugin._logger  # Plugin(logger=...)
             py_level = _PY_LEVELS[level]
-            if logger.isEnabledFor(py_level):
+            if target.isEnabledFor(py_level):
                 text = (<char *>msg)[:n].decode("utf-8", "replace")
-                logger.log(py_level, text, extra={"plugin_id": str(plugin.id)})
+                target.log(py_level, text, extra={"plugin_id": str(plugin.id)})
         except BaseException:
             logger.exception("extism_fast: logging a plugin message failed")
 
@@ -20,7 +21,8 @@ cdef void _log_hook(void *owner, int level, const uint8_t *msg, size_t n) noexce
 cdef int32_t _log_level_hook(void *owner) noexcept nogil:
     with gil:
         try:
-            return plugin_log_level()  # "off" until the application configures logging
+            # "off" until the application configures logging (of the plugin's own logger, if any)
+            return plugin_log_level((<Plugin>owner)._logger)
         except BaseException:
             return INT32_MAX
 

@@ -60,6 +60,52 @@ cdef wasi_preopen *_preopens(dict allowed_paths, list keep) except NULL:
 
 
 
+def _wasi_strings(wasi_env, wasi_args, bint wasi):
+    """``wasi_env`` / ``wasi_args`` as the C strings WASI gets: ([name, value, ...], [arg, ...]).
+    Without WASI they are ignored with a warning, as allowed_paths is. Values never appear in
+    messages (an environment often carries secrets)."""
+    if wasi_env is None and wasi_args is None:
+        return [], []
+    if wasi_env is not None and not isinstance(wasi_env, dict):
+        raise TypeError(f"wasi_env must be a dict of str to str, got {type(wasi_env).__name__}")
+    if wasi_args is not None and (isinstance(wasi_args, (str, bytes)) or not isinstance(wasi_args, (list, tuple))):
+        raise TypeError(f"wasi_args must be a list of str, got {type(wasi_args).__name__}")
+    env, args = [], []
+    for name, value in (wasi_env or {}).items():
+        if not isinstance(name, str) or not name or "=" in name or "\0" in name:
+            raise ManifestError(f"wasi_env: invalid variable name {name!r} (a non-empty str without '=' or NUL)")
+        if not isinstance(value, str) or "\0" in value:
+            raise ManifestError(f"wasi_env[{name!r}]: the value must be a str without NUL "
+                                f"(got {type(value).__name__})")
+        env += [_utf8(name, "wasi_env"), _utf8(value, f"wasi_env[{name!r}]")]
+    for i, arg in enumerate(wasi_args or ()):
+        if not isinstance(arg, str) or "\0" in arg:
+            raise ManifestError(f"wasi_args[{i}]: must be a str without NUL (got {type(arg).__name__})")
+        args.append(_utf8(arg, f"wasi_args[{i}]"))
+    if not wasi:
+        logger.warning("extism_fast: wasi_env/wasi_args are ignored: WASI is not enabled (pass wasi=True)")
+        return [], []
+    return env, args
+
+
+cdef bytes _utf8(str text, str field):
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        raise ManifestError(f"{field}: not encodable as UTF-8 (a lone surrogate)") from None
+
+
+cdef const char **_c_strings(list items, list keep) except NULL:
+    """A calloc'ed array of pointers into ``items`` (bytes, kept alive by ``keep``)."""
+    cdef const char **out = <const char **>calloc(len(items) + 1, sizeof(char *))
+    if out == NULL:
+        raise MemoryError()
+    for i, item in enumerate(items):
+        keep.append(item)
+        out[i] = PyBytes_AS_STRING(item)
+    return out
+
+
 def _check_compiled_options(CompiledPlugin compiled, wasi, functions, fuel):
     """Plugin(compiled, ...): options that belong to the compilation must agree with it (else the
     fuel budget, WASI or host functions asked for would be silently dropped)."""
@@ -115,11 +161,16 @@ cdef class Plugin:
     cdef list _host_buffers  # KernelBuffers handed to the running host function
     cdef CurrentPlugin _current_plugin  # what host functions receive (one per plugin)
     cdef object _pending_exception      # a KeyboardInterrupt/SystemExit raised in a callback
+    cdef readonly object _logger        # Plugin(logger=...): this plugin's log calls, or None
+    cdef list _wasi_env                 # [name, value, ...] as bytes (WASI only)
+    cdef list _wasi_args
+    cdef object _memdump                # EXTISM_MEMDUMP / EXTISM_COREDUMP paths, or None
+    cdef object _coredump
     cdef object __weakref__
 
     def __init__(self, plugin, bint wasi=False, config=None, functions=HOST_FN_REGISTRY, *,
                  bint http_response_headers=False, fuel=None, wasi_stdio=None, interruptible=None,
-                 strict=None):
+                 strict=None, wasi_env=None, wasi_args=None, logger=None):
         if self.compiled_plugin is not None:
             raise Error("Plugin.__init__ has already run on this object: create a new Plugin")
         if isinstance(plugin, CompiledPlugin):
@@ -153,6 +204,11 @@ cdef class Plugin:
         self._manifest = manifest
         self._wasi_stdio = _WASI_STDIO_MODES[wasi_stdio]
         self._strict = _strict_from_environment() if strict is None else bool(strict)
+        if logger is not None and not isinstance(logger, logging.Logger):
+            raise TypeError(f"logger must be a logging.Logger, got {type(logger).__name__}")
+        self._logger = logger
+        self._wasi_env, self._wasi_args = _wasi_strings(wasi_env, wasi_args, compiled.wasi)
+        self._memdump, self._coredump = dump_paths()
         self._instantiate()
 
     cdef _instantiate(self):
@@ -209,10 +265,16 @@ cdef class Plugin:
             options.config_count = len(manifest.config)
             options.preopens = _preopens(dict(allowed_paths), keep)
             options.preopen_count = len(allowed_paths)
+            options.wasi_env = _c_strings(self._wasi_env, keep)
+            options.wasi_env_count = len(self._wasi_env) // 2
+            options.wasi_args = _c_strings(self._wasi_args, keep)
+            options.wasi_arg_count = len(self._wasi_args)
             inst = instance_new(self._c, <void *>self, &options, message)
         finally:
             free(<void *>options.config)
             free(<void *>options.preopens)
+            free(<void *>options.wasi_env)
+            free(<void *>options.wasi_args)
         return inst
 
     def __dealloc__(self):
@@ -239,6 +301,27 @@ cdef class Plugin:
     def strict(self) -> bool:
         """Whether bad kernel accesses fail the call (see the class docstring)."""
         return self._strict
+
+    @property
+    def fuel_consumed(self):
+        """The fuel (instructions) the last call of a metered plugin (``fuel=N``) used, its
+        startup functions not included; None for an unmetered plugin or before its first call."""
+        if self.inst == NULL or self.inst.fuel == 0 or not self._called:
+            return None
+        return self.inst.fuel_consumed
+
+    def reset(self) -> bool:
+        """Free everything the plugin's calls left in kernel memory (the last output, error and
+        every block), as the official ``Plugin::reset``; vars and the wasm instance are kept.
+        Output views (``parse=None``) of earlier calls expire. Returns True (the official C API's
+        ``extism_plugin_reset`` answer); raises Error during a call or after close()."""
+        if self.inst == NULL or self._closed:
+            raise Error("plugin is closed")
+        if self._busy:
+            raise Error("cannot reset a plugin while one of its calls is running")
+        self._expire_buffers()
+        instance_reset_kernel(self.inst)
+        return True
 
     @property
     def _pooled(self) -> bool:
@@ -359,10 +442,28 @@ cdef class Plugin:
             free(r.message)
             raise exc
         if r.status != CALL_OK:
+            if self._memdump is not None or self._coredump is not None:
+                self._write_dumps(r.status)
             raise self._call_error(function_name, &r)
         if parse is None:
             return self._expose_output(&r)
         return parse_output(PyBytes_FromStringAndSize(<const char *>r.output, r.output_length), parse)
+
+    cdef _write_dumps(self, call_status status):
+        """EXTISM_MEMDUMP after any failed call, EXTISM_COREDUMP after a trap (debug_dumps.py)."""
+        cdef size_t n = 0
+        cdef const uint8_t *kernel_bytes = instance_kernel_memory(self.inst, &n)
+        if kernel_bytes == NULL:
+            return  # instantiation failed: no memory to dump
+        kernel_memory = PyBytes_FromStringAndSize(<const char *>kernel_bytes, n)
+        if self._memdump is not None:
+            write_dump(self._memdump, kernel_memory, "memory dump")
+        if self._coredump is not None and status in (CALL_TRAP, CALL_OUT_OF_FUEL):
+            memories = [kernel_memory]
+            main_bytes = instance_main_memory(self.inst, &n)
+            if main_bytes != NULL:
+                memories.insert(0, PyBytes_FromStringAndSize(<const char *>main_bytes, n))
+            write_dump(self._coredump, coredump(memories), "core dump")
 
     cdef object _expose_output(self, call_result *r):
         buf = KernelBuffer._over(self, <uint8_t *>r.output, r.output_length, False)

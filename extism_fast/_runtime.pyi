@@ -1,8 +1,9 @@
 """Type stubs for the compiled runtime (extism_fast/_runtime.pyx and its .pxi parts)."""
 
+import logging
 import os
 import uuid
-from typing import Any, Callable, Coroutine, Iterable, Iterator, List, NoReturn, Optional, Sequence, TypeVar, Union, overload
+from typing import Any, Callable, Coroutine, Dict, Iterable, Iterator, List, NoReturn, Optional, Sequence, TypeVar, Union, overload
 
 from extism_fast.functions import Function, Val
 from extism_fast.manifest import Manifest, WasmData, WasmFile, WasmUrl
@@ -79,11 +80,17 @@ class Plugin:
         wasi_stdio: Optional[str] = None,
         interruptible: Optional[bool] = None,
         strict: Optional[bool] = None,
+        wasi_env: Optional[Dict[str, str]] = None,
+        wasi_args: Optional[Sequence[str]] = None,
+        logger: Optional[logging.Logger] = None,
     ) -> None: ...
     @property
     def interruptible(self) -> bool: ...
     @property
     def strict(self) -> bool: ...
+    @property
+    def fuel_consumed(self) -> Optional[int]: ...
+    def reset(self) -> bool: ...
     @property
     def id(self) -> uuid.UUID: ...
     def close(self) -> None: ...

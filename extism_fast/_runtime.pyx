@@ -39,6 +39,7 @@ from extism_fast.compile_cache import cache_from_argument
 from extism_fast.manifest import Manifest, coerce_source, looks_like_wat, check_int_range, U64_MAX, WASM_PAGE_SIZE
 
 from extism_fast.logs import ABI_LEVELS as _PY_LEVELS, plugin_log_level
+from extism_fast.debug_dumps import dump_paths, coredump, write_dump
 
 logger = logging.getLogger("extism_fast")
 
@@ -47,8 +48,8 @@ logger = logging.getLogger("extism_fast")
 # interruption only for timeouts and cancel, fuel only for fuel budgets. The non-fuel engines use
 # the pooling allocator (instances in microseconds) unless EXTISM_FAST_INSTANCE_POOL=0; each has
 # an on-demand twin for plugins that do not fit the pool or arrive when it is full.
-cdef engine_bundle ENGINES[8]
-cdef bint ENGINE_UNAVAILABLE[8]  # creating it failed (a pool whose address space was refused)
+cdef engine_bundle ENGINES[ENGINE_FLAG_VALUES * 2]
+cdef bint ENGINE_UNAVAILABLE[ENGINE_FLAG_VALUES * 2]  # creating it failed (a pool whose address space was refused)
 
 #: Plugin instances per pooling engine (EXTISM_FAST_INSTANCE_POOL; 0 turns pooling off).
 DEFAULT_INSTANCE_POOL = 1000
@@ -143,12 +144,32 @@ cdef engine_bundle *_engine(int flags, bint pooled) except NULL:
     return &ENGINES[slot]
 
 
+#: EXTISM_PROFILE values, as the official runtime reads them: wasmtime's profiler for each.
+_PROFILERS = {"jitdump": 1, "vtune": 2, "perf": 3}  # wasmtime_profiling_strategy_t
+
+
+def _debug_flags_from_environment():
+    """The engine flags the official runtime's debugging switches ask for, read when a plugin is
+    compiled: EXTISM_PROFILE=perf|jitdump|vtune (wasmtime's profiler) and EXTISM_DEBUG (set to
+    anything: DWARF debug info). An unknown EXTISM_PROFILE is ignored with a warning, as there."""
+    cdef int flags = ENGINE_DEBUG if "EXTISM_DEBUG" in os.environ else 0
+    profile = os.environ.get("EXTISM_PROFILE")
+    if profile is not None:
+        if profile in _PROFILERS:
+            flags |= _PROFILERS[profile] << ENGINE_PROFILER_SHIFT
+        else:
+            logger.warning("extism_fast: invalid value for EXTISM_PROFILE: %r (perf, jitdump or vtune)", profile)
+    return flags
+
+
 cdef engine_bundle *_engine_for(bint fuel, bint interruptible) except NULL:
     """The engine a plugin compiles on first: fuel metering (with epochs) for fuel budgets, epoch
-    interruption for timeouts and cancel, neither otherwise; pooled unless metering fuel."""
+    interruption for timeouts and cancel, neither otherwise; pooled unless metering fuel or
+    debugging (EXTISM_PROFILE / EXTISM_DEBUG engines are rare: no pool's address space for them)."""
+    cdef int debug = _debug_flags_from_environment()
     if fuel:
-        return _engine(ENGINE_FUEL | ENGINE_EPOCH, False)
-    return _engine(ENGINE_EPOCH if interruptible else 0, True)
+        return _engine(ENGINE_FUEL | ENGINE_EPOCH | debug, False)
+    return _engine((ENGINE_EPOCH if interruptible else 0) | debug, debug == 0)
 
 
 def _resolve_interruptible(manifest, interruptible):
@@ -176,7 +197,9 @@ cdef str _engine_description(engine_bundle *bundle):
     """The engine settings a compiled module depends on (part of its compile cache key). The
     allocator is not one: pooled and on-demand engines load each other's modules."""
     return (f"wasmtime={_WASMTIME_IDENTITY},epoch_interruption={int(bundle.flags & ENGINE_EPOCH != 0)},"
-            f"memory_may_move=0,consume_fuel={int(bundle.flags & ENGINE_FUEL != 0)}")
+            f"memory_may_move=0,consume_fuel={int(bundle.flags & ENGINE_FUEL != 0)},"
+            f"debug_info={int(bundle.flags & ENGINE_DEBUG != 0)},"
+            f"profiler={(bundle.flags & ENGINE_PROFILER_MASK) >> ENGINE_PROFILER_SHIFT}")
 
 
 cdef str _take_message(char *message):

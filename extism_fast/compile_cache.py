@@ -34,8 +34,9 @@ import os
 import platform
 import stat
 import tempfile
+import tomllib
 from pathlib import Path
-from typing import NamedTuple, Optional, Union
+from typing import NamedTuple, Optional, Tuple, Union
 
 __all__ = ["CompileCache", "EntryKey", "cache_from_argument", "default_directory"]
 
@@ -211,10 +212,40 @@ class CompileCache:
             pass
 
 
+def _official_cache_config() -> Tuple[bool, Optional[str]]:
+    """What of the official runtime's ``EXTISM_CACHE_CONFIG`` maps onto this cache: (enabled,
+    directory). Unset: (True, None). Empty: caching off, as there. A path: wasmtime's cache
+    configuration file (TOML), whose ``[cache]`` keys ``enabled`` and ``directory`` are honoured;
+    its cleanup and size-limit keys are wasmtime's own cache's and have no counterpart here.
+
+    :raises Error: naming the file when it cannot be read or is not such a TOML file (the
+        official runtime fails the plugin's creation too)."""
+    path = os.environ.get("EXTISM_CACHE_CONFIG")
+    if path is None:
+        return True, None
+    if not path.strip():
+        return False, None
+    from extism_fast.errors import Error
+    try:
+        with open(path, "rb") as f:
+            table = tomllib.load(f).get("cache", {})
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise Error(f"EXTISM_CACHE_CONFIG: cannot read the cache configuration {path!r}: {exc}") from None
+    enabled = table.get("enabled", True) if isinstance(table, dict) else None
+    directory = table.get("directory") if isinstance(table, dict) else None
+    if not isinstance(enabled, bool) or not isinstance(directory, (str, type(None))):
+        raise Error(f"EXTISM_CACHE_CONFIG: {path!r}: [cache] enabled must be a bool and directory a string")
+    return enabled, directory
+
+
 def default_directory() -> Path:
-    """``$EXTISM_FAST_CACHE_DIR``, else ``$XDG_CACHE_HOME/extism_fast``, else ``~/.cache/extism_fast``."""
+    """``$EXTISM_FAST_CACHE_DIR``, else the ``directory`` of ``$EXTISM_CACHE_CONFIG``'s file, else
+    ``$XDG_CACHE_HOME/extism_fast``, else ``~/.cache/extism_fast``."""
     if os.environ.get("EXTISM_FAST_CACHE_DIR"):
         return Path(os.environ["EXTISM_FAST_CACHE_DIR"])
+    directory = _official_cache_config()[1]
+    if directory:
+        return Path(os.path.expanduser(directory))
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "extism_fast"
 
@@ -224,6 +255,8 @@ def cache_from_argument(cache: Union[None, bool, str, os.PathLike]) -> Optional[
     no/off), ``False`` disables, ``True`` the default directory, a path that directory."""
     if cache is None:
         if os.environ.get("EXTISM_FAST_CACHE", "1").strip().lower() in ("0", "false", "no", "off"):
+            return None
+        if not _official_cache_config()[0]:
             return None
         return CompileCache(default_directory())
     if cache is False:

@@ -86,13 +86,14 @@ def _has_output(logger: logging.Logger) -> bool:
     return False
 
 
-def plugin_log_level() -> int:
-    """What ``get_log_level`` answers: the lowest ABI level (0 trace .. 4 error) the
-    ``extism_fast`` logger passes on, or :data:`ABI_LEVEL_OFF` when it passes nothing on or no
-    handler would output the record (logging not configured)."""
-    if _has_output(_logger):
+def plugin_log_level(logger: Optional[logging.Logger] = None) -> int:
+    """What ``get_log_level`` answers: the lowest ABI level (0 trace .. 4 error) the plugin's
+    logger (``Plugin(logger=...)``, else ``extism_fast``) passes on, or :data:`ABI_LEVEL_OFF`
+    when it passes nothing on or no handler would output the record (logging not configured)."""
+    target = _logger if logger is None else logger
+    if _has_output(target):
         for abi_level, py_level in enumerate(ABI_LEVELS):
-            if _logger.isEnabledFor(py_level):
+            if target.isEnabledFor(py_level):
                 return abi_level
     return ABI_LEVEL_OFF
 

@@ -92,6 +92,9 @@ int instance_engine_new(int flags, uint32_t pool_instances_wanted, engine_bundle
     wt.wasmtime_config_memory_may_move_set(config, false);
     wt.wasmtime_config_memory_reservation_set(config, MEMORY_RESERVATION);
     wt.wasmtime_config_memory_guard_size_set(config, MEMORY_GUARD);
+    if (flags & ENGINE_DEBUG) wt.wasmtime_config_debug_info_set(config, true);
+    wasmtime_profiling_strategy_t profiler = (wasmtime_profiling_strategy_t)((flags & ENGINE_PROFILER_MASK) >> ENGINE_PROFILER_SHIFT);
+    if (profiler != WASMTIME_PROFILING_STRATEGY_NONE) wt.wasmtime_config_profiler_set(config, profiler);
     if (pool_instances_wanted > 0) configure_pool(config, pool_instances_wanted);
     out->engine = wt.wasm_engine_new_with_config(config); /* consumes config */
     if (out->engine == NULL) {
@@ -332,6 +335,29 @@ static wasi_config_t *make_wasi_config(plugin_instance *p, char **error) {
         wt.wasi_config_set_stdout_custom(config, wasi_stdout, p, NULL);
         wt.wasi_config_set_stderr_custom(config, wasi_stderr, p, NULL);
     } /* else: WASI_STDIO_DISCARD, wasmtime's default sink */
+    /* Deny by default: wasmtime gives no arguments and an empty environment unless set. */
+    if (p->wasi_arg_count && !wt.wasi_config_set_argv(config, p->wasi_arg_count, (const char **)p->wasi_args)) {
+        *error = wt_copy_text("wasi_args: wasmtime refused the arguments", 41);
+        wt.wasi_config_delete(config);
+        return NULL;
+    }
+    if (p->wasi_env_count) {
+        const char **names = malloc(p->wasi_env_count * sizeof *names);
+        const char **values = malloc(p->wasi_env_count * sizeof *values);
+        int ok = names != NULL && values != NULL;
+        for (size_t i = 0; ok && i < p->wasi_env_count; i++) {
+            names[i] = p->wasi_env[2 * i];
+            values[i] = p->wasi_env[2 * i + 1];
+        }
+        ok = ok && wt.wasi_config_set_env(config, p->wasi_env_count, names, values);
+        free(names);
+        free(values);
+        if (!ok) {
+            *error = wt_copy_text("wasi_env: wasmtime refused the environment", 42);
+            wt.wasi_config_delete(config);
+            return NULL;
+        }
+    }
     for (size_t i = 0; i < p->preopen_count; i++) {
         const wasi_preopen *po = &p->preopens[i];
         if (!wt.wasi_config_preopen_dir(config, po->host_path, po->guest_path, !po->read_only)) {
@@ -509,6 +535,19 @@ static int copy_preopens(plugin_instance *p, const wasi_preopen *preopens, size_
     return 0;
 }
 
+/* A malloc'ed array of `count` copies of NUL-terminated strings (NULL when out of memory). */
+static char **copy_strings(const char *const *strings, size_t count) {
+    char **copies = calloc(count + 1, sizeof *copies);
+    for (size_t i = 0; copies != NULL && i < count; i++) {
+        copies[i] = wt_copy_text(strings[i], strlen(strings[i]));
+        if (copies[i] == NULL) {
+            free_strings(copies, i);
+            return NULL;
+        }
+    }
+    return copies;
+}
+
 plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, const instance_options *options,
                               char **error) {
     plugin_instance *p = calloc(1, sizeof *p);
@@ -523,10 +562,14 @@ plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, cons
     p->fuel = options->fuel;
     p->wasi = options->wasi;
     p->wasi_stdio = options->wasi_stdio;
+    p->wasi_args = copy_strings(options->wasi_args, options->wasi_arg_count);
+    p->wasi_arg_count = p->wasi_args != NULL ? options->wasi_arg_count : 0;
+    p->wasi_env = copy_strings(options->wasi_env, 2 * options->wasi_env_count);
+    p->wasi_env_count = p->wasi_env != NULL ? options->wasi_env_count : 0;
     vars_init(&p->vars, options->max_var_bytes);
     p->kernel = kernel_new(options->kernel_limit, grow_kernel_memory, p);
     p->exports = calloc(compiled->export_count + 1, sizeof *p->exports);
-    if (p->kernel == NULL || p->exports == NULL || copy_config(p, options->config, options->config_count) != 0 ||
+    if (p->kernel == NULL || p->exports == NULL || p->wasi_args == NULL || p->wasi_env == NULL || copy_config(p, options->config, options->config_count) != 0 ||
         copy_preopens(p, options->preopens, options->preopen_count) != 0) {
         *error = WT_TEXT("cannot reserve memory for the plugin instance (kernel memory or host memory)");
         instance_delete(p);
@@ -551,6 +594,24 @@ int instance_use_compiled(plugin_instance *p, const compiled_plugin *compiled) {
     return 0;
 }
 
+void instance_reset_kernel(plugin_instance *p) {
+    if (p->store != NULL) kernel_reset(p->kernel);
+}
+
+const uint8_t *instance_kernel_memory(plugin_instance *p, size_t *length) {
+    *length = 0;
+    if (p->store == NULL) return NULL;
+    *length = wt.wasmtime_memory_data_size(p->ctx, &p->kernel_memory);
+    return wt.wasmtime_memory_data(p->ctx, &p->kernel_memory);
+}
+
+const uint8_t *instance_main_memory(plugin_instance *p, size_t *length) {
+    *length = 0;
+    if (p->store == NULL || !p->has_main_memory) return NULL;
+    *length = wt.wasmtime_memory_data_size(p->ctx, &p->main_memory);
+    return wt.wasmtime_memory_data(p->ctx, &p->main_memory);
+}
+
 void instance_delete(plugin_instance *p) {
     if (p == NULL) return;
     drop_store(p);
@@ -566,6 +627,8 @@ void instance_delete(plugin_instance *p) {
         free(p->preopens[i].guest_path);
     }
     free(p->preopens);
+    free_strings(p->wasi_args, p->wasi_arg_count);
+    free_strings(p->wasi_env, 2 * p->wasi_env_count);
     free(p->exports);
     free(p->wasi_output[0]);
     free(p->wasi_output[1]);
@@ -619,6 +682,12 @@ static void run_export(plugin_instance *p, size_t index, call_result *r) {
     current_instance = p;
     wasmtime_error_t *e = wt.wasmtime_func_call_unchecked(p->ctx, &p->exports[index], raw, 2, &trap);
     current_instance = saved;
+    if (p->fuel != 0) {
+        uint64_t left = 0;
+        wasmtime_error_t *fuel_error = wt.wasmtime_context_get_fuel(p->ctx, &left);
+        if (fuel_error != NULL) wt.wasmtime_error_delete(fuel_error);
+        p->fuel_consumed = left <= p->fuel ? p->fuel - left : 0;
+    }
     r->rc = p->compiled->export_shapes[index] == EXPORT_RETURNS_I32 ? raw[0].i32 : 0;
     if (e == NULL && trap == NULL) return;
     if (p->interrupt != INTERRUPT_NONE) {

@@ -31,7 +31,14 @@ typedef enum export_shape { EXPORT_RETURNS_NOTHING = 0, EXPORT_RETURNS_I32 = 1, 
 typedef enum engine_flags {
     ENGINE_EPOCH = 1, /* epoch interruption: timeouts, cancel, and the GIL released after a tick */
     ENGINE_FUEL = 2,  /* fuel metering (instruction budgets) */
+    ENGINE_DEBUG = 4, /* DWARF debug info for native debuggers (EXTISM_DEBUG) */
+    /* Bits 3-4: the wasmtime profiler (wasmtime_profiling_strategy_t, EXTISM_PROFILE). */
+    ENGINE_PROFILER_SHIFT = 3,
+    ENGINE_PROFILER_MASK = 3 << 3,
 } engine_flags;
+
+/* The number of distinct engine_flags values (engine tables are indexed by them). */
+#define ENGINE_FLAG_VALUES 32
 
 /* An engine and the kernel accessor module compiled for it (modules belong to one engine). */
 typedef struct engine_bundle {
@@ -110,6 +117,7 @@ typedef struct plugin_instance {
     int64_t max_memory_bytes;        /* per wasm memory; -1 = unlimited */
     int64_t max_table_elements;      /* per wasm table; -1 = unlimited */
     uint64_t fuel;                   /* instructions per call (fuel engine only); 0 = unmetered */
+    uint64_t fuel_consumed;          /* by the last export run (fuel != 0 only) */
     int wasi;
     int wasi_stdio;                  /* wasi_stdio_mode */
     /* WASI_STDIO_LOG: what the plugin wrote to stdout [0] and stderr [1] during the current call,
@@ -120,6 +128,10 @@ typedef struct plugin_instance {
     size_t wasi_output_capacity[2];
     wasi_preopen *preopens;
     size_t preopen_count;
+    char **wasi_args;                /* argv the plugin sees (owned, NUL-terminated strings) */
+    size_t wasi_arg_count;
+    char **wasi_env;                 /* environment: names and values alternate (owned) */
+    size_t wasi_env_count;           /* pairs */
 
     /* Interruption: written by other threads (cancel) and by the epoch callback. */
     uint64_t deadline_ns;            /* monotonic; 0 = no timeout for this call */
@@ -220,6 +232,10 @@ typedef struct instance_options {
     int wasi_stdio;                  /* wasi_stdio_mode */
     const wasi_preopen *preopens;
     size_t preopen_count;
+    const char *const *wasi_args;    /* WASI argv (none unless given) */
+    size_t wasi_arg_count;
+    const char *const *wasi_env;     /* WASI environment: name, value, name, value... (none unless given) */
+    size_t wasi_env_count;           /* pairs */
     int strict;                      /* bad kernel accesses trap with a precise message (kernel.h) */
 } instance_options;
 
@@ -245,6 +261,18 @@ wasmtime_store_t *instance_detach_store(plugin_instance *p);
  * Only while p has no store (before its first call or after CALL_POOL_EXHAUSTED); returns 0, or -1
  * when p has a store or `compiled` has other exports. */
 int instance_use_compiled(plugin_instance *p, const compiled_plugin *compiled);
+
+/* instance_reset_kernel: forget every block of the kernel memory (the official Plugin::reset):
+ * the last call's output, error and allocations. Vars stay. Only between calls. */
+void instance_reset_kernel(plugin_instance *p);
+
+/* instance_kernel_memory: the kernel memory's bytes (the official runtime's "Extism linear memory",
+ * what EXTISM_MEMDUMP writes); NULL when the instance has no store. */
+const uint8_t *instance_kernel_memory(plugin_instance *p, size_t *length);
+
+/* instance_main_memory: the bytes of main's exported "memory" (EXTISM_COREDUMP); NULL when there
+ * is none or no store. */
+const uint8_t *instance_main_memory(plugin_instance *p, size_t *length);
 
 /* instance_delete: drop the store, the kernel, vars and config. NULL is ignored. */
 void instance_delete(plugin_instance *p);

@@ -96,6 +96,11 @@ typedef wasmtime_error_t *(*wt_epoch_callback_t)(wasmtime_context_t *ctx, void *
                                                  uint64_t *epoch_deadline_delta,
                                                  wasmtime_update_deadline_kind_t *update_kind);
 
+/* wasmtime_profiling_strategy_t values (config.h), in the engine flags' profiler bits too. */
+typedef uint8_t wasmtime_profiling_strategy_t;
+enum { WASMTIME_PROFILING_STRATEGY_NONE = 0, WASMTIME_PROFILING_STRATEGY_JITDUMP = 1,
+       WASMTIME_PROFILING_STRATEGY_VTUNE = 2, WASMTIME_PROFILING_STRATEGY_PERFMAP = 3 };
+
 typedef uint8_t wasmtime_trap_code_t;
 enum { WASMTIME_TRAP_CODE_INTERRUPT = 10, WASMTIME_TRAP_CODE_OUT_OF_FUEL = 11 };
 
@@ -110,6 +115,8 @@ enum { WASMTIME_TRAP_CODE_INTERRUPT = 10, WASMTIME_TRAP_CODE_OUT_OF_FUEL = 11 };
     X(void, wasmtime_config_memory_may_move_set, (wasm_config_t *, bool))                            \
     X(void, wasmtime_config_memory_reservation_set, (wasm_config_t *, uint64_t))                     \
     X(void, wasmtime_config_memory_guard_size_set, (wasm_config_t *, uint64_t))                      \
+    X(void, wasmtime_config_profiler_set, (wasm_config_t *, wasmtime_profiling_strategy_t))          \
+    X(void, wasmtime_config_debug_info_set, (wasm_config_t *, bool))                                 \
     X(wasmtime_pooling_allocation_config_t *, wasmtime_pooling_allocation_config_new, (void))        \
     X(void, wasmtime_pooling_allocation_config_delete, (wasmtime_pooling_allocation_config_t *))     \
     X(void, wasmtime_pooling_allocation_config_total_core_instances_set,                             \
@@ -207,6 +214,7 @@ enum { WASMTIME_TRAP_CODE_INTERRUPT = 10, WASMTIME_TRAP_CODE_OUT_OF_FUEL = 11 };
     X(void, wasmtime_store_epoch_deadline_callback,                                                  \
       (wasmtime_store_t *, wt_epoch_callback_t, void *, wt_finalizer_t))                             \
     X(wasmtime_error_t *, wasmtime_context_set_fuel, (wasmtime_context_t *, uint64_t))               \
+    X(wasmtime_error_t *, wasmtime_context_get_fuel, (const wasmtime_context_t *, uint64_t *))       \
     X(wasmtime_error_t *, wasmtime_context_set_wasi, (wasmtime_context_t *, wasi_config_t *))        \
     X(void, wasmtime_func_new_unchecked,                                                             \
       (wasmtime_context_t *, const wasm_functype_t *, wasmtime_func_unchecked_callback_t, void *,     \
@@ -223,6 +231,8 @@ enum { WASMTIME_TRAP_CODE_INTERRUPT = 10, WASMTIME_TRAP_CODE_OUT_OF_FUEL = 11 };
     X(void, wasi_config_inherit_stdout, (wasi_config_t *))                                           \
     X(void, wasi_config_inherit_stderr, (wasi_config_t *))                                           \
     X(bool, wasi_config_preopen_dir, (wasi_config_t *, const char *, const char *, bool))            \
+    X(bool, wasi_config_set_argv, (wasi_config_t *, size_t, const char **))                          \
+    X(bool, wasi_config_set_env, (wasi_config_t *, size_t, const char **, const char **))            \
     X(void, wasi_config_set_stdout_custom,                                                           \
       (wasi_config_t *, ptrdiff_t (*)(void *, const unsigned char *, size_t), void *, wt_finalizer_t))\
     X(void, wasi_config_set_stderr_custom,                                                           \

@@ -191,3 +191,49 @@ def test_missing_mount_names_the_path_but_not_config(tmp_path, plugin_wasm):
         ef.Plugin(manifest, wasi=True)
     assert str(missing) in str(info.value)
     assert "tok-999" not in str(info.value)
+
+
+# ---- WASI environment and arguments (Plugin(wasi_env=..., wasi_args=...), as the Go SDK) ----
+
+def test_wasi_env_and_args_reach_the_plugin(plugin_wasm):
+    with ef.Plugin(plugin_wasm("wasi_env"), wasi=True, wasi_env={"K": "V", "SPACE": "a b"},
+                   wasi_args=["prog", "x"]) as plugin:
+        assert plugin.call("environ") == b"K=V\x00SPACE=a b\x00"
+        assert plugin.call("args") == b"prog\x00x\x00"
+
+
+def test_wasi_env_and_args_are_empty_by_default(plugin_wasm, monkeypatch):
+    """Deny by default: nothing of the host's environment (nor the manifest config) reaches WASI."""
+    monkeypatch.setenv("HOST_SECRET", "s3cret")
+    with ef.Plugin({"wasm": [{"data": plugin_wasm("wasi_env")}], "config": {"c": "1"}}, wasi=True) as plugin:
+        assert plugin.call("environ") == b""
+        assert plugin.call("args") == b""
+
+
+def test_wasi_env_from_a_compiled_plugin(plugin_wasm):
+    compiled = ef.CompiledPlugin(plugin_wasm("wasi_env"), wasi=True)
+    with ef.Plugin(compiled, wasi_env={"A": "1"}) as plugin:
+        assert plugin.call("environ") == b"A=1\x00"
+
+
+def test_wasi_env_without_wasi_is_ignored_with_a_warning(plugin_wasm, caplog):
+    with caplog.at_level(logging.WARNING, logger="extism_fast"):
+        ef.Plugin(plugin_wasm("kernel"), wasi_env={"K": "V"}, wasi_args=["p"]).close()
+    assert any("wasi_env/wasi_args are ignored" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("kwargs, error, text", [
+    ({"wasi_env": {"": "v"}}, ef.ManifestError, "invalid variable name ''"),
+    ({"wasi_env": {"A=B": "v"}}, ef.ManifestError, "invalid variable name 'A=B'"),
+    ({"wasi_env": {"K": "sec\x00ret"}}, ef.ManifestError, "wasi_env['K']"),
+    ({"wasi_env": {"K": 5}}, ef.ManifestError, "got int"),
+    ({"wasi_env": {"K": "\ud800secret"}}, ef.ManifestError, "lone surrogate"),
+    ({"wasi_env": [("K", "V")]}, TypeError, "wasi_env must be a dict"),
+    ({"wasi_args": "prog"}, TypeError, "wasi_args must be a list"),
+    ({"wasi_args": ["ok", b"x"]}, ef.ManifestError, "wasi_args[1]"),
+])
+def test_bad_wasi_env_and_args_are_refused_without_showing_values(plugin_wasm, kwargs, error, text):
+    with pytest.raises(error) as info:
+        ef.Plugin(plugin_wasm("wasi_env"), wasi=True, **kwargs)
+    assert text in str(info.value)
+    assert "secret" not in str(info.value)

@@ -902,3 +902,13 @@ def test_the_extism_submodule_names_are_the_official_ones():
 
 def test_extism_version_is_x_y_z(sdk):
     assert re.fullmatch(r"\d+\.\d+\.\d+", sdk.extism_version())
+
+
+def test_wasi_environment_and_arguments_are_empty(sdk, plugin_wasm, monkeypatch):
+    """Neither the host's environment nor the manifest config reaches a WASI plugin's environment
+    (ours gives them only through wasi_env/wasi_args, which the official Python SDK lacks)."""
+    monkeypatch.setenv("HOST_ONLY", "1")
+    with sdk.Plugin({"wasm": [{"data": plugin_wasm("wasi_env")}], "config": {"c": "1"}}, wasi=True,
+                    functions=[]) as plugin:
+        assert plugin.call("environ", b"") == b""
+        assert plugin.call("args", b"") == b""

@@ -836,3 +836,87 @@ def test_kitchen_sink_echo_dup_and_vars(kitchen_sink):
 def test_kitchen_sink_needs_its_host_function(kitchen_sink):
     with pytest.raises(ef.LinkError, match="hello_world"):
         ef.Plugin(kitchen_sink, functions=[])
+
+
+# ---- reset, fuel_consumed, per-plugin logger ----
+
+def test_reset_frees_kernel_memory_and_keeps_vars(plugin_wasm):
+    """As the official Plugin::reset: the kernel's blocks go (an output view expires), vars and
+    the instance stay."""
+    with ef.Plugin(plugin_wasm("runtime_features")) as plugin:
+        assert plugin.reset() is True  # before any call: nothing to free
+        view = plugin.call("out", b"hello", parse=None)
+        assert bytes(view) == b"hello"
+        assert plugin.reset() is True
+        with pytest.raises(ValueError):
+            bytes(view)
+        assert plugin.call("out", b"again") == b"again"
+    with ef.Plugin(plugin_wasm("host")) as plugin:
+        plugin.call("var_set_from_input", b"k=kept")
+        plugin.reset()
+        assert plugin.call("var_get", b"k") == b"kept"
+
+
+def test_reset_refused_while_closed_or_in_a_call(plugin_wasm):
+    seen = []
+
+    def during(current_plugin, params, results, *user_data):
+        try:
+            plugin.reset()
+        except ef.Error as exc:
+            seen.append(str(exc))
+
+    plugin = ef.Plugin(plugin_wasm("host_user"), functions=host_user_functions(during))
+    plugin.call("call_hello", b"x")
+    plugin.close()
+    assert seen == ["cannot reset a plugin while one of its calls is running"]
+    with pytest.raises(ef.Error, match="plugin is closed"):
+        plugin.reset()
+
+
+def test_fuel_consumed_follows_each_call(plugin_wasm):
+    with ef.Plugin(plugin_wasm("runtime_features"), fuel=10**9) as plugin:
+        assert plugin.fuel_consumed is None  # no call yet
+        plugin.call("spin", b"x" * 10)
+        small = plugin.fuel_consumed
+        plugin.call("spin", b"x" * 1000)
+        large = plugin.fuel_consumed
+        plugin.call("spin", b"x" * 10)
+        assert 0 < small < large and plugin.fuel_consumed == small
+        assert large - small >= 990  # at least one instruction per loop round
+    with ef.Plugin(plugin_wasm("runtime_features"), fuel=50) as plugin:
+        with pytest.raises(ef.FuelExhaustedError):
+            plugin.call("spin", b"x" * 1000)
+        assert plugin.fuel_consumed == 50  # the whole budget
+    with ef.Plugin(plugin_wasm("runtime_features")) as plugin:
+        plugin.call("spin", b"x")
+        assert plugin.fuel_consumed is None  # unmetered
+
+
+def test_per_plugin_logger(plugin_wasm, caplog):
+    """Plugin(logger=...): that plugin's log calls and get_log_level use the given logger."""
+    mine = logging.getLogger("tests.per_plugin")
+    mine.setLevel(logging.INFO)
+    mine.propagate = False
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    mine.addHandler(handler)
+    try:
+        with caplog.at_level(logging.ERROR, logger="extism_fast"):
+            with ef.Plugin(plugin_wasm("runtime_features"), logger=mine) as plugin:
+                assert plugin.call("level") == bytes([2])  # info
+                plugin.call("log_info", "to my logger")
+                plugin_id = str(plugin.id)
+            with ef.Plugin(plugin_wasm("runtime_features")) as other:
+                assert other.call("level") == bytes([4])  # extism_fast at ERROR
+                other.call("log_info", "filtered")
+        assert [(r.getMessage(), r.plugin_id) for r in records] == [("to my logger", plugin_id)]
+        assert not [r for r in caplog.records if r.getMessage() in ("to my logger", "filtered")]
+        mine.removeHandler(handler)
+        with ef.Plugin(plugin_wasm("runtime_features"), logger=mine) as plugin:
+            assert plugin.call("level") == bytes([0xFF])  # no handler: off (i32::MAX's low byte)
+    finally:
+        mine.removeHandler(handler)
+    with pytest.raises(TypeError, match="logger must be a logging.Logger"):
+        ef.Plugin(plugin_wasm("runtime_features"), logger="mine")

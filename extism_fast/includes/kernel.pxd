@@ -63,6 +63,10 @@ cdef extern from "instance.h" nogil:
     ctypedef enum engine_flags:
         ENGINE_EPOCH
         ENGINE_FUEL
+        ENGINE_DEBUG
+        ENGINE_PROFILER_SHIFT
+        ENGINE_PROFILER_MASK
+    enum: ENGINE_FLAG_VALUES
 
     ctypedef struct engine_bundle:
         wasm_engine_t *engine
@@ -106,6 +110,10 @@ cdef extern from "instance.h" nogil:
         int wasi_stdio
         const wasi_preopen *preopens
         size_t preopen_count
+        const char *const *wasi_args
+        size_t wasi_arg_count
+        const char *const *wasi_env
+        size_t wasi_env_count
         int strict
 
     ctypedef enum failure_kind:
@@ -133,6 +141,8 @@ cdef extern from "instance.h" nogil:
         void *saved_thread
         int holds_gil
         int needs_store
+        uint64_t fuel
+        uint64_t fuel_consumed
         uint64_t deadline_ns
         interrupt_reason interrupt
 
@@ -174,6 +184,9 @@ cdef extern from "instance.h" nogil:
     plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, const instance_options *options,
                                   char **error)
     void instance_delete(plugin_instance *p)
+    void instance_reset_kernel(plugin_instance *p)
+    const uint8_t *instance_kernel_memory(plugin_instance *p, size_t *length)
+    const uint8_t *instance_main_memory(plugin_instance *p, size_t *length)
     void instance_prepare(plugin_instance *p, uint64_t timeout_ns, int holds_gil, call_result *r)
     int instance_use_compiled(plugin_instance *p, const compiled_plugin *compiled)
     wasmtime_store_t *instance_detach_store(plugin_instance *p)
