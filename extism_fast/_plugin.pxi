@@ -423,6 +423,9 @@ cdef class Plugin:
     def iter_call(self, function_name, inputs, parse=bytes, bint return_exceptions=False):
         """Iterator form of :meth:`call_many`: runs the calls in batches and yields the outputs."""
         self._begin(function_name)  # fail fast, before the first batch
+        if type(inputs) is not list and _arrow_py().is_arrow(inputs):
+            raise TypeError("iter_call takes no Arrow input: use call_many(..., output='arrow'), or "
+                            "slice the array and call call_many per slice")
         batch = []
         for item in inputs:
             batch.append(item)

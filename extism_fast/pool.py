@@ -278,6 +278,8 @@ class PluginPool:
         """
         if chunk_size is not None:
             chunk_size = _check_count("PluginPool.map chunk_size", chunk_size)
+        if is_arrow(inputs):
+            raise TypeError("PluginPool.imap takes no Arrow input: use map(..., output='arrow')")
         self._check_not_reentered("map")
         if self._closed:
             raise Error(_CLOSED)

@@ -151,6 +151,14 @@ def test_other_arrow_types_are_refused(counter):
         counter.call_many("nope", pa.array([b"a"]), output="arrow")
 
 
+def test_iterators_refuse_arrow_inputs(counter, plugin_wasm):
+    with pytest.raises(TypeError, match=r"iter_call takes no Arrow input: use call_many\(\.\.\., output='arrow'\)"):
+        next(counter.iter_call("count_vowels", pa.array([b"a"])))
+    with ef.PluginPool(plugin_wasm(COUNT), size=1) as pool:
+        with pytest.raises(TypeError, match=r"PluginPool.imap takes no Arrow input"):
+            pool.imap("count_vowels", pa.array([b"a"]))
+
+
 def test_failures_raise_with_their_index_and_the_plugin_goes_on(picky):
     with pytest.raises(ef.CallError, match=r"^input 3: plugin function 'run' returned non-zero exit code 3$"):
         picky.call_many("run", pa.chunked_array([["a", "b"], ["c", "xd", "e"]]), output="arrow")
