@@ -80,6 +80,8 @@ HOST_INPUT = b"Bench"
 #: call_many row: this many small inputs per batch
 MANY_COUNT = 10_000
 MANY_INPUTS = [b"Hello %d, World!" % i for i in range(MANY_COUNT)]
+#: Arrow row: this many small inputs per call_many
+ARROW_COUNT = 10 ** 6
 #: config of the PDK-like plugin (its default, given explicitly so the config read finds a value)
 PDK_CONFIG = {"vowels": "aeiouAEIOU"}
 #: PluginPool row: this many inputs of POOL_ITEM_SIZE bytes per map
@@ -359,6 +361,30 @@ def many_row(subject: Subject, target: Target | None = None) -> Case:
     )
 
 
+def arrow_row(subject: Subject, target: Target | None = None) -> Case | None:
+    """extism_fast only: call_many over ARROW_COUNT small items as a pyarrow binary array with
+    output="arrow" (the "extism_fast" column) against the same items as a list of bytes returning
+    a list (the "extism" column); the ratio is Arrow over list. None when pyarrow is missing."""
+    try:
+        import pyarrow as pa
+    except ImportError:
+        print("bench: pyarrow missing, Arrow row skipped (pip install 'extism_fast[arrow]')", file=sys.stderr)
+        return None
+    function = subject.function
+    items = [b"Hello %d, World!" % i for i in range(ARROW_COUNT)]
+    array = pa.array(items, pa.binary())
+    plugin = subject.plugins[0]
+    return Case(
+        f"call_many Arrow vs list-of-bytes, {ARROW_COUNT:,} small items (extism_fast only: "
+        f"\"extism_fast\" = Arrow in/out, \"extism\" = list of bytes), {subject.label}",
+        fast=lambda: plugin.call_many(function, array, output="arrow"),
+        official=lambda: plugin.call_many(function, items),
+        check=lambda: (plugin.call_many(function, array, output="arrow").to_pylist(),
+                       plugin.call_many(function, items)),
+        target=target, items=ARROW_COUNT, keep=[subject, array, items],
+    )
+
+
 def instance_rows(subject: Subject, first_call_target: Target | None = None) -> list[Case]:
     """Instances of one compiled plugin: `Plugin(compiled)` alone, and with its first call. Both SDKs
     instantiate the modules at the first call, so only the second row compares like work."""
@@ -448,6 +474,7 @@ def make_cases() -> list[Case]:
         call_row(kernel, "echo 64 KiB (output = input block)", ECHO_INPUT),
         call_row(kernel, "echo_copy 64 KiB (load/store_u64)", ECHO_INPUT, function="echo_copy"),
         *thread_rows(minimal),
+        *filter(None, [arrow_row(minimal, Target("ratio", 1.3))]),
     ]
 
 

@@ -31,19 +31,27 @@ cdef class _Batch:
     cdef bint out_of_memory      # an output could not be kept: the batch stopped before it
 
     def __cinit__(self, list items):
+        """``items``: the inputs (bytes-like or str); None for a batch whose inputs the caller
+        points at itself after ``_allocate`` (the Arrow path: pointers into Arrow buffers)."""
         cdef size_t i
+        if items is None:
+            return
         self.items = [_as_input_bytes(item) for item in items]
-        self.count = len(self.items)
-        self.inputs = <const uint8_t **>calloc(self.count + 1, sizeof(uint8_t *))
-        self.input_lengths = <uint64_t *>calloc(self.count + 1, sizeof(uint64_t))
-        self.results_ = <call_result *>calloc(self.count + 1, sizeof(call_result))
-        self.output_offsets = <uint64_t *>calloc(self.count + 1, sizeof(uint64_t))
-        if not (self.inputs and self.input_lengths and self.results_ and self.output_offsets):
-            raise MemoryError()
+        self._allocate(len(self.items))
         for i in range(self.count):
             data = self.items[i]
             self.inputs[i] = <const uint8_t *>PyBytes_AS_STRING(data)
             self.input_lengths[i] = PyBytes_GET_SIZE(data)
+
+    cdef int _allocate(self, size_t count) except -1:
+        self.count = count
+        self.inputs = <const uint8_t **>calloc(count + 1, sizeof(uint8_t *))
+        self.input_lengths = <uint64_t *>calloc(count + 1, sizeof(uint64_t))
+        self.results_ = <call_result *>calloc(count + 1, sizeof(call_result))
+        self.output_offsets = <uint64_t *>calloc(count + 1, sizeof(uint64_t))
+        if not (self.inputs and self.input_lengths and self.results_ and self.output_offsets):
+            raise MemoryError()
+        return 0
 
     def __dealloc__(self):
         cdef size_t i
@@ -85,13 +93,16 @@ cdef class _Batch:
             if self.results_[i].status != CALL_OK and not return_exceptions:
                 return
 
+    cdef check_memory(self, function_name):
+        if self.out_of_memory:
+            raise MemoryError(f"out of host memory keeping the outputs of {function_name!r} after "
+                              f"{self.done} of {self.count} calls ({self.arena_length} bytes)")
+
     cdef list results(self, Plugin plugin, function_name, parse, bint return_exceptions):
         """The outputs (parsed) in input order; a failure raises, or fills its slot."""
         cdef size_t i
         cdef call_result *r
-        if self.out_of_memory:
-            raise MemoryError(f"out of host memory keeping the outputs of {function_name!r} after "
-                              f"{self.done} of {self.count} calls ({self.arena_length} bytes)")
+        self.check_memory(function_name)
         out = []
         for i in range(self.done):
             r = &self.results_[i]

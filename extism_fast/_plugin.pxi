@@ -507,17 +507,26 @@ cdef class Plugin:
         raise TypeError("cannot pickle a Plugin (a live instance with its own memory): pickle the "
                         "CompiledPlugin (plugin.compiled_plugin) and create Plugins from it")
 
-    def call_many(self, function_name, inputs, parse=bytes, bint return_exceptions=False):
+    def call_many(self, function_name, inputs, parse=bytes, bint return_exceptions=False, output=None):
         """Call ``function_name`` once per item of ``inputs``; returns the list of outputs.
 
         The loop runs in C with the GIL released. A failure raises at the first failing item,
         or with ``return_exceptions=True`` takes that item's slot as the Error and goes on.
+
+        ``inputs`` may also be a pyarrow Array or ChunkedArray of binary/string items (read in
+        place), and ``output="arrow"`` / ``"arrow_string"`` returns a pyarrow array instead of a
+        list: see :mod:`extism_fast.arrow` (needs ``pip install 'extism_fast[arrow]'``).
         """
-        return list(self.iter_call(function_name, inputs, parse, return_exceptions))
+        if output is None and (type(inputs) is list or not _arrow_py().is_arrow(inputs)):
+            return list(self.iter_call(function_name, inputs, parse, return_exceptions))
+        return _arrow_call_many(self, function_name, inputs, parse, return_exceptions, output, 0)
 
     def iter_call(self, function_name, inputs, parse=bytes, bint return_exceptions=False):
         """Iterator form of :meth:`call_many`: runs the calls in batches and yields the outputs."""
         self._begin(function_name)  # fail fast, before the first batch
+        if type(inputs) is not list and _arrow_py().is_arrow(inputs):
+            raise TypeError("iter_call takes no Arrow input: use call_many(..., output='arrow'), or "
+                            "slice the array and call call_many per slice")
         batch = []
         for item in inputs:
             batch.append(item)
@@ -528,8 +537,13 @@ cdef class Plugin:
             yield from self._run_batch(function_name, batch, parse, return_exceptions)
 
     cdef list _run_batch(self, function_name, list items, parse, bint return_exceptions):
-        cdef size_t index = self._begin(function_name)
         cdef _Batch batch = _Batch(items)
+        self._run(function_name, batch, return_exceptions)
+        return batch.results(self, function_name, parse, return_exceptions)
+
+    cdef _run(self, function_name, _Batch batch, bint return_exceptions):
+        """Run a batch's calls with the GIL released (its outputs stay in the batch)."""
+        cdef size_t index = self._begin(function_name)
         self._busy = True
         try:
             if self.inst.needs_store:
@@ -543,7 +557,6 @@ cdef class Plugin:
         if self._pending_exception is not None:
             exc, self._pending_exception = self._pending_exception, None
             raise exc
-        return batch.results(self, function_name, parse, return_exceptions)
 
     cdef _log_wasi_streams(self):
         """wasi_stdio="log": what the call wrote, stdout at INFO and stderr at WARNING, a record a line."""

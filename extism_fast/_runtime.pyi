@@ -115,10 +115,13 @@ class Plugin:
     def call_many(
         self,
         function_name: str,
-        inputs: Iterable[InputData],
+        inputs: Union[Iterable[InputData], Any],
         parse: Optional[Callable[[bytes], Any]] = ...,
         return_exceptions: bool = False,
-    ) -> List[Any]: ...
+        output: Optional[str] = None,
+    ) -> Any:
+        """A list of outputs; with ``output="arrow"``/``"arrow_string"`` a pyarrow array. ``inputs``
+        may be a pyarrow Array/ChunkedArray of binary or string items (see extism_fast.arrow)."""
     def iter_call(
         self,
         function_name: str,
@@ -129,3 +132,14 @@ class Plugin:
 
 def parse_output(out: bytes, parse: Optional[Callable[[bytes], Any]]) -> Any:
     """An output as ``parse`` asks: bytes, a memoryview of the copy (None), or ``parse(out)``."""
+
+def _arrow_call_many(
+    plugin: Plugin,
+    function_name: str,
+    inputs: Any,
+    parse: Optional[Callable[[bytes], Any]],
+    return_exceptions: bool,
+    output: Optional[str],
+    first_index: int,
+) -> Any:
+    """Plugin.call_many with an Arrow input or output; ``first_index`` numbers items in messages."""

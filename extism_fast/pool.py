@@ -21,7 +21,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import (Any, AsyncIterable, AsyncIterator, Callable, Generator, Iterable, Iterator, List, Optional,
                     Sequence, Union)
 
-from extism_fast._runtime import CompiledPlugin, Plugin, parse_output
+from extism_fast._runtime import CompiledPlugin, Plugin, _arrow_call_many, parse_output
+from extism_fast.arrow import combine as arrow_combine, is_arrow, is_chunked_array
+from extism_fast.arrow import output_type as arrow_output_type, split as arrow_split
 from extism_fast.aio import CallSlot, run_on_thread
 from extism_fast.errors import Error, PoolTimeoutError
 from extism_fast.functions import HOST_FN_REGISTRY, Function
@@ -217,13 +219,53 @@ class PluginPool:
             self._give_back(plugin)
 
     def map(self, function_name: str, inputs: Iterable[Any], parse: Optional[Callable[[bytes], Any]] = bytes,
-            ordered: bool = True, return_exceptions: bool = False, chunk_size: Optional[int] = None) -> List[Any]:
+            ordered: bool = True, return_exceptions: bool = False, chunk_size: Optional[int] = None,
+            output: Optional[str] = None) -> Any:
         """Call ``function_name`` on every input, spread over the instances and threads.
 
         Returns the outputs in input order (``ordered=True``) or in completion order (by chunk).
         A failure raises its Error, or with ``return_exceptions=True`` takes its slot.
+
+        A pyarrow Array or ChunkedArray input is split into zero-copy slices, one
+        :meth:`Plugin.call_many` each; ``output="arrow"`` / ``"arrow_string"`` returns one Arrow
+        array (a ChunkedArray for a ChunkedArray input) in input order whatever ``ordered``
+        says; see :mod:`extism_fast.arrow`.
         """
+        if output is not None or is_arrow(inputs):
+            return self._map_arrow(function_name, inputs, parse, return_exceptions, chunk_size, output)
         return list(self.imap(function_name, inputs, parse, ordered, return_exceptions, chunk_size))
+
+    def _map_arrow(self, function_name: str, inputs: Any, parse: Any, return_exceptions: bool,
+                   chunk_size: Optional[int], output: Optional[str]) -> Any:
+        """map() with an Arrow input or output: pieces in parallel, results joined in order."""
+        out_type = arrow_output_type(output)  # checked before any work
+        if chunk_size is not None:
+            chunk_size = _check_count("PluginPool.map chunk_size", chunk_size)
+        self._check_not_reentered("map")
+        if self._closed:
+            raise Error(_CLOSED)
+        if not is_arrow(inputs) and not isinstance(inputs, list):
+            inputs = list(inputs)
+        if chunk_size is None:  # a few pieces per instance; no 1024 cap: a piece costs no copy
+            chunk_size = max(1, -(-len(inputs) // (self._max_size * 4)))
+        futures = []
+        try:
+            for start, piece in arrow_split(inputs, chunk_size):
+                futures.append(self._submit_to(self._run_arrow_piece, function_name, piece, parse,
+                                               return_exceptions, output, start))
+            pieces = [future.result() for future in futures]
+        finally:
+            for future in futures:
+                future.cancel()  # after a failure: pieces not started yet never start
+        return arrow_combine(pieces, is_chunked_array(inputs), out_type, return_exceptions)
+
+    def _run_arrow_piece(self, function_name: str, piece: Any, parse: Any, return_exceptions: bool,
+                         output: Optional[str], start: int) -> Any:
+        plugin = self._borrow("map")
+        try:
+            return _arrow_call_many(plugin, function_name, piece, parse, return_exceptions, output, start)
+        finally:
+            self._give_back(plugin)
 
     def imap(self, function_name: str, inputs: Iterable[Any], parse: Optional[Callable[[bytes], Any]] = bytes,
              ordered: bool = True, return_exceptions: bool = False,
@@ -236,6 +278,8 @@ class PluginPool:
         """
         if chunk_size is not None:
             chunk_size = _check_count("PluginPool.map chunk_size", chunk_size)
+        if is_arrow(inputs):
+            raise TypeError("PluginPool.imap takes no Arrow input: use map(..., output='arrow')")
         self._check_not_reentered("map")
         if self._closed:
             raise Error(_CLOSED)
@@ -259,8 +303,11 @@ class PluginPool:
             next_index = yield from self._drain(pending, done, next_index, ordered)
 
     def _submit(self, function_name: str, chunk: List[Any], parse: Any, return_exceptions: bool) -> Future:
+        return self._submit_to(self._run_chunk, function_name, chunk, parse, return_exceptions)
+
+    def _submit_to(self, fn: Callable[..., Any], *args: Any) -> Future:
         try:
-            return self._executor.submit(self._run_chunk, function_name, chunk, parse, return_exceptions)
+            return self._executor.submit(fn, *args)
         except RuntimeError:  # the executor was shut down by close() during this map
             raise Error(_CLOSED) from None
 

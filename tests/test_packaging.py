@@ -64,6 +64,7 @@ def test_the_wheel_ships_the_extension_and_no_generated_c(dist):
     assert [n for n in names if n.startswith("extism_fast/_runtime.") and n.endswith(".so")]
     assert {"extism_fast/py.typed", "extism_fast/_runtime.pyi", "extism_fast/cli.py"} <= names
     assert "Classifier: Operating System :: POSIX :: Linux" in text
+    assert "Provides-Extra: arrow" in text
     assert [n for n in names if n.endswith(".dist-info/licenses/LICENSE") or n.endswith(".dist-info/LICENSE")]
 
 
