@@ -84,3 +84,13 @@ def test_parquet_bad_column_and_column_without_parquet(tmp_path):
     proc = batch(tmp_path, "--input-file", "in.jsonl", "--output", "-", "--dask-local", "2",
                  "--dask-scheduler", "tcp://127.0.0.1:1")
     assert proc.returncode == 2 and "not allowed with argument" in proc.stderr
+
+
+def test_unknown_dask_scheduler_is_one_error_line(tmp_path):
+    pytest.importorskip("distributed")
+    (tmp_path / "in.jsonl").write_text('"a"\n')
+    proc = batch(tmp_path, "--input-file", "in.jsonl", "--output", "out.jsonl", "--dask-scheduler", "nope://x:1")
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("extism-fast: error: cannot connect to the Dask scheduler at nope://x:1: "
+                                  "unknown address scheme 'nope'")
+    assert not (tmp_path / "out.jsonl").exists()

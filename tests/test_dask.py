@@ -117,3 +117,12 @@ def test_bad_arguments_and_missing_dask(compiled, monkeypatch):
     monkeypatch.setitem(sys.modules, "dask.bag", None)
     with pytest.raises(ImportError, match=r"pip install 'extism_fast\[dask\]'"):
         map_bag(compiled, "call_hello", bag)
+
+
+def test_map_bag_on_the_threaded_scheduler_without_a_cluster(compiled):
+    """No distributed worker: partitions run on this process's own pool (of size=2), same outputs."""
+    names = [f"t{i}" for i in range(50)]
+    bag = db.from_sequence(names, npartitions=3)
+    out = map_bag(compiled, "call_hello", bag, size=2).compute(scheduler="threads")
+    assert out == local_call_many(compiled, names)
+    assert 2 in dist_helpers.pool_sizes()  # this process's pool for size=2

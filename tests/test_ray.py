@@ -70,3 +70,21 @@ def test_map_batches_on_arrow_batches(local_ray, plugin_wasm):
     with pytest.raises(Exception, match="bad item"):
         ds.map_batches(PluginMapper, fn_constructor_args=(compiled, "call_hello"), batch_format="pyarrow",
                        compute=ray.data.ActorPoolStrategy(size=1)).materialize()
+
+
+def test_plugin_mapper_on_a_table_without_ray(plugin_wasm):
+    """PluginMapper is an ordinary callable on pyarrow Tables: its errors, without starting Ray."""
+    compiled = ef.CompiledPlugin(plugin_wasm("host_user"), functions=dist_helpers.host_functions())
+    mapper = PluginMapper(compiled, "call_hello", column="name", output_column="greeting")
+    table = pa.table({"name": pa.array([b"a", None], pa.binary())})
+    with pytest.raises(TypeError, match="item 1 of the partition is missing"):
+        mapper(table)
+    kept = PluginMapper(compiled, "call_hello", column="name", errors="return", error_column="why")(table)
+    assert kept.column_names == ["name", "output", "why"]
+    assert kept.column("output").to_pylist() == [b"Hi, a!", None]
+    assert kept.column("why").to_pylist()[1].startswith("InputTypeError: item 1 of the partition is missing")
+    assert mapper(table.slice(0, 1)).column("greeting").to_pylist() == [b"Hi, a!"]
+    with pytest.raises(KeyError, match="the batch has no column 'name'"):
+        mapper(pa.table({"text": ["a"]}))
+    with pytest.raises(ValueError, match="output must be 'bytes' or 'str'"):
+        PluginMapper(compiled, "call_hello", output="utf8")
