@@ -718,6 +718,39 @@ def measure_first_load(repeats: int, workdir: Path) -> list[Result]:
     return rows
 
 
+def measure_scale_out(repeats: int, quick: bool, wanted: Callable[[str], bool]) -> list[Result]:
+    """The Dask and Ray Data rows (bench/scale_out.py): each engine's pipeline over 2 worker
+    processes against a local 2-instance PluginPool.map (target >= 0.8x), and the official SDK in
+    the same pipeline (one plugin per task). An engine that is not installed is skipped."""
+    from bench import scale_out
+
+    subject = minimal_subject()
+    count = scale_out.SCALE_COUNT // (10 if quick else 1)
+    size = f"{count:,} x {scale_out.ITEM_SIZE // KIB} KiB"
+    local, local_out = scale_out.local_pool_rate(subject.wasm, subject.function, count, repeats)
+    rows = []
+    engines = (("Dask LocalCluster 2 workers, map_bag", "dask", scale_out.measure_dask),
+               ("Ray Data map_batches(PluginMapper), 2 actors", "ray", scale_out.measure_ray))
+    for label, module, measure in engines:
+        names = (f"{label}, {size} (extism: local PluginPool.map, 2 instances), {subject.label}",
+                 f"{label}, {size} (extism: official SDK, one plugin per task), {subject.label}")
+        if not any(wanted(name) for name in names):
+            continue
+        try:
+            __import__(module)
+        except ImportError:
+            print(f"  skipped: {label} ({module} is not installed: pip install -e '.[bench]')", file=sys.stderr)
+            continue
+        got = measure(subject.wasm, subject.function, count, repeats)
+        expected = got["check"](local_out)
+        if got["fast_out"] != expected or got["official_out"] != expected:
+            raise SystemExit(f"bench: OUTPUT MISMATCH in the {label} rows")
+        rows.append(Result(names[0], "items/s", got["fast"], local, got["fast"] / local).check(Target("ratio", 0.8)))
+        rows.append(Result(names[1], "items/s", got["fast"], got["official"], got["fast"] / got["official"]))
+        print(f"  measured: {label}", file=sys.stderr, flush=True)
+    return [row for row in rows if wanted(row.name)]
+
+
 # --------------------------------------------------------------------------------------------------
 # Throughput against input size (the plot)
 # --------------------------------------------------------------------------------------------------
@@ -945,6 +978,7 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="extism_fast_bench_") as tmp:
             results.extend(r for r in measure_first_load(1 if args.quick else 3, Path(tmp)) if wanted(r.name))
         print("  measured: first load", file=sys.stderr, flush=True)
+    results.extend(measure_scale_out(1 if args.quick else 2, args.quick, wanted))
 
     plot_note = None
     points: list[dict] = []

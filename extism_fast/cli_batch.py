@@ -37,7 +37,9 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import collections
 import concurrent.futures
+import contextlib
 import json
 import sys
 import time
@@ -57,9 +59,13 @@ __all__ = [
     "add_batch_parser",
     "make_progress",
     "format_result",
+    "json_lines_sink",
     "parse_item",
     "process",
+    "process_chunks",
     "run_batch_command",
+    "run_chunk",
+    "run_chunks",
 ]
 
 #: Items per pool.map round, unless --chunk-size says otherwise.
@@ -288,6 +294,55 @@ def _chunks(lines: Iterable[bytes], chunk_size: int, max_bytes: int) -> Iterator
         yield chunk
 
 
+def run_chunk(pool: Any, function: str, items: list[Any]) -> list[Any]:
+    """The results of one chunk: each item's output bytes or Error, in order; an InputError item
+    (a bad line) stays as it is. Runs here or on a Dask worker."""
+    calls = [item for item in items if not isinstance(item, InputError)]
+    if not calls:
+        return items
+    results = iter(pool.map(function, calls, ordered=True, return_exceptions=True))
+    return [item if isinstance(item, InputError) else next(results) for item in items]
+
+
+def json_lines_sink(write: Callable[[str], object]) -> Callable[[int, list[Any]], None]:
+    """An ``emit(first_index, results)`` that writes the output lines of a chunk with ``write``."""
+    def emit(base: int, results: list[Any]) -> None:
+        out = [format_result(base + offset, result) for offset, result in enumerate(results)]
+        out.append("")
+        write("\n".join(out))
+    return emit
+
+
+def run_chunks(submit: Callable[[list[Any]], Any], chunks: Iterable[list[Any]],
+               emit: Callable[[int, list[Any]], None], *, in_flight: int = 1,
+               progress: Progress | TqdmProgress | None = None) -> BatchSummary:
+    """Submit every chunk (``submit`` returns a future), keep at most ``in_flight`` of them running
+    beyond the one being read, and ``emit`` each chunk's results in input order as it completes;
+    the progress advances by completed chunks. Returns the counts."""
+    summary = BatchSummary()
+    start = time.perf_counter()
+    pending: collections.deque[Any] = collections.deque()
+
+    def finish(future: Any) -> None:
+        results = future.result()
+        emit(summary.items, results)
+        summary.errors += sum(isinstance(result, BaseException) for result in results)
+        summary.items += len(results)
+        if progress is not None:
+            progress.update(summary.items, summary.errors)
+
+    for chunk in chunks:
+        pending.append(submit(chunk))
+        while len(pending) > in_flight:
+            finish(pending.popleft())
+    while pending:
+        finish(pending.popleft())
+    summary.seconds = time.perf_counter() - start
+    if progress is not None:
+        progress.update(summary.items, summary.errors, force=True)
+    return summary
+
+
 def process(
     pool: Any,
     function: str,
@@ -304,48 +359,23 @@ def process(
     The pool works on chunk k (GIL released) while this thread parses chunk k+1 and formats the
     output of chunk k-1: at most three chunks are in memory at once.
     """
-    summary = BatchSummary()
-    start = time.perf_counter()
+    return process_chunks(pool, function, _chunks(lines, chunk_size, max_chunk_bytes),
+                          json_lines_sink(write), progress=progress)
 
-    def run(items: list[Any]) -> list[Any]:
-        calls = [item for item in items if not isinstance(item, InputError)]
-        if not calls:
-            return items
-        results = iter(pool.map(function, calls, ordered=True, return_exceptions=True))
-        return [item if isinstance(item, InputError) else next(results) for item in items]
 
-    def emit(results: list[Any]) -> None:
-        base = summary.items
-        out = []
-        for offset, result in enumerate(results):
-            if isinstance(result, BaseException):
-                summary.errors += 1
-            out.append(format_result(base + offset, result))
-        out.append("")
-        write("\n".join(out))
-        summary.items += len(results)
-        if progress is not None:
-            progress.update(summary.items, summary.errors)
-
+def process_chunks(pool: Any, function: str, chunks: Iterable[list[Any]], emit: Callable[[int, list[Any]], None],
+                   *, progress: Progress | TqdmProgress | None = None) -> BatchSummary:
+    """:func:`run_chunks` on ``pool`` in this process: one chunk at a time runs off the main
+    thread while the next is read."""
     # One worker: pool.map runs one chunk at a time, in order, off the main thread.
     executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="extism-fast-batch")
-    pending: concurrent.futures.Future | None = None
     try:
-        for chunk in _chunks(lines, chunk_size, max_chunk_bytes):
-            submitted = executor.submit(run, chunk)
-            if pending is not None:
-                emit(pending.result())
-            pending = submitted
-        if pending is not None:
-            emit(pending.result())
+        return run_chunks(lambda chunk: executor.submit(run_chunk, pool, function, chunk), chunks, emit,
+                          progress=progress)
     finally:
         # On an error or Ctrl-C: drop queued chunks and let the running one end before the caller
         # closes the pool under it.
         executor.shutdown(wait=True, cancel_futures=True)
-    summary.seconds = time.perf_counter() - start
-    if progress is not None:
-        progress.update(summary.items, summary.errors, force=True)
-    return summary
 
 
 # --------------------------------------------------------------------------------------------------
@@ -389,6 +419,18 @@ def add_batch_parser(commands: Any) -> argparse.ArgumentParser:
                        help="show the progress on stderr even when it is not a terminal: tqdm's "
                             "bar with rate and ETA when installed (extism_fast[progress]), "
                             "else a plain line")
+    batch.add_argument("--column", metavar="NAME",
+                       help="with a Parquet --input-file (*.parquet): the string or binary column "
+                            "of the inputs (default 'text'); a *.parquet --output gets columns "
+                            "index, output (binary), error, type (needs extism_fast[arrow])")
+    dask = batch.add_mutually_exclusive_group()
+    dask.add_argument("--dask-scheduler", metavar="ADDR",
+                      help="run the chunks as tasks on this Dask scheduler (tcp://host:port); "
+                           "--workers is then each worker's pool size (default: its threads); "
+                           "needs extism_fast[dask]")
+    dask.add_argument("--dask-local", metavar="N", type=cli_options.positive_int("--dask-local", 256),
+                      help="run the chunks on a local Dask cluster of N worker processes on "
+                           "127.0.0.1 (one thread each)")
     cli_options.add_plugin_options(batch)
     return batch
 
@@ -410,45 +452,75 @@ def _isatty(stream: Any) -> bool:
         return False
 
 
+def _chunks_of(args: argparse.Namespace, stack: contextlib.ExitStack, want_total: bool,
+               ) -> tuple[Iterable[list[Any]], int | None]:
+    """The input's chunks of items (JSON Lines or Parquet) and, when wanted and known, their count."""
+    from extism_fast import cli_batch_dist
+    if cli_batch_dist.is_parquet(args.input_file):
+        total, chunks = cli_batch_dist.parquet_chunks(args.input_file, args.column or "text", args.chunk_size)
+        return chunks, total
+    if args.column is not None:
+        raise cli_options.UsageError("--column applies to a Parquet --input-file (*.parquet) only")
+    source = _open_input(args.input_file)
+    if args.input_file != "-":
+        stack.callback(source.close)
+    total = count_lines(source) if want_total and source.seekable() else None
+    return _chunks(source, args.chunk_size, MAX_CHUNK_BYTES), total
+
+
+def _sink_of(args: argparse.Namespace, stack: contextlib.ExitStack) -> Callable[[int, list[Any]], None]:
+    """Where each chunk's results go: JSON Lines, or Parquet for a *.parquet --output."""
+    from extism_fast import cli_batch_dist
+    if cli_batch_dist.is_parquet(args.output):
+        return stack.enter_context(cli_batch_dist.parquet_sink(args.output))
+    sink = _open_output(args.output)
+    if args.output != "-":
+        stack.callback(sink.close)
+    stack.callback(sink.flush)
+    return json_lines_sink(sink.write)
+
+
+def _runner_of(args: argparse.Namespace, stack: contextlib.ExitStack, compiled: Any, kwargs: dict) -> Any:
+    """``run(chunks, emit, progress)`` on a local PluginPool, or on Dask with --dask-*."""
+    import extism_fast
+    from extism_fast import cli_batch_dist
+    if args.dask_scheduler is None and args.dask_local is None:
+        pool = extism_fast.PluginPool(compiled, size=args.workers, **kwargs)
+        stack.callback(pool.close)
+        return lambda chunks, emit, progress: process_chunks(pool, args.function, chunks, emit, progress=progress)
+    from extism_fast._workers import PluginRef
+    client = stack.enter_context(cli_batch_dist.dask_client(args.dask_scheduler, args.dask_local))
+    return cli_batch_dist.dask_runner(client, PluginRef(compiled, args.workers, **kwargs), args.function)
+
+
 def run_batch_command(args: argparse.Namespace) -> int:
     """Run ``extism-fast batch`` with parsed ``args``; return the exit status."""
     import extism_fast
-    pool = source = sink = None
-    owned: list[IO[Any]] = []  # the files this run opened (not stdin/stdout)
+    from extism_fast.cli_batch_dist import SetupError
     progress: Progress | TqdmProgress | None = None
+    want_progress = args.progress or _isatty(sys.stderr)
     with cli_options.plugin_logging(args.log_level):
         try:
-            source = _open_input(args.input_file)
-            if args.input_file != "-":
-                owned.append(source)
-            manifest = cli_options.build_manifest(args)
-            kwargs = cli_options.plugin_kwargs(args)
-            compiled = extism_fast.CompiledPlugin(manifest, wasi=kwargs.pop("wasi"), functions=[],
-                                                  fuel=kwargs.pop("fuel"))
-            if not compiled.function_exists(args.function):
-                raise extism_fast.FunctionNotFoundError(
-                    f"plugin has no function named '{args.function}'")
-            pool = extism_fast.PluginPool(compiled, size=args.workers, **kwargs)
-            if args.progress or _isatty(sys.stderr):
-                total = None
-                if source.seekable():
-                    total = count_lines(source)
-                progress = make_progress(sys.stderr, total)
-            sink = _open_output(args.output)
-            if args.output != "-":
-                owned.append(sink)
-            summary = process(pool, args.function, source, sink.write, chunk_size=args.chunk_size,
-                              progress=progress)
-            sink.flush()
-        except (extism_fast.Error, OSError) as exc:
+            with contextlib.ExitStack() as stack:
+                chunks, total = _chunks_of(args, stack, want_progress)
+                manifest = cli_options.build_manifest(args)
+                kwargs = cli_options.plugin_kwargs(args)
+                compiled = extism_fast.CompiledPlugin(manifest, wasi=kwargs.pop("wasi"), functions=[],
+                                                      fuel=kwargs.pop("fuel"))
+                if not compiled.function_exists(args.function):
+                    raise extism_fast.FunctionNotFoundError(
+                        f"plugin has no function named '{args.function}'")
+                run = _runner_of(args, stack, compiled, kwargs)
+                if want_progress:
+                    progress = make_progress(sys.stderr, total)
+                emit = _sink_of(args, stack)  # last: a run that cannot start writes no output file
+                summary = run(chunks, emit, progress)
+        except cli_options.UsageError as exc:
+            return cli_options.fail(exc, cli_options.EXIT_USAGE)
+        except (extism_fast.Error, OSError, SetupError) as exc:
             if progress is not None:
                 progress.clear()
             return cli_options.fail(exc, cli_options.EXIT_FAILURE)
-        finally:
-            if pool is not None:
-                pool.close()
-            for stream in owned:
-                stream.close()
     if progress is not None:
         progress.clear()
     sys.stderr.write(summary.line() + "\n")
