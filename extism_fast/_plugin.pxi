@@ -310,17 +310,20 @@ cdef class Plugin:
             return None
         return self.inst.fuel_consumed
 
-    def reset(self) -> bool:
+    def reset(self, *, vars: bool = False) -> bool:
         """Free everything the plugin's calls left in kernel memory (the last output, error and
-        every block), as the official ``Plugin::reset``; vars and the wasm instance are kept.
-        Output views (``parse=None``) of earlier calls expire. Returns True (the official C API's
-        ``extism_plugin_reset`` answer); raises Error during a call or after close()."""
+        every block), as the official ``Plugin::reset``; the wasm instance is kept, and so are the
+        vars unless ``vars=True`` (then they are cleared too). Output views (``parse=None``) of
+        earlier calls expire. Returns True (the official C API's ``extism_plugin_reset`` answer);
+        raises Error during a call or after close()."""
         if self.inst == NULL or self._closed:
             raise Error("plugin is closed")
         if self._busy:
             raise Error("cannot reset a plugin while one of its calls is running")
         self._expire_buffers()
         instance_reset_kernel(self.inst)
+        if vars:
+            vars_clear(&self.inst.vars)
         return True
 
     @property

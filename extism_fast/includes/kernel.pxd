@@ -7,6 +7,12 @@ from extism_fast.includes.wasmtime cimport (
 )
 
 
+cdef extern from "vars.h" nogil:
+    ctypedef struct var_store:
+        pass
+    void vars_clear(var_store *s)
+
+
 cdef extern from "kernel.h" nogil:
     ctypedef struct kernel:
         uint8_t *base
@@ -137,6 +143,7 @@ cdef extern from "instance.h" nogil:
     ctypedef struct plugin_instance:
         void *owner
         kernel *kernel
+        var_store vars
         int32_t http_status
         void *saved_thread
         int holds_gil
