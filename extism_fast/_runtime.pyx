@@ -44,7 +44,7 @@ from extism_fast.debug_dumps import dump_paths, coredump, write_dump
 logger = logging.getLogger("extism_fast")
 
 # Process-wide engines, created on first use, indexed by _engine_slot(flags, pooled). Plugins
-# compile on the cheapest engine that does what they need (engine_flags in instance.h): epoch
+# compile on the cheapest engine that does what they need (engine_flags in engine.h): epoch
 # interruption only for timeouts and cancel, fuel only for fuel budgets. The non-fuel engines use
 # the pooling allocator (instances in microseconds) unless EXTISM_FAST_INSTANCE_POOL=0; each has
 # an on-demand twin for plugins that do not fit the pool or arrive when it is full.
