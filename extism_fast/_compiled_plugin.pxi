@@ -113,6 +113,8 @@ def _wasi_stdio_mode(wasi_stdio):
 
 def _trap_summary(message):
     """wasmtime's trap text puts the cause last ("Caused by: ..."): lead with it, keep the trace."""
+    # Formatting only, never classification (that uses trap codes and call_result fields): the
+    # C API gives an error's text and no chain of causes, so the text is the only place they are.
     head, sep, cause = message.partition("Caused by:")
     if not sep:
         return message

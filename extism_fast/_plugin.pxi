@@ -663,7 +663,7 @@ cdef class Plugin:
                                     f"(limit {self.inst.kernel.limit} bytes, manifest.memory.max_pages)")
         if status == CALL_EXIT:
             return CallError(f"plugin function '{name}' exited with code {r.rc}")
-        if status == CALL_INSTANTIATE and "exceeds memory limits" in message:
+        if status == CALL_INSTANTIATE and r.failure == FAILURE_LIMIT:
             return MemoryLimitError(
                 f"cannot instantiate the plugin for '{name}': {message} (manifest.memory.max_pages = "
                 f"{self._manifest.memory.max_pages} limits each of its memories)")

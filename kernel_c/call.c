@@ -170,11 +170,12 @@ static void call_end(plugin_instance *p, int ticking) {
 /* The store the next call runs in, made now if needed. */
 static int ensure_store(plugin_instance *p, call_result *r) {
     char *error = NULL;
-    if (!p->needs_store || new_store(p, &error) == 0) return 0;
+    int failure = p->needs_store ? new_store(p, &error) : 0;
+    if (failure == 0) return 0;
     drop_store(p);
     p->needs_store = 1;
-    r->status = p->compiled->bundle->pool_instances && pool_exhausted(error) ? CALL_POOL_EXHAUSTED
-                                                                                      : CALL_INSTANTIATE;
+    r->status = failure == STORE_POOL_EXHAUSTED ? CALL_POOL_EXHAUSTED : CALL_INSTANTIATE;
+    if (failure == STORE_MEMORY_LIMIT) r->failure = FAILURE_LIMIT;
     set_message(r, error);
     return -1;
 }

@@ -26,6 +26,7 @@ void compiled_plugin_delete(compiled_plugin *c) {
         for (size_t i = 0; i <= c->dep_count; i++) import_plan_free(&c->plans[i]);
     free(c->plans);
     free(c->instantiation_order);
+    free(c->memory_minimum_name);
     if (c->linker) wt.wasmtime_linker_delete(c->linker);
     free(c);
 }
@@ -132,6 +133,54 @@ static int build_import_plans(compiled_plugin *c, link_problem *problem, char **
     return status;
 }
 
+/* A memory type's minimum size in bytes (saturating). */
+static uint64_t memory_minimum_bytes(const wasm_externtype_t *type) {
+    const wasm_memorytype_t *memory = wt.wasm_externtype_as_memorytype_const(type);
+    uint64_t pages = wt.wasmtime_memorytype_minimum(memory);
+    unsigned shift = wt.wasmtime_memorytype_page_size_log2(memory);
+    return pages > (UINT64_MAX >> shift) ? UINT64_MAX : pages << shift;
+}
+
+/* Remember the memory if it is the largest minimum so far. Returns -1 when out of memory. */
+static int note_memory(compiled_plugin *c, const wasm_externtype_t *type, const wasm_name_t *name, const char *module,
+                       int imported) {
+    if (wt.wasm_externtype_kind(type) != WASM_EXTERN_MEMORY) return 0;
+    uint64_t bytes = memory_minimum_bytes(type);
+    if (c->memory_minimum_name != NULL && bytes <= c->memory_minimum) return 0;
+    int shown = name->size > 100 ? 100 : (int)name->size;
+    size_t length = (size_t)shown + strlen(module) + 48;
+    char *label = malloc(length);
+    if (label == NULL) return -1;
+    snprintf(label, length, "memory '%.*s' %s module '%s'", shown, name->data, imported ? "imported by" : "of", module);
+    free(c->memory_minimum_name);
+    c->memory_minimum_name = label;
+    c->memory_minimum = bytes;
+    return 0;
+}
+
+/* The memory with the largest minimum size among the memories each module imports or exports
+ * (the kernel's accessor included): the store checks it against max_pages before instantiating
+ * (store.c). A memory that is neither imported nor exported is not visible here; wasmtime's
+ * store limiter still refuses it (store.c classifies that error). */
+static int find_memory_minimum(compiled_plugin *c) {
+    int status = 0;
+    for (size_t position = 0; status == 0 && position <= c->dep_count + 1; position++) {
+        const wasmtime_module_t *module = position <= c->dep_count ? module_at(c, position) : c->bundle->access_module;
+        const char *label = position <= c->dep_count ? module_label(c, position) : "the kernel";
+        wasm_importtype_vec_t imports;
+        wt.wasmtime_module_imports(module, &imports);
+        for (size_t i = 0; status == 0 && i < imports.size; i++)
+            status = note_memory(c, wt.wasm_importtype_type(imports.data[i]), wt.wasm_importtype_name(imports.data[i]), label, 1);
+        wt.wasm_importtype_vec_delete(&imports);
+        wasm_exporttype_vec_t exports;
+        wt.wasmtime_module_exports(module, &exports);
+        for (size_t i = 0; status == 0 && i < exports.size; i++)
+            status = note_memory(c, wt.wasm_exporttype_type(exports.data[i]), wt.wasm_exporttype_name(exports.data[i]), label, 0);
+        wt.wasm_exporttype_vec_delete(&exports);
+    }
+    return status;
+}
+
 import_source compiled_plugin_import_source(const compiled_plugin *c, size_t position, size_t index) {
     return c->plans[position].slots[index].source;
 }
@@ -150,5 +199,9 @@ int compiled_plugin_link(compiled_plugin *c, link_problem *problem, char **error
     c->start_index = export_index(c, "_start");
     if (check_startup_export(c, c->initialize_index, error) != 0) return -1;
     if (check_startup_export(c, c->hs_init_index, error) != 0) return -1;
+    if (find_memory_minimum(c) != 0) {
+        *error = WT_TEXT("out of memory");
+        return -1;
+    }
     return build_import_plans(c, problem, error);
 }

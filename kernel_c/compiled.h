@@ -39,6 +39,9 @@ typedef struct compiled_plugin {
     ptrdiff_t initialize_index;      /* the startup export run first (see compiled_plugin_link), or -1 */
     ptrdiff_t hs_init_index;         /* `hs_init`, -1 if absent */
     ptrdiff_t start_index;           /* `_start`, -1 if absent */
+    uint64_t memory_minimum;         /* the largest minimum size in bytes of a memory any module (the
+                                      * accessor's included) imports or exports (saturating) */
+    char *memory_minimum_name;       /* owned: which one, e.g. "memory 'memory' of module 'main'" */
 } compiled_plugin;
 
 /* compiled_plugin_delete: free everything compiled_plugin owns. NULL is ignored. */

@@ -51,12 +51,6 @@ static void configure_pool(wasm_config_t *config, uint32_t n) {
     wt.wasmtime_pooling_allocation_config_delete(pool);
 }
 
-/* Is this instantiation error the pooling allocator's "no free slot" (then the same plugin can
- * be instantiated on the on-demand twin engine)? */
-int pool_exhausted(const char *message) {
-    return message != NULL && strstr(message, "maximum concurrent") != NULL;
-}
-
 int instance_engine_new(int flags, uint32_t pool_instances_wanted, engine_bundle *out, char **error) {
     memset(out, 0, sizeof *out);
     if (pool_instances_wanted > 0 && !pool_fits(pool_instances_wanted)) {

@@ -42,8 +42,4 @@ typedef struct engine_bundle {
  * accessor module. Returns 0, or -1 and sets *error (malloc'ed). */
 int instance_engine_new(int flags, uint32_t pool_instances, engine_bundle *out, char **error);
 
-/* Internal (call.c): is this instantiation error the pooling allocator's "no free slot" (then the
- * same plugin can be instantiated on the on-demand twin engine)? */
-int pool_exhausted(const char *message);
-
 #endif

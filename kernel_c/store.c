@@ -198,9 +198,36 @@ static void lookup_exports(plugin_instance *p, const wasmtime_instance_t *main) 
 }
 
 /* A fresh store with the modules instantiated and the exports looked up. */
+/* The one place wasmtime's error text is matched: its C API gives an instantiation error no kind
+ * (no error codes, no downcast; wasmtime_trap_code only covers traps, and these are errors).
+ * - The pooling allocator's "no free slot" (wasmtime's PoolConcurrencyLimitError): which slots a
+ *   store takes depends on memories and tables the C API does not list (unexported ones), so it
+ *   cannot be predicted exactly either.
+ * - The store limiter refusing a memory's minimum size: new_store checks every memory the modules
+ *   import or export first (compiled_plugin.memory_minimum); this catches the memories neither
+ *   imported nor exported, which the C API does not show. */
+static store_failure classify_instantiation_error(const plugin_instance *p, const char *message) {
+    if (message == NULL) return STORE_FAILED;
+    if (p->compiled->bundle->pool_instances && strstr(message, "maximum concurrent") != NULL) return STORE_POOL_EXHAUSTED;
+    if (strstr(message, "exceeds memory limits") != NULL) return STORE_MEMORY_LIMIT;
+    return STORE_FAILED;
+}
+
+/* Refuse a store whose memories could not start under max_pages, before any instantiation. */
+static int memory_minimum_fits(const plugin_instance *p, char **error) {
+    const compiled_plugin *c = p->compiled;
+    if (p->max_memory_bytes < 0 || c->memory_minimum <= (uint64_t)p->max_memory_bytes) return 1;
+    char message[300];
+    snprintf(message, sizeof message, "%s has a minimum size of %llu bytes, over the limit of %llu bytes",
+             c->memory_minimum_name, (unsigned long long)c->memory_minimum, (unsigned long long)p->max_memory_bytes);
+    *error = wt_copy_text(message, strlen(message));
+    return 0;
+}
+
 int new_store(plugin_instance *p, char **error) {
     const compiled_plugin *c = p->compiled;
     drop_store(p);
+    if (!memory_minimum_fits(p, error)) return STORE_MEMORY_LIMIT;
     p->store = wt.wasmtime_store_new(c->bundle->engine, p, NULL);
     if (p->store == NULL) {
         *error = WT_TEXT("cannot create a wasmtime store");
@@ -237,7 +264,7 @@ int new_store(plugin_instance *p, char **error) {
     int status = instantiate_modules(p, instances, error);
     if (status == 0) lookup_exports(p, &instances[c->dep_count]);
     if (instances != on_stack) free(instances);
-    if (status != 0) return -1;
+    if (status != 0) return classify_instantiation_error(p, *error);
     p->needs_store = 0;
     return 0;
 }

@@ -39,8 +39,15 @@ const uint8_t *instance_main_memory(plugin_instance *p, size_t *length);
  * *length gets their count. Valid until the next call; the stream is emptied. */
 const uint8_t *instance_take_wasi_output(plugin_instance *p, int stream, size_t *length);
 
+/* How new_store failed (it sets the message in every case). */
+typedef enum store_failure {
+    STORE_FAILED = -1,         /* any other reason */
+    STORE_MEMORY_LIMIT = -2,   /* a memory's minimum size is over max_memory_bytes (max_pages) */
+    STORE_POOL_EXHAUSTED = -3, /* the engine's instance pool is full: try the on-demand engine */
+} store_failure;
+
 /* Internal (call.c): a fresh store with the modules instantiated and the exports looked up
- * (drops the old store first). Returns 0, or -1 and sets *error (malloc'ed). */
+ * (drops the old store first). Returns 0, or a store_failure and sets *error (malloc'ed). */
 int new_store(plugin_instance *p, char **error);
 
 /* Internal (call.c, instance.c): delete the store, if any; the next call's startup runs again. */
