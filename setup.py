@@ -39,7 +39,7 @@ runtime = Extension(
     extra_link_args=SANITIZE_FLAGS,
     libraries=["extism_fast_kernel", "dl", "pthread"],
     # Rebuild when the kernel or an included part of the runtime changes.
-    depends=KERNEL_SOURCES + KERNEL_HEADERS + sorted(str(p.relative_to(ROOT)) for p in (ROOT / "extism_fast").glob("*.pxi")),
+    depends=KERNEL_SOURCES + KERNEL_HEADERS + sorted(str(p.relative_to(ROOT)) for p in (ROOT / "extism_fast").glob("*.px[id]")),
 )
 
 

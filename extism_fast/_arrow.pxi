@@ -24,8 +24,6 @@ cdef object _arrow_py():
 cdef class _HeapBlock:
     """A malloc'ed block lent to pyarrow through the buffer protocol (``pa.py_buffer``: no copy);
     freed when the last array over it goes."""
-    cdef void *data
-    cdef Py_ssize_t size
 
     def __getbuffer__(self, Py_buffer *view, int flags):
         PyBuffer_FillInfo(view, self, self.data if self.data != NULL else <void *>_EMPTY, self.size, 1, flags)
@@ -56,9 +54,6 @@ cdef class _ArrowBatch(_Batch):
     """A batch whose calls read the items of an Arrow array in place (or of a list), and whose
     outputs can come back as Arrow buffers. Null items are not called: ``positions`` maps each
     call to its item."""
-    cdef size_t length           # items, nulls included
-    cdef int64_t *positions      # the item of each call; NULL when no item is null
-    cdef int64_t first_null      # the first null item, or -1
 
     def __cinit__(self, list items):
         self.length = self.count

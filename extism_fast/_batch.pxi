@@ -18,17 +18,6 @@ def parse_output(bytes out, parse):
 
 cdef class _Batch:
     """The inputs, results and outputs of one batch of calls; run() needs no GIL."""
-    cdef list items
-    cdef size_t count
-    cdef size_t done
-    cdef const uint8_t **inputs
-    cdef uint64_t *input_lengths
-    cdef call_result *results_
-    cdef uint64_t *output_offsets
-    cdef uint8_t *arena          # every output, back to back
-    cdef size_t arena_length
-    cdef size_t arena_capacity
-    cdef bint out_of_memory      # an output could not be kept: the batch stopped before it
 
     def __cinit__(self, list items):
         """``items``: the inputs (bytes-like or str); None for a batch whose inputs the caller

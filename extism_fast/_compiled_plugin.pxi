@@ -113,6 +113,8 @@ def _wasi_stdio_mode(wasi_stdio):
 
 def _trap_summary(message):
     """wasmtime's trap text puts the cause last ("Caused by: ..."): lead with it, keep the trace."""
+    # Formatting only, never classification (that uses trap codes and call_result fields): the
+    # C API gives an error's text and no chain of causes, so the text is the only place they are.
     head, sep, cause = message.partition("Caused by:")
     if not sep:
         return message
@@ -124,7 +126,6 @@ def _trap_summary(message):
 
 cdef class _Compilation:
     """The plugin's modules compiled and linked for one engine (owns the compiled_plugin)."""
-    cdef compiled_plugin *c
 
     def __dealloc__(self):
         compiled_plugin_delete(self.c)
@@ -144,19 +145,6 @@ cdef class CompiledPlugin:
     faster), but no timeout and no cancel (its first ``cancel_handle()``, before any call, moves
     it to an interruptible compilation, at the cost of compiling once more).
     """
-    cdef compiled_plugin *c  # the first compilation's (see _compilations)
-    cdef readonly object manifest
-    cdef readonly bint wasi
-    cdef readonly list functions
-    cdef readonly object fuel
-    cdef readonly bint interruptible
-    cdef object _cache
-    cdef list _entries
-    cdef list _modules       # the loaded modules, for compiling them on another engine
-    cdef dict _compilations  # _engine_key -> _Compilation
-    cdef dict _callable      # export name -> index, for () -> i32 and () -> ()
-    cdef dict _other_exports  # export name -> index, for function exports of any other type
-    cdef object __weakref__   # for the registry of unpickled plugins (extism_fast/pickling.py)
 
     def __init__(self, plugin, bint wasi=False, functions=HOST_FN_REGISTRY, *, config=None, fuel=None,
                  cache=None, interruptible=None):

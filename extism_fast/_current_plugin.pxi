@@ -28,7 +28,6 @@ cdef class CurrentPlugin:
     other time raises Error. It refers to its plugin without owning it, so the two do not keep each
     other alive.
     """
-    cdef void *owner  # the Plugin, borrowed; checked against the running call before any use
 
     @staticmethod
     cdef CurrentPlugin _for(Plugin plugin):

@@ -14,12 +14,6 @@ _KIND_NAMES = {WASM_I32: "i32", WASM_I64: "i64", WASM_F32: "f32", WASM_F64: "f64
 
 cdef class _HostFunctionEntry:
     """What the trampoline needs for one Function: kept alive by its CompiledPlugin."""
-    cdef object function
-    cdef object f
-    cdef tuple user_data
-    cdef tuple param_types
-    cdef tuple result_types
-    cdef str label
 
     def __init__(self, function):
         self.function = function

@@ -6,7 +6,6 @@ cdef const uint8_t _NO_BYTES[1]
 
 cdef class _DetachedStore:
     """A plugin's replaced wasmtime store, kept while memoryviews point into its kernel memory."""
-    cdef wasmtime_store_t *store
 
     def __dealloc__(self):
         if self.store != NULL:
@@ -30,14 +29,6 @@ cdef class KernelBuffer:
     host-function buffer writes to kernel memory, and one kept after the host function returns
     sees the plugin's later changes but never freed memory (its plugin's memories are kept).
     """
-    cdef Plugin plugin            # keeps the kernel memory alive (Plugin.close waits for exports)
-    cdef uint8_t *data
-    cdef Py_ssize_t length
-    cdef bint writable
-    cdef bint valid
-    cdef Py_ssize_t exports       # buffer-protocol views alive
-    cdef bytes _copy              # what views of a read-only buffer see (made by the first one)
-    cdef object _store            # a _DetachedStore whose memory `data` points into, once detached
 
     @staticmethod
     cdef KernelBuffer _over(Plugin plugin, uint8_t *data, uint64_t length, bint writable):

@@ -7,7 +7,6 @@
 
 cdef class CancelHandle:
     """Cancels the running call of one plugin, from any thread."""
-    cdef Plugin plugin
 
     def cancel(self) -> bool:
         """Make the call in progress (if any) fail with CancelledError. Returns True."""
@@ -139,34 +138,6 @@ cdef class Plugin:
     authors. The modules are instantiated by the first call, which raises what instantiation fails
     with. Not thread-safe: use one Plugin per thread.
     """
-    cdef plugin_instance *inst
-    cdef readonly CompiledPlugin compiled_plugin
-    cdef const compiled_plugin *_c  # the compilation inst runs (owned by compiled_plugin)
-    cdef object _manifest
-    cdef int _wasi_stdio
-    cdef bint _called               # a call has run: the instance has state of its own
-    cdef object _http_cancel        # http.RequestCancel of the http_request in progress, or None
-    cdef dict _callable
-    cdef object _id
-    cdef object _host_context
-    cdef uint64_t _timeout_ns
-    cdef bint _busy
-    cdef object _allowed_hosts
-    cdef uint64_t _max_http_response_bytes
-    cdef bint _http_response_headers
-    cdef bint _log_wasi_output
-    cdef bint _closed
-    cdef bint _strict
-    cdef list _exposed   # KernelBuffers of outputs (parse=None) and viewed host-function buffers
-    cdef list _host_buffers  # KernelBuffers handed to the running host function
-    cdef CurrentPlugin _current_plugin  # what host functions receive (one per plugin)
-    cdef object _pending_exception      # a KeyboardInterrupt/SystemExit raised in a callback
-    cdef readonly object _logger        # Plugin(logger=...): this plugin's log calls, or None
-    cdef list _wasi_env                 # [name, value, ...] as bytes (WASI only)
-    cdef list _wasi_args
-    cdef object _memdump                # EXTISM_MEMDUMP / EXTISM_COREDUMP paths, or None
-    cdef object _coredump
-    cdef object __weakref__
 
     def __init__(self, plugin, bint wasi=False, config=None, functions=HOST_FN_REGISTRY, *,
                  bint http_response_headers=False, fuel=None, wasi_stdio=None, interruptible=None,
@@ -235,11 +206,6 @@ cdef class Plugin:
         if instance_use_compiled(self.inst, c) != 0:
             raise Error("internal error: cannot switch the compilation of an instantiated plugin")
         self._c = c
-
-    cdef inline _restore_thread(self):
-        if self.inst.saved_thread != NULL:
-            PyEval_RestoreThread(self.inst.saved_thread)
-            self.inst.saved_thread = NULL
 
     cdef plugin_instance *_new_instance(self, char **message) except? NULL:
         cdef list keep = []
@@ -666,7 +632,7 @@ cdef class Plugin:
                                     f"(limit {self.inst.kernel.limit} bytes, manifest.memory.max_pages)")
         if status == CALL_EXIT:
             return CallError(f"plugin function '{name}' exited with code {r.rc}")
-        if status == CALL_INSTANTIATE and "exceeds memory limits" in message:
+        if status == CALL_INSTANTIATE and r.failure == FAILURE_LIMIT:
             return MemoryLimitError(
                 f"cannot instantiate the plugin for '{name}': {message} (manifest.memory.max_pages = "
                 f"{self._manifest.memory.max_pages} limits each of its memories)")

@@ -7,7 +7,8 @@ holding the GIL (cheaper than releasing it for a short call) and releases it at 
 tick (~1 ms); batches release it for the whole batch; host functions and hooks take it as needed.
 
 This file loads wasmtime and holds what every part shares; the parts are included below, one
-concept per .pxi file (one Cython module, so they share cdef classes without .pxd plumbing).
+concept per .pxi file (one Cython module). The cdef classes' attributes and cdef methods are
+declared in _runtime.pxd, so every part sees every class whatever the include order.
 """
 
 cimport cython
@@ -44,7 +45,7 @@ from extism_fast.debug_dumps import dump_paths, coredump, write_dump
 logger = logging.getLogger("extism_fast")
 
 # Process-wide engines, created on first use, indexed by _engine_slot(flags, pooled). Plugins
-# compile on the cheapest engine that does what they need (engine_flags in instance.h): epoch
+# compile on the cheapest engine that does what they need (engine_flags in engine.h): epoch
 # interruption only for timeouts and cancel, fuel only for fuel budgets. The non-fuel engines use
 # the pooling allocator (instances in microseconds) unless EXTISM_FAST_INSTANCE_POOL=0; each has
 # an on-demand twin for plugins that do not fit the pool or arrive when it is full.
@@ -54,12 +55,7 @@ cdef bint ENGINE_UNAVAILABLE[ENGINE_FLAG_VALUES * 2]  # creating it failed (a po
 #: Plugin instances per pooling engine (EXTISM_FAST_INSTANCE_POOL; 0 turns pooling off).
 DEFAULT_INSTANCE_POOL = 1000
 
-cdef extern from "Python.h":
-    # Declared with void* so the kernel's hook table can hold them without Python types.
-    void *PyEval_SaveThread() nogil
-    void PyEval_RestoreThread(void *tstate) nogil
-
-
+# PyEval_SaveThread / PyEval_RestoreThread: declared in _runtime.pxd (with the classes).
 cdef void *_release_gil() noexcept nogil:
     return PyEval_SaveThread()
 

@@ -7,7 +7,7 @@
  * by offset: a plugin can write anywhere in the data region with store_u8/u64 and still cannot
  * corrupt the allocator, and validating an offset never trusts bytes the plugin wrote.
  *
- * The region's bytes are provided by the embedder through a grow callback (instance.c backs it with
+ * The region's bytes are provided by the embedder through a grow callback (store.c backs it with
  * a wasm memory, so the hottest ABI functions can run as wasm; see kernel_access.c). The first
  * KERNEL_FIRST_OFFSET bytes are a header mirroring input offset/length and `end` for that wasm code;
  * plugins can read it but no store may write it.

@@ -170,6 +170,40 @@ def test_kernel_growth_does_not_count_the_plugin_memory(plugin_wasm):
         assert plugin.call("ok", b"x" * 1000) == b"ok"
 
 
+def _one_memory_plugin(memory: str) -> bytes:
+    return f'(module {memory} (func (export "f") (result i32) i32.const 0))'.encode()
+
+
+@pytest.mark.parametrize("modules, field", [
+    ([_one_memory_plugin('(memory (export "memory") 5)')], "memory 'memory' of module 'main'"),
+    ([{"data": b'(module (memory (export "memory") 5))', "name": "lib"},
+      _one_memory_plugin('(import "lib" "memory" (memory 5))')], "memory 'memory' of module 'lib'")])
+def test_memory_minimum_over_max_pages_is_refused_before_instantiation(modules, field):
+    """A memory a module imports or exports is checked against max_pages before anything is
+    instantiated, and named. Ours only: the official SDK fails Plugin() with a bare "oom"."""
+    wasm = [m if isinstance(m, dict) else {"data": m} for m in modules]
+    manifest = {"wasm": wasm, "memory": {"max_pages": 4}}
+    with ef.Plugin(manifest, functions=[]) as plugin:
+        with pytest.raises(ef.MemoryLimitError, match=f"{field} has a minimum size of 327680 bytes, over the "
+                                                      f"limit of 262144 bytes.*max_pages = 4"):
+            plugin.call("f")
+
+
+def test_hidden_memory_minimum_over_max_pages_is_a_memory_limit_error():
+    """A memory neither imported nor exported is invisible to the C API's module types: wasmtime's
+    store limiter refuses it, and that error is classified as a limit too. Ours only (see above)."""
+    manifest = {"wasm": [{"data": _one_memory_plugin("(memory 5)")}], "memory": {"max_pages": 4}}
+    with ef.Plugin(manifest, functions=[]) as plugin:
+        with pytest.raises(ef.MemoryLimitError, match="exceeds memory limits.*max_pages = 4"):
+            plugin.call("f")
+
+
+def test_memory_minimum_at_max_pages_starts():
+    manifest = {"wasm": [{"data": _one_memory_plugin('(memory (export "memory") 4)')}], "memory": {"max_pages": 4}}
+    with ef.Plugin(manifest, functions=[]) as plugin:
+        assert plugin.call("f") == b""
+
+
 # ---- no secrets in messages ----
 
 def test_config_values_do_not_appear_in_errors(plugin_wasm):

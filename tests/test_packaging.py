@@ -45,7 +45,7 @@ def test_the_sdist_ships_the_sources_and_no_generated_files(dist):
         names = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
     expected = {"LICENSE", "README.md", "MANIFEST.in", "pyproject.toml", "setup.py",
                 "extism_fast/_runtime.pyx", "extism_fast/_runtime.pyi", "extism_fast/py.typed",
-                "extism_fast/includes/wasmtime.pxd", "extism_fast/includes/kernel.pxd",
+                "extism_fast/_runtime.pxd", "extism_fast/includes/wasmtime.pxd", "extism_fast/includes/kernel.pxd",
                 "pdk/c/extism-pdk.h", "examples/count_vowels.wat", "examples/count_vowels.c",
                 "examples/count_vowels_server.py", "extism_fast/aio.py", "extism_fast/pickling.py"}
     expected |= {str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "extism_fast").glob("*.pxi")}

@@ -1,4 +1,4 @@
-# Declarations of kernel_c: the kernel memory (kernel.h) and instances and calls (instance.h).
+# Declarations of kernel_c, one `cdef extern` block per header (each header says what its unit owns).
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t, int32_t
 from libc.stddef cimport ptrdiff_t
 from extism_fast.includes.wasmtime cimport (
@@ -60,12 +60,15 @@ cdef extern from "import_plan.h" nogil:
     void link_problem_free(link_problem *problem)
 
 
-cdef extern from "instance.h" nogil:
-    ctypedef enum export_shape:
-        EXPORT_RETURNS_NOTHING
-        EXPORT_RETURNS_I32
-        EXPORT_OTHER
+cdef extern from "vars.h" nogil:
+    ctypedef struct kv_entry:
+        uint8_t *key
+        uint64_t key_len
+        uint8_t *value
+        uint64_t value_len
 
+
+cdef extern from "engine.h" nogil:
     ctypedef enum engine_flags:
         ENGINE_EPOCH
         ENGINE_FUEL
@@ -80,6 +83,15 @@ cdef extern from "instance.h" nogil:
         int flags
         uint32_t pool_instances
 
+    int instance_engine_new(int flags, uint32_t pool_instances, engine_bundle *out, char **error)
+
+
+cdef extern from "compiled.h" nogil:
+    ctypedef enum export_shape:
+        EXPORT_RETURNS_NOTHING
+        EXPORT_RETURNS_I32
+        EXPORT_OTHER
+
     ctypedef struct compiled_plugin:
         const engine_bundle *bundle
         wasmtime_linker_t *linker
@@ -93,16 +105,16 @@ cdef extern from "instance.h" nogil:
         uint8_t *export_shapes
         uint8_t *export_slots
 
+    void compiled_plugin_delete(compiled_plugin *c)
+    int compiled_plugin_link(compiled_plugin *c, link_problem *problem, char **error)
+    import_source compiled_plugin_import_source(const compiled_plugin *c, size_t position, size_t index)
+
+
+cdef extern from "instance.h" nogil:
     ctypedef struct wasi_preopen:
         char *host_path
         char *guest_path
         int read_only
-
-    ctypedef struct kv_entry:
-        uint8_t *key
-        uint64_t key_len
-        uint8_t *value
-        uint64_t value_len
 
     ctypedef struct instance_options:
         uint64_t kernel_limit
@@ -153,6 +165,21 @@ cdef extern from "instance.h" nogil:
         uint64_t deadline_ns
         interrupt_reason interrupt
 
+    plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, const instance_options *options,
+                                  char **error)
+    void instance_delete(plugin_instance *p)
+    int instance_use_compiled(plugin_instance *p, const compiled_plugin *compiled)
+
+
+cdef extern from "store.h" nogil:
+    void instance_reset_kernel(plugin_instance *p)
+    const uint8_t *instance_kernel_memory(plugin_instance *p, size_t *length)
+    const uint8_t *instance_main_memory(plugin_instance *p, size_t *length)
+    wasmtime_store_t *instance_detach_store(plugin_instance *p)
+    const uint8_t *instance_take_wasi_output(plugin_instance *p, int stream, size_t *length)
+
+
+cdef extern from "call.h" nogil:
     ctypedef enum call_status:
         CALL_OK
         CALL_PLUGIN_ERROR
@@ -184,25 +211,15 @@ cdef extern from "instance.h" nogil:
     host_hooks instance_hooks
     plugin_instance *current_instance
 
-    int instance_engine_new(int flags, uint32_t pool_instances, engine_bundle *out, char **error)
-    void compiled_plugin_delete(compiled_plugin *c)
-    int compiled_plugin_link(compiled_plugin *c, link_problem *problem, char **error)
-    import_source compiled_plugin_import_source(const compiled_plugin *c, size_t position, size_t index)
-    plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, const instance_options *options,
-                                  char **error)
-    void instance_delete(plugin_instance *p)
-    void instance_reset_kernel(plugin_instance *p)
-    const uint8_t *instance_kernel_memory(plugin_instance *p, size_t *length)
-    const uint8_t *instance_main_memory(plugin_instance *p, size_t *length)
     void instance_prepare(plugin_instance *p, uint64_t timeout_ns, int holds_gil, call_result *r)
-    int instance_use_compiled(plugin_instance *p, const compiled_plugin *compiled)
-    wasmtime_store_t *instance_detach_store(plugin_instance *p)
     int instance_cancel_requested(plugin_instance *p)
     void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input,
                        uint64_t input_length, uint64_t timeout_ns, int holds_gil, call_result *r)
     void instance_cancel(plugin_instance *p)
-    const uint8_t *instance_take_wasi_output(plugin_instance *p, int stream, size_t *length)
     int instance_set_http_headers(plugin_instance *p, const uint8_t *json, uint64_t length)
     wasm_trap_t *instance_fail(plugin_instance *p, failure_kind kind, const char *message)
+
+
+cdef extern from "env_imports.h" nogil:
     int env_imports_define(wasmtime_linker_t *linker, char **error)
     int env_import_signature(const char *name, size_t name_len, const char **params, const char **results)

@@ -1,0 +1,192 @@
+# The runtime's extension types: their C attributes and cdef methods, declared once here so that
+# every part (the .pxi files _runtime.pyx includes) sees every class whatever the include order.
+# The .pxi files define the methods; attributes are only declared here. Each class's docstring,
+# Python methods and method bodies are in the .pxi named after it (README, "Layout").
+from libc.stdint cimport uint8_t, uint64_t, int64_t
+
+from extism_fast.includes.wasmtime cimport *
+from extism_fast.includes.kernel cimport *
+
+
+cdef extern from "Python.h":
+    # Declared with void* so the kernel's hook table can hold them without Python types.
+    void *PyEval_SaveThread() nogil
+    void PyEval_RestoreThread(void *tstate) nogil
+
+
+# _kernel_buffer.pxi
+cdef class _DetachedStore:
+    cdef wasmtime_store_t *store
+
+
+# _arrow.pxi
+cdef class _HeapBlock:
+    cdef void *data
+    cdef Py_ssize_t size
+
+
+# _host_functions.pxi
+cdef class _HostFunctionEntry:
+    cdef object function
+    cdef object f
+    cdef tuple user_data
+    cdef tuple param_types
+    cdef tuple result_types
+    cdef str label
+
+
+# _compiled_plugin.pxi
+cdef class _Compilation:
+    cdef compiled_plugin *c
+
+
+# _compiled_plugin.pxi
+cdef class CompiledPlugin:
+    cdef compiled_plugin *c  # the first compilation's (see _compilations)
+    cdef readonly object manifest
+    cdef readonly bint wasi
+    cdef readonly list functions
+    cdef readonly object fuel
+    cdef readonly bint interruptible
+    cdef object _cache
+    cdef list _entries
+    cdef list _modules       # the loaded modules, for compiling them on another engine
+    cdef dict _compilations  # _engine_key -> _Compilation
+    cdef dict _callable      # export name -> index, for () -> i32 and () -> ()
+    cdef dict _other_exports  # export name -> index, for function exports of any other type
+    cdef object __weakref__   # for the registry of unpickled plugins (extism_fast/pickling.py)
+    cdef compiled_plugin *_compilation(self, engine_bundle *engine) except NULL
+    cdef compiled_plugin *_unpooled(self, const compiled_plugin *source) except NULL
+    cdef _Compilation _compile_for(self, engine_bundle *engine, const compiled_plugin *source)
+    cdef wasmtime_module_t *_compile_one(self, engine_bundle *engine, str name, bytes data,
+                                         wasmtime_module_t *source) except NULL
+    cdef wasmtime_module_t *_load_cached(self, engine_bundle *engine, object key) except? NULL
+    cdef _compile(self, compiled_plugin *c, const compiled_plugin *source)
+    cdef _check_host_imports(self, compiled_plugin *c, size_t position, str module_name, dict user,
+                             frozenset modules)
+    cdef _define_functions(self, compiled_plugin *c)
+    cdef _link(self, compiled_plugin *c)
+    cdef _list_exports(self)
+
+
+# _plugin.pxi
+cdef class Plugin:
+    cdef plugin_instance *inst
+    cdef readonly CompiledPlugin compiled_plugin
+    cdef const compiled_plugin *_c  # the compilation inst runs (owned by compiled_plugin)
+    cdef object _manifest
+    cdef int _wasi_stdio
+    cdef bint _called               # a call has run: the instance has state of its own
+    cdef object _http_cancel        # http.RequestCancel of the http_request in progress, or None
+    cdef dict _callable
+    cdef object _id
+    cdef object _host_context
+    cdef uint64_t _timeout_ns
+    cdef bint _busy
+    cdef object _allowed_hosts
+    cdef uint64_t _max_http_response_bytes
+    cdef bint _http_response_headers
+    cdef bint _log_wasi_output
+    cdef bint _closed
+    cdef bint _strict
+    cdef list _exposed   # KernelBuffers of outputs (parse=None) and viewed host-function buffers
+    cdef list _host_buffers  # KernelBuffers handed to the running host function
+    cdef CurrentPlugin _current_plugin  # what host functions receive (one per plugin)
+    cdef object _pending_exception      # a KeyboardInterrupt/SystemExit raised in a callback
+    cdef readonly object _logger        # Plugin(logger=...): this plugin's log calls, or None
+    cdef list _wasi_env                 # [name, value, ...] as bytes (WASI only)
+    cdef list _wasi_args
+    cdef object _memdump                # EXTISM_MEMDUMP / EXTISM_COREDUMP paths, or None
+    cdef object _coredump
+    cdef object __weakref__
+    cdef _instantiate(self)
+    cdef _prepare(self, function_name)
+    cdef _use(self, const compiled_plugin *c)
+    cdef inline _restore_thread(self):
+        if self.inst.saved_thread != NULL:
+            PyEval_RestoreThread(self.inst.saved_thread)
+            self.inst.saved_thread = NULL
+    cdef plugin_instance *_new_instance(self, char **message) except? NULL
+    cdef const compiled_plugin *_compilation_in_use(self) except NULL
+    cdef _make_interruptible(self)
+    cdef size_t _begin(self, function_name) except? 0
+    cdef _write_dumps(self, call_status status)
+    cdef object _expose_output(self, call_result *r)
+    cdef _end_host_buffers(self)
+    cdef _expire_buffers(self)
+    cdef _detach_store(self)
+    cdef list _run_batch(self, function_name, list items, parse, bint return_exceptions)
+    cdef _run(self, function_name, _Batch batch, bint return_exceptions)
+    cdef _log_wasi_streams(self)
+    cdef bytes _take_block(self, uint64_t offset)
+    cdef wasm_trap_t *_http_request(self, uint64_t request, uint64_t body, uint64_t *response)
+    cdef wasm_trap_t *_http_failure(self, exc)
+    cdef _keep_interrupt(self, exc)
+    cdef _missing_export(self, name)
+    cdef _call_error(self, name, call_result *r)
+
+
+# _plugin.pxi
+cdef class CancelHandle:
+    cdef Plugin plugin
+
+
+# _current_plugin.pxi
+cdef class CurrentPlugin:
+    cdef void *owner  # the Plugin, borrowed; checked against the running call before any use
+    @staticmethod
+    cdef CurrentPlugin _for(Plugin plugin)
+    cdef kernel *_kernel(self) except NULL
+
+
+# _kernel_buffer.pxi
+cdef class KernelBuffer:
+    cdef Plugin plugin            # keeps the kernel memory alive (Plugin.close waits for exports)
+    cdef uint8_t *data
+    cdef Py_ssize_t length
+    cdef bint writable
+    cdef bint valid
+    cdef Py_ssize_t exports       # buffer-protocol views alive
+    cdef bytes _copy              # what views of a read-only buffer see (made by the first one)
+    cdef object _store            # a _DetachedStore whose memory `data` points into, once detached
+    @staticmethod
+    cdef KernelBuffer _over(Plugin plugin, uint8_t *data, uint64_t length, bint writable)
+    cdef int _check(self) except -1
+    cdef bint _invalidate(self)
+    cdef Py_ssize_t _index(self, Py_ssize_t i) except -1
+    cdef tuple _span(self, slice s)
+
+
+# _batch.pxi
+cdef class _Batch:
+    cdef list items
+    cdef size_t count
+    cdef size_t done
+    cdef const uint8_t **inputs
+    cdef uint64_t *input_lengths
+    cdef call_result *results_
+    cdef uint64_t *output_offsets
+    cdef uint8_t *arena          # every output, back to back
+    cdef size_t arena_length
+    cdef size_t arena_capacity
+    cdef bint out_of_memory      # an output could not be kept: the batch stopped before it
+    cdef int _allocate(self, size_t count) except -1
+    cdef bint _keep_output(self, size_t i) noexcept nogil
+    cdef void run(self, plugin_instance *inst, size_t index, uint64_t timeout_ns,
+                  bint return_exceptions) noexcept nogil
+    cdef check_memory(self, function_name)
+    cdef list results(self, Plugin plugin, function_name, parse, bint return_exceptions)
+
+
+# _arrow.pxi
+cdef class _ArrowBatch(_Batch):
+    cdef size_t length           # items, nulls included
+    cdef int64_t *positions      # the item of each call; NULL when no item is null
+    cdef int64_t first_null      # the first null item, or -1
+    cdef int point_at(self, array, int width) except -1
+    cdef int64_t position(self, size_t call)
+    cdef raise_first_failure(self, Plugin plugin, function_name, int64_t first_index)
+    cdef list list_output(self, Plugin plugin, function_name, parse, bint return_exceptions,
+                          int64_t first_index)
+    cdef arrow_output(self, Plugin plugin, function_name, out_type, bint return_exceptions, int64_t first_index)
+    cdef _item_error(self, Plugin plugin, function_name, call_result *r, bint called, int64_t index)

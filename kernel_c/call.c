@@ -1,0 +1,224 @@
+/* call.c - one call: the GIL, the ticker, startup functions, running an export, its result; contracts in call.h. */
+#include "call.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "kernel_access.h"
+#include "store.h"
+#include "ticker.h"
+
+host_hooks instance_hooks;
+__thread plugin_instance *current_instance __attribute__((tls_model("initial-exec")));
+
+wasm_trap_t *instance_fail(plugin_instance *p, failure_kind kind, const char *message) {
+    if (!p->host_failure) {
+        p->host_failure = (int)kind;
+        free(p->host_failure_message);
+        p->host_failure_message = wt_copy_text(message, strlen(message));
+    }
+    return wt.wasmtime_trap_new(message, strlen(message));
+}
+
+int instance_set_http_headers(plugin_instance *p, const uint8_t *json, uint64_t length) {
+    free(p->http_headers);
+    p->http_headers = NULL;
+    p->http_headers_length = 0;
+    if (json == NULL) return 0;
+    p->http_headers = malloc(length ? (size_t)length : 1);
+    if (p->http_headers == NULL) return -1;
+    memcpy(p->http_headers, json, (size_t)length);
+    p->http_headers_length = length;
+    return 0;
+}
+
+int instance_cancel_requested(plugin_instance *p) {
+    return __atomic_load_n(&p->cancel_requested, __ATOMIC_ACQUIRE);
+}
+
+void instance_cancel(plugin_instance *p) {
+    if (!__atomic_load_n(&p->in_call, __ATOMIC_ACQUIRE) || !(p->compiled->bundle->flags & ENGINE_EPOCH)) return;
+    __atomic_store_n(&p->cancel_requested, 1, __ATOMIC_RELEASE);
+    wt.wasmtime_engine_increment_epoch(p->compiled->bundle->engine);
+}
+
+static void set_message(call_result *r, char *message) {
+    free(r->message);
+    r->message = message;
+}
+
+/* Run one export with the kernel as is. Classifies traps, interrupts and exit codes into r. */
+static void run_export(plugin_instance *p, size_t index, call_result *r) {
+    wasmtime_val_raw_t raw[2];
+    memset(raw, 0, sizeof raw);
+    wasm_trap_t *trap = NULL;
+    p->interrupt = INTERRUPT_NONE;
+    p->host_failure = 0;
+    if (p->compiled->bundle->flags & ENGINE_EPOCH) wt.wasmtime_context_set_epoch_deadline(p->ctx, 1);
+    if (p->fuel != 0) {
+        wasmtime_error_t *fuel_error = wt.wasmtime_context_set_fuel(p->ctx, p->fuel);
+        if (fuel_error != NULL) wt.wasmtime_error_delete(fuel_error);
+    }
+    plugin_instance *saved = current_instance;
+    current_instance = p;
+    wasmtime_error_t *e = wt.wasmtime_func_call_unchecked(p->ctx, &p->exports[index], raw, 2, &trap);
+    current_instance = saved;
+    if (p->fuel != 0) {
+        uint64_t left = 0;
+        wasmtime_error_t *fuel_error = wt.wasmtime_context_get_fuel(p->ctx, &left);
+        if (fuel_error != NULL) wt.wasmtime_error_delete(fuel_error);
+        p->fuel_consumed = left <= p->fuel ? p->fuel - left : 0;
+    }
+    r->rc = p->compiled->export_shapes[index] == EXPORT_RETURNS_I32 ? raw[0].i32 : 0;
+    if (e == NULL && trap == NULL) return;
+    if (p->interrupt != INTERRUPT_NONE) {
+        r->status = p->interrupt == INTERRUPT_TIMEOUT ? CALL_TIMEOUT : CALL_CANCELLED;
+        if (e) wt.wasmtime_error_delete(e);
+        if (trap) wt.wasm_trap_delete(trap);
+        return;
+    }
+    int exit_code;
+    if (e != NULL && wt.wasmtime_error_exit_status(e, &exit_code)) {
+        wt.wasmtime_error_delete(e);
+        r->rc = exit_code;
+        r->status = exit_code == 0 ? CALL_OK : CALL_EXIT;
+        return;
+    }
+    if (p->host_failure) {
+        r->status = CALL_HOST_FAILURE;
+        r->failure = (failure_kind)p->host_failure;
+        set_message(r, p->host_failure_message);
+        p->host_failure_message = NULL;
+        if (e) wt.wasmtime_error_delete(e);
+        if (trap) wt.wasm_trap_delete(trap);
+        return;
+    }
+    char *fault = kernel_access_fault_message(p->kernel);
+    if (fault != NULL) { /* a failed accessor check: name the function and the offset */
+        r->status = CALL_HOST_FAILURE;
+        r->failure = FAILURE_TRAP;
+        set_message(r, fault);
+        if (e) wt.wasmtime_error_delete(e);
+        if (trap) wt.wasm_trap_delete(trap);
+        return;
+    }
+    wasmtime_trap_code_t code;
+    if (trap != NULL && wt.wasmtime_trap_code(trap, &code) && code == WASMTIME_TRAP_CODE_OUT_OF_FUEL) {
+        wt.wasm_trap_delete(trap);
+        r->status = CALL_OUT_OF_FUEL;
+        return;
+    }
+    r->status = CALL_TRAP;
+    set_message(r, e != NULL ? wt_take_error_message(e) : wt_take_trap_message(trap));
+}
+
+/* Startup functions, once per store, before the first call (docs/ABI.md, "A call"). A failure
+ * is reported as CALL_INSTANTIATE with a message naming the startup export. */
+static int run_startup(plugin_instance *p, call_result *r) {
+    const compiled_plugin *c = p->compiled;
+    ptrdiff_t order[2] = {c->initialize_index, c->hs_init_index};
+    for (size_t i = 0; i < 2; i++) {
+        if (order[i] < 0) continue;
+        run_export(p, (size_t)order[i], r);
+        if (r->status == CALL_OK && r->rc == 0) continue;
+        if (r->status == CALL_TIMEOUT || r->status == CALL_CANCELLED || r->status == CALL_OUT_OF_FUEL) return -1;
+        const char *name = c->export_names[order[i]];
+        const char *reason = r->message != NULL ? r->message : "it returned a non-zero code";
+        size_t length = strlen(name) + strlen(reason) + 64;
+        char *message = malloc(length);
+        if (message != NULL) snprintf(message, length, "startup function '%s' failed: %s", name, reason);
+        set_message(r, message);
+        r->status = CALL_INSTANTIATE;
+        return -1;
+    }
+    p->initialized = 1;
+    return 0;
+}
+
+/* A call or a preparation begins: the ticker for epoch engines, else the GIL released now
+ * (nothing could release it later). Returns whether the ticker was started. */
+static int call_begin(plugin_instance *p, uint64_t timeout_ns, int holds_gil, call_result *r) {
+    memset(r, 0, sizeof *r);
+    __atomic_store_n(&p->cancel_requested, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&p->in_call, 1, __ATOMIC_RELEASE);
+    p->holds_gil = holds_gil;
+    p->saved_thread = NULL;
+    int ticking = 0;
+    if (p->compiled->bundle->flags & ENGINE_EPOCH) {
+        ticking = ticker_call_begin(p->compiled->bundle->engine) == 0;
+    } else if (holds_gil && instance_hooks.release_gil != NULL) {
+        p->saved_thread = instance_hooks.release_gil();
+        p->holds_gil = 0;
+    }
+    p->deadline_ns = 0;
+    if (ticking && timeout_ns != 0) {
+        uint64_t now = ticker_now_ns();
+        /* Saturating: a timeout of centuries must not wrap round to a deadline in the past. */
+        p->deadline_ns = timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + timeout_ns;
+    }
+    return ticking;
+}
+
+static void call_end(plugin_instance *p, int ticking) {
+    if (ticking) ticker_call_end();
+    p->holds_gil = 0;
+    __atomic_store_n(&p->in_call, 0, __ATOMIC_RELEASE);
+}
+
+/* The store the next call runs in, made now if needed. */
+static int ensure_store(plugin_instance *p, call_result *r) {
+    char *error = NULL;
+    int failure = p->needs_store ? new_store(p, &error) : 0;
+    if (failure == 0) return 0;
+    drop_store(p);
+    p->needs_store = 1;
+    r->status = failure == STORE_POOL_EXHAUSTED ? CALL_POOL_EXHAUSTED : CALL_INSTANTIATE;
+    if (failure == STORE_MEMORY_LIMIT) r->failure = FAILURE_LIMIT;
+    set_message(r, error);
+    return -1;
+}
+
+void instance_prepare(plugin_instance *p, uint64_t timeout_ns, int holds_gil, call_result *r) {
+    int ticking = call_begin(p, timeout_ns, holds_gil, r);
+    ensure_store(p, r);
+    call_end(p, ticking);
+}
+
+void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input, uint64_t input_length,
+                   uint64_t timeout_ns, int holds_gil, call_result *r) {
+    int ticking = call_begin(p, timeout_ns, holds_gil, r);
+    if (ensure_store(p, r) != 0) goto done;
+    kernel_reset(p->kernel);
+    if (!p->initialized && run_startup(p, r) != 0) goto done;
+    kernel_reset(p->kernel);
+    p->http_status = 0;
+    instance_set_http_headers(p, NULL, 0);
+    if (kernel_write_input(p->kernel, input, input_length) != 0) {
+        r->status = CALL_INPUT_TOO_LARGE;
+        goto done;
+    }
+    run_export(p, export_index, r);
+    if ((ptrdiff_t)export_index == p->compiled->start_index) p->needs_store = 1;
+    /* The plugin's own error text wins over its return code and over a trap it raised after
+     * error_set (AssemblyScript's abort does that); not over an interrupt or a host failure. */
+    if (r->status != CALL_OK && r->status != CALL_TRAP) goto done;
+    kernel *k = p->kernel;
+    uint64_t error_length;
+    const uint8_t *error_text = kernel_error_text(k, &error_length);
+    if (error_text != NULL) {
+        r->status = CALL_PLUGIN_ERROR;
+        set_message(r, wt_copy_text((const char *)error_text, (size_t)error_length));
+        goto done;
+    }
+    if (r->status != CALL_OK) goto done;
+    if (r->rc != 0) {
+        r->status = CALL_NONZERO;
+        goto done;
+    }
+    r->output = kernel_ptr(k, k->output_offset, k->output_length);
+    r->output_length = r->output != NULL ? k->output_length : 0;
+done:
+    call_end(p, ticking);
+}

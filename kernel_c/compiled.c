@@ -1,0 +1,207 @@
+/* compiled.c - compiled plugins: export tables, startup exports, import plans; contracts in compiled.h. */
+#include "compiled.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void free_strings(char **strings, size_t count) {
+    if (strings == NULL) return;
+    for (size_t i = 0; i < count; i++) free(strings[i]);
+    free(strings);
+}
+
+void compiled_plugin_delete(compiled_plugin *c) {
+    if (c == NULL) return;
+    if (c->main) wt.wasmtime_module_delete(c->main);
+    for (size_t i = 0; i < c->dep_count; i++)
+        if (c->deps && c->deps[i]) wt.wasmtime_module_delete(c->deps[i]);
+    free(c->deps);
+    free_strings(c->dep_names, c->dep_count);
+    free_strings(c->export_names, c->export_count);
+    free(c->export_positions);
+    free(c->export_shapes);
+    free(c->export_slots);
+    if (c->plans != NULL)
+        for (size_t i = 0; i <= c->dep_count; i++) import_plan_free(&c->plans[i]);
+    free(c->plans);
+    free(c->instantiation_order);
+    free(c->memory_minimum_name);
+    if (c->linker) wt.wasmtime_linker_delete(c->linker);
+    free(c);
+}
+
+static export_shape shape_of(const wasm_functype_t *type) {
+    const wasm_valtype_vec_t *params = wt.wasm_functype_params(type);
+    const wasm_valtype_vec_t *results = wt.wasm_functype_results(type);
+    if (params->size != 0) return EXPORT_OTHER;
+    if (results->size == 0) return EXPORT_RETURNS_NOTHING;
+    if (results->size == 1 && wt.wasm_valtype_kind(results->data[0]) == WASM_I32) return EXPORT_RETURNS_I32;
+    return EXPORT_OTHER;
+}
+
+static ptrdiff_t export_index(const compiled_plugin *c, const char *name) {
+    for (size_t i = 0; i < c->export_count; i++)
+        if (strcmp(c->export_names[i], name) == 0) return (ptrdiff_t)i;
+    return -1;
+}
+
+static int list_exports(compiled_plugin *c) {
+    wasm_exporttype_vec_t exports;
+    wt.wasmtime_module_exports(c->main, &exports);
+    c->export_names = calloc(exports.size + 1, sizeof(char *));
+    c->export_positions = calloc(exports.size + 1, sizeof(size_t));
+    c->export_shapes = calloc(exports.size + 1, 1);
+    c->export_slots = calloc(exports.size + 1, 1);
+    c->memory_export = -1;
+    int ok = c->export_names && c->export_positions && c->export_shapes && c->export_slots;
+    for (size_t i = 0; ok && i < exports.size; i++) {
+        const wasm_externtype_t *type = wt.wasm_exporttype_type(exports.data[i]);
+        wasm_externkind_t kind = wt.wasm_externtype_kind(type);
+        if (kind == WASM_EXTERN_MEMORY && c->memory_export < 0 &&
+            wt.wasm_exporttype_name(exports.data[i])->size == 6 &&
+            memcmp(wt.wasm_exporttype_name(exports.data[i])->data, "memory", 6) == 0)
+            c->memory_export = (ptrdiff_t)i;
+        if (kind != WASM_EXTERN_FUNC) continue;
+        const wasm_functype_t *ftype = wt.wasm_externtype_as_functype_const(type);
+        const wasm_name_t *name = wt.wasm_exporttype_name(exports.data[i]);
+        char *copy = wt_copy_text((const char *)name->data, name->size);
+        if (copy == NULL) { ok = 0; break; }
+        size_t params = wt.wasm_functype_params(ftype)->size, results = wt.wasm_functype_results(ftype)->size;
+        size_t slots = params > results ? params : results;
+        c->export_names[c->export_count] = copy;
+        c->export_positions[c->export_count] = i;
+        c->export_shapes[c->export_count] = (uint8_t)shape_of(ftype);
+        c->export_slots[c->export_count] = (uint8_t)(slots > 255 ? 255 : slots);
+        c->export_count++;
+    }
+    wt.wasm_exporttype_vec_delete(&exports);
+    return ok ? 0 : -1;
+}
+
+/* Startup exports run with a 2-slot raw buffer and zeroed arguments (hs_init(0, 0)): refuse
+ * any other type at load time instead of calling it with the wrong layout. */
+static int check_startup_export(const compiled_plugin *c, ptrdiff_t index, char **error) {
+    if (index < 0) return 0;
+    if (c->export_shapes[index] != EXPORT_OTHER) return 0;
+    if (index == c->hs_init_index && c->export_slots[index] <= 2) return 0;
+    char message[300];
+    snprintf(message, sizeof message,
+             "startup export '%s' has an unsupported type: it must take no parameters (hs_init: at most two) "
+             "and return nothing",
+             c->export_names[index]);
+    *error = wt_copy_text(message, strlen(message));
+    return -1;
+}
+
+/* The module at `position`: the dependencies in manifest order, then main. */
+const wasmtime_module_t *module_at(const compiled_plugin *c, size_t position) {
+    return position < c->dep_count ? c->deps[position] : c->main;
+}
+
+/* The name module `position` is linked under (error messages). */
+const char *module_label(const compiled_plugin *c, size_t position) {
+    return position < c->dep_count ? c->dep_names[position] : "main";
+}
+
+/* One import plan per module (deps in order, then main) and their order; see import_plan.h. */
+static int build_import_plans(compiled_plugin *c, link_problem *problem, char **error) {
+    ptrdiff_t memory = import_plan_export_index(c->bundle->access_module, "memory");
+    if (memory < 0) {
+        *error = WT_TEXT("kernel accessor memory missing");
+        return -1;
+    }
+    c->access_memory_export = (size_t)memory;
+    size_t count = c->dep_count + 1;
+    c->plans = calloc(count, sizeof *c->plans);
+    c->instantiation_order = calloc(count, sizeof *c->instantiation_order);
+    const wasmtime_module_t **modules = calloc(count, sizeof *modules);
+    const char **names = calloc(count, sizeof *names);
+    int status = -1;
+    if (c->plans == NULL || c->instantiation_order == NULL || modules == NULL || names == NULL) {
+        *error = WT_TEXT("out of memory");
+    } else {
+        for (size_t i = 0; i < count; i++) {
+            modules[i] = module_at(c, i);
+            names[i] = i < c->dep_count ? c->dep_names[i] : NULL; /* nothing imports from main */
+        }
+        status = import_plans_build(c->plans, count, modules, names, c->bundle->access_module,
+                                    c->instantiation_order, &c->forward_count, problem);
+    }
+    free(modules);
+    free(names);
+    return status;
+}
+
+/* A memory type's minimum size in bytes (saturating). */
+static uint64_t memory_minimum_bytes(const wasm_externtype_t *type) {
+    const wasm_memorytype_t *memory = wt.wasm_externtype_as_memorytype_const(type);
+    uint64_t pages = wt.wasmtime_memorytype_minimum(memory);
+    unsigned shift = wt.wasmtime_memorytype_page_size_log2(memory);
+    return pages > (UINT64_MAX >> shift) ? UINT64_MAX : pages << shift;
+}
+
+/* Remember the memory if it is the largest minimum so far. Returns -1 when out of memory. */
+static int note_memory(compiled_plugin *c, const wasm_externtype_t *type, const wasm_name_t *name, const char *module,
+                       int imported) {
+    if (wt.wasm_externtype_kind(type) != WASM_EXTERN_MEMORY) return 0;
+    uint64_t bytes = memory_minimum_bytes(type);
+    if (c->memory_minimum_name != NULL && bytes <= c->memory_minimum) return 0;
+    int shown = name->size > 100 ? 100 : (int)name->size;
+    size_t length = (size_t)shown + strlen(module) + 48;
+    char *label = malloc(length);
+    if (label == NULL) return -1;
+    snprintf(label, length, "memory '%.*s' %s module '%s'", shown, name->data, imported ? "imported by" : "of", module);
+    free(c->memory_minimum_name);
+    c->memory_minimum_name = label;
+    c->memory_minimum = bytes;
+    return 0;
+}
+
+/* The memory with the largest minimum size among the memories each module imports or exports
+ * (the kernel's accessor included): the store checks it against max_pages before instantiating
+ * (store.c). A memory that is neither imported nor exported is not visible here; wasmtime's
+ * store limiter still refuses it (store.c classifies that error). */
+static int find_memory_minimum(compiled_plugin *c) {
+    int status = 0;
+    for (size_t position = 0; status == 0 && position <= c->dep_count + 1; position++) {
+        const wasmtime_module_t *module = position <= c->dep_count ? module_at(c, position) : c->bundle->access_module;
+        const char *label = position <= c->dep_count ? module_label(c, position) : "the kernel";
+        wasm_importtype_vec_t imports;
+        wt.wasmtime_module_imports(module, &imports);
+        for (size_t i = 0; status == 0 && i < imports.size; i++)
+            status = note_memory(c, wt.wasm_importtype_type(imports.data[i]), wt.wasm_importtype_name(imports.data[i]), label, 1);
+        wt.wasm_importtype_vec_delete(&imports);
+        wasm_exporttype_vec_t exports;
+        wt.wasmtime_module_exports(module, &exports);
+        for (size_t i = 0; status == 0 && i < exports.size; i++)
+            status = note_memory(c, wt.wasm_exporttype_type(exports.data[i]), wt.wasm_exporttype_name(exports.data[i]), label, 0);
+        wt.wasm_exporttype_vec_delete(&exports);
+    }
+    return status;
+}
+
+import_source compiled_plugin_import_source(const compiled_plugin *c, size_t position, size_t index) {
+    return c->plans[position].slots[index].source;
+}
+
+int compiled_plugin_link(compiled_plugin *c, link_problem *problem, char **error) {
+    if (list_exports(c) != 0) {
+        *error = WT_TEXT("out of memory");
+        return -1;
+    }
+    /* As the official runtime: Haskell plugins get `_initialize` then `hs_init(0, 0)`; others get
+     * `__wasm_call_ctors`, else `_initialize` (a reactor's `_initialize` runs the ctors itself). */
+    c->hs_init_index = export_index(c, "hs_init");
+    ptrdiff_t initialize = export_index(c, "_initialize"), ctors = export_index(c, "__wasm_call_ctors");
+    if (c->hs_init_index >= 0) c->initialize_index = initialize;
+    else c->initialize_index = ctors >= 0 ? ctors : initialize;
+    c->start_index = export_index(c, "_start");
+    if (check_startup_export(c, c->initialize_index, error) != 0) return -1;
+    if (check_startup_export(c, c->hs_init_index, error) != 0) return -1;
+    if (find_memory_minimum(c) != 0) {
+        *error = WT_TEXT("out of memory");
+        return -1;
+    }
+    return build_import_plans(c, problem, error);
+}

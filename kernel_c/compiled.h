@@ -1,0 +1,71 @@
+/*
+ * compiled.h - a compiled plugin: the engine-level, store-independent part every instance shares.
+ *
+ * Owns: compiled_plugin (the linker with kernel callbacks, host imports, user host functions and
+ * WASI when enabled; the modules; their import plans (import_plan.h) and instantiation order; the
+ * table of main's function exports and their shapes) and the startup-export checks. A plugin may
+ * be compiled for several engines (pooled / on-demand, with / without epoch interruption).
+ */
+#ifndef EXTISM_FAST_COMPILED_H
+#define EXTISM_FAST_COMPILED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine.h"
+#include "import_plan.h"
+#include "wasmtime_api.h"
+
+/* The shape of a function export. Only () -> i32 and () -> () can be called as plugin functions. */
+typedef enum export_shape { EXPORT_RETURNS_NOTHING = 0, EXPORT_RETURNS_I32 = 1, EXPORT_OTHER = 2 } export_shape;
+
+typedef struct compiled_plugin {
+    const engine_bundle *bundle;     /* borrowed: one of the process-wide engines */
+    wasmtime_linker_t *linker;       /* owned */
+    wasmtime_module_t *main;         /* owned */
+    size_t dep_count;                /* modules linked by name besides main */
+    wasmtime_module_t **deps;        /* owned, dep_count entries */
+    char **dep_names;                /* owned, NUL-terminated */
+    import_plan *plans;              /* owned: deps in order, then main (compiled_plugin_link) */
+    size_t *instantiation_order;     /* owned: positions (deps, then main) in dependency order */
+    size_t forward_count;            /* forwarding imports (cycles between modules); 0 = none */
+    size_t access_memory_export;     /* export index of the accessor module's memory */
+    ptrdiff_t memory_export;         /* export index of main's "memory", or -1 */
+    size_t export_count;             /* function exports of main */
+    char **export_names;             /* owned, NUL-terminated */
+    size_t *export_positions;        /* each one's index among all of main's exports */
+    uint8_t *export_shapes;          /* export_shape per export */
+    uint8_t *export_slots;           /* max(parameters, results) per export (capped at 255) */
+    ptrdiff_t initialize_index;      /* the startup export run first (see compiled_plugin_link), or -1 */
+    ptrdiff_t hs_init_index;         /* `hs_init`, -1 if absent */
+    ptrdiff_t start_index;           /* `_start`, -1 if absent */
+    uint64_t memory_minimum;         /* the largest minimum size in bytes of a memory any module (the
+                                      * accessor's included) imports or exports (saturating) */
+    char *memory_minimum_name;       /* owned: which one, e.g. "memory 'memory' of module 'main'" */
+} compiled_plugin;
+
+/* compiled_plugin_delete: free everything compiled_plugin owns. NULL is ignored. */
+void compiled_plugin_delete(compiled_plugin *c);
+
+/* compiled_plugin_link: after the caller filled bundle, linker, main and deps, list main's
+ * function exports, find the startup functions and build the import plans and the instantiation
+ * order (import_plan.h; positions: deps, then main). The caller then checks the imports that do
+ * not come from a module (compiled_plugin_import_source). On failure returns -1 and either fills
+ * *problem (a link problem between modules; free it with link_problem_free) or sets *error
+ * (malloc'ed: a startup export of an unusable type, out of memory). */
+int compiled_plugin_link(compiled_plugin *c, link_problem *problem, char **error);
+
+/* compiled_plugin_import_source: where import `index` of the module at `position` comes from. */
+import_source compiled_plugin_import_source(const compiled_plugin *c, size_t position, size_t index);
+
+/* Internal (compiled.c, instance.c): free `count` malloc'ed strings and their array.
+ * NULL is ignored. */
+void free_strings(char **strings, size_t count);
+
+/* Internal (store.c): the module at `position`: the dependencies in manifest order, then main. */
+const wasmtime_module_t *module_at(const compiled_plugin *c, size_t position);
+
+/* Internal (store.c): the name module `position` is linked under (error messages). */
+const char *module_label(const compiled_plugin *c, size_t position);
+
+#endif

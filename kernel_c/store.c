@@ -1,0 +1,296 @@
+/* store.c - an instance's wasmtime store: limits, WASI, instantiation, exports; contracts in store.h. */
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "call.h"
+#include "ticker.h"
+
+static wasmtime_error_t *on_epoch_deadline(wasmtime_context_t *ctx, void *data, uint64_t *delta,
+                                           wasmtime_update_deadline_kind_t *kind) {
+    (void)ctx;
+    plugin_instance *p = data;
+    if (p->holds_gil && instance_hooks.release_gil != NULL) {
+        p->saved_thread = instance_hooks.release_gil(); /* a long call: let other threads run */
+        p->holds_gil = 0;
+    }
+    if (instance_cancel_requested(p)) {
+        p->interrupt = INTERRUPT_CANCEL;
+        return wt.wasmtime_error_new("plugin call cancelled");
+    }
+    if (p->deadline_ns != 0 && ticker_now_ns() >= p->deadline_ns) {
+        p->interrupt = INTERRUPT_TIMEOUT;
+        return wt.wasmtime_error_new("plugin call timed out");
+    }
+    *delta = 1;
+    *kind = WASMTIME_UPDATE_DEADLINE_CONTINUE;
+    return NULL;
+}
+
+/* Append to the stream's buffer, up to INSTANCE_WASI_OUTPUT_MAX per call (the rest is dropped). */
+static ptrdiff_t keep_wasi_output(plugin_instance *p, int stream, const unsigned char *bytes, size_t len) {
+    size_t room = INSTANCE_WASI_OUTPUT_MAX - p->wasi_output_length[stream];
+    size_t n = len < room ? len : room;
+    size_t needed = p->wasi_output_length[stream] + n;
+    if (needed > p->wasi_output_capacity[stream]) {
+        size_t capacity = needed < 4096 ? 4096 : needed * 2;
+        uint8_t *grown = realloc(p->wasi_output[stream], capacity);
+        if (grown == NULL) return (ptrdiff_t)len;
+        p->wasi_output[stream] = grown;
+        p->wasi_output_capacity[stream] = capacity;
+    }
+    if (n) memcpy(p->wasi_output[stream] + p->wasi_output_length[stream], bytes, n);
+    p->wasi_output_length[stream] = needed;
+    return (ptrdiff_t)len;
+}
+
+static ptrdiff_t wasi_stdout(void *data, const unsigned char *bytes, size_t len) {
+    return keep_wasi_output(data, 0, bytes, len);
+}
+
+static ptrdiff_t wasi_stderr(void *data, const unsigned char *bytes, size_t len) {
+    return keep_wasi_output(data, 1, bytes, len);
+}
+
+const uint8_t *instance_take_wasi_output(plugin_instance *p, int stream, size_t *length) {
+    *length = p->wasi_output_length[stream];
+    p->wasi_output_length[stream] = 0;
+    return p->wasi_output[stream];
+}
+
+static wasi_config_t *make_wasi_config(plugin_instance *p, char **error) {
+    wasi_config_t *config = wt.wasi_config_new();
+    if (config == NULL) {
+        *error = WT_TEXT("cannot create a WASI configuration");
+        return NULL;
+    }
+    if (p->wasi_stdio == WASI_STDIO_INHERIT) {
+        wt.wasi_config_inherit_stdout(config);
+        wt.wasi_config_inherit_stderr(config);
+    } else if (p->wasi_stdio == WASI_STDIO_LOG) {
+        wt.wasi_config_set_stdout_custom(config, wasi_stdout, p, NULL);
+        wt.wasi_config_set_stderr_custom(config, wasi_stderr, p, NULL);
+    } /* else: WASI_STDIO_DISCARD, wasmtime's default sink */
+    /* Deny by default: wasmtime gives no arguments and an empty environment unless set. */
+    if (p->wasi_arg_count && !wt.wasi_config_set_argv(config, p->wasi_arg_count, (const char **)p->wasi_args)) {
+        *error = wt_copy_text("wasi_args: wasmtime refused the arguments", 41);
+        wt.wasi_config_delete(config);
+        return NULL;
+    }
+    if (p->wasi_env_count) {
+        const char **names = malloc(p->wasi_env_count * sizeof *names);
+        const char **values = malloc(p->wasi_env_count * sizeof *values);
+        int ok = names != NULL && values != NULL;
+        for (size_t i = 0; ok && i < p->wasi_env_count; i++) {
+            names[i] = p->wasi_env[2 * i];
+            values[i] = p->wasi_env[2 * i + 1];
+        }
+        ok = ok && wt.wasi_config_set_env(config, p->wasi_env_count, names, values);
+        free(names);
+        free(values);
+        if (!ok) {
+            *error = wt_copy_text("wasi_env: wasmtime refused the environment", 42);
+            wt.wasi_config_delete(config);
+            return NULL;
+        }
+    }
+    for (size_t i = 0; i < p->preopen_count; i++) {
+        const wasi_preopen *po = &p->preopens[i];
+        if (!wt.wasi_config_preopen_dir(config, po->host_path, po->guest_path, !po->read_only)) {
+            char message[600];
+            snprintf(message, sizeof message, "manifest.allowed_paths: cannot mount host directory '%s' at '%s'",
+                     po->host_path, po->guest_path);
+            *error = wt_copy_text(message, strlen(message));
+            wt.wasi_config_delete(config);
+            return NULL;
+        }
+    }
+    return config;
+}
+
+void drop_store(plugin_instance *p) {
+    if (p->store != NULL) wt.wasmtime_store_delete(p->store);
+    p->store = NULL;
+    p->ctx = NULL;
+    p->initialized = 0;
+}
+
+/* Grow the kernel memory (kernel_grow_fn): the accessor instance's wasm memory. The store limiter
+ * bounds it like every other memory of the store (max_pages each, as the official runtime). */
+int grow_kernel_memory(void *data, uint64_t new_size, uint8_t **base, uint64_t *size) {
+    plugin_instance *p = data;
+    uint64_t current = wt.wasmtime_memory_data_size(p->ctx, &p->kernel_memory);
+    if (new_size > current) {
+        uint64_t previous, pages = (new_size - current + 65535) / 65536;
+        wasmtime_error_t *e = wt.wasmtime_memory_grow(p->ctx, &p->kernel_memory, pages, &previous);
+        if (e != NULL) {
+            wt.wasmtime_error_delete(e);
+            return -1;
+        }
+    }
+    *base = wt.wasmtime_memory_data(p->ctx, &p->kernel_memory);
+    *size = wt.wasmtime_memory_data_size(p->ctx, &p->kernel_memory);
+    return 0;
+}
+
+/* The kernel accessors, then the plugin's modules in dependency order, all in this store, each
+ * with the imports its plan names. `instances` has room for dep_count + 1 instances, by position
+ * (main is the last). */
+static int instantiate_modules(plugin_instance *p, wasmtime_instance_t *instances, char **error) {
+    const compiled_plugin *c = p->compiled;
+    wasm_trap_t *trap = NULL;
+    wasmtime_instance_t access;
+    wasmtime_extern_t memory;
+    char *name;
+    size_t name_length;
+    struct forwarder *forwarder_room[8];
+    forward_list forwards = {forwarder_room, 0};
+    if (c->forward_count > sizeof forwarder_room / sizeof forwarder_room[0]) {
+        forwards.items = malloc(c->forward_count * sizeof *forwards.items);
+        if (forwards.items == NULL) {
+            *error = WT_TEXT("out of host memory");
+            return -1;
+        }
+    }
+    plugin_instance *saved = current_instance;
+    current_instance = p; /* a start function may call imports */
+    wasmtime_error_t *e = wt.wasmtime_instance_new(p->ctx, c->bundle->access_module, NULL, 0, &access, &trap);
+    if (e == NULL && trap == NULL) {
+        wt.wasmtime_instance_export_nth(p->ctx, &access, c->access_memory_export, &name, &name_length, &memory);
+        p->kernel_memory = memory.of.memory;
+        kernel_attach(p->kernel, wt.wasmtime_memory_data(p->ctx, &p->kernel_memory),
+                      wt.wasmtime_memory_data_size(p->ctx, &p->kernel_memory));
+    }
+    for (size_t k = 0; e == NULL && trap == NULL && k <= c->dep_count; k++) {
+        size_t i = c->instantiation_order[k];
+        e = import_plan_instantiate(&c->plans[i], p->ctx, module_at(c, i), i, module_label(c, i), c->linker,
+                                    &access, instances, c->forward_count ? &forwards : NULL, &trap);
+    }
+    current_instance = saved;
+    if (forwards.items != forwarder_room) free(forwards.items);
+    if (e != NULL) {
+        *error = wt_take_error_message(e);
+        return -1;
+    }
+    if (trap != NULL) {
+        *error = wt_take_trap_message(trap);
+        return -1;
+    }
+    return 0;
+}
+
+/* Main's memory and function exports, by their index among main's exports. */
+static void lookup_exports(plugin_instance *p, const wasmtime_instance_t *main) {
+    const compiled_plugin *c = p->compiled;
+    wasmtime_extern_t item;
+    char *name;
+    size_t name_length;
+    p->has_main_memory = c->memory_export >= 0 &&
+                         wt.wasmtime_instance_export_nth(p->ctx, main, (size_t)c->memory_export, &name,
+                                                         &name_length, &item);
+    if (p->has_main_memory) p->main_memory = item.of.memory;
+    for (size_t i = 0; i < c->export_count; i++) {
+        wt.wasmtime_instance_export_nth(p->ctx, main, c->export_positions[i], &name, &name_length, &item);
+        p->exports[i] = item.of.func;
+    }
+}
+
+/* A fresh store with the modules instantiated and the exports looked up. */
+/* The one place wasmtime's error text is matched: its C API gives an instantiation error no kind
+ * (no error codes, no downcast; wasmtime_trap_code only covers traps, and these are errors).
+ * - The pooling allocator's "no free slot" (wasmtime's PoolConcurrencyLimitError): which slots a
+ *   store takes depends on memories and tables the C API does not list (unexported ones), so it
+ *   cannot be predicted exactly either.
+ * - The store limiter refusing a memory's minimum size: new_store checks every memory the modules
+ *   import or export first (compiled_plugin.memory_minimum); this catches the memories neither
+ *   imported nor exported, which the C API does not show. */
+static store_failure classify_instantiation_error(const plugin_instance *p, const char *message) {
+    if (message == NULL) return STORE_FAILED;
+    if (p->compiled->bundle->pool_instances && strstr(message, "maximum concurrent") != NULL) return STORE_POOL_EXHAUSTED;
+    if (strstr(message, "exceeds memory limits") != NULL) return STORE_MEMORY_LIMIT;
+    return STORE_FAILED;
+}
+
+/* Refuse a store whose memories could not start under max_pages, before any instantiation. */
+static int memory_minimum_fits(const plugin_instance *p, char **error) {
+    const compiled_plugin *c = p->compiled;
+    if (p->max_memory_bytes < 0 || c->memory_minimum <= (uint64_t)p->max_memory_bytes) return 1;
+    char message[300];
+    snprintf(message, sizeof message, "%s has a minimum size of %llu bytes, over the limit of %llu bytes",
+             c->memory_minimum_name, (unsigned long long)c->memory_minimum, (unsigned long long)p->max_memory_bytes);
+    *error = wt_copy_text(message, strlen(message));
+    return 0;
+}
+
+int new_store(plugin_instance *p, char **error) {
+    const compiled_plugin *c = p->compiled;
+    drop_store(p);
+    if (!memory_minimum_fits(p, error)) return STORE_MEMORY_LIMIT;
+    p->store = wt.wasmtime_store_new(c->bundle->engine, p, NULL);
+    if (p->store == NULL) {
+        *error = WT_TEXT("cannot create a wasmtime store");
+        return -1;
+    }
+    p->ctx = wt.wasmtime_store_context(p->store);
+    wt.wasmtime_store_limiter(p->store, p->max_memory_bytes, p->max_table_elements, -1, -1, -1);
+    if (c->bundle->flags & ENGINE_EPOCH) {
+        wt.wasmtime_store_epoch_deadline_callback(p->store, on_epoch_deadline, p, NULL);
+        wt.wasmtime_context_set_epoch_deadline(p->ctx, 1);
+    }
+    if (p->fuel != 0) { /* a fresh store has no fuel: the start function would trap at once */
+        wasmtime_error_t *fuel_error = wt.wasmtime_context_set_fuel(p->ctx, p->fuel);
+        if (fuel_error != NULL) wt.wasmtime_error_delete(fuel_error);
+    }
+    if (p->wasi) {
+        wasi_config_t *config = make_wasi_config(p, error);
+        if (config == NULL) return -1;
+        wasmtime_error_t *e = wt.wasmtime_context_set_wasi(p->ctx, config); /* consumes config */
+        if (e != NULL) {
+            *error = wt_take_error_message(e);
+            return -1;
+        }
+    }
+    wasmtime_instance_t on_stack[8];
+    wasmtime_instance_t *instances = on_stack;
+    if (c->dep_count + 1 > sizeof on_stack / sizeof on_stack[0]) {
+        instances = calloc(c->dep_count + 1, sizeof *instances);
+        if (instances == NULL) {
+            *error = WT_TEXT("out of host memory");
+            return -1;
+        }
+    }
+    int status = instantiate_modules(p, instances, error);
+    if (status == 0) lookup_exports(p, &instances[c->dep_count]);
+    if (instances != on_stack) free(instances);
+    if (status != 0) return classify_instantiation_error(p, *error);
+    p->needs_store = 0;
+    return 0;
+}
+
+wasmtime_store_t *instance_detach_store(plugin_instance *p) {
+    wasmtime_store_t *store = p->store;
+    p->store = NULL; /* drop_store then has nothing to delete */
+    drop_store(p);
+    p->needs_store = 1;
+    return store;
+}
+
+void instance_reset_kernel(plugin_instance *p) {
+    if (p->store != NULL) kernel_reset(p->kernel);
+}
+
+const uint8_t *instance_kernel_memory(plugin_instance *p, size_t *length) {
+    *length = 0;
+    if (p->store == NULL) return NULL;
+    *length = wt.wasmtime_memory_data_size(p->ctx, &p->kernel_memory);
+    return wt.wasmtime_memory_data(p->ctx, &p->kernel_memory);
+}
+
+const uint8_t *instance_main_memory(plugin_instance *p, size_t *length) {
+    *length = 0;
+    if (p->store == NULL || !p->has_main_memory) return NULL;
+    *length = wt.wasmtime_memory_data_size(p->ctx, &p->main_memory);
+    return wt.wasmtime_memory_data(p->ctx, &p->main_memory);
+}

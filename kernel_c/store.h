@@ -1,0 +1,61 @@
+/*
+ * store.h - an instance's wasmtime store and what lives in it.
+ *
+ * Owns: making a store (new_store: memory/table limits, the epoch callback, fuel, WASI config with
+ * its stdio capture, instantiation of the accessor and the modules in dependency order, the export
+ * lookup), dropping and detaching it, growing the kernel memory, and views of its memories.
+ */
+#ifndef EXTISM_FAST_STORE_H
+#define EXTISM_FAST_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "instance.h"
+#include "wasmtime_api.h"
+
+/* instance_detach_store: hand the current store (its memories included) to the caller, who deletes
+ * it with wasmtime_store_delete when nothing points into its memories any more; the next call makes
+ * a new one. Returns NULL when there is no store. For a store about to be replaced (after `_start`)
+ * while Python still holds views of its kernel memory. */
+wasmtime_store_t *instance_detach_store(plugin_instance *p);
+
+/* instance_reset_kernel: forget every block of the kernel memory (the official Plugin::reset):
+ * the last call's output, error and allocations. Vars stay. Only between calls. */
+void instance_reset_kernel(plugin_instance *p);
+
+/* instance_kernel_memory: the kernel memory's bytes (the official runtime's "Extism linear memory",
+ * what EXTISM_MEMDUMP writes); NULL when the instance has no store. */
+const uint8_t *instance_kernel_memory(plugin_instance *p, size_t *length);
+
+/* instance_main_memory: the bytes of main's exported "memory" (EXTISM_COREDUMP); NULL when there
+ * is none or no store. */
+const uint8_t *instance_main_memory(plugin_instance *p, size_t *length);
+
+/* WASI output kept per stream (WASI_STDIO_LOG) is capped at this many bytes per call. */
+#define INSTANCE_WASI_OUTPUT_MAX (UINT64_C(1) << 20)
+
+/* instance_take_wasi_output: the bytes written to stream (0 stdout, 1 stderr) since the last take;
+ * *length gets their count. Valid until the next call; the stream is emptied. */
+const uint8_t *instance_take_wasi_output(plugin_instance *p, int stream, size_t *length);
+
+/* How new_store failed (it sets the message in every case). */
+typedef enum store_failure {
+    STORE_FAILED = -1,         /* any other reason */
+    STORE_MEMORY_LIMIT = -2,   /* a memory's minimum size is over max_memory_bytes (max_pages) */
+    STORE_POOL_EXHAUSTED = -3, /* the engine's instance pool is full: try the on-demand engine */
+} store_failure;
+
+/* Internal (call.c): a fresh store with the modules instantiated and the exports looked up
+ * (drops the old store first). Returns 0, or a store_failure and sets *error (malloc'ed). */
+int new_store(plugin_instance *p, char **error);
+
+/* Internal (call.c, instance.c): delete the store, if any; the next call's startup runs again. */
+void drop_store(plugin_instance *p);
+
+/* Internal (instance.c, the kernel's kernel_grow_fn): grow the kernel memory, the accessor
+ * instance's wasm memory. The store limiter bounds it like every other memory of the store
+ * (max_pages each, as the official runtime). */
+int grow_kernel_memory(void *data, uint64_t new_size, uint8_t **base, uint64_t *size);
+
+#endif
