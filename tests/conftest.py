@@ -25,6 +25,7 @@ the extension may be omitted when only one of ``.wat`` / ``.c`` exists.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import io
 import os
 import pathlib
@@ -525,3 +526,31 @@ def cli_run(capsysbinary, monkeypatch):
         return status, out, err.decode("utf-8", "replace")
 
     return _run
+
+
+@contextlib.contextmanager
+def serve_bytes(data: bytes, requests: list | None = None):
+    """An HTTP server on 127.0.0.1 answering every GET with ``data``; yields its base URL
+    (``http://127.0.0.1:PORT``) and appends (path, X-Token header) of each request to
+    ``requests``. Stopped on exit."""
+    import http.server
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            if requests is not None:
+                requests.append((self.path, self.headers.get("X-Token")))
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

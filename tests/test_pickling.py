@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import http.server
 import multiprocessing
 import pickle
 import struct
@@ -125,23 +124,11 @@ def test_file_sources_travel_as_bytes_with_options_and_config(plugin_wasm, tmp_p
 
 
 def test_url_with_hash_stays_a_url(plugin_wasm):
+    from conftest import serve_bytes
+
     wasm = plugin_wasm("misc")
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's naming
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(wasm)))
-            self.end_headers()
-            self.wfile.write(wasm)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/misc.wasm"
+    with serve_bytes(wasm) as base:
+        url = f"{base}/misc.wasm"
         digest = hashlib.sha256(wasm).hexdigest()
         pinned = ef.CompiledPlugin({"wasm": [{"url": url, "hash": digest}]}, functions=[])
         unpinned = ef.CompiledPlugin({"wasm": [{"url": url}]}, functions=[])
@@ -154,9 +141,6 @@ def test_url_with_hash_stays_a_url(plugin_wasm):
         gc.collect()
         with ef.Plugin(pickle.loads(pickle.dumps(unpinned))) as plugin:
             assert plugin.call("ok") == b"ok"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_lambda_host_function_is_refused_at_pickling_naming_it(plugin_wasm):

@@ -80,36 +80,19 @@ def test_every_source_kind(plugin_wasm, wasm_path, kind):
 def test_url_source(plugin_wasm):
     """A {"url": ...} source, served from 127.0.0.1, with its hash checked."""
     import hashlib
-    import http.server
+
+    from conftest import serve_bytes
 
     data = plugin_wasm("kernel")
     requests = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
-            requests.append((self.path, self.headers.get("X-Token")))
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/kernel.wasm"
+    with serve_bytes(data, requests) as base:
+        url = f"{base}/kernel.wasm"
         source = {"url": url, "headers": {"X-Token": "t0k"}, "hash": hashlib.sha256(data).hexdigest()}
         with ef.Plugin({"wasm": [source]}, functions=[]) as plugin:
             assert_echo(plugin)
         assert requests == [("/kernel.wasm", "t0k")]
         with pytest.raises(ef.HashMismatchError):
             ef.Plugin({"wasm": [{"url": url, "hash": "0" * 64}]}, functions=[])
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_compiled_plugin_makes_independent_instances(plugin_wasm):
