@@ -77,7 +77,7 @@ plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, cons
         instance_delete(p);
         return NULL;
     }
-    p->kernel->strict = options->strict != 0; /* the header follows when the region is attached */
+    kernel_set_strict(p->kernel, options->strict);
     p->needs_store = 1; /* instantiated by the first call (instance_prepare) */
     return p;
 }
