@@ -1,4 +1,10 @@
-"""Versions, in one place: pyproject.toml reads ``__version__`` from here (setuptools ``attr:``)."""
+"""Versions, in one place: pyproject.toml reads ``__version__`` from here (setuptools ``attr:``),
+``extism_version()``, ``extism-fast --version`` and the compile cache's fingerprint read
+:func:`versions`."""
+
+from __future__ import annotations
+
+import functools
 
 #: extism_fast's own version.
 __version__ = "0.1.0"
@@ -7,3 +13,16 @@ __version__ = "0.1.0"
 #: against side by side; what :func:`extism_fast.extism_version` answers, as the official SDK
 #: answers its runtime's version.
 EXTISM_RUNTIME_VERSION = "1.41.0"
+
+
+@functools.cache
+def versions() -> dict[str, str]:
+    """extism_fast's version, the Extism runtime version it matches, and the installed wasmtime
+    wheel's version (``"unknown"`` if its metadata is missing)."""
+    from importlib import metadata
+
+    try:
+        wasmtime = metadata.version("wasmtime")
+    except metadata.PackageNotFoundError:  # pragma: no cover - wasmtime is a dependency
+        wasmtime = "unknown"
+    return {"extism_fast": __version__, "extism": EXTISM_RUNTIME_VERSION, "wasmtime": wasmtime}

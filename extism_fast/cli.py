@@ -56,15 +56,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _versions() -> str:
-    from importlib import metadata
+    from extism_fast._version import versions
 
-    import extism_fast
-
-    try:
-        wasmtime_version = metadata.version("wasmtime")
-    except metadata.PackageNotFoundError:  # pragma: no cover - wasmtime is a dependency
-        wasmtime_version = "unknown"
-    return f"{PROG} {extism_fast.__version__} (wasmtime {wasmtime_version})"
+    v = versions()
+    return f"{PROG} {v['extism_fast']} (Extism runtime {v['extism']} compatible, wasmtime {v['wasmtime']})"
 
 
 # --------------------------------------------------------------------------------------------------

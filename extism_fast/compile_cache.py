@@ -54,9 +54,11 @@ _warned_directories: set[str] = set()  # warn once per directory and process
 
 
 def _versions() -> bytes:
-    from extism_fast import __version__
+    """What a cache entry is only valid for: extism_fast's and wasmtime's versions, the machine."""
+    from extism_fast._version import versions
 
-    return f"{__version__}|{platform.machine()}".encode()
+    v = versions()
+    return f"{v['extism_fast']}|wasmtime {v['wasmtime']}|{platform.machine()}".encode()
 
 
 class EntryKey(NamedTuple):

@@ -538,7 +538,12 @@ def test_usage_errors_exit_2(run, argv, needle):
 def test_version(run):
     status, out, _ = run("--version")
     assert status == 0
-    assert out.decode().startswith(f"extism-fast {extism_fast.__version__} (wasmtime ")
+    from importlib import metadata
+
+    # One source for the versions: the package's, the runtime extism_version() answers, wasmtime's.
+    assert out.decode().strip() == (f"extism-fast {extism_fast.__version__} (Extism runtime "
+                                    f"{extism_fast.extism_version()} compatible, wasmtime "
+                                    f"{metadata.version('wasmtime')})")
 
 
 def test_help(run):

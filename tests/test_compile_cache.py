@@ -93,6 +93,17 @@ def test_the_header_names_the_module_and_the_engine(tmp_path):
     assert header[32:64] == key.engine != cache.key(b"module bytes", "engine B").engine
 
 
+
+def test_an_entry_is_bound_to_the_wasmtime_version(tmp_path, monkeypatch):
+    """A wasmtime upgrade (same extism_fast version) must not read entries the old one compiled."""
+    from extism_fast import _version
+
+    cache = CompileCache(tmp_path)
+    before = cache.key(b"module bytes", "engine A")
+    other = {**_version.versions(), "wasmtime": "0.0.0-other"}
+    monkeypatch.setattr(_version, "versions", lambda: other)
+    assert cache.key(b"module bytes", "engine A").engine != before.engine
+
 # ---- only regular files of a bounded size are read ----
 
 def test_a_fifo_entry_is_recompiled_promptly(cache_dir, plugin_wasm, caplog):
