@@ -70,6 +70,27 @@ def _official_batch(batch: Any, wasm: bytes, function: str) -> Any:
     return batch.append_column("output", pa.array(outputs, pa.binary()))
 
 
+def _noop_batch(batch: Any) -> Any:
+    """Ray Data's floor: a function that does no work (a 1-byte output per item)."""
+    import pyarrow as pa
+
+    return batch.append_column("output", pa.array([b"-"] * len(batch), pa.binary()))
+
+
+class PoolActor:
+    """The README's Ray pattern: an actor holding a PluginPool, made once and reused by every call
+    (made a Ray actor class in measure_ray)."""
+
+    def __init__(self, compiled: Any, function: str) -> None:
+        import extism_fast
+
+        self.pool = extism_fast.PluginPool(compiled, size=1)
+        self.function = function
+
+    def run(self, items: list[bytes]) -> list[bytes]:
+        return self.pool.map(self.function, items)
+
+
 def _arrow_inputs(batch: Any, per: int) -> Any:
     import pyarrow as pa
 
@@ -90,17 +111,18 @@ def _worker_env() -> dict:
     return {"PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
 
 
-def local_pool_rate(wasm: bytes, function: str, count: int, repeats: int) -> tuple[float, list[bytes]]:
-    """items/s of a local 2-instance PluginPool.map over the same inputs, and its outputs."""
+def local_pool_rate(wasm: bytes, function: str, count: int, repeats: int,
+                    workers: int = 2) -> tuple[float, list[bytes]]:
+    """items/s of a local ``workers``-instance PluginPool.map over the same inputs, and its outputs."""
     import extism_fast
 
     inputs = make_inputs(0, count)
-    with extism_fast.PluginPool({"wasm": [{"data": wasm}]}, size=2, functions=[]) as pool:
+    with extism_fast.PluginPool({"wasm": [{"data": wasm}]}, size=workers, functions=[]) as pool:
         seconds, outputs = _best(lambda: pool.map(function, inputs), repeats)
     return count / seconds, outputs
 
 
-def measure_dask(wasm: bytes, function: str, count: int, repeats: int) -> dict:
+def measure_dask(wasm: bytes, function: str, count: int, repeats: int, workers: int = 2) -> dict:
     """items/s of extism_fast's map_bag and of the official SDK in the same Dask pipeline."""
     import dask.bag as db
     import distributed
@@ -110,7 +132,7 @@ def measure_dask(wasm: bytes, function: str, count: int, repeats: int) -> dict:
 
     os.environ.update(_worker_env())
     per = count // PARTITIONS
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+    with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
         inputs = db.from_sequence(range(PARTITIONS), npartitions=PARTITIONS).map_partitions(_bag_inputs, per)
         inputs = client.persist(inputs)
@@ -127,7 +149,7 @@ def measure_dask(wasm: bytes, function: str, count: int, repeats: int) -> dict:
             "official_out": official_out, "check": lambda outputs: partition_digests(outputs, per)}
 
 
-def measure_ray(wasm: bytes, function: str, count: int, repeats: int) -> dict:
+def measure_ray(wasm: bytes, function: str, count: int, repeats: int, workers: int = 2) -> dict:
     """items/s of PluginMapper in Ray Data's map_batches and of the official SDK in the same one."""
     import pyarrow as pa
     import ray
@@ -137,7 +159,7 @@ def measure_ray(wasm: bytes, function: str, count: int, repeats: int) -> dict:
     from extism_fast.ray import PluginMapper
 
     per = count // PARTITIONS
-    ray.init(num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False, logging_level="ERROR",
+    ray.init(num_cpus=workers, _node_ip_address="127.0.0.1", include_dashboard=False, logging_level="ERROR",
              log_to_driver=False, runtime_env={"env_vars": _worker_env()})
     try:
         ctx = ray.data.DataContext.get_current()
@@ -155,15 +177,152 @@ def measure_ray(wasm: bytes, function: str, count: int, repeats: int) -> dict:
             return collect(inputs.map_batches(
                 PluginMapper, fn_constructor_args=(compiled, function),
                 fn_constructor_kwargs={"column": "data"}, batch_format="pyarrow", batch_size=per,
-                compute=ray.data.ActorPoolStrategy(size=2)))
+                compute=ray.data.ActorPoolStrategy(size=workers)))
 
         def official() -> list[bytes]:
             return collect(inputs.map_batches(_official_batch, fn_kwargs={"wasm": wasm, "function": function},
                                               batch_format="pyarrow", batch_size=per))
 
+        def noop() -> list[bytes]:
+            return collect(inputs.map_batches(_noop_batch, batch_format="pyarrow", batch_size=per))
+
         fast_s, fast_out = _best(fast, repeats)
         official_s, official_out = _best(official, repeats)
+        noop_s, _ = _best(noop, repeats)
+        actors_s, actors_out = _measure_ray_actors(compiled, function, count, repeats, workers)
     finally:
         ray.shutdown()
+    if actors_out != fast_out:
+        raise SystemExit("bench: OUTPUT MISMATCH between Ray Data and the Ray actors")
     return {"fast": count / fast_s, "official": count / official_s, "fast_out": fast_out,
-            "official_out": official_out, "check": lambda outputs: outputs}
+            "official_out": official_out, "check": lambda outputs: outputs,
+            "noop": count / noop_s, "actors": count / actors_s}
+
+
+def _measure_ray_actors(compiled: Any, function: str, count: int, repeats: int,
+                        workers: int) -> tuple[float, list[bytes]]:
+    """Seconds and outputs of ``workers`` warm PoolActors mapping the inputs (held in the object
+    store beforehand, as the Dataset's blocks are), partition by partition."""
+    import ray
+
+    per = count // PARTITIONS
+    actors = [ray.remote(num_cpus=1)(PoolActor).remote(compiled, function) for _ in range(workers)]
+    refs = [ray.put(make_inputs(i * per, per)) for i in range(PARTITIONS)]
+    ray.get([actor.run.remote([b"warm up"]) for actor in actors])
+
+    def run() -> list[bytes]:
+        parts = ray.get([actors[i % workers].run.remote(ref) for i, ref in enumerate(refs)])
+        return [out for part in parts for out in part]
+
+    return _best(run, repeats)
+
+
+# --------------------------------------------------------------------------------------------------
+# items/s against workers: python -m bench.scale_out [--workers 1 2 3 4]
+# --------------------------------------------------------------------------------------------------
+
+#: The plotted series: (label, what measure_* returns it as).
+SERIES = (("PluginPool.map (threads of one process)", "pool"),
+          ("Dask map_bag (worker processes)", "dask"),
+          ("Ray actors holding a PluginPool (warm)", "ray_actors"),
+          ("Ray Data map_batches(PluginMapper)", "ray_data"),
+          ("official SDK in the same Dask pipeline", "dask_official"))
+
+
+def sweep_workers(wasm: bytes, function: str, count: int, workers: list[int], repeats: int) -> list[dict]:
+    """items/s of each series for each worker count; every pipeline's outputs are checked against
+    the local pool's. An engine that is not installed is left out."""
+    import importlib.util
+
+    points = []
+    for n in workers:
+        point: dict = {"workers": n}
+        point["pool"], expected = local_pool_rate(wasm, function, count, repeats, workers=n)
+        if importlib.util.find_spec("distributed"):
+            got = measure_dask(wasm, function, count, repeats, workers=n)
+            _check(got, expected, "Dask")
+            point["dask"], point["dask_official"] = got["fast"], got["official"]
+        if importlib.util.find_spec("ray"):
+            got = measure_ray(wasm, function, count, repeats, workers=n)
+            _check(got, expected, "Ray")
+            point["ray_data"], point["ray_actors"] = got["fast"], got["actors"]
+        print("  " + ", ".join(f"{k}={v:,.0f}" for k, v in point.items()), flush=True)
+        points.append(point)
+    return points
+
+
+def _check(got: dict, local_outputs: list[bytes], label: str) -> None:
+    expected = got["check"](local_outputs)
+    if got["fast_out"] != expected or got["official_out"] != expected:
+        raise SystemExit(f"bench: OUTPUT MISMATCH in the {label} pipelines")
+
+
+def workers_table(points: list[dict]) -> str:
+    """The sweep as a markdown table: a row per worker count, a column per series."""
+    series = [(label, key) for label, key in SERIES if any(key in p for p in points)]
+    lines = ["| workers | " + " | ".join(label for label, _ in series) + " |",
+             "|--:|" + "--:|" * len(series)]
+    for p in points:
+        cells = [f"{p[key]:,.0f}" if key in p else "" for _, key in series]
+        lines.append(f"| {p['workers']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot_workers(points: list[dict], path: Path, cpus: int) -> str | None:
+    """Write the items/s-against-workers plot; returns None, or why it was skipped."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "matplotlib is not installed (pip install -e '.[bench]')"
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
+    for (label, key), style in zip(SERIES, ("o-", "s-", "^-", "v-", "x--")):
+        xs = [p["workers"] for p in points if key in p]
+        if xs:
+            ax.plot(xs, [p[key] for p in points if key in p], style, label=label)
+    ax.axvline(cpus, color="grey", linestyle=":", label=f"CPUs of this machine ({cpus})")
+    ax.set_xlabel("workers (threads, processes or actors; 1 plugin instance each)")
+    ax.set_ylabel("items/s (4 KiB inputs, minimal count_vowels)")
+    ax.set_xticks([p["workers"] for p in points])
+    ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("extism_fast: items/s against workers")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return None
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Sweep the worker count, print the table, save scale_out.md and scale_out.png."""
+    import argparse
+
+    from bench.plugins import build
+
+    parser = argparse.ArgumentParser(prog="python -m bench.scale_out", description=(
+        "items/s of the scale-out paths (PluginPool, Dask, Ray) against the number of workers"))
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 3, 4])
+    parser.add_argument("--count", type=int, default=SCALE_COUNT, help="inputs of 4 KiB (default 10^5)")
+    parser.add_argument("--repeats", type=int, default=2, help="timed runs per point, best counts")
+    parser.add_argument("--results", type=Path, default=REPO_ROOT / "bench" / "results")
+    args = parser.parse_args(argv)
+    if args.count % PARTITIONS:
+        parser.error(f"--count must be a multiple of {PARTITIONS} (the partitions)")
+    points = sweep_workers(build("examples/count_vowels.c"), "count_vowels", args.count,
+                           args.workers, args.repeats)
+    cpus = len(os.sched_getaffinity(0))
+    table = workers_table(points)
+    print(table)
+    args.results.mkdir(parents=True, exist_ok=True)
+    (args.results / "scale_out.md").write_text(
+        f"items/s against workers, {args.count:,} inputs of {ITEM_SIZE >> 10} KiB, {cpus} CPUs "
+        f"(`python -m bench.scale_out`)\n\n{table}\n")
+    why = plot_workers(points, args.results / "scale_out.png", cpus)
+    print(f"plot skipped: {why}" if why else f"saved {args.results / 'scale_out.png'}")
+
+
+if __name__ == "__main__":
+    main()

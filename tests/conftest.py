@@ -30,10 +30,10 @@ import io
 import os
 import pathlib
 import shutil
-import subprocess
-import tempfile
 import struct
+import subprocess
 import sys
+import tempfile
 import threading
 
 import pytest
@@ -554,3 +554,26 @@ def serve_bytes(data: bytes, requests: list | None = None):
     finally:
         server.shutdown()
         server.server_close()
+
+
+# ---- count_vowels and a picky echo: the plugins of the batch, pool, Arrow and cache tests ----
+
+COUNT = "examples/count_vowels.wat"
+
+# Fails for inputs starting with "x"; otherwise echoes the input.
+PICKY = """
+(module
+  (import "extism:host/env" "input_length" (func $len (result i64)))
+  (import "extism:host/env" "input_offset" (func $off (result i64)))
+  (import "extism:host/env" "input_load_u8" (func $u8 (param i64) (result i32)))
+  (import "extism:host/env" "output_set" (func $out (param i64 i64)))
+  (func (export "run") (result i32)
+    (if (i64.gt_u (call $len) (i64.const 0))
+      (then (if (i32.eq (call $u8 (i64.const 0)) (i32.const 0x78)) (then (return (i32.const 3))))))
+    (call $out (call $off) (call $len))
+    (i32.const 0)))
+"""
+
+
+def vowels(text: str) -> bytes:
+    return b'{"count": %d}' % sum(c in "aeiouAEIOU" for c in text)

@@ -14,8 +14,9 @@ import pytest
 
 pa = pytest.importorskip("pyarrow")
 
+from conftest import COUNT, PICKY, vowels  # noqa: E402
+
 import extism_fast as ef  # noqa: E402
-from test_throughput import COUNT, PICKY, vowels  # noqa: E402
 
 TYPES = [pa.binary(), pa.large_binary(), pa.string(), pa.large_string()]
 TEXTS = [f"item {i} " + "aeiouxyz"[: i % 9] for i in range(300)] + [""]

@@ -1,4 +1,5 @@
-"""The compile cache cannot be poisoned: entries are bound to their module and engine, only
+"""The compile cache: entries are written once and reused (across processes too), switched by
+EXTISM_FAST_CACHE, and cannot be poisoned: entries are bound to their module and engine, only
 regular files of a bounded size are read, and an untrusted directory is not used.
 
 The official SDK has no cache of its own to compare with (libextism uses wasmtime's), so these
@@ -12,16 +13,19 @@ import logging
 import os
 import shutil
 import stat
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 
 import pytest
+from conftest import COUNT, vowels
 
 import extism_fast as ef
 from extism_fast import compile_cache
-from extism_fast.compile_cache import CompileCache
+from extism_fast.compile_cache import CompileCache, cache_from_argument
 
-COUNT = "examples/count_vowels.wat"
 OTHER_USER = 65534  # nobody
 
 
@@ -234,3 +238,74 @@ def test_a_cache_path_that_is_a_file_is_not_used(tmp_path, plugin_wasm, caplog):
     assert _count(path, plugin_wasm(COUNT)) == b'{"count": 5}'
     assert "not using the compile cache" in caplog.text and "not a directory" in caplog.text
     assert path.read_bytes() == b"a file"
+
+
+def test_cache_entry_is_written_and_reused(tmp_path, plugin_wasm):
+    wasm = plugin_wasm(COUNT)
+    ef.CompiledPlugin(wasm, cache=tmp_path)
+    entries = list(tmp_path.glob("*.cwasm"))
+    assert len(entries) == 1
+    mtime = entries[0].stat().st_mtime_ns
+    with ef.Plugin(ef.CompiledPlugin(wasm, cache=tmp_path)) as plugin:
+        assert plugin.call("count_vowels", "aa") == vowels("aa")
+    assert entries[0].stat().st_mtime_ns == mtime  # read, not rewritten
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "foreign"])
+def test_damaged_cache_entry_is_recompiled_not_loaded(tmp_path, plugin_wasm, damage, caplog):
+    wasm = plugin_wasm(COUNT)
+    ef.CompiledPlugin(wasm, cache=tmp_path)
+    (entry,) = tmp_path.glob("*.cwasm")
+    blob = bytearray(entry.read_bytes())
+    if damage == "flip":
+        blob[-100] ^= 0xFF  # inside the machine code
+    elif damage == "truncate":
+        del blob[len(blob) // 2 :]
+    else:  # a well-formed entry written for another module
+        other = CompileCache(tmp_path)
+        blob = bytearray(entry.read_bytes())
+        key = other.key(b"other module", "x")
+        other.store(key, b"payload")
+        blob = bytearray((tmp_path / f"{key}.cwasm").read_bytes())
+    entry.write_bytes(bytes(blob))
+    with ef.Plugin(ef.CompiledPlugin(wasm, cache=tmp_path)) as plugin:
+        assert plugin.call("count_vowels", "aei") == vowels("aei")
+    assert "discarding a damaged or foreign compile cache entry" in caplog.text
+    caplog.clear()
+    ef.CompiledPlugin(wasm, cache=tmp_path)  # rewritten intact: loaded without a complaint
+    assert entry.read_bytes() != bytes(blob) and "compile cache" not in caplog.text
+
+
+def test_cache_switches(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXTISM_FAST_CACHE", "0")
+    assert cache_from_argument(None) is None
+    assert cache_from_argument(True) is not None
+    monkeypatch.setenv("EXTISM_FAST_CACHE", "1")
+    monkeypatch.setenv("EXTISM_FAST_CACHE_DIR", str(tmp_path))
+    assert cache_from_argument(None).directory == tmp_path
+    assert cache_from_argument(False) is None
+    assert cache_from_argument(tmp_path / "x").directory == tmp_path / "x"
+
+
+def test_cache_disabled_writes_nothing(tmp_path, plugin_wasm, monkeypatch):
+    monkeypatch.setenv("EXTISM_FAST_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("EXTISM_FAST_CACHE", "off")
+    ef.CompiledPlugin(plugin_wasm(COUNT))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_second_process_loads_from_the_cache(tmp_path, wasm_path):
+    script = textwrap.dedent(f"""
+        import extism_fast as ef
+        from extism_fast import compile_cache
+        loads = []
+        real = compile_cache.CompileCache.load
+        compile_cache.CompileCache.load = lambda self, key: loads.append(r := real(self, key)) or r
+        p = ef.Plugin({str(wasm_path(COUNT))!r})
+        assert p.call("count_vowels", "aa") == b'{{"count": 2}}'
+        print("hit" if loads and loads[0] is not None else "miss")
+    """)
+    env = dict(os.environ, EXTISM_FAST_CACHE_DIR=str(tmp_path), EXTISM_FAST_CACHE="1")
+    runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+            for _ in range(2)]
+    assert [r.stdout.strip() for r in runs] == ["miss", "hit"], [r.stderr for r in runs]

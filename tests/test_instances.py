@@ -11,12 +11,10 @@ import threading
 import time
 
 import pytest
-from conftest import q
+from conftest import COUNT, q
 
 import extism_fast as ef
 from extism_fast import ExplicitFunction
-
-COUNT = "examples/count_vowels.wat"
 
 # Its wasm start function calls the host: shows when instantiation happens.
 START_CALLS_HOST = """

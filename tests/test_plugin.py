@@ -394,29 +394,6 @@ def test_multi_module_from_files(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------
-# Logging
-# ------------------------------------------------------------------------------------------------
-
-
-def test_log_records_carry_plugin_id(plugin_wasm, caplog):
-    caplog.set_level(logging.DEBUG, logger="extism_fast")
-    with ef.Plugin(plugin_wasm("host"), functions=[]) as a, ef.Plugin(plugin_wasm("host"), functions=[]) as b:
-        a.call("log_input", "from a")
-        b.call("log_input", "from b")
-    records = [(r.getMessage(), r.plugin_id, r.levelno) for r in caplog.records if r.name == "extism_fast"]
-    assert records == [("from a", str(a.id), logging.INFO), ("from b", str(b.id), logging.INFO)]
-
-
-def test_get_log_level_changes_between_calls(plugin_wasm, caplog):
-    with ef.Plugin(plugin_wasm("host"), functions=[]) as plugin:
-        levels = []
-        for py_level in (logging.ERROR, TRACE, logging.WARNING, logging.INFO, logging.CRITICAL + 10):
-            caplog.set_level(py_level, logger="extism_fast")
-            levels.append(struct.unpack("<I", plugin.call("get_log_level"))[0])
-    assert levels == [4, 0, 3, 2, 0x7FFFFFFF]
-
-
-# ------------------------------------------------------------------------------------------------
 # Timeouts and cancellation
 # ------------------------------------------------------------------------------------------------
 
@@ -880,30 +857,3 @@ def test_fuel_consumed_follows_each_call(plugin_wasm):
         assert plugin.fuel_consumed is None  # unmetered
 
 
-def test_per_plugin_logger(plugin_wasm, caplog):
-    """Plugin(logger=...): that plugin's log calls and get_log_level use the given logger."""
-    mine = logging.getLogger("tests.per_plugin")
-    mine.setLevel(logging.INFO)
-    mine.propagate = False
-    records = []
-    handler = logging.Handler()
-    handler.emit = records.append
-    mine.addHandler(handler)
-    try:
-        with caplog.at_level(logging.ERROR, logger="extism_fast"):
-            with ef.Plugin(plugin_wasm("runtime_features"), logger=mine) as plugin:
-                assert plugin.call("level") == bytes([2])  # info
-                plugin.call("log_info", "to my logger")
-                plugin_id = str(plugin.id)
-            with ef.Plugin(plugin_wasm("runtime_features")) as other:
-                assert other.call("level") == bytes([4])  # extism_fast at ERROR
-                other.call("log_info", "filtered")
-        assert [(r.getMessage(), r.plugin_id) for r in records] == [("to my logger", plugin_id)]
-        assert not [r for r in caplog.records if r.getMessage() in ("to my logger", "filtered")]
-        mine.removeHandler(handler)
-        with ef.Plugin(plugin_wasm("runtime_features"), logger=mine) as plugin:
-            assert plugin.call("level") == bytes([0xFF])  # no handler: off (i32::MAX's low byte)
-    finally:
-        mine.removeHandler(handler)
-    with pytest.raises(TypeError, match="logger must be a logging.Logger"):
-        ef.Plugin(plugin_wasm("runtime_features"), logger="mine")

@@ -1,4 +1,4 @@
-"""PluginPool: close() while calls run on other threads, re-entry from a host function, and the
+"""PluginPool: map and call (order, errors, threads), close() while calls run on other threads, re-entry from a host function, and the
 checks of its numeric arguments.
 
 The official SDK has no pool, so these test extism_fast only. Every test that could hang on a
@@ -11,6 +11,7 @@ import threading
 from typing import Any, Callable
 
 import pytest
+from conftest import COUNT, PICKY, vowels
 
 import extism_fast as ef
 from extism_fast import Function
@@ -438,3 +439,44 @@ def test_max_size_is_checked(kwargs, message):
 def test_default_size_stays_within_max_size():
     with ef.PluginPool(HOOKED_WAT, max_size=1, functions=[Function(None, "hook", [], [], lambda *_: None)]) as pool:
         assert (pool.size, pool.max_size) == (1, 1)
+
+
+def test_pool_map_keeps_order_and_matches(plugin_wasm):
+    inputs = [f"{'a' * (i % 13)}b" for i in range(5000)]
+    with ef.PluginPool(plugin_wasm(COUNT), size=3) as pool:
+        assert pool.size == 3
+        assert pool.map("count_vowels", inputs) == [vowels(t) for t in inputs]
+        unordered = pool.map("count_vowels", inputs, ordered=False, chunk_size=100)
+        assert sorted(unordered) == sorted(vowels(t) for t in inputs)
+
+
+def test_pool_map_errors(plugin_wasm):
+    with ef.PluginPool(PICKY, size=2) as pool:
+        out = pool.map("run", ["a", "xb", "c"], return_exceptions=True)
+        assert out[0] == b"a" and out[2] == b"c" and isinstance(out[1], ef.CallError)
+        with pytest.raises(ef.CallError):
+            pool.map("run", ["a", "xb"])
+        assert pool.call("run", "still") == b"still"
+
+
+def test_pool_call_from_many_threads(plugin_wasm):
+    results = {}
+    with ef.PluginPool(plugin_wasm(COUNT), size=2) as pool:
+        def work(t):
+            results[t] = [pool.call("count_vowels", "a" * t) for _ in range(200)]
+
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(30)
+    assert all(results[t] == [vowels("a" * t)] * 200 for t in range(8))
+
+
+def test_pool_rejects_bad_size_and_use_after_close(plugin_wasm):
+    with pytest.raises(ValueError, match="positive integer"):
+        ef.PluginPool(plugin_wasm(COUNT), size=0)
+    pool = ef.PluginPool(plugin_wasm(COUNT), size=1)
+    pool.close()
+    with pytest.raises(ef.Error, match="closed"):
+        pool.call("count_vowels", "a")
