@@ -1,6 +1,6 @@
 """Versions, in one place: pyproject.toml reads ``__version__`` from here (setuptools ``attr:``),
-``extism_version()``, ``extism-fast --version`` and the compile cache's fingerprint read
-:func:`versions`."""
+``extism_version()`` answers EXTISM_RUNTIME_VERSION, the compile cache keys on ``__version__``, and
+``extism-fast --version`` prints :func:`versions`."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ EXTISM_RUNTIME_VERSION = "1.41.0"
 @functools.cache
 def versions() -> dict[str, str]:
     """extism_fast's version, the Extism runtime version it matches, and the installed wasmtime
-    wheel's version (``"unknown"`` if its metadata is missing)."""
+    wheel's version (``"unknown"`` if its metadata is missing). Reads package metadata (tens of
+    ms): not for a plugin's load path."""
     from importlib import metadata
 
     try:

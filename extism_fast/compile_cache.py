@@ -54,11 +54,11 @@ _warned_directories: set[str] = set()  # warn once per directory and process
 
 
 def _versions() -> bytes:
-    """What a cache entry is only valid for: extism_fast's and wasmtime's versions, the machine."""
-    from extism_fast._version import versions
+    """What a cache entry is only valid for besides its engine's settings (which name the wasmtime
+    library, _runtime._engine_description): extism_fast's version and the machine."""
+    from extism_fast._version import __version__
 
-    v = versions()
-    return f"{v['extism_fast']}|wasmtime {v['wasmtime']}|{platform.machine()}".encode()
+    return f"{__version__}|{platform.machine()}".encode()
 
 
 class EntryKey(NamedTuple):

@@ -29,7 +29,7 @@ import sys
 import threading
 from typing import Callable, Deque, Optional
 
-from extism_fast._version import versions
+from extism_fast._version import EXTISM_RUNTIME_VERSION
 
 __all__ = [
     "set_log_file", "set_log_custom", "CustomLogger", "extism_version", "parse_log_filter",
@@ -304,4 +304,4 @@ def extism_version() -> str:
     version it is tested against side by side, so code that checks ``extism_version()`` sees the
     same thing. extism_fast's own version is :data:`extism_fast.__version__`.
     """
-    return versions()["extism"]
+    return EXTISM_RUNTIME_VERSION

@@ -98,15 +98,15 @@ def test_the_header_names_the_module_and_the_engine(tmp_path):
 
 
 
-def test_an_entry_is_bound_to_the_wasmtime_version(tmp_path, monkeypatch):
-    """A wasmtime upgrade (same extism_fast version) must not read entries the old one compiled."""
-    from extism_fast import _version
+def test_an_entry_is_bound_to_the_wasmtime_library(cache_dir, plugin_wasm, monkeypatch):
+    """Another wasmtime library (an upgrade, a reinstall) must not read entries the old one wrote."""
+    from extism_fast import _runtime
 
-    cache = CompileCache(tmp_path)
-    before = cache.key(b"module bytes", "engine A")
-    other = {**_version.versions(), "wasmtime": "0.0.0-other"}
-    monkeypatch.setattr(_version, "versions", lambda: other)
-    assert cache.key(b"module bytes", "engine A").engine != before.engine
+    wasm = plugin_wasm(COUNT)
+    first = _entry(cache_dir, wasm)
+    monkeypatch.setattr(_runtime, "_WASMTIME_IDENTITY", _runtime._WASMTIME_IDENTITY + "-other")
+    assert _entry(cache_dir, wasm) != first  # compiled again, under another key
+
 
 # ---- only regular files of a bounded size are read ----
 
