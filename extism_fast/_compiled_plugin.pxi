@@ -73,30 +73,63 @@ _EXTERN_KIND_NAMES = {WASM_EXTERN_FUNC: "function", WASM_EXTERN_GLOBAL: "global"
 
 
 cdef str _link_problem_text(const link_problem *problem, list names):
-    """The message of a link problem between modules (import_plan.h); names: by position."""
+    """The message of a link problem (import_plan.h); names: the modules' names by position."""
     cdef size_t i
-    importer, provider = names[problem.importer], names[problem.provider]
-    where = f"module '{importer}' imports {problem.module.decode()}::{problem.name.decode()}"
-    if problem.kind == LINK_PROBLEM_TYPE:
-        return (f"{where} as {_extern_text(problem.expected)}, but module '{provider}' exports "
+    mod, name = problem.module.decode("utf-8", "replace"), problem.name.decode("utf-8", "replace")
+    where = f"module '{names[problem.importer]}' imports {mod}::{name}"
+    kind = problem.kind
+    if kind == LINK_PROBLEM_TYPE:
+        return (f"{where} as {_extern_text(problem.expected)}, but module '{names[problem.provider]}' exports "
                 f"{_extern_text(problem.found)}")
-    cycle = [names[problem.cycle[i]] for i in range(problem.cycle_length)]
-    loop = " -> ".join(f"'{name}'" for name in cycle + cycle[:1])
-    return (f"{where}, a {_EXTERN_KIND_NAMES.get(problem.import_kind, 'non-function')}, from module "
-            f"'{provider}', and the modules import non-functions from each other in a cycle ({loop}; "
-            f"each imports from the next): only functions can be imported around a cycle of modules")
+    if kind == LINK_PROBLEM_CYCLE:
+        cycle = [names[problem.cycle[i]] for i in range(problem.cycle_length)]
+        loop = " -> ".join(f"'{module}'" for module in cycle + cycle[:1])
+        return (f"{where}, a {_EXTERN_KIND_NAMES.get(problem.import_kind, 'non-function')}, from module "
+                f"'{names[problem.provider]}', and the modules import non-functions from each other in a cycle "
+                f"({loop}; each imports from the next): only functions can be imported around a cycle of modules")
+    # A module of that name without the field leaves it to the host, as in the official SDK.
+    lacking = (f"module '{names[problem.provider]}' has no export named '{name}'"
+               if problem.provider != LINK_NO_PROVIDER else None)
+    if kind == LINK_PROBLEM_NOT_FUNCTION:
+        if lacking:
+            return f"{where}, but {lacking}"
+        return f"{where}, which is not a function; only functions can be imported from the host"
+    if kind == LINK_PROBLEM_ABI_UNKNOWN:
+        return f"{where}: no such function in the Extism ABI"
+    if kind == LINK_PROBLEM_WASI_DISABLED:
+        return f"{where}, but WASI is not enabled (pass wasi=True to grant it)"
+    found = _signature_text(wt.wasm_externtype_as_functype_const(problem.found))
+    if kind == LINK_PROBLEM_HOST_MISSING:
+        if lacking:
+            return f"{where} {found}, but {lacking} and no host function with that namespace and name was given"
+        return f"{where} {found}: no host function with that namespace and name was given"
+    expected = _signature_text(wt.wasm_externtype_as_functype_const(problem.expected))
+    if kind == LINK_PROBLEM_ABI_TYPE:
+        return f"{where} with type {found}, but the ABI's type is {expected}"
+    return f"{where} with type {found}, but the host function has type {expected}"  # LINK_PROBLEM_HOST_TYPE
 
 
-def _abi_signature_text(str params, str results):
-    kind = {"I": "i64", "i": "i32"}
-    return f"({', '.join(kind[c] for c in params)}) -> ({', '.join(kind[c] for c in results)})"
+cdef _link_compiled(compiled_plugin *c, const host_definitions *host):
+    """compiled_plugin_link, its failure raised: a LinkError (or MemoryError)."""
+    cdef char *message = NULL
+    cdef link_problem problem
+    cdef size_t i
+    memset(&problem, 0, sizeof(problem))
+    if compiled_plugin_link(c, host, &problem, &message) == 0:
+        return
+    if problem.kind == LINK_PROBLEM_MEMORY:
+        link_problem_free(&problem)
+        raise MemoryError()
+    if problem.kind == LINK_PROBLEM_NONE:
+        raise LinkError(_take_message(message))
+    names = [c.dep_names[i].decode() for i in range(c.dep_count)] + ["main"]
+    try:
+        text = _link_problem_text(&problem, names)
+    finally:
+        link_problem_free(&problem)
+    raise LinkError(text)
 
 
-def _valtypes_text(types):
-    return ", ".join(_KIND_NAMES[_VALTYPE_TO_KIND[t]] for t in types)
-
-
-_WASI_MODULES = ("wasi_snapshot_preview1", "wasi_unstable")
 _WASI_STDIO_MODES = {"inherit": WASI_STDIO_INHERIT, "log": WASI_STDIO_LOG, "discard": WASI_STDIO_DISCARD}
 
 
@@ -284,69 +317,14 @@ cdef class CompiledPlugin:
         c.main = self._compile_one(<engine_bundle *>c.bundle, "main", self._modules[-1].data,
                                    source.main if source != NULL else NULL)
 
-    cdef _check_host_imports(self, compiled_plugin *c, size_t position, str module_name, dict user,
-                             frozenset modules):
-        """Check the imports of module `position` that its import plan does not take from a module
-        (the plan checked those): ABI functions, WASI and host functions."""
-        cdef wasm_importtype_vec_t imports
-        cdef const wasm_name_t *mod_name
-        cdef const wasm_name_t *field
-        cdef const wasm_externtype_t *et
-        cdef const wasm_functype_t *ft
-        cdef const char *abi_params
-        cdef const char *abi_results
-        cdef size_t i
-        cdef import_source source
-        wt.wasmtime_module_imports(c.main if position == c.dep_count else c.deps[position], &imports)
-        try:
-            for i in range(imports.size):
-                source = compiled_plugin_import_source(c, position, i)
-                if source == IMPORT_FROM_MODULE or source == IMPORT_FROM_FORWARD:
-                    continue
-                mod_name = wt.wasm_importtype_module(imports.data[i])
-                field = wt.wasm_importtype_name(imports.data[i])
-                mod = (<char *>mod_name.data)[:mod_name.size].decode("utf-8", "replace")
-                name = (<char *>field.data)[:field.size].decode("utf-8", "replace")
-                et = wt.wasm_importtype_type(imports.data[i])
-                where = f"module '{module_name}' imports {mod}::{name}"
-                # A module of that name without the field leaves it to the host, as in the official SDK.
-                lacking = f"module '{mod}' has no export named '{name}'" if mod in modules else None
-                if wt.wasm_externtype_kind(et) != WASM_EXTERN_FUNC:
-                    if lacking:
-                        raise LinkError(f"{where}, but {lacking}")
-                    raise LinkError(f"{where}, which is not a function; only functions can be imported "
-                                    f"from the host")
-                ft = wt.wasm_externtype_as_functype_const(et)
-                actual = _signature_text(ft)
-                if mod == "extism:host/env":
-                    name_b = name.encode()
-                    if not env_import_signature(name_b, len(name_b), &abi_params, &abi_results):
-                        raise LinkError(f"{where}: no such function in the Extism ABI")
-                    expected = _abi_signature_text(abi_params.decode(), abi_results.decode())
-                    if actual != expected:
-                        raise LinkError(f"{where} with type {actual}, but the ABI's type is {expected}")
-                elif mod in _WASI_MODULES:
-                    if not self.wasi:
-                        raise LinkError(f"{where}, but WASI is not enabled (pass wasi=True to grant it)")
-                elif (mod, name) in user:
-                    fn = user[(mod, name)]
-                    expected = f"({_valtypes_text(fn.args)}) -> ({_valtypes_text(fn.returns)})"
-                    if actual != expected:
-                        raise LinkError(f"{where} with type {actual}, but the host function has type {expected}")
-                elif lacking:
-                    raise LinkError(f"{where} {actual}, but {lacking} and no host function with that "
-                                    f"namespace and name was given")
-                else:
-                    raise LinkError(f"{where} {actual}: no host function with that namespace and name "
-                                    f"was given")
-        finally:
-            wt.wasm_importtype_vec_delete(&imports)
-
-    cdef _define_functions(self, compiled_plugin *c):
+    cdef _define_functions(self, compiled_plugin *c, host_function *defined, list names):
+        """Define the ABI functions, WASI if enabled and the host functions on the linker; each host
+        function is described in `defined` (its type then owned there, its names kept in `names`)."""
         cdef char *message = NULL
         cdef wasm_functype_t *ft
         cdef wasmtime_error_t *error
         cdef _HostFunctionEntry entry
+        cdef size_t i = 0
         if env_imports_define(c.linker, &message) != 0:
             raise LinkError(_take_message(message))
         if self.wasi:
@@ -359,35 +337,39 @@ cdef class CompiledPlugin:
             if fn.namespace == "extism:host/env":
                 raise LinkError(f"host function {entry.label}: the namespace extism:host/env is reserved for the ABI")
             ft = _functype(list(fn.args), list(fn.returns))
+            names.append((ns, name))
+            defined[i].module = ns
+            defined[i].module_length = len(ns)
+            defined[i].name = name
+            defined[i].name_length = len(name)
+            defined[i].type = ft
+            i += 1
             error = wt.wasmtime_linker_define_func_unchecked(
                 c.linker, ns, len(ns), name, len(name), ft, _host_trampoline, <void *>entry, NULL)
-            wt.wasm_functype_delete(ft)
             if error != NULL:
                 raise LinkError(f"host function {entry.label}: {_take_wasmtime_error(error)}")
 
     cdef _link(self, compiled_plugin *c):
-        cdef char *message = NULL
-        cdef link_problem problem
-        cdef size_t i
-        c.linker = wt.wasmtime_linker_new(c.bundle.engine)
-        self._define_functions(c)
-        names = [c.dep_names[i].decode() for i in range(c.dep_count)] + ["main"]
-        memset(&problem, 0, sizeof(problem))
-        if compiled_plugin_link(c, &problem, &message) != 0:
-            if problem.kind == LINK_PROBLEM_MEMORY:
-                link_problem_free(&problem)
-                raise MemoryError()
-            if problem.kind != LINK_PROBLEM_NONE:
-                try:
-                    text = _link_problem_text(&problem, names)
-                finally:
-                    link_problem_free(&problem)
-                raise LinkError(text)
-            raise LinkError(_take_message(message))
-        user = {(f.namespace, f.name): f for f in self.functions}
-        modules = frozenset(names[:-1])
-        for i in range(c.dep_count + 1):
-            self._check_host_imports(c, i, names[i], user, modules)
+        """Define what the host provides on a new linker, then build the import plans, checking
+        every import (compiled_plugin_link): the first problem is raised as a LinkError."""
+        cdef host_definitions host
+        cdef Py_ssize_t i
+        cdef host_function *defined = <host_function *>calloc(len(self._entries) + 1, sizeof(host_function))
+        if defined == NULL:
+            raise MemoryError()
+        memset(&host, 0, sizeof(host))
+        host.wasi = self.wasi
+        host.functions = defined
+        keep = []  # the host functions' encoded names, which `defined` points into
+        try:
+            c.linker = wt.wasmtime_linker_new(c.bundle.engine)
+            self._define_functions(c, defined, keep)
+            host.function_count = len(keep)
+            _link_compiled(c, &host)
+        finally:
+            for i in range(len(keep)):
+                wt.wasm_functype_delete(<wasm_functype_t *>defined[i].type)
+            free(defined)
 
     cdef _list_exports(self):
         cdef size_t i

@@ -62,9 +62,7 @@ cdef class CompiledPlugin:
                                          wasmtime_module_t *source) except NULL
     cdef wasmtime_module_t *_load_cached(self, engine_bundle *engine, object key) except? NULL
     cdef _compile(self, compiled_plugin *c, const compiled_plugin *source)
-    cdef _check_host_imports(self, compiled_plugin *c, size_t position, str module_name, dict user,
-                             frozenset modules)
-    cdef _define_functions(self, compiled_plugin *c)
+    cdef _define_functions(self, compiled_plugin *c, host_function *defined, list names)
     cdef _link(self, compiled_plugin *c)
     cdef _list_exports(self)
 

@@ -105,7 +105,8 @@ const char *module_label(const compiled_plugin *c, size_t position) {
 }
 
 /* One import plan per module (deps in order, then main) and their order; see import_plan.h. */
-static int build_import_plans(compiled_plugin *c, link_problem *problem, char **error) {
+static int build_import_plans(compiled_plugin *c, const host_definitions *host, link_problem *problem,
+                              char **error) {
     ptrdiff_t memory = import_plan_export_index(c->bundle->access_module, "memory");
     if (memory < 0) {
         *error = WT_TEXT("kernel accessor memory missing");
@@ -125,7 +126,7 @@ static int build_import_plans(compiled_plugin *c, link_problem *problem, char **
             modules[i] = module_at(c, i);
             names[i] = i < c->dep_count ? c->dep_names[i] : NULL; /* nothing imports from main */
         }
-        status = import_plans_build(c->plans, count, modules, names, c->bundle->access_module,
+        status = import_plans_build(c->plans, count, modules, names, c->bundle->access_module, host,
                                     c->instantiation_order, &c->forward_count, problem);
     }
     free(modules);
@@ -181,11 +182,7 @@ static int find_memory_minimum(compiled_plugin *c) {
     return status;
 }
 
-import_source compiled_plugin_import_source(const compiled_plugin *c, size_t position, size_t index) {
-    return c->plans[position].slots[index].source;
-}
-
-int compiled_plugin_link(compiled_plugin *c, link_problem *problem, char **error) {
+int compiled_plugin_link(compiled_plugin *c, const host_definitions *host, link_problem *problem, char **error) {
     if (list_exports(c) != 0) {
         *error = WT_TEXT("out of memory");
         return -1;
@@ -203,5 +200,5 @@ int compiled_plugin_link(compiled_plugin *c, link_problem *problem, char **error
         *error = WT_TEXT("out of memory");
         return -1;
     }
-    return build_import_plans(c, problem, error);
+    return build_import_plans(c, host, problem, error);
 }

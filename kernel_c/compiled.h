@@ -49,14 +49,11 @@ void compiled_plugin_delete(compiled_plugin *c);
 
 /* compiled_plugin_link: after the caller filled bundle, linker, main and deps, list main's
  * function exports, find the startup functions and build the import plans and the instantiation
- * order (import_plan.h; positions: deps, then main). The caller then checks the imports that do
- * not come from a module (compiled_plugin_import_source). On failure returns -1 and either fills
- * *problem (a link problem between modules; free it with link_problem_free) or sets *error
+ * order (import_plan.h; positions: deps, then main), checking every import against the modules,
+ * the ABI and `host` (what the caller defined on the linker). On failure returns -1 and either
+ * fills *problem (the first link problem; free it with link_problem_free) or sets *error
  * (malloc'ed: a startup export of an unusable type, out of memory). */
-int compiled_plugin_link(compiled_plugin *c, link_problem *problem, char **error);
-
-/* compiled_plugin_import_source: where import `index` of the module at `position` comes from. */
-import_source compiled_plugin_import_source(const compiled_plugin *c, size_t position, size_t index);
+int compiled_plugin_link(compiled_plugin *c, const host_definitions *host, link_problem *problem, char **error);
 
 /* Internal (compiled.c, instance.c): free `count` malloc'ed strings and their array.
  * NULL is ignored. */

@@ -343,13 +343,17 @@ static void valtypes(wasm_valtype_vec_t *out, const char *kinds) {
     else wt.wasm_valtype_vec_new(out, n, types);
 }
 
-static int define(wasmtime_linker_t *linker, const char *module, size_t module_len, const char *name,
-                  const char *params_kinds, const char *results_kinds, wasmtime_func_unchecked_callback_t callback,
-                  char **error) {
+static wasm_functype_t *functype(const char *params_kinds, const char *results_kinds) {
     wasm_valtype_vec_t params, results;
     valtypes(&params, params_kinds);
     valtypes(&results, results_kinds);
-    wasm_functype_t *type = wt.wasm_functype_new(&params, &results);
+    return wt.wasm_functype_new(&params, &results);
+}
+
+static int define(wasmtime_linker_t *linker, const char *module, size_t module_len, const char *name,
+                  const char *params_kinds, const char *results_kinds, wasmtime_func_unchecked_callback_t callback,
+                  char **error) {
+    wasm_functype_t *type = functype(params_kinds, results_kinds);
     wasmtime_error_t *e = wt.wasmtime_linker_define_func_unchecked(linker, module, module_len, name, strlen(name),
                                                                    type, callback, NULL, NULL);
     wt.wasm_functype_delete(type);
@@ -369,11 +373,10 @@ int env_imports_define(wasmtime_linker_t *linker, char **error) {
     return 0;
 }
 
-int env_import_signature(const char *name, size_t name_len, const char **params, const char **results) {
+int env_import_type(const char *name, size_t name_len, wasm_functype_t **type) {
     for (size_t i = 0; i < ENV_IMPORT_COUNT; i++) {
         if (strlen(ENV_IMPORTS[i].name) == name_len && memcmp(ENV_IMPORTS[i].name, name, name_len) == 0) {
-            *params = ENV_IMPORTS[i].params;
-            *results = ENV_IMPORTS[i].results;
+            *type = functype(ENV_IMPORTS[i].params, ENV_IMPORTS[i].results);
             return 1;
         }
     }

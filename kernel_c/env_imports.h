@@ -13,8 +13,8 @@
 /* env_imports_define: define every `extism:host/env` import of docs/ABI.md on the linker. */
 int env_imports_define(wasmtime_linker_t *linker, char **error);
 
-/* env_import_signature: for an `extism:host/env` name, its parameter and result kinds as strings
- * like "I" / "II" / "" (I = i64, i = i32); returns 0 when the name is not an ABI function. */
-int env_import_signature(const char *name, size_t name_len, const char **params, const char **results);
+/* env_import_type: for an `extism:host/env` name, its type in *type (owned by the caller; NULL
+ * when out of memory). Returns 0 when the name is not an ABI function (*type untouched). */
+int env_import_type(const char *name, size_t name_len, wasm_functype_t **type);
 
 #endif

@@ -6,7 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "env_imports.h"
+
 static const char ENV_MODULE[] = "extism:host/env";
+static const char *const WASI_MODULES[] = {"wasi_snapshot_preview1", "wasi_unstable"};
 
 /* Imports of up to this many entries are gathered on the stack. */
 #define IMPORTS_ON_STACK 64
@@ -25,6 +28,11 @@ static int same_kinds(const wasm_valtype_vec_t *a, const wasm_valtype_vec_t *b) 
     for (size_t i = 0; i < a->size; i++)
         if (wt.wasm_valtype_kind(a->data[i]) != wt.wasm_valtype_kind(b->data[i])) return 0;
     return 1;
+}
+
+static int same_functypes(const wasm_functype_t *a, const wasm_functype_t *b) {
+    return same_kinds(wt.wasm_functype_params(a), wt.wasm_functype_params(b)) &&
+           same_kinds(wt.wasm_functype_results(a), wt.wasm_functype_results(b));
 }
 
 /* wasm import matching: the export is at least as big, and bounded at least as tightly. */
@@ -59,12 +67,8 @@ static int extern_fits(const wasm_externtype_t *want, const wasm_externtype_t *h
     wasm_externkind_t kind = wt.wasm_externtype_kind(want);
     if (kind != wt.wasm_externtype_kind(have)) return 0;
     switch (kind) {
-    case WASM_EXTERN_FUNC: {
-        const wasm_functype_t *w = wt.wasm_externtype_as_functype_const(want);
-        const wasm_functype_t *h = wt.wasm_externtype_as_functype_const(have);
-        return same_kinds(wt.wasm_functype_params(w), wt.wasm_functype_params(h)) &&
-               same_kinds(wt.wasm_functype_results(w), wt.wasm_functype_results(h));
-    }
+    case WASM_EXTERN_FUNC:
+        return same_functypes(wt.wasm_externtype_as_functype_const(want), wt.wasm_externtype_as_functype_const(have));
     case WASM_EXTERN_GLOBAL: {
         const wasm_globaltype_t *w = wt.wasm_externtype_as_globaltype_const(want);
         const wasm_globaltype_t *h = wt.wasm_externtype_as_globaltype_const(have);
@@ -377,15 +381,109 @@ static int order_modules(import_plan *plans, size_t count, size_t *order, size_t
     return status;
 }
 
+/* ---- imports from the host ---- */
+
+/* The position of the module named like the import's module (it lacks the field: the import
+ * would otherwise come from it), or LINK_NO_PROVIDER. */
+static size_t module_named(const char *module, size_t count, const char *const *names) {
+    for (size_t i = 0; i < count; i++)
+        if (names[i] != NULL && strcmp(names[i], module) == 0) return i;
+    return LINK_NO_PROVIDER;
+}
+
+static const host_function *host_function_named(const host_definitions *host, const wasm_name_t *module,
+                                                const wasm_name_t *name) {
+    for (size_t i = 0; i < host->function_count; i++) {
+        const host_function *f = &host->functions[i];
+        if (f->module_length == module->size && f->name_length == name->size &&
+            memcmp(f->module, module->data, module->size) == 0 && memcmp(f->name, name->data, name->size) == 0)
+            return f;
+    }
+    return NULL;
+}
+
+static int is_wasi(const wasm_name_t *module) {
+    for (size_t i = 0; i < sizeof WASI_MODULES / sizeof WASI_MODULES[0]; i++)
+        if (name_equals(module, WASI_MODULES[i])) return 1;
+    return 0;
+}
+
+/* Report a problem with the host import `slot` of module `importer`: copies of `expected` (a
+ * function type, may be NULL) and `found` (may be NULL) go into the problem. */
+static int host_problem(link_problem *problem, link_problem_kind kind, size_t importer, const import_slot *slot,
+                        size_t provider, const wasm_functype_t *expected, const wasm_externtype_t *found) {
+    describe(problem, kind, importer, slot);
+    problem->provider = provider;
+    if (expected != NULL) problem->expected = wt.wasm_externtype_copy(wt.wasm_functype_as_externtype_const(expected));
+    if (found != NULL) problem->found = wt.wasm_externtype_copy(found);
+    if ((expected != NULL && problem->expected == NULL) || (found != NULL && problem->found == NULL))
+        problem->kind = LINK_PROBLEM_MEMORY;
+    return -1;
+}
+
+/* An `extism:host/env` import: an ABI function of the ABI's type. */
+static int check_abi_import(const import_slot *slot, const wasm_importtype_t *import, size_t position,
+                            link_problem *problem) {
+    const wasm_name_t *name = wt.wasm_importtype_name(import);
+    const wasm_externtype_t *type = wt.wasm_importtype_type(import);
+    wasm_functype_t *abi = NULL;
+    if (!env_import_type((const char *)name->data, name->size, &abi))
+        return host_problem(problem, LINK_PROBLEM_ABI_UNKNOWN, position, slot, LINK_NO_PROVIDER, NULL, NULL);
+    if (abi == NULL) return out_of_memory(problem);
+    int status = 0;
+    if (!same_functypes(abi, wt.wasm_externtype_as_functype_const(type)))
+        status = host_problem(problem, LINK_PROBLEM_ABI_TYPE, position, slot, LINK_NO_PROVIDER, abi, type);
+    wt.wasm_functype_delete(abi);
+    return status;
+}
+
+/* An import the plan takes from the accessor or the linker: a function the ABI, WASI or the
+ * user's host functions define, of the same type (as the official SDK checks them). */
+static int check_host_import(const import_slot *slot, const wasm_importtype_t *import, size_t position,
+                             size_t count, const char *const *names, const host_definitions *host,
+                             link_problem *problem) {
+    const wasm_name_t *module = wt.wasm_importtype_module(import);
+    const wasm_externtype_t *type = wt.wasm_importtype_type(import);
+    size_t provider = module_named(slot->module, count, names);
+    if (slot->kind != WASM_EXTERN_FUNC)
+        return host_problem(problem, LINK_PROBLEM_NOT_FUNCTION, position, slot, provider, NULL, type);
+    if (name_equals(module, ENV_MODULE)) return check_abi_import(slot, import, position, problem);
+    if (is_wasi(module))
+        return host->wasi ? 0 : host_problem(problem, LINK_PROBLEM_WASI_DISABLED, position, slot, LINK_NO_PROVIDER,
+                                             NULL, NULL);
+    const host_function *f = host_function_named(host, module, wt.wasm_importtype_name(import));
+    if (f == NULL) return host_problem(problem, LINK_PROBLEM_HOST_MISSING, position, slot, provider, NULL, type);
+    if (same_functypes(f->type, wt.wasm_externtype_as_functype_const(type))) return 0;
+    return host_problem(problem, LINK_PROBLEM_HOST_TYPE, position, slot, LINK_NO_PROVIDER, f->type, type);
+}
+
+static int check_host_imports(const import_plan *plan, size_t position, size_t count,
+                              const wasmtime_module_t *const *modules, const char *const *names,
+                              const host_definitions *host, link_problem *problem) {
+    wasm_importtype_vec_t imports;
+    wt.wasmtime_module_imports(modules[position], &imports);
+    int status = 0;
+    for (size_t i = 0; status == 0 && i < imports.size && i < plan->count; i++) {
+        import_source source = plan->slots[i].source;
+        if (source == IMPORT_FROM_ACCESSOR || source == IMPORT_FROM_LINKER)
+            status = check_host_import(&plan->slots[i], imports.data[i], position, count, names, host, problem);
+    }
+    wt.wasm_importtype_vec_delete(&imports);
+    return status;
+}
+
 int import_plans_build(import_plan *plans, size_t count, const wasmtime_module_t *const *modules,
-                       const char *const *names, const wasmtime_module_t *accessor, size_t *order,
-                       size_t *forward_count, link_problem *problem) {
+                       const char *const *names, const wasmtime_module_t *accessor,
+                       const host_definitions *host, size_t *order, size_t *forward_count,
+                       link_problem *problem) {
     memset(problem, 0, sizeof *problem);
     *forward_count = 0;
     for (size_t i = 0; i < count; i++)
         if (build_one(&plans[i], i, count, modules, names, accessor, problem) != 0) return -1;
     int status = order_modules(plans, count, order, forward_count, problem);
     drop_unused_forward_types(plans, count);
+    for (size_t i = 0; status == 0 && i < count; i++)
+        status = check_host_imports(&plans[i], i, count, modules, names, host, problem);
     return status;
 }
 

@@ -16,8 +16,11 @@
  *     export once it exists. Only cycles pay for it.
  * Accessor and module exports are found by index (wasmtime_instance_export_nth), never by name.
  *
- * Link problems between modules (a type mismatch, a cycle through a non-function import) are
- * reported as a link_problem, which the Python layer formats.
+ * The same pass checks every import against what satisfies it: a module's export, the ABI
+ * (env_imports.h), WASI, the user's host functions (host_definitions). The first problem is
+ * reported as a link_problem (structured: kind, names, types, positions), which the Python layer
+ * formats. Problems between modules come first (all modules), then host imports, module by
+ * module in position order, import by import.
  */
 #ifndef EXTISM_FAST_IMPORT_PLAN_H
 #define EXTISM_FAST_IMPORT_PLAN_H
@@ -50,23 +53,59 @@ typedef struct import_plan {
     import_slot *slots; /* owned */
 } import_plan;
 
+/* A host function the plugin's linker defines (names are not NUL-terminated). */
+typedef struct host_function {
+    const char *module;          /* borrowed: its namespace */
+    size_t module_length;
+    const char *name;            /* borrowed */
+    size_t name_length;
+    const wasm_functype_t *type; /* borrowed */
+} host_function;
+
+/* What the linker defines besides the ABI functions: WASI or not, and the user's host functions
+ * (distinct module::name pairs). Imports from the host are checked against it. */
+typedef struct host_definitions {
+    int wasi;                        /* wasi_snapshot_preview1 and wasi_unstable are defined */
+    const host_function *functions;  /* borrowed, function_count entries */
+    size_t function_count;
+} host_definitions;
+
+/* link_problem.provider when no module of the plugin has the import's module name. */
+#define LINK_NO_PROVIDER SIZE_MAX
+
+/* Each kind says which link_problem fields it sets; module, name, import_kind and importer are
+ * always set (except for LINK_PROBLEM_MEMORY, which sets nothing reliable). `expected` and
+ * `found` are owned copies; function types are those of the wasm_functype_t as an externtype. */
 typedef enum link_problem_kind {
     LINK_PROBLEM_NONE = 0,
-    LINK_PROBLEM_TYPE = 1,   /* the providing module exports the field with another type */
-    LINK_PROBLEM_CYCLE = 2,  /* modules import non-functions from each other in a cycle */
-    LINK_PROBLEM_MEMORY = 3, /* out of host memory */
+    LINK_PROBLEM_TYPE = 1,         /* the module `provider` exports the field with another type:
+                                    * expected = the import's type, found = the export's */
+    LINK_PROBLEM_CYCLE = 2,        /* modules import non-functions from each other in a cycle:
+                                    * provider, cycle, cycle_length */
+    LINK_PROBLEM_MEMORY = 3,       /* out of host memory */
+    LINK_PROBLEM_NOT_FUNCTION = 4, /* a global, table or memory no module provides (the host only
+                                    * defines functions): provider = the module of that name, which
+                                    * lacks the field, or LINK_NO_PROVIDER */
+    LINK_PROBLEM_ABI_UNKNOWN = 5,  /* an `extism:host/env` function the ABI does not have */
+    LINK_PROBLEM_ABI_TYPE = 6,     /* an ABI function imported with another type: expected = the
+                                    * ABI's type, found = the import's */
+    LINK_PROBLEM_WASI_DISABLED = 7, /* a WASI import while WASI is not enabled */
+    LINK_PROBLEM_HOST_TYPE = 8,    /* a user host function imported with another type: expected =
+                                    * the host function's type, found = the import's */
+    LINK_PROBLEM_HOST_MISSING = 9, /* a function nothing defines: found = the import's type;
+                                    * provider as for LINK_PROBLEM_NOT_FUNCTION */
 } link_problem_kind;
 
-/* What is wrong with an import between modules. Positions are those of import_plans_build. */
+/* What is wrong with an import. Positions are those of import_plans_build. */
 typedef struct link_problem {
     link_problem_kind kind;
     size_t importer;             /* the importing module */
-    size_t provider;             /* the module it imports from */
+    size_t provider;             /* the module it imports from (see each kind) */
     char *module;                /* owned: the import's module and field names */
     char *name;
     wasm_externkind_t import_kind;
-    wasm_externtype_t *expected; /* owned, LINK_PROBLEM_TYPE: the import's type */
-    wasm_externtype_t *found;    /* owned, LINK_PROBLEM_TYPE: the provider's export type */
+    wasm_externtype_t *expected; /* owned (see each kind) */
+    wasm_externtype_t *found;    /* owned (see each kind) */
     size_t *cycle;               /* owned, LINK_PROBLEM_CYCLE: importer, provider, ... each imports */
     size_t cycle_length;         /* from the next, the last from the first */
 } link_problem;
@@ -74,11 +113,14 @@ typedef struct link_problem {
 /* import_plans_build: the plans of the `count` modules of a plugin (plans[i] for modules[i]);
  * names[i] is the link name of module i, or NULL for one nothing imports from (main). order gets
  * the instantiation order (count positions), *forward_count the number of forwarding slots.
- * The caller checks the imports that do not come from modules. Returns 0, or -1 and fills
- * *problem (free it with link_problem_free). */
+ * Every import is checked: those from modules against the export, the others against the ABI
+ * and `host` (a WASI import is not checked further when WASI is on: the linker has it or
+ * instantiation names it). Returns 0 (*problem left empty), or -1 and fills *problem with the
+ * first problem (free it with link_problem_free). */
 int import_plans_build(import_plan *plans, size_t count, const wasmtime_module_t *const *modules,
-                       const char *const *names, const wasmtime_module_t *accessor, size_t *order,
-                       size_t *forward_count, link_problem *problem);
+                       const char *const *names, const wasmtime_module_t *accessor,
+                       const host_definitions *host, size_t *order, size_t *forward_count,
+                       link_problem *problem);
 
 /* import_plan_free: free what the plan owns (the struct itself is the caller's). */
 void import_plan_free(import_plan *plan);

@@ -176,6 +176,7 @@ enum { WASMTIME_TRAP_CODE_INTERRUPT = 10, WASMTIME_TRAP_CODE_OUT_OF_FUEL = 11 };
     X(wasm_functype_t *, wasm_functype_new, (wasm_valtype_vec_t *, wasm_valtype_vec_t *))            \
     X(void, wasm_functype_delete, (wasm_functype_t *))                                               \
     X(wasm_functype_t *, wasm_functype_copy, (const wasm_functype_t *))                              \
+    X(const wasm_externtype_t *, wasm_functype_as_externtype_const, (const wasm_functype_t *))       \
     X(wasm_externtype_t *, wasm_externtype_copy, (const wasm_externtype_t *))                        \
     X(void, wasm_externtype_delete, (wasm_externtype_t *))                                           \
     X(const wasm_globaltype_t *, wasm_externtype_as_globaltype_const, (const wasm_externtype_t *))   \

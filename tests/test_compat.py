@@ -340,6 +340,34 @@ def test_a_global_of_another_type_fails_at_load(sdk, plugin_wasm):
         _linked(sdk, plugin_wasm, ("lib", "global_i64"), ("main", "main_global"))
 
 
+_RUN = '(func (export "run") (result i32) (i32.const 0))'
+
+
+@pytest.mark.parametrize("imports", [
+    '(import "extism:host/env" "memory" (memory 1))',
+    '(import "env" "t" (table 1 funcref))',
+    '(import "extism:host/env" "nope" (func))',
+    '(import "extism:host/env" "alloc" (func (param i32) (result i32)))',
+    '(import "extism:host/env" "load_u8" (func (param i64) (result i64)))',
+    '(import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))',
+    '(import "extism:host/user" "f" (func (param i64) (result i64)))',
+], ids=["memory", "table", "unknown ABI", "ABI type", "ABI accessor type", "WASI off", "no host function"])
+def test_imports_the_host_does_not_satisfy_fail_at_load(sdk, imports):
+    """Link errors of imports from the host (extism_fast's exact messages: test_linking.py)."""
+    with pytest.raises(sdk.Error):
+        sdk.Plugin(f"(module {imports} {_RUN})".encode(), functions=[])
+
+
+def test_a_host_function_of_another_type_fails_at_load(sdk):
+    @sdk.host_fn(name="f", signature=([sdk.ValType.I32], [sdk.ValType.I32]))
+    def f(plugin, params, results):
+        results[0].value = params[0].value
+
+    wat = f'(module (import "extism:host/user" "f" (func (param i64) (result i64))) {_RUN})'
+    with pytest.raises(sdk.Error):
+        sdk.Plugin(wat.encode(), functions=[f])
+
+
 def test_assemblyscript_plugins(sdk, as_plugins):
     @sdk.host_fn()
     def greet(name: str) -> str:

@@ -207,3 +207,117 @@ def test_host_namespace_module_names_are_accepted_except_the_kernel():
     assert ef.Manifest.from_dict({"wasm": [{"data": b"\0asm\1\0\0\0", "name": "extism:host/user"}]})
     with pytest.raises(ef.ManifestError, match="'extism:host/env' is reserved"):
         ef.Manifest.from_dict({"wasm": [{"data": b"\0asm\1\0\0\0", "name": "extism:host/env"}]})
+
+
+# ---- imports from the host: every link problem, its exact message ----
+
+RUN = '(func (export "run") (result i32) (i32.const 0))'
+LACKS_ALL = b'(module (global (export "other") i32 (i32.const 0)))'  # a module "lib" without the field
+
+
+def module(imports: str) -> bytes:
+    return f"(module {imports} {RUN})".encode()
+
+
+def with_lib(lib: bytes, main: bytes) -> dict:
+    return {"wasm": [{"data": lib, "name": "lib"}, {"data": main, "name": "main"}]}
+
+
+def host_fn(namespace: str, name: str, params: list, results: list) -> ef.Function:
+    return ef.Function(namespace, name, params, results, lambda *args: None)
+
+
+I32, I64, F32 = ef.ValType.I32, ef.ValType.I64, ef.ValType.F32
+HOST_IMPORT_PROBLEMS = {
+    "a memory from the host": (
+        module('(import "extism:host/env" "memory" (memory 1))'), [],
+        "module 'main' imports extism:host/env::memory, which is not a function; only functions can be "
+        "imported from the host"),
+    "a global from the host": (
+        module('(import "env" "g" (global i32))'), [],
+        "module 'main' imports env::g, which is not a function; only functions can be imported from the host"),
+    "a table from the host": (
+        module('(import "env" "t" (table 1 funcref))'), [],
+        "module 'main' imports env::t, which is not a function; only functions can be imported from the host"),
+    "a table from a module that lacks it": (
+        with_lib(LACKS_ALL, module('(import "lib" "t" (table 1 funcref))')), [],
+        "module 'main' imports lib::t, but module 'lib' has no export named 't'"),
+    "a memory from a module that lacks it": (
+        with_lib(LACKS_ALL, module('(import "lib" "mem" (memory 1))')), [],
+        "module 'main' imports lib::mem, but module 'lib' has no export named 'mem'"),
+    "an unknown ABI function": (
+        module('(import "extism:host/env" "nope" (func))'), [],
+        "module 'main' imports extism:host/env::nope: no such function in the Extism ABI"),
+    "an ABI callback of another type": (
+        module('(import "extism:host/env" "alloc" (func (param i32) (result i32)))'), [],
+        "module 'main' imports extism:host/env::alloc with type (i32) -> (i32), but the ABI's type is "
+        "(i64) -> (i64)"),
+    "an ABI accessor function of another type": (
+        module('(import "extism:host/env" "load_u8" (func (param i64) (result i64)))'), [],
+        "module 'main' imports extism:host/env::load_u8 with type (i64) -> (i64), but the ABI's type is "
+        "(i64) -> (i32)"),
+    "WASI preview 1 without WASI": (
+        module('(import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))'), [],
+        "module 'main' imports wasi_snapshot_preview1::fd_write, but WASI is not enabled (pass wasi=True to "
+        "grant it)"),
+    "WASI unstable without WASI, even with a host function of that name": (
+        module('(import "wasi_unstable" "zzz" (func))'), [host_fn("wasi_unstable", "zzz", [], [])],
+        "module 'main' imports wasi_unstable::zzz, but WASI is not enabled (pass wasi=True to grant it)"),
+    "a host function of another type": (
+        module('(import "extism:host/user" "f" (func (param i32 i32) (result i32)))'),
+        [host_fn("extism:host/user", "f", [I64, I64], [I64])],
+        "module 'main' imports extism:host/user::f with type (i32, i32) -> (i32), but the host function has "
+        "type (i64, i64) -> (i64)"),
+    "a host function of another type, named like a module that lacks it": (
+        with_lib(LACKS_ALL, module('(import "lib" "f" (func (param i32)))')), [host_fn("lib", "f", [F32], [])],
+        "module 'main' imports lib::f with type (i32) -> (), but the host function has type (f32) -> ()"),
+    "a missing host function": (
+        module('(import "extism:host/user" "f" (func (param i64 f32) (result f64)))'), [],
+        "module 'main' imports extism:host/user::f (i64, f32) -> (f64): no host function with that namespace "
+        "and name was given"),
+    "a missing host function, named like a module that lacks it": (
+        with_lib(LACKS_ALL, module('(import "lib" "f" (func (param i64) (result i64)))')), [],
+        "module 'main' imports lib::f (i64) -> (i64), but module 'lib' has no export named 'f' and no host "
+        "function with that namespace and name was given"),
+}
+
+
+@pytest.mark.parametrize("plugin, functions, message", HOST_IMPORT_PROBLEMS.values(), ids=HOST_IMPORT_PROBLEMS)
+def test_each_host_import_problem_is_a_link_error_naming_it(plugin, functions, message):
+    with pytest.raises(ef.LinkError) as info:
+        ef.Plugin(plugin, functions=functions)
+    assert str(info.value) == message
+    with pytest.raises(ef.LinkError) as info:  # the same check compiles a plugin for reuse
+        ef.CompiledPlugin(plugin, functions=functions)
+    assert str(info.value) == message
+
+
+def test_host_imports_that_match_link():
+    """The other side of each check: the right types, WASI on, a host function standing in for a
+    module's missing field."""
+    abi = module('(import "extism:host/env" "alloc" (func (param i64) (result i64)))'
+                 ' (import "extism:host/env" "load_u8" (func (param i64) (result i32)))')
+    assert ef.CompiledPlugin(abi, functions=[]).function_exists("run")
+    wasi = module('(import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))')
+    assert ef.CompiledPlugin(wasi, wasi=True, functions=[]).function_exists("run")
+    lib_f = with_lib(LACKS_ALL, module('(import "lib" "f" (func (param f32)))'))
+    with ef.Plugin(lib_f, functions=[host_fn("lib", "f", [F32], [])]) as plugin:
+        assert plugin.call("run", b"") == b""
+
+
+@pytest.mark.parametrize("plugin, message", [
+    pytest.param(with_lib(b'(module (global (export "g") i64 (i64.const 0)))',
+                          module('(import "extism:host/user" "f" (func)) (import "lib" "g" (global i32))')),
+                 "module 'main' imports lib::g as global i32 (immutable), but module 'lib' exports global i64 "
+                 "(immutable)", id="problems between modules before host imports"),
+    pytest.param(with_lib(module('(import "x" "y" (func))'), module('(import "extism:host/user" "f" (func))')),
+                 "module 'lib' imports x::y () -> (): no host function with that namespace and name was given",
+                 id="modules in position order"),
+    pytest.param(module('(import "extism:host/user" "f" (func)) (import "extism:host/env" "nope" (func))'),
+                 "module 'main' imports extism:host/user::f () -> (): no host function with that namespace and "
+                 "name was given", id="imports in import order"),
+])
+def test_the_first_link_problem_is_reported(plugin, message):
+    with pytest.raises(ef.LinkError) as info:
+        ef.Plugin(plugin, functions=[])
+    assert str(info.value) == message

@@ -2,8 +2,8 @@
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t, int32_t
 from libc.stddef cimport ptrdiff_t
 from extism_fast.includes.wasmtime cimport (
-    wasm_engine_t, wasm_externkind_t, wasm_externtype_t, wasm_trap_t, wasmtime_linker_t, wasmtime_module_t,
-    wasmtime_store_t,
+    wasm_engine_t, wasm_externkind_t, wasm_externtype_t, wasm_functype_t, wasm_trap_t, wasmtime_linker_t,
+    wasmtime_module_t, wasmtime_store_t,
 )
 
 
@@ -33,17 +33,31 @@ cdef extern from "ticker.h" nogil:
 
 
 cdef extern from "import_plan.h" nogil:
-    ctypedef enum import_source:
-        IMPORT_FROM_ACCESSOR
-        IMPORT_FROM_MODULE
-        IMPORT_FROM_LINKER
-        IMPORT_FROM_FORWARD
+    ctypedef struct host_function:
+        const char *module
+        size_t module_length
+        const char *name
+        size_t name_length
+        const wasm_functype_t *type
+
+    ctypedef struct host_definitions:
+        int wasi
+        const host_function *functions
+        size_t function_count
+
+    enum: LINK_NO_PROVIDER
 
     ctypedef enum link_problem_kind:
         LINK_PROBLEM_NONE
         LINK_PROBLEM_TYPE
         LINK_PROBLEM_CYCLE
         LINK_PROBLEM_MEMORY
+        LINK_PROBLEM_NOT_FUNCTION
+        LINK_PROBLEM_ABI_UNKNOWN
+        LINK_PROBLEM_ABI_TYPE
+        LINK_PROBLEM_WASI_DISABLED
+        LINK_PROBLEM_HOST_TYPE
+        LINK_PROBLEM_HOST_MISSING
 
     ctypedef struct link_problem:
         link_problem_kind kind
@@ -106,8 +120,8 @@ cdef extern from "compiled.h" nogil:
         uint8_t *export_slots
 
     void compiled_plugin_delete(compiled_plugin *c)
-    int compiled_plugin_link(compiled_plugin *c, link_problem *problem, char **error)
-    import_source compiled_plugin_import_source(const compiled_plugin *c, size_t position, size_t index)
+    int compiled_plugin_link(compiled_plugin *c, const host_definitions *host, link_problem *problem,
+                             char **error)
 
 
 cdef extern from "instance.h" nogil:
@@ -222,4 +236,3 @@ cdef extern from "call.h" nogil:
 
 cdef extern from "env_imports.h" nogil:
     int env_imports_define(wasmtime_linker_t *linker, char **error)
-    int env_import_signature(const char *name, size_t name_len, const char **params, const char **results)
