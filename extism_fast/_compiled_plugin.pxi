@@ -94,6 +94,8 @@ cdef str _link_problem_text(const link_problem *problem, list names):
         if lacking:
             return f"{where}, but {lacking}"
         return f"{where}, which is not a function; only functions can be imported from the host"
+    if kind == LINK_PROBLEM_NUL_NAME:
+        return f"{where}: a module or field name with a NUL byte (shown as \\0) cannot be linked"
     if kind == LINK_PROBLEM_ABI_UNKNOWN:
         return f"{where}: no such function in the Extism ABI"
     if kind == LINK_PROBLEM_WASI_DISABLED:

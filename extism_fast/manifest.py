@@ -158,6 +158,8 @@ def _check_name(where: str, value: Any) -> None:
         return
     _check_str(where, value)
     _check_text(where, value)
+    if "\0" in value:  # modules are linked by name as C strings: it would answer to its prefix
+        raise ManifestError(f"{where} {value!r} contains a NUL byte")
     if value == _RESERVED_NAME:
         raise ManifestError(f"{where} {value!r} is reserved for the host (the Extism kernel's functions)")
 

@@ -65,6 +65,9 @@ static int list_exports(compiled_plugin *c) {
         if (kind != WASM_EXTERN_FUNC) continue;
         const wasm_functype_t *ftype = wt.wasm_externtype_as_functype_const(type);
         const wasm_name_t *name = wt.wasm_exporttype_name(exports.data[i]);
+        /* Names are kept as C strings: one with a NUL byte would answer to its prefix. No caller
+         * can name it anyway (function names cross the official C API as C strings too). */
+        if (memchr(name->data, 0, name->size) != NULL) continue;
         char *copy = wt_copy_text((const char *)name->data, name->size);
         if (copy == NULL) { ok = 0; break; }
         size_t params = wt.wasm_functype_params(ftype)->size, results = wt.wasm_functype_results(ftype)->size;

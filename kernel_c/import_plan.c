@@ -142,6 +142,39 @@ static int describe(link_problem *problem, link_problem_kind kind, size_t import
     return -1;
 }
 
+/* A copy of the `size` bytes at `data`, NUL-terminated, each NUL byte in them written "\\0". */
+static char *copy_showing_nul(const char *data, size_t size) {
+    size_t nuls = 0;
+    for (size_t i = 0; i < size; i++) nuls += data[i] == '\0';
+    char *copy = malloc(size + nuls + 1);
+    if (copy == NULL) return NULL;
+    size_t j = 0;
+    for (size_t i = 0; i < size; i++) {
+        if (data[i] == '\0') {
+            copy[j++] = '\\';
+            copy[j++] = '0';
+        } else {
+            copy[j++] = data[i];
+        }
+    }
+    copy[j] = '\0';
+    return copy;
+}
+
+/* A module or field name with a NUL byte: wasm allows it, but no definition has it, and the
+ * slots keep names as C strings. Refused before anything looks it up. */
+static int refuse_nul_name(link_problem *problem, size_t importer, const wasm_name_t *mod,
+                           const wasm_name_t *name, wasm_externkind_t kind) {
+    problem->kind = LINK_PROBLEM_NUL_NAME;
+    problem->importer = importer;
+    problem->provider = LINK_NO_PROVIDER;
+    problem->import_kind = kind;
+    problem->module = copy_showing_nul((const char *)mod->data, mod->size);
+    problem->name = copy_showing_nul((const char *)name->data, name->size);
+    if (problem->module == NULL || problem->name == NULL) problem->kind = LINK_PROBLEM_MEMORY;
+    return -1;
+}
+
 /* ---- plans ---- */
 
 /* Where the import `slot` (of type `type`) of module `position` comes from. */
@@ -187,6 +220,10 @@ static int build_one(import_plan *plan, size_t position, size_t count, const was
         const wasm_name_t *mod = wt.wasm_importtype_module(imports.data[i]);
         const wasm_name_t *name = wt.wasm_importtype_name(imports.data[i]);
         const wasm_externtype_t *type = wt.wasm_importtype_type(imports.data[i]);
+        if (memchr(mod->data, 0, mod->size) != NULL || memchr(name->data, 0, name->size) != NULL) {
+            status = refuse_nul_name(problem, position, mod, name, wt.wasm_externtype_kind(type));
+            break;
+        }
         slot->module = wt_copy_text((const char *)mod->data, mod->size);
         slot->name = wt_copy_text((const char *)name->data, name->size);
         slot->kind = wt.wasm_externtype_kind(type);

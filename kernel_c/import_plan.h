@@ -94,6 +94,8 @@ typedef enum link_problem_kind {
                                     * the host function's type, found = the import's */
     LINK_PROBLEM_HOST_MISSING = 9, /* a function nothing defines: found = the import's type;
                                     * provider as for LINK_PROBLEM_NOT_FUNCTION */
+    LINK_PROBLEM_NUL_NAME = 10,    /* the import's module or field name holds a NUL byte, which
+                                    * no definition can have: module and name show it as "\0" */
 } link_problem_kind;
 
 /* What is wrong with an import. Positions are those of import_plans_build. */

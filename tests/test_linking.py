@@ -8,6 +8,8 @@ only as wasmtime's text.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 import extism_fast as ef
@@ -321,3 +323,48 @@ def test_the_first_link_problem_is_reported(plugin, message):
     with pytest.raises(ef.LinkError) as info:
         ef.Plugin(plugin, functions=[])
     assert str(info.value) == message
+
+
+def _with_nul(wat: str, placeholder: bytes) -> bytes:
+    """``wat`` compiled, with ``placeholder`` (a name in it) made to hold a NUL byte: WAT cannot
+    spell one, the binary format can."""
+    import wasmtime
+
+    wasm = bytes(wasmtime.wat2wasm(wat))
+    assert wasm.count(placeholder) == 1
+    return wasm.replace(placeholder, placeholder[:1] + b"\0" + placeholder[2:])
+
+
+@pytest.mark.parametrize("module, field, shown", [
+    ("extism:host/envZx", "alloc", "extism:host/env\\0x::alloc"),  # not the ABI's module
+    ("env", "hZllo", "env::h\\0llo"),  # not the host function `h`
+])
+def test_an_import_name_with_a_nul_byte_is_a_link_error(module, field, shown):
+    """The official runtime aborts the process on such a name (a Rust panic, checked by hand);
+    ours refuses it at load, naming it, instead of linking it to the name before the NUL."""
+    wasm = _with_nul(f'(module (import "{module}" "{field}" (func (param i64) (result i64))) '
+                     '(func (export "run") (result i32) i32.const 0))', b"vZx" if "Z" in module else b"hZl")
+
+    def h(plugin, params, results):
+        results[0].value = 0
+
+    fn = ef.Function("env", "h", [ef.ValType.I64], [ef.ValType.I64], h)
+    with pytest.raises(ef.LinkError, match=rf"imports {re.escape(shown)}: a module or field name with a "
+                                           r"NUL byte \(shown as \\0\) cannot be linked"):
+        ef.Plugin(wasm, functions=[fn])
+
+
+def test_an_export_name_with_a_nul_byte_is_not_callable():
+    wasm = _with_nul('(module (func (export "rZn") (result i32) i32.const 7) '
+                     '(func (export "r") (result i32) i32.const 0))', b"rZn")
+    with ef.Plugin(wasm, functions=[]) as plugin:
+        assert not plugin.function_exists("r\0n")
+        assert plugin.call("r", b"") == b""  # "r" is the export named "r", not the one named "r\0n"
+        with pytest.raises(ef.FunctionNotFoundError):
+            plugin.call("r\0n", b"")
+
+
+def test_a_module_name_with_a_nul_byte_is_a_manifest_error():
+    with pytest.raises(ef.ManifestError, match=r"manifest.wasm\[0\].name 'li\\x00b' contains a NUL byte"):
+        ef.Plugin({"wasm": [{"data": b"\0asm\1\0\0\0", "name": "li\0b"}, {"data": b"\0asm\1\0\0\0"}]},
+                  functions=[])

@@ -58,6 +58,7 @@ cdef extern from "import_plan.h" nogil:
         LINK_PROBLEM_WASI_DISABLED
         LINK_PROBLEM_HOST_TYPE
         LINK_PROBLEM_HOST_MISSING
+        LINK_PROBLEM_NUL_NAME
 
     ctypedef struct link_problem:
         link_problem_kind kind
