@@ -1,4 +1,5 @@
-"""Capabilities and limits: fuel budgets, WASI stdio, max_pages over kernel + plugin memory,
+"""Capabilities and limits: WASI and its files (allowed_paths), stdio, environment and arguments,
+fuel budgets, max_pages over kernel + plugin memory,
 and no secrets (config values, host paths) in error messages."""
 
 from __future__ import annotations
@@ -271,3 +272,86 @@ def test_bad_wasi_env_and_args_are_refused_without_showing_values(plugin_wasm, k
         ef.Plugin(plugin_wasm("wasi_env"), wasi=True, **kwargs)
     assert text in str(info.value)
     assert "secret" not in str(info.value)
+
+
+# ---- WASI itself, and files (allowed_paths) ----
+
+def test_wasi_needed(plugin_wasm, capfd):
+    data = plugin_wasm("bad/wasi_needed")
+    with pytest.raises(ef.LinkError, match="fd_write"):
+        ef.Plugin(data, functions=[])
+    with ef.Plugin(data, wasi=True, functions=[], wasi_stdio="inherit") as plugin:
+        assert plugin.call("run") == b"ok"
+    assert "hello from wasi" in capfd.readouterr().out
+
+
+@pytest.fixture
+def dirs(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.txt").write_bytes(b"hello file")
+    (tmp_path / "secret.txt").write_bytes(b"top secret")
+    return tmp_path, data
+
+
+def _wasi_files(plugin_wasm, allowed_paths, file="a.txt", dir="/data"):
+    manifest = {"wasm": [{"data": plugin_wasm("wasi_files")}], "config": {"dir": dir, "file": file}}
+    if allowed_paths is not None:
+        manifest["allowed_paths"] = allowed_paths
+    return ef.Plugin(manifest, wasi=True, functions=[])
+
+
+def test_allowed_paths_read_and_write(plugin_wasm, dirs):
+    _, data = dirs
+    with _wasi_files(plugin_wasm, {str(data): "/data"}) as plugin:
+        assert plugin.call("read") == b"hello file"
+        assert plugin.call("write", b"new content \x00\xff") == b"ok"
+        assert (data / "a.txt").read_bytes() == b"new content \x00\xff"
+        assert plugin.call("read") == b"new content \x00\xff"
+    with _wasi_files(plugin_wasm, {str(data): "/data"}, file="created.txt") as plugin:
+        assert plugin.call("write", b"brand new") == b"ok"
+    assert (data / "created.txt").read_bytes() == b"brand new"
+
+
+def test_allowed_paths_read_only(plugin_wasm, dirs):
+    _, data = dirs
+    with _wasi_files(plugin_wasm, {"ro:" + str(data): "/data"}) as plugin:
+        assert plugin.call("read") == b"hello file"
+        with pytest.raises(ef.PluginError, match="open failed"):
+            plugin.call("write", b"overwritten")
+        assert (data / "a.txt").read_bytes() == b"hello file"
+        assert plugin.call("read") == b"hello file"
+    with _wasi_files(plugin_wasm, {"ro:" + str(data): "/data"}, file="new.txt") as plugin:
+        with pytest.raises(ef.PluginError, match="open failed"):
+            plugin.call("write", b"x")
+    assert not (data / "new.txt").exists()
+
+
+def test_no_mapping_no_file(plugin_wasm, dirs):
+    _, data = dirs
+    with _wasi_files(plugin_wasm, None) as plugin:
+        with pytest.raises(ef.PluginError, match="no preopened directory /data"):
+            plugin.call("read")
+        with pytest.raises(ef.PluginError, match="no preopened directory /data"):
+            plugin.call("write", b"x")
+    assert (data / "a.txt").read_bytes() == b"hello file"
+
+
+def test_mapping_does_not_expose_the_parent(plugin_wasm, dirs):
+    root, data = dirs
+    with _wasi_files(plugin_wasm, {str(data): "/data"}, file="../secret.txt") as plugin:
+        with pytest.raises(ef.PluginError, match="open failed"):
+            plugin.call("read")
+    with _wasi_files(plugin_wasm, {str(data): "/data"}, file="/etc/passwd") as plugin:
+        with pytest.raises(ef.PluginError, match="open failed"):
+            plugin.call("read")
+    # Mapped explicitly, the same file is visible.
+    with _wasi_files(plugin_wasm, {str(data): "/data", str(root): "/root"}, file="secret.txt", dir="/root") as plugin:
+        assert plugin.call("read") == b"top secret"
+
+
+def test_missing_file_in_mapping(plugin_wasm, dirs):
+    _, data = dirs
+    with _wasi_files(plugin_wasm, {str(data): "/data"}, file="missing.txt") as plugin:
+        with pytest.raises(ef.PluginError, match=r"open failed: errno 44$"):  # WASI ENOENT
+            plugin.call("read")

@@ -1,4 +1,4 @@
-"""Linking several modules by name: the order they are instantiated in, modules named after a
+"""Linking several modules by name (from data and from files): the order they are instantiated in, modules named after a
 host namespace, cycles of function imports, and link errors between modules.
 
 Scenarios the official SDK also runs are in test_compat.py; the ones here it cannot run: it
@@ -8,9 +8,11 @@ only as wasmtime's text.
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
+from conftest import q, u64s
 
 import extism_fast as ef
 
@@ -368,3 +370,71 @@ def test_a_module_name_with_a_nul_byte_is_a_manifest_error():
     with pytest.raises(ef.ManifestError, match=r"manifest.wasm\[0\].name 'li\\x00b' contains a NUL byte"):
         ef.Plugin({"wasm": [{"data": b"\0asm\1\0\0\0", "name": "li\0b"}, {"data": b"\0asm\1\0\0\0"}]},
                   functions=[])
+
+
+# ---- a lib module and main, from data and from files ----
+
+LIB_WAT = """
+(module
+  (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
+  (import "extism:host/env" "store_u64" (func $store_u64 (param i64 i64)))
+  (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
+  (global $calls (mut i64) (i64.const 0))
+  ;; output v + 42 and the number of calls of this lib instance, as u64[2]
+  (func (export "out_plus_42") (param $v i64)
+    (local $o i64)
+    (global.set $calls (i64.add (global.get $calls) (i64.const 1)))
+    (local.set $o (call $alloc (i64.const 16)))
+    (call $store_u64 (local.get $o) (i64.add (local.get $v) (i64.const 42)))
+    (call $store_u64 (i64.add (local.get $o) (i64.const 8)) (global.get $calls))
+    (call $output_set (local.get $o) (i64.const 16)))
+  (func (export "lib_only") (result i32) (i32.const 0)))
+"""
+
+MAIN_WAT = """
+(module
+  (import "lib" "out_plus_42" (func $out (param i64)))
+  (import "extism:host/env" "input_load_u64" (func $arg (param i64) (result i64)))
+  (func (export "run") (result i32)
+    (call $out (call $arg (i64.const 0)))
+    (i32.const 0)))
+"""
+
+
+@pytest.mark.parametrize(
+    "wasm",
+    [
+        # main = the last source
+        [{"data": LIB_WAT.encode(), "name": "lib"}, {"data": MAIN_WAT.encode()}],
+        # main = the source named "main", even when it is not the last
+        [{"data": MAIN_WAT.encode(), "name": "main"}, {"data": LIB_WAT.encode(), "name": "lib"}],
+    ],
+    ids=["main-last", "main-named"],
+)
+def test_multi_module_linked_by_name(wasm):
+    compiled = ef.CompiledPlugin({"wasm": wasm}, functions=[])
+    with ef.Plugin(compiled) as plugin:
+        assert u64s(plugin.call("run", q(1))) == (43, 1)
+        assert u64s(plugin.call("run", q(100))) == (142, 2)
+        assert plugin.function_exists("run")
+        assert not plugin.function_exists("lib_only")  # only main's exports are plugin functions
+        with pytest.raises(ef.FunctionNotFoundError):
+            plugin.call("lib_only")
+    with ef.Plugin(compiled) as other:  # each instance has its own lib instance
+        assert u64s(other.call("run", q(0))) == (42, 1)
+
+
+def test_multi_module_wrong_main_fails_to_link():
+    # Named "main" is the lib: the module importing "lib" is then a dependency named "other"
+    # that imports a module nobody provides.
+    wasm = [{"data": LIB_WAT.encode(), "name": "main"}, {"data": MAIN_WAT.encode(), "name": "other"}]
+    with pytest.raises(ef.LinkError, match="lib::out_plus_42"):
+        ef.Plugin({"wasm": wasm}, functions=[])
+
+
+def test_multi_module_from_files(tmp_path):
+    (tmp_path / "lib.wat").write_text(LIB_WAT)
+    (tmp_path / "main.wat").write_text(MAIN_WAT)
+    manifest = {"wasm": [{"path": str(tmp_path / "lib.wat"), "name": "lib"}, {"path": str(tmp_path / "main.wat")}]}
+    with ef.Plugin(json.dumps(manifest), functions=[]) as plugin:
+        assert u64s(plugin.call("run", q(8))) == (50, 1)

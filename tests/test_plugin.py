@@ -1,6 +1,7 @@
 """The Plugin API end to end: sources, inputs and outputs, instances and their state, startup
-functions, multi-module manifests, logging, timeouts and cancellation, WASI, host functions and
-the C PDK kitchen sink."""
+functions, timeouts and cancellation, threads, host functions and the C PDK kitchen sink.
+Multi-module manifests are tested in test_linking.py, WASI and its files in test_capabilities.py,
+logging in test_logging.py."""
 
 from __future__ import annotations
 
@@ -324,76 +325,6 @@ def test_start_keeps_vars(plugin_wasm):
 
 
 # ------------------------------------------------------------------------------------------------
-# Multi-module manifests
-# ------------------------------------------------------------------------------------------------
-
-LIB_WAT = """
-(module
-  (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
-  (import "extism:host/env" "store_u64" (func $store_u64 (param i64 i64)))
-  (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
-  (global $calls (mut i64) (i64.const 0))
-  ;; output v + 42 and the number of calls of this lib instance, as u64[2]
-  (func (export "out_plus_42") (param $v i64)
-    (local $o i64)
-    (global.set $calls (i64.add (global.get $calls) (i64.const 1)))
-    (local.set $o (call $alloc (i64.const 16)))
-    (call $store_u64 (local.get $o) (i64.add (local.get $v) (i64.const 42)))
-    (call $store_u64 (i64.add (local.get $o) (i64.const 8)) (global.get $calls))
-    (call $output_set (local.get $o) (i64.const 16)))
-  (func (export "lib_only") (result i32) (i32.const 0)))
-"""
-
-MAIN_WAT = """
-(module
-  (import "lib" "out_plus_42" (func $out (param i64)))
-  (import "extism:host/env" "input_load_u64" (func $arg (param i64) (result i64)))
-  (func (export "run") (result i32)
-    (call $out (call $arg (i64.const 0)))
-    (i32.const 0)))
-"""
-
-
-@pytest.mark.parametrize(
-    "wasm",
-    [
-        # main = the last source
-        [{"data": LIB_WAT.encode(), "name": "lib"}, {"data": MAIN_WAT.encode()}],
-        # main = the source named "main", even when it is not the last
-        [{"data": MAIN_WAT.encode(), "name": "main"}, {"data": LIB_WAT.encode(), "name": "lib"}],
-    ],
-    ids=["main-last", "main-named"],
-)
-def test_multi_module_linked_by_name(wasm):
-    compiled = ef.CompiledPlugin({"wasm": wasm}, functions=[])
-    with ef.Plugin(compiled) as plugin:
-        assert u64s(plugin.call("run", q(1))) == (43, 1)
-        assert u64s(plugin.call("run", q(100))) == (142, 2)
-        assert plugin.function_exists("run")
-        assert not plugin.function_exists("lib_only")  # only main's exports are plugin functions
-        with pytest.raises(ef.FunctionNotFoundError):
-            plugin.call("lib_only")
-    with ef.Plugin(compiled) as other:  # each instance has its own lib instance
-        assert u64s(other.call("run", q(0))) == (42, 1)
-
-
-def test_multi_module_wrong_main_fails_to_link():
-    # Named "main" is the lib: the module importing "lib" is then a dependency named "other"
-    # that imports a module nobody provides.
-    wasm = [{"data": LIB_WAT.encode(), "name": "main"}, {"data": MAIN_WAT.encode(), "name": "other"}]
-    with pytest.raises(ef.LinkError, match="lib::out_plus_42"):
-        ef.Plugin({"wasm": wasm}, functions=[])
-
-
-def test_multi_module_from_files(tmp_path):
-    (tmp_path / "lib.wat").write_text(LIB_WAT)
-    (tmp_path / "main.wat").write_text(MAIN_WAT)
-    manifest = {"wasm": [{"path": str(tmp_path / "lib.wat"), "name": "lib"}, {"path": str(tmp_path / "main.wat")}]}
-    with ef.Plugin(json.dumps(manifest), functions=[]) as plugin:
-        assert u64s(plugin.call("run", q(8))) == (50, 1)
-
-
-# ------------------------------------------------------------------------------------------------
 # Timeouts and cancellation
 # ------------------------------------------------------------------------------------------------
 
@@ -543,92 +474,6 @@ def test_one_plugin_per_thread(kernel_compiled):
     for t in threads:
         t.join(30)
     assert errors == []
-
-
-# ------------------------------------------------------------------------------------------------
-# WASI
-# ------------------------------------------------------------------------------------------------
-
-
-def test_wasi_needed(plugin_wasm, capfd):
-    data = plugin_wasm("bad/wasi_needed")
-    with pytest.raises(ef.LinkError, match="fd_write"):
-        ef.Plugin(data, functions=[])
-    with ef.Plugin(data, wasi=True, functions=[], wasi_stdio="inherit") as plugin:
-        assert plugin.call("run") == b"ok"
-    assert "hello from wasi" in capfd.readouterr().out
-
-
-@pytest.fixture
-def dirs(tmp_path):
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "a.txt").write_bytes(b"hello file")
-    (tmp_path / "secret.txt").write_bytes(b"top secret")
-    return tmp_path, data
-
-
-def _wasi_files(plugin_wasm, allowed_paths, file="a.txt", dir="/data"):
-    manifest = {"wasm": [{"data": plugin_wasm("wasi_files")}], "config": {"dir": dir, "file": file}}
-    if allowed_paths is not None:
-        manifest["allowed_paths"] = allowed_paths
-    return ef.Plugin(manifest, wasi=True, functions=[])
-
-
-def test_allowed_paths_read_and_write(plugin_wasm, dirs):
-    _, data = dirs
-    with _wasi_files(plugin_wasm, {str(data): "/data"}) as plugin:
-        assert plugin.call("read") == b"hello file"
-        assert plugin.call("write", b"new content \x00\xff") == b"ok"
-        assert (data / "a.txt").read_bytes() == b"new content \x00\xff"
-        assert plugin.call("read") == b"new content \x00\xff"
-    with _wasi_files(plugin_wasm, {str(data): "/data"}, file="created.txt") as plugin:
-        assert plugin.call("write", b"brand new") == b"ok"
-    assert (data / "created.txt").read_bytes() == b"brand new"
-
-
-def test_allowed_paths_read_only(plugin_wasm, dirs):
-    _, data = dirs
-    with _wasi_files(plugin_wasm, {"ro:" + str(data): "/data"}) as plugin:
-        assert plugin.call("read") == b"hello file"
-        with pytest.raises(ef.PluginError, match="open failed"):
-            plugin.call("write", b"overwritten")
-        assert (data / "a.txt").read_bytes() == b"hello file"
-        assert plugin.call("read") == b"hello file"
-    with _wasi_files(plugin_wasm, {"ro:" + str(data): "/data"}, file="new.txt") as plugin:
-        with pytest.raises(ef.PluginError, match="open failed"):
-            plugin.call("write", b"x")
-    assert not (data / "new.txt").exists()
-
-
-def test_no_mapping_no_file(plugin_wasm, dirs):
-    _, data = dirs
-    with _wasi_files(plugin_wasm, None) as plugin:
-        with pytest.raises(ef.PluginError, match="no preopened directory /data"):
-            plugin.call("read")
-        with pytest.raises(ef.PluginError, match="no preopened directory /data"):
-            plugin.call("write", b"x")
-    assert (data / "a.txt").read_bytes() == b"hello file"
-
-
-def test_mapping_does_not_expose_the_parent(plugin_wasm, dirs):
-    root, data = dirs
-    with _wasi_files(plugin_wasm, {str(data): "/data"}, file="../secret.txt") as plugin:
-        with pytest.raises(ef.PluginError, match="open failed"):
-            plugin.call("read")
-    with _wasi_files(plugin_wasm, {str(data): "/data"}, file="/etc/passwd") as plugin:
-        with pytest.raises(ef.PluginError, match="open failed"):
-            plugin.call("read")
-    # Mapped explicitly, the same file is visible.
-    with _wasi_files(plugin_wasm, {str(data): "/data", str(root): "/root"}, file="secret.txt", dir="/root") as plugin:
-        assert plugin.call("read") == b"top secret"
-
-
-def test_missing_file_in_mapping(plugin_wasm, dirs):
-    _, data = dirs
-    with _wasi_files(plugin_wasm, {str(data): "/data"}, file="missing.txt") as plugin:
-        with pytest.raises(ef.PluginError, match=r"open failed: errno 44$"):  # WASI ENOENT
-            plugin.call("read")
 
 
 # ------------------------------------------------------------------------------------------------
