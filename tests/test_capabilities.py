@@ -1,6 +1,6 @@
 """Capabilities and limits: WASI and its files (allowed_paths), stdio, environment and arguments,
-fuel budgets, max_pages over kernel + plugin memory,
-and no secrets (config values, host paths) in error messages."""
+fuel budgets, max_pages over kernel + plugin memory, and no secrets (config values, host paths)
+in error messages."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Linking several modules by name (from data and from files): the order they are instantiated in, modules named after a
-host namespace, cycles of function imports, and link errors between modules.
+"""Linking several modules by name (from data and from files): the order they are instantiated
+in, modules named after a host namespace, cycles of function imports, and link errors between
+modules and with the host (each import problem's message, names with a NUL byte).
 
 Scenarios the official SDK also runs are in test_compat.py; the ones here it cannot run: it
 crashes (stack overflow) on any cycle of imports between modules, and reports type mismatches
