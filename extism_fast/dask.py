@@ -20,14 +20,19 @@ the workers (module-level functions of a module on their ``sys.path``).
 Dask task failure; ``errors="return"`` keeps going: a failed item's Error takes its place in the bag,
 and ``map_column`` returns a DataFrame with an ``output`` and an ``error`` column (``"Type: message"``,
 missing for items that succeeded).
+
+A pyarrow-backed column (``string[pyarrow]``, pandas 3's default ``str``, or ``pd.ArrowDtype`` of
+binary/string/large_*) is passed to ``pool.map`` as its Arrow array and its outputs come back as
+Arrow (no Python object per item): a Series of ``pd.ArrowDtype(pa.large_binary())``, or of
+``string[pyarrow]`` with ``output="str"``. Other columns (object dtype) go through Python lists.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from extism_fast._workers import (Errors, PluginRef, as_compiled, check_errors, cpu_count, decode_outputs,
-                                  error_text, is_error, pool_for, run_items)
+from extism_fast._workers import (Errors, PluginRef, as_compiled, check_errors, cpu_count, is_arrow_text, pool_for,
+                                  run_arrow, run_items, run_list)
 
 __all__ = ["map_bag", "map_column", "worker_threads"]
 
@@ -93,35 +98,49 @@ def map_column(compiled_or_source: Any, function_name: str, column: Any, *, erro
     if output not in ("bytes", "str"):
         raise ValueError(f"output must be 'bytes' or 'str', got {output!r}")
     ref = _ref(compiled_or_source, size, compile_kwargs)
-    values = pd.Series([], dtype=_dtype(pd, output), name=column.name)
+    arrow = _arrow_backed(pd, column.dtype)
+    values = pd.Series([], dtype=_dtype(pd, output, arrow), name=column.name)
     meta = values if errors == "raise" else pd.DataFrame(
-        {"output": values.rename("output"), "error": pd.Series([], dtype=pd.StringDtype())})
+        {"output": values.rename("output"), "error": pd.Series([], dtype=_error_dtype(pd, arrow))})
     return column.map_partitions(_column_partition, ref, function_name, errors, output, meta=meta)
 
 
-def _dtype(pd: Any, output: str) -> Any:
-    return object if output == "bytes" else pd.StringDtype()
+def _arrow_backed(pd: Any, dtype: Any) -> bool:
+    """Whether a column of ``dtype`` takes the Arrow path: ``pd.ArrowDtype`` of binary/string/
+    large_*, or a StringDtype stored in pyarrow (``string[pyarrow]``, pandas 3's ``str``)."""
+    if isinstance(dtype, pd.ArrowDtype):
+        return is_arrow_text(dtype.pyarrow_dtype)
+    return isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"
+
+
+def _dtype(pd: Any, output: str, arrow: bool) -> Any:
+    """The output column's dtype: Arrow-backed for the Arrow path, as the list path makes it else."""
+    if output == "str":
+        return pd.StringDtype("pyarrow") if arrow else pd.StringDtype()
+    if arrow:
+        import pyarrow as pa
+        return pd.ArrowDtype(pa.large_binary())
+    return object
+
+
+def _error_dtype(pd: Any, arrow: bool) -> Any:
+    return pd.StringDtype("pyarrow") if arrow else pd.StringDtype()
 
 
 def _column_partition(series: Any, ref: PluginRef, function_name: str, errors: Errors, output: str) -> Any:
     import pandas as pd
 
-    # A list for now; see run_items for where an Arrow-backed column will go as its array.
-    items = [None if value is pd.NA else value for value in series.tolist()]
-    results = run_items(pool_for(ref, worker_threads), function_name, items, errors, series.index)
-    if output == "str":
-        results = decode_outputs(results)
-        if errors == "raise":
-            for value in results:
-                if is_error(value):
-                    raise value
-    dtype = _dtype(pd, output)
-    if errors == "raise":
-        return pd.Series(results, index=series.index, name=series.name, dtype=dtype)
-    failed = [is_error(value) for value in results]
-    return pd.DataFrame({
-        "output": pd.Series([None if bad else value for bad, value in zip(failed, results)],
-                            index=series.index, dtype=dtype),
-        "error": pd.Series([error_text(value) if bad else None for bad, value in zip(failed, results)],
-                           index=series.index, dtype=pd.StringDtype()),
-    })
+    pool = pool_for(ref, worker_threads)
+    arrow = _arrow_backed(pd, series.dtype)
+    if arrow:  # the column's own Arrow array (no copy), Arrow outputs wrapped without a copy
+        outputs, texts = run_arrow(pool, function_name, series.array.__arrow_array__(), errors, output, series.index)
+        outputs = _dtype(pd, output, True).__from_arrow__(outputs)
+        texts = None if texts is None else _error_dtype(pd, True).__from_arrow__(texts)
+    else:
+        items = [None if value is pd.NA else value for value in series.tolist()]
+        outputs, texts = run_list(pool, function_name, items, errors, output, series.index)
+    result = pd.Series(outputs, index=series.index, name=series.name, dtype=_dtype(pd, output, arrow))
+    if texts is None:
+        return result
+    return pd.DataFrame({"output": result.rename("output"),
+                         "error": pd.Series(texts, index=series.index, dtype=_error_dtype(pd, arrow))})

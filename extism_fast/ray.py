@@ -20,8 +20,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from extism_fast._workers import (Errors, as_compiled, check_errors, decode_outputs, error_text, is_error,
-                                  run_items)
+from extism_fast._workers import Errors, as_compiled, check_errors, is_arrow_text, run_arrow, run_list
 from extism_fast.pool import PluginPool
 
 __all__ = ["PluginMapper"]
@@ -38,9 +37,14 @@ def _pyarrow() -> Any:
 
 class PluginMapper:
     """Maps ``function_name`` over column ``column`` (binary or string) of each ``pyarrow.Table``
-    batch and returns the batch with the outputs appended as ``output_column``: binary
-    (``output="bytes"``) or UTF-8 text (``output="str"``; an output that is not UTF-8 is that
-    item's error).
+    batch and returns the batch with the outputs appended as ``output_column``: ``large_binary``
+    (``output="bytes"``) or ``large_string`` (``output="str"``; an output that is not UTF-8 is
+    that item's error).
+
+    A binary, string, large_binary or large_string column is read from its Arrow buffers and the
+    outputs are filled as Arrow buffers (``_workers.run_arrow``: no Python object per item); a
+    column of another type (e.g. all nulls) goes through a Python list, each value that is not
+    bytes or str being an item error.
 
     ``size`` is the instances of the actor's pool (give the actor as many CPUs: ``num_cpus=``).
     ``errors="raise"`` fails the batch with the first failed item's Error; ``errors="return"``
@@ -67,22 +71,17 @@ class PluginMapper:
         pa = _pyarrow()
         if self.column not in batch.column_names:
             raise KeyError(f"the batch has no column {self.column!r} (columns: {batch.column_names})")
-        # A list for now; see _workers.run_items for where the Arrow array will go as it is.
-        values = batch.column(self.column).to_pylist()
-        results = run_items(self.pool, self.function_name, values, self.errors)
-        if self.output == "str":
-            results = decode_outputs(results)
-        failed = [is_error(value) for value in results]
-        if self.errors == "raise":
-            for value, bad in zip(results, failed):
-                if bad:
-                    raise value
-        outputs = pa.array([None if bad else value for value, bad in zip(results, failed)],
-                           type=pa.string() if self.output == "str" else pa.binary())
+        values = batch.column(self.column)
+        if is_arrow_text(values.type):
+            outputs, texts = run_arrow(self.pool, self.function_name, values, self.errors, self.output)
+        else:
+            listed, listed_texts = run_list(self.pool, self.function_name, values.to_pylist(), self.errors,
+                                            self.output)
+            outputs = pa.array(listed, type=pa.large_string() if self.output == "str" else pa.large_binary())
+            texts = None if listed_texts is None else pa.array(listed_texts, type=pa.large_string())
         batch = batch.append_column(self.output_column, outputs)
-        if self.errors == "return":
-            batch = batch.append_column(self.error_column, pa.array(
-                [error_text(value) if bad else None for value, bad in zip(results, failed)], type=pa.string()))
+        if texts is not None:
+            batch = batch.append_column(self.error_column, texts)
         return batch
 
     def __del__(self) -> None:

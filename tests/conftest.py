@@ -577,3 +577,19 @@ PICKY = """
 
 def vowels(text: str) -> bytes:
     return b'{"count": %d}' % sum(c in "aeiouAEIOU" for c in text)
+
+
+@pytest.fixture
+def map_inputs(monkeypatch):
+    """The inputs every PluginPool.map call received (the Arrow path passes the column itself)."""
+    from extism_fast import PluginPool
+
+    seen = []
+    original = PluginPool.map
+
+    def recording(self, function_name, inputs, *args, **kwargs):
+        seen.append((inputs, kwargs.get("output")))
+        return original(self, function_name, inputs, *args, **kwargs)
+
+    monkeypatch.setattr(PluginPool, "map", recording)
+    return seen
