@@ -719,21 +719,28 @@ def measure_first_load(repeats: int, workdir: Path) -> list[Result]:
 
 
 def measure_scale_out(repeats: int, quick: bool, wanted: Callable[[str], bool]) -> list[Result]:
-    """The Dask and Ray Data rows (bench/scale_out.py): each engine's pipeline over 2 worker
-    processes against a local 2-instance PluginPool.map (target >= 0.8x), and the official SDK in
-    the same pipeline (one plugin per task). An engine that is not installed is skipped."""
+    """The Dask and Ray rows (bench/scale_out.py): each engine's pipeline over 2 worker processes
+    against a local 2-instance PluginPool.map (target >= 0.8x), and the official SDK in the same
+    pipeline (one plugin per task). For Ray also: PluginMapper on Ray actors, warm actors holding a
+    pool (the README's pattern), and a map_batches that does nothing (Ray Data's own cost). An
+    engine that is not installed is skipped."""
     from bench import scale_out
 
     subject = minimal_subject()
     count = scale_out.SCALE_COUNT // (10 if quick else 1)
     size = f"{count:,} x {scale_out.ITEM_SIZE // KIB} KiB"
     local, local_out = scale_out.local_pool_rate(subject.wasm, subject.function, count, repeats)
+    against_pool = f"{size} (extism: local PluginPool.map, 2 instances), {subject.label}"
     rows = []
-    engines = (("Dask LocalCluster 2 workers, map_bag", "dask", scale_out.measure_dask),
-               ("Ray Data map_batches(PluginMapper), 2 actors", "ray", scale_out.measure_ray))
-    for label, module, measure in engines:
-        names = (f"{label}, {size} (extism: local PluginPool.map, 2 instances), {subject.label}",
-                 f"{label}, {size} (extism: official SDK, one plugin per task), {subject.label}")
+    engines = (("Dask LocalCluster 2 workers, map_bag", "dask", scale_out.measure_dask, ()),
+               ("Ray Data map_batches(PluginMapper(...)), Ray tasks, 2 CPUs", "ray", scale_out.measure_ray,
+                (("Ray Data map_batches(PluginMapper), 2 Ray actors", "data_actors"),
+                 ("Ray, 2 warm actors holding a PluginPool (README pattern)", "actors"),
+                 ("Ray Data map_batches doing nothing (Ray Data's floor)", "noop"))))
+    for label, module, measure, extras in engines:
+        names = (f"{label}, {against_pool}",
+                 f"{label}, {size} (extism: official SDK, one plugin per task), {subject.label}",
+                 *(f"{extra}, {against_pool}" for extra, _ in extras))
         if not any(wanted(name) for name in names):
             continue
         try:
@@ -747,6 +754,8 @@ def measure_scale_out(repeats: int, quick: bool, wanted: Callable[[str], bool]) 
             raise SystemExit(f"bench: OUTPUT MISMATCH in the {label} rows")
         rows.append(Result(names[0], "items/s", got["fast"], local, got["fast"] / local).check(Target("ratio", 0.8)))
         rows.append(Result(names[1], "items/s", got["fast"], got["official"], got["fast"] / got["official"]))
+        for name, (_, key) in zip(names[2:], extras):
+            rows.append(Result(name, "items/s", got[key], local, got[key] / local))
         print(f"  measured: {label}", file=sys.stderr, flush=True)
     return [row for row in rows if wanted(row.name)]
 

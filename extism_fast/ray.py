@@ -8,20 +8,25 @@
     from extism_fast.ray import PluginMapper
 
     ds = ray.data.read_parquet("texts.parquet")
+    # Ray tasks: the mapper travels pickled (the plugin by reference) to Ray's worker processes
+    out = ds.map_batches(PluginMapper(compiled, "count_vowels", column="text"), batch_format="pyarrow")
+    # or actors: each constructs its own mapper once
     out = ds.map_batches(PluginMapper, fn_constructor_args=(compiled, "count_vowels"),
                          fn_constructor_kwargs={"column": "text"}, batch_format="pyarrow",
                          concurrency=2)
 
-Ray runs each ``PluginMapper`` in an actor process: the actor unpickles the plugin (compiled once
-per process, ``extism_fast.pickling``) and keeps one :class:`PluginPool` for every batch it maps.
+Either way a worker process unpickles the plugin once (compiled once per process,
+``extism_fast.pickling``) and keeps one :class:`PluginPool` for it (``_workers.pool_for``), which
+every batch that process maps reuses: tasks need no actor start-up, and Ray reuses its worker
+processes from task to task.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from extism_fast._workers import Errors, as_compiled, check_errors, is_arrow_text, run_arrow, run_list
-from extism_fast.pool import PluginPool
+from extism_fast._workers import (Errors, PluginRef, as_compiled, check_errors, is_arrow_text, pool_for, run_arrow,
+                                  run_list)
 
 __all__ = ["PluginMapper"]
 
@@ -46,7 +51,9 @@ class PluginMapper:
     column of another type (e.g. all nulls) goes through a Python list, each value that is not
     bytes or str being an item error.
 
-    ``size`` is the instances of the actor's pool (give the actor as many CPUs: ``num_cpus=``).
+    Use an instance as the function of ``map_batches`` (Ray tasks), or the class with
+    ``fn_constructor_args`` (Ray actors). ``size`` is the instances of each worker process's pool
+    (give the task or actor as many CPUs: ``num_cpus=``).
     ``errors="raise"`` fails the batch with the first failed item's Error; ``errors="return"``
     also appends ``error_column``: ``"Type: message"`` of a failed item (its output is null), null
     for the others. A null input is an item error (``InputTypeError``).
@@ -64,7 +71,7 @@ class PluginMapper:
         self.output = output
         self.errors = check_errors(errors)
         self.error_column = error_column
-        self.pool = PluginPool(as_compiled(compiled_or_source, **compile_kwargs), size=size)
+        self.ref = PluginRef(as_compiled(compiled_or_source, **compile_kwargs), size)
 
     def __call__(self, batch: Any) -> Any:
         """The batch (a ``pyarrow.Table``) with the output column (and error column) appended."""
@@ -72,10 +79,11 @@ class PluginMapper:
         if self.column not in batch.column_names:
             raise KeyError(f"the batch has no column {self.column!r} (columns: {batch.column_names})")
         values = batch.column(self.column)
+        pool = pool_for(self.ref, lambda: 1)  # this process's, made by its first batch
         if is_arrow_text(values.type):
-            outputs, texts = run_arrow(self.pool, self.function_name, values, self.errors, self.output)
+            outputs, texts = run_arrow(pool, self.function_name, values, self.errors, self.output)
         else:
-            listed, listed_texts = run_list(self.pool, self.function_name, values.to_pylist(), self.errors,
+            listed, listed_texts = run_list(pool, self.function_name, values.to_pylist(), self.errors,
                                             self.output)
             outputs = pa.array(listed, type=pa.large_string() if self.output == "str" else pa.large_binary())
             texts = None if listed_texts is None else pa.array(listed_texts, type=pa.large_string())
@@ -83,8 +91,3 @@ class PluginMapper:
         if texts is not None:
             batch = batch.append_column(self.error_column, texts)
         return batch
-
-    def __del__(self) -> None:
-        pool = getattr(self, "pool", None)
-        if pool is not None:
-            pool.close()

@@ -67,10 +67,31 @@ def test_map_batches_on_arrow_batches(local_ray, plugin_wasm):
     assert errors.count(None) == 199
     assert out.schema.field("output").type == pa.large_string()  # Arrow outputs (README, Ray)
     assert out.schema.field("error").type == pa.large_string()
+    # An instance is a plain function to Ray Data: Ray tasks on its worker processes, no actors.
+    tasks = ds.map_batches(PluginMapper(compiled, "call_hello", errors="return", output="str"),
+                           batch_format="pyarrow", batch_size=32)
+    tasks = pa.concat_tables(ray.get(tasks.to_arrow_refs()))
+    assert tasks.column("output").to_pylist() == outputs and tasks.column("error").to_pylist() == errors
     # errors="raise": the failed item fails the run with its message.
     with pytest.raises(Exception, match="bad item"):
         ds.map_batches(PluginMapper, fn_constructor_args=(compiled, "call_hello"), batch_format="pyarrow",
                        compute=ray.data.ActorPoolStrategy(size=1)).materialize()
+
+
+def test_a_plugin_mapper_pickles_and_shares_its_process_pool(plugin_wasm):
+    """What Ray does to an instance given to map_batches: pickle it (the plugin by reference) and
+    call the copy; copies of one mapper, in one process, run on that process's one pool."""
+    import pickle
+
+    from extism_fast import _workers
+
+    compiled = ef.CompiledPlugin(plugin_wasm("host_user"), functions=dist_helpers.host_functions())
+    mapper = PluginMapper(compiled, "call_hello", column="name")
+    table = pa.table({"name": ["a", "b"]})
+    copy = pickle.loads(pickle.dumps(mapper))
+    assert copy(table).column("output").to_pylist() == [b"Hi, a!", b"Hi, b!"] == \
+        mapper(table).column("output").to_pylist()
+    assert _workers.pool_for(copy.ref, lambda: 1) is _workers.pool_for(mapper.ref, lambda: 1)
 
 
 def test_plugin_mapper_on_a_table_without_ray(plugin_wasm):
