@@ -25,7 +25,11 @@ from typing import Any, Callable
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCALE_COUNT = 100_000
 ITEM_SIZE = 4 << 10
-PARTITIONS = 20
+#: Partitions of the Bag / blocks of the Dataset: 4 per worker of 12,500 items (50 MB), within
+#: Dask's advice (partitions up to ~100 MB, a few per worker so that none waits at the end). With
+#: 20 the 2-CPU machine measured 0.62-0.77x the local pool instead of 0.80-0.85x: each task's
+#: round trip through the scheduler, which shares the 2 CPUs with the workers, leaves a worker idle.
+PARTITIONS = 8
 _TEXT = b"Hello, World!! The quick brown fox jumps over the lazy dog. "
 
 

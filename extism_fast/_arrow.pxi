@@ -122,7 +122,10 @@ cdef class _ArrowBatch(_Batch):
         r = &self.results_[self.done - 1]
         error = plugin._call_error(function_name, r)
         r.message = NULL  # _call_error freed it
-        raise type(error)(f"input {first_index + self.position(self.done - 1)}: {error}") from None
+        index = first_index + self.position(self.done - 1)
+        failure = type(error)(f"input {index}: {error}")
+        failure.input_index, failure.item_error = index, error  # for callers that name items their way
+        raise failure from None
 
     cdef list list_output(self, Plugin plugin, function_name, parse, bint return_exceptions,
                           int64_t first_index):

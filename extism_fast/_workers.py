@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import re
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
@@ -209,17 +208,13 @@ def run_arrow(pool: PluginPool, function_name: str, array: Any, errors: Errors, 
     return outputs, texts
 
 
-#: How _arrow.pxi prefixes a failed call's message with the item's position in the input.
-_POSITION_PREFIX = re.compile(r"input (\d+): (.*)\Z", re.DOTALL)
-
-
 def _renamed(exc: Exception, labels: Sequence[Any] | None) -> Exception:
     """A failed call's Error from an Arrow ``pool.map`` with its item named as run_items names
     items (a Dask partition's position is not the row's index); other exceptions as they are."""
-    match = _POSITION_PREFIX.match(str(exc))
-    if match is None:
+    index = getattr(exc, "input_index", None)
+    if index is None:
         return exc
-    return type(exc)(f"{item_name(int(match.group(1)), labels)}: {match.group(2)}")
+    return type(exc)(f"{item_name(index, labels)}: {exc.item_error}")
 
 
 def _chunks(column: Any) -> list[Any]:

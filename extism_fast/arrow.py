@@ -12,7 +12,8 @@ naming its index, or with ``return_exceptions=True`` a null output and its error
 ``return_exceptions=True`` an Arrow output is a struct array ``{output, error}``: ``output`` is
 null where the call failed, ``error`` (``large_string``) is null where it succeeded and otherwise
 ``"<ErrorClass>: <message>"``. Without it the first failure raises its Error, its message prefixed
-with ``"input <index>: "``.
+with ``"input <index>: "``; the raised Error also has ``input_index`` (that index) and
+``item_error`` (the Error as the call gave it, unprefixed).
 
 pyarrow is optional: ``pip install 'extism_fast[arrow]'``. The compiled half (reading the
 buffers, running the calls, filling the output buffers) is ``extism_fast/_arrow.pxi``.

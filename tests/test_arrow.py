@@ -88,8 +88,10 @@ def test_a_big_array_runs_in_several_batches_with_indices_of_the_whole_array(pic
     out = picky.call_many("run", pa.array(texts), output="arrow_string")
     assert out.to_pylist() == texts
     texts[20000] = "x-bad"
-    with pytest.raises(ef.CallError, match=r"^input 20000: plugin function 'run' returned non-zero exit code 3"):
+    with pytest.raises(ef.CallError, match=r"^input 20000: plugin function 'run' returned non-zero exit code 3") as info:
         picky.call_many("run", pa.array(texts), output="arrow")
+    assert info.value.input_index == 20000  # for callers that name items their own way (Dask, Ray)
+    assert str(info.value.item_error) == "plugin function 'run' returned non-zero exit code 3"
     texts[20001] = None
     with pytest.raises(ValueError, match=r"^input 20001 is null"):
         picky.call_many("run", pa.chunked_array([["ok"] * 20001, texts[20001:]]), output="arrow")
