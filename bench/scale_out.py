@@ -286,7 +286,7 @@ def plot_workers(points: list[dict], path: Path, cpus: int) -> str | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return "matplotlib is not installed (pip install -e '.[bench]')"
-    fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
+    fig, ax = plt.subplots(figsize=(11, 5), dpi=110)
     for (label, key), style in zip(SERIES, ("o-", "s-", "^-", "v-", "x--")):
         xs = [p["workers"] for p in points if key in p]
         if xs:
@@ -297,7 +297,7 @@ def plot_workers(points: list[dict], path: Path, cpus: int) -> str | None:
     ax.set_xticks([p["workers"] for p in points])
     ax.set_ylim(bottom=0)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_title("extism_fast: items/s against workers")
     fig.tight_layout()
     fig.savefig(path)

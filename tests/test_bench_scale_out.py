@@ -1,0 +1,36 @@
+"""bench/scale_out.py's report: the items/s-against-workers table and plot (the measuring itself
+runs in `python -m bench.scale_out`, never in the tests: speed belongs to the benchmark)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import scale_out  # noqa: E402
+
+POINTS = [{"workers": 1, "pool": 1000.4, "dask": 800, "dask_official": 200},
+          {"workers": 2, "pool": 1900, "dask": 1500.6, "dask_official": 390}]
+
+
+def test_the_table_has_a_row_per_worker_count_and_a_column_per_measured_series():
+    assert scale_out.workers_table(POINTS).splitlines() == [
+        "| workers | PluginPool.map (threads of one process) | Dask map_bag (worker processes) "
+        "| official SDK in the same Dask pipeline |",
+        "|--:|--:|--:|--:|",
+        "| 1 | 1,000 | 800 | 200 |",
+        "| 2 | 1,900 | 1,501 | 390 |",
+    ]
+
+
+def test_the_plot_is_written(tmp_path):
+    pytest.importorskip("matplotlib")
+    assert scale_out.plot_workers(POINTS, tmp_path / "plot.png", cpus=2) is None
+    assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_count_must_split_into_the_partitions():
+    with pytest.raises(SystemExit):
+        scale_out.main(["--count", str(scale_out.PARTITIONS * 10 + 1)])
