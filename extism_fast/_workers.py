@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from extism_fast._runtime import CompiledPlugin
+from extism_fast.arrow import error_text  # one text for an item's error, Arrow column or not
 from extism_fast.pool import MAX_POOL_SIZE, PluginPool
 
 __all__ = ["Errors", "InputTypeError", "PluginRef", "as_compiled", "check_errors", "cpu_count", "decode_outputs",
@@ -282,11 +283,6 @@ def decode_outputs(results: list[Any]) -> list[Any]:
                 value = exc
         decoded.append(value)
     return decoded
-
-
-def error_text(error: BaseException) -> str:
-    """``Type: message`` of a failed item, as the error column shows it."""
-    return f"{type(error).__name__}: {error}"
 
 
 def is_error(value: Any) -> bool:
