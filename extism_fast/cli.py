@@ -23,7 +23,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from extism_fast.cli_batch import add_batch_parser, run_batch_command
 from extism_fast.cli_options import (
@@ -55,6 +55,18 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: the versions are read (package metadata, tens of ms) only when asked."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="show the versions of extism-fast, the Extism runtime it matches and wasmtime")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        print(_versions())  # to stdout, as argparse's own "version" action
+        parser.exit()
+
+
 def _versions() -> str:
     from extism_fast._version import versions
 
@@ -73,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run Extism WebAssembly plugins (fast host on wasmtime).",
         epilog=f"Run '{PROG} call --help' or '{PROG} batch --help' for the options of a command.",
     )
-    parser.add_argument("--version", action="version", version=_versions())
+    parser.add_argument("--version", action=_VersionAction)
     add_verbose_flag(parser, subcommand=False)
     add_unsupported_official_flags(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
