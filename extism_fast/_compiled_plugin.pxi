@@ -238,6 +238,7 @@ cdef class CompiledPlugin:
         compilation.c.bundle = engine
         self._compile(compilation.c, source)
         self._link(compilation.c)
+        self._note_defined_memories(compilation.c)
         # Another thread may have compiled the same one meanwhile (compiling releases the GIL):
         # keep the first, which instances may already run; this one is freed.
         return self._compilations.setdefault(_engine_key(engine), compilation)
@@ -373,6 +374,15 @@ cdef class CompiledPlugin:
                 wt.wasm_functype_delete(<wasm_functype_t *>defined[i].type)
             free(defined)
 
+    cdef _note_defined_memories(self, compiled_plugin *c):
+        """Give the store's preflight (store.c) the memories the C API does not list: those a
+        module defines without exporting, read from the binaries once (extism_fast.wasm_sections)."""
+        if self._defined_memories is None:
+            self._defined_memories = _defined_memories(self._modules)
+        for size, label in self._defined_memories:
+            if compiled_plugin_note_memory(c, size, label.encode()) != 0:
+                raise MemoryError()
+
     cdef _list_exports(self):
         cdef size_t i
         self._callable = {}
@@ -399,6 +409,23 @@ cdef class CompiledPlugin:
         """Accepted for the official SDK's explicit ``compiled.__del__()``: the compilation is
         freed once neither this object nor any Plugin made from it is left (freeing it earlier
         would pull the code from under those plugins)."""
+
+
+def _defined_memories(list modules):
+    """(minimum size in bytes, label) of the largest memory each module defines."""
+    from extism_fast.wasm_sections import largest_defined_memory
+    found = []
+    for module in modules:
+        data = module.data
+        if not data.startswith(b"\0asm"):
+            if b"memory" not in data:  # WAT that defines no memory: no conversion needed
+                continue
+            data = wat2wasm(data)
+        largest = largest_defined_memory(data)
+        if largest is not None:
+            position, size = largest
+            found.append((size, f"memory {position} defined by module '{'main' if module.is_main else module.name}'"))
+    return found
 
 
 cdef wasmtime_module_t *_transfer_module(wasmtime_module_t *module, engine_bundle *engine):

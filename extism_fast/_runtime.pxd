@@ -51,6 +51,7 @@ cdef class CompiledPlugin:
     cdef object _cache
     cdef list _entries
     cdef list _modules       # the loaded modules, for compiling them on another engine
+    cdef list _defined_memories  # (bytes, label) of the memories they define unexported, read once
     cdef dict _compilations  # _engine_key -> _Compilation
     cdef dict _callable      # export name -> index, for () -> i32 and () -> ()
     cdef dict _other_exports  # export name -> index, for function exports of any other type
@@ -64,6 +65,7 @@ cdef class CompiledPlugin:
     cdef _compile(self, compiled_plugin *c, const compiled_plugin *source)
     cdef _define_functions(self, compiled_plugin *c, host_function *defined, list names)
     cdef _link(self, compiled_plugin *c)
+    cdef _note_defined_memories(self, compiled_plugin *c)
     cdef _list_exports(self)
 
 

@@ -164,8 +164,8 @@ static int note_memory(compiled_plugin *c, const wasm_externtype_t *type, const 
 
 /* The memory with the largest minimum size among the memories each module imports or exports
  * (the kernel's accessor included): the store checks it against max_pages before instantiating
- * (store.c). A memory that is neither imported nor exported is not visible here; wasmtime's
- * store limiter still refuses it (store.c classifies that error). */
+ * (store.c). A memory that is neither imported nor exported is not visible here: the caller adds
+ * those from the modules' binaries (compiled_plugin_note_memory). */
 static int find_memory_minimum(compiled_plugin *c) {
     int status = 0;
     for (size_t position = 0; status == 0 && position <= c->dep_count + 1; position++) {
@@ -183,6 +183,16 @@ static int find_memory_minimum(compiled_plugin *c) {
         wt.wasm_exporttype_vec_delete(&exports);
     }
     return status;
+}
+
+int compiled_plugin_note_memory(compiled_plugin *c, uint64_t bytes, const char *label) {
+    if (c->memory_minimum_name != NULL && bytes <= c->memory_minimum) return 0;
+    char *copy = wt_copy_text(label, strlen(label));
+    if (copy == NULL) return -1;
+    free(c->memory_minimum_name);
+    c->memory_minimum_name = copy;
+    c->memory_minimum = bytes;
+    return 0;
 }
 
 int compiled_plugin_link(compiled_plugin *c, const host_definitions *host, link_problem *problem, char **error) {

@@ -39,8 +39,10 @@ typedef struct compiled_plugin {
     ptrdiff_t initialize_index;      /* the startup export run first (see compiled_plugin_link), or -1 */
     ptrdiff_t hs_init_index;         /* `hs_init`, -1 if absent */
     ptrdiff_t start_index;           /* `_start`, -1 if absent */
-    uint64_t memory_minimum;         /* the largest minimum size in bytes of a memory any module (the
-                                      * accessor's included) imports or exports (saturating) */
+    uint64_t memory_minimum;         /* the largest minimum size in bytes of a memory of any module
+                                      * (the accessor's included; saturating): the imported and
+                                      * exported ones found by compiled_plugin_link, the others
+                                      * added by compiled_plugin_note_memory */
     char *memory_minimum_name;       /* owned: which one, e.g. "memory 'memory' of module 'main'" */
 } compiled_plugin;
 
@@ -54,6 +56,12 @@ void compiled_plugin_delete(compiled_plugin *c);
  * fills *problem (the first link problem; free it with link_problem_free) or sets *error
  * (malloc'ed: a startup export of an unusable type, out of memory). */
 int compiled_plugin_link(compiled_plugin *c, const host_definitions *host, link_problem *problem, char **error);
+
+/* compiled_plugin_note_memory: after compiled_plugin_link, a memory the C API does not show (one
+ * a module defines without exporting it), read from the module's binary: it becomes
+ * memory_minimum (and `label` is copied as its name) when larger than every memory so far.
+ * Returns 0, or -1 when out of memory. */
+int compiled_plugin_note_memory(compiled_plugin *c, uint64_t bytes, const char *label);
 
 /* Internal (compiled.c, instance.c): free `count` malloc'ed strings and their array.
  * NULL is ignored. */

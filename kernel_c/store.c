@@ -138,6 +138,11 @@ int grow_kernel_memory(void *data, uint64_t new_size, uint8_t **base, uint64_t *
 /* The kernel accessors, then the plugin's modules in dependency order, all in this store, each
  * with the imports its plan names. `instances` has room for dep_count + 1 instances, by position
  * (main is the last). */
+/* How instantiation failed: a start function trapped (a trap, which wasmtime gives apart from
+ * errors) or the host ran out of memory; or wasmtime refused to allocate the store's instances,
+ * memories or tables (an error: the imports were all checked at link time). */
+enum { INSTANTIATE_FAILED = -1, INSTANTIATE_REFUSED = -2 };
+
 static int instantiate_modules(plugin_instance *p, wasmtime_instance_t *instances, char **error) {
     const compiled_plugin *c = p->compiled;
     wasm_trap_t *trap = NULL;
@@ -151,7 +156,7 @@ static int instantiate_modules(plugin_instance *p, wasmtime_instance_t *instance
         forwards.items = malloc(c->forward_count * sizeof *forwards.items);
         if (forwards.items == NULL) {
             *error = WT_TEXT("out of host memory");
-            return -1;
+            return INSTANTIATE_FAILED;
         }
     }
     plugin_instance *saved = current_instance;
@@ -172,11 +177,11 @@ static int instantiate_modules(plugin_instance *p, wasmtime_instance_t *instance
     if (forwards.items != forwarder_room) free(forwards.items);
     if (e != NULL) {
         *error = wt_take_error_message(e);
-        return -1;
+        return INSTANTIATE_REFUSED;
     }
     if (trap != NULL) {
         *error = wt_take_trap_message(trap);
-        return -1;
+        return INSTANTIATE_FAILED;
     }
     return 0;
 }
@@ -197,19 +202,15 @@ static void lookup_exports(plugin_instance *p, const wasmtime_instance_t *main) 
     }
 }
 
-/* A fresh store with the modules instantiated and the exports looked up. */
-/* The one place wasmtime's error text is matched: its C API gives an instantiation error no kind
- * (no error codes, no downcast; wasmtime_trap_code only covers traps, and these are errors).
- * - The pooling allocator's "no free slot" (wasmtime's PoolConcurrencyLimitError): which slots a
- *   store takes depends on memories and tables the C API does not list (unexported ones), so it
- *   cannot be predicted exactly either.
- * - The store limiter refusing a memory's minimum size: new_store checks every memory the modules
- *   import or export first (compiled_plugin.memory_minimum); this catches the memories neither
- *   imported nor exported, which the C API does not show. */
-static store_failure classify_instantiation_error(const plugin_instance *p, const char *message) {
-    if (message == NULL) return STORE_FAILED;
-    if (p->compiled->bundle->pool_instances && strstr(message, "maximum concurrent") != NULL) return STORE_POOL_EXHAUSTED;
-    if (strstr(message, "exceeds memory limits") != NULL) return STORE_MEMORY_LIMIT;
+/* Why a store could not be made, from how instantiation failed (no message text is read):
+ * - a refusal on a pooled engine is the pool (no free slot, or a slot too small for one of the
+ *   modules' memories or tables): the caller tries the on-demand engine;
+ * - a memory over max_pages never reaches wasmtime: memory_minimum_fits refuses it first, every
+ *   memory of every module counted (compiled_plugin.memory_minimum);
+ * - anything else (a trap in a start function, a table over max_table_elements, no host memory)
+ *   fails the store with wasmtime's message. */
+static store_failure classify_instantiation_error(const plugin_instance *p, int how) {
+    if (how == INSTANTIATE_REFUSED && p->compiled->bundle->pool_instances) return STORE_POOL_EXHAUSTED;
     return STORE_FAILED;
 }
 
@@ -224,6 +225,7 @@ static int memory_minimum_fits(const plugin_instance *p, char **error) {
     return 0;
 }
 
+/* A fresh store with the modules instantiated and the exports looked up (contract in store.h). */
 int new_store(plugin_instance *p, char **error) {
     const compiled_plugin *c = p->compiled;
     drop_store(p);
@@ -264,7 +266,7 @@ int new_store(plugin_instance *p, char **error) {
     int status = instantiate_modules(p, instances, error);
     if (status == 0) lookup_exports(p, &instances[c->dep_count]);
     if (instances != on_stack) free(instances);
-    if (status != 0) return classify_instantiation_error(p, *error);
+    if (status != 0) return classify_instantiation_error(p, status);
     p->needs_store = 0;
     return 0;
 }

@@ -43,7 +43,8 @@ const uint8_t *instance_take_wasi_output(plugin_instance *p, int stream, size_t 
 typedef enum store_failure {
     STORE_FAILED = -1,         /* any other reason */
     STORE_MEMORY_LIMIT = -2,   /* a memory's minimum size is over max_memory_bytes (max_pages) */
-    STORE_POOL_EXHAUSTED = -3, /* the engine's instance pool is full: try the on-demand engine */
+    STORE_POOL_EXHAUSTED = -3, /* the pooled engine refused (no free slot, or a module's memory or
+                                * table larger than a slot): try the on-demand engine */
 } store_failure;
 
 /* Internal (call.c): a fresh store with the modules instantiated and the exports looked up

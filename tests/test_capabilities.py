@@ -12,6 +12,7 @@ import sys
 import textwrap
 
 import pytest
+import wasmtime
 
 import extism_fast as ef
 
@@ -191,11 +192,21 @@ def test_memory_minimum_over_max_pages_is_refused_before_instantiation(modules, 
 
 
 def test_hidden_memory_minimum_over_max_pages_is_a_memory_limit_error():
-    """A memory neither imported nor exported is invisible to the C API's module types: wasmtime's
-    store limiter refuses it, and that error is classified as a limit too. Ours only (see above)."""
+    """A memory neither imported nor exported is invisible to the C API's module types: it is read
+    from the module's memory section (extism_fast/wasm_sections.py) and refused before wasmtime
+    sees it, named by its place among the module's memories. Ours only (see above)."""
     manifest = {"wasm": [{"data": _one_memory_plugin("(memory 5)")}], "memory": {"max_pages": 4}}
     with ef.Plugin(manifest, functions=[]) as plugin:
-        with pytest.raises(ef.MemoryLimitError, match="exceeds memory limits.*max_pages = 4"):
+        with pytest.raises(ef.MemoryLimitError, match=r"memory 0 defined by module 'main' has a minimum size of "
+                                                      r"327680 bytes, over the limit of 262144 bytes.*max_pages = 4"):
+            plugin.call("f")
+    # In a module linked by name, as a binary (no WAT involved), behind a smaller exported one.
+    lib = bytes(wasmtime.wat2wasm('(module (memory (export "small") 1) (memory 6) (func (export "g")))'))
+    manifest = {"wasm": [{"data": lib, "name": "lib"}, {"data": _one_memory_plugin('(import "lib" "g" (func))')}],
+                "memory": {"max_pages": 4}}
+    with ef.Plugin(manifest, functions=[]) as plugin:
+        with pytest.raises(ef.MemoryLimitError, match=r"memory 1 defined by module 'lib' has a minimum size of "
+                                                      r"393216 bytes"):
             plugin.call("f")
 
 

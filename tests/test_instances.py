@@ -428,3 +428,16 @@ def test_a_module_too_big_for_the_pool_loads_from_the_cache_without_compiling(tm
     runs = [run_python(script, **env) for _ in range(2)]
     assert [r.returncode for r in runs] == [0, 0], [r.stderr for r in runs]
     assert [r.stdout.strip() for r in runs] == ["2", "0"]  # WAT converted twice, then never
+
+
+def test_a_start_function_that_traps_runs_once_and_stays_pooled():
+    """Only a refusal to allocate (an error) sends a pooled plugin to the on-demand engine; a trap
+    in the wasm start function fails the call as it is, without running the start function again."""
+    calls = []
+    wat = ('(module (import "extism:host/user" "hook" (func $hook)) (func $start call $hook unreachable) '
+           '(start $start) (func (export "run") (result i32) i32.const 0))')
+    hook = ef.Function("extism:host/user", "hook", [], [], lambda plugin, params, results: calls.append(1))
+    with ef.Plugin(wat, functions=[hook]) as plugin:
+        with pytest.raises(ef.CallError, match="could not start"):
+            plugin.call("run")
+        assert calls == [1] and plugin._pooled

@@ -123,6 +123,7 @@ cdef extern from "compiled.h" nogil:
     void compiled_plugin_delete(compiled_plugin *c)
     int compiled_plugin_link(compiled_plugin *c, const host_definitions *host, link_problem *problem,
                              char **error)
+    int compiled_plugin_note_memory(compiled_plugin *c, uint64_t bytes, const char *label)
 
 
 cdef extern from "instance.h" nogil:

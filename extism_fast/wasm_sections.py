@@ -1,0 +1,84 @@
+"""What a module's binary says about its own memories, read from the memory section: the C API
+lists only the memories a module imports or exports, and the store must check every memory's
+minimum size against ``max_pages`` before instantiating (kernel_c/store.c), so that wasmtime never
+has to refuse one (its refusal is an error with no kind, only a message).
+
+Only section headers and the memory section are read; the module was validated by wasmtime
+before this runs (or is the same bytes as a cache entry that was), so a malformed binary is not
+expected here, and is answered with ``None`` (nothing known) rather than a guess.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+__all__ = ["largest_defined_memory"]
+
+_MEMORY_SECTION = 5
+_WASM_PAGE_LOG2 = 16
+
+
+class _Malformed(Exception):
+    pass
+
+
+def _leb(data: bytes, offset: int) -> tuple[int, int]:
+    """An unsigned LEB128 at ``offset``: (value, offset after it)."""
+    value = shift = 0
+    while True:
+        if offset >= len(data) or shift > 63:
+            raise _Malformed
+        byte = data[offset]
+        offset += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, offset
+
+
+def _memory_section(wasm: bytes) -> Optional[tuple[int, int]]:
+    """(start, end) of the memory section's contents, or None when the module has none."""
+    if wasm[:4] != b"\0asm" or len(wasm) < 8:
+        raise _Malformed
+    offset = 8
+    while offset < len(wasm):
+        section, offset = wasm[offset], offset + 1
+        size, offset = _leb(wasm, offset)
+        if offset + size > len(wasm):
+            raise _Malformed
+        if section == _MEMORY_SECTION:
+            return offset, offset + size
+        offset += size
+    return None
+
+
+def largest_defined_memory(wasm: bytes) -> Optional[tuple[int, int]]:
+    """(position among the memories the module defines, minimum size in bytes) of the defined
+    memory with the largest minimum; None when it defines none or the binary cannot be read.
+    Limits flags (the threads, memory64 and custom-page-sizes encodings): bit 0 a maximum follows,
+    bit 3 a page size (log2) follows them."""
+    try:
+        span = _memory_section(wasm)
+        if span is None:
+            return None
+        offset, end = span
+        count, offset = _leb(wasm, offset)
+        largest: Optional[tuple[int, int]] = None
+        for position in range(count):
+            if offset >= end:
+                raise _Malformed
+            flags, offset = wasm[offset], offset + 1
+            minimum, offset = _leb(wasm, offset)
+            if flags & 1:
+                _, offset = _leb(wasm, offset)
+            page_log2 = _WASM_PAGE_LOG2
+            if flags & 8:
+                page_log2, offset = _leb(wasm, offset)
+            if offset > end or flags & ~0x0F or page_log2 > 64:
+                raise _Malformed
+            size = minimum << page_log2
+            if largest is None or size > largest[1]:
+                largest = (position, size)
+        return largest
+    except _Malformed:
+        return None

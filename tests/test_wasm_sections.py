@@ -1,0 +1,65 @@
+"""extism_fast/wasm_sections.py: the memories a module defines, read from its binary (the store
+checks each one's minimum against max_pages before wasmtime sees it; test_capabilities.py has the
+behaviour, these the reading of every limits encoding)."""
+
+from __future__ import annotations
+
+import pytest
+import wasmtime
+
+from extism_fast.wasm_sections import largest_defined_memory
+
+HEADER = b"\0asm\1\0\0\0"
+
+
+def leb(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def memory_section(*memtypes: bytes) -> bytes:
+    body = leb(len(memtypes)) + b"".join(memtypes)
+    return bytes([5]) + leb(len(body)) + body
+
+
+@pytest.mark.parametrize("memtypes, expected", [
+    ([b"\x00" + leb(3)], (0, 3 << 16)),                              # min only
+    ([b"\x01" + leb(3) + leb(10)], (0, 3 << 16)),                    # min and max
+    ([b"\x03" + leb(2) + leb(4)], (0, 2 << 16)),                     # shared (threads)
+    ([b"\x04" + leb(70000)], (0, 70000 << 16)),                      # memory64: a u64 minimum
+    ([b"\x08" + leb(5) + leb(0)], (0, 5)),                           # custom page size 2^0
+    ([b"\x09" + leb(5) + leb(9) + leb(0)], (0, 5)),                  # ... with a maximum
+    ([b"\x00" + leb(1), b"\x00" + leb(7), b"\x00" + leb(2)], (1, 7 << 16)),  # the largest, by position
+])
+def test_every_limits_encoding(memtypes, expected):
+    assert largest_defined_memory(HEADER + memory_section(*memtypes)) == expected
+
+
+def test_other_sections_are_skipped_and_wat_compiles_to_what_is_read():
+    wasm = bytes(wasmtime.wat2wasm('(module (import "m" "f" (func)) (memory (export "mem") 2 5) (memory 9) '
+                                   '(func (export "run") (result i32) i32.const 0))'))
+    assert largest_defined_memory(wasm) == (1, 9 << 16)
+
+
+@pytest.mark.parametrize("wasm", [
+    HEADER,                                                   # no sections
+    bytes(wasmtime.wat2wasm('(module (import "env" "m" (memory 4)))')),  # an imported memory only
+])
+def test_no_defined_memory(wasm):
+    assert largest_defined_memory(wasm) is None
+
+
+@pytest.mark.parametrize("wasm", [
+    b"",                                                      # not even a header
+    HEADER + b"\x05\x10\x01",                                 # a section longer than the module
+    HEADER + memory_section(b"\x00"),                         # a minimum cut short
+    HEADER + bytes([5, 3, 2, 0, 1]),                          # two memories announced, one present
+    HEADER + memory_section(b"\x10" + leb(1)),                # an unknown limits flag
+    HEADER + memory_section(b"\x00" + b"\xff" * 11),          # a LEB128 that never ends
+])
+def test_a_binary_that_cannot_be_read_says_nothing(wasm):
+    assert largest_defined_memory(wasm) is None
