@@ -734,7 +734,9 @@ def measure_scale_out(repeats: int, quick: bool, wanted: Callable[[str], bool]) 
     rows = []
     engines = (("Dask LocalCluster 2 workers, map_bag", "dask", scale_out.measure_dask, ()),
                ("Ray Data map_batches(PluginMapper(...)), Ray tasks, 2 CPUs", "ray", scale_out.measure_ray,
-                (("Ray Data map_batches(PluginMapper), 2 Ray actors", "data_actors"),
+                (("Ray Data map_batches(PluginMapper(...)), Ray tasks, 2 CPUs, op_resource_reservation_enabled=False",
+                  "unreserved"),
+                 ("Ray Data map_batches(PluginMapper), 2 Ray actors", "data_actors"),
                  ("Ray, 2 warm actors holding a PluginPool (README pattern)", "actors"),
                  ("Ray Data map_batches doing nothing (Ray Data's floor)", "noop"))))
     for label, module, measure, extras in engines:

@@ -18,7 +18,9 @@
 Either way a worker process unpickles the plugin once (compiled once per process,
 ``extism_fast.pickling``) and keeps one :class:`PluginPool` for it (``_workers.pool_for``), which
 every batch that process maps reuses: tasks need no actor start-up, and Ray reuses its worker
-processes from task to task.
+processes from task to task. On a cluster of a few CPUs, Ray Data's operator resource reservation
+may run one map task at a time: ``DataContext.get_current().op_resource_reservation_enabled =
+False``, set before the Dataset is made, lets them use every CPU.
 """
 
 from __future__ import annotations
