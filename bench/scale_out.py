@@ -261,21 +261,22 @@ def sweep_workers(wasm: bytes, function: str, count: int, workers: list[int], re
         point["pool"], expected = local_pool_rate(wasm, function, count, repeats, workers=n)
         if importlib.util.find_spec("distributed"):
             got = measure_dask(wasm, function, count, repeats, workers=n)
-            _check(got, expected, "Dask")
+            check_outputs(got, expected, "Dask pipelines")
             point["dask"], point["dask_official"] = got["fast"], got["official"]
         if importlib.util.find_spec("ray"):
             got = measure_ray(wasm, function, count, repeats, workers=n)
-            _check(got, expected, "Ray")
+            check_outputs(got, expected, "Ray pipelines")
             point["ray_data"], point["ray_actors"] = got["fast"], got["actors"]
         print("  " + ", ".join(f"{k}={v:,.0f}" for k, v in point.items()), flush=True)
         points.append(point)
     return points
 
 
-def _check(got: dict, local_outputs: list[bytes], label: str) -> None:
+def check_outputs(got: dict, local_outputs: list[bytes], label: str) -> None:
+    """Exit unless both pipelines of a measure_* result gave the local pool's outputs."""
     expected = got["check"](local_outputs)
     if got["fast_out"] != expected or got["official_out"] != expected:
-        raise SystemExit(f"bench: OUTPUT MISMATCH in the {label} pipelines")
+        raise SystemExit(f"bench: OUTPUT MISMATCH in the {label}")
 
 
 def workers_table(points: list[dict]) -> str:

@@ -145,21 +145,32 @@ static uint64_t memory_minimum_bytes(const wasm_externtype_t *type) {
     return pages > (UINT64_MAX >> shift) ? UINT64_MAX : pages << shift;
 }
 
+/* Make `label` (owned, or NULL when it could not be allocated) the name of memory_minimum when
+ * `bytes` is larger than every memory so far; else free it. Returns -1 when out of memory. */
+static int keep_if_largest(compiled_plugin *c, uint64_t bytes, char *label) {
+    if (c->memory_minimum_name != NULL && bytes <= c->memory_minimum) {
+        free(label);
+        return 0;
+    }
+    if (label == NULL) return -1;
+    free(c->memory_minimum_name);
+    c->memory_minimum_name = label;
+    c->memory_minimum = bytes;
+    return 0;
+}
+
 /* Remember the memory if it is the largest minimum so far. Returns -1 when out of memory. */
 static int note_memory(compiled_plugin *c, const wasm_externtype_t *type, const wasm_name_t *name, const char *module,
                        int imported) {
     if (wt.wasm_externtype_kind(type) != WASM_EXTERN_MEMORY) return 0;
     uint64_t bytes = memory_minimum_bytes(type);
-    if (c->memory_minimum_name != NULL && bytes <= c->memory_minimum) return 0;
+    if (c->memory_minimum_name != NULL && bytes <= c->memory_minimum) return 0; /* not even named */
     int shown = name->size > 100 ? 100 : (int)name->size;
     size_t length = (size_t)shown + strlen(module) + 48;
     char *label = malloc(length);
-    if (label == NULL) return -1;
-    snprintf(label, length, "memory '%.*s' %s module '%s'", shown, name->data, imported ? "imported by" : "of", module);
-    free(c->memory_minimum_name);
-    c->memory_minimum_name = label;
-    c->memory_minimum = bytes;
-    return 0;
+    if (label != NULL)
+        snprintf(label, length, "memory '%.*s' %s module '%s'", shown, name->data, imported ? "imported by" : "of", module);
+    return keep_if_largest(c, bytes, label);
 }
 
 /* The memory with the largest minimum size among the memories each module imports or exports
@@ -187,12 +198,7 @@ static int find_memory_minimum(compiled_plugin *c) {
 
 int compiled_plugin_note_memory(compiled_plugin *c, uint64_t bytes, const char *label) {
     if (c->memory_minimum_name != NULL && bytes <= c->memory_minimum) return 0;
-    char *copy = wt_copy_text(label, strlen(label));
-    if (copy == NULL) return -1;
-    free(c->memory_minimum_name);
-    c->memory_minimum_name = copy;
-    c->memory_minimum = bytes;
-    return 0;
+    return keep_if_largest(c, bytes, wt_copy_text(label, strlen(label)));
 }
 
 int compiled_plugin_link(compiled_plugin *c, const host_definitions *host, link_problem *problem, char **error) {
