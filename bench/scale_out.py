@@ -74,6 +74,29 @@ def _official_batch(batch: Any, wasm: bytes, function: str) -> Any:
     return batch.append_column("output", pa.array(outputs, pa.binary()))
 
 
+#: Seconds of pure CPU per block in ray_data_parallelism.
+SPIN_S = 0.2
+
+
+def _spin_batch(batch: Any) -> Any:
+    """SPIN_S seconds of pure Python CPU per block, no plugin (see ray_data_parallelism)."""
+    end = time.perf_counter() + SPIN_S
+    while time.perf_counter() < end:
+        pass
+    return batch
+
+
+def ray_data_parallelism(repeats: int, blocks: int = PARTITIONS) -> float:
+    """How many map tasks Ray Data runs at once on average, under the current DataContext: ``blocks``
+    blocks each spinning SPIN_S seconds (no plugin, no data), their CPU time over the wall time
+    (best of ``repeats``). On 2 CPUs, 2.0 is the most; 1.0 is one task at a time."""
+    import ray.data
+
+    spun = ray.data.range(blocks, override_num_blocks=blocks).materialize()
+    seconds, _ = _best(lambda: spun.map_batches(_spin_batch, batch_size=None).materialize(), repeats)
+    return blocks * SPIN_S / seconds
+
+
 def _noop_batch(batch: Any) -> Any:
     """Ray Data's floor: a function that does no work (a 1-byte output per item)."""
     import pyarrow as pa
@@ -197,6 +220,7 @@ def measure_ray(wasm: bytes, function: str, count: int, repeats: int, workers: i
         def noop() -> list[bytes]:
             return collect(inputs.map_batches(_noop_batch, batch_format="pyarrow", batch_size=per))
 
+        parallelism = ray_data_parallelism(repeats)
         fast_s, fast_out = _best(fast, repeats)
         official_s, official_out = _best(official, repeats)
         noop_s, _ = _best(noop, repeats)
@@ -207,6 +231,7 @@ def measure_ray(wasm: bytes, function: str, count: int, repeats: int, workers: i
         try:
             unreserved = held_inputs()
             unreserved_s, unreserved_out = _best(lambda: fast(unreserved), repeats)
+            unreserved_parallelism = ray_data_parallelism(repeats)
         finally:
             ctx.op_resource_reservation_enabled = True
         actors_s, actors_out = _measure_ray_actors(compiled, function, count, repeats, workers)
@@ -217,7 +242,8 @@ def measure_ray(wasm: bytes, function: str, count: int, repeats: int, workers: i
     return {"fast": count / fast_s, "official": count / official_s, "fast_out": fast_out,
             "official_out": official_out, "check": lambda outputs: outputs,
             "noop": count / noop_s, "data_actors": count / data_actors_s, "actors": count / actors_s,
-            "unreserved": count / unreserved_s}
+            "unreserved": count / unreserved_s, "parallelism": parallelism,
+            "unreserved_parallelism": unreserved_parallelism}
 
 
 def _measure_ray_actors(compiled: Any, function: str, count: int, repeats: int,

@@ -139,7 +139,7 @@ def _wasi_stdio_mode(wasi_stdio):
     """Plugin(wasi_stdio=...): as asked; None decides as every official host does: inherited when
     EXTISM_ENABLE_WASI_OUTPUT is set (to any value), discarded otherwise."""
     if wasi_stdio is None:
-        return "inherit" if "EXTISM_ENABLE_WASI_OUTPUT" in os.environ else "discard"
+        return "inherit" if _environ(b"EXTISM_ENABLE_WASI_OUTPUT") is not None else "discard"
     if wasi_stdio not in _WASI_STDIO_MODES:
         raise ManifestError(f"wasi_stdio must be one of {', '.join(_WASI_STDIO_MODES)} or None, "
                             f"got {wasi_stdio!r}")

@@ -179,7 +179,9 @@ cdef class Plugin:
             raise TypeError(f"logger must be a logging.Logger, got {type(logger).__name__}")
         self._logger = logger
         self._wasi_env, self._wasi_args = _wasi_strings(wasi_env, wasi_args, compiled.wasi)
-        self._memdump, self._coredump = dump_paths()
+        # EXTISM_MEMDUMP / EXTISM_COREDUMP as set now (see debug_dumps); empty means unset
+        self._memdump = _environ(b"EXTISM_MEMDUMP") or None
+        self._coredump = _environ(b"EXTISM_COREDUMP") or None
         self._instantiate()
 
     cdef _instantiate(self):

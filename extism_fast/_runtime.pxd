@@ -9,6 +9,7 @@ from extism_fast.includes.kernel cimport *
 
 
 cdef extern from "Python.h":
+    object PyUnicode_DecodeFSDefault(const char *s)  # bytes in the filesystem encoding, as os.environ decodes
     # Declared with void* so the kernel's hook table can hold them without Python types.
     void *PyEval_SaveThread() nogil
     void PyEval_RestoreThread(void *tstate) nogil

@@ -11,17 +11,11 @@ not expose the trapping frame's locals).
 """
 
 import logging
-import os
-from typing import List, Optional, Tuple
+from typing import List
 
 logger = logging.getLogger("extism_fast")
 
 WASM_PAGE = 65536
-
-
-def dump_paths() -> Tuple[Optional[str], Optional[str]]:
-    """(EXTISM_MEMDUMP, EXTISM_COREDUMP) as set now (None when unset or empty)."""
-    return os.environ.get("EXTISM_MEMDUMP") or None, os.environ.get("EXTISM_COREDUMP") or None
 
 
 def _uleb(n: int) -> bytes:

@@ -19,8 +19,9 @@ Either way a worker process unpickles the plugin once (compiled once per process
 ``extism_fast.pickling``) and keeps one :class:`PluginPool` for it (``_workers.pool_for``), which
 every batch that process maps reuses: tasks need no actor start-up, and Ray reuses its worker
 processes from task to task. On a cluster of a few CPUs, Ray Data's operator resource reservation
-may run one map task at a time: ``DataContext.get_current().op_resource_reservation_enabled =
-False``, set before the Dataset is made, lets them use every CPU.
+may run one map task at a time, whatever the function (Ray 2.60 on 2 CPUs ran a plugin-free map
+0.95 tasks at once on average): ``DataContext.get_current().op_resource_reservation_enabled =
+False``, set before the Dataset is made, lets them use every CPU (1.78 tasks at once there).
 """
 
 from __future__ import annotations

@@ -34,3 +34,12 @@ def test_the_plot_is_written(tmp_path):
 def test_the_count_must_split_into_the_partitions():
     with pytest.raises(SystemExit):
         scale_out.main(["--count", str(scale_out.PARTITIONS * 10 + 1)])
+
+
+def test_the_ray_rows_note_states_ray_datas_own_ceiling():
+    from bench.compare import ray_parallelism_note
+
+    note = ray_parallelism_note({"parallelism": 0.95, "unreserved_parallelism": 1.78}, 0.45)
+    assert "ran 0.95 tasks at once on average with its defaults and 1.78 with " \
+           "op_resource_reservation_enabled=False" in note
+    assert "can reach at most 0.47x a 2-instance pool, and this row's 0.45x is 95% of that" in note

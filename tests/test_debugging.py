@@ -103,6 +103,26 @@ def test_memdump_after_a_plugin_error_but_no_coredump(plugin_wasm, monkeypatch, 
     assert memdump.exists() and not coredump.exists()
 
 
+def test_dump_paths_are_read_as_the_environment_is_when_the_plugin_is_made(plugin_wasm, monkeypatch, tmp_path):
+    """Plugins read these variables with C getenv: a change through os.environ is seen, a
+    non-ASCII path arrives whole, and an empty value means unset."""
+    memdump = tmp_path / "dümp €.mem"
+    monkeypatch.setenv("EXTISM_MEMDUMP", "")
+    unset = ef.Plugin(plugin_wasm("runtime_features"))
+    monkeypatch.setenv("EXTISM_MEMDUMP", str(memdump))
+    with unset, pytest.raises(ef.TrapError):
+        unset.call("trap")
+    assert not memdump.exists()
+    with ef.Plugin(plugin_wasm("runtime_features")) as plugin, pytest.raises(ef.TrapError):
+        plugin.call("trap")
+    assert memdump.exists()
+    memdump.unlink()
+    monkeypatch.delenv("EXTISM_MEMDUMP")
+    with ef.Plugin(plugin_wasm("runtime_features")) as plugin, pytest.raises(ef.TrapError):
+        plugin.call("trap")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_unwritable_dump_path_is_logged_not_raised(plugin_wasm, monkeypatch, tmp_path, caplog):
     monkeypatch.setenv("EXTISM_MEMDUMP", str(tmp_path / "missing" / "plugin.mem"))
     with caplog.at_level(logging.ERROR, logger="extism_fast"):
