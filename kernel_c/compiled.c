@@ -19,7 +19,6 @@ void compiled_plugin_delete(compiled_plugin *c) {
     free(c->deps);
     free_strings(c->dep_names, c->dep_count);
     free_strings(c->export_names, c->export_count);
-    free(c->export_positions);
     free(c->export_shapes);
     free(c->export_slots);
     if (c->plans != NULL)
@@ -50,18 +49,15 @@ static int list_exports(compiled_plugin *c) {
     wasm_exporttype_vec_t exports;
     wt.wasmtime_module_exports(c->main, &exports);
     c->export_names = calloc(exports.size + 1, sizeof(char *));
-    c->export_positions = calloc(exports.size + 1, sizeof(size_t));
     c->export_shapes = calloc(exports.size + 1, 1);
     c->export_slots = calloc(exports.size + 1, 1);
-    c->memory_export = -1;
-    int ok = c->export_names && c->export_positions && c->export_shapes && c->export_slots;
+    int ok = c->export_names && c->export_shapes && c->export_slots;
     for (size_t i = 0; ok && i < exports.size; i++) {
         const wasm_externtype_t *type = wt.wasm_exporttype_type(exports.data[i]);
         wasm_externkind_t kind = wt.wasm_externtype_kind(type);
-        if (kind == WASM_EXTERN_MEMORY && c->memory_export < 0 &&
-            wt.wasm_exporttype_name(exports.data[i])->size == 6 &&
+        if (kind == WASM_EXTERN_MEMORY && wt.wasm_exporttype_name(exports.data[i])->size == 6 &&
             memcmp(wt.wasm_exporttype_name(exports.data[i])->data, "memory", 6) == 0)
-            c->memory_export = (ptrdiff_t)i;
+            c->exports_memory = 1;
         if (kind != WASM_EXTERN_FUNC) continue;
         const wasm_functype_t *ftype = wt.wasm_externtype_as_functype_const(type);
         const wasm_name_t *name = wt.wasm_exporttype_name(exports.data[i]);
@@ -73,7 +69,6 @@ static int list_exports(compiled_plugin *c) {
         size_t params = wt.wasm_functype_params(ftype)->size, results = wt.wasm_functype_results(ftype)->size;
         size_t slots = params > results ? params : results;
         c->export_names[c->export_count] = copy;
-        c->export_positions[c->export_count] = i;
         c->export_shapes[c->export_count] = (uint8_t)shape_of(ftype);
         c->export_slots[c->export_count] = (uint8_t)(slots > 255 ? 255 : slots);
         c->export_count++;
@@ -110,12 +105,10 @@ const char *module_label(const compiled_plugin *c, size_t position) {
 /* One import plan per module (deps in order, then main) and their order; see import_plan.h. */
 static int build_import_plans(compiled_plugin *c, const host_definitions *host, link_problem *problem,
                               char **error) {
-    ptrdiff_t memory = import_plan_export_index(c->bundle->access_module, "memory");
-    if (memory < 0) {
+    if (import_plan_export_index(c->bundle->access_module, "memory") < 0) {
         *error = WT_TEXT("kernel accessor memory missing");
         return -1;
     }
-    c->access_memory_export = (size_t)memory;
     size_t count = c->dep_count + 1;
     c->plans = calloc(count, sizeof *c->plans);
     c->instantiation_order = calloc(count, sizeof *c->instantiation_order);

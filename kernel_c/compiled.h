@@ -29,11 +29,9 @@ typedef struct compiled_plugin {
     import_plan *plans;              /* owned: deps in order, then main (compiled_plugin_link) */
     size_t *instantiation_order;     /* owned: positions (deps, then main) in dependency order */
     size_t forward_count;            /* forwarding imports (cycles between modules); 0 = none */
-    size_t access_memory_export;     /* export index of the accessor module's memory */
-    ptrdiff_t memory_export;         /* export index of main's "memory", or -1 */
+    int exports_memory;              /* main exports a memory named "memory" */
     size_t export_count;             /* function exports of main */
-    char **export_names;             /* owned, NUL-terminated */
-    size_t *export_positions;        /* each one's index among all of main's exports */
+    char **export_names;             /* owned, NUL-terminated (each store finds them by name) */
     uint8_t *export_shapes;          /* export_shape per export */
     uint8_t *export_slots;           /* max(parameters, results) per export (capped at 255) */
     ptrdiff_t initialize_index;      /* the startup export run first (see compiled_plugin_link), or -1 */

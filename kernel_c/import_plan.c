@@ -195,7 +195,6 @@ static int resolve(import_slot *slot, const wasm_externtype_t *type, size_t posi
         }
         wt.wasm_externtype_delete(found);
         slot->source = IMPORT_FROM_MODULE;
-        slot->export_index = (size_t)index;
         if (slot->kind == WASM_EXTERN_FUNC) { /* kept in case the import turns out to need forwarding */
             slot->forward_type = wt.wasm_functype_copy(wt.wasm_externtype_as_functype_const(type));
             if (slot->forward_type == NULL) return out_of_memory(problem);
@@ -204,7 +203,6 @@ static int resolve(import_slot *slot, const wasm_externtype_t *type, size_t posi
     }
     ptrdiff_t index = strcmp(slot->module, ENV_MODULE) == 0 ? accessor_function(accessor, slot->name) : -1;
     slot->source = index >= 0 ? IMPORT_FROM_ACCESSOR : IMPORT_FROM_LINKER;
-    slot->export_index = index >= 0 ? (size_t)index : 0;
     return 0;
 }
 
@@ -531,8 +529,7 @@ int import_plans_build(import_plan *plans, size_t count, const wasmtime_module_t
 typedef struct forwarder {
     wasmtime_func_t target;
     int ready;                 /* target is set: its module is instantiated */
-    size_t provider;           /* the position of the module that exports it */
-    size_t export_index;
+    size_t provider;           /* the position of the module that exports it (as `name`) */
     const char *importer;      /* borrowed from the compiled plugin, which outlives its stores */
     const char *module;
     const char *name;
@@ -567,7 +564,6 @@ static int make_forwarder(const import_slot *slot, wasmtime_context_t *ctx, cons
     forwarder *f = calloc(1, sizeof *f);
     if (f == NULL) return 0;
     f->provider = slot->module_index;
-    f->export_index = slot->export_index;
     f->importer = label;
     f->module = slot->module;
     f->name = slot->name;
@@ -584,9 +580,7 @@ static void resolve_forwards(forward_list *forwards, wasmtime_context_t *ctx, si
         forwarder *f = forwards->items[i];
         if (f->ready || f->provider != position) continue;
         wasmtime_extern_t item;
-        char *name;
-        size_t name_length;
-        if (wt.wasmtime_instance_export_nth(ctx, instance, f->export_index, &name, &name_length, &item) &&
+        if (wt.wasmtime_instance_export_get(ctx, instance, f->name, strlen(f->name), &item) &&
             item.kind == WASM_EXTERN_FUNC) {
             f->target = item.of.func;
             f->ready = 1;
@@ -599,14 +593,11 @@ static void resolve_forwards(forward_list *forwards, wasmtime_context_t *ctx, si
 static int gather(const import_slot *slot, wasmtime_context_t *ctx, const char *label, const wasmtime_linker_t *linker,
                   const wasmtime_instance_t *accessor, const wasmtime_instance_t *instances,
                   forward_list *forwards, wasmtime_extern_t *item) {
-    char *name;
-    size_t name_length;
     switch (slot->source) {
     case IMPORT_FROM_ACCESSOR:
-        return wt.wasmtime_instance_export_nth(ctx, accessor, slot->export_index, &name, &name_length, item);
+        return wt.wasmtime_instance_export_get(ctx, accessor, slot->name, strlen(slot->name), item);
     case IMPORT_FROM_MODULE:
-        return wt.wasmtime_instance_export_nth(ctx, &instances[slot->module_index], slot->export_index, &name,
-                                               &name_length, item);
+        return wt.wasmtime_instance_export_get(ctx, &instances[slot->module_index], slot->name, strlen(slot->name), item);
     case IMPORT_FROM_FORWARD:
         return forwards != NULL && make_forwarder(slot, ctx, label, forwards, item);
     default:

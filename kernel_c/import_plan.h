@@ -14,7 +14,8 @@
  *     import functions from each other in a cycle. wasmtime needs every import at instantiation,
  *     so the module instantiated first gets a host function in the store that calls the real
  *     export once it exists. Only cycles pay for it.
- * Accessor and module exports are found by index (wasmtime_instance_export_nth), never by name.
+ * Accessor and module exports are found by the import's field name (wasmtime_instance_export_get:
+ * one hash lookup, where export_nth walked the exports up to the one asked for).
  *
  * The same pass checks every import against what satisfies it: a module's export, the ABI
  * (env_imports.h), WASI, the user's host functions (host_definitions). The first problem is
@@ -31,17 +32,16 @@
 #include "wasmtime_api.h"
 
 typedef enum import_source {
-    IMPORT_FROM_ACCESSOR = 0, /* export `export_index` of the accessor instance */
-    IMPORT_FROM_MODULE = 1,   /* export `export_index` of the plugin's module `module_index` */
+    IMPORT_FROM_ACCESSOR = 0, /* the accessor instance's export `name` */
+    IMPORT_FROM_MODULE = 1,   /* the export `name` of the plugin's module `module_index` */
     IMPORT_FROM_LINKER = 2,   /* the linker's definition of module::name */
-    IMPORT_FROM_FORWARD = 3,  /* a forwarding function to export `export_index` of module `module_index`,
+    IMPORT_FROM_FORWARD = 3,  /* a forwarding function to the export `name` of module `module_index`,
                                * which is instantiated later (a cycle) */
 } import_source;
 
 typedef struct import_slot {
     import_source source;
     size_t module_index;
-    size_t export_index;
     wasm_externkind_t kind;          /* the import's kind */
     wasm_functype_t *forward_type;   /* owned, IMPORT_FROM_FORWARD only: the function's type */
     char *module; /* owned, NUL-terminated: the import's module name */

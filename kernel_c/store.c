@@ -148,8 +148,6 @@ static int instantiate_modules(plugin_instance *p, wasmtime_instance_t *instance
     wasm_trap_t *trap = NULL;
     wasmtime_instance_t access;
     wasmtime_extern_t memory;
-    char *name;
-    size_t name_length;
     struct forwarder *forwarder_room[8];
     forward_list forwards = {forwarder_room, 0};
     if (c->forward_count > sizeof forwarder_room / sizeof forwarder_room[0]) {
@@ -163,7 +161,7 @@ static int instantiate_modules(plugin_instance *p, wasmtime_instance_t *instance
     current_instance = p; /* a start function may call imports */
     wasmtime_error_t *e = wt.wasmtime_instance_new(p->ctx, c->bundle->access_module, NULL, 0, &access, &trap);
     if (e == NULL && trap == NULL) {
-        wt.wasmtime_instance_export_nth(p->ctx, &access, c->access_memory_export, &name, &name_length, &memory);
+        wt.wasmtime_instance_export_get(p->ctx, &access, "memory", 6, &memory); /* checked at compile time */
         p->kernel_memory = memory.of.memory;
         kernel_attach(p->kernel, wt.wasmtime_memory_data(p->ctx, &p->kernel_memory),
                       wt.wasmtime_memory_data_size(p->ctx, &p->kernel_memory));
@@ -186,18 +184,15 @@ static int instantiate_modules(plugin_instance *p, wasmtime_instance_t *instance
     return 0;
 }
 
-/* Main's memory and function exports, by their index among main's exports. */
+/* Main's memory and function exports, by name: one hash lookup each (export_nth would walk the
+ * exports up to the one asked for). The names were read from the module at compile time. */
 static void lookup_exports(plugin_instance *p, const wasmtime_instance_t *main) {
     const compiled_plugin *c = p->compiled;
     wasmtime_extern_t item;
-    char *name;
-    size_t name_length;
-    p->has_main_memory = c->memory_export >= 0 &&
-                         wt.wasmtime_instance_export_nth(p->ctx, main, (size_t)c->memory_export, &name,
-                                                         &name_length, &item);
+    p->has_main_memory = c->exports_memory && wt.wasmtime_instance_export_get(p->ctx, main, "memory", 6, &item);
     if (p->has_main_memory) p->main_memory = item.of.memory;
     for (size_t i = 0; i < c->export_count; i++) {
-        wt.wasmtime_instance_export_nth(p->ctx, main, c->export_positions[i], &name, &name_length, &item);
+        wt.wasmtime_instance_export_get(p->ctx, main, c->export_names[i], strlen(c->export_names[i]), &item);
         p->exports[i] = item.of.func;
     }
 }

@@ -197,9 +197,8 @@ enum { WASMTIME_TRAP_CODE_INTERRUPT = 10, WASMTIME_TRAP_CODE_OUT_OF_FUEL = 11 };
       (wasmtime_linker_t *, const char *, size_t, const char *, size_t, const wasm_functype_t *,     \
        wasmtime_func_unchecked_callback_t, void *, wt_finalizer_t))                                  \
     X(wasmtime_error_t *, wasmtime_linker_define_wasi, (wasmtime_linker_t *))                        \
-    X(bool, wasmtime_instance_export_nth,                                                            \
-      (wasmtime_context_t *, const wasmtime_instance_t *, size_t, char **, size_t *,                 \
-       wasmtime_extern_t *))                                                                         \
+    X(bool, wasmtime_instance_export_get,                                                            \
+      (wasmtime_context_t *, const wasmtime_instance_t *, const char *, size_t, wasmtime_extern_t *))   \
     X(wasmtime_error_t *, wasmtime_instance_new,                                                     \
       (wasmtime_context_t *, const wasmtime_module_t *, const wasmtime_extern_t *, size_t,           \
        wasmtime_instance_t *, wasm_trap_t **))                                                       \
