@@ -720,16 +720,15 @@ def measure_first_load(repeats: int, workdir: Path) -> list[Result]:
 
 def measure_scale_out(repeats: int, quick: bool, wanted: Callable[[str], bool]) -> list[Result]:
     """The Dask and Ray rows (bench/scale_out.py): each engine's pipeline over 2 worker processes
-    against a local 2-instance PluginPool.map (target >= 0.8x), and the official SDK in the same
-    pipeline (one plugin per task). For Ray also: PluginMapper on Ray actors, warm actors holding a
-    pool (the README's pattern), and a map_batches that does nothing (Ray Data's own cost). An
-    engine that is not installed is skipped."""
+    against a local 2-instance PluginPool.map (target >= 0.8x), measured taking turns with it, and
+    the official SDK in the same pipeline (one plugin per task). For Ray also: PluginMapper on Ray
+    actors, warm actors holding a pool (the README's pattern), and a map_batches that does nothing
+    (Ray Data's own cost). An engine that is not installed is skipped."""
     from bench import scale_out
 
     subject = minimal_subject()
     count = scale_out.SCALE_COUNT // (10 if quick else 1)
     size = f"{count:,} x {scale_out.ITEM_SIZE // KIB} KiB"
-    local, local_out = scale_out.local_pool_rate(subject.wasm, subject.function, count, repeats)
     against_pool = f"{size} (extism: local PluginPool.map, 2 instances), {subject.label}"
     rows = []
     engines = (("Dask LocalCluster 2 workers, map_bag", "dask", scale_out.measure_dask, ()),
@@ -751,7 +750,8 @@ def measure_scale_out(repeats: int, quick: bool, wanted: Callable[[str], bool]) 
             print(f"  skipped: {label} ({module} is not installed: pip install -e '.[bench]')", file=sys.stderr)
             continue
         got = measure(subject.wasm, subject.function, count, repeats)
-        scale_out.check_outputs(got, local_out, f"{label} rows")
+        scale_out.check_outputs(got, got["local_out"], f"{label} rows")
+        local = got["local"]
         rows.append(Result(names[0], "items/s", got["fast"], local, got["fast"] / local).check(Target("ratio", 0.8)))
         if "parallelism" in got:
             rows[-1].note = ray_parallelism_note(got, got["fast"] / local)

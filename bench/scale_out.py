@@ -17,10 +17,11 @@ Worker processes import this module (the repository root is put on their PYTHONP
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCALE_COUNT = 100_000
@@ -126,31 +127,83 @@ def _arrow_inputs(batch: Any, per: int) -> Any:
 
 
 def _best(run: Callable[[], Any], repeats: int) -> tuple[float, Any]:
-    best, out = float("inf"), None
+    return _best_interleaved({"run": run}, repeats)["run"]
+
+
+class Timed(tuple):
+    """(seconds, output) of a run that timed itself (in another process): _best_interleaved takes
+    its seconds instead of the wall time around the call."""
+
+
+def _best_interleaved(runs: dict[str, Callable[[], Any]], repeats: int) -> dict[str, tuple[float, Any]]:
+    """Each run's best seconds and its last output, the runs taking turns ``repeats`` times: a
+    drift in this shared machine's speed hits all of them alike (as the other bench rows do)."""
+    best: dict[str, tuple[float, Any]] = {name: (float("inf"), None) for name in runs}
     for _ in range(repeats):
-        start = time.perf_counter()
-        out = run()
-        best = min(best, time.perf_counter() - start)
-    return best, out
+        for name, run in runs.items():
+            start = time.perf_counter()
+            out = run()
+            seconds = time.perf_counter() - start
+            if isinstance(out, Timed):
+                seconds, out = out
+            best[name] = (min(best[name][0], seconds), out)
+    return best
 
 
 def _worker_env() -> dict:
     return {"PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
 
 
-def local_pool_rate(wasm: bytes, function: str, count: int, repeats: int,
-                    workers: int = 2) -> tuple[float, list[bytes]]:
-    """items/s of a local ``workers``-instance PluginPool.map over the same inputs, and its outputs."""
+@contextlib.contextmanager
+def local_pool(wasm: bytes, function: str, count: int, workers: int = 2) -> Iterator[Callable[[], Timed]]:
+    """A run of a ``workers``-instance PluginPool.map over the same inputs: the reference every
+    pipeline is measured against, taking turns with it. It runs in a process of its own, as a
+    program that only uses a pool would: in this one, a Dask scheduler's or Ray's threads share
+    the GIL (measured: ~20% off the pool's figure here)."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    here, there = context.Pipe()
+    process = context.Process(target=_serve_local_pool, args=(there, wasm, function, count, workers), daemon=True)
+    process.start()
+    try:
+        here.recv()  # ready: inputs made, pool warm
+
+        def run() -> Timed:
+            here.send("run")
+            return Timed(here.recv())
+
+        yield run
+    finally:
+        here.send("stop")
+        process.join(timeout=30)
+
+
+def _serve_local_pool(connection: Any, wasm: bytes, function: str, count: int, workers: int) -> None:
+    """local_pool's process: a timed pool.map for each "run" asked, until "stop"."""
     import extism_fast
 
     inputs = make_inputs(0, count)
     with extism_fast.PluginPool({"wasm": [{"data": wasm}]}, size=workers, functions=[]) as pool:
-        seconds, outputs = _best(lambda: pool.map(function, inputs), repeats)
+        pool.map(function, inputs[: workers * 100])
+        connection.send("ready")
+        while connection.recv() == "run":
+            start = time.perf_counter()
+            outputs = pool.map(function, inputs)
+            connection.send((time.perf_counter() - start, outputs))
+
+
+def local_pool_rate(wasm: bytes, function: str, count: int, repeats: int,
+                    workers: int = 2) -> tuple[float, list[bytes]]:
+    """items/s of the local pool run alone, and its outputs."""
+    with local_pool(wasm, function, count, workers) as run:
+        seconds, outputs = _best(run, repeats)
     return count / seconds, outputs
 
 
 def measure_dask(wasm: bytes, function: str, count: int, repeats: int, workers: int = 2) -> dict:
-    """items/s of extism_fast's map_bag and of the official SDK in the same Dask pipeline."""
+    """items/s of extism_fast's map_bag, of the official SDK in the same Dask pipeline and of the
+    local pool, taking turns."""
     import dask.bag as db
     import distributed
 
@@ -159,25 +212,47 @@ def measure_dask(wasm: bytes, function: str, count: int, repeats: int, workers: 
 
     os.environ.update(_worker_env())
     per = count // PARTITIONS
-    with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+    with local_pool(wasm, function, count, workers) as local, \
+            distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                     dashboard_address=None) as cluster, distributed.Client(cluster) as client:
         inputs = db.from_sequence(range(PARTITIONS), npartitions=PARTITIONS).map_partitions(_bag_inputs, per)
         inputs = client.persist(inputs)
         distributed.wait(inputs)
         compiled = extism_fast.CompiledPlugin({"wasm": [{"data": wasm}]}, functions=[])
         # Outputs are checked through one digest per partition: gathering 10^5 small objects to
         # the driver costs Dask more than the whole map (~8 s here, plugin or not).
-        fast_s, fast_out = _best(lambda: map_bag(compiled, function, inputs).map_partitions(digest).compute(),
-                                 repeats)
-        official_s, official_out = _best(
-            lambda: inputs.map_partitions(_official_partition, wasm, function).map_partitions(digest).compute(),
-            repeats)
-    return {"fast": count / fast_s, "official": count / official_s, "fast_out": fast_out,
-            "official_out": official_out, "check": lambda outputs: partition_digests(outputs, per)}
+        best = _best_interleaved({
+            "local": local,
+            "fast": lambda: map_bag(compiled, function, inputs).map_partitions(digest).compute(),
+            "official": lambda: inputs.map_partitions(_official_partition, wasm, function)
+                                      .map_partitions(digest).compute()}, repeats)
+    return {**_rates(best, count), "check": lambda outputs: partition_digests(outputs, per)}
+
+
+def _rates(best: dict[str, tuple[float, Any]], count: int) -> dict:
+    """A measure_* result: items/s under each run's name, and its outputs under name + "_out"."""
+    return {**{name: count / seconds for name, (seconds, _) in best.items()},
+            **{f"{name}_out": out for name, (_, out) in best.items()}}
 
 
 def measure_ray(wasm: bytes, function: str, count: int, repeats: int, workers: int = 2) -> dict:
-    """items/s of PluginMapper in Ray Data's map_batches and of the official SDK in the same one."""
+    """items/s of PluginMapper in Ray Data's map_batches, of the official SDK in the same one and of
+    the other Ray pipelines, each group taking turns with the local pool (whose best is "local")."""
+    import ray
+
+    per = count // PARTITIONS
+    with local_pool(wasm, function, count, workers) as local:
+        ray.init(num_cpus=workers, _node_ip_address="127.0.0.1", include_dashboard=False, logging_level="ERROR",
+                 log_to_driver=False, runtime_env={"env_vars": _worker_env()})
+        try:
+            return _measure_ray_pipelines(wasm, function, count, per, repeats, workers, local)
+        finally:
+            ray.shutdown()
+
+
+def _measure_ray_pipelines(wasm: bytes, function: str, count: int, per: int, repeats: int, workers: int,
+                           local: Callable[[], list[bytes]]) -> dict:
+    """measure_ray's work, Ray started."""
     import pyarrow as pa
     import ray
     import ray.data
@@ -185,71 +260,63 @@ def measure_ray(wasm: bytes, function: str, count: int, repeats: int, workers: i
     import extism_fast
     from extism_fast.ray import PluginMapper
 
-    per = count // PARTITIONS
-    ray.init(num_cpus=workers, _node_ip_address="127.0.0.1", include_dashboard=False, logging_level="ERROR",
-             log_to_driver=False, runtime_env={"env_vars": _worker_env()})
+    ctx = ray.data.DataContext.get_current()
+    ctx.execution_options.preserve_order = True
+    ctx.enable_progress_bars = False
+
+    def held_inputs() -> Any:  # a Dataset keeps the DataContext it was made under
+        return ray.data.range(PARTITIONS, override_num_blocks=PARTITIONS).map_batches(
+            _arrow_inputs, fn_kwargs={"per": per}, batch_format="pyarrow", batch_size=1).materialize()
+
+    inputs = held_inputs()
+    compiled = extism_fast.CompiledPlugin({"wasm": [{"data": wasm}]}, functions=[])
+
+    def collect(ds: Any) -> list[bytes]:
+        return pa.concat_tables(ray.get(ds.select_columns(["output"]).to_arrow_refs())) \
+            .column("output").to_pylist()
+
+    def fast(dataset: Any = None) -> list[bytes]:  # Ray tasks: the mapper pickled to the workers
+        return collect((dataset or inputs).map_batches(PluginMapper(compiled, function, column="data"),
+                                                       batch_format="pyarrow", batch_size=per))
+
+    def data_actors() -> list[bytes]:  # Ray actors: one mapper constructed per actor
+        return collect(inputs.map_batches(
+            PluginMapper, fn_constructor_args=(compiled, function),
+            fn_constructor_kwargs={"column": "data"}, batch_format="pyarrow", batch_size=per,
+            compute=ray.data.ActorPoolStrategy(size=workers)))
+
+    def official() -> list[bytes]:
+        return collect(inputs.map_batches(_official_batch, fn_kwargs={"wasm": wasm, "function": function},
+                                          batch_format="pyarrow", batch_size=per))
+
+    def noop() -> list[bytes]:
+        return collect(inputs.map_batches(_noop_batch, batch_format="pyarrow", batch_size=per))
+
+    parallelism = ray_data_parallelism(repeats)
+    best = _best_interleaved({"local": local, "fast": fast, "official": official, "noop": noop,
+                              "data_actors": data_actors}, repeats)
+    # With its defaults Ray Data runs about one map task at a time on 2 CPUs (parallelism above);
+    # its operator resource reservation's own switch lets it use both (a separate row).
+    ctx.op_resource_reservation_enabled = False
     try:
-        ctx = ray.data.DataContext.get_current()
-        ctx.execution_options.preserve_order = True
-        ctx.enable_progress_bars = False
-        def held_inputs() -> Any:  # a Dataset keeps the DataContext it was made under
-            return ray.data.range(PARTITIONS, override_num_blocks=PARTITIONS).map_batches(
-                _arrow_inputs, fn_kwargs={"per": per}, batch_format="pyarrow", batch_size=1).materialize()
-
-        inputs = held_inputs()
-        compiled = extism_fast.CompiledPlugin({"wasm": [{"data": wasm}]}, functions=[])
-
-        def collect(ds: Any) -> list[bytes]:
-            return pa.concat_tables(ray.get(ds.select_columns(["output"]).to_arrow_refs())) \
-                .column("output").to_pylist()
-
-        def fast(dataset: Any = None) -> list[bytes]:  # Ray tasks: the mapper pickled to the workers
-            return collect((dataset or inputs).map_batches(PluginMapper(compiled, function, column="data"),
-                                                           batch_format="pyarrow", batch_size=per))
-
-        def data_actors() -> list[bytes]:  # Ray actors: one mapper constructed per actor
-            return collect(inputs.map_batches(
-                PluginMapper, fn_constructor_args=(compiled, function),
-                fn_constructor_kwargs={"column": "data"}, batch_format="pyarrow", batch_size=per,
-                compute=ray.data.ActorPoolStrategy(size=workers)))
-
-        def official() -> list[bytes]:
-            return collect(inputs.map_batches(_official_batch, fn_kwargs={"wasm": wasm, "function": function},
-                                              batch_format="pyarrow", batch_size=per))
-
-        def noop() -> list[bytes]:
-            return collect(inputs.map_batches(_noop_batch, batch_format="pyarrow", batch_size=per))
-
-        parallelism = ray_data_parallelism(repeats)
-        fast_s, fast_out = _best(fast, repeats)
-        official_s, official_out = _best(official, repeats)
-        noop_s, _ = _best(noop, repeats)
-        data_actors_s, data_actors_out = _best(data_actors, repeats)
-        # Ray Data's operator resource reservation keeps half of a 2-CPU cluster back: one map
-        # task at a time. Its own switch turns that off (a separate row, not the default one).
-        ctx.op_resource_reservation_enabled = False
-        try:
-            unreserved = held_inputs()
-            unreserved_s, unreserved_out = _best(lambda: fast(unreserved), repeats)
-            unreserved_parallelism = ray_data_parallelism(repeats)
-        finally:
-            ctx.op_resource_reservation_enabled = True
-        actors_s, actors_out = _measure_ray_actors(compiled, function, count, repeats, workers)
+        unreserved = held_inputs()
+        more = _best_interleaved({"local": local, "unreserved": lambda: fast(unreserved)}, repeats)
+        unreserved_parallelism = ray_data_parallelism(repeats)
     finally:
-        ray.shutdown()
-    if actors_out != fast_out or data_actors_out != fast_out or unreserved_out != fast_out:
+        ctx.op_resource_reservation_enabled = True
+    actors = _best_interleaved({"local": local, "actors": _ray_actors(compiled, function, count, workers)},
+                               repeats)
+    best.update(more, local=min(best["local"], more["local"], actors["local"]), actors=actors["actors"])
+    got = _rates(best, count)
+    if not got["fast_out"] == got["actors_out"] == got["data_actors_out"] == got["unreserved_out"]:
         raise SystemExit("bench: OUTPUT MISMATCH between the Ray pipelines")
-    return {"fast": count / fast_s, "official": count / official_s, "fast_out": fast_out,
-            "official_out": official_out, "check": lambda outputs: outputs,
-            "noop": count / noop_s, "data_actors": count / data_actors_s, "actors": count / actors_s,
-            "unreserved": count / unreserved_s, "parallelism": parallelism,
+    return {**got, "check": lambda outputs: outputs, "parallelism": parallelism,
             "unreserved_parallelism": unreserved_parallelism}
 
 
-def _measure_ray_actors(compiled: Any, function: str, count: int, repeats: int,
-                        workers: int) -> tuple[float, list[bytes]]:
-    """Seconds and outputs of ``workers`` warm PoolActors mapping the inputs (held in the object
-    store beforehand, as the Dataset's blocks are), partition by partition."""
+def _ray_actors(compiled: Any, function: str, count: int, workers: int) -> Callable[[], list[bytes]]:
+    """A run of ``workers`` warm PoolActors mapping the inputs (held in the object store
+    beforehand, as the Dataset's blocks are), partition by partition."""
     import ray
 
     per = count // PARTITIONS
@@ -261,7 +328,7 @@ def _measure_ray_actors(compiled: Any, function: str, count: int, repeats: int,
         parts = ray.get([actors[i % workers].run.remote(ref) for i, ref in enumerate(refs)])
         return [out for part in parts for out in part]
 
-    return _best(run, repeats)
+    return run
 
 
 # --------------------------------------------------------------------------------------------------
@@ -278,21 +345,22 @@ SERIES = (("PluginPool.map (threads of one process)", "pool"),
 
 def sweep_workers(wasm: bytes, function: str, count: int, workers: list[int], repeats: int) -> list[dict]:
     """items/s of each series for each worker count; every pipeline's outputs are checked against
-    the local pool's. An engine that is not installed is left out."""
+    the local pool's, whose figure is its best run (alone, or taking turns with an engine). An
+    engine that is not installed is left out."""
     import importlib.util
 
     points = []
     for n in workers:
         point: dict = {"workers": n}
         point["pool"], expected = local_pool_rate(wasm, function, count, repeats, workers=n)
-        if importlib.util.find_spec("distributed"):
-            got = measure_dask(wasm, function, count, repeats, workers=n)
-            check_outputs(got, expected, "Dask pipelines")
-            point["dask"], point["dask_official"] = got["fast"], got["official"]
-        if importlib.util.find_spec("ray"):
-            got = measure_ray(wasm, function, count, repeats, workers=n)
-            check_outputs(got, expected, "Ray pipelines")
-            point["ray_data"], point["ray_actors"] = got["fast"], got["actors"]
+        engines = (("distributed", measure_dask, "Dask pipelines", {"dask": "fast", "dask_official": "official"}),
+                   ("ray", measure_ray, "Ray pipelines", {"ray_data": "fast", "ray_actors": "actors"}))
+        for module, measure, label, series in engines:
+            if importlib.util.find_spec(module):
+                got = measure(wasm, function, count, repeats, workers=n)
+                check_outputs(got, expected, label)
+                point["pool"] = max(point["pool"], got["local"])
+                point.update({name: got[key] for name, key in series.items()})
         print("  " + ", ".join(f"{k}={v:,.0f}" for k, v in point.items()), flush=True)
         points.append(point)
     return points
