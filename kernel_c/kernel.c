@@ -61,7 +61,7 @@ static int commit(kernel *k, uint64_t needed) {
 
 static int reserve_block_slots(kernel *k, size_t count) {
     if (count <= k->block_capacity) return 0;
-    size_t cap = k->block_capacity ? k->block_capacity * 2 : 16;
+    size_t cap = k->block_capacity ? k->block_capacity * 2 : 4; /* a call's input and output, mostly */
     while (cap < count) cap *= 2;
     kernel_block *blocks = realloc(k->blocks, cap * sizeof *blocks);
     if (blocks == NULL) return -1;
