@@ -175,7 +175,8 @@ def local_pool(wasm: bytes, function: str, count: int, workers: int = 2) -> Iter
 
         yield run
     finally:
-        here.send("stop")
+        with contextlib.suppress(OSError):  # the process is gone already: keep the first error
+            here.send("stop")
         process.join(timeout=30)
 
 

@@ -43,3 +43,31 @@ def test_the_ray_rows_note_states_ray_datas_own_ceiling():
     assert "ran 0.95 tasks at once on average with its defaults and 1.78 with " \
            "op_resource_reservation_enabled=False" in note
     assert "can reach at most 0.47x a 2-instance pool, and this row's 0.45x is 95% of that" in note
+
+
+def test_runs_take_turns_and_a_self_timed_run_gives_its_own_seconds():
+    order = []
+
+    def plain():
+        order.append("plain")
+        return "p"
+
+    def self_timed():
+        order.append("timed")
+        return scale_out.Timed((1234.5, "t"))
+
+    best = scale_out._best_interleaved({"plain": plain, "timed": self_timed}, repeats=3)
+    assert order == ["plain", "timed"] * 3
+    assert best["timed"] == (1234.5, "t")
+    assert best["plain"][1] == "p" and best["plain"][0] < 1.0
+
+
+def test_the_local_pool_reference_times_itself_and_gives_the_pools_outputs(plugin_wasm):
+    import extism_fast
+
+    wasm = plugin_wasm("examples/count_vowels.c")
+    with scale_out.local_pool(wasm, "count_vowels", 16) as run:
+        seconds, outputs = run()
+    assert seconds > 0
+    with extism_fast.Plugin(wasm, functions=[]) as plugin:
+        assert outputs == plugin.call_many("count_vowels", scale_out.make_inputs(0, 16))
