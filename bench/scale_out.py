@@ -252,7 +252,7 @@ def measure_ray(wasm: bytes, function: str, count: int, repeats: int, workers: i
 
 
 def _measure_ray_pipelines(wasm: bytes, function: str, count: int, per: int, repeats: int, workers: int,
-                           local: Callable[[], list[bytes]]) -> dict:
+                           local: Callable[[], Timed]) -> dict:
     """measure_ray's work, Ray started."""
     import pyarrow as pa
     import ray
@@ -307,7 +307,8 @@ def _measure_ray_pipelines(wasm: bytes, function: str, count: int, per: int, rep
         ctx.op_resource_reservation_enabled = True
     actors = _best_interleaved({"local": local, "actors": _ray_actors(compiled, function, count, workers)},
                                repeats)
-    best.update(more, local=min(best["local"], more["local"], actors["local"]), actors=actors["actors"])
+    best.update(more, local=min(best["local"], more["local"], actors["local"], key=lambda turn: turn[0]),
+                actors=actors["actors"])
     got = _rates(best, count)
     if not got["fast_out"] == got["actors_out"] == got["data_actors_out"] == got["unreserved_out"]:
         raise SystemExit("bench: OUTPUT MISMATCH between the Ray pipelines")
