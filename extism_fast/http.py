@@ -24,7 +24,8 @@ written*:
   is not allowed fails the request with :class:`~extism_fast.errors.CapabilityError`. 303, and
   301/302 answering a POST, turn into a GET without body (what browsers do); 307/308 resend the
   method and body. ``Authorization``, ``Cookie`` and ``Proxy-Authorization`` are dropped when a
-  redirect leaves the original scheme/host/port.
+  redirect leaves the original scheme/host/port. (The official runtime fails a POST answered
+  307/308; re-sending it is what RFC 9110 asks, and README lists it under Differences.)
 * **Schemes**: ``http`` and ``https`` only; https verifies certificates with the system's CA
   store (``ssl.create_default_context``).
 * **Proxies**: none. ``HTTP_PROXY`` / ``HTTPS_PROXY`` / ``ALL_PROXY`` and friends in the
@@ -39,7 +40,9 @@ written*:
   within ``timeout_s``, the remaining time of the plugin call, else
   :class:`~extism_fast.errors.TimeoutError` (the runtime then reports the call as timed out);
   without a call timeout each request is bounded by :data:`DEFAULT_REQUEST_TIMEOUT_S` and
-  overrunning it is a :class:`~extism_fast.errors.CallError`.
+  overrunning it is a :class:`~extism_fast.errors.CallError`. A response may have up to
+  :data:`MAX_RESPONSE_HEADER_FIELDS` (128) header fields, as the official runtime's HTTP client
+  allows; one more fails the request with a CallError naming the limit.
 * **Statuses**: any status the server answers (404, 500, ...) is a result, not an error.
 * **Secrets**: error messages name hosts, header *names*, limits and reasons, never a header
   value, the request body, the URL's query or userinfo; where a message shows the URL, it is
@@ -75,6 +78,7 @@ from extism_fast.errors import CallError, CancelledError, CapabilityError, Memor
 __all__ = [
     "DEFAULT_REQUEST_TIMEOUT_S",
     "MAX_REDIRECTS",
+    "MAX_RESPONSE_HEADER_FIELDS",
     "HttpResult",
     "RequestCancel",
     "host_allowed",
@@ -88,7 +92,13 @@ DEFAULT_REQUEST_TIMEOUT_S = 30.0
 #: Redirects followed per request; one more fails the request.
 MAX_REDIRECTS = 10
 
+#: Header fields a response may have; one more fails the request. The official runtime's HTTP
+#: client (ureq 2) refuses a response with more than 128 fields (measured on extism-sys 1.41);
+#: http.client alone would stop at 100 lines.
+MAX_RESPONSE_HEADER_FIELDS = 128
+
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_MAX_LINE = 65536  # bytes in one header line, as http.client (_MAXLINE)
 _CHUNK = 64 * 1024
 _SOCKET_GRACE_S = 1.0
 _USER_AGENT = "extism_fast"
@@ -442,10 +452,81 @@ def _connector(state: _State):
     return create_connection
 
 
+class _TooManyHeaderFields(http.client.HTTPException):
+    """The response has more header fields than :data:`MAX_RESPONSE_HEADER_FIELDS`."""
+
+
+class _HeadReader:
+    """The socket file as :meth:`_Response.begin` lets http.client read it.
+
+    Status lines pass through; a header section is handed over in chunks of whole lines of at
+    most ``http.client._MAXLINE`` bytes, so http.client's own count (100 lines per section) is
+    not what limits a response: the header fields are counted here, as ureq counts them (lines
+    that are neither a field nor blank, such as obs-fold continuations, are not counted). A
+    section is still bounded by http.client's count of chunks (100 of up to 64 KiB).
+    """
+
+    def __init__(self, fp) -> None:
+        self._fp = fp
+        self._in_headers = False
+        self._fields = 0
+        self._pending = b""
+
+    def close(self) -> None:
+        self._fp.close()
+
+    def _line(self) -> bytes:
+        line, self._pending = self._pending or self._fp.readline(_MAX_LINE + 1), b""
+        if len(line) > _MAX_LINE:
+            raise http.client.LineTooLong("header line")
+        return line
+
+    def readline(self, limit: int = -1) -> bytes:
+        if not self._in_headers:  # a status line; its header section follows
+            self._in_headers = True
+            self._fields = 0
+            return self._fp.readline(limit)
+        chunk = b""
+        while True:
+            line = self._line()
+            if line in (b"\r\n", b"\n", b""):  # the end of the section
+                if chunk:
+                    self._pending = line
+                    return chunk
+                self._in_headers = False
+                return line
+            if len(chunk) + len(line) > _MAX_LINE:
+                self._pending = line
+                return chunk
+            if b":" in line and line[:1] not in (b" ", b"\t"):
+                self._fields += 1
+                if self._fields > MAX_RESPONSE_HEADER_FIELDS:
+                    raise _TooManyHeaderFields(
+                        f"the response has more than {MAX_RESPONSE_HEADER_FIELDS} header fields (the "
+                        f"header-count limit, as in the official Extism runtime)")
+            chunk += line
+
+
+class _Response(http.client.HTTPResponse):
+    """A response whose header fields are limited by :class:`_HeadReader`, not http.client."""
+
+    def begin(self) -> None:
+        if self.headers is not None:
+            return
+        sock_file = self.fp
+        self.fp = reader = _HeadReader(sock_file)
+        try:
+            super().begin()
+        finally:
+            if self.fp is reader:  # else http.client closed it (a bad status line)
+                self.fp = sock_file
+
+
 class _Guarded:
     """Mixin for http.client connections: the state's connector, and a check before sending."""
 
     _extism_state: _State
+    response_class = _Response
 
     def connect(self):  # noqa: D102
         super().connect()  # type: ignore[misc]
@@ -498,6 +579,8 @@ def _reason(exc: BaseException) -> str:
         return "the server closed the connection without a response"
     if isinstance(exc, OSError):
         return exc.strerror or type(exc).__name__
+    if isinstance(exc, _TooManyHeaderFields):
+        return str(exc)  # our own text: a count and a limit, nothing the server sent
     if isinstance(exc, http.client.HTTPException):
         # Not str(exc): it may quote what the server sent, which may echo the request.
         return f"invalid HTTP response ({type(exc).__name__})"

@@ -18,6 +18,7 @@ not behaviour an application can rely on):
 """
 
 import base64
+import http.server
 import importlib
 import json
 import os
@@ -35,6 +36,7 @@ import pytest
 
 import extism
 import extism_fast
+import extism_fast.http
 from conftest import REPO_ROOT, build_plugin
 
 SDKS = [extism_fast, extism]
@@ -384,6 +386,102 @@ def test_assemblyscript_plugins(sdk, as_plugins):
             plugin.call("throws", "y")
         assert str(info.value) == "abort: thrown: y at error_set.ts:29:3"
         assert plugin.call("ok", "") == b"fine"
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP (tests/plugins/host.wat http_request; the server listens on 127.0.0.1 only)
+# ---------------------------------------------------------------------------------------------
+
+
+class _HttpHandler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        # /cookies?<n>: n Set-Cookie lines, then Server, Date, Content-Length (n + 3 fields)
+        self.send_response(200)
+        for i in range(int(self.path.split("?", 1)[1])):
+            self.send_header("Set-Cookie", f"c{i}=v")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def do_POST(self):  # noqa: N802
+        data = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        with self.server.lock:
+            self.server.seen.append((self.path, data))
+        if self.path in ("/redirect-307", "/redirect-308"):
+            self.send_response(int(self.path[-3:]))
+            self.send_header("Location", "/echo")
+            data = b""
+        else:
+            self.send_response(201)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def _http_server():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HttpHandler)
+    server.daemon_threads = True
+    server.lock = threading.Lock()
+    server.seen = []
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+@pytest.fixture
+def http_fetch(_http_server, plugin_wasm, monkeypatch):
+    """fetch(sdk, path, method="GET", body=b"") -> (status, body) through host.wat."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    with _http_server.lock:
+        _http_server.seen.clear()
+    wasm = plugin_wasm("host")
+
+    def fetch(sdk, path, method="GET", body=b""):
+        request = json.dumps({"url": f"http://127.0.0.1:{_http_server.server_address[1]}{path}",
+                              "method": method}).encode()
+        manifest = {"wasm": [{"data": wasm}], "allowed_hosts": ["127.0.0.1"]}
+        with sdk.Plugin(manifest, functions=[]) as plugin:
+            out = plugin.call("http_request", len(request).to_bytes(8, "little") + request + body)
+        n = int.from_bytes(out[4:12], "little")
+        return int.from_bytes(out[:4], "little"), out[12 : 12 + n]
+
+    fetch.seen = _http_server.seen
+    return fetch
+
+
+def test_http_response_with_110_set_cookie_lines(sdk, http_fetch):
+    assert http_fetch(sdk, "/cookies?110") == (200, b"ok")  # 113 header lines
+
+
+def test_http_response_header_fields_up_to_128(sdk, http_fetch):
+    """The official runtime's HTTP client (ureq) takes 128 header fields and fails the call past
+    them; extism_fast.http.MAX_RESPONSE_HEADER_FIELDS is that limit."""
+    assert extism_fast.http.MAX_RESPONSE_HEADER_FIELDS == 128
+    assert http_fetch(sdk, "/cookies?125") == (200, b"ok")
+    with pytest.raises(sdk.Error):
+        http_fetch(sdk, "/cookies?126")
+
+
+@pytest.mark.parametrize("status", [307, 308])
+def test_http_post_answered_307_308(sdk, http_fetch, status):
+    """A documented difference (README): the official runtime fails the call, extism_fast re-sends
+    the POST and its body to the new location, as RFC 9110 says."""
+    if sdk is extism:
+        with pytest.raises(sdk.Error):
+            http_fetch(sdk, f"/redirect-{status}", "POST", b"again")
+        assert http_fetch.seen == [(f"/redirect-{status}", b"again")]
+    else:
+        assert http_fetch(sdk, f"/redirect-{status}", "POST", b"again") == (201, b"again")
+        assert http_fetch.seen == [(f"/redirect-{status}", b"again"), ("/echo", b"again")]
 
 
 # ---------------------------------------------------------------------------------------------

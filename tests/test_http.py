@@ -85,17 +85,30 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._reply(200, json.dumps({k.lower(): v for k, v in self.headers.items()}).encode())
         elif path == "/redirect-to":  # /redirect-to?<Location, percent-encoded>
             self._reply(302, b"", {"Location": unquote(self.path.split("?", 1)[1])})
+        elif path == "/cookies":  # /cookies?<n>: n Set-Cookie lines (+ Server, Date, Content-Length)
+            self._send_cookies(int(self.path.split("?", 1)[1]))
         else:
             self._reply(500, b"unknown route")
+
+    def _send_cookies(self, n: int) -> None:
+        self.send_response(200)
+        for i in range(n):
+            self.send_header("Set-Cookie", f"c{i}={SECRET}")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
 
     def do_POST(self):  # noqa: N802
         data = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         self._record(data)
-        path = self.path
+        path = self.path.split("?")[0]
+        port = self.server.server_address[1]
         if path == "/echo":
             self._reply(201, data, {"Content-Type": self.headers.get("Content-Type", "none")})
-        elif path == "/redirect-307":
-            self._reply(307, b"", {"Location": "/echo"})
+        elif path in ("/redirect-307", "/redirect-308"):
+            self._reply(int(path[-3:]), b"", {"Location": "/echo"})
+        elif path == "/redirect-307-denied":
+            self._reply(307, b"", {"Location": f"http://localhost:{port}/echo"})
         elif path == "/redirect-303":
             self._reply(303, b"", {"Location": "/hello"})
         else:
@@ -261,13 +274,32 @@ def test_redirect_within_allowed_hosts_is_followed(host_wasm, server):
     assert [r["path"] for r in server.seen()] == ["/redirect-same", "/hello"]
 
 
-def test_redirect_307_keeps_method_and_body_303_becomes_get(host_wasm, server):
+@pytest.mark.parametrize("status", [307, 308])
+def test_redirect_307_308_keep_method_and_body_303_becomes_get(host_wasm, server, status):
+    # The official runtime fails a POST answered 307/308 (test_compat.py); RFC 9110 re-sends it.
     with make_plugin(host_wasm) as plugin:
-        assert fetch(plugin, server.url("/redirect-307"), "POST", b"again")[:2] == (201, b"again")
+        assert fetch(plugin, server.url(f"/redirect-{status}"), "POST", b"again",
+                     {"Content-Type": "text/x-again"}) == (201, b"again", b"")
         assert fetch(plugin, server.url("/redirect-303"), "POST", b"gone")[:2] == (200, b"hello from the server")
-    assert [(r["method"], r["path"], r["body"]) for r in server.seen()] == [
-        ("POST", "/redirect-307", b"again"), ("POST", "/echo", b"again"),
+    seen = server.seen()
+    assert [(r["method"], r["path"], r["body"]) for r in seen] == [
+        ("POST", f"/redirect-{status}", b"again"), ("POST", "/echo", b"again"),
         ("POST", "/redirect-303", b"gone"), ("GET", "/hello", b"")]
+    assert seen[1]["headers"]["content-type"] == "text/x-again"
+
+
+def test_post_redirected_307_to_a_denied_host_is_not_resent(host_wasm, server):
+    with make_plugin(host_wasm, ["127.0.0.1"]) as plugin:
+        with pytest.raises(ef.CapabilityError) as info:
+            fetch(plugin, server.url("/redirect-307-denied"), "POST", BODY_SECRET)
+        message = str(info.value)
+        assert "redirect" in message and "'localhost'" in message and "allowed_hosts" in message
+        assert BODY_SECRET.decode() not in message
+        assert fetch(plugin, server.url("/echo"), "POST", b"still usable")[:2] == (201, b"still usable")
+    # the body went to the first hop only; nothing arrived under the denied name
+    assert [(r["path"], r["host"], r["body"]) for r in server.seen()] == [
+        ("/redirect-307-denied", f"127.0.0.1:{server.port}", BODY_SECRET),
+        ("/echo", f"127.0.0.1:{server.port}", b"still usable")]
 
 
 def test_credentials_dropped_on_redirect_to_another_host(host_wasm, server):
@@ -333,6 +365,46 @@ def test_redirect_to_denied_host(host_wasm, server):
     # the first hop arrived; nothing ever arrived under the denied name
     assert [(r["path"], r["host"]) for r in server.seen()] == [
         ("/redirect-denied", f"127.0.0.1:{server.port}"), ("/hello", f"127.0.0.1:{server.port}")]
+
+
+def test_many_set_cookie_lines_are_accepted(host_wasm, server):
+    # 110 Set-Cookie lines, 113 header lines: the official runtime accepts them, http.client
+    # alone stops at 100.
+    with make_plugin(host_wasm, headers=True) as plugin:
+        status, body, headers = fetch(plugin, server.url("/cookies?110"))
+    assert (status, body) == (200, b"ok")
+    cookies = json.loads(headers)["set-cookie"].split(", ")
+    assert cookies == [f"c{i}={SECRET}" for i in range(110)]
+
+
+def test_header_fields_past_the_limit_fail_naming_it(host_wasm, server):
+    limit = efhttp.MAX_RESPONSE_HEADER_FIELDS
+    assert limit == 128  # the official runtime's (test_compat.py measures it on both SDKs)
+    extra = 3  # Server, Date, Content-Length
+    with make_plugin(host_wasm) as plugin:
+        assert fetch(plugin, server.url(f"/cookies?{limit - extra}"))[:2] == (200, b"ok")
+        with pytest.raises(ef.CallError) as info:
+            fetch(plugin, server.url(f"/cookies?{limit - extra + 1}"))
+        message = str(info.value)
+        assert f"more than {limit} header fields" in message and "header-count limit" in message
+        assert SECRET not in message and "c0" not in message
+        assert fetch(plugin, server.url("/hello"))[:2] == (200, b"hello from the server")
+
+
+def test_the_header_limit_is_per_connection_not_http_client_wide(host_wasm, server):
+    import http.client
+
+    with make_plugin(host_wasm) as plugin:
+        assert fetch(plugin, server.url("/cookies?110"))[0] == 200
+    assert http.client._MAXHEADERS == 100
+    # Other code using http.client in this process keeps http.client's own limit.
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        conn.request("GET", "/cookies?110")
+        with pytest.raises(http.client.HTTPException, match="more than 100 headers"):
+            conn.getresponse()
+    finally:
+        conn.close()
 
 
 def test_redirect_loop_is_capped(host_wasm, server):
