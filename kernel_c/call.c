@@ -49,8 +49,9 @@ static void set_message(call_result *r, char *message) {
     r->message = message;
 }
 
-/* Run one export with the kernel as is. Classifies traps, interrupts and exit codes into r. */
-static void run_export(plugin_instance *p, size_t index, call_result *r) {
+/* Run one export (of that shape) with the kernel as is. Classifies traps, interrupts and exit
+ * codes into r. */
+static void run_export(plugin_instance *p, const wasmtime_func_t *func, export_shape shape, call_result *r) {
     wasmtime_val_raw_t raw[2];
     memset(raw, 0, sizeof raw);
     wasm_trap_t *trap = NULL;
@@ -63,7 +64,7 @@ static void run_export(plugin_instance *p, size_t index, call_result *r) {
     }
     plugin_instance *saved = current_instance;
     current_instance = p;
-    wasmtime_error_t *e = wt.wasmtime_func_call_unchecked(p->ctx, &p->exports[index], raw, 2, &trap);
+    wasmtime_error_t *e = wt.wasmtime_func_call_unchecked(p->ctx, func, raw, 2, &trap);
     current_instance = saved;
     if (p->fuel != 0) {
         uint64_t left = 0;
@@ -71,7 +72,7 @@ static void run_export(plugin_instance *p, size_t index, call_result *r) {
         if (fuel_error != NULL) wt.wasmtime_error_delete(fuel_error);
         p->fuel_consumed = left <= p->fuel ? p->fuel - left : 0;
     }
-    r->rc = p->compiled->export_shapes[index] == EXPORT_RETURNS_I32 ? raw[0].i32 : 0;
+    r->rc = shape == EXPORT_RETURNS_I32 ? raw[0].i32 : 0;
     if (e == NULL && trap == NULL) return;
     if (p->interrupt != INTERRUPT_NONE) {
         r->status = p->interrupt == INTERRUPT_TIMEOUT ? CALL_TIMEOUT : CALL_CANCELLED;
@@ -114,21 +115,23 @@ static void run_export(plugin_instance *p, size_t index, call_result *r) {
     set_message(r, e != NULL ? wt_take_error_message(e) : wt_take_trap_message(trap));
 }
 
-/* Startup functions, once per store, before the first call (docs/ABI.md, "A call"). A failure
- * is reported as CALL_INSTANTIATE with a message naming the startup export. */
+/* Startup functions of every module, once per store, before the first call (docs/ABI.md, "A
+ * call"). A failure is reported as CALL_INSTANTIATE with a message naming the startup export and
+ * its module; the next call starts again from fresh instances (these ones are half started). */
 static int run_startup(plugin_instance *p, call_result *r) {
     const compiled_plugin *c = p->compiled;
-    ptrdiff_t order[2] = {c->initialize_index, c->hs_init_index};
-    for (size_t i = 0; i < 2; i++) {
-        if (order[i] < 0) continue;
-        run_export(p, (size_t)order[i], r);
+    for (size_t k = 0; k < c->startup_count; k++) {
+        const startup_function *s = &c->startups[k];
+        run_export(p, &p->startups[k], (export_shape)s->shape, r);
         if (r->status == CALL_OK && r->rc == 0) continue;
+        p->needs_store = 1;
         if (r->status == CALL_TIMEOUT || r->status == CALL_CANCELLED || r->status == CALL_OUT_OF_FUEL) return -1;
-        const char *name = c->export_names[order[i]];
+        const char *module = module_label(c, s->position);
         const char *reason = r->message != NULL ? r->message : "it returned a non-zero code";
-        size_t length = strlen(name) + strlen(reason) + 64;
+        size_t length = strlen(s->name) + strlen(module) + strlen(reason) + 64;
         char *message = malloc(length);
-        if (message != NULL) snprintf(message, length, "startup function '%s' failed: %s", name, reason);
+        if (message != NULL)
+            snprintf(message, length, "startup function '%s' of module '%s' failed: %s", s->name, module, reason);
         set_message(r, message);
         r->status = CALL_INSTANTIATE;
         return -1;
@@ -199,7 +202,7 @@ void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input
         r->status = CALL_INPUT_TOO_LARGE;
         goto done;
     }
-    run_export(p, export_index, r);
+    run_export(p, &p->exports[export_index], (export_shape)p->compiled->export_shapes[export_index], r);
     if ((ptrdiff_t)export_index == p->compiled->start_index) p->needs_store = 1;
     /* The plugin's own error text wins over its return code and over a trap it raised after
      * error_set (AssemblyScript's abort does that); not over an interrupt or a host failure. */

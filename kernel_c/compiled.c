@@ -20,7 +20,7 @@ void compiled_plugin_delete(compiled_plugin *c) {
     free_strings(c->dep_names, c->dep_count);
     free_strings(c->export_names, c->export_count);
     free(c->export_shapes);
-    free(c->export_slots);
+    free(c->startups);
     if (c->plans != NULL)
         for (size_t i = 0; i <= c->dep_count; i++) import_plan_free(&c->plans[i]);
     free(c->plans);
@@ -50,8 +50,7 @@ static int list_exports(compiled_plugin *c) {
     wt.wasmtime_module_exports(c->main, &exports);
     c->export_names = calloc(exports.size + 1, sizeof(char *));
     c->export_shapes = calloc(exports.size + 1, 1);
-    c->export_slots = calloc(exports.size + 1, 1);
-    int ok = c->export_names && c->export_shapes && c->export_slots;
+    int ok = c->export_names && c->export_shapes;
     for (size_t i = 0; ok && i < exports.size; i++) {
         const wasm_externtype_t *type = wt.wasm_exporttype_type(exports.data[i]);
         wasm_externkind_t kind = wt.wasm_externtype_kind(type);
@@ -66,30 +65,71 @@ static int list_exports(compiled_plugin *c) {
         if (memchr(name->data, 0, name->size) != NULL) continue;
         char *copy = wt_copy_text((const char *)name->data, name->size);
         if (copy == NULL) { ok = 0; break; }
-        size_t params = wt.wasm_functype_params(ftype)->size, results = wt.wasm_functype_results(ftype)->size;
-        size_t slots = params > results ? params : results;
         c->export_names[c->export_count] = copy;
         c->export_shapes[c->export_count] = (uint8_t)shape_of(ftype);
-        c->export_slots[c->export_count] = (uint8_t)(slots > 255 ? 255 : slots);
         c->export_count++;
     }
     wt.wasm_exporttype_vec_delete(&exports);
     return ok ? 0 : -1;
 }
 
-/* Startup exports run with a 2-slot raw buffer and zeroed arguments (hs_init(0, 0)): refuse
- * any other type at load time instead of calling it with the wrong layout. */
-static int check_startup_export(const compiled_plugin *c, ptrdiff_t index, char **error) {
-    if (index < 0) return 0;
-    if (c->export_shapes[index] != EXPORT_OTHER) return 0;
-    if (index == c->hs_init_index && c->export_slots[index] <= 2) return 0;
-    char message[300];
-    snprintf(message, sizeof message,
-             "startup export '%s' has an unsupported type: it must take no parameters (hs_init: at most two) "
-             "and return nothing",
-             c->export_names[index]);
-    *error = wt_copy_text(message, strlen(message));
-    return -1;
+/* Whether module `position` has a function export `name`; *shape and *slots (max(parameters,
+ * results)) get its type's. */
+static int function_export(const compiled_plugin *c, size_t position, const char *name, export_shape *shape,
+                           size_t *slots) {
+    wasm_externtype_t *type = NULL;
+    if (import_plan_export_index(module_at(c, position), name, &type) < 0) return 0;
+    int found = wt.wasm_externtype_kind(type) == WASM_EXTERN_FUNC;
+    if (found) {
+        const wasm_functype_t *ftype = wt.wasm_externtype_as_functype_const(type);
+        size_t params = wt.wasm_functype_params(ftype)->size, results = wt.wasm_functype_results(ftype)->size;
+        *shape = shape_of(ftype);
+        *slots = params > results ? params : results;
+    }
+    wt.wasm_externtype_delete(type);
+    return found;
+}
+
+/* Append module `position`'s export `name` to the startup functions, if it has one. Startup
+ * functions run with a 2-slot raw buffer and zeroed arguments (hs_init(0, 0)): any other type is
+ * refused at load time instead of called with the wrong layout. */
+static int add_startup(compiled_plugin *c, size_t position, const char *name, char **error) {
+    export_shape shape;
+    size_t slots;
+    if (!function_export(c, position, name, &shape, &slots)) return 0;
+    if (shape == EXPORT_OTHER && !(strcmp(name, "hs_init") == 0 && slots <= 2)) {
+        char message[400];
+        snprintf(message, sizeof message,
+                 "startup export '%s' of module '%s' has an unsupported type: it must take no parameters "
+                 "(hs_init: at most two) and return nothing",
+                 name, module_label(c, position));
+        *error = wt_copy_text(message, strlen(message));
+        return -1;
+    }
+    c->startups[c->startup_count++] = (startup_function){position, name, (uint8_t)shape};
+    return 0;
+}
+
+/* The startup functions, in the order they run (contract in compiled.h). The linked modules'
+ * come first: a module's initialiser may call its dependencies, never main. */
+static int find_startups(compiled_plugin *c, char **error) {
+    c->startups = calloc(c->dep_count + 3, sizeof *c->startups);
+    if (c->startups == NULL) {
+        *error = WT_TEXT("out of memory");
+        return -1;
+    }
+    for (size_t k = 0; k <= c->dep_count; k++) {
+        size_t position = c->instantiation_order[k];
+        if (position != c->dep_count && add_startup(c, position, "_initialize", error) != 0) return -1;
+    }
+    size_t main = c->dep_count;
+    if (export_index(c, "hs_init") >= 0) {
+        if (add_startup(c, main, "_initialize", error) != 0) return -1;
+        return add_startup(c, main, "hs_init", error);
+    }
+    /* A reactor's `_initialize` runs the constructors itself: only one of the two. */
+    return add_startup(c, main, export_index(c, "__wasm_call_ctors") >= 0 ? "__wasm_call_ctors" : "_initialize",
+                       error);
 }
 
 /* The module at `position`: the dependencies in manifest order, then main. */
@@ -105,7 +145,7 @@ const char *module_label(const compiled_plugin *c, size_t position) {
 /* One import plan per module (deps in order, then main) and their order; see import_plan.h. */
 static int build_import_plans(compiled_plugin *c, const host_definitions *host, link_problem *problem,
                               char **error) {
-    if (import_plan_export_index(c->bundle->access_module, "memory") < 0) {
+    if (import_plan_export_index(c->bundle->access_module, "memory", NULL) < 0) {
         *error = WT_TEXT("kernel accessor memory missing");
         return -1;
     }
@@ -199,18 +239,11 @@ int compiled_plugin_link(compiled_plugin *c, const host_definitions *host, link_
         *error = WT_TEXT("out of memory");
         return -1;
     }
-    /* As the official runtime: Haskell plugins get `_initialize` then `hs_init(0, 0)`; others get
-     * `__wasm_call_ctors`, else `_initialize` (a reactor's `_initialize` runs the ctors itself). */
-    c->hs_init_index = export_index(c, "hs_init");
-    ptrdiff_t initialize = export_index(c, "_initialize"), ctors = export_index(c, "__wasm_call_ctors");
-    if (c->hs_init_index >= 0) c->initialize_index = initialize;
-    else c->initialize_index = ctors >= 0 ? ctors : initialize;
     c->start_index = export_index(c, "_start");
-    if (check_startup_export(c, c->initialize_index, error) != 0) return -1;
-    if (check_startup_export(c, c->hs_init_index, error) != 0) return -1;
     if (find_memory_minimum(c) != 0) {
         *error = WT_TEXT("out of memory");
         return -1;
     }
-    return build_import_plans(c, host, problem, error);
+    if (build_import_plans(c, host, problem, error) != 0) return -1;
+    return find_startups(c, error);
 }

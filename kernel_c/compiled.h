@@ -19,6 +19,13 @@
 /* The shape of a function export. Only () -> i32 and () -> () can be called as plugin functions. */
 typedef enum export_shape { EXPORT_RETURNS_NOTHING = 0, EXPORT_RETURNS_I32 = 1, EXPORT_OTHER = 2 } export_shape;
 
+/* A startup function: run once per store, before its first call (docs/ABI.md, "A call"). */
+typedef struct startup_function {
+    size_t position;  /* the module that exports it (module_at) */
+    const char *name; /* its export name (a string literal) */
+    uint8_t shape;    /* export_shape; EXPORT_OTHER only for hs_init, which gets zeroed arguments */
+} startup_function;
+
 typedef struct compiled_plugin {
     const engine_bundle *bundle;     /* borrowed: one of the process-wide engines */
     wasmtime_linker_t *linker;       /* owned */
@@ -33,9 +40,9 @@ typedef struct compiled_plugin {
     size_t export_count;             /* function exports of main */
     char **export_names;             /* owned, NUL-terminated (each store finds them by name) */
     uint8_t *export_shapes;          /* export_shape per export */
-    uint8_t *export_slots;           /* max(parameters, results) per export (capped at 255) */
-    ptrdiff_t initialize_index;      /* the startup export run first (see compiled_plugin_link), or -1 */
-    ptrdiff_t hs_init_index;         /* `hs_init`, -1 if absent */
+    startup_function *startups;      /* owned: every module's, in the order they run (see
+                                      * compiled_plugin_link) */
+    size_t startup_count;
     ptrdiff_t start_index;           /* `_start`, -1 if absent */
     uint64_t memory_minimum;         /* the largest minimum size in bytes of a memory of any module
                                       * (the accessor's included; saturating): the imported and
@@ -48,9 +55,13 @@ typedef struct compiled_plugin {
 void compiled_plugin_delete(compiled_plugin *c);
 
 /* compiled_plugin_link: after the caller filled bundle, linker, main and deps, list main's
- * function exports, find the startup functions and build the import plans and the instantiation
- * order (import_plan.h; positions: deps, then main), checking every import against the modules,
- * the ABI and `host` (what the caller defined on the linker). On failure returns -1 and either
+ * function exports, build the import plans and the instantiation order (import_plan.h; positions:
+ * deps, then main), checking every import against the modules, the ABI and `host` (what the
+ * caller defined on the linker), and list the startup functions: each linked module's
+ * `_initialize` in instantiation order (a WASI reactor's, or that of a module also exporting
+ * `_start`; a linked module's `_start` never runs), then main's, as the official runtime picks
+ * them: for a Haskell plugin (hs_init) `_initialize` then `hs_init`, else `__wasm_call_ctors`,
+ * else `_initialize`. On failure returns -1 and either
  * fills *problem (the first link problem; free it with link_problem_free) or sets *error
  * (malloc'ed: a startup export of an unusable type, out of memory). */
 int compiled_plugin_link(compiled_plugin *c, const host_definitions *host, link_problem *problem, char **error);

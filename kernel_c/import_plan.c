@@ -101,8 +101,8 @@ static ptrdiff_t find_export(const wasmtime_module_t *module, const char *name, 
     return found;
 }
 
-ptrdiff_t import_plan_export_index(const wasmtime_module_t *module, const char *name) {
-    return find_export(module, name, NULL);
+ptrdiff_t import_plan_export_index(const wasmtime_module_t *module, const char *name, wasm_externtype_t **type) {
+    return find_export(module, name, type);
 }
 
 /* A function export of the accessor module with this name, or -1. */

@@ -149,7 +149,8 @@ wasmtime_error_t *import_plan_instantiate(const import_plan *plan, wasmtime_cont
                                           wasmtime_instance_t *instances, forward_list *forwards,
                                           wasm_trap_t **trap);
 
-/* import_plan_export_index: the index of the export `name` of `module`, or -1. */
-ptrdiff_t import_plan_export_index(const wasmtime_module_t *module, const char *name);
+/* import_plan_export_index: the index of the export `name` of `module`, or -1; when found and
+ * `type` is not NULL, *type gets a copy of its type (the caller deletes it). */
+ptrdiff_t import_plan_export_index(const wasmtime_module_t *module, const char *name, wasm_externtype_t **type);
 
 #endif

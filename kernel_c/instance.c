@@ -71,7 +71,8 @@ plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, cons
     vars_init(&p->vars, options->max_var_bytes);
     p->kernel = kernel_new(options->kernel_limit, grow_kernel_memory, p);
     p->exports = calloc(compiled->export_count + 1, sizeof *p->exports);
-    if (p->kernel == NULL || p->exports == NULL || p->wasi_args == NULL || p->wasi_env == NULL || copy_config(p, options->config, options->config_count) != 0 ||
+    p->startups = calloc(compiled->startup_count + 1, sizeof *p->startups);
+    if (p->kernel == NULL || p->exports == NULL || p->startups == NULL || p->wasi_args == NULL || p->wasi_env == NULL || copy_config(p, options->config, options->config_count) != 0 ||
         copy_preopens(p, options->preopens, options->preopen_count) != 0) {
         *error = WT_TEXT("cannot reserve memory for the plugin instance (kernel memory or host memory)");
         instance_delete(p);
@@ -83,7 +84,9 @@ plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, cons
 }
 
 int instance_use_compiled(plugin_instance *p, const compiled_plugin *compiled) {
-    if (p->store != NULL || compiled->export_count != p->compiled->export_count) return -1;
+    if (p->store != NULL || compiled->export_count != p->compiled->export_count ||
+        compiled->startup_count != p->compiled->startup_count)
+        return -1;
     p->compiled = compiled;
     return 0;
 }
@@ -106,6 +109,7 @@ void instance_delete(plugin_instance *p) {
     free_strings(p->wasi_args, p->wasi_arg_count);
     free_strings(p->wasi_env, 2 * p->wasi_env_count);
     free(p->exports);
+    free(p->startups);
     free(p->wasi_output[0]);
     free(p->wasi_output[1]);
     free(p->http_headers);

@@ -57,6 +57,7 @@ typedef struct plugin_instance {
     wasmtime_store_t *store;
     wasmtime_context_t *ctx;
     wasmtime_func_t *exports;        /* compiled->export_count entries */
+    wasmtime_func_t *startups;       /* compiled->startup_count entries: the startup functions */
     wasmtime_memory_t kernel_memory; /* the accessor instance's memory: the kernel's region */
     wasmtime_memory_t main_memory;   /* main's exported "memory", when has_main_memory */
     int has_main_memory;
@@ -128,7 +129,7 @@ plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, cons
 
 /* instance_use_compiled: run `compiled` (the same plugin compiled for another engine) from now on.
  * Only while p has no store (before its first call or after CALL_POOL_EXHAUSTED); returns 0, or -1
- * when p has a store or `compiled` has other exports. */
+ * when p has a store or `compiled` has other exports or startup functions. */
 int instance_use_compiled(plugin_instance *p, const compiled_plugin *compiled);
 
 /* instance_delete: drop the store, the kernel, vars and config. NULL is ignored. */

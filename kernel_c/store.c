@@ -184,11 +184,18 @@ static int instantiate_modules(plugin_instance *p, wasmtime_instance_t *instance
     return 0;
 }
 
-/* Main's memory and function exports, by name: one hash lookup each (export_nth would walk the
- * exports up to the one asked for). The names were read from the module at compile time. */
-static void lookup_exports(plugin_instance *p, const wasmtime_instance_t *main) {
+/* Main's memory and function exports, and every module's startup functions, by name: one hash
+ * lookup each (export_nth would walk the exports up to the one asked for). The names were read
+ * from the modules at compile time. */
+static void lookup_exports(plugin_instance *p, const wasmtime_instance_t *instances) {
     const compiled_plugin *c = p->compiled;
+    const wasmtime_instance_t *main = &instances[c->dep_count];
     wasmtime_extern_t item;
+    for (size_t k = 0; k < c->startup_count; k++) {
+        const startup_function *s = &c->startups[k];
+        wt.wasmtime_instance_export_get(p->ctx, &instances[s->position], s->name, strlen(s->name), &item);
+        p->startups[k] = item.of.func;
+    }
     p->has_main_memory = c->exports_memory && wt.wasmtime_instance_export_get(p->ctx, main, "memory", 6, &item);
     if (p->has_main_memory) p->main_memory = item.of.memory;
     for (size_t i = 0; i < c->export_count; i++) {
@@ -259,7 +266,7 @@ int new_store(plugin_instance *p, char **error) {
         }
     }
     int status = instantiate_modules(p, instances, error);
-    if (status == 0) lookup_exports(p, &instances[c->dep_count]);
+    if (status == 0) lookup_exports(p, instances);
     if (instances != on_stack) free(instances);
     if (status != 0) return classify_instantiation_error(p, status);
     p->needs_store = 0;

@@ -342,6 +342,43 @@ def test_a_global_of_another_type_fails_at_load(sdk, plugin_wasm):
         _linked(sdk, plugin_wasm, ("lib", "global_i64"), ("main", "main_global"))
 
 
+def test_a_linked_reactor_is_initialised_once(sdk, plugin_wasm):
+    """lib's `_initialize` sets the global main imports (4200) and counts its runs (+1)."""
+    with _linked(sdk, plugin_wasm, ("lib", "init_global"), ("main", "main_init_global")) as plugin:
+        assert [_run(plugin) for _ in range(3)] == [4201] * 3
+
+
+def test_a_linked_wasi_reactor_reads_a_mounted_file(sdk, plugin_wasm, tmp_path):
+    (tmp_path / "greeting.txt").write_bytes(b"hello from a mounted file")
+    manifest = {"wasm": [{"data": plugin_wasm("link/wasi_reader"), "name": "reader"},
+                         {"data": plugin_wasm("link/main_reader"), "name": "main"}],
+                "allowed_paths": {str(tmp_path): "/data"}}
+    with sdk.Plugin(manifest, wasi=True, functions=[]) as plugin:
+        assert plugin.call("run", b"") == b"hello from a mounted file"
+
+
+def test_a_linked_module_exporting_start_and_initialize(sdk, plugin_wasm):
+    """A documented difference (README): TinyGo's modules export both; the official runtime refuses
+    such a linked module ("cannot be both a Command and a Reactor"), extism_fast runs its
+    `_initialize` (and never its `_start`)."""
+    modules = [("lib", "init_global_both"), ("main", "main_init_global")]
+    if sdk is extism:
+        with pytest.raises(sdk.Error):
+            _linked(sdk, plugin_wasm, *modules)
+    else:
+        with _linked(sdk, plugin_wasm, *modules) as plugin:
+            assert _run(plugin) == 4201
+
+
+def test_a_linked_command_module(sdk, plugin_wasm):
+    """A documented difference (README): neither SDK runs a linked command's `_start` (it would
+    make compute return 120 and more); the official runtime makes a fresh instance of it for each
+    call of its exports (21 each time), extism_fast keeps its one instance (21, 22, 23)."""
+    with _linked(sdk, plugin_wasm, ("lib", "command_counter"), ("main", "main_lib")) as plugin:
+        expected = [21, 21, 21] if sdk is extism else [21, 22, 23]
+        assert [_run(plugin) for _ in range(3)] == expected
+
+
 _RUN = '(func (export "run") (result i32) (i32.const 0))'
 
 

@@ -47,6 +47,74 @@ def test_compiled_plugin_instances_and_store_reset_keep_the_order(plugin_wasm):
             assert run(plugin) == 42
 
 
+# ---- startup functions of linked modules ----
+
+@pytest.mark.parametrize("source", ["init_global", "init_global_both"])
+def test_a_linked_modules_initialize_runs_once_before_the_first_call(plugin_wasm, source):
+    """lib's `_initialize` sets the global main reads through its import (4200) and counts its
+    runs (+1); a module that also exports `_start` (TinyGo) gets `_initialize` and never `_start`
+    (which would make g -1). Once per instance: a new instance runs it again, once."""
+    compiled = ef.CompiledPlugin({"wasm": [{"data": plugin_wasm(f"link/{source}"), "name": "lib"},
+                                           {"data": plugin_wasm("link/main_init_global"), "name": "main"}]},
+                                 functions=[])
+    for _ in range(2):
+        with ef.Plugin(compiled) as plugin:
+            assert [run(plugin) for _ in range(3)] == [4201] * 3
+            plugin.reset()
+            assert run(plugin) == 4201
+
+
+def test_linked_modules_start_in_dependency_order_then_main(plugin_wasm):
+    """Listed after the module that depends on it, log's `_initialize` (1) still runs before
+    after's (2), then main's (3); neither after's `_start` (9) nor that of the command module
+    cmd (8) runs, and cmd's exports work all the same."""
+    modules = [("after", "init_after_log"), ("cmd", "init_command"), ("log", "init_log"),
+               ("main", "main_init_log")]
+    with link(plugin_wasm, *modules) as plugin:
+        assert [run(plugin) for _ in range(2)] == [7_000_123] * 2
+
+
+def test_a_linked_wasi_reactor_finds_its_preopened_directories(plugin_wasm, tmp_path):
+    """A C reactor linked as a side module: its `_initialize` (wasi-libc's constructors) finds the
+    mounted directory, which a host that skipped it would report as errno 76 (ENOTCAPABLE)."""
+    (tmp_path / "greeting.txt").write_bytes(b"hello from a mounted file")
+    manifest = {"wasm": [{"data": plugin_wasm("link/wasi_reader"), "name": "reader"},
+                         {"data": plugin_wasm("link/main_reader"), "name": "main"}],
+                "allowed_paths": {str(tmp_path): "/data"}}
+    with ef.Plugin(manifest, wasi=True, functions=[]) as plugin:
+        assert plugin.call("run", b"") == b"hello from a mounted file"
+        assert plugin.call("run", b"") == b"hello from a mounted file"
+
+
+def test_a_trap_in_a_linked_modules_initialize_fails_the_call_naming_it(plugin_wasm):
+    trapping = [True]
+
+    @ef.host_fn(name="should_trap", signature=([], [ef.ValType.I32]))
+    def should_trap(plugin, params, results):
+        results[0].value = int(trapping[0])
+
+    with link(plugin_wasm, ("lib", "init_fragile"), ("main", "main_init_global"),
+              functions=[should_trap]) as plugin:
+        for _ in range(2):
+            with pytest.raises(ef.CallError) as info:
+                run(plugin)
+            message = str(info.value)
+            assert "startup function '_initialize' of module 'lib' failed" in message, message
+            assert "unreachable" in message, message
+        # The instance starts afresh: lib's `_initialize` has run once, not once per attempt.
+        trapping[0] = False
+        assert [run(plugin) for _ in range(2)] == [4201] * 2
+        trapping[0] = True  # started: not run again
+        assert run(plugin) == 4201
+
+
+def test_a_linked_initialize_of_another_type_is_a_link_error_naming_its_module():
+    lib = b'(module (func (export "_initialize") (param i32)) (func (export "f") (result i32) (i32.const 1)))'
+    main = b'(module (import "lib" "f" (func (result i32))) (func (export "run") (result i32) (i32.const 0)))'
+    with pytest.raises(ef.LinkError, match="startup export '_initialize' of module 'lib' has an unsupported type"):
+        ef.Plugin({"wasm": [{"data": lib, "name": "lib"}, {"data": main, "name": "main"}]}, functions=[])
+
+
 # ---- cycles ----
 
 @pytest.mark.parametrize("listing", ["lib first", "b first"])
