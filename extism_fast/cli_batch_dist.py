@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
 from extism_fast._workers import PluginRef, pool_for
 from extism_fast.errors import Error
@@ -73,14 +73,15 @@ def parquet_chunks(path: str, column: str, chunk_size: int) -> tuple[int, Iterat
 
 
 @contextlib.contextmanager
-def parquet_sink(path: str) -> Iterator[Callable[[int, list[Any]], None]]:
-    """An ``emit(first_index, results)`` writing each chunk's rows to Parquet file ``path``."""
+def parquet_sink(path: str, open_output: Callable[[], BinaryIO]) -> Iterator[Callable[[int, list[Any]], None]]:
+    """An ``emit(first_index, results)`` writing each chunk's rows as Parquet to the file that
+    ``open_output()`` gives (called once pyarrow is known to be there), for output ``path``."""
     pa = _pyarrow()
     schema = pa.schema([("index", pa.int64()), ("output", pa.binary()), ("error", pa.string()),
                         ("type", pa.string())])
     try:
-        writer = pa.parquet.ParquetWriter(path, schema)
-    except (OSError, pa.ArrowException) as exc:
+        writer = pa.parquet.ParquetWriter(open_output(), schema)
+    except pa.ArrowException as exc:
         raise OSError(f"cannot write output {path!r}: {exc}") from None
 
     def emit(base: int, results: list[Any]) -> None:
