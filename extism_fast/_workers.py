@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 from extism_fast._runtime import CompiledPlugin
 from extism_fast.arrow import error_text  # one text for an item's error, Arrow column or not
+# An item that is not bytes-like or str: that item's error with errors="return", else the partition's.
+from extism_fast.errors import InputTypeError, input_type_error
 from extism_fast.pool import MAX_POOL_SIZE, PluginPool
 
 __all__ = ["Errors", "InputTypeError", "PluginRef", "as_compiled", "check_errors", "cpu_count", "decode_outputs",
@@ -30,11 +32,6 @@ Errors = Literal["raise", "return"]
 
 _pools: "dict[str, PluginPool]" = {}
 _pools_lock = threading.Lock()
-
-
-class InputTypeError(TypeError):
-    """An item that is not bytes-like or ``str`` (a missing value, a number, ...): that item's
-    error with ``errors="return"``, else the partition's."""
 
 
 def check_errors(errors: str) -> Errors:
@@ -118,8 +115,7 @@ def item_name(position: int, labels: Sequence[Any] | None) -> str:
 
 
 def _bad_item(position: int, item: Any, labels: Sequence[Any] | None) -> InputTypeError:
-    what = "missing (None/NA)" if item is None else f"of type {type(item).__name__}"
-    return InputTypeError(f"{item_name(position, labels)} is {what}, not bytes or str")
+    return input_type_error(position, item, item_name(position, labels))
 
 
 def run_items(pool: PluginPool, function_name: str, items: Sequence[Any], errors: Errors,
