@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from extism_fast._runtime import CompiledPlugin
+from extism_fast.arrow import decoded, is_text_type
 from extism_fast.arrow import error_text  # one text for an item's error, Arrow column or not
 # An item that is not bytes-like or str: that item's error with errors="return", else the partition's.
 from extism_fast.errors import InputTypeError, input_type_error
@@ -162,9 +163,9 @@ def run_list(pool: PluginPool, function_name: str, items: Sequence[Any], errors:
 
 
 def is_arrow_text(arrow_type: Any) -> bool:
-    """Whether a column of this pyarrow type takes :func:`run_arrow` (binary, string, large_*)."""
-    import pyarrow as pa
-    return arrow_type in (pa.binary(), pa.large_binary(), pa.string(), pa.large_string())
+    """Whether a column of this pyarrow type takes :func:`run_arrow` (binary, string, large_*, or
+    a dictionary of them)."""
+    return is_text_type(arrow_type)
 
 
 def run_arrow(pool: PluginPool, function_name: str, array: Any, errors: Errors, output: str,
@@ -180,6 +181,7 @@ def run_arrow(pool: PluginPool, function_name: str, array: Any, errors: Errors, 
     ``errors="raise"`` a failed call's Error names its item too.
     """
     import pyarrow.compute as pc
+    array = decoded(array)  # a dictionary's null values count as nulls only once decoded
     if errors == "raise":
         if array.null_count:  # checked before any call, as run_items does
             raise _bad_item(pc.index(array.is_null(), True).as_py(), None, labels)

@@ -1,8 +1,8 @@
 """Parquet input and output, and Dask, for ``extism-fast batch``.
 
 * ``--input-file data.parquet --column text``: the items are the values of one string or binary
-  column (a string is its UTF-8 bytes; a null is that item's ``InputError``), read a chunk at a
-  time. Needs pyarrow (``pip install 'extism_fast[arrow]'``).
+  column, dictionary-encoded or not (a string is its UTF-8 bytes; a null is that item's
+  ``InputError``), read a chunk at a time. Needs pyarrow (``pip install 'extism_fast[arrow]'``).
 * ``--output out.parquet``: one row per item, in input order, columns ``index`` (int64),
   ``output`` (binary, null when the item failed), ``error`` and ``type`` (strings, null when it
   succeeded).
@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 from extism_fast._workers import PluginRef, pool_for
+from extism_fast.arrow import decoded, is_text_type
 from extism_fast.errors import Error
 from extism_fast.cli_batch import InputError, run_chunk, run_chunks
 
@@ -58,15 +59,15 @@ def parquet_chunks(path: str, column: str, chunk_size: int) -> tuple[int, Iterat
     if column not in schema.names:
         raise SetupError(f"Parquet input {path!r} has no column {column!r} (columns: {', '.join(schema.names)})")
     kind = schema.field(column).type
-    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind)
-            or pa.types.is_large_binary(kind)):
-        raise SetupError(f"Parquet column {column!r} is {kind}, not a string or binary column")
+    if not is_text_type(kind):  # a dictionary of strings (many writers' default) is decoded
+        raise SetupError(f"Parquet column {column!r} is {kind}, not a string or binary column "
+                         f"(or a dictionary of one)")
     null = InputError(f"null value in column {column!r}")
 
     def chunks() -> Iterator[list[Any]]:
         for batch in parquet.iter_batches(batch_size=chunk_size, columns=[column]):
             # A list for now: once call_many takes Arrow arrays, batch.column(0) goes as it is.
-            values = batch.column(0).to_pylist()
+            values = decoded(batch.column(0)).to_pylist()
             yield [null if value is None else value.encode("utf-8") if isinstance(value, str) else value
                    for value in values]
     return parquet.metadata.num_rows, chunks()
