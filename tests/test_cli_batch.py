@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -405,7 +406,8 @@ def test_output_naming_the_input_is_refused(run, tmp_path, monkeypatch, how):
         monkeypatch.setattr(sys, "stdin", open(inp, encoding="utf-8"))
         source, out = "-", inp
     status, stdout, err = run("batch", COUNT_VOWELS_WAT, "count_vowels", "-f", source, "-o", out)
-    sys.stdin.close() if how == "stdin" else None
+    if how == "stdin":
+        sys.stdin.close()
     assert (status, stdout) == (2, b"")
     _one_error_line(err, "--output", "would destroy the inputs", "choose another output file")
     assert inp.read_bytes() == before
@@ -469,7 +471,7 @@ def test_an_output_over_the_file_size_limit_is_left_partial(tmp_path):
         resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, resource.RLIM_INFINITY))
 
     inp = _write_lines(tmp_path / "in.jsonl", [json.dumps(t) for t in TEXTS * 10])
-    env = {**__import__("os").environ, "PYTHONPATH": str(REPO_ROOT), "EXTISM_FAST_CACHE": "0"}
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "EXTISM_FAST_CACHE": "0"}
     proc = subprocess.run([sys.executable, "-m", "extism_fast", "batch", COUNT_VOWELS_WAT, "count_vowels",
                            "-f", str(inp), "-o", str(tmp_path / "out.jsonl"), "--chunk-size", "100"],
                           capture_output=True, text=True, env=env, preexec_fn=limit, timeout=120)
