@@ -23,6 +23,7 @@ from extism_fast.errors import (
     FunctionNotFoundError,
     HashMismatchError,
     HostFunctionError,
+    InputTypeError,
     LinkError,
     ManifestError,
     MemoryLimitError,
@@ -52,7 +53,7 @@ from extism_fast import extism  # the names of the official `extism.extism` modu
 __all__ = [
     "CallError", "CancelHandle", "CancelledError", "CapabilityError", "CompileError",
     "CompiledPlugin", "CurrentPlugin", "Error", "FuelExhaustedError", "Function", "FunctionNotFoundError",
-    "HOST_FN_REGISTRY", "HashMismatchError", "HostFunctionError", "KernelBuffer", "LinkError", "Manifest",
+    "HOST_FN_REGISTRY", "HashMismatchError", "HostFunctionError", "InputTypeError", "KernelBuffer", "LinkError", "Manifest",
     "ManifestError", "Memory", "MemoryLimitError", "MemoryOptions", "Plugin", "PluginError", "PluginPool",
     "PoolTimeoutError",
     "TimeoutError", "TrapError", "Val", "ValType", "WasmData", "WasmFile", "WasmUrl",

@@ -231,7 +231,11 @@ def _arrow_call_many(Plugin plugin, function_name, inputs, parse, bint return_ex
         raise ValueError(f"parse applies to list outputs only, not to output={output!r}")
     plugin._begin(function_name)  # fail fast, before reading the inputs
     if not arrow.is_arrow(inputs):  # a list in, Arrow out: one batch
-        batch = _ArrowBatch(list(inputs))
+        items = list(inputs)
+        try:
+            batch = _ArrowBatch(items)
+        except InputTypeError as exc:
+            raise reindexed(exc, first_index, items) from None
         return arrow.combine([_run_arrow_batch(plugin, function_name, batch, parse, return_exceptions,
                                                out_type, first_index)], False, out_type, return_exceptions)
     chunks, width, chunked = arrow.input_chunks(inputs)

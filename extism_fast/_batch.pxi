@@ -25,7 +25,7 @@ cdef class _Batch:
         cdef size_t i
         if items is None:
             return
-        self.items = [_as_input_bytes(item) for item in items]
+        self.items = _inputs_as_bytes(items)
         self._allocate(len(self.items))
         for i in range(self.count):
             data = self.items[i]
@@ -105,6 +105,18 @@ cdef class _Batch:
                 raise error
             out.append(error)
         return out
+
+
+cdef list _inputs_as_bytes(list items):
+    """The call inputs as bytes; an item that is neither str nor bytes-like is an InputTypeError
+    naming its index in ``items`` (callers running a piece of a larger input reindex it)."""
+    cdef Py_ssize_t i
+    try:
+        return [_as_input_bytes(item) for item in items]
+    except TypeError:
+        for i in range(len(items)):
+            checked_input(items[i], i)
+        raise
 
 
 cdef bytes _as_input_bytes(item):

@@ -412,7 +412,8 @@ cdef class CompiledPlugin:
 
 
 def _defined_memories(list modules):
-    """(minimum size in bytes, label) of the largest memory each module defines."""
+    """(minimum size in bytes, label) of the largest memory each module defines; MemoryLimitError
+    naming it when a minimum does not fit in 64 bits (what the store's check takes)."""
     from extism_fast.wasm_sections import largest_defined_memory
     found = []
     for module in modules:
@@ -424,7 +425,11 @@ def _defined_memories(list modules):
         largest = largest_defined_memory(data)
         if largest is not None:
             position, size = largest
-            found.append((size, f"memory {position} defined by module '{'main' if module.is_main else module.name}'"))
+            label = f"memory {position} defined by module '{'main' if module.is_main else module.name}'"
+            if size > U64_MAX:  # memory64 allows 2^48 pages of 64 KiB: 2^64 bytes, one too many
+                raise MemoryLimitError(f"{label} has a minimum size of {size} bytes, more than a 64-bit "
+                                       f"address space holds (2^64 - 1 bytes)")
+            found.append((size, label))
     return found
 
 

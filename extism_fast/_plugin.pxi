@@ -499,13 +499,21 @@ cdef class Plugin:
             raise TypeError("iter_call takes no Arrow input: use call_many(..., output='arrow'), or "
                             "slice the array and call call_many per slice")
         batch = []
+        start = 0  # the index of batch[0], for an InputTypeError's message
         for item in inputs:
             batch.append(item)
             if len(batch) == _BATCH_SIZE:
-                yield from self._run_batch(function_name, batch, parse, return_exceptions)
+                yield from self._run_batch_at(function_name, batch, parse, return_exceptions, start)
                 batch = []
+                start += _BATCH_SIZE
         if batch:
-            yield from self._run_batch(function_name, batch, parse, return_exceptions)
+            yield from self._run_batch_at(function_name, batch, parse, return_exceptions, start)
+
+    def _run_batch_at(self, function_name, list items, parse, bint return_exceptions, start):
+        try:
+            return self._run_batch(function_name, items, parse, return_exceptions)
+        except InputTypeError as exc:
+            raise reindexed(exc, start, items) from None
 
     cdef list _run_batch(self, function_name, list items, parse, bint return_exceptions):
         cdef _Batch batch = _Batch(items)

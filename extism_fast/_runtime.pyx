@@ -31,7 +31,7 @@ from extism_fast.includes.kernel cimport *
 from extism_fast.errors import (
     Error, CompileError, LinkError, ManifestError, FunctionNotFoundError, CallError, PluginError,
     TrapError, TimeoutError, CancelledError, MemoryLimitError, HostFunctionError, CapabilityError,
-    FuelExhaustedError,
+    FuelExhaustedError, InputTypeError, checked_input, reindexed,
 )
 from extism_fast.functions import Function, Val, ValType, HOST_FN_REGISTRY
 from extism_fast.compile_cache import cache_from_argument

@@ -18,7 +18,10 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from extism_fast._runtime import CompiledPlugin
+from extism_fast.arrow import decoded, is_text_type
 from extism_fast.arrow import error_text  # one text for an item's error, Arrow column or not
+# An item that is not bytes-like or str: that item's error with errors="return", else the partition's.
+from extism_fast.errors import InputTypeError, input_type_error
 from extism_fast.pool import MAX_POOL_SIZE, PluginPool
 
 __all__ = ["Errors", "InputTypeError", "PluginRef", "as_compiled", "check_errors", "cpu_count", "decode_outputs",
@@ -30,11 +33,6 @@ Errors = Literal["raise", "return"]
 
 _pools: "dict[str, PluginPool]" = {}
 _pools_lock = threading.Lock()
-
-
-class InputTypeError(TypeError):
-    """An item that is not bytes-like or ``str`` (a missing value, a number, ...): that item's
-    error with ``errors="return"``, else the partition's."""
 
 
 def check_errors(errors: str) -> Errors:
@@ -118,8 +116,7 @@ def item_name(position: int, labels: Sequence[Any] | None) -> str:
 
 
 def _bad_item(position: int, item: Any, labels: Sequence[Any] | None) -> InputTypeError:
-    what = "missing (None/NA)" if item is None else f"of type {type(item).__name__}"
-    return InputTypeError(f"{item_name(position, labels)} is {what}, not bytes or str")
+    return input_type_error(position, item, item_name(position, labels))
 
 
 def run_items(pool: PluginPool, function_name: str, items: Sequence[Any], errors: Errors,
@@ -166,9 +163,9 @@ def run_list(pool: PluginPool, function_name: str, items: Sequence[Any], errors:
 
 
 def is_arrow_text(arrow_type: Any) -> bool:
-    """Whether a column of this pyarrow type takes :func:`run_arrow` (binary, string, large_*)."""
-    import pyarrow as pa
-    return arrow_type in (pa.binary(), pa.large_binary(), pa.string(), pa.large_string())
+    """Whether a column of this pyarrow type takes :func:`run_arrow` (binary, string, large_*, or
+    a dictionary of them)."""
+    return is_text_type(arrow_type)
 
 
 def run_arrow(pool: PluginPool, function_name: str, array: Any, errors: Errors, output: str,
@@ -184,6 +181,7 @@ def run_arrow(pool: PluginPool, function_name: str, array: Any, errors: Errors, 
     ``errors="raise"`` a failed call's Error names its item too.
     """
     import pyarrow.compute as pc
+    array = decoded(array)  # a dictionary's null values count as nulls only once decoded
     if errors == "raise":
         if array.null_count:  # checked before any call, as run_items does
             raise _bad_item(pc.index(array.is_null(), True).as_py(), None, labels)

@@ -13,6 +13,7 @@ its call runs to its end first.
 from __future__ import annotations
 
 import asyncio
+import collections
 import threading
 import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -92,15 +93,54 @@ async def _stop(slot: CallSlot, future: "asyncio.Future[Any]") -> None:
         future.exception()  # retrieved: the call's CancelledError is expected here, not logged
 
 
-# One asyncio.Lock per (event loop, plugin): a Plugin runs one call at a time, and an asyncio.Lock
-# belongs to one loop (a program may run several loops one after the other, or on threads).
-_locks: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, weakref.WeakKeyDictionary[Any, asyncio.Lock]]" = (
+class _Turns:
+    """A first-come, first-served lock of one plugin in one event loop that holds no reference to
+    the loop. (An asyncio.Lock keeps its loop once a task has waited on it, so a table of them
+    kept every loop alive.) A waiting task is held as a weak reference to the future it awaits:
+    the task itself holds that future while it waits."""
+
+    __slots__ = ("held", "waiters")
+
+    def __init__(self) -> None:
+        self.held = False
+        self.waiters: "collections.deque[weakref.ref[asyncio.Future[None]]]" = collections.deque()
+
+    async def __aenter__(self) -> None:
+        if not self.held:
+            self.held = True
+            return
+        future: "asyncio.Future[None]" = asyncio.get_running_loop().create_future()
+        self.waiters.append(weakref.ref(future))
+        try:
+            await future  # resolved by release(): the turn is then this task's
+        except BaseException:
+            if future.done() and not future.cancelled():
+                self.release()  # given the turn as it was cancelled: pass it on
+            raise
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        self.release()
+
+    def release(self) -> None:
+        """Hand the turn to the first task still waiting, else free it."""
+        while self.waiters:
+            future = self.waiters.popleft()()
+            if future is not None and not future.done():
+                future.set_result(None)
+                return
+        self.held = False
+
+
+# The turns of each (event loop, plugin): a Plugin runs one call at a time, and a program may run
+# several loops one after the other, or on threads. Neither key is held: an entry goes with its
+# loop or its plugin.
+_locks: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, weakref.WeakKeyDictionary[Any, _Turns]]" = (
     weakref.WeakKeyDictionary()
 )
 _locks_guard = threading.Lock()
 
 
-def _lock_for(plugin: Any) -> asyncio.Lock:
+def _lock_for(plugin: Any) -> _Turns:
     loop = asyncio.get_running_loop()
     with _locks_guard:
         per_loop = _locks.get(loop)
@@ -108,7 +148,7 @@ def _lock_for(plugin: Any) -> asyncio.Lock:
             per_loop = _locks[loop] = weakref.WeakKeyDictionary()
         lock = per_loop.get(plugin)
         if lock is None:
-            lock = per_loop[plugin] = asyncio.Lock()
+            lock = per_loop[plugin] = _Turns()
         return lock
 
 

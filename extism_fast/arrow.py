@@ -65,10 +65,29 @@ def output_type(output: Optional[str]) -> Any:
     return pa.large_string() if output == "arrow_string" else pa.large_binary()
 
 
-def input_chunks(inputs: Any) -> Tuple[List[Any], int, bool]:
-    """The arrays of an Array or ChunkedArray input, the byte width of their offsets (4 or 8),
-    and whether it was a ChunkedArray; TypeError for other types."""
+def is_text_type(arrow_type: Any) -> bool:
+    """Whether items of this type are inputs: binary, string, large_*, or a dictionary of those."""
     pa = require_pyarrow()
+    if pa.types.is_dictionary(arrow_type):
+        arrow_type = arrow_type.value_type
+    return arrow_type in (pa.binary(), pa.string(), pa.large_binary(), pa.large_string())
+
+
+def decoded(inputs: Any) -> Any:
+    """``inputs`` (an Array or ChunkedArray) with a dictionary of binary or string values (what
+    many Parquet writers make of a string column) decoded to its value type: the calls read
+    plain offsets and data. A copy of the values; any other input is returned as it is."""
+    pa = require_pyarrow()
+    if pa.types.is_dictionary(inputs.type) and is_text_type(inputs.type):
+        return inputs.cast(inputs.type.value_type)
+    return inputs
+
+
+def input_chunks(inputs: Any) -> Tuple[List[Any], int, bool]:
+    """The arrays of an Array or ChunkedArray input (dictionary-encoded ones decoded), the byte
+    width of their offsets (4 or 8), and whether it was a ChunkedArray; TypeError for other types."""
+    pa = require_pyarrow()
+    inputs = decoded(inputs)
     chunked = isinstance(inputs, pa.ChunkedArray)
     chunks = inputs.chunks if chunked else [inputs]
     t = inputs.type
@@ -76,7 +95,8 @@ def input_chunks(inputs: Any) -> Tuple[List[Any], int, bool]:
         return chunks, 4, chunked
     if t in (pa.large_binary(), pa.large_string()):
         return chunks, 8, chunked
-    raise TypeError(f"Arrow inputs must be binary, large_binary, string or large_string, got {t}")
+    raise TypeError(f"Arrow inputs must be binary, large_binary, string or large_string (or a dictionary "
+                    f"of one of them), got {t}")
 
 
 def from_buffers(out_type: Any, length: int, null_count: int, validity: Any, offsets: Any, data: Any) -> Any:

@@ -27,9 +27,15 @@ the file is. A progress bar goes to stderr when stderr is a terminal or ``--prog
 (tqdm's, with rate and ETA, when ``extism_fast[progress]`` is installed; else a plain line),
 and a summary line always ends the run on stderr: ``N items, E errors, X items/s``.
 
-Exit status: 0 when every item succeeded, 1 when any item failed (its line says why) or the run
+The output file is written under a temporary name beside it and takes its name only when the run
+completes: a run that stops part-way (an error, Ctrl-C) leaves what it wrote as ``OUTPUT.partial``
+(a line on stderr says so) and the exit status is not 0. An ``--output`` that is the
+``--input-file`` (the same path, a hard link or a symbolic link to it) is refused before anything
+is opened.
+
+Exit status: 0 when every item succeeded, 1 when any item failed (its line says why), the run
 could not start (missing file, bad plugin, unknown function: one ``extism-fast: error:`` line on
-stderr, and no output file is written), 2 for bad usage.
+stderr, and no output file is written) or stopped part-way, 2 for bad usage.
 """
 
 from __future__ import annotations
@@ -40,7 +46,10 @@ import binascii
 import collections
 import concurrent.futures
 import contextlib
+import io
 import json
+import os
+import stat
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -48,6 +57,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from extism_fast import cli_options
+from extism_fast._files import replaced_on_success
 from extism_fast.pool import MAX_POOL_SIZE
 
 __all__ = [
@@ -439,10 +449,55 @@ def _open_input(path: str) -> IO[bytes]:
     return sys.stdin.buffer if path == "-" else cli_options.open_file(path, "rb")
 
 
-def _open_output(path: str) -> IO[str]:
-    if path == "-":
-        return sys.stdout
-    return cli_options.open_file(path, "w", encoding="utf-8", newline="\n")
+def _check_output_is_not_input(input_file: str, output: str) -> None:
+    """UsageError when ``output`` is the input file (the same path, a hard link or a symbolic link
+    to it, or the file stdin reads): writing the results would destroy the inputs."""
+    if output == "-":
+        return
+    try:
+        source = os.fstat(sys.stdin.fileno()) if input_file == "-" else os.stat(input_file)
+    except (OSError, ValueError, AttributeError):  # opening it says why; stdin may be no file
+        return
+    if not stat.S_ISREG(source.st_mode):
+        return
+    try:
+        target = os.stat(output)
+    except (OSError, ValueError):  # not there yet: compare where the two paths lead
+        same = input_file != "-" and os.path.realpath(output) == os.path.realpath(input_file)
+    else:
+        same = (target.st_dev, target.st_ino) == (source.st_dev, source.st_ino)
+    if same:
+        what = "stdin's file" if input_file == "-" else f"the --input-file {input_file!r}"
+        raise cli_options.UsageError(f"--output {output!r} is {what} (the same file, or a link to it): "
+                                     "writing the results would destroy the inputs; choose another output file")
+
+
+def _output_file(path: str, stack: contextlib.ExitStack) -> IO[bytes]:
+    """The --output file (binary), under a temporary name beside it until the run completes; a
+    run that stops part-way leaves it as ``PATH.partial`` and says so on stderr. A symbolic link
+    is written through; an existing output that is not a regular file (/dev/null, a FIFO) is
+    written directly, as nothing can take its place."""
+    try:
+        target = os.path.realpath(path)
+        try:
+            existing = os.stat(target)
+        except FileNotFoundError:
+            existing = None
+        if existing is not None and not stat.S_ISREG(existing.st_mode):
+            sink = open(target, "wb")
+            stack.callback(sink.close)
+            return sink
+        mode = 0o666 if existing is None else stat.S_IMODE(existing.st_mode)
+        return stack.enter_context(replaced_on_success(target, file_mode=mode, partial=target + ".partial",
+                                                       on_partial=_say_partial))
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        raise OSError(f"cannot write output file {path!r}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def _say_partial(partial: str) -> None:
+    sys.stderr.write(f"{cli_options.PROG}: the run stopped part-way: the results written so far are in "
+                     f"{partial!r}\n")
+    sys.stderr.flush()
 
 
 def _isatty(stream: Any) -> bool:
@@ -472,11 +527,12 @@ def _sink_of(args: argparse.Namespace, stack: contextlib.ExitStack) -> Callable[
     """Where each chunk's results go: JSON Lines, or Parquet for a *.parquet --output."""
     from extism_fast import cli_batch_dist
     if cli_batch_dist.is_parquet(args.output):
-        return stack.enter_context(cli_batch_dist.parquet_sink(args.output))
-    sink = _open_output(args.output)
-    if args.output != "-":
-        stack.callback(sink.close)
-    stack.callback(sink.flush)
+        return stack.enter_context(cli_batch_dist.parquet_sink(args.output, lambda: _output_file(args.output, stack)))
+    if args.output == "-":
+        stack.callback(sys.stdout.flush)
+        return json_lines_sink(sys.stdout.write)
+    sink = io.TextIOWrapper(_output_file(args.output, stack), encoding="utf-8", newline="\n")
+    stack.callback(sink.detach)  # flushed before the file is closed and renamed
     return json_lines_sink(sink.write)
 
 
@@ -502,6 +558,7 @@ def run_batch_command(args: argparse.Namespace) -> int:
     with cli_options.plugin_logging(args.log_level):
         try:
             with contextlib.ExitStack() as stack:
+                _check_output_is_not_input(args.input_file, args.output)
                 chunks, total = _chunks_of(args, stack, want_progress)
                 manifest = cli_options.build_manifest(args)
                 kwargs = cli_options.plugin_kwargs(args)

@@ -1,8 +1,8 @@
 """Parquet input and output, and Dask, for ``extism-fast batch``.
 
 * ``--input-file data.parquet --column text``: the items are the values of one string or binary
-  column (a string is its UTF-8 bytes; a null is that item's ``InputError``), read a chunk at a
-  time. Needs pyarrow (``pip install 'extism_fast[arrow]'``).
+  column, dictionary-encoded or not (a string is its UTF-8 bytes; a null is that item's
+  ``InputError``), read a chunk at a time. Needs pyarrow (``pip install 'extism_fast[arrow]'``).
 * ``--output out.parquet``: one row per item, in input order, columns ``index`` (int64),
   ``output`` (binary, null when the item failed), ``error`` and ``type`` (strings, null when it
   succeeded).
@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
 from extism_fast._workers import PluginRef, pool_for
+from extism_fast.arrow import decoded, is_text_type
 from extism_fast.errors import Error
 from extism_fast.cli_batch import InputError, run_chunk, run_chunks
 
@@ -58,29 +59,30 @@ def parquet_chunks(path: str, column: str, chunk_size: int) -> tuple[int, Iterat
     if column not in schema.names:
         raise SetupError(f"Parquet input {path!r} has no column {column!r} (columns: {', '.join(schema.names)})")
     kind = schema.field(column).type
-    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind)
-            or pa.types.is_large_binary(kind)):
-        raise SetupError(f"Parquet column {column!r} is {kind}, not a string or binary column")
+    if not is_text_type(kind):  # a dictionary of strings (many writers' default) is decoded
+        raise SetupError(f"Parquet column {column!r} is {kind}, not a string or binary column "
+                         f"(or a dictionary of one)")
     null = InputError(f"null value in column {column!r}")
 
     def chunks() -> Iterator[list[Any]]:
         for batch in parquet.iter_batches(batch_size=chunk_size, columns=[column]):
             # A list for now: once call_many takes Arrow arrays, batch.column(0) goes as it is.
-            values = batch.column(0).to_pylist()
+            values = decoded(batch.column(0)).to_pylist()
             yield [null if value is None else value.encode("utf-8") if isinstance(value, str) else value
                    for value in values]
     return parquet.metadata.num_rows, chunks()
 
 
 @contextlib.contextmanager
-def parquet_sink(path: str) -> Iterator[Callable[[int, list[Any]], None]]:
-    """An ``emit(first_index, results)`` writing each chunk's rows to Parquet file ``path``."""
+def parquet_sink(path: str, open_output: Callable[[], BinaryIO]) -> Iterator[Callable[[int, list[Any]], None]]:
+    """An ``emit(first_index, results)`` writing each chunk's rows as Parquet to the file that
+    ``open_output()`` gives (called once pyarrow is known to be there), for output ``path``."""
     pa = _pyarrow()
     schema = pa.schema([("index", pa.int64()), ("output", pa.binary()), ("error", pa.string()),
                         ("type", pa.string())])
     try:
-        writer = pa.parquet.ParquetWriter(path, schema)
-    except (OSError, pa.ArrowException) as exc:
+        writer = pa.parquet.ParquetWriter(open_output(), schema)
+    except pa.ArrowException as exc:
         raise OSError(f"cannot write output {path!r}: {exc}") from None
 
     def emit(base: int, results: list[Any]) -> None:

@@ -33,10 +33,11 @@ import logging
 import os
 import platform
 import stat
-import tempfile
 import tomllib
 from pathlib import Path
 from typing import NamedTuple, Optional, Tuple, Union
+
+from extism_fast._files import replaced_on_success
 
 __all__ = ["CompileCache", "EntryKey", "cache_from_argument", "default_directory"]
 
@@ -199,10 +200,9 @@ class CompileCache:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             if not self.trusted():
                 return
-            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as f:
+            # A write that fails (disk full, file-size limit) leaves no temporary file behind.
+            with replaced_on_success(str(self._path(key)), file_mode=0o600) as f:
                 f.write(blob)
-            os.replace(tmp, self._path(key))
         except OSError as exc:
             logger.debug("extism_fast: cannot write the compile cache in %s: %s", self.directory, exc)
 

@@ -7,6 +7,7 @@ without parsing messages. Messages always name the problem (field, import, limit
 from __future__ import annotations
 
 import builtins
+from typing import Any, Optional, Sequence
 
 __all__ = [
     "Error",
@@ -25,6 +26,7 @@ __all__ = [
     "CapabilityError",
     "FuelExhaustedError",
     "PoolTimeoutError",
+    "InputTypeError",
 ]
 
 
@@ -91,3 +93,39 @@ class FuelExhaustedError(CallError):
 class PoolTimeoutError(Error, builtins.TimeoutError):
     """``PluginPool.get(timeout=...)`` found no free instance within the timeout (also a
     builtin :class:`TimeoutError`)."""
+
+
+class InputTypeError(Error, builtins.TypeError):
+    """An input item of a batch (``call_many``, ``iter_call``, ``PluginPool.map``/``amap``, the
+    Dask and Ray helpers) that is neither bytes-like nor ``str``: a missing value, a number, ...
+    The message names the item; ``input_index`` is its index in the inputs. Also a builtin
+    :class:`TypeError`, as a bad argument is."""
+
+    input_index: Optional[int] = None
+
+
+def input_type_error(index: int, item: Any, name: Optional[str] = None) -> InputTypeError:
+    """The InputTypeError of ``item``, the input at ``index``, named ``name`` (default ``input
+    INDEX``)."""
+    what = "missing (None/NA)" if item is None else f"of type {type(item).__name__}"
+    error = InputTypeError(f"{f'input {index}' if name is None else name} is {what}, not bytes or str")
+    error.input_index = index
+    return error
+
+
+def reindexed(error: InputTypeError, offset: int, items: Sequence[Any]) -> InputTypeError:
+    """``error``, raised for ``items`` (a piece of the inputs starting at index ``offset``), as
+    the error of the whole inputs."""
+    if error.input_index is None or not offset:
+        return error
+    return input_type_error(offset + error.input_index, items[error.input_index])
+
+
+def checked_input(item: Any, index: int) -> Any:
+    """``item`` when a call takes it (str or bytes-like), else its InputTypeError."""
+    if not isinstance(item, (bytes, str)):
+        try:
+            memoryview(item).release()
+        except TypeError:
+            raise input_type_error(index, item) from None
+    return item

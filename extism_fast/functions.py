@@ -555,13 +555,31 @@ def _importable_as(obj: Any, module: Any, qualname: Any) -> bool:
     return found is obj or (inspect.ismethod(obj) and found == obj)  # a classmethod: a new object each time
 
 
+#: What the script being run is called: by these names, another process finds its own main module
+#: (a Dask or Ray worker's, or none) or, under multiprocessing, the script run again.
+_MAIN_MODULES = ("__main__", "__mp_main__")
+
+
+def _refuse_main(where: str, name: str, *modules: Any) -> None:
+    """PicklingError when any of ``modules`` is the script being run: a reference into it is not
+    what another process resolves (an AttributeError there, or another function of that name)."""
+    if any(module in _MAIN_MODULES for module in modules):
+        raise pickle.PicklingError(
+            f"cannot pickle {where}: {name} is defined in the script being run (__main__), which "
+            f"another process cannot import by that name; move it into a module of its own (e.g. "
+            f"host_functions.py beside the script) and import it from there"
+        )
+
+
 def _reduce_function(fn: Function) -> Tuple[Any, ...]:
     where = f"host function {fn.namespace}::{fn.name}"
     module, qualname = fn.__dict__.get("__module__"), fn.__dict__.get("__qualname__")
-    if _importable_as(fn, module, qualname):  # a module-level @host_fn: the object itself by name
-        return (_import_object, (module, qualname))
     target = fn.func if isinstance(fn, ExplicitFunction) else fn.f
     name = f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', repr(target))}"
+    _refuse_main(where, f"its callable {name}", module, getattr(target, "__module__", None))
+    _refuse_main(where, f"its class {type(fn).__qualname__}", type(fn).__module__)
+    if _importable_as(fn, module, qualname):  # a module-level @host_fn: the object itself by name
+        return (_import_object, (module, qualname))
     if not _importable_as(target, getattr(target, "__module__", None), getattr(target, "__qualname__", None)):
         raise pickle.PicklingError(
             f"cannot pickle {where}: its callable {name} cannot be imported by name in another process "

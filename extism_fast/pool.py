@@ -25,7 +25,7 @@ from extism_fast._runtime import CompiledPlugin, Plugin, _arrow_call_many, parse
 from extism_fast.arrow import combine as arrow_combine, is_arrow, is_chunked_array
 from extism_fast.arrow import output_type as arrow_output_type, split as arrow_split
 from extism_fast.aio import CallSlot, run_on_thread
-from extism_fast.errors import Error, PoolTimeoutError
+from extism_fast.errors import Error, InputTypeError, PoolTimeoutError, checked_input, reindexed
 from extism_fast.functions import HOST_FN_REGISTRY, Function
 
 __all__ = ["PluginPool", "PooledPlugin", "MAX_POOL_SIZE"]
@@ -211,10 +211,14 @@ class PluginPool:
             self._free.put(plugin)
         return parse_output(out, parse)
 
-    def _run_chunk(self, function_name: str, chunk: List[Any], parse: Any, return_exceptions: bool) -> List[Any]:
+    def _run_chunk(self, function_name: str, chunk: List[Any], parse: Any, return_exceptions: bool,
+                   start: int) -> List[Any]:
+        """One chunk of map(), the inputs from index ``start`` on."""
         plugin = self._borrow("map")
         try:
             return plugin.call_many(function_name, chunk, parse, return_exceptions)
+        except InputTypeError as exc:
+            raise reindexed(exc, start, chunk) from None
         finally:
             self._give_back(plugin)
 
@@ -290,20 +294,21 @@ class PluginPool:
         items = inputs if isinstance(inputs, list) else list(inputs)
         if chunk_size is None:
             chunk_size = max(1, min(1024, -(-len(items) // (self._max_size * 4))))
-        chunks = (items[i : i + chunk_size] for i in range(0, len(items), chunk_size))
         pending: "dict[Future, int]" = {}
         done: "dict[int, List[Any]]" = {}
         next_index = submitted = 0
-        for chunk in chunks:
-            pending[self._submit(function_name, chunk, parse, return_exceptions)] = submitted
+        for start in range(0, len(items), chunk_size):
+            chunk = items[start : start + chunk_size]
+            pending[self._submit(function_name, chunk, parse, return_exceptions, start)] = submitted
             submitted += 1
             while len(pending) >= 2 * self._max_size:
                 next_index = yield from self._drain(pending, done, next_index, ordered)
         while pending:
             next_index = yield from self._drain(pending, done, next_index, ordered)
 
-    def _submit(self, function_name: str, chunk: List[Any], parse: Any, return_exceptions: bool) -> Future:
-        return self._submit_to(self._run_chunk, function_name, chunk, parse, return_exceptions)
+    def _submit(self, function_name: str, chunk: List[Any], parse: Any, return_exceptions: bool,
+                start: int) -> Future:
+        return self._submit_to(self._run_chunk, function_name, chunk, parse, return_exceptions, start)
 
     def _submit_to(self, fn: Callable[..., Any], *args: Any) -> Future:
         try:
@@ -371,7 +376,10 @@ class PluginPool:
                     return_exceptions: bool, limit: int) -> AsyncIterator[Any]:
         in_flight: "List[asyncio.Task[Any]]" = []  # in input order
         try:
+            index = 0
             async for item in _aiterate(inputs):
+                checked_input(item, index)  # the error names its index, as map()'s does
+                index += 1
                 in_flight.append(asyncio.ensure_future(self.acall(function_name, item, parse)))
                 if len(in_flight) >= limit:
                     yield await _outcome(in_flight.pop(0), return_exceptions)

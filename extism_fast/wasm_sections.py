@@ -54,7 +54,8 @@ def _memory_section(wasm: bytes) -> Optional[tuple[int, int]]:
 
 def largest_defined_memory(wasm: bytes) -> Optional[tuple[int, int]]:
     """(position among the memories the module defines, minimum size in bytes) of the defined
-    memory with the largest minimum; None when it defines none or the binary cannot be read.
+    memory with the largest minimum; None when it defines none or the binary cannot be read. The
+    size is not bounded (a memory64 minimum of 2^48 pages is 2^64 bytes): the caller range-checks it.
     Limits flags (the threads, memory64 and custom-page-sizes encodings): bit 0 a maximum follows,
     bit 3 a page size (log2) follows them."""
     try:

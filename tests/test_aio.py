@@ -162,6 +162,31 @@ def test_acalls_of_one_plugin_wait_for_each_other(misc):
     asyncio.run(main())
 
 
+def test_acall_keeps_no_event_loop_alive(misc):
+    """The per-loop table of turns holds no loop: every loop acall ran on (with acalls waiting for
+    each other, and one cancelled while waiting) is freed once asyncio.run has closed it."""
+    import weakref
+
+    loops = []
+
+    async def main(plugin):
+        loops.append(weakref.ref(asyncio.get_running_loop()))
+        outputs = await asyncio.gather(*(plugin.acall("ok") for _ in range(3)))
+        assert outputs == [b"ok"] * 3
+        running = asyncio.ensure_future(plugin.acall("busy", struct.pack("<Q", 100_000)))
+        waiting = asyncio.ensure_future(plugin.acall("ok"))
+        await asyncio.sleep(0)
+        waiting.cancel()
+        assert await running == b"done"
+        assert await plugin.acall("ok") == b"ok"  # the cancelled waiter passed its turn on
+
+    with ef.Plugin(misc) as plugin:
+        for _ in range(30):
+            asyncio.run(main(plugin))
+        gc.collect()
+        assert [ref for ref in loops if ref() is not None] == []
+
+
 def test_timeout_raises_timeout_error(plugin_wasm):
     async def main():
         manifest = {"wasm": [{"data": plugin_wasm("misc")}], "timeout_ms": 100}

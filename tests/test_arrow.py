@@ -148,10 +148,60 @@ def test_output_types(echo):
 
 
 def test_other_arrow_types_are_refused(counter):
-    with pytest.raises(TypeError, match=r"binary, large_binary, string or large_string, got int64"):
+    with pytest.raises(TypeError, match=r"string or large_string \(or a dictionary of one of them\), got int64"):
         counter.call_many("count_vowels", pa.array([1, 2]), output="arrow")
     with pytest.raises(ef.FunctionNotFoundError):
         counter.call_many("nope", pa.array([b"a"]), output="arrow")
+
+
+@pytest.mark.parametrize("t", TYPES, ids=str)
+def test_dictionary_encoded_inputs_are_decoded(counter, plugin_wasm, t):
+    """A dictionary of binary/string values (many Parquet writers' default for a string column)
+    gives what its plain array gives, on call_many and PluginPool.map, whole, sliced or chunked;
+    a null index and a null dictionary value are both null items."""
+    texts = [TEXTS[i % 7] for i in range(200)]
+    texts[150] = None
+    plain = typed(texts, t)
+    encoded = plain.dictionary_encode()
+    assert pa.types.is_dictionary(encoded.type) and len(encoded.dictionary) == 7  # nulls are in the indices
+    expected = counter.call_many("count_vowels", plain, return_exceptions=True, output="arrow")
+    assert counter.call_many("count_vowels", encoded, return_exceptions=True, output="arrow").equals(expected)
+    assert counter.call_many("count_vowels", encoded.slice(10, 20)) == [vowels(x) for x in texts[10:30]]
+    chunked = pa.chunked_array([encoded.slice(0, 100), encoded.slice(100)])
+    out = counter.call_many("count_vowels", chunked, output="arrow", return_exceptions=True)
+    assert isinstance(out, pa.ChunkedArray) and out.combine_chunks().equals(expected)
+    with ef.PluginPool(plugin_wasm(COUNT), size=2) as pool:
+        assert pool.map("count_vowels", encoded, output="arrow", return_exceptions=True, chunk_size=30).equals(expected)
+        with pytest.raises(ValueError, match="^input 150 is null"):
+            pool.map("count_vowels", encoded, chunk_size=30)
+    null_value = pa.DictionaryArray.from_arrays(pa.array([0, 1, 0], pa.int8()), typed(["aa", None], t))
+    assert counter.call_many("count_vowels", null_value, return_exceptions=True)[::2] == [vowels("aa")] * 2
+    with pytest.raises(TypeError, match=r"\(or a dictionary of one of them\), got dictionary<values=int64"):
+        counter.call_many("count_vowels", pa.array([1, 2]).dictionary_encode())
+
+
+def test_a_parquet_dictionary_column_and_the_dask_ray_arrow_path(counter, plugin_wasm, tmp_path):
+    """Written with use_dictionary=True and read back with read_dictionary: taken as it is, by
+    call_many and by _workers.run_arrow (what Dask's map_column and Ray's PluginMapper run), where
+    a dictionary's null value is an InputTypeError naming the item."""
+    import pyarrow.parquet as pq
+
+    from extism_fast._workers import is_arrow_text, run_arrow
+
+    texts = [TEXTS[i % 5] for i in range(60)]
+    pq.write_table(pa.table({"text": texts}), tmp_path / "d.parquet", use_dictionary=True)
+    column = pq.read_table(tmp_path / "d.parquet", read_dictionary=["text"]).column("text")
+    assert pa.types.is_dictionary(column.type)
+    expected = [vowels(x) for x in texts]
+    assert counter.call_many("count_vowels", column) == expected
+    assert is_arrow_text(column.type)
+    with ef.PluginPool(plugin_wasm(COUNT), size=2) as pool:
+        outputs, errors = run_arrow(pool, "count_vowels", column, "raise", "str")
+        assert outputs.type == pa.large_string() and [x.encode() for x in outputs.to_pylist()] == expected
+        null_value = pa.DictionaryArray.from_arrays(pa.array([0, 1, 0]), pa.array(["aa", None]))
+        outputs, errors = run_arrow(pool, "count_vowels", null_value, "return", "bytes")
+        assert outputs.to_pylist() == [vowels("aa"), None, vowels("aa")]
+        assert errors.to_pylist()[1] == "InputTypeError: item 1 of the partition is missing (None/NA), not bytes or str"
 
 
 def test_iterators_refuse_arrow_inputs(counter, plugin_wasm):

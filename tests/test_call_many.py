@@ -9,6 +9,7 @@ import gc
 import os
 import subprocess
 import sys
+import re
 import textwrap
 
 import pytest
@@ -140,3 +141,43 @@ def test_call_many_out_of_host_memory_for_outputs_raises_memory_error(wasm_path)
                             check=False, env=dict(os.environ, EXTISM_FAST_INSTANCE_POOL="0"))
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[:2] == ["MemoryError True", "b'still works'"], result.stdout
+
+
+def _bad_inputs(n, bad_at, bad=None):
+    items = [b"aa"] * n
+    items[bad_at] = bad
+    return items
+
+
+@pytest.mark.parametrize("path", ["call_many", "iter_call", "call_many arrow out", "map", "map small chunks",
+                                  "map arrow out", "imap", "amap"])
+@pytest.mark.parametrize("bad", [None, 5])
+def test_a_bad_list_item_is_an_input_type_error_naming_its_index(plugin_wasm, path, bad):
+    """On every batch path, before any of its piece's calls; the plugin and pool stay usable."""
+    import asyncio
+
+    items = _bad_inputs(3000, 2345, bad)  # past the first batch of 1024 and the first chunks
+    what = "missing (None/NA)" if bad is None else "of type int"
+    compiled = ef.CompiledPlugin(plugin_wasm(COUNT))
+    with ef.Plugin(compiled) as plugin, ef.PluginPool(compiled, size=2) as pool:
+        runs = {
+            "call_many": lambda: plugin.call_many("count_vowels", items),
+            "iter_call": lambda: list(plugin.iter_call("count_vowels", items, return_exceptions=True)),
+            "call_many arrow out": lambda: plugin.call_many("count_vowels", items, output="arrow"),
+            "map": lambda: pool.map("count_vowels", items),
+            "map small chunks": lambda: pool.map("count_vowels", items, chunk_size=7, return_exceptions=True),
+            "map arrow out": lambda: pool.map("count_vowels", items, output="arrow"),
+            "imap": lambda: list(pool.imap("count_vowels", items, ordered=False)),
+            "amap": lambda: asyncio.run(_collect(pool.amap("count_vowels", items))),
+        }
+        if "arrow" in path:
+            pytest.importorskip("pyarrow")
+        with pytest.raises(ef.InputTypeError, match=rf"^input 2345 is {re.escape(what)}, not bytes or str$") as info:
+            runs[path]()
+        assert isinstance(info.value, TypeError) and info.value.input_index == 2345
+        assert plugin.call_many("count_vowels", [b"a", "e"]) == [vowels("a"), vowels("e")]
+        assert pool.map("count_vowels", ["io"]) == [vowels("io")]
+
+
+async def _collect(iterator):
+    return [item async for item in iterator]

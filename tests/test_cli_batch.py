@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -19,7 +20,7 @@ import extism_fast
 from extism_fast.cli_batch import InputError, Progress, count_lines, format_result, parse_item
 from extism_fast.cli import build_manifest, build_parser
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, FakeTTY
 
 COUNT_VOWELS_WAT = str(REPO_ROOT / "examples" / "count_vowels.wat")
 
@@ -379,6 +380,117 @@ def test_unwritable_output(run, tmp_path):
                          "-o", tmp_path / "no" / "dir" / "out.jsonl")
     assert status == 1
     _one_error_line(err, "cannot write output file")
+
+
+@pytest.mark.parametrize("how", ["same path", "other spelling", "through a missing directory", "hard link",
+                                 "symbolic link", "stdin"])
+def test_output_naming_the_input_is_refused(run, tmp_path, monkeypatch, how):
+    """Before anything is opened for writing: the inputs stay as they were, no output is made."""
+    lines = [json.dumps(t) for t in TEXTS[:20]]
+    inp = _write_lines(tmp_path / "in.jsonl", lines)
+    before = inp.read_bytes()
+    source = inp
+    if how == "same path":
+        out = inp
+    elif how == "other spelling":
+        out = f"{tmp_path}/./in.jsonl"
+    elif how == "through a missing directory":
+        out = f"{tmp_path}/missing/../in.jsonl"
+    elif how == "hard link":
+        out = tmp_path / "link.jsonl"
+        out.hardlink_to(inp)
+    elif how == "symbolic link":
+        out = tmp_path / "link.jsonl"
+        out.symlink_to(inp)
+    else:
+        monkeypatch.setattr(sys, "stdin", open(inp, encoding="utf-8"))
+        source, out = "-", inp
+    status, stdout, err = run("batch", COUNT_VOWELS_WAT, "count_vowels", "-f", source, "-o", out)
+    if how == "stdin":
+        sys.stdin.close()
+    assert (status, stdout) == (2, b"")
+    _one_error_line(err, "--output", "would destroy the inputs", "choose another output file")
+    assert inp.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["in.jsonl"] + (["link.jsonl"] if "link" in how else []))
+
+
+def _fail_third_chunk(monkeypatch):
+    """Make the run fail at its third chunk, as a lost worker or a full disk would, part-way."""
+    from extism_fast import cli_batch
+
+    real, seen = cli_batch.run_chunk, []
+
+    def run_chunk(pool, function, items):
+        seen.append(len(items))
+        if len(seen) == 3:
+            raise extism_fast.Error("the worker running this chunk was lost")
+        return real(pool, function, items)
+    monkeypatch.setattr(cli_batch, "run_chunk", run_chunk)
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_a_run_that_stops_part_way_leaves_only_a_partial_file(run, tmp_path, monkeypatch, suffix):
+    if suffix == ".parquet":
+        pq = pytest.importorskip("pyarrow.parquet")
+    inp = _write_lines(tmp_path / "in.jsonl", [json.dumps(t) for t in TEXTS])
+    out = tmp_path / f"out{suffix}"
+    out.write_bytes(b"the previous run's results")
+    _fail_third_chunk(monkeypatch)
+    status, _, err = run("batch", COUNT_VOWELS_WAT, "count_vowels", "-f", inp, "-o", out, "--chunk-size", 50)
+    assert status == 1
+    lines = err.splitlines()
+    assert lines == [f"extism-fast: the run stopped part-way: the results written so far are in '{out}.partial'",
+                     "extism-fast: error: the worker running this chunk was lost"]
+    assert out.read_bytes() == b"the previous run's results"  # nothing passed off as complete
+    partial = tmp_path / f"out{suffix}.partial"
+    expected = [_vowels(t.encode()) for t in TEXTS[:100]]
+    if suffix == ".parquet":
+        assert pq.read_table(partial).column("output").to_pylist() == expected
+    else:
+        assert [r["output"].encode() for r in _read_results(partial)] == expected
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", f"out{suffix}", f"out{suffix}.partial"]
+    monkeypatch.undo()
+    # A complete run replaces the output (and leaves no temporary file).
+    monkeypatch.setattr(sys, "stdin", FakeTTY())
+    assert run("batch", COUNT_VOWELS_WAT, "count_vowels", "-f", inp, "-o", out, "--chunk-size", 50)[0] == 0
+    if suffix == ".parquet":
+        assert pq.read_table(out).column("output").to_pylist() == [_vowels(t.encode()) for t in TEXTS]
+    else:
+        assert len(_read_results(out)) == len(TEXTS)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", f"out{suffix}", f"out{suffix}.partial"]
+
+
+def test_an_output_over_the_file_size_limit_is_left_partial(tmp_path):
+    """A real write failure part-way (EFBIG under RLIMIT_FSIZE, SIGXFSZ ignored), in a subprocess."""
+    import resource
+    import signal
+
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, resource.RLIM_INFINITY))
+
+    inp = _write_lines(tmp_path / "in.jsonl", [json.dumps(t) for t in TEXTS * 10])
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "EXTISM_FAST_CACHE": "0"}
+    proc = subprocess.run([sys.executable, "-m", "extism_fast", "batch", COUNT_VOWELS_WAT, "count_vowels",
+                           "-f", str(inp), "-o", str(tmp_path / "out.jsonl"), "--chunk-size", "100"],
+                          capture_output=True, text=True, env=env, preexec_fn=limit, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    assert "the run stopped part-way" in proc.stderr and "File too large" in proc.stderr
+    assert not (tmp_path / "out.jsonl").exists()
+    assert 0 < (tmp_path / "out.jsonl.partial").stat().st_size <= 20_000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out.jsonl.partial"]
+
+
+def test_output_through_a_symbolic_link_and_to_a_device(run, tmp_path):
+    inp = _write_lines(tmp_path / "in.jsonl", ['"aa"'])
+    real = tmp_path / "real.jsonl"
+    real.write_text("old\n")
+    (tmp_path / "link.jsonl").symlink_to(real)
+    assert run("batch", COUNT_VOWELS_WAT, "count_vowels", "-f", inp, "-o", tmp_path / "link.jsonl")[0] == 0
+    assert (tmp_path / "link.jsonl").is_symlink()  # written through, not replaced
+    assert _read_results(real) == [{"index": 0, "output": '{"count": 2}'}]
+    assert run("batch", COUNT_VOWELS_WAT, "count_vowels", "-f", inp, "-o", "/dev/null")[0] == 0
 
 
 @pytest.mark.parametrize(

@@ -94,3 +94,18 @@ def test_unknown_dask_scheduler_is_one_error_line(tmp_path):
     assert proc.stderr.startswith("extism-fast: error: cannot connect to the Dask scheduler at nope://x:1: "
                                   "unknown address scheme 'nope'")
     assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_parquet_dictionary_column_is_decoded(tmp_path):
+    """A dictionary-encoded string column (a table written from pa.array(...).dictionary_encode(),
+    read back as dictionary<values=string>) is taken like a plain one, nulls as InputErrors."""
+    texts = ["ab", "xy", None, "ab", "cd"] * 3
+    pq.write_table(pa.table({"text": pa.array(texts).dictionary_encode()}), tmp_path / "in.parquet",
+                   use_dictionary=True)
+    assert pa.types.is_dictionary(pq.ParquetFile(tmp_path / "in.parquet").schema_arrow.field("text").type)
+    proc = batch(tmp_path, "--input-file", "in.parquet", "--output", "out.parquet", "--chunk-size", "4")
+    assert proc.returncode == 1, proc.stderr  # the x items and the nulls failed
+    assert proc.stderr.splitlines()[-1].startswith("15 items, 6 errors, ")
+    rows = pq.read_table(tmp_path / "out.parquet").to_pylist()
+    assert [row["output"] for row in rows] == [t.encode() if t and t[0] != "x" else None for t in texts]
+    assert [row["type"] for row in rows][:3] == [None, "PluginError", "InputError"]

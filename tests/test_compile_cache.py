@@ -309,3 +309,25 @@ def test_second_process_loads_from_the_cache(tmp_path, wasm_path):
     runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
             for _ in range(2)]
     assert [r.stdout.strip() for r in runs] == ["miss", "hit"], [r.stderr for r in runs]
+
+
+def test_a_failed_write_leaves_no_temporary_file(tmp_path, wasm_path):
+    """An entry that cannot be written whole (here: over the file-size limit, RLIMIT_FSIZE, with
+    SIGXFSZ ignored so that write() fails with EFBIG) leaves nothing in the directory; the plugin
+    is compiled in memory and works, and a later process with room writes the entry."""
+    script = textwrap.dedent(f"""
+        import resource, signal
+        import extism_fast as ef
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.RLIM_INFINITY))
+        with ef.Plugin({str(wasm_path(COUNT))!r}) as p:
+            assert p.call("count_vowels", "aa") == b'{{"count": 2}}'
+        print("ok")
+    """)
+    cache = tmp_path / "cache"
+    env = dict(os.environ, EXTISM_FAST_CACHE_DIR=str(cache), EXTISM_FAST_CACHE="1", PYTHONDONTWRITEBYTECODE="1")
+    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert run.stdout.strip() == "ok", run.stderr
+    assert list(cache.iterdir()) == []
+    ef.CompiledPlugin(wasm_path(COUNT).read_bytes(), cache=cache)
+    assert [entry.suffix for entry in cache.iterdir()] == [".cwasm"]

@@ -193,3 +193,82 @@ def test_plugin_does_not_pickle_and_says_what_to_do(plugin_wasm):
     with ef.Plugin(plugin_wasm("misc"), functions=[]) as plugin:
         with pytest.raises(TypeError, match="pickle the CompiledPlugin .* and create Plugins from it"):
             pickle.dumps(plugin)
+
+
+MAIN_SCRIPT = r'''
+import json, pickle, sys
+import extism_fast as ef
+from extism_fast import Function, TypeInferredFunction, ValType, host_fn
+
+WAT = """(module (import "extism:host/user" "hello_world" (func (param i64) (result i64)))
+  (func (export "ok") (result i32) i32.const 0))"""
+
+
+def hello(current_plugin, params, results):
+    results[0].value = params[0].value
+
+
+@host_fn(name="hello_world", signature=([ValType.I64], [ValType.I64]))
+def decorated(current_plugin, params, results):
+    results[0].value = params[0].value
+
+
+def inferred(n: int) -> int:
+    return n
+
+
+class MyFunction(Function):
+    pass
+
+
+explicit = Function("extism:host/user", "hello_world", [ValType.I64], [ValType.I64], hello)
+cases = {
+    "Function": explicit,
+    "@host_fn": decorated,
+    "TypeInferredFunction": TypeInferredFunction("extism:host/user", "hello_world", inferred),
+    "a subclass": MyFunction("extism:host/user", "hello_world", [ValType.I64], [ValType.I64], json.dumps),
+    "CompiledPlugin": ef.CompiledPlugin(WAT, functions=[explicit]),
+    "CompiledPlugin with @host_fn": ef.CompiledPlugin(WAT, functions=[decorated]),
+}
+for what, obj in cases.items():
+    try:
+        pickle.dumps(obj)
+    except pickle.PicklingError as exc:
+        print(f"{what}: {exc}")
+    else:
+        print(f"{what}: pickled")
+try:
+    pickle.dumps(ef.Plugin(WAT, functions=[explicit]))
+except TypeError as exc:
+    print(f"Plugin: TypeError: {exc}")
+with ef.Plugin(cases["CompiledPlugin"]) as plugin:  # refusing left it working
+    print("call:", plugin.call("ok"))
+'''
+
+
+def test_a_host_function_of_the_main_script_is_refused_at_pickling(tmp_path):
+    """Another process resolves `__main__.hello` in its own main module (a Dask/Ray worker's: an
+    AttributeError there, or another function of that name): refused when pickling, saying what
+    to do, for the function itself, a @host_fn, a subclass, and a CompiledPlugin using them."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO_ROOT
+
+    script = tmp_path / "main_script.py"
+    script.write_text(MAIN_SCRIPT)
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), EXTISM_FAST_CACHE="0")
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = dict(line.split(": ", 1) for line in proc.stdout.splitlines())
+    advice = ("is defined in the script being run (__main__), which another process cannot import by that "
+              "name; move it into a module of its own (e.g. host_functions.py beside the script) and import "
+              "it from there")
+    for what, name in [("Function", "its callable __main__.hello"), ("@host_fn", "its callable __main__.decorated"),
+                       ("TypeInferredFunction", "its callable __main__.inferred"),
+                       ("a subclass", "its class MyFunction"), ("CompiledPlugin", "its callable __main__.hello"),
+                       ("CompiledPlugin with @host_fn", "its callable __main__.decorated")]:
+        assert lines[what] == f"cannot pickle host function extism:host/user::hello_world: {name} {advice}", what
+    assert lines["Plugin"].startswith("TypeError: cannot pickle a Plugin")
+    assert lines["call"] == "b''"

@@ -63,3 +63,25 @@ def test_no_defined_memory(wasm):
 ])
 def test_a_binary_that_cannot_be_read_says_nothing(wasm):
     assert largest_defined_memory(wasm) is None
+
+
+@pytest.mark.parametrize("modules", ["main", "linked"])
+def test_a_memory64_minimum_past_64_bits_is_a_memory_limit_error(modules):
+    """A valid memory64 module whose minimum (2^48 pages of 64 KiB) is 2^64 bytes: read as a
+    Python int, it does not fit the store's u64 check; an Error naming the module and the memory,
+    not a raw OverflowError, and the process goes on."""
+    import extism_fast as ef
+
+    huge = bytes(wasmtime.wat2wasm("(module (memory i64 281474976710656) (func (export \"run\") (result i32) "
+                                   "i32.const 0))"))
+    assert largest_defined_memory(huge) == (0, 1 << 64)
+    ok = bytes(wasmtime.wat2wasm('(module (func (export "run") (result i32) i32.const 0))'))
+    if modules == "main":
+        manifest, name = {"wasm": [{"data": huge}]}, "main"
+    else:
+        manifest, name = {"wasm": [{"data": huge, "name": "big"}, {"data": ok, "name": "main"}]}, "big"
+    with pytest.raises(ef.MemoryLimitError, match=rf"^memory 0 defined by module '{name}' has a minimum size of "
+                                                  rf"18446744073709551616 bytes, more than a 64-bit address space"):
+        ef.Plugin(manifest, functions=[])
+    with ef.Plugin(ok, functions=[]) as plugin:
+        assert plugin.call("run") == b""
