@@ -4,6 +4,7 @@ exists) that the same plugin still serves a good call afterwards."""
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import struct
 import subprocess
@@ -566,6 +567,62 @@ def test_config_value_larger_than_kernel_memory(plugin_wasm):
         assert "config_get" in message
         assert "200000" in message  # the size that did not fit
         assert plugin.call("config_get", "small") == b"ok"
+
+
+# A child process: kernel.wat's alloc_blocks(count, 1) under max_pages = 256 (16 MiB), with the
+# peak resident memory (VmHWM) before and after, then a small call on the same plugin.
+TINY_BLOCKS_CHILD = """
+import json, struct, sys
+import extism_fast as ef
+
+def peak():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
+
+def blocks(count):
+    return struct.pack("<QQ", count, 1)
+
+manifest = {"wasm": [{"path": sys.argv[1]}], "memory": {"max_pages": 256}}
+with ef.Plugin(manifest, functions=[]) as plugin:
+    plugin.call("alloc_blocks", blocks(1000))
+    before = peak()
+    try:
+        outcome = ["returned", plugin.call("alloc_blocks", blocks(4 << 20)).hex()]
+    except ef.Error as exc:
+        outcome = [type(exc).__name__, str(exc)]
+    grown = peak() - before
+    after = struct.unpack("<Q", plugin.call("alloc_blocks", blocks(1000)))[0]
+    too_big = struct.unpack("<Q", plugin.call("alloc_n", struct.pack("<Q", (16 << 20) - 8)))[0]
+print(json.dumps({"outcome": outcome, "grown": grown, "after": after, "too_big": too_big}))
+"""
+
+
+def test_tiny_blocks_are_bounded_by_max_pages(plugin_wasm, tmp_path):
+    """Issue 18: each kernel block's bookkeeping is host memory, so it counts against max_pages.
+    Millions of 1-byte blocks under a 16 MiB cap fail the call with the limit's error (the official
+    runtime keeps block headers in kernel memory, and its limiter fails the growth), the process
+    grows by about the cap at most (it grew by 64 MiB here), and the plugin serves the next call
+    with its block table back to its allowance."""
+    path = tmp_path / "kernel.wasm"
+    path.write_bytes(plugin_wasm("kernel"))
+    proc = subprocess.run([sys.executable, "-c", TINY_BLOCKS_CHILD, str(path)], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout)
+    kind, message = result["outcome"]
+    assert kind == "MemoryLimitError", result
+    assert "'alloc_blocks'" in message and "alloc" in message and "manifest.memory.max_pages" in message
+    assert result["grown"] < (16 + 8) << 20, result
+    assert result["after"] == 1000
+    assert result["too_big"] == 0  # the next call starts afresh: a plain refusal answers 0 again
+
+
+def test_many_blocks_fit_the_default_limit(kernel):
+    """Block bookkeeping counts against the limit only past a small allowance: a modest number of
+    blocks works at the default limit, call after call."""
+    for _ in range(3):
+        assert u64(kernel.call("alloc_blocks", q(200_000, 8))) == 200_000
+    assert_alive(kernel)
 
 
 ERROR_THEN_TRAP = """
