@@ -227,8 +227,9 @@ CALLBACK(h_var_set) {
         snprintf(message, sizeof message, "extism:host/env var_set: vars are disabled (memory.max_var_bytes is 0)");
     else if (status == VAR_FULL)
         snprintf(message, sizeof message,
-                 "extism:host/env var_set: variable store is full (memory.max_var_bytes is %llu)",
-                 (unsigned long long)p->vars.max_bytes);
+                 "extism:host/env var_set: variable store is full (memory.max_var_bytes is %llu; each var "
+                 "counts its key, its value and %llu bytes)",
+                 (unsigned long long)p->vars.max_bytes, (unsigned long long)VAR_ENTRY_OVERHEAD);
     else
         snprintf(message, sizeof message, "extism:host/env var_set: out of host memory");
     return instance_fail(p, status == VAR_DISABLED ? FAILURE_DENIED : FAILURE_LIMIT, message);
