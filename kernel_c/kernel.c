@@ -74,10 +74,10 @@ static int commit(kernel *k, uint64_t needed) {
     return k->grow(k->grow_ctx, exact, &k->base, &k->committed);
 }
 
-/* Room for `count` blocks: the table doubles, or grows by the largest power-of-two step the budget
- * allows (few reallocations near the limit); -1 when even `count` does not fit or malloc fails. */
-static int reserve_block_slots(kernel *k, size_t count) {
-    if (count <= k->block_capacity) return 0;
+/* Grow the table to at least `count` slots: it doubles, or grows by the largest power-of-two step
+ * the budget allows (few reallocations near the limit); -1 when even `count` does not fit or
+ * malloc fails. Out of line: reserve_block_slots's check is the hot path. */
+static int grow_block_table(kernel *k, size_t count) {
     size_t cap = k->block_capacity ? k->block_capacity * 2 : 4; /* a call's input and output, mostly */
     while (cap < count) cap *= 2;
     size_t needed = count - k->block_capacity, step = cap - k->block_capacity;
@@ -89,6 +89,10 @@ static int reserve_block_slots(kernel *k, size_t count) {
     k->blocks = blocks;
     k->block_capacity = cap;
     return 0;
+}
+
+static int reserve_block_slots(kernel *k, size_t count) {
+    return count <= k->block_capacity ? 0 : grow_block_table(k, count);
 }
 
 /* Binary search: index of the block starting at offset (any status), or -1. */

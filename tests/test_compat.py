@@ -23,6 +23,7 @@ import json
 import os
 import pickle
 import re
+import struct
 import subprocess
 import sys
 import textwrap
@@ -803,6 +804,19 @@ def test_max_pages_equal_to_the_initial_memory(sdk):
     assert bytes(sdk.Plugin({"wasm": [{"data": wasm}], "memory": {"max_pages": 3}}, functions=[]).call("run", b"")) == b""
     with pytest.raises(sdk.Error):
         sdk.Plugin({"wasm": [{"data": wasm}], "memory": {"max_pages": 2}}, functions=[]).call("run", b"")
+
+
+def test_tiny_blocks_past_max_pages_fail_the_call(sdk, plugin_wasm):
+    """Block bookkeeping takes from max_pages (the official kernel's headers live in its memory; ours
+    are host memory counted against it): a million 1-byte blocks under 16 pages fail the call, the
+    next call works, and 20,000 blocks fit at the default limit."""
+    wasm = plugin_wasm("kernel")
+    with sdk.Plugin({"wasm": [{"data": wasm}], "memory": {"max_pages": 16}}, functions=[]) as plugin:
+        with pytest.raises(sdk.Error):
+            plugin.call("alloc_blocks", struct.pack("<QQ", 1 << 20, 1))
+        assert plugin.call("alloc_blocks", struct.pack("<QQ", 1000, 1)) == struct.pack("<Q", 1000)
+    with sdk.Plugin(wasm, functions=[]) as plugin:
+        assert plugin.call("alloc_blocks", struct.pack("<QQ", 20_000, 8)) == struct.pack("<Q", 20_000)
 
 
 def test_function_exists_only_for_plugin_functions(sdk):
