@@ -77,6 +77,9 @@ def text_input(size: int) -> bytes:
 
 ECHO_INPUT = bytes(range(256)) * 256  # 64 KiB
 HOST_INPUT = b"Bench"
+#: kernel block row: this many allocations of BLOCK_SIZE bytes per call (kernel.wat alloc_blocks)
+BLOCK_COUNT, BLOCK_SIZE = 1000, 8
+BLOCKS_INPUT = BLOCK_COUNT.to_bytes(8, "little") + BLOCK_SIZE.to_bytes(8, "little")
 #: call_many row: this many small inputs per batch
 MANY_COUNT = 10_000
 MANY_INPUTS = [b"Hello %d, World!" % i for i in range(MANY_COUNT)]
@@ -473,6 +476,8 @@ def make_cases() -> list[Case]:
         *instance_rows(minimal),
         call_row(kernel, "echo 64 KiB (output = input block)", ECHO_INPUT),
         call_row(kernel, "echo_copy 64 KiB (load/store_u64)", ECHO_INPUT, function="echo_copy"),
+        call_row(kernel, f"alloc {BLOCK_COUNT:,} x {BLOCK_SIZE} B blocks (kernel bookkeeping)", BLOCKS_INPUT,
+                 function="alloc_blocks"),
         *thread_rows(minimal),
         *filter(None, [arrow_row(minimal, Target("ratio", 1.3))]),
     ]

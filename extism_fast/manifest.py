@@ -381,7 +381,8 @@ class MemoryOptions:
         beyond the module's own maximum).
     :param max_http_response_bytes: cap on an ``http_request`` response body
         (default :data:`DEFAULT_MAX_HTTP_RESPONSE_BYTES`).
-    :param max_var_bytes: cap on the total size of an instance's vars, ``0`` disables vars
+    :param max_var_bytes: cap on the total size of an instance's vars, each counting its key, its
+        value and 48 bytes (as the official runtime); ``0`` disables vars
         (default :data:`DEFAULT_MAX_VAR_BYTES`).
     :param max_table_elements: cap on each wasm table's elements; ``table.grow`` past it returns -1
         (default :data:`DEFAULT_MAX_TABLE_ELEMENTS`). An extism_fast key: the official runtime has

@@ -30,9 +30,24 @@ static wasm_trap_t *out_of_bounds(const char *function, uint64_t offset, uint64_
 
 /* ---- kernel: blocks ---- */
 
+/* The call fails: no room for n more bytes (a host-made block, or the block table: k_alloc). */
+static wasm_trap_t *kernel_full(const char *function, uint64_t n) {
+    char message[256];
+    snprintf(message, sizeof message,
+             "extism:host/env %s: cannot allocate %llu bytes: kernel memory limit reached (%llu bytes, "
+             "manifest.memory.max_pages, block bookkeeping included)",
+             function, (unsigned long long)n, (unsigned long long)current_instance->kernel->limit);
+    return instance_fail(current_instance, FAILURE_LIMIT, message);
+}
+
 CALLBACK(k_alloc) {
     UNUSED_CALLBACK_ARGS;
-    args[0].i64 = (int64_t)kernel_alloc(current_instance->kernel, (uint64_t)args[0].i64);
+    kernel *k = current_instance->kernel;
+    uint64_t n = (uint64_t)args[0].i64, offset = kernel_alloc(k, n);
+    /* Refused while the block table takes from the limit: the plugin's bookkeeping met it, and the
+     * call fails as the official runtime's refused growth does. Other refusals answer 0. */
+    if (offset == 0 && n != 0 && n <= k->limit && kernel_table_charged(k)) return kernel_full("alloc", n);
+    args[0].i64 = (int64_t)offset;
     return NULL;
 }
 
@@ -153,14 +168,6 @@ static wasm_trap_t *not_a_block(const char *function, const char *what, uint64_t
     return instance_fail(current_instance, FAILURE_TRAP, message);
 }
 
-static wasm_trap_t *kernel_full(const char *function, uint64_t n) {
-    char message[160];
-    snprintf(message, sizeof message,
-             "extism:host/env %s: cannot allocate %llu bytes: kernel memory limit reached (%llu bytes)",
-             function, (unsigned long long)n, (unsigned long long)current_instance->kernel->limit);
-    return instance_fail(current_instance, FAILURE_LIMIT, message);
-}
-
 CALLBACK(h_config_get) {
     UNUSED_CALLBACK_ARGS;
     plugin_instance *p = current_instance;
@@ -220,8 +227,9 @@ CALLBACK(h_var_set) {
         snprintf(message, sizeof message, "extism:host/env var_set: vars are disabled (memory.max_var_bytes is 0)");
     else if (status == VAR_FULL)
         snprintf(message, sizeof message,
-                 "extism:host/env var_set: variable store is full (memory.max_var_bytes is %llu)",
-                 (unsigned long long)p->vars.max_bytes);
+                 "extism:host/env var_set: variable store is full (memory.max_var_bytes is %llu; each var "
+                 "counts its key, its value and %llu bytes)",
+                 (unsigned long long)p->vars.max_bytes, (unsigned long long)VAR_ENTRY_OVERHEAD);
     else
         snprintf(message, sizeof message, "extism:host/env var_set: out of host memory");
     return instance_fail(p, status == VAR_DISABLED ? FAILURE_DENIED : FAILURE_LIMIT, message);

@@ -8,6 +8,8 @@
 #define KERNEL_DEFAULT_LIMIT (UINT64_C(4) << 30)
 /* Grow in steps of at least this much, doubling, so growth costs few calls. */
 #define KERNEL_GROW_STEP (UINT64_C(64) << 10)
+/* Block-table bytes held free of the memory limit: 2,048 blocks, more than ordinary plugins use. */
+#define KERNEL_TABLE_ALLOWANCE (UINT64_C(64) << 10)
 /* A free block is split when at least this much would be left over. */
 #define KERNEL_SPLIT_MIN UINT64_C(64)
 
@@ -47,27 +49,50 @@ void kernel_attach(kernel *k, uint8_t *base, uint64_t size) {
     kernel_reset(k);
 }
 
-/* Make [0, needed) exist: grow geometrically, or exactly when doubling would pass the limit. */
-static int commit(kernel *k, uint64_t needed) {
-    if (needed <= k->committed) return 0;
-    if (needed > k->limit) return -1;
-    uint64_t target = round_up(k->committed * 2 > needed ? k->committed * 2 : needed, KERNEL_GROW_STEP);
-    if (target > k->limit) target = k->limit;
-    if (k->grow(k->grow_ctx, target, &k->base, &k->committed) == 0) return 0;
-    target = round_up(needed, KERNEL_GROW_STEP);
-    if (target > k->limit) target = needed;
-    return k->grow(k->grow_ctx, target, &k->base, &k->committed);
+/* The memory budget: the largest region the kernel may commit while its block table has `slots`
+ * entries. Table bytes past KERNEL_TABLE_ALLOWANCE are host memory the plugin makes the process
+ * hold, so they count against `limit` as region bytes do (the official kernel keeps its block
+ * headers inside its memory): region + charged table <= limit. The one place the two meet, so a
+ * budget shared with the instance's other memories can take its place. */
+static uint64_t region_room(const kernel *k, size_t slots) {
+    uint64_t bytes = (uint64_t)slots * sizeof(kernel_block);
+    uint64_t charged = bytes > KERNEL_TABLE_ALLOWANCE ? bytes - KERNEL_TABLE_ALLOWANCE : 0;
+    return charged < k->limit ? k->limit - charged : 0;
 }
 
-static int reserve_block_slots(kernel *k, size_t count) {
-    if (count <= k->block_capacity) return 0;
+int kernel_table_charged(const kernel *k) { return region_room(k, k->block_capacity) < k->limit; }
+
+/* Make [0, needed) exist: grow geometrically, or only as needed when doubling would pass the
+ * budget (what is left stays for the block table) or the embedder refuses it. */
+static int commit(kernel *k, uint64_t needed) {
+    if (needed <= k->committed) return 0;
+    uint64_t room = region_room(k, k->block_capacity);
+    if (needed > room) return -1;
+    uint64_t exact = round_up(needed, KERNEL_GROW_STEP) <= room ? round_up(needed, KERNEL_GROW_STEP) : needed;
+    uint64_t doubled = round_up(k->committed * 2, KERNEL_GROW_STEP);
+    if (doubled > exact && doubled <= room && k->grow(k->grow_ctx, doubled, &k->base, &k->committed) == 0) return 0;
+    return k->grow(k->grow_ctx, exact, &k->base, &k->committed);
+}
+
+/* Grow the table to at least `count` slots: it doubles, or grows by the largest power-of-two step
+ * the budget allows (few reallocations near the limit); -1 when even `count` does not fit or
+ * malloc fails. Out of line: reserve_block_slots's check is the hot path. */
+static int grow_block_table(kernel *k, size_t count) {
     size_t cap = k->block_capacity ? k->block_capacity * 2 : 4; /* a call's input and output, mostly */
     while (cap < count) cap *= 2;
+    size_t needed = count - k->block_capacity, step = cap - k->block_capacity;
+    while (step > needed && region_room(k, k->block_capacity + step) < k->committed) step /= 2;
+    cap = k->block_capacity + (step > needed ? step : needed);
+    if (region_room(k, cap) < k->committed) return -1;
     kernel_block *blocks = realloc(k->blocks, cap * sizeof *blocks);
     if (blocks == NULL) return -1;
     k->blocks = blocks;
     k->block_capacity = cap;
     return 0;
+}
+
+static int reserve_block_slots(kernel *k, size_t count) {
+    return count <= k->block_capacity ? 0 : grow_block_table(k, count);
 }
 
 /* Binary search: index of the block starting at offset (any status), or -1. */
@@ -174,6 +199,15 @@ uint8_t *kernel_ptr(const kernel *k, uint64_t offset, uint64_t n) {
 }
 
 void kernel_reset(kernel *k) {
+    /* A table past its allowance gives its memory back: it takes from the limit only while a call
+     * needs that many blocks. */
+    if (k->block_capacity > KERNEL_TABLE_ALLOWANCE / sizeof *k->blocks) {
+        kernel_block *blocks = realloc(k->blocks, KERNEL_TABLE_ALLOWANCE);
+        if (blocks != NULL) {
+            k->blocks = blocks;
+            k->block_capacity = KERNEL_TABLE_ALLOWANCE / sizeof *blocks;
+        }
+    }
     k->block_count = 0;
     k->free_count = 0;
     k->end = KERNEL_FIRST_OFFSET;

@@ -5,7 +5,9 @@
  * offsets into it; offset 0 means "none", so the first block starts at KERNEL_FIRST_OFFSET.
  * Block metadata (status, capacity, used length) lives outside the region, in a host array sorted
  * by offset: a plugin can write anywhere in the data region with store_u8/u64 and still cannot
- * corrupt the allocator, and validating an offset never trusts bytes the plugin wrote.
+ * corrupt the allocator, and validating an offset never trusts bytes the plugin wrote. That array
+ * is host memory a plugin makes the process hold (32 bytes per block, however small), so past a
+ * small allowance it counts against the same limit as the region (kernel.c, region_room).
  *
  * The region's bytes are provided by the embedder through a grow callback (store.c backs it with
  * a wasm memory, so the hottest ABI functions can run as wasm; see kernel_access.c). The first
@@ -48,7 +50,7 @@ typedef struct kernel_block {
 
 typedef struct kernel {
     uint8_t *base;       /* start of the region; offset o is base + o */
-    uint64_t limit;      /* bytes the kernel may use: alloc fails past it */
+    uint64_t limit;      /* bytes the kernel may use (region + block table past its allowance) */
     uint64_t committed;  /* bytes of the region that exist */
     kernel_grow_fn grow;
     void *grow_ctx;
@@ -80,8 +82,14 @@ void kernel_delete(kernel *k);
  * just freed (PDKs free blocks twice, or free one the host already took); only when the committed
  * region is full is the first free block large enough reused (split when much larger), and only
  * when none is the region grown. Returns its offset, or 0 when n == 0, when the limit would be
- * passed, or when memory cannot be committed. */
+ * passed (by the region, or by the block table past its allowance: see kernel_table_charged), or
+ * when memory cannot be committed. */
 uint64_t kernel_alloc(kernel *k, uint64_t n);
+
+/* kernel_table_charged: non-zero when the block table has grown past its allowance, so that it
+ * takes from the limit: an alloc refused then is the plugin's block bookkeeping meeting the limit,
+ * and fails the call (env_imports.c) as the official runtime's failed growth does. */
+int kernel_table_charged(const kernel *k);
 
 /* kernel_free: mark the active block starting at `offset` free and merge free neighbours (`end`
  * never moves back: see kernel_alloc). Unknown offsets and 0 are ignored. Freeing the input block
@@ -111,7 +119,8 @@ void kernel_set_strict(kernel *k, int strict);
  * when error_set named it (the call still fails, as in the official runtime). */
 const uint8_t *kernel_error_text(const kernel *k, uint64_t *length);
 
-/* kernel_reset: forget every block, the input, the output and the error. */
+/* kernel_reset: forget every block, the input, the output and the error; a block table grown past
+ * its allowance shrinks back to it. */
 void kernel_reset(kernel *k);
 
 /* kernel_set_input: mark [offset, offset + length) as the input and update the header. */

@@ -33,6 +33,9 @@ const kv_entry *vars_get(const var_store *s, const uint8_t *key, uint64_t key_le
     return i < 0 ? NULL : &s->entries[i];
 }
 
+/* What a var counts against the cap. */
+static uint64_t cost(const kv_entry *e) { return e->key_len + e->value_len + VAR_ENTRY_OVERHEAD; }
+
 static uint8_t *copy_bytes(const uint8_t *data, uint64_t len) {
     uint8_t *copy = malloc(len ? (size_t)len : 1);
     if (copy != NULL && len) memcpy(copy, data, (size_t)len);
@@ -41,21 +44,23 @@ static uint8_t *copy_bytes(const uint8_t *data, uint64_t len) {
 
 var_status vars_set(var_store *s, const uint8_t *key, uint64_t key_len, const uint8_t *value,
                     uint64_t value_len) {
+    if (s->max_bytes == 0) return VAR_DISABLED;
     ptrdiff_t i = find(s, key, key_len);
+    uint64_t old = i >= 0 ? cost(&s->entries[i]) : 0;
     if (value == NULL) { /* delete */
         if (i >= 0) {
-            kv_entry *e = &s->entries[i];
-            s->bytes -= e->key_len + e->value_len;
-            free(e->key);
-            free(e->value);
+            s->bytes -= old;
+            free(s->entries[i].key);
+            free(s->entries[i].value);
             s->entries[i] = s->entries[--s->count];
         }
         return VAR_OK;
     }
-    if (s->max_bytes == 0) return VAR_DISABLED;
-    uint64_t old = i >= 0 ? s->entries[i].key_len + s->entries[i].value_len : 0;
-    uint64_t remaining = s->max_bytes - (s->bytes - old);
-    if (key_len > remaining || value_len > remaining - key_len) return VAR_FULL;
+    /* As the official runtime: what is stored, the old value included, plus the new var. */
+    uint64_t remaining = s->bytes < s->max_bytes ? s->max_bytes - s->bytes : 0;
+    if (VAR_ENTRY_OVERHEAD > remaining || key_len > remaining - VAR_ENTRY_OVERHEAD ||
+        value_len > remaining - VAR_ENTRY_OVERHEAD - key_len)
+        return VAR_FULL;
     uint8_t *value_copy = copy_bytes(value, value_len);
     if (value_copy == NULL) return VAR_NO_MEMORY;
     if (i >= 0) {
@@ -74,6 +79,6 @@ var_status vars_set(var_store *s, const uint8_t *key, uint64_t key_len, const ui
         }
         s->entries[s->count++] = (kv_entry){key_copy, key_len, value_copy, value_len};
     }
-    s->bytes = s->bytes - old + key_len + value_len;
+    s->bytes = s->bytes - old + VAR_ENTRY_OVERHEAD + key_len + value_len;
     return VAR_OK;
 }

@@ -1,8 +1,10 @@
 /*
  * vars.h - the per-instance variable store behind var_get / var_set (docs/ABI.md, "Host functions").
  *
- * Keys and values are byte strings. The store's size (sum of key and value lengths) is capped;
- * a cap of 0 disables vars. Variables survive between calls of one plugin instance.
+ * Keys and values are byte strings. The store's size is capped as the official runtime counts it
+ * (`var_set` in its pdk.rs): each var costs its key and value lengths plus VAR_ENTRY_OVERHEAD, and a
+ * set is refused when the vars stored (the key's old value included) plus the new one would pass
+ * the cap. A cap of 0 disables vars. Variables survive between calls of one plugin instance.
  */
 #ifndef EXTISM_FAST_VARS_H
 #define EXTISM_FAST_VARS_H
@@ -18,11 +20,15 @@ typedef struct kv_entry {
     uint64_t value_len;
 } kv_entry;
 
+/* Bytes each var costs besides its key and value: the official runtime's
+ * size_of::<String>() + size_of::<Vec<u8>>() on 64-bit hosts. */
+#define VAR_ENTRY_OVERHEAD UINT64_C(48)
+
 typedef struct var_store {
     kv_entry *entries;
     size_t count;
     size_t capacity;
-    uint64_t bytes;     /* sum of key_len + value_len over entries */
+    uint64_t bytes;     /* sum of key_len + value_len + VAR_ENTRY_OVERHEAD over entries */
     uint64_t max_bytes; /* cap; 0 disables vars */
 } var_store;
 
@@ -38,8 +44,9 @@ void vars_clear(var_store *s);
 const kv_entry *vars_get(const var_store *s, const uint8_t *key, uint64_t key_len);
 
 /* vars_set: copy value under key (value == NULL deletes). Fails without changing the store when
- * vars are disabled (VAR_DISABLED), when the store would exceed its cap (VAR_FULL), or when the
- * host is out of memory (VAR_NO_MEMORY). Deleting always succeeds. */
+ * vars are disabled (VAR_DISABLED, deleting included, as the official runtime), when the vars
+ * stored plus the new one would exceed the cap (VAR_FULL: the key's old value still counts), or
+ * when the host is out of memory (VAR_NO_MEMORY). Deleting is never over the cap. */
 var_status vars_set(var_store *s, const uint8_t *key, uint64_t key_len, const uint8_t *value,
                     uint64_t value_len);
 

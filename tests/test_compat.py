@@ -24,6 +24,7 @@ import json
 import os
 import pickle
 import re
+import struct
 import subprocess
 import sys
 import textwrap
@@ -271,6 +272,55 @@ def test_bench_pdk_plugin(sdk):
     with sdk.Plugin(wasm, config={"vowels": "x" * 256}, functions=[]) as plugin:
         with pytest.raises(sdk.Error, match="config 'vowels' is longer than 255 bytes"):
             plugin.call("count_vowels", b"x")
+
+
+def _var_outcomes(sdk, plugin, function, inputs, cap):
+    """Each call's output, or None when it failed; extism_fast's failures name the var cap (the
+    official SDK's message is only the wasm backtrace: it does not say why)."""
+    outcomes = []
+    for data in inputs:
+        try:
+            outcomes.append(plugin.call(function, data))
+        except sdk.Error as exc:
+            if sdk is extism_fast:
+                assert isinstance(exc, (extism_fast.MemoryLimitError, extism_fast.CapabilityError)), exc
+                assert f"memory.max_var_bytes is {cap}" in str(exc)
+            outcomes.append(None)
+    return outcomes
+
+
+@pytest.mark.parametrize("cap, totals", [
+    (53, [None, None, None, None]),
+    (54, [1, None, None, None]),
+    (107, [1, None, None, None]),
+    (108, [1, 2, None, 3]),
+    (109, [1, 2, 11, None]),
+    (None, [1, 2, 11, 12]),
+])
+def test_max_var_bytes_is_counted_as_the_official_kernel_counts_it(sdk, cap, totals):
+    """Issue 19: the PDK-like count_vowels rewrites var "total" (decimal text) on every call; with
+    inputs of 1, 1, 9 and 1 vowels it holds "1", "2", "11", then "3" or "12". A var costs key + value
+    + 48 bytes and the old value of the key being rewritten still counts: "total"="1" costs 54, so
+    53 refuses the first call and a rewrite needs 108 (109 once the value is 2 digits). A refused
+    call leaves the var as it was (cap 108: the fourth call adds to 2)."""
+    memory = {} if cap is None else {"memory": {"max_var_bytes": cap}}
+    with sdk.Plugin({"wasm": [{"data": _bench_plugin("count_vowels_pdk")}], **memory}, functions=[]) as plugin:
+        outputs = _var_outcomes(sdk, plugin, "count_vowels", [b"a", b"a", b"aaaaaaaaa", b"a"], cap)
+    assert [out and json.loads(out)["total"] for out in outputs] == totals
+
+
+@pytest.mark.parametrize("cap, outputs", [
+    (0, [None, None, None, None, None]),  # disabled: deleting is refused too
+    (56, [b"<none>", b"v", None, b"<none>", b"v"]),  # "k"="v" costs 50; a rewrite needs 50 + 51
+    (100, [b"<none>", b"v", None, b"<none>", b"v"]),
+    (101, [b"<none>", b"v", b"vv", b"<none>", b"v"]),
+])
+def test_max_var_bytes_deleting_and_rewriting(sdk, plugin_wasm, cap, outputs):
+    """Deleting (an empty value: PDKs pass offset 0) is never over the cap and frees the var's whole
+    cost; with vars disabled (cap 0) it fails as every var_set does."""
+    manifest = {"wasm": [{"data": plugin_wasm("kitchen_sink.c")}], "memory": {"max_var_bytes": cap}}
+    with sdk.Plugin(manifest, functions=_kitchen_functions(sdk)) as plugin:
+        assert _var_outcomes(sdk, plugin, "var_bytes", ["k=", "k=v", "k=vv", "k=", "k=v"], cap) == outputs
 
 
 def test_compiled_plugin(sdk, plugin_wasm):
@@ -889,6 +939,19 @@ def test_max_pages_equal_to_the_initial_memory(sdk):
     assert bytes(sdk.Plugin({"wasm": [{"data": wasm}], "memory": {"max_pages": 3}}, functions=[]).call("run", b"")) == b""
     with pytest.raises(sdk.Error):
         sdk.Plugin({"wasm": [{"data": wasm}], "memory": {"max_pages": 2}}, functions=[]).call("run", b"")
+
+
+def test_tiny_blocks_past_max_pages_fail_the_call(sdk, plugin_wasm):
+    """Block bookkeeping takes from max_pages (the official kernel's headers live in its memory; ours
+    are host memory counted against it): a million 1-byte blocks under 16 pages fail the call, the
+    next call works, and 20,000 blocks fit at the default limit."""
+    wasm = plugin_wasm("kernel")
+    with sdk.Plugin({"wasm": [{"data": wasm}], "memory": {"max_pages": 16}}, functions=[]) as plugin:
+        with pytest.raises(sdk.Error):
+            plugin.call("alloc_blocks", struct.pack("<QQ", 1 << 20, 1))
+        assert plugin.call("alloc_blocks", struct.pack("<QQ", 1000, 1)) == struct.pack("<Q", 1000)
+    with sdk.Plugin(wasm, functions=[]) as plugin:
+        assert plugin.call("alloc_blocks", struct.pack("<QQ", 20_000, 8)) == struct.pack("<Q", 20_000)
 
 
 def test_function_exists_only_for_plugin_functions(sdk):

@@ -122,6 +122,22 @@
     (call $out_u64 (call $alloc (call $arg (i32.const 0))))
     (i32.const 0))
 
+  ;; u64: how many of COUNT allocations of SIZE bytes each succeeded (input u64[2]: COUNT, SIZE);
+  ;; the blocks are kept. Many tiny blocks: the block bookkeeping meets the memory limit.
+  (func (export "alloc_blocks") (result i32)
+    (local $count i64) (local $size i64) (local $i i64) (local $ok i64)
+    (local.set $count (call $arg (i32.const 0)))
+    (local.set $size (call $arg (i32.const 1)))
+    (block $done
+      (loop $next
+        (br_if $done (i64.ge_u (local.get $i) (local.get $count)))
+        (if (i64.ne (call $alloc (local.get $size)) (i64.const 0))
+          (then (local.set $ok (i64.add (local.get $ok) (i64.const 1)))))
+        (local.set $i (i64.add (local.get $i) (i64.const 1)))
+        (br $next)))
+    (call $out_u64 (local.get $ok))
+    (i32.const 0))
+
   ;; --------------------------------------------------------------- length
   ;; u64: length(alloc(37)); expect 37
   (func (export "length_of_block") (result i32)
