@@ -3,40 +3,76 @@
 import logging
 import os
 import uuid
-from typing import Any, Callable, Coroutine, Dict, Iterable, Iterator, List, NoReturn, Optional, Sequence, TypeVar, Union, overload
+from typing import Any, Callable, ClassVar, Coroutine, Dict, Iterable, Iterator, List, NoReturn, Optional, Sequence, Type, TypeVar, Union, final, overload
 
+from typing_extensions import disjoint_base
+
+from extism_fast.functions import HOST_FN_REGISTRY as HOST_FN_REGISTRY
 from extism_fast.functions import Function, Val
+from extism_fast.manifest import U64_MAX as U64_MAX
+from extism_fast.manifest import WASM_PAGE_SIZE as WASM_PAGE_SIZE
 from extism_fast.manifest import Manifest, WasmData, WasmFile, WasmUrl
 
 _T = TypeVar("_T")
-PluginSource = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", dict, Manifest, WasmData, WasmFile, WasmUrl]
-InputData = Union[str, bytes, bytearray, memoryview, Any]
+_PluginSource = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", dict, Manifest, WasmData, WasmFile, WasmUrl]
+_InputData = Union[str, bytes, bytearray, memoryview, Any]
+
+DEFAULT_INSTANCE_POOL: int
 
 def wat2wasm(text: Union[str, bytes]) -> bytes:
     """Convert WebAssembly text to a wasm binary; raises CompileError."""
 
+@final
+class KernelBuffer:
+    """Bytes in a plugin's kernel memory, without a copy (``CurrentPlugin.memory()``,
+    ``CurrentPlugin.input_buffer()``, ``Plugin.call(..., parse=None)``); valid while its host
+    function runs or until its plugin's next call, then every use raises ValueError."""
+
+    @property
+    def readonly(self) -> bool: ...
+    def __len__(self) -> int: ...
+    def __bytes__(self) -> bytes: ...
+    def tobytes(self) -> bytes: ...
+    @overload
+    def __getitem__(self, key: int, /) -> bytes: ...
+    @overload
+    def __getitem__(self, key: slice, /) -> bytes: ...
+    def __setitem__(self, key: Union[int, slice], value: Any, /) -> None: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __ne__(self, other: object, /) -> bool: ...
+    def __lt__(self, other: Any, /) -> bool: ...
+    def __le__(self, other: Any, /) -> bool: ...
+    def __gt__(self, other: Any, /) -> bool: ...
+    def __ge__(self, other: Any, /) -> bool: ...
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    def __buffer__(self, flags: int) -> memoryview: ...
+    def __release_buffer__(self, buffer: memoryview) -> None: ...
+
 class Memory:
     """A block of kernel memory."""
 
+    __slots__ = ("offset", "length")
     offset: int
     length: int
     def __init__(self, offs: int, length: int) -> None: ...
     def __len__(self) -> int: ...
 
+@disjoint_base
 class CurrentPlugin:
     """The plugin calling a host function; usable only during that call."""
 
-    def memory(self, mem: Memory) -> memoryview: ...
+    def memory(self, mem: Memory) -> KernelBuffer: ...
     def alloc(self, size: int) -> Memory: ...
     def free(self, mem: Union[Memory, int]) -> None: ...
     def memory_at_offset(self, offs: Union[int, Val]) -> Memory: ...
     def host_context(self) -> Any: ...
-    def input_buffer(self, input: Val) -> memoryview: ...
+    def input_buffer(self, input: Val) -> KernelBuffer: ...
     def input_bytes(self, input: Val) -> bytes: ...
     def input_string(self, input: Val) -> str: ...
     def return_bytes(self, output: Val, b: bytes) -> None: ...
     def return_string(self, output: Val, s: str) -> None: ...
 
+@disjoint_base
 class CompiledPlugin:
     """A compiled, linked plugin; create instances with ``Plugin(compiled)``."""
 
@@ -47,7 +83,7 @@ class CompiledPlugin:
     interruptible: bool
     def __init__(
         self,
-        plugin: PluginSource,
+        plugin: _PluginSource,
         wasi: bool = False,
         functions: Optional[Sequence[Function]] = ...,
         *,
@@ -59,18 +95,20 @@ class CompiledPlugin:
     def function_exists(self, name: str) -> bool: ...
     def __reduce__(self) -> Any: ...
 
+@disjoint_base
 class CancelHandle:
     """Cancels the running call of one plugin, from any thread."""
 
     def cancel(self) -> bool: ...
 
+@disjoint_base
 class Plugin:
     """A plugin instance: call its exports by name, bytes in and bytes out."""
 
     compiled_plugin: CompiledPlugin
     def __init__(
         self,
-        plugin: Union[PluginSource, CompiledPlugin],
+        plugin: Union[_PluginSource, CompiledPlugin],
         wasi: bool = False,
         config: Optional[dict] = None,
         functions: Optional[Sequence[Function]] = ...,
@@ -99,15 +137,15 @@ class Plugin:
     def cancel_handle(self) -> CancelHandle: ...
     def function_exists(self, name: str) -> bool: ...
     @overload
-    def call(self, function_name: str, data: InputData = ..., *, host_context: Any = ...) -> bytes: ...
+    def call(self, function_name: str, data: _InputData = ..., parse: Type[bytes] = ..., host_context: Any = ...) -> bytes: ...
     @overload
-    def call(self, function_name: str, data: InputData, parse: None, host_context: Any = ...) -> memoryview: ...
+    def call(self, function_name: str, data: _InputData, parse: None, host_context: Any = ...) -> KernelBuffer: ...
     @overload
-    def call(self, function_name: str, data: InputData, parse: Callable[[bytes], _T], host_context: Any = ...) -> _T: ...
+    def call(self, function_name: str, data: _InputData, parse: Callable[[bytes], _T], host_context: Any = ...) -> _T: ...
     def acall(
         self,
         function_name: str,
-        data: InputData = ...,
+        data: _InputData = ...,
         parse: Optional[Callable[[bytes], Any]] = ...,
         host_context: Any = ...,
     ) -> Coroutine[Any, Any, Any]: ...
@@ -115,7 +153,7 @@ class Plugin:
     def call_many(
         self,
         function_name: str,
-        inputs: Union[Iterable[InputData], Any],
+        inputs: Union[Iterable[_InputData], Any],
         parse: Optional[Callable[[bytes], Any]] = ...,
         return_exceptions: bool = False,
         output: Optional[str] = None,
@@ -125,7 +163,7 @@ class Plugin:
     def iter_call(
         self,
         function_name: str,
-        inputs: Iterable[InputData],
+        inputs: Iterable[_InputData],
         parse: Optional[Callable[[bytes], Any]] = ...,
         return_exceptions: bool = False,
     ) -> Iterator[Any]: ...

@@ -210,10 +210,11 @@ def run_arrow(pool: PluginPool, function_name: str, array: Any, errors: Errors, 
 def _renamed(exc: Exception, labels: Sequence[Any] | None) -> Exception:
     """A failed call's Error from an Arrow ``pool.map`` with its item named as run_items names
     items (a Dask partition's position is not the row's index); other exceptions as they are."""
-    index = getattr(exc, "input_index", None)
+    # Set together on the Error by the Arrow batch (_arrow.pxi).
+    index, error = getattr(exc, "input_index", None), getattr(exc, "item_error", None)
     if index is None:
         return exc
-    return type(exc)(f"{item_name(index, labels)}: {exc.item_error}")
+    return type(exc)(f"{item_name(index, labels)}: {error}")
 
 
 def _chunks(column: Any) -> list[Any]:

@@ -519,8 +519,8 @@ def _chunks_of(args: argparse.Namespace, stack: contextlib.ExitStack, want_total
     source = _open_input(args.input_file)
     if args.input_file != "-":
         stack.callback(source.close)
-    total = count_lines(source) if want_total and source.seekable() else None
-    return _chunks(source, args.chunk_size, MAX_CHUNK_BYTES), total
+    lines = count_lines(source) if want_total and source.seekable() else None
+    return _chunks(source, args.chunk_size, MAX_CHUNK_BYTES), lines
 
 
 def _sink_of(args: argparse.Namespace, stack: contextlib.ExitStack) -> Callable[[int, list[Any]], None]:

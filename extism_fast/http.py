@@ -109,7 +109,7 @@ _HOST_NAME = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*")
 _URL_FORBIDDEN = re.compile(r"[\x00-\x20\x7f\\]")
 _NON_ASCII = re.compile(r"[^\x21-\x7e]+")
 _GLOB_CHARS = frozenset("*?[]!")
-# Headers the host computes itself: a plugin's value is ignored (Host is checked, see _headers).
+# Headers the host computes itself: a plugin's value is ignored (Host: see _check_host_header).
 _HOST_COMPUTED = frozenset({"content-length", "transfer-encoding", "connection", "host"})
 _CREDENTIALS = ("authorization", "cookie", "proxy-authorization")
 _GRANT = "grant it with manifest.allowed_hosts (CLI: --allow-host)"

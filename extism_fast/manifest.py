@@ -23,7 +23,7 @@ import os
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
-from typing import Any, TypeAlias, Union
+from typing import Any, TypeAlias, TypeGuard, Union
 from urllib.parse import SplitResult, urlsplit
 
 import attrs
@@ -111,7 +111,7 @@ def _fail_type(where: str, what: str, value: Any) -> ManifestError:
     return ManifestError(f"{where} must be {what}, got a value of type {type(value).__name__}")
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     # bool is an int subclass, but `true` as a page count is a bug in the manifest, not a 1.
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -377,8 +377,11 @@ def _source_to_dict(source: WasmSource) -> dict[str, Any]:
 class MemoryOptions:
     """Resource limits (``manifest.memory``); ``None`` means "the default".
 
-    :param max_pages: cap on the main module's linear memory, in 64 KiB pages (default: no cap
-        beyond the module's own maximum).
+    :param max_pages: a budget of 64 KiB pages over all the instance's memories, as the official
+        runtime keeps it: at instantiation the initial sizes of all of them together (the
+        kernel's, the main module's, every linked module's) must fit; then every later growth of
+        any of them takes from it, for the instance's life (default: no budget beyond each
+        memory's own maximum).
     :param max_http_response_bytes: cap on an ``http_request`` response body
         (default :data:`DEFAULT_MAX_HTTP_RESPONSE_BYTES`).
     :param max_var_bytes: cap on the total size of an instance's vars, each counting its key, its

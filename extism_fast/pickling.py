@@ -23,7 +23,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 import attrs
 
 from extism_fast.functions import Function
-from extism_fast.manifest import Manifest, WasmData, WasmUrl
+from extism_fast.manifest import Manifest, WasmData, WasmSource, WasmUrl
 
 __all__ = ["reduce_compiled", "restore_compiled"]
 
@@ -36,7 +36,7 @@ def _portable_manifest(manifest: Manifest, modules: Sequence[Any]) -> Manifest:
     """``manifest`` with each module as its loaded bytes (and their sha256), except URLs with a
     hash; files and unpinned URLs may differ, or be missing, in the other process."""
     loaded = {module.name: module.data for module in modules}
-    sources = []
+    sources: List[WasmSource] = []
     for name, source in zip(manifest.module_names(), manifest.wasm):
         if isinstance(source, WasmUrl) and source.hash is not None:
             sources.append(source)

@@ -15,6 +15,8 @@ Every test file runs sanitized (in two processes at once, one per core) except:
   whose own processes (Ray's raylet and workers are C++ and Python binaries of their own) inherit
   the preloaded sanitizer runtimes and hang under them; the code of ours they reach (call_many,
   PluginPool, pickling) runs sanitized in the other files.
+* ``test_docs.py``: it compares the docs and stubs with the tree (mypy's stubtest only imports the
+  extension); nothing of ours runs in it.
 * ``test_instances.py::test_no_pool_when_its_address_space_is_refused``: it caps the process's
   address space (RLIMIT_AS) at 24 GB, and ASan's shadow memory alone needs terabytes.
 
@@ -41,7 +43,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 TESTS_DIR = REPO_ROOT / "tests"
 
 NOT_SANITIZED_FILES = {"test_packaging.py", "test_sanitizers.py", "test_dask.py", "test_ray.py",
-                       "test_cli_batch_dist.py"}
+                       "test_cli_batch_dist.py", "test_docs.py"}
 NOT_SANITIZED_TESTS = ["tests/test_instances.py::test_no_pool_when_its_address_space_is_refused"]
 
 # wasmtime turns SIGSEGV/SIGBUS (out-of-bounds wasm accesses, guard pages), SIGFPE (division by zero)
