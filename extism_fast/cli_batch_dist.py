@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 from extism_fast._workers import PluginRef, pool_for
 from extism_fast.arrow import decoded, is_text_type
@@ -74,7 +74,7 @@ def parquet_chunks(path: str, column: str, chunk_size: int) -> tuple[int, Iterat
 
 
 @contextlib.contextmanager
-def parquet_sink(path: str, open_output: Callable[[], BinaryIO]) -> Iterator[Callable[[int, list[Any]], None]]:
+def parquet_sink(path: str, open_output: Callable[[], IO[bytes]]) -> Iterator[Callable[[int, list[Any]], None]]:
     """An ``emit(first_index, results)`` writing each chunk's rows as Parquet to the file that
     ``open_output()`` gives (called once pyarrow is known to be there), for output ``path``."""
     pa = _pyarrow()

@@ -526,7 +526,7 @@ class _Guarded:
     """Mixin for http.client connections: the state's connector, and a check before sending."""
 
     _extism_state: _State
-    response_class = _Response
+    response_class: type[http.client.HTTPResponse] = _Response
 
     def connect(self):  # noqa: D102
         super().connect()  # type: ignore[misc]
