@@ -375,13 +375,15 @@ cdef class CompiledPlugin:
             free(defined)
 
     cdef _note_defined_memories(self, compiled_plugin *c):
-        """Give the store's preflight (store.c) the memories the C API does not list: those a
-        module defines without exporting, read from the binaries once (extism_fast.wasm_sections)."""
+        """Give the store what the C API does not tell, read from the binaries once
+        (extism_fast.wasm_sections): the memories a module defines without exporting (the
+        budget's cap, memory_budget.c), and the memories main defines (store.c's preflight)."""
         if self._defined_memories is None:
             self._defined_memories = _defined_memories(self._modules)
-        for size, label in self._defined_memories:
-            if compiled_plugin_note_memory(c, size, label.encode()) != 0:
-                raise MemoryError()
+        for size, is_main in self._defined_memories:
+            compiled_plugin_note_memory(c, size)
+            if is_main:
+                compiled_plugin_note_main_memories(c, size)
 
     cdef _list_exports(self):
         cdef size_t i
@@ -412,8 +414,9 @@ cdef class CompiledPlugin:
 
 
 def _defined_memories(list modules):
-    """(minimum size in bytes, label) of the largest memory each module defines."""
-    from extism_fast.wasm_sections import largest_defined_memory
+    """(minimum size in bytes, defined by main) of every memory each module defines. A binary
+    that cannot be read (never one wasmtime validated) adds nothing."""
+    from extism_fast.wasm_sections import defined_memory_sizes
     found = []
     for module in modules:
         data = module.data
@@ -421,10 +424,7 @@ def _defined_memories(list modules):
             if b"memory" not in data:  # WAT that defines no memory: no conversion needed
                 continue
             data = wat2wasm(data)
-        largest = largest_defined_memory(data)
-        if largest is not None:
-            position, size = largest
-            found.append((size, f"memory {position} defined by module '{'main' if module.is_main else module.name}'"))
+        found.extend((size, module.is_main) for size in defined_memory_sizes(data) or ())
     return found
 
 

@@ -30,9 +30,30 @@ static wasm_trap_t *out_of_bounds(const char *function, uint64_t offset, uint64_
 
 /* ---- kernel: blocks ---- */
 
+/* An allocation of n bytes failed: the max_pages budget refused the kernel memory's growth, or
+ * the kernel's own limit was reached. */
+static wasm_trap_t *kernel_full(const char *function, uint64_t n) {
+    char message[300], budget[160];
+    plugin_instance *p = current_instance;
+    if (p->budget.refused) {
+        memory_budget_describe(&p->budget, budget, sizeof budget);
+        snprintf(message, sizeof message, "extism:host/env %s: cannot allocate %llu bytes: the kernel memory cannot grow (%s)",
+                 function, (unsigned long long)n, budget);
+    } else {
+        snprintf(message, sizeof message,
+                 "extism:host/env %s: cannot allocate %llu bytes: kernel memory limit reached (%llu bytes)",
+                 function, (unsigned long long)n, (unsigned long long)p->kernel->limit);
+    }
+    return instance_fail(p, FAILURE_LIMIT, message);
+}
+
+/* A failed allocation answers 0 (the official kernel's null), except when the max_pages budget
+ * refused it: the official limiter then fails the call. */
 CALLBACK(k_alloc) {
     UNUSED_CALLBACK_ARGS;
-    args[0].i64 = (int64_t)kernel_alloc(current_instance->kernel, (uint64_t)args[0].i64);
+    uint64_t n = (uint64_t)args[0].i64;
+    args[0].i64 = (int64_t)kernel_alloc(current_instance->kernel, n);
+    if (args[0].i64 == 0 && n != 0 && current_instance->budget.refused) return kernel_full("alloc", n);
     return NULL;
 }
 
@@ -153,13 +174,6 @@ static wasm_trap_t *not_a_block(const char *function, const char *what, uint64_t
     return instance_fail(current_instance, FAILURE_TRAP, message);
 }
 
-static wasm_trap_t *kernel_full(const char *function, uint64_t n) {
-    char message[160];
-    snprintf(message, sizeof message,
-             "extism:host/env %s: cannot allocate %llu bytes: kernel memory limit reached (%llu bytes)",
-             function, (unsigned long long)n, (unsigned long long)current_instance->kernel->limit);
-    return instance_fail(current_instance, FAILURE_LIMIT, message);
-}
 
 CALLBACK(h_config_get) {
     UNUSED_CALLBACK_ARGS;
