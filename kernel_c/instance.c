@@ -78,6 +78,7 @@ plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, cons
         return NULL;
     }
     kernel_set_strict(p->kernel, options->strict);
+    kernel_set_grow_exact(p->kernel, options->max_memory_bytes >= 0); /* the budget is shared */
     p->needs_store = 1; /* instantiated by the first call (instance_prepare) */
     return p;
 }

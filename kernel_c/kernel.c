@@ -47,11 +47,13 @@ void kernel_attach(kernel *k, uint8_t *base, uint64_t size) {
     kernel_reset(k);
 }
 
-/* Make [0, needed) exist: grow geometrically, or exactly when doubling would pass the limit. */
+/* Make [0, needed) exist: grow geometrically (unless grow_exact), or exactly when doubling would
+ * pass the limit or cannot be had. */
 static int commit(kernel *k, uint64_t needed) {
     if (needed <= k->committed) return 0;
     if (needed > k->limit) return -1;
-    uint64_t target = round_up(k->committed * 2 > needed ? k->committed * 2 : needed, KERNEL_GROW_STEP);
+    uint64_t doubled = k->grow_exact ? needed : k->committed * 2;
+    uint64_t target = round_up(doubled > needed ? doubled : needed, KERNEL_GROW_STEP);
     if (target > k->limit) target = k->limit;
     if (k->grow(k->grow_ctx, target, &k->base, &k->committed) == 0) return 0;
     target = round_up(needed, KERNEL_GROW_STEP);
@@ -182,6 +184,8 @@ void kernel_reset(kernel *k) {
     k->error_offset = k->error_length = 0;
     sync_header(k);
 }
+
+void kernel_set_grow_exact(kernel *k, int exact) { k->grow_exact = exact; }
 
 void kernel_set_strict(kernel *k, int strict) {
     k->strict = strict != 0;

@@ -62,6 +62,7 @@ typedef struct kernel {
     uint64_t error_offset;
     uint64_t error_length; /* the error block's length when error_set named it */
     int strict;            /* out-of-range accesses trap instead of the official lenient answers */
+    int grow_exact;        /* grow by the pages needed only, not doubling (kernel_set_grow_exact) */
 } kernel;
 
 /* kernel_new: an empty kernel that may grow to `limit` bytes (0 -> 4 GiB) through `grow`.
@@ -105,6 +106,11 @@ void kernel_describe_out_of_bounds(const kernel *k, const char *function, uint64
 
 /* kernel_set_strict: choose strict (traps) or the official lenient answers for bad accesses. */
 void kernel_set_strict(kernel *k, int strict);
+
+/* kernel_set_grow_exact: grow the region by the pages an allocation needs, as the official kernel,
+ * instead of doubling it: for a region whose growth takes from a budget shared with other
+ * memories (memory.max_pages), where a doubling would take what the plugin's memory needs. */
+void kernel_set_grow_exact(kernel *k, int exact);
 
 /* kernel_error_text: the error message named by error_set (*length its byte count), or NULL when
  * there is none. The block's bytes while it is active; after the plugin freed it, the bytes it held

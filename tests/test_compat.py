@@ -804,6 +804,12 @@ def test_linked_module_memories_share_the_budget(sdk):
                                       '(memory (export "memory") 2) (func (export "run") (result i32) (call $grow)))'))
     manifest = {"wasm": [{"data": lib, "name": "lib"}, {"data": main}], "memory": {"max_pages": 2}}
     assert _outcomes(sdk, sdk.Plugin(manifest, functions=[]), "run", [b""] * 3) == ["ok", "ok", "fail"]
+    # One memory exported by lib and re-exported by main is counted once.
+    main = bytes(extism_fast.wat2wasm('(module (import "lib" "memory" (memory 5)) (export "memory" (memory 0)) '
+                                      '(func (export "run") (result i32) (if (i32.eq (memory.grow (i32.const 1)) '
+                                      '(i32.const -1)) (then unreachable)) (i32.const 0)))'))
+    manifest = {"wasm": [{"data": lib, "name": "lib"}, {"data": main}], "memory": {"max_pages": 2}}
+    assert _outcomes(sdk, sdk.Plugin(manifest, functions=[]), "run", [b""] * 3) == ["ok", "ok", "fail"]
 
 
 def test_kernel_memory_growth_shares_the_budget(sdk):
@@ -814,6 +820,19 @@ def test_kernel_memory_growth_shares_the_budget(sdk):
     assert _outcomes(sdk, sdk.Plugin(manifest, functions=[]), "run", [big, b"", b""]) == ["ok", "fail", "fail"]
     manifest = {"wasm": [{"data": _grows(1)}], "memory": {"max_pages": 2}}
     assert _outcomes(sdk, sdk.Plugin(manifest, functions=[]), "run", [big, b"x" * (200 << 10)]) == ["ok", "fail"]
+
+
+def test_kernel_memory_grows_by_what_it_needs_under_a_budget(sdk):
+    """Both kernels grow by the pages an input needs (1 -> 4, then 5): of 10 pages, 6 are left for
+    the plugin's memory (a doubling kernel would have taken 3 more), and none after."""
+    wasm = bytes(extism_fast.wat2wasm(
+        '(module (memory (export "memory") 1) (func (export "take") (result i32) (i32.const 0)) '
+        '(func (export "run") (result i32) (if (i32.eq (memory.grow (i32.const 6)) (i32.const -1)) '
+        '(then unreachable)) (i32.const 0)))'))
+    plugin = sdk.Plugin({"wasm": [{"data": wasm}], "memory": {"max_pages": 10}}, functions=[])
+    assert _outcomes(sdk, plugin, "take", [b"x" * (200 << 10), b"x" * (270 << 10)]) == ["ok", "ok"]
+    assert _outcomes(sdk, plugin, "run", [b""]) == ["ok"]
+    assert _outcomes(sdk, plugin, "take", [b"x" * (270 << 10), b"x" * (330 << 10)]) == ["ok", "fail"]
 
 
 @pytest.mark.parametrize("max_pages, size, expected", [(17, 128 << 10, "ok"), (17, 1000 << 10, "fail"),
