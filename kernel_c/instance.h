@@ -63,7 +63,6 @@ typedef struct plugin_instance {
     int has_main_memory;
     int initialized;                 /* startup functions ran in this store */
     int needs_store;                 /* no store yet, or `_start` ended it: make one before the next call */
-    memory_budget budget;            /* manifest.memory.max_pages for all the memories */
     int64_t max_table_elements;      /* per wasm table; -1 = unlimited */
     uint64_t fuel;                   /* instructions per call (fuel engine only); 0 = unmetered */
     uint64_t fuel_consumed;          /* by the last export run (fuel != 0 only) */
@@ -97,6 +96,8 @@ typedef struct plugin_instance {
     /* A failure an import callback recorded before trapping (so it can be reported precisely). */
     int host_failure;                /* failure_kind; 0 = none */
     char *host_failure_message;
+
+    memory_budget budget;            /* manifest.memory.max_pages for all the memories */
 } plugin_instance;
 
 /* What a plugin instance is allowed and given: filled once from the manifest and the Plugin's

@@ -36,10 +36,11 @@ static void set_cap(plugin_instance *p, int64_t cap) {
 
 void memory_budget_uncapped(plugin_instance *p) { set_cap(p, -1); }
 
-/* Charge the growth of every tracked memory since the last charge. */
-static void charge(plugin_instance *p) {
+/* Charge the growth of the tracked memories from `first` on since the last charge (the kernel's,
+ * [0], grows only through memory_budget_allow / memory_budget_settle, which charge it). */
+static void charge_from(plugin_instance *p, size_t first) {
     memory_budget *b = &p->budget;
-    for (size_t i = 0; i < b->count; i++) {
+    for (size_t i = first; i < b->count; i++) {
         uint64_t size = wt.wasmtime_memory_data_size(p->ctx, &b->memories[i]);
         if (size > b->sizes[i]) b->spent += size - b->sizes[i];
         b->sizes[i] = size;
@@ -105,26 +106,27 @@ int memory_budget_start(plugin_instance *p, const wasmtime_instance_t *instances
     return 0;
 }
 
+/* Nothing grows between calls (no plugin code runs, and the host reaches the kernel only from a
+ * host function): the charges and the cap left by the last call (or memory_budget_start) hold. */
 void memory_budget_begin_call(plugin_instance *p) {
     memory_budget *b = &p->budget;
-    if (!b->started) return;
     b->refused = 0;
-    charge(p);
     b->spent_before_call = b->spent;
-    cap_wasm_memories(p);
 }
 
 int memory_budget_end_call(plugin_instance *p) {
     memory_budget *b = &p->budget;
     if (!b->started) return 0;
-    charge(p);
-    return b->spent > b->spent_before_call && b->spent > (uint64_t)b->limit;
+    charge_from(p, 1);
+    if (b->spent == b->spent_before_call) return 0;
+    cap_wasm_memories(p);
+    return b->spent > (uint64_t)b->limit;
 }
 
 int memory_budget_allow(plugin_instance *p, uint64_t current_bytes, uint64_t bytes) {
     memory_budget *b = &p->budget;
     if (!b->started) return 0;
-    charge(p);
+    charge_from(p, 0);
     if (bytes > (uint64_t)memory_budget_left(b)) {
         b->refused = 1;
         return -1;
@@ -136,7 +138,7 @@ int memory_budget_allow(plugin_instance *p, uint64_t current_bytes, uint64_t byt
 
 void memory_budget_settle(plugin_instance *p) {
     if (!p->budget.started) return;
-    charge(p);
+    charge_from(p, 0);
     cap_wasm_memories(p);
 }
 

@@ -63,13 +63,14 @@ int memory_budget_start(struct plugin_instance *p, const wasmtime_instance_t *in
 /* memory_budget_left: the bytes the memories may still grow by (INT64_MAX without a budget). */
 int64_t memory_budget_left(const memory_budget *b);
 
-/* memory_budget_begin_call: charge any growth since the last charge and cap the wasm memories for
- * the call (cheap when nothing changed: a size read per tracked memory). No-op without a budget. */
+/* memory_budget_begin_call: a call begins (nothing grew since the last one ended: its charges and
+ * cap hold). */
 void memory_budget_begin_call(struct plugin_instance *p);
 
-/* memory_budget_end_call: charge what the call grew. Returns 1 when the call grew the memories
- * and they are now past the budget (the call fails: several memories grew, or a smaller one grew
- * past what was left), else 0. */
+/* memory_budget_end_call: charge what the call grew (a size read per tracked wasm memory) and,
+ * when it grew, cap the wasm memories again for what is left. Returns 1 when the call grew the
+ * memories and they are now past the budget (the call fails: several memories grew, or a smaller
+ * one grew past what was left), else 0. */
 int memory_budget_end_call(struct plugin_instance *p);
 
 /* memory_budget_allow: may the kernel memory (current_bytes now) grow by `bytes`? Charges what the
