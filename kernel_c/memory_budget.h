@@ -1,6 +1,6 @@
 /*
  * memory_budget.h - manifest.memory.max_pages as the official runtime keeps it: one budget of bytes
- * for the growth of all the memories of an instance (docs/ABI.md, "Limits").
+ * for the growth of all the memories of an instance (docs/ABI.md, "The manifest").
  *
  * The official runtime's limiter (MemoryLimiter, current_plugin.rs) is reset after instantiation;
  * from then on every growth of any memory of the instance (the plugin's, a linked module's, the

@@ -217,6 +217,17 @@ def test_host_function_alloc_past_the_budget_names_it(plugin_wasm):
         assert message.endswith(", 1 left"), message
 
 
+@pytest.mark.parametrize("memory, body", [("1 2", "(if (i32.eq (memory.grow (i32.const 1)) (i32.const -1)) (then unreachable))"),
+                                          ("2 2", "")])
+def test_a_memory_reaches_its_declared_maximum_under_a_budget(memory, body):
+    """The official limiter refuses a memory its own declared maximum ("oom": growing 1 -> 2 of
+    (memory 1 2), or starting (memory 2 2)) whenever max_pages is set; here both run (README,
+    Differences)."""
+    wat = f'(module (memory (export "memory") {memory}) (func (export "run") (result i32) {body} (i32.const 0)))'
+    with ef.Plugin({"wasm": [{"data": wat.encode()}], "memory": {"max_pages": 10}}, functions=[]) as plugin:
+        assert plugin.call("run") == b""
+
+
 LIB_GROWS = b'''(module (memory (export "memory") 1)
   (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))'''
 MAIN_CALLS_LIB = b'''(module (import "lib" "grow" (func $grow (param i32) (result i32)))

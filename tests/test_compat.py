@@ -796,6 +796,15 @@ def test_max_pages_is_a_budget_for_memory_growth(sdk, pages, grows, max_pages, e
     assert _outcomes(sdk, sdk.Plugin(manifest, functions=[]), "run", [b"", b""]) == expected
 
 
+def test_an_unexported_memory_has_the_budget_too(sdk):
+    """A memory main defines without exporting it grows by max_pages at most (ours cannot read its
+    size, so it is capped at its minimum + the budget: exact while it is the only one growing)."""
+    wasm = bytes(extism_fast.wat2wasm('(module (memory 1) (func (export "run") (result i32) (if (i32.eq '
+                                      '(memory.grow (i32.const 1)) (i32.const -1)) (then unreachable)) (i32.const 0)))'))
+    plugin = sdk.Plugin({"wasm": [{"data": wasm}], "memory": {"max_pages": 2}}, functions=[])
+    assert _outcomes(sdk, plugin, "run", [b""] * 3) == ["ok", "ok", "fail"]
+
+
 def test_linked_module_memories_share_the_budget(sdk):
     """A linked module's memory does not count at instantiation (the official runtime makes it
     before it sets its limiter), but its growth takes from the budget."""

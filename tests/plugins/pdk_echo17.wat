@@ -2,7 +2,8 @@
 ;; (as a Rust plugin's does), and a call does what the PDK's input() / output() do: grow the
 ;; plugin's memory for a Vec holding the input (an allocator traps when memory.grow answers -1,
 ;; as Rust's does), copy the input in 8 bytes at a time (the tail byte by byte), then alloc a
-;; kernel block, copy the Vec out the same way and set it as the output. Each memory growth takes from max_pages (README, "Limits").
+;; kernel block, copy the Vec out the same way and set it as the output. Each memory growth
+;; takes from the max_pages budget (README, "Capabilities").
 (module
   (import "extism:host/env" "input_length" (func $input_length (result i64)))
   (import "extism:host/env" "input_load_u64" (func $input_load_u64 (param i64) (result i64)))
