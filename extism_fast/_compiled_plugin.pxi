@@ -375,13 +375,15 @@ cdef class CompiledPlugin:
             free(defined)
 
     cdef _note_defined_memories(self, compiled_plugin *c):
-        """Give the store's preflight (store.c) the memories the C API does not list: those a
-        module defines without exporting, read from the binaries once (extism_fast.wasm_sections)."""
+        """Give the store what the C API does not tell, read from the binaries once
+        (extism_fast.wasm_sections): the memories a module defines without exporting (the
+        budget's cap, memory_budget.c), and the memories main defines (store.c's preflight)."""
         if self._defined_memories is None:
             self._defined_memories = _defined_memories(self._modules)
-        for size, label in self._defined_memories:
-            if compiled_plugin_note_memory(c, size, label.encode()) != 0:
-                raise MemoryError()
+        for size, is_main in self._defined_memories:
+            compiled_plugin_note_memory(c, size)
+            if is_main:
+                compiled_plugin_note_main_memories(c, size)
 
     cdef _list_exports(self):
         cdef size_t i
@@ -412,9 +414,10 @@ cdef class CompiledPlugin:
 
 
 def _defined_memories(list modules):
-    """(minimum size in bytes, label) of the largest memory each module defines; MemoryLimitError
-    naming it when a minimum does not fit in 64 bits (what the store's check takes)."""
-    from extism_fast.wasm_sections import largest_defined_memory
+    """(minimum size in bytes, defined by main) of every memory each module defines; MemoryLimitError
+    naming it when a minimum does not fit in 64 bits (what the store's checks take). A binary that
+    cannot be read (never one wasmtime validated) adds nothing."""
+    from extism_fast.wasm_sections import defined_memory_sizes
     found = []
     for module in modules:
         data = module.data
@@ -422,14 +425,12 @@ def _defined_memories(list modules):
             if b"memory" not in data:  # WAT that defines no memory: no conversion needed
                 continue
             data = wat2wasm(data)
-        largest = largest_defined_memory(data)
-        if largest is not None:
-            position, size = largest
-            label = f"memory {position} defined by module '{'main' if module.is_main else module.name}'"
+        for position, size in enumerate(defined_memory_sizes(data) or ()):
             if size > U64_MAX:  # memory64 allows 2^48 pages of 64 KiB: 2^64 bytes, one too many
-                raise MemoryLimitError(f"{label} has a minimum size of {size} bytes, more than a 64-bit "
-                                       f"address space holds (2^64 - 1 bytes)")
-            found.append((size, label))
+                raise MemoryLimitError(
+                    f"memory {position} defined by module '{'main' if module.is_main else module.name}' has a "
+                    f"minimum size of {size} bytes, more than a 64-bit address space holds (2^64 - 1 bytes)")
+            found.append((size, module.is_main))
     return found
 
 

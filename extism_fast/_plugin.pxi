@@ -217,8 +217,7 @@ cdef class Plugin:
         memory = manifest.memory
         memset(&options, 0, sizeof(options))
         options.max_memory_bytes = -1
-        if memory.max_pages is not None:  # each memory, the kernel's included (as the official runtime)
-            options.kernel_limit = memory.max_pages * WASM_PAGE_SIZE
+        if memory.max_pages is not None:  # one budget for all the memories, the kernel's included
             options.max_memory_bytes = memory.max_pages * WASM_PAGE_SIZE
         options.max_var_bytes = memory.effective_max_var_bytes
         options.max_table_elements = memory.effective_max_table_elements
@@ -590,7 +589,8 @@ cdef class Plugin:
             response[0] = kernel_alloc_bytes(inst.kernel, result.body, len(result.body)) if result.body else 0
             if result.body and response[0] == 0:
                 return instance_fail(inst, FAILURE_LIMIT, f"extism:host/env http_request: the response body "
-                                     f"({len(result.body)} bytes) does not fit in kernel memory".encode())
+                                     f"({len(result.body)} bytes) does not fit in kernel memory "
+                                     f"({self._alloc_failure()})".encode())
             return NULL
         except BaseException as exc:
             return self._http_failure(exc)
@@ -638,18 +638,32 @@ cdef class Plugin:
             return FuelExhaustedError(f"plugin function '{name}' ran out of fuel (its budget is "
                                       f"{self.compiled_plugin.fuel} instructions per call)")
         if status == CALL_INPUT_TOO_LARGE:
-            return MemoryLimitError(f"input to '{name}' does not fit in kernel memory "
-                                    f"(limit {self.inst.kernel.limit} bytes, manifest.memory.max_pages)")
+            return MemoryLimitError(f"input to '{name}' does not fit in kernel memory ({self._alloc_failure()})")
         if status == CALL_EXIT:
             return CallError(f"plugin function '{name}' exited with code {r.rc}")
         if status == CALL_INSTANTIATE and r.failure == FAILURE_LIMIT:
             return MemoryLimitError(
                 f"cannot instantiate the plugin for '{name}': {message} (manifest.memory.max_pages = "
-                f"{self._manifest.memory.max_pages} limits each of its memories)")
+                f"{self._manifest.memory.max_pages}, the budget of all its memories)")
         if status in (CALL_INSTANTIATE, CALL_POOL_EXHAUSTED):
             return CallError(f"plugin function '{name}' could not start: {_trap_summary(message)}")
         if status == CALL_HOST_FAILURE:
             cls = {FAILURE_LIMIT: MemoryLimitError, FAILURE_HOST_FUNCTION: HostFunctionError,
                    FAILURE_DENIED: CapabilityError, FAILURE_HOST_CALL: CallError}.get(r.failure, TrapError)
             return cls(f"plugin function '{name}' failed: {message}")
-        return TrapError(f"plugin function '{name}' trapped: {_trap_summary(message)}")
+        cause, newline, trace = _trap_summary(message).partition("\n")
+        if self.inst.budget.limit >= 0:  # a memory.grow past the budget is refused, and plugins trap on that
+            cause = f"{cause} ({self._budget_note()})"
+        return TrapError(f"plugin function '{name}' trapped: {cause}{newline}{trace}")
+
+    cdef str _alloc_failure(self):
+        """Why the kernel could not allocate: the memory budget refused to grow it, or its limit."""
+        if self.inst.budget.refused:
+            return self._budget_note()
+        return f"kernel memory limit reached ({self.inst.kernel.limit} bytes)"
+
+    cdef str _budget_note(self):
+        """What is left of manifest.memory.max_pages (memory_budget.h)."""
+        cdef char note[160]
+        memory_budget_describe(&self.inst.budget, note, sizeof(note))
+        return note.decode()

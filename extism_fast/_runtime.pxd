@@ -52,7 +52,7 @@ cdef class CompiledPlugin:
     cdef object _cache
     cdef list _entries
     cdef list _modules       # the loaded modules, for compiling them on another engine
-    cdef list _defined_memories  # (bytes, label) of the memories they define unexported, read once
+    cdef list _defined_memories  # (bytes, defined by main) of the memories the modules define, read once
     cdef dict _compilations  # _engine_key -> _Compilation
     cdef dict _callable      # export name -> index, for () -> i32 and () -> ()
     cdef dict _other_exports  # export name -> index, for function exports of any other type
@@ -125,6 +125,8 @@ cdef class Plugin:
     cdef _keep_interrupt(self, exc)
     cdef _missing_export(self, name)
     cdef _call_error(self, name, call_result *r)
+    cdef str _alloc_failure(self)
+    cdef str _budget_note(self)
 
 
 # _plugin.pxi

@@ -377,11 +377,11 @@ def _source_to_dict(source: WasmSource) -> dict[str, Any]:
 class MemoryOptions:
     """Resource limits (``manifest.memory``); ``None`` means "the default".
 
-    :param max_pages: a budget of 64 KiB pages over all the instance's memories, as the official
-        runtime keeps it: at instantiation the initial sizes of all of them together (the
-        kernel's, the main module's, every linked module's) must fit; then every later growth of
-        any of them takes from it, for the instance's life (default: no budget beyond each
-        memory's own maximum).
+    :param max_pages: a budget, in 64 KiB pages, over all the memories of an instance (default:
+        none beyond each module's own maximum), as the official runtime keeps it: the memories the
+        main module defines must start within it, together; then every growth of any memory (the
+        plugin's, a linked module's, the kernel's) takes from it for the instance's life, and a
+        growth past it fails (``memory.grow`` answers -1, an ``alloc`` or input fails the call).
     :param max_http_response_bytes: cap on an ``http_request`` response body
         (default :data:`DEFAULT_MAX_HTTP_RESPONSE_BYTES`).
     :param max_var_bytes: cap on the total size of an instance's vars, each counting its key, its
@@ -406,7 +406,7 @@ class MemoryOptions:
 
     @property
     def max_memory_bytes(self) -> int | None:
-        """``max_pages`` in bytes, or ``None`` when memory is not capped by the manifest."""
+        """``max_pages`` in bytes (the memory budget), or ``None`` when the manifest sets none."""
         return None if self.max_pages is None else self.max_pages * WASM_PAGE_SIZE
 
     @property

@@ -1,7 +1,8 @@
 """What a module's binary says about its own memories, read from the memory section: the C API
-lists only the memories a module imports or exports, and the store must check every memory's
-minimum size against ``max_pages`` before instantiating (kernel_c/store.c), so that wasmtime never
-has to refuse one (its refusal is an error with no kind, only a message).
+lists only the memories a module imports or exports (and does not tell a defined memory from a
+re-exported import). The store checks the memories main defines, together, against ``max_pages``
+before instantiating (kernel_c/store.c), so that wasmtime never has to refuse one (its refusal is
+an error with no kind, only a message), and caps no memory below the largest one (memory_budget.c).
 
 Only section headers and the memory section are read; the module was validated by wasmtime
 before this runs (or is the same bytes as a cache entry that was), so a malformed binary is not
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-__all__ = ["largest_defined_memory"]
+__all__ = ["defined_memory_sizes"]
 
 _MEMORY_SECTION = 5
 _WASM_PAGE_LOG2 = 16
@@ -52,20 +53,19 @@ def _memory_section(wasm: bytes) -> Optional[tuple[int, int]]:
     return None
 
 
-def largest_defined_memory(wasm: bytes) -> Optional[tuple[int, int]]:
-    """(position among the memories the module defines, minimum size in bytes) of the defined
-    memory with the largest minimum; None when it defines none or the binary cannot be read. The
-    size is not bounded (a memory64 minimum of 2^48 pages is 2^64 bytes): the caller range-checks it.
-    Limits flags (the threads, memory64 and custom-page-sizes encodings): bit 0 a maximum follows,
-    bit 3 a page size (log2) follows them."""
+def defined_memory_sizes(wasm: bytes) -> Optional[list[int]]:
+    """The minimum size in bytes of each memory the module defines, in order; None when the
+    binary cannot be read. A size is not bounded (a memory64 minimum of 2^48 pages is 2^64 bytes):
+    the caller range-checks it. Limits flags (the threads, memory64 and custom-page-sizes
+    encodings): bit 0 a maximum follows, bit 3 a page size (log2) follows them."""
     try:
         span = _memory_section(wasm)
         if span is None:
-            return None
+            return []
         offset, end = span
         count, offset = _leb(wasm, offset)
-        largest: Optional[tuple[int, int]] = None
-        for position in range(count):
+        sizes = []
+        for _ in range(count):
             if offset >= end:
                 raise _Malformed
             flags, offset = wasm[offset], offset + 1
@@ -77,9 +77,8 @@ def largest_defined_memory(wasm: bytes) -> Optional[tuple[int, int]]:
                 page_log2, offset = _leb(wasm, offset)
             if offset > end or flags & ~0x0F or page_log2 > 64:
                 raise _Malformed
-            size = minimum << page_log2
-            if largest is None or size > largest[1]:
-                largest = (position, size)
-        return largest
+            sizes.append(minimum << page_log2)
+        return sizes
     except _Malformed:
         return None
+

@@ -10,9 +10,9 @@ strict plugin, both kept across inputs. For each of them:
 * the kept bytes must be unchanged afterwards;
 * the plugin must serve the next call (``echo``) correctly.
 
-The kernel region is capped by ``memory.max_pages`` (16 pages) so that large ``alloc`` lengths
-fail fast instead of committing gigabytes; limits, vars (``max_var_bytes`` 4096) and config are
-reachable from the program.
+The kernel region's growth takes from the ``memory.max_pages`` budget (16 pages) so that large
+``alloc`` lengths fail fast (a ``MemoryLimitError``) instead of committing gigabytes; limits, vars
+(``max_var_bytes`` 4096) and config are reachable from the program.
 """
 
 from __future__ import annotations

@@ -170,6 +170,19 @@ static void call_end(plugin_instance *p, int ticking) {
     __atomic_store_n(&p->in_call, 0, __ATOMIC_RELEASE);
 }
 
+/* The memories grew past the max_pages budget together during the call (memory_budget.h): the
+ * call fails as in the official runtime, where the growth that passed it would have trapped. */
+static void fail_over_budget(plugin_instance *p, call_result *r) {
+    char budget[160], message[300];
+    memory_budget_describe(&p->budget, budget, sizeof budget);
+    snprintf(message, sizeof message, "the plugin's memories grew past their budget during the call (%s)", budget);
+    r->status = CALL_HOST_FAILURE;
+    r->failure = FAILURE_LIMIT;
+    r->output = NULL;
+    r->output_length = 0;
+    set_message(r, wt_copy_text(message, strlen(message)));
+}
+
 /* The store the next call runs in, made now if needed. */
 static int ensure_store(plugin_instance *p, call_result *r) {
     char *error = NULL;
@@ -193,6 +206,7 @@ void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input
                    uint64_t timeout_ns, int holds_gil, call_result *r) {
     int ticking = call_begin(p, timeout_ns, holds_gil, r);
     if (ensure_store(p, r) != 0) goto done;
+    if (p->budget.started) memory_budget_begin_call(p);
     kernel_reset(p->kernel);
     if (!p->initialized && run_startup(p, r) != 0) goto done;
     kernel_reset(p->kernel);
@@ -223,5 +237,8 @@ void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input
     r->output = kernel_ptr(k, k->output_offset, k->output_length);
     r->output_length = r->output != NULL ? k->output_length : 0;
 done:
+    if (p->budget.started && memory_budget_end_call(p) && r->status != CALL_TIMEOUT &&
+        r->status != CALL_CANCELLED && r->status != CALL_OUT_OF_FUEL)
+        fail_over_budget(p, r);
     call_end(p, ticking);
 }

@@ -30,7 +30,7 @@ typedef enum call_status {
     CALL_HOST_FAILURE,   /* an import callback recorded a failure; failure holds its kind */
     CALL_EXIT,           /* WASI proc_exit with a non-zero code; rc holds it */
     CALL_INSTANTIATE,    /* instantiation or a startup function failed; failure = FAILURE_LIMIT
-                          * when a memory's minimum size is over max_pages */
+                          * when main's memories start over max_pages */
     CALL_POOL_EXHAUSTED, /* the engine's instance pool is full (nothing ran: switch to the on-demand
                           * compilation with instance_use_compiled and call again) */
 } call_status;

@@ -25,7 +25,8 @@ void compiled_plugin_delete(compiled_plugin *c) {
         for (size_t i = 0; i <= c->dep_count; i++) import_plan_free(&c->plans[i]);
     free(c->plans);
     free(c->instantiation_order);
-    free(c->memory_minimum_name);
+    free(c->memory_export_positions);
+    free_strings(c->memory_export_names, c->memory_export_count);
     if (c->linker) wt.wasmtime_linker_delete(c->linker);
     free(c);
 }
@@ -178,60 +179,60 @@ static uint64_t memory_minimum_bytes(const wasm_externtype_t *type) {
     return pages > (UINT64_MAX >> shift) ? UINT64_MAX : pages << shift;
 }
 
-/* Make `label` (owned, or NULL when it could not be allocated) the name of memory_minimum when
- * `bytes` is larger than every memory so far; else free it. Returns -1 when out of memory. */
-static int keep_if_largest(compiled_plugin *c, uint64_t bytes, char *label) {
-    if (c->memory_minimum_name != NULL && bytes <= c->memory_minimum) {
-        free(label);
-        return 0;
-    }
-    if (label == NULL) return -1;
-    free(c->memory_minimum_name);
-    c->memory_minimum_name = label;
-    c->memory_minimum = bytes;
+/* Take the memory's minimum as memory_minimum when larger than every memory so far. */
+static void note_memory(compiled_plugin *c, const wasm_externtype_t *type) {
+    if (wt.wasm_externtype_kind(type) == WASM_EXTERN_MEMORY) compiled_plugin_note_memory(c, memory_minimum_bytes(type));
+}
+
+/* Remember that module `position` exports a memory as `name` (the budget tracks it). Returns -1
+ * when out of memory. */
+static int note_memory_export(compiled_plugin *c, size_t position, const wasm_name_t *name) {
+    size_t n = c->memory_export_count;
+    size_t *positions = realloc(c->memory_export_positions, (n + 1) * sizeof *positions);
+    if (positions != NULL) c->memory_export_positions = positions;
+    char **names = realloc(c->memory_export_names, (n + 1) * sizeof *names);
+    if (names != NULL) c->memory_export_names = names;
+    char *copy = positions != NULL && names != NULL ? wt_copy_text((const char *)name->data, name->size) : NULL;
+    if (copy == NULL) return -1;
+    positions[n] = position;
+    names[n] = copy;
+    c->memory_export_count = n + 1;
     return 0;
 }
 
-/* Remember the memory if it is the largest minimum so far. Returns -1 when out of memory. */
-static int note_memory(compiled_plugin *c, const wasm_externtype_t *type, const wasm_name_t *name, const char *module,
-                       int imported) {
-    if (wt.wasm_externtype_kind(type) != WASM_EXTERN_MEMORY) return 0;
-    uint64_t bytes = memory_minimum_bytes(type);
-    if (c->memory_minimum_name != NULL && bytes <= c->memory_minimum) return 0; /* not even named */
-    int shown = name->size > 100 ? 100 : (int)name->size;
-    size_t length = (size_t)shown + strlen(module) + 48;
-    char *label = malloc(length);
-    if (label != NULL)
-        snprintf(label, length, "memory '%.*s' %s module '%s'", shown, name->data, imported ? "imported by" : "of", module);
-    return keep_if_largest(c, bytes, label);
-}
-
-/* The memory with the largest minimum size among the memories each module imports or exports
- * (the kernel's accessor included): the store checks it against max_pages before instantiating
- * (store.c). A memory that is neither imported nor exported is not visible here: the caller adds
- * those from the modules' binaries (compiled_plugin_note_memory). */
-static int find_memory_minimum(compiled_plugin *c) {
+/* memory_minimum over the memories each module imports or exports (the kernel's accessor
+ * included; the ones a module defines without exporting are added from the binaries:
+ * compiled_plugin_note_memory), and the list of the modules' memory exports. */
+static int find_memories(compiled_plugin *c) {
     int status = 0;
     for (size_t position = 0; status == 0 && position <= c->dep_count + 1; position++) {
-        const wasmtime_module_t *module = position <= c->dep_count ? module_at(c, position) : c->bundle->access_module;
-        const char *label = position <= c->dep_count ? module_label(c, position) : "the kernel";
+        int is_module = position <= c->dep_count;
+        const wasmtime_module_t *module = is_module ? module_at(c, position) : c->bundle->access_module;
         wasm_importtype_vec_t imports;
         wt.wasmtime_module_imports(module, &imports);
-        for (size_t i = 0; status == 0 && i < imports.size; i++)
-            status = note_memory(c, wt.wasm_importtype_type(imports.data[i]), wt.wasm_importtype_name(imports.data[i]), label, 1);
+        for (size_t i = 0; i < imports.size; i++) note_memory(c, wt.wasm_importtype_type(imports.data[i]));
         wt.wasm_importtype_vec_delete(&imports);
         wasm_exporttype_vec_t exports;
         wt.wasmtime_module_exports(module, &exports);
-        for (size_t i = 0; status == 0 && i < exports.size; i++)
-            status = note_memory(c, wt.wasm_exporttype_type(exports.data[i]), wt.wasm_exporttype_name(exports.data[i]), label, 0);
+        for (size_t i = 0; status == 0 && i < exports.size; i++) {
+            const wasm_externtype_t *type = wt.wasm_exporttype_type(exports.data[i]);
+            note_memory(c, type);
+            const wasm_name_t *name = wt.wasm_exporttype_name(exports.data[i]);
+            /* The accessor's memory is the kernel's, tracked apart; a name with a NUL cannot be asked for. */
+            if (is_module && wt.wasm_externtype_kind(type) == WASM_EXTERN_MEMORY && memchr(name->data, 0, name->size) == NULL)
+                status = note_memory_export(c, position, name);
+        }
         wt.wasm_exporttype_vec_delete(&exports);
     }
     return status;
 }
 
-int compiled_plugin_note_memory(compiled_plugin *c, uint64_t bytes, const char *label) {
-    if (c->memory_minimum_name != NULL && bytes <= c->memory_minimum) return 0;
-    return keep_if_largest(c, bytes, wt_copy_text(label, strlen(label)));
+void compiled_plugin_note_memory(compiled_plugin *c, uint64_t bytes) {
+    if (bytes > c->memory_minimum) c->memory_minimum = bytes;
+}
+
+void compiled_plugin_note_main_memories(compiled_plugin *c, uint64_t bytes) {
+    c->main_memory_total = bytes > UINT64_MAX - c->main_memory_total ? UINT64_MAX : c->main_memory_total + bytes;
 }
 
 int compiled_plugin_link(compiled_plugin *c, const host_definitions *host, link_problem *problem, char **error) {
@@ -240,7 +241,7 @@ int compiled_plugin_link(compiled_plugin *c, const host_definitions *host, link_
         return -1;
     }
     c->start_index = export_index(c, "_start");
-    if (find_memory_minimum(c) != 0) {
+    if (find_memories(c) != 0) {
         *error = WT_TEXT("out of memory");
         return -1;
     }

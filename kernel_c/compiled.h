@@ -47,8 +47,14 @@ typedef struct compiled_plugin {
     uint64_t memory_minimum;         /* the largest minimum size in bytes of a memory of any module
                                       * (the accessor's included; saturating): the imported and
                                       * exported ones found by compiled_plugin_link, the others
-                                      * added by compiled_plugin_note_memory */
-    char *memory_minimum_name;       /* owned: which one, e.g. "memory 'memory' of module 'main'" */
+                                      * added by compiled_plugin_note_memory (memory_budget.c caps
+                                      * no memory below it) */
+    uint64_t main_memory_total;      /* the minimum sizes of the memories main defines, added
+                                      * (bytes, saturating; compiled_plugin_note_main_memories):
+                                      * what must fit max_pages at instantiation */
+    size_t memory_export_count;      /* memory exports of all modules (memory_budget.c tracks them) */
+    size_t *memory_export_positions; /* owned: the exporting module's position (deps, then main) */
+    char **memory_export_names;      /* owned, NUL-terminated */
 } compiled_plugin;
 
 /* compiled_plugin_delete: free everything compiled_plugin owns. NULL is ignored. */
@@ -68,9 +74,12 @@ int compiled_plugin_link(compiled_plugin *c, const host_definitions *host, link_
 
 /* compiled_plugin_note_memory: after compiled_plugin_link, a memory the C API does not show (one
  * a module defines without exporting it), read from the module's binary: it becomes
- * memory_minimum (and `label` is copied as its name) when larger than every memory so far.
- * Returns 0, or -1 when out of memory. */
-int compiled_plugin_note_memory(compiled_plugin *c, uint64_t bytes, const char *label);
+ * memory_minimum when larger than every memory so far. */
+void compiled_plugin_note_memory(compiled_plugin *c, uint64_t bytes);
+
+/* compiled_plugin_note_main_memories: the minimum sizes in bytes of the memories main defines,
+ * added (read from its binary: the C API does not tell a defined memory from a re-exported import). */
+void compiled_plugin_note_main_memories(compiled_plugin *c, uint64_t bytes);
 
 /* Internal (compiled.c, instance.c): free `count` malloc'ed strings and their array.
  * NULL is ignored. */

@@ -30,24 +30,34 @@ static wasm_trap_t *out_of_bounds(const char *function, uint64_t offset, uint64_
 
 /* ---- kernel: blocks ---- */
 
-/* The call fails: no room for n more bytes (a host-made block, or the block table: k_alloc). */
+/* An allocation of n bytes failed the call: the max_pages budget refused the kernel memory's
+ * growth or its block table's, or the block table took from the kernel's own limit. */
 static wasm_trap_t *kernel_full(const char *function, uint64_t n) {
-    char message[256];
-    snprintf(message, sizeof message,
-             "extism:host/env %s: cannot allocate %llu bytes: kernel memory limit reached (%llu bytes, "
-             "manifest.memory.max_pages, block bookkeeping included)",
-             function, (unsigned long long)n, (unsigned long long)current_instance->kernel->limit);
-    return instance_fail(current_instance, FAILURE_LIMIT, message);
+    char message[300], budget[160];
+    plugin_instance *p = current_instance;
+    if (p->budget.refused) {
+        memory_budget_describe(&p->budget, budget, sizeof budget);
+        snprintf(message, sizeof message,
+                 "extism:host/env %s: cannot allocate %llu bytes: the kernel memory cannot grow (%s, block "
+                 "bookkeeping included)", function, (unsigned long long)n, budget);
+    } else {
+        snprintf(message, sizeof message,
+                 "extism:host/env %s: cannot allocate %llu bytes: kernel memory limit reached (%llu bytes, "
+                 "block bookkeeping included)", function, (unsigned long long)n, (unsigned long long)p->kernel->limit);
+    }
+    return instance_fail(p, FAILURE_LIMIT, message);
 }
 
+/* A failed allocation answers 0 (the official kernel's null), except when the max_pages budget
+ * refused it, or the block table (the plugin's bookkeeping) took from the kernel's limit: the
+ * official runtime's refused memory growth then fails the call. */
 CALLBACK(k_alloc) {
     UNUSED_CALLBACK_ARGS;
-    kernel *k = current_instance->kernel;
-    uint64_t n = (uint64_t)args[0].i64, offset = kernel_alloc(k, n);
-    /* Refused while the block table takes from the limit: the plugin's bookkeeping met it, and the
-     * call fails as the official runtime's refused growth does. Other refusals answer 0. */
-    if (offset == 0 && n != 0 && n <= k->limit && kernel_table_charged(k)) return kernel_full("alloc", n);
+    plugin_instance *p = current_instance;
+    uint64_t n = (uint64_t)args[0].i64, offset = kernel_alloc(p->kernel, n);
     args[0].i64 = (int64_t)offset;
+    if (offset == 0 && n != 0 && (p->budget.refused || (n <= p->kernel->limit && kernel_table_charged(p->kernel))))
+        return kernel_full("alloc", n);
     return NULL;
 }
 

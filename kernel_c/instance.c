@@ -59,7 +59,7 @@ plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, cons
     }
     p->compiled = compiled;
     p->owner = owner;
-    p->max_memory_bytes = options->max_memory_bytes;
+    memory_budget_init(&p->budget, options->max_memory_bytes);
     p->max_table_elements = options->max_table_elements;
     p->fuel = options->fuel;
     p->wasi = options->wasi;
@@ -69,7 +69,7 @@ plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, cons
     p->wasi_env = copy_strings(options->wasi_env, 2 * options->wasi_env_count);
     p->wasi_env_count = p->wasi_env != NULL ? options->wasi_env_count : 0;
     vars_init(&p->vars, options->max_var_bytes);
-    p->kernel = kernel_new(options->kernel_limit, grow_kernel_memory, p);
+    p->kernel = kernel_new(0, grow_kernel_memory, p); /* 4 GiB; max_pages is the memory budget's */
     p->exports = calloc(compiled->export_count + 1, sizeof *p->exports);
     p->startups = calloc(compiled->startup_count + 1, sizeof *p->startups);
     if (p->kernel == NULL || p->exports == NULL || p->startups == NULL || p->wasi_args == NULL || p->wasi_env == NULL || copy_config(p, options->config, options->config_count) != 0 ||
@@ -79,6 +79,7 @@ plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, cons
         return NULL;
     }
     kernel_set_strict(p->kernel, options->strict);
+    if (options->max_memory_bytes >= 0) kernel_share_budget(p->kernel, charge_kernel_table);
     p->needs_store = 1; /* instantiated by the first call (instance_prepare) */
     return p;
 }

@@ -15,6 +15,7 @@
 
 #include "compiled.h"
 #include "kernel.h"
+#include "memory_budget.h"
 #include "vars.h"
 #include "wasmtime_api.h"
 
@@ -63,7 +64,6 @@ typedef struct plugin_instance {
     int has_main_memory;
     int initialized;                 /* startup functions ran in this store */
     int needs_store;                 /* no store yet, or `_start` ended it: make one before the next call */
-    int64_t max_memory_bytes;        /* per wasm memory; -1 = unlimited */
     int64_t max_table_elements;      /* per wasm table; -1 = unlimited */
     uint64_t fuel;                   /* instructions per call (fuel engine only); 0 = unmetered */
     uint64_t fuel_consumed;          /* by the last export run (fuel != 0 only) */
@@ -97,13 +97,15 @@ typedef struct plugin_instance {
     /* A failure an import callback recorded before trapping (so it can be reported precisely). */
     int host_failure;                /* failure_kind; 0 = none */
     char *host_failure_message;
+
+    memory_budget budget;            /* manifest.memory.max_pages for all the memories */
 } plugin_instance;
 
 /* What a plugin instance is allowed and given: filled once from the manifest and the Plugin's
  * options (the one place a new manifest option is added). instance_new copies what it points to. */
 typedef struct instance_options {
-    uint64_t kernel_limit;           /* bytes of kernel memory; 0 = the default (4 GiB) */
-    int64_t max_memory_bytes;        /* per wasm memory (manifest.memory.max_pages); -1 = unlimited */
+    int64_t max_memory_bytes;        /* budget for the growth of all the memories after instantiation
+                                      * (manifest.memory.max_pages; memory_budget.h); -1 = unlimited */
     int64_t max_table_elements;      /* per wasm table (manifest.memory.max_table_elements); -1 = unlimited */
     uint64_t max_var_bytes;          /* total size of vars; 0 disables them */
     uint64_t fuel;                   /* budget of every call (fuel engine only); 0 = unmetered */

@@ -49,28 +49,32 @@ void kernel_attach(kernel *k, uint8_t *base, uint64_t size) {
     kernel_reset(k);
 }
 
-/* The memory budget: the largest region the kernel may commit while its block table has `slots`
- * entries. Table bytes past KERNEL_TABLE_ALLOWANCE are host memory the plugin makes the process
- * hold, so they count against `limit` as region bytes do (the official kernel keeps its block
- * headers inside its memory): region + charged table <= limit. The one place the two meet, so a
- * budget shared with the instance's other memories can take its place. */
-static uint64_t region_room(const kernel *k, size_t slots) {
+/* Block-table bytes past KERNEL_TABLE_ALLOWANCE with `slots` entries: host memory the plugin makes
+ * the process hold, so they count against the limits as region bytes do (the official kernel keeps
+ * its block headers inside its memory). */
+static uint64_t table_charge(size_t slots) {
     uint64_t bytes = (uint64_t)slots * sizeof(kernel_block);
-    uint64_t charged = bytes > KERNEL_TABLE_ALLOWANCE ? bytes - KERNEL_TABLE_ALLOWANCE : 0;
+    return bytes > KERNEL_TABLE_ALLOWANCE ? bytes - KERNEL_TABLE_ALLOWANCE : 0;
+}
+
+/* The largest region the kernel may commit while its block table has `slots` entries: region +
+ * charged table <= limit. (A shared budget, kernel_share_budget, is asked through its callbacks.) */
+static uint64_t region_room(const kernel *k, size_t slots) {
+    uint64_t charged = table_charge(slots);
     return charged < k->limit ? k->limit - charged : 0;
 }
 
-int kernel_table_charged(const kernel *k) { return region_room(k, k->block_capacity) < k->limit; }
+int kernel_table_charged(const kernel *k) { return table_charge(k->block_capacity) > 0; }
 
-/* Make [0, needed) exist: grow geometrically, or only as needed when doubling would pass the
- * budget (what is left stays for the block table) or the embedder refuses it. */
+/* Make [0, needed) exist: grow geometrically (not under a shared budget), or only as needed when
+ * doubling would pass the limit (what is left stays for the block table) or the embedder refuses it. */
 static int commit(kernel *k, uint64_t needed) {
     if (needed <= k->committed) return 0;
     uint64_t room = region_room(k, k->block_capacity);
     if (needed > room) return -1;
     uint64_t exact = round_up(needed, KERNEL_GROW_STEP) <= room ? round_up(needed, KERNEL_GROW_STEP) : needed;
     uint64_t doubled = round_up(k->committed * 2, KERNEL_GROW_STEP);
-    if (doubled > exact && doubled <= room && k->grow(k->grow_ctx, doubled, &k->base, &k->committed) == 0) return 0;
+    if (!k->charge_table && doubled > exact && doubled <= room && k->grow(k->grow_ctx, doubled, &k->base, &k->committed) == 0) return 0;
     return k->grow(k->grow_ctx, exact, &k->base, &k->committed);
 }
 
@@ -82,10 +86,20 @@ static int grow_block_table(kernel *k, size_t count) {
     while (cap < count) cap *= 2;
     size_t needed = count - k->block_capacity, step = cap - k->block_capacity;
     while (step > needed && region_room(k, k->block_capacity + step) < k->committed) step /= 2;
+    /* A shared budget is asked for the charged bytes the same way: the largest step it allows. */
+    while (step > needed && k->charge_table != NULL && table_charge(k->block_capacity + step) > table_charge(k->block_capacity) &&
+           k->charge_table(k->grow_ctx, table_charge(k->block_capacity + step)) != 0)
+        step /= 2;
     cap = k->block_capacity + (step > needed ? step : needed);
     if (region_room(k, cap) < k->committed) return -1;
+    if (k->charge_table != NULL && table_charge(cap) > table_charge(k->block_capacity) &&
+        k->charge_table(k->grow_ctx, table_charge(cap)) != 0)
+        return -1;
     kernel_block *blocks = realloc(k->blocks, cap * sizeof *blocks);
-    if (blocks == NULL) return -1;
+    if (blocks == NULL) {
+        if (k->charge_table != NULL) k->charge_table(k->grow_ctx, table_charge(k->block_capacity)); /* give it back */
+        return -1;
+    }
     k->blocks = blocks;
     k->block_capacity = cap;
     return 0;
@@ -206,6 +220,7 @@ void kernel_reset(kernel *k) {
         if (blocks != NULL) {
             k->blocks = blocks;
             k->block_capacity = KERNEL_TABLE_ALLOWANCE / sizeof *blocks;
+            if (k->charge_table != NULL) k->charge_table(k->grow_ctx, 0);
         }
     }
     k->block_count = 0;
@@ -216,6 +231,8 @@ void kernel_reset(kernel *k) {
     k->error_offset = k->error_length = 0;
     sync_header(k);
 }
+
+void kernel_share_budget(kernel *k, kernel_charge_fn charge_table) { k->charge_table = charge_table; }
 
 void kernel_set_strict(kernel *k, int strict) {
     k->strict = strict != 0;

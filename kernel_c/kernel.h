@@ -7,7 +7,8 @@
  * by offset: a plugin can write anywhere in the data region with store_u8/u64 and still cannot
  * corrupt the allocator, and validating an offset never trusts bytes the plugin wrote. That array
  * is host memory a plugin makes the process hold (32 bytes per block, however small), so past a
- * small allowance it counts against the same limit as the region (kernel.c, region_room).
+ * small allowance it counts against the same limit as the region (kernel.c, region_room), and
+ * against the embedder's budget when the kernel shares one (kernel_share_budget).
  *
  * The region's bytes are provided by the embedder through a grow callback (store.c backs it with
  * a wasm memory, so the hottest ABI functions can run as wasm; see kernel_access.c). The first
@@ -39,6 +40,10 @@
  * moved) base address and the new size and returns 0; returns -1 when it cannot. */
 typedef int (*kernel_grow_fn)(void *ctx, uint64_t new_size, uint8_t **base, uint64_t *size);
 
+/* The block table's host bytes past its allowance become `charged` (more or fewer than before).
+ * Returns 0 when the embedder's budget allows it (always, for fewer), -1 when it refuses. */
+typedef int (*kernel_charge_fn)(void *ctx, uint64_t charged);
+
 typedef enum kernel_block_status { KERNEL_BLOCK_FREE = 1, KERNEL_BLOCK_ACTIVE = 2 } kernel_block_status;
 
 typedef struct kernel_block {
@@ -64,6 +69,7 @@ typedef struct kernel {
     uint64_t error_offset;
     uint64_t error_length; /* the error block's length when error_set named it */
     int strict;            /* out-of-range accesses trap instead of the official lenient answers */
+    kernel_charge_fn charge_table; /* a shared budget (kernel_share_budget), or NULL; its ctx is grow_ctx */
 } kernel;
 
 /* kernel_new: an empty kernel that may grow to `limit` bytes (0 -> 4 GiB) through `grow`.
@@ -113,6 +119,13 @@ void kernel_describe_out_of_bounds(const kernel *k, const char *function, uint64
 
 /* kernel_set_strict: choose strict (traps) or the official lenient answers for bad accesses. */
 void kernel_set_strict(kernel *k, int strict);
+
+/* kernel_share_budget: the region and the block table take from a budget the embedder keeps with
+ * other memories (memory.max_pages): the region grows by the pages an allocation needs, as the
+ * official kernel, instead of doubling (a doubling would take what the plugin's memory needs; the
+ * grow callback asks the budget), and the table's bytes past its allowance are charged through
+ * `charge_table` (with grow_ctx) whenever they change. */
+void kernel_share_budget(kernel *k, kernel_charge_fn charge_table);
 
 /* kernel_error_text: the error message named by error_set (*length its byte count), or NULL when
  * there is none. The block's bytes while it is active; after the plugin freed it, the bytes it held

@@ -111,20 +111,23 @@ static wasi_config_t *make_wasi_config(plugin_instance *p, char **error) {
 }
 
 void drop_store(plugin_instance *p) {
+    memory_budget_free(&p->budget);
     if (p->store != NULL) wt.wasmtime_store_delete(p->store);
     p->store = NULL;
     p->ctx = NULL;
     p->initialized = 0;
 }
 
-/* Grow the kernel memory (kernel_grow_fn): the accessor instance's wasm memory. The store limiter
- * bounds it like every other memory of the store (max_pages each, as the official runtime). */
+/* Grow the kernel memory (kernel_grow_fn): the accessor instance's wasm memory. Its growth takes
+ * from the max_pages budget like every other memory's (memory_budget.h). */
 int grow_kernel_memory(void *data, uint64_t new_size, uint8_t **base, uint64_t *size) {
     plugin_instance *p = data;
     uint64_t current = wt.wasmtime_memory_data_size(p->ctx, &p->kernel_memory);
     if (new_size > current) {
         uint64_t previous, pages = (new_size - current + 65535) / 65536;
+        if (memory_budget_allow(p, current, pages * 65536) != 0) return -1;
         wasmtime_error_t *e = wt.wasmtime_memory_grow(p->ctx, &p->kernel_memory, pages, &previous);
+        memory_budget_settle(p);
         if (e != NULL) {
             wt.wasmtime_error_delete(e);
             return -1;
@@ -134,6 +137,8 @@ int grow_kernel_memory(void *data, uint64_t new_size, uint8_t **base, uint64_t *
     *size = wt.wasmtime_memory_data_size(p->ctx, &p->kernel_memory);
     return 0;
 }
+
+int charge_kernel_table(void *data, uint64_t charged) { return memory_budget_charge_host(data, charged); }
 
 /* The kernel accessors, then the plugin's modules in dependency order, all in this store, each
  * with the imports its plan names. `instances` has room for dep_count + 1 instances, by position
@@ -207,8 +212,8 @@ static void lookup_exports(plugin_instance *p, const wasmtime_instance_t *instan
 /* Why a store could not be made, from how instantiation failed (no message text is read):
  * - a refusal on a pooled engine is the pool (no free slot, or a slot too small for one of the
  *   modules' memories or tables): the caller tries the on-demand engine;
- * - a memory over max_pages never reaches wasmtime: memory_minimum_fits refuses it first, every
- *   memory of every module counted (compiled_plugin.memory_minimum);
+ * - main's memories over max_pages never reach wasmtime: memory_minimum_fits refuses them first,
+ *   and no other memory is capped during instantiation (memory_budget_uncapped);
  * - anything else (a trap in a start function, a table over max_table_elements, no host memory)
  *   fails the store with wasmtime's message. */
 static store_failure classify_instantiation_error(const plugin_instance *p, int how) {
@@ -216,13 +221,17 @@ static store_failure classify_instantiation_error(const plugin_instance *p, int 
     return STORE_FAILED;
 }
 
-/* Refuse a store whose memories could not start under max_pages, before any instantiation. */
+/* Refuse a store whose main module's memories could not start under max_pages, before any
+ * instantiation. As the official limiter: main's memories together; the kernel's and the linked
+ * modules' are not counted (the official runtime makes them before it sets its limiter). */
 static int memory_minimum_fits(const plugin_instance *p, char **error) {
     const compiled_plugin *c = p->compiled;
-    if (p->max_memory_bytes < 0 || c->memory_minimum <= (uint64_t)p->max_memory_bytes) return 1;
+    int64_t limit = p->budget.limit;
+    if (limit < 0 || c->main_memory_total <= (uint64_t)limit) return 1;
     char message[300];
-    snprintf(message, sizeof message, "%s has a minimum size of %llu bytes, over the limit of %llu bytes",
-             c->memory_minimum_name, (unsigned long long)c->memory_minimum, (unsigned long long)p->max_memory_bytes);
+    snprintf(message, sizeof message,
+             "the memories module 'main' defines start at %llu bytes together, over the limit of %llu bytes",
+             (unsigned long long)c->main_memory_total, (unsigned long long)limit);
     *error = wt_copy_text(message, strlen(message));
     return 0;
 }
@@ -238,7 +247,7 @@ int new_store(plugin_instance *p, char **error) {
         return -1;
     }
     p->ctx = wt.wasmtime_store_context(p->store);
-    wt.wasmtime_store_limiter(p->store, p->max_memory_bytes, p->max_table_elements, -1, -1, -1);
+    memory_budget_uncapped(p); /* and the table limit */
     if (c->bundle->flags & ENGINE_EPOCH) {
         wt.wasmtime_store_epoch_deadline_callback(p->store, on_epoch_deadline, p, NULL);
         wt.wasmtime_context_set_epoch_deadline(p->ctx, 1);
@@ -267,6 +276,10 @@ int new_store(plugin_instance *p, char **error) {
     }
     int status = instantiate_modules(p, instances, error);
     if (status == 0) lookup_exports(p, instances);
+    if (status == 0 && memory_budget_start(p, instances) != 0) {
+        *error = WT_TEXT("out of host memory");
+        status = INSTANTIATE_FAILED;
+    }
     if (instances != on_stack) free(instances);
     if (status != 0) return classify_instantiation_error(p, status);
     p->needs_store = 0;

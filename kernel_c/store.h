@@ -1,9 +1,10 @@
 /*
  * store.h - an instance's wasmtime store and what lives in it.
  *
- * Owns: making a store (new_store: memory/table limits, the epoch callback, fuel, WASI config with
- * its stdio capture, instantiation of the accessor and the modules in dependency order, the export
- * lookup), dropping and detaching it, growing the kernel memory, and views of its memories.
+ * Owns: making a store (new_store: main's memories checked against max_pages, the table limit,
+ * the epoch callback, fuel, WASI config with its stdio capture, instantiation of the accessor and
+ * the modules in dependency order, the export lookup, the memory budget started: memory_budget.h),
+ * dropping and detaching it, growing the kernel memory, and views of its memories.
  */
 #ifndef EXTISM_FAST_STORE_H
 #define EXTISM_FAST_STORE_H
@@ -42,7 +43,7 @@ const uint8_t *instance_take_wasi_output(plugin_instance *p, int stream, size_t 
 /* How new_store failed (it sets the message in every case). */
 typedef enum store_failure {
     STORE_FAILED = -1,         /* any other reason */
-    STORE_MEMORY_LIMIT = -2,   /* a memory's minimum size is over max_memory_bytes (max_pages) */
+    STORE_MEMORY_LIMIT = -2,   /* main's memories start over the max_pages budget */
     STORE_POOL_EXHAUSTED = -3, /* the pooled engine refused (no free slot, or a module's memory or
                                 * table larger than a slot): try the on-demand engine */
 } store_failure;
@@ -55,8 +56,11 @@ int new_store(plugin_instance *p, char **error);
 void drop_store(plugin_instance *p);
 
 /* Internal (instance.c, the kernel's kernel_grow_fn): grow the kernel memory, the accessor
- * instance's wasm memory. The store limiter bounds it like every other memory of the store
- * (max_pages each, as the official runtime). */
+ * instance's wasm memory. Its growth takes from the max_pages budget (memory_budget.h). */
 int grow_kernel_memory(void *data, uint64_t new_size, uint8_t **base, uint64_t *size);
+
+/* Internal (instance.c, the kernel's kernel_charge_fn under max_pages): the kernel's block table
+ * past its allowance is host memory charged to the max_pages budget (memory_budget_charge_host). */
+int charge_kernel_table(void *data, uint64_t charged);
 
 #endif

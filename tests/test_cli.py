@@ -764,6 +764,19 @@ def test_official_memory_max(run, wasm_path, tmp_path):
     assert (status, out) == (0, struct.pack("<q", 1))  # 0: no cap, as in the official CLI
 
 
+def test_official_memory_max_is_the_budget_of_all_memories(run, wasm_path, tmp_path):
+    """--memory-max 17 runs a Rust-PDK-like plugin whose memory starts at 17 pages on a 128 KiB
+    input (its memory and the kernel's grow by 17 pages at most, together), as the official CLI."""
+    data = tmp_path / "input.bin"
+    data.write_bytes(bytes(range(256)) * 512)
+    status, out, err = run("call", wasm_path("pdk_echo17"), "echo", "-f", data, "--memory-max", "17")
+    assert (status, out, err) == (0, data.read_bytes(), "")
+    data.write_bytes(bytes(range(256)) * 4000)
+    status, _, err = run("call", wasm_path("pdk_echo17"), "echo", "-f", data, "--memory-max", "17")
+    assert status == 1
+    _one_error_line(err, "memory.max_pages = 17 pages")
+
+
 def test_official_memory_max_excludes_max_pages(run):
     status, _, err = run("call", COUNT_VOWELS_WAT, "count_vowels", "--memory-max", "2", "--max-pages", "2")
     assert status == 2

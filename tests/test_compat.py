@@ -932,8 +932,8 @@ def _strict_from_environment(monkeypatch, plugin_wasm):
 
 
 def test_max_pages_equal_to_the_initial_memory(sdk):
-    """max_pages limits each memory: a module whose memory starts at max_pages runs, one page
-    less fails at the first call."""
+    """main's memories must start within max_pages: a module whose memory starts at max_pages
+    runs, one page less fails at the first call."""
     wat = b'(module (memory 3) (func (export "run") (result i32) (i32.const 0)))'
     wasm = bytes(extism_fast.wat2wasm(wat))
     assert bytes(sdk.Plugin({"wasm": [{"data": wasm}], "memory": {"max_pages": 3}}, functions=[]).call("run", b"")) == b""
@@ -952,6 +952,107 @@ def test_tiny_blocks_past_max_pages_fail_the_call(sdk, plugin_wasm):
         assert plugin.call("alloc_blocks", struct.pack("<QQ", 1000, 1)) == struct.pack("<Q", 1000)
     with sdk.Plugin(wasm, functions=[]) as plugin:
         assert plugin.call("alloc_blocks", struct.pack("<QQ", 20_000, 8)) == struct.pack("<Q", 20_000)
+
+
+def _grows(pages: int, grows: tuple = (), export: str = "run") -> bytes:
+    """A module whose memory starts at `pages` and whose call grows it by each of `grows`,
+    trapping when memory.grow answers -1 (as an allocator does)."""
+    body = "".join(f"(if (i32.eq (memory.grow (i32.const {n})) (i32.const -1)) (then unreachable))" for n in grows)
+    return bytes(extism_fast.wat2wasm(f'(module (memory (export "memory") {pages}) '
+                                      f'(func (export "{export}") (result i32) {body} (i32.const 0)))'))
+
+
+def _outcomes(sdk, plugin, name, inputs):
+    """"ok" or "fail" per call; a failure of ours must name memory.max_pages."""
+    outcomes = []
+    for data in inputs:
+        try:
+            plugin.call(name, data)
+            outcomes.append("ok")
+        except sdk.Error as e:
+            assert sdk is extism or "memory.max_pages" in str(e), str(e)
+            outcomes.append("fail")
+    return outcomes
+
+
+@pytest.mark.parametrize("pages, grows, max_pages, expected", [
+    (2, (), 2, ["ok", "ok"]),
+    (2, (), 1, ["fail", "fail"]),
+    (1, (), 0, ["fail", "fail"]),
+    (1, (1,), 2, ["ok", "ok"]),
+    (1, (2,), 2, ["ok", "fail"]),
+    (1, (3,), 2, ["fail", "fail"]),
+    (2, (2,), 2, ["ok", "fail"]),
+    (1, (1, 1), 2, ["ok", "fail"]),
+    (2, (1,), 2, ["ok", "ok"]),
+    (0, (1,), 1, ["ok", "fail"]),
+])
+def test_max_pages_is_a_budget_for_memory_growth(sdk, pages, grows, max_pages, expected):
+    """As the official limiter: main's memories must start within max_pages; then the budget
+    starts again, and every growth takes from it for the instance's life."""
+    manifest = {"wasm": [{"data": _grows(pages, grows)}], "memory": {"max_pages": max_pages}}
+    assert _outcomes(sdk, sdk.Plugin(manifest, functions=[]), "run", [b"", b""]) == expected
+
+
+def test_an_unexported_memory_has_the_budget_too(sdk):
+    """A memory main defines without exporting it grows by max_pages at most (ours cannot read its
+    size, so it is capped at its minimum + the budget: exact while it is the only one growing)."""
+    wasm = bytes(extism_fast.wat2wasm('(module (memory 1) (func (export "run") (result i32) (if (i32.eq '
+                                      '(memory.grow (i32.const 1)) (i32.const -1)) (then unreachable)) (i32.const 0)))'))
+    plugin = sdk.Plugin({"wasm": [{"data": wasm}], "memory": {"max_pages": 2}}, functions=[])
+    assert _outcomes(sdk, plugin, "run", [b""] * 3) == ["ok", "ok", "fail"]
+
+
+def test_linked_module_memories_share_the_budget(sdk):
+    """A linked module's memory does not count at instantiation (the official runtime makes it
+    before it sets its limiter), but its growth takes from the budget."""
+    lib = _grows(5, (1,), export="grow")
+    main = bytes(extism_fast.wat2wasm('(module (import "lib" "grow" (func $grow (result i32))) '
+                                      '(memory (export "memory") 2) (func (export "run") (result i32) (call $grow)))'))
+    manifest = {"wasm": [{"data": lib, "name": "lib"}, {"data": main}], "memory": {"max_pages": 2}}
+    assert _outcomes(sdk, sdk.Plugin(manifest, functions=[]), "run", [b""] * 3) == ["ok", "ok", "fail"]
+    # One memory exported by lib and re-exported by main is counted once.
+    main = bytes(extism_fast.wat2wasm('(module (import "lib" "memory" (memory 5)) (export "memory" (memory 0)) '
+                                      '(func (export "run") (result i32) (if (i32.eq (memory.grow (i32.const 1)) '
+                                      '(i32.const -1)) (then unreachable)) (i32.const 0)))'))
+    manifest = {"wasm": [{"data": lib, "name": "lib"}, {"data": main}], "memory": {"max_pages": 2}}
+    assert _outcomes(sdk, sdk.Plugin(manifest, functions=[]), "run", [b""] * 3) == ["ok", "ok", "fail"]
+
+
+def test_kernel_memory_growth_shares_the_budget(sdk):
+    """A 130 KiB input grows the kernel memory by 2 pages (both kernels), leaving 1 of 3 for the
+    plugin's memory; a 200 KiB input needs 3, which a budget of 2 has not."""
+    manifest = {"wasm": [{"data": _grows(1, (1,))}], "memory": {"max_pages": 3}}
+    big = b"x" * (130 << 10)
+    assert _outcomes(sdk, sdk.Plugin(manifest, functions=[]), "run", [big, b"", b""]) == ["ok", "fail", "fail"]
+    manifest = {"wasm": [{"data": _grows(1)}], "memory": {"max_pages": 2}}
+    assert _outcomes(sdk, sdk.Plugin(manifest, functions=[]), "run", [big, b"x" * (200 << 10)]) == ["ok", "fail"]
+
+
+def test_kernel_memory_grows_by_what_it_needs_under_a_budget(sdk):
+    """Both kernels grow by the pages an input needs (1 -> 4, then 5): of 10 pages, 6 are left for
+    the plugin's memory (a doubling kernel would have taken 3 more), and none after."""
+    wasm = bytes(extism_fast.wat2wasm(
+        '(module (memory (export "memory") 1) (func (export "take") (result i32) (i32.const 0)) '
+        '(func (export "run") (result i32) (if (i32.eq (memory.grow (i32.const 6)) (i32.const -1)) '
+        '(then unreachable)) (i32.const 0)))'))
+    plugin = sdk.Plugin({"wasm": [{"data": wasm}], "memory": {"max_pages": 10}}, functions=[])
+    assert _outcomes(sdk, plugin, "take", [b"x" * (200 << 10), b"x" * (270 << 10)]) == ["ok", "ok"]
+    assert _outcomes(sdk, plugin, "run", [b""]) == ["ok"]
+    assert _outcomes(sdk, plugin, "take", [b"x" * (270 << 10), b"x" * (330 << 10)]) == ["ok", "fail"]
+
+
+@pytest.mark.parametrize("max_pages, size, expected", [(17, 128 << 10, "ok"), (17, 1000 << 10, "fail"),
+                                                       (8, 128 << 10, "fail")])
+def test_rust_pdk_echo_under_max_pages(sdk, plugin_wasm, max_pages, size, expected):
+    """A Rust-PDK plugin's memory starts at 17 pages; max_pages: 17 leaves it 17 pages to grow
+    by, with the kernel's (tests/plugins/pdk_echo17.wat replicates its echo)."""
+    data = bytes(range(256)) * (size // 256) + b"tail"
+    manifest = {"wasm": [{"data": plugin_wasm("pdk_echo17")}], "memory": {"max_pages": max_pages}}
+    plugin = sdk.Plugin(manifest, functions=[])
+    assert _outcomes(sdk, plugin, "echo", [data, data]) == [expected] * 2
+    if expected == "ok":
+        assert bytes(plugin.call("echo", data)) == data
 
 
 def test_function_exists_only_for_plugin_functions(sdk):

@@ -1,5 +1,5 @@
 """extism_fast/wasm_sections.py: the memories a module defines, read from its binary (the store
-checks each one's minimum against max_pages before wasmtime sees it; test_capabilities.py has the
+checks main's against max_pages before wasmtime sees them; test_capabilities.py has the
 behaviour, these the reading of every limits encoding)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import wasmtime
 
-from extism_fast.wasm_sections import largest_defined_memory
+from extism_fast.wasm_sections import defined_memory_sizes
 
 HEADER = b"\0asm\1\0\0\0"
 
@@ -27,22 +27,22 @@ def memory_section(*memtypes: bytes) -> bytes:
 
 
 @pytest.mark.parametrize("memtypes, expected", [
-    ([b"\x00" + leb(3)], (0, 3 << 16)),                              # min only
-    ([b"\x01" + leb(3) + leb(10)], (0, 3 << 16)),                    # min and max
-    ([b"\x03" + leb(2) + leb(4)], (0, 2 << 16)),                     # shared (threads)
-    ([b"\x04" + leb(70000)], (0, 70000 << 16)),                      # memory64: a u64 minimum
-    ([b"\x08" + leb(5) + leb(0)], (0, 5)),                           # custom page size 2^0
-    ([b"\x09" + leb(5) + leb(9) + leb(0)], (0, 5)),                  # ... with a maximum
-    ([b"\x00" + leb(1), b"\x00" + leb(7), b"\x00" + leb(2)], (1, 7 << 16)),  # the largest, by position
+    ([b"\x00" + leb(3)], [3 << 16]),                                 # min only
+    ([b"\x01" + leb(3) + leb(10)], [3 << 16]),                       # min and max
+    ([b"\x03" + leb(2) + leb(4)], [2 << 16]),                        # shared (threads)
+    ([b"\x04" + leb(70000)], [70000 << 16]),                         # memory64: a u64 minimum
+    ([b"\x08" + leb(5) + leb(0)], [5]),                              # custom page size 2^0
+    ([b"\x09" + leb(5) + leb(9) + leb(0)], [5]),                     # ... with a maximum
+    ([b"\x00" + leb(1), b"\x00" + leb(7), b"\x00" + leb(2)], [1 << 16, 7 << 16, 2 << 16]),  # each, in order
 ])
 def test_every_limits_encoding(memtypes, expected):
-    assert largest_defined_memory(HEADER + memory_section(*memtypes)) == expected
+    assert defined_memory_sizes(HEADER + memory_section(*memtypes)) == expected
 
 
 def test_other_sections_are_skipped_and_wat_compiles_to_what_is_read():
     wasm = bytes(wasmtime.wat2wasm('(module (import "m" "f" (func)) (memory (export "mem") 2 5) (memory 9) '
                                    '(func (export "run") (result i32) i32.const 0))'))
-    assert largest_defined_memory(wasm) == (1, 9 << 16)
+    assert defined_memory_sizes(wasm) == [2 << 16, 9 << 16]
 
 
 @pytest.mark.parametrize("wasm", [
@@ -50,7 +50,7 @@ def test_other_sections_are_skipped_and_wat_compiles_to_what_is_read():
     bytes(wasmtime.wat2wasm('(module (import "env" "m" (memory 4)))')),  # an imported memory only
 ])
 def test_no_defined_memory(wasm):
-    assert largest_defined_memory(wasm) is None
+    assert defined_memory_sizes(wasm) == []
 
 
 @pytest.mark.parametrize("wasm", [
@@ -62,7 +62,7 @@ def test_no_defined_memory(wasm):
     HEADER + memory_section(b"\x00" + b"\xff" * 11),          # a LEB128 that never ends
 ])
 def test_a_binary_that_cannot_be_read_says_nothing(wasm):
-    assert largest_defined_memory(wasm) is None
+    assert defined_memory_sizes(wasm) is None
 
 
 @pytest.mark.parametrize("modules", ["main", "linked"])
@@ -74,7 +74,7 @@ def test_a_memory64_minimum_past_64_bits_is_a_memory_limit_error(modules):
 
     huge = bytes(wasmtime.wat2wasm("(module (memory i64 281474976710656) (func (export \"run\") (result i32) "
                                    "i32.const 0))"))
-    assert largest_defined_memory(huge) == (0, 1 << 64)
+    assert defined_memory_sizes(huge) == [1 << 64]
     ok = bytes(wasmtime.wat2wasm('(module (func (export "run") (result i32) i32.const 0))'))
     if modules == "main":
         manifest, name = {"wasm": [{"data": huge}]}, "main"

@@ -123,7 +123,16 @@ cdef extern from "compiled.h" nogil:
     void compiled_plugin_delete(compiled_plugin *c)
     int compiled_plugin_link(compiled_plugin *c, const host_definitions *host, link_problem *problem,
                              char **error)
-    int compiled_plugin_note_memory(compiled_plugin *c, uint64_t bytes, const char *label)
+    void compiled_plugin_note_memory(compiled_plugin *c, uint64_t bytes)
+    void compiled_plugin_note_main_memories(compiled_plugin *c, uint64_t bytes)
+
+
+cdef extern from "memory_budget.h" nogil:
+    ctypedef struct memory_budget:
+        int64_t limit
+        int refused
+
+    void memory_budget_describe(const memory_budget *b, char *out, size_t out_len)
 
 
 cdef extern from "instance.h" nogil:
@@ -133,7 +142,6 @@ cdef extern from "instance.h" nogil:
         int read_only
 
     ctypedef struct instance_options:
-        uint64_t kernel_limit
         int64_t max_memory_bytes
         int64_t max_table_elements
         uint64_t max_var_bytes
@@ -171,6 +179,7 @@ cdef extern from "instance.h" nogil:
     ctypedef struct plugin_instance:
         void *owner
         kernel *kernel
+        memory_budget budget
         var_store vars
         int32_t http_status
         void *saved_thread
