@@ -2,7 +2,15 @@
 
 A drop-in, faster host for plugins built with any Extism PDK: wasmtime's C API driven from
 Cython, with the Extism kernel in C.
+
+The layout (docs/ARCHITECTURE.md): ``manifest/``, ``host/`` (host functions, HTTP, logs),
+``scale/`` (pool, asyncio, Arrow, Dask, Ray), ``cli/``, ``runtime/`` (the Python the extension
+``_runtime`` calls). The module paths of the flat layout before them still import (``_moved``).
 """
+
+from extism_fast import _moved
+
+_moved.install()  # first: the old paths must resolve for whatever imports them next
 
 from extism_fast._runtime import (
     CancelHandle,
@@ -61,3 +69,8 @@ __all__ = [
     "Codec", "CustomLogger", "ExplicitFunction", "Json", "Pickle", "TypeInferredFunction",
     "extism_version", "set_log_custom", "set_log_file",
 ]
+
+
+def __getattr__(name: str):  # noqa: ANN202 - PEP 562
+    """``extism_fast.pool`` and the other old module paths, as attributes of the package."""
+    return _moved.attribute(__name__, name)

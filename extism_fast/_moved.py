@@ -1,0 +1,68 @@
+"""The module paths of the flat layout, kept importable: each is the module it became.
+
+``import extism_fast.pool`` (or ``from extism_fast.functions import Function``) loads the new
+module (``extism_fast.scale.pool``) and binds the old name to that same module object, so names,
+monkeypatching and pickles that name an old path (``extism_fast.functions.Function``,
+``extism_fast.pickling.restore_compiled``) keep working. The package's own code imports the new
+paths only (tests/test_layout.py checks both).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.machinery
+import sys
+from types import ModuleType
+
+#: old path -> the module it is now.
+MOVED = {
+    "extism_fast._urls": "extism_fast.host.urls",
+    "extism_fast._workers": "extism_fast.scale._workers",
+    "extism_fast.aio": "extism_fast.scale.aio",
+    "extism_fast.arrow": "extism_fast.scale.arrow",
+    "extism_fast.cli_batch": "extism_fast.cli.batch",
+    "extism_fast.cli_batch_dist": "extism_fast.cli.batch_dist",
+    "extism_fast.cli_options": "extism_fast.cli.options",
+    "extism_fast.compile_cache": "extism_fast.runtime.compile_cache",
+    "extism_fast.dask": "extism_fast.scale.dask",
+    "extism_fast.debug_dumps": "extism_fast.runtime.debug_dumps",
+    "extism_fast.functions": "extism_fast.host.functions",
+    "extism_fast.http": "extism_fast.host.http",
+    "extism_fast.logs": "extism_fast.host.logs",
+    "extism_fast.pickling": "extism_fast.runtime.pickling",
+    "extism_fast.pool": "extism_fast.scale.pool",
+    "extism_fast.ray": "extism_fast.scale.ray",
+    "extism_fast.wasm_sections": "extism_fast.runtime.wasm_sections",
+}
+
+
+class _OldPaths(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds the old paths; loading one puts the new module in its place in ``sys.modules``
+    (the import system then returns, and binds on the parent package, what is there)."""
+
+    def find_spec(self, fullname: str, path: object = None, target: object = None) -> importlib.machinery.ModuleSpec | None:
+        return importlib.machinery.ModuleSpec(fullname, self) if fullname in MOVED else None
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> None:
+        return None  # a placeholder module, replaced by exec_module
+
+    def exec_module(self, module: ModuleType) -> None:
+        # The placeholder goes first: an import of the old path while the new module loads (its
+        # package importing it) must load the new module too, not find an empty module.
+        del sys.modules[module.__name__]
+        sys.modules[module.__name__] = importlib.import_module(MOVED[module.__name__])
+
+
+def install() -> None:
+    """Make the old paths importable (once per process)."""
+    if not any(isinstance(finder, _OldPaths) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _OldPaths())
+
+
+def attribute(package: str, name: str) -> ModuleType:
+    """``extism_fast.<name>`` for an old module path not imported yet (the package's __getattr__)."""
+    old = f"{package}.{name}"
+    if old not in MOVED:
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+    return importlib.import_module(old)
