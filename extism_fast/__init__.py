@@ -40,7 +40,7 @@ from extism_fast.errors import (
     TimeoutError,
     TrapError,
 )
-from extism_fast.functions import (
+from extism_fast.host.functions import (
     HOST_FN_REGISTRY,
     Codec,
     ExplicitFunction,
@@ -53,10 +53,13 @@ from extism_fast.functions import (
     host_fn,
 )
 from extism_fast._version import __version__
-from extism_fast.logs import CustomLogger, extism_version, set_log_custom, set_log_file
+from extism_fast.host.logs import CustomLogger, extism_version, set_log_custom, set_log_file
 from extism_fast.manifest import Manifest, MemoryOptions, WasmData, WasmFile, WasmUrl
-from extism_fast.pool import PluginPool
+from extism_fast.scale.pool import PluginPool
 from extism_fast import extism  # the names of the official `extism.extism` module
+from extism_fast.runtime import pickling as _pickling
+
+_pickling.use_compiled_class(CompiledPlugin)  # what unpickling a CompiledPlugin makes
 
 __all__ = [
     "CallError", "CancelHandle", "CancelledError", "CapabilityError", "CompileError",

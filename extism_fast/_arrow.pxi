@@ -16,7 +16,7 @@ cdef object _arrow_py():
     """extism_fast.arrow, imported on first use (importing it does not import pyarrow)."""
     global _ARROW_PY
     if _ARROW_PY is None:
-        from extism_fast import arrow
+        from extism_fast.scale import arrow
         _ARROW_PY = arrow
     return _ARROW_PY
 

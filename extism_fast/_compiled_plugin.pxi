@@ -404,7 +404,7 @@ cdef class CompiledPlugin:
     def __reduce__(self):
         """Pickled as its manifest (wasm bytes, or URL and hash), options and host functions by
         reference; unpickled once per process (see extism_fast/pickling.py)."""
-        from extism_fast import pickling
+        from extism_fast.runtime import pickling
         return pickling.reduce_compiled(self, self._modules)
 
     def __del__(self):
@@ -417,7 +417,7 @@ def _defined_memories(list modules):
     """(minimum size in bytes, defined by main) of every memory each module defines; MemoryLimitError
     naming it when a minimum does not fit in 64 bits (what the store's checks take). A binary that
     cannot be read (never one wasmtime validated) adds nothing."""
-    from extism_fast.wasm_sections import defined_memory_sizes
+    from extism_fast.runtime.wasm_sections import defined_memory_sizes
     found = []
     for module in modules:
         data = module.data

@@ -470,7 +470,7 @@ cdef class Plugin:
         """``await plugin.acall(...)``: ``call`` on a worker thread, so the event loop keeps
         serving; concurrent ``acall``s of this plugin run one after the other. Cancelling the
         awaiting task cancels the call. See extism_fast/aio.py."""
-        from extism_fast import aio
+        from extism_fast.scale import aio
         return aio.acall(self, function_name, data, parse, host_context)
 
     def __reduce__(self):
@@ -562,7 +562,7 @@ cdef class Plugin:
         cdef plugin_instance *inst = self.inst
         cdef uint64_t now
         try:
-            from extism_fast import http
+            from extism_fast.host import http
             request_json = self._take_block(request)
             body_bytes = self._take_block(body) if body else b""
             if request_json is None:

@@ -7,8 +7,8 @@ from typing import Any, Callable, ClassVar, Coroutine, Dict, Iterable, Iterator,
 
 from typing_extensions import disjoint_base
 
-from extism_fast.functions import HOST_FN_REGISTRY as HOST_FN_REGISTRY
-from extism_fast.functions import Function, Val
+from extism_fast.host.functions import HOST_FN_REGISTRY as HOST_FN_REGISTRY
+from extism_fast.host.functions import Function, Val
 from extism_fast.manifest import U64_MAX as U64_MAX
 from extism_fast.manifest import WASM_PAGE_SIZE as WASM_PAGE_SIZE
 from extism_fast.manifest import Manifest, WasmData, WasmFile, WasmUrl
@@ -159,7 +159,7 @@ class Plugin:
         output: Optional[str] = None,
     ) -> Any:
         """A list of outputs; with ``output="arrow"``/``"arrow_string"`` a pyarrow array. ``inputs``
-        may be a pyarrow Array/ChunkedArray of binary or string items (see extism_fast.arrow)."""
+        may be a pyarrow Array/ChunkedArray of binary or string items (see extism_fast.scale.arrow)."""
     def iter_call(
         self,
         function_name: str,

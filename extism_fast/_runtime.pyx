@@ -33,12 +33,12 @@ from extism_fast.errors import (
     TrapError, TimeoutError, CancelledError, MemoryLimitError, HostFunctionError, CapabilityError,
     FuelExhaustedError, InputTypeError, checked_input, reindexed,
 )
-from extism_fast.functions import Function, Val, ValType, HOST_FN_REGISTRY
-from extism_fast.compile_cache import cache_from_argument
+from extism_fast.host.functions import Function, Val, ValType, HOST_FN_REGISTRY
+from extism_fast.runtime.compile_cache import cache_from_argument
 from extism_fast.manifest import Manifest, coerce_source, looks_like_wat, check_int_range, U64_MAX, WASM_PAGE_SIZE
 
-from extism_fast.logs import ABI_LEVELS as _PY_LEVELS, plugin_log_level
-from extism_fast.debug_dumps import coredump, write_dump
+from extism_fast.host.logs import ABI_LEVELS as _PY_LEVELS, plugin_log_level
+from extism_fast.runtime.debug_dumps import coredump, write_dump
 
 logger = logging.getLogger("extism_fast")
 

@@ -5,28 +5,22 @@ Every public class and function the official module defines is here, with the sa
 cffi callback ``handle_args`` has no counterpart (extism_fast has no cffi layer).
 """
 
-from extism_fast import (
+# From the modules that define them, not the package (whose __init__ imports this module).
+from extism_fast._runtime import CancelHandle, CompiledPlugin, CurrentPlugin, Memory, Plugin
+from extism_fast.errors import Error
+from extism_fast.host.functions import (
     HOST_FN_REGISTRY,
-    CancelHandle,
     Codec,
-    CompiledPlugin,
-    CurrentPlugin,
-    CustomLogger,
-    Error,
     ExplicitFunction,
     Function,
     Json,
-    Memory,
     Pickle,
-    Plugin,
     TypeInferredFunction,
     Val,
     ValType,
-    extism_version,
     host_fn,
-    set_log_custom,
-    set_log_file,
 )
+from extism_fast.host.logs import CustomLogger, extism_version, set_log_custom, set_log_file
 
 __all__ = [
     "HOST_FN_REGISTRY", "CancelHandle", "Codec", "CompiledPlugin", "CurrentPlugin", "CustomLogger",

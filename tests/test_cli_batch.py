@@ -417,16 +417,16 @@ def test_output_naming_the_input_is_refused(run, tmp_path, monkeypatch, how):
 
 def _fail_third_chunk(monkeypatch):
     """Make the run fail at its third chunk, as a lost worker or a full disk would, part-way."""
-    from extism_fast import cli_batch
+    from extism_fast.cli import batch_engine
 
-    real, seen = cli_batch.run_chunk, []
+    real, seen = batch_engine.run_chunk, []
 
     def run_chunk(pool, function, items):
         seen.append(len(items))
         if len(seen) == 3:
             raise extism_fast.Error("the worker running this chunk was lost")
         return real(pool, function, items)
-    monkeypatch.setattr(cli_batch, "run_chunk", run_chunk)
+    monkeypatch.setattr(batch_engine, "run_chunk", run_chunk)
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])

@@ -25,8 +25,8 @@ import time
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from extism_fast.cli_batch import add_batch_parser, run_batch_command
-from extism_fast.cli_options import (
+from extism_fast.cli.batch import add_batch_parser, run_batch_command
+from extism_fast.cli.options import (
     EXIT_FAILURE,
     EXIT_OK,
     EXIT_USAGE,

@@ -41,24 +41,21 @@ stderr, and no output file is written) or stopped part-way, 2 for bad usage.
 from __future__ import annotations
 
 import argparse
-import base64
-import binascii
-import collections
-import concurrent.futures
 import contextlib
 import io
-import json
 import os
 import stat
 import sys
-import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from typing import IO, Any
 
-from extism_fast import cli_options
 from extism_fast._files import replaced_on_success
-from extism_fast.pool import MAX_POOL_SIZE
+from extism_fast.cli import options as cli_options
+# The engine's names are this module's too (they were defined here before the engine had a module).
+from extism_fast.cli.batch_engine import (DEFAULT_CHUNK_SIZE, MAX_CHUNK_BYTES, BatchSummary, InputError, Progress,
+                                          TqdmProgress, line_chunks, count_lines, format_result, json_lines_sink,
+                                          make_progress, parse_item, process, process_chunks, run_chunk, run_chunks)
+from extism_fast.scale.pool import MAX_POOL_SIZE
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -77,315 +74,6 @@ __all__ = [
     "run_chunk",
     "run_chunks",
 ]
-
-#: Items per pool.map round, unless --chunk-size says otherwise.
-DEFAULT_CHUNK_SIZE = 4096
-#: A round also ends once its inputs reach this many bytes (then holds at least one item).
-MAX_CHUNK_BYTES = 64 << 20
-
-_encode_str = json.JSONEncoder(ensure_ascii=False).encode
-_decode = json.JSONDecoder().decode
-_scanstring = json.decoder.scanstring  # type: ignore[attr-defined]  # public, missing from typeshed
-_JSON_SPACE = " \t\n\r"
-
-
-class InputError(ValueError):
-    """An input line is not one of the accepted forms (reported as ``"type": "InputError"``)."""
-
-
-# --------------------------------------------------------------------------------------------------
-# Lines in, lines out
-# --------------------------------------------------------------------------------------------------
-
-
-def _describe(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return f"an object with keys {sorted(value)!r}" if value else "an empty object"
-    return type(value).__name__  # pragma: no cover - json.loads gives no other types
-
-
-def _utf8(text: str) -> bytes:
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InputError("the text contains a lone surrogate (\\ud800-\\udfff) and is not "
-                         "valid UTF-8; pass such input as {\"base64\": ...}") from None
-
-
-def parse_item(line: bytes | str) -> bytes:
-    """The input bytes one line stands for (see the module docs); raises :class:`InputError`."""
-    if isinstance(line, bytes):
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InputError("invalid JSON: the line is not UTF-8") from None
-    else:
-        text = line
-    if text.startswith("\ufeff"):  # a UTF-8 byte order mark (on the first line of some files)
-        text = text[1:]
-    if text.startswith('"'):  # fast path for the common case, a JSON string
-        try:
-            value, end = _scanstring(text, 1)
-        except ValueError:
-            pass  # not a valid string: the full decoder below gives the message
-        else:
-            if not text[end:].strip(_JSON_SPACE):
-                return _utf8(value)
-    try:
-        value = _decode(text)
-    except ValueError as exc:
-        if not text.strip(_JSON_SPACE):
-            raise InputError("empty line: expected a JSON string, {\"text\": ...} or "
-                             "{\"base64\": ...}") from None
-        raise InputError(f"invalid JSON: {getattr(exc, 'msg', exc)}") from None
-    if isinstance(value, str):
-        return _utf8(value)
-    if isinstance(value, dict) and len(value) == 1:
-        (key, payload), = value.items()
-        if key in ("text", "base64") and not isinstance(payload, str):
-            raise InputError(f"\"{key}\" must be a string, got {_describe(payload)}")
-        if key == "text":
-            return _utf8(payload)
-        if key == "base64":
-            try:
-                return base64.b64decode(payload, validate=True)
-            except (binascii.Error, ValueError) as exc:
-                raise InputError(f"invalid base64: {exc}") from None
-    raise InputError(f"expected a JSON string, {{\"text\": ...}} or {{\"base64\": ...}}, "
-                     f"got {_describe(value)}")
-
-
-def format_result(index: int, result: object) -> str:
-    """The output line (without newline) for item ``index``: its output bytes or its exception."""
-    if isinstance(result, bytes):
-        data = result
-    elif isinstance(result, BaseException):
-        return (f'{{"index": {index}, "error": {_encode_str(str(result))}, '
-                f'"type": {_encode_str(type(result).__name__)}}}')
-    else:
-        data = bytes(result)  # type: ignore[call-overload]
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return f'{{"index": {index}, "output_base64": "{base64.b64encode(data).decode("ascii")}"}}'
-    return f'{{"index": {index}, "output": {_encode_str(text)}}}'
-
-
-# --------------------------------------------------------------------------------------------------
-# Progress
-# --------------------------------------------------------------------------------------------------
-
-
-def _rate(items: int, seconds: float) -> str:
-    rate = items / seconds if seconds > 0 else 0.0
-    return f"{rate:.1f}" if rate < 10 else f"{rate:.0f}"
-
-
-class Progress:
-    """A one-line progress display on a text stream (``\\r``-rewritten; plain text, no colours)."""
-
-    WIDTH = 24
-
-    def __init__(self, stream: IO[str], total: int | None, *, interval: float = 0.1) -> None:
-        self.stream = stream
-        self.total = total
-        self.interval = interval
-        self._start = time.perf_counter()
-        self._last_draw = float("-inf")
-        self._shown = 0
-
-    def line(self, done: int, errors: int) -> str:
-        elapsed = time.perf_counter() - self._start
-        tail = f"{done}{f'/{self.total}' if self.total is not None else ''} items, {errors} errors, " \
-               f"{_rate(done, elapsed)} items/s"
-        if not self.total:
-            return tail
-        filled = min(self.WIDTH, done * self.WIDTH // self.total)
-        return f"{100 * done / self.total:5.1f}% [{'#' * filled}{'.' * (self.WIDTH - filled)}] {tail}"
-
-    def update(self, done: int, errors: int, *, force: bool = False) -> None:
-        now = time.perf_counter()
-        if not force and now - self._last_draw < self.interval:
-            return
-        self._last_draw = now
-        text = self.line(done, errors)
-        pad = " " * max(0, self._shown - len(text))
-        self.stream.write(f"\r{text}{pad}")
-        self.stream.flush()
-        self._shown = len(text)
-
-    def clear(self) -> None:
-        if self._shown:
-            self.stream.write("\r" + " " * self._shown + "\r")
-            self.stream.flush()
-            self._shown = 0
-
-
-class TqdmProgress:
-    """The progress display through tqdm (``pip install extism_fast[progress]``): a bar with the
-    rate and ETA; the same ``update``/``clear`` as :class:`Progress`."""
-
-    def __init__(self, tqdm: Any, stream: IO[str], total: int | None, *, interval: float = 0.1) -> None:
-        self._bar = tqdm(total=total, file=stream, unit="items", mininterval=interval, leave=False,
-                         dynamic_ncols=True, postfix="0 errors")
-        self._errors = 0
-
-    def update(self, done: int, errors: int, *, force: bool = False) -> None:
-        if errors != self._errors:
-            self._errors = errors
-            self._bar.set_postfix_str(f"{errors} errors", refresh=False)
-        self._bar.update(done - self._bar.n)
-        if force:
-            self._bar.refresh()
-
-    def clear(self) -> None:
-        self._bar.close()  # leave=False: the bar is wiped, the summary line follows
-
-
-def make_progress(stream: IO[str], total: int | None) -> Progress | TqdmProgress:
-    """A :class:`TqdmProgress` when tqdm is installed, else the plain :class:`Progress` line."""
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return Progress(stream, total)
-    return TqdmProgress(tqdm, stream, total)
-
-
-def count_lines(f: IO[bytes]) -> int:
-    """Number of lines (items) in a seekable binary file, from its current position (restored)."""
-    start = f.tell()
-    count, last = 0, b"\n"
-    while block := f.read(1 << 20):
-        count += block.count(b"\n")
-        last = block[-1:]
-    f.seek(start)
-    return count + (last != b"\n")
-
-
-# --------------------------------------------------------------------------------------------------
-# The run
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class BatchSummary:
-    items: int = 0
-    errors: int = 0
-    seconds: float = 0.0
-
-    def line(self) -> str:
-        """``N items, E errors, X items/s``."""
-        return f"{self.items} items, {self.errors} errors, {_rate(self.items, self.seconds)} items/s"
-
-
-def _chunks(lines: Iterable[bytes], chunk_size: int, max_bytes: int) -> Iterator[list[Any]]:
-    """Lists of parsed items (bytes, or the InputError of a bad line), bounded in count and bytes."""
-    chunk: list[Any] = []
-    size = 0
-    for line in lines:
-        try:
-            item: Any = parse_item(line)
-            size += len(item)
-        except InputError as exc:
-            item = exc
-        chunk.append(item)
-        if len(chunk) >= chunk_size or size >= max_bytes:
-            yield chunk
-            chunk, size = [], 0
-    if chunk:
-        yield chunk
-
-
-def run_chunk(pool: Any, function: str, items: list[Any]) -> list[Any]:
-    """The results of one chunk: each item's output bytes or Error, in order; an InputError item
-    (a bad line) stays as it is. Runs here or on a Dask worker."""
-    calls = [item for item in items if not isinstance(item, InputError)]
-    if not calls:
-        return items
-    results = iter(pool.map(function, calls, ordered=True, return_exceptions=True))
-    return [item if isinstance(item, InputError) else next(results) for item in items]
-
-
-def json_lines_sink(write: Callable[[str], object]) -> Callable[[int, list[Any]], None]:
-    """An ``emit(first_index, results)`` that writes the output lines of a chunk with ``write``."""
-    def emit(base: int, results: list[Any]) -> None:
-        out = [format_result(base + offset, result) for offset, result in enumerate(results)]
-        out.append("")
-        write("\n".join(out))
-    return emit
-
-
-def run_chunks(submit: Callable[[list[Any]], Any], chunks: Iterable[list[Any]],
-               emit: Callable[[int, list[Any]], None], *, in_flight: int = 1,
-               progress: Progress | TqdmProgress | None = None) -> BatchSummary:
-    """Submit every chunk (``submit`` returns a future), keep at most ``in_flight`` of them running
-    beyond the one being read, and ``emit`` each chunk's results in input order as it completes;
-    the progress advances by completed chunks. Returns the counts."""
-    summary = BatchSummary()
-    start = time.perf_counter()
-    pending: collections.deque[Any] = collections.deque()
-
-    def finish(future: Any) -> None:
-        results = future.result()
-        emit(summary.items, results)
-        summary.errors += sum(isinstance(result, BaseException) for result in results)
-        summary.items += len(results)
-        if progress is not None:
-            progress.update(summary.items, summary.errors)
-
-    for chunk in chunks:
-        pending.append(submit(chunk))
-        while len(pending) > in_flight:
-            finish(pending.popleft())
-    while pending:
-        finish(pending.popleft())
-    summary.seconds = time.perf_counter() - start
-    if progress is not None:
-        progress.update(summary.items, summary.errors, force=True)
-    return summary
-
-
-def process(
-    pool: Any,
-    function: str,
-    lines: Iterable[bytes],
-    write: Callable[[str], object],
-    *,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-    max_chunk_bytes: int = MAX_CHUNK_BYTES,
-    progress: Progress | TqdmProgress | None = None,
-) -> BatchSummary:
-    """Call ``function`` on the item of every line through ``pool.map`` and ``write`` the output
-    lines (each ending with a newline) in input order; returns the counts.
-
-    The pool works on chunk k (GIL released) while this thread parses chunk k+1 and formats the
-    output of chunk k-1: at most three chunks are in memory at once.
-    """
-    return process_chunks(pool, function, _chunks(lines, chunk_size, max_chunk_bytes),
-                          json_lines_sink(write), progress=progress)
-
-
-def process_chunks(pool: Any, function: str, chunks: Iterable[list[Any]], emit: Callable[[int, list[Any]], None],
-                   *, progress: Progress | TqdmProgress | None = None) -> BatchSummary:
-    """:func:`run_chunks` on ``pool`` in this process: one chunk at a time runs off the main
-    thread while the next is read."""
-    # One worker: pool.map runs one chunk at a time, in order, off the main thread.
-    executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="extism-fast-batch")
-    try:
-        return run_chunks(lambda chunk: executor.submit(run_chunk, pool, function, chunk), chunks, emit,
-                          progress=progress)
-    finally:
-        # On an error or Ctrl-C: drop queued chunks and let the running one end before the caller
-        # closes the pool under it.
-        executor.shutdown(wait=True, cancel_futures=True)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -510,7 +198,7 @@ def _isatty(stream: Any) -> bool:
 def _chunks_of(args: argparse.Namespace, stack: contextlib.ExitStack, want_total: bool,
                ) -> tuple[Iterable[list[Any]], int | None]:
     """The input's chunks of items (JSON Lines or Parquet) and, when wanted and known, their count."""
-    from extism_fast import cli_batch_dist
+    from extism_fast.cli import batch_dist as cli_batch_dist
     if cli_batch_dist.is_parquet(args.input_file):
         total, chunks = cli_batch_dist.parquet_chunks(args.input_file, args.column or "text", args.chunk_size)
         return chunks, total
@@ -520,12 +208,12 @@ def _chunks_of(args: argparse.Namespace, stack: contextlib.ExitStack, want_total
     if args.input_file != "-":
         stack.callback(source.close)
     lines = count_lines(source) if want_total and source.seekable() else None
-    return _chunks(source, args.chunk_size, MAX_CHUNK_BYTES), lines
+    return line_chunks(source, args.chunk_size, MAX_CHUNK_BYTES), lines
 
 
 def _sink_of(args: argparse.Namespace, stack: contextlib.ExitStack) -> Callable[[int, list[Any]], None]:
     """Where each chunk's results go: JSON Lines, or Parquet for a *.parquet --output."""
-    from extism_fast import cli_batch_dist
+    from extism_fast.cli import batch_dist as cli_batch_dist
     if cli_batch_dist.is_parquet(args.output):
         return stack.enter_context(cli_batch_dist.parquet_sink(args.output, lambda: _output_file(args.output, stack)))
     if args.output == "-":
@@ -539,12 +227,12 @@ def _sink_of(args: argparse.Namespace, stack: contextlib.ExitStack) -> Callable[
 def _runner_of(args: argparse.Namespace, stack: contextlib.ExitStack, compiled: Any, kwargs: dict) -> Any:
     """``run(chunks, emit, progress)`` on a local PluginPool, or on Dask with --dask-*."""
     import extism_fast
-    from extism_fast import cli_batch_dist
+    from extism_fast.cli import batch_dist as cli_batch_dist
     if args.dask_scheduler is None and args.dask_local is None:
         pool = extism_fast.PluginPool(compiled, size=args.workers, **kwargs)
         stack.callback(pool.close)
         return lambda chunks, emit, progress: process_chunks(pool, args.function, chunks, emit, progress=progress)
-    from extism_fast._workers import PluginRef
+    from extism_fast.scale._workers import PluginRef
     client = stack.enter_context(cli_batch_dist.dask_client(args.dask_scheduler, args.dask_local))
     return cli_batch_dist.dask_runner(client, PluginRef(compiled, args.workers, **kwargs), args.function)
 
@@ -552,7 +240,7 @@ def _runner_of(args: argparse.Namespace, stack: contextlib.ExitStack, compiled: 
 def run_batch_command(args: argparse.Namespace) -> int:
     """Run ``extism-fast batch`` with parsed ``args``; return the exit status."""
     import extism_fast
-    from extism_fast.cli_batch_dist import SetupError
+    from extism_fast.cli.batch_dist import SetupError
     progress: Progress | TqdmProgress | None = None
     want_progress = args.progress or _isatty(sys.stderr)
     with cli_options.plugin_logging(args.log_level):

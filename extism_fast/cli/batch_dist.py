@@ -19,10 +19,10 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
-from extism_fast._workers import PluginRef, pool_for
-from extism_fast.arrow import decoded, is_text_type
+from extism_fast.scale._workers import PluginRef, pool_for
+from extism_fast.scale.arrow import decoded, is_text_type
 from extism_fast.errors import Error
-from extism_fast.cli_batch import InputError, run_chunk, run_chunks
+from extism_fast.cli.batch_engine import InputError, run_chunk, run_chunks
 
 __all__ = ["SetupError", "dask_client", "dask_runner", "is_parquet", "parquet_chunks", "parquet_sink"]
 
@@ -123,7 +123,7 @@ def dask_client(scheduler: str | None, local_workers: int | None) -> Iterator[An
 
 def _dask_chunk(ref: PluginRef, function: str, items: list[Any]) -> list[Any]:
     """A chunk on a Dask worker, through that process's pool for the plugin."""
-    from extism_fast.dask import worker_threads
+    from extism_fast.scale.dask import worker_threads
     return run_chunk(pool_for(ref, worker_threads), function, items)
 
 

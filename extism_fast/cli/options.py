@@ -19,7 +19,7 @@ from typing import IO, Any
 
 import attrs
 
-from extism_fast.logs import LOG_LEVELS as _LOG_LEVELS
+from extism_fast.host.logs import LOG_LEVELS as _LOG_LEVELS
 from extism_fast.manifest import U64_MAX
 
 PROG = "extism-fast"

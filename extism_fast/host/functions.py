@@ -405,21 +405,14 @@ def _map_ret(xs: Any) -> List[Tuple[ValType, _Emplace]]:
     )
 
 
-def _current_plugin_class() -> Any:
-    # Imported lazily: extism_fast._runtime imports this module.
-    from extism_fast._runtime import CurrentPlugin
-
-    return CurrentPlugin
-
-
 def _is_current_plugin(xs: Any) -> bool:
-    if xs is _current_plugin_class():
-        return True
-    # The official SDK's class, for code that still annotates with extism.CurrentPlugin.
+    # By name, not by importing the class: extism_fast._runtime (where ours is defined, an
+    # extension, so the name is its only class of that name) imports this module. The official
+    # SDK's class too, for code that still annotates with extism.CurrentPlugin.
     return (
         isinstance(xs, type)
         and xs.__name__ == "CurrentPlugin"
-        and xs.__module__ in ("extism.extism", "extism")
+        and xs.__module__ in ("extism_fast._runtime", "extism.extism", "extism")
     )
 
 

@@ -72,7 +72,7 @@ from fnmatch import fnmatchcase
 from typing import Sequence
 from urllib.parse import quote, urljoin, urlsplit
 
-from extism_fast._urls import basic_authorization, redact_url
+from extism_fast.host.urls import basic_authorization, redact_url
 from extism_fast.errors import CallError, CancelledError, CapabilityError, MemoryLimitError, TimeoutError
 
 __all__ = [

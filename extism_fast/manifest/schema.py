@@ -28,7 +28,7 @@ from urllib.parse import SplitResult, urlsplit
 
 import attrs
 
-from extism_fast._urls import basic_authorization, redact_url, without_userinfo
+from extism_fast.host.urls import basic_authorization, redact_url, without_userinfo
 from extism_fast.errors import HashMismatchError, ManifestError
 
 __all__ = [
@@ -722,7 +722,7 @@ def _fetch_url(where: str, source: WasmUrl) -> bytes:
     import urllib.error
     import urllib.request
 
-    from extism_fast.http import _reason
+    from extism_fast.host.http import _reason
 
     shown = repr(redact_url(source.url))
     # userinfo is not for urllib (it would look the whole "user:pass@host" up as a host name):

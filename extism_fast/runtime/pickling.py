@@ -22,14 +22,24 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 import attrs
 
-from extism_fast.functions import Function
+from extism_fast.host.functions import Function
 from extism_fast.manifest import Manifest, WasmData, WasmSource, WasmUrl
 
-__all__ = ["reduce_compiled", "restore_compiled"]
+__all__ = ["reduce_compiled", "restore_compiled", "use_compiled_class"]
 
 _registry: "weakref.WeakValueDictionary[str, Any]" = weakref.WeakValueDictionary()
 # Held while compiling: two threads unpickling the same plugin compile it once.
 _registry_lock = threading.Lock()
+# The class unpickling makes, extism_fast._runtime.CompiledPlugin: handed over by the package's
+# __init__ (use_compiled_class), as _runtime imports this module to pickle one. A pickle names this
+# module, so unpickling imports the package, and so its __init__, first.
+_compiled_class: Any = None
+
+
+def use_compiled_class(cls: Any) -> None:
+    """Set the class :func:`restore_compiled` makes (``extism_fast/__init__.py`` does, once)."""
+    global _compiled_class
+    _compiled_class = cls
 
 
 def _portable_manifest(manifest: Manifest, modules: Sequence[Any]) -> Manifest:
@@ -79,11 +89,9 @@ def reduce_compiled(compiled: Any, modules: Sequence[Any]) -> Tuple[Any, ...]:
 def restore_compiled(key: str, manifest: Manifest, wasi: bool, fuel: Optional[int], interruptible: bool,
                      functions: List[Function]) -> Any:
     """The CompiledPlugin for ``key``: the live one of this process, else compiled now."""
-    from extism_fast._runtime import CompiledPlugin  # imported late: _runtime imports this module's users
-
     with _registry_lock:
         found = _registry.get(key)
         if found is None:
-            found = CompiledPlugin(manifest, wasi, functions, fuel=fuel, interruptible=interruptible)
+            found = _compiled_class(manifest, wasi, functions, fuel=fuel, interruptible=interruptible)
             _registry[key] = found
         return found

@@ -18,11 +18,11 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from extism_fast._runtime import CompiledPlugin
-from extism_fast.arrow import decoded, is_text_type
-from extism_fast.arrow import error_text  # one text for an item's error, Arrow column or not
+from extism_fast.scale.arrow import decoded, is_text_type
+from extism_fast.scale.arrow import error_text  # one text for an item's error, Arrow column or not
 # An item that is not bytes-like or str: that item's error with errors="return", else the partition's.
 from extism_fast.errors import InputTypeError, input_type_error
-from extism_fast.pool import MAX_POOL_SIZE, PluginPool
+from extism_fast.scale.pool import MAX_POOL_SIZE, PluginPool
 
 __all__ = ["Errors", "InputTypeError", "PluginRef", "as_compiled", "check_errors", "cpu_count", "decode_outputs",
            "error_text", "is_arrow_text", "is_error", "item_name", "pool_for", "run_arrow", "run_items", "run_list"]

@@ -4,7 +4,7 @@
 ::
 
     import dask.bag as db
-    from extism_fast.dask import map_bag, map_column
+    from extism_fast.scale.dask import map_bag, map_column
 
     outputs = map_bag("plugin.wasm", "count_vowels", db.from_sequence(texts, npartitions=8)).compute()
     df["vowels"] = map_column("plugin.wasm", "count_vowels", df["text"], output="str")
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from extism_fast._workers import (Errors, PluginRef, as_compiled, check_errors, cpu_count, is_arrow_text, pool_for,
+from extism_fast.scale._workers import (Errors, PluginRef, as_compiled, check_errors, cpu_count, is_arrow_text, pool_for,
                                   run_arrow, run_items, run_list)
 
 __all__ = ["map_bag", "map_column", "worker_threads"]

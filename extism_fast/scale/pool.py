@@ -22,11 +22,11 @@ from typing import (Any, AsyncIterable, AsyncIterator, Callable, Generator, Iter
                     Sequence, Union)
 
 from extism_fast._runtime import CompiledPlugin, Plugin, _arrow_call_many, parse_output
-from extism_fast.arrow import combine as arrow_combine, is_arrow, is_chunked_array
-from extism_fast.arrow import output_type as arrow_output_type, split as arrow_split
-from extism_fast.aio import CallSlot, run_on_thread
+from extism_fast.scale.arrow import combine as arrow_combine, is_arrow, is_chunked_array
+from extism_fast.scale.arrow import output_type as arrow_output_type, split as arrow_split
+from extism_fast.scale.aio import CallSlot, run_on_thread
 from extism_fast.errors import Error, InputTypeError, PoolTimeoutError, checked_input, reindexed
-from extism_fast.functions import HOST_FN_REGISTRY, Function
+from extism_fast.host.functions import HOST_FN_REGISTRY, Function
 
 __all__ = ["PluginPool", "PooledPlugin", "MAX_POOL_SIZE"]
 

@@ -5,7 +5,7 @@
 ::
 
     import ray
-    from extism_fast.ray import PluginMapper
+    from extism_fast.scale.ray import PluginMapper
 
     ds = ray.data.read_parquet("texts.parquet")
     # Ray tasks: the mapper travels pickled (the plugin by reference) to Ray's worker processes
@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from extism_fast._workers import (Errors, PluginRef, as_compiled, check_errors, is_arrow_text, pool_for, run_arrow,
+from extism_fast.scale._workers import (Errors, PluginRef, as_compiled, check_errors, is_arrow_text, pool_for, run_arrow,
                                   run_list)
 
 __all__ = ["PluginMapper"]
