@@ -197,6 +197,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug, or bad input nothing above checks: still one line, no traceback
         return fail(f"unexpected {type(exc).__name__}: {exc}", EXIT_FAILURE)
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
