@@ -24,6 +24,7 @@ import pytest
 
 from conftest import REPO_ROOT
 from extism_fast import manifest
+from extism_fast.manifest import schema
 
 README = REPO_ROOT / "README.md"
 ABI_DOC = REPO_ROOT / "docs" / "ABI.md"
@@ -55,13 +56,13 @@ def accepted_manifest_keys(monkeypatch) -> dict[str, set[str]]:
     while it reads a manifest with one source of each kind, plus the fields of the attrs classes
     those objects become."""
     seen: dict[str, set[str]] = {}
-    check = manifest._reject_unknown
+    check = schema._reject_unknown
 
     def record(where, d, allowed, *args, **kwargs):
         seen.setdefault(re.sub(r"\[\d+\]", "[]", where), set()).update(allowed)
         return check(where, d, allowed, *args, **kwargs)
 
-    monkeypatch.setattr(manifest, "_reject_unknown", record)
+    monkeypatch.setattr(schema, "_reject_unknown", record)
     manifest.Manifest.from_dict({
         "wasm": [{"data": b"\0asm\1\0\0\0"}, {"path": "plugin.wasm"}, {"url": "https://example.com/p.wasm"}],
         "memory": {},

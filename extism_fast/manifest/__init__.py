@@ -1,6 +1,8 @@
 """The Extism manifest: which wasm modules make up a plugin and the limits it runs under.
 
-``schema``: the classes, their validation and (de)serialisation (JSON, TOML, dicts).
+``schema``: the classes, their validation and (de)serialisation (JSON, TOML, dicts), and reading
+each source's bytes (a URL through the one HTTP client, :mod:`extism_fast.host.http`).
+``sources``: what ``Plugin(...)`` accepts (a path, bytes, WAT or manifest text, ...) as a Manifest.
 This package holds the names of the former ``extism_fast.manifest`` module.
 """
 
@@ -20,11 +22,9 @@ from extism_fast.manifest.schema import (
     WasmSource,
     WasmUrl,
     check_int_range,
-    coerce_source,
-    looks_like_wat,
-    manifest_from_text,
     merge_config,
 )
+from extism_fast.manifest.sources import coerce_source, looks_like_wat, manifest_from_text
 
 __all__ = [
     "DEFAULT_MAX_VAR_BYTES",

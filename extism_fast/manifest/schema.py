@@ -7,7 +7,8 @@ validates, (de)serialises and fetches bytes; it never compiles wasm, so it has n
 Every invalid input raises :class:`~extism_fast.errors.ManifestError` whose message names the field
 path (``manifest.wasm[1].hash``) and shows the offending value, except where the value may be a
 secret (config values, header values, URL credentials and queries: their type, or the URL as
-:func:`~extism_fast._urls.redact_url` prints it).
+:func:`~extism_fast.host.urls.redact_url` prints it). What ``Plugin(...)`` accepts as a
+manifest is :mod:`extism_fast.manifest.sources`.
 """
 
 from __future__ import annotations
@@ -43,8 +44,7 @@ __all__ = [
     "MemoryOptions",
     "Manifest",
     "LoadedModule",
-    "coerce_source",
-    "manifest_from_text",
+    "check_int_range",
     "merge_config",
 ]
 
@@ -749,88 +749,12 @@ def _fetch_url(where: str, source: WasmUrl) -> bytes:
         raise ManifestError(f"{where}.url: cannot fetch {shown}: {_reason(exc)}") from None
 
 
-# --------------------------------------------------------------------------------------------------
-# Plugin sources
-# --------------------------------------------------------------------------------------------------
-
-_WASM_MAGIC = b"\0asm"
-
-
-def _looks_like_json_object(text: str | bytes) -> bool:
-    # WAT and wasm never start with "{", so such input is a JSON manifest or an error — not a module.
-    stripped = text.lstrip()
-    return stripped[:1] in ("{", b"{")
-
-
-def looks_like_wat(text: str | bytes) -> bool:
-    """True when ``text`` starts (after blanks and ``;;`` / ``(; ;)`` comments) with ``(``."""
-    t = text.decode("utf-8", "replace") if isinstance(text, (bytes, bytearray)) else text
-    while True:
-        t = t.lstrip()
-        if t.startswith(";;"):
-            newline = t.find("\n")
-            if newline < 0:
-                return False
-            t = t[newline + 1 :]
-        elif t.startswith("(;"):
-            end = t.find(";)")
-            if end < 0:
-                return False
-            t = t[end + 2 :]
-        else:
-            return t.startswith("(")
-
-
-def _file_source(path: str | os.PathLike[str]) -> WasmFile:
-    if not isinstance(os.fspath(path), str):
-        raise _fail("plugin source", "a str path", path)
-    if not os.path.isfile(path):
-        raise ManifestError(f"plugin source: no such file: {os.fspath(path)!r}")
-    return WasmFile(path)
-
-
-# Enough of a file to tell a module from a manifest without reading a large module whole.
-_SNIFF_BYTES = 4096
-
-
-def _from_file(path: str | os.PathLike[str]) -> Manifest:
-    """A plugin file: a wasm/WAT module, or a manifest file as the official SDK reads one (JSON
-    when it starts with ``{``; TOML when named ``*.toml``). Relative paths inside a manifest
-    file are relative to the working directory, as in the official runtime."""
-    source = _file_source(path)
-    try:
-        with open(path, "rb") as f:
-            head = f.read(_SNIFF_BYTES)
-            is_manifest = not head.startswith(_WASM_MAGIC) and (
-                _looks_like_json_object(head) or source.path.lower().endswith(".toml"))
-            text = head + f.read() if is_manifest else b""
-    except OSError as exc:
-        raise ManifestError(f"plugin source: cannot read {source.path!r}: {exc.strerror or exc}") from None
-    return manifest_from_text(text) if is_manifest else Manifest([source])
-
-
-def _looks_like_toml(text: str | bytes) -> bool:
-    # What is neither JSON, WAT nor a path: TOML needs `key = value`; a path has no line breaks
-    # (a path that exists wins, as in the official SDK).
-    if isinstance(text, str):
-        return "\n" in text or ("=" in text and not os.path.exists(text))
-    return b"=" in text
-
-
 def _parse_toml(s: str | bytes | bytearray, what: str) -> dict[str, Any]:
     try:
         text = bytes(s).decode("utf-8") if isinstance(s, (bytes, bytearray)) else s
         return tomllib.loads(text)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, TypeError) as exc:
         raise ManifestError(f"manifest: {what}: {exc}") from None
-
-
-def manifest_from_text(text: str | bytes) -> Manifest:
-    """Parse a JSON or TOML manifest (JSON when it starts with ``{``), as the official runtime
-    accepts either wherever it takes a manifest."""
-    if _looks_like_json_object(text):
-        return Manifest.from_json(text)
-    return Manifest.from_dict(_parse_toml(text, "not a JSON object, and invalid TOML"))
 
 
 def merge_config(base: Mapping[str, str], overrides: Any) -> dict[str, str]:
@@ -847,56 +771,3 @@ def merge_config(base: Mapping[str, str], overrides: Any) -> dict[str, str]:
     merged = {key: value for key, value in base.items() if key not in removed}
     merged.update(kept)
     return merged
-
-
-def coerce_source(source: Any, config: Mapping[str, str | None] | None = None) -> Manifest:
-    """Turn anything a user may pass to ``Plugin(...)`` into a :class:`Manifest`.
-
-    Accepted: a :class:`Manifest`; a manifest ``dict``; a wasm source object or a list of them
-    (list items may also be source dicts); ``bytes``-like wasm binary, WAT text, JSON or TOML
-    manifest; a ``str`` holding a JSON or TOML manifest, WAT text (see :func:`looks_like_wat`) or
-    a file path (a module, or a manifest file: see :func:`_from_file`); an ``os.PathLike`` file
-    path. ``config``, if given, is merged over the manifest's own config (see
-    :func:`merge_config`).
-    """
-    manifest: Manifest
-    if isinstance(source, Manifest):
-        manifest = source
-    elif isinstance(source, Mapping):
-        manifest = Manifest.from_dict(source)
-    elif isinstance(source, _SOURCE_TYPES):
-        manifest = Manifest([source])
-    elif isinstance(source, (list, tuple)):
-        items = [
-            _source_from_dict(f"manifest.wasm[{i}]", s) if isinstance(s, Mapping) else s
-            for i, s in enumerate(source)
-        ]
-        manifest = Manifest(items)
-    elif isinstance(source, (bytes, bytearray, memoryview)):
-        data = bytes(source)
-        if data.startswith(_WASM_MAGIC) or looks_like_wat(data):
-            manifest = Manifest([WasmData(data)])
-        elif _looks_like_json_object(data) or _looks_like_toml(data):
-            manifest = manifest_from_text(data)
-        else:
-            manifest = Manifest([WasmData(data)])  # not wasm: the compiler says so
-    elif isinstance(source, str):
-        if _looks_like_json_object(source):
-            manifest = Manifest.from_json(source)
-        elif looks_like_wat(source):
-            _check_text("plugin source (WAT text)", source)
-            manifest = Manifest([WasmData(source.encode("utf-8"))])
-        elif _looks_like_toml(source):
-            manifest = Manifest.from_toml(source)
-        else:
-            manifest = _from_file(source)
-    elif isinstance(source, os.PathLike):
-        manifest = _from_file(source)
-    else:
-        raise ManifestError(
-            "plugin source must be a Manifest, dict, bytes, str, path or wasm source, "
-            f"got {type(source).__name__}"
-        )
-    if config is not None:
-        manifest = attrs.evolve(manifest, config=merge_config(manifest.config, config))
-    return manifest
