@@ -263,3 +263,101 @@ def test_pyproject_lists_every_subpackage():
     listed = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
     on_disk = {".".join(p.parent.relative_to(REPO_ROOT).parts) for p in PACKAGE.rglob("__init__.py")}
     assert set(listed) == on_disk | {"extism_fast.includes"}
+
+
+# -- one HTTP client, each constant once ----------------------------------------------------------------
+
+
+def _constants(root: Path) -> list[tuple[str, str, str]]:
+    """(module, name, value key) of each module-level constant: an UPPER_CASE name bound to a string,
+    bytes, a compiled regular expression or a tuple/frozenset of strings."""
+    found = []
+    for module, paths in package_modules(root).items():
+        if paths[0].suffix != ".py":
+            continue
+        for node in ast.parse(paths[0].read_text()).body:
+            if not isinstance(node, (ast.Assign, ast.AnnAssign)) or node.value is None:
+                continue
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names = [t.id for t in targets if isinstance(t, ast.Name) and t.id.lstrip("_").isupper()]
+            value = node.value
+            if isinstance(value, ast.Call) and ast.unparse(value.func) in ("re.compile", "frozenset") and value.args:
+                value = value.args[0]
+            literal = isinstance(value, ast.Constant) and isinstance(value.value, (str, bytes)) and len(value.value) > 1
+            strings = isinstance(value, (ast.Tuple, ast.Set)) and value.elts and all(
+                isinstance(e, ast.Constant) and isinstance(e.value, str) for e in value.elts)
+            if literal or strings:
+                found += [(module, name, ast.dump(value)) for name in names]
+    return found
+
+
+#: The same text with two meanings: the User-Agent http_request sends and the logger's name.
+SAME_TEXT_OTHER_MEANING = [{"extism_fast.host.http._USER_AGENT", "extism_fast.host.logs.LOGGER_NAME"}]
+
+
+def duplicated_constants(root: Path) -> list[set[str]]:
+    """Sets of module constants with the same value, or the same public name, in more than one module
+    (a private name is each module's own: ``_MISSING`` may word each module's missing extra)."""
+    by_key: dict[str, set[tuple[str, str]]] = {}
+    for module, name, value in _constants(root):
+        by_key.setdefault(f"value {value}", set()).add((module, name))
+        if not name.startswith("_"):
+            by_key.setdefault(f"name {name}", set()).add((module, name))
+    return [{f"{m}.{n}" for m, n in group} for group in by_key.values()
+            if len({m for m, _ in group}) > 1 and {f"{m}.{n}" for m, n in group} not in SAME_TEXT_OTHER_MEANING]
+
+
+def test_each_constant_is_defined_once():
+    assert duplicated_constants(PACKAGE) == []
+
+
+def test_the_constant_check_sees_a_copy(tmp_path):
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "a.py").write_text('import re\n_TOKEN = re.compile(r"[a-z]+")\nHEADERS = ("cookie", "authorization")\n')
+    (pkg / "b.py").write_text('import re\nTOKEN = re.compile(r"[a-z]+")\nOTHER = frozenset({"x"})\n'
+                              '_HEADERS = ("cookie", "authorization")\nN = 4096\n')
+    (pkg / "c.py").write_text('OTHER = "yz"\nN = 4096\n')
+    assert sorted(map(sorted, duplicated_constants(pkg))) == [
+        ["pkg.a.HEADERS", "pkg.b._HEADERS"], ["pkg.a._TOKEN", "pkg.b.TOKEN"], ["pkg.b.OTHER", "pkg.c.OTHER"]]
+
+
+def test_urllib_fetches_nothing_in_the_package():
+    users = [str(p.relative_to(REPO_ROOT)) for p in PACKAGE.rglob("*.py") if "urllib.request" in p.read_text()]
+    assert users == []  # manifest URLs go through extism_fast.host.http.fetch, as http_request does
+
+
+def test_manifest_urls_ignore_proxy_variables_as_http_request_does(monkeypatch):
+    import http.server
+    import socket
+    import threading
+
+    from extism_fast.manifest import Manifest, WasmUrl
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Length", "4")
+            self.end_headers()
+            self.wfile.write(b"\0asm")
+
+        def log_message(self, *args):
+            pass
+
+    with socket.socket() as s:  # a port nobody listens on: a proxy there refuses every request
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, f"http://127.0.0.1:{dead}")
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/m.wasm"
+        assert Manifest([WasmUrl(url)]).load_modules()[0].data == b"\0asm"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

@@ -19,7 +19,7 @@ from typing import IO, Any
 
 import attrs
 
-from extism_fast.host.logs import LOG_LEVELS as _LOG_LEVELS
+from extism_fast.host.logs import LOG_LEVELS as _LOG_LEVELS, LOGGER_NAME
 from extism_fast.manifest import U64_MAX
 
 PROG = "extism-fast"
@@ -398,7 +398,7 @@ def plugin_logging(level: int | None) -> Iterator[None]:
     if level is None:
         yield
         return
-    logger = logging.getLogger("extism_fast")
+    logger = logging.getLogger(LOGGER_NAME)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     logger.addHandler(handler)

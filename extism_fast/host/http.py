@@ -1,4 +1,5 @@
-"""HTTP for plugins: the policy and the transport behind the ``http_request`` host function.
+"""The one HTTP client: the policy and the transport behind the ``http_request`` host function, and
+the same transport for a manifest's URL sources (:func:`fetch`).
 
 The runtime calls :func:`perform_request` with the plugin's request JSON and body; everything a
 plugin may reach over HTTP is decided here. The policy is *deny by default, grant exactly what is
@@ -51,6 +52,12 @@ written*:
 The request runs on a short-lived worker thread so that the deadline bounds everything, even a
 DNS lookup: at the deadline the caller stops waiting, shuts the socket down and the worker stops
 before sending anything more.
+
+:func:`fetch` (``Manifest.load_modules`` for a ``WasmUrl``) is the same exchange without a host
+policy: the user wrote the URL, so any http(s) host is reached and redirects are followed to any
+http(s) URL (another scheme is refused); the rest is as above (no proxy, credentials dropped when
+a redirect leaves the origin, URL userinfo as Basic credentials, messages without secrets), with
+``URL_FETCH_TIMEOUT_S`` for the whole download and no size limit.
 """
 
 from __future__ import annotations
@@ -65,14 +72,16 @@ import json
 import re
 import socket
 import ssl
+import sys
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Sequence
 from urllib.parse import quote, urljoin, urlsplit
 
-from extism_fast.host.urls import basic_authorization, redact_url
+from extism_fast.host.urls import HTTP_TOKEN, URL_CONTROL_CHARS, basic_authorization, redact_url
 from extism_fast.errors import CallError, CancelledError, CapabilityError, MemoryLimitError, TimeoutError
 
 __all__ = [
@@ -81,6 +90,7 @@ __all__ = [
     "MAX_RESPONSE_HEADER_FIELDS",
     "HttpResult",
     "RequestCancel",
+    "fetch",
     "host_allowed",
     "host_matches",
     "normalize_host",
@@ -102,11 +112,9 @@ _MAX_LINE = 65536  # bytes in one header line, as http.client (_MAXLINE)
 _CHUNK = 64 * 1024
 _SOCKET_GRACE_S = 1.0
 _USER_AGENT = "extism_fast"
-# Header names: RFC 9110 tokens. Values: no CR, LF or NUL (they would split the request).
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# Header names: RFC 9110 tokens (HTTP_TOKEN). Values: no CR, LF or NUL (they would split the request).
 _BAD_VALUE = re.compile(r"[\r\n\x00]")
 _HOST_NAME = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*")
-_URL_FORBIDDEN = re.compile(r"[\x00-\x20\x7f\\]")
 _NON_ASCII = re.compile(r"[^\x21-\x7e]+")
 _GLOB_CHARS = frozenset("*?[]!")
 # Headers the host computes itself: a plugin's value is ignored (Host: see _check_host_header).
@@ -122,6 +130,8 @@ class HttpResult:
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
+    #: The status line's reason phrase (what a failed manifest URL's message shows).
+    reason: str = field(default="", compare=False)
 
     def headers_json(self) -> bytes:
         """The headers as the JSON object ``http_headers`` returns to the plugin (UTF-8)."""
@@ -243,7 +253,7 @@ class _Target:
 
 def _parse_url(url: str) -> _Target:
     """Parse and validate a URL; raise CallError naming the problem (never the URL itself)."""
-    if _URL_FORBIDDEN.search(url):
+    if URL_CONTROL_CHARS.search(url) or "\\" in url:
         raise CallError("invalid URL: it contains whitespace, control characters or a backslash")
     try:
         parts = urlsplit(url)
@@ -291,7 +301,7 @@ def _parse_request(request_json: bytes):
     method = request.get("method")
     if method is None:
         method = "GET"
-    if not isinstance(method, str) or len(method) > 32 or not _TOKEN.fullmatch(method):
+    if not isinstance(method, str) or len(method) > 32 or not HTTP_TOKEN.fullmatch(method):
         raise CallError("the request's \"method\" must be an HTTP method name such as \"GET\" or \"POST\"")
     headers = request.get("headers")
     if headers is None:
@@ -300,7 +310,7 @@ def _parse_request(request_json: bytes):
         raise CallError("the request's \"headers\" must be a JSON object of strings")
     clean: dict[str, str] = {}
     for name, value in headers.items():
-        if not _TOKEN.fullmatch(name):
+        if not HTTP_TOKEN.fullmatch(name):
             raise CallError("the request has a header name that is not a valid HTTP token")
         if not isinstance(value, str):
             raise CallError(f"request header {name!r} must be a string, got {type(value).__name__}")
@@ -652,9 +662,14 @@ def _read_body(state: _State, host: str, response: http.client.HTTPResponse, lim
     return b"".join(chunks)
 
 
+#: ``follow(current, next_url, status)``: the target a redirect may go to, or raise.
+_Follow = Callable[[_Target, str, int], _Target]
+
+
 def _exchange(state: _State, target: _Target, method: str, headers: dict[str, str], body: bytes,
-              allowed_hosts: Sequence[str], limit: int) -> HttpResult:
-    """The exchange (redirects included) for a target already checked against the policy."""
+              follow: _Follow, limit: int) -> HttpResult:
+    """The exchange (redirects included, each checked by ``follow``) for a target already checked
+    against the policy."""
     first_origin = target.origin
     payload: bytes | None = body if body else None
     redirects = 0
@@ -679,7 +694,7 @@ def _exchange(state: _State, target: _Target, method: str, headers: dict[str, st
                 for name, value in response.getheaders():
                     key = name.lower()
                     names[key] = f"{names[key]}, {value}" if key in names else value
-                return HttpResult(response.status, names, data)
+                return HttpResult(response.status, names, data, response.reason)
         finally:
             conn.close()
         # A redirect: check the next hop before connecting to it.
@@ -687,13 +702,8 @@ def _exchange(state: _State, target: _Target, method: str, headers: dict[str, st
         if redirects > MAX_REDIRECTS:
             raise CallError(f"HTTP request to host '{target.host}' failed: more than {MAX_REDIRECTS} "
                             f"redirects")
-        try:
-            next_url = urljoin(f"{target.scheme}://{target.host_header}{target.target}", location.strip())
-            following = _parse_url(next_url)
-        except CallError as exc:
-            raise CallError(f"HTTP redirect from host '{target.host}' cannot be followed: {exc}") from None
-        if not host_allowed(following.host, allowed_hosts):
-            raise _deny(following.host, allowed_hosts, redirect_from=target.host)
+        next_url = urljoin(f"{target.scheme}://{target.host_header}{target.target}", location.strip())
+        following = follow(target, next_url, response.status)
         status = response.status
         if status == 303 or (status in (301, 302) and method == "POST"):
             if method != "HEAD":
@@ -738,14 +748,75 @@ def perform_request(request_json: bytes, body: bytes, *, allowed_hosts: Sequence
     if budget <= 0:
         raise TimeoutError(f"HTTP request to host '{target.host}' not started: no time is left in "
                            f"the call (manifest.timeout_ms)")
+    state = _run(target, method, headers, bytes(body or b""), _allowed_hops(allowed), int(max_response_bytes),
+                 budget, cancel)
+    if state.aborted:
+        raise CancelledError(f"HTTP request to host '{state.host}' cancelled (CancelHandle.cancel)")
+    result = _outcome(state)
+    if result is not None:
+        return result
+    if call_deadline:
+        raise TimeoutError(f"HTTP request to host '{state.host}' did not finish within the time "
+                           f"left in the call ({budget * 1000:.0f} ms, manifest.timeout_ms)")
+    raise CallError(f"HTTP request to host '{state.host}' did not finish within {budget:g} s (the "
+                    f"limit for one request when manifest.timeout_ms is not set)")
+
+
+def fetch(url: str, *, method: str = "GET", headers: Mapping[str, str] | None = None,
+          timeout_s: float) -> HttpResult:
+    """The response to ``method url`` for a manifest's URL source (see the module doc): any
+    http(s) host, redirects to http(s) URLs only, no size limit, ``timeout_s`` for everything.
+
+    Any status is a result (the caller judges it). :raises CallError: invalid URL, network
+    failure, a redirect refused, ``timeout_s`` passed; the text shows no secret of the URL.
+    """
+    target = _parse_url(url)
+    state = _run(target, method, dict(headers or {}), b"", _http_hops, sys.maxsize, timeout_s, None)
+    result = _outcome(state)
+    if result is None:
+        raise CallError(f"timed out (after {timeout_s:g} s)")
+    return result
+
+
+def _allowed_hops(allowed_hosts: Sequence[str]) -> _Follow:
+    """http_request's redirect rule: the next URL must parse and its host be allowed."""
+    def follow(current: _Target, next_url: str, status: int) -> _Target:
+        try:
+            following = _parse_url(next_url)
+        except CallError as exc:
+            raise CallError(f"HTTP redirect from host '{current.host}' cannot be followed: {exc}") from None
+        if not host_allowed(following.host, allowed_hosts):
+            raise _deny(following.host, allowed_hosts, redirect_from=current.host)
+        return following
+    return follow
+
+
+def _http_hops(current: _Target, next_url: str, status: int) -> _Target:
+    """fetch's redirect rule: any http(s) URL (urllib would also follow ftp://, and data: or file:
+    would read what a manifest's ``path`` sources make explicit)."""
+    try:
+        scheme = urlsplit(next_url).scheme.lower()
+    except ValueError:
+        raise CallError(f"HTTP {status} redirects to a URL that cannot be parsed") from None
+    if scheme not in ("http", "https"):
+        raise CallError(f"HTTP {status} redirects to a {scheme!r} URL: only http:// and https:// redirects "
+                        f"are followed")
+    try:
+        return _parse_url(next_url)
+    except CallError as exc:
+        raise CallError(f"HTTP redirect from host '{current.host}' cannot be followed: {exc}") from None
+
+
+def _run(target: _Target, method: str, headers: dict[str, str], payload: bytes, follow: _Follow, limit: int,
+         budget: float, cancel: RequestCancel | None) -> _State:
+    """The exchange on a worker thread, waited for at most ``budget`` seconds (or until ``cancel``);
+    past that the worker is told to stop. Returns its state (see :func:`_outcome`)."""
     state = _State(time.monotonic() + budget)
     state.host = target.host
-    payload = bytes(body or b"")
-    limit = int(max_response_bytes)
 
     def work() -> None:
         try:
-            state.result = _exchange(state, target, method, headers, payload, allowed, limit)
+            state.result = _exchange(state, target, method, headers, payload, follow, limit)
         except BaseException as exc:  # handed over to the caller
             state.error = exc
         finally:
@@ -756,19 +827,20 @@ def perform_request(request_json: bytes, body: bytes, *, allowed_hosts: Sequence
     if cancel is not None:
         cancel._attach(state)
     try:
-        finished = state.done.wait(max(state.deadline - time.monotonic(), 0.0))
+        state.done.wait(max(state.deadline - time.monotonic(), 0.0))
     finally:
         if not state.done.is_set():
             state.cancel()  # the worker sends nothing more and exits
-    if state.aborted:
-        raise CancelledError(f"HTTP request to host '{state.host}' cancelled (CancelHandle.cancel)")
-    if finished:
-        if state.error is None and state.result is not None:
-            return state.result
-        if state.error is not None and not isinstance(state.error, _Cancelled):
-            raise state.error
-    if call_deadline:
-        raise TimeoutError(f"HTTP request to host '{state.host}' did not finish within the time "
-                           f"left in the call ({budget * 1000:.0f} ms, manifest.timeout_ms)")
-    raise CallError(f"HTTP request to host '{state.host}' did not finish within {budget:g} s (the "
-                    f"limit for one request when manifest.timeout_ms is not set)")
+    return state
+
+
+def _outcome(state: _State) -> HttpResult | None:
+    """The response of a finished exchange, or its error raised; None when the deadline (or a
+    cancel) ended it."""
+    if not state.done.is_set() or state.aborted:
+        return None
+    if state.error is None and state.result is not None:
+        return state.result
+    if state.error is not None and not isinstance(state.error, _Cancelled):
+        raise state.error
+    return None

@@ -1,4 +1,5 @@
-"""URL helpers shared by the manifest's URL sources and ``http_request`` (extism_fast/http.py).
+"""URL helpers and HTTP syntax shared by the manifest's URL sources (their validation,
+extism_fast/manifest/schema.py) and the HTTP client (extism_fast/host/http.py).
 
 Both take URLs from parties that may put secrets in them (``user:pass@``, ``?access_token=...``),
 so neither may print a URL as given: :func:`redact_url` is the only form of a URL that goes into
@@ -8,9 +9,16 @@ an error message, and :func:`basic_authorization` turns URL credentials into a h
 from __future__ import annotations
 
 import base64
+import re
 from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
-__all__ = ["basic_authorization", "redact_url", "without_userinfo"]
+__all__ = ["HTTP_TOKEN", "URL_CONTROL_CHARS", "basic_authorization", "redact_url"]
+
+#: An RFC 9110 token: what an HTTP method or header name may contain.
+HTTP_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+#: Never valid in a URL as written: controls and spaces (urllib would refuse them later, with a
+#: message quoting the URL).
+URL_CONTROL_CHARS = re.compile(r"[\x00-\x20\x7f]")
 
 
 def redact_url(url: str) -> str:
@@ -41,8 +49,3 @@ def basic_authorization(parts: SplitResult) -> str | None:
         return None
     credentials = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
     return "Basic " + base64.b64encode(credentials.encode("utf-8")).decode("ascii")
-
-
-def without_userinfo(parts: SplitResult) -> str:
-    """The URL of ``parts`` with its ``user:pass@`` removed (everything else as written)."""
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))

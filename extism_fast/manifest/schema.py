@@ -17,7 +17,6 @@ import base64
 import binascii
 import contextlib
 import contextvars
-import functools
 import hashlib
 import json
 import os
@@ -25,12 +24,12 @@ import re
 import tomllib
 from collections.abc import Iterator, Mapping
 from typing import Any, TypeAlias, TypeGuard, Union
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import urlsplit
 
 import attrs
 
-from extism_fast.host.urls import basic_authorization, redact_url, without_userinfo
-from extism_fast.errors import HashMismatchError, ManifestError
+from extism_fast.errors import CallError, HashMismatchError, ManifestError
+from extism_fast.host.urls import HTTP_TOKEN, URL_CONTROL_CHARS, redact_url
 
 __all__ = [
     "DEFAULT_MAX_VAR_BYTES",
@@ -63,10 +62,6 @@ URL_FETCH_TIMEOUT_S: float = 30.0
 _RESERVED_NAME = "extism:host/env"
 
 _HEX64 = re.compile(r"[0-9A-Fa-f]{64}")
-# RFC 9110 token: what an HTTP method or header name may contain.
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-# Never valid in a URL as written (urllib would refuse it later with a message quoting the URL).
-_URL_FORBIDDEN = re.compile(r"[\x00-\x20\x7f]")
 #: Largest ``memory.max_pages``: a u32, as in the official runtime (x 64 KiB still fits C's int64).
 U32_MAX: int = (1 << 32) - 1
 #: Largest byte cap, ``timeout_ms`` and ``fuel`` (a u64).
@@ -278,27 +273,27 @@ class WasmUrl:
         _check_url(f"{where}.url", self.url)
         _check_str_dict(f"{where}.headers", self.headers, secret=True)
         for key, value in self.headers.items():
-            if not _TOKEN.fullmatch(key):
+            if not HTTP_TOKEN.fullmatch(key):
                 raise _fail(f"{where}.headers key", "a valid HTTP header name", key)
             if "\r" in value or "\n" in value or "\0" in value:
                 raise ManifestError(f"{where}.headers[{key!r}] must be a header value without line breaks or NUL")
-        if not isinstance(self.method, str) or not _TOKEN.fullmatch(self.method):
+        if not isinstance(self.method, str) or not HTTP_TOKEN.fullmatch(self.method):
             raise _fail(f"{where}.method", "an HTTP method such as 'GET'", self.method)
         _check_name(f"{where}.name", self.name)
         _check_hash(f"{where}.hash", self.hash)
 
 
 def _check_url(where: str, url: Any) -> None:
-    """An http(s) URL urllib can fetch as it is; messages show it redacted (see redact_url)."""
+    """An http(s) URL the HTTP client can fetch as it is; messages show it redacted (see redact_url)."""
     what = "an http:// or https:// URL"
     if not isinstance(url, str):
         raise _fail(where, what, url)
-    # Only http(s): urllib would also follow file:// or ftp://, which a manifest from an
+    # Only http(s): a file:// or ftp:// URL from a manifest of an
     # untrusted party could use to read local files in a way `path` sources make explicit.
     if not re.match(r"(?i)https?://[^/?#]", url):
         raise _fail(where, what, redact_url(url))
     _check_text(where, url)
-    if _URL_FORBIDDEN.search(url):
+    if URL_CONTROL_CHARS.search(url):
         raise _fail(where, what + " without spaces or control characters", redact_url(url))
     try:
         parts = urlsplit(url)
@@ -628,7 +623,8 @@ class Manifest:
 
         Non-main modules come first in manifest order so a linker can define them before
         instantiating main. Files are read relative to ``base_dir`` (default: the working
-        directory); URLs are fetched with :mod:`urllib.request` (timeout :data:`URL_FETCH_TIMEOUT_S`).
+        directory); URLs are fetched with :func:`extism_fast.host.http.fetch` (the whole download
+        within :data:`URL_FETCH_TIMEOUT_S`).
 
         :raises ManifestError: a file is missing/unreadable or a download fails.
         :raises HashMismatchError: a source's bytes do not match its ``hash``.
@@ -670,83 +666,20 @@ def _read_source(where: str, source: WasmSource, base_dir: str | os.PathLike[str
     return _fetch_url(where, source)
 
 
-class _RedirectRefused(Exception):
-    """A URL source redirected somewhere it may not go (raised inside urllib's redirect handling)."""
-
-
-_CREDENTIAL_HEADERS = ("authorization", "cookie", "proxy-authorization")
-
-
-def _origin(parts: SplitResult) -> tuple[str, str | None, int | None]:
-    return parts.scheme.lower(), parts.hostname, parts.port
-
-
-@functools.cache
-def _redirect_handler_class() -> Any:
-    """urllib's redirect handler, but http(s) only (urllib also follows ftp://) and without
-    credentials once a redirect leaves the origin the user gave them for."""
-    import urllib.request
-    from urllib.parse import urljoin
-
-    class RedirectHandler(urllib.request.HTTPRedirectHandler):
-        def http_error_302(self, req, fp, code, msg, headers):  # type: ignore[no-untyped-def]
-            location = headers.get("location") or headers.get("uri")
-            if location is not None:
-                try:
-                    scheme = urlsplit(urljoin(req.full_url, location.strip())).scheme.lower()
-                except ValueError:
-                    fp.close()
-                    raise _RedirectRefused(f"HTTP {code} redirects to a URL that cannot be parsed") from None
-                if scheme not in ("http", "https"):
-                    fp.close()
-                    raise _RedirectRefused(f"HTTP {code} redirects to a {_show(scheme)} URL: only http:// "
-                                           f"and https:// redirects are followed")
-            return super().http_error_302(req, fp, code, msg, headers)
-
-        http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
-
-        def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
-            new = super().redirect_request(req, fp, code, msg, headers, newurl)
-            if new is not None and _origin(urlsplit(new.full_url)) != _origin(urlsplit(req.full_url)):
-                new.headers = {k: v for k, v in new.headers.items() if k.lower() not in _CREDENTIAL_HEADERS}
-            return new
-
-    return RedirectHandler
-
-
 def _fetch_url(where: str, source: WasmUrl) -> bytes:
-    """The body of a URL source; errors name the URL redacted, never its credentials or query."""
-    # Imported here: urllib.request pulls in http.client, ssl and email (~15 ms at import time),
+    """The body of a URL source, through the one HTTP client; errors name the URL redacted."""
+    # Imported here: the client pulls in http.client, ssl and socket (~15 ms at import time),
     # which only URL sources need.
-    import http.client
-    import urllib.error
-    import urllib.request
-
-    from extism_fast.host.http import _reason
+    from extism_fast.host.http import fetch
 
     shown = repr(redact_url(source.url))
-    # userinfo is not for urllib (it would look the whole "user:pass@host" up as a host name):
-    # it becomes a Basic Authorization header, unless the user gave one.
-    parts = urlsplit(source.url)
-    headers = dict(source.headers)
-    authorization = basic_authorization(parts)
-    if authorization is not None and not any(k.lower() == "authorization" for k in headers):
-        headers["Authorization"] = authorization
-    request = urllib.request.Request(without_userinfo(parts), headers=headers, method=source.method)
-    opener = urllib.request.build_opener(_redirect_handler_class()())  # one per fetch: it holds its opener
     try:
-        with opener.open(request, timeout=URL_FETCH_TIMEOUT_S) as response:
-            return response.read()
-    except _RedirectRefused as exc:
+        response = fetch(source.url, method=source.method, headers=source.headers, timeout_s=URL_FETCH_TIMEOUT_S)
+    except CallError as exc:  # its text shows no secret of the URL (see extism_fast.host.http)
         raise ManifestError(f"{where}.url: cannot fetch {shown}: {exc}") from None
-    except urllib.error.HTTPError as exc:  # before OSError: HTTPError is a URLError is an OSError
-        raise ManifestError(f"{where}.url: cannot fetch {shown}: HTTP {exc.code} {exc.reason}") from None
-    except urllib.error.URLError as exc:
-        reason = _reason(exc.reason) if isinstance(exc.reason, BaseException) else exc.reason
-        raise ManifestError(f"{where}.url: cannot fetch {shown}: {reason}") from None
-    except (OSError, ValueError, http.client.HTTPException) as exc:
-        # _reason, not str(exc): urllib's and http.client's messages may quote the URL.
-        raise ManifestError(f"{where}.url: cannot fetch {shown}: {_reason(exc)}") from None
+    if not 200 <= response.status < 300:
+        raise ManifestError(f"{where}.url: cannot fetch {shown}: HTTP {response.status} {response.reason}")
+    return response.body
 
 
 def _parse_toml(s: str | bytes | bytearray, what: str) -> dict[str, Any]:

@@ -14,10 +14,10 @@ import attrs
 from extism_fast.errors import ManifestError
 from extism_fast.manifest.schema import (_SOURCE_TYPES, Manifest, WasmData, WasmFile, _check_text, _fail,
                                          _parse_toml, _source_from_dict, merge_config)
+from extism_fast.runtime.wasm_sections import WASM_MAGIC
 
 __all__ = ["coerce_source", "looks_like_wat", "manifest_from_text"]
 
-_WASM_MAGIC = b"\0asm"
 
 
 def _looks_like_json_object(text: str | bytes) -> bool:
@@ -65,7 +65,7 @@ def _from_file(path: str | os.PathLike[str]) -> Manifest:
     try:
         with open(path, "rb") as f:
             head = f.read(_SNIFF_BYTES)
-            is_manifest = not head.startswith(_WASM_MAGIC) and (
+            is_manifest = not head.startswith(WASM_MAGIC) and (
                 _looks_like_json_object(head) or source.path.lower().endswith(".toml"))
             text = head + f.read() if is_manifest else b""
     except OSError as exc:
@@ -114,7 +114,7 @@ def coerce_source(source: Any, config: Mapping[str, str | None] | None = None) -
         manifest = Manifest(items)
     elif isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
-        if data.startswith(_WASM_MAGIC) or looks_like_wat(data):
+        if data.startswith(WASM_MAGIC) or looks_like_wat(data):
             manifest = Manifest([WasmData(data)])
         elif _looks_like_json_object(data) or _looks_like_toml(data):
             manifest = manifest_from_text(data)

@@ -38,10 +38,11 @@ from pathlib import Path
 from typing import NamedTuple, Optional, Tuple, Union
 
 from extism_fast._files import replaced_on_success
+from extism_fast.host.logs import LOGGER_NAME
 
 __all__ = ["CompileCache", "EntryKey", "cache_from_argument", "default_directory"]
 
-logger = logging.getLogger("extism_fast")
+logger = logging.getLogger(LOGGER_NAME)
 
 _MAGIC = b"extism_fast compiled module v2\n"
 _DIGEST = 32  # sha256

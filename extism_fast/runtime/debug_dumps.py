@@ -13,9 +13,11 @@ not expose the trapping frame's locals).
 import logging
 from typing import List
 
-logger = logging.getLogger("extism_fast")
+from extism_fast.host.logs import LOGGER_NAME
+from extism_fast.manifest.schema import WASM_PAGE_SIZE
+from extism_fast.runtime.wasm_sections import MEMORY_SECTION, WASM_MAGIC
 
-WASM_PAGE = 65536
+logger = logging.getLogger(LOGGER_NAME)
 
 
 def _uleb(n: int) -> bytes:
@@ -54,12 +56,13 @@ def coredump(memories: List[bytes], process: str = "extism") -> bytes:
         _custom("coreinstances", _vec([b"\x00" + _uleb(0) + _vec(memory_indices) + _vec([])])),
         _custom("corestack", b"\x00" + _name("main") + _vec([])),
         # memory: limits {min} (flag 0x00), min = the pages each memory had at the trap
-        _section(5, _vec([b"\x00" + _uleb((len(m) + WASM_PAGE - 1) // WASM_PAGE) for m in memories])),
+        _section(MEMORY_SECTION,
+                 _vec([b"\x00" + _uleb((len(m) + WASM_PAGE_SIZE - 1) // WASM_PAGE_SIZE) for m in memories])),
         # data: one active segment per memory at offset 0 (flag 2: explicit memory index)
         _section(11, _vec([b"\x02" + _uleb(i) + b"\x41\x00\x0b" + _uleb(len(m)) + m
                            for i, m in enumerate(memories)])),
     ]
-    return b"\x00asm\x01\x00\x00\x00" + b"".join(sections)
+    return WASM_MAGIC + b"\x01\x00\x00\x00" + b"".join(sections)
 
 
 def write_dump(path: str, data: bytes, what: str) -> None:

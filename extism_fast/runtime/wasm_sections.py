@@ -13,10 +13,15 @@ from __future__ import annotations
 
 from typing import Optional
 
-__all__ = ["defined_memory_sizes"]
+from extism_fast.manifest.schema import WASM_PAGE_SIZE
 
-_MEMORY_SECTION = 5
-_WASM_PAGE_LOG2 = 16
+__all__ = ["MEMORY_SECTION", "WASM_MAGIC", "defined_memory_sizes"]
+
+#: The first four bytes of every wasm binary (WAT text never starts with them).
+WASM_MAGIC = b"\0asm"
+#: The id of the memory section.
+MEMORY_SECTION = 5
+_WASM_PAGE_LOG2 = WASM_PAGE_SIZE.bit_length() - 1  # a memory without a custom page size
 
 
 class _Malformed(Exception):
@@ -39,7 +44,7 @@ def _leb(data: bytes, offset: int) -> tuple[int, int]:
 
 def _memory_section(wasm: bytes) -> Optional[tuple[int, int]]:
     """(start, end) of the memory section's contents, or None when the module has none."""
-    if wasm[:4] != b"\0asm" or len(wasm) < 8:
+    if wasm[:4] != WASM_MAGIC or len(wasm) < 8:
         raise _Malformed
     offset = 8
     while offset < len(wasm):
@@ -47,7 +52,7 @@ def _memory_section(wasm: bytes) -> Optional[tuple[int, int]]:
         size, offset = _leb(wasm, offset)
         if offset + size > len(wasm):
             raise _Malformed
-        if section == _MEMORY_SECTION:
+        if section == MEMORY_SECTION:
             return offset, offset + size
         offset += size
     return None
