@@ -1,4 +1,4 @@
-"""asyncio: Plugin.acall, PluginPool.acall / amap (extism_fast/aio.py), and the example server.
+"""asyncio: Plugin.acall, PluginPool.acall / amap (extism_fast/scale/aio.py), and the example server.
 
 The official SDK has no asyncio API, so these test extism_fast only.
 """

@@ -1,4 +1,4 @@
-"""Arrow in, Arrow out: call_many / PluginPool.map over pyarrow arrays (extism_fast/arrow.py).
+"""Arrow in, Arrow out: call_many / PluginPool.map over pyarrow arrays (extism_fast/scale/arrow.py).
 
 The official SDK has no Arrow path (nor call_many): these tests run extism_fast only, and compare
 against extism_fast's own list-of-bytes call_many, which test_compat checks against the SDK.

@@ -1,4 +1,4 @@
-"""The ``extism-fast`` command line (extism_fast/cli.py).
+"""The ``extism-fast`` command line (extism_fast/cli/__init__.py).
 
 Most tests run ``main(argv)`` in-process and read stdout/stderr as bytes; a few run the real
 ``python -m extism_fast`` in a subprocess (real stdin pipe, exit status, no traceback).

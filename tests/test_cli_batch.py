@@ -1,4 +1,4 @@
-"""``extism-fast batch`` (extism_fast/cli_batch.py): JSON Lines in, one JSON line per item out.
+"""``extism-fast batch`` (extism_fast/cli/batch.py, batch_engine.py): JSON Lines in, one JSON line per item out.
 
 Most tests run ``main(argv)`` in-process with the output in a temporary file; one runs the real
 ``python -m extism_fast`` in a subprocess with stdin/stdout pipes.

@@ -1,6 +1,6 @@
 """Host functions: explicit and type-inferred signatures, every value type, memory blocks,
 CurrentPlugin, user data, host_context, errors, link-time type checks, namespaces, threads, and
-the logging API (extism_fast.logs).
+the logging API (extism_fast.host.logs).
 
 Most wasm-level tests use the generated probe plugin of conftest.py (``probe`` fixture): its
 ``call`` export decodes the arguments from the input, calls import ``probe`` once with them and

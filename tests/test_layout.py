@@ -151,6 +151,25 @@ def test_the_package_has_no_import_cycle():
     assert cycles(graph) == []
 
 
+#: Modules of scale/ below the runtime: the extension's acall and Arrow batches use them, and they
+#: import nothing of the package above errors.
+BELOW_THE_RUNTIME = {"extism_fast.scale.aio", "extism_fast.scale.arrow"}
+
+
+def test_the_subpackages_import_one_way():
+    """cli -> scale -> _runtime -> runtime -> manifest -> host -> errors: no cycle between them either."""
+    def group(name: str) -> str:
+        parts = name.split(".")
+        return parts[1] if len(parts) > 1 and parts[1] in SUBPACKAGES and name not in BELOW_THE_RUNTIME else name
+
+    graph: dict[str, set[str]] = {}
+    for name, edges in import_graph(PACKAGE).items():
+        graph.setdefault(group(name), set()).update(group(e) for e in edges if group(e) != group(name))
+    assert cycles(graph) == []
+    assert graph["host"] <= {"extism_fast.errors", "extism_fast._version"}
+    assert "runtime" not in graph["manifest"] and "scale" not in graph["extism_fast._runtime"]
+
+
 def test_the_cycle_check_sees_a_late_import_cycle(tmp_path):
     pkg = tmp_path / "pkg"
     (pkg / "sub").mkdir(parents=True)

@@ -1,4 +1,4 @@
-"""Logging (extism_fast/logs.py): plugin log calls as records of the ``extism_fast`` logger (or a
+"""Logging (extism_fast/host/logs.py): plugin log calls as records of the ``extism_fast`` logger (or a
 plugin's own), the level a plugin sees, the official SDK's ``set_log_file`` / ``set_log_custom``
 and its filter syntax, and ``extism_version``."""
 

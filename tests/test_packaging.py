@@ -20,6 +20,8 @@ import extism_fast as ef
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO_ROOT / "examples" / "count_vowels.wat"
+# The Python modules of the package and its subpackages (manifest/, host/, scale/, cli/, runtime/).
+PACKAGE_PY_FILES = {str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "extism_fast").rglob("*.py")}
 
 
 def _run(*args: str | Path, cwd: Path | None = None, timeout: float = 900) -> str:
@@ -47,8 +49,9 @@ def test_the_sdist_ships_the_sources_and_no_generated_files(dist):
                 "extism_fast/_runtime.pyx", "extism_fast/_runtime.pyi", "extism_fast/py.typed",
                 "extism_fast/_runtime.pxd", "extism_fast/includes/wasmtime.pxd", "extism_fast/includes/kernel.pxd",
                 "pdk/c/extism-pdk.h", "examples/count_vowels.wat", "examples/count_vowels.c",
-                "examples/count_vowels_server.py", "extism_fast/aio.py", "extism_fast/pickling.py"}
+                "examples/count_vowels_server.py"}
     expected |= {str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "extism_fast").glob("*.pxi")}
+    expected |= PACKAGE_PY_FILES
     expected |= {str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "kernel_c").glob("*.[ch]")}
     assert expected <= names, sorted(expected - names)
     assert "extism_fast/_runtime.c" not in names
@@ -62,7 +65,8 @@ def test_the_wheel_ships_the_extension_and_no_generated_c(dist):
         text = whl.read(metadata).decode()
     assert "extism_fast/_runtime.c" not in names
     assert [n for n in names if n.startswith("extism_fast/_runtime.") and n.endswith(".so")]
-    assert {"extism_fast/py.typed", "extism_fast/_runtime.pyi", "extism_fast/cli.py"} <= names
+    assert {"extism_fast/py.typed", "extism_fast/_runtime.pyi"} <= names
+    assert PACKAGE_PY_FILES <= names, sorted(PACKAGE_PY_FILES - names)  # every subpackage's modules
     assert "Classifier: Operating System :: POSIX :: Linux" in text
     assert "Provides-Extra: arrow" in text
     assert [n for n in names if n.endswith(".dist-info/licenses/LICENSE") or n.endswith(".dist-info/LICENSE")]

@@ -1,4 +1,4 @@
-"""Pickling CompiledPlugin (extism_fast/pickling.py): manifest as bytes, host functions by reference,
+"""Pickling CompiledPlugin (extism_fast/runtime/pickling.py): manifest as bytes, host functions by reference,
 one compilation per process.
 
 The official SDK's CompiledPlugin does not pickle at all, so these test extism_fast only.

@@ -1,4 +1,4 @@
-"""extism_fast/wasm_sections.py: the memories a module defines, read from its binary (the store
+"""extism_fast/runtime/wasm_sections.py: the memories a module defines, read from its binary (the store
 checks main's against max_pages before wasmtime sees them; test_capabilities.py has the
 behaviour, these the reading of every limits encoding)."""
 

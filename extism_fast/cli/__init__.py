@@ -9,11 +9,12 @@
 
 ``call`` takes the official ``extism call``'s flags with the same meaning (``--stdin``,
 ``--loop``, ``--link``, ``--set-config``, ``--memory-max``, ...; see
-:mod:`extism_fast.cli_options`). Its output bytes go to stdout unchanged (no newline added, except
+:mod:`extism_fast.cli.options`). Its output bytes go to stdout unchanged (no newline added, except
 after each output of a ``--loop`` of more than one call). A failure prints one line,
 ``extism-fast: error: <message>``, to stderr and exits with status 1 (status 2 for bad usage).
 ``batch`` (one call per JSON line, on a pool of plugin instances) is described in
-:mod:`extism_fast.cli_batch`; the options both share are in :mod:`extism_fast.cli_options`.
+:mod:`extism_fast.cli.batch` (its engine: :mod:`extism_fast.cli.batch_engine`; Parquet and Dask:
+:mod:`extism_fast.cli.batch_dist`); the options both share are in :mod:`extism_fast.cli.options`.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """What the ``extism-fast`` subcommands share: the plugin options, their argument types, the
 manifest they describe, ``--log-level`` and the one-line error report.
 
-:mod:`extism_fast.cli` (``call``, the parser) and :mod:`extism_fast.cli_batch` (``batch``) both
-import this module; neither imports the other's internals, so there is no import cycle.
+:mod:`extism_fast.cli` (``call``, the parser) and :mod:`extism_fast.cli.batch` (``batch``) both
+import this module, which imports neither (tests/test_layout.py checks there is no import cycle).
 """
 
 from __future__ import annotations

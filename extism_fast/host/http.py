@@ -47,7 +47,7 @@ written*:
 * **Statuses**: any status the server answers (404, 500, ...) is a result, not an error.
 * **Secrets**: error messages name hosts, header *names*, limits and reasons, never a header
   value, the request body, the URL's query or userinfo; where a message shows the URL, it is
-  :func:`~extism_fast._urls.redact_url`'s ``scheme://host[:port]/path``.
+  :func:`~extism_fast.host.urls.redact_url`'s ``scheme://host[:port]/path``.
 
 The request runs on a short-lived worker thread so that the deadline bounds everything, even a
 DNS lookup: at the deadline the caller stops waiting, shuts the socket down and the worker stops

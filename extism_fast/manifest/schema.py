@@ -53,6 +53,8 @@ DEFAULT_MAX_VAR_BYTES: int = 1 << 20
 DEFAULT_MAX_HTTP_RESPONSE_BYTES: int = 50 << 20
 #: Size of one wasm linear-memory page, the unit of ``memory.max_pages``.
 WASM_PAGE_SIZE: int = 64 * 1024
+#: The first four bytes of every wasm binary (WAT text never starts with them).
+WASM_MAGIC = b"\0asm"
 #: Seconds a ``WasmUrl`` download may take before it fails.
 URL_FETCH_TIMEOUT_S: float = 30.0
 

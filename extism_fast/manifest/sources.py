@@ -12,9 +12,8 @@ from typing import Any
 import attrs
 
 from extism_fast.errors import ManifestError
-from extism_fast.manifest.schema import (_SOURCE_TYPES, Manifest, WasmData, WasmFile, _check_text, _fail,
-                                         _parse_toml, _source_from_dict, merge_config)
-from extism_fast.runtime.wasm_sections import WASM_MAGIC
+from extism_fast.manifest.schema import (_SOURCE_TYPES, WASM_MAGIC, Manifest, WasmData, WasmFile, _check_text,
+                                         _fail, _parse_toml, _source_from_dict, merge_config)
 
 __all__ = ["coerce_source", "looks_like_wat", "manifest_from_text"]
 

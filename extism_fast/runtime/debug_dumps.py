@@ -14,8 +14,8 @@ import logging
 from typing import List
 
 from extism_fast.host.logs import LOGGER_NAME
-from extism_fast.manifest.schema import WASM_PAGE_SIZE
-from extism_fast.runtime.wasm_sections import MEMORY_SECTION, WASM_MAGIC
+from extism_fast.manifest.schema import WASM_MAGIC, WASM_PAGE_SIZE
+from extism_fast.runtime.wasm_sections import MEMORY_SECTION
 
 logger = logging.getLogger(LOGGER_NAME)
 

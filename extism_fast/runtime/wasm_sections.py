@@ -13,12 +13,10 @@ from __future__ import annotations
 
 from typing import Optional
 
-from extism_fast.manifest.schema import WASM_PAGE_SIZE
+from extism_fast.manifest.schema import WASM_MAGIC, WASM_PAGE_SIZE
 
-__all__ = ["MEMORY_SECTION", "WASM_MAGIC", "defined_memory_sizes"]
+__all__ = ["MEMORY_SECTION", "defined_memory_sizes"]
 
-#: The first four bytes of every wasm binary (WAT text never starts with them).
-WASM_MAGIC = b"\0asm"
 #: The id of the memory section.
 MEMORY_SECTION = 5
 _WASM_PAGE_LOG2 = WASM_PAGE_SIZE.bit_length() - 1  # a memory without a custom page size

@@ -2,7 +2,7 @@
 the process-local PluginPool of each plugin, and running one partition of items through it: a
 Python list (``run_list``) or an Arrow column read in place (``run_arrow``).
 
-A :class:`PluginRef` pickles its :class:`CompiledPlugin` by reference (``extism_fast.pickling``:
+A :class:`PluginRef` pickles its :class:`CompiledPlugin` by reference (``extism_fast.runtime.pickling``:
 unpickling compiles once per process) together with that pickle's registry key. A worker process
 keeps one :class:`PluginPool` per key (``pool_for``), created by the first partition that needs it
 and kept until the process exits, so a plugin is compiled and instantiated once per worker, not per

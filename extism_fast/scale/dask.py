@@ -10,7 +10,7 @@
     df["vowels"] = map_column("plugin.wasm", "count_vowels", df["text"], output="str")
 
 The plugin (a :class:`CompiledPlugin`, or a source compiled here with the keyword arguments) is
-pickled by reference into the task graph (``extism_fast.pickling``): each worker process compiles
+pickled by reference into the task graph (``extism_fast.runtime.pickling``): each worker process compiles
 it once, keeps one :class:`PluginPool` for it sized to the worker's threads, and runs every
 partition through ``pool.map`` (``call_many`` batches, GIL released). Works with any Dask
 scheduler: distributed (a ``Client``), threads or processes. Host functions must be importable on

@@ -233,7 +233,7 @@ class PluginPool:
         A pyarrow Array or ChunkedArray input is split into zero-copy slices, one
         :meth:`Plugin.call_many` each; ``output="arrow"`` / ``"arrow_string"`` returns one Arrow
         array (a ChunkedArray for a ChunkedArray input) in input order whatever ``ordered``
-        says; see :mod:`extism_fast.arrow`.
+        says; see :mod:`extism_fast.scale.arrow`.
         """
         if output is not None or is_arrow(inputs):
             return self._map_arrow(function_name, inputs, parse, return_exceptions, chunk_size, output)

@@ -16,7 +16,7 @@
                          concurrency=2)
 
 Either way a worker process unpickles the plugin once (compiled once per process,
-``extism_fast.pickling``) and keeps one :class:`PluginPool` for it (``_workers.pool_for``), which
+``extism_fast.runtime.pickling``) and keeps one :class:`PluginPool` for it (``_workers.pool_for``), which
 every batch that process maps reuses: tasks need no actor start-up, and Ray reuses its worker
 processes from task to task. On a cluster of a few CPUs, Ray Data's operator resource reservation
 may run one map task at a time, whatever the function (Ray 2.60 on 2 CPUs ran a plugin-free map
