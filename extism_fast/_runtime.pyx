@@ -92,6 +92,7 @@ cdef _load_wasmtime():
     instance_hooks.log_level = _log_level_hook
     instance_hooks.release_gil = _release_gil
     instance_hooks.http_request = _http_request_hook
+    instance_hooks.keep_store = _keep_store_hook
 
 
 _load_wasmtime()
