@@ -23,7 +23,8 @@ from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes
 from cpython.unicode cimport PyUnicode_AsUTF8String, PyUnicode_CheckExact
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t, int32_t, INT32_MAX
 from libc.stdlib cimport malloc, calloc, realloc, free, getenv
-from libc.string cimport memcpy, memset, strlen
+from libc.string cimport memcpy, memmove, memset, strlen
+from cpython.number cimport PyNumber_AsSsize_t
 
 from extism_fast.includes.wasmtime cimport *
 from extism_fast.includes.kernel cimport *

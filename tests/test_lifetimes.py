@@ -328,3 +328,79 @@ def test_a_batch_of_start_with_views_and_one_pool_slot():
                             env=dict(os.environ, EXTISM_FAST_INSTANCE_POOL="1"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == "False"
+
+
+# ---- KernelBuffer indexing: convert the key and the value first, check validity last ----
+
+class _ClosesThePlugin:
+    """An index whose __index__ closes the plugin (its output buffers expire, its memory goes)."""
+
+    def __init__(self, plugin, value):
+        self.plugin, self.value = plugin, value
+
+    def __index__(self):
+        self.plugin.close()
+        return self.value
+
+
+@pytest.mark.parametrize("key", [
+    lambda plugin: _ClosesThePlugin(plugin, 1),
+    lambda plugin: slice(_ClosesThePlugin(plugin, 0), 4),
+    lambda plugin: slice(0, _ClosesThePlugin(plugin, 4)),
+    lambda plugin: slice(None, None, _ClosesThePlugin(plugin, 1)),
+], ids=["index", "slice start", "slice stop", "slice step"])
+@STORE_KINDS
+def test_an_index_that_closes_the_plugin_never_reads_freed_memory(plugin_wasm, kwargs, key):
+    plugin = ef.Plugin(plugin_wasm("kernel"), functions=[], **kwargs)
+    out = plugin.call("echo", b"freed after close", parse=None)
+    with pytest.raises(ValueError, match="no longer valid"):
+        out[key(plugin)]
+    with pytest.raises(ef.Error, match="closed"):
+        plugin.call("echo", b"x")
+
+
+def test_overlapping_slice_assignment_moves_the_bytes():
+    seen = []
+
+    def grab(cp, params, results):
+        buf = cp.memory(cp.alloc(64))
+        buf[:] = bytes(range(64))
+        buf[1:64] = memoryview(buf)[0:63]  # forwards over itself
+        seen.append(bytes(buf))
+        buf[:] = bytes(range(64))
+        buf[0:63] = memoryview(buf)[1:64]  # backwards over itself
+        seen.append(bytes(buf))
+        buf[8:16] = memoryview(buf)[8:16]  # onto itself
+        seen.append(bytes(buf))
+
+    fn = ef.Function("extism:host/user", "grab", [ef.ValType.I64], [], grab)
+    with ef.Plugin(GRAB, functions=[fn]) as plugin:
+        plugin.call("run")
+    shifted = bytes(range(1, 64)) + b"\x3f"
+    assert seen == [b"\x00" + bytes(range(63)), shifted, shifted]
+
+
+def test_an_index_that_raises_leaves_the_buffer_as_it_was():
+    seen = []
+
+    class Raises:
+        def __index__(self):
+            raise KeyError("no index")
+
+    def grab(cp, params, results):
+        buf = cp.memory(cp.alloc(4))
+        buf[:] = b"abcd"
+        for bad in (lambda: buf.__setitem__(Raises(), b"x"), lambda: buf.__setitem__(slice(Raises(), 2), b"xy"),
+                    lambda: buf.__getitem__(Raises())):
+            with pytest.raises(KeyError):
+                bad()
+        with pytest.raises(IndexError):
+            buf[10**30]
+        with pytest.raises(TypeError):
+            buf["0"]
+        seen.append(bytes(buf))
+
+    fn = ef.Function("extism:host/user", "grab", [ef.ValType.I64], [], grab)
+    with ef.Plugin(GRAB, functions=[fn]) as plugin:
+        plugin.call("run")
+    assert seen == [b"abcd"]
