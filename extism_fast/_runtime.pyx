@@ -1,4 +1,4 @@
-# cython: language_level=3, cdivision=True
+# cython: language_level=3, cdivision=True, auto_pickle=False
 """The native runtime: engine, compiled plugins, plugin instances, calls, host-function trampolines.
 
 Everything on the per-call path is Cython so that ``Plugin.call`` is one Cython method: the input
@@ -9,6 +9,11 @@ tick (~1 ms); batches release it for the whole batch; host functions and hooks t
 This file loads wasmtime and holds what every part shares; the parts are included below, one
 concept per .pxi file (one Cython module). The cdef classes' attributes and cdef methods are
 declared in _runtime.pxd, so every part sees every class whatever the include order.
+
+No class here is copied or pickled by Cython's automatic pickling (``auto_pickle=False``): it
+would rebuild raw pointers (a KernelBuffer's data from a temporary bytes). copy.copy, deepcopy
+and pickle raise TypeError, as the official SDK's cffi buffers do, unless a class says how
+(CompiledPlugin: by manifest, extism_fast/pickling.py).
 """
 
 cimport cython

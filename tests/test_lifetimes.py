@@ -404,3 +404,58 @@ def test_an_index_that_raises_leaves_the_buffer_as_it_was():
     with ef.Plugin(GRAB, functions=[fn]) as plugin:
         plugin.call("run")
     assert seen == [b"abcd"]
+
+
+# ---- copies: no object that points at native memory can be copied or pickled ----
+
+def _extension_types():
+    """Every cdef class of the runtime (static types: Cython's, not Python classes)."""
+    from extism_fast import _runtime
+
+    return {name: cls for name, cls in vars(_runtime).items()
+            if isinstance(cls, type) and cls.__module__ == _runtime.__name__ and not cls.__flags__ & (1 << 9)}
+
+
+def _one_of_each():
+    """A live object of every cdef class and of PooledPlugin, made while a host function runs."""
+    from extism_fast import _runtime
+
+    made = {}
+
+    def grab(cp, params, results):
+        made["CurrentPlugin"] = cp
+        made["KernelBuffer"] = cp.memory(cp.memory_at_offset(params[0].value))
+
+    fn = ef.Function("extism:host/user", "grab", [ef.ValType.I64], [], grab)
+    plugin = ef.Plugin(GRAB, functions=[fn])
+    made["KernelBuffer (output)"] = plugin.call("run", parse=None)
+    made.update(Plugin=plugin, CancelHandle=plugin.cancel_handle(), CompiledPlugin=plugin.compiled_plugin,
+                _Batch=_runtime._Batch([b"x"]), _ArrowBatch=_runtime._ArrowBatch(None),
+                _Compilation=_runtime._Compilation.__new__(_runtime._Compilation),
+                _DetachedStore=_runtime._DetachedStore.__new__(_runtime._DetachedStore),
+                _HeapBlock=_runtime._HeapBlock.__new__(_runtime._HeapBlock),
+                _HostFunctionEntry=_runtime._HostFunctionEntry(fn))
+    return fn, plugin, made
+
+
+def test_nothing_with_a_native_pointer_can_be_copied_or_pickled():
+    """copy.copy of a KernelBuffer went through Cython's automatic pickling, which pointed the
+    copy at a temporary bytes object: writes through it corrupted the heap. Every cdef class
+    refuses copy, deepcopy and pickle with TypeError, as the official SDK's cffi buffers do;
+    CompiledPlugin alone pickles (by manifest, for Dask and Ray)."""
+    import copy
+    import pickle
+
+    fn, plugin, made = _one_of_each()
+    assert set(_extension_types()) <= {name.split()[0] for name in made}, "a new cdef class: add it above"
+    pool = ef.PluginPool(GRAB, size=1, functions=[fn])
+    with pool.get() as pooled:
+        made["PooledPlugin"] = pooled
+        for name, obj in made.items():
+            for how in (copy.copy, copy.deepcopy, pickle.dumps):
+                if name == "CompiledPlugin":
+                    continue  # pickled by manifest on purpose: tests/test_pickling.py
+                with pytest.raises(TypeError, match="pickle"):
+                    how(obj)
+    pool.close()
+    assert plugin.call("run") == b"ABCDEFGH"  # the plugin is intact
