@@ -5,7 +5,8 @@ cdef const uint8_t _NO_BYTES[1]
 
 
 cdef class _DetachedStore:
-    """A plugin's replaced wasmtime store, kept while memoryviews point into its kernel memory."""
+    """A plugin's dropped wasmtime store (drop_store handed it over), kept while memoryviews point
+    into its memories; deleted with the last of them."""
 
     def __dealloc__(self):
         if self.store != NULL:
@@ -27,7 +28,9 @@ cdef class KernelBuffer:
     slicing, ``len`` and comparisons read kernel memory in place. A memoryview of an output is a
     view of a copy made when the first one is taken, so it never changes; a memoryview of a
     host-function buffer writes to kernel memory, and one kept after the host function returns
-    sees the plugin's later changes but never freed memory (its plugin's memories are kept).
+    sees the plugin's later changes but never freed memory: when the store goes (after `_start`,
+    a failed start, close), drop_store hands it to the views (Plugin._keep_store). Copies and
+    pickles are refused (TypeError), as for the official SDK's cffi buffers.
     """
 
     @staticmethod

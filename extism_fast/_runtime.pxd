@@ -144,14 +144,14 @@ cdef class CurrentPlugin:
 
 # _kernel_buffer.pxi
 cdef class KernelBuffer:
-    cdef Plugin plugin            # keeps the kernel memory alive (Plugin.close waits for exports)
+    cdef Plugin plugin            # its plugin (listed in its _exposed while it may point into the store)
     cdef uint8_t *data
     cdef Py_ssize_t length
     cdef bint writable
     cdef bint valid
     cdef Py_ssize_t exports       # buffer-protocol views alive
     cdef bytes _copy              # what views of a read-only buffer see (made by the first one)
-    cdef object _store            # a _DetachedStore whose memory `data` points into, once detached
+    cdef object _store            # the _DetachedStore `data` points into, once drop_store handed it over
     @staticmethod
     cdef KernelBuffer _over(Plugin plugin, uint8_t *data, uint64_t length, bint writable)
     cdef int _check(self) except -1
