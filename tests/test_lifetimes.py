@@ -193,7 +193,9 @@ GRAB_INPUT = """
     (call $output_set (call $input_offset) (call $input_length))))
 """
 
-STORE_KINDS = pytest.mark.parametrize("kwargs", [{}, {"fuel": 10**9}], ids=["pooled", "on-demand (fuel)"])
+# The keep_store hook takes the GIL: held (epochs), released by the call (uninterruptible), in a batch.
+STORE_KINDS = pytest.mark.parametrize("kwargs", [{}, {"fuel": 10**9}, {"interruptible": False}],
+                                      ids=["pooled", "on-demand (fuel)", "uninterruptible"])
 
 
 def _input_grabber(kept, wat=GRAB_INPUT, **kwargs):
