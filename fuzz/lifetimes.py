@@ -364,6 +364,7 @@ def seeds() -> list[bytes]:
         + _write(0, 0, 90) + _write(1, 5, 91),
         _output(0, 0, 70, 10, 0, 1, 1) + _output(1, 1, 71, 10, KEEP, 0, 0) + _output(2, 0, 72, 5, 0, 1, 0),
         _call(0, 0, START, 2, 73, 7, KEEP | OVERLAP | COPY | CLOSE_IN_CALL) + bytes([6]) + _release(0),
-        _call(0, 0, CALL, 1, 74, 30, KEEP) + _call(0, 0, START, 1, 75, 30, KEEP) + _call(1, 0, START | MANY, 5, 76, 12, KEEP)
+        _call(0, 0, CALL, 1, 74, 30, KEEP) + _call(0, 0, START, 1, 75, 30, KEEP)
+        + _call(1, 0, START | MANY, 5, 76, 12, KEEP)
         + _call(0, 0, CALL, 1, 77, 30, 0) + bytes([6]) + _failed_start(KEEP) + _close(1),
     ]

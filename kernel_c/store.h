@@ -3,7 +3,8 @@
  *
  * Owns: making a store (new_store: memory/table limits, the epoch callback, fuel, WASI config with
  * its stdio capture, instantiation of the accessor and the modules in dependency order, the export
- * lookup), dropping it (drop_store, the only way a store is freed or replaced), growing the kernel memory, and views of its memories.
+ * lookup), dropping it (drop_store: the only way a store is freed or replaced), growing the kernel
+ * memory, and views of its memories.
  */
 #ifndef EXTISM_FAST_STORE_H
 #define EXTISM_FAST_STORE_H

@@ -120,7 +120,13 @@ def test_a_full_pool_falls_back_from_many_threads_at_once(wasm_path):
 
 # A `_start` whose dependency's start function calls the host: the second store of a batch lets
 # the host take the pool's last instances after this plugin's first store gave them back.
-STEAL_DEP = '(module (import "extism:host/user" "steal" (func $steal)) (func $s (call $steal)) (start $s) (func (export "f")))'
+STEAL_DEP = """
+(module
+  (import "extism:host/user" "steal" (func $steal))
+  (func $s (call $steal))
+  (start $s)
+  (func (export "f")))
+"""
 START_ECHO = """
 (module
   (import "dep" "f" (func $f))
@@ -131,9 +137,9 @@ START_ECHO = """
   (func (export "_start") (call $output_set (call $input_offset) (call $input_length))))
 """
 # Three instances (the kernel's, d2's, main's): with the pool's 5, two such stores do not fit.
-THREE_INSTANCES = {"wasm": [{"data": b'(module (func (export "f")))', "name": "d2"},
-                            {"data": b'(module (import "d2" "f" (func)) (func (export "run") (result i32) (i32.const 0)))',
-                             "name": "main"}]}
+THREE_INSTANCES = {"wasm": [
+    {"data": b'(module (func (export "f")))', "name": "d2"},
+    {"data": b'(module (import "d2" "f" (func)) (func (export "run") (result i32) (i32.const 0)))', "name": "main"}]}
 
 
 @pytest.mark.parametrize("how", ["call_many", "iter_call", "arrow"])
