@@ -1,4 +1,4 @@
-# cython: language_level=3, cdivision=True
+# cython: language_level=3, cdivision=True, auto_pickle=False
 """The native runtime: engine, compiled plugins, plugin instances, calls, host-function trampolines.
 
 Everything on the per-call path is Cython so that ``Plugin.call`` is one Cython method: the input
@@ -9,6 +9,11 @@ tick (~1 ms); batches release it for the whole batch; host functions and hooks t
 This file loads wasmtime and holds what every part shares; the parts are included below, one
 concept per .pxi file (one Cython module). The cdef classes' attributes and cdef methods are
 declared in _runtime.pxd, so every part sees every class whatever the include order.
+
+No class here is copied or pickled by Cython's automatic pickling (``auto_pickle=False``): it
+would rebuild raw pointers (a KernelBuffer's data from a temporary bytes). copy.copy, deepcopy
+and pickle raise TypeError, as the official SDK's cffi buffers do, unless a class says how
+(CompiledPlugin: by manifest, extism_fast/pickling.py).
 """
 
 cimport cython
@@ -23,7 +28,8 @@ from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes
 from cpython.unicode cimport PyUnicode_AsUTF8String, PyUnicode_CheckExact
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t, int32_t, INT32_MAX
 from libc.stdlib cimport malloc, calloc, realloc, free, getenv
-from libc.string cimport memcpy, memset, strlen
+from libc.string cimport memcpy, memmove, memset, strlen
+from cpython.number cimport PyNumber_AsSsize_t
 
 from extism_fast.includes.wasmtime cimport *
 from extism_fast.includes.kernel cimport *
@@ -92,6 +98,7 @@ cdef _load_wasmtime():
     instance_hooks.log_level = _log_level_hook
     instance_hooks.release_gil = _release_gil
     instance_hooks.http_request = _http_request_hook
+    instance_hooks.keep_store = _keep_store_hook
 
 
 _load_wasmtime()
