@@ -2,6 +2,7 @@
 
 import logging
 import os
+import signal
 import uuid
 from typing import Any, Callable, Coroutine, Dict, Iterable, Iterator, List, NoReturn, Optional, Sequence, TypeVar, Union, overload
 
@@ -14,6 +15,11 @@ InputData = Union[str, bytes, bytearray, memoryview, Any]
 
 def wat2wasm(text: Union[str, bytes]) -> bytes:
     """Convert WebAssembly text to a wasm binary; raises CompileError."""
+
+def _restore_trap_handlers() -> int: ...
+def restore_trap_handlers() -> List[signal.Signals]:
+    """Put wasmtime's trap handlers back where other code replaced them (Ray, faulthandler); the
+    signals restored. Raises Error when they were replaced before extism_fast's first engine."""
 
 class Memory:
     """A block of kernel memory."""
