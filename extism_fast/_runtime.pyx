@@ -20,6 +20,7 @@ cimport cython
 
 import logging
 import os
+import signal
 import uuid
 import importlib.util
 
@@ -223,6 +224,33 @@ cdef str _take_message(char *message):
 
 cdef str _take_wasmtime_error(wasmtime_error_t *error):
     return _take_message(wt_take_error_message(error))
+
+
+def _restore_trap_handlers():
+    """restore_trap_handlers for the automatic check points (never raises): the restored signals
+    as a mask of (1 << number), or -1 when wasmtime's handlers are unknown (signals.h)."""
+    return signals_restore()
+
+
+def restore_trap_handlers():
+    """Put wasmtime's trap handlers back where other code replaced them, and return the signals
+    (``signal.Signals``) that were restored. Faults outside wasm still reach the replacing handler.
+
+    wasmtime turns faults in wasm code (SIGILL, SIGSEGV, SIGFPE) into traps with signal handlers
+    of its own; a library that installs fatal-signal handlers after extism_fast's first engine
+    without chaining (Ray's core worker at ``ray.init()``, ``faulthandler.enable()``) would kill
+    the process at the next trap instead (``ray.shutdown()`` resets them to the default action).
+    A new plugin instance, a new CompiledPlugin and the Dask/Ray worker entry points call this
+    already (README, "Wasm traps and crash handlers"); call it after such a library's setup when
+    plugins instantiated earlier keep running. Three syscalls (~0.5 us), so not part of every call.
+    Raises Error when wasmtime's handlers were replaced before extism_fast's first engine existed.
+    """
+    cdef int restored = _restore_trap_handlers()
+    if restored < 0:
+        raise Error("wasmtime's trap handlers were replaced before extism_fast created its first engine "
+                    "(another wasmtime engine came first, then another library's signal handlers): "
+                    "they cannot be restored")
+    return [s for s in (signal.SIGILL, signal.SIGBUS, signal.SIGFPE, signal.SIGSEGV) if restored & (1 << s)]
 
 
 def wat2wasm(text):

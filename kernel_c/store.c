@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "call.h"
+#include "signals.h"
 #include "ticker.h"
 
 static wasmtime_error_t *on_epoch_deadline(wasmtime_context_t *ctx, void *data, uint64_t *delta,
@@ -246,6 +247,7 @@ static int memory_minimum_fits(const plugin_instance *p, char **error) {
 int new_store(plugin_instance *p, char **error) {
     const compiled_plugin *c = p->compiled;
     drop_store(p);
+    signals_restore();
     if (!memory_minimum_fits(p, error)) return STORE_MEMORY_LIMIT;
     p->store = wt.wasmtime_store_new(c->bundle->engine, p, NULL);
     if (p->store == NULL) {

@@ -44,7 +44,9 @@ typedef enum store_failure {
 } store_failure;
 
 /* Internal (call.c): a fresh store with the modules instantiated and the exports looked up
- * (drops the old store first). Returns 0, or a store_failure and sets *error (malloc'ed). */
+ * (drops the old store first). Also puts wasmtime's trap handlers back if other code replaced them
+ * (signals_restore: a store is where traps can start; not per call). Returns 0, or a store_failure
+ * and sets *error (malloc'ed). */
 int new_store(plugin_instance *p, char **error);
 
 /* Internal (store.c, call.c, instance.c): the one way a store leaves its instance (replaced after

@@ -32,6 +32,10 @@ cdef extern from "ticker.h" nogil:
     uint64_t ticker_now_ns()
 
 
+cdef extern from "signals.h" nogil:
+    int signals_restore()
+
+
 cdef extern from "import_plan.h" nogil:
     ctypedef struct host_function:
         const char *module
