@@ -19,6 +19,7 @@ from extism_fast._runtime import (
     KernelBuffer,
     Memory,
     Plugin,
+    restore_trap_handlers,
     wat2wasm,
 )
 from extism_fast.errors import (
@@ -68,7 +69,7 @@ __all__ = [
     "ManifestError", "Memory", "MemoryLimitError", "MemoryOptions", "Plugin", "PluginError", "PluginPool",
     "PoolTimeoutError",
     "TimeoutError", "TrapError", "Val", "ValType", "WasmData", "WasmFile", "WasmUrl",
-    "host_fn", "wat2wasm",
+    "host_fn", "restore_trap_handlers", "wat2wasm",
     "Codec", "CustomLogger", "ExplicitFunction", "Json", "Pickle", "TypeInferredFunction",
     "extism_version", "set_log_custom", "set_log_file",
 ]

@@ -72,9 +72,16 @@ cdef class _Batch:
 
     cdef void run(self, plugin_instance *inst, size_t index, uint64_t timeout_ns,
                   bint return_exceptions) noexcept nogil:
+        """The calls from ``done`` on. Stops before an item whose new store found the instance
+        pool full (``pool_full``): the caller moves the plugin on-demand and runs the rest."""
         cdef size_t i
-        for i in range(self.count):
+        for i in range(self.done, self.count):
             instance_call(inst, index, self.inputs[i], self.input_lengths[i], timeout_ns, 0, &self.results_[i])
+            if self.results_[i].status == CALL_POOL_EXHAUSTED:
+                free(self.results_[i].message)
+                self.results_[i].message = NULL
+                self.pool_full = True
+                return
             if self.results_[i].status == CALL_OK and not self._keep_output(i):
                 self.out_of_memory = True
                 return

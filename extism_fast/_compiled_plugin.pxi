@@ -203,6 +203,7 @@ cdef class CompiledPlugin:
         self._compilations = {}
         self.c = self._compilation(_engine_for(fuel is not None, self.interruptible))
         self._list_exports()
+        signals_restore()  # not per call: README, "Wasm traps and crash handlers"
 
     cdef compiled_plugin *_compilation(self, engine_bundle *engine) except NULL:
         """The plugin compiled for `engine` (or, when it does not fit that engine's instance pool,

@@ -35,3 +35,12 @@ cdef wasm_trap_t *_http_request_hook(void *owner, uint64_t request, uint64_t bod
                                      uint64_t *response) noexcept nogil:
     with gil:
         return (<Plugin>owner)._http_request(request, body, response)
+
+
+# ---------------------------------------------------------------------------------------------
+# A store about to be dropped (drop_store, kernel_c/store.h): the views into it keep it
+# ---------------------------------------------------------------------------------------------
+
+cdef int _keep_store_hook(void *owner, wasmtime_store_t *store) noexcept nogil:
+    with gil:
+        return (<Plugin>owner)._keep_store(store)

@@ -5,7 +5,8 @@ cdef const uint8_t _NO_BYTES[1]
 
 
 cdef class _DetachedStore:
-    """A plugin's replaced wasmtime store, kept while memoryviews point into its kernel memory."""
+    """A plugin's dropped wasmtime store (drop_store handed it over), kept while memoryviews point
+    into its memories; deleted with the last of them."""
 
     def __dealloc__(self):
         if self.store != NULL:
@@ -27,7 +28,9 @@ cdef class KernelBuffer:
     slicing, ``len`` and comparisons read kernel memory in place. A memoryview of an output is a
     view of a copy made when the first one is taken, so it never changes; a memoryview of a
     host-function buffer writes to kernel memory, and one kept after the host function returns
-    sees the plugin's later changes but never freed memory (its plugin's memories are kept).
+    sees the plugin's later changes but never freed memory: when the store goes (after `_start`,
+    a failed start, close), drop_store hands it to the views (Plugin._keep_store). Copies and
+    pickles are refused (TypeError), as for the official SDK's cffi buffers.
     """
 
     @staticmethod
@@ -83,33 +86,44 @@ cdef class KernelBuffer:
             raise TypeError("buffer doesn't support slicing with step != 1")
         return start, max(start, stop)
 
+    # Indexing converts the key (and the value) first, which may run Python code (__index__,
+    # __buffer__) that closes the plugin or ends the call; the validity check comes last, with
+    # nothing that can run Python code between it and the memory access.
+
     def __getitem__(self, key):
-        self._check()
-        cdef Py_ssize_t start, stop
-        if isinstance(key, slice):
+        cdef Py_ssize_t start, stop = 0
+        cdef bint is_slice = isinstance(key, slice)
+        if is_slice:
             start, stop = self._span(key)
+        else:
+            start = PyNumber_AsSsize_t(key, IndexError)
+        self._check()
+        if is_slice:
             return PyBytes_FromStringAndSize(<const char *>self.data + start, stop - start)
-        start = self._index(key)
+        start = self._index(start)
         return PyBytes_FromStringAndSize(<const char *>self.data + start, 1)
 
     def __setitem__(self, key, value):
-        self._check()
-        cdef Py_ssize_t start, stop
+        cdef Py_ssize_t start, stop = 0
         cdef const uint8_t[::1] source
         if not self.writable:
             raise TypeError("plugin output buffers are read-only")
-        if isinstance(key, slice):
+        cdef bint is_slice = isinstance(key, slice)
+        if is_slice:
             start, stop = self._span(key)
         else:
-            start = self._index(key)
-            stop = start + 1
+            start = PyNumber_AsSsize_t(key, IndexError)
             if not isinstance(value, (bytes, bytearray)) or len(value) != 1:
                 raise TypeError(f"must assign a bytes of length 1, not {type(value).__name__}")
         source = memoryview(value).cast("B")
+        self._check()
+        if not is_slice:
+            start = self._index(start)
+            stop = start + 1
         if source.shape[0] != stop - start:
             raise ValueError(f"cannot assign {source.shape[0]} bytes to a slice of {stop - start}")
-        if stop > start:
-            memcpy(self.data + start, &source[0], stop - start)
+        if stop > start:  # the value may be a view of this very buffer
+            memmove(self.data + start, &source[0], stop - start)
 
     def __richcmp__(self, other, int op):
         try:

@@ -198,11 +198,16 @@ cdef class Plugin:
         self._restore_thread()
         if r.status == CALL_POOL_EXHAUSTED:
             free(r.message)
-            self._use(self.compiled_plugin._unpooled(self._c))
+            self._use_on_demand()
             instance_prepare(self.inst, self._timeout_ns, 1, &r)
             self._restore_thread()
         if r.status != CALL_OK:
             raise self._call_error(function_name, &r)
+
+    cdef _use_on_demand(self):
+        """The instance pool is full (and this instance has no store): instantiate on the
+        engine's on-demand twin from now on."""
+        self._use(self.compiled_plugin._unpooled(self._c))
 
     cdef _use(self, const compiled_plugin *c):
         if instance_use_compiled(self.inst, c) != 0:
@@ -245,8 +250,12 @@ cdef class Plugin:
         return inst
 
     def __dealloc__(self):
-        instance_delete(self.inst)
-        self.inst = NULL
+        if self.inst != NULL:
+            # No view can outlive this object (each holds it): the store goes now, without the
+            # keep_store hook, which must not run on an object being deallocated.
+            self.inst.views_exposed = 0
+            instance_delete(self.inst)
+            self.inst = NULL
 
     def __del__(self):
         """Free the instance now, as the official SDK's ``__del__`` (programs call it
@@ -308,16 +317,15 @@ cdef class Plugin:
     def close(self) -> None:
         """Free the instance's native resources; later calls raise Error.
 
-        Output views (``parse=None``) that are still exported keep the kernel memory alive until
-        they are released; everything is freed now otherwise.
+        Memoryviews of host-function buffers that are still alive keep the store's memory (not
+        the instance) until they are released; everything is freed now otherwise.
         """
         if self._busy:
             raise Error("cannot close a plugin while one of its calls is running")
         self._closed = True
         self._expire_buffers()
-        if not self._exposed:
-            instance_delete(self.inst)
-            self.inst = NULL
+        instance_delete(self.inst)  # its store through drop_store, which hands it to the views
+        self.inst = NULL
 
     def __enter__(self):
         return self
@@ -361,8 +369,6 @@ cdef class Plugin:
             raise Error("plugin is already running a call (re-entrant or from another thread); "
                         "use one Plugin per thread")
         self._expire_buffers()
-        if self._exposed and self.inst.needs_store:
-            self._detach_store()
         self._called = True
         return index_obj
 
@@ -437,8 +443,13 @@ cdef class Plugin:
 
     cdef object _expose_output(self, call_result *r):
         buf = KernelBuffer._over(self, <uint8_t *>r.output, r.output_length, False)
-        self._exposed.append(buf)
+        self._expose(buf)
         return buf
+
+    cdef _expose(self, KernelBuffer buf):
+        """``buf`` points into the current store: drop_store must hand the store to it."""
+        self._exposed.append(buf)
+        self.inst.views_exposed = 1
 
     cdef _end_host_buffers(self):
         """A host function returned: its buffers stop serving; the bytes of those still viewed
@@ -446,25 +457,37 @@ cdef class Plugin:
         cdef KernelBuffer buf
         for buf in self._host_buffers:
             if buf._invalidate():
-                self._exposed.append(buf)
+                self._expose(buf)
         self._host_buffers.clear()
 
     cdef _expire_buffers(self):
-        """Before a call or close: earlier outputs' buffers and host-function buffers stop
-        serving; those still viewed in place (memoryviews of host-function buffers) stay listed,
-        so their memory outlives them (close() then leaves the instance to the last of them)."""
+        """Before a call, or a store's drop: earlier outputs' buffers and host-function buffers
+        stop serving; those still viewed in place (memoryviews of host-function buffers) stay
+        listed, so their memory outlives them (see _keep_store)."""
         cdef KernelBuffer buf
         self._exposed = [buf for buf in self._exposed if buf._invalidate()]
+        if self.inst != NULL:
+            self.inst.views_exposed = len(self._exposed) != 0
 
-    cdef _detach_store(self):
-        """The next call replaces the store (after `_start`): hand the old one, and its memories,
-        to the buffers still viewed in place."""
+    cdef int _keep_store(self, wasmtime_store_t *store) noexcept:
+        """drop_store's hook (store.h), with the GIL: the store is about to go (a new one after
+        `_start`, a failed instantiation, close): every buffer of it stops serving, and those
+        still viewed in place take the store with them. Returns 1 when they took it."""
         cdef KernelBuffer buf
-        cdef _DetachedStore detached = _DetachedStore.__new__(_DetachedStore)
-        detached.store = instance_detach_store(self.inst)
-        for buf in self._exposed:
-            buf._store = detached
-        self._exposed = []
+        cdef _DetachedStore detached
+        try:
+            self._end_host_buffers()
+            self._expire_buffers()
+            if not self._exposed:
+                return 0
+            detached = _DetachedStore.__new__(_DetachedStore)
+            detached.store = store
+            for buf in self._exposed:
+                buf._store = detached
+            self._exposed = []
+            return 1
+        except BaseException:  # out of memory: keep the store forever rather than free it under a view
+            return 1
 
     def acall(self, function_name, data=b"", parse=bytes, host_context=None):
         """``await plugin.acall(...)``: ``call`` on a worker thread, so the event loop keeps
@@ -528,6 +551,11 @@ cdef class Plugin:
                 self._prepare(function_name)
             with nogil:
                 batch.run(self.inst, index, self._timeout_ns, return_exceptions)
+            while batch.pool_full:  # a new store after `_start` found the pool full
+                batch.pool_full = False
+                self._use_on_demand()
+                with nogil:
+                    batch.run(self.inst, index, self._timeout_ns, return_exceptions)
         finally:
             self._busy = False
         if self._log_wasi_output:

@@ -102,6 +102,7 @@ cdef class Plugin:
     cdef object __weakref__
     cdef _instantiate(self)
     cdef _prepare(self, function_name)
+    cdef _use_on_demand(self)
     cdef _use(self, const compiled_plugin *c)
     cdef inline _restore_thread(self):
         if self.inst.saved_thread != NULL:
@@ -114,8 +115,9 @@ cdef class Plugin:
     cdef _write_dumps(self, call_status status)
     cdef object _expose_output(self, call_result *r)
     cdef _end_host_buffers(self)
+    cdef _expose(self, KernelBuffer buf)
     cdef _expire_buffers(self)
-    cdef _detach_store(self)
+    cdef int _keep_store(self, wasmtime_store_t *store) noexcept
     cdef list _run_batch(self, function_name, list items, parse, bint return_exceptions)
     cdef _run(self, function_name, _Batch batch, bint return_exceptions)
     cdef _log_wasi_streams(self)
@@ -144,14 +146,14 @@ cdef class CurrentPlugin:
 
 # _kernel_buffer.pxi
 cdef class KernelBuffer:
-    cdef Plugin plugin            # keeps the kernel memory alive (Plugin.close waits for exports)
+    cdef Plugin plugin            # its plugin (listed in its _exposed while it may point into the store)
     cdef uint8_t *data
     cdef Py_ssize_t length
     cdef bint writable
     cdef bint valid
     cdef Py_ssize_t exports       # buffer-protocol views alive
     cdef bytes _copy              # what views of a read-only buffer see (made by the first one)
-    cdef object _store            # a _DetachedStore whose memory `data` points into, once detached
+    cdef object _store            # the _DetachedStore `data` points into, once drop_store handed it over
     @staticmethod
     cdef KernelBuffer _over(Plugin plugin, uint8_t *data, uint64_t length, bint writable)
     cdef int _check(self) except -1
@@ -173,6 +175,7 @@ cdef class _Batch:
     cdef size_t arena_length
     cdef size_t arena_capacity
     cdef bint out_of_memory      # an output could not be kept: the batch stopped before it
+    cdef bint pool_full          # an item found the instance pool full: the batch stopped before it
     cdef int _allocate(self, size_t count) except -1
     cdef bint _keep_output(self, size_t i) noexcept nogil
     cdef void run(self, plugin_instance *inst, size_t index, uint64_t timeout_ns,

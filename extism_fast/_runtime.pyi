@@ -2,6 +2,7 @@
 
 import logging
 import os
+import signal
 import uuid
 from typing import Any, Callable, ClassVar, Coroutine, Dict, Iterable, Iterator, List, NoReturn, Optional, Sequence, Type, TypeVar, Union, final, overload
 
@@ -47,6 +48,11 @@ class KernelBuffer:
     __hash__: ClassVar[None]  # type: ignore[assignment]
     def __buffer__(self, flags: int) -> memoryview: ...
     def __release_buffer__(self, buffer: memoryview) -> None: ...
+
+def _restore_trap_handlers() -> int: ...
+def restore_trap_handlers() -> List[signal.Signals]:
+    """Put wasmtime's trap handlers back where other code replaced them (Ray, faulthandler); the
+    signals restored. Raises Error when they were replaced before extism_fast's first engine."""
 
 class Memory:
     """A block of kernel memory."""

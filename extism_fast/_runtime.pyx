@@ -1,4 +1,4 @@
-# cython: language_level=3, cdivision=True
+# cython: language_level=3, cdivision=True, auto_pickle=False
 """The native runtime: engine, compiled plugins, plugin instances, calls, host-function trampolines.
 
 Everything on the per-call path is Cython so that ``Plugin.call`` is one Cython method: the input
@@ -9,12 +9,18 @@ tick (~1 ms); batches release it for the whole batch; host functions and hooks t
 This file loads wasmtime and holds what every part shares; the parts are included below, one
 concept per .pxi file (one Cython module). The cdef classes' attributes and cdef methods are
 declared in _runtime.pxd, so every part sees every class whatever the include order.
+
+No class here is copied or pickled by Cython's automatic pickling (``auto_pickle=False``): it
+would rebuild raw pointers (a KernelBuffer's data from a temporary bytes). copy.copy, deepcopy
+and pickle raise TypeError, as the official SDK's cffi buffers do, unless a class says how
+(CompiledPlugin: by manifest, extism_fast/pickling.py).
 """
 
 cimport cython
 
 import logging
 import os
+import signal
 import uuid
 import importlib.util
 
@@ -23,7 +29,8 @@ from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes
 from cpython.unicode cimport PyUnicode_AsUTF8String, PyUnicode_CheckExact
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t, int32_t, INT32_MAX
 from libc.stdlib cimport malloc, calloc, realloc, free, getenv
-from libc.string cimport memcpy, memset, strlen
+from libc.string cimport memcpy, memmove, memset, strlen
+from cpython.number cimport PyNumber_AsSsize_t
 
 from extism_fast.includes.wasmtime cimport *
 from extism_fast.includes.kernel cimport *
@@ -92,6 +99,7 @@ cdef _load_wasmtime():
     instance_hooks.log_level = _log_level_hook
     instance_hooks.release_gil = _release_gil
     instance_hooks.http_request = _http_request_hook
+    instance_hooks.keep_store = _keep_store_hook
 
 
 _load_wasmtime()
@@ -216,6 +224,33 @@ cdef str _take_message(char *message):
 
 cdef str _take_wasmtime_error(wasmtime_error_t *error):
     return _take_message(wt_take_error_message(error))
+
+
+def _restore_trap_handlers():
+    """restore_trap_handlers for the automatic check points (never raises): the restored signals
+    as a mask of (1 << number), or -1 when wasmtime's handlers are unknown (signals.h)."""
+    return signals_restore()
+
+
+def restore_trap_handlers():
+    """Put wasmtime's trap handlers back where other code replaced them, and return the signals
+    (``signal.Signals``) that were restored. Faults outside wasm still reach the replacing handler.
+
+    wasmtime turns faults in wasm code (SIGILL, SIGSEGV, SIGFPE) into traps with signal handlers
+    of its own; a library that installs fatal-signal handlers after extism_fast's first engine
+    without chaining (Ray's core worker at ``ray.init()``, ``faulthandler.enable()``) would kill
+    the process at the next trap instead (``ray.shutdown()`` resets them to the default action).
+    A new plugin instance, a new CompiledPlugin and the Dask/Ray worker entry points call this
+    already (README, "Wasm traps and crash handlers"); call it after such a library's setup when
+    plugins instantiated earlier keep running. Three syscalls (~0.5 us), so not part of every call.
+    Raises Error when wasmtime's handlers were replaced before extism_fast's first engine existed.
+    """
+    cdef int restored = _restore_trap_handlers()
+    if restored < 0:
+        raise Error("wasmtime's trap handlers were replaced before extism_fast created its first engine "
+                    "(another wasmtime engine came first, then another library's signal handlers): "
+                    "they cannot be restored")
+    return [s for s in (signal.SIGILL, signal.SIGBUS, signal.SIGFPE, signal.SIGSEGV) if restored & (1 << s)]
 
 
 def wat2wasm(text):

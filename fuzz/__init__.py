@@ -4,4 +4,4 @@ Each target is a module here with ``test_one_input(data: bytes)`` (raises on a f
 ``seeds()`` (its seed corpus). ``tests/test_fuzz.py`` runs every target for a few seconds.
 """
 
-TARGETS = ("manifest", "cli", "kernel")
+TARGETS = ("manifest", "cli", "kernel", "lifetimes")

@@ -55,6 +55,10 @@ typedef struct host_hooks {
      * headers, stores the response block in *response. NULL -> every request is refused.
      * Returns NULL or a trap (made with instance_fail). */
     wasm_trap_t *(*http_request)(void *owner, uint64_t request, uint64_t body, uint64_t *response);
+    /* drop_store is about to free `store` of `owner`, whose Python views may point into it:
+     * return 1 to take it (the host deletes it with wasmtime_store_delete once no view is left),
+     * 0 to let it be deleted now. Called without or with the GIL. */
+    int (*keep_store)(void *owner, wasmtime_store_t *store);
 } host_hooks;
 
 /* Set once by the Python layer at import. */

@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 
 #include "kernel_access.h"
+#include "signals.h"
 
 /* The virtual memory every engine reserves per linear memory. Set explicitly (they are wasmtime's
  * 64-bit defaults) so that pooled and on-demand engines agree: a module serialized on one then
@@ -71,7 +72,9 @@ int instance_engine_new(int flags, uint32_t pool_instances_wanted, engine_bundle
     wasmtime_profiling_strategy_t profiler = (wasmtime_profiling_strategy_t)((flags & ENGINE_PROFILER_MASK) >> ENGINE_PROFILER_SHIFT);
     if (profiler != WASMTIME_PROFILING_STRATEGY_NONE) wt.wasmtime_config_profiler_set(config, profiler);
     if (pool_instances_wanted > 0) configure_pool(config, pool_instances_wanted);
+    signals_engine_begin(); /* wasmtime installs its trap handlers with the first engine */
     out->engine = wt.wasm_engine_new_with_config(config); /* consumes config */
+    signals_engine_end();
     if (out->engine == NULL) {
         *error = WT_TEXT("cannot create the wasmtime engine");
         return -1;

@@ -39,7 +39,8 @@ typedef struct engine_bundle {
  * engines that have them. pool_instances > 0: the pooling allocator, with room for that many
  * plugin instances (accessor + main + a few dependencies each), after checking that its address
  * space can be reserved (else -1: the caller uses an on-demand engine). Also compiles the kernel
- * accessor module. Returns 0, or -1 and sets *error (malloc'ed). */
+ * accessor module. The process's first engine also records wasmtime's trap handlers
+ * (signals.h). Returns 0, or -1 and sets *error (malloc'ed). */
 int instance_engine_new(int flags, uint32_t pool_instances, engine_bundle *out, char **error);
 
 #endif

@@ -64,6 +64,7 @@ typedef struct plugin_instance {
     int has_main_memory;
     int initialized;                 /* startup functions ran in this store */
     int needs_store;                 /* no store yet, or `_start` ended it: make one before the next call */
+    int views_exposed;               /* Python may view the store's memories (set by the host; drop_store) */
     int64_t max_table_elements;      /* per wasm table; -1 = unlimited */
     uint64_t fuel;                   /* instructions per call (fuel engine only); 0 = unmetered */
     uint64_t fuel_consumed;          /* by the last export run (fuel != 0 only) */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "call.h"
+#include "signals.h"
 #include "ticker.h"
 
 static wasmtime_error_t *on_epoch_deadline(wasmtime_context_t *ctx, void *data, uint64_t *delta,
@@ -112,10 +113,16 @@ static wasi_config_t *make_wasi_config(plugin_instance *p, char **error) {
 
 void drop_store(plugin_instance *p) {
     memory_budget_free(&p->budget);
-    if (p->store != NULL) wt.wasmtime_store_delete(p->store);
+    wasmtime_store_t *store = p->store;
     p->store = NULL;
     p->ctx = NULL;
     p->initialized = 0;
+    if (store == NULL) return;
+    /* Python may still view its memories: the hook hands the store to those views (it is
+     * deleted with the last of them); otherwise nothing points into it any more. */
+    int kept = p->views_exposed && instance_hooks.keep_store != NULL && instance_hooks.keep_store(p->owner, store);
+    p->views_exposed = 0;
+    if (!kept) wt.wasmtime_store_delete(store);
 }
 
 /* Grow the kernel memory (kernel_grow_fn): the accessor instance's wasm memory. Its growth takes
@@ -240,6 +247,7 @@ static int memory_minimum_fits(const plugin_instance *p, char **error) {
 int new_store(plugin_instance *p, char **error) {
     const compiled_plugin *c = p->compiled;
     drop_store(p);
+    signals_restore();
     if (!memory_minimum_fits(p, error)) return STORE_MEMORY_LIMIT;
     p->store = wt.wasmtime_store_new(c->bundle->engine, p, NULL);
     if (p->store == NULL) {
@@ -284,14 +292,6 @@ int new_store(plugin_instance *p, char **error) {
     if (status != 0) return classify_instantiation_error(p, status);
     p->needs_store = 0;
     return 0;
-}
-
-wasmtime_store_t *instance_detach_store(plugin_instance *p) {
-    wasmtime_store_t *store = p->store;
-    p->store = NULL; /* drop_store then has nothing to delete */
-    drop_store(p);
-    p->needs_store = 1;
-    return store;
 }
 
 void instance_reset_kernel(plugin_instance *p) {

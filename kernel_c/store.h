@@ -4,7 +4,8 @@
  * Owns: making a store (new_store: main's memories checked against max_pages, the table limit,
  * the epoch callback, fuel, WASI config with its stdio capture, instantiation of the accessor and
  * the modules in dependency order, the export lookup, the memory budget started: memory_budget.h),
- * dropping and detaching it, growing the kernel memory, and views of its memories.
+ * dropping it (drop_store: the only way a store is freed or replaced), growing the kernel memory,
+ * and views of its memories.
  */
 #ifndef EXTISM_FAST_STORE_H
 #define EXTISM_FAST_STORE_H
@@ -14,12 +15,6 @@
 
 #include "instance.h"
 #include "wasmtime_api.h"
-
-/* instance_detach_store: hand the current store (its memories included) to the caller, who deletes
- * it with wasmtime_store_delete when nothing points into its memories any more; the next call makes
- * a new one. Returns NULL when there is no store. For a store about to be replaced (after `_start`)
- * while Python still holds views of its kernel memory. */
-wasmtime_store_t *instance_detach_store(plugin_instance *p);
 
 /* instance_reset_kernel: forget every block of the kernel memory (the official Plugin::reset):
  * the last call's output, error and allocations. Vars stay. Only between calls. */
@@ -49,10 +44,17 @@ typedef enum store_failure {
 } store_failure;
 
 /* Internal (call.c): a fresh store with the modules instantiated and the exports looked up
- * (drops the old store first). Returns 0, or a store_failure and sets *error (malloc'ed). */
+ * (drops the old store first). Also puts wasmtime's trap handlers back if other code replaced them
+ * (signals_restore: a store is where traps can start; not per call). Returns 0, or a store_failure
+ * and sets *error (malloc'ed). */
 int new_store(plugin_instance *p, char **error);
 
-/* Internal (call.c, instance.c): delete the store, if any; the next call's startup runs again. */
+/* Internal (store.c, call.c, instance.c): the one way a store leaves its instance (replaced after
+ * `_start` or a refusal, failed instantiation, instance_delete). If p->views_exposed, the store
+ * goes to instance_hooks.keep_store first, which may take it (Python views still point into its
+ * memories: it deletes the store after the last of them); otherwise it is deleted now. Then the
+ * instance has no store and views_exposed is 0; the next call's startup runs again. May take the
+ * GIL (through the hook): callers must not hold a lock the GIL holder could wait for. */
 void drop_store(plugin_instance *p);
 
 /* Internal (instance.c, the kernel's kernel_grow_fn): grow the kernel memory, the accessor

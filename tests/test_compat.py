@@ -824,6 +824,34 @@ def test_parse_none_is_a_buffer(sdk, plugin_wasm):
     assert bytes(memoryview(out)) == b'{"count": 3}'
 
 
+def test_buffers_refuse_copy_and_pickle(sdk, probe, plugin_wasm):
+    """Both SDKs' buffers (host-function memory(), parse=None outputs) refuse copy.copy,
+    copy.deepcopy and pickle with TypeError (extism_fast's copy once pointed at a freed bytes)."""
+    import copy
+    import pickle
+
+    refused = []
+
+    def refuses(buf):
+        for how in (copy.copy, copy.deepcopy, pickle.dumps):
+            with pytest.raises(TypeError, match="pickle"):
+                how(buf)
+        refused.append(bytes(buf))
+
+    @sdk.host_fn(signature=([sdk.ValType.I64], [sdk.ValType.I64]), name="probe")
+    def look(plugin, params, results):
+        refuses(plugin.input_buffer(params[0]))
+        refuses(plugin.memory(plugin.memory_at_offset(params[0])))
+        results[0].value = params[0].value
+
+    with sdk.Plugin(probe.wasm(["ptr"], ["ptr"]), functions=[look]) as plugin:
+        assert probe_call(probe, plugin, ["ptr"], ["ptr"], ["hello"]) == [b"hello"]
+    plugin = sdk.Plugin(plugin_wasm("examples/count_vowels.wat"), functions=[])
+    refuses(plugin.call("count_vowels", "aaa", parse=None))
+    assert refused == [b"hello", b"hello", b'{"count": 3}']
+    assert plugin.call("count_vowels", "ae") == b'{"count": 2}'
+
+
 def test_kernel_buffers_expire():
     """extism_fast's buffers raise ValueError once expired (the official ones read whatever memory
     holds then): host-function buffers when the host function returns, outputs at the next call."""

@@ -1,8 +1,8 @@
 """The fuzz targets of ``fuzz/`` (atheris), run for a bounded time, and the regressions they found.
 
 Each target runs ``EXTISM_FAST_FUZZ_SECONDS`` seconds (default 10) in its own process, started
-with ``python -m fuzz TARGET``; the three run at the same time, so the suite grows by about that
-much, not three times it. Longer runs on demand: ``python -m fuzz kernel --seconds 600``.
+with ``python -m fuzz TARGET``; they all run at the same time, so the suite grows by about that
+much, not once per target. Longer runs on demand: ``python -m fuzz kernel --seconds 600``.
 A run fails on any finding (an unexpected exception, a broken promise the target checks, or the
 process dying); the crashing input is saved in the test's tmp directory and named in the failure.
 
@@ -132,3 +132,13 @@ def test_kernel_target_seeds_pass():
         with kernel.make_plugin(strict) as plugin:
             for seed in kernel.seeds():
                 kernel.run_one(plugin, seed)
+
+
+def test_lifetimes_target_seeds_pass():
+    """The lifetimes target's seeds: views kept across batches of `_start` (pooled and on-demand),
+    failed start functions, closes and writes, output buffers indexed while their plugin closes.
+    Before drop_store handed dropped stores to the views, most of them found a changed view."""
+    from fuzz import lifetimes
+
+    for seed in lifetimes.seeds():
+        lifetimes.test_one_input(seed)

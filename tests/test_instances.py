@@ -118,6 +118,63 @@ def test_a_full_pool_falls_back_from_many_threads_at_once(wasm_path):
     assert result.stdout.strip() == "ok"
 
 
+# A `_start` whose dependency's start function calls the host: the second store of a batch lets
+# the host take the pool's last instances after this plugin's first store gave them back.
+STEAL_DEP = """
+(module
+  (import "extism:host/user" "steal" (func $steal))
+  (func $s (call $steal))
+  (start $s)
+  (func (export "f")))
+"""
+START_ECHO = """
+(module
+  (import "dep" "f" (func $f))
+  (import "extism:host/env" "input_offset" (func $input_offset (result i64)))
+  (import "extism:host/env" "input_length" (func $input_length (result i64)))
+  (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
+  (memory (export "memory") 1)
+  (func (export "_start") (call $output_set (call $input_offset) (call $input_length))))
+"""
+# Three instances (the kernel's, d2's, main's): with the pool's 5, two such stores do not fit.
+THREE_INSTANCES = {"wasm": [
+    {"data": b'(module (func (export "f")))', "name": "d2"},
+    {"data": b'(module (import "d2" "f" (func)) (func (export "run") (result i32) (i32.const 0)))', "name": "main"}]}
+
+
+@pytest.mark.parametrize("how", ["call_many", "iter_call", "arrow"])
+def test_a_batch_of_start_falls_back_when_the_pool_fills(how):
+    """A batch of `_start` makes a new store per item; one that finds the instance pool full goes
+    on on-demand, as `call` does (before: "could not start: maximum concurrent limit")."""
+    if how == "arrow":
+        pytest.importorskip("pyarrow")
+    result = run_python(f"""
+        import extism_fast as ef
+        held, stores = [], []
+        other = ef.CompiledPlugin({THREE_INSTANCES!r}, functions=[])
+        def steal(cp, params, results):
+            stores.append(1)
+            if len(stores) == 2:  # the batch's second store: take what the first one gave back
+                held.append(ef.Plugin(other))
+                held[0].call("run")
+        fn = ef.Function("extism:host/user", "steal", [], [], steal)
+        plugin = ef.Plugin({{"wasm": [{{"data": {STEAL_DEP.encode()!r}, "name": "dep"}},
+                                     {{"data": {START_ECHO.encode()!r}, "name": "main"}}]}}, functions=[fn])
+        items = [b"a", b"b", b"c", b"d"]
+        if {how!r} == "call_many":
+            out = plugin.call_many("_start", items)
+        elif {how!r} == "iter_call":
+            out = list(plugin.iter_call("_start", items))
+        else:
+            import pyarrow as pa
+            out = plugin.call_many("_start", pa.array(items, pa.binary()), output="arrow").to_pylist()
+        assert out == items, out
+        print(held[0]._pooled, plugin._pooled, len(stores))
+    """, EXTISM_FAST_INSTANCE_POOL="2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == ["True", "False", "5"]  # the first store's start, then one per item
+
+
 def test_pool_turned_off(wasm_path):
     result = run_python(f"""
         import extism_fast as ef

@@ -19,6 +19,8 @@ Every test file runs sanitized (in two processes at once, one per core) except:
   extension); nothing of ours runs in it.
 * ``test_instances.py::test_no_pool_when_its_address_space_is_refused``: it caps the process's
   address space (RLIMIT_AS) at 24 GB, and ASan's shadow memory alone needs terabytes.
+* ``test_signals.py::test_ray_driver_tasks_and_actors_get_trap_errors``: it starts Ray (as above);
+  the rest of that file (trap handlers replaced and restored, no Ray) runs sanitized.
 
 By hand: ``python3 tests/test_sanitizers.py [pytest arguments]`` builds the sanitized copy and runs
 pytest with it (default: the selection above), printing the environment it uses (README, "The two
@@ -44,7 +46,8 @@ TESTS_DIR = REPO_ROOT / "tests"
 
 NOT_SANITIZED_FILES = {"test_packaging.py", "test_sanitizers.py", "test_dask.py", "test_ray.py",
                        "test_cli_batch_dist.py", "test_docs.py"}
-NOT_SANITIZED_TESTS = ["tests/test_instances.py::test_no_pool_when_its_address_space_is_refused"]
+NOT_SANITIZED_TESTS = ["tests/test_instances.py::test_no_pool_when_its_address_space_is_refused",
+                       "tests/test_signals.py::test_ray_driver_tasks_and_actors_get_trap_errors"]
 
 # wasmtime turns SIGSEGV/SIGBUS (out-of-bounds wasm accesses, guard pages), SIGFPE (division by zero)
 # and SIGILL (`unreachable`) raised by wasm code into traps: ASan must leave those signals to

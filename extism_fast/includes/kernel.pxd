@@ -32,6 +32,10 @@ cdef extern from "ticker.h" nogil:
     uint64_t ticker_now_ns()
 
 
+cdef extern from "signals.h" nogil:
+    int signals_restore()
+
+
 cdef extern from "import_plan.h" nogil:
     ctypedef struct host_function:
         const char *module
@@ -185,6 +189,7 @@ cdef extern from "instance.h" nogil:
         void *saved_thread
         int holds_gil
         int needs_store
+        int views_exposed
         uint64_t fuel
         uint64_t fuel_consumed
         uint64_t deadline_ns
@@ -200,7 +205,6 @@ cdef extern from "store.h" nogil:
     void instance_reset_kernel(plugin_instance *p)
     const uint8_t *instance_kernel_memory(plugin_instance *p, size_t *length)
     const uint8_t *instance_main_memory(plugin_instance *p, size_t *length)
-    wasmtime_store_t *instance_detach_store(plugin_instance *p)
     const uint8_t *instance_take_wasi_output(plugin_instance *p, int stream, size_t *length)
 
 
@@ -232,6 +236,7 @@ cdef extern from "call.h" nogil:
         int32_t (*log_level)(void *owner) noexcept nogil
         void *(*release_gil)() noexcept nogil
         wasm_trap_t *(*http_request)(void *owner, uint64_t request, uint64_t body, uint64_t *response) noexcept nogil
+        int (*keep_store)(void *owner, wasmtime_store_t *store) noexcept nogil
 
     host_hooks instance_hooks
     plugin_instance *current_instance

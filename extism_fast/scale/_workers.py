@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-from extism_fast._runtime import CompiledPlugin
+from extism_fast._runtime import CompiledPlugin, _restore_trap_handlers
 from extism_fast.scale.arrow import decoded, is_text_type
 from extism_fast.scale.arrow import error_text  # one text for an item's error, Arrow column or not
 # An item that is not bytes-like or str: that item's error with errors="return", else the partition's.
@@ -81,7 +81,10 @@ def _restore_ref(compiled: CompiledPlugin, size: int | None, key: str, pool_kwar
 
 def pool_for(ref: PluginRef, default_size: Callable[[], int]) -> PluginPool:
     """This process's pool for ``ref`` (one per plugin and options, and per pool options),
-    created at the first use with ``ref.size`` or ``default_size()`` instances."""
+    created at the first use with ``ref.size`` or ``default_size()`` instances. Every Dask
+    partition and Ray batch starts here: wasmtime's trap handlers are put back first if code run
+    since (the task's own, a library's) replaced them (README, "Wasm traps and crash handlers")."""
+    _restore_trap_handlers()
     key = ref.key + repr(sorted(ref.pool_kwargs.items())) + repr(ref.size)
     pool = _pools.get(key)
     if pool is None:

@@ -41,6 +41,8 @@ _RETURNED = ("this pooled instance was given back to its PluginPool when its 'wi
              "block ended; borrow one again")
 _NOT_CLOSABLE = ("a pooled instance is closed by its PluginPool: call pool.close(), or let the "
                  "'with pool.get()' block end to give the instance back")
+_NOT_COPYABLE = ("cannot copy or pickle a PooledPlugin (an instance lent for one 'with pool.get()' "
+                 "block): pickle the CompiledPlugin (pool.compiled) instead")
 _REENTERED = ("PluginPool {what} from a host function (or parse callback, or 'with pool.get()' "
               "block) running on one of this pool's instances: it would wait for itself; call a "
               "separate Plugin or pool instead")
@@ -466,6 +468,17 @@ class PooledPlugin:
     def close(self) -> None:
         """Refused: the pool owns the instance."""
         raise Error(_NOT_CLOSABLE)
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        """Refused: a copy would outlive the ``with`` block and share the instance with its next
+        borrower (copy.copy, copy.deepcopy and pickle all come here)."""
+        raise TypeError(_NOT_COPYABLE)
+
+    def __copy__(self) -> Any:
+        raise TypeError(_NOT_COPYABLE)
+
+    def __deepcopy__(self, memo: Any) -> Any:
+        raise TypeError(_NOT_COPYABLE)
 
     def __repr__(self) -> str:
         plugin = object.__getattribute__(self, "_plugin")

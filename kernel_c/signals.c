@@ -1,0 +1,152 @@
+/* signals.c - wasmtime's trap handlers kept first in line; contracts in signals.h. */
+#define _GNU_SOURCE /* dladdr */
+#include "signals.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+
+#include "wasmtime_api.h"
+
+/* A signal wasmtime may install a trap handler for, and what is known of its handlers. */
+typedef struct guard {
+    int signal;
+    int known;                     /* `wasmtime` holds wasmtime's handler */
+    struct sigaction wasmtime;
+    struct sigaction before;       /* installed before the first engine: the last resort */
+    /* The handler that had replaced wasmtime's, double-buffered so that the chaining handler never
+     * reads a half-written one: replacing[replacing_slot], none while replacing_slot is -1. */
+    struct sigaction replacing[2];
+    int replacing_slot;
+} guard;
+
+static guard guards[] = {
+    {.signal = SIGILL, .replacing_slot = -1},
+    {.signal = SIGSEGV, .replacing_slot = -1},
+    {.signal = SIGBUS, .replacing_slot = -1},
+    {.signal = SIGFPE, .replacing_slot = -1},
+};
+#define GUARD_COUNT (sizeof guards / sizeof guards[0])
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static int first_engine_done; /* under lock */
+
+/* Set while this thread runs a replacing handler: a fault handed back to the chaining handler
+ * from inside it (Ray's handler re-raises through wasmtime's) goes to the last resort, not round
+ * again. Initial-exec TLS: reading it in a signal handler never allocates. */
+static __thread int handing_on __attribute__((tls_model("initial-exec")));
+
+static guard *guard_of(int signo) {
+    for (size_t i = 0; i < GUARD_COUNT; i++)
+        if (guards[i].signal == signo) return &guards[i];
+    return NULL;
+}
+
+/* Do what `action` says for the signal, as the kernel would have (async-signal-safe). */
+static void hand_on(const struct sigaction *action, int signo, siginfo_t *info, void *context) {
+    if (action->sa_flags & SA_SIGINFO) {
+        action->sa_sigaction(signo, info, context);
+        return;
+    }
+    if (action->sa_handler != SIG_DFL && action->sa_handler != SIG_IGN) {
+        action->sa_handler(signo);
+        return;
+    }
+    /* The default disposition, installed: a fault kills the process when the faulting instruction
+     * runs again on return; a signal sent by kill() or raise() (si_code <= 0) is sent again. */
+    sigaction(signo, action, NULL);
+    if (info == NULL || info->si_code <= 0) raise(signo);
+}
+
+/* wasmtime's previous handler for the guarded signals: faults that are not wasm traps. */
+static void chain_fault(int signo, siginfo_t *info, void *context) {
+    guard *g = guard_of(signo);
+    if (g == NULL) return;
+    int slot = __atomic_load_n(&g->replacing_slot, __ATOMIC_ACQUIRE);
+    if (slot >= 0 && !handing_on) {
+        handing_on = 1;
+        hand_on(&g->replacing[slot], signo, info, context);
+        handing_on = 0;
+        return;
+    }
+    hand_on(&g->before, signo, info, context);
+}
+
+static int is_chain(const struct sigaction *action) {
+    return (action->sa_flags & SA_SIGINFO) && action->sa_sigaction == chain_fault;
+}
+
+static int same_handler(const struct sigaction *a, const struct sigaction *b) {
+    return ((a->sa_flags ^ b->sa_flags) & SA_SIGINFO) == 0 && a->sa_sigaction == b->sa_sigaction;
+}
+
+/* Is the handler a function of the wasmtime library (the one loaded by wasmtime_api.c)? */
+static int in_wasmtime(const struct sigaction *action) {
+    Dl_info handler, library;
+    if (!(action->sa_flags & SA_SIGINFO) || wt.wasm_engine_new_with_config == NULL) return 0;
+    if (!dladdr((void *)action->sa_sigaction, &handler)) return 0;
+    if (!dladdr((void *)wt.wasm_engine_new_with_config, &library)) return 0;
+    return handler.dli_fbase == library.dli_fbase;
+}
+
+void signals_engine_begin(void) {
+    pthread_mutex_lock(&lock);
+    if (first_engine_done) return;
+    struct sigaction chaining;
+    memset(&chaining, 0, sizeof chaining);
+    chaining.sa_sigaction = chain_fault;
+    chaining.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK; /* as wasmtime's own */
+    sigemptyset(&chaining.sa_mask);
+    for (size_t i = 0; i < GUARD_COUNT; i++) sigaction(guards[i].signal, &chaining, &guards[i].before);
+}
+
+/* What wasmtime installed for g's signal while the first engine was created. */
+static void record(guard *g) {
+    struct sigaction now;
+    if (sigaction(g->signal, NULL, &now) != 0) return;
+    if (!is_chain(&now)) {
+        /* Installed now, with the chaining handler as its previous one. */
+        g->known = in_wasmtime(&now);
+        if (g->known) g->wasmtime = now;
+        return;
+    }
+    /* Nothing installed: wasmtime does not trap with this signal here, or its handlers were
+     * installed earlier (with another previous handler) and may be the ones found before. */
+    sigaction(g->signal, &g->before, NULL);
+    g->known = in_wasmtime(&g->before);
+    if (g->known) g->wasmtime = g->before;
+}
+
+void signals_engine_end(void) {
+    if (!first_engine_done) {
+        first_engine_done = 1;
+        for (size_t i = 0; i < GUARD_COUNT; i++) record(&guards[i]);
+    }
+    pthread_mutex_unlock(&lock);
+}
+
+/* Puts wasmtime's handler back for g's signal if it was replaced; returns whether it did. */
+static int restore_one(guard *g) {
+    struct sigaction now;
+    if (sigaction(g->signal, NULL, &now) != 0 || same_handler(&now, &g->wasmtime)) return 0;
+    if (!is_chain(&now)) {
+        int next = g->replacing_slot == 0 ? 1 : 0;
+        g->replacing[next] = now;
+        __atomic_store_n(&g->replacing_slot, next, __ATOMIC_RELEASE);
+    }
+    return sigaction(g->signal, &g->wasmtime, NULL) == 0;
+}
+
+int signals_restore(void) {
+    pthread_mutex_lock(&lock);
+    int restored = 0, known = 0;
+    for (size_t i = 0; i < GUARD_COUNT; i++) {
+        if (!guards[i].known) continue;
+        known = 1;
+        if (restore_one(&guards[i])) restored |= 1 << guards[i].signal;
+    }
+    int result = first_engine_done && !known ? -1 : restored;
+    pthread_mutex_unlock(&lock);
+    return result;
+}
