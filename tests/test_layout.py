@@ -249,7 +249,8 @@ def test_the_batch_command_module_keeps_the_engine_names():
 def test_pickles_that_name_old_paths_load_in_a_fresh_process(tmp_path):
     import extism_fast.scale.dask
 
-    compiled = extism_fast.CompiledPlugin(REPO_ROOT / "examples" / "count_vowels.wat")
+    # functions=[]: not the @host_fn registry, which other tests of the session may have filled.
+    compiled = extism_fast.CompiledPlugin(REPO_ROOT / "examples" / "count_vowels.wat", functions=[])
     objects = {"compiled": compiled, "manifest": compiled.manifest, "pool": extism_fast.PluginPool,
                "valtype": extism_fast.ValType.I64, "map_bag": extism_fast.scale.dask.map_bag}
     data = pickle.dumps(objects, protocol=0)  # protocol 0: a global is "c<module>\n<name>\n", text
