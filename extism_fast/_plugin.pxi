@@ -20,6 +20,69 @@ cdef class CancelHandle:
         return True
 
 
+cdef object _SCALARS = None  # options.c_layout(), read by the first _pack_options
+
+
+cdef class _PackedOptions:
+    """A PluginOptions as C's instance_options, made once and kept in them (their ``packed``): it
+    points into their bytes. instance_new copies what it needs."""
+
+    def __dealloc__(self):
+        if self.c != NULL:
+            free(<void *>self.c.config)
+            free(<void *>self.c.preopens)
+            free(<void *>self.c.wasi_args)
+            free(<void *>self.c.wasi_env)
+            free(self.c)
+
+
+cdef _PackedOptions _pack_options(options):
+    """The one place C's instance_options is filled: every scalar by its name (options.c_layout:
+    a new one needs no code here), then the arrays and their counts."""
+    global _SCALARS
+    cdef _PackedOptions packed = _PackedOptions.__new__(_PackedOptions)
+    cdef char *base
+    cdef size_t i
+    if _SCALARS is None:
+        _SCALARS = c_layout()
+    packed.c = <instance_options *>calloc(1, sizeof(instance_options))
+    if packed.c == NULL:
+        raise MemoryError()
+    base = <char *>packed.c
+    for name, offset, kind in _SCALARS:
+        if kind == _C_INT64:
+            (<int64_t *>(base + <size_t>offset))[0] = getattr(options, name)
+        elif kind == _C_UINT64:
+            (<uint64_t *>(base + <size_t>offset))[0] = getattr(options, name)
+        else:
+            (<int *>(base + <size_t>offset))[0] = getattr(options, name)
+    config, mounts, wasi_args, wasi_env = options.config, options.mounts, options.wasi_args, options.wasi_env
+    cdef kv_entry *entries = <kv_entry *>calloc(len(config) + 1, sizeof(kv_entry))
+    cdef wasi_preopen *preopens = <wasi_preopen *>calloc(len(mounts) + 1, sizeof(wasi_preopen))
+    packed.c.config, packed.c.preopens = entries, preopens
+    packed.c.wasi_args = _c_strings(wasi_args)
+    packed.c.wasi_env = _c_strings(wasi_env)
+    if entries == NULL or preopens == NULL or packed.c.wasi_args == NULL or packed.c.wasi_env == NULL:
+        raise MemoryError()
+    for i, (key, value) in enumerate(config):
+        entries[i].key, entries[i].key_len = <uint8_t *>PyBytes_AS_STRING(key), len(key)
+        entries[i].value, entries[i].value_len = <uint8_t *>PyBytes_AS_STRING(value), len(value)
+    for i, (_, host, guest, read_only) in enumerate(mounts):
+        preopens[i].host_path, preopens[i].guest_path, preopens[i].read_only = host, guest, read_only
+    packed.c.config_count, packed.c.preopen_count = len(config), len(mounts)
+    packed.c.wasi_arg_count, packed.c.wasi_env_count = len(wasi_args), len(wasi_env) // 2
+    return packed
+
+
+cdef const char **_c_strings(tuple items):
+    """A calloc'ed array of pointers into ``items`` (bytes the caller keeps alive), or NULL."""
+    cdef const char **out = <const char **>calloc(len(items) + 1, sizeof(char *))
+    if out != NULL:
+        for i, item in enumerate(items):
+            out[i] = PyBytes_AS_STRING(item)
+    return out
+
+
 @cython.no_gc_clear
 cdef class Plugin:
     """A plugin instance: call its exports by name, bytes in and bytes out.
@@ -42,10 +105,10 @@ cdef class Plugin:
         if self.compiled_plugin is not None:
             raise Error("Plugin.__init__ has already run on this object: create a new Plugin")
         cdef CompiledPlugin compiled
-        options = None
         environment = tuple([_environ(name) for name in _ENVIRONMENT])
-        # Plugin(compiled) as most programs make it: the options resolved for it before, if any.
-        defaults = (config is None and fuel is None and not wasi and interruptible is None and wasi_stdio is None
+        # No option but (maybe) a config, as most programs make them: the compiled plugin's options
+        # for this environment are reused (with that config).
+        defaults = (fuel is None and not wasi and interruptible is None and wasi_stdio is None
                     and strict is None and wasi_env is None and wasi_args is None and logger is None
                     and not http_response_headers and (functions is HOST_FN_REGISTRY or not functions))
         if isinstance(plugin, CompiledPlugin):
@@ -53,9 +116,7 @@ cdef class Plugin:
             if compiled.c == NULL:
                 raise Error("the CompiledPlugin was not initialized (a subclass must call "
                             "super().__init__())")
-            if defaults:
-                options = compiled._default_options.get(environment)
-            if options is None:
+            if not defaults:
                 check_compiled_options(compiled, wasi, functions, fuel, HOST_FN_REGISTRY)
             manifest = compiled.manifest
             if config is not None:
@@ -68,16 +129,21 @@ cdef class Plugin:
         self._c = compiled.c
         if interruptible is not None and resolve_interruptible(manifest, interruptible) != compiled.interruptible:
             self._c = compiled._compilation(_engine_for(compiled.fuel is not None, interruptible))
-        if options is None:
-            options = plugin_options(compiled, manifest, environment, wasi_stdio=wasi_stdio, strict=strict,
-                                     wasi_env=wasi_env, wasi_args=wasi_args, logger=logger,
-                                     http_response_headers=http_response_headers)
-            if defaults:
+        if defaults:
+            options = compiled._default_options.get(environment)
+            if options is None:
+                options = plugin_options(compiled, compiled.manifest, environment)
                 if len(compiled._default_options) > 8:  # the environment keeps changing: keep the latest
                     compiled._default_options.clear()
                 compiled._default_options[environment] = options
+            else:
+                options.check_mounts()
+            if manifest is not compiled.manifest:
+                options = options.with_config(manifest)
         else:
-            options.check_mounts()
+            options = plugin_options(compiled, manifest, environment, wasi_stdio=wasi_stdio, strict=strict,
+                                     wasi_env=wasi_env, wasi_args=wasi_args, logger=logger,
+                                     http_response_headers=http_response_headers)
         self._options = options
         self._log_wasi_output = options.log_wasi_output
         self._dumps = options.memdump is not None or options.coredump is not None
@@ -118,9 +184,11 @@ cdef class Plugin:
         self._c = c
 
     cdef plugin_instance *_new_instance(self, char **message) except? NULL:
-        """The instance, made from the options as options.py packed them (instance_options)."""
-        cdef uintptr_t address = self._options.c_address()
-        return instance_new(self._c, <void *>self, <const instance_options *>address, message)
+        """The instance, made from its options (packed once as C's instance_options)."""
+        packed = self._options.packed
+        if not packed:
+            packed.append(_pack_options(self._options))
+        return instance_new(self._c, <void *>self, (<_PackedOptions>packed[0]).c, message)
 
     def __dealloc__(self):
         if self.inst != NULL:

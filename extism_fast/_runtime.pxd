@@ -26,6 +26,11 @@ cdef class _HeapBlock:
     cdef Py_ssize_t size
 
 
+# _plugin.pxi
+cdef class _PackedOptions:
+    cdef instance_options *c
+
+
 # _host_functions.pxi
 cdef class _HostFunctionEntry:
     cdef object function

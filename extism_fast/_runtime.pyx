@@ -26,7 +26,7 @@ import importlib.util
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBuffer_FillInfo, PyBUF_SIMPLE, PyBUF_WRITABLE
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_CheckExact
 from cpython.unicode cimport PyUnicode_AsUTF8String, PyUnicode_CheckExact
-from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t, int32_t, uintptr_t, INT32_MAX
+from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t, int32_t, INT32_MAX
 from libc.stdlib cimport malloc, calloc, realloc, free, getenv
 from libc.string cimport memcpy, memmove, memset, strlen
 from cpython.number cimport PyNumber_AsSsize_t
@@ -43,7 +43,8 @@ from extism_fast.functions import Function, Val, ValType, HOST_FN_REGISTRY
 from extism_fast.compile_cache import cache_from_argument
 from extism_fast.manifest import Manifest, coerce_source, looks_like_wat, U64_MAX
 from extism_fast.options import (
-    ENVIRONMENT as _ENVIRONMENT, check_compiled_options, compile_options, plugin_options, resolve_interruptible,
+    C_INT64 as _C_INT64, C_UINT64 as _C_UINT64, ENVIRONMENT as _ENVIRONMENT, c_layout, check_compiled_options,
+    compile_options, plugin_options, resolve_interruptible,
 )
 
 from extism_fast.logs import ABI_LEVELS as _PY_LEVELS, plugin_log_level

@@ -1,15 +1,16 @@
 """One plugin instance's options, resolved once: the manifest, Plugin's keyword arguments, the
-environment and the defaults become one frozen :class:`PluginOptions`, and C receives its
-``instance_options`` struct (kernel_c/instance.h) as this module packs it (:meth:`PluginOptions.c_address`).
+environment and the defaults become one frozen :class:`PluginOptions`, and C receives them as one
+``instance_options`` struct (kernel_c/instance.h), its scalars written by name at the offsets this
+module's ctypes mirror of it gives (:func:`c_layout`; the runtime's ``_pack_options`` writes them).
 
 Every check of a Plugin / CompiledPlugin option is here (the manifest's own schema is checked by
 manifest.py when it is parsed). The C struct is declared here a second time, with ctypes
-(:class:`CInstanceOptions`): tests/test_options.py compares it with instance.h field by field.
+(``CInstanceOptions``, :func:`c_types`): tests/test_options.py compares it with instance.h field by field.
 
 A new manifest option: its field in manifest.py's schema (or a Plugin keyword), its resolved value
 in :func:`plugin_options`; if C enforces it, a field of ``instance_options`` in kernel_c/instance.h
-and the same name and type in :class:`CInstanceOptions` (packed with no further code), read by the
-C code that enforces it.
+and the same name and type in ``CInstanceOptions`` (:func:`c_types`; packed with no further code),
+read by the C code that enforces it.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ WASI_STDIO_MODES = {"inherit": 1, "log": 2, "discard": 0}
 
 
 class PluginOptions(NamedTuple):
-    """Everything a Plugin runs under, resolved (frozen: a tuple). Scalars named as in C's
-    instance_options are packed into it by name."""
+    """Everything a Plugin runs under, resolved (frozen: a tuple). The fields named as scalars of
+    C's instance_options are written into it by name (c_layout)."""
 
     manifest: Manifest
     max_memory_bytes: int          # manifest.memory.max_pages in bytes; -1 = no budget
@@ -51,14 +52,20 @@ class PluginOptions(NamedTuple):
     mounts: tuple                  # ((host path str, host path bytes, guest bytes, read_only), ...)
     wasi_env: tuple                # (name, value, name, value...) as bytes
     wasi_args: tuple               # bytes
-    allowed_hosts: tuple           # served by the http_request host service (host_http), not C
+    allowed_hosts: tuple           # served by the http_request host service (_host_http.pxi), not C
     max_http_response_bytes: int
     http_response_headers: bool
     log_wasi_output: bool          # wasi_stdio == "log": logged after each call
     logger: Optional[logging.Logger]
     memdump: Optional[str]         # EXTISM_MEMDUMP / EXTISM_COREDUMP as set then; None = unset
     coredump: Optional[str]
-    packed: list                   # [CInstanceOptions], filled by the first c_address()
+    packed: list                   # [the C struct], made by the runtime for the first instance (_pack_options)
+
+    def with_config(self, manifest: Manifest) -> "PluginOptions":
+        """These options for ``manifest``, which differs from theirs in its config only (Plugin's
+        ``config`` merged in): Plugin(compiled, config=...) resolves nothing else again."""
+        config = tuple((key.encode(), value.encode()) for key, value in manifest.config.items())
+        return tuple.__new__(PluginOptions, (manifest, *self[1:_CONFIG], config, *self[_CONFIG + 1:_PACKED], []))
 
     def check_mounts(self) -> None:
         """Each mounted host directory must exist when an instance is made from these options."""
@@ -66,14 +73,9 @@ class PluginOptions(NamedTuple):
             if not os.path.isdir(host_path):
                 raise ManifestError(f"manifest.allowed_paths: host directory {host_path!r} does not exist")
 
-    def c_address(self) -> int:
-        """The address of these options as C's instance_options (packed once, then kept with them:
-        what it points to lives as long as this object). instance_new copies what it needs."""
-        if not self.packed:
-            self.packed.append(_pack(self))
-        import ctypes
 
-        return ctypes.addressof(self.packed[0])
+_CONFIG = PluginOptions._fields.index("config")
+_PACKED = PluginOptions._fields.index("packed")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -200,7 +202,7 @@ def plugin_options(compiled: Any, manifest: Manifest, environment: tuple, *, was
         strict=(strict_env or "").strip().lower() in ("1", "true", "yes", "on") if strict is None else bool(strict),
         # timeout_ms is at most U64_MAX (the manifest checks it); in ns that may not fit: clamp.
         timeout_ns=min((manifest.timeout_ms or 0) * 1000000, U64_MAX),
-        config=tuple((key.encode(), value.encode()) for key, value in manifest.config.items()),
+        config=tuple((key.encode(), value.encode()) for key, value in manifest.config.items()),  # as with_config
         mounts=_mounts(manifest, compiled.wasi),
         wasi_env=env,
         wasi_args=args,
@@ -257,37 +259,24 @@ def c_types() -> Any:
                 ("wasi_env_count", c.c_size_t),
             ]
 
-        # The scalars, packed positionally from PluginOptions' fields of the same names: the struct
-        # lists them first (instance.h), the arrays and their counts after.
-        names = [field[0] for field in CInstanceOptions._fields_]
+        # The scalars the runtime writes by name (c_layout): PluginOptions has them too.
         scalars = [field[0] for field in CInstanceOptions._fields_
                    if field[0] in PluginOptions._fields and not hasattr(field[1], "contents")]
-        if names[:len(scalars)] != scalars:
-            raise AssertionError(f"instance_options: the scalars {scalars} must come first")
         _C_TYPES = (CInstanceOptions, CKvEntry, CWasiPreopen, tuple(scalars))
     return _C_TYPES
 
 
-def _pack(options: PluginOptions) -> Any:
-    """``options`` as C's instance_options: every scalar field by its name; the arrays (config,
-    mounts, WASI argv and environment) with their counts (NULL when empty). The struct keeps the
-    arrays alive."""
-    import ctypes as c
+#: c_layout()'s kinds of scalar: C's int64_t, uint64_t, int.
+C_INT64, C_UINT64, C_INT = 0, 1, 2
 
-    c_options, kv_entry, preopen, scalars = c_types()
-    packed = c_options(*[getattr(options, name) for name in scalars])
-    if options.config:
-        packed.config = (kv_entry * len(options.config))(
-            *[kv_entry(key, len(key), value, len(value)) for key, value in options.config])
-        packed.config_count = len(options.config)
-    if options.mounts:
-        packed.preopens = (preopen * len(options.mounts))(
-            *[preopen(host, guest, read_only) for _, host, guest, read_only in options.mounts])
-        packed.preopen_count = len(options.mounts)
-    if options.wasi_args:
-        packed.wasi_args = (c.c_char_p * len(options.wasi_args))(*options.wasi_args)
-        packed.wasi_arg_count = len(options.wasi_args)
-    if options.wasi_env:
-        packed.wasi_env = (c.c_char_p * len(options.wasi_env))(*options.wasi_env)
-        packed.wasi_env_count = len(options.wasi_env) // 2
-    return packed
+
+def c_layout() -> tuple:
+    """The scalars of instance_options as the runtime packs them: (name, byte offset, kind) of each
+    field that PluginOptions has too; the arrays (config, mounts, WASI argv and environment) are
+    packed by the runtime itself (_plugin.pxi, _pack_options)."""
+    import ctypes
+
+    c_options, _, _, scalars = c_types()
+    kinds = {ctypes.c_int64: C_INT64, ctypes.c_uint64: C_UINT64, ctypes.c_int: C_INT}
+    return tuple((field[0], getattr(c_options, field[0]).offset, kinds[field[1]])
+                 for field in c_options._fields_ if field[0] in scalars)

@@ -104,11 +104,11 @@ typedef struct plugin_instance {
 } plugin_instance;
 
 /* What a plugin instance is allowed and given: extism_fast/options.py resolves the manifest and the
- * Plugin's options once and packs them into this struct by field name (its ctypes mirror there,
- * CInstanceOptions, is compared with this one by tests/test_options.py). instance_new copies what
- * it points to. */
+ * Plugin's options once; the runtime (_pack_options, _plugin.pxi) writes its scalars into this
+ * struct by field name, at the offsets of options.py's ctypes mirror (CInstanceOptions, compared
+ * with this one by tests/test_options.py). instance_new copies what it points to. */
 typedef struct instance_options {
-    /* Scalars first (options.py packs them by name, in this order), then the arrays. */
+    /* The scalars (written by name: options.py's c_layout), then the arrays. */
     int64_t max_memory_bytes;        /* budget for the growth of all the memories after instantiation
                                       * (manifest.memory.max_pages; memory_budget.h); -1 = unlimited */
     int64_t max_table_elements;      /* per wasm table (manifest.memory.max_table_elements); -1 = unlimited */

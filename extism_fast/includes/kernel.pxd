@@ -75,6 +75,14 @@ cdef extern from "import_plan.h" nogil:
     void link_problem_free(link_problem *problem)
 
 
+cdef extern from "vars.h" nogil:
+    ctypedef struct kv_entry:
+        uint8_t *key
+        uint64_t key_len
+        uint8_t *value
+        uint64_t value_len
+
+
 cdef extern from "engine.h" nogil:
     ctypedef enum engine_flags:
         ENGINE_EPOCH
@@ -127,8 +135,21 @@ cdef extern from "memory_budget.h" nogil:
 
 
 cdef extern from "instance.h" nogil:
-    ctypedef struct instance_options:  # opaque: options.py packs it (CInstanceOptions, compared by tests)
-        pass
+    ctypedef struct wasi_preopen:
+        char *host_path
+        char *guest_path
+        int read_only
+
+    # The arrays only: the scalars are written by name at options.c_layout()'s offsets (_pack_options).
+    ctypedef struct instance_options:
+        const kv_entry *config
+        size_t config_count
+        const wasi_preopen *preopens
+        size_t preopen_count
+        const char *const *wasi_args
+        size_t wasi_arg_count
+        const char *const *wasi_env
+        size_t wasi_env_count
 
     ctypedef enum failure_kind:
         FAILURE_NONE
