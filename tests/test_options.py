@@ -195,7 +195,10 @@ def test_plugin_from_a_compiled_plugin_reuses_its_options_until_the_environment_
     assert first._options is second._options and not first.strict
     monkeypatch.setenv("EXTISM_FAST_STRICT", "1")
     assert ef.Plugin(compiled).strict  # read when each Plugin is made, as before
-    assert ef.Plugin(compiled, config={"a": "b"})._options is not first._options
+    configured = ef.Plugin(compiled, config={"a": "b"})._options  # the same options, but its config
+    assert configured.config == ((b"a", b"b"),) and configured.manifest.config == {"a": "b"}
+    strict_now = ef.Plugin(compiled)._options
+    assert configured[1:9] == strict_now[1:9] and configured.packed is not strict_now.packed
 
 
 def test_mounts_are_checked_for_every_plugin_even_with_reused_options(plugin_wasm, tmp_path):
