@@ -359,7 +359,7 @@ cdef class Plugin:
             return self._expose_output(&r)
         return parse_output(PyBytes_FromStringAndSize(<const char *>r.output, r.output_length), parse)
 
-    cdef _finish_call(self, call_result *r):
+    cdef int _finish_call(self, call_result *r) except -1:
         """What follows every call, Plugin.call's and each batch item's alike (before its error is
         mapped by _call_error): its WASI output logged (wasi_stdio="log"), a KeyboardInterrupt /
         SystemExit from a callback re-raised (the call's message freed), the debug dumps written
@@ -373,6 +373,7 @@ cdef class Plugin:
             raise exc
         if r.status != CALL_OK and self._dumps:
             self._write_dumps(r.status)
+        return 0
 
     cdef _write_dumps(self, call_status status):
         """EXTISM_MEMDUMP after any failed call, EXTISM_COREDUMP after a trap (debug_dumps.py)."""

@@ -2,6 +2,7 @@
 # every part (the .pxi files _runtime.pyx includes) sees every class whatever the include order.
 # The .pxi files define the methods; attributes are only declared here. Each class's docstring,
 # Python methods and method bodies are in the .pxi named after it (README, "Layout").
+cimport cython
 from libc.stdint cimport uint8_t, uint64_t, int64_t
 
 from extism_fast.includes.wasmtime cimport *
@@ -108,7 +109,8 @@ cdef class Plugin:
     cdef const compiled_plugin *_compilation_in_use(self) except NULL
     cdef _make_interruptible(self)
     cdef size_t _begin(self, function_name) except? 0
-    cdef _finish_call(self, call_result *r)
+    @cython.final  # a direct C call on every call's path (no vtable)
+    cdef int _finish_call(self, call_result *r) except -1
     cdef _write_dumps(self, call_status status)
     cdef object _expose_output(self, call_result *r)
     cdef _end_host_buffers(self)
