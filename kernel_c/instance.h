@@ -4,8 +4,8 @@
  * Owns: plugin_instance (one wasmtime store, made by the first call, with the kernel accessor
  * instance whose memory is the kernel memory (kernel_access.c), the instantiated modules, vars,
  * config, WASI settings and the interruption state; used by one thread at a time), the options it
- * is made from (instance_options: the one place a new manifest option is added) and its copies of
- * config, preopens and WASI argv/env. The store itself is store.h's; a call is call.h's.
+ * is made from (instance_options: the one struct C receives them in, from extism_fast/options.py)
+ * and its copies of config, preopens and WASI argv/env. The store itself is store.h's; a call is call.h's.
  */
 #ifndef EXTISM_FAST_INSTANCE_H
 #define EXTISM_FAST_INSTANCE_H
