@@ -120,8 +120,7 @@ cdef class _ArrowBatch(_Batch):
         if self.done == 0 or self.results_[self.done - 1].status == CALL_OK:
             return
         r = &self.results_[self.done - 1]
-        error = plugin._call_error(function_name, r)
-        r.message = NULL  # _call_error freed it
+        error = _call_error(plugin, function_name, r)
         index = first_index + self.position(self.done - 1)
         failure = type(error)(f"input {index}: {error}")
         failure.input_index, failure.item_error = index, error  # for callers that name items their way
@@ -180,8 +179,7 @@ cdef class _ArrowBatch(_Batch):
     cdef _item_error(self, Plugin plugin, function_name, call_result *r, bint called, int64_t index):
         if not called:
             return ValueError(f"input {index} is null")
-        error = plugin._call_error(function_name, r)
-        r.message = NULL  # _call_error freed it
+        error = _call_error(plugin, function_name, r)
         return error
 
 

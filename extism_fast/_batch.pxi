@@ -7,6 +7,12 @@
 
 _BATCH_SIZE = 1024
 
+# _Batch.run's pause: never, after a failed item (its dumps are written), after every item (its
+# WASI output is logged).
+cdef enum:
+    BATCH_PAUSE_FAILED = 1
+    BATCH_PAUSE_EACH = 2
+
 
 def parse_output(bytes out, parse):
     """An output copied out of kernel memory, as ``parse`` asks: bytes (``parse=bytes``), a
@@ -70,13 +76,16 @@ cdef class _Batch:
         r.output = NULL  # kernel memory is reused by the next call
         return True
 
-    cdef void run(self, plugin_instance *inst, size_t index, uint64_t timeout_ns,
-                  bint return_exceptions) noexcept nogil:
+    cdef void run(self, plugin_instance *inst, size_t index, bint return_exceptions, int pause) noexcept nogil:
         """The calls from ``done`` on. Stops before an item whose new store found the instance
-        pool full (``pool_full``): the caller moves the plugin on-demand and runs the rest."""
+        pool full (``pool_full``): the caller moves the plugin on-demand and runs the rest. With
+        ``pause`` (BATCH_PAUSE_FAILED: after a failed item; BATCH_PAUSE_EACH: after every item),
+        stops after such an item with ``paused`` set: the caller finishes its call
+        (Plugin._finish_call), then runs the rest."""
         cdef size_t i
+        cdef bint failed
         for i in range(self.done, self.count):
-            instance_call(inst, index, self.inputs[i], self.input_lengths[i], timeout_ns, 0, &self.results_[i])
+            instance_call(inst, index, self.inputs[i], self.input_lengths[i], 0, &self.results_[i])
             if self.results_[i].status == CALL_POOL_EXHAUSTED:
                 free(self.results_[i].message)
                 self.results_[i].message = NULL
@@ -86,7 +95,11 @@ cdef class _Batch:
                 self.out_of_memory = True
                 return
             self.done = i + 1
-            if self.results_[i].status != CALL_OK and not return_exceptions:
+            failed = self.results_[i].status != CALL_OK
+            if pause == BATCH_PAUSE_EACH or (failed and pause == BATCH_PAUSE_FAILED):
+                self.paused = True
+                return
+            if failed and not return_exceptions:
                 return
 
     cdef check_memory(self, function_name):
@@ -106,8 +119,7 @@ cdef class _Batch:
                 data = PyBytes_FromStringAndSize(<const char *>self.arena + self.output_offsets[i], r.output_length)
                 out.append(parse_output(data, parse))
                 continue
-            error = plugin._call_error(function_name, r)
-            r.message = NULL  # _call_error freed it
+            error = _call_error(plugin, function_name, r)
             if not return_exceptions:
                 raise error
             out.append(error)

@@ -132,33 +132,6 @@ cdef _link_compiled(compiled_plugin *c, const host_definitions *host):
     raise LinkError(text)
 
 
-_WASI_STDIO_MODES = {"inherit": WASI_STDIO_INHERIT, "log": WASI_STDIO_LOG, "discard": WASI_STDIO_DISCARD}
-
-
-def _wasi_stdio_mode(wasi_stdio):
-    """Plugin(wasi_stdio=...): as asked; None decides as every official host does: inherited when
-    EXTISM_ENABLE_WASI_OUTPUT is set (to any value), discarded otherwise."""
-    if wasi_stdio is None:
-        return "inherit" if _environ(b"EXTISM_ENABLE_WASI_OUTPUT") is not None else "discard"
-    if wasi_stdio not in _WASI_STDIO_MODES:
-        raise ManifestError(f"wasi_stdio must be one of {', '.join(_WASI_STDIO_MODES)} or None, "
-                            f"got {wasi_stdio!r}")
-    return wasi_stdio
-
-
-def _trap_summary(message):
-    """wasmtime's trap text puts the cause last ("Caused by: ..."): lead with it, keep the trace."""
-    # Formatting only, never classification (that uses trap codes and call_result fields): the
-    # C API gives an error's text and no chain of causes, so the text is the only place they are.
-    head, sep, cause = message.partition("Caused by:")
-    if not sep:
-        return message
-    # A chained cause is listed as "0: outer", "1: inner": join it into one line.
-    lines = [line.strip() for line in cause.strip().splitlines() if line.strip()]
-    reasons = [line.split(":", 1)[1].strip() if line.split(":", 1)[0].isdigit() else line for line in lines]
-    return f"{': '.join(reasons)}\n{head.strip()}"
-
-
 cdef class _Compilation:
     """The plugin's modules compiled and linked for one engine (owns the compiled_plugin)."""
 
@@ -188,13 +161,9 @@ cdef class CompiledPlugin:
         self.manifest = coerce_source(plugin, config=config)
         self._cache = cache_from_argument(cache)
         self.wasi = wasi
-        if self.manifest.allowed_paths and not wasi:  # as the official runtime: ignored, not refused
-            logger.warning("manifest.allowed_paths is ignored: WASI is not enabled (pass wasi=True "
-                           "to mount directories)")
-        if fuel is not None:  # instructions per call, a u64 for wasmtime
-            check_int_range("fuel", fuel, 1, U64_MAX)
+        self.interruptible = compile_options(self.manifest, wasi, fuel, interruptible)
         self.fuel = fuel
-        self.interruptible = _resolve_interruptible(self.manifest, interruptible)
+        self._default_options = {}
         # Several functions with one namespace and name: the last wins, as in the official SDK.
         unique = {(f.namespace, f.name): f for f in (functions or ())}
         self.functions = list(unique.values())

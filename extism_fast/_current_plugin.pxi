@@ -58,7 +58,7 @@ cdef class CurrentPlugin:
         cdef kernel *k = self._kernel()
         cdef uint64_t offset = kernel_alloc(k, size)
         if offset == 0 and size != 0:
-            raise MemoryLimitError(f"cannot allocate {size} bytes: {(<Plugin>self.owner)._alloc_failure()}")
+            raise MemoryLimitError(f"cannot allocate {size} bytes: {_alloc_failure(<Plugin>self.owner)}")
         return Memory(offset, size)
 
     def free(self, mem):
@@ -100,7 +100,7 @@ cdef class CurrentPlugin:
         cdef uint64_t n = data.shape[0]
         cdef uint64_t offset = kernel_alloc_bytes(k, &data[0], n) if n else 0
         if offset == 0 and n != 0:
-            raise MemoryLimitError(f"cannot allocate {n} bytes: {(<Plugin>self.owner)._alloc_failure()}")
+            raise MemoryLimitError(f"cannot allocate {n} bytes: {_alloc_failure(<Plugin>self.owner)}")
         output.value = offset
 
     def return_string(self, output, s):

@@ -1,4 +1,5 @@
-# _hooks.pxi - Hooks the C kernel calls into Python: logging and http_request.
+# _hooks.pxi - Hooks the C kernel calls into Python: logging and keep_store (http_request's is
+# _host_http.pxi's).
 # Part of extism_fast/_runtime.pyx (included there; one Cython module).
 
 # ---------------------------------------------------------------------------------------------
@@ -9,7 +10,9 @@ cdef void _log_hook(void *owner, int level, const uint8_t *msg, size_t n) noexce
     with gil:
         try:
             plugin = <Plugin>owner
-            target = logger if plugin._logger is None else plugin._logger  # Plugin(logger=...)
+            target = plugin._options.logger
+            if target is None:  # no Plugin(logger=...)
+                target = logger
             py_level = _PY_LEVELS[level]
             if target.isEnabledFor(py_level):
                 text = (<char *>msg)[:n].decode("utf-8", "replace")
@@ -22,19 +25,9 @@ cdef int32_t _log_level_hook(void *owner) noexcept nogil:
     with gil:
         try:
             # "off" until the application configures logging (of the plugin's own logger, if any)
-            return plugin_log_level((<Plugin>owner)._logger)
+            return plugin_log_level((<Plugin>owner)._options.logger)
         except BaseException:
             return INT32_MAX
-
-
-# ---------------------------------------------------------------------------------------------
-# HTTP (http_request): the policy and the request itself live in extism_fast/http.py
-# ---------------------------------------------------------------------------------------------
-
-cdef wasm_trap_t *_http_request_hook(void *owner, uint64_t request, uint64_t body,
-                                     uint64_t *response) noexcept nogil:
-    with gil:
-        return (<Plugin>owner)._http_request(request, body, response)
 
 
 # ---------------------------------------------------------------------------------------------

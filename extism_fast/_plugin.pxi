@@ -20,107 +20,67 @@ cdef class CancelHandle:
         return True
 
 
-cdef kv_entry *_config_entries(dict config, list keep) except NULL:
+cdef object _SCALARS = None  # options.c_layout(), read by the first _pack_options
+
+
+cdef class _PackedOptions:
+    """A PluginOptions as C's instance_options, made once and kept in them (their ``packed``): it
+    points into their bytes. instance_new copies what it needs."""
+
+    def __dealloc__(self):
+        if self.c != NULL:
+            free(<void *>self.c.config)
+            free(<void *>self.c.preopens)
+            free(<void *>self.c.wasi_args)
+            free(<void *>self.c.wasi_env)
+            free(self.c)
+
+
+cdef _PackedOptions _pack_options(options):
+    """The one place C's instance_options is filled: every scalar by its name (options.c_layout:
+    a new one needs no code here), then the arrays and their counts."""
+    global _SCALARS
+    cdef _PackedOptions packed = _PackedOptions.__new__(_PackedOptions)
+    cdef char *base
+    cdef size_t i
+    if _SCALARS is None:
+        _SCALARS = c_layout()
+    packed.c = <instance_options *>calloc(1, sizeof(instance_options))
+    if packed.c == NULL:
+        raise MemoryError()
+    base = <char *>packed.c
+    for name, offset, kind in _SCALARS:
+        if kind == _C_INT64:
+            (<int64_t *>(base + <size_t>offset))[0] = getattr(options, name)
+        elif kind == _C_UINT64:
+            (<uint64_t *>(base + <size_t>offset))[0] = getattr(options, name)
+        else:
+            (<int *>(base + <size_t>offset))[0] = getattr(options, name)
+    config, mounts, wasi_args, wasi_env = options.config, options.mounts, options.wasi_args, options.wasi_env
     cdef kv_entry *entries = <kv_entry *>calloc(len(config) + 1, sizeof(kv_entry))
-    cdef Py_ssize_t i = 0
-    if entries == NULL:
+    cdef wasi_preopen *preopens = <wasi_preopen *>calloc(len(mounts) + 1, sizeof(wasi_preopen))
+    packed.c.config, packed.c.preopens = entries, preopens
+    packed.c.wasi_args = _c_strings(wasi_args)
+    packed.c.wasi_env = _c_strings(wasi_env)
+    if entries == NULL or preopens == NULL or packed.c.wasi_args == NULL or packed.c.wasi_env == NULL:
         raise MemoryError()
-    for key, value in config.items():
-        k, v = key.encode(), value.encode()
-        keep.append(k)
-        keep.append(v)
-        entries[i].key = <uint8_t *>PyBytes_AS_STRING(k)
-        entries[i].key_len = len(k)
-        entries[i].value = <uint8_t *>PyBytes_AS_STRING(v)
-        entries[i].value_len = len(v)
-        i += 1
-    return entries
+    for i, (key, value) in enumerate(config):
+        entries[i].key, entries[i].key_len = <uint8_t *>PyBytes_AS_STRING(key), len(key)
+        entries[i].value, entries[i].value_len = <uint8_t *>PyBytes_AS_STRING(value), len(value)
+    for i, (_, host, guest, read_only) in enumerate(mounts):
+        preopens[i].host_path, preopens[i].guest_path, preopens[i].read_only = host, guest, read_only
+    packed.c.config_count, packed.c.preopen_count = len(config), len(mounts)
+    packed.c.wasi_arg_count, packed.c.wasi_env_count = len(wasi_args), len(wasi_env) // 2
+    return packed
 
 
-cdef wasi_preopen *_preopens(dict allowed_paths, list keep) except NULL:
-    cdef wasi_preopen *preopens = <wasi_preopen *>calloc(len(allowed_paths) + 1, sizeof(wasi_preopen))
-    cdef Py_ssize_t i = 0
-    if preopens == NULL:
-        raise MemoryError()
-    for host, guest in allowed_paths.items():
-        read_only = host.startswith("ro:")
-        host_path = host[3:] if read_only else host
-        if not os.path.isdir(host_path):
-            free(preopens)
-            raise ManifestError(f"manifest.allowed_paths: host directory {host_path!r} does not exist")
-        h, g = os.fsencode(host_path), guest.encode()
-        keep.append(h)
-        keep.append(g)
-        preopens[i].host_path = h
-        preopens[i].guest_path = g
-        preopens[i].read_only = read_only
-        i += 1
-    return preopens
-
-
-
-def _wasi_strings(wasi_env, wasi_args, bint wasi):
-    """``wasi_env`` / ``wasi_args`` as the C strings WASI gets: ([name, value, ...], [arg, ...]).
-    Without WASI they are ignored with a warning, as allowed_paths is. Values never appear in
-    messages (an environment often carries secrets)."""
-    if wasi_env is None and wasi_args is None:
-        return [], []
-    if wasi_env is not None and not isinstance(wasi_env, dict):
-        raise TypeError(f"wasi_env must be a dict of str to str, got {type(wasi_env).__name__}")
-    if wasi_args is not None and (isinstance(wasi_args, (str, bytes)) or not isinstance(wasi_args, (list, tuple))):
-        raise TypeError(f"wasi_args must be a list of str, got {type(wasi_args).__name__}")
-    env, args = [], []
-    for name, value in (wasi_env or {}).items():
-        if not isinstance(name, str) or not name or "=" in name or "\0" in name:
-            raise ManifestError(f"wasi_env: invalid variable name {name!r} (a non-empty str without '=' or NUL)")
-        if not isinstance(value, str) or "\0" in value:
-            raise ManifestError(f"wasi_env[{name!r}]: the value must be a str without NUL "
-                                f"(got {type(value).__name__})")
-        env += [_utf8(name, "wasi_env"), _utf8(value, f"wasi_env[{name!r}]")]
-    for i, arg in enumerate(wasi_args or ()):
-        if not isinstance(arg, str) or "\0" in arg:
-            raise ManifestError(f"wasi_args[{i}]: must be a str without NUL (got {type(arg).__name__})")
-        args.append(_utf8(arg, f"wasi_args[{i}]"))
-    if not wasi:
-        logger.warning("extism_fast: wasi_env/wasi_args are ignored: WASI is not enabled (pass wasi=True)")
-        return [], []
-    return env, args
-
-
-cdef bytes _utf8(str text, str field):
-    try:
-        return text.encode()
-    except UnicodeEncodeError:
-        raise ManifestError(f"{field}: not encodable as UTF-8 (a lone surrogate)") from None
-
-
-cdef const char **_c_strings(list items, list keep) except NULL:
-    """A calloc'ed array of pointers into ``items`` (bytes, kept alive by ``keep``)."""
+cdef const char **_c_strings(tuple items):
+    """A calloc'ed array of pointers into ``items`` (bytes the caller keeps alive), or NULL."""
     cdef const char **out = <const char **>calloc(len(items) + 1, sizeof(char *))
-    if out == NULL:
-        raise MemoryError()
-    for i, item in enumerate(items):
-        keep.append(item)
-        out[i] = PyBytes_AS_STRING(item)
+    if out != NULL:
+        for i, item in enumerate(items):
+            out[i] = PyBytes_AS_STRING(item)
     return out
-
-
-def _check_compiled_options(CompiledPlugin compiled, wasi, functions, fuel):
-    """Plugin(compiled, ...): options that belong to the compilation must agree with it (else the
-    fuel budget, WASI or host functions asked for would be silently dropped)."""
-    if fuel is not None and fuel != compiled.fuel:
-        raise ManifestError(f"fuel={fuel!r} conflicts with the CompiledPlugin (fuel={compiled.fuel!r}): "
-                            f"pass fuel to CompiledPlugin")
-    if wasi and not compiled.wasi:
-        raise ManifestError("wasi=True conflicts with the CompiledPlugin (compiled without WASI): "
-                            "pass wasi=True to CompiledPlugin")
-    # functions=[] is what programs for the official SDK pass everywhere (it ignores the argument
-    # with a CompiledPlugin): only host functions actually given must match.
-    if functions is not HOST_FN_REGISTRY and functions:
-        given = {(f.namespace, f.name, f.f) for f in functions}
-        if given != {(f.namespace, f.name, f.f) for f in compiled.functions}:
-            raise ManifestError("functions=... conflicts with the CompiledPlugin's host functions: "
-                                "pass them to CompiledPlugin")
 
 
 @cython.no_gc_clear
@@ -144,12 +104,20 @@ cdef class Plugin:
                  strict=None, wasi_env=None, wasi_args=None, logger=None):
         if self.compiled_plugin is not None:
             raise Error("Plugin.__init__ has already run on this object: create a new Plugin")
+        cdef CompiledPlugin compiled
+        environment = tuple([_environ(name) for name in _ENVIRONMENT])
+        # No option but (maybe) a config, as most programs make them: the compiled plugin's options
+        # for this environment are reused (with that config).
+        defaults = (fuel is None and not wasi and interruptible is None and wasi_stdio is None
+                    and strict is None and wasi_env is None and wasi_args is None and logger is None
+                    and not http_response_headers and (functions is HOST_FN_REGISTRY or not functions))
         if isinstance(plugin, CompiledPlugin):
             compiled = <CompiledPlugin>plugin
             if compiled.c == NULL:
                 raise Error("the CompiledPlugin was not initialized (a subclass must call "
                             "super().__init__())")
-            _check_compiled_options(compiled, wasi, functions, fuel)
+            if not defaults:
+                check_compiled_options(compiled, wasi, functions, fuel, HOST_FN_REGISTRY)
             manifest = compiled.manifest
             if config is not None:
                 manifest = coerce_source(manifest, config=config)
@@ -159,29 +127,30 @@ cdef class Plugin:
             manifest = compiled.manifest
         self.compiled_plugin = compiled
         self._c = compiled.c
-        if interruptible is not None and _resolve_interruptible(manifest, interruptible) != compiled.interruptible:
+        if interruptible is not None and resolve_interruptible(manifest, interruptible) != compiled.interruptible:
             self._c = compiled._compilation(_engine_for(compiled.fuel is not None, interruptible))
+        if defaults:
+            options = compiled._default_options.get(environment)
+            if options is None:
+                options = plugin_options(compiled, compiled.manifest, environment)
+                if len(compiled._default_options) > 8:  # the environment keeps changing: keep the latest
+                    compiled._default_options.clear()
+                compiled._default_options[environment] = options
+            else:
+                options.check_mounts()
+            if manifest is not compiled.manifest:
+                options = options.with_config(manifest)
+        else:
+            options = plugin_options(compiled, manifest, environment, wasi_stdio=wasi_stdio, strict=strict,
+                                     wasi_env=wasi_env, wasi_args=wasi_args, logger=logger,
+                                     http_response_headers=http_response_headers)
+        self._options = options
+        self._log_wasi_output = options.log_wasi_output
+        self._dumps = options.memdump is not None or options.coredump is not None
         self._callable = compiled._callable
         self._exposed = []
         self._host_buffers = []
         self._current_plugin = CurrentPlugin._for(self)
-        # timeout_ms is at most U64_MAX (the manifest checks it); in ns that may not fit: clamp. 0 or None: no deadline.
-        self._timeout_ns = min((manifest.timeout_ms or 0) * 1000000, U64_MAX)
-        self._allowed_hosts = tuple(manifest.allowed_hosts or ())
-        self._max_http_response_bytes = manifest.memory.effective_max_http_response_bytes
-        self._http_response_headers = http_response_headers
-        wasi_stdio = _wasi_stdio_mode(wasi_stdio)
-        self._log_wasi_output = wasi_stdio == "log"
-        self._manifest = manifest
-        self._wasi_stdio = _WASI_STDIO_MODES[wasi_stdio]
-        self._strict = _strict_from_environment() if strict is None else bool(strict)
-        if logger is not None and not isinstance(logger, logging.Logger):
-            raise TypeError(f"logger must be a logging.Logger, got {type(logger).__name__}")
-        self._logger = logger
-        self._wasi_env, self._wasi_args = _wasi_strings(wasi_env, wasi_args, compiled.wasi)
-        # EXTISM_MEMDUMP / EXTISM_COREDUMP as set now (see debug_dumps); empty means unset
-        self._memdump = _environ(b"EXTISM_MEMDUMP") or None
-        self._coredump = _environ(b"EXTISM_COREDUMP") or None
         self._instantiate()
 
     cdef _instantiate(self):
@@ -194,15 +163,15 @@ cdef class Plugin:
         """Instantiate the modules before a call that would (see instance_new); when the instance
         pool is full, on the on-demand compilation instead."""
         cdef call_result r
-        instance_prepare(self.inst, self._timeout_ns, 1, &r)
+        instance_prepare(self.inst, 1, &r)
         self._restore_thread()
         if r.status == CALL_POOL_EXHAUSTED:
             free(r.message)
             self._use_on_demand()
-            instance_prepare(self.inst, self._timeout_ns, 1, &r)
+            instance_prepare(self.inst, 1, &r)
             self._restore_thread()
         if r.status != CALL_OK:
-            raise self._call_error(function_name, &r)
+            raise _call_error(self, function_name, &r)
 
     cdef _use_on_demand(self):
         """The instance pool is full (and this instance has no store): instantiate on the
@@ -215,39 +184,11 @@ cdef class Plugin:
         self._c = c
 
     cdef plugin_instance *_new_instance(self, char **message) except? NULL:
-        cdef list keep = []
-        cdef instance_options options
-        cdef plugin_instance *inst
-        manifest = self._manifest
-        memory = manifest.memory
-        memset(&options, 0, sizeof(options))
-        options.max_memory_bytes = -1
-        if memory.max_pages is not None:  # one budget for all the memories, the kernel's included
-            options.max_memory_bytes = memory.max_pages * WASM_PAGE_SIZE
-        options.max_var_bytes = memory.effective_max_var_bytes
-        options.max_table_elements = memory.effective_max_table_elements
-        options.fuel = self.compiled_plugin.fuel or 0
-        options.wasi = self.compiled_plugin.wasi
-        options.wasi_stdio = self._wasi_stdio
-        options.strict = self._strict
-        # Without WASI, allowed_paths is ignored (CompiledPlugin logged it), as in the official runtime.
-        allowed_paths = (manifest.allowed_paths or {}) if self.compiled_plugin.wasi else {}
-        try:
-            options.config = _config_entries(dict(manifest.config), keep)
-            options.config_count = len(manifest.config)
-            options.preopens = _preopens(dict(allowed_paths), keep)
-            options.preopen_count = len(allowed_paths)
-            options.wasi_env = _c_strings(self._wasi_env, keep)
-            options.wasi_env_count = len(self._wasi_env) // 2
-            options.wasi_args = _c_strings(self._wasi_args, keep)
-            options.wasi_arg_count = len(self._wasi_args)
-            inst = instance_new(self._c, <void *>self, &options, message)
-        finally:
-            free(<void *>options.config)
-            free(<void *>options.preopens)
-            free(<void *>options.wasi_env)
-            free(<void *>options.wasi_args)
-        return inst
+        """The instance, made from its options (packed once as C's instance_options)."""
+        packed = self._options.packed
+        if not packed:
+            packed.append(_pack_options(self._options))
+        return instance_new(self._c, <void *>self, (<_PackedOptions>packed[0]).c, message)
 
     def __dealloc__(self):
         if self.inst != NULL:
@@ -276,7 +217,7 @@ cdef class Plugin:
     @property
     def strict(self) -> bool:
         """Whether bad kernel accesses fail the call (see the class docstring)."""
-        return self._strict
+        return self._options.strict
 
     @property
     def fuel_consumed(self):
@@ -362,7 +303,7 @@ cdef class Plugin:
         """The export index for a call, after checking the plugin can take one now."""
         index_obj = self._callable.get(function_name)
         if index_obj is None:
-            raise self._missing_export(function_name)
+            raise _missing_export(self, function_name)
         if self.inst == NULL or self._closed:
             raise Error("plugin is closed")
         if self._busy:
@@ -404,26 +345,35 @@ cdef class Plugin:
                 self._prepare(function_name)
             # Entered with the GIL held: a short call never pays for releasing it; a call that
             # runs past one ticker tick (~1 ms) releases it and we take it back here.
-            instance_call(self.inst, index, ptr, n, self._timeout_ns, 1, &r)
+            instance_call(self.inst, index, ptr, n, 1, &r)
             self._restore_thread()
         finally:
             self._busy = False
             self._host_context = None
             if have_view:
                 PyBuffer_Release(&view)
+        self._finish_call(&r)
+        if r.status != CALL_OK:
+            raise _call_error(self, function_name, &r)
+        if parse is None:
+            return self._expose_output(&r)
+        return parse_output(PyBytes_FromStringAndSize(<const char *>r.output, r.output_length), parse)
+
+    cdef int _finish_call(self, call_result *r) except -1:
+        """What follows every call, Plugin.call's and each batch item's alike (before its error is
+        mapped by _call_error): its WASI output logged (wasi_stdio="log"), a KeyboardInterrupt /
+        SystemExit from a callback re-raised (the call's message freed), the debug dumps written
+        after a failure (EXTISM_MEMDUMP / EXTISM_COREDUMP)."""
         if self._log_wasi_output:
             self._log_wasi_streams()
         if self._pending_exception is not None:
             exc, self._pending_exception = self._pending_exception, None
             free(r.message)
+            r.message = NULL
             raise exc
-        if r.status != CALL_OK:
-            if self._memdump is not None or self._coredump is not None:
-                self._write_dumps(r.status)
-            raise self._call_error(function_name, &r)
-        if parse is None:
-            return self._expose_output(&r)
-        return parse_output(PyBytes_FromStringAndSize(<const char *>r.output, r.output_length), parse)
+        if r.status != CALL_OK and self._dumps:
+            self._write_dumps(r.status)
+        return 0
 
     cdef _write_dumps(self, call_status status):
         """EXTISM_MEMDUMP after any failed call, EXTISM_COREDUMP after a trap (debug_dumps.py)."""
@@ -432,14 +382,15 @@ cdef class Plugin:
         if kernel_bytes == NULL:
             return  # instantiation failed: no memory to dump
         kernel_memory = PyBytes_FromStringAndSize(<const char *>kernel_bytes, n)
-        if self._memdump is not None:
-            write_dump(self._memdump, kernel_memory, "memory dump")
-        if self._coredump is not None and status in (CALL_TRAP, CALL_OUT_OF_FUEL):
+        options = self._options
+        if options.memdump is not None:
+            write_dump(options.memdump, kernel_memory, "memory dump")
+        if options.coredump is not None and status in (CALL_TRAP, CALL_OUT_OF_FUEL):
             memories = [kernel_memory]
             main_bytes = instance_main_memory(self.inst, &n)
             if main_bytes != NULL:
                 memories.insert(0, PyBytes_FromStringAndSize(<const char *>main_bytes, n))
-            write_dump(self._coredump, coredump(memories), "core dump")
+            write_dump(options.coredump, coredump(memories), "core dump")
 
     cdef object _expose_output(self, call_result *r):
         buf = KernelBuffer._over(self, <uint8_t *>r.output, r.output_length, False)
@@ -543,24 +494,33 @@ cdef class Plugin:
         return batch.results(self, function_name, parse, return_exceptions)
 
     cdef _run(self, function_name, _Batch batch, bint return_exceptions):
-        """Run a batch's calls with the GIL released (its outputs stay in the batch)."""
+        """Run a batch's calls with the GIL released (its outputs stay in the batch). The batch
+        pauses after an item whose call needs _finish_call now (dumps after a failure, WASI output
+        to log), as Plugin.call runs it; its error is mapped when the results are read."""
         cdef size_t index = self._begin(function_name)
+        cdef int pause = BATCH_PAUSE_EACH if self._log_wasi_output else (BATCH_PAUSE_FAILED if self._dumps else 0)
+        cdef call_result *r
         self._busy = True
         try:
             if self.inst.needs_store:
                 self._prepare(function_name)
-            with nogil:
-                batch.run(self.inst, index, self._timeout_ns, return_exceptions)
-            while batch.pool_full:  # a new store after `_start` found the pool full
-                batch.pool_full = False
-                self._use_on_demand()
+            while True:
                 with nogil:
-                    batch.run(self.inst, index, self._timeout_ns, return_exceptions)
+                    batch.run(self.inst, index, return_exceptions, pause)
+                if batch.pool_full:  # a new store after `_start` found the pool full
+                    batch.pool_full = False
+                    self._use_on_demand()
+                    continue
+                if not batch.paused:
+                    break
+                batch.paused = False
+                r = &batch.results_[batch.done - 1]
+                self._finish_call(r)
+                if batch.done == batch.count or (r.status != CALL_OK and not return_exceptions):
+                    break
         finally:
             self._busy = False
-        if self._log_wasi_output:
-            self._log_wasi_streams()
-        if self._pending_exception is not None:
+        if self._pending_exception is not None:  # not paused for (no dumps, no WASI log)
             exc, self._pending_exception = self._pending_exception, None
             raise exc
 
@@ -576,122 +536,7 @@ cdef class Plugin:
             for line in text.splitlines():
                 logger.log(level, line, extra={"plugin_id": str(self.id), "wasi_stream": name})
 
-    cdef bytes _take_block(self, uint64_t offset):
-        """The bytes of a block the plugin handed over (then freed: the host owns it), or None."""
-        cdef kernel *k = self.inst.kernel
-        cdef uint64_t length = kernel_length(k, offset)
-        if length == 0:
-            return None
-        data = PyBytes_FromStringAndSize(<const char *>kernel_ptr(k, offset, length), length)
-        kernel_free(k, offset)
-        return data
-
-    cdef wasm_trap_t *_http_request(self, uint64_t request, uint64_t body, uint64_t *response):
-        cdef plugin_instance *inst = self.inst
-        cdef uint64_t now
-        try:
-            from extism_fast.host import http
-            request_json = self._take_block(request)
-            body_bytes = self._take_block(body) if body else b""
-            if request_json is None:
-                return instance_fail(inst, FAILURE_TRAP, f"extism:host/env http_request: request offset "
-                                                         f"{request} is not an allocated block".encode())
-            now = ticker_now_ns()
-            remaining = None  # the call's time left bounds the request
-            if inst.deadline_ns:
-                remaining = (inst.deadline_ns - now) / 1e9 if inst.deadline_ns > now else 0.0
-            # CancelHandle.cancel sets the flag, then cancels this token: one of them is seen.
-            self._http_cancel = http.RequestCancel()
-            if instance_cancel_requested(inst):
-                self._http_cancel.cancel()
-            try:
-                result = http.perform_request(request_json, body_bytes, allowed_hosts=self._allowed_hosts,
-                                              max_response_bytes=self._max_http_response_bytes,
-                                              timeout_s=remaining, cancel=self._http_cancel)
-            finally:
-                self._http_cancel = None
-            inst.http_status = result.status
-            if self._http_response_headers:
-                headers = result.headers_json()
-                instance_set_http_headers(inst, headers, len(headers))
-            response[0] = kernel_alloc_bytes(inst.kernel, result.body, len(result.body)) if result.body else 0
-            if result.body and response[0] == 0:
-                return instance_fail(inst, FAILURE_LIMIT, f"extism:host/env http_request: the response body "
-                                     f"({len(result.body)} bytes) does not fit in kernel memory "
-                                     f"({self._alloc_failure()})".encode())
-            return NULL
-        except BaseException as exc:
-            return self._http_failure(exc)
-
-    cdef wasm_trap_t *_http_failure(self, exc):
-        """Map an exception from http.perform_request to the failure the call reports."""
-        if isinstance(exc, TimeoutError) and self._timeout_ns:
-            self.inst.interrupt = INTERRUPT_TIMEOUT  # the call's own deadline ran out
-        elif isinstance(exc, CancelledError):
-            self.inst.interrupt = INTERRUPT_CANCEL
-        cdef failure_kind kind = FAILURE_HOST_CALL
-        for cls, k in ((CapabilityError, FAILURE_DENIED), (MemoryLimitError, FAILURE_LIMIT)):
-            if isinstance(exc, cls):
-                kind = k
-        self._keep_interrupt(exc)
-        return instance_fail(self.inst, kind, f"extism:host/env http_request: {exc}".encode("utf-8", "replace"))
-
     cdef _keep_interrupt(self, exc):
         """KeyboardInterrupt / SystemExit inside a host callback: fail the call, re-raise after it."""
         if not isinstance(exc, Exception) and self._pending_exception is None:
             self._pending_exception = exc
-
-    cdef _missing_export(self, name):
-        other = self.compiled_plugin._other_exports
-        if name in other:
-            return CallError(f"export '{name}' cannot be called as a plugin function: plugin functions "
-                             f"take no parameters and return i32 or nothing")
-        if not isinstance(name, str):
-            return TypeError(f"function name must be a str, got {type(name).__name__}")
-        return FunctionNotFoundError(f"plugin has no function named '{name}'")
-
-    cdef _call_error(self, name, call_result *r):
-        message = _take_message(r.message) if r.message != NULL else ""
-        status = r.status
-        if status == CALL_PLUGIN_ERROR:
-            return PluginError(message)
-        if status == CALL_NONZERO:
-            return CallError(f"plugin function '{name}' returned non-zero exit code {r.rc}")
-        if status == CALL_TIMEOUT:
-            return TimeoutError(f"plugin function '{name}' timed out after {self._timeout_ns // 1000000} ms "
-                                f"(manifest.timeout_ms)")
-        if status == CALL_CANCELLED:
-            return CancelledError(f"plugin function '{name}' was cancelled")
-        if status == CALL_OUT_OF_FUEL:
-            return FuelExhaustedError(f"plugin function '{name}' ran out of fuel (its budget is "
-                                      f"{self.compiled_plugin.fuel} instructions per call)")
-        if status == CALL_INPUT_TOO_LARGE:
-            return MemoryLimitError(f"input to '{name}' does not fit in kernel memory ({self._alloc_failure()})")
-        if status == CALL_EXIT:
-            return CallError(f"plugin function '{name}' exited with code {r.rc}")
-        if status == CALL_INSTANTIATE and r.failure == FAILURE_LIMIT:
-            return MemoryLimitError(
-                f"cannot instantiate the plugin for '{name}': {message} (manifest.memory.max_pages = "
-                f"{self._manifest.memory.max_pages}, the budget of all its memories)")
-        if status in (CALL_INSTANTIATE, CALL_POOL_EXHAUSTED):
-            return CallError(f"plugin function '{name}' could not start: {_trap_summary(message)}")
-        if status == CALL_HOST_FAILURE:
-            cls = {FAILURE_LIMIT: MemoryLimitError, FAILURE_HOST_FUNCTION: HostFunctionError,
-                   FAILURE_DENIED: CapabilityError, FAILURE_HOST_CALL: CallError}.get(r.failure, TrapError)
-            return cls(f"plugin function '{name}' failed: {message}")
-        cause, newline, trace = _trap_summary(message).partition("\n")
-        if self.inst.budget.limit >= 0:  # a memory.grow past the budget is refused, and plugins trap on that
-            cause = f"{cause} ({self._budget_note()})"
-        return TrapError(f"plugin function '{name}' trapped: {cause}{newline}{trace}")
-
-    cdef str _alloc_failure(self):
-        """Why the kernel could not allocate: the memory budget refused to grow it, or its limit."""
-        if self.inst.budget.refused:
-            return self._budget_note()
-        return f"kernel memory limit reached ({self.inst.kernel.limit} bytes)"
-
-    cdef str _budget_note(self):
-        """What is left of manifest.memory.max_pages (memory_budget.h)."""
-        cdef char note[160]
-        memory_budget_describe(&self.inst.budget, note, sizeof(note))
-        return note.decode()

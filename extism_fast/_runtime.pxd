@@ -2,6 +2,7 @@
 # every part (the .pxi files _runtime.pyx includes) sees every class whatever the include order.
 # The .pxi files define the methods; attributes are only declared here. Each class's docstring,
 # Python methods and method bodies are in the .pxi named after it (README, "Layout").
+cimport cython
 from libc.stdint cimport uint8_t, uint64_t, int64_t
 
 from extism_fast.includes.wasmtime cimport *
@@ -24,6 +25,11 @@ cdef class _DetachedStore:
 cdef class _HeapBlock:
     cdef void *data
     cdef Py_ssize_t size
+
+
+# _plugin.pxi
+cdef class _PackedOptions:
+    cdef instance_options *c
 
 
 # _host_functions.pxi
@@ -54,6 +60,7 @@ cdef class CompiledPlugin:
     cdef list _modules       # the loaded modules, for compiling them on another engine
     cdef list _defined_memories  # (bytes, defined by main) of the memories the modules define, read once
     cdef dict _compilations  # _engine_key -> _Compilation
+    cdef dict _default_options  # environment -> options.PluginOptions of Plugin(compiled) with no option
     cdef dict _callable      # export name -> index, for () -> i32 and () -> ()
     cdef dict _other_exports  # export name -> index, for function exports of any other type
     cdef object __weakref__   # for the registry of unpickled plugins (extism_fast/pickling.py)
@@ -75,30 +82,20 @@ cdef class Plugin:
     cdef plugin_instance *inst
     cdef readonly CompiledPlugin compiled_plugin
     cdef const compiled_plugin *_c  # the compilation inst runs (owned by compiled_plugin)
-    cdef object _manifest
-    cdef int _wasi_stdio
+    cdef readonly object _options   # options.PluginOptions: everything it runs under, resolved
+    cdef bint _log_wasi_output      # _options.log_wasi_output (read after every call)
+    cdef bint _dumps                # EXTISM_MEMDUMP or EXTISM_COREDUMP was set (_options)
     cdef bint _called               # a call has run: the instance has state of its own
     cdef object _http_cancel        # http.RequestCancel of the http_request in progress, or None
     cdef dict _callable
     cdef object _id
     cdef object _host_context
-    cdef uint64_t _timeout_ns
     cdef bint _busy
-    cdef object _allowed_hosts
-    cdef uint64_t _max_http_response_bytes
-    cdef bint _http_response_headers
-    cdef bint _log_wasi_output
     cdef bint _closed
-    cdef bint _strict
     cdef list _exposed   # KernelBuffers of outputs (parse=None) and viewed host-function buffers
     cdef list _host_buffers  # KernelBuffers handed to the running host function
     cdef CurrentPlugin _current_plugin  # what host functions receive (one per plugin)
     cdef object _pending_exception      # a KeyboardInterrupt/SystemExit raised in a callback
-    cdef readonly object _logger        # Plugin(logger=...): this plugin's log calls, or None
-    cdef list _wasi_env                 # [name, value, ...] as bytes (WASI only)
-    cdef list _wasi_args
-    cdef object _memdump                # EXTISM_MEMDUMP / EXTISM_COREDUMP paths, or None
-    cdef object _coredump
     cdef object __weakref__
     cdef _instantiate(self)
     cdef _prepare(self, function_name)
@@ -112,6 +109,8 @@ cdef class Plugin:
     cdef const compiled_plugin *_compilation_in_use(self) except NULL
     cdef _make_interruptible(self)
     cdef size_t _begin(self, function_name) except? 0
+    @cython.final  # a direct C call on every call's path (no vtable)
+    cdef int _finish_call(self, call_result *r) except -1
     cdef _write_dumps(self, call_status status)
     cdef object _expose_output(self, call_result *r)
     cdef _end_host_buffers(self)
@@ -121,14 +120,7 @@ cdef class Plugin:
     cdef list _run_batch(self, function_name, list items, parse, bint return_exceptions)
     cdef _run(self, function_name, _Batch batch, bint return_exceptions)
     cdef _log_wasi_streams(self)
-    cdef bytes _take_block(self, uint64_t offset)
-    cdef wasm_trap_t *_http_request(self, uint64_t request, uint64_t body, uint64_t *response)
-    cdef wasm_trap_t *_http_failure(self, exc)
     cdef _keep_interrupt(self, exc)
-    cdef _missing_export(self, name)
-    cdef _call_error(self, name, call_result *r)
-    cdef str _alloc_failure(self)
-    cdef str _budget_note(self)
 
 
 # _plugin.pxi
@@ -176,10 +168,10 @@ cdef class _Batch:
     cdef size_t arena_capacity
     cdef bint out_of_memory      # an output could not be kept: the batch stopped before it
     cdef bint pool_full          # an item found the instance pool full: the batch stopped before it
+    cdef bint paused             # stopped after an item to finish its call (run's `pause`)
     cdef int _allocate(self, size_t count) except -1
     cdef bint _keep_output(self, size_t i) noexcept nogil
-    cdef void run(self, plugin_instance *inst, size_t index, uint64_t timeout_ns,
-                  bint return_exceptions) noexcept nogil
+    cdef void run(self, plugin_instance *inst, size_t index, bint return_exceptions, int pause) noexcept nogil
     cdef check_memory(self, function_name)
     cdef list results(self, Plugin plugin, function_name, parse, bint return_exceptions)
 

@@ -42,7 +42,11 @@ from extism_fast.errors import (
 )
 from extism_fast.host.functions import Function, Val, ValType, HOST_FN_REGISTRY
 from extism_fast.runtime.compile_cache import cache_from_argument
-from extism_fast.manifest import Manifest, coerce_source, looks_like_wat, check_int_range, U64_MAX, WASM_PAGE_SIZE
+from extism_fast.manifest import Manifest, coerce_source, looks_like_wat, U64_MAX
+from extism_fast.runtime.options import (
+    C_INT64 as _C_INT64, C_UINT64 as _C_UINT64, ENVIRONMENT as _ENVIRONMENT, c_layout, check_compiled_options,
+    compile_options, plugin_options, resolve_interruptible,
+)
 
 from extism_fast.host.logs import ABI_LEVELS as _PY_LEVELS, plugin_log_level
 from extism_fast.runtime.debug_dumps import coredump, write_dump
@@ -174,29 +178,13 @@ cdef engine_bundle *_engine_for(bint fuel, bint interruptible) except NULL:
     return _engine((ENGINE_EPOCH if interruptible else 0) | debug, debug == 0)
 
 
-def _resolve_interruptible(manifest, interruptible):
-    """Whether a plugin gets epoch interruption: yes unless asked not to (as the official runtime,
-    whose calls can always be cancelled); a timeout cannot be honoured without it."""
-    if interruptible is None:
-        return True
-    if not interruptible and manifest.timeout_ms:
-        raise ManifestError(f"manifest.timeout_ms = {manifest.timeout_ms} needs an interruptible "
-                            f"plugin: drop interruptible=False or the timeout")
-    return bool(interruptible)
-
-
 cdef object _environ(const char *name):
     """The environment variable ``name`` as set now, or None. Read with C getenv, not os.environ:
     CPython writes every os.environ change through putenv/unsetenv, so both agree (and the
     official runtime reads the process environment too), while an os.environ lookup costs ~1 us
-    and every Plugin reads four of these."""
+    and every Plugin reads four of these (options.ENVIRONMENT)."""
     cdef const char *value = getenv(name)
     return None if value == NULL else PyUnicode_DecodeFSDefault(value)
-
-
-def _strict_from_environment():
-    """EXTISM_FAST_STRICT=1 makes plugins strict by default (Plugin(strict=None))."""
-    return (_environ(b"EXTISM_FAST_STRICT") or "").strip().lower() in ("1", "true", "yes", "on")
 
 
 cdef engine_bundle *_on_demand_twin(engine_bundle *bundle) except NULL:
@@ -272,4 +260,9 @@ include "_current_plugin.pxi"
 include "_compiled_plugin.pxi"
 include "_batch.pxi"
 include "_plugin.pxi"
+include "_call_errors.pxi"
+include "_host_http.pxi"
 include "_arrow.pxi"
+
+#: sizeof(instance_options) in C, for tests/test_options.py to compare with options.py's ctypes mirror.
+_INSTANCE_OPTIONS_SIZE = sizeof(instance_options)

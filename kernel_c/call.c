@@ -142,7 +142,7 @@ static int run_startup(plugin_instance *p, call_result *r) {
 
 /* A call or a preparation begins: the ticker for epoch engines, else the GIL released now
  * (nothing could release it later). Returns whether the ticker was started. */
-static int call_begin(plugin_instance *p, uint64_t timeout_ns, int holds_gil, call_result *r) {
+static int call_begin(plugin_instance *p, int holds_gil, call_result *r) {
     memset(r, 0, sizeof *r);
     __atomic_store_n(&p->cancel_requested, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&p->in_call, 1, __ATOMIC_RELEASE);
@@ -156,10 +156,10 @@ static int call_begin(plugin_instance *p, uint64_t timeout_ns, int holds_gil, ca
         p->holds_gil = 0;
     }
     p->deadline_ns = 0;
-    if (ticking && timeout_ns != 0) {
+    if (ticking && p->timeout_ns != 0) {
         uint64_t now = ticker_now_ns();
         /* Saturating: a timeout of centuries must not wrap round to a deadline in the past. */
-        p->deadline_ns = timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + timeout_ns;
+        p->deadline_ns = p->timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + p->timeout_ns;
     }
     return ticking;
 }
@@ -196,15 +196,15 @@ static int ensure_store(plugin_instance *p, call_result *r) {
     return -1;
 }
 
-void instance_prepare(plugin_instance *p, uint64_t timeout_ns, int holds_gil, call_result *r) {
-    int ticking = call_begin(p, timeout_ns, holds_gil, r);
+void instance_prepare(plugin_instance *p, int holds_gil, call_result *r) {
+    int ticking = call_begin(p, holds_gil, r);
     ensure_store(p, r);
     call_end(p, ticking);
 }
 
 void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input, uint64_t input_length,
-                   uint64_t timeout_ns, int holds_gil, call_result *r) {
-    int ticking = call_begin(p, timeout_ns, holds_gil, r);
+                   int holds_gil, call_result *r) {
+    int ticking = call_begin(p, holds_gil, r);
     if (ensure_store(p, r) != 0) goto done;
     if (p->budget.started) memory_budget_begin_call(p);
     kernel_reset(p->kernel);

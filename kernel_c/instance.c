@@ -62,6 +62,7 @@ plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, cons
     memory_budget_init(&p->budget, options->max_memory_bytes);
     p->max_table_elements = options->max_table_elements;
     p->fuel = options->fuel;
+    p->timeout_ns = options->timeout_ns;
     p->wasi = options->wasi;
     p->wasi_stdio = options->wasi_stdio;
     p->wasi_args = copy_strings(options->wasi_args, options->wasi_arg_count);

@@ -4,8 +4,8 @@
  * Owns: plugin_instance (one wasmtime store, made by the first call, with the kernel accessor
  * instance whose memory is the kernel memory (kernel_access.c), the instantiated modules, vars,
  * config, WASI settings and the interruption state; used by one thread at a time), the options it
- * is made from (instance_options: the one place a new manifest option is added) and its copies of
- * config, preopens and WASI argv/env. The store itself is store.h's; a call is call.h's.
+ * is made from (instance_options: the one struct C receives them in, from extism_fast/options.py)
+ * and its copies of config, preopens and WASI argv/env. The store itself is store.h's; a call is call.h's.
  */
 #ifndef EXTISM_FAST_INSTANCE_H
 #define EXTISM_FAST_INSTANCE_H
@@ -68,6 +68,7 @@ typedef struct plugin_instance {
     int64_t max_table_elements;      /* per wasm table; -1 = unlimited */
     uint64_t fuel;                   /* instructions per call (fuel engine only); 0 = unmetered */
     uint64_t fuel_consumed;          /* by the last export run (fuel != 0 only) */
+    uint64_t timeout_ns;             /* every call's time limit; 0 = none */
     int wasi;
     int wasi_stdio;                  /* wasi_stdio_mode */
     /* WASI_STDIO_LOG: what the plugin wrote to stdout [0] and stderr [1] during the current call,
@@ -102,25 +103,29 @@ typedef struct plugin_instance {
     memory_budget budget;            /* manifest.memory.max_pages for all the memories */
 } plugin_instance;
 
-/* What a plugin instance is allowed and given: filled once from the manifest and the Plugin's
- * options (the one place a new manifest option is added). instance_new copies what it points to. */
+/* What a plugin instance is allowed and given: extism_fast/options.py resolves the manifest and the
+ * Plugin's options once; the runtime (_pack_options, _plugin.pxi) writes its scalars into this
+ * struct by field name, at the offsets of options.py's ctypes mirror (CInstanceOptions, compared
+ * with this one by tests/test_options.py). instance_new copies what it points to. */
 typedef struct instance_options {
+    /* The scalars (written by name: options.py's c_layout), then the arrays. */
     int64_t max_memory_bytes;        /* budget for the growth of all the memories after instantiation
                                       * (manifest.memory.max_pages; memory_budget.h); -1 = unlimited */
     int64_t max_table_elements;      /* per wasm table (manifest.memory.max_table_elements); -1 = unlimited */
     uint64_t max_var_bytes;          /* total size of vars; 0 disables them */
     uint64_t fuel;                   /* budget of every call (fuel engine only); 0 = unmetered */
-    const kv_entry *config;
-    size_t config_count;
+    uint64_t timeout_ns;             /* deadline of every call (manifest.timeout_ms); 0 = none */
     int wasi;
     int wasi_stdio;                  /* wasi_stdio_mode */
+    int strict;                      /* bad kernel accesses trap with a precise message (kernel.h) */
+    const kv_entry *config;          /* NULL when config_count is 0, as every array here */
+    size_t config_count;
     const wasi_preopen *preopens;
     size_t preopen_count;
     const char *const *wasi_args;    /* WASI argv (none unless given) */
     size_t wasi_arg_count;
     const char *const *wasi_env;     /* WASI environment: name, value, name, value... (none unless given) */
     size_t wasi_env_count;           /* pairs */
-    int strict;                      /* bad kernel accesses trap with a precise message (kernel.h) */
 } instance_options;
 
 /* instance_new: an instance of `compiled` with its own kernel; its store is made and the modules

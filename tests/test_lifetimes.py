@@ -436,6 +436,7 @@ def _one_of_each():
                 _Compilation=_runtime._Compilation.__new__(_runtime._Compilation),
                 _DetachedStore=_runtime._DetachedStore.__new__(_runtime._DetachedStore),
                 _HeapBlock=_runtime._HeapBlock.__new__(_runtime._HeapBlock),
+                _PackedOptions=_runtime._PackedOptions.__new__(_runtime._PackedOptions),
                 _HostFunctionEntry=_runtime._HostFunctionEntry(fn))
     return fn, plugin, made
 

@@ -122,7 +122,6 @@ cdef extern from "compiled.h" nogil:
         size_t export_count
         char **export_names
         uint8_t *export_shapes
-        uint8_t *export_slots
 
     void compiled_plugin_delete(compiled_plugin *c)
     int compiled_plugin_link(compiled_plugin *c, const host_definitions *host, link_problem *problem,
@@ -145,22 +144,16 @@ cdef extern from "instance.h" nogil:
         char *guest_path
         int read_only
 
+    # The arrays only: the scalars are written by name at options.c_layout()'s offsets (_pack_options).
     ctypedef struct instance_options:
-        int64_t max_memory_bytes
-        int64_t max_table_elements
-        uint64_t max_var_bytes
-        uint64_t fuel
         const kv_entry *config
         size_t config_count
-        int wasi
-        int wasi_stdio
         const wasi_preopen *preopens
         size_t preopen_count
         const char *const *wasi_args
         size_t wasi_arg_count
         const char *const *wasi_env
         size_t wasi_env_count
-        int strict
 
     ctypedef enum failure_kind:
         FAILURE_NONE
@@ -169,11 +162,6 @@ cdef extern from "instance.h" nogil:
         FAILURE_HOST_FUNCTION
         FAILURE_DENIED
         FAILURE_HOST_CALL
-
-    ctypedef enum wasi_stdio_mode:
-        WASI_STDIO_DISCARD
-        WASI_STDIO_INHERIT
-        WASI_STDIO_LOG
 
     ctypedef enum interrupt_reason:
         INTERRUPT_NONE
@@ -241,10 +229,10 @@ cdef extern from "call.h" nogil:
     host_hooks instance_hooks
     plugin_instance *current_instance
 
-    void instance_prepare(plugin_instance *p, uint64_t timeout_ns, int holds_gil, call_result *r)
+    void instance_prepare(plugin_instance *p, int holds_gil, call_result *r)
     int instance_cancel_requested(plugin_instance *p)
     void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input,
-                       uint64_t input_length, uint64_t timeout_ns, int holds_gil, call_result *r)
+                       uint64_t input_length, int holds_gil, call_result *r)
     void instance_cancel(plugin_instance *p)
     int instance_set_http_headers(plugin_instance *p, const uint8_t *json, uint64_t length)
     wasm_trap_t *instance_fail(plugin_instance *p, failure_kind kind, const char *message)

@@ -1,0 +1,282 @@
+"""One plugin instance's options, resolved once: the manifest, Plugin's keyword arguments, the
+environment and the defaults become one frozen :class:`PluginOptions`, and C receives them as one
+``instance_options`` struct (kernel_c/instance.h), its scalars written by name at the offsets this
+module's ctypes mirror of it gives (:func:`c_layout`; the runtime's ``_pack_options`` writes them).
+
+Every check of a Plugin / CompiledPlugin option is here (the manifest's own schema is checked by
+manifest.py when it is parsed). The C struct is declared here a second time, with ctypes
+(``CInstanceOptions``, :func:`c_types`): tests/test_options.py compares it with instance.h field by field.
+
+A new manifest option: its field in manifest.py's schema (or a Plugin keyword), its resolved value
+in :func:`plugin_options`; if C enforces it, a field of ``instance_options`` in kernel_c/instance.h
+and the same name and type in ``CInstanceOptions`` (:func:`c_types`; packed with no further code),
+read by the C code that enforces it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, NamedTuple, Optional
+
+from extism_fast.errors import ManifestError
+from extism_fast.manifest import U64_MAX, Manifest, check_int_range
+
+__all__ = ["PluginOptions", "plugin_options", "compile_options", "resolve_interruptible", "ENVIRONMENT",
+           "WASI_STDIO_MODES"]
+
+logger = logging.getLogger("extism_fast")
+
+#: The environment variables a Plugin reads when it is created, as ``_runtime`` passes them to
+#: :func:`plugin_options` (read with C getenv there: ~50 ns each, where os.environ costs ~1 us).
+ENVIRONMENT = (b"EXTISM_FAST_STRICT", b"EXTISM_ENABLE_WASI_OUTPUT", b"EXTISM_MEMDUMP", b"EXTISM_COREDUMP")
+
+#: wasi_stdio values and their wasi_stdio_mode in C (instance.h).
+WASI_STDIO_MODES = {"inherit": 1, "log": 2, "discard": 0}
+
+
+class PluginOptions(NamedTuple):
+    """Everything a Plugin runs under, resolved (frozen: a tuple). The fields named as scalars of
+    C's instance_options are written into it by name (c_layout)."""
+
+    manifest: Manifest
+    max_memory_bytes: int          # manifest.memory.max_pages in bytes; -1 = no budget
+    max_table_elements: int
+    max_var_bytes: int
+    fuel: int                      # 0 = unmetered
+    wasi: bool
+    wasi_stdio: int                # wasi_stdio_mode
+    strict: bool
+    timeout_ns: int                # 0 = no deadline (clamped to a u64)
+    config: tuple                  # ((key bytes, value bytes), ...)
+    mounts: tuple                  # ((host path str, host path bytes, guest bytes, read_only), ...)
+    wasi_env: tuple                # (name, value, name, value...) as bytes
+    wasi_args: tuple               # bytes
+    allowed_hosts: tuple           # served by the http_request host service (_host_http.pxi), not C
+    max_http_response_bytes: int
+    http_response_headers: bool
+    log_wasi_output: bool          # wasi_stdio == "log": logged after each call
+    logger: Optional[logging.Logger]
+    memdump: Optional[str]         # EXTISM_MEMDUMP / EXTISM_COREDUMP as set then; None = unset
+    coredump: Optional[str]
+    packed: list                   # [the C struct], made by the runtime for the first instance (_pack_options)
+
+    def with_config(self, manifest: Manifest) -> "PluginOptions":
+        """These options for ``manifest``, which differs from theirs in its config only (Plugin's
+        ``config`` merged in): Plugin(compiled, config=...) resolves nothing else again."""
+        config = tuple((key.encode(), value.encode()) for key, value in manifest.config.items())
+        return tuple.__new__(PluginOptions, (manifest, *self[1:_CONFIG], config, *self[_CONFIG + 1:_PACKED], []))
+
+    def check_mounts(self) -> None:
+        """Each mounted host directory must exist when an instance is made from these options."""
+        for host_path, _, _, _ in self.mounts:
+            if not os.path.isdir(host_path):
+                raise ManifestError(f"manifest.allowed_paths: host directory {host_path!r} does not exist")
+
+
+_CONFIG = PluginOptions._fields.index("config")
+_PACKED = PluginOptions._fields.index("packed")
+
+
+# ---------------------------------------------------------------------------------------------
+# Resolution and checks
+# ---------------------------------------------------------------------------------------------
+
+
+def resolve_interruptible(manifest: Manifest, interruptible: Any) -> bool:
+    """Whether a plugin gets epoch interruption: yes unless asked not to (as the official runtime,
+    whose calls can always be cancelled); a timeout cannot be honoured without it."""
+    if interruptible is None:
+        return True
+    if not interruptible and manifest.timeout_ms:
+        raise ManifestError(f"manifest.timeout_ms = {manifest.timeout_ms} needs an interruptible "
+                            f"plugin: drop interruptible=False or the timeout")
+    return bool(interruptible)
+
+
+def compile_options(manifest: Manifest, wasi: bool, fuel: Any, interruptible: Any) -> bool:
+    """CompiledPlugin's options checked; returns whether it is interruptible."""
+    if manifest.allowed_paths and not wasi:  # as the official runtime: ignored, not refused
+        logger.warning("manifest.allowed_paths is ignored: WASI is not enabled (pass wasi=True "
+                       "to mount directories)")
+    if fuel is not None:  # instructions per call, a u64 for wasmtime
+        check_int_range("fuel", fuel, 1, U64_MAX)
+    return resolve_interruptible(manifest, interruptible)
+
+
+def check_compiled_options(compiled: Any, wasi: Any, functions: Any, fuel: Any, registry: Any) -> None:
+    """Plugin(compiled, ...): options that belong to the compilation must agree with it (else the
+    fuel budget, WASI or host functions asked for would be silently dropped)."""
+    if fuel is not None and fuel != compiled.fuel:
+        raise ManifestError(f"fuel={fuel!r} conflicts with the CompiledPlugin (fuel={compiled.fuel!r}): "
+                            f"pass fuel to CompiledPlugin")
+    if wasi and not compiled.wasi:
+        raise ManifestError("wasi=True conflicts with the CompiledPlugin (compiled without WASI): "
+                            "pass wasi=True to CompiledPlugin")
+    # functions=[] is what programs for the official SDK pass everywhere (it ignores the argument
+    # with a CompiledPlugin): only host functions actually given must match.
+    if functions is not registry and functions:
+        given = {(f.namespace, f.name, f.f) for f in functions}
+        if given != {(f.namespace, f.name, f.f) for f in compiled.functions}:
+            raise ManifestError("functions=... conflicts with the CompiledPlugin's host functions: "
+                                "pass them to CompiledPlugin")
+
+
+def wasi_stdio_mode(wasi_stdio: Any, enable_wasi_output: Optional[str]) -> str:
+    """Plugin(wasi_stdio=...): as asked; None decides as every official host does: inherited when
+    EXTISM_ENABLE_WASI_OUTPUT is set (to any value), discarded otherwise."""
+    if wasi_stdio is None:
+        return "inherit" if enable_wasi_output is not None else "discard"
+    if wasi_stdio not in WASI_STDIO_MODES:
+        raise ManifestError(f"wasi_stdio must be one of {', '.join(WASI_STDIO_MODES)} or None, "
+                            f"got {wasi_stdio!r}")
+    return str(wasi_stdio)
+
+
+def _utf8(text: str, field: str) -> bytes:
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        raise ManifestError(f"{field}: not encodable as UTF-8 (a lone surrogate)") from None
+
+
+def wasi_strings(wasi_env: Any, wasi_args: Any, wasi: bool) -> tuple[tuple, tuple]:
+    """``wasi_env`` / ``wasi_args`` as the C strings WASI gets: ((name, value, ...), (arg, ...)).
+    Without WASI they are ignored with a warning, as allowed_paths is. Values never appear in
+    messages (an environment often carries secrets)."""
+    if wasi_env is None and wasi_args is None:
+        return (), ()
+    if wasi_env is not None and not isinstance(wasi_env, dict):
+        raise TypeError(f"wasi_env must be a dict of str to str, got {type(wasi_env).__name__}")
+    if wasi_args is not None and (isinstance(wasi_args, (str, bytes)) or not isinstance(wasi_args, (list, tuple))):
+        raise TypeError(f"wasi_args must be a list of str, got {type(wasi_args).__name__}")
+    env: list[bytes] = []
+    args: list[bytes] = []
+    for name, value in (wasi_env or {}).items():
+        if not isinstance(name, str) or not name or "=" in name or "\0" in name:
+            raise ManifestError(f"wasi_env: invalid variable name {name!r} (a non-empty str without '=' or NUL)")
+        if not isinstance(value, str) or "\0" in value:
+            raise ManifestError(f"wasi_env[{name!r}]: the value must be a str without NUL "
+                                f"(got {type(value).__name__})")
+        env += [_utf8(name, "wasi_env"), _utf8(value, f"wasi_env[{name!r}]")]
+    for i, arg in enumerate(wasi_args or ()):
+        if not isinstance(arg, str) or "\0" in arg:
+            raise ManifestError(f"wasi_args[{i}]: must be a str without NUL (got {type(arg).__name__})")
+        args.append(_utf8(arg, f"wasi_args[{i}]"))
+    if not wasi:
+        logger.warning("extism_fast: wasi_env/wasi_args are ignored: WASI is not enabled (pass wasi=True)")
+        return (), ()
+    return tuple(env), tuple(args)
+
+
+def _mounts(manifest: Manifest, wasi: bool) -> tuple:
+    # Without WASI, allowed_paths is ignored (CompiledPlugin logged it), as in the official runtime.
+    mounts = []
+    for host, guest in ((manifest.allowed_paths or {}) if wasi else {}).items():
+        read_only = host.startswith("ro:")
+        host_path = host[3:] if read_only else host
+        mounts.append((host_path, os.fsencode(host_path), guest.encode(), read_only))
+    return tuple(mounts)
+
+
+def plugin_options(compiled: Any, manifest: Manifest, environment: tuple, *, wasi_stdio: Any = None,
+                   strict: Any = None, wasi_env: Any = None, wasi_args: Any = None, logger: Any = None,
+                   http_response_headers: bool = False) -> PluginOptions:
+    """The options of a Plugin of ``compiled`` running ``manifest`` (the compiled plugin's, or it
+    with Plugin's ``config`` merged in). ``environment``: the values of :data:`ENVIRONMENT` now."""
+    strict_env, enable_wasi_output, memdump, coredump = environment
+    stdio = wasi_stdio_mode(wasi_stdio, enable_wasi_output)
+    if logger is not None and not isinstance(logger, logging.Logger):
+        raise TypeError(f"logger must be a logging.Logger, got {type(logger).__name__}")
+    env, args = wasi_strings(wasi_env, wasi_args, compiled.wasi)
+    memory = manifest.memory
+    options = PluginOptions(
+        manifest=manifest,
+        # one budget for all the memories, the kernel's included
+        max_memory_bytes=-1 if memory.max_memory_bytes is None else memory.max_memory_bytes,
+        max_table_elements=memory.effective_max_table_elements,
+        max_var_bytes=memory.effective_max_var_bytes,
+        fuel=compiled.fuel or 0,
+        wasi=bool(compiled.wasi),
+        wasi_stdio=WASI_STDIO_MODES[stdio],
+        strict=(strict_env or "").strip().lower() in ("1", "true", "yes", "on") if strict is None else bool(strict),
+        # timeout_ms is at most U64_MAX (the manifest checks it); in ns that may not fit: clamp.
+        timeout_ns=min((manifest.timeout_ms or 0) * 1000000, U64_MAX),
+        config=tuple((key.encode(), value.encode()) for key, value in manifest.config.items()),  # as with_config
+        mounts=_mounts(manifest, compiled.wasi),
+        wasi_env=env,
+        wasi_args=args,
+        allowed_hosts=tuple(manifest.allowed_hosts or ()),
+        max_http_response_bytes=memory.effective_max_http_response_bytes,
+        http_response_headers=bool(http_response_headers),
+        log_wasi_output=stdio == "log",
+        logger=logger,
+        memdump=memdump or None,  # empty means unset
+        coredump=coredump or None,
+        packed=[],
+    )
+    options.check_mounts()
+    return options
+
+
+# ---------------------------------------------------------------------------------------------
+# The C struct (kernel_c/instance.h), packed by name
+# ---------------------------------------------------------------------------------------------
+
+_C_TYPES: Any = None  # (CInstanceOptions, CKvEntry, CWasiPreopen, scalars), made on first use (ctypes loads then)
+
+
+def c_types() -> Any:
+    """The ctypes mirrors of instance.h's instance_options and wasi_preopen and vars.h's kv_entry."""
+    global _C_TYPES
+    if _C_TYPES is None:
+        import ctypes as c
+
+        class CKvEntry(c.Structure):
+            _fields_ = [("key", c.c_char_p), ("key_len", c.c_uint64), ("value", c.c_char_p),
+                        ("value_len", c.c_uint64)]
+
+        class CWasiPreopen(c.Structure):
+            _fields_ = [("host_path", c.c_char_p), ("guest_path", c.c_char_p), ("read_only", c.c_int)]
+
+        class CInstanceOptions(c.Structure):
+            _fields_ = [
+                ("max_memory_bytes", c.c_int64),
+                ("max_table_elements", c.c_int64),
+                ("max_var_bytes", c.c_uint64),
+                ("fuel", c.c_uint64),
+                ("timeout_ns", c.c_uint64),
+                ("wasi", c.c_int),
+                ("wasi_stdio", c.c_int),
+                ("strict", c.c_int),
+                ("config", c.POINTER(CKvEntry)),
+                ("config_count", c.c_size_t),
+                ("preopens", c.POINTER(CWasiPreopen)),
+                ("preopen_count", c.c_size_t),
+                ("wasi_args", c.POINTER(c.c_char_p)),
+                ("wasi_arg_count", c.c_size_t),
+                ("wasi_env", c.POINTER(c.c_char_p)),
+                ("wasi_env_count", c.c_size_t),
+            ]
+
+        # The scalars the runtime writes by name (c_layout): PluginOptions has them too.
+        scalars = [field[0] for field in CInstanceOptions._fields_
+                   if field[0] in PluginOptions._fields and not hasattr(field[1], "contents")]
+        _C_TYPES = (CInstanceOptions, CKvEntry, CWasiPreopen, tuple(scalars))
+    return _C_TYPES
+
+
+#: c_layout()'s kinds of scalar: C's int64_t, uint64_t, int.
+C_INT64, C_UINT64, C_INT = 0, 1, 2
+
+
+def c_layout() -> tuple:
+    """The scalars of instance_options as the runtime packs them: (name, byte offset, kind) of each
+    field that PluginOptions has too; the arrays (config, mounts, WASI argv and environment) are
+    packed by the runtime itself (_plugin.pxi, _pack_options)."""
+    import ctypes
+
+    c_options, _, _, scalars = c_types()
+    kinds = {ctypes.c_int64: C_INT64, ctypes.c_uint64: C_UINT64, ctypes.c_int: C_INT}
+    return tuple((field[0], getattr(c_options, field[0]).offset, kinds[field[1]])
+                 for field in c_options._fields_ if field[0] in scalars)

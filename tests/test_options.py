@@ -1,0 +1,215 @@
+"""extism_fast/runtime/options.py: one frozen, resolved options object per Plugin, and the C structs the
+Python side declares a second time (kernel.pxd, options.py's ctypes mirror) kept equal to the
+kernel_c headers field by field."""
+
+from __future__ import annotations
+
+import ctypes
+import pathlib
+import re
+
+import pytest
+
+import extism_fast as ef
+from extism_fast import _runtime
+from extism_fast.runtime import options
+from extism_fast.manifest import WASM_PAGE_SIZE
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+KERNEL_C = ROOT / "kernel_c"
+KERNEL_PXD = ROOT / "extism_fast" / "includes" / "kernel.pxd"
+
+
+# ---- parsing the declarations ----
+
+def _type(text: str) -> str:
+    """A C type as compared: no const, no spaces (``const char *const *`` -> ``char**``)."""
+    return re.sub(r"\bconst\b|\s+", "", text)
+
+
+def c_structs(text: str) -> dict[str, dict[str, str]]:
+    """Every ``typedef struct name {...} name;`` of a C header: field -> type (function pointers
+    and arrays are kept with their name's decoration stripped, enough to compare names)."""
+    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+    text = re.sub(r"//[^\n]*", "", text)
+    structs = {}
+    for match in re.finditer(r"typedef\s+struct\s+(\w+)\s*\{(.*?)\}\s*(\w+)\s*;", text, flags=re.S):
+        fields = {}
+        for declaration in match.group(2).split(";"):
+            declaration = " ".join(declaration.split())
+            if not declaration:
+                continue
+            pointer = re.match(r"(.*)\(\s*\*\s*(\w+)\s*\)\s*\(.*\)$", declaration)  # a function pointer
+            if pointer:
+                fields[pointer.group(2)] = "fn"
+                continue
+            first, *others = declaration.split(",")  # `uint64_t a, b`
+            found = re.match(r"(.*?)(\w+)\s*(\[.*\])?$", first)
+            if found is None:  # a macro that expands to fields (wasmtime_api.h's table)
+                continue
+            fields[found.group(2)] = _type(found.group(1)) + (found.group(3) or "")
+            for other in others:
+                fields[other.strip()] = _type(found.group(1))
+        structs[match.group(3)] = fields
+    return structs
+
+
+def pxd_structs(text: str) -> dict[str, tuple[str, dict[str, str]]]:
+    """Every ``ctypedef struct name:`` of kernel.pxd: (its header, field -> type)."""
+    structs: dict[str, tuple[str, dict[str, str]]] = {}
+    header = None
+    current = None
+    for line in text.splitlines():
+        code = line.split("#", 1)[0].rstrip()
+        extern = re.match(r'cdef extern from "([\w.]+)"', code)
+        if extern:
+            header, current = extern.group(1), None
+            continue
+        struct = re.match(r"    ctypedef struct (\w+):", code)
+        if struct:
+            current = structs.setdefault(struct.group(1), (header, {}))[1]
+            continue
+        if current is not None and code.startswith("        ") and code.strip() != "pass":
+            if "(" in code:  # a function pointer field
+                name = re.match(r"\s*[\w\s*]*\(\*(\w+)\)", code)
+                current[name.group(1)] = "fn"
+                continue
+            found = re.match(r"\s*(.*?)(\w+)$", code)
+            current[found.group(2)] = _type(found.group(1))
+        elif code and not code.startswith("        "):
+            current = None
+    return structs
+
+
+def header_structs() -> dict[str, dict[str, str]]:
+    structs: dict[str, dict[str, str]] = {}
+    for header in KERNEL_C.glob("*.h"):
+        structs.update(c_structs(header.read_text()))
+    return structs
+
+
+_C_SCALARS = {"int64_t": ctypes.c_int64, "uint64_t": ctypes.c_uint64, "int": ctypes.c_int,
+              "size_t": ctypes.c_size_t}
+_MIRRORED = {"CKvEntry": "kv_entry", "CWasiPreopen": "wasi_preopen"}
+
+
+def _ctype_matches(ctype, c_type: str) -> bool:
+    """Whether a ctypes field type has C type ``c_type`` (``c_char_p``: any byte pointer; on this
+    platform c_uint64 and c_size_t are one type, as the C types are one size)."""
+    if ctype is ctypes.c_char_p:
+        return c_type in ("char*", "uint8_t*")
+    if hasattr(ctype, "contents"):  # POINTER(X)
+        return c_type.endswith("*") and _ctype_matches(ctype._type_, c_type[:-1]) if ctype._type_ is ctypes.c_char_p \
+            else c_type == _MIRRORED.get(ctype._type_.__name__, "?") + "*"
+    return _C_SCALARS.get(c_type) is ctype
+
+
+def pxd_mismatches(pxd_text: str, structs: dict[str, dict[str, str]]) -> list[str]:
+    """Each field kernel.pxd declares that its header's struct lacks, or declares with another type."""
+    problems = []
+    for name, (header, fields) in pxd_structs(pxd_text).items():
+        c_fields = structs.get(name)
+        if c_fields is None:
+            problems.append(f"{name}: no such struct in kernel_c (kernel.pxd says {header})")
+            continue
+        for field, pxd_type in fields.items():
+            if field not in c_fields:
+                problems.append(f"{name}.{field}: not a field of the C struct")
+            elif pxd_type != c_fields[field]:
+                problems.append(f"{name}.{field}: {pxd_type} in kernel.pxd, {c_fields[field]} in {header}")
+    return problems
+
+
+def ctypes_mismatches(struct_name: str, ctype, structs: dict[str, dict[str, str]]) -> list[str]:
+    """Differences between a ctypes mirror and the C struct: the same fields, in order, same types."""
+    c_fields = structs[struct_name]
+    names = [name for name, _ in ctype._fields_]
+    if names != list(c_fields):
+        return [f"{struct_name}: fields {names} in options.py, {list(c_fields)} in C"]
+    return [f"{struct_name}.{name}: {t.__name__} in options.py, {c_fields[name]} in C"
+            for name, t in ctype._fields_ if not _ctype_matches(t, c_fields[name])]
+
+
+# ---- the declarations agree ----
+
+def test_kernel_pxd_declares_the_structs_as_the_headers_define_them():
+    assert pxd_mismatches(KERNEL_PXD.read_text(), header_structs()) == []
+
+
+def test_options_py_mirrors_instance_options_and_its_arrays():
+    structs = header_structs()
+    c_options, kv_entry, preopen, _ = options.c_types()
+    for name, mirror in (("instance_options", c_options), ("kv_entry", kv_entry), ("wasi_preopen", preopen)):
+        assert ctypes_mismatches(name, mirror, structs) == []
+    assert ctypes.sizeof(c_options) == _runtime._INSTANCE_OPTIONS_SIZE
+
+
+def test_a_seeded_difference_is_found():
+    """The comparisons are not vacuous: a changed type, a missing field, a new C field."""
+    structs = header_structs()
+    pxd = KERNEL_PXD.read_text()
+    changed = pxd.replace("        uint64_t output_length\n", "        uint32_t output_length\n")
+    assert changed != pxd
+    assert pxd_mismatches(changed, structs) == [
+        "call_result.output_length: uint32_t in kernel.pxd, uint64_t in call.h"]
+    assert pxd_mismatches(pxd.replace("        int32_t rc\n", "        int32_t rc\n        int extra\n"),
+                          structs) == ["call_result.extra: not a field of the C struct"]
+    header = (KERNEL_C / "instance.h").read_text()
+    seeded = header.replace("    int strict;", "    int strict;\n    int64_t max_new_thing;")
+    assert seeded != header
+    c_options = options.c_types()[0]
+    assert ctypes_mismatches("instance_options", c_options, c_structs(seeded))
+    retyped = header.replace("    uint64_t timeout_ns;             /* deadline", "    int64_t timeout_ns; /* deadline")
+    assert retyped != header
+    assert ctypes_mismatches("instance_options", c_options, c_structs(retyped)) == [
+        "instance_options.timeout_ns: c_ulong in options.py, int64_t in C"]
+
+
+def test_wasi_stdio_values_are_the_c_enum():
+    text = (KERNEL_C / "instance.h").read_text()
+    enum = dict(re.findall(r"WASI_STDIO_(\w+) = (\d+)", text))
+    assert {name.lower(): int(value) for name, value in enum.items()} == options.WASI_STDIO_MODES
+
+
+# ---- the resolved options ----
+
+def test_options_are_resolved_once_and_frozen(plugin_wasm):
+    manifest = {"wasm": [{"data": plugin_wasm("kernel")}], "timeout_ms": 1500,
+                "memory": {"max_pages": 40, "max_var_bytes": 77}, "allowed_hosts": ["a.example"],
+                "config": {"k": "v"}}
+    with ef.Plugin(manifest, http_response_headers=True) as plugin:
+        o = plugin._options
+        assert o.max_memory_bytes == 40 * WASM_PAGE_SIZE == o.manifest.memory.max_memory_bytes
+        assert (o.max_var_bytes, o.timeout_ns, o.allowed_hosts, o.config) == (77, 1_500_000_000, ("a.example",),
+                                                                               ((b"k", b"v"),))
+        assert o.http_response_headers and o.max_table_elements == o.manifest.memory.effective_max_table_elements
+        with pytest.raises(AttributeError):
+            o.timeout_ns = 0
+    with ef.Plugin(plugin_wasm("kernel")) as plugin:
+        assert plugin._options.max_memory_bytes == -1 and plugin._options.timeout_ns == 0
+
+
+def test_plugin_from_a_compiled_plugin_reuses_its_options_until_the_environment_changes(plugin_wasm, monkeypatch):
+    monkeypatch.delenv("EXTISM_FAST_STRICT", raising=False)
+    compiled = ef.CompiledPlugin(plugin_wasm("kernel"))
+    first, second = ef.Plugin(compiled), ef.Plugin(compiled)
+    assert first._options is second._options and not first.strict
+    monkeypatch.setenv("EXTISM_FAST_STRICT", "1")
+    assert ef.Plugin(compiled).strict  # read when each Plugin is made, as before
+    configured = ef.Plugin(compiled, config={"a": "b"})._options  # the same options, but its config
+    assert configured.config == ((b"a", b"b"),) and configured.manifest.config == {"a": "b"}
+    strict_now = ef.Plugin(compiled)._options
+    assert configured[1:9] == strict_now[1:9] and configured.packed is not strict_now.packed
+
+
+def test_mounts_are_checked_for_every_plugin_even_with_reused_options(plugin_wasm, tmp_path):
+    mounted = tmp_path / "data"
+    mounted.mkdir()
+    compiled = ef.CompiledPlugin({"wasm": [{"data": plugin_wasm("kernel")}],
+                                  "allowed_paths": {str(mounted): "/data"}}, wasi=True)
+    ef.Plugin(compiled).close()
+    mounted.rmdir()
+    with pytest.raises(ef.ManifestError, match="manifest.allowed_paths: host directory .* does not exist"):
+        ef.Plugin(compiled)
+    mounted.mkdir()
+    ef.Plugin(compiled).close()  # the compiled plugin is intact
