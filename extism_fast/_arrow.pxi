@@ -1,6 +1,6 @@
 # _arrow.pxi - Arrow in, Arrow out: call_many over the buffers of pyarrow binary/string arrays.
 # Part of extism_fast/_runtime.pyx (included there; one Cython module). The pyarrow-facing half
-# (types, pa.Array.from_buffers, combining pieces, the documentation) is extism_fast/arrow.py.
+# (types, pa.Array.from_buffers, combining pieces, the documentation) is extism_fast/scale/arrow.py.
 
 from libc.stdint cimport uintptr_t
 
@@ -219,7 +219,7 @@ cdef object _run_arrow_batch(Plugin plugin, function_name, _ArrowBatch batch, pa
 
 def _arrow_call_many(Plugin plugin, function_name, inputs, parse, bint return_exceptions, output,
                      int64_t first_index):
-    """Plugin.call_many with an Arrow input or output (extism_fast/arrow.py says what each gives).
+    """Plugin.call_many with an Arrow input or output (extism_fast/scale/arrow.py says what each gives).
     ``first_index``: the index of ``inputs[0]`` in the caller's whole input, for messages
     (PluginPool.map runs pieces)."""
     cdef _ArrowBatch batch

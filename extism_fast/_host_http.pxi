@@ -1,6 +1,6 @@
 # _host_http.pxi - The http_request host service: extism:host/env http_request served for a
 # Plugin's running call (the policy, allowed_hosts and the response cap, and the request itself
-# live in extism_fast/http.py). Part of extism_fast/_runtime.pyx (included there).
+# live in extism_fast/host/http.py). Part of extism_fast/_runtime.pyx (included there).
 
 
 cdef wasm_trap_t *_http_request_hook(void *owner, uint64_t request, uint64_t body,

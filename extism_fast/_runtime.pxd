@@ -63,7 +63,7 @@ cdef class CompiledPlugin:
     cdef dict _default_options  # environment -> options.PluginOptions of Plugin(compiled) with no option
     cdef dict _callable      # export name -> index, for () -> i32 and () -> ()
     cdef dict _other_exports  # export name -> index, for function exports of any other type
-    cdef object __weakref__   # for the registry of unpickled plugins (extism_fast/pickling.py)
+    cdef object __weakref__   # for the registry of unpickled plugins (extism_fast/runtime/pickling.py)
     cdef compiled_plugin *_compilation(self, engine_bundle *engine) except NULL
     cdef compiled_plugin *_unpooled(self, const compiled_plugin *source) except NULL
     cdef _Compilation _compile_for(self, engine_bundle *engine, const compiled_plugin *source)

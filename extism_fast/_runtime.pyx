@@ -13,7 +13,7 @@ declared in _runtime.pxd, so every part sees every class whatever the include or
 No class here is copied or pickled by Cython's automatic pickling (``auto_pickle=False``): it
 would rebuild raw pointers (a KernelBuffer's data from a temporary bytes). copy.copy, deepcopy
 and pickle raise TypeError, as the official SDK's cffi buffers do, unless a class says how
-(CompiledPlugin: by manifest, extism_fast/pickling.py).
+(CompiledPlugin: by manifest, extism_fast/runtime/pickling.py).
 """
 
 cimport cython

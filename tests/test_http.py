@@ -1,5 +1,5 @@
 """http_request: deny by default, grant exactly what allowed_hosts says, bounded by the call's
-timeout and memory.max_http_response_bytes (extism_fast/http.py).
+timeout and memory.max_http_response_bytes (extism_fast/host/http.py).
 
 Everything talks to a local server on 127.0.0.1 only. The same server is also reached as
 ``localhost``: two host names for one server, so a test can allow one name and check that
