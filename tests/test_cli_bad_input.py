@@ -50,6 +50,10 @@ def run(cli_run):
         (CALL + ["--allow-path", "/tmp\0:/x"], "--allow-path must not contain a NUL character"),
         (CALL + ["--config", "k=\udcff"], "--config value of 'k' is not valid UTF-8"),
         (CALL + ["--config", "\udcff=v"], "--config KEY is not valid UTF-8"),
+        # Python 3.11's argparse turned a value of exactly "--" into an empty list (found by fuzz/cli.py).
+        (CALL + ["-c--"], "argument -c/--config: expected one argument, got '--'"),
+        (BATCH + ["--config=--"], "argument -c/--config: expected one argument, got '--'"),
+        (CALL + ["--link=--"], "argument --link: expected one argument, got '--'"),
     ],
 )
 def test_bad_option_values_are_usage_errors(run, argv, needle):

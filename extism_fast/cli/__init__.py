@@ -55,6 +55,13 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
+    def _get_values(self, action: argparse.Action, arg_strings: list[str]) -> Any:
+        # Python 3.11's argparse drops a value of exactly "--" ("-c--", "--config=--") and stores an
+        # empty list without calling the option's type: refuse it as the missing value it became.
+        if action.nargs is None and action.option_strings and arg_strings == ["--"]:
+            self.error(f"argument {'/'.join(action.option_strings)}: expected one argument, got '--'")
+        return super()._get_values(action, arg_strings)
+
 
 class _VersionAction(argparse.Action):
     """``--version``: the versions are read (package metadata, tens of ms) only when asked."""
