@@ -60,13 +60,7 @@ cdef class CompiledPlugin:
     cdef compiled_plugin *_compilation(self, engine_bundle *engine) except NULL
     cdef compiled_plugin *_unpooled(self, const compiled_plugin *source) except NULL
     cdef _Compilation _compile_for(self, engine_bundle *engine, const compiled_plugin *source)
-    cdef wasmtime_module_t *_compile_one(self, engine_bundle *engine, str name, bytes data,
-                                         wasmtime_module_t *source) except NULL
-    cdef wasmtime_module_t *_load_cached(self, engine_bundle *engine, object key) except? NULL
-    cdef _compile(self, compiled_plugin *c, const compiled_plugin *source)
-    cdef _define_functions(self, compiled_plugin *c, host_function *defined, list names)
-    cdef _link(self, compiled_plugin *c)
-    cdef _note_defined_memories(self, compiled_plugin *c)
+    cdef _keep_cache_entries(self, engine_bundle *engine, compile_request *request, list modules, list keys)
     cdef _list_exports(self)
 
 

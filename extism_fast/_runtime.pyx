@@ -214,20 +214,18 @@ cdef str _take_message(char *message):
     return text
 
 
-cdef str _take_wasmtime_error(wasmtime_error_t *error):
-    return _take_message(wt_take_error_message(error))
-
-
 def wat2wasm(text):
     """Convert WebAssembly text (str or bytes) to a wasm binary; raises CompileError."""
     cdef bytes source = text.encode() if isinstance(text, str) else bytes(text)
-    cdef wasm_byte_vec_t out
-    cdef wasmtime_error_t *error = wt.wasmtime_wat2wasm(source, len(source), &out)
-    if error != NULL:
-        raise CompileError(f"invalid WebAssembly text: {_take_wasmtime_error(error)}")
-    result = PyBytes_FromStringAndSize(<char *>out.data, out.size)
-    wt.wasm_byte_vec_delete(&out)
-    return result
+    cdef uint8_t *out = NULL
+    cdef size_t length = 0
+    cdef char *error = NULL
+    if compile_wat2wasm(<const uint8_t *>PyBytes_AS_STRING(source), len(source), &out, &length, &error) != 0:
+        raise CompileError(f"invalid WebAssembly text: {_take_message(error)}")
+    try:
+        return PyBytes_FromStringAndSize(<char *>out, length)
+    finally:
+        free(out)
 
 
 include "_kernel_buffer.pxi"

@@ -126,7 +126,7 @@ static int run_startup(plugin_instance *p, call_result *r) {
         if (r->status == CALL_OK && r->rc == 0) continue;
         p->needs_store = 1;
         if (r->status == CALL_TIMEOUT || r->status == CALL_CANCELLED || r->status == CALL_OUT_OF_FUEL) return -1;
-        const char *module = module_label(c, s->position);
+        const char *module = compiled_plugin_module_label(c, s->position);
         const char *reason = r->message != NULL ? r->message : "it returned a non-zero code";
         size_t length = strlen(s->name) + strlen(module) + strlen(reason) + 64;
         char *message = malloc(length);

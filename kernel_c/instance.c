@@ -43,7 +43,7 @@ static char **copy_strings(const char *const *strings, size_t count) {
     for (size_t i = 0; copies != NULL && i < count; i++) {
         copies[i] = wt_copy_text(strings[i], strlen(strings[i]));
         if (copies[i] == NULL) {
-            free_strings(copies, i);
+            compiled_free_strings(copies, i);
             return NULL;
         }
     }
@@ -107,8 +107,8 @@ void instance_delete(plugin_instance *p) {
         free(p->preopens[i].guest_path);
     }
     free(p->preopens);
-    free_strings(p->wasi_args, p->wasi_arg_count);
-    free_strings(p->wasi_env, 2 * p->wasi_env_count);
+    compiled_free_strings(p->wasi_args, p->wasi_arg_count);
+    compiled_free_strings(p->wasi_env, 2 * p->wasi_env_count);
     free(p->exports);
     free(p->startups);
     free(p->wasi_output[0]);

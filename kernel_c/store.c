@@ -150,7 +150,6 @@ enum { INSTANTIATE_FAILED = -1, INSTANTIATE_REFUSED = -2 };
 
 static int instantiate_modules(plugin_instance *p, wasmtime_instance_t *instances, char **error) {
     const compiled_plugin *c = p->compiled;
-    wasm_trap_t *trap = NULL;
     wasmtime_instance_t access;
     wasmtime_extern_t memory;
     struct forwarder *forwarder_room[8];
@@ -162,19 +161,20 @@ static int instantiate_modules(plugin_instance *p, wasmtime_instance_t *instance
             return INSTANTIATE_FAILED;
         }
     }
+    instantiation in = {p->ctx, c->linker, &access, instances, c->forward_count ? &forwards : NULL, NULL};
     plugin_instance *saved = current_instance;
     current_instance = p; /* a start function may call imports */
-    wasmtime_error_t *e = wt.wasmtime_instance_new(p->ctx, c->bundle->access_module, NULL, 0, &access, &trap);
-    if (e == NULL && trap == NULL) {
+    wasmtime_error_t *e = wt.wasmtime_instance_new(p->ctx, c->bundle->access_module, NULL, 0, &access, &in.trap);
+    if (e == NULL && in.trap == NULL) {
         wt.wasmtime_instance_export_get(p->ctx, &access, "memory", 6, &memory); /* checked at compile time */
         p->kernel_memory = memory.of.memory;
         kernel_attach(p->kernel, wt.wasmtime_memory_data(p->ctx, &p->kernel_memory),
                       wt.wasmtime_memory_data_size(p->ctx, &p->kernel_memory));
     }
-    for (size_t k = 0; e == NULL && trap == NULL && k <= c->dep_count; k++) {
+    for (size_t k = 0; e == NULL && in.trap == NULL && k <= c->dep_count; k++) {
         size_t i = c->instantiation_order[k];
-        e = import_plan_instantiate(&c->plans[i], p->ctx, module_at(c, i), i, module_label(c, i), c->linker,
-                                    &access, instances, c->forward_count ? &forwards : NULL, &trap);
+        e = import_plan_instantiate(&c->plans[i], &in, compiled_plugin_module_at(c, i), i,
+                                    compiled_plugin_module_label(c, i));
     }
     current_instance = saved;
     if (forwards.items != forwarder_room) free(forwards.items);
@@ -182,8 +182,8 @@ static int instantiate_modules(plugin_instance *p, wasmtime_instance_t *instance
         *error = wt_take_error_message(e);
         return INSTANTIATE_REFUSED;
     }
-    if (trap != NULL) {
-        *error = wt_take_trap_message(trap);
+    if (in.trap != NULL) {
+        *error = wt_take_trap_message(in.trap);
         return INSTANTIATE_FAILED;
     }
     return 0;

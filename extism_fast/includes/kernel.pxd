@@ -2,8 +2,8 @@
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t, int32_t
 from libc.stddef cimport ptrdiff_t
 from extism_fast.includes.wasmtime cimport (
-    wasm_engine_t, wasm_externkind_t, wasm_externtype_t, wasm_functype_t, wasm_trap_t, wasmtime_linker_t,
-    wasmtime_module_t, wasmtime_store_t,
+    wasm_engine_t, wasm_externkind_t, wasm_externtype_t, wasm_trap_t, wasmtime_func_unchecked_callback_t,
+    wasmtime_linker_t, wasmtime_module_t, wasmtime_store_t,
 )
 
 
@@ -32,19 +32,7 @@ cdef extern from "ticker.h" nogil:
     uint64_t ticker_now_ns()
 
 
-cdef extern from "import_plan.h" nogil:
-    ctypedef struct host_function:
-        const char *module
-        size_t module_length
-        const char *name
-        size_t name_length
-        const wasm_functype_t *type
-
-    ctypedef struct host_definitions:
-        int wasi
-        const host_function *functions
-        size_t function_count
-
+cdef extern from "link_problem.h" nogil:
     enum: LINK_NO_PROVIDER
 
     ctypedef enum link_problem_kind:
@@ -73,6 +61,10 @@ cdef extern from "import_plan.h" nogil:
         size_t cycle_length
 
     void link_problem_free(link_problem *problem)
+
+
+cdef extern from "wasm_types.h" nogil:
+    void wasm_types_describe(const wasm_externtype_t *type, int signature_only, char *out, size_t out_len)
 
 
 cdef extern from "vars.h" nogil:
@@ -109,22 +101,83 @@ cdef extern from "compiled.h" nogil:
 
     ctypedef struct compiled_plugin:
         const engine_bundle *bundle
-        wasmtime_linker_t *linker
-        wasmtime_module_t *main
         size_t dep_count
-        wasmtime_module_t **deps
         char **dep_names
         ptrdiff_t start_index
         size_t export_count
         char **export_names
         uint8_t *export_shapes
-        uint8_t *export_slots
 
     void compiled_plugin_delete(compiled_plugin *c)
-    int compiled_plugin_link(compiled_plugin *c, const host_definitions *host, link_problem *problem,
-                             char **error)
-    void compiled_plugin_note_memory(compiled_plugin *c, uint64_t bytes)
-    void compiled_plugin_note_main_memories(compiled_plugin *c, uint64_t bytes)
+
+
+cdef extern from "compile.h" nogil:
+    ctypedef enum module_format:
+        MODULE_BINARY
+        MODULE_TEXT
+        MODULE_UNKNOWN
+
+    ctypedef struct module_source:
+        const char *name
+        const uint8_t *bytes
+        size_t length
+        int format
+        const uint8_t *cached
+        size_t cached_length
+        char *cache_refusal
+        uint8_t *serialized
+        size_t serialized_length
+        char *serialize_failure
+        char *transfer_failure
+
+    ctypedef struct host_function_source:
+        const char *module
+        size_t module_length
+        const char *name
+        size_t name_length
+        const uint8_t *params
+        size_t param_count
+        const uint8_t *results
+        size_t result_count
+        void *env
+
+    ctypedef struct compile_request:
+        const engine_bundle *bundle
+        module_source *modules
+        size_t module_count
+        const compiled_plugin *source
+        int serialize
+        int wasi
+        const host_function_source *functions
+        size_t function_count
+        wasmtime_func_unchecked_callback_t callback
+        const uint64_t *defined_memories
+        const uint8_t *defined_by_main
+        size_t defined_memory_count
+
+    ctypedef enum compile_failure_kind:
+        COMPILE_OK
+        COMPILE_NOT_WASM
+        COMPILE_INVALID_TEXT
+        COMPILE_INVALID_MODULE
+        COMPILE_CACHE_TOO_BIG
+        COMPILE_ABI
+        COMPILE_WASI
+        COMPILE_HOST_RESERVED
+        COMPILE_HOST_ARITY
+        COMPILE_HOST_DEFINE
+        COMPILE_LINK
+        COMPILE_FAILED
+
+    ctypedef struct compile_failure:
+        compile_failure_kind kind
+        size_t module
+        size_t function
+        char *message
+        link_problem problem
+
+    compiled_plugin *compile_plugin(compile_request *request, compile_failure *failure)
+    int compile_wat2wasm(const uint8_t *text, size_t length, uint8_t **out, size_t *out_length, char **error)
 
 
 cdef extern from "memory_budget.h" nogil:
