@@ -10,40 +10,6 @@
 #include "store.h"
 #include "ticker.h"
 
-host_hooks instance_hooks;
-__thread plugin_instance *current_instance __attribute__((tls_model("initial-exec")));
-
-wasm_trap_t *instance_fail(plugin_instance *p, failure_kind kind, const char *message) {
-    if (!p->host_failure) {
-        p->host_failure = (int)kind;
-        free(p->host_failure_message);
-        p->host_failure_message = wt_copy_text(message, strlen(message));
-    }
-    return wt.wasmtime_trap_new(message, strlen(message));
-}
-
-int instance_set_http_headers(plugin_instance *p, const uint8_t *json, uint64_t length) {
-    free(p->http_headers);
-    p->http_headers = NULL;
-    p->http_headers_length = 0;
-    if (json == NULL) return 0;
-    p->http_headers = malloc(length ? (size_t)length : 1);
-    if (p->http_headers == NULL) return -1;
-    memcpy(p->http_headers, json, (size_t)length);
-    p->http_headers_length = length;
-    return 0;
-}
-
-int instance_cancel_requested(plugin_instance *p) {
-    return __atomic_load_n(&p->cancel_requested, __ATOMIC_ACQUIRE);
-}
-
-void instance_cancel(plugin_instance *p) {
-    if (!__atomic_load_n(&p->in_call, __ATOMIC_ACQUIRE) || !(p->compiled->bundle->flags & ENGINE_EPOCH)) return;
-    __atomic_store_n(&p->cancel_requested, 1, __ATOMIC_RELEASE);
-    wt.wasmtime_engine_increment_epoch(p->compiled->bundle->engine);
-}
-
 static void set_message(call_result *r, char *message) {
     free(r->message);
     r->message = message;

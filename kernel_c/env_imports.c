@@ -2,7 +2,7 @@
  * env_imports.c - the `extism:host/env` functions of docs/ABI.md as unchecked wasmtime callbacks, except
  * the loads, stores and input reads, which run as wasm (kernel_access.c).
  *
- * Each callback finds its instance through `current_instance` (see call.h). Arguments and
+ * Each callback finds its instance through `current_instance` (see running.h). Arguments and
  * results share one raw array (unchecked API): args[0..] in, args[0] out. Every offset a plugin
  * passes is bounds-checked against the kernel region and never touches memory outside it.
  * Offset 0 is the null handle: an empty string wherever a string is read (docs/ABI.md). What a bad
@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "env_imports.h"
-#include "call.h"
+#include "running.h"
 #include "kernel_access.h"
 
 #define ARGS wasmtime_val_raw_t *args

@@ -5,29 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "call.h"
-#include "ticker.h"
-
-static wasmtime_error_t *on_epoch_deadline(wasmtime_context_t *ctx, void *data, uint64_t *delta,
-                                           wasmtime_update_deadline_kind_t *kind) {
-    (void)ctx;
-    plugin_instance *p = data;
-    if (p->holds_gil && instance_hooks.release_gil != NULL) {
-        p->saved_thread = instance_hooks.release_gil(); /* a long call: let other threads run */
-        p->holds_gil = 0;
-    }
-    if (instance_cancel_requested(p)) {
-        p->interrupt = INTERRUPT_CANCEL;
-        return wt.wasmtime_error_new("plugin call cancelled");
-    }
-    if (p->deadline_ns != 0 && ticker_now_ns() >= p->deadline_ns) {
-        p->interrupt = INTERRUPT_TIMEOUT;
-        return wt.wasmtime_error_new("plugin call timed out");
-    }
-    *delta = 1;
-    *kind = WASMTIME_UPDATE_DEADLINE_CONTINUE;
-    return NULL;
-}
+#include "running.h"
 
 /* Append to the stream's buffer, up to INSTANCE_WASI_OUTPUT_MAX per call (the rest is dropped). */
 static ptrdiff_t keep_wasi_output(plugin_instance *p, int stream, const unsigned char *bytes, size_t len) {

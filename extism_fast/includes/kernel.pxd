@@ -280,6 +280,12 @@ cdef extern from "call.h" nogil:
         uint64_t output_length
         char *message
 
+    void instance_prepare(plugin_instance *p, uint64_t timeout_ns, int holds_gil, call_result *r)
+    void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input,
+                       uint64_t input_length, uint64_t timeout_ns, int holds_gil, call_result *r)
+
+
+cdef extern from "running.h" nogil:
     ctypedef struct host_hooks:
         void (*log)(void *owner, int level, const uint8_t *msg, size_t len) noexcept nogil
         int32_t (*log_level)(void *owner) noexcept nogil
@@ -289,14 +295,7 @@ cdef extern from "call.h" nogil:
     host_hooks instance_hooks
     plugin_instance *current_instance
 
-    void instance_prepare(plugin_instance *p, uint64_t timeout_ns, int holds_gil, call_result *r)
     int instance_cancel_requested(plugin_instance *p)
-    void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input,
-                       uint64_t input_length, uint64_t timeout_ns, int holds_gil, call_result *r)
     void instance_cancel(plugin_instance *p)
     int instance_set_http_headers(plugin_instance *p, const uint8_t *json, uint64_t length)
     wasm_trap_t *instance_fail(plugin_instance *p, failure_kind kind, const char *message)
-
-
-cdef extern from "env_imports.h" nogil:
-    int env_imports_define(wasmtime_linker_t *linker, char **error)

@@ -1,0 +1,63 @@
+/*
+ * running.h - the call in progress on this thread, as import callbacks and the epoch callback see it.
+ *
+ * Owns: `current_instance`, the host hooks (instance_hooks), failing the running call from an
+ * import callback (instance_fail), cancelling it (instance_cancel), the epoch deadline callback
+ * (on_epoch_deadline: the GIL released after a tick, timeouts, cancel) and the HTTP response
+ * headers kept for the call.
+ *
+ * Import callbacks find the instance of the running call through `current_instance`, a
+ * thread-local set around every entry into wasm: the linker's callbacks can then be shared by every
+ * instance, and the lookup costs less than going through the store's data.
+ */
+#ifndef EXTISM_FAST_RUNNING_H
+#define EXTISM_FAST_RUNNING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "instance.h"
+#include "wasmtime_api.h"
+
+typedef struct host_hooks {
+    /* Log `msg` at level 0..4 (trace..error) for the plugin `owner`. Called without the GIL. */
+    void (*log)(void *owner, int level, const uint8_t *msg, size_t len);
+    /* The lowest level (0..4) that is logged for `owner`, or INT32_MAX when logging is off. */
+    int32_t (*log_level)(void *owner);
+    /* Release the GIL this thread holds; returns the thread state to restore it with. */
+    void *(*release_gil)(void);
+    /* Perform http_request: owns (frees) the request and body blocks, sets p->http_status and the
+     * headers, stores the response block in *response. NULL -> every request is refused.
+     * Returns NULL or a trap (made with instance_fail). */
+    wasm_trap_t *(*http_request)(void *owner, uint64_t request, uint64_t body, uint64_t *response);
+} host_hooks;
+
+/* Set once by the Python layer at import. */
+extern host_hooks instance_hooks;
+
+/* The instance whose call is running on this thread, or NULL. initial-exec: a plain %fs-relative
+ * load instead of a __tls_get_addr call in this shared object (read on every kernel call). */
+extern __thread plugin_instance *current_instance __attribute__((tls_model("initial-exec")));
+
+/* instance_set_http_headers: keep a copy of `json` for http_headers (NULL / 0 forgets it).
+ * Returns 0, or -1 when out of host memory. */
+int instance_set_http_headers(plugin_instance *p, const uint8_t *json, uint64_t length);
+
+/* instance_cancel: make the running call (if any) on p fail as cancelled. Any thread, but p must
+ * stay alive meanwhile: the Python side calls it holding the GIL, which close() needs too. */
+void instance_cancel(plugin_instance *p);
+
+/* instance_cancel_requested: has instance_cancel been called during the running call? */
+int instance_cancel_requested(plugin_instance *p);
+
+/* instance_fail: for import callbacks: record `message` and its kind as the reason of the failure
+ * and return a trap carrying it. The first failure of a call wins. */
+wasm_trap_t *instance_fail(plugin_instance *p, failure_kind kind, const char *message);
+
+/* on_epoch_deadline: the store's epoch deadline callback (data: the plugin_instance), at every
+ * tick of a call on an ENGINE_EPOCH engine: releases the GIL the call holds (a long call lets other
+ * threads run), then ends the call when cancelled or past its deadline, else continues for a tick. */
+wasmtime_error_t *on_epoch_deadline(wasmtime_context_t *ctx, void *data, uint64_t *delta,
+                                    wasmtime_update_deadline_kind_t *kind);
+
+#endif
