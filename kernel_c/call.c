@@ -172,7 +172,7 @@ void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input
                    uint64_t timeout_ns, int holds_gil, call_result *r) {
     int ticking = call_begin(p, timeout_ns, holds_gil, r);
     if (ensure_store(p, r) != 0) goto done;
-    if (p->budget.started) memory_budget_begin_call(p);
+    if (p->budget.started) memory_budget_begin_call(&p->budget);
     kernel_reset(p->kernel);
     if (!p->initialized && run_startup(p, r) != 0) goto done;
     kernel_reset(p->kernel);
@@ -203,7 +203,7 @@ void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input
     r->output = kernel_ptr(k, k->output_offset, k->output_length);
     r->output_length = r->output != NULL ? k->output_length : 0;
 done:
-    if (p->budget.started && memory_budget_end_call(p) && r->status != CALL_TIMEOUT &&
+    if (p->budget.started && memory_budget_end_call(&p->budget) && r->status != CALL_TIMEOUT &&
         r->status != CALL_CANCELLED && r->status != CALL_OUT_OF_FUEL)
         fail_over_budget(p, r);
     call_end(p, ticking);

@@ -59,8 +59,7 @@ plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, cons
     }
     p->compiled = compiled;
     p->owner = owner;
-    memory_budget_init(&p->budget, options->max_memory_bytes);
-    p->max_table_elements = options->max_table_elements;
+    memory_budget_init(&p->budget, options->max_memory_bytes, options->max_table_elements);
     p->fuel = options->fuel;
     p->wasi = options->wasi;
     p->wasi_stdio = options->wasi_stdio;

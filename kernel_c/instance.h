@@ -64,7 +64,6 @@ typedef struct plugin_instance {
     int has_main_memory;
     int initialized;                 /* startup functions ran in this store */
     int needs_store;                 /* no store yet, or `_start` ended it: make one before the next call */
-    int64_t max_table_elements;      /* per wasm table; -1 = unlimited */
     uint64_t fuel;                   /* instructions per call (fuel engine only); 0 = unmetered */
     uint64_t fuel_consumed;          /* by the last export run (fuel != 0 only) */
     int wasi;
@@ -98,7 +97,8 @@ typedef struct plugin_instance {
     int host_failure;                /* failure_kind; 0 = none */
     char *host_failure_message;
 
-    memory_budget budget;            /* manifest.memory.max_pages for all the memories */
+    memory_budget budget;            /* manifest.memory.max_pages for all the memories, and the
+                                      * table limit (max_table_elements) */
 } plugin_instance;
 
 /* What a plugin instance is allowed and given: filled once from the manifest and the Plugin's

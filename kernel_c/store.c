@@ -103,9 +103,9 @@ int grow_kernel_memory(void *data, uint64_t new_size, uint8_t **base, uint64_t *
     uint64_t current = wt.wasmtime_memory_data_size(p->ctx, &p->kernel_memory);
     if (new_size > current) {
         uint64_t previous, pages = (new_size - current + 65535) / 65536;
-        if (memory_budget_allow(p, current, pages * 65536) != 0) return -1;
+        if (memory_budget_allow(&p->budget, current, pages * 65536) != 0) return -1;
         wasmtime_error_t *e = wt.wasmtime_memory_grow(p->ctx, &p->kernel_memory, pages, &previous);
-        memory_budget_settle(p);
+        memory_budget_settle(&p->budget);
         if (e != NULL) {
             wt.wasmtime_error_delete(e);
             return -1;
@@ -116,7 +116,9 @@ int grow_kernel_memory(void *data, uint64_t new_size, uint8_t **base, uint64_t *
     return 0;
 }
 
-int charge_kernel_table(void *data, uint64_t charged) { return memory_budget_charge_host(data, charged); }
+int charge_kernel_table(void *data, uint64_t charged) {
+    return memory_budget_charge_host(&((plugin_instance *)data)->budget, charged);
+}
 
 /* The kernel accessors, then the plugin's modules in dependency order, all in this store, each
  * with the imports its plan names. `instances` has room for dep_count + 1 instances, by position
@@ -191,7 +193,7 @@ static void lookup_exports(plugin_instance *p, const wasmtime_instance_t *instan
  * - a refusal on a pooled engine is the pool (no free slot, or a slot too small for one of the
  *   modules' memories or tables): the caller tries the on-demand engine;
  * - main's memories over max_pages never reach wasmtime: memory_minimum_fits refuses them first,
- *   and no other memory is capped during instantiation (memory_budget_uncapped);
+ *   and no other memory is capped during instantiation (memory_budget_attach);
  * - anything else (a trap in a start function, a table over max_table_elements, no host memory)
  *   fails the store with wasmtime's message. */
 static store_failure classify_instantiation_error(const plugin_instance *p, int how) {
@@ -225,7 +227,7 @@ int new_store(plugin_instance *p, char **error) {
         return -1;
     }
     p->ctx = wt.wasmtime_store_context(p->store);
-    memory_budget_uncapped(p); /* and the table limit */
+    memory_budget_attach(&p->budget, p->store, c->memory_minimum); /* uncapped; the table limit */
     if (c->bundle->flags & ENGINE_EPOCH) {
         wt.wasmtime_store_epoch_deadline_callback(p->store, on_epoch_deadline, p, NULL);
         wt.wasmtime_context_set_epoch_deadline(p->ctx, 1);
@@ -254,7 +256,8 @@ int new_store(plugin_instance *p, char **error) {
     }
     int status = instantiate_modules(p, instances, error);
     if (status == 0) lookup_exports(p, instances);
-    if (status == 0 && memory_budget_start(p, instances) != 0) {
+    if (status == 0 && memory_budget_start(&p->budget, &p->kernel_memory, instances, c->memory_export_positions,
+                                               c->memory_export_names, c->memory_export_count) != 0) {
         *error = WT_TEXT("out of host memory");
         status = INSTANTIATE_FAILED;
     }
