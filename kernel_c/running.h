@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "instance.h"
+#include "instance_state.h"
 #include "wasmtime_api.h"
 
 typedef struct host_hooks {

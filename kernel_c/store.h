@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "instance.h"
+#include "instance_state.h"
 #include "wasmtime_api.h"
 
 /* instance_detach_store: hand the current store (its memories included) to the caller, who deletes
