@@ -8,8 +8,7 @@ cdef class _DetachedStore:
     """A plugin's replaced wasmtime store, kept while memoryviews point into its kernel memory."""
 
     def __dealloc__(self):
-        if self.store != NULL:
-            wt.wasmtime_store_delete(self.store)
+        store_delete_detached(self.store)
 
 
 @cython.final

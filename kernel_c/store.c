@@ -275,6 +275,10 @@ wasmtime_store_t *instance_detach_store(plugin_instance *p) {
     return store;
 }
 
+void store_delete_detached(wasmtime_store_t *store) {
+    if (store != NULL) wt.wasmtime_store_delete(store);
+}
+
 void instance_reset_kernel(plugin_instance *p) {
     if (p->store != NULL) kernel_reset(p->kernel);
 }

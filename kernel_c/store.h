@@ -21,6 +21,9 @@
  * while Python still holds views of its kernel memory. */
 wasmtime_store_t *instance_detach_store(plugin_instance *p);
 
+/* store_delete_detached: delete a store instance_detach_store handed out. NULL is ignored. */
+void store_delete_detached(wasmtime_store_t *store);
+
 /* instance_reset_kernel: forget every block of the kernel memory (the official Plugin::reset):
  * the last call's output, error and allocations. Vars stay. Only between calls. */
 void instance_reset_kernel(plugin_instance *p);

@@ -254,6 +254,7 @@ cdef extern from "store.h" nogil:
     const uint8_t *instance_kernel_memory(plugin_instance *p, size_t *length)
     const uint8_t *instance_main_memory(plugin_instance *p, size_t *length)
     wasmtime_store_t *instance_detach_store(plugin_instance *p)
+    void store_delete_detached(wasmtime_store_t *store)
     const uint8_t *instance_take_wasi_output(plugin_instance *p, int stream, size_t *length)
 
 
