@@ -273,9 +273,9 @@ cdef class Plugin:
     def fuel_consumed(self):
         """The fuel (instructions) the last call of a metered plugin (``fuel=N``) used, its
         startup functions not included; None for an unmetered plugin or before its first call."""
-        if self.inst == NULL or self.inst.fuel == 0 or not self._called:
+        if self.inst == NULL or instance_fuel(self.inst) == 0 or not self._called:
             return None
-        return self.inst.fuel_consumed
+        return instance_fuel_consumed(self.inst)
 
     def reset(self, *, vars: bool = False) -> bool:
         """Free everything the plugin's calls left in kernel memory (the last output, error and
@@ -290,7 +290,7 @@ cdef class Plugin:
         self._expire_buffers()
         instance_reset_kernel(self.inst)
         if vars:
-            vars_clear(&self.inst.vars)
+            instance_clear_vars(self.inst)
         return True
 
     @property
@@ -361,7 +361,7 @@ cdef class Plugin:
             raise Error("plugin is already running a call (re-entrant or from another thread); "
                         "use one Plugin per thread")
         self._expire_buffers()
-        if self._exposed and self.inst.needs_store:
+        if self._exposed and instance_needs_store(self.inst):
             self._detach_store()
         self._called = True
         return index_obj
@@ -394,7 +394,7 @@ cdef class Plugin:
         self._busy = True
         self._host_context = host_context
         try:
-            if self.inst.needs_store:
+            if instance_needs_store(self.inst):
                 self._prepare(function_name)
             # Entered with the GIL held: a short call never pays for releasing it; a call that
             # runs past one ticker tick (~1 ms) releases it and we take it back here.
@@ -524,7 +524,7 @@ cdef class Plugin:
         cdef size_t index = self._begin(function_name)
         self._busy = True
         try:
-            if self.inst.needs_store:
+            if instance_needs_store(self.inst):
                 self._prepare(function_name)
             with nogil:
                 batch.run(self.inst, index, self._timeout_ns, return_exceptions)
@@ -550,7 +550,7 @@ cdef class Plugin:
 
     cdef bytes _take_block(self, uint64_t offset):
         """The bytes of a block the plugin handed over (then freed: the host owns it), or None."""
-        cdef kernel *k = self.inst.kernel
+        cdef kernel *k = instance_kernel(self.inst)
         cdef uint64_t length = kernel_length(k, offset)
         if length == 0:
             return None
@@ -570,8 +570,9 @@ cdef class Plugin:
                                                          f"{request} is not an allocated block".encode())
             now = ticker_now_ns()
             remaining = None  # the call's time left bounds the request
-            if inst.deadline_ns:
-                remaining = (inst.deadline_ns - now) / 1e9 if inst.deadline_ns > now else 0.0
+            deadline = running_deadline_ns(inst)
+            if deadline:
+                remaining = (deadline - now) / 1e9 if deadline > now else 0.0
             # CancelHandle.cancel sets the flag, then cancels this token: one of them is seen.
             self._http_cancel = http.RequestCancel()
             if instance_cancel_requested(inst):
@@ -582,11 +583,11 @@ cdef class Plugin:
                                               timeout_s=remaining, cancel=self._http_cancel)
             finally:
                 self._http_cancel = None
-            inst.http_status = result.status
+            running_set_http_status(inst, result.status)
             if self._http_response_headers:
                 headers = result.headers_json()
                 instance_set_http_headers(inst, headers, len(headers))
-            response[0] = kernel_alloc_bytes(inst.kernel, result.body, len(result.body)) if result.body else 0
+            response[0] = kernel_alloc_bytes(instance_kernel(inst), result.body, len(result.body)) if result.body else 0
             if result.body and response[0] == 0:
                 return instance_fail(inst, FAILURE_LIMIT, f"extism:host/env http_request: the response body "
                                      f"({len(result.body)} bytes) does not fit in kernel memory "
@@ -598,9 +599,9 @@ cdef class Plugin:
     cdef wasm_trap_t *_http_failure(self, exc):
         """Map an exception from http.perform_request to the failure the call reports."""
         if isinstance(exc, TimeoutError) and self._timeout_ns:
-            self.inst.interrupt = INTERRUPT_TIMEOUT  # the call's own deadline ran out
+            running_interrupted(self.inst, INTERRUPT_TIMEOUT)  # the call's own deadline ran out
         elif isinstance(exc, CancelledError):
-            self.inst.interrupt = INTERRUPT_CANCEL
+            running_interrupted(self.inst, INTERRUPT_CANCEL)
         cdef failure_kind kind = FAILURE_HOST_CALL
         for cls, k in ((CapabilityError, FAILURE_DENIED), (MemoryLimitError, FAILURE_LIMIT)):
             if isinstance(exc, cls):
@@ -652,18 +653,18 @@ cdef class Plugin:
                    FAILURE_DENIED: CapabilityError, FAILURE_HOST_CALL: CallError}.get(r.failure, TrapError)
             return cls(f"plugin function '{name}' failed: {message}")
         cause, newline, trace = _trap_summary(message).partition("\n")
-        if self.inst.budget.limit >= 0:  # a memory.grow past the budget is refused, and plugins trap on that
+        if instance_budget(self.inst).limit >= 0:  # a memory.grow past the budget is refused, and plugins trap on that
             cause = f"{cause} ({self._budget_note()})"
         return TrapError(f"plugin function '{name}' trapped: {cause}{newline}{trace}")
 
     cdef str _alloc_failure(self):
         """Why the kernel could not allocate: the memory budget refused to grow it, or its limit."""
-        if self.inst.budget.refused:
+        if instance_budget(self.inst).refused:
             return self._budget_note()
-        return f"kernel memory limit reached ({self.inst.kernel.limit} bytes)"
+        return f"kernel memory limit reached ({instance_kernel(self.inst).limit} bytes)"
 
     cdef str _budget_note(self):
         """What is left of manifest.memory.max_pages (memory_budget.h)."""
         cdef char note[160]
-        memory_budget_describe(&self.inst.budget, note, sizeof(note))
+        memory_budget_describe(instance_budget(self.inst), note, sizeof(note))
         return note.decode()

@@ -98,9 +98,7 @@ cdef class Plugin:
     cdef _prepare(self, function_name)
     cdef _use(self, const compiled_plugin *c)
     cdef inline _restore_thread(self):
-        if self.inst.saved_thread != NULL:
-            PyEval_RestoreThread(self.inst.saved_thread)
-            self.inst.saved_thread = NULL
+        running_restore_gil(self.inst)
     cdef plugin_instance *_new_instance(self, char **message) except? NULL
     cdef const compiled_plugin *_compilation_in_use(self) except NULL
     cdef _make_interruptible(self)

@@ -58,6 +58,10 @@ cdef void *_release_gil() noexcept nogil:
     return PyEval_SaveThread()
 
 
+cdef void _restore_gil(void *thread_state) noexcept nogil:
+    PyEval_RestoreThread(thread_state)
+
+
 # ---------------------------------------------------------------------------------------------
 # Loading wasmtime
 # ---------------------------------------------------------------------------------------------
@@ -91,6 +95,7 @@ cdef _load_wasmtime():
     instance_hooks.log = _log_hook
     instance_hooks.log_level = _log_level_hook
     instance_hooks.release_gil = _release_gil
+    instance_hooks.restore_gil = _restore_gil
     instance_hooks.http_request = _http_request_hook
 
 

@@ -117,9 +117,8 @@ static int call_begin(plugin_instance *p, uint64_t timeout_ns, int holds_gil, ca
     int ticking = 0;
     if (p->compiled->bundle->flags & ENGINE_EPOCH) {
         ticking = ticker_call_begin(p->compiled->bundle->engine) == 0;
-    } else if (holds_gil && instance_hooks.release_gil != NULL) {
-        p->saved_thread = instance_hooks.release_gil();
-        p->holds_gil = 0;
+    } else {
+        running_release_gil(p);
     }
     p->deadline_ns = 0;
     if (ticking && timeout_ns != 0) {

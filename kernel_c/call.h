@@ -50,7 +50,7 @@ void instance_prepare(plugin_instance *p, uint64_t timeout_ns, int holds_gil, ca
  * none (and ignored on an engine without ENGINE_EPOCH). Fills *r; free r->message afterwards.
  * holds_gil: the caller holds the GIL; the call releases it once it has run for a tick (~1 ms),
  * or at once on an engine without ENGINE_EPOCH, and leaves the thread state in p->saved_thread,
- * which the caller must restore. Hooks take the GIL when they need it. */
+ * which the caller must restore (running_restore_gil). Hooks take the GIL when they need it. */
 void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input, uint64_t input_length,
                    uint64_t timeout_ns, int holds_gil, call_result *r);
 

@@ -51,4 +51,19 @@ int instance_use_compiled(plugin_instance *p, const compiled_plugin *compiled);
 /* instance_delete: drop the store, the kernel, vars and config. NULL is ignored. */
 void instance_delete(plugin_instance *p);
 
+/* Reads for the Python layer, which sees plugin_instance as opaque (inline: some are on the call
+ * path). instance_owner: the Plugin the instance was made for. instance_kernel: its kernel.
+ * instance_fuel: fuel per call (0 = unmetered); instance_fuel_consumed: by the last export run.
+ * instance_needs_store: the next call makes a new store (none yet, or `_start` ended the last).
+ * instance_budget: the memory budget (limit, refused; memory_budget_describe). */
+static inline void *instance_owner(const plugin_instance *p) { return p->owner; }
+static inline kernel *instance_kernel(const plugin_instance *p) { return p->kernel; }
+static inline uint64_t instance_fuel(const plugin_instance *p) { return p->fuel; }
+static inline uint64_t instance_fuel_consumed(const plugin_instance *p) { return p->fuel_consumed; }
+static inline int instance_needs_store(const plugin_instance *p) { return p->needs_store; }
+static inline const memory_budget *instance_budget(const plugin_instance *p) { return &p->budget; }
+
+/* instance_clear_vars: forget every var (between calls). */
+static inline void instance_clear_vars(plugin_instance *p) { vars_clear(&p->vars); }
+
 #endif

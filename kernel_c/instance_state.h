@@ -88,7 +88,7 @@ typedef struct plugin_instance {
     interrupt_reason interrupt;
 
     /* The GIL: a call may start holding it (cheap for short calls); the first epoch tick of the
-     * call releases it through instance_hooks.release_gil (without epochs: the call's start), and
+     * call releases it (running_release_gil; without epochs: the call's start), and
      * the caller takes it back with the saved thread state after instance_call returns. */
     int holds_gil;
     void *saved_thread;

@@ -40,14 +40,31 @@ void instance_cancel(plugin_instance *p) {
     wt.wasmtime_engine_increment_epoch(p->compiled->bundle->engine);
 }
 
+void running_release_gil(plugin_instance *p) {
+    if (!p->holds_gil || instance_hooks.release_gil == NULL) return;
+    p->saved_thread = instance_hooks.release_gil();
+    p->holds_gil = 0;
+}
+
+int running_restore_gil(plugin_instance *p) {
+    if (p->saved_thread == NULL || p->holds_gil || instance_hooks.restore_gil == NULL) return 0;
+    instance_hooks.restore_gil(p->saved_thread);
+    p->saved_thread = NULL;
+    p->holds_gil = 1;
+    return 1;
+}
+
+uint64_t running_deadline_ns(const plugin_instance *p) { return p->deadline_ns; }
+
+void running_set_http_status(plugin_instance *p, int32_t status) { p->http_status = status; }
+
+void running_interrupted(plugin_instance *p, interrupt_reason reason) { p->interrupt = reason; }
+
 wasmtime_error_t *on_epoch_deadline(wasmtime_context_t *ctx, void *data, uint64_t *delta,
                                            wasmtime_update_deadline_kind_t *kind) {
     (void)ctx;
     plugin_instance *p = data;
-    if (p->holds_gil && instance_hooks.release_gil != NULL) {
-        p->saved_thread = instance_hooks.release_gil(); /* a long call: let other threads run */
-        p->holds_gil = 0;
-    }
+    running_release_gil(p); /* a long call: let other threads run */
     if (instance_cancel_requested(p)) {
         p->interrupt = INTERRUPT_CANCEL;
         return wt.wasmtime_error_new("plugin call cancelled");

@@ -26,6 +26,8 @@ typedef struct host_hooks {
     int32_t (*log_level)(void *owner);
     /* Release the GIL this thread holds; returns the thread state to restore it with. */
     void *(*release_gil)(void);
+    /* Take the GIL back with the thread state release_gil returned. */
+    void (*restore_gil)(void *thread_state);
     /* Perform http_request: owns (frees) the request and body blocks, sets p->http_status and the
      * headers, stores the response block in *response. NULL -> every request is refused.
      * Returns NULL or a trap (made with instance_fail). */
@@ -53,6 +55,30 @@ int instance_cancel_requested(plugin_instance *p);
 /* instance_fail: for import callbacks: record `message` and its kind as the reason of the failure
  * and return a trap carrying it. The first failure of a call wins. */
 wasm_trap_t *instance_fail(plugin_instance *p, failure_kind kind, const char *message);
+
+/* The GIL hand-off, the one place it is written. A call may start holding the GIL (cheap for short
+ * calls: p->holds_gil); it is released at the call's first epoch tick (on_epoch_deadline), or at
+ * its start without epochs (call.c), and its thread state kept in p->saved_thread. A host function
+ * takes it back for its run and releases it again; the caller takes it back after the call. */
+
+/* running_release_gil: when this thread holds the GIL for p's call, release it (instance_hooks)
+ * and keep the thread state in p->saved_thread. */
+void running_release_gil(plugin_instance *p);
+
+/* running_restore_gil: when p's call released the GIL on this thread, take it back with the saved
+ * state and return 1 (the thread holds it for the call again: running_release_gil gives it back);
+ * else 0 (held already, or released by someone else, who takes it back). */
+int running_restore_gil(plugin_instance *p);
+
+/* running_deadline_ns: the running call's deadline (monotonic ns, ticker_now_ns), 0 = none. */
+uint64_t running_deadline_ns(const plugin_instance *p);
+
+/* running_set_http_status: the status of the call's last http_request (http_status_code). */
+void running_set_http_status(plugin_instance *p, int32_t status);
+
+/* running_interrupted: the running call ends as interrupted by `reason` (a host service gave up:
+ * the call's deadline passed, or it was cancelled), not as a host failure. */
+void running_interrupted(plugin_instance *p, interrupt_reason reason);
 
 /* on_epoch_deadline: the store's epoch deadline callback (data: the plugin_instance), at every
  * tick of a call on an ENGINE_EPOCH engine: releases the GIL the call holds (a long call lets other

@@ -7,12 +7,6 @@ from extism_fast.includes.wasmtime cimport (
 )
 
 
-cdef extern from "vars.h" nogil:
-    ctypedef struct var_store:
-        pass
-    void vars_clear(var_store *s)
-
-
 cdef extern from "kernel.h" nogil:
     ctypedef struct kernel:
         uint8_t *base
@@ -229,24 +223,20 @@ cdef extern from "instance.h" nogil:
         INTERRUPT_TIMEOUT
         INTERRUPT_CANCEL
 
-    ctypedef struct plugin_instance:
-        void *owner
-        kernel *kernel
-        memory_budget budget
-        var_store vars
-        int32_t http_status
-        void *saved_thread
-        int holds_gil
-        int needs_store
-        uint64_t fuel
-        uint64_t fuel_consumed
-        uint64_t deadline_ns
-        interrupt_reason interrupt
+    ctypedef struct plugin_instance:  # opaque: read through the accessors below
+        pass
 
     plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, const instance_options *options,
                                   char **error)
     void instance_delete(plugin_instance *p)
     int instance_use_compiled(plugin_instance *p, const compiled_plugin *compiled)
+    void *instance_owner(const plugin_instance *p)
+    kernel *instance_kernel(const plugin_instance *p)
+    uint64_t instance_fuel(const plugin_instance *p)
+    uint64_t instance_fuel_consumed(const plugin_instance *p)
+    int instance_needs_store(const plugin_instance *p)
+    const memory_budget *instance_budget(const plugin_instance *p)
+    void instance_clear_vars(plugin_instance *p)
 
 
 cdef extern from "store.h" nogil:
@@ -291,6 +281,7 @@ cdef extern from "running.h" nogil:
         void (*log)(void *owner, int level, const uint8_t *msg, size_t len) noexcept nogil
         int32_t (*log_level)(void *owner) noexcept nogil
         void *(*release_gil)() noexcept nogil
+        void (*restore_gil)(void *thread_state) noexcept nogil
         wasm_trap_t *(*http_request)(void *owner, uint64_t request, uint64_t body, uint64_t *response) noexcept nogil
 
     host_hooks instance_hooks
@@ -300,3 +291,8 @@ cdef extern from "running.h" nogil:
     void instance_cancel(plugin_instance *p)
     int instance_set_http_headers(plugin_instance *p, const uint8_t *json, uint64_t length)
     wasm_trap_t *instance_fail(plugin_instance *p, failure_kind kind, const char *message)
+    void running_release_gil(plugin_instance *p)
+    int running_restore_gil(plugin_instance *p)
+    uint64_t running_deadline_ns(const plugin_instance *p)
+    void running_set_http_status(plugin_instance *p, int32_t status)
+    void running_interrupted(plugin_instance *p, interrupt_reason reason)
