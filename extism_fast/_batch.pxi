@@ -74,7 +74,7 @@ cdef class _Batch:
                   bint return_exceptions) noexcept nogil:
         cdef size_t i
         for i in range(self.count):
-            instance_call(inst, index, self.inputs[i], self.input_lengths[i], timeout_ns, 0, &self.results_[i])
+            call_run(inst, index, self.inputs[i], self.input_lengths[i], timeout_ns, 0, &self.results_[i])
             if self.results_[i].status == CALL_OK and not self._keep_output(i):
                 self.out_of_memory = True
                 return

@@ -13,7 +13,7 @@ cdef class CancelHandle:
         # With the GIL held throughout: close() (which frees inst) needs it too, so inst cannot
         # be freed between the check and the cancel.
         if self.plugin.inst != NULL:
-            instance_cancel(self.plugin.inst)
+            running_cancel(self.plugin.inst)
             request = self.plugin._http_cancel  # an http_request in progress: abort it too
             if request is not None:
                 request.cancel()
@@ -194,12 +194,12 @@ cdef class Plugin:
         """Instantiate the modules before a call that would (see instance_new); when the instance
         pool is full, on the on-demand compilation instead."""
         cdef call_result r
-        instance_prepare(self.inst, self._timeout_ns, 1, &r)
+        call_prepare(self.inst, self._timeout_ns, 1, &r)
         self._restore_thread()
         if r.status == CALL_POOL_EXHAUSTED:
             free(r.message)
             self._use(self.compiled_plugin._unpooled(self._c))
-            instance_prepare(self.inst, self._timeout_ns, 1, &r)
+            call_prepare(self.inst, self._timeout_ns, 1, &r)
             self._restore_thread()
         if r.status != CALL_OK:
             raise self._call_error(function_name, &r)
@@ -288,7 +288,7 @@ cdef class Plugin:
         if self._busy:
             raise Error("cannot reset a plugin while one of its calls is running")
         self._expire_buffers()
-        instance_reset_kernel(self.inst)
+        store_reset_kernel(self.inst)
         if vars:
             instance_clear_vars(self.inst)
         return True
@@ -398,7 +398,7 @@ cdef class Plugin:
                 self._prepare(function_name)
             # Entered with the GIL held: a short call never pays for releasing it; a call that
             # runs past one ticker tick (~1 ms) releases it and we take it back here.
-            instance_call(self.inst, index, ptr, n, self._timeout_ns, 1, &r)
+            call_run(self.inst, index, ptr, n, self._timeout_ns, 1, &r)
             self._restore_thread()
         finally:
             self._busy = False
@@ -422,7 +422,7 @@ cdef class Plugin:
     cdef _write_dumps(self, call_status status):
         """EXTISM_MEMDUMP after any failed call, EXTISM_COREDUMP after a trap (debug_dumps.py)."""
         cdef size_t n = 0
-        cdef const uint8_t *kernel_bytes = instance_kernel_memory(self.inst, &n)
+        cdef const uint8_t *kernel_bytes = store_kernel_memory(self.inst, &n)
         if kernel_bytes == NULL:
             return  # instantiation failed: no memory to dump
         kernel_memory = PyBytes_FromStringAndSize(<const char *>kernel_bytes, n)
@@ -430,7 +430,7 @@ cdef class Plugin:
             write_dump(self._memdump, kernel_memory, "memory dump")
         if self._coredump is not None and status in (CALL_TRAP, CALL_OUT_OF_FUEL):
             memories = [kernel_memory]
-            main_bytes = instance_main_memory(self.inst, &n)
+            main_bytes = store_main_memory(self.inst, &n)
             if main_bytes != NULL:
                 memories.insert(0, PyBytes_FromStringAndSize(<const char *>main_bytes, n))
             write_dump(self._coredump, coredump(memories), "core dump")
@@ -461,7 +461,7 @@ cdef class Plugin:
         to the buffers still viewed in place."""
         cdef KernelBuffer buf
         cdef _DetachedStore detached = _DetachedStore.__new__(_DetachedStore)
-        detached.store = instance_detach_store(self.inst)
+        detached.store = store_detach(self.inst)
         for buf in self._exposed:
             buf._store = detached
         self._exposed = []
@@ -541,7 +541,7 @@ cdef class Plugin:
         cdef size_t n
         cdef const uint8_t *data
         for stream, name, level in ((0, "stdout", logging.INFO), (1, "stderr", logging.WARNING)):
-            data = instance_take_wasi_output(self.inst, stream, &n)
+            data = store_take_wasi_output(self.inst, stream, &n)
             if n == 0 or not logger.isEnabledFor(level):
                 continue
             text = (<const char *>data)[:n].decode("utf-8", "replace")
@@ -566,7 +566,7 @@ cdef class Plugin:
             request_json = self._take_block(request)
             body_bytes = self._take_block(body) if body else b""
             if request_json is None:
-                return instance_fail(inst, FAILURE_TRAP, f"extism:host/env http_request: request offset "
+                return running_fail(inst, FAILURE_TRAP, f"extism:host/env http_request: request offset "
                                                          f"{request} is not an allocated block".encode())
             now = ticker_now_ns()
             remaining = None  # the call's time left bounds the request
@@ -575,7 +575,7 @@ cdef class Plugin:
                 remaining = (deadline - now) / 1e9 if deadline > now else 0.0
             # CancelHandle.cancel sets the flag, then cancels this token: one of them is seen.
             self._http_cancel = http.RequestCancel()
-            if instance_cancel_requested(inst):
+            if running_cancel_requested(inst):
                 self._http_cancel.cancel()
             try:
                 result = http.perform_request(request_json, body_bytes, allowed_hosts=self._allowed_hosts,
@@ -586,10 +586,10 @@ cdef class Plugin:
             running_set_http_status(inst, result.status)
             if self._http_response_headers:
                 headers = result.headers_json()
-                instance_set_http_headers(inst, headers, len(headers))
+                running_set_http_headers(inst, headers, len(headers))
             response[0] = kernel_alloc_bytes(instance_kernel(inst), result.body, len(result.body)) if result.body else 0
             if result.body and response[0] == 0:
-                return instance_fail(inst, FAILURE_LIMIT, f"extism:host/env http_request: the response body "
+                return running_fail(inst, FAILURE_LIMIT, f"extism:host/env http_request: the response body "
                                      f"({len(result.body)} bytes) does not fit in kernel memory "
                                      f"({self._alloc_failure()})".encode())
             return NULL
@@ -607,7 +607,7 @@ cdef class Plugin:
             if isinstance(exc, cls):
                 kind = k
         self._keep_interrupt(exc)
-        return instance_fail(self.inst, kind, f"extism:host/env http_request: {exc}".encode("utf-8", "replace"))
+        return running_fail(self.inst, kind, f"extism:host/env http_request: {exc}".encode("utf-8", "replace"))
 
     cdef _keep_interrupt(self, exc):
         """KeyboardInterrupt / SystemExit inside a host callback: fail the call, re-raise after it."""

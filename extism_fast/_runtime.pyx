@@ -92,11 +92,11 @@ cdef _load_wasmtime():
     path = os.fsencode(library)
     if wt_load(path, err, sizeof(err)) != 0:
         raise ImportError(err.decode("utf-8", "replace"))
-    instance_hooks.log = _log_hook
-    instance_hooks.log_level = _log_level_hook
-    instance_hooks.release_gil = _release_gil
-    instance_hooks.restore_gil = _restore_gil
-    instance_hooks.http_request = _http_request_hook
+    running_hooks.log = _log_hook
+    running_hooks.log_level = _log_level_hook
+    running_hooks.release_gil = _release_gil
+    running_hooks.restore_gil = _restore_gil
+    running_hooks.http_request = _http_request_hook
 
 
 _load_wasmtime()
@@ -130,7 +130,7 @@ cdef engine_bundle *_engine(int flags, bint pooled) except NULL:
     cdef uint32_t pool = 0
     if pooled and not ENGINE_UNAVAILABLE[slot] and ENGINES[slot].engine == NULL:
         pool = _instance_pool_size()
-        if pool == 0 or instance_engine_new(flags, pool, &ENGINES[slot], &message) != 0:
+        if pool == 0 or engine_new(flags, pool, &ENGINES[slot], &message) != 0:
             if pool:
                 logger.debug("extism_fast: no instance pool, instances are allocated on demand: %s",
                              _take_message(message))
@@ -138,7 +138,7 @@ cdef engine_bundle *_engine(int flags, bint pooled) except NULL:
     if pooled and ENGINE_UNAVAILABLE[slot]:
         slot = _engine_slot(flags, False)
     if ENGINES[slot].engine == NULL:
-        if instance_engine_new(flags, 0, &ENGINES[slot], &message) != 0:
+        if engine_new(flags, 0, &ENGINES[slot], &message) != 0:
             raise Error(f"cannot create the wasmtime engine: {_take_message(message)}")
     return &ENGINES[slot]
 

@@ -151,9 +151,9 @@ static void fail_over_budget(plugin_instance *p, call_result *r) {
 /* The store the next call runs in, made now if needed. */
 static int ensure_store(plugin_instance *p, call_result *r) {
     char *error = NULL;
-    int failure = p->needs_store ? new_store(p, &error) : 0;
+    int failure = p->needs_store ? store_new(p, &error) : 0;
     if (failure == 0) return 0;
-    drop_store(p);
+    store_drop(p);
     p->needs_store = 1;
     r->status = failure == STORE_POOL_EXHAUSTED ? CALL_POOL_EXHAUSTED : CALL_INSTANTIATE;
     if (failure == STORE_MEMORY_LIMIT) r->failure = FAILURE_LIMIT;
@@ -161,14 +161,14 @@ static int ensure_store(plugin_instance *p, call_result *r) {
     return -1;
 }
 
-void instance_prepare(plugin_instance *p, uint64_t timeout_ns, int holds_gil, call_result *r) {
+void call_prepare(plugin_instance *p, uint64_t timeout_ns, int holds_gil, call_result *r) {
     int ticking = call_begin(p, timeout_ns, holds_gil, r);
     ensure_store(p, r);
     call_end(p, ticking);
 }
 
-void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input, uint64_t input_length,
-                   uint64_t timeout_ns, int holds_gil, call_result *r) {
+void call_run(plugin_instance *p, size_t export_index, const uint8_t *input, uint64_t input_length,
+              uint64_t timeout_ns, int holds_gil, call_result *r) {
     int ticking = call_begin(p, timeout_ns, holds_gil, r);
     if (ensure_store(p, r) != 0) goto done;
     if (p->budget.started) memory_budget_begin_call(&p->budget);
@@ -176,7 +176,7 @@ void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input
     if (!p->initialized && run_startup(p, r) != 0) goto done;
     kernel_reset(p->kernel);
     p->http_status = 0;
-    instance_set_http_headers(p, NULL, 0);
+    running_set_http_headers(p, NULL, 0);
     if (kernel_write_input(p->kernel, input, input_length) != 0) {
         r->status = CALL_INPUT_TOO_LARGE;
         goto done;

@@ -41,17 +41,17 @@ typedef struct call_result {
     char *message;          /* malloc'ed, NUL-terminated, or NULL; free with free() */
 } call_result;
 
-/* instance_prepare: make the store and instantiate the modules now if the next call would (see
+/* call_prepare: make the store and instantiate the modules now if the next call would (see
  * instance_new); r->status is CALL_OK, CALL_INSTANTIATE or CALL_POOL_EXHAUSTED. timeout_ns and
- * holds_gil as for instance_call (wasm start functions run here). */
-void instance_prepare(plugin_instance *p, uint64_t timeout_ns, int holds_gil, call_result *r);
+ * holds_gil as for call_run (wasm start functions run here). */
+void call_prepare(plugin_instance *p, uint64_t timeout_ns, int holds_gil, call_result *r);
 
-/* instance_call: run the export `export_index` with `input` (docs/ABI.md, "A call"). timeout_ns 0 =
+/* call_run: run the export `export_index` with `input` (docs/ABI.md, "A call"). timeout_ns 0 =
  * none (and ignored on an engine without ENGINE_EPOCH). Fills *r; free r->message afterwards.
  * holds_gil: the caller holds the GIL; the call releases it once it has run for a tick (~1 ms),
  * or at once on an engine without ENGINE_EPOCH, and leaves the thread state in p->saved_thread,
  * which the caller must restore (running_restore_gil). Hooks take the GIL when they need it. */
-void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input, uint64_t input_length,
-                   uint64_t timeout_ns, int holds_gil, call_result *r);
+void call_run(plugin_instance *p, size_t export_index, const uint8_t *input, uint64_t input_length,
+              uint64_t timeout_ns, int holds_gil, call_result *r);
 
 #endif

@@ -25,7 +25,7 @@
 static wasm_trap_t *out_of_bounds(const char *function, uint64_t offset, uint64_t n) {
     char message[200];
     kernel_describe_out_of_bounds(current_instance->kernel, function, offset, n, message, sizeof message);
-    return instance_fail(current_instance, FAILURE_TRAP, message);
+    return running_fail(current_instance, FAILURE_TRAP, message);
 }
 
 /* ---- kernel: blocks ---- */
@@ -45,7 +45,7 @@ static wasm_trap_t *kernel_full(const char *function, uint64_t n) {
                  "extism:host/env %s: cannot allocate %llu bytes: kernel memory limit reached (%llu bytes, "
                  "block bookkeeping included)", function, (unsigned long long)n, (unsigned long long)p->kernel->limit);
     }
-    return instance_fail(p, FAILURE_LIMIT, message);
+    return running_fail(p, FAILURE_LIMIT, message);
 }
 
 /* A failed allocation answers 0 (the official kernel's null), except when the max_pages budget
@@ -140,7 +140,7 @@ CALLBACK(k_error_set) {
             char message[160];
             snprintf(message, sizeof message, "extism:host/env error_set: offset %llu is not an allocated block",
                      (unsigned long long)offset);
-            return instance_fail(current_instance, FAILURE_TRAP, message);
+            return running_fail(current_instance, FAILURE_TRAP, message);
         }
         if (kernel_ptr(k, offset, 1) == NULL) return NULL; /* the official kernel ignores it */
     }
@@ -175,7 +175,7 @@ static wasm_trap_t *not_a_block(const char *function, const char *what, uint64_t
     char message[160];
     snprintf(message, sizeof message, "extism:host/env %s: %s offset %llu is not an allocated block",
              function, what, (unsigned long long)offset);
-    return instance_fail(current_instance, FAILURE_TRAP, message);
+    return running_fail(current_instance, FAILURE_TRAP, message);
 }
 
 CALLBACK(h_config_get) {
@@ -242,7 +242,7 @@ CALLBACK(h_var_set) {
                  (unsigned long long)p->vars.max_bytes, (unsigned long long)VAR_ENTRY_OVERHEAD);
     else
         snprintf(message, sizeof message, "extism:host/env var_set: out of host memory");
-    return instance_fail(p, status == VAR_DISABLED ? FAILURE_DENIED : FAILURE_LIMIT, message);
+    return running_fail(p, status == VAR_DISABLED ? FAILURE_DENIED : FAILURE_LIMIT, message);
 }
 
 /* ---- host: logging ---- */
@@ -250,13 +250,13 @@ CALLBACK(h_var_set) {
 static wasm_trap_t *log_at(int level, ARGS) {
     plugin_instance *p = current_instance;
     uint64_t offset = (uint64_t)args[0].i64, len;
-    if (instance_hooks.log_level == NULL || level < instance_hooks.log_level(p->owner)) {
+    if (running_hooks.log_level == NULL || level < running_hooks.log_level(p->owner)) {
         kernel_free(p->kernel, offset); /* filtered out: whatever the offset, as the official host */
         return NULL;
     }
     const uint8_t *msg = block_bytes(p->kernel, offset, &len);
     if (msg == NULL) return not_a_block("log", "message", offset);
-    if (instance_hooks.log != NULL) instance_hooks.log(p->owner, level, msg, (size_t)len);
+    if (running_hooks.log != NULL) running_hooks.log(p->owner, level, msg, (size_t)len);
     kernel_free(p->kernel, offset);
     return NULL;
 }
@@ -269,7 +269,7 @@ CALLBACK(h_log_error) { UNUSED_CALLBACK_ARGS; return log_at(4, args); }
 
 CALLBACK(h_get_log_level) {
     UNUSED_CALLBACK_ARGS;
-    args[0].i32 = instance_hooks.log_level != NULL ? instance_hooks.log_level(current_instance->owner) : INT32_MAX;
+    args[0].i32 = running_hooks.log_level != NULL ? running_hooks.log_level(current_instance->owner) : INT32_MAX;
     return NULL;
 }
 
@@ -279,12 +279,12 @@ CALLBACK(h_http_request) {
     UNUSED_CALLBACK_ARGS;
     plugin_instance *p = current_instance;
     uint64_t request = (uint64_t)args[0].i64, body = (uint64_t)args[1].i64, response = 0;
-    if (instance_hooks.http_request == NULL) {
+    if (running_hooks.http_request == NULL) {
         kernel_free(p->kernel, request);
         kernel_free(p->kernel, body);
-        return instance_fail(p, FAILURE_DENIED, "extism:host/env http_request: HTTP is not available in this host");
+        return running_fail(p, FAILURE_DENIED, "extism:host/env http_request: HTTP is not available in this host");
     }
-    wasm_trap_t *trap = instance_hooks.http_request(p->owner, request, body, &response);
+    wasm_trap_t *trap = running_hooks.http_request(p->owner, request, body, &response);
     args[0].i64 = (int64_t)response;
     return trap;
 }

@@ -68,7 +68,7 @@ plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, cons
     p->wasi_env = copy_strings(options->wasi_env, 2 * options->wasi_env_count);
     p->wasi_env_count = p->wasi_env != NULL ? options->wasi_env_count : 0;
     vars_init(&p->vars, options->max_var_bytes);
-    p->kernel = kernel_new(0, grow_kernel_memory, p); /* 4 GiB; max_pages is the memory budget's */
+    p->kernel = kernel_new(0, store_grow_kernel_memory, p); /* 4 GiB; max_pages is the memory budget's */
     p->exports = calloc(compiled->export_count + 1, sizeof *p->exports);
     p->startups = calloc(compiled->startup_count + 1, sizeof *p->startups);
     if (p->kernel == NULL || p->exports == NULL || p->startups == NULL || p->wasi_args == NULL || p->wasi_env == NULL || copy_config(p, options->config, options->config_count) != 0 ||
@@ -78,8 +78,8 @@ plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, cons
         return NULL;
     }
     kernel_set_strict(p->kernel, options->strict);
-    if (options->max_memory_bytes >= 0) kernel_share_budget(p->kernel, charge_kernel_table);
-    p->needs_store = 1; /* instantiated by the first call (instance_prepare) */
+    if (options->max_memory_bytes >= 0) kernel_share_budget(p->kernel, store_charge_kernel_table);
+    p->needs_store = 1; /* instantiated by the first call (call_prepare) */
     return p;
 }
 
@@ -93,7 +93,7 @@ int instance_use_compiled(plugin_instance *p, const compiled_plugin *compiled) {
 
 void instance_delete(plugin_instance *p) {
     if (p == NULL) return;
-    drop_store(p);
+    store_drop(p);
     kernel_delete(p->kernel);
     vars_clear(&p->vars);
     for (size_t i = 0; i < p->config_count; i++) {

@@ -37,7 +37,7 @@ typedef struct instance_options {
 } instance_options;
 
 /* instance_new: an instance of `compiled` with its own kernel; its store is made and the modules
- * instantiated by the first call or instance_prepare (as the official runtime: no plugin code runs
+ * instantiated by the first call or call_prepare (as the official runtime: no plugin code runs
  * outside a call, and creating an instance costs microseconds). Returns NULL and sets *error
  * (malloc'ed) on failure. */
 plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, const instance_options *options,

@@ -83,13 +83,13 @@ typedef struct plugin_instance {
 
     /* Interruption: written by other threads (cancel) and by the epoch callback. */
     uint64_t deadline_ns;            /* monotonic; 0 = no timeout for this call */
-    int cancel_requested;            /* atomic (instance_cancel_requested / instance_cancel) */
+    int cancel_requested;            /* atomic (running_cancel_requested / running_cancel) */
     int in_call;                     /* atomic */
     interrupt_reason interrupt;
 
     /* The GIL: a call may start holding it (cheap for short calls); the first epoch tick of the
      * call releases it (running_release_gil; without epochs: the call's start), and
-     * the caller takes it back with the saved thread state after instance_call returns. */
+     * the caller takes it back with the saved thread state after call_run returns. */
     int holds_gil;
     void *saved_thread;
 

@@ -8,7 +8,7 @@
  * The initial sizes are checked apart, before instantiation (store.c: main's memories together).
  *
  * wasmtime's C API has no limiter callback, only a per-memory cap (wasmtime_store_limiter), so:
- * - the kernel memory grows through our C (store.c, grow_kernel_memory), which asks the budget
+ * - the kernel memory grows through our C (store.c, store_grow_kernel_memory), which asks the budget
  *   first (memory_budget_allow) and is charged at once (memory_budget_settle);
  * - the wasm memories are capped at (the largest of them + what is left) during a call, which is
  *   exact for the memory that grows when it is the largest one (main's, mostly); their growth is

@@ -6,10 +6,10 @@
 
 #include "ticker.h"
 
-host_hooks instance_hooks;
+host_hooks running_hooks;
 __thread plugin_instance *current_instance __attribute__((tls_model("initial-exec")));
 
-wasm_trap_t *instance_fail(plugin_instance *p, failure_kind kind, const char *message) {
+wasm_trap_t *running_fail(plugin_instance *p, failure_kind kind, const char *message) {
     if (!p->host_failure) {
         p->host_failure = (int)kind;
         free(p->host_failure_message);
@@ -18,7 +18,7 @@ wasm_trap_t *instance_fail(plugin_instance *p, failure_kind kind, const char *me
     return wt.wasmtime_trap_new(message, strlen(message));
 }
 
-int instance_set_http_headers(plugin_instance *p, const uint8_t *json, uint64_t length) {
+int running_set_http_headers(plugin_instance *p, const uint8_t *json, uint64_t length) {
     free(p->http_headers);
     p->http_headers = NULL;
     p->http_headers_length = 0;
@@ -30,25 +30,25 @@ int instance_set_http_headers(plugin_instance *p, const uint8_t *json, uint64_t 
     return 0;
 }
 
-int instance_cancel_requested(plugin_instance *p) {
+int running_cancel_requested(plugin_instance *p) {
     return __atomic_load_n(&p->cancel_requested, __ATOMIC_ACQUIRE);
 }
 
-void instance_cancel(plugin_instance *p) {
+void running_cancel(plugin_instance *p) {
     if (!__atomic_load_n(&p->in_call, __ATOMIC_ACQUIRE) || !(p->compiled->bundle->flags & ENGINE_EPOCH)) return;
     __atomic_store_n(&p->cancel_requested, 1, __ATOMIC_RELEASE);
     wt.wasmtime_engine_increment_epoch(p->compiled->bundle->engine);
 }
 
 void running_release_gil(plugin_instance *p) {
-    if (!p->holds_gil || instance_hooks.release_gil == NULL) return;
-    p->saved_thread = instance_hooks.release_gil();
+    if (!p->holds_gil || running_hooks.release_gil == NULL) return;
+    p->saved_thread = running_hooks.release_gil();
     p->holds_gil = 0;
 }
 
 int running_restore_gil(plugin_instance *p) {
-    if (p->saved_thread == NULL || p->holds_gil || instance_hooks.restore_gil == NULL) return 0;
-    instance_hooks.restore_gil(p->saved_thread);
+    if (p->saved_thread == NULL || p->holds_gil || running_hooks.restore_gil == NULL) return 0;
+    running_hooks.restore_gil(p->saved_thread);
     p->saved_thread = NULL;
     p->holds_gil = 1;
     return 1;
@@ -60,12 +60,12 @@ void running_set_http_status(plugin_instance *p, int32_t status) { p->http_statu
 
 void running_interrupted(plugin_instance *p, interrupt_reason reason) { p->interrupt = reason; }
 
-wasmtime_error_t *on_epoch_deadline(wasmtime_context_t *ctx, void *data, uint64_t *delta,
-                                           wasmtime_update_deadline_kind_t *kind) {
+wasmtime_error_t *running_on_epoch_deadline(wasmtime_context_t *ctx, void *data, uint64_t *delta,
+                                            wasmtime_update_deadline_kind_t *kind) {
     (void)ctx;
     plugin_instance *p = data;
     running_release_gil(p); /* a long call: let other threads run */
-    if (instance_cancel_requested(p)) {
+    if (running_cancel_requested(p)) {
         p->interrupt = INTERRUPT_CANCEL;
         return wt.wasmtime_error_new("plugin call cancelled");
     }

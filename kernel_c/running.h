@@ -1,10 +1,10 @@
 /*
  * running.h - the call in progress on this thread, as import callbacks and the epoch callback see it.
  *
- * Owns: `current_instance`, the host hooks (instance_hooks), failing the running call from an
- * import callback (instance_fail), cancelling it (instance_cancel), the epoch deadline callback
- * (on_epoch_deadline: the GIL released after a tick, timeouts, cancel) and the HTTP response
- * headers kept for the call.
+ * Owns: `current_instance`, the host hooks (running_hooks), failing the running call from an
+ * import callback (running_fail), cancelling it (running_cancel), the epoch deadline callback
+ * (running_on_epoch_deadline: the GIL released after a tick, timeouts, cancel), the GIL hand-off
+ * and the HTTP response headers kept for the call.
  *
  * Import callbacks find the instance of the running call through `current_instance`, a
  * thread-local set around every entry into wasm: the linker's callbacks can then be shared by every
@@ -30,38 +30,38 @@ typedef struct host_hooks {
     void (*restore_gil)(void *thread_state);
     /* Perform http_request: owns (frees) the request and body blocks, sets p->http_status and the
      * headers, stores the response block in *response. NULL -> every request is refused.
-     * Returns NULL or a trap (made with instance_fail). */
+     * Returns NULL or a trap (made with running_fail). */
     wasm_trap_t *(*http_request)(void *owner, uint64_t request, uint64_t body, uint64_t *response);
 } host_hooks;
 
 /* Set once by the Python layer at import. */
-extern host_hooks instance_hooks;
+extern host_hooks running_hooks;
 
 /* The instance whose call is running on this thread, or NULL. initial-exec: a plain %fs-relative
  * load instead of a __tls_get_addr call in this shared object (read on every kernel call). */
 extern __thread plugin_instance *current_instance __attribute__((tls_model("initial-exec")));
 
-/* instance_set_http_headers: keep a copy of `json` for http_headers (NULL / 0 forgets it).
+/* running_set_http_headers: keep a copy of `json` for http_headers (NULL / 0 forgets it).
  * Returns 0, or -1 when out of host memory. */
-int instance_set_http_headers(plugin_instance *p, const uint8_t *json, uint64_t length);
+int running_set_http_headers(plugin_instance *p, const uint8_t *json, uint64_t length);
 
-/* instance_cancel: make the running call (if any) on p fail as cancelled. Any thread, but p must
+/* running_cancel: make the running call (if any) on p fail as cancelled. Any thread, but p must
  * stay alive meanwhile: the Python side calls it holding the GIL, which close() needs too. */
-void instance_cancel(plugin_instance *p);
+void running_cancel(plugin_instance *p);
 
-/* instance_cancel_requested: has instance_cancel been called during the running call? */
-int instance_cancel_requested(plugin_instance *p);
+/* running_cancel_requested: has running_cancel been called during the running call? */
+int running_cancel_requested(plugin_instance *p);
 
-/* instance_fail: for import callbacks: record `message` and its kind as the reason of the failure
+/* running_fail: for import callbacks: record `message` and its kind as the reason of the failure
  * and return a trap carrying it. The first failure of a call wins. */
-wasm_trap_t *instance_fail(plugin_instance *p, failure_kind kind, const char *message);
+wasm_trap_t *running_fail(plugin_instance *p, failure_kind kind, const char *message);
 
 /* The GIL hand-off, the one place it is written. A call may start holding the GIL (cheap for short
- * calls: p->holds_gil); it is released at the call's first epoch tick (on_epoch_deadline), or at
- * its start without epochs (call.c), and its thread state kept in p->saved_thread. A host function
+ * calls: p->holds_gil); it is released at the call's first epoch tick (running_on_epoch_deadline),
+ * or at its start without epochs (call.c), and its thread state kept in p->saved_thread. A host function
  * takes it back for its run and releases it again; the caller takes it back after the call. */
 
-/* running_release_gil: when this thread holds the GIL for p's call, release it (instance_hooks)
+/* running_release_gil: when this thread holds the GIL for p's call, release it (running_hooks)
  * and keep the thread state in p->saved_thread. */
 void running_release_gil(plugin_instance *p);
 
@@ -80,10 +80,10 @@ void running_set_http_status(plugin_instance *p, int32_t status);
  * the call's deadline passed, or it was cancelled), not as a host failure. */
 void running_interrupted(plugin_instance *p, interrupt_reason reason);
 
-/* on_epoch_deadline: the store's epoch deadline callback (data: the plugin_instance), at every
- * tick of a call on an ENGINE_EPOCH engine: releases the GIL the call holds (a long call lets other
+/* running_on_epoch_deadline: the store's epoch deadline callback (data: the plugin_instance), at
+ * every tick of a call on an ENGINE_EPOCH engine: releases the GIL the call holds (a long call lets other
  * threads run), then ends the call when cancelled or past its deadline, else continues for a tick. */
-wasmtime_error_t *on_epoch_deadline(wasmtime_context_t *ctx, void *data, uint64_t *delta,
-                                    wasmtime_update_deadline_kind_t *kind);
+wasmtime_error_t *running_on_epoch_deadline(wasmtime_context_t *ctx, void *data, uint64_t *delta,
+                                            wasmtime_update_deadline_kind_t *kind);
 
 #endif

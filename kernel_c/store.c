@@ -32,7 +32,7 @@ static ptrdiff_t wasi_stderr(void *data, const unsigned char *bytes, size_t len)
     return keep_wasi_output(data, 1, bytes, len);
 }
 
-const uint8_t *instance_take_wasi_output(plugin_instance *p, int stream, size_t *length) {
+const uint8_t *store_take_wasi_output(plugin_instance *p, int stream, size_t *length) {
     *length = p->wasi_output_length[stream];
     p->wasi_output_length[stream] = 0;
     return p->wasi_output[stream];
@@ -88,7 +88,7 @@ static wasi_config_t *make_wasi_config(plugin_instance *p, char **error) {
     return config;
 }
 
-void drop_store(plugin_instance *p) {
+void store_drop(plugin_instance *p) {
     memory_budget_free(&p->budget);
     if (p->store != NULL) wt.wasmtime_store_delete(p->store);
     p->store = NULL;
@@ -98,7 +98,7 @@ void drop_store(plugin_instance *p) {
 
 /* Grow the kernel memory (kernel_grow_fn): the accessor instance's wasm memory. Its growth takes
  * from the max_pages budget like every other memory's (memory_budget.h). */
-int grow_kernel_memory(void *data, uint64_t new_size, uint8_t **base, uint64_t *size) {
+int store_grow_kernel_memory(void *data, uint64_t new_size, uint8_t **base, uint64_t *size) {
     plugin_instance *p = data;
     uint64_t current = wt.wasmtime_memory_data_size(p->ctx, &p->kernel_memory);
     if (new_size > current) {
@@ -116,7 +116,7 @@ int grow_kernel_memory(void *data, uint64_t new_size, uint8_t **base, uint64_t *
     return 0;
 }
 
-int charge_kernel_table(void *data, uint64_t charged) {
+int store_charge_kernel_table(void *data, uint64_t charged) {
     return memory_budget_charge_host(&((plugin_instance *)data)->budget, charged);
 }
 
@@ -217,9 +217,9 @@ static int memory_minimum_fits(const plugin_instance *p, char **error) {
 }
 
 /* A fresh store with the modules instantiated and the exports looked up (contract in store.h). */
-int new_store(plugin_instance *p, char **error) {
+int store_new(plugin_instance *p, char **error) {
     const compiled_plugin *c = p->compiled;
-    drop_store(p);
+    store_drop(p);
     if (!memory_minimum_fits(p, error)) return STORE_MEMORY_LIMIT;
     p->store = wt.wasmtime_store_new(c->bundle->engine, p, NULL);
     if (p->store == NULL) {
@@ -229,7 +229,7 @@ int new_store(plugin_instance *p, char **error) {
     p->ctx = wt.wasmtime_store_context(p->store);
     memory_budget_attach(&p->budget, p->store, c->memory_minimum); /* uncapped; the table limit */
     if (c->bundle->flags & ENGINE_EPOCH) {
-        wt.wasmtime_store_epoch_deadline_callback(p->store, on_epoch_deadline, p, NULL);
+        wt.wasmtime_store_epoch_deadline_callback(p->store, running_on_epoch_deadline, p, NULL);
         wt.wasmtime_context_set_epoch_deadline(p->ctx, 1);
     }
     if (p->fuel != 0) { /* a fresh store has no fuel: the start function would trap at once */
@@ -267,10 +267,10 @@ int new_store(plugin_instance *p, char **error) {
     return 0;
 }
 
-wasmtime_store_t *instance_detach_store(plugin_instance *p) {
+wasmtime_store_t *store_detach(plugin_instance *p) {
     wasmtime_store_t *store = p->store;
-    p->store = NULL; /* drop_store then has nothing to delete */
-    drop_store(p);
+    p->store = NULL; /* store_drop then has nothing to delete */
+    store_drop(p);
     p->needs_store = 1;
     return store;
 }
@@ -279,18 +279,18 @@ void store_delete_detached(wasmtime_store_t *store) {
     if (store != NULL) wt.wasmtime_store_delete(store);
 }
 
-void instance_reset_kernel(plugin_instance *p) {
+void store_reset_kernel(plugin_instance *p) {
     if (p->store != NULL) kernel_reset(p->kernel);
 }
 
-const uint8_t *instance_kernel_memory(plugin_instance *p, size_t *length) {
+const uint8_t *store_kernel_memory(plugin_instance *p, size_t *length) {
     *length = 0;
     if (p->store == NULL) return NULL;
     *length = wt.wasmtime_memory_data_size(p->ctx, &p->kernel_memory);
     return wt.wasmtime_memory_data(p->ctx, &p->kernel_memory);
 }
 
-const uint8_t *instance_main_memory(plugin_instance *p, size_t *length) {
+const uint8_t *store_main_memory(plugin_instance *p, size_t *length) {
     *length = 0;
     if (p->store == NULL || !p->has_main_memory) return NULL;
     *length = wt.wasmtime_memory_data_size(p->ctx, &p->main_memory);

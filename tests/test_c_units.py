@@ -105,6 +105,26 @@ def test_the_units_include_each_other_without_a_cycle():
     assert cycles(units()) == []
 
 
+# A header's functions are named after its unit: "unit_" (a plural unit may drop its "s").
+PREFIX_ALIASES = {"wasmtime_api": "wt"}
+DECLARATION = re.compile(r"^(?!typedef|extern|return)[A-Za-z_][\w \t*]*?\b([a-z_][a-z0-9_]*)\s*\(", re.M)
+
+
+def misnamed_functions() -> list[str]:
+    found = []
+    for path in sorted(KERNEL.glob("*.h")):
+        unit = path.stem
+        prefixes = {unit + "_", unit.rstrip("s") + "_", PREFIX_ALIASES.get(unit, unit) + "_"}
+        for name in DECLARATION.findall(path.read_text()):
+            if not name.startswith(tuple(prefixes)):
+                found.append(f"{path.name}: {name}")
+    return found
+
+
+def test_functions_are_named_after_their_unit():
+    assert misnamed_functions() == []
+
+
 def test_no_c_file_is_over_500_lines():
     long = {p.name: n for p in KERNEL.glob("*.c") if (n := len(p.read_text().splitlines())) > MAX_C_LINES}
     assert long == {}
@@ -127,6 +147,10 @@ def test_the_checks_see_what_they_look_for():
     graph = units()
     assert {"kernel", "instance", "compiled"} <= set(graph) and graph["instance"]
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert DECLARATION.findall("int store_new(plugin_instance *p,\n    char **e);\ntypedef int (*f)(void);") == ["store_new"]
+    assert DECLARATION.findall("static inline kernel *instance_kernel(const plugin_instance *p) { return p->kernel; }") == [
+        "instance_kernel"]
+    assert "call_run" in DECLARATION.findall((KERNEL / "call.h").read_text())
     api = wasmtime_functions()
     assert {"wasmtime_module_new", "wasm_byte_vec_delete", "wasmtime_store_delete"} <= api and len(api) > 50
     assert CALL.findall("x = wt.wasmtime_module_new(e, p, n, &m)") == ["wasmtime_module_new"]

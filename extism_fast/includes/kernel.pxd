@@ -84,7 +84,7 @@ cdef extern from "engine.h" nogil:
         int flags
         uint32_t pool_instances
 
-    int instance_engine_new(int flags, uint32_t pool_instances, engine_bundle *out, char **error)
+    int engine_new(int flags, uint32_t pool_instances, engine_bundle *out, char **error)
 
 
 cdef extern from "compiled.h" nogil:
@@ -240,12 +240,12 @@ cdef extern from "instance.h" nogil:
 
 
 cdef extern from "store.h" nogil:
-    void instance_reset_kernel(plugin_instance *p)
-    const uint8_t *instance_kernel_memory(plugin_instance *p, size_t *length)
-    const uint8_t *instance_main_memory(plugin_instance *p, size_t *length)
-    wasmtime_store_t *instance_detach_store(plugin_instance *p)
+    void store_reset_kernel(plugin_instance *p)
+    const uint8_t *store_kernel_memory(plugin_instance *p, size_t *length)
+    const uint8_t *store_main_memory(plugin_instance *p, size_t *length)
+    wasmtime_store_t *store_detach(plugin_instance *p)
     void store_delete_detached(wasmtime_store_t *store)
-    const uint8_t *instance_take_wasi_output(plugin_instance *p, int stream, size_t *length)
+    const uint8_t *store_take_wasi_output(plugin_instance *p, int stream, size_t *length)
 
 
 cdef extern from "call.h" nogil:
@@ -271,8 +271,8 @@ cdef extern from "call.h" nogil:
         uint64_t output_length
         char *message
 
-    void instance_prepare(plugin_instance *p, uint64_t timeout_ns, int holds_gil, call_result *r)
-    void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input,
+    void call_prepare(plugin_instance *p, uint64_t timeout_ns, int holds_gil, call_result *r)
+    void call_run(plugin_instance *p, size_t export_index, const uint8_t *input,
                        uint64_t input_length, uint64_t timeout_ns, int holds_gil, call_result *r)
 
 
@@ -284,13 +284,13 @@ cdef extern from "running.h" nogil:
         void (*restore_gil)(void *thread_state) noexcept nogil
         wasm_trap_t *(*http_request)(void *owner, uint64_t request, uint64_t body, uint64_t *response) noexcept nogil
 
-    host_hooks instance_hooks
+    host_hooks running_hooks
     plugin_instance *current_instance
 
-    int instance_cancel_requested(plugin_instance *p)
-    void instance_cancel(plugin_instance *p)
-    int instance_set_http_headers(plugin_instance *p, const uint8_t *json, uint64_t length)
-    wasm_trap_t *instance_fail(plugin_instance *p, failure_kind kind, const char *message)
+    int running_cancel_requested(plugin_instance *p)
+    void running_cancel(plugin_instance *p)
+    int running_set_http_headers(plugin_instance *p, const uint8_t *json, uint64_t length)
+    wasm_trap_t *running_fail(plugin_instance *p, failure_kind kind, const char *message)
     void running_release_gil(plugin_instance *p)
     int running_restore_gil(plugin_instance *p)
     uint64_t running_deadline_ns(const plugin_instance *p)
