@@ -8,8 +8,6 @@
 _VALTYPE_TO_KIND = {ValType.I32: WASM_I32, ValType.I64: WASM_I64, ValType.F32: WASM_F32,
                     ValType.F64: WASM_F64, ValType.V128: WASM_V128,
                     ValType.FUNC_REF: WASM_FUNCREF, ValType.EXTERN_REF: WASM_EXTERNREF}
-_KIND_NAMES = {WASM_I32: "i32", WASM_I64: "i64", WASM_F32: "f32", WASM_F64: "f64", WASM_V128: "v128",
-               WASM_FUNCREF: "funcref", WASM_EXTERNREF: "externref"}
 
 
 cdef class _HostFunctionEntry:

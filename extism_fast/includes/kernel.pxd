@@ -3,7 +3,7 @@ from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t, int32_t
 from libc.stddef cimport ptrdiff_t
 from extism_fast.includes.wasmtime cimport (
     wasm_engine_t, wasm_externkind_t, wasm_externtype_t, wasm_trap_t, wasmtime_func_unchecked_callback_t,
-    wasmtime_linker_t, wasmtime_module_t, wasmtime_store_t,
+    wasmtime_store_t,
 )
 
 
@@ -79,8 +79,7 @@ cdef extern from "engine.h" nogil:
     enum: ENGINE_FLAG_VALUES
 
     ctypedef struct engine_bundle:
-        wasm_engine_t *engine
-        wasmtime_module_t *access_module
+        wasm_engine_t *engine  # NULL until made (engine_new)
         int flags
         uint32_t pool_instances
 
