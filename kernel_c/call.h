@@ -1,5 +1,5 @@
 /*
- * call.h - one call into a plugin (docs/ABI.md, "A call") and what import callbacks use during it.
+ * call.h - one call into a plugin (docs/ABI.md, "A call").
  *
  * Owns: call_begin/call_end (the ticker, the GIL), ensure_store, the startup functions, running an
  * export and classifying its outcome into call_result. What import callbacks use during the call
