@@ -34,7 +34,8 @@ static int resolve(import_slot *slot, const wasm_externtype_t *type, size_t posi
         if (index < 0) break; /* not exported: the linker's definition, if any (as the official runtime) */
         slot->module_index = i;
         if (!wasm_types_fit(type, found)) {
-            link_problem_set(problem, LINK_PROBLEM_TYPE, position, i, slot->module, slot->name, slot->kind);
+            link_import at = {position, i, slot->module, slot->name, slot->kind};
+            link_problem_set(problem, LINK_PROBLEM_TYPE, at);
             problem->expected = wt.wasm_externtype_copy(type);
             problem->found = found;
             return -1;
@@ -190,7 +191,8 @@ wasmtime_error_t *import_plan_instantiate(const import_plan *plan, instantiation
             e = wt.wasmtime_error_new(message);
         }
     }
-    if (e == NULL) e = wt.wasmtime_instance_new(in->ctx, module, items, plan->count, &in->instances[position], &in->trap);
+    if (e == NULL)
+        e = wt.wasmtime_instance_new(in->ctx, module, items, plan->count, &in->instances[position], &in->trap);
     if (items != on_stack) free(items);
     if (e == NULL && in->trap == NULL && in->forwards != NULL && in->forwards->count > 0)
         resolve_forwards(in->forwards, in->ctx, position, &in->instances[position]);

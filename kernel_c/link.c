@@ -35,11 +35,21 @@ static int is_wasi(const wasm_name_t *module) {
     return 0;
 }
 
-/* Report a problem with the host import `slot` of module `importer`: copies of `expected` (a
- * function type, may be NULL) and `found` (may be NULL) go into the problem. */
-static int host_problem(link_problem *problem, link_problem_kind kind, size_t importer, const import_slot *slot,
-                        size_t provider, const wasm_functype_t *expected, const wasm_externtype_t *found) {
-    link_problem_set(problem, kind, importer, provider, slot->module, slot->name, slot->kind);
+/* The host import being checked: import `slot` (its type `import`) of module `position`. */
+typedef struct host_import {
+    const link_context *l;
+    const import_slot *slot;
+    const wasm_importtype_t *import;
+    size_t position;
+} host_import;
+
+/* Report a problem with the host import `h`: copies of `expected` (a function type, may be NULL)
+ * and `found` (may be NULL) go into the problem. */
+static int host_problem(const host_import *h, link_problem_kind kind, size_t provider, const wasm_functype_t *expected,
+                        const wasm_externtype_t *found) {
+    link_problem *problem = h->l->problem;
+    const import_slot *slot = h->slot;
+    link_problem_set(problem, kind, (link_import){h->position, provider, slot->module, slot->name, slot->kind});
     if (expected != NULL) problem->expected = wt.wasm_externtype_copy(wt.wasm_functype_as_externtype_const(expected));
     if (found != NULL) problem->found = wt.wasm_externtype_copy(found);
     if ((expected != NULL && problem->expected == NULL) || (found != NULL && problem->found == NULL))
@@ -48,39 +58,34 @@ static int host_problem(link_problem *problem, link_problem_kind kind, size_t im
 }
 
 /* An `extism:host/env` import: an ABI function of the ABI's type. */
-static int check_abi_import(const import_slot *slot, const wasm_importtype_t *import, size_t position,
-                            link_problem *problem) {
-    const wasm_name_t *name = wt.wasm_importtype_name(import);
-    const wasm_externtype_t *type = wt.wasm_importtype_type(import);
+static int check_abi_import(const host_import *h) {
+    const wasm_name_t *name = wt.wasm_importtype_name(h->import);
+    const wasm_externtype_t *type = wt.wasm_importtype_type(h->import);
     wasm_functype_t *abi = NULL;
     if (!env_import_type((const char *)name->data, name->size, &abi))
-        return host_problem(problem, LINK_PROBLEM_ABI_UNKNOWN, position, slot, LINK_NO_PROVIDER, NULL, NULL);
-    if (abi == NULL) return link_problem_out_of_memory(problem);
+        return host_problem(h, LINK_PROBLEM_ABI_UNKNOWN, LINK_NO_PROVIDER, NULL, NULL);
+    if (abi == NULL) return link_problem_out_of_memory(h->l->problem);
     int status = 0;
     if (!wasm_types_same_func(abi, wt.wasm_externtype_as_functype_const(type)))
-        status = host_problem(problem, LINK_PROBLEM_ABI_TYPE, position, slot, LINK_NO_PROVIDER, abi, type);
+        status = host_problem(h, LINK_PROBLEM_ABI_TYPE, LINK_NO_PROVIDER, abi, type);
     wt.wasm_functype_delete(abi);
     return status;
 }
 
 /* An import the plan takes from the accessor or the linker: a function the ABI, WASI or the
  * user's host functions define, of the same type (as the official SDK checks them). */
-static int check_host_import(const link_context *l, const import_slot *slot, const wasm_importtype_t *import,
-                             size_t position) {
-    link_problem *problem = l->problem;
-    const wasm_name_t *module = wt.wasm_importtype_module(import);
-    const wasm_externtype_t *type = wt.wasm_importtype_type(import);
-    size_t provider = module_named(l, slot->module);
-    if (slot->kind != WASM_EXTERN_FUNC)
-        return host_problem(problem, LINK_PROBLEM_NOT_FUNCTION, position, slot, provider, NULL, type);
-    if (wasm_types_name_equals(module, ENV_MODULE)) return check_abi_import(slot, import, position, problem);
+static int check_host_import(const host_import *h) {
+    const wasm_name_t *module = wt.wasm_importtype_module(h->import);
+    const wasm_externtype_t *type = wt.wasm_importtype_type(h->import);
+    size_t provider = module_named(h->l, h->slot->module);
+    if (h->slot->kind != WASM_EXTERN_FUNC) return host_problem(h, LINK_PROBLEM_NOT_FUNCTION, provider, NULL, type);
+    if (wasm_types_name_equals(module, ENV_MODULE)) return check_abi_import(h);
     if (is_wasi(module))
-        return l->host->wasi ? 0 : host_problem(problem, LINK_PROBLEM_WASI_DISABLED, position, slot, LINK_NO_PROVIDER,
-                                             NULL, NULL);
-    const host_function *f = host_function_named(l->host, module, wt.wasm_importtype_name(import));
-    if (f == NULL) return host_problem(problem, LINK_PROBLEM_HOST_MISSING, position, slot, provider, NULL, type);
+        return h->l->host->wasi ? 0 : host_problem(h, LINK_PROBLEM_WASI_DISABLED, LINK_NO_PROVIDER, NULL, NULL);
+    const host_function *f = host_function_named(h->l->host, module, wt.wasm_importtype_name(h->import));
+    if (f == NULL) return host_problem(h, LINK_PROBLEM_HOST_MISSING, provider, NULL, type);
     if (wasm_types_same_func(f->type, wt.wasm_externtype_as_functype_const(type))) return 0;
-    return host_problem(problem, LINK_PROBLEM_HOST_TYPE, position, slot, LINK_NO_PROVIDER, f->type, type);
+    return host_problem(h, LINK_PROBLEM_HOST_TYPE, LINK_NO_PROVIDER, f->type, type);
 }
 
 static int check_host_imports(const link_context *l, size_t position) {
@@ -90,8 +95,8 @@ static int check_host_imports(const link_context *l, size_t position) {
     int status = 0;
     for (size_t i = 0; status == 0 && i < imports.size && i < plan->count; i++) {
         import_source source = plan->slots[i].source;
-        if (source == IMPORT_FROM_ACCESSOR || source == IMPORT_FROM_LINKER)
-            status = check_host_import(l, &plan->slots[i], imports.data[i], position);
+        host_import h = {l, &plan->slots[i], imports.data[i], position};
+        if (source == IMPORT_FROM_ACCESSOR || source == IMPORT_FROM_LINKER) status = check_host_import(&h);
     }
     wt.wasm_importtype_vec_delete(&imports);
     return status;

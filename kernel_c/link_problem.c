@@ -18,14 +18,13 @@ int link_problem_out_of_memory(link_problem *problem) {
     return -1;
 }
 
-int link_problem_set(link_problem *problem, link_problem_kind kind, size_t importer, size_t provider,
-                     const char *module, const char *name, wasm_externkind_t import_kind) {
+int link_problem_set(link_problem *problem, link_problem_kind kind, link_import import) {
     problem->kind = kind;
-    problem->importer = importer;
-    problem->provider = provider;
-    problem->import_kind = import_kind;
-    problem->module = wt_copy_text(module, strlen(module));
-    problem->name = wt_copy_text(name, strlen(name));
+    problem->importer = import.importer;
+    problem->provider = import.provider;
+    problem->import_kind = import.kind;
+    problem->module = wt_copy_text(import.module, strlen(import.module));
+    problem->name = wt_copy_text(import.name, strlen(import.name));
     if (problem->module == NULL || problem->name == NULL) problem->kind = LINK_PROBLEM_MEMORY;
     return -1;
 }

@@ -61,11 +61,19 @@ void link_problem_free(link_problem *problem);
 /* link_problem_out_of_memory: the problem becomes LINK_PROBLEM_MEMORY. Returns -1. */
 int link_problem_out_of_memory(link_problem *problem);
 
-/* link_problem_set: the problem becomes `kind` for the import module::name (NUL-terminated, copied)
- * of kind `import_kind` of module `importer`, from `provider`. Returns -1 (LINK_PROBLEM_MEMORY
- * when the names cannot be copied). */
-int link_problem_set(link_problem *problem, link_problem_kind kind, size_t importer, size_t provider,
-                     const char *module, const char *name, wasm_externkind_t import_kind);
+/* The import a problem is about: module::name (NUL-terminated) of that kind, imported by module
+ * `importer` from `provider`. */
+typedef struct link_import {
+    size_t importer;
+    size_t provider;
+    const char *module;
+    const char *name;
+    wasm_externkind_t kind;
+} link_import;
+
+/* link_problem_set: the problem becomes `kind` for `import` (its names copied). Returns -1
+ * (LINK_PROBLEM_MEMORY when the names cannot be copied). */
+int link_problem_set(link_problem *problem, link_problem_kind kind, link_import import);
 
 /* link_problem_nul_name: the problem becomes LINK_PROBLEM_NUL_NAME for an import whose module or
  * field name holds a NUL byte (wasm allows it; no definition has it): the names are copied with

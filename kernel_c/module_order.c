@@ -82,8 +82,8 @@ static int report_cycle(graph *g, const size_t *members, size_t n, size_t id) {
         v = edge->module_index;
     }
     const import_slot *first = edges[start];
-    link_problem_set(g->problem, LINK_PROBLEM_CYCLE, path[start], first->module_index, first->module, first->name,
-                     first->kind);
+    link_problem_set(g->problem, LINK_PROBLEM_CYCLE,
+                     (link_import){path[start], first->module_index, first->module, first->name, first->kind});
     g->problem->cycle_length = length - start;
     memmove(path, path + start, g->problem->cycle_length * sizeof *path);
     g->problem->cycle = path;
