@@ -17,6 +17,7 @@
 #include "env_imports.h"
 #include "running.h"
 #include "kernel_access.h"
+#include "wasm_types.h"
 
 #define ARGS wasmtime_val_raw_t *args
 #define UNUSED_CALLBACK_ARGS (void)env; (void)caller; (void)nargs
@@ -353,27 +354,23 @@ static const env_import ENV_IMPORTS[] = {
 #define ENV_IMPORT_COUNT (sizeof ENV_IMPORTS / sizeof ENV_IMPORTS[0])
 static const char ENV_MODULE[] = "extism:host/env";
 
-static void valtypes(wasm_valtype_vec_t *out, const char *kinds) {
-    wasm_valtype_t *types[4];
-    size_t n = strlen(kinds);
-    for (size_t i = 0; i < n; i++) types[i] = wt.wasm_valtype_new(kinds[i] == 'I' ? WASM_I64 : WASM_I32);
-    if (n == 0) wt.wasm_valtype_vec_new_empty(out);
-    else wt.wasm_valtype_vec_new(out, n, types);
+/* The import's type: its kinds are written "I" (i64) and "i" (i32). NULL when out of memory. */
+static wasm_functype_t *functype(const env_import *imp) {
+    uint8_t params[4], results[4];
+    size_t param_count = strlen(imp->params), result_count = strlen(imp->results);
+    for (size_t i = 0; i < param_count; i++) params[i] = imp->params[i] == 'I' ? WASM_I64 : WASM_I32;
+    for (size_t i = 0; i < result_count; i++) results[i] = imp->results[i] == 'I' ? WASM_I64 : WASM_I32;
+    return wasm_types_functype(params, param_count, results, result_count);
 }
 
-static wasm_functype_t *functype(const char *params_kinds, const char *results_kinds) {
-    wasm_valtype_vec_t params, results;
-    valtypes(&params, params_kinds);
-    valtypes(&results, results_kinds);
-    return wt.wasm_functype_new(&params, &results);
-}
-
-static int define(wasmtime_linker_t *linker, const char *module, size_t module_len, const char *name,
-                  const char *params_kinds, const char *results_kinds, wasmtime_func_unchecked_callback_t callback,
-                  char **error) {
-    wasm_functype_t *type = functype(params_kinds, results_kinds);
-    wasmtime_error_t *e = wt.wasmtime_linker_define_func_unchecked(linker, module, module_len, name, strlen(name),
-                                                                   type, callback, NULL, NULL);
+static int define(wasmtime_linker_t *linker, const env_import *imp, char **error) {
+    wasm_functype_t *type = functype(imp);
+    if (type == NULL) {
+        *error = WT_TEXT("out of memory");
+        return -1;
+    }
+    wasmtime_error_t *e = wt.wasmtime_linker_define_func_unchecked(linker, ENV_MODULE, sizeof ENV_MODULE - 1, imp->name,
+                                                                   strlen(imp->name), type, imp->callback, NULL, NULL);
     wt.wasm_functype_delete(type);
     if (e == NULL) return 0;
     *error = wt_take_error_message(e);
@@ -384,9 +381,7 @@ int env_imports_define(wasmtime_linker_t *linker, char **error) {
     for (size_t i = 0; i < ENV_IMPORT_COUNT; i++) {
         const env_import *imp = &ENV_IMPORTS[i];
         if (imp->callback == NULL) continue;
-        if (define(linker, ENV_MODULE, sizeof ENV_MODULE - 1, imp->name, imp->params, imp->results, imp->callback,
-                   error) != 0)
-            return -1;
+        if (define(linker, imp, error) != 0) return -1;
     }
     return 0;
 }
@@ -394,7 +389,7 @@ int env_imports_define(wasmtime_linker_t *linker, char **error) {
 int env_import_type(const char *name, size_t name_len, wasm_functype_t **type) {
     for (size_t i = 0; i < ENV_IMPORT_COUNT; i++) {
         if (strlen(ENV_IMPORTS[i].name) == name_len && memcmp(ENV_IMPORTS[i].name, name, name_len) == 0) {
-            *type = functype(ENV_IMPORTS[i].params, ENV_IMPORTS[i].results);
+            *type = functype(&ENV_IMPORTS[i]);
             return 1;
         }
     }
