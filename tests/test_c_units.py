@@ -150,7 +150,7 @@ def test_the_checks_see_what_they_look_for():
     assert DECLARATION.findall("int store_new(plugin_instance *p,\n    char **e);\ntypedef int (*f)(void);") == ["store_new"]
     assert DECLARATION.findall("static inline kernel *instance_kernel(const plugin_instance *p) { return p->kernel; }") == [
         "instance_kernel"]
-    assert "call_run" in DECLARATION.findall((KERNEL / "call.h").read_text())
+    assert "kernel_new" in DECLARATION.findall((KERNEL / "kernel.h").read_text())
     api = wasmtime_functions()
     assert {"wasmtime_module_new", "wasm_byte_vec_delete", "wasmtime_store_delete"} <= api and len(api) > 50
     assert CALL.findall("x = wt.wasmtime_module_new(e, p, n, &m)") == ["wasmtime_module_new"]
