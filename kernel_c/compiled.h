@@ -46,10 +46,11 @@ typedef struct compiled_plugin {
     size_t startup_count;
     ptrdiff_t start_index;           /* `_start`, -1 if absent */
     uint64_t memory_minimum;         /* the largest minimum size in bytes of a memory of any module
-                                      * (the accessor's included; saturating; memory_budget.c caps
-                                      * no memory below it) */
+                                      * (the accessor's included, and those the modules define:
+                                      * compile_request.defined_memories; saturating;
+                                      * memory_budget.c caps no memory below it) */
     uint64_t main_memory_total;      /* the minimum sizes of the memories main defines, added
-                                      * (bytes, saturating; compiled_plugin_note_main_memories):
+                                      * (bytes, saturating; from compile_request.defined_memories):
                                       * what must fit max_pages at instantiation */
     size_t memory_export_count;      /* memory exports of all modules (memory_budget.c tracks them) */
     size_t *memory_export_positions; /* owned: the exporting module's position (deps, then main) */
