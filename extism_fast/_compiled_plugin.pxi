@@ -209,9 +209,7 @@ cdef class CompiledPlugin:
         cdef _Compilation compilation = _Compilation.__new__(_Compilation)
         cdef compile_request request
         cdef compile_failure failure
-        cdef const uint8_t[::1] payload
         cdef Py_ssize_t i, count = len(self._modules), functions = len(self._entries)
-        cdef _HostFunctionEntry entry
         if self._defined_memories is None:
             self._defined_memories = _defined_memories(self._modules)
         ordered = [m for m in self._modules if not m.is_main] + [self._modules[-1]]
@@ -237,35 +235,8 @@ cdef class CompiledPlugin:
             if (request.modules == NULL or request.functions == NULL or request.defined_memories == NULL
                     or request.defined_by_main == NULL):
                 raise MemoryError()
-            for i, m in enumerate(ordered):
-                name = ("main" if m.is_main else m.name).encode()
-                data = m.data
-                form = (MODULE_BINARY if data.startswith(b"\0asm") else
-                        MODULE_TEXT if looks_like_wat(data) else MODULE_UNKNOWN)
-                found = self._cache.load(keys[i]) if keys[i] is not None else None
-                if found is not None:
-                    keep.append(found)
-                    payload = found
-                    request.modules[i].cached = &payload[0]
-                    request.modules[i].cached_length = payload.shape[0]
-                elif form == MODULE_TEXT and source == NULL:  # to be compiled: converted here
-                    try:
-                        data, form = wat2wasm(data), MODULE_BINARY
-                    except CompileError:  # compile_plugin converts it again in its turn, and fails there
-                        pass
-                keep += [name, data]
-                request.modules[i].name = name
-                request.modules[i].bytes = <const uint8_t *>PyBytes_AS_STRING(data)
-                request.modules[i].length = PyBytes_GET_SIZE(data)
-                request.modules[i].format = form
-            for i, entry in enumerate(self._entries):
-                fn = entry.function
-                ns, name = fn.namespace.encode(), fn.name.encode()
-                params = bytes([_VALTYPE_TO_KIND[t] for t in entry.param_types])
-                results = bytes([_VALTYPE_TO_KIND[t] for t in entry.result_types])
-                keep += [ns, name, params, results]
-                (<host_function_source *>request.functions)[i] = host_function_source(
-                    ns, len(ns), name, len(name), params, len(params), results, len(results), <void *>entry)
+            self._describe_modules(&request, ordered, keys, keep)
+            self._describe_functions(&request, keep)
             for i, (size, is_main) in enumerate(self._defined_memories):
                 (<uint64_t *>request.defined_memories)[i] = size
                 (<uint8_t *>request.defined_by_main)[i] = is_main
@@ -287,6 +258,46 @@ cdef class CompiledPlugin:
         # Another thread may have compiled the same one meanwhile (compiling releases the GIL):
         # keep the first, which instances may already run; this one is freed.
         return self._compilations.setdefault(_engine_key(engine), compilation)
+
+    cdef _describe_modules(self, compile_request *request, list modules, list keys, list keep):
+        """Each module's bytes and cache entry into the request (`keep` holds what it points into).
+        WAT is converted here when the module is to be compiled (no source, no cache entry)."""
+        cdef const uint8_t[::1] payload
+        cdef module_source *m
+        for i, module in enumerate(modules):
+            m = &request.modules[i]
+            name = ("main" if module.is_main else module.name).encode()
+            data = module.data
+            form = (MODULE_BINARY if data.startswith(b"\0asm") else
+                    MODULE_TEXT if looks_like_wat(data) else MODULE_UNKNOWN)
+            found = self._cache.load(keys[i]) if keys[i] is not None else None
+            if found is not None:
+                keep.append(found)
+                payload = found
+                m.cached = &payload[0]
+                m.cached_length = payload.shape[0]
+            elif form == MODULE_TEXT and request.source == NULL:
+                try:
+                    data, form = wat2wasm(data), MODULE_BINARY
+                except CompileError:  # compile_plugin converts it again in its turn, and fails there
+                    pass
+            keep += [name, data]
+            m.name = name
+            m.bytes = <const uint8_t *>PyBytes_AS_STRING(data)
+            m.length = PyBytes_GET_SIZE(data)
+            m.format = form
+
+    cdef _describe_functions(self, compile_request *request, list keep):
+        """Each host function's names, value kinds and trampoline entry into the request."""
+        cdef _HostFunctionEntry entry
+        for i, entry in enumerate(self._entries):
+            fn = entry.function
+            ns, name = fn.namespace.encode(), fn.name.encode()
+            params = bytes([_VALTYPE_TO_KIND[t] for t in entry.param_types])
+            results = bytes([_VALTYPE_TO_KIND[t] for t in entry.result_types])
+            keep += [ns, name, params, results]
+            (<host_function_source *>request.functions)[i] = host_function_source(
+                ns, len(ns), name, len(name), params, len(params), results, len(results), <void *>entry)
 
     cdef _keep_cache_entries(self, engine_bundle *engine, compile_request *request, list modules, list keys):
         """After compile_plugin: the modules compiled afresh go into the cache, an entry wasmtime
