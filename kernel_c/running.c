@@ -40,20 +40,6 @@ void running_cancel(plugin_instance *p) {
     wt.wasmtime_engine_increment_epoch(p->compiled->bundle->engine);
 }
 
-void running_release_gil(plugin_instance *p) {
-    if (!p->holds_gil || running_hooks.release_gil == NULL) return;
-    p->saved_thread = running_hooks.release_gil();
-    p->holds_gil = 0;
-}
-
-int running_restore_gil(plugin_instance *p) {
-    if (p->saved_thread == NULL || p->holds_gil || running_hooks.restore_gil == NULL) return 0;
-    running_hooks.restore_gil(p->saved_thread);
-    p->saved_thread = NULL;
-    p->holds_gil = 1;
-    return 1;
-}
-
 uint64_t running_deadline_ns(const plugin_instance *p) { return p->deadline_ns; }
 
 void running_set_http_status(plugin_instance *p, int32_t status) { p->http_status = status; }

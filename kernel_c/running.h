@@ -62,13 +62,23 @@ wasm_trap_t *running_fail(plugin_instance *p, failure_kind kind, const char *mes
  * takes it back for its run and releases it again; the caller takes it back after the call. */
 
 /* running_release_gil: when this thread holds the GIL for p's call, release it (running_hooks)
- * and keep the thread state in p->saved_thread. */
-void running_release_gil(plugin_instance *p);
+ * and keep the thread state in p->saved_thread. Inline: on every call's path. */
+static inline void running_release_gil(plugin_instance *p) {
+    if (!p->holds_gil || running_hooks.release_gil == NULL) return;
+    p->saved_thread = running_hooks.release_gil();
+    p->holds_gil = 0;
+}
 
 /* running_restore_gil: when p's call released the GIL on this thread, take it back with the saved
  * state and return 1 (the thread holds it for the call again: running_release_gil gives it back);
- * else 0 (held already, or released by someone else, who takes it back). */
-int running_restore_gil(plugin_instance *p);
+ * else 0 (held already, or released by someone else, who takes it back). Inline, as above. */
+static inline int running_restore_gil(plugin_instance *p) {
+    if (p->saved_thread == NULL || p->holds_gil || running_hooks.restore_gil == NULL) return 0;
+    running_hooks.restore_gil(p->saved_thread);
+    p->saved_thread = NULL;
+    p->holds_gil = 1;
+    return 1;
+}
 
 /* running_deadline_ns: the running call's deadline (monotonic ns, ticker_now_ns), 0 = none. */
 uint64_t running_deadline_ns(const plugin_instance *p);
