@@ -100,11 +100,11 @@ static wasmtime_module_t *compile_module(module_source *m, const compile_request
         fail_error(failure, COMPILE_INVALID_MODULE, e);
         return NULL;
     }
-    if (r->serialize) { /* not cacheable: still usable */
+    if (r->serialize) {
         wasm_byte_vec_t serialized;
         e = wt.wasmtime_module_serialize(module, &serialized);
         if (e == NULL) m->serialized = take_bytes(&serialized, &m->serialized_length);
-        else m->serialize_failure = wt_take_error_message(e);
+        else m->serialize_failure = wt_take_error_message(e); /* not cacheable: still usable */
     }
     return module;
 }
