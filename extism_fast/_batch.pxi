@@ -85,7 +85,7 @@ cdef class _Batch:
         cdef size_t i
         cdef bint failed
         for i in range(self.done, self.count):
-            instance_call(inst, index, self.inputs[i], self.input_lengths[i], 0, &self.results_[i])
+            call_run(inst, index, self.inputs[i], self.input_lengths[i], 0, &self.results_[i])
             if self.results_[i].status == CALL_POOL_EXHAUSTED:
                 free(self.results_[i].message)
                 self.results_[i].message = NULL

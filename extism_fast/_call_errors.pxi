@@ -47,22 +47,22 @@ cdef _call_error(Plugin plugin, name, call_result *r):
                FAILURE_DENIED: CapabilityError, FAILURE_HOST_CALL: CallError}.get(r.failure, TrapError)
         return cls(f"plugin function '{name}' failed: {message}")
     cause, newline, trace = _trap_summary(message).partition("\n")
-    if plugin.inst.budget.limit >= 0:  # a memory.grow past the budget is refused, and plugins trap on that
+    if instance_budget(plugin.inst).limit >= 0:  # a memory.grow past the budget is refused, and plugins trap on that
         cause = f"{cause} ({_budget_note(plugin)})"
     return TrapError(f"plugin function '{name}' trapped: {cause}{newline}{trace}")
 
 
 cdef str _alloc_failure(Plugin plugin):
     """Why the kernel could not allocate: the memory budget refused to grow it, or its limit."""
-    if plugin.inst.budget.refused:
+    if instance_budget(plugin.inst).refused:
         return _budget_note(plugin)
-    return f"kernel memory limit reached ({plugin.inst.kernel.limit} bytes)"
+    return f"kernel memory limit reached ({instance_kernel(plugin.inst).limit} bytes)"
 
 
 cdef str _budget_note(Plugin plugin):
     """What is left of manifest.memory.max_pages (memory_budget.h)."""
     cdef char note[160]
-    memory_budget_describe(&plugin.inst.budget, note, sizeof(note))
+    memory_budget_describe(instance_budget(plugin.inst), note, sizeof(note))
     return note.decode()
 
 

@@ -5,67 +5,13 @@
 # Compiled plugins
 # ---------------------------------------------------------------------------------------------
 
-cdef wasm_functype_t *_functype(list params, list results):
-    cdef wasm_valtype_vec_t p, r
-    cdef wasm_valtype_t *types[64]
-    cdef Py_ssize_t i
-    if len(params) > 64 or len(results) > 64:
-        raise LinkError("host functions take at most 64 parameters and 64 results")
-    for i, t in enumerate(params):
-        types[i] = wt.wasm_valtype_new(_VALTYPE_TO_KIND[t])
-    if params:
-        wt.wasm_valtype_vec_new(&p, len(params), types)
-    else:
-        wt.wasm_valtype_vec_new_empty(&p)
-    for i, t in enumerate(results):
-        types[i] = wt.wasm_valtype_new(_VALTYPE_TO_KIND[t])
-    if results:
-        wt.wasm_valtype_vec_new(&r, len(results), types)
-    else:
-        wt.wasm_valtype_vec_new_empty(&r)
-    return wt.wasm_functype_new(&p, &r)
-
-
-cdef str _kinds_text(const wasm_valtype_vec_t *vec):
-    cdef size_t i
-    return ", ".join(_KIND_NAMES.get(wt.wasm_valtype_kind(vec.data[i]), "?") for i in range(vec.size))
-
-
-cdef str _signature_text(const wasm_functype_t *ft):
-    return f"({_kinds_text(wt.wasm_functype_params(ft))}) -> ({_kinds_text(wt.wasm_functype_results(ft))})"
-
-
-cdef str _limits_text(uint64_t minimum, bint bounded, uint64_t maximum, str unit):
-    return f"min {minimum}{unit}, " + (f"max {maximum}" if bounded else "no max")
-
-
-cdef str _extern_text(const wasm_externtype_t *et):
-    """An import's or export's type: a function's signature, a global's value type and mutability,
-    a table's element type and limits, a memory's limits (in pages)."""
-    cdef const wasm_globaltype_t *gt
-    cdef const wasm_tabletype_t *tt
-    cdef const wasm_memorytype_t *mt
-    cdef const wasm_limits_t *limits
-    cdef uint64_t maximum = 0
-    kind = wt.wasm_externtype_kind(et)
-    if kind == WASM_EXTERN_FUNC:
-        return "func " + _signature_text(wt.wasm_externtype_as_functype_const(et))
-    if kind == WASM_EXTERN_GLOBAL:
-        gt = wt.wasm_externtype_as_globaltype_const(et)
-        mutable = "mutable" if wt.wasm_globaltype_mutability(gt) == WASM_VAR else "immutable"
-        return f"global {_KIND_NAMES.get(wt.wasm_valtype_kind(wt.wasm_globaltype_content(gt)), '?')} ({mutable})"
-    if kind == WASM_EXTERN_TABLE:
-        tt = wt.wasm_externtype_as_tabletype_const(et)
-        limits = wt.wasm_tabletype_limits(tt)
-        element = _KIND_NAMES.get(wt.wasm_valtype_kind(wt.wasm_tabletype_element(tt)), "?")
-        return f"table {element} ({_limits_text(limits.min, limits.max != 0xFFFFFFFF, limits.max, '')})"
-    if kind == WASM_EXTERN_MEMORY:
-        mt = wt.wasm_externtype_as_memorytype_const(et)
-        bounded = wt.wasmtime_memorytype_maximum(mt, &maximum)
-        flags = (", 64-bit" if wt.wasmtime_memorytype_is64(mt) else "") + (
-            ", shared" if wt.wasmtime_memorytype_isshared(mt) else "")
-        return f"memory ({_limits_text(wt.wasmtime_memorytype_minimum(mt), bounded, maximum, ' pages')}{flags})"
-    return "extern"
+cdef str _extern_text(const wasm_externtype_t *et, bint signature_only=False):
+    """An import's or export's type (wasm_types.h): a function's signature (alone when
+    signature_only), a global's value type and mutability, a table's element type and limits, a
+    memory's limits (in pages)."""
+    cdef char text[4096]
+    wasm_types_describe(et, signature_only, text, sizeof(text))
+    return text.decode("utf-8", "replace")
 
 
 _EXTERN_KIND_NAMES = {WASM_EXTERN_FUNC: "function", WASM_EXTERN_GLOBAL: "global", WASM_EXTERN_TABLE: "table",
@@ -100,36 +46,62 @@ cdef str _link_problem_text(const link_problem *problem, list names):
         return f"{where}: no such function in the Extism ABI"
     if kind == LINK_PROBLEM_WASI_DISABLED:
         return f"{where}, but WASI is not enabled (pass wasi=True to grant it)"
-    found = _signature_text(wt.wasm_externtype_as_functype_const(problem.found))
+    found = _extern_text(problem.found, True)
     if kind == LINK_PROBLEM_HOST_MISSING:
         if lacking:
             return f"{where} {found}, but {lacking} and no host function with that namespace and name was given"
         return f"{where} {found}: no host function with that namespace and name was given"
-    expected = _signature_text(wt.wasm_externtype_as_functype_const(problem.expected))
+    expected = _extern_text(problem.expected, True)
     if kind == LINK_PROBLEM_ABI_TYPE:
         return f"{where} with type {found}, but the ABI's type is {expected}"
     return f"{where} with type {found}, but the host function has type {expected}"  # LINK_PROBLEM_HOST_TYPE
 
 
-cdef _link_compiled(compiled_plugin *c, const host_definitions *host):
-    """compiled_plugin_link, its failure raised: a LinkError (or MemoryError)."""
-    cdef char *message = NULL
-    cdef link_problem problem
-    cdef size_t i
-    memset(&problem, 0, sizeof(problem))
-    if compiled_plugin_link(c, host, &problem, &message) == 0:
-        return
-    if problem.kind == LINK_PROBLEM_MEMORY:
-        link_problem_free(&problem)
-        raise MemoryError()
-    if problem.kind == LINK_PROBLEM_NONE:
-        raise LinkError(_take_message(message))
-    names = [c.dep_names[i].decode() for i in range(c.dep_count)] + ["main"]
-    try:
-        text = _link_problem_text(&problem, names)
-    finally:
-        link_problem_free(&problem)
-    raise LinkError(text)
+cdef _raise_compile_failure(compile_failure *failure, list modules, list entries):
+    """The exception for a compile_plugin failure (compile.h), its C parts freed: CompileError for a
+    module, LinkError for the linker and the link (MemoryError when out of host memory).
+    `modules`: the Manifest modules in request order; `entries`: the _HostFunctionEntry list."""
+    cdef compile_failure_kind kind = failure.kind
+    message = _take_message(failure.message) if failure.message != NULL else None
+    failure.message = NULL
+    if kind == COMPILE_LINK:
+        try:
+            if failure.problem.kind == LINK_PROBLEM_MEMORY:
+                raise MemoryError()
+            text = _link_problem_text(&failure.problem, [m.name if not m.is_main else "main" for m in modules])
+        finally:
+            link_problem_free(&failure.problem)
+        raise LinkError(text)
+    if kind in (COMPILE_NOT_WASM, COMPILE_INVALID_TEXT, COMPILE_INVALID_MODULE, COMPILE_CACHE_TOO_BIG):
+        module = modules[failure.module]
+        name = "main" if module.is_main else module.name
+        if kind == COMPILE_NOT_WASM:
+            raise CompileError(f"module '{name}' is not WebAssembly: it starts with {module.data[:8]!r}, "
+                               f"neither the wasm magic b'\\x00asm' nor WAT text")
+        if kind == COMPILE_INVALID_TEXT:
+            raise CompileError(f"invalid WebAssembly text: {message}")
+        if kind == COMPILE_INVALID_MODULE:
+            raise CompileError(f"invalid wasm module '{name}': {message}")
+        raise CompileError(f"cached module does not fit the instance pool: {message}")
+    if kind == COMPILE_WASI:
+        raise LinkError(f"cannot define WASI: {message}")
+    if kind == COMPILE_HOST_ARITY:
+        raise LinkError("host functions take at most 64 parameters and 64 results")
+    if kind in (COMPILE_HOST_RESERVED, COMPILE_HOST_DEFINE):
+        label = (<_HostFunctionEntry>entries[failure.function]).label
+        if kind == COMPILE_HOST_RESERVED:
+            raise LinkError(f"host function {label}: the namespace extism:host/env is reserved for the ABI")
+        raise LinkError(f"host function {label}: {message}")
+    raise LinkError(message or "unknown error")  # COMPILE_ABI, COMPILE_FAILED
+
+
+cdef str _take_optional(char **message):
+    """Decode and free a malloc'ed C message that may be absent (then None)."""
+    if message[0] == NULL:
+        return None
+    text = _take_message(message[0])
+    message[0] = NULL
+    return text
 
 
 cdef class _Compilation:
@@ -201,159 +173,127 @@ cdef class CompiledPlugin:
         return self._compile_for(twin, source).c
 
     cdef _Compilation _compile_for(self, engine_bundle *engine, const compiled_plugin *source):
+        """The plugin compiled and linked for `engine` by compile_plugin (compile.h), its modules
+        moved over from `source` when given, else loaded from the compile cache or compiled (and
+        then cached)."""
         cdef _Compilation compilation = _Compilation.__new__(_Compilation)
-        compilation.c = <compiled_plugin *>calloc(1, sizeof(compiled_plugin))
-        if compilation.c == NULL:
-            raise MemoryError()
-        compilation.c.bundle = engine
-        self._compile(compilation.c, source)
-        self._link(compilation.c)
-        self._note_defined_memories(compilation.c)
+        cdef compile_request request
+        cdef compile_failure failure
+        cdef Py_ssize_t i, count = len(self._modules), functions = len(self._entries)
+        if self._defined_memories is None:
+            self._defined_memories = _defined_memories(self._modules)
+        ordered = [m for m in self._modules if not m.is_main] + [self._modules[-1]]
+        keys = [None] * count
+        if self._cache is not None and source == NULL:
+            description = _engine_description(engine)
+            keys = [self._cache.key(m.data, description) for m in ordered]
+        memset(&request, 0, sizeof(request))
+        request.bundle = engine
+        request.source = source
+        request.serialize = any(key is not None for key in keys)
+        request.wasi = self.wasi
+        request.callback = _host_trampoline
+        request.module_count = count
+        request.function_count = functions
+        request.defined_memory_count = len(self._defined_memories)
+        request.modules = <module_source *>calloc(count, sizeof(module_source))
+        request.functions = <host_function_source *>calloc(functions + 1, sizeof(host_function_source))
+        request.defined_memories = <uint64_t *>calloc(request.defined_memory_count + 1, sizeof(uint64_t))
+        request.defined_by_main = <uint8_t *>calloc(request.defined_memory_count + 1, 1)
+        keep = []  # what the request points into
+        try:
+            if (request.modules == NULL or request.functions == NULL or request.defined_memories == NULL
+                    or request.defined_by_main == NULL):
+                raise MemoryError()
+            self._describe_modules(&request, ordered, keys, keep)
+            self._describe_functions(&request, keep)
+            for i, (size, is_main) in enumerate(self._defined_memories):
+                (<uint64_t *>request.defined_memories)[i] = size
+                (<uint8_t *>request.defined_by_main)[i] = is_main
+            with nogil:
+                compilation.c = compile_plugin(&request, &failure)
+            self._keep_cache_entries(engine, &request, ordered, keys)
+            if compilation.c == NULL:
+                _raise_compile_failure(&failure, ordered, self._entries)
+        finally:
+            for i in range(count if request.modules != NULL else 0):
+                free(request.modules[i].cache_refusal)
+                free(request.modules[i].serialized)
+                free(request.modules[i].serialize_failure)
+                free(request.modules[i].transfer_failure)
+            free(request.modules)
+            free(<void *>request.functions)
+            free(<void *>request.defined_memories)
+            free(<void *>request.defined_by_main)
         # Another thread may have compiled the same one meanwhile (compiling releases the GIL):
         # keep the first, which instances may already run; this one is freed.
         return self._compilations.setdefault(_engine_key(engine), compilation)
 
-    cdef wasmtime_module_t *_compile_one(self, engine_bundle *engine, str name, bytes data,
-                                         wasmtime_module_t *source) except NULL:
-        cdef wasmtime_module_t *module = NULL
-        cdef wasmtime_error_t *error
-        cdef wasm_byte_vec_t serialized
-        if source != NULL:
-            module = _transfer_module(source, engine)
-            if module != NULL:
-                return module
-        key = self._cache.key(data, _engine_description(engine)) if self._cache is not None else None
-        if key is not None:
-            module = self._load_cached(engine, key)
-            if module != NULL:
-                return module
-        if not data.startswith(b"\0asm"):
-            if not looks_like_wat(data):
-                raise CompileError(f"module '{name}' is not WebAssembly: it starts with {data[:8]!r}, "
-                                   f"neither the wasm magic b'\\x00asm' nor WAT text")
-            data = wat2wasm(data)
-        cdef const uint8_t *p = <const uint8_t *>PyBytes_AS_STRING(data)
-        cdef size_t n = PyBytes_GET_SIZE(data)
-        with nogil:
-            error = wt.wasmtime_module_new(engine.engine, p, n, &module)
-        if error != NULL:
-            raise CompileError(f"invalid wasm module '{name}': {_take_wasmtime_error(error)}")
-        if key is not None:
-            error = wt.wasmtime_module_serialize(module, &serialized)
-            if error == NULL:
-                self._cache.store(key, PyBytes_FromStringAndSize(<char *>serialized.data, serialized.size))
-                wt.wasm_byte_vec_delete(&serialized)
-            else:  # not cacheable: still usable
-                logger.debug("extism_fast: cannot serialize module '%s': %s", name, _take_wasmtime_error(error))
-        return module
-
-    cdef wasmtime_module_t *_load_cached(self, engine_bundle *engine, object key) except? NULL:
-        """A module from an intact cache entry, or NULL (then it is compiled again). On a pooled
-        engine an intact entry that does not load is a module too big for the pool: CompileError,
-        so that the caller goes to the on-demand engine without compiling here first."""
-        cdef wasmtime_module_t *module = NULL
-        cdef wasmtime_error_t *error
+    cdef _describe_modules(self, compile_request *request, list modules, list keys, list keep):
+        """Each module's bytes and cache entry into the request (`keep` holds what it points into).
+        WAT is converted here when the module is to be compiled (no source, no cache entry)."""
         cdef const uint8_t[::1] payload
-        found = self._cache.load(key)
-        if found is None:
-            return NULL
-        payload = found
-        cdef const uint8_t *p = &payload[0]
-        cdef size_t n = payload.shape[0]
-        with nogil:
-            error = wt.wasmtime_module_deserialize(engine.engine, p, n, &module)
-        if error != NULL and engine.pool_instances:  # keep the entry: the on-demand engine loads it
-            raise CompileError(f"cached module does not fit the instance pool: {_take_wasmtime_error(error)}")
-        if error != NULL:  # intact but not for this engine: replace it
-            logger.warning("extism_fast: compile cache entry %s rejected by wasmtime: %s", key,
-                           _take_wasmtime_error(error))
-            self._cache.discard(key)
-            return NULL
-        return module
+        cdef module_source *m
+        for i, module in enumerate(modules):
+            m = &request.modules[i]
+            name = ("main" if module.is_main else module.name).encode()
+            data = module.data
+            form = (MODULE_BINARY if data.startswith(b"\0asm") else
+                    MODULE_TEXT if looks_like_wat(data) else MODULE_UNKNOWN)
+            found = self._cache.load(keys[i]) if keys[i] is not None else None
+            if found is not None:
+                keep.append(found)
+                payload = found
+                m.cached = &payload[0]
+                m.cached_length = payload.shape[0]
+            elif form == MODULE_TEXT and request.source == NULL:
+                try:
+                    data, form = wat2wasm(data), MODULE_BINARY
+                except CompileError:  # compile_plugin converts it again in its turn, and fails there
+                    pass
+            keep += [name, data]
+            m.name = name
+            m.bytes = <const uint8_t *>PyBytes_AS_STRING(data)
+            m.length = PyBytes_GET_SIZE(data)
+            m.format = form
 
-    cdef _compile(self, compiled_plugin *c, const compiled_plugin *source):
-        deps = [m for m in self._modules if not m.is_main]
-        c.deps = <wasmtime_module_t **>calloc(len(deps) + 1, sizeof(wasmtime_module_t *))
-        c.dep_names = <char **>calloc(len(deps) + 1, sizeof(char *))
-        if c.deps == NULL or c.dep_names == NULL:
-            raise MemoryError()
-        for i, m in enumerate(deps):
-            name = m.name.encode()
-            c.dep_names[c.dep_count] = <char *>malloc(len(name) + 1)
-            if c.dep_names[c.dep_count] == NULL:
-                raise MemoryError()
-            memcpy(c.dep_names[c.dep_count], <char *>name, len(name) + 1)
-            c.deps[c.dep_count] = NULL
-            c.dep_count += 1
-            c.deps[c.dep_count - 1] = self._compile_one(<engine_bundle *>c.bundle, m.name, m.data,
-                                                        source.deps[i] if source != NULL else NULL)
-        c.main = self._compile_one(<engine_bundle *>c.bundle, "main", self._modules[-1].data,
-                                   source.main if source != NULL else NULL)
-
-    cdef _define_functions(self, compiled_plugin *c, host_function *defined, list names):
-        """Define the ABI functions, WASI if enabled and the host functions on the linker; each host
-        function is described in `defined` (its type then owned there, its names kept in `names`)."""
-        cdef char *message = NULL
-        cdef wasm_functype_t *ft
-        cdef wasmtime_error_t *error
+    cdef _describe_functions(self, compile_request *request, list keep):
+        """Each host function's names, value kinds and trampoline entry into the request."""
         cdef _HostFunctionEntry entry
-        cdef size_t i = 0
-        if env_imports_define(c.linker, &message) != 0:
-            raise LinkError(_take_message(message))
-        if self.wasi:
-            error = wt.wasmtime_linker_define_wasi(c.linker)
-            if error != NULL:
-                raise LinkError(f"cannot define WASI: {_take_wasmtime_error(error)}")
-        for entry in self._entries:
+        for i, entry in enumerate(self._entries):
             fn = entry.function
             ns, name = fn.namespace.encode(), fn.name.encode()
-            if fn.namespace == "extism:host/env":
-                raise LinkError(f"host function {entry.label}: the namespace extism:host/env is reserved for the ABI")
-            ft = _functype(list(fn.args), list(fn.returns))
-            names.append((ns, name))
-            defined[i].module = ns
-            defined[i].module_length = len(ns)
-            defined[i].name = name
-            defined[i].name_length = len(name)
-            defined[i].type = ft
-            i += 1
-            error = wt.wasmtime_linker_define_func_unchecked(
-                c.linker, ns, len(ns), name, len(name), ft, _host_trampoline, <void *>entry, NULL)
-            if error != NULL:
-                raise LinkError(f"host function {entry.label}: {_take_wasmtime_error(error)}")
+            params = bytes([_VALTYPE_TO_KIND[t] for t in entry.param_types])
+            results = bytes([_VALTYPE_TO_KIND[t] for t in entry.result_types])
+            keep += [ns, name, params, results]
+            (<host_function_source *>request.functions)[i] = host_function_source(
+                ns, len(ns), name, len(name), params, len(params), results, len(results), <void *>entry)
 
-    cdef _link(self, compiled_plugin *c):
-        """Define what the host provides on a new linker, then build the import plans, checking
-        every import (compiled_plugin_link): the first problem is raised as a LinkError."""
-        cdef host_definitions host
+    cdef _keep_cache_entries(self, engine_bundle *engine, compile_request *request, list modules, list keys):
+        """After compile_plugin: the modules compiled afresh go into the cache, an entry wasmtime
+        refused is dropped (on a pooled engine it is kept: the on-demand engine loads it), and what
+        could not be done is logged. Takes (and frees) the request's module outputs."""
+        cdef module_source *m
         cdef Py_ssize_t i
-        cdef host_function *defined = <host_function *>calloc(len(self._entries) + 1, sizeof(host_function))
-        if defined == NULL:
-            raise MemoryError()
-        memset(&host, 0, sizeof(host))
-        host.wasi = self.wasi
-        host.functions = defined
-        keep = []  # the host functions' encoded names, which `defined` points into
-        try:
-            c.linker = wt.wasmtime_linker_new(c.bundle.engine)
-            self._define_functions(c, defined, keep)
-            host.function_count = len(keep)
-            _link_compiled(c, &host)
-        finally:
-            for i in range(len(keep)):
-                wt.wasm_functype_delete(<wasm_functype_t *>defined[i].type)
-            free(defined)
-
-    cdef _note_defined_memories(self, compiled_plugin *c):
-        """Give the store what the C API does not tell, read from the binaries once
-        (extism_fast.wasm_sections): the memories a module defines without exporting (the
-        budget's cap, memory_budget.c), and the memories main defines (store.c's preflight)."""
-        if self._defined_memories is None:
-            self._defined_memories = _defined_memories(self._modules)
-        for size, is_main in self._defined_memories:
-            compiled_plugin_note_memory(c, size)
-            if is_main:
-                compiled_plugin_note_main_memories(c, size)
+        for i in range(request.module_count):
+            m = &request.modules[i]
+            name = "main" if modules[i].is_main else modules[i].name
+            transfer = _take_optional(&m.transfer_failure)
+            if transfer is not None:
+                logger.debug("extism_fast: compiling again for the on-demand engine: %s", transfer)
+            refusal = _take_optional(&m.cache_refusal)
+            if refusal is not None and not engine.pool_instances:  # intact but not for this engine: replace it
+                logger.warning("extism_fast: compile cache entry %s rejected by wasmtime: %s", keys[i], refusal)
+                self._cache.discard(keys[i])
+            if m.serialized != NULL:
+                data = PyBytes_FromStringAndSize(<char *>m.serialized, m.serialized_length)
+                free(m.serialized)
+                m.serialized = NULL
+                if keys[i] is not None:
+                    self._cache.store(keys[i], data)
+            failure = _take_optional(&m.serialize_failure)
+            if failure is not None:  # not cacheable: still usable
+                logger.debug("extism_fast: cannot serialize module '%s': %s", name, failure)
 
     cdef _list_exports(self):
         cdef size_t i
@@ -402,18 +342,3 @@ def _defined_memories(list modules):
                     f"minimum size of {size} bytes, more than a 64-bit address space holds (2^64 - 1 bytes)")
             found.append((size, module.is_main))
     return found
-
-
-cdef wasmtime_module_t *_transfer_module(wasmtime_module_t *module, engine_bundle *engine):
-    """`module` loaded on another engine with the same code settings, or NULL (then compile)."""
-    cdef wasm_byte_vec_t serialized
-    cdef wasmtime_module_t *copy = NULL
-    cdef wasmtime_error_t *error = wt.wasmtime_module_serialize(module, &serialized)
-    if error == NULL:
-        with nogil:
-            error = wt.wasmtime_module_deserialize(engine.engine, serialized.data, serialized.size, &copy)
-        wt.wasm_byte_vec_delete(&serialized)
-    if error != NULL:
-        logger.debug("extism_fast: compiling again for the on-demand engine: %s", _take_wasmtime_error(error))
-        return NULL
-    return copy

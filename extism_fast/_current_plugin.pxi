@@ -36,9 +36,9 @@ cdef class CurrentPlugin:
         return cp
 
     cdef kernel *_kernel(self) except NULL:
-        if current_instance == NULL or current_instance.owner != self.owner:
+        if current_instance == NULL or instance_owner(current_instance) != self.owner:
             raise Error("CurrentPlugin is only usable while its plugin is calling a host function")
-        return current_instance.kernel
+        return instance_kernel(current_instance)
 
     def memory(self, mem):
         """A writable KernelBuffer of the bytes of ``mem`` (a Memory) in kernel memory, valid

@@ -31,7 +31,7 @@ cdef int32_t _log_level_hook(void *owner) noexcept nogil:
 
 
 # ---------------------------------------------------------------------------------------------
-# A store about to be dropped (drop_store, kernel_c/store.h): the views into it keep it
+# A store about to be dropped (store_drop, kernel_c/store.h): the views into it keep it
 # ---------------------------------------------------------------------------------------------
 
 cdef int _keep_store_hook(void *owner, wasmtime_store_t *store) noexcept nogil:

@@ -8,8 +8,6 @@
 _VALTYPE_TO_KIND = {ValType.I32: WASM_I32, ValType.I64: WASM_I64, ValType.F32: WASM_F32,
                     ValType.F64: WASM_F64, ValType.V128: WASM_V128,
                     ValType.FUNC_REF: WASM_FUNCREF, ValType.EXTERN_REF: WASM_EXTERNREF}
-_KIND_NAMES = {WASM_I32: "i32", WASM_I64: "i64", WASM_F32: "f32", WASM_F64: "f64", WASM_V128: "v128",
-               WASM_FUNCREF: "funcref", WASM_EXTERNREF: "externref"}
 
 
 cdef class _HostFunctionEntry:
@@ -60,16 +58,14 @@ cdef wasm_trap_t *_host_trampoline(void *env, wasmtime_caller_t *caller, wasmtim
                                    size_t nargs) noexcept nogil:
     cdef plugin_instance *inst = current_instance
     cdef wasm_trap_t *trap
-    if inst.saved_thread == NULL or inst.holds_gil:  # GIL held, or released by someone else
+    # The call released the GIL on this thread: take it back with that thread state (cheaper than
+    # PyGILState_Ensure) and release it again for the rest of the call (running.h).
+    if not running_restore_gil(inst):  # GIL held, or released by someone else
         with gil:
             return _run_host_function(<_HostFunctionEntry>env, args)
-    # This thread released the GIL when the call began: take it back with that thread state
-    # (cheaper than PyGILState_Ensure) and release it again for the rest of the call.
-    PyEval_RestoreThread(inst.saved_thread)
-    inst.saved_thread = NULL
     with gil:  # already held: only the nesting count changes
         trap = _run_host_function(<_HostFunctionEntry>env, args)
-    inst.saved_thread = PyEval_SaveThread()
+    running_release_gil(inst)
     return trap
 
 
@@ -86,7 +82,7 @@ cdef wasm_trap_t *_run_host_function(_HostFunctionEntry entry, wasmtime_val_raw_
     cdef plugin_instance *inst = current_instance
     cdef Plugin plugin
     try:
-        plugin = <Plugin>inst.owner
+        plugin = <Plugin>instance_owner(inst)
         params = [_new_val(t, _raw_to_python(&args[i], t)) for i, t in enumerate(entry.param_types)]
         results = [_new_val(t, None) for t in entry.result_types]
         try:
@@ -107,7 +103,7 @@ cdef wasm_trap_t *_host_function_failed(plugin_instance *inst, _HostFunctionEntr
     """Fail the call with HostFunctionError, whatever the exception does (a __str__ that raises,
     a RecursionError that logging itself hits): no failure may be reported as success."""
     try:
-        (<Plugin>inst.owner)._keep_interrupt(exc)
+        (<Plugin>instance_owner(inst))._keep_interrupt(exc)
         logger.error("host function %s raised", entry.label, exc_info=exc)
     except BaseException:
         pass
@@ -119,4 +115,4 @@ cdef wasm_trap_t *_host_function_failed(plugin_instance *inst, _HostFunctionEntr
         message = f"host function {entry.label} raised {text}".encode("utf-8", "replace")
     except BaseException:  # out of memory or recursion depth: still a failure, with a fixed text
         message = b"a host function raised an exception"
-    return instance_fail(inst, FAILURE_HOST_FUNCTION, message)
+    return running_fail(inst, FAILURE_HOST_FUNCTION, message)

@@ -5,12 +5,11 @@ cdef const uint8_t _NO_BYTES[1]
 
 
 cdef class _DetachedStore:
-    """A plugin's dropped wasmtime store (drop_store handed it over), kept while memoryviews point
+    """A plugin's dropped wasmtime store (store_drop handed it over), kept while memoryviews point
     into its memories; deleted with the last of them."""
 
     def __dealloc__(self):
-        if self.store != NULL:
-            wt.wasmtime_store_delete(self.store)
+        store_delete_detached(self.store)
 
 
 @cython.final
@@ -29,7 +28,7 @@ cdef class KernelBuffer:
     view of a copy made when the first one is taken, so it never changes; a memoryview of a
     host-function buffer writes to kernel memory, and one kept after the host function returns
     sees the plugin's later changes but never freed memory: when the store goes (after `_start`,
-    a failed start, close), drop_store hands it to the views (Plugin._keep_store). Copies and
+    a failed start, close), store_drop hands it to the views (Plugin._keep_store). Copies and
     pickles are refused (TypeError), as for the official SDK's cffi buffers.
     """
 

@@ -13,7 +13,7 @@ cdef class CancelHandle:
         # With the GIL held throughout: close() (which frees inst) needs it too, so inst cannot
         # be freed between the check and the cancel.
         if self.plugin.inst != NULL:
-            instance_cancel(self.plugin.inst)
+            running_cancel(self.plugin.inst)
             request = self.plugin._http_cancel  # an http_request in progress: abort it too
             if request is not None:
                 request.cancel()
@@ -163,12 +163,12 @@ cdef class Plugin:
         """Instantiate the modules before a call that would (see instance_new); when the instance
         pool is full, on the on-demand compilation instead."""
         cdef call_result r
-        instance_prepare(self.inst, 1, &r)
+        call_prepare(self.inst, 1, &r)
         self._restore_thread()
         if r.status == CALL_POOL_EXHAUSTED:
             free(r.message)
             self._use_on_demand()
-            instance_prepare(self.inst, 1, &r)
+            call_prepare(self.inst, 1, &r)
             self._restore_thread()
         if r.status != CALL_OK:
             raise _call_error(self, function_name, &r)
@@ -194,7 +194,7 @@ cdef class Plugin:
         if self.inst != NULL:
             # No view can outlive this object (each holds it): the store goes now, without the
             # keep_store hook, which must not run on an object being deallocated.
-            self.inst.views_exposed = 0
+            instance_set_views_exposed(self.inst, 0)
             instance_delete(self.inst)
             self.inst = NULL
 
@@ -223,9 +223,9 @@ cdef class Plugin:
     def fuel_consumed(self):
         """The fuel (instructions) the last call of a metered plugin (``fuel=N``) used, its
         startup functions not included; None for an unmetered plugin or before its first call."""
-        if self.inst == NULL or self.inst.fuel == 0 or not self._called:
+        if self.inst == NULL or instance_fuel(self.inst) == 0 or not self._called:
             return None
-        return self.inst.fuel_consumed
+        return instance_fuel_consumed(self.inst)
 
     def reset(self, *, vars: bool = False) -> bool:
         """Free everything the plugin's calls left in kernel memory (the last output, error and
@@ -238,9 +238,9 @@ cdef class Plugin:
         if self._busy:
             raise Error("cannot reset a plugin while one of its calls is running")
         self._expire_buffers()
-        instance_reset_kernel(self.inst)
+        store_reset_kernel(self.inst)
         if vars:
-            vars_clear(&self.inst.vars)
+            instance_clear_vars(self.inst)
         return True
 
     @property
@@ -265,7 +265,7 @@ cdef class Plugin:
             raise Error("cannot close a plugin while one of its calls is running")
         self._closed = True
         self._expire_buffers()
-        instance_delete(self.inst)  # its store through drop_store, which hands it to the views
+        instance_delete(self.inst)  # its store through store_drop, which hands it to the views
         self.inst = NULL
 
     def __enter__(self):
@@ -341,11 +341,11 @@ cdef class Plugin:
         self._busy = True
         self._host_context = host_context
         try:
-            if self.inst.needs_store:
+            if instance_needs_store(self.inst):
                 self._prepare(function_name)
             # Entered with the GIL held: a short call never pays for releasing it; a call that
             # runs past one ticker tick (~1 ms) releases it and we take it back here.
-            instance_call(self.inst, index, ptr, n, 1, &r)
+            call_run(self.inst, index, ptr, n, 1, &r)
             self._restore_thread()
         finally:
             self._busy = False
@@ -378,7 +378,7 @@ cdef class Plugin:
     cdef _write_dumps(self, call_status status):
         """EXTISM_MEMDUMP after any failed call, EXTISM_COREDUMP after a trap (debug_dumps.py)."""
         cdef size_t n = 0
-        cdef const uint8_t *kernel_bytes = instance_kernel_memory(self.inst, &n)
+        cdef const uint8_t *kernel_bytes = store_kernel_memory(self.inst, &n)
         if kernel_bytes == NULL:
             return  # instantiation failed: no memory to dump
         kernel_memory = PyBytes_FromStringAndSize(<const char *>kernel_bytes, n)
@@ -387,7 +387,7 @@ cdef class Plugin:
             write_dump(options.memdump, kernel_memory, "memory dump")
         if options.coredump is not None and status in (CALL_TRAP, CALL_OUT_OF_FUEL):
             memories = [kernel_memory]
-            main_bytes = instance_main_memory(self.inst, &n)
+            main_bytes = store_main_memory(self.inst, &n)
             if main_bytes != NULL:
                 memories.insert(0, PyBytes_FromStringAndSize(<const char *>main_bytes, n))
             write_dump(options.coredump, coredump(memories), "core dump")
@@ -398,9 +398,9 @@ cdef class Plugin:
         return buf
 
     cdef _expose(self, KernelBuffer buf):
-        """``buf`` points into the current store: drop_store must hand the store to it."""
+        """``buf`` points into the current store: store_drop must hand the store to it."""
         self._exposed.append(buf)
-        self.inst.views_exposed = 1
+        instance_set_views_exposed(self.inst, 1)
 
     cdef _end_host_buffers(self):
         """A host function returned: its buffers stop serving; the bytes of those still viewed
@@ -418,10 +418,10 @@ cdef class Plugin:
         cdef KernelBuffer buf
         self._exposed = [buf for buf in self._exposed if buf._invalidate()]
         if self.inst != NULL:
-            self.inst.views_exposed = len(self._exposed) != 0
+            instance_set_views_exposed(self.inst, len(self._exposed) != 0)
 
     cdef int _keep_store(self, wasmtime_store_t *store) noexcept:
-        """drop_store's hook (store.h), with the GIL: the store is about to go (a new one after
+        """store_drop's hook (store.h), with the GIL: the store is about to go (a new one after
         `_start`, a failed instantiation, close): every buffer of it stops serving, and those
         still viewed in place take the store with them. Returns 1 when they took it."""
         cdef KernelBuffer buf
@@ -502,7 +502,7 @@ cdef class Plugin:
         cdef call_result *r
         self._busy = True
         try:
-            if self.inst.needs_store:
+            if instance_needs_store(self.inst):
                 self._prepare(function_name)
             while True:
                 with nogil:
@@ -529,7 +529,7 @@ cdef class Plugin:
         cdef size_t n
         cdef const uint8_t *data
         for stream, name, level in ((0, "stdout", logging.INFO), (1, "stderr", logging.WARNING)):
-            data = instance_take_wasi_output(self.inst, stream, &n)
+            data = store_take_wasi_output(self.inst, stream, &n)
             if n == 0 or not logger.isEnabledFor(level):
                 continue
             text = (<const char *>data)[:n].decode("utf-8", "replace")

@@ -67,13 +67,9 @@ cdef class CompiledPlugin:
     cdef compiled_plugin *_compilation(self, engine_bundle *engine) except NULL
     cdef compiled_plugin *_unpooled(self, const compiled_plugin *source) except NULL
     cdef _Compilation _compile_for(self, engine_bundle *engine, const compiled_plugin *source)
-    cdef wasmtime_module_t *_compile_one(self, engine_bundle *engine, str name, bytes data,
-                                         wasmtime_module_t *source) except NULL
-    cdef wasmtime_module_t *_load_cached(self, engine_bundle *engine, object key) except? NULL
-    cdef _compile(self, compiled_plugin *c, const compiled_plugin *source)
-    cdef _define_functions(self, compiled_plugin *c, host_function *defined, list names)
-    cdef _link(self, compiled_plugin *c)
-    cdef _note_defined_memories(self, compiled_plugin *c)
+    cdef _describe_modules(self, compile_request *request, list modules, list keys, list keep)
+    cdef _describe_functions(self, compile_request *request, list keep)
+    cdef _keep_cache_entries(self, engine_bundle *engine, compile_request *request, list modules, list keys)
     cdef _list_exports(self)
 
 
@@ -102,9 +98,7 @@ cdef class Plugin:
     cdef _use_on_demand(self)
     cdef _use(self, const compiled_plugin *c)
     cdef inline _restore_thread(self):
-        if self.inst.saved_thread != NULL:
-            PyEval_RestoreThread(self.inst.saved_thread)
-            self.inst.saved_thread = NULL
+        running_restore_gil(self.inst)
     cdef plugin_instance *_new_instance(self, char **message) except? NULL
     cdef const compiled_plugin *_compilation_in_use(self) except NULL
     cdef _make_interruptible(self)
@@ -145,7 +139,7 @@ cdef class KernelBuffer:
     cdef bint valid
     cdef Py_ssize_t exports       # buffer-protocol views alive
     cdef bytes _copy              # what views of a read-only buffer see (made by the first one)
-    cdef object _store            # the _DetachedStore `data` points into, once drop_store handed it over
+    cdef object _store            # the _DetachedStore `data` points into, once store_drop handed it over
     @staticmethod
     cdef KernelBuffer _over(Plugin plugin, uint8_t *data, uint64_t length, bint writable)
     cdef int _check(self) except -1

@@ -69,6 +69,10 @@ cdef void *_release_gil() noexcept nogil:
     return PyEval_SaveThread()
 
 
+cdef void _restore_gil(void *thread_state) noexcept nogil:
+    PyEval_RestoreThread(thread_state)
+
+
 # ---------------------------------------------------------------------------------------------
 # Loading wasmtime
 # ---------------------------------------------------------------------------------------------
@@ -99,11 +103,12 @@ cdef _load_wasmtime():
     path = os.fsencode(library)
     if wt_load(path, err, sizeof(err)) != 0:
         raise ImportError(err.decode("utf-8", "replace"))
-    instance_hooks.log = _log_hook
-    instance_hooks.log_level = _log_level_hook
-    instance_hooks.release_gil = _release_gil
-    instance_hooks.http_request = _http_request_hook
-    instance_hooks.keep_store = _keep_store_hook
+    running_hooks.log = _log_hook
+    running_hooks.log_level = _log_level_hook
+    running_hooks.release_gil = _release_gil
+    running_hooks.restore_gil = _restore_gil
+    running_hooks.http_request = _http_request_hook
+    running_hooks.keep_store = _keep_store_hook
 
 
 _load_wasmtime()
@@ -137,7 +142,7 @@ cdef engine_bundle *_engine(int flags, bint pooled) except NULL:
     cdef uint32_t pool = 0
     if pooled and not ENGINE_UNAVAILABLE[slot] and ENGINES[slot].engine == NULL:
         pool = _instance_pool_size()
-        if pool == 0 or instance_engine_new(flags, pool, &ENGINES[slot], &message) != 0:
+        if pool == 0 or engine_new(flags, pool, &ENGINES[slot], &message) != 0:
             if pool:
                 logger.debug("extism_fast: no instance pool, instances are allocated on demand: %s",
                              _take_message(message))
@@ -145,7 +150,7 @@ cdef engine_bundle *_engine(int flags, bint pooled) except NULL:
     if pooled and ENGINE_UNAVAILABLE[slot]:
         slot = _engine_slot(flags, False)
     if ENGINES[slot].engine == NULL:
-        if instance_engine_new(flags, 0, &ENGINES[slot], &message) != 0:
+        if engine_new(flags, 0, &ENGINES[slot], &message) != 0:
             raise Error(f"cannot create the wasmtime engine: {_take_message(message)}")
     return &ENGINES[slot]
 
@@ -210,10 +215,6 @@ cdef str _take_message(char *message):
     return text
 
 
-cdef str _take_wasmtime_error(wasmtime_error_t *error):
-    return _take_message(wt_take_error_message(error))
-
-
 def _restore_trap_handlers():
     """restore_trap_handlers for the automatic check points (never raises): the restored signals
     as a mask of (1 << number), or -1 when wasmtime's handlers are unknown (signals.h)."""
@@ -244,13 +245,15 @@ def restore_trap_handlers():
 def wat2wasm(text):
     """Convert WebAssembly text (str or bytes) to a wasm binary; raises CompileError."""
     cdef bytes source = text.encode() if isinstance(text, str) else bytes(text)
-    cdef wasm_byte_vec_t out
-    cdef wasmtime_error_t *error = wt.wasmtime_wat2wasm(source, len(source), &out)
-    if error != NULL:
-        raise CompileError(f"invalid WebAssembly text: {_take_wasmtime_error(error)}")
-    result = PyBytes_FromStringAndSize(<char *>out.data, out.size)
-    wt.wasm_byte_vec_delete(&out)
-    return result
+    cdef uint8_t *out = NULL
+    cdef size_t length = 0
+    cdef char *error = NULL
+    if compile_wat2wasm(<const uint8_t *>PyBytes_AS_STRING(source), len(source), &out, &length, &error) != 0:
+        raise CompileError(f"invalid WebAssembly text: {_take_message(error)}")
+    try:
+        return PyBytes_FromStringAndSize(<char *>out, length)
+    finally:
+        free(out)
 
 
 include "_kernel_buffer.pxi"

@@ -10,40 +10,6 @@
 #include "store.h"
 #include "ticker.h"
 
-host_hooks instance_hooks;
-__thread plugin_instance *current_instance __attribute__((tls_model("initial-exec")));
-
-wasm_trap_t *instance_fail(plugin_instance *p, failure_kind kind, const char *message) {
-    if (!p->host_failure) {
-        p->host_failure = (int)kind;
-        free(p->host_failure_message);
-        p->host_failure_message = wt_copy_text(message, strlen(message));
-    }
-    return wt.wasmtime_trap_new(message, strlen(message));
-}
-
-int instance_set_http_headers(plugin_instance *p, const uint8_t *json, uint64_t length) {
-    free(p->http_headers);
-    p->http_headers = NULL;
-    p->http_headers_length = 0;
-    if (json == NULL) return 0;
-    p->http_headers = malloc(length ? (size_t)length : 1);
-    if (p->http_headers == NULL) return -1;
-    memcpy(p->http_headers, json, (size_t)length);
-    p->http_headers_length = length;
-    return 0;
-}
-
-int instance_cancel_requested(plugin_instance *p) {
-    return __atomic_load_n(&p->cancel_requested, __ATOMIC_ACQUIRE);
-}
-
-void instance_cancel(plugin_instance *p) {
-    if (!__atomic_load_n(&p->in_call, __ATOMIC_ACQUIRE) || !(p->compiled->bundle->flags & ENGINE_EPOCH)) return;
-    __atomic_store_n(&p->cancel_requested, 1, __ATOMIC_RELEASE);
-    wt.wasmtime_engine_increment_epoch(p->compiled->bundle->engine);
-}
-
 static void set_message(call_result *r, char *message) {
     free(r->message);
     r->message = message;
@@ -126,7 +92,7 @@ static int run_startup(plugin_instance *p, call_result *r) {
         if (r->status == CALL_OK && r->rc == 0) continue;
         p->needs_store = 1;
         if (r->status == CALL_TIMEOUT || r->status == CALL_CANCELLED || r->status == CALL_OUT_OF_FUEL) return -1;
-        const char *module = module_label(c, s->position);
+        const char *module = compiled_plugin_module_label(c, s->position);
         const char *reason = r->message != NULL ? r->message : "it returned a non-zero code";
         size_t length = strlen(s->name) + strlen(module) + strlen(reason) + 64;
         char *message = malloc(length);
@@ -151,9 +117,8 @@ static int call_begin(plugin_instance *p, int holds_gil, call_result *r) {
     int ticking = 0;
     if (p->compiled->bundle->flags & ENGINE_EPOCH) {
         ticking = ticker_call_begin(p->compiled->bundle->engine) == 0;
-    } else if (holds_gil && instance_hooks.release_gil != NULL) {
-        p->saved_thread = instance_hooks.release_gil();
-        p->holds_gil = 0;
+    } else {
+        running_release_gil(p);
     }
     p->deadline_ns = 0;
     if (ticking && p->timeout_ns != 0) {
@@ -186,9 +151,9 @@ static void fail_over_budget(plugin_instance *p, call_result *r) {
 /* The store the next call runs in, made now if needed. */
 static int ensure_store(plugin_instance *p, call_result *r) {
     char *error = NULL;
-    int failure = p->needs_store ? new_store(p, &error) : 0;
+    int failure = p->needs_store ? store_new(p, &error) : 0;
     if (failure == 0) return 0;
-    drop_store(p);
+    store_drop(p);
     p->needs_store = 1;
     r->status = failure == STORE_POOL_EXHAUSTED ? CALL_POOL_EXHAUSTED : CALL_INSTANTIATE;
     if (failure == STORE_MEMORY_LIMIT) r->failure = FAILURE_LIMIT;
@@ -196,22 +161,22 @@ static int ensure_store(plugin_instance *p, call_result *r) {
     return -1;
 }
 
-void instance_prepare(plugin_instance *p, int holds_gil, call_result *r) {
+void call_prepare(plugin_instance *p, int holds_gil, call_result *r) {
     int ticking = call_begin(p, holds_gil, r);
     ensure_store(p, r);
     call_end(p, ticking);
 }
 
-void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input, uint64_t input_length,
-                   int holds_gil, call_result *r) {
+void call_run(plugin_instance *p, size_t export_index, const uint8_t *input, uint64_t input_length,
+              int holds_gil, call_result *r) {
     int ticking = call_begin(p, holds_gil, r);
     if (ensure_store(p, r) != 0) goto done;
-    if (p->budget.started) memory_budget_begin_call(p);
+    if (p->budget.started) memory_budget_begin_call(&p->budget);
     kernel_reset(p->kernel);
     if (!p->initialized && run_startup(p, r) != 0) goto done;
     kernel_reset(p->kernel);
     p->http_status = 0;
-    instance_set_http_headers(p, NULL, 0);
+    if (p->http_headers != NULL) running_set_http_headers(p, NULL, 0); /* the last call's */
     if (kernel_write_input(p->kernel, input, input_length) != 0) {
         r->status = CALL_INPUT_TOO_LARGE;
         goto done;
@@ -237,7 +202,7 @@ void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input
     r->output = kernel_ptr(k, k->output_offset, k->output_length);
     r->output_length = r->output != NULL ? k->output_length : 0;
 done:
-    if (p->budget.started && memory_budget_end_call(p) && r->status != CALL_TIMEOUT &&
+    if (p->budget.started && memory_budget_end_call(&p->budget) && r->status != CALL_TIMEOUT &&
         r->status != CALL_CANCELLED && r->status != CALL_OUT_OF_FUEL)
         fail_over_budget(p, r);
     call_end(p, ticking);

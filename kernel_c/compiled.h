@@ -3,7 +3,8 @@
  *
  * Owns: compiled_plugin (the linker with kernel callbacks, host imports, user host functions and
  * WASI when enabled; the modules; their import plans (import_plan.h) and instantiation order; the
- * table of main's function exports and their shapes) and the startup-export checks. A plugin may
+ * table of main's function exports and their shapes; the startup functions; what the memory
+ * budget needs to know of the modules' memories) and freeing it. compile.h makes one. A plugin may
  * be compiled for several engines (pooled / on-demand, with / without epoch interruption).
  */
 #ifndef EXTISM_FAST_COMPILED_H
@@ -33,7 +34,7 @@ typedef struct compiled_plugin {
     size_t dep_count;                /* modules linked by name besides main */
     wasmtime_module_t **deps;        /* owned, dep_count entries */
     char **dep_names;                /* owned, NUL-terminated */
-    import_plan *plans;              /* owned: deps in order, then main (compiled_plugin_link) */
+    import_plan *plans;              /* owned: deps in order, then main (link.h) */
     size_t *instantiation_order;     /* owned: positions (deps, then main) in dependency order */
     size_t forward_count;            /* forwarding imports (cycles between modules); 0 = none */
     int exports_memory;              /* main exports a memory named "memory" */
@@ -41,54 +42,31 @@ typedef struct compiled_plugin {
     char **export_names;             /* owned, NUL-terminated (each store finds them by name) */
     uint8_t *export_shapes;          /* export_shape per export */
     startup_function *startups;      /* owned: every module's, in the order they run (see
-                                      * compiled_plugin_link) */
+                                      * compile_plugin) */
     size_t startup_count;
     ptrdiff_t start_index;           /* `_start`, -1 if absent */
     uint64_t memory_minimum;         /* the largest minimum size in bytes of a memory of any module
-                                      * (the accessor's included; saturating): the imported and
-                                      * exported ones found by compiled_plugin_link, the others
-                                      * added by compiled_plugin_note_memory (memory_budget.c caps
-                                      * no memory below it) */
+                                      * (the accessor's included, and those the modules define:
+                                      * compile_request.defined_memories; saturating;
+                                      * memory_budget.c caps no memory below it) */
     uint64_t main_memory_total;      /* the minimum sizes of the memories main defines, added
-                                      * (bytes, saturating; compiled_plugin_note_main_memories):
+                                      * (bytes, saturating; from compile_request.defined_memories):
                                       * what must fit max_pages at instantiation */
     size_t memory_export_count;      /* memory exports of all modules (memory_budget.c tracks them) */
     size_t *memory_export_positions; /* owned: the exporting module's position (deps, then main) */
     char **memory_export_names;      /* owned, NUL-terminated */
 } compiled_plugin;
 
-/* compiled_plugin_delete: free everything compiled_plugin owns. NULL is ignored. */
+/* compiled_plugin_delete: free everything compiled_plugin owns, and the struct. NULL is ignored. */
 void compiled_plugin_delete(compiled_plugin *c);
 
-/* compiled_plugin_link: after the caller filled bundle, linker, main and deps, list main's
- * function exports, build the import plans and the instantiation order (import_plan.h; positions:
- * deps, then main), checking every import against the modules, the ABI and `host` (what the
- * caller defined on the linker), and list the startup functions: each linked module's
- * `_initialize` in instantiation order (a WASI reactor's, or that of a module also exporting
- * `_start`; a linked module's `_start` never runs), then main's, as the official runtime picks
- * them: for a Haskell plugin (hs_init) `_initialize` then `hs_init`, else `__wasm_call_ctors`,
- * else `_initialize`. On failure returns -1 and either
- * fills *problem (the first link problem; free it with link_problem_free) or sets *error
- * (malloc'ed: a startup export of an unusable type, out of memory). */
-int compiled_plugin_link(compiled_plugin *c, const host_definitions *host, link_problem *problem, char **error);
+/* compiled_plugin_module_at: the module at `position`: the dependencies in manifest order, then main. */
+const wasmtime_module_t *compiled_plugin_module_at(const compiled_plugin *c, size_t position);
 
-/* compiled_plugin_note_memory: after compiled_plugin_link, a memory the C API does not show (one
- * a module defines without exporting it), read from the module's binary: it becomes
- * memory_minimum when larger than every memory so far. */
-void compiled_plugin_note_memory(compiled_plugin *c, uint64_t bytes);
+/* compiled_plugin_module_label: the name module `position` is linked under ("main" for main). */
+const char *compiled_plugin_module_label(const compiled_plugin *c, size_t position);
 
-/* compiled_plugin_note_main_memories: the minimum sizes in bytes of the memories main defines,
- * added (read from its binary: the C API does not tell a defined memory from a re-exported import). */
-void compiled_plugin_note_main_memories(compiled_plugin *c, uint64_t bytes);
-
-/* Internal (compiled.c, instance.c): free `count` malloc'ed strings and their array.
- * NULL is ignored. */
-void free_strings(char **strings, size_t count);
-
-/* Internal (store.c): the module at `position`: the dependencies in manifest order, then main. */
-const wasmtime_module_t *module_at(const compiled_plugin *c, size_t position);
-
-/* Internal (store.c): the name module `position` is linked under (error messages). */
-const char *module_label(const compiled_plugin *c, size_t position);
+/* compiled_free_strings: free `count` malloc'ed strings and their array. NULL is ignored. */
+void compiled_free_strings(char **strings, size_t count);
 
 #endif

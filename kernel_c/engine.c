@@ -52,7 +52,7 @@ static void configure_pool(wasm_config_t *config, uint32_t n) {
     wt.wasmtime_pooling_allocation_config_delete(pool);
 }
 
-int instance_engine_new(int flags, uint32_t pool_instances_wanted, engine_bundle *out, char **error) {
+int engine_new(int flags, uint32_t pool_instances_wanted, engine_bundle *out, char **error) {
     memset(out, 0, sizeof *out);
     if (pool_instances_wanted > 0 && !pool_fits(pool_instances_wanted)) {
         *error = WT_TEXT("cannot reserve address space for the instance pool");

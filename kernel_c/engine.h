@@ -12,7 +12,7 @@
 
 #include "wasmtime_api.h"
 
-/* What an engine does besides running wasm (instance_engine_new). */
+/* What an engine does besides running wasm (engine_new). */
 typedef enum engine_flags {
     ENGINE_EPOCH = 1, /* epoch interruption: timeouts, cancel, and the GIL released after a tick */
     ENGINE_FUEL = 2,  /* fuel metering (instruction budgets) */
@@ -33,7 +33,7 @@ typedef struct engine_bundle {
     uint32_t pool_instances;   /* plugin instances the pooling allocator holds; 0 = on-demand */
 } engine_bundle;
 
-/* instance_engine_new: a process engine with memories that never move (host pointers into the
+/* engine_new: a process engine with memories that never move (host pointers into the
  * kernel memory stay valid while it grows) and the `flags` (engine_flags): epoch interruption
  * costs every loop of a plugin a check, fuel metering more, so only plugins that need them use
  * engines that have them. pool_instances > 0: the pooling allocator, with room for that many
@@ -41,6 +41,6 @@ typedef struct engine_bundle {
  * space can be reserved (else -1: the caller uses an on-demand engine). Also compiles the kernel
  * accessor module. The process's first engine also records wasmtime's trap handlers
  * (signals.h). Returns 0, or -1 and sets *error (malloc'ed). */
-int instance_engine_new(int flags, uint32_t pool_instances, engine_bundle *out, char **error);
+int engine_new(int flags, uint32_t pool_instances, engine_bundle *out, char **error);
 
 #endif

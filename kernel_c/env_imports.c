@@ -2,7 +2,7 @@
  * env_imports.c - the `extism:host/env` functions of docs/ABI.md as unchecked wasmtime callbacks, except
  * the loads, stores and input reads, which run as wasm (kernel_access.c).
  *
- * Each callback finds its instance through `current_instance` (see call.h). Arguments and
+ * Each callback finds its instance through `current_instance` (see running.h). Arguments and
  * results share one raw array (unchecked API): args[0..] in, args[0] out. Every offset a plugin
  * passes is bounds-checked against the kernel region and never touches memory outside it.
  * Offset 0 is the null handle: an empty string wherever a string is read (docs/ABI.md). What a bad
@@ -15,8 +15,9 @@
 #include <string.h>
 
 #include "env_imports.h"
-#include "call.h"
+#include "running.h"
 #include "kernel_access.h"
+#include "wasm_types.h"
 
 #define ARGS wasmtime_val_raw_t *args
 #define UNUSED_CALLBACK_ARGS (void)env; (void)caller; (void)nargs
@@ -25,7 +26,7 @@
 static wasm_trap_t *out_of_bounds(const char *function, uint64_t offset, uint64_t n) {
     char message[200];
     kernel_describe_out_of_bounds(current_instance->kernel, function, offset, n, message, sizeof message);
-    return instance_fail(current_instance, FAILURE_TRAP, message);
+    return running_fail(current_instance, FAILURE_TRAP, message);
 }
 
 /* ---- kernel: blocks ---- */
@@ -45,7 +46,7 @@ static wasm_trap_t *kernel_full(const char *function, uint64_t n) {
                  "extism:host/env %s: cannot allocate %llu bytes: kernel memory limit reached (%llu bytes, "
                  "block bookkeeping included)", function, (unsigned long long)n, (unsigned long long)p->kernel->limit);
     }
-    return instance_fail(p, FAILURE_LIMIT, message);
+    return running_fail(p, FAILURE_LIMIT, message);
 }
 
 /* A failed allocation answers 0 (the official kernel's null), except when the max_pages budget
@@ -140,7 +141,7 @@ CALLBACK(k_error_set) {
             char message[160];
             snprintf(message, sizeof message, "extism:host/env error_set: offset %llu is not an allocated block",
                      (unsigned long long)offset);
-            return instance_fail(current_instance, FAILURE_TRAP, message);
+            return running_fail(current_instance, FAILURE_TRAP, message);
         }
         if (kernel_ptr(k, offset, 1) == NULL) return NULL; /* the official kernel ignores it */
     }
@@ -175,7 +176,7 @@ static wasm_trap_t *not_a_block(const char *function, const char *what, uint64_t
     char message[160];
     snprintf(message, sizeof message, "extism:host/env %s: %s offset %llu is not an allocated block",
              function, what, (unsigned long long)offset);
-    return instance_fail(current_instance, FAILURE_TRAP, message);
+    return running_fail(current_instance, FAILURE_TRAP, message);
 }
 
 CALLBACK(h_config_get) {
@@ -242,7 +243,7 @@ CALLBACK(h_var_set) {
                  (unsigned long long)p->vars.max_bytes, (unsigned long long)VAR_ENTRY_OVERHEAD);
     else
         snprintf(message, sizeof message, "extism:host/env var_set: out of host memory");
-    return instance_fail(p, status == VAR_DISABLED ? FAILURE_DENIED : FAILURE_LIMIT, message);
+    return running_fail(p, status == VAR_DISABLED ? FAILURE_DENIED : FAILURE_LIMIT, message);
 }
 
 /* ---- host: logging ---- */
@@ -250,13 +251,13 @@ CALLBACK(h_var_set) {
 static wasm_trap_t *log_at(int level, ARGS) {
     plugin_instance *p = current_instance;
     uint64_t offset = (uint64_t)args[0].i64, len;
-    if (instance_hooks.log_level == NULL || level < instance_hooks.log_level(p->owner)) {
+    if (running_hooks.log_level == NULL || level < running_hooks.log_level(p->owner)) {
         kernel_free(p->kernel, offset); /* filtered out: whatever the offset, as the official host */
         return NULL;
     }
     const uint8_t *msg = block_bytes(p->kernel, offset, &len);
     if (msg == NULL) return not_a_block("log", "message", offset);
-    if (instance_hooks.log != NULL) instance_hooks.log(p->owner, level, msg, (size_t)len);
+    if (running_hooks.log != NULL) running_hooks.log(p->owner, level, msg, (size_t)len);
     kernel_free(p->kernel, offset);
     return NULL;
 }
@@ -269,7 +270,7 @@ CALLBACK(h_log_error) { UNUSED_CALLBACK_ARGS; return log_at(4, args); }
 
 CALLBACK(h_get_log_level) {
     UNUSED_CALLBACK_ARGS;
-    args[0].i32 = instance_hooks.log_level != NULL ? instance_hooks.log_level(current_instance->owner) : INT32_MAX;
+    args[0].i32 = running_hooks.log_level != NULL ? running_hooks.log_level(current_instance->owner) : INT32_MAX;
     return NULL;
 }
 
@@ -279,12 +280,12 @@ CALLBACK(h_http_request) {
     UNUSED_CALLBACK_ARGS;
     plugin_instance *p = current_instance;
     uint64_t request = (uint64_t)args[0].i64, body = (uint64_t)args[1].i64, response = 0;
-    if (instance_hooks.http_request == NULL) {
+    if (running_hooks.http_request == NULL) {
         kernel_free(p->kernel, request);
         kernel_free(p->kernel, body);
-        return instance_fail(p, FAILURE_DENIED, "extism:host/env http_request: HTTP is not available in this host");
+        return running_fail(p, FAILURE_DENIED, "extism:host/env http_request: HTTP is not available in this host");
     }
-    wasm_trap_t *trap = instance_hooks.http_request(p->owner, request, body, &response);
+    wasm_trap_t *trap = running_hooks.http_request(p->owner, request, body, &response);
     args[0].i64 = (int64_t)response;
     return trap;
 }
@@ -353,27 +354,23 @@ static const env_import ENV_IMPORTS[] = {
 #define ENV_IMPORT_COUNT (sizeof ENV_IMPORTS / sizeof ENV_IMPORTS[0])
 static const char ENV_MODULE[] = "extism:host/env";
 
-static void valtypes(wasm_valtype_vec_t *out, const char *kinds) {
-    wasm_valtype_t *types[4];
-    size_t n = strlen(kinds);
-    for (size_t i = 0; i < n; i++) types[i] = wt.wasm_valtype_new(kinds[i] == 'I' ? WASM_I64 : WASM_I32);
-    if (n == 0) wt.wasm_valtype_vec_new_empty(out);
-    else wt.wasm_valtype_vec_new(out, n, types);
+/* The import's type: its kinds are written "I" (i64) and "i" (i32). NULL when out of memory. */
+static wasm_functype_t *functype(const env_import *imp) {
+    uint8_t params[4], results[4];
+    size_t param_count = strlen(imp->params), result_count = strlen(imp->results);
+    for (size_t i = 0; i < param_count; i++) params[i] = imp->params[i] == 'I' ? WASM_I64 : WASM_I32;
+    for (size_t i = 0; i < result_count; i++) results[i] = imp->results[i] == 'I' ? WASM_I64 : WASM_I32;
+    return wasm_types_functype(params, param_count, results, result_count);
 }
 
-static wasm_functype_t *functype(const char *params_kinds, const char *results_kinds) {
-    wasm_valtype_vec_t params, results;
-    valtypes(&params, params_kinds);
-    valtypes(&results, results_kinds);
-    return wt.wasm_functype_new(&params, &results);
-}
-
-static int define(wasmtime_linker_t *linker, const char *module, size_t module_len, const char *name,
-                  const char *params_kinds, const char *results_kinds, wasmtime_func_unchecked_callback_t callback,
-                  char **error) {
-    wasm_functype_t *type = functype(params_kinds, results_kinds);
-    wasmtime_error_t *e = wt.wasmtime_linker_define_func_unchecked(linker, module, module_len, name, strlen(name),
-                                                                   type, callback, NULL, NULL);
+static int define(wasmtime_linker_t *linker, const env_import *imp, char **error) {
+    wasm_functype_t *type = functype(imp);
+    if (type == NULL) {
+        *error = WT_TEXT("out of memory");
+        return -1;
+    }
+    wasmtime_error_t *e = wt.wasmtime_linker_define_func_unchecked(linker, ENV_MODULE, sizeof ENV_MODULE - 1, imp->name,
+                                                                   strlen(imp->name), type, imp->callback, NULL, NULL);
     wt.wasm_functype_delete(type);
     if (e == NULL) return 0;
     *error = wt_take_error_message(e);
@@ -384,9 +381,7 @@ int env_imports_define(wasmtime_linker_t *linker, char **error) {
     for (size_t i = 0; i < ENV_IMPORT_COUNT; i++) {
         const env_import *imp = &ENV_IMPORTS[i];
         if (imp->callback == NULL) continue;
-        if (define(linker, ENV_MODULE, sizeof ENV_MODULE - 1, imp->name, imp->params, imp->results, imp->callback,
-                   error) != 0)
-            return -1;
+        if (define(linker, imp, error) != 0) return -1;
     }
     return 0;
 }
@@ -394,7 +389,7 @@ int env_imports_define(wasmtime_linker_t *linker, char **error) {
 int env_import_type(const char *name, size_t name_len, wasm_functype_t **type) {
     for (size_t i = 0; i < ENV_IMPORT_COUNT; i++) {
         if (strlen(ENV_IMPORTS[i].name) == name_len && memcmp(ENV_IMPORTS[i].name, name, name_len) == 0) {
-            *type = functype(ENV_IMPORTS[i].params, ENV_IMPORTS[i].results);
+            *type = functype(&ENV_IMPORTS[i]);
             return 1;
         }
     }

@@ -43,7 +43,7 @@ static char **copy_strings(const char *const *strings, size_t count) {
     for (size_t i = 0; copies != NULL && i < count; i++) {
         copies[i] = wt_copy_text(strings[i], strlen(strings[i]));
         if (copies[i] == NULL) {
-            free_strings(copies, i);
+            compiled_free_strings(copies, i);
             return NULL;
         }
     }
@@ -59,8 +59,7 @@ plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, cons
     }
     p->compiled = compiled;
     p->owner = owner;
-    memory_budget_init(&p->budget, options->max_memory_bytes);
-    p->max_table_elements = options->max_table_elements;
+    memory_budget_init(&p->budget, options->max_memory_bytes, options->max_table_elements);
     p->fuel = options->fuel;
     p->timeout_ns = options->timeout_ns;
     p->wasi = options->wasi;
@@ -70,7 +69,7 @@ plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, cons
     p->wasi_env = copy_strings(options->wasi_env, 2 * options->wasi_env_count);
     p->wasi_env_count = p->wasi_env != NULL ? options->wasi_env_count : 0;
     vars_init(&p->vars, options->max_var_bytes);
-    p->kernel = kernel_new(0, grow_kernel_memory, p); /* 4 GiB; max_pages is the memory budget's */
+    p->kernel = kernel_new(0, store_grow_kernel_memory, p); /* 4 GiB; max_pages is the memory budget's */
     p->exports = calloc(compiled->export_count + 1, sizeof *p->exports);
     p->startups = calloc(compiled->startup_count + 1, sizeof *p->startups);
     if (p->kernel == NULL || p->exports == NULL || p->startups == NULL || p->wasi_args == NULL || p->wasi_env == NULL || copy_config(p, options->config, options->config_count) != 0 ||
@@ -80,8 +79,8 @@ plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, cons
         return NULL;
     }
     kernel_set_strict(p->kernel, options->strict);
-    if (options->max_memory_bytes >= 0) kernel_share_budget(p->kernel, charge_kernel_table);
-    p->needs_store = 1; /* instantiated by the first call (instance_prepare) */
+    if (options->max_memory_bytes >= 0) kernel_share_budget(p->kernel, store_charge_kernel_table);
+    p->needs_store = 1; /* instantiated by the first call (call_prepare) */
     return p;
 }
 
@@ -95,7 +94,7 @@ int instance_use_compiled(plugin_instance *p, const compiled_plugin *compiled) {
 
 void instance_delete(plugin_instance *p) {
     if (p == NULL) return;
-    drop_store(p);
+    store_drop(p);
     kernel_delete(p->kernel);
     vars_clear(&p->vars);
     for (size_t i = 0; i < p->config_count; i++) {
@@ -108,8 +107,8 @@ void instance_delete(plugin_instance *p) {
         free(p->preopens[i].guest_path);
     }
     free(p->preopens);
-    free_strings(p->wasi_args, p->wasi_arg_count);
-    free_strings(p->wasi_env, 2 * p->wasi_env_count);
+    compiled_free_strings(p->wasi_args, p->wasi_arg_count);
+    compiled_free_strings(p->wasi_env, 2 * p->wasi_env_count);
     free(p->exports);
     free(p->startups);
     free(p->wasi_output[0]);

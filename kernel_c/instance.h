@@ -1,11 +1,9 @@
 /*
- * instance.h - a plugin instance: its state and lifecycle (docs/ABI.md, "A call").
+ * instance.h - a plugin instance's lifecycle (docs/ABI.md, "A call").
  *
- * Owns: plugin_instance (one wasmtime store, made by the first call, with the kernel accessor
- * instance whose memory is the kernel memory (kernel_access.c), the instantiated modules, vars,
- * config, WASI settings and the interruption state; used by one thread at a time), the options it
- * is made from (instance_options: the one struct C receives them in, from extism_fast/options.py)
- * and its copies of config, preopens and WASI argv/env. The store itself is store.h's; a call is call.h's.
+ * Owns: making and deleting a plugin_instance (instance_state.h), the options it is made from
+ * (instance_options: the one struct C receives them in, from extism_fast/runtime/options.py) and
+ * its copies of config, preopens and WASI argv/env. The store itself is store.h's; a call is call.h's.
  */
 #ifndef EXTISM_FAST_INSTANCE_H
 #define EXTISM_FAST_INSTANCE_H
@@ -14,98 +12,12 @@
 #include <stdint.h>
 
 #include "compiled.h"
-#include "kernel.h"
-#include "memory_budget.h"
+#include "instance_state.h"
 #include "vars.h"
-#include "wasmtime_api.h"
 
-/* One manifest `allowed_paths` mapping, already validated by the caller. */
-typedef struct wasi_preopen {
-    char *host_path;
-    char *guest_path;
-    int read_only;
-} wasi_preopen;
-
-/* Why an import callback failed a call: lets the host raise the matching exception class. */
-typedef enum failure_kind {
-    FAILURE_NONE = 0,
-    FAILURE_TRAP = 1,          /* bad offset or bad argument from the plugin */
-    FAILURE_LIMIT = 2,         /* a memory, var or HTTP limit */
-    FAILURE_HOST_FUNCTION = 3, /* a Python host function raised */
-    FAILURE_DENIED = 4,        /* a capability the host did not grant */
-    FAILURE_HOST_CALL = 5,     /* a host service failed (network error, bad request) */
-} failure_kind;
-
-/* Where a WASI plugin's stdout and stderr go. */
-typedef enum wasi_stdio_mode { WASI_STDIO_DISCARD = 0, WASI_STDIO_INHERIT = 1, WASI_STDIO_LOG = 2 } wasi_stdio_mode;
-
-typedef enum interrupt_reason { INTERRUPT_NONE = 0, INTERRUPT_TIMEOUT = 1, INTERRUPT_CANCEL = 2 } interrupt_reason;
-
-typedef struct plugin_instance {
-    const compiled_plugin *compiled; /* borrowed; the caller keeps it alive */
-    void *owner;                     /* the Python Plugin object, handed to hooks (borrowed) */
-
-    /* State the import callbacks use. */
-    kernel *kernel;
-    var_store vars;
-    kv_entry *config;
-    size_t config_count;
-    int32_t http_status;             /* status of the last http_request of this call */
-    uint8_t *http_headers;           /* JSON of its response headers (malloc'ed) or NULL */
-    uint64_t http_headers_length;
-
-    /* The store and what lives in it. */
-    wasmtime_store_t *store;
-    wasmtime_context_t *ctx;
-    wasmtime_func_t *exports;        /* compiled->export_count entries */
-    wasmtime_func_t *startups;       /* compiled->startup_count entries: the startup functions */
-    wasmtime_memory_t kernel_memory; /* the accessor instance's memory: the kernel's region */
-    wasmtime_memory_t main_memory;   /* main's exported "memory", when has_main_memory */
-    int has_main_memory;
-    int initialized;                 /* startup functions ran in this store */
-    int needs_store;                 /* no store yet, or `_start` ended it: make one before the next call */
-    int views_exposed;               /* Python may view the store's memories (set by the host; drop_store) */
-    int64_t max_table_elements;      /* per wasm table; -1 = unlimited */
-    uint64_t fuel;                   /* instructions per call (fuel engine only); 0 = unmetered */
-    uint64_t fuel_consumed;          /* by the last export run (fuel != 0 only) */
-    uint64_t timeout_ns;             /* every call's time limit; 0 = none */
-    int wasi;
-    int wasi_stdio;                  /* wasi_stdio_mode */
-    /* WASI_STDIO_LOG: what the plugin wrote to stdout [0] and stderr [1] during the current call,
-     * for the host to log afterwards. wasmtime may write from one of its own threads, which must
-     * never wait for the GIL the calling thread holds, so the writes only land here. */
-    uint8_t *wasi_output[2];
-    size_t wasi_output_length[2];
-    size_t wasi_output_capacity[2];
-    wasi_preopen *preopens;
-    size_t preopen_count;
-    char **wasi_args;                /* argv the plugin sees (owned, NUL-terminated strings) */
-    size_t wasi_arg_count;
-    char **wasi_env;                 /* environment: names and values alternate (owned) */
-    size_t wasi_env_count;           /* pairs */
-
-    /* Interruption: written by other threads (cancel) and by the epoch callback. */
-    uint64_t deadline_ns;            /* monotonic; 0 = no timeout for this call */
-    int cancel_requested;            /* atomic (instance_cancel_requested / instance_cancel) */
-    int in_call;                     /* atomic */
-    interrupt_reason interrupt;
-
-    /* The GIL: a call may start holding it (cheap for short calls); the first epoch tick of the
-     * call releases it through instance_hooks.release_gil (without epochs: the call's start), and
-     * the caller takes it back with the saved thread state after instance_call returns. */
-    int holds_gil;
-    void *saved_thread;
-
-    /* A failure an import callback recorded before trapping (so it can be reported precisely). */
-    int host_failure;                /* failure_kind; 0 = none */
-    char *host_failure_message;
-
-    memory_budget budget;            /* manifest.memory.max_pages for all the memories */
-} plugin_instance;
-
-/* What a plugin instance is allowed and given: extism_fast/options.py resolves the manifest and the
+/* What a plugin instance is allowed and given: extism_fast/runtime/options.py resolves the manifest and the
  * Plugin's options once; the runtime (_pack_options, _plugin.pxi) writes its scalars into this
- * struct by field name, at the offsets of options.py's ctypes mirror (CInstanceOptions, compared
+ * struct by field name, at the offsets of runtime/options.py's ctypes mirror (CInstanceOptions, compared
  * with this one by tests/test_options.py). instance_new copies what it points to. */
 typedef struct instance_options {
     /* The scalars (written by name: options.py's c_layout), then the arrays. */
@@ -129,7 +41,7 @@ typedef struct instance_options {
 } instance_options;
 
 /* instance_new: an instance of `compiled` with its own kernel; its store is made and the modules
- * instantiated by the first call or instance_prepare (as the official runtime: no plugin code runs
+ * instantiated by the first call or call_prepare (as the official runtime: no plugin code runs
  * outside a call, and creating an instance costs microseconds). Returns NULL and sets *error
  * (malloc'ed) on failure. */
 plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, const instance_options *options,
@@ -142,5 +54,24 @@ int instance_use_compiled(plugin_instance *p, const compiled_plugin *compiled);
 
 /* instance_delete: drop the store, the kernel, vars and config. NULL is ignored. */
 void instance_delete(plugin_instance *p);
+
+/* Reads for the Python layer, which sees plugin_instance as opaque (inline: some are on the call
+ * path). instance_owner: the Plugin the instance was made for. instance_kernel: its kernel.
+ * instance_fuel: fuel per call (0 = unmetered); instance_fuel_consumed: by the last export run.
+ * instance_needs_store: the next call makes a new store (none yet, or `_start` ended the last).
+ * instance_budget: the memory budget (limit, refused; memory_budget_describe). */
+static inline void *instance_owner(const plugin_instance *p) { return p->owner; }
+static inline kernel *instance_kernel(const plugin_instance *p) { return p->kernel; }
+static inline uint64_t instance_fuel(const plugin_instance *p) { return p->fuel; }
+static inline uint64_t instance_fuel_consumed(const plugin_instance *p) { return p->fuel_consumed; }
+static inline int instance_needs_store(const plugin_instance *p) { return p->needs_store; }
+static inline const memory_budget *instance_budget(const plugin_instance *p) { return &p->budget; }
+
+/* instance_set_views_exposed: whether Python views the store's memories (KernelBuffers): if so,
+ * store_drop hands the store to running_hooks.keep_store before it goes. */
+static inline void instance_set_views_exposed(plugin_instance *p, int exposed) { p->views_exposed = exposed != 0; }
+
+/* instance_clear_vars: forget every var (between calls). */
+static inline void instance_clear_vars(plugin_instance *p) { vars_clear(&p->vars); }
 
 #endif

@@ -16,6 +16,9 @@
  * plugins can read it but no store may write it.
  *
  * Thread-safety: none. A kernel belongs to one plugin instance, used by one thread at a time.
+ *
+ * Owns: the kernel struct (the region's bounds, the block table, input/output/error offsets) and
+ * every block operation; not the region's bytes (the embedder's grow callback provides them).
  */
 #ifndef EXTISM_FAST_KERNEL_H
 #define EXTISM_FAST_KERNEL_H

@@ -1,6 +1,8 @@
 /*
  * kernel_access.h - the kernel accessor module: the hot `extism:host/env` functions (loads, stores,
  * input reads) as wasm over the kernel memory. See kernel_access.c for why and how.
+ *
+ * Owns: the accessor module's WAT text and the fault message of a failed accessor check.
  */
 #ifndef EXTISM_FAST_KERNEL_ACCESS_H
 #define EXTISM_FAST_KERNEL_ACCESS_H

@@ -5,20 +5,30 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "instance.h"
-
 #define BUDGET_PAGE UINT64_C(65536)
 
-void memory_budget_init(memory_budget *b, int64_t limit) {
+void memory_budget_init(memory_budget *b, int64_t limit, int64_t table_limit) {
     memset(b, 0, sizeof *b);
     b->limit = limit;
+    b->table_limit = table_limit;
     b->cap = -2;
 }
 
-void memory_budget_free(memory_budget *b) {
+/* Forget the tracked memories and the charges; the limits and the store attached stay. */
+static void forget(memory_budget *b) {
+    memory_budget kept = *b;
     free(b->memories);
     free(b->sizes);
-    memory_budget_init(b, b->limit);
+    memory_budget_init(b, kept.limit, kept.table_limit);
+    b->store = kept.store;
+    b->ctx = kept.ctx;
+    b->memory_minimum = kept.memory_minimum;
+}
+
+void memory_budget_free(memory_budget *b) {
+    forget(b);
+    b->store = NULL;
+    b->ctx = NULL;
 }
 
 int64_t memory_budget_left(const memory_budget *b) {
@@ -29,20 +39,24 @@ int64_t memory_budget_left(const memory_budget *b) {
 
 /* Give wasmtime the per-memory cap (bytes; -1 none), when it changed. The store's table limit
  * is set in the same call, so it is passed again. */
-static void set_cap(plugin_instance *p, int64_t cap) {
-    if (cap == p->budget.cap) return;
-    wt.wasmtime_store_limiter(p->store, cap, p->max_table_elements, -1, -1, -1);
-    p->budget.cap = cap;
+static void set_cap(memory_budget *b, int64_t cap) {
+    if (cap == b->cap) return;
+    wt.wasmtime_store_limiter(b->store, cap, b->table_limit, -1, -1, -1);
+    b->cap = cap;
 }
 
-void memory_budget_uncapped(plugin_instance *p) { set_cap(p, -1); }
+void memory_budget_attach(memory_budget *b, wasmtime_store_t *store, uint64_t memory_minimum) {
+    b->store = store;
+    b->ctx = wt.wasmtime_store_context(store);
+    b->memory_minimum = memory_minimum;
+    set_cap(b, -1);
+}
 
 /* Charge the growth of the tracked memories from `first` on since the last charge (the kernel's,
  * [0], grows only through memory_budget_allow / memory_budget_settle, which charge it). */
-static void charge_from(plugin_instance *p, size_t first) {
-    memory_budget *b = &p->budget;
+static void charge_from(memory_budget *b, size_t first) {
     for (size_t i = first; i < b->count; i++) {
-        uint64_t size = wt.wasmtime_memory_data_size(p->ctx, &b->memories[i]);
+        uint64_t size = wt.wasmtime_memory_data_size(b->ctx, &b->memories[i]);
         if (size > b->sizes[i]) b->spent += size - b->sizes[i];
         b->sizes[i] = size;
     }
@@ -51,13 +65,12 @@ static void charge_from(plugin_instance *p, size_t first) {
 /* Cap the wasm memories (not the kernel's, [0]: it asks first) at the largest of them + what is
  * left: exact for the largest one. No memory is capped below the largest minimum of any memory,
  * so that one no module exports (its size unknown) can grow too. */
-static void cap_wasm_memories(plugin_instance *p) {
-    memory_budget *b = &p->budget;
-    uint64_t largest = p->compiled->memory_minimum;
+static void cap_wasm_memories(memory_budget *b) {
+    uint64_t largest = b->memory_minimum;
     for (size_t i = 1; i < b->count; i++)
         if (b->sizes[i] > largest) largest = b->sizes[i];
     uint64_t left = (uint64_t)memory_budget_left(b);
-    set_cap(p, largest > (uint64_t)INT64_MAX - left ? INT64_MAX : (int64_t)(largest + left));
+    set_cap(b, largest > (uint64_t)INT64_MAX - left ? INT64_MAX : (int64_t)(largest + left));
 }
 
 /* Track `memory` unless it is already (a memory exported by one module and imported by another). */
@@ -84,64 +97,58 @@ static int track(memory_budget *b, const wasmtime_context_t *ctx, const wasmtime
     return 0;
 }
 
-int memory_budget_start(plugin_instance *p, const wasmtime_instance_t *instances) {
-    memory_budget *b = &p->budget;
-    memory_budget_free(b);
+int memory_budget_start(memory_budget *b, const wasmtime_memory_t *kernel_memory, const wasmtime_instance_t *instances,
+                        const size_t *positions, char *const *names, size_t count) {
+    forget(b);
     if (b->limit < 0) return 0;
-    b->cap = -1; /* as left by instantiation (memory_budget_uncapped) */
-    const compiled_plugin *c = p->compiled;
-    int status = track(b, p->ctx, &p->kernel_memory);
-    for (size_t i = 0; status == 0 && i < c->memory_export_count; i++) {
+    b->cap = -1; /* as left by instantiation (memory_budget_attach) */
+    int status = track(b, b->ctx, kernel_memory);
+    for (size_t i = 0; status == 0 && i < count; i++) {
         wasmtime_extern_t item;
-        const char *name = c->memory_export_names[i];
-        if (wt.wasmtime_instance_export_get(p->ctx, &instances[c->memory_export_positions[i]], name, strlen(name), &item) &&
+        if (wt.wasmtime_instance_export_get(b->ctx, &instances[positions[i]], names[i], strlen(names[i]), &item) &&
             item.kind == WASM_EXTERN_MEMORY) /* wasmtime numbers its extern kinds the same */
-            status = track(b, p->ctx, &item.of.memory);
+            status = track(b, b->ctx, &item.of.memory);
     }
     if (status != 0) {
-        memory_budget_free(b);
+        forget(b);
         return -1;
     }
     b->started = 1;
-    cap_wasm_memories(p);
+    cap_wasm_memories(b);
     return 0;
 }
 
 /* Nothing grows between calls (no plugin code runs, and the host reaches the kernel only from a
  * host function): the charges and the cap left by the last call (or memory_budget_start) hold. */
-void memory_budget_begin_call(plugin_instance *p) {
-    memory_budget *b = &p->budget;
+void memory_budget_begin_call(memory_budget *b) {
     b->refused = 0;
     b->spent_before_call = b->spent;
 }
 
-int memory_budget_end_call(plugin_instance *p) {
-    memory_budget *b = &p->budget;
+int memory_budget_end_call(memory_budget *b) {
     if (!b->started) return 0;
-    charge_from(p, 1);
+    charge_from(b, 1);
     if (b->spent == b->spent_before_call) return 0;
-    cap_wasm_memories(p);
+    cap_wasm_memories(b);
     return b->spent + b->host_charged > (uint64_t)b->limit;
 }
 
-int memory_budget_allow(plugin_instance *p, uint64_t current_bytes, uint64_t bytes) {
-    memory_budget *b = &p->budget;
+int memory_budget_allow(memory_budget *b, uint64_t current_bytes, uint64_t bytes) {
     if (!b->started) return 0;
-    charge_from(p, 0);
+    charge_from(b, 0);
     if (bytes > (uint64_t)memory_budget_left(b)) {
         b->refused = 1;
         return -1;
     }
     b->refused = 0; /* the kernel asks again for less after a refusal (kernel.c, commit) */
-    if (current_bytes + bytes > (uint64_t)b->cap) set_cap(p, (int64_t)(current_bytes + bytes));
+    if (current_bytes + bytes > (uint64_t)b->cap) set_cap(b, (int64_t)(current_bytes + bytes));
     return 0;
 }
 
-int memory_budget_charge_host(plugin_instance *p, uint64_t bytes) {
-    memory_budget *b = &p->budget;
+int memory_budget_charge_host(memory_budget *b, uint64_t bytes) {
     if (!b->started) return 0;
     if (bytes > b->host_charged) {
-        charge_from(p, 0);
+        charge_from(b, 0);
         if (bytes - b->host_charged > (uint64_t)memory_budget_left(b)) {
             b->refused = 1;
             return -1;
@@ -149,14 +156,14 @@ int memory_budget_charge_host(plugin_instance *p, uint64_t bytes) {
     }
     b->refused = 0;
     b->host_charged = bytes;
-    cap_wasm_memories(p);
+    cap_wasm_memories(b);
     return 0;
 }
 
-void memory_budget_settle(plugin_instance *p) {
-    if (!p->budget.started) return;
-    charge_from(p, 0);
-    cap_wasm_memories(p);
+void memory_budget_settle(memory_budget *b) {
+    if (!b->started) return;
+    charge_from(b, 0);
+    cap_wasm_memories(b);
 }
 
 void memory_budget_describe(const memory_budget *b, char *out, size_t out_len) {

@@ -5,30 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "call.h"
+#include "running.h"
 #include "signals.h"
-#include "ticker.h"
-
-static wasmtime_error_t *on_epoch_deadline(wasmtime_context_t *ctx, void *data, uint64_t *delta,
-                                           wasmtime_update_deadline_kind_t *kind) {
-    (void)ctx;
-    plugin_instance *p = data;
-    if (p->holds_gil && instance_hooks.release_gil != NULL) {
-        p->saved_thread = instance_hooks.release_gil(); /* a long call: let other threads run */
-        p->holds_gil = 0;
-    }
-    if (instance_cancel_requested(p)) {
-        p->interrupt = INTERRUPT_CANCEL;
-        return wt.wasmtime_error_new("plugin call cancelled");
-    }
-    if (p->deadline_ns != 0 && ticker_now_ns() >= p->deadline_ns) {
-        p->interrupt = INTERRUPT_TIMEOUT;
-        return wt.wasmtime_error_new("plugin call timed out");
-    }
-    *delta = 1;
-    *kind = WASMTIME_UPDATE_DEADLINE_CONTINUE;
-    return NULL;
-}
 
 /* Append to the stream's buffer, up to INSTANCE_WASI_OUTPUT_MAX per call (the rest is dropped). */
 static ptrdiff_t keep_wasi_output(plugin_instance *p, int stream, const unsigned char *bytes, size_t len) {
@@ -55,7 +33,7 @@ static ptrdiff_t wasi_stderr(void *data, const unsigned char *bytes, size_t len)
     return keep_wasi_output(data, 1, bytes, len);
 }
 
-const uint8_t *instance_take_wasi_output(plugin_instance *p, int stream, size_t *length) {
+const uint8_t *store_take_wasi_output(plugin_instance *p, int stream, size_t *length) {
     *length = p->wasi_output_length[stream];
     p->wasi_output_length[stream] = 0;
     return p->wasi_output[stream];
@@ -111,7 +89,7 @@ static wasi_config_t *make_wasi_config(plugin_instance *p, char **error) {
     return config;
 }
 
-void drop_store(plugin_instance *p) {
+void store_drop(plugin_instance *p) {
     memory_budget_free(&p->budget);
     wasmtime_store_t *store = p->store;
     p->store = NULL;
@@ -120,21 +98,21 @@ void drop_store(plugin_instance *p) {
     if (store == NULL) return;
     /* Python may still view its memories: the hook hands the store to those views (it is
      * deleted with the last of them); otherwise nothing points into it any more. */
-    int kept = p->views_exposed && instance_hooks.keep_store != NULL && instance_hooks.keep_store(p->owner, store);
+    int kept = p->views_exposed && running_hooks.keep_store != NULL && running_hooks.keep_store(p->owner, store);
     p->views_exposed = 0;
     if (!kept) wt.wasmtime_store_delete(store);
 }
 
 /* Grow the kernel memory (kernel_grow_fn): the accessor instance's wasm memory. Its growth takes
  * from the max_pages budget like every other memory's (memory_budget.h). */
-int grow_kernel_memory(void *data, uint64_t new_size, uint8_t **base, uint64_t *size) {
+int store_grow_kernel_memory(void *data, uint64_t new_size, uint8_t **base, uint64_t *size) {
     plugin_instance *p = data;
     uint64_t current = wt.wasmtime_memory_data_size(p->ctx, &p->kernel_memory);
     if (new_size > current) {
         uint64_t previous, pages = (new_size - current + 65535) / 65536;
-        if (memory_budget_allow(p, current, pages * 65536) != 0) return -1;
+        if (memory_budget_allow(&p->budget, current, pages * 65536) != 0) return -1;
         wasmtime_error_t *e = wt.wasmtime_memory_grow(p->ctx, &p->kernel_memory, pages, &previous);
-        memory_budget_settle(p);
+        memory_budget_settle(&p->budget);
         if (e != NULL) {
             wt.wasmtime_error_delete(e);
             return -1;
@@ -145,7 +123,9 @@ int grow_kernel_memory(void *data, uint64_t new_size, uint8_t **base, uint64_t *
     return 0;
 }
 
-int charge_kernel_table(void *data, uint64_t charged) { return memory_budget_charge_host(data, charged); }
+int store_charge_kernel_table(void *data, uint64_t charged) {
+    return memory_budget_charge_host(&((plugin_instance *)data)->budget, charged);
+}
 
 /* The kernel accessors, then the plugin's modules in dependency order, all in this store, each
  * with the imports its plan names. `instances` has room for dep_count + 1 instances, by position
@@ -157,7 +137,6 @@ enum { INSTANTIATE_FAILED = -1, INSTANTIATE_REFUSED = -2 };
 
 static int instantiate_modules(plugin_instance *p, wasmtime_instance_t *instances, char **error) {
     const compiled_plugin *c = p->compiled;
-    wasm_trap_t *trap = NULL;
     wasmtime_instance_t access;
     wasmtime_extern_t memory;
     struct forwarder *forwarder_room[8];
@@ -169,19 +148,20 @@ static int instantiate_modules(plugin_instance *p, wasmtime_instance_t *instance
             return INSTANTIATE_FAILED;
         }
     }
+    instantiation in = {p->ctx, c->linker, &access, instances, c->forward_count ? &forwards : NULL, NULL};
     plugin_instance *saved = current_instance;
     current_instance = p; /* a start function may call imports */
-    wasmtime_error_t *e = wt.wasmtime_instance_new(p->ctx, c->bundle->access_module, NULL, 0, &access, &trap);
-    if (e == NULL && trap == NULL) {
+    wasmtime_error_t *e = wt.wasmtime_instance_new(p->ctx, c->bundle->access_module, NULL, 0, &access, &in.trap);
+    if (e == NULL && in.trap == NULL) {
         wt.wasmtime_instance_export_get(p->ctx, &access, "memory", 6, &memory); /* checked at compile time */
         p->kernel_memory = memory.of.memory;
         kernel_attach(p->kernel, wt.wasmtime_memory_data(p->ctx, &p->kernel_memory),
                       wt.wasmtime_memory_data_size(p->ctx, &p->kernel_memory));
     }
-    for (size_t k = 0; e == NULL && trap == NULL && k <= c->dep_count; k++) {
+    for (size_t k = 0; e == NULL && in.trap == NULL && k <= c->dep_count; k++) {
         size_t i = c->instantiation_order[k];
-        e = import_plan_instantiate(&c->plans[i], p->ctx, module_at(c, i), i, module_label(c, i), c->linker,
-                                    &access, instances, c->forward_count ? &forwards : NULL, &trap);
+        e = import_plan_instantiate(&c->plans[i], &in, compiled_plugin_module_at(c, i), i,
+                                    compiled_plugin_module_label(c, i));
     }
     current_instance = saved;
     if (forwards.items != forwarder_room) free(forwards.items);
@@ -189,8 +169,8 @@ static int instantiate_modules(plugin_instance *p, wasmtime_instance_t *instance
         *error = wt_take_error_message(e);
         return INSTANTIATE_REFUSED;
     }
-    if (trap != NULL) {
-        *error = wt_take_trap_message(trap);
+    if (in.trap != NULL) {
+        *error = wt_take_trap_message(in.trap);
         return INSTANTIATE_FAILED;
     }
     return 0;
@@ -220,7 +200,7 @@ static void lookup_exports(plugin_instance *p, const wasmtime_instance_t *instan
  * - a refusal on a pooled engine is the pool (no free slot, or a slot too small for one of the
  *   modules' memories or tables): the caller tries the on-demand engine;
  * - main's memories over max_pages never reach wasmtime: memory_minimum_fits refuses them first,
- *   and no other memory is capped during instantiation (memory_budget_uncapped);
+ *   and no other memory is capped during instantiation (memory_budget_attach);
  * - anything else (a trap in a start function, a table over max_table_elements, no host memory)
  *   fails the store with wasmtime's message. */
 static store_failure classify_instantiation_error(const plugin_instance *p, int how) {
@@ -244,9 +224,9 @@ static int memory_minimum_fits(const plugin_instance *p, char **error) {
 }
 
 /* A fresh store with the modules instantiated and the exports looked up (contract in store.h). */
-int new_store(plugin_instance *p, char **error) {
+int store_new(plugin_instance *p, char **error) {
     const compiled_plugin *c = p->compiled;
-    drop_store(p);
+    store_drop(p);
     signals_restore();
     if (!memory_minimum_fits(p, error)) return STORE_MEMORY_LIMIT;
     p->store = wt.wasmtime_store_new(c->bundle->engine, p, NULL);
@@ -255,9 +235,9 @@ int new_store(plugin_instance *p, char **error) {
         return -1;
     }
     p->ctx = wt.wasmtime_store_context(p->store);
-    memory_budget_uncapped(p); /* and the table limit */
+    memory_budget_attach(&p->budget, p->store, c->memory_minimum); /* uncapped; the table limit */
     if (c->bundle->flags & ENGINE_EPOCH) {
-        wt.wasmtime_store_epoch_deadline_callback(p->store, on_epoch_deadline, p, NULL);
+        wt.wasmtime_store_epoch_deadline_callback(p->store, running_on_epoch_deadline, p, NULL);
         wt.wasmtime_context_set_epoch_deadline(p->ctx, 1);
     }
     if (p->fuel != 0) { /* a fresh store has no fuel: the start function would trap at once */
@@ -284,7 +264,8 @@ int new_store(plugin_instance *p, char **error) {
     }
     int status = instantiate_modules(p, instances, error);
     if (status == 0) lookup_exports(p, instances);
-    if (status == 0 && memory_budget_start(p, instances) != 0) {
+    if (status == 0 && memory_budget_start(&p->budget, &p->kernel_memory, instances, c->memory_export_positions,
+                                               c->memory_export_names, c->memory_export_count) != 0) {
         *error = WT_TEXT("out of host memory");
         status = INSTANTIATE_FAILED;
     }
@@ -294,18 +275,22 @@ int new_store(plugin_instance *p, char **error) {
     return 0;
 }
 
-void instance_reset_kernel(plugin_instance *p) {
+void store_delete_detached(wasmtime_store_t *store) {
+    if (store != NULL) wt.wasmtime_store_delete(store);
+}
+
+void store_reset_kernel(plugin_instance *p) {
     if (p->store != NULL) kernel_reset(p->kernel);
 }
 
-const uint8_t *instance_kernel_memory(plugin_instance *p, size_t *length) {
+const uint8_t *store_kernel_memory(plugin_instance *p, size_t *length) {
     *length = 0;
     if (p->store == NULL) return NULL;
     *length = wt.wasmtime_memory_data_size(p->ctx, &p->kernel_memory);
     return wt.wasmtime_memory_data(p->ctx, &p->kernel_memory);
 }
 
-const uint8_t *instance_main_memory(plugin_instance *p, size_t *length) {
+const uint8_t *store_main_memory(plugin_instance *p, size_t *length) {
     *length = 0;
     if (p->store == NULL || !p->has_main_memory) return NULL;
     *length = wt.wasmtime_memory_data_size(p->ctx, &p->main_memory);

@@ -2,11 +2,13 @@
  * ticker.h - the thread that advances the engines' epochs while plugin calls are running.
  *
  * Every store's epoch deadline is "the next epoch", so each tick runs the store's deadline callback
- * (on_epoch_deadline in store.c) in every running call: it enforces timeouts and cancel, and lets
- * a long call that still holds the GIL release it. The ticker bumps the epoch every
+ * (running_on_epoch_deadline in running.c) in every running call: it enforces timeouts and cancel,
+ * and lets a long call that still holds the GIL release it. The ticker bumps the epoch every
  * TICKER_PERIOD_NS while calls are in progress, keeps going for TICKER_IDLE_TICKS ticks after the
  * last one ended (a tight loop of small calls never restarts it), then sleeps until a call
  * begins: an idle process pays nothing.
+ *
+ * Owns: the ticker thread, its start and stop around calls, and the monotonic clock calls read.
  */
 #ifndef EXTISM_FAST_TICKER_H
 #define EXTISM_FAST_TICKER_H

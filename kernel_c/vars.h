@@ -5,6 +5,8 @@
  * (`var_set` in its pdk.rs): each var costs its key and value lengths plus VAR_ENTRY_OVERHEAD, and a
  * set is refused when the vars stored (the key's old value included) plus the new one would pass
  * the cap. A cap of 0 disables vars. Variables survive between calls of one plugin instance.
+ *
+ * Owns: var_store (its entries, copies of keys and values) and its size accounting.
  */
 #ifndef EXTISM_FAST_VARS_H
 #define EXTISM_FAST_VARS_H

@@ -173,6 +173,7 @@ enum { WASMTIME_TRAP_CODE_INTERRUPT = 10, WASMTIME_TRAP_CODE_OUT_OF_FUEL = 11 };
     X(wasm_valtype_t *, wasm_valtype_new, (wasm_valkind_t))                                          \
     X(void, wasm_valtype_vec_new, (wasm_valtype_vec_t *, size_t, wasm_valtype_t *const *))           \
     X(void, wasm_valtype_vec_new_empty, (wasm_valtype_vec_t *))                                      \
+    X(void, wasm_valtype_vec_delete, (wasm_valtype_vec_t *))                                         \
     X(wasm_functype_t *, wasm_functype_new, (wasm_valtype_vec_t *, wasm_valtype_vec_t *))            \
     X(void, wasm_functype_delete, (wasm_functype_t *))                                               \
     X(wasm_functype_t *, wasm_functype_copy, (const wasm_functype_t *))                              \

@@ -137,7 +137,7 @@ def test_kernel_target_seeds_pass():
 def test_lifetimes_target_seeds_pass():
     """The lifetimes target's seeds: views kept across batches of `_start` (pooled and on-demand),
     failed start functions, closes and writes, output buffers indexed while their plugin closes.
-    Before drop_store handed dropped stores to the views, most of them found a changed view."""
+    Before store_drop handed dropped stores to the views, most of them found a changed view."""
     from fuzz import lifetimes
 
     for seed in lifetimes.seeds():

@@ -178,7 +178,7 @@ def test_cancel_racing_close(plugin_wasm):
         assert handle.cancel() is True
 
 
-# ---- one place drops a store (drop_store): every way a store goes detaches the views first ----
+# ---- one place drops a store (store_drop): every way a store goes detaches the views first ----
 
 # `_start` hands its input block to the host function `grab`, which keeps a memoryview of it.
 GRAB_INPUT = """

@@ -166,7 +166,7 @@ def test_a_seeded_difference_is_found():
 
 
 def test_wasi_stdio_values_are_the_c_enum():
-    text = (KERNEL_C / "instance.h").read_text()
+    text = (KERNEL_C / "instance_state.h").read_text()
     enum = dict(re.findall(r"WASI_STDIO_(\w+) = (\d+)", text))
     assert {name.lower(): int(value) for name, value in enum.items()} == options.WASI_STDIO_MODES
 

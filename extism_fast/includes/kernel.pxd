@@ -2,15 +2,9 @@
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t, int32_t
 from libc.stddef cimport ptrdiff_t
 from extism_fast.includes.wasmtime cimport (
-    wasm_engine_t, wasm_externkind_t, wasm_externtype_t, wasm_functype_t, wasm_trap_t, wasmtime_linker_t,
-    wasmtime_module_t, wasmtime_store_t,
+    wasm_engine_t, wasm_externkind_t, wasm_externtype_t, wasm_trap_t, wasmtime_func_unchecked_callback_t,
+    wasmtime_store_t,
 )
-
-
-cdef extern from "vars.h" nogil:
-    ctypedef struct var_store:
-        pass
-    void vars_clear(var_store *s)
 
 
 cdef extern from "kernel.h" nogil:
@@ -36,19 +30,7 @@ cdef extern from "signals.h" nogil:
     int signals_restore()
 
 
-cdef extern from "import_plan.h" nogil:
-    ctypedef struct host_function:
-        const char *module
-        size_t module_length
-        const char *name
-        size_t name_length
-        const wasm_functype_t *type
-
-    ctypedef struct host_definitions:
-        int wasi
-        const host_function *functions
-        size_t function_count
-
+cdef extern from "link_problem.h" nogil:
     enum: LINK_NO_PROVIDER
 
     ctypedef enum link_problem_kind:
@@ -79,6 +61,10 @@ cdef extern from "import_plan.h" nogil:
     void link_problem_free(link_problem *problem)
 
 
+cdef extern from "wasm_types.h" nogil:
+    void wasm_types_describe(const wasm_externtype_t *type, int signature_only, char *out, size_t out_len)
+
+
 cdef extern from "vars.h" nogil:
     ctypedef struct kv_entry:
         uint8_t *key
@@ -97,12 +83,11 @@ cdef extern from "engine.h" nogil:
     enum: ENGINE_FLAG_VALUES
 
     ctypedef struct engine_bundle:
-        wasm_engine_t *engine
-        wasmtime_module_t *access_module
+        wasm_engine_t *engine  # NULL until made (engine_new)
         int flags
         uint32_t pool_instances
 
-    int instance_engine_new(int flags, uint32_t pool_instances, engine_bundle *out, char **error)
+    int engine_new(int flags, uint32_t pool_instances, engine_bundle *out, char **error)
 
 
 cdef extern from "compiled.h" nogil:
@@ -113,10 +98,7 @@ cdef extern from "compiled.h" nogil:
 
     ctypedef struct compiled_plugin:
         const engine_bundle *bundle
-        wasmtime_linker_t *linker
-        wasmtime_module_t *main
         size_t dep_count
-        wasmtime_module_t **deps
         char **dep_names
         ptrdiff_t start_index
         size_t export_count
@@ -124,10 +106,75 @@ cdef extern from "compiled.h" nogil:
         uint8_t *export_shapes
 
     void compiled_plugin_delete(compiled_plugin *c)
-    int compiled_plugin_link(compiled_plugin *c, const host_definitions *host, link_problem *problem,
-                             char **error)
-    void compiled_plugin_note_memory(compiled_plugin *c, uint64_t bytes)
-    void compiled_plugin_note_main_memories(compiled_plugin *c, uint64_t bytes)
+
+
+cdef extern from "compile.h" nogil:
+    ctypedef enum module_format:
+        MODULE_BINARY
+        MODULE_TEXT
+        MODULE_UNKNOWN
+
+    ctypedef struct module_source:
+        const char *name
+        const uint8_t *bytes
+        size_t length
+        int format
+        const uint8_t *cached
+        size_t cached_length
+        char *cache_refusal
+        uint8_t *serialized
+        size_t serialized_length
+        char *serialize_failure
+        char *transfer_failure
+
+    ctypedef struct host_function_source:
+        const char *module
+        size_t module_length
+        const char *name
+        size_t name_length
+        const uint8_t *params
+        size_t param_count
+        const uint8_t *results
+        size_t result_count
+        void *env
+
+    ctypedef struct compile_request:
+        const engine_bundle *bundle
+        module_source *modules
+        size_t module_count
+        const compiled_plugin *source
+        int serialize
+        int wasi
+        const host_function_source *functions
+        size_t function_count
+        wasmtime_func_unchecked_callback_t callback
+        const uint64_t *defined_memories
+        const uint8_t *defined_by_main
+        size_t defined_memory_count
+
+    ctypedef enum compile_failure_kind:
+        COMPILE_OK
+        COMPILE_NOT_WASM
+        COMPILE_INVALID_TEXT
+        COMPILE_INVALID_MODULE
+        COMPILE_CACHE_TOO_BIG
+        COMPILE_ABI
+        COMPILE_WASI
+        COMPILE_HOST_RESERVED
+        COMPILE_HOST_ARITY
+        COMPILE_HOST_DEFINE
+        COMPILE_LINK
+        COMPILE_FAILED
+
+    ctypedef struct compile_failure:
+        compile_failure_kind kind
+        size_t module
+        size_t function
+        char *message
+        link_problem problem
+
+    compiled_plugin *compile_plugin(compile_request *request, compile_failure *failure)
+    int compile_wat2wasm(const uint8_t *text, size_t length, uint8_t **out, size_t *out_length, char **error)
 
 
 cdef extern from "memory_budget.h" nogil:
@@ -168,32 +215,29 @@ cdef extern from "instance.h" nogil:
         INTERRUPT_TIMEOUT
         INTERRUPT_CANCEL
 
-    ctypedef struct plugin_instance:
-        void *owner
-        kernel *kernel
-        memory_budget budget
-        var_store vars
-        int32_t http_status
-        void *saved_thread
-        int holds_gil
-        int needs_store
-        int views_exposed
-        uint64_t fuel
-        uint64_t fuel_consumed
-        uint64_t deadline_ns
-        interrupt_reason interrupt
+    ctypedef struct plugin_instance:  # opaque: read through the accessors below
+        pass
 
     plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, const instance_options *options,
                                   char **error)
     void instance_delete(plugin_instance *p)
     int instance_use_compiled(plugin_instance *p, const compiled_plugin *compiled)
+    void *instance_owner(const plugin_instance *p)
+    kernel *instance_kernel(const plugin_instance *p)
+    uint64_t instance_fuel(const plugin_instance *p)
+    uint64_t instance_fuel_consumed(const plugin_instance *p)
+    int instance_needs_store(const plugin_instance *p)
+    const memory_budget *instance_budget(const plugin_instance *p)
+    void instance_set_views_exposed(plugin_instance *p, int exposed)
+    void instance_clear_vars(plugin_instance *p)
 
 
 cdef extern from "store.h" nogil:
-    void instance_reset_kernel(plugin_instance *p)
-    const uint8_t *instance_kernel_memory(plugin_instance *p, size_t *length)
-    const uint8_t *instance_main_memory(plugin_instance *p, size_t *length)
-    const uint8_t *instance_take_wasi_output(plugin_instance *p, int stream, size_t *length)
+    void store_reset_kernel(plugin_instance *p)
+    const uint8_t *store_kernel_memory(plugin_instance *p, size_t *length)
+    const uint8_t *store_main_memory(plugin_instance *p, size_t *length)
+    void store_delete_detached(wasmtime_store_t *store)
+    const uint8_t *store_take_wasi_output(plugin_instance *p, int stream, size_t *length)
 
 
 cdef extern from "call.h" nogil:
@@ -219,24 +263,29 @@ cdef extern from "call.h" nogil:
         uint64_t output_length
         char *message
 
+    void call_prepare(plugin_instance *p, int holds_gil, call_result *r)
+    void call_run(plugin_instance *p, size_t export_index, const uint8_t *input,
+                  uint64_t input_length, int holds_gil, call_result *r)
+
+
+cdef extern from "running.h" nogil:
     ctypedef struct host_hooks:
         void (*log)(void *owner, int level, const uint8_t *msg, size_t len) noexcept nogil
         int32_t (*log_level)(void *owner) noexcept nogil
         void *(*release_gil)() noexcept nogil
+        void (*restore_gil)(void *thread_state) noexcept nogil
         wasm_trap_t *(*http_request)(void *owner, uint64_t request, uint64_t body, uint64_t *response) noexcept nogil
         int (*keep_store)(void *owner, wasmtime_store_t *store) noexcept nogil
 
-    host_hooks instance_hooks
+    host_hooks running_hooks
     plugin_instance *current_instance
 
-    void instance_prepare(plugin_instance *p, int holds_gil, call_result *r)
-    int instance_cancel_requested(plugin_instance *p)
-    void instance_call(plugin_instance *p, size_t export_index, const uint8_t *input,
-                       uint64_t input_length, int holds_gil, call_result *r)
-    void instance_cancel(plugin_instance *p)
-    int instance_set_http_headers(plugin_instance *p, const uint8_t *json, uint64_t length)
-    wasm_trap_t *instance_fail(plugin_instance *p, failure_kind kind, const char *message)
-
-
-cdef extern from "env_imports.h" nogil:
-    int env_imports_define(wasmtime_linker_t *linker, char **error)
+    int running_cancel_requested(plugin_instance *p)
+    void running_cancel(plugin_instance *p)
+    int running_set_http_headers(plugin_instance *p, const uint8_t *json, uint64_t length)
+    wasm_trap_t *running_fail(plugin_instance *p, failure_kind kind, const char *message)
+    void running_release_gil(plugin_instance *p)
+    int running_restore_gil(plugin_instance *p)
+    uint64_t running_deadline_ns(const plugin_instance *p)
+    void running_set_http_status(plugin_instance *p, int32_t status)
+    void running_interrupted(plugin_instance *p, interrupt_reason reason)
