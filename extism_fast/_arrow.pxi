@@ -13,7 +13,7 @@ cdef char _EMPTY[1]
 
 
 cdef object _arrow_py():
-    """extism_fast.arrow, imported on first use (importing it does not import pyarrow)."""
+    """extism_fast.scale.arrow, imported on first use (importing it does not import pyarrow)."""
     global _ARROW_PY
     if _ARROW_PY is None:
         from extism_fast.scale import arrow

@@ -117,7 +117,7 @@ cdef class CompiledPlugin:
 
     ``plugin`` is anything ``Plugin`` accepts (wasm bytes, WAT, a path, a JSON or dict manifest,
     a Manifest). Instances share the compiled modules and host functions. ``fuel``: an
-    instruction budget per call. ``cache``: the on-disk compile cache (see compile_cache.py):
+    instruction budget per call. ``cache``: the on-disk compile cache (see runtime/compile_cache.py):
     None follows EXTISM_FAST_CACHE (on by default), False disables it, or a directory.
     ``interruptible``: compile with epoch interruption, which timeouts and cancel need, as the
     official runtime always does (None, the default, means True). ``False`` is an opt-in speed
@@ -313,7 +313,7 @@ cdef class CompiledPlugin:
 
     def __reduce__(self):
         """Pickled as its manifest (wasm bytes, or URL and hash), options and host functions by
-        reference; unpickled once per process (see extism_fast/pickling.py)."""
+        reference; unpickled once per process (see extism_fast/runtime/pickling.py)."""
         from extism_fast.runtime import pickling
         return pickling.reduce_compiled(self, self._modules)
 

@@ -376,7 +376,7 @@ cdef class Plugin:
         return 0
 
     cdef _write_dumps(self, call_status status):
-        """EXTISM_MEMDUMP after any failed call, EXTISM_COREDUMP after a trap (debug_dumps.py)."""
+        """EXTISM_MEMDUMP after any failed call, EXTISM_COREDUMP after a trap (runtime/debug_dumps.py)."""
         cdef size_t n = 0
         cdef const uint8_t *kernel_bytes = store_kernel_memory(self.inst, &n)
         if kernel_bytes == NULL:
@@ -443,7 +443,7 @@ cdef class Plugin:
     def acall(self, function_name, data=b"", parse=bytes, host_context=None):
         """``await plugin.acall(...)``: ``call`` on a worker thread, so the event loop keeps
         serving; concurrent ``acall``s of this plugin run one after the other. Cancelling the
-        awaiting task cancels the call. See extism_fast/aio.py."""
+        awaiting task cancels the call. See extism_fast/scale/aio.py."""
         from extism_fast.scale import aio
         return aio.acall(self, function_name, data, parse, host_context)
 
@@ -459,7 +459,7 @@ cdef class Plugin:
 
         ``inputs`` may also be a pyarrow Array or ChunkedArray of binary/string items (read in
         place), and ``output="arrow"`` / ``"arrow_string"`` returns a pyarrow array instead of a
-        list: see :mod:`extism_fast.arrow` (needs ``pip install 'extism_fast[arrow]'``).
+        list: see :mod:`extism_fast.scale.arrow` (needs ``pip install 'extism_fast[arrow]'``).
         """
         if output is None and (type(inputs) is list or not _arrow_py().is_arrow(inputs)):
             return list(self.iter_call(function_name, inputs, parse, return_exceptions))

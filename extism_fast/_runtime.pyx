@@ -48,10 +48,10 @@ from extism_fast.runtime.options import (
     compile_options, plugin_options, resolve_interruptible,
 )
 
-from extism_fast.host.logs import ABI_LEVELS as _PY_LEVELS, plugin_log_level
+from extism_fast.host.logs import ABI_LEVELS as _PY_LEVELS, LOGGER_NAME as _LOGGER_NAME, plugin_log_level
 from extism_fast.runtime.debug_dumps import coredump, write_dump
 
-logger = logging.getLogger("extism_fast")
+logger = logging.getLogger(_LOGGER_NAME)
 
 # Process-wide engines, created on first use, indexed by _engine_slot(flags, pooled). Plugins
 # compile on the cheapest engine that does what they need (engine_flags in engine.h): epoch
