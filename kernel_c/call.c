@@ -24,19 +24,19 @@ static void run_export(plugin_instance *p, const wasmtime_func_t *func, export_s
     p->interrupt = INTERRUPT_NONE;
     p->host_failure = 0;
     if (p->compiled->bundle->flags & ENGINE_EPOCH) wt.wasmtime_context_set_epoch_deadline(p->ctx, 1);
-    if (p->fuel != 0) {
-        wasmtime_error_t *fuel_error = wt.wasmtime_context_set_fuel(p->ctx, p->fuel);
+    if (p->settings.fuel != 0) {
+        wasmtime_error_t *fuel_error = wt.wasmtime_context_set_fuel(p->ctx, p->settings.fuel);
         if (fuel_error != NULL) wt.wasmtime_error_delete(fuel_error);
     }
     plugin_instance *saved = current_instance;
     current_instance = p;
     wasmtime_error_t *e = wt.wasmtime_func_call_unchecked(p->ctx, func, raw, 2, &trap);
     current_instance = saved;
-    if (p->fuel != 0) {
+    if (p->settings.fuel != 0) {
         uint64_t left = 0;
         wasmtime_error_t *fuel_error = wt.wasmtime_context_get_fuel(p->ctx, &left);
         if (fuel_error != NULL) wt.wasmtime_error_delete(fuel_error);
-        p->fuel_consumed = left <= p->fuel ? p->fuel - left : 0;
+        p->fuel_consumed = left <= p->settings.fuel ? p->settings.fuel - left : 0;
     }
     r->rc = shape == EXPORT_RETURNS_I32 ? raw[0].i32 : 0;
     if (e == NULL && trap == NULL) return;
@@ -121,10 +121,10 @@ static int call_begin(plugin_instance *p, int holds_gil, call_result *r) {
         running_release_gil(p);
     }
     p->deadline_ns = 0;
-    if (ticking && p->timeout_ns != 0) {
+    if (ticking && p->settings.timeout_ns != 0) {
         uint64_t now = ticker_now_ns();
         /* Saturating: a timeout of centuries must not wrap round to a deadline in the past. */
-        p->deadline_ns = p->timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + p->timeout_ns;
+        p->deadline_ns = p->settings.timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + p->settings.timeout_ns;
     }
     return ticking;
 }

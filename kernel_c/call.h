@@ -47,7 +47,7 @@ typedef struct call_result {
 void call_prepare(plugin_instance *p, int holds_gil, call_result *r);
 
 /* call_run: run the export `export_index` with `input` (docs/ABI.md, "A call"), within
- * p->timeout_ns (instance_options; 0 = none, and ignored on an engine without ENGINE_EPOCH).
+ * p->settings.timeout_ns (instance_settings; 0 = none, and ignored on an engine without ENGINE_EPOCH).
  * Fills *r; free r->message afterwards.
  * holds_gil: the caller holds the GIL; the call releases it once it has run for a tick (~1 ms),
  * or at once on an engine without ENGINE_EPOCH, and leaves the thread state in p->saved_thread,

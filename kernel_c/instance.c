@@ -59,16 +59,13 @@ plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, cons
     }
     p->compiled = compiled;
     p->owner = owner;
-    memory_budget_init(&p->budget, options->max_memory_bytes, options->max_table_elements);
-    p->fuel = options->fuel;
-    p->timeout_ns = options->timeout_ns;
-    p->wasi = options->wasi;
-    p->wasi_stdio = options->wasi_stdio;
+    p->settings = options->settings; /* the scalars, as they came: each unit reads its own */
+    memory_budget_init(&p->budget, p->settings.max_memory_bytes, p->settings.max_table_elements);
     p->wasi_args = copy_strings(options->wasi_args, options->wasi_arg_count);
     p->wasi_arg_count = p->wasi_args != NULL ? options->wasi_arg_count : 0;
     p->wasi_env = copy_strings(options->wasi_env, 2 * options->wasi_env_count);
     p->wasi_env_count = p->wasi_env != NULL ? options->wasi_env_count : 0;
-    vars_init(&p->vars, options->max_var_bytes);
+    vars_init(&p->vars, p->settings.max_var_bytes);
     p->kernel = kernel_new(0, store_grow_kernel_memory, p); /* 4 GiB; max_pages is the memory budget's */
     p->exports = calloc(compiled->export_count + 1, sizeof *p->exports);
     p->startups = calloc(compiled->startup_count + 1, sizeof *p->startups);
@@ -78,8 +75,8 @@ plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, cons
         instance_delete(p);
         return NULL;
     }
-    kernel_set_strict(p->kernel, options->strict);
-    if (options->max_memory_bytes >= 0) kernel_share_budget(p->kernel, store_charge_kernel_table);
+    kernel_set_strict(p->kernel, p->settings.strict);
+    if (p->settings.max_memory_bytes >= 0) kernel_share_budget(p->kernel, store_charge_kernel_table);
     p->needs_store = 1; /* instantiated by the first call (call_prepare) */
     return p;
 }

@@ -16,20 +16,12 @@
 #include "vars.h"
 
 /* What a plugin instance is allowed and given: extism_fast/runtime/options.py resolves the manifest and the
- * Plugin's options once; the runtime (_pack_options, _plugin.pxi) writes its scalars into this
- * struct by field name, at the offsets of runtime/options.py's ctypes mirror (CInstanceOptions, compared
- * with this one by tests/test_options.py). instance_new copies what it points to. */
+ * Plugin's options once; the runtime (_pack_options, _plugin.pxi) writes the scalars (`settings`) by
+ * field name, at the offsets of runtime/options.py's ctypes mirror (CInstanceOptions, compared with
+ * this one by tests/test_options.py). instance_new keeps `settings` whole and copies what the arrays
+ * point to. */
 typedef struct instance_options {
-    /* The scalars (written by name: options.py's c_layout), then the arrays. */
-    int64_t max_memory_bytes;        /* budget for the growth of all the memories after instantiation
-                                      * (manifest.memory.max_pages; memory_budget.h); -1 = unlimited */
-    int64_t max_table_elements;      /* per wasm table (manifest.memory.max_table_elements); -1 = unlimited */
-    uint64_t max_var_bytes;          /* total size of vars; 0 disables them */
-    uint64_t fuel;                   /* budget of every call (fuel engine only); 0 = unmetered */
-    uint64_t timeout_ns;             /* deadline of every call (manifest.timeout_ms); 0 = none */
-    int wasi;
-    int wasi_stdio;                  /* wasi_stdio_mode */
-    int strict;                      /* bad kernel accesses trap with a precise message (kernel.h) */
+    instance_settings settings;      /* first: the scalars (instance_state.h) */
     const kv_entry *config;          /* NULL when config_count is 0, as every array here */
     size_t config_count;
     const wasi_preopen *preopens;
@@ -62,7 +54,7 @@ void instance_delete(plugin_instance *p);
  * instance_budget: the memory budget (limit, refused; memory_budget_describe). */
 static inline void *instance_owner(const plugin_instance *p) { return p->owner; }
 static inline kernel *instance_kernel(const plugin_instance *p) { return p->kernel; }
-static inline uint64_t instance_fuel(const plugin_instance *p) { return p->fuel; }
+static inline uint64_t instance_fuel(const plugin_instance *p) { return p->settings.fuel; }
 static inline uint64_t instance_fuel_consumed(const plugin_instance *p) { return p->fuel_consumed; }
 static inline int instance_needs_store(const plugin_instance *p) { return p->needs_store; }
 static inline const memory_budget *instance_budget(const plugin_instance *p) { return &p->budget; }

@@ -3,9 +3,10 @@
  *
  * Owns: plugin_instance (one wasmtime store, made by the first call, with the kernel accessor
  * instance whose memory is the kernel memory (kernel_access.c), the instantiated modules, vars,
- * config, WASI settings and the interruption state; used by one thread at a time) and the kinds
- * its fields take. Its lifecycle is instance.h's, its store store.h's, the running call
- * running.h's and call.h's: they all see this one definition, and none of them needs another.
+ * config, the scalar options (instance_settings), WASI settings and the interruption state; used
+ * by one thread at a time) and the kinds its fields take. Its lifecycle is instance.h's, its store
+ * store.h's, the running call running.h's and call.h's: they all see this one definition, and none
+ * of them needs another.
  */
 #ifndef EXTISM_FAST_INSTANCE_STATE_H
 #define EXTISM_FAST_INSTANCE_STATE_H
@@ -41,9 +42,26 @@ typedef enum wasi_stdio_mode { WASI_STDIO_DISCARD = 0, WASI_STDIO_INHERIT = 1, W
 
 typedef enum interrupt_reason { INTERRUPT_NONE = 0, INTERRUPT_TIMEOUT = 1, INTERRUPT_CANCEL = 2 } interrupt_reason;
 
+/* The scalar options of a plugin instance, as extism_fast/runtime/options.py resolved them: the
+ * first member of instance_options (instance.h), kept whole in plugin_instance (its `settings`), so
+ * a new one is a field here (and in its ctypes mirror, CInstanceSettings), read as p->settings.x
+ * by the unit that enforces it. */
+typedef struct instance_settings {
+    int64_t max_memory_bytes;        /* budget for the growth of all the memories after instantiation
+                                      * (manifest.memory.max_pages; memory_budget.h); -1 = unlimited */
+    int64_t max_table_elements;      /* per wasm table (manifest.memory.max_table_elements); -1 = unlimited */
+    uint64_t max_var_bytes;          /* total size of vars; 0 disables them */
+    uint64_t fuel;                   /* budget of every call (fuel engine only); 0 = unmetered */
+    uint64_t timeout_ns;             /* deadline of every call (manifest.timeout_ms); 0 = none */
+    int wasi;
+    int wasi_stdio;                  /* wasi_stdio_mode */
+    int strict;                      /* bad kernel accesses trap with a precise message (kernel.h) */
+} instance_settings;
+
 typedef struct plugin_instance {
     const compiled_plugin *compiled; /* borrowed; the caller keeps it alive */
     void *owner;                     /* the Python Plugin object, handed to hooks (borrowed) */
+    instance_settings settings;      /* as instance_new was given them */
 
     /* State the import callbacks use. */
     kernel *kernel;
@@ -65,11 +83,7 @@ typedef struct plugin_instance {
     int initialized;                 /* startup functions ran in this store */
     int needs_store;                 /* no store yet, or `_start` ended it: make one before the next call */
     int views_exposed;               /* Python may view the store's memories (set by the host; store_drop) */
-    uint64_t timeout_ns;             /* every call's time limit; 0 = none */
-    uint64_t fuel;                   /* instructions per call (fuel engine only); 0 = unmetered */
-    uint64_t fuel_consumed;          /* by the last export run (fuel != 0 only) */
-    int wasi;
-    int wasi_stdio;                  /* wasi_stdio_mode */
+    uint64_t fuel_consumed;          /* by the last export run (settings.fuel != 0 only) */
     /* WASI_STDIO_LOG: what the plugin wrote to stdout [0] and stderr [1] during the current call,
      * for the host to log afterwards. wasmtime may write from one of its own threads, which must
      * never wait for the GIL the calling thread holds, so the writes only land here. */
@@ -99,8 +113,8 @@ typedef struct plugin_instance {
     int host_failure;                /* failure_kind; 0 = none */
     char *host_failure_message;
 
-    memory_budget budget;            /* manifest.memory.max_pages for all the memories, and the
-                                      * table limit (max_table_elements) */
+    memory_budget budget;            /* settings.max_memory_bytes for all the memories, and the
+                                      * table limit (settings.max_table_elements) */
 } plugin_instance;
 
 #endif

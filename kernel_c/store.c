@@ -45,10 +45,10 @@ static wasi_config_t *make_wasi_config(plugin_instance *p, char **error) {
         *error = WT_TEXT("cannot create a WASI configuration");
         return NULL;
     }
-    if (p->wasi_stdio == WASI_STDIO_INHERIT) {
+    if (p->settings.wasi_stdio == WASI_STDIO_INHERIT) {
         wt.wasi_config_inherit_stdout(config);
         wt.wasi_config_inherit_stderr(config);
-    } else if (p->wasi_stdio == WASI_STDIO_LOG) {
+    } else if (p->settings.wasi_stdio == WASI_STDIO_LOG) {
         wt.wasi_config_set_stdout_custom(config, wasi_stdout, p, NULL);
         wt.wasi_config_set_stderr_custom(config, wasi_stderr, p, NULL);
     } /* else: WASI_STDIO_DISCARD, wasmtime's default sink */
@@ -240,11 +240,11 @@ int store_new(plugin_instance *p, char **error) {
         wt.wasmtime_store_epoch_deadline_callback(p->store, running_on_epoch_deadline, p, NULL);
         wt.wasmtime_context_set_epoch_deadline(p->ctx, 1);
     }
-    if (p->fuel != 0) { /* a fresh store has no fuel: the start function would trap at once */
-        wasmtime_error_t *fuel_error = wt.wasmtime_context_set_fuel(p->ctx, p->fuel);
+    if (p->settings.fuel != 0) { /* a fresh store has no fuel: the start function would trap at once */
+        wasmtime_error_t *fuel_error = wt.wasmtime_context_set_fuel(p->ctx, p->settings.fuel);
         if (fuel_error != NULL) wt.wasmtime_error_delete(fuel_error);
     }
-    if (p->wasi) {
+    if (p->settings.wasi) {
         wasi_config_t *config = make_wasi_config(p, error);
         if (config == NULL) return -1;
         wasmtime_error_t *e = wt.wasmtime_context_set_wasi(p->ctx, config); /* consumes config */

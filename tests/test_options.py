@@ -90,7 +90,7 @@ def header_structs() -> dict[str, dict[str, str]]:
 
 _C_SCALARS = {"int64_t": ctypes.c_int64, "uint64_t": ctypes.c_uint64, "int": ctypes.c_int,
               "size_t": ctypes.c_size_t}
-_MIRRORED = {"CKvEntry": "kv_entry", "CWasiPreopen": "wasi_preopen"}
+_MIRRORED = {"CKvEntry": "kv_entry", "CWasiPreopen": "wasi_preopen", "CInstanceSettings": "instance_settings"}
 
 
 def _ctype_matches(ctype, c_type: str) -> bool:
@@ -98,6 +98,8 @@ def _ctype_matches(ctype, c_type: str) -> bool:
     platform c_uint64 and c_size_t are one type, as the C types are one size)."""
     if ctype is ctypes.c_char_p:
         return c_type in ("char*", "uint8_t*")
+    if isinstance(ctype, type) and issubclass(ctype, ctypes.Structure):  # an embedded struct
+        return c_type == _MIRRORED.get(ctype.__name__, "?")
     if hasattr(ctype, "contents"):  # POINTER(X)
         return c_type.endswith("*") and _ctype_matches(ctype._type_, c_type[:-1]) if ctype._type_ is ctypes.c_char_p \
             else c_type == _MIRRORED.get(ctype._type_.__name__, "?") + "*"
@@ -138,10 +140,30 @@ def test_kernel_pxd_declares_the_structs_as_the_headers_define_them():
 
 def test_options_py_mirrors_instance_options_and_its_arrays():
     structs = header_structs()
-    c_options, kv_entry, preopen, _ = options.c_types()
-    for name, mirror in (("instance_options", c_options), ("kv_entry", kv_entry), ("wasi_preopen", preopen)):
+    c_options, kv_entry, preopen, settings = options.c_types()
+    for name, mirror in (("instance_options", c_options), ("instance_settings", settings), ("kv_entry", kv_entry),
+                         ("wasi_preopen", preopen)):
         assert ctypes_mismatches(name, mirror, structs) == []
     assert ctypes.sizeof(c_options) == _runtime._INSTANCE_OPTIONS_SIZE
+
+
+def test_the_scalars_reach_plugin_instance_whole():
+    """A new scalar option is one field of instance_settings: instance_options holds them as its
+    first member, plugin_instance keeps them whole (no field-by-field copies in instance.c), and the
+    runtime packs each one from the PluginOptions field of its name."""
+    structs = header_structs()
+    settings = structs["instance_settings"]
+    assert list(structs["instance_options"])[0] == "settings"
+    assert structs["instance_options"]["settings"] == structs["plugin_instance"]["settings"] == "instance_settings"
+    assert not set(settings) & (set(structs["instance_options"]) | set(structs["plugin_instance"]))
+    instance_c = (KERNEL_C / "instance.c").read_text()
+    assert "p->settings = options->settings;" in instance_c
+    assert not set(re.findall(r"options->(\w+)", instance_c)) & set(settings)  # read from p->settings
+    layout = options.c_layout()
+    assert [name for name, _, _ in layout] == list(settings)
+    assert set(settings) <= set(options.PluginOptions._fields)
+    c_settings = options.c_types()[3]
+    assert [offset for _, offset, _ in layout] == [getattr(c_settings, name).offset for name in settings]
 
 
 def test_a_seeded_difference_is_found():
@@ -154,15 +176,20 @@ def test_a_seeded_difference_is_found():
         "call_result.output_length: uint32_t in kernel.pxd, uint64_t in call.h"]
     assert pxd_mismatches(pxd.replace("        int32_t rc\n", "        int32_t rc\n        int extra\n"),
                           structs) == ["call_result.extra: not a field of the C struct"]
-    header = (KERNEL_C / "instance.h").read_text()
+    header = (KERNEL_C / "instance_state.h").read_text()
     seeded = header.replace("    int strict;", "    int strict;\n    int64_t max_new_thing;")
     assert seeded != header
-    c_options = options.c_types()[0]
-    assert ctypes_mismatches("instance_options", c_options, c_structs(seeded))
+    c_options, _, _, c_settings = options.c_types()
+    assert ctypes_mismatches("instance_settings", c_settings, c_structs(seeded))
     retyped = header.replace("    uint64_t timeout_ns;             /* deadline", "    int64_t timeout_ns; /* deadline")
     assert retyped != header
-    assert ctypes_mismatches("instance_options", c_options, c_structs(retyped)) == [
-        "instance_options.timeout_ns: c_ulong in options.py, int64_t in C"]
+    assert ctypes_mismatches("instance_settings", c_settings, c_structs(retyped)) == [
+        "instance_settings.timeout_ns: c_ulong in options.py, int64_t in C"]
+    options_h = (KERNEL_C / "instance.h").read_text()
+    unembedded = options_h.replace("    instance_settings settings;", "    int settings;")
+    assert unembedded != options_h
+    assert ctypes_mismatches("instance_options", c_options, c_structs(unembedded)) == [
+        "instance_options.settings: CInstanceSettings in options.py, int in C"]
 
 
 def test_wasi_stdio_values_are_the_c_enum():

@@ -191,7 +191,8 @@ cdef extern from "instance.h" nogil:
         char *guest_path
         int read_only
 
-    # The arrays only: the scalars are written by name at options.c_layout()'s offsets (_pack_options).
+    # The arrays only: the scalars (settings, an instance_settings) are written by name at
+    # options.c_layout()'s offsets (_pack_options).
     ctypedef struct instance_options:
         const kv_entry *config
         size_t config_count

@@ -1,16 +1,19 @@
 """One plugin instance's options, resolved once: the manifest, Plugin's keyword arguments, the
 environment and the defaults become one frozen :class:`PluginOptions`, and C receives them as one
-``instance_options`` struct (kernel_c/instance.h), its scalars written by name at the offsets this
-module's ctypes mirror of it gives (:func:`c_layout`; the runtime's ``_pack_options`` writes them).
+``instance_options`` struct (kernel_c/instance.h), its scalars (its first member, ``settings``:
+instance_state.h's instance_settings, which plugin_instance keeps whole) written by name at the
+offsets this module's ctypes mirror of it gives (:func:`c_layout`; the runtime's ``_pack_options``
+writes them).
 
 Every check of a Plugin / CompiledPlugin option is here (the manifest's own schema is checked by
 manifest.py when it is parsed). The C struct is declared here a second time, with ctypes
-(``CInstanceOptions``, :func:`c_types`): tests/test_options.py compares it with instance.h field by field.
+(``CInstanceOptions``, ``CInstanceSettings``, :func:`c_types`): tests/test_options.py compares them
+with the headers field by field.
 
-A new manifest option: its field in manifest.py's schema (or a Plugin keyword), its resolved value
-in :func:`plugin_options`; if C enforces it, a field of ``instance_options`` in kernel_c/instance.h
-and the same name and type in ``CInstanceOptions`` (:func:`c_types`; packed with no further code),
-read by the C code that enforces it.
+A new manifest option: its key in manifest/schema.py (or a Plugin keyword), its resolved value in
+:func:`plugin_options` (a ``PluginOptions`` field); if C enforces it, a field of the same name in
+``instance_settings`` (kernel_c/instance_state.h) and in ``CInstanceSettings`` (:func:`c_types`;
+packed with no further code), read as ``p->settings.name`` by the C code that enforces it.
 """
 
 from __future__ import annotations
@@ -36,8 +39,8 @@ WASI_STDIO_MODES = {"inherit": 1, "log": 2, "discard": 0}
 
 
 class PluginOptions(NamedTuple):
-    """Everything a Plugin runs under, resolved (frozen: a tuple). The fields named as scalars of
-    C's instance_options are written into it by name (c_layout)."""
+    """Everything a Plugin runs under, resolved (frozen: a tuple). The fields named as the scalars
+    of C's instance_settings are written into it by name (c_layout)."""
 
     manifest: Manifest
     max_memory_bytes: int          # manifest.memory.max_pages in bytes; -1 = no budget
@@ -223,11 +226,13 @@ def plugin_options(compiled: Any, manifest: Manifest, environment: tuple, *, was
 # The C struct (kernel_c/instance.h), packed by name
 # ---------------------------------------------------------------------------------------------
 
-_C_TYPES: Any = None  # (CInstanceOptions, CKvEntry, CWasiPreopen, scalars), made on first use (ctypes loads then)
+# (CInstanceOptions, CKvEntry, CWasiPreopen, CInstanceSettings), made on first use (ctypes loads then)
+_C_TYPES: Any = None
 
 
 def c_types() -> Any:
-    """The ctypes mirrors of instance.h's instance_options and wasi_preopen and vars.h's kv_entry."""
+    """The ctypes mirrors of instance.h's instance_options, instance_state.h's instance_settings (its
+    scalars) and wasi_preopen, and vars.h's kv_entry."""
     global _C_TYPES
     if _C_TYPES is None:
         import ctypes as c
@@ -239,7 +244,7 @@ def c_types() -> Any:
         class CWasiPreopen(c.Structure):
             _fields_ = [("host_path", c.c_char_p), ("guest_path", c.c_char_p), ("read_only", c.c_int)]
 
-        class CInstanceOptions(c.Structure):
+        class CInstanceSettings(c.Structure):  # the scalars, every one a PluginOptions field
             _fields_ = [
                 ("max_memory_bytes", c.c_int64),
                 ("max_table_elements", c.c_int64),
@@ -249,6 +254,11 @@ def c_types() -> Any:
                 ("wasi", c.c_int),
                 ("wasi_stdio", c.c_int),
                 ("strict", c.c_int),
+            ]
+
+        class CInstanceOptions(c.Structure):
+            _fields_ = [
+                ("settings", CInstanceSettings),
                 ("config", c.POINTER(CKvEntry)),
                 ("config_count", c.c_size_t),
                 ("preopens", c.POINTER(CWasiPreopen)),
@@ -259,10 +269,7 @@ def c_types() -> Any:
                 ("wasi_env_count", c.c_size_t),
             ]
 
-        # The scalars the runtime writes by name (c_layout): PluginOptions has them too.
-        scalars = [field[0] for field in CInstanceOptions._fields_
-                   if field[0] in PluginOptions._fields and not hasattr(field[1], "contents")]
-        _C_TYPES = (CInstanceOptions, CKvEntry, CWasiPreopen, tuple(scalars))
+        _C_TYPES = (CInstanceOptions, CKvEntry, CWasiPreopen, CInstanceSettings)
     return _C_TYPES
 
 
@@ -272,11 +279,13 @@ C_INT64, C_UINT64, C_INT = 0, 1, 2
 
 def c_layout() -> tuple:
     """The scalars of instance_options as the runtime packs them: (name, byte offset, kind) of each
-    field that PluginOptions has too; the arrays (config, mounts, WASI argv and environment) are
-    packed by the runtime itself (_plugin.pxi, _pack_options)."""
+    field of its ``settings`` (instance_settings), read from the PluginOptions field of that name;
+    the arrays (config, mounts, WASI argv and environment) are packed by the runtime itself
+    (_plugin.pxi, _pack_options)."""
     import ctypes
 
-    c_options, _, _, scalars = c_types()
+    c_options, _, _, c_settings = c_types()
+    base = c_options.settings.offset
     kinds = {ctypes.c_int64: C_INT64, ctypes.c_uint64: C_UINT64, ctypes.c_int: C_INT}
-    return tuple((field[0], getattr(c_options, field[0]).offset, kinds[field[1]])
-                 for field in c_options._fields_ if field[0] in scalars)
+    return tuple((name, base + getattr(c_settings, name).offset, kinds[ctype])
+                 for name, ctype in c_settings._fields_)
