@@ -23,12 +23,13 @@ import os
 from typing import Any, NamedTuple, Optional
 
 from extism_fast.errors import ManifestError
+from extism_fast.host.logs import LOGGER_NAME
 from extism_fast.manifest import U64_MAX, Manifest, check_int_range
 
 __all__ = ["PluginOptions", "plugin_options", "compile_options", "resolve_interruptible", "ENVIRONMENT",
            "WASI_STDIO_MODES"]
 
-logger = logging.getLogger("extism_fast")
+logger = logging.getLogger(LOGGER_NAME)
 
 #: The environment variables a Plugin reads when it is created, as ``_runtime`` passes them to
 #: :func:`plugin_options` (read with C getenv there: ~50 ns each, where os.environ costs ~1 us).
