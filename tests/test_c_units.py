@@ -15,6 +15,8 @@ import re
 import sys
 from pathlib import Path
 
+from conftest import graph_cycles
+
 ROOT = Path(__file__).resolve().parent.parent
 KERNEL = ROOT / "kernel_c"
 PACKAGE = ROOT / "extism_fast"
@@ -42,45 +44,13 @@ def units() -> dict[str, set[str]]:
     return graph
 
 
-def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """The strongly connected components of more than one unit (Tarjan), each sorted."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    found: list[list[str]] = []
-
-    def visit(v: str) -> None:
-        index[v] = low[v] = len(index)
-        stack.append(v)
-        for w in sorted(graph[v]):
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in stack:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            component = []
-            while True:
-                w = stack.pop()
-                component.append(w)
-                if w == v:
-                    break
-            if len(component) > 1:
-                found.append(sorted(component))
-
-    for v in sorted(graph):
-        if v not in index:
-            visit(v)
-    return found
-
-
 def layers(graph: dict[str, set[str]]) -> list[list[str]]:
     """Units by layer: each one's dependencies are all in lower layers (needs an acyclic graph)."""
     level: dict[str, int] = {}
 
     def depth(v: str) -> int:
         if v not in level:
-            level[v] = -1  # a cycle would read this and stay shallow; cycles() reports it
+            level[v] = -1  # a cycle would read this and stay shallow; graph_cycles() reports it
             level[v] = 1 + max((depth(w) for w in graph[v]), default=-1)
         return level[v]
 
@@ -102,7 +72,7 @@ def wasmtime_calls_in_cython() -> list[str]:
 
 
 def test_the_units_include_each_other_without_a_cycle():
-    assert cycles(units()) == []
+    assert graph_cycles(units()) == []
 
 
 # A header's functions are named after its unit: "unit_" (a plural unit may drop its "s").
@@ -146,7 +116,7 @@ def test_the_checks_see_what_they_look_for():
     """The parsers find what they must (a check that reads nothing would pass on anything)."""
     graph = units()
     assert {"kernel", "instance", "compiled"} <= set(graph) and graph["instance"]
-    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert graph_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert DECLARATION.findall("int store_new(plugin_instance *p,\n    char **e);\ntypedef int (*f)(void);") == ["store_new"]
     assert DECLARATION.findall("static inline kernel *instance_kernel(const plugin_instance *p) { return p->kernel; }") == [
         "instance_kernel"]
@@ -159,8 +129,8 @@ def test_the_checks_see_what_they_look_for():
 
 if __name__ == "__main__":
     graph = units()
-    if cycles(graph):
-        print("cycles:", cycles(graph))
+    if graph_cycles(graph):
+        print("cycles:", graph_cycles(graph))
     else:
         for n, layer in enumerate(layers(graph)):
             print(f"layer {n}: " + ", ".join(f"{v} -> {{{', '.join(sorted(graph[v]))}}}" for v in layer))

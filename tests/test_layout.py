@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 import extism_fast
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, graph_cycles
 from extism_fast._moved import MOVED
 
 PACKAGE = REPO_ROOT / "extism_fast"
@@ -111,44 +111,12 @@ def import_graph(root: Path) -> dict[str, set[str]]:
     return graph
 
 
-def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """The strongly connected components of more than one module (Tarjan's algorithm)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    found: list[list[str]] = []
-
-    def visit(v: str) -> None:
-        index[v] = low[v] = len(index)
-        stack.append(v)
-        for w in sorted(graph.get(v, ())):
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in stack:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            component = []
-            while True:
-                w = stack.pop()
-                component.append(w)
-                if w == v:
-                    break
-            if len(component) > 1:
-                found.append(sorted(component))
-
-    for v in sorted(graph):
-        if v not in index:
-            visit(v)
-    return found
-
-
 def test_the_package_has_no_import_cycle():
     graph = import_graph(PACKAGE)
     assert {"extism_fast._runtime", "extism_fast.host.functions", "extism_fast.cli.batch"} <= set(graph)
     assert "extism_fast.runtime.compile_cache" in graph["extism_fast._runtime"]  # the .pyx is read
     assert "extism_fast.host.http" in graph["extism_fast._runtime"]  # a .pxi's late import too
-    assert cycles(graph) == []
+    assert graph_cycles(graph) == []
 
 
 #: Modules of scale/ below the runtime: the extension's acall and Arrow batches use them, and they
@@ -165,7 +133,7 @@ def test_the_subpackages_import_one_way():
     graph: dict[str, set[str]] = {}
     for name, edges in import_graph(PACKAGE).items():
         graph.setdefault(group(name), set()).update(group(e) for e in edges if group(e) != group(name))
-    assert cycles(graph) == []
+    assert graph_cycles(graph) == []
     assert graph["host"] <= {"extism_fast.errors", "extism_fast._version"}
     assert "runtime" not in graph["manifest"] and "scale" not in graph["extism_fast._runtime"]
 
@@ -180,7 +148,7 @@ def test_the_cycle_check_sees_a_late_import_cycle(tmp_path):
     (pkg / "c.py").write_text("import os\n\ndef g():\n    import pkg.a\n")
     (pkg / "d.pyx").write_text("from pkg.includes.x cimport y\n")
     (pkg / "e.pxi").write_text("def h():\n    from pkg import a\n")
-    assert cycles(import_graph(pkg)) == [["pkg.a", "pkg.c", "pkg.sub.b"]]
+    assert graph_cycles(import_graph(pkg)) == [["pkg.a", "pkg.c", "pkg.sub.b"]]
     assert import_graph(pkg)["pkg.d"] == {"pkg.a"}
 
 
