@@ -11,7 +11,7 @@ cdef _missing_export(Plugin plugin, name):
                          f"take no parameters and return i32 or nothing")
     if not isinstance(name, str):
         return TypeError(f"function name must be a str, got {type(name).__name__}")
-    return FunctionNotFoundError(f"plugin has no function named '{name}'")
+    return function_not_found(name, plugin._callable)
 
 
 cdef _call_error(Plugin plugin, name, call_result *r):

@@ -311,6 +311,11 @@ cdef class CompiledPlugin:
         plugin function (no parameters, returning i32 or nothing), as the official SDK answers."""
         return name in self._callable
 
+    def _function_not_found(self, str name):
+        """The FunctionNotFoundError of a call to ``name`` (for callers that check first, as
+        ``extism-fast batch`` does): the message Plugin.call gives."""
+        return function_not_found(name, self._callable)
+
     def __reduce__(self):
         """Pickled as its manifest (wasm bytes, or URL and hash), options and host functions by
         reference; unpickled once per process (see extism_fast/runtime/pickling.py)."""

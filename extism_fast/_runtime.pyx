@@ -38,7 +38,7 @@ from extism_fast.includes.kernel cimport *
 from extism_fast.errors import (
     Error, CompileError, LinkError, ManifestError, FunctionNotFoundError, CallError, PluginError,
     TrapError, TimeoutError, CancelledError, MemoryLimitError, HostFunctionError, CapabilityError,
-    FuelExhaustedError, InputTypeError, checked_input, reindexed,
+    FuelExhaustedError, InputTypeError, checked_input, function_not_found, reindexed,
 )
 from extism_fast.host.functions import Function, Val, ValType, HOST_FN_REGISTRY
 from extism_fast.runtime.compile_cache import cache_from_argument

@@ -104,6 +104,25 @@ class InputTypeError(Error, builtins.TypeError):
     input_index: Optional[int] = None
 
 
+#: At most this many callable exports are listed in a FunctionNotFoundError.
+_LISTED_EXPORTS = 20
+
+
+def function_not_found(name: str, callable_names: Sequence[str]) -> FunctionNotFoundError:
+    """The FunctionNotFoundError of a call to ``name``: the closest of ``callable_names`` (the
+    plugin's callable exports) and the list of them, on one line. Built only on the error path."""
+    import difflib
+
+    names = sorted(callable_names)
+    close = difflib.get_close_matches(name, names, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    listed = ", ".join(f"'{n}'" for n in names[:_LISTED_EXPORTS])
+    if len(names) > _LISTED_EXPORTS:
+        listed += f" and {len(names) - _LISTED_EXPORTS} more"
+    exports = f" (its callable exports: {listed})" if names else " (it exports no callable function)"
+    return FunctionNotFoundError(f"plugin has no function named '{name}'{hint}{exports}")
+
+
 def input_type_error(index: int, item: Any, name: Optional[str] = None) -> InputTypeError:
     """The InputTypeError of ``item``, the input at ``index``, named ``name`` (default ``input
     INDEX``)."""

@@ -265,6 +265,26 @@ def test_missing_function(kernel):
     assert_alive(kernel)
 
 
+def test_missing_function_lists_callable_exports_and_the_closest(kernel):
+    message = raises(ef.FunctionNotFoundError, kernel.call, "echoo")
+    assert message.startswith("plugin has no function named 'echoo'; did you mean 'echo'?")
+    assert "its callable exports: " in message and "'echo'" in message
+    assert "\n" not in message  # one line: the CLI prints the first
+    message = raises(ef.FunctionNotFoundError, kernel.call_many, "ech", [b"x"])
+    assert "did you mean 'echo'?" in message
+    message = raises(ef.FunctionNotFoundError, kernel.call, "zzzzzzzz")
+    assert "did you mean" not in message and "its callable exports: " in message
+    assert_alive(kernel)
+
+
+def test_missing_function_message_caps_the_list():
+    names = [f"fn_{i:02}" for i in range(25)]
+    message = str(ef.errors.function_not_found("fn_1", names))
+    assert "'fn_00'" in message and "'fn_19'" in message and "'fn_20'" not in message
+    assert message.endswith("and 5 more)")
+    assert "(it exports no callable function)" in str(ef.errors.function_not_found("f", []))
+
+
 def test_function_name_not_a_str(kernel):
     with pytest.raises(TypeError):
         kernel.call(b"echo")

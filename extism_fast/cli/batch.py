@@ -253,8 +253,7 @@ def run_batch_command(args: argparse.Namespace) -> int:
                 compiled = extism_fast.CompiledPlugin(manifest, wasi=kwargs.pop("wasi"), functions=[],
                                                       fuel=kwargs.pop("fuel"))
                 if not compiled.function_exists(args.function):
-                    raise extism_fast.FunctionNotFoundError(
-                        f"plugin has no function named '{args.function}'")
+                    raise compiled._function_not_found(args.function)
                 run = _runner_of(args, stack, compiled, kwargs)
                 if want_progress:
                     progress = make_progress(sys.stderr, total)
