@@ -8,6 +8,7 @@ cheaper and the same code.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 
@@ -189,3 +190,43 @@ def test_unusable_file_paths(run, tmp_path, monkeypatch, argv, needle):
     status, out, err = run(*argv)
     assert (status, out) == (1, b"")
     _one_error_line(err, needle)
+
+
+# ---- errors that say what to do next ----
+
+
+@pytest.mark.parametrize("argv", [CALL + ["-i", "x"], BATCH])
+def test_wrong_function_name_suggests_the_export(run, argv):
+    argv = [a if a != "count_vowels" else "count_vowel" for a in argv]
+    status, out, err = run(*argv)
+    assert (status, out) == (1, b"")
+    _one_error_line(err, "plugin has no function named 'count_vowel'; did you mean 'count_vowels'?",
+                    "its callable exports: 'count_vowels'")
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (CALL + ["--timeuot", "5"], "unrecognized arguments: --timeuot 5; did you mean --timeout?"),
+        (CALL + ["--timeuot=5"], "did you mean --timeout?"),
+        (BATCH + ["--progres"], "did you mean --progress?"),
+        (["--verbos", *CALL], "did you mean --verbose?"),
+        # No prefix abbreviations: a future flag must not change what an old command line means.
+        (CALL + ["--time", "5"], "unrecognized arguments: --time 5; did you mean --timeout?"),
+        (BATCH + ["--work", "2"], "unrecognized arguments: --work 2"),
+        (CALL + ["--zzzzzz"], "unrecognized arguments: --zzzzzz (see"),
+    ],
+)
+def test_flag_typos_suggest_the_closest_flag(run, argv, needle):
+    status, out, err = run(*argv)
+    assert (status, out) == (2, b"")
+    _one_error_line(err, needle)
+
+
+def test_every_parser_refuses_abbreviations():
+    from extism_fast.cli import build_parser
+
+    parser = build_parser()
+    subparsers = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    parsers = [parser, *(p for a in subparsers for p in a.choices.values())]
+    assert len(parsers) == 3 and all(p.allow_abbrev is False for p in parsers)

@@ -20,6 +20,7 @@ after each output of a ``--loop`` of more than one call). A failure prints one l
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import sys
 import time
@@ -50,10 +51,40 @@ MAX_LOOP = 2**63 - 1
 
 
 class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line, ``extism-fast: error: ...``, and exit 2."""
+    """An ArgumentParser whose errors are one line, ``extism-fast: error: ...``, and exit 2; an
+    unrecognized flag gets the closest known one; no prefix abbreviations (so a future flag cannot
+    change what an old command line means)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False  # subparsers are made by this class too
+        super().__init__(*args, **kwargs)
+        self._argv: list[str] = []
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self._argv = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
 
     def error(self, message: str) -> NoReturn:
+        if message.startswith("unrecognized arguments:"):
+            message += self._flag_hint(message.partition(":")[2].split())
         raise UsageError(f"{message} (see '{self.prog} --help')")
+
+    def _flag_hint(self, unknown: list[str]) -> str:
+        """``; did you mean --X?`` for the first unrecognized flag with a close known one (of this
+        parser and the subcommand the command line names)."""
+        flags = set(self._option_string_actions)
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                command = next((arg for arg in self._argv if arg in action.choices), None)
+                if command is not None:
+                    flags |= set(action.choices[command]._option_string_actions)
+        flags = {flag for flag in flags if flag.startswith("--")}
+        for arg in unknown:
+            if arg.startswith("--"):
+                close = difflib.get_close_matches(arg.partition("=")[0], sorted(flags), n=1)
+                if close:
+                    return f"; did you mean {close[0]}?"
+        return ""
 
     def _get_values(self, action: argparse.Action, arg_strings: list[str]) -> Any:
         # Python 3.11's argparse drops a value of exactly "--" ("-c--", "--config=--") and stores an
