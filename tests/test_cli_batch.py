@@ -617,3 +617,72 @@ def test_subprocess_stdin_to_stdout():
     err = proc.stderr.decode()
     assert "Traceback" not in err
     assert _summary(err) == (50, 0)
+
+
+# ---- --lines, --quiet, --no-progress ----
+
+
+def test_non_json_lines_name_the_accepted_forms_and_lines_mode(run, tmp_path):
+    inp = tmp_path / "in.txt"
+    inp.write_bytes(b"Hello World\n\n[1]\r\nabc")
+    out = tmp_path / "out.jsonl"
+    status, _, err = run("batch", COUNT_VOWELS_WAT, "count_vowels", "-f", inp, "-o", out)
+    assert (status, _summary(err)) == (1, (4, 4))
+    errors = [r["error"] for r in _read_results(out)]
+    for message in errors:
+        assert "for lines of raw text, pass --lines" in message
+    assert 'a line is a JSON string, {"text": "..."} or {"base64": "..."}' in errors[0]
+    # --lines: each line's bytes without its newline (\n or \r\n) is the input; a blank line is b"".
+    status, _, err = run("batch", COUNT_VOWELS_WAT, "count_vowels", "-f", inp, "-o", out, "--lines")
+    assert (status, _summary(err)) == (0, (4, 0))
+    assert [r["output"] for r in _read_results(out)] == [
+        _vowels(t).decode() for t in (b"Hello World", b"", b"[1]", b"abc")]
+
+
+def test_raw_item():
+    from extism_fast.cli.batch_engine import raw_item
+
+    assert [raw_item(b) for b in (b"a\n", b"a\r\n", b"a", b"\n", b"a\r", b'"x"\n')] == [
+        b"a", b"a", b"a", b"", b"a\r", b'"x"']
+
+
+def test_lines_is_for_json_lines_only(run, tmp_path):
+    status, _, err = run("batch", COUNT_VOWELS_WAT, "count_vowels", "-f", tmp_path / "in.parquet",
+                         "-o", "-", "--lines")
+    assert status == 2
+    _one_error_line(err, "--lines applies to a JSON Lines --input-file, not to Parquet")
+
+
+@pytest.mark.parametrize("flags, progress, summary", [
+    ([], True, True),  # stderr a terminal: the bar and the summary
+    (["--no-progress"], False, True),
+    (["--quiet"], False, False),
+    (["-q"], False, False),
+])
+def test_quiet_and_no_progress(run, tmp_path, monkeypatch, flags, progress, summary):
+    from extism_fast.cli import batch as cli_batch
+
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # the plain line: "\r" marks it
+    monkeypatch.setattr(cli_batch, "_isatty", lambda stream: True)
+    inp = _write_lines(tmp_path / "in.jsonl", [json.dumps(t) for t in TEXTS])
+    out = tmp_path / "out.jsonl"
+    status, _, err = run("batch", COUNT_VOWELS_WAT, "count_vowels", "-f", inp, "-o", out,
+                         "--chunk-size", 50, *flags)
+    assert status == 0 and len(_read_results(out)) == len(TEXTS)
+    assert ("\r" in err) is progress
+    assert bool(err.strip()) is summary
+    if summary:
+        assert _summary(err.rsplit("\r", 1)[-1]) == (len(TEXTS), 0)
+
+
+def test_quiet_still_reports_errors(run, tmp_path):
+    status, _, err = run("batch", COUNT_VOWELS_WAT, "count_vowels", "-f", tmp_path / "missing.jsonl",
+                         "-o", "-", "--quiet")
+    assert status == 1
+    _one_error_line(err, "cannot read input file")
+
+
+def test_quiet_and_progress_conflict(run, tmp_path):
+    status, _, err = run("batch", COUNT_VOWELS_WAT, "count_vowels", "-f", "-", "-o", "-", "-q", "--progress")
+    assert status == 2
+    _one_error_line(err, "not allowed with argument -q/--quiet")

@@ -3,7 +3,8 @@
 ::
 
     extism-fast batch plugin.wasm FUNCTION --input-file inputs.jsonl --output out.jsonl
-        [--workers N] [--chunk-size N] [--progress] [the plugin options of 'call']
+        [--workers N] [--chunk-size N] [--lines] [--progress | --no-progress | --quiet]
+        [the plugin options of 'call']
 
 Input: every line of ``--input-file`` (``-`` for stdin) is one item, one of
 
@@ -12,7 +13,9 @@ Input: every line of ``--input-file`` (``-`` for stdin) is one item, one of
 * ``{"base64": "..."}``: the input is the decoded bytes (standard alphabet, padding required).
 
 Lines are strict: a blank line, invalid JSON or any other value is not skipped but reported as
-that item's error (type ``InputError``), so output line *i* always belongs to input line *i*.
+that item's error (type ``InputError``, naming the accepted forms), so output line *i* always
+belongs to input line *i*. With ``--lines`` every line is raw text instead: the input is the
+line's bytes without its newline (``\n`` or ``\r\n``), so a blank line is an empty input.
 
 Output: one JSON line per item, in input order, to ``--output`` (``-`` for stdout)::
 
@@ -24,8 +27,9 @@ Output: one JSON line per item, in input order, to ``--output`` (``-`` for stdou
 ``--workers`` instances (default: the CPU count) through ``pool.map(..., ordered=True,
 return_exceptions=True)``, ``--chunk-size`` items at a time, so memory stays bounded however big
 the file is. A progress bar goes to stderr when stderr is a terminal or ``--progress`` is given
-(tqdm's, with rate and ETA, when ``extism_fast[progress]`` is installed; else a plain line),
-and a summary line always ends the run on stderr: ``N items, E errors, X items/s``.
+(tqdm's, with rate and ETA, when ``extism_fast[progress]`` is installed; else a plain line)
+unless ``--no-progress``, and a summary line ends the run on stderr: ``N items, E errors, X
+items/s``. ``--quiet`` (``-q``) prints neither: stderr then carries only errors.
 
 The output file is written under a temporary name beside it and takes its name only when the run
 completes: a run that stops part-way (an error, Ctrl-C) leaves what it wrote as ``OUTPUT.partial``
@@ -54,7 +58,8 @@ from extism_fast.cli import options as cli_options
 # The engine's names are this module's too (they were defined here before the engine had a module).
 from extism_fast.cli.batch_engine import (DEFAULT_CHUNK_SIZE, MAX_CHUNK_BYTES, BatchSummary, InputError, Progress,
                                           TqdmProgress, line_chunks, count_lines, format_result, json_lines_sink,
-                                          make_progress, parse_item, process, process_chunks, run_chunk, run_chunks)
+                                          make_progress, parse_item, process, process_chunks, raw_item, run_chunk,
+                                          run_chunks)
 from extism_fast.scale.pool import MAX_POOL_SIZE
 
 __all__ = [
@@ -93,7 +98,8 @@ def add_batch_parser(commands: Any) -> argparse.ArgumentParser:
             "reported as that item's error. An output line is {\"index\": i, \"output\": "
             "\"<text>\"}, {\"index\": i, \"output_base64\": \"...\"} when the output is not "
             "valid UTF-8, or {\"index\": i, \"error\": \"<message>\", \"type\": \"<ErrorClass>\"}. "
-            "A summary line 'N items, E errors, X items/s' ends the run on stderr. "
+            "With --lines every line is raw text (its bytes without the newline). "
+            "A summary line 'N items, E errors, X items/s' ends the run on stderr (not with --quiet). "
             "Exit status: 0 every item ok, 1 any item failed or the run could not start, "
             "2 bad usage."
         ),
@@ -113,10 +119,18 @@ def add_batch_parser(commands: Any) -> argparse.ArgumentParser:
                        default=DEFAULT_CHUNK_SIZE,
                        help=f"items handed to the pool at a time; bounds memory "
                             f"(default {DEFAULT_CHUNK_SIZE})")
-    batch.add_argument("--progress", action="store_true",
+    batch.add_argument("--lines", action="store_true",
+                       help="each input line is raw text: the input is the line's bytes without "
+                            "its newline (default: JSON Lines)")
+    shown = batch.add_mutually_exclusive_group()
+    shown.add_argument("--progress", action="store_true",
                        help="show the progress on stderr even when it is not a terminal: tqdm's "
                             "bar with rate and ETA when installed (extism_fast[progress]), "
                             "else a plain line")
+    shown.add_argument("--no-progress", action="store_true",
+                       help="no progress display, even on a terminal (the summary line stays)")
+    shown.add_argument("-q", "--quiet", action="store_true",
+                       help="no progress display and no summary line: stderr carries only errors")
     batch.add_argument("--column", metavar="NAME",
                        help="with a Parquet --input-file (*.parquet): the string or binary column "
                             "of the inputs (default 'text'); a *.parquet --output gets columns "
@@ -200,15 +214,18 @@ def _chunks_of(args: argparse.Namespace, stack: contextlib.ExitStack, want_total
     """The input's chunks of items (JSON Lines or Parquet) and, when wanted and known, their count."""
     from extism_fast.cli import batch_dist as cli_batch_dist
     if cli_batch_dist.is_parquet(args.input_file):
+        if args.lines:
+            raise cli_options.UsageError("--lines applies to a JSON Lines --input-file, not to Parquet")
         total, chunks = cli_batch_dist.parquet_chunks(args.input_file, args.column or "text", args.chunk_size)
         return chunks, total
     if args.column is not None:
         raise cli_options.UsageError("--column applies to a Parquet --input-file (*.parquet) only")
+    parse = raw_item if args.lines else parse_item
     source = _open_input(args.input_file)
     if args.input_file != "-":
         stack.callback(source.close)
     lines = count_lines(source) if want_total and source.seekable() else None
-    return line_chunks(source, args.chunk_size, MAX_CHUNK_BYTES), lines
+    return line_chunks(source, args.chunk_size, MAX_CHUNK_BYTES, parse), lines
 
 
 def _sink_of(args: argparse.Namespace, stack: contextlib.ExitStack) -> Callable[[int, list[Any]], None]:
@@ -242,7 +259,7 @@ def run_batch_command(args: argparse.Namespace) -> int:
     import extism_fast
     from extism_fast.cli.batch_dist import SetupError
     progress: Progress | TqdmProgress | None = None
-    want_progress = args.progress or _isatty(sys.stderr)
+    want_progress = args.progress or (_isatty(sys.stderr) and not (args.no_progress or args.quiet))
     with cli_options.plugin_logging(args.log_level):
         try:
             with contextlib.ExitStack() as stack:
@@ -267,6 +284,7 @@ def run_batch_command(args: argparse.Namespace) -> int:
             return cli_options.fail(exc, cli_options.EXIT_FAILURE)
     if progress is not None:
         progress.clear()
-    sys.stderr.write(summary.line() + "\n")
-    sys.stderr.flush()
+    if not args.quiet:
+        sys.stderr.write(summary.line() + "\n")
+        sys.stderr.flush()
     return cli_options.EXIT_FAILURE if summary.errors else cli_options.EXIT_OK

@@ -34,6 +34,7 @@ __all__ = [
     "json_lines_sink",
     "parse_item",
     "process",
+    "raw_item",
     "process_chunks",
     "run_chunk",
     "run_chunks",
@@ -81,13 +82,25 @@ def _utf8(text: str) -> bytes:
                          "valid UTF-8; pass such input as {\"base64\": ...}") from None
 
 
+#: What an input line may be, for the InputError of one that is none of them.
+ACCEPTED_LINES = ("a line is a JSON string, {\"text\": \"...\"} or {\"base64\": \"...\"}; "
+                  "for lines of raw text, pass --lines")
+
+
+def raw_item(line: bytes) -> bytes:
+    """``--lines``: the input is the line's bytes without its newline (``\n`` or ``\r\n``)."""
+    if line.endswith(b"\n"):
+        line = line[:-2] if line.endswith(b"\r\n") else line[:-1]
+    return line
+
+
 def parse_item(line: bytes | str) -> bytes:
     """The input bytes one line stands for (see the module docs); raises :class:`InputError`."""
     if isinstance(line, bytes):
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError:
-            raise InputError("invalid JSON: the line is not UTF-8") from None
+            raise InputError(f"invalid JSON: the line is not UTF-8 ({ACCEPTED_LINES})") from None
     else:
         text = line
     if text.startswith("\ufeff"):  # a UTF-8 byte order mark (on the first line of some files)
@@ -104,9 +117,8 @@ def parse_item(line: bytes | str) -> bytes:
         value = _decode(text)
     except ValueError as exc:
         if not text.strip(_JSON_SPACE):
-            raise InputError("empty line: expected a JSON string, {\"text\": ...} or "
-                             "{\"base64\": ...}") from None
-        raise InputError(f"invalid JSON: {getattr(exc, 'msg', exc)}") from None
+            raise InputError(f"empty line ({ACCEPTED_LINES})") from None
+        raise InputError(f"invalid JSON: {getattr(exc, 'msg', exc)} ({ACCEPTED_LINES})") from None
     if isinstance(value, str):
         return _utf8(value)
     if isinstance(value, dict) and len(value) == 1:
@@ -121,7 +133,7 @@ def parse_item(line: bytes | str) -> bytes:
             except (binascii.Error, ValueError) as exc:
                 raise InputError(f"invalid base64: {exc}") from None
     raise InputError(f"expected a JSON string, {{\"text\": ...}} or {{\"base64\": ...}}, "
-                     f"got {_describe(value)}")
+                     f"got {_describe(value)}; for lines of raw text, pass --lines")
 
 
 def format_result(index: int, result: object) -> str:
@@ -247,13 +259,15 @@ class BatchSummary:
         return f"{self.items} items, {self.errors} errors, {_rate(self.items, self.seconds)} items/s"
 
 
-def line_chunks(lines: Iterable[bytes], chunk_size: int, max_bytes: int) -> Iterator[list[Any]]:
-    """Lists of parsed items (bytes, or the InputError of a bad line), bounded in count and bytes."""
+def line_chunks(lines: Iterable[bytes], chunk_size: int, max_bytes: int,
+                parse: Callable[[bytes], bytes] = parse_item) -> Iterator[list[Any]]:
+    """Lists of parsed items (bytes, or the InputError of a bad line), bounded in count and bytes;
+    ``parse``: :func:`parse_item` (JSON Lines) or :func:`raw_item` (``--lines``)."""
     chunk: list[Any] = []
     size = 0
     for line in lines:
         try:
-            item: Any = parse_item(line)
+            item: Any = parse(line)
             size += len(item)
         except InputError as exc:
             item = exc

@@ -37,8 +37,9 @@ MAX_PAGES = 2**32 - 1
 UNSUPPORTED_OFFICIAL_FLAGS = {
     ("--github-token",): ("it authenticates the official CLI's downloads of libextism from GitHub "
                           "('extism lib'); extism-fast downloads nothing"),
-    ("-q", "--quiet"): ("it silences the official CLI's status messages; extism-fast prints none "
-                        "(errors only, and --verbose's report when asked)"),
+    ("-q", "--quiet"): ("it silences the official CLI's status messages; 'extism-fast call' prints "
+                        "none (errors only, and --verbose's report when asked); 'extism-fast batch "
+                        "--quiet' silences batch's progress and summary"),
 }
 
 
@@ -225,8 +226,10 @@ class _Unsupported(argparse.Action):
 
 def add_unsupported_official_flags(parser: argparse.ArgumentParser) -> None:
     """Make each of :data:`UNSUPPORTED_OFFICIAL_FLAGS` a usage error naming it (not argparse's
-    "unrecognized arguments")."""
+    "unrecognized arguments"), unless ``parser`` already takes it (``batch --quiet``)."""
     for flags in UNSUPPORTED_OFFICIAL_FLAGS:
+        if any(flag in parser._option_string_actions for flag in flags):
+            continue
         parser.add_argument(*flags, action=_Unsupported, nargs="?", help=argparse.SUPPRESS)
 
 
