@@ -230,3 +230,34 @@ def test_every_parser_refuses_abbreviations():
     subparsers = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     parsers = [parser, *(p for a in subparsers for p in a.choices.values())]
     assert len(parsers) == 3 and all(p.allow_abbrev is False for p in parsers)
+
+
+@pytest.mark.parametrize("name, text, kind", [
+    ("m.json", '{"wasm": [{"path": "%s"}]}', "JSON"),
+    ("plugin.wasm", '  {"wasm": [{"path": "%s"}]}', "JSON"),  # the content decides, not the name
+    ("m.toml", '# a manifest\n[[wasm]]\npath = "%s"\n', "TOML"),
+    ("m.txt", 'timeout_ms = 100\nwasm = [{ path = "%s" }]\n', "TOML"),
+])
+@pytest.mark.parametrize("command", [CALL[:1] + ["-i", "x"], BATCH[:1] + ["-f", "-", "-o", "-"]])
+def test_manifest_without_the_manifest_flag_says_to_add_it(run, tmp_path, name, text, kind, command):
+    path = tmp_path / name
+    path.write_text(text % COUNT_VOWELS_WAT.replace("\\", "/"))
+    status, out, err = run(command[0], path, "count_vowels", *command[1:])
+    assert (status, out) == (1, b"")
+    _one_error_line(err, f"PLUGIN {str(path)!r} is a {kind} manifest, not a wasm module: add --manifest")
+    # What the message says works: the flag, and the API with the same path (or once named *.toml).
+    if command[0] == "call":
+        assert run(command[0], "--manifest", path, "count_vowels", *command[1:])[:2] == (0, b'{"count": 0}')
+    if name == "m.txt":
+        assert "in Python, Plugin() takes the same file once named *.toml" in err
+        path = path.rename(tmp_path / "m.toml")
+    else:
+        assert f"in Python, Plugin({str(path)!r}) takes the same file" in err
+    with extism_fast.Plugin(str(path)) as plugin:
+        assert plugin.call("count_vowels", "aa") == b'{"count": 2}'
+
+
+def test_a_wat_module_is_not_taken_for_a_manifest(run, tmp_path):
+    path = tmp_path / "m.wat"
+    path.write_text(";; wasm = a module\n" + open(COUNT_VOWELS_WAT).read())
+    assert run("call", path, "count_vowels", "-i", "aa")[:2] == (0, b'{"count": 2}')

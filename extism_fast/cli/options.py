@@ -328,6 +328,21 @@ def _read_manifest_file(path: str):
     return manifest_from_text(text)
 
 
+def _refuse_manifest_as_module(path: str) -> None:
+    """ManifestError telling to add --manifest when PLUGIN is a manifest file (it would fail to
+    compile as a module, with a message that does not say why)."""
+    from extism_fast import ManifestError
+    from extism_fast.manifest.sources import manifest_format
+
+    kind = manifest_format(path)
+    if kind is None:
+        return
+    # The API reads a file as TOML by its name (as the official SDK does), JSON by its content.
+    api = (f"Plugin({path!r}) takes the same file" if kind == "JSON" or path.lower().endswith(".toml")
+           else "Plugin() takes the same file once named *.toml")
+    raise ManifestError(f"PLUGIN {path!r} is a {kind} manifest, not a wasm module: add --manifest (in Python, {api})")
+
+
 def _relative_to(base: str, source):
     """``source`` with a relative file path made relative to ``base`` (a manifest's directory)."""
     from extism_fast import WasmFile
@@ -363,6 +378,8 @@ def build_manifest(args: argparse.Namespace):
             raise ManifestError(f"{path!r} is a directory, not a plugin file")
     links = [_wasm_source(link, name) for name, link in args.link]
 
+    if not args.manifest and not is_url(path):
+        _refuse_manifest_as_module(path)
     if args.manifest:
         manifest = _read_manifest_file(path)
         # A manifest's relative paths mean "next to the manifest"; links go before its modules,

@@ -6,6 +6,7 @@ dict, wasm sources) turned into a :class:`~extism_fast.manifest.schema.Manifest`
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,7 +16,7 @@ from extism_fast.errors import ManifestError
 from extism_fast.manifest.schema import (_SOURCE_TYPES, WASM_MAGIC, Manifest, WasmData, WasmFile, _check_text,
                                          _fail, _parse_toml, _source_from_dict, merge_config)
 
-__all__ = ["coerce_source", "looks_like_wat", "manifest_from_text"]
+__all__ = ["coerce_source", "looks_like_wat", "manifest_format", "manifest_from_text"]
 
 
 
@@ -70,6 +71,26 @@ def _from_file(path: str | os.PathLike[str]) -> Manifest:
     except OSError as exc:
         raise ManifestError(f"plugin source: cannot read {source.path!r}: {exc.strerror or exc}") from None
     return manifest_from_text(text) if is_manifest else Manifest([source])
+
+
+# A TOML manifest's modules: a `[[wasm]]` table or a `wasm = [...]` key at the start of a line.
+_TOML_WASM = re.compile(rb"^[ \t]*(\[\[[ \t]*wasm[ \t]*\]\]|wasm[ \t]*=)", re.MULTILINE)
+
+
+def manifest_format(path: str) -> str | None:
+    """``"JSON"`` or ``"TOML"`` when the file at ``path`` looks like a manifest (a module never
+    starts with ``{`` and holds no ``[[wasm]]`` line), else None (unreadable files included):
+    for telling a user who passed a manifest where a module was expected."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_SNIFF_BYTES)
+    except (OSError, ValueError):
+        return None
+    if head.startswith(WASM_MAGIC) or looks_like_wat(head):
+        return None
+    if _looks_like_json_object(head):
+        return "JSON"
+    return "TOML" if _TOML_WASM.search(head) else None
 
 
 def _looks_like_toml(text: str | bytes) -> bool:
