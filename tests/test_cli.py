@@ -729,7 +729,7 @@ def test_official_set_config_merged_and_config_wins(run, abi_wat):
     ('{"greeting": SECRET}', "invalid JSON"),
     ('["SECRET"]', "must be a JSON object, got an array"),
     ('"SECRET"', "must be a JSON object, got a string"),
-    ('{"k": ["SECRET"]}', "values must all be JSON strings"),
+    ('{"k": ["SECRET"]}', "value of 'k' must be a JSON string, got an array"),
     ('{"": "SECRET"}', "keys must be non-empty"),
 ])
 def test_official_set_config_bad_values_show_no_secret(run, text, needle):

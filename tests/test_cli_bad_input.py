@@ -261,3 +261,21 @@ def test_a_wat_module_is_not_taken_for_a_manifest(run, tmp_path):
     path = tmp_path / "m.wat"
     path.write_text(";; wasm = a module\n" + open(COUNT_VOWELS_WAT).read())
     assert run("call", path, "count_vowels", "-i", "aa")[:2] == (0, b'{"count": 2}')
+
+
+@pytest.mark.parametrize("value, kind", [("31337", "a number"), ('["s3cr3t"]', "an array"),
+                                         ("true", "a boolean"), ("null", "null"), ('{"s3cr3t": 1}', "an object")])
+def test_set_config_value_not_a_string_names_the_key(run, value, kind):
+    status, out, err = run(*CALL, "--set-config", f'{{"ok": "s3cr3t", "api_key": {value}}}')
+    assert (status, out) == (2, b"")
+    line = _one_error_line(err, f"--set-config value of 'api_key' must be a JSON string, got {kind} (quote it)")
+    assert "s3cr3t" not in line and "31337" not in line
+
+
+def test_config_value_not_a_string_in_a_manifest_file_names_the_key(run, tmp_path):
+    path = tmp_path / "m.toml"
+    path.write_text(f'[[wasm]]\npath = "{COUNT_VOWELS_WAT}"\n[config]\napi_key = 31337\n')
+    status, out, err = run("call", "--manifest", path, "count_vowels")
+    assert (status, out) == (1, b"")
+    line = _one_error_line(err, "manifest.config['api_key'] must be a string, got a value of type int")
+    assert "31337" not in line

@@ -976,3 +976,26 @@ def test_recursion_error_from_deep_host_plugin_nesting_fails_every_call(plugin_w
         sys.setrecursionlimit(old_limit)
     assert "RecursionError" in str(info.value)  # the innermost failure, carried out by every level
     assert plugins[0].call("call_nothing") == b"ok"
+
+
+# ------------------------------------------------------------------------------------------------
+# A config value that is not a string: the key is named, the value never shown
+# ------------------------------------------------------------------------------------------------
+
+_WAT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples", "count_vowels.wat")
+
+
+@pytest.mark.parametrize("make, where", [
+    (lambda wat, v: ef.Manifest([ef.WasmData(wat)], config={"api_key": v}), "manifest.config['api_key']"),
+    (lambda wat, v: ef.Plugin({"wasm": [{"data": wat}], "config": {"api_key": v}}), "manifest.config['api_key']"),
+    (lambda wat, v: ef.Plugin(json.dumps({"wasm": [{"path": _WAT}], "config": {"api_key": v}})),
+     "manifest.config['api_key']"),
+    (lambda wat, v: ef.Plugin(wat, config={"api_key": v}), "config['api_key']"),
+    (lambda wat, v: ef.CompiledPlugin(wat, config={"api_key": v}), "config['api_key']"),
+])
+@pytest.mark.parametrize("value, kind", [(31337, "int"), (["s3cr3t"], "list"), ({"s3cr3t": "x"}, "dict")])
+def test_config_value_not_a_string_names_the_key_not_the_value(make, where, value, kind):
+    wat = open(_WAT, "rb").read()
+    message = raises(ef.ManifestError, make, wat, value)
+    assert message == f"{where} must be a string, got a value of type {kind}"
+    assert "31337" not in message and "s3cr3t" not in message

@@ -151,22 +151,29 @@ def non_negative_int(what: str, maximum: int | None = None) -> Callable[[str], i
     return int_in_range(what, 0, maximum)
 
 
+def _json_kind(value: Any) -> str:
+    """What a decoded JSON value is, for a message that must not show it."""
+    return {list: "an array", dict: "an object", str: "a string", bool: "a boolean",
+            type(None): "null"}.get(type(value), "a number")
+
+
 def set_config(text: str) -> dict[str, str]:
-    """``--set-config``: a JSON object of string values. Errors name no key or value (secrets)."""
+    """``--set-config``: a JSON object of string values. Errors name the key, never a value
+    (config values are secrets)."""
     try:
         value = json.loads(text)
     except (ValueError, RecursionError):
         raise argparse.ArgumentTypeError("--set-config must be a JSON object, got invalid JSON") from None
     if not isinstance(value, dict):
-        kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
-            type(value), "a number")
-        raise argparse.ArgumentTypeError(f"--set-config must be a JSON object, got {kind}")
-    if not all(isinstance(v, str) for v in value.values()):
-        raise argparse.ArgumentTypeError("--set-config values must all be JSON strings")
+        raise argparse.ArgumentTypeError(f"--set-config must be a JSON object, got {_json_kind(value)}")
     for key, item in value.items():
-        if not key or not _is_utf8(key) or not _is_utf8(item):
+        if not key or not _is_utf8(key):
+            raise argparse.ArgumentTypeError(f"--set-config keys must be non-empty valid UTF-8, got {key!r}")
+        if not isinstance(item, str):
             raise argparse.ArgumentTypeError(
-                "--set-config keys must be non-empty and keys and values valid UTF-8")
+                f"--set-config value of {key!r} must be a JSON string, got {_json_kind(item)} (quote it)")
+        if not _is_utf8(item):
+            raise argparse.ArgumentTypeError(f"--set-config value of {key!r} is not valid UTF-8")
     return value
 
 
