@@ -18,8 +18,19 @@ _EXTERN_KIND_NAMES = {WASM_EXTERN_FUNC: "function", WASM_EXTERN_GLOBAL: "global"
                       WASM_EXTERN_MEMORY: "memory"}
 
 
-cdef str _link_problem_text(const link_problem *problem, list names):
-    """The message of a link problem (import_plan.h); names: the modules' names by position."""
+def _link_module_hint(str module, namespaces):
+    """For an import from a module nothing provides: if that module is not the host's (the ABI's
+    extism:*, WASI's wasi*, a namespace of the host functions given), it is likely a wasm module
+    the user meant to link, so say how (the CLI words it as --link). "env" is the host's by
+    convention (toolchains import abort and the like from it): no hint there either."""
+    if module.startswith(("extism:", "wasi")) or module == "env" or module in namespaces:
+        return ""
+    return f"; if '{module}' is another wasm module, add it to the manifest's wasm list with name={module!r}"
+
+
+cdef str _link_problem_text(const link_problem *problem, list names, namespaces):
+    """The message of a link problem (import_plan.h); names: the modules' names by position;
+    namespaces: those of the host functions given."""
     cdef size_t i
     mod, name = problem.module.decode("utf-8", "replace"), problem.name.decode("utf-8", "replace")
     where = f"module '{names[problem.importer]}' imports {mod}::{name}"
@@ -39,7 +50,8 @@ cdef str _link_problem_text(const link_problem *problem, list names):
     if kind == LINK_PROBLEM_NOT_FUNCTION:
         if lacking:
             return f"{where}, but {lacking}"
-        return f"{where}, which is not a function; only functions can be imported from the host"
+        return (f"{where}, which is not a function; only functions can be imported from the host"
+                f"{_link_module_hint(mod, namespaces)}")
     if kind == LINK_PROBLEM_NUL_NAME:
         return f"{where}: a module or field name with a NUL byte (shown as \\0) cannot be linked"
     if kind == LINK_PROBLEM_ABI_UNKNOWN:
@@ -50,7 +62,8 @@ cdef str _link_problem_text(const link_problem *problem, list names):
     if kind == LINK_PROBLEM_HOST_MISSING:
         if lacking:
             return f"{where} {found}, but {lacking} and no host function with that namespace and name was given"
-        return f"{where} {found}: no host function with that namespace and name was given"
+        return (f"{where} {found}: no host function with that namespace and name was given"
+                f"{_link_module_hint(mod, namespaces)}")
     expected = _extern_text(problem.expected, True)
     if kind == LINK_PROBLEM_ABI_TYPE:
         return f"{where} with type {found}, but the ABI's type is {expected}"
@@ -68,7 +81,8 @@ cdef _raise_compile_failure(compile_failure *failure, list modules, list entries
         try:
             if failure.problem.kind == LINK_PROBLEM_MEMORY:
                 raise MemoryError()
-            text = _link_problem_text(&failure.problem, [m.name if not m.is_main else "main" for m in modules])
+            text = _link_problem_text(&failure.problem, [m.name if not m.is_main else "main" for m in modules],
+                                      {(<_HostFunctionEntry>entry).function.namespace for entry in entries})
         finally:
             link_problem_free(&failure.problem)
         raise LinkError(text)

@@ -384,7 +384,8 @@ def test_host_imports_that_match_link():
                  "module 'main' imports lib::g as global i32 (immutable), but module 'lib' exports global i64 "
                  "(immutable)", id="problems between modules before host imports"),
     pytest.param(with_lib(module('(import "x" "y" (func))'), module('(import "extism:host/user" "f" (func))')),
-                 "module 'lib' imports x::y () -> (): no host function with that namespace and name was given",
+                 "module 'lib' imports x::y () -> (): no host function with that namespace and name was given; "
+                 "if 'x' is another wasm module, add it to the manifest's wasm list with name='x'",
                  id="modules in position order"),
     pytest.param(module('(import "extism:host/user" "f" (func)) (import "extism:host/env" "nope" (func))'),
                  "module 'main' imports extism:host/user::f () -> (): no host function with that namespace and "
@@ -507,3 +508,57 @@ def test_multi_module_from_files(tmp_path):
     manifest = {"wasm": [{"path": str(tmp_path / "lib.wat"), "name": "lib"}, {"path": str(tmp_path / "main.wat")}]}
     with ef.Plugin(json.dumps(manifest), functions=[]) as plugin:
         assert u64s(plugin.call("run", q(8))) == (50, 1)
+
+
+# ---- a missing import from a module the user likely meant to link ----
+
+MATHLIB = b'(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))'
+USES_MATHLIB = module('(import "mathlib" "add" (func (param i32 i32) (result i32)))')
+HINT = "; if 'mathlib' is another wasm module, add it to the manifest's wasm list with name='mathlib'"
+
+
+def test_missing_module_hints_a_named_manifest_module_and_the_hint_works():
+    with pytest.raises(ef.LinkError) as info:
+        ef.Plugin(USES_MATHLIB, functions=[])
+    assert str(info.value) == ("module 'main' imports mathlib::add (i32, i32) -> (i32): no host function with "
+                               "that namespace and name was given" + HINT)
+    global_import = module('(import "mathlib" "g" (global i32))')
+    with pytest.raises(ef.LinkError) as info:
+        ef.Plugin(global_import, functions=[])
+    assert str(info.value).endswith("only functions can be imported from the host" + HINT)
+    # Doing what it says links.
+    manifest = {"wasm": [{"data": MATHLIB, "name": "mathlib"}, {"data": USES_MATHLIB, "name": "main"}]}
+    with ef.Plugin(manifest, functions=[]) as plugin:
+        assert plugin.call("run", b"") == b""
+
+
+@pytest.mark.parametrize("imports, functions", [
+    ('(import "extism:host/user" "f" (func))', []),  # the host functions' default namespace
+    ('(import "extism:host/other" "f" (func))', []),
+    ('(import "env" "abort" (func))', []),  # the host's by convention
+    ('(import "mathlib" "sub" (func))', [host_fn("mathlib", "add", [], [])]),  # a host namespace given
+])
+def test_no_link_hint_for_the_hosts_own_namespaces(imports, functions):
+    with pytest.raises(ef.LinkError) as info:
+        ef.Plugin(module(imports), functions=functions)
+    assert "no host function with that namespace and name was given" in str(info.value)
+    assert "another wasm module" not in str(info.value)
+
+
+def test_no_link_hint_when_the_module_is_linked_but_lacks_the_export():
+    with pytest.raises(ef.LinkError) as info:
+        ef.Plugin(with_lib(LACKS_ALL, module('(import "lib" "f" (func))')), functions=[])
+    assert "module 'lib' has no export named 'f'" in str(info.value)
+    assert "another wasm module" not in str(info.value)
+
+
+def test_cli_missing_module_hints_link(cli_run, tmp_path):
+    main, lib = tmp_path / "main.wat", tmp_path / "mathlib.wat"
+    main.write_bytes(USES_MATHLIB)
+    lib.write_bytes(MATHLIB)
+    status, out, err = cli_run("call", main, "run")
+    assert (status, out) == (1, b"")
+    assert err == ("extism-fast: error: module 'main' imports mathlib::add (i32, i32) -> (i32): no host function "
+                   "with that namespace and name was given; if 'mathlib' is another wasm module, link it with "
+                   "--link mathlib=PATH\n")
+    assert cli_run("call", main, "run", "--link", f"mathlib={lib}")[:2] == (0, b"")

@@ -53,10 +53,15 @@ def first_line(message: str) -> str:
     return lines[0].strip() if lines else "unknown error"
 
 
+# The LinkError hint for an import from a module nothing provides (_link_module_hint).
+_MANIFEST_MODULE_HINT = re.compile(r"add it to the manifest's wasm list with name='([^'\\]*)'$")
+
+
 def fail(message: Any, status: int) -> int:
     """Print ``extism-fast: error: <first line of message>`` to stderr; return ``status``."""
     # Runtime messages speak of the Python API; name the flag instead.
     text = first_line(str(message)).replace("pass wasi=True", "pass --wasi")
+    text = _MANIFEST_MODULE_HINT.sub(r"link it with --link \1=PATH", text)
     sys.stderr.write(f"{PROG}: error: {text}\n")
     sys.stderr.flush()
     return status
