@@ -686,3 +686,19 @@ def test_quiet_and_progress_conflict(run, tmp_path):
     status, _, err = run("batch", COUNT_VOWELS_WAT, "count_vowels", "-f", "-", "-o", "-", "-q", "--progress")
     assert status == 2
     _one_error_line(err, "not allowed with argument -q/--quiet")
+
+
+def test_readme_lines_quiet_example_runs_as_written(tmp_path):
+    """README's `batch --lines --quiet` block, run by the shell from the repository root."""
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = [b for b in re.findall(r"```sh\n(.*?)```", readme, re.S) if "--lines --quiet" in b]
+    assert len(blocks) == 1
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").symlink_to(sys.executable)  # the interpreter under test
+    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    proc = subprocess.run(["bash", "-e", "-c", blocks[0]], cwd=REPO_ROOT, env=env, capture_output=True,
+                          timeout=60)
+    assert (proc.returncode, proc.stderr) == (0, b"")
+    assert [r["output"] for r in map(json.loads, proc.stdout.splitlines())] == [
+        '{"count": 3}', '{"count": 0}', '{"count": 2}']
