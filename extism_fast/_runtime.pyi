@@ -8,6 +8,7 @@ from typing import Any, Callable, ClassVar, Coroutine, Dict, Iterable, Iterator,
 
 from typing_extensions import disjoint_base
 
+from extism_fast.errors import FunctionNotFoundError as _FunctionNotFoundError
 from extism_fast.host.functions import HOST_FN_REGISTRY as HOST_FN_REGISTRY
 from extism_fast.host.functions import Function, Val
 from extism_fast.manifest import U64_MAX as U64_MAX
@@ -99,6 +100,7 @@ class CompiledPlugin:
         interruptible: Optional[bool] = None,
     ) -> None: ...
     def function_exists(self, name: str) -> bool: ...
+    def _function_not_found(self, name: str) -> _FunctionNotFoundError: ...
     def __reduce__(self) -> Any: ...
 
 @disjoint_base
