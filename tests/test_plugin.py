@@ -346,6 +346,25 @@ def test_timeout(plugin_wasm):
         assert plugin.call("ok") == b"ok"
 
 
+def test_timeout_error_is_a_builtin_timeout_error(plugin_wasm):
+    """A call's TimeoutError is also the builtin one (as PoolTimeoutError is), so code that
+    catches the builtin catches it; its message, pickling and the plugin are unchanged by that."""
+    import builtins
+    import pickle
+
+    with ef.Plugin({"wasm": [{"data": plugin_wasm("misc")}], "timeout_ms": 50}, functions=[]) as plugin:
+        try:
+            plugin.call("forever")
+        except builtins.TimeoutError as exc:  # what asyncio.wait_for and socket users catch
+            error = exc
+        assert isinstance(error, ef.TimeoutError) and isinstance(error, ef.CallError)
+        assert str(error).startswith("plugin function 'forever' timed out after 50 ms")
+        copy = pickle.loads(pickle.dumps(error))
+        assert type(copy) is ef.TimeoutError and str(copy) == str(error)
+        assert plugin.call("ok") == b"ok"
+    assert issubclass(ef.TimeoutError, builtins.TimeoutError)
+
+
 def test_timeout_ms_zero_means_no_limit(plugin_wasm):
     """timeout_ms 0 in any manifest form: calls run past the ticker's ~1 ms tick to the end."""
     wasm = plugin_wasm("misc")
