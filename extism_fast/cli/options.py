@@ -52,10 +52,15 @@ def first_line(message: str) -> str:
     return lines[0].strip() if lines else "unknown error"
 
 
+def error_text(message: Any) -> str:
+    """``message`` as the command line words it: runtime messages speak of the Python API, this
+    names the flag instead."""
+    return str(message).replace("pass wasi=True", "pass --wasi")
+
+
 def fail(message: Any, status: int) -> int:
     """Print ``extism-fast: error: <first line of message>`` to stderr; return ``status``."""
-    # Runtime messages speak of the Python API; name the flag instead.
-    text = first_line(str(message)).replace("pass wasi=True", "pass --wasi")
+    text = first_line(error_text(message))
     sys.stderr.write(f"{PROG}: error: {text}\n")
     sys.stderr.flush()
     return status
