@@ -146,6 +146,13 @@ cdef class CompiledPlugin:
         self._list_exports()
         signals_restore()  # not per call: README, "Wasm traps and crash handlers"
 
+    def __repr__(self):
+        if self.manifest is None:
+            return f"<{_type_name(self)} (not initialized)>"
+        fuel = "" if self.fuel is None else f" fuel={self.fuel}"
+        return (f"<{_type_name(self)} main={self.manifest.describe_main()} modules={len(self.manifest.wasm)} "
+                f"wasi={self.wasi}{fuel}>")
+
     cdef compiled_plugin *_compilation(self, engine_bundle *engine) except NULL:
         """The plugin compiled for `engine` (or, when it does not fit that engine's instance pool,
         for its on-demand twin), compiled now if needed and then kept."""

@@ -19,6 +19,16 @@ cdef class CancelHandle:
                 request.cancel()
         return True
 
+    def __repr__(self):
+        return f"<{_type_name(self)} of {self.plugin!r}>"
+
+
+cdef str _type_name(obj):
+    """``extism_fast.Plugin`` (the public path) for the package's classes, a subclass's own."""
+    cls = type(obj)
+    module = "extism_fast" if cls.__module__ == "extism_fast._runtime" else cls.__module__
+    return f"{module}.{cls.__qualname__}"
+
 
 cdef object _SCALARS = None  # options.c_layout(), read by the first _pack_options
 
@@ -273,6 +283,12 @@ cdef class Plugin:
 
     def __exit__(self, *exc_info):
         self.close()
+
+    def __repr__(self):
+        if self.compiled_plugin is None:
+            return f"<{_type_name(self)} (not initialized)>"
+        state = "closed" if self._closed or self.inst == NULL else "running a call" if self._busy else "open"
+        return f"<{_type_name(self)} main={self.compiled_plugin.manifest.describe_main()} {state}>"
 
     def cancel_handle(self):
         """A CancelHandle that cancels this plugin's running call from another thread.

@@ -721,3 +721,41 @@ def test_fuel_consumed_follows_each_call(plugin_wasm):
         assert plugin.fuel_consumed is None  # unmetered
 
 
+
+
+# ------------------------------------------------------------------------------------------------
+# repr and signatures
+# ------------------------------------------------------------------------------------------------
+
+
+def test_reprs_say_what_and_which_state_without_secrets(tmp_path):
+    """Plugin, CompiledPlugin, CancelHandle and PluginPool reprs name the main module and the
+    state; no config value, URL password, query or header value appears in them."""
+    wat = tmp_path / "count.wat"
+    wat.write_text('(module (func (export "run") (result i32) i32.const 0))')
+    manifest = {"wasm": [{"path": str(wat)}], "config": {"api_key": "s3cr3t-config"}}
+    compiled = ef.CompiledPlugin(manifest, functions=[], config={"token": "s3cr3t-override"})
+    plugin = ef.Plugin(compiled, config={"other": "s3cr3t-plugin"})
+    handle = plugin.cancel_handle()
+    pool = ef.PluginPool(compiled, size=2, config={"k": "s3cr3t-pool"})
+    with pool.get():
+        busy_pool = repr(pool)
+    texts = [repr(compiled), repr(plugin), repr(handle), repr(pool), busy_pool]
+    assert repr(compiled) == f"<extism_fast.CompiledPlugin main={str(wat)!r} modules=1 wasi=False>"
+    assert repr(plugin) == f"<extism_fast.Plugin main={str(wat)!r} open>"
+    assert repr(handle) == f"<extism_fast.CancelHandle of {plugin!r}>"
+    assert busy_pool.endswith("size=2 max_size=2 in_use=1 open>") and repr(pool).endswith("in_use=0 open>")
+    plugin.close()
+    pool.close()
+    assert repr(plugin).endswith(" closed>") and repr(pool).endswith(" closed>") and repr(handle).endswith(" closed>>")
+    texts += [repr(plugin), repr(pool)]
+    assert not [t for t in texts if "s3cr3t" in t or "api_key" in t]
+
+    url = "https://user:p4ssw0rd@example.com/plugins/p.wasm?sig=qu3ry#frag"
+    source = ef.Manifest(wasm=[ef.WasmData(data=wat.read_bytes(), name="lib"),
+                               ef.WasmUrl(url=url, headers={"Authorization": "h3ader"}, name="main")])
+    assert source.describe_main() == "'https://example.com/plugins/p.wasm'"
+    data = ef.Manifest(wasm=[ef.WasmData(data=b"\0asm\1\0\0\0", name="core")])
+    assert data.describe_main() == "core=<8 bytes>"
+    text = repr(ef.CompiledPlugin(data, functions=[]))
+    assert text == "<extism_fast.CompiledPlugin main=core=<8 bytes> modules=1 wasi=False>"

@@ -421,6 +421,14 @@ class PluginPool:
     def __exit__(self, *exc_info: Any) -> None:
         self.close()
 
+    def __repr__(self) -> str:
+        if self._closed:  # close() takes every instance: no count to show
+            state = "closed" if self._instances_closed else "closing"
+        else:
+            state = f"in_use={max(len(self._plugins) - self._free.qsize(), 0)} open"
+        return (f"<extism_fast.PluginPool main={self.compiled.manifest.describe_main()} size={self.size} "
+                f"max_size={self._max_size} {state}>")
+
 
 class _Lease:
     """The context manager :meth:`PluginPool.get` returns: borrows at ``__enter__``, gives back
