@@ -112,6 +112,11 @@ cdef class _Compilation:
         self.c = NULL
 
 
+def _compiled_parameters(plugin, wasi=False, functions=HOST_FN_REGISTRY, *, config=None, fuel=None,
+                         cache=None, interruptible=None):
+    """CompiledPlugin.__init__'s parameters, for inspect.signature (see _plugin_parameters)."""
+
+
 cdef class CompiledPlugin:
     """A compiled, linked plugin: instantiate it cheaply with ``Plugin(compiled)``.
 
@@ -125,6 +130,8 @@ cdef class CompiledPlugin:
     faster), but no timeout and no cancel (its first ``cancel_handle()``, before any call, moves
     it to an interruptible compilation, at the cost of compiling once more).
     """
+
+    __signature__ = inspect.signature(_compiled_parameters)
 
     def __init__(self, plugin, bint wasi=False, functions=HOST_FN_REGISTRY, *, config=None, fuel=None,
                  cache=None, interruptible=None):

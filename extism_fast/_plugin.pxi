@@ -30,6 +30,14 @@ cdef str _type_name(obj):
     return f"{module}.{cls.__qualname__}"
 
 
+def _plugin_parameters(plugin, wasi=False, config=None, functions=HOST_FN_REGISTRY, *,
+                       http_response_headers=False, fuel=None, wasi_stdio=None, interruptible=None,
+                       strict=None, wasi_env=None, wasi_args=None, logger=None):
+    """Plugin.__init__'s parameters, for inspect.signature(Plugin): a cdef class's __init__ is a
+    slot that inspect cannot read, and the signature Cython embeds in the docstring misplaces a
+    typed keyword-only parameter (tests/test_plugin.py checks this list against both)."""
+
+
 cdef object _SCALARS = None  # options.c_layout(), read by the first _pack_options
 
 
@@ -108,6 +116,8 @@ cdef class Plugin:
     authors. The modules are instantiated by the first call, which raises what instantiation fails
     with. Not thread-safe: use one Plugin per thread.
     """
+
+    __signature__ = inspect.signature(_plugin_parameters)
 
     def __init__(self, plugin, bint wasi=False, config=None, functions=HOST_FN_REGISTRY, *,
                  bint http_response_headers=False, fuel=None, wasi_stdio=None, interruptible=None,

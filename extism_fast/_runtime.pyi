@@ -1,5 +1,6 @@
 """Type stubs for the compiled runtime (extism_fast/_runtime.pyx and its .pxi parts)."""
 
+import inspect
 import logging
 import os
 import signal
@@ -87,6 +88,7 @@ class CompiledPlugin:
     functions: List[Function]
     fuel: Optional[int]
     interruptible: bool
+    __signature__: ClassVar[inspect.Signature]  # __init__'s parameters, for inspect.signature
     def __init__(
         self,
         plugin: _PluginSource,
@@ -112,6 +114,7 @@ class Plugin:
     """A plugin instance: call its exports by name, bytes in and bytes out."""
 
     compiled_plugin: CompiledPlugin
+    __signature__: ClassVar[inspect.Signature]  # __init__'s parameters, for inspect.signature
     def __init__(
         self,
         plugin: Union[_PluginSource, CompiledPlugin],

@@ -9,6 +9,7 @@ import base64
 import json
 import logging
 import pathlib
+import re
 import struct
 import threading
 import time
@@ -759,3 +760,30 @@ def test_reprs_say_what_and_which_state_without_secrets(tmp_path):
     assert data.describe_main() == "core=<8 bytes>"
     text = repr(ef.CompiledPlugin(data, functions=[]))
     assert text == "<extism_fast.CompiledPlugin main=core=<8 bytes> modules=1 wasi=False>"
+
+
+def test_inspect_signature_shows_the_real_parameters():
+    """inspect.signature works on the cdef classes (their __init__ is a slot it cannot read) and
+    matches the parameters __init__ takes: names, order, keyword-only ones, defaults."""
+    import inspect
+
+    sig = inspect.signature(ef.Plugin)
+    params = sig.parameters
+    assert list(params)[:4] == ["plugin", "wasi", "config", "functions"]
+    assert params["wasi"].default is False and params["config"].default is None
+    keyword_only = [n for n, p in params.items() if p.kind is p.KEYWORD_ONLY]
+    assert keyword_only == ["http_response_headers", "fuel", "wasi_stdio", "interruptible", "strict",
+                            "wasi_env", "wasi_args", "logger"]
+    for cls, positional in ((ef.Plugin, 4), (ef.CompiledPlugin, 3)):
+        # The real __init__'s names in order, as Cython embeds them in the docstring (where it
+        # misplaces the `*` after typed keyword-only ones), and as many positional parameters.
+        embedded = re.match(r"\w+\((.*)\)$", cls.__doc__.splitlines()[0]).group(1)
+        names = [re.sub(r"^bool ", "", p.strip()).split("=")[0] for p in embedded.split(",")]
+        assert list(inspect.signature(cls).parameters) == [n for n in names if n != "*"]
+        with pytest.raises(TypeError, match=f"at most {positional} positional"):
+            cls(b"", *[None] * positional)
+
+    compiled = inspect.signature(ef.CompiledPlugin).parameters
+    assert list(compiled) == ["plugin", "wasi", "functions", "config", "fuel", "cache", "interruptible"]
+    assert [n for n, p in compiled.items() if p.kind is p.KEYWORD_ONLY] == ["config", "fuel", "cache", "interruptible"]
+    assert str(inspect.signature(ef.PluginPool)).startswith("(source")
