@@ -294,6 +294,19 @@ cdef class Plugin:
     def __exit__(self, *exc_info):
         self.close()
 
+    async def __aenter__(self):
+        return self
+
+    def __aexit__(self, *exc_info):
+        return self.aclose()
+
+    def aclose(self):
+        """``await plugin.aclose()`` (and the end of ``async with``): close() once the ``acall``s
+        this event loop started before it have finished, waiting without blocking the loop; later
+        ones raise Error. See extism_fast/scale/aio.py."""
+        from extism_fast.scale import aio
+        return aio.aclose(self)
+
     def __repr__(self):
         if self.compiled_plugin is None:
             return f"<{_type_name(self)} (not initialized)>"
