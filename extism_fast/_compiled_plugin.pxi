@@ -126,6 +126,11 @@ cdef class _Compilation:
         self.c = NULL
 
 
+def _compiled_parameters(plugin, wasi=False, functions=HOST_FN_REGISTRY, *, config=None, fuel=None,
+                         cache=None, interruptible=None):
+    """CompiledPlugin.__init__'s parameters, for inspect.signature (see _plugin_parameters)."""
+
+
 cdef class CompiledPlugin:
     """A compiled, linked plugin: instantiate it cheaply with ``Plugin(compiled)``.
 
@@ -139,6 +144,8 @@ cdef class CompiledPlugin:
     faster), but no timeout and no cancel (its first ``cancel_handle()``, before any call, moves
     it to an interruptible compilation, at the cost of compiling once more).
     """
+
+    __signature__ = inspect.signature(_compiled_parameters)
 
     def __init__(self, plugin, bint wasi=False, functions=HOST_FN_REGISTRY, *, config=None, fuel=None,
                  cache=None, interruptible=None):
@@ -159,6 +166,13 @@ cdef class CompiledPlugin:
         self.c = self._compilation(_engine_for(fuel is not None, self.interruptible))
         self._list_exports()
         signals_restore()  # not per call: README, "Wasm traps and crash handlers"
+
+    def __repr__(self):
+        if self.manifest is None:
+            return f"<{_type_name(self)} (not initialized)>"
+        fuel = "" if self.fuel is None else f" fuel={self.fuel}"
+        return (f"<{_type_name(self)} main={self.manifest.describe_main()} modules={len(self.manifest.wasm)} "
+                f"wasi={self.wasi}{fuel}>")
 
     cdef compiled_plugin *_compilation(self, engine_bundle *engine) except NULL:
         """The plugin compiled for `engine` (or, when it does not fit that engine's instance pool,

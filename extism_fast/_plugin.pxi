@@ -19,6 +19,24 @@ cdef class CancelHandle:
                 request.cancel()
         return True
 
+    def __repr__(self):
+        return f"<{_type_name(self)} of {self.plugin!r}>"
+
+
+cdef str _type_name(obj):
+    """``extism_fast.Plugin`` (the public path) for the package's classes, a subclass's own."""
+    cls = type(obj)
+    module = "extism_fast" if cls.__module__ == "extism_fast._runtime" else cls.__module__
+    return f"{module}.{cls.__qualname__}"
+
+
+def _plugin_parameters(plugin, wasi=False, config=None, functions=HOST_FN_REGISTRY, *,
+                       http_response_headers=False, fuel=None, wasi_stdio=None, interruptible=None,
+                       strict=None, wasi_env=None, wasi_args=None, logger=None):
+    """Plugin.__init__'s parameters, for inspect.signature(Plugin): a cdef class's __init__ is a
+    slot that inspect cannot read, and the signature Cython embeds in the docstring misplaces a
+    typed keyword-only parameter (tests/test_plugin.py checks this list against both)."""
+
 
 cdef object _SCALARS = None  # options.c_layout(), read by the first _pack_options
 
@@ -98,6 +116,8 @@ cdef class Plugin:
     authors. The modules are instantiated by the first call, which raises what instantiation fails
     with. Not thread-safe: use one Plugin per thread.
     """
+
+    __signature__ = inspect.signature(_plugin_parameters)
 
     def __init__(self, plugin, bint wasi=False, config=None, functions=HOST_FN_REGISTRY, *,
                  bint http_response_headers=False, fuel=None, wasi_stdio=None, interruptible=None,
@@ -273,6 +293,25 @@ cdef class Plugin:
 
     def __exit__(self, *exc_info):
         self.close()
+
+    async def __aenter__(self):
+        return self
+
+    def __aexit__(self, *exc_info):
+        return self.aclose()
+
+    def aclose(self):
+        """``await plugin.aclose()`` (and the end of ``async with``): close() once the ``acall``s
+        this event loop started before it have finished, waiting without blocking the loop; later
+        ones raise Error. See extism_fast/scale/aio.py."""
+        from extism_fast.scale import aio
+        return aio.aclose(self)
+
+    def __repr__(self):
+        if self.compiled_plugin is None:
+            return f"<{_type_name(self)} (not initialized)>"
+        state = "closed" if self._closed or self.inst == NULL else "running a call" if self._busy else "open"
+        return f"<{_type_name(self)} main={self.compiled_plugin.manifest.describe_main()} {state}>"
 
     def cancel_handle(self):
         """A CancelHandle that cancels this plugin's running call from another thread.

@@ -1,5 +1,6 @@
 """Type stubs for the compiled runtime (extism_fast/_runtime.pyx and its .pxi parts)."""
 
+import inspect
 import logging
 import os
 import signal
@@ -88,6 +89,7 @@ class CompiledPlugin:
     functions: List[Function]
     fuel: Optional[int]
     interruptible: bool
+    __signature__: ClassVar[inspect.Signature]  # __init__'s parameters, for inspect.signature
     def __init__(
         self,
         plugin: _PluginSource,
@@ -114,6 +116,7 @@ class Plugin:
     """A plugin instance: call its exports by name, bytes in and bytes out."""
 
     compiled_plugin: CompiledPlugin
+    __signature__: ClassVar[inspect.Signature]  # __init__'s parameters, for inspect.signature
     def __init__(
         self,
         plugin: Union[_PluginSource, CompiledPlugin],
@@ -142,6 +145,9 @@ class Plugin:
     def close(self) -> None: ...
     def __enter__(self) -> "Plugin": ...
     def __exit__(self, *exc_info: Any) -> None: ...
+    async def __aenter__(self) -> "Plugin": ...
+    def __aexit__(self, *exc_info: Any) -> Coroutine[Any, Any, None]: ...
+    def aclose(self) -> Coroutine[Any, Any, None]: ...
     def cancel_handle(self) -> CancelHandle: ...
     def function_exists(self, name: str) -> bool: ...
     @overload

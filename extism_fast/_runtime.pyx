@@ -18,6 +18,7 @@ and pickle raise TypeError, as the official SDK's cffi buffers do, unless a clas
 
 cimport cython
 
+import inspect
 import logging
 import os
 import signal

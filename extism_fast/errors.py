@@ -66,8 +66,10 @@ class TrapError(CallError):
     """The plugin trapped (unreachable, out-of-bounds access, bad kernel offset, ...)."""
 
 
-class TimeoutError(CallError):  # noqa: A001 - deliberately mirrors the builtin's name in our namespace
-    """The call ran past the manifest's ``timeout_ms``."""
+class TimeoutError(CallError, builtins.TimeoutError):  # noqa: A001 - mirrors the builtin's name
+    """The call ran past the manifest's ``timeout_ms`` (also a builtin :class:`TimeoutError`, so
+    also an OSError: the package catches OSError only around file and socket operations, never
+    around a call)."""
 
 
 class CancelledError(CallError):

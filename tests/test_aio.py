@@ -311,3 +311,65 @@ def test_example_server_serves_count_vowels(tmp_path):
             server.stdout.close()
             server.stderr.close()
     assert server.returncode == 0
+
+
+async def _ticks_while(awaitable) -> tuple[object, int]:
+    """``awaitable``'s result and how many 10 ms ticks the loop ran meanwhile (0: it was blocked)."""
+    ticks = 0
+    task = asyncio.ensure_future(awaitable)
+    while not task.done():
+        await asyncio.sleep(0.01)
+        ticks += 1
+    return task.result(), ticks
+
+
+def test_async_with_and_aclose_on_a_plugin(misc, busy_300ms):
+    """`async with Plugin` closes it at the end; aclose() lets the acalls queued before it finish
+    (without blocking the loop), then closes; a later acall fails as on a closed plugin."""
+    async def main():
+        async with ef.Plugin(misc) as plugin:
+            assert await plugin.acall("ok") == b"ok"
+        with pytest.raises(ef.Error, match="closed"):
+            plugin.call("ok")
+        plugin = ef.Plugin(misc)
+        running = asyncio.ensure_future(plugin.acall("busy", busy_300ms))
+        await asyncio.sleep(0)  # the acall takes its turn first
+        _, ticks = await _ticks_while(plugin.aclose())
+        assert await running == b"done" and ticks >= 5
+        with pytest.raises(ef.Error, match="closed"):
+            await plugin.acall("ok")
+        await plugin.aclose()  # a second close does nothing, as close() does
+
+    asyncio.run(main())
+
+
+def test_async_with_and_aclose_on_a_pool(misc, busy_300ms):
+    """PluginPool.aclose waits for the borrowed instances on a thread: the loop keeps serving,
+    the running acalls finish, and every instance is closed after it."""
+    async def main():
+        async with ef.PluginPool(misc, size=2) as pool:
+            assert await pool.acall("ok") == b"ok"
+        with pytest.raises(ef.Error, match="closed"):
+            pool.call("ok")
+        pool = ef.PluginPool(misc, size=2)
+        running = [asyncio.ensure_future(pool.acall("busy", busy_300ms)) for _ in range(2)]
+        await asyncio.sleep(0.05)  # both have their instance
+        _, ticks = await _ticks_while(pool.aclose())
+        assert [await task for task in running] == [b"done", b"done"] and ticks >= 5
+        assert "closed" in repr(pool)
+        with pytest.raises(ef.Error, match="closed"):
+            await pool.acall("ok")
+
+    asyncio.run(main())
+
+
+def test_pool_aclose_from_a_borrowing_thread_fails_at_once(misc):
+    """aclose() in a 'with pool.get()' block would wait for itself: Error, as close() there."""
+    async def main():
+        pool = ef.PluginPool(misc, size=1)
+        with pool.get():
+            with pytest.raises(ef.Error, match="aclose"):
+                await pool.aclose()
+        await pool.aclose()
+
+    asyncio.run(main())

@@ -873,3 +873,54 @@ def test_help_lists_the_official_flags(run):
     for flag in ("--stdin", "--loop", "--link", "--set-config", "--enable-http-response-headers",
                  "--memory-max", "--var-max", "--http-response-max", "--fuel", "--verbose"):
         assert flag.encode() in out
+
+
+# ---------------------------------------------------------------------------------------------
+# --json
+# ---------------------------------------------------------------------------------------------
+
+
+def test_json_output_and_errors_are_one_object_on_stdout(run, wasm_path, tmp_path):
+    """--json: the output (text, or base64 when not UTF-8) or the error (type, message) as one
+    JSON line on stdout, nothing on stderr, the exit status unchanged; no config value in it."""
+    status, out, err = run("call", COUNT_VOWELS_WAT, "count_vowels", "--json", "-i", "Hello World")
+    assert (status, err) == (0, "")
+    assert out.endswith(b"\n") and out.count(b"\n") == 1
+    assert json.loads(out) == {"output": '{"count": 3}', "error": None}
+
+    binary = b"\xff\x00\xfe"
+    (tmp_path / "in.bin").write_bytes(binary)
+    status, out, _ = run("call", wasm_path("kernel"), "echo", "--json", "--input-file", tmp_path / "in.bin")
+    assert (status, json.loads(out)) == (0, {"output_base64": "/wD+", "error": None})
+
+    status, out, err = run("call", wasm_path("kernel"), "trap", "--json", "-c", "key=s3cr3t")
+    assert (status, err) == (1, "")
+    result = json.loads(out)
+    assert set(result) == {"error"} and result["error"]["type"] == "TrapError"
+    assert "unreachable" in result["error"]["message"] and "s3cr3t" not in out.decode()
+
+    status, out, _ = run("call", tmp_path / "missing.wasm", "f", "--json")
+    assert status == 1 and json.loads(out)["error"]["type"] in ("ManifestError", "OSError")
+    # Each call of a --loop is its own line.
+    status, out, _ = run("call", COUNT_VOWELS_WAT, "count_vowels", "--json", "--loop", "3", "-i", "a")
+    assert status == 0 and [json.loads(line)["output"] for line in out.splitlines()] == ['{"count": 1}'] * 3
+    # Bad usage stays a usage error (exit 2) on stderr.
+    status, out, err = run("call", COUNT_VOWELS_WAT, "count_vowels", "--json", "--loop", "x")
+    assert (status, out) == (2, b"") and "--loop" in err
+
+
+def test_readme_json_example_runs_as_written(run, monkeypatch):
+    """README's --json block, run from the checkout root, prints what the README says."""
+    import re
+    import shlex
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    (block,) = [b for b in re.findall(r"```sh\n(.*?)```", readme, re.S) if "--json" in b and "call" in b
+                and "[--json]" not in b]
+    (command,) = block.strip().splitlines()
+    argv = shlex.split(command)
+    assert argv[0] == "extism-fast"
+    monkeypatch.chdir(REPO_ROOT)
+    status, out, err = run(*argv[1:])
+    printed = re.search(r"--json\n```\n\nprints `(.*?)`\.", readme).group(1)
+    assert (status, err, out.decode().strip()) == (0, "", printed)

@@ -72,6 +72,31 @@ def test_the_wheel_ships_the_extension_and_no_generated_c(dist):
     assert [n for n in names if n.endswith(".dist-info/licenses/LICENSE") or n.endswith(".dist-info/LICENSE")]
 
 
+def test_the_wheel_metadata_says_license_authors_urls_and_tested_pythons(dist):
+    """PEP 639 metadata (an SPDX expression and the license file, no license classifier), the
+    authors, the keywords, the project URLs, and a classifier for each CPython the suite runs on."""
+    import email.parser
+
+    with zipfile.ZipFile(dist["wheel"]) as whl:
+        (metadata,) = [n for n in whl.namelist() if n.endswith(".dist-info/METADATA")]
+        message = email.parser.Parser().parsestr(whl.read(metadata).decode())
+    assert message["Metadata-Version"] >= "2.4"
+    assert message["License-Expression"] == "BSD-3-Clause"
+    assert message.get_all("License-File") == ["LICENSE"]
+    assert message["License"] is None  # the expression replaces the free-text field
+    classifiers = message.get_all("Classifier")
+    assert not [c for c in classifiers if c.startswith("License ::")]
+    assert message["Author"] == "the extism_fast authors"
+    assert {"extism", "webassembly", "wasmtime"} <= set(message["Keywords"].split(","))
+    urls = dict(line.split(", ", 1) for line in message.get_all("Project-URL"))
+    assert urls["Official Python SDK"] == "https://github.com/extism/python-sdk"
+    assert all(url.startswith("https://") for url in urls.values())
+    tested = f"Programming Language :: Python :: {sys.version_info.major}.{sys.version_info.minor}"
+    versions = [c for c in classifiers if c.count("::") == 2 and c.startswith("Programming Language :: Python :: 3.")]
+    assert tested in versions, versions
+    assert message["Requires-Python"] == ">=3.11"
+
+
 def test_the_readme_command_runs_from_the_wheel_in_a_fresh_venv(dist, tmp_path):
     venv = tmp_path / "venv"
     _run(sys.executable, "-m", "venv", venv)

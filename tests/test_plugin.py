@@ -9,6 +9,7 @@ import base64
 import json
 import logging
 import pathlib
+import re
 import struct
 import threading
 import time
@@ -344,6 +345,25 @@ def test_timeout(plugin_wasm):
         with pytest.raises(ef.TimeoutError):
             plugin.call("forever")
         assert plugin.call("ok") == b"ok"
+
+
+def test_timeout_error_is_a_builtin_timeout_error(plugin_wasm):
+    """A call's TimeoutError is also the builtin one (as PoolTimeoutError is), so code that
+    catches the builtin catches it; its message, pickling and the plugin are unchanged by that."""
+    import builtins
+    import pickle
+
+    with ef.Plugin({"wasm": [{"data": plugin_wasm("misc")}], "timeout_ms": 50}, functions=[]) as plugin:
+        try:
+            plugin.call("forever")
+        except builtins.TimeoutError as exc:  # what asyncio.wait_for and socket users catch
+            error = exc
+        assert isinstance(error, ef.TimeoutError) and isinstance(error, ef.CallError)
+        assert str(error).startswith("plugin function 'forever' timed out after 50 ms")
+        copy = pickle.loads(pickle.dumps(error))
+        assert type(copy) is ef.TimeoutError and str(copy) == str(error)
+        assert plugin.call("ok") == b"ok"
+    assert issubclass(ef.TimeoutError, builtins.TimeoutError)
 
 
 def test_timeout_ms_zero_means_no_limit(plugin_wasm):
@@ -702,3 +722,68 @@ def test_fuel_consumed_follows_each_call(plugin_wasm):
         assert plugin.fuel_consumed is None  # unmetered
 
 
+
+
+# ------------------------------------------------------------------------------------------------
+# repr and signatures
+# ------------------------------------------------------------------------------------------------
+
+
+def test_reprs_say_what_and_which_state_without_secrets(tmp_path):
+    """Plugin, CompiledPlugin, CancelHandle and PluginPool reprs name the main module and the
+    state; no config value, URL password, query or header value appears in them."""
+    wat = tmp_path / "count.wat"
+    wat.write_text('(module (func (export "run") (result i32) i32.const 0))')
+    manifest = {"wasm": [{"path": str(wat)}], "config": {"api_key": "s3cr3t-config"}}
+    compiled = ef.CompiledPlugin(manifest, functions=[], config={"token": "s3cr3t-override"})
+    plugin = ef.Plugin(compiled, config={"other": "s3cr3t-plugin"})
+    handle = plugin.cancel_handle()
+    pool = ef.PluginPool(compiled, size=2, config={"k": "s3cr3t-pool"})
+    with pool.get():
+        busy_pool = repr(pool)
+    texts = [repr(compiled), repr(plugin), repr(handle), repr(pool), busy_pool]
+    assert repr(compiled) == f"<extism_fast.CompiledPlugin main={str(wat)!r} modules=1 wasi=False>"
+    assert repr(plugin) == f"<extism_fast.Plugin main={str(wat)!r} open>"
+    assert repr(handle) == f"<extism_fast.CancelHandle of {plugin!r}>"
+    assert busy_pool.endswith("size=2 max_size=2 in_use=1 open>") and repr(pool).endswith("in_use=0 open>")
+    plugin.close()
+    pool.close()
+    assert repr(plugin).endswith(" closed>") and repr(pool).endswith(" closed>") and repr(handle).endswith(" closed>>")
+    texts += [repr(plugin), repr(pool)]
+    assert not [t for t in texts if "s3cr3t" in t or "api_key" in t]
+
+    url = "https://user:p4ssw0rd@example.com/plugins/p.wasm?sig=qu3ry#frag"
+    source = ef.Manifest(wasm=[ef.WasmData(data=wat.read_bytes(), name="lib"),
+                               ef.WasmUrl(url=url, headers={"Authorization": "h3ader"}, name="main")])
+    assert source.describe_main() == "'https://example.com/plugins/p.wasm'"
+    data = ef.Manifest(wasm=[ef.WasmData(data=b"\0asm\1\0\0\0", name="core")])
+    assert data.describe_main() == "core=<8 bytes>"
+    text = repr(ef.CompiledPlugin(data, functions=[]))
+    assert text == "<extism_fast.CompiledPlugin main=core=<8 bytes> modules=1 wasi=False>"
+
+
+def test_inspect_signature_shows_the_real_parameters():
+    """inspect.signature works on the cdef classes (their __init__ is a slot it cannot read) and
+    matches the parameters __init__ takes: names, order, keyword-only ones, defaults."""
+    import inspect
+
+    sig = inspect.signature(ef.Plugin)
+    params = sig.parameters
+    assert list(params)[:4] == ["plugin", "wasi", "config", "functions"]
+    assert params["wasi"].default is False and params["config"].default is None
+    keyword_only = [n for n, p in params.items() if p.kind is p.KEYWORD_ONLY]
+    assert keyword_only == ["http_response_headers", "fuel", "wasi_stdio", "interruptible", "strict",
+                            "wasi_env", "wasi_args", "logger"]
+    for cls, positional in ((ef.Plugin, 4), (ef.CompiledPlugin, 3)):
+        # The real __init__'s names in order, as Cython embeds them in the docstring (where it
+        # misplaces the `*` after typed keyword-only ones), and as many positional parameters.
+        embedded = re.match(r"\w+\((.*)\)$", cls.__doc__.splitlines()[0]).group(1)
+        names = [re.sub(r"^bool ", "", p.strip()).split("=")[0] for p in embedded.split(",")]
+        assert list(inspect.signature(cls).parameters) == [n for n in names if n != "*"]
+        with pytest.raises(TypeError, match=f"at most {positional} positional"):
+            cls(b"", *[None] * positional)
+
+    compiled = inspect.signature(ef.CompiledPlugin).parameters
+    assert list(compiled) == ["plugin", "wasi", "functions", "config", "fuel", "cache", "interruptible"]
+    assert [n for n, p in compiled.items() if p.kind is p.KEYWORD_ONLY] == ["config", "fuel", "cache", "interruptible"]
+    assert str(inspect.signature(ef.PluginPool)).startswith("(source")

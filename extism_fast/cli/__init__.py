@@ -12,6 +12,10 @@
 :mod:`extism_fast.cli.options`). Its output bytes go to stdout unchanged (no newline added, except
 after each output of a ``--loop`` of more than one call). A failure prints one line,
 ``extism-fast: error: <message>``, to stderr and exits with status 1 (status 2 for bad usage).
+With ``--json`` each call's outcome is one JSON object (one line) on stdout instead, for scripts:
+``{"output": "<text>", "error": null}`` (``"output_base64"`` in place of ``"output"`` when the
+output is not UTF-8) or ``{"error": {"type": "TrapError", "message": "..."}}``, with the same
+exit status.
 ``batch`` (one call per JSON line, on a pool of plugin instances) is described in
 :mod:`extism_fast.cli.batch` (its engine: :mod:`extism_fast.cli.batch_engine`; Parquet and Dask:
 :mod:`extism_fast.cli.batch_dist`); the options both share are in :mod:`extism_fast.cli.options`.
@@ -20,7 +24,9 @@ after each output of a ``--loop`` of more than one call). A failure prints one l
 from __future__ import annotations
 
 import argparse
+import base64
 import difflib
+import json
 import os
 import sys
 import time
@@ -39,6 +45,7 @@ from extism_fast.cli.options import (
     add_unsupported_official_flags,
     add_verbose_flag,
     build_manifest,
+    error_text,
     fail,
     non_negative_int,
     open_file,
@@ -151,6 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="read the input bytes from FILE ('-' for stdin)")
     source.add_argument("--stdin", action="store_true",
                         help="read the input bytes from stdin, even from a terminal")
+    call.add_argument("--json", action="store_true",
+                      help="write each call's outcome as one JSON line on stdout: {\"output\": "
+                           "\"<text>\", \"error\": null} (\"output_base64\" when the output is not "
+                           "UTF-8) or {\"error\": {\"type\": ..., \"message\": ...}}; the exit status "
+                           "is unchanged")
     call.add_argument("--loop", metavar="N", type=non_negative_int("--loop", MAX_LOOP), default=1,
                       help="call the function N times on one instance; when N > 1 each output "
                            "is followed by a newline (default 1)")
@@ -188,10 +200,24 @@ def _call(args: argparse.Namespace) -> int:
             with extism_fast.Plugin(manifest, functions=[], **plugin_kwargs(args)) as plugin:
                 _call_loop(plugin, args, data)
             return EXIT_OK
-        except extism_fast.Error as exc:
+        except (extism_fast.Error, OSError) as exc:
+            if args.json:
+                _write_json({"error": {"type": type(exc).__name__, "message": error_text(exc)}})
+                return EXIT_FAILURE
             return fail(exc, EXIT_FAILURE)
-        except OSError as exc:
-            return fail(exc, EXIT_FAILURE)
+
+
+def _write_json(outcome: dict[str, Any]) -> None:
+    sys.stdout.buffer.write(json.dumps(outcome).encode("ascii") + b"\n")
+    sys.stdout.buffer.flush()
+
+
+def _json_output(output: bytes) -> dict[str, Any]:
+    """A successful call's ``--json`` object (the output as text, or base64 when not UTF-8)."""
+    try:
+        return {"output": output.decode("utf-8"), "error": None}
+    except UnicodeDecodeError:
+        return {"output_base64": base64.b64encode(output).decode("ascii"), "error": None}
 
 
 def _call_loop(plugin, args: argparse.Namespace, data: bytes) -> None:
@@ -200,7 +226,11 @@ def _call_loop(plugin, args: argparse.Namespace, data: bytes) -> None:
     out = sys.stdout.buffer
     start = time.perf_counter()
     for _ in range(args.loop):
-        out.write(plugin.call(args.function, data))
+        output = plugin.call(args.function, data)
+        if args.json:
+            _write_json(_json_output(output))
+            continue
+        out.write(output)
         if args.loop > 1:
             out.write(b"\n")
         out.flush()

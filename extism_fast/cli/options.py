@@ -54,14 +54,19 @@ def first_line(message: str) -> str:
 
 
 # The LinkError hint for an import from a module nothing provides (_link_module_hint).
-_MANIFEST_MODULE_HINT = re.compile(r"add it to the manifest's wasm list with name='([^'\\]*)'$")
+_MANIFEST_MODULE_HINT = re.compile(r"add it to the manifest's wasm list with name='([^'\\]*)'$", re.MULTILINE)
+
+
+def error_text(message: Any) -> str:
+    """``message`` as the command line words it: runtime messages speak of the Python API, this
+    names the flag instead (--wasi, --link)."""
+    text = str(message).replace("pass wasi=True", "pass --wasi")
+    return _MANIFEST_MODULE_HINT.sub(r"link it with --link \1=PATH", text)
 
 
 def fail(message: Any, status: int) -> int:
     """Print ``extism-fast: error: <first line of message>`` to stderr; return ``status``."""
-    # Runtime messages speak of the Python API; name the flag instead.
-    text = first_line(str(message)).replace("pass wasi=True", "pass --wasi")
-    text = _MANIFEST_MODULE_HINT.sub(r"link it with --link \1=PATH", text)
+    text = first_line(error_text(message))
     sys.stderr.write(f"{PROG}: error: {text}\n")
     sys.stderr.flush()
     return status

@@ -551,6 +551,19 @@ class Manifest:
             names.append(name)
         return names
 
+    def describe_main(self) -> str:
+        """The main module's source as reprs show it: its path, its URL without credentials or
+        query (redact_url), or its size; with its name when it has another than "main". Never
+        header values, config values or the module's bytes."""
+        source = self.wasm[self.main_index]
+        if isinstance(source, WasmFile):
+            label = repr(source.path)
+        elif isinstance(source, WasmUrl):
+            label = repr(redact_url(source.url))
+        else:
+            label = f"<{len(source.data)} bytes>"
+        return label if source.name in (None, "main") else f"{source.name}={label}"
+
     # -- dict / JSON / TOML -------------------------------------------------------------------------
 
     @classmethod

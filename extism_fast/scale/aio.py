@@ -21,7 +21,7 @@ from typing import Any, Callable, Optional
 
 from extism_fast.errors import CancelledError
 
-__all__ = ["acall", "CallSlot", "run_on_thread"]
+__all__ = ["acall", "aclose", "CallSlot", "run_on_thread"]
 
 #: How often a cancel is requested again until the call has stopped: the first request may come
 #: before the worker thread has entered the call (when a cancel has no effect yet).
@@ -178,3 +178,11 @@ async def acall(plugin: Any, function_name: str, data: Any = b"", parse: Optiona
         slot = CallSlot()
         job = _plugin_executor().submit(slot.call, plugin, function_name, data, parse, host_context)
         return await run_on_thread(job, slot)
+
+
+async def aclose(plugin: Any) -> None:
+    """``await``-able ``plugin.close()`` (``Plugin.aclose``, the end of ``async with``): takes its
+    turn after the ``acall``s of this loop queued before it, so it closes an idle instance; the
+    ones queued after it fail as calls on a closed plugin do."""
+    async with _lock_for(plugin):
+        plugin.close()

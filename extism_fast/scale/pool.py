@@ -421,6 +421,27 @@ class PluginPool:
     def __exit__(self, *exc_info: Any) -> None:
         self.close()
 
+    async def aclose(self) -> None:
+        """:meth:`close` for asyncio code: it waits for the borrowed instances on a thread, so the
+        event loop keeps serving (the ``acall``s it waits for included). Cancelling the awaiting
+        task does not stop the closing, which goes on to its end."""
+        self._check_not_reentered("aclose")  # on this thread: the worker thread holds nothing
+        await asyncio.shield(asyncio.to_thread(self.close))
+
+    async def __aenter__(self) -> "PluginPool":
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        if self._closed:  # close() takes every instance: no count to show
+            state = "closed" if self._instances_closed else "closing"
+        else:
+            state = f"in_use={max(len(self._plugins) - self._free.qsize(), 0)} open"
+        return (f"<extism_fast.PluginPool main={self.compiled.manifest.describe_main()} size={self.size} "
+                f"max_size={self._max_size} {state}>")
+
 
 class _Lease:
     """The context manager :meth:`PluginPool.get` returns: borrows at ``__enter__``, gives back
