@@ -137,7 +137,8 @@ cdef class CompiledPlugin:
     ``plugin`` is anything ``Plugin`` accepts (wasm bytes, WAT, a path, a JSON or dict manifest,
     a Manifest). Instances share the compiled modules and host functions. ``fuel``: an
     instruction budget per call. ``cache``: the on-disk compile cache (see runtime/compile_cache.py):
-    None follows EXTISM_FAST_CACHE (on by default), False disables it, or a directory.
+    None follows EXTISM_FAST_CACHE (on by default), False disables it, a directory, or a
+    ``CompileCache(directory, max_bytes=...)`` to set its size cap.
     ``interruptible``: compile with epoch interruption, which timeouts and cancel need, as the
     official runtime always does (None, the default, means True). ``False`` is an opt-in speed
     mode for trusted plugins: no checks in the plugin's loops (a tight loop runs up to ~25%

@@ -15,6 +15,7 @@ from extism_fast.host.functions import Function, Val
 from extism_fast.manifest import U64_MAX as U64_MAX
 from extism_fast.manifest import WASM_PAGE_SIZE as WASM_PAGE_SIZE
 from extism_fast.manifest import Manifest, WasmData, WasmFile, WasmUrl
+from extism_fast.runtime.compile_cache import CompileCache
 
 _T = TypeVar("_T")
 _PluginSource = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", dict, Manifest, WasmData, WasmFile, WasmUrl]
@@ -98,7 +99,7 @@ class CompiledPlugin:
         *,
         config: Optional[dict] = None,
         fuel: Optional[int] = None,
-        cache: Union[None, bool, str, "os.PathLike[str]"] = None,
+        cache: Union[None, bool, str, "os.PathLike[str]", CompileCache] = None,
         interruptible: Optional[bool] = None,
     ) -> None: ...
     def function_exists(self, name: str) -> bool: ...

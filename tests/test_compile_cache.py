@@ -45,10 +45,11 @@ def loads(monkeypatch):
     return results
 
 
-def _entry(cache_dir, wasm, **kwargs):
-    """Compile ``wasm`` into ``cache_dir`` and return the path of the one entry it added."""
+def _entry(cache_dir, wasm, cache=None, **kwargs):
+    """Compile ``wasm`` into ``cache_dir`` (through ``cache`` when given) and return the path of
+    the one entry it added."""
     before = set(cache_dir.glob("*.cwasm"))
-    ef.CompiledPlugin(wasm, cache=cache_dir, **kwargs)
+    ef.CompiledPlugin(wasm, cache=cache_dir if cache is None else cache, **kwargs)
     (added,) = set(cache_dir.glob("*.cwasm")) - before
     return added
 
@@ -245,10 +246,10 @@ def test_cache_entry_is_written_and_reused(tmp_path, plugin_wasm):
     ef.CompiledPlugin(wasm, cache=tmp_path)
     entries = list(tmp_path.glob("*.cwasm"))
     assert len(entries) == 1
-    mtime = entries[0].stat().st_mtime_ns
+    inode, blob = entries[0].stat().st_ino, entries[0].read_bytes()
     with ef.Plugin(ef.CompiledPlugin(wasm, cache=tmp_path)) as plugin:
         assert plugin.call("count_vowels", "aa") == vowels("aa")
-    assert entries[0].stat().st_mtime_ns == mtime  # read, not rewritten
+    assert (entries[0].stat().st_ino, entries[0].read_bytes()) == (inode, blob)  # read, not rewritten
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "foreign"])
@@ -331,3 +332,188 @@ def test_a_failed_write_leaves_no_temporary_file(tmp_path, wasm_path):
     assert list(cache.iterdir()) == []
     ef.CompiledPlugin(wasm_path(COUNT).read_bytes(), cache=cache)
     assert [entry.suffix for entry in cache.iterdir()] == [".cwasm"]
+
+
+# ---- a bounded cache: least recently used entries are evicted after a write ----
+
+def _store(cache, name, size=1000, age=None):
+    """Store a ``size``-byte payload under the key of module ``name``; give it mtime ``now - age``."""
+    key = cache.key(name.encode(), "engine")
+    cache.store(key, b"x" * size)
+    if age is not None:
+        os.utime(cache._path(key), (time.time() - age,) * 2)
+    return key
+
+
+def _names(cache):
+    return {p.name for p in cache.directory.glob("*.cwasm")}
+
+
+def _total(directory):
+    return sum(p.stat().st_size for p in directory.glob("*.cwasm"))
+
+
+def test_eviction_is_least_recently_used_not_oldest_written(cache_dir):
+    cache = CompileCache(cache_dir, max_bytes=0)
+    keys = [_store(cache, name, age=100 - i) for i, name in enumerate("abc")]  # a written first
+    entry = compile_cache._HEADER + 1000
+    assert cache.load(keys[0]) is not None  # a hit makes a the most recently used
+    cache.max_bytes = 3 * entry
+    d = _store(cache, "d")
+    assert _names(cache) == {f"{k}.cwasm" for k in (keys[0], keys[2], d)}  # b, the least recent, went
+    _store(cache, "e")
+    assert _names(cache) == {f"{k}.cwasm" for k in (keys[0], d)} | {f"{cache.key(b'e', 'engine')}.cwasm"}
+    assert _total(cache_dir) <= cache.max_bytes
+
+
+def test_a_hit_refreshes_the_entrys_recency(cache_dir, plugin_wasm):
+    wasm = plugin_wasm(COUNT)
+    entry = _entry(cache_dir, wasm)
+    os.utime(entry, (1, 1))
+    _count(cache_dir, wasm)
+    assert time.time() - entry.stat().st_mtime < 60
+
+
+def test_the_entry_just_written_is_kept_even_over_the_cap(cache_dir):
+    cache = CompileCache(cache_dir, max_bytes=0)
+    old = _store(cache, "old", age=10)
+    cache.max_bytes = 10
+    new = _store(cache, "new", size=5000)
+    assert _names(cache) == {f"{new}.cwasm"} and old != new
+
+
+def test_no_cap_keeps_everything(cache_dir):
+    cache = CompileCache(cache_dir, max_bytes=0)
+    for name in "abcdef":
+        _store(cache, name, size=100_000)
+    assert len(_names(cache)) == 6
+
+
+def test_temporary_and_other_files_are_not_evicted(cache_dir):
+    cache = CompileCache(cache_dir, max_bytes=1)
+    (cache_dir / ".x.cwasm.0123abcd.tmp").write_bytes(b"y" * 5000)  # another process's write
+    (cache_dir / "notes.txt").write_bytes(b"y" * 5000)
+    _store(cache, "a", age=10)
+    _store(cache, "b")
+    assert {p.name for p in cache_dir.iterdir()} == {".x.cwasm.0123abcd.tmp", "notes.txt",
+                                                      f"{cache.key(b'b', 'engine')}.cwasm"}
+
+
+def test_the_cap_from_the_environment(cache_dir, monkeypatch, plugin_wasm):
+    monkeypatch.setenv("EXTISM_FAST_CACHE_MAX_BYTES", "3K")
+    assert CompileCache(cache_dir).max_bytes == 3072
+    monkeypatch.setenv("EXTISM_FAST_CACHE_MAX_BYTES", "512MiB")
+    assert cache_from_argument(cache_dir).max_bytes == 512 << 20
+    monkeypatch.setenv("EXTISM_FAST_CACHE_MAX_BYTES", "0")
+    assert CompileCache(cache_dir).max_bytes == 0
+    monkeypatch.delenv("EXTISM_FAST_CACHE_MAX_BYTES")
+    assert CompileCache(cache_dir).max_bytes == compile_cache.DEFAULT_MAX_BYTES == 512 << 20
+    # Through a CompiledPlugin: a cap below two entries keeps only the newest.
+    monkeypatch.setenv("EXTISM_FAST_CACHE_MAX_BYTES", "1")
+    first = _entry(cache_dir, plugin_wasm(COUNT))
+    second = _entry(cache_dir, plugin_wasm("kernel"), functions=[])
+    assert set(cache_dir.glob("*.cwasm")) == {second} and first != second
+
+
+def test_the_cap_from_the_api(cache_dir, plugin_wasm):
+    cache = CompileCache(cache_dir, max_bytes=1)
+    assert cache_from_argument(cache) is cache
+    ef.CompiledPlugin(plugin_wasm(COUNT), cache=cache)
+    second = _entry(cache_dir, plugin_wasm("kernel"), functions=[])  # cache=cache_dir: default cap
+    assert len(list(cache_dir.glob("*.cwasm"))) == 2
+    with ef.Plugin(ef.CompiledPlugin(plugin_wasm("kernel"), functions=[], cache=cache), functions=[]) as p:
+        assert p.call("echo", b"hi") == b"hi"  # a hit writes nothing, so evicts nothing
+    assert len(list(cache_dir.glob("*.cwasm"))) == 2
+    third = _entry(cache_dir, plugin_wasm(COUNT), interruptible=False, cache=cache)
+    assert set(cache_dir.glob("*.cwasm")) == {third} and second != third
+
+
+@pytest.mark.parametrize("value", ["lots", "-1", "1.5G", "12 parsecs"])
+def test_a_bad_cap_in_the_environment_is_an_error_naming_it(cache_dir, monkeypatch, value, plugin_wasm):
+    monkeypatch.setenv("EXTISM_FAST_CACHE_MAX_BYTES", value)
+    with pytest.raises(ef.Error, match=r"EXTISM_FAST_CACHE_MAX_BYTES=.* is not a size.*256M"):
+        ef.CompiledPlugin(plugin_wasm(COUNT), cache=cache_dir)
+    assert list(cache_dir.iterdir()) == []
+    monkeypatch.setenv("EXTISM_FAST_CACHE_MAX_BYTES", "64M")
+    assert _count(cache_dir, plugin_wasm(COUNT), "aa") == vowels("aa")
+
+
+@pytest.mark.parametrize("bad, error", [(-1, ValueError), (1.5, TypeError), ("1M", TypeError), (True, TypeError)])
+def test_a_bad_cap_in_the_api_is_an_error_naming_it(cache_dir, bad, error):
+    with pytest.raises(error, match="max_bytes"):
+        CompileCache(cache_dir, max_bytes=bad)
+
+
+def test_a_file_vanishing_during_eviction_is_tolerated(cache_dir, monkeypatch):
+    """Another process evicts the same entries at the same time: each unlink finds its file gone."""
+    cache = CompileCache(cache_dir, max_bytes=0)
+    for i, name in enumerate("abcd"):
+        _store(cache, name, age=10 - i)
+    cache.max_bytes = 2 * (compile_cache._HEADER + 1000)
+    real_unlink = os.unlink
+
+    def raced(path, *args, **kwargs):
+        real_unlink(path)  # the other process was first
+        return real_unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", raced)
+    new = _store(cache, "e")
+    monkeypatch.setattr(os, "unlink", real_unlink)
+    d = cache.key(b"d", "engine")
+    assert _names(cache) == {f"{d}.cwasm", f"{new}.cwasm"}
+
+
+def test_an_entry_vanishing_while_listed_is_skipped(cache_dir, monkeypatch):
+    cache = CompileCache(cache_dir, max_bytes=0)
+    for i, name in enumerate("abc"):
+        _store(cache, name, age=10 - i)
+    cache.max_bytes = 2 * (compile_cache._HEADER + 1000)
+    real_scandir = os.scandir
+
+    class Vanishing:
+        def __init__(self, entries):
+            self.entries = entries
+
+        def __enter__(self):
+            (cache_dir / f"{cache.key(b'a', 'engine')}.cwasm").unlink()  # gone between list and stat
+            return iter(self.entries)
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(os, "scandir", lambda path: Vanishing(list(real_scandir(path))))
+    new = _store(cache, "d")
+    monkeypatch.setattr(os, "scandir", real_scandir)
+    assert _names(cache) == {f"{cache.key(b'c', 'engine')}.cwasm", f"{new}.cwasm"}
+
+
+def test_an_eviction_failure_does_not_fail_the_plugin(cache_dir, monkeypatch, plugin_wasm, caplog):
+    def broken(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    with monkeypatch.context() as patch, caplog.at_level(logging.DEBUG, logger="extism_fast"):
+        patch.setattr(os, "scandir", broken)
+        assert _count(CompileCache(cache_dir, max_bytes=1), plugin_wasm(COUNT), "aa") == vowels("aa")
+    assert len(list(cache_dir.glob("*.cwasm"))) == 1
+    assert "cannot evict from the compile cache" in caplog.text
+
+
+def test_processes_sharing_a_small_cap_all_succeed_and_stay_bounded(cache_dir):
+    """Two processes fill one directory with a cap of four entries, evicting concurrently."""
+    entry = compile_cache._HEADER + 20_000
+    script = textwrap.dedent(f"""
+        import sys
+        from extism_fast.runtime.compile_cache import CompileCache
+        cache = CompileCache({str(cache_dir)!r}, max_bytes={4 * entry})
+        for i in range(60):
+            key = cache.key(f"{{sys.argv[1]}}-{{i}}".encode(), "engine")
+            cache.store(key, bytes(20_000))
+            cache.load(key)  # a hit, or None when the other process evicted it already
+        print("ok")
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", script, tag], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for tag in "ab"]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert [o[0].strip() for o in outs] == ["ok", "ok"]
+    assert 0 < _total(cache_dir) <= 5 * entry

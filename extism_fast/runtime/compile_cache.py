@@ -23,6 +23,14 @@ whoever can write it can run code as you, which is why an untrusted directory is
 On by default, in ``$EXTISM_FAST_CACHE_DIR`` or ``$XDG_CACHE_HOME/extism_fast`` (default
 ``~/.cache/extism_fast``); ``EXTISM_FAST_CACHE=0`` or ``CompiledPlugin(..., cache=False)`` turns it
 off.
+
+The directory is bounded: after an entry is written, when the directory's entries add up to more
+than the cap (512 MiB by default; ``$EXTISM_FAST_CACHE_MAX_BYTES`` or
+``CompileCache(directory, max_bytes=...)``, 0 for no cap) the least recently used entries are
+deleted, oldest first, until they fit. Recency is an entry's mtime, set when it is written and
+again on each hit, so processes sharing the directory share it too; the entry just written is never
+deleted, and eviction never fails a plugin's creation (a file another process deleted first is
+skipped, any other problem is logged).
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ import hashlib
 import logging
 import os
 import platform
+import re
 import stat
 import tomllib
 from pathlib import Path
@@ -40,7 +49,8 @@ from typing import NamedTuple, Optional, Tuple, Union
 from extism_fast._files import replaced_on_success
 from extism_fast.host.logs import LOGGER_NAME
 
-__all__ = ["CompileCache", "EntryKey", "cache_from_argument", "default_directory"]
+__all__ = ["DEFAULT_MAX_BYTES", "CompileCache", "EntryKey", "cache_from_argument", "default_directory",
+           "default_max_bytes"]
 
 logger = logging.getLogger(LOGGER_NAME)
 
@@ -51,6 +61,10 @@ _HEADER = len(_MAGIC) + 3 * _DIGEST  # magic, module sha256, engine fingerprint,
 # plus a multiple of the module's size.
 _ENTRY_SLACK_BYTES = 64 << 20
 _ENTRY_BYTES_PER_MODULE_BYTE = 16
+
+DEFAULT_MAX_BYTES = 512 << 20
+_MAX_BYTES_ENV = "EXTISM_FAST_CACHE_MAX_BYTES"
+_SIZE_SUFFIXES = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 _warned_directories: set[str] = set()  # warn once per directory and process
 
@@ -122,11 +136,40 @@ def _read_entry(path: Path, limit: int) -> Optional[bytes]:
         os.close(fd)
 
 
-class CompileCache:
-    """A directory of compiled modules; safe to share between processes (writes are atomic)."""
+def default_max_bytes() -> int:
+    """The cap from ``$EXTISM_FAST_CACHE_MAX_BYTES`` (bytes, or with a binary suffix: ``K``,
+    ``M``, ``G``, optionally followed by ``iB``/``B``; 0 for no cap), else 512 MiB.
 
-    def __init__(self, directory: Union[str, os.PathLike]) -> None:
+    :raises Error: naming the variable when its value is not such a size."""
+    text = os.environ.get(_MAX_BYTES_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_BYTES
+    match = re.fullmatch(r"(\d+)\s*(?:([kmg])(?:i?b)?|b)?", text, re.IGNORECASE)
+    if match is None:
+        from extism_fast.errors import Error
+        raise Error(f"{_MAX_BYTES_ENV}={text!r} is not a size: give bytes as a whole number (0 for no cap), "
+                    f"or with a suffix such as 256M or 2GiB")
+    return int(match[1]) * _SIZE_SUFFIXES[(match[2] or "").lower()]
+
+
+class CompileCache:
+    """A directory of compiled modules; safe to share between processes (writes are atomic).
+
+    ``max_bytes``: the cap on the entries' total size, least recently used evicted first (0: no
+    cap); None (the default) reads ``$EXTISM_FAST_CACHE_MAX_BYTES`` (see default_max_bytes)."""
+
+    def __init__(self, directory: Union[str, os.PathLike], *, max_bytes: Optional[int] = None) -> None:
+        if max_bytes is None:
+            max_bytes = default_max_bytes()
+        elif isinstance(max_bytes, bool) or not isinstance(max_bytes, int):
+            raise TypeError(f"max_bytes must be an int (bytes; 0 for no cap), not {type(max_bytes).__name__}")
+        elif max_bytes < 0:
+            raise ValueError(f"max_bytes must be 0 (no cap) or a positive number of bytes, not {max_bytes}")
         self.directory = Path(directory)
+        self.max_bytes = max_bytes
+
+    def __repr__(self) -> str:
+        return f"CompileCache({str(self.directory)!r}, max_bytes={self.max_bytes})"
 
     def key(self, wasm: bytes, engine: str) -> EntryKey:
         """The key of ``wasm`` compiled on the engine described by ``engine``."""
@@ -177,7 +220,16 @@ class CompileCache:
             logger.warning("extism_fast: discarding a damaged or foreign compile cache entry %s (%s)", path, exc)
             self.discard(key)
             return None
+        self._touch(path)
         return blob[_HEADER:]
+
+    @staticmethod
+    def _touch(path: Path) -> None:
+        """Mark the entry at ``path`` as just used (its mtime: the eviction order)."""
+        try:
+            os.utime(path, follow_symlinks=False)
+        except OSError:
+            pass  # evicted meanwhile, or a read-only cache: it is only older than it should be
 
     @staticmethod
     def _check(blob: memoryview, key: EntryKey) -> None:
@@ -206,6 +258,47 @@ class CompileCache:
                 f.write(blob)
         except OSError as exc:
             logger.debug("extism_fast: cannot write the compile cache in %s: %s", self.directory, exc)
+            return
+        self.evict(keep=key)
+
+    def _entries(self) -> list[tuple[int, int, str]]:
+        """(mtime, size, name) of each entry (regular ``*.cwasm`` files; not others' temporary
+        files); one that vanishes while listed is left out."""
+        found = []
+        with os.scandir(self.directory) as it:
+            for entry in it:
+                if not entry.name.endswith(".cwasm"):
+                    continue
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue  # another process evicted it
+                if stat.S_ISREG(st.st_mode):
+                    found.append((st.st_mtime_ns, st.st_size, entry.name))
+        return found
+
+    def evict(self, keep: Optional[EntryKey] = None) -> None:
+        """Delete the least recently used entries, oldest first, until the entries add up to at
+        most ``max_bytes`` (never ``keep``'s). Never raises: a failure is logged and leaves the
+        cache larger than its cap until the next write."""
+        if not self.max_bytes:
+            return
+        try:
+            entries = self._entries()
+            total = sum(size for _, size, _ in entries)
+            kept = f"{keep}.cwasm" if keep is not None else None
+            for _, size, name in sorted(entries):
+                if total <= self.max_bytes:
+                    break
+                if name == kept:
+                    continue
+                try:
+                    os.unlink(self.directory / name)
+                except FileNotFoundError:
+                    pass  # another process evicted it first: it is gone all the same
+                total -= size
+        except Exception as exc:  # a cache problem must not fail a plugin's creation
+            logger.debug("extism_fast: cannot evict from the compile cache in %s: %s", self.directory, exc)
 
     def discard(self, key: EntryKey) -> None:
         """Remove an entry (ignored when absent)."""
@@ -253,9 +346,10 @@ def default_directory() -> Path:
     return Path(base) / "extism_fast"
 
 
-def cache_from_argument(cache: Union[None, bool, str, os.PathLike]) -> Optional[CompileCache]:
+def cache_from_argument(cache: Union[None, bool, str, os.PathLike, CompileCache]) -> Optional[CompileCache]:
     """The cache a CompiledPlugin uses: ``None`` follows ``EXTISM_FAST_CACHE`` (on unless 0/false/
-    no/off), ``False`` disables, ``True`` the default directory, a path that directory."""
+    no/off), ``False`` disables, ``True`` the default directory, a path that directory, a
+    CompileCache itself (its directory and cap)."""
     if cache is None:
         if os.environ.get("EXTISM_FAST_CACHE", "1").strip().lower() in ("0", "false", "no", "off"):
             return None
@@ -266,4 +360,6 @@ def cache_from_argument(cache: Union[None, bool, str, os.PathLike]) -> Optional[
         return None
     if cache is True:
         return CompileCache(default_directory())
+    if isinstance(cache, CompileCache):
+        return cache
     return CompileCache(cache)
