@@ -133,27 +133,24 @@ int memory_budget_end_call(memory_budget *b) {
     return b->spent + b->host_charged > (uint64_t)b->limit;
 }
 
+/* Is there room for `bytes` more, with what the wasm memories grew so far charged? Marks the
+ * budget refused, or not: the kernel asks again for less after a refusal (kernel.c, commit). */
+static int take_room(memory_budget *b, uint64_t bytes) {
+    charge_from(b, 0);
+    b->refused = bytes > (uint64_t)memory_budget_left(b);
+    return b->refused ? -1 : 0;
+}
+
 int memory_budget_allow(memory_budget *b, uint64_t current_bytes, uint64_t bytes) {
     if (!b->started) return 0;
-    charge_from(b, 0);
-    if (bytes > (uint64_t)memory_budget_left(b)) {
-        b->refused = 1;
-        return -1;
-    }
-    b->refused = 0; /* the kernel asks again for less after a refusal (kernel.c, commit) */
+    if (take_room(b, bytes) != 0) return -1;
     if (current_bytes + bytes > (uint64_t)b->cap) set_cap(b, (int64_t)(current_bytes + bytes));
     return 0;
 }
 
 int memory_budget_charge_host(memory_budget *b, uint64_t bytes) {
     if (!b->started) return 0;
-    if (bytes > b->host_charged) {
-        charge_from(b, 0);
-        if (bytes - b->host_charged > (uint64_t)memory_budget_left(b)) {
-            b->refused = 1;
-            return -1;
-        }
-    }
+    if (bytes > b->host_charged && take_room(b, bytes - b->host_charged) != 0) return -1;
     b->refused = 0;
     b->host_charged = bytes;
     cap_wasm_memories(b);
