@@ -619,6 +619,41 @@ def test_subprocess_stdin_to_stdout():
     assert _summary(err) == (50, 0)
 
 
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+def test_stdout_output_is_utf8_whatever_the_locale(echo_wat, encoding):
+    """JSON Lines are UTF-8: a stdout whose encoding cannot hold the output text (a C or Latin-1
+    locale, PYTHONIOENCODING) used to stop the run with UnicodeEncodeError."""
+    texts = ["héllo ☃", "plain", "\u2028 \U0001f600"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "extism_fast", "batch", str(echo_wat), "echo_unless_x", "-f", "-", "-o", "-", "-q"],
+        input="".join(json.dumps(t) + "\n" for t in texts).encode(), capture_output=True, cwd=REPO_ROOT,
+        timeout=60, env={**os.environ, "PYTHONIOENCODING": encoding},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert [json.loads(line.decode("utf-8")) for line in proc.stdout.splitlines()] == [
+        {"index": i, "output": t} for i, t in enumerate(texts)
+    ]
+
+
+@pytest.mark.parametrize("to_stdout", [False, True])
+def test_an_error_text_with_a_lone_surrogate_is_a_valid_json_line(run, tmp_path, monkeypatch, to_stdout):
+    """Only an error text can hold a lone surrogate (a host exception's message, say); it is
+    written as its JSON escape instead of failing the UTF-8 output."""
+    from extism_fast.cli import batch_engine
+
+    def run_chunk(pool, function, items):
+        return [extism_fast.PluginError("bad \udc80 byte") for _ in items]
+
+    monkeypatch.setattr(batch_engine, "run_chunk", run_chunk)
+    inp = _write_lines(tmp_path / "in.jsonl", ['"a"'])
+    out = tmp_path / "out.jsonl"
+    status, stdout, err = run("batch", COUNT_VOWELS_WAT, "count_vowels", "-f", inp, "-o", "-" if to_stdout else out)
+    assert status == 1, err
+    line = stdout if to_stdout else out.read_bytes()
+    assert json.loads(line) == {"index": 0, "error": "bad \udc80 byte", "type": "PluginError"}
+    assert _summary(err) == (1, 1)
+
+
 # ---- --lines, --quiet, --no-progress ----
 
 

@@ -234,10 +234,18 @@ def _sink_of(args: argparse.Namespace, stack: contextlib.ExitStack) -> Callable[
     if cli_batch_dist.is_parquet(args.output):
         return stack.enter_context(cli_batch_dist.parquet_sink(args.output, lambda: _output_file(args.output, stack)))
     if args.output == "-":
-        stack.callback(sys.stdout.flush)
-        return json_lines_sink(sys.stdout.write)
-    sink = io.TextIOWrapper(_output_file(args.output, stack), encoding="utf-8", newline="\n")
-    stack.callback(sink.detach)  # flushed before the file is closed and renamed
+        sys.stdout.flush()  # what was written before goes first
+        binary = getattr(sys.stdout, "buffer", None)
+        if binary is None:  # a text stream in memory (contextlib.redirect_stdout): no encoding
+            return json_lines_sink(sys.stdout.write)
+        stack.callback(binary.flush)
+    else:
+        binary = _output_file(args.output, stack)
+    # JSON Lines are UTF-8 whatever the locale's encoding (stdout's may be ASCII or Latin-1); a
+    # lone surrogate (only an error text can hold one) is written as its JSON escape \udXXX, as
+    # `call --json` writes it, so the line stays valid JSON.
+    sink = io.TextIOWrapper(binary, encoding="utf-8", errors="backslashreplace", newline="\n")
+    stack.callback(sink.detach)  # flushed before the file is closed and renamed; stdout stays open
     return json_lines_sink(sink.write)
 
 
