@@ -744,6 +744,11 @@ def test_broken_servers(raw_server, reply, reason):
         (f"http://[::1]:99999/p?{SECRET}", "http://[::1]/p"),
         (f"http://u:{SECRET}@[::1/p", "<a URL that cannot be parsed>"),
         ("file:///etc/passwd", "file:///etc/passwd"),
+        ("https://registry.example/@scope/pkg.wasm", "https://registry.example/@scope/pkg.wasm"),
+        # no network location: an "@" may end credentials that were not parsed as such
+        (f"http:user:{SECRET}@example.com/a.wasm", "<a URL without a host (not shown: it may hold credentials)>"),
+        (f"ht!tp://user:{SECRET}@example.com/", "<a URL without a host (not shown: it may hold credentials)>"),
+        ("example.com/a.wasm", "example.com/a.wasm"),
     ],
 )
 def test_redact_url(url, shown):

@@ -361,6 +361,12 @@ SECRET = "tok-s3cr3t-value"
         {"wasm": [{"url": f"http://user:{SECRET}@h:port/m.wasm"}]},
         {"wasm": [{"url": f"http://h:{SECRET}/m.wasm"}]},
         {"wasm": [{"url": f"http://user:{SECRET}@h/a b?access_token={SECRET}"}]},
+        # No "//" after the scheme, or no valid scheme: urlsplit finds no host, so the
+        # credentials are not parsed as such (redact_url used to show them as the path).
+        {"wasm": [{"url": f"http:user:{SECRET}@h/m.wasm"}]},
+        {"wasm": [{"url": f"1http://user:{SECRET}@h/m.wasm"}]},
+        {"wasm": [{"url": f"user:{SECRET}@h/m.wasm"}]},
+        {"wasm": [{"url": f"http://user:{SECRET}@h/m.wasm".encode()}]},  # not a str: its type only
     ],
 )
 def test_secret_values_are_never_shown(d):

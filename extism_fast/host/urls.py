@@ -26,13 +26,17 @@ def redact_url(url: str) -> str:
 
     The port is kept only when it parses (an unparseable "port" may be a password: in
     ``http://user:pass`` everything after the colon is the port). A URL that cannot be parsed at
-    all gives a fixed placeholder, never its text.
+    all gives a fixed placeholder, never its text, and so does one with an ``@`` but no network
+    location (``http:user:pass@host``, ``1http://user:pass@host``): its credentials were not
+    parsed as such and would be shown as its path.
     """
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
     except (ValueError, TypeError):
         return "<a URL that cannot be parsed>"
+    if not parts.netloc and "@" in parts.path:
+        return "<a URL without a host (not shown: it may hold credentials)>"
     if ":" in host:
         host = f"[{host}]"
     try:

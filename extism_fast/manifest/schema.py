@@ -288,8 +288,8 @@ class WasmUrl:
 def _check_url(where: str, url: Any) -> None:
     """An http(s) URL the HTTP client can fetch as it is; messages show it redacted (see redact_url)."""
     what = "an http:// or https:// URL"
-    if not isinstance(url, str):
-        raise _fail(where, what, url)
+    if not isinstance(url, str):  # its type only: bytes or a URL object may hold credentials
+        raise _fail_type(where, what, url)
     # Only http(s): a file:// or ftp:// URL from a manifest of an
     # untrusted party could use to read local files in a way `path` sources make explicit.
     if not re.match(r"(?i)https?://[^/?#]", url):
