@@ -17,7 +17,8 @@ that item's error (type ``InputError``, naming the accepted forms), so output li
 belongs to input line *i*. With ``--lines`` every line is raw text instead: the input is the
 line's bytes without its newline (``\n`` or ``\r\n``), so a blank line is an empty input.
 
-Output: one JSON line per item, in input order, to ``--output`` (``-`` for stdout)::
+Output: one JSON line per item, in input order, to ``--output`` (``-`` for stdout), in UTF-8
+whatever the locale::
 
     {"index": 0, "output": "<output as text>"}          the output is valid UTF-8
     {"index": 1, "output_base64": "<output bytes>"}     otherwise
