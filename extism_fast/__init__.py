@@ -23,8 +23,8 @@ try:
         restore_trap_handlers,
         wat2wasm,
     )
-except ModuleNotFoundError as error:  # the source folder of a checkout, the extension not built in it
-    if error.name != "extism_fast._runtime":
+except ModuleNotFoundError as _missing:  # the source folder of a checkout, the extension not built in it
+    if _missing.name != "extism_fast._runtime":
         raise
     _checkout = __path__[0].rpartition("/")[0]
     raise ModuleNotFoundError(
@@ -33,7 +33,7 @@ except ModuleNotFoundError as error:  # the source folder of a checkout, the ext
         "from the checkout root or has it on sys.path (`pip install .` builds the extension into the "
         "installed copy only). Run from another directory to use the installed package, or build the "
         f"extension in place: `cd {_checkout} && pip install -e .` "
-        "(or `python setup.py build_ext --inplace` there)", name=error.name) from None
+        "(or `python setup.py build_ext --inplace` there)", name=_missing.name) from None
 from extism_fast.errors import (
     CallError,
     CancelledError,
