@@ -57,7 +57,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
-import extism
+try:
+    import extism  # the official SDK, measured side by side
+except ModuleNotFoundError as missing:
+    raise SystemExit(f"bench: {missing.name} is not installed: the bench needs its extra, "
+                     "pip install -e '.[bench]' (from the checkout root)") from None
 import extism_fast
 
 if not __package__:  # run as `python bench/compare.py`: make the `bench` package importable
@@ -662,9 +666,14 @@ _LOAD_SCRIPT = textwrap.dedent("""
 """)
 
 
-def _run_script(script: str, *args: str, env: dict | None = None) -> str:
-    proc = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=300)
+def _run_script(script: str, *args: str, env: dict | None = None, timeout: float = 300) -> str:
+    try:
+        proc = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True,
+                              env={**os.environ, **(env or {})}, timeout=timeout)
+    except subprocess.TimeoutExpired as hung:  # run() killed it; its stderr so far may come as bytes
+        stderr = hung.stderr.decode(errors="replace") if isinstance(hung.stderr, bytes) else hung.stderr or ""
+        raise SystemExit(f"bench: subprocess {args!r} did not finish in {timeout:g} s; it was killed:\n"
+                         f"{stderr}") from None
     if proc.returncode != 0:
         raise SystemExit(f"bench: subprocess {args!r} failed:\n{proc.stderr}")
     return proc.stdout.strip()

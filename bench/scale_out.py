@@ -166,18 +166,41 @@ def local_pool(wasm: bytes, function: str, count: int, workers: int = 2) -> Iter
     here, there = context.Pipe()
     process = context.Process(target=_serve_local_pool, args=(there, wasm, function, count, workers), daemon=True)
     process.start()
+    there.close()  # the child's copy only: its death then ends `here` (EOFError) instead of a wait forever
     try:
-        here.recv()  # ready: inputs made, pool warm
+        _receive(here, process, "getting ready")  # ready: inputs made, pool warm
 
         def run() -> Timed:
-            here.send("run")
-            return Timed(here.recv())
+            with contextlib.suppress(OSError):  # the process is gone: _receive says so
+                here.send("run")
+            return Timed(_receive(here, process, "a timed run"))
 
         yield run
     finally:
         with contextlib.suppress(OSError):  # the process is gone already: keep the first error
             here.send("stop")
         process.join(timeout=30)
+
+
+#: Seconds local_pool waits for its process to answer (a run of 10^5 items takes about one).
+LOCAL_POOL_TIMEOUT_S = 300.0
+
+
+def _receive(connection: Any, process: Any, what: str, timeout: float | None = None) -> Any:
+    """The local pool process's next message; SystemExit at once if the process died (its traceback
+    is on stderr above), or if it sent nothing in ``timeout`` seconds (LOCAL_POOL_TIMEOUT_S)."""
+    limit = LOCAL_POOL_TIMEOUT_S if timeout is None else timeout
+    deadline = time.monotonic() + limit
+    while not connection.poll(min(1.0, limit)) and process.is_alive():
+        if time.monotonic() >= deadline:
+            process.kill()
+            raise SystemExit(f"bench: the local pool process sent nothing in {limit:g} s ({what}); killed it")
+    try:
+        return connection.recv()
+    except EOFError:
+        process.join(timeout=5)
+        raise SystemExit(f"bench: the local pool process exited (status {process.exitcode}) before {what}; "
+                         "its error is above") from None
 
 
 def _serve_local_pool(connection: Any, wasm: bytes, function: str, count: int, workers: int) -> None:

@@ -12,16 +12,28 @@ from extism_fast import _moved
 
 _moved.install()  # first: the old paths must resolve for whatever imports them next
 
-from extism_fast._runtime import (
-    CancelHandle,
-    CompiledPlugin,
-    CurrentPlugin,
-    KernelBuffer,
-    Memory,
-    Plugin,
-    restore_trap_handlers,
-    wat2wasm,
-)
+try:
+    from extism_fast._runtime import (
+        CancelHandle,
+        CompiledPlugin,
+        CurrentPlugin,
+        KernelBuffer,
+        Memory,
+        Plugin,
+        restore_trap_handlers,
+        wat2wasm,
+    )
+except ModuleNotFoundError as _missing:  # the source folder of a checkout, the extension not built in it
+    if _missing.name != "extism_fast._runtime":
+        raise
+    _checkout = __path__[0].rpartition("/")[0]
+    raise ModuleNotFoundError(
+        f"extism_fast's compiled extension (_runtime) is not built in {__path__[0]}: Python imported "
+        "this source folder of a checkout, which shadows an installed extism_fast when Python runs "
+        "from the checkout root or has it on sys.path (`pip install .` builds the extension into the "
+        "installed copy only). Run from another directory to use the installed package, or build the "
+        f"extension in place: `cd {_checkout} && pip install -e .` "
+        "(or `python setup.py build_ext --inplace` there)", name=_missing.name) from None
 from extism_fast.errors import (
     CallError,
     CancelledError,

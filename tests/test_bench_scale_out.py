@@ -71,3 +71,81 @@ def test_the_local_pool_reference_times_itself_and_gives_the_pools_outputs(plugi
     assert seconds > 0
     with extism_fast.Plugin(wasm, functions=[]) as plugin:
         assert outputs == plugin.call_many("count_vowels", scale_out.make_inputs(0, 16))
+
+
+# -- a child process that dies or hangs fails the bench at once, never a wait forever ---------------
+
+def _fails_within(seconds, run):
+    """``run()`` raises SystemExit within ``seconds`` (a thread: today's hang would block the test)."""
+    import threading
+
+    outcome = []
+    thread = threading.Thread(target=lambda: outcome.append(_outcome(run)), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert outcome, f"still waiting after {seconds} s"
+    assert isinstance(outcome[0], SystemExit), outcome[0]
+    return str(outcome[0])
+
+
+def _outcome(run):
+    try:
+        run()
+    except BaseException as error:  # noqa: BLE001 - SystemExit is what the bench raises
+        return error
+    return None
+
+
+def test_a_local_pool_process_that_dies_before_it_is_ready_fails_the_bench_at_once():
+    def run():
+        with scale_out.local_pool(b"not wasm", "count_vowels", 16):
+            pass
+
+    message = _fails_within(60, run)
+    assert "the local pool process exited (status 1) before getting ready; its error is above" in message
+
+
+def test_a_local_pool_process_that_dies_between_runs_fails_the_bench_at_once(plugin_wasm):
+    import multiprocessing
+
+    def run():
+        with scale_out.local_pool(plugin_wasm("examples/count_vowels.c"), "count_vowels", 16) as timed_run:
+            timed_run()
+            (process,) = multiprocessing.active_children()
+            process.kill()
+            process.join(10)
+            timed_run()
+
+    assert "the local pool process exited (status -9) before a timed run" in _fails_within(60, run)
+
+
+def test_a_local_pool_process_that_answers_nothing_is_killed_after_the_timeout(monkeypatch):
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    here, there = context.Pipe()
+    process = context.Process(target=time_sleep, args=(60,), daemon=True)
+    process.start()
+    try:
+        message = _fails_within(30, lambda: scale_out._receive(here, process, "a timed run", timeout=1))
+        assert message == "bench: the local pool process sent nothing in 1 s (a timed run); killed it"
+        process.join(10)
+        assert process.exitcode is not None
+    finally:
+        process.kill()
+
+
+def time_sleep(seconds):
+    import time
+
+    time.sleep(seconds)
+
+
+def test_a_bench_subprocess_that_fails_or_hangs_ends_the_bench_with_its_error():
+    from bench.compare import _run_script
+
+    with pytest.raises(SystemExit, match=r"subprocess \('x',\) failed:\n(?s:.*)ZeroDivisionError"):
+        _run_script("1 / 0", "x")
+    script = "import sys, time; print('started', file=sys.stderr, flush=True); time.sleep(60)"
+    with pytest.raises(SystemExit, match=r"subprocess \('y',\) did not finish in 1 s; it was killed:\nstarted"):
+        _run_script(script, "y", timeout=1)

@@ -49,7 +49,7 @@ def test_the_sdist_ships_the_sources_and_no_generated_files(dist):
                 "extism_fast/_runtime.pyx", "extism_fast/_runtime.pyi", "extism_fast/py.typed",
                 "extism_fast/_runtime.pxd", "extism_fast/includes/wasmtime.pxd", "extism_fast/includes/kernel.pxd",
                 "pdk/c/extism-pdk.h", "examples/count_vowels.wat", "examples/count_vowels.c",
-                "examples/count_vowels_server.py"}
+                "examples/count_vowels_server.py", "examples/hello_host.wat"}
     expected |= {str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "extism_fast").glob("*.pxi")}
     expected |= PACKAGE_PY_FILES
     expected |= {str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "kernel_c").glob("*.[ch]")}

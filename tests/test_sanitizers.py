@@ -11,7 +11,8 @@ Every test file runs sanitized (in two processes at once, one per core) except:
 * ``test_packaging.py``: it builds the sdist and a wheel from the repository with the normal flags;
   nothing sanitized runs in it.
 * ``test_sanitizers.py``: this file.
-* ``test_dask.py``, ``test_ray.py``, ``test_cli_batch_dist.py``: they start Dask and Ray clusters,
+* ``test_dask.py``, ``test_ray.py``, ``test_cli_batch_dist.py``, ``test_readme_blocks.py`` (the
+  README's Dask and Ray examples): they start Dask and Ray clusters,
   whose own processes (Ray's raylet and workers are C++ and Python binaries of their own) inherit
   the preloaded sanitizer runtimes and hang under them; the code of ours they reach (call_many,
   PluginPool, pickling) runs sanitized in the other files.
@@ -45,7 +46,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 TESTS_DIR = REPO_ROOT / "tests"
 
 NOT_SANITIZED_FILES = {"test_packaging.py", "test_sanitizers.py", "test_dask.py", "test_ray.py",
-                       "test_cli_batch_dist.py", "test_docs.py"}
+                       "test_cli_batch_dist.py", "test_docs.py", "test_readme_blocks.py"}
 NOT_SANITIZED_TESTS = ["tests/test_instances.py::test_no_pool_when_its_address_space_is_refused",
                        "tests/test_signals.py::test_ray_driver_tasks_and_actors_get_trap_errors"]
 
