@@ -36,6 +36,7 @@ from typing import Any, NoReturn
 from extism_fast.cli.batch import add_batch_parser, run_batch_command
 from extism_fast.cli.options import (
     EXIT_FAILURE,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
     PROG,
@@ -261,8 +262,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_FAILURE
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt:  # Ctrl-C stops a running call too (README, "Stopping a call")
+        sys.stderr.write(f"{PROG}: interrupted\n")
+        sys.stderr.flush()
+        return EXIT_INTERRUPTED
     except Exception as exc:  # a bug, or bad input nothing above checks: still one line, no traceback
         return fail(f"unexpected {type(exc).__name__}: {exc}", EXIT_FAILURE)
 
