@@ -39,9 +39,7 @@ mode, loop_wat = sys.argv[1:3]
 handled = []
 if mode == "ignored":
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-elif mode == "own_handler":
-    signal.signal(signal.SIGINT, lambda signum, frame: handled.append(signum))
-elif mode == "raising_handler":
+elif mode == "raising_handler":  # set before extism_fast is imported, own_handler's after
     def stop(signum, frame):
         handled.append(signum)
         raise RuntimeError("stopped by my handler")
@@ -49,6 +47,8 @@ elif mode == "raising_handler":
 
 import extism_fast as ef
 
+if mode == "own_handler":  # replaces extism_fast's SIGINT handler: the call's first tick puts it back
+    signal.signal(signal.SIGINT, lambda signum, frame: handled.append(signum))
 logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(message)s")  # the plugin's log
 plugin = ef.Plugin(loop_wat, functions=[], interruptible=mode != "not_interruptible")
 timed = ef.Plugin({"wasm": [{"path": loop_wat}], "timeout_ms": 1500}, functions=[])
