@@ -47,9 +47,9 @@ def complete(script: str, *lines: str, cwd=None) -> list[list[str]]:
 
 def test_subcommands_and_flags(script):
     assert complete(script, "extism-fast ca", "extism-fast call --ti", "extism-fast ", "extism-fast --ver",
-                    "extism-fast batch --no-p", "extism-fast completion ") == [
+                    "extism-fast batch --no-p", "extism-fast completion ", "extism-fast call --log-level w") == [
         ["call"], ["--timeout"], ["batch", "call", "completion"], ["--verbose", "--version"],
-        ["--no-progress"], ["bash"]]
+        ["--no-progress"], ["bash"], ["warn", "warning"]]
 
 
 def test_files_for_plugins_and_file_values_only(script, tmp_path):

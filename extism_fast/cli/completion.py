@@ -1,10 +1,10 @@
 """``extism-fast completion bash``: a shell completion script made from the command's own parser.
 
 The script holds, for the command and each subcommand, its flags (those hidden from ``--help`` left
-out), which flags take a value and how to complete it (its ``choices``, file names when its
-metavar names a FILE or PATH, else nothing), and its positionals (file names for PLUGIN, ``choices``,
-or nothing). It is made from :func:`extism_fast.cli.build_parser` each time, so a new flag is in it
-at once. Only bash: install it with ``extism-fast completion bash > ~/.local/share/bash-completion/
+out), which flags take a value and how to complete it (its ``choices`` or its type's
+``completions``, file names when its metavar names a FILE or PATH, else nothing), and its
+positionals (file names for PLUGIN, ``choices``, or nothing). It is made from the parser
+(:func:`extism_fast.cli.build_parser`) each time, so a new flag is in it at once. Only bash: install it with ``extism-fast completion bash > ~/.local/share/bash-completion/
 completions/extism-fast`` (or ``source <(extism-fast completion bash)`` in ``~/.bashrc``).
 
 Imported only by the ``completion`` subcommand (``extism-fast call`` never loads it).
@@ -20,9 +20,11 @@ NOTHING = ""      # a value or positional nothing can be proposed for (a name, a
 
 
 def _value_completion(action: argparse.Action) -> str:
-    """How a flag's value or a positional is completed: its choices as words, FILES or NOTHING."""
-    if action.choices:
-        return " ".join(str(choice) for choice in action.choices)
+    """How a flag's value or a positional is completed: its choices (or the ``completions`` its
+    ``type`` function lists, as ``--log-level``'s) as words, FILES or NOTHING."""
+    choices = action.choices or getattr(action.type, "completions", None)
+    if choices:
+        return " ".join(str(choice) for choice in choices)
     metavar = str(action.metavar or action.dest).upper()
     return FILES if "FILE" in metavar or "PATH" in metavar or metavar == "PLUGIN" else NOTHING
 

@@ -220,6 +220,9 @@ def log_level(text: str) -> int:
     return level
 
 
+log_level.completions = tuple(_LOG_LEVELS)  # type: ignore[attr-defined]  # for cli/completion.py
+
+
 # --------------------------------------------------------------------------------------------------
 # Options
 # --------------------------------------------------------------------------------------------------
