@@ -310,7 +310,8 @@ def test_interrupt_stops_a_batch_from_another_thread():
             thread.join(0.01)
         assert not thread.is_alive(), "_interrupt did not stop the batch"
         assert isinstance(box.get("exc"), ef.CancelledError), box
-        assert str(box["exc"]) == "the calls of 'loop' were stopped after 1 of 5"
+        # 0 when the stop came before the batch's first call
+        assert str(box["exc"]) in {f"the calls of 'loop' were stopped after {n} of 5" for n in (0, 1)}
         assert plugin.call("ok") == b"ok"
         assert plugin.call_many("ok", [b""] * 3) == [b"ok"] * 3  # the next batch runs whole
         plugin._interrupt()  # idle: no effect
