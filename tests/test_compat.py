@@ -1288,9 +1288,10 @@ def test_ctrl_c_during_a_call(sdk):
     on to its timeout (3 s) before KeyboardInterrupt (README, Differences). tests/test_sigint.py
     tests ours in depth."""
     loop_wat = str(REPO_ROOT / "tests" / "plugins" / "loop.wat")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(extism_fast.__file__)))  # the one imported here
     proc = subprocess.Popen(
         [sys.executable, "-c", _CTRL_C_PROGRAM.format(sdk=sdk.__name__), loop_wat],
-        stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT, env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
+        stdout=subprocess.PIPE, text=True, cwd=root, env=dict(os.environ, PYTHONPATH=str(root)),
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert proc.stdout.readline() == "ready\n"

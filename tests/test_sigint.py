@@ -18,13 +18,16 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 import extism_fast as ef
-from conftest import PLUGINS_DIR, REPO_ROOT
+from conftest import PLUGINS_DIR
 
 LOOP_WAT = str(PLUGINS_DIR / "loop.wat")
+# Children import the extism_fast this process imported (the sanitized copy under test_sanitizers.py).
+PACKAGE_ROOT = Path(ef.__file__).resolve().parent.parent
 STARTED = "started!"
 STOPPED_WITHIN = 2.0  # seconds from the SIGINT to the program's report
 # After the marker: the plugin's log call has returned to wasm (a SIGINT while Python runs the
@@ -122,9 +125,9 @@ class Child:
     """A subprocess whose stdout and stderr lines are read as they come."""
 
     def __init__(self, argv: list[str]) -> None:
-        env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONPATH=str(PACKAGE_ROOT), PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     cwd=REPO_ROOT, env=env, preexec_fn=_default_sigint)
+                                     cwd=PACKAGE_ROOT, env=env, preexec_fn=_default_sigint)
         self.lines: queue.Queue = queue.Queue()
         self.stdout: list[str] = []
         self.stderr: list[str] = []
