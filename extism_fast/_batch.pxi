@@ -22,6 +22,16 @@ def parse_output(bytes out, parse):
     return memoryview(out) if parse is None else parse(out)
 
 
+# _Batch.stop: written by another thread (Plugin._interrupt), read by the batch between calls.
+cdef extern from *:
+    """
+    static inline void batch_flag_set(int *flag) { __atomic_store_n(flag, 1, __ATOMIC_RELEASE); }
+    static inline int batch_flag_get(int *flag) { return __atomic_load_n(flag, __ATOMIC_ACQUIRE); }
+    """
+    void batch_flag_set(int *flag) noexcept nogil
+    int batch_flag_get(int *flag) noexcept nogil
+
+
 cdef class _Batch:
     """The inputs, results and outputs of one batch of calls; run() needs no GIL."""
 
@@ -81,10 +91,15 @@ cdef class _Batch:
         pool full (``pool_full``): the caller moves the plugin on-demand and runs the rest. With
         ``pause`` (BATCH_PAUSE_FAILED: after a failed item; BATCH_PAUSE_EACH: after every item),
         stops after such an item with ``paused`` set: the caller finishes its call
-        (Plugin._finish_call), then runs the rest."""
+        (Plugin._finish_call), then runs the rest. Stops before the next call once ``stop`` is
+        set, and sets it when Ctrl-C came (``watch_sigint``: a count other than ``sigint_seen``)."""
         cdef size_t i
         cdef bint failed
         for i in range(self.done, self.count):
+            if self.watch_sigint and sigint_count() != self.sigint_seen:
+                batch_flag_set(&self.stop)
+            if batch_flag_get(&self.stop):
+                return
             call_run(inst, index, self.inputs[i], self.input_lengths[i], 0, &self.results_[i])
             if self.results_[i].status == CALL_POOL_EXHAUSTED:
                 free(self.results_[i].message)

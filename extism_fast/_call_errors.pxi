@@ -16,9 +16,12 @@ cdef _missing_export(Plugin plugin, name):
 
 cdef _call_error(Plugin plugin, name, call_result *r):
     """The exception of a failed call (r.status != CALL_OK), by its call_status and failure_kind; its
-    message is taken (freed, r.message = NULL). The one mapping: Plugin.call, batches and Arrow use it."""
+    message is taken (freed, r.message = NULL). The one mapping: Plugin.call, batches and Arrow use it.
+    A signal that arrived during the call has its Python handler run first: Ctrl-C, which cancels
+    a call on the main thread (kernel_c/sigint.h), raises KeyboardInterrupt here instead."""
     message = _take_message(r.message) if r.message != NULL else ""
     r.message = NULL
+    PyErr_CheckSignals()
     status = r.status
     if status == CALL_PLUGIN_ERROR:
         return PluginError(message)

@@ -8,8 +8,8 @@
 
 cdef void _log_hook(void *owner, int level, const uint8_t *msg, size_t n) noexcept nogil:
     with gil:
+        plugin = <Plugin>owner
         try:
-            plugin = <Plugin>owner
             target = plugin._options.logger
             if target is None:  # no Plugin(logger=...)
                 target = logger
@@ -17,16 +17,20 @@ cdef void _log_hook(void *owner, int level, const uint8_t *msg, size_t n) noexce
             if target.isEnabledFor(py_level):
                 text = (<char *>msg)[:n].decode("utf-8", "replace")
                 target.log(py_level, text, extra={"plugin_id": str(plugin.id)})
-        except BaseException:
+        except Exception:
             logger.exception("extism_fast: logging a plugin message failed")
+        except BaseException as exc:  # Ctrl-C while logging: raised after the call (which it stops)
+            plugin._keep_interrupt(exc)
 
 
 cdef int32_t _log_level_hook(void *owner) noexcept nogil:
     with gil:
+        plugin = <Plugin>owner
         try:
             # "off" until the application configures logging (of the plugin's own logger, if any)
-            return plugin_log_level((<Plugin>owner)._options.logger)
-        except BaseException:
+            return plugin_log_level(plugin._options.logger)
+        except BaseException as exc:
+            plugin._keep_interrupt(exc)  # Ctrl-C: raised after the call
             return INT32_MAX
 
 

@@ -10,13 +10,7 @@ cdef class CancelHandle:
 
     def cancel(self) -> bool:
         """Make the call in progress (if any) fail with CancelledError. Returns True."""
-        # With the GIL held throughout: close() (which frees inst) needs it too, so inst cannot
-        # be freed between the check and the cancel.
-        if self.plugin.inst != NULL:
-            running_cancel(self.plugin.inst)
-            request = self.plugin._http_cancel  # an http_request in progress: abort it too
-            if request is not None:
-                request.cancel()
+        self.plugin._cancel_running()
         return True
 
     def __repr__(self):
@@ -334,6 +328,26 @@ cdef class Plugin:
                         "been called; request the handle before the first call, or drop interruptible=False")
         self._use(self.compiled_plugin._compilation(_engine_for(False, True)))
 
+    cdef _cancel_running(self):
+        """CancelHandle.cancel: the running call (if any) fails as cancelled, an http_request
+        in progress is aborted; no effect on a non-interruptible plugin's call."""
+        # With the GIL held throughout: close() (which frees inst) needs it too, so inst cannot
+        # be freed between the check and the cancel.
+        if self.inst != NULL:
+            running_cancel(self.inst)
+            request = self._http_cancel  # an http_request in progress: abort it too
+            if request is not None:
+                request.cancel()
+
+    def _interrupt(self) -> None:
+        """Stop what runs on this plugin, from another thread: the running call is cancelled (as
+        CancelHandle.cancel; a non-interruptible plugin's call runs to its end) and a batch in
+        progress (call_many, a PluginPool.map chunk) runs no further call and raises
+        CancelledError. No effect when idle. For KeyboardInterrupt handling (PluginPool.map)."""
+        if self._batch is not None:
+            batch_flag_set(&self._batch.stop)
+        self._cancel_running()
+
     def function_exists(self, str name) -> bool:
         """True when the plugin exports a function with this name."""
         return self.compiled_plugin.function_exists(name)
@@ -540,6 +554,8 @@ cdef class Plugin:
         cdef int pause = BATCH_PAUSE_EACH if self._log_wasi_output else (BATCH_PAUSE_FAILED if self._dumps else 0)
         cdef call_result *r
         self._busy = True
+        self._batch = batch
+        batch.watch_sigint, batch.sigint_seen = _on_signal_thread(), sigint_count()
         try:
             if instance_needs_store(self.inst):
                 self._prepare(function_name)
@@ -559,9 +575,14 @@ cdef class Plugin:
                     break
         finally:
             self._busy = False
+            self._batch = None
         if self._pending_exception is not None:  # not paused for (no dumps, no WASI log)
             exc, self._pending_exception = self._pending_exception, None
             raise exc
+        if batch.stop:  # Ctrl-C (its handler runs now: KeyboardInterrupt), or _interrupt
+            PyErr_CheckSignals()
+            raise CancelledError(f"the calls of '{function_name}' were stopped after {batch.done} of "
+                                 f"{batch.count}")
 
     cdef _log_wasi_streams(self):
         """wasi_stdio="log": what the call wrote, stdout at INFO and stderr at WARNING, a record a line."""

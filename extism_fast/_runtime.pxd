@@ -14,6 +14,7 @@ cdef extern from "Python.h":
     # Declared with void* so the kernel's hook table can hold them without Python types.
     void *PyEval_SaveThread() nogil
     void PyEval_RestoreThread(void *tstate) nogil
+    unsigned long PyThread_get_thread_ident() nogil  # Cython's own declaration needs the GIL
 
 
 # _kernel_buffer.pxi
@@ -92,6 +93,7 @@ cdef class Plugin:
     cdef list _host_buffers  # KernelBuffers handed to the running host function
     cdef CurrentPlugin _current_plugin  # what host functions receive (one per plugin)
     cdef object _pending_exception      # a KeyboardInterrupt/SystemExit raised in a callback
+    cdef _Batch _batch                  # the batch _run is running, for _interrupt
     cdef object __weakref__
     cdef _instantiate(self)
     cdef _prepare(self, function_name)
@@ -115,6 +117,7 @@ cdef class Plugin:
     cdef _run(self, function_name, _Batch batch, bint return_exceptions)
     cdef _log_wasi_streams(self)
     cdef _keep_interrupt(self, exc)
+    cdef _cancel_running(self)
 
 
 # _plugin.pxi
@@ -163,6 +166,9 @@ cdef class _Batch:
     cdef bint out_of_memory      # an output could not be kept: the batch stopped before it
     cdef bint pool_full          # an item found the instance pool full: the batch stopped before it
     cdef bint paused             # stopped after an item to finish its call (run's `pause`)
+    cdef int stop                # atomic: run no more calls (Plugin._interrupt, Ctrl-C); see run()
+    cdef bint watch_sigint       # on Python's main thread: Ctrl-C stops the batch (kernel_c/sigint.h)
+    cdef uint64_t sigint_seen    # sigint_count() when the batch began
     cdef int _allocate(self, size_t count) except -1
     cdef bint _keep_output(self, size_t i) noexcept nogil
     cdef void run(self, plugin_instance *inst, size_t index, bint return_exceptions, int pause) noexcept nogil

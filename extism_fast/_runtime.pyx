@@ -22,6 +22,7 @@ import inspect
 import logging
 import os
 import signal
+import threading
 import uuid
 import importlib.util
 
@@ -32,6 +33,7 @@ from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t, int32_t, INT32_MA
 from libc.stdlib cimport malloc, calloc, realloc, free, getenv
 from libc.string cimport memcpy, memmove, memset, strlen
 from cpython.number cimport PyNumber_AsSsize_t
+from cpython.exc cimport PyErr_CheckSignals
 
 from extism_fast.includes.wasmtime cimport *
 from extism_fast.includes.kernel cimport *
@@ -74,6 +76,23 @@ cdef void _restore_gil(void *thread_state) noexcept nogil:
     PyEval_RestoreThread(thread_state)
 
 
+# Python runs signal handlers on its main thread only: calls made there stop at Ctrl-C
+# (kernel_c/sigint.h); after fork() the forking thread is the child's main thread.
+cdef unsigned long _SIGNAL_THREAD = threading.main_thread().ident
+
+
+cdef int _on_signal_thread() noexcept nogil:
+    return PyThread_get_thread_ident() == _SIGNAL_THREAD
+
+
+def _signal_thread_after_fork():
+    global _SIGNAL_THREAD
+    _SIGNAL_THREAD = PyThread_get_thread_ident()
+
+
+os.register_at_fork(after_in_child=_signal_thread_after_fork)
+
+
 # ---------------------------------------------------------------------------------------------
 # Loading wasmtime
 # ---------------------------------------------------------------------------------------------
@@ -110,6 +129,9 @@ cdef _load_wasmtime():
     running_hooks.restore_gil = _restore_gil
     running_hooks.http_request = _http_request_hook
     running_hooks.keep_store = _keep_store_hook
+    running_hooks.on_signal_thread = _on_signal_thread
+    if _on_signal_thread():
+        sigint_watch()  # now, so that a Ctrl-C in the first call's first tick is counted too
 
 
 _load_wasmtime()

@@ -7,6 +7,7 @@
 
 #include "engine.h"
 #include "kernel_access.h"
+#include "sigint.h"
 #include "store.h"
 #include "ticker.h"
 
@@ -112,6 +113,8 @@ static int call_begin(plugin_instance *p, int holds_gil, call_result *r) {
     memset(r, 0, sizeof *r);
     __atomic_store_n(&p->cancel_requested, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&p->in_call, 1, __ATOMIC_RELEASE);
+    p->sigint_watched = -1; /* decided at the first epoch tick, if any (running.c) */
+    p->sigint_seen = sigint_count();
     p->holds_gil = holds_gil;
     p->saved_thread = NULL;
     int ticking = 0;

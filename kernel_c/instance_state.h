@@ -102,6 +102,11 @@ typedef struct plugin_instance {
     int cancel_requested;            /* atomic (running_cancel_requested / running_cancel) */
     int in_call;                     /* atomic */
     interrupt_reason interrupt;
+    /* Ctrl-C: the call's first epoch tick decides whether SIGINT stops it (-1: not yet; 1: a call
+     * on Python's main thread with SIGINT counted, sigint.h); it does once sigint_count() has
+     * moved past sigint_seen, the count at the call's start (running.c). */
+    int sigint_watched;
+    uint64_t sigint_seen;
 
     /* The GIL: a call may start holding it (cheap for short calls); the first epoch tick of the
      * call releases it (running_release_gil; without epochs: the call's start), and

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sigint.h"
 #include "ticker.h"
 
 host_hooks running_hooks;
@@ -46,12 +47,20 @@ void running_set_http_status(plugin_instance *p, int32_t status) { p->http_statu
 
 void running_interrupted(plugin_instance *p, interrupt_reason reason) { p->interrupt = reason; }
 
+/* Ctrl-C during p's call, on Python's main thread (decided at its first tick: sigint_watch makes
+ * sure SIGINT is counted)? Compared with the count at the call's start (call_begin). */
+static int stopped_by_sigint(plugin_instance *p) {
+    if (p->sigint_watched < 0)
+        p->sigint_watched = running_hooks.on_signal_thread != NULL && running_hooks.on_signal_thread() && sigint_watch();
+    return p->sigint_watched && sigint_count() != p->sigint_seen;
+}
+
 wasmtime_error_t *running_on_epoch_deadline(wasmtime_context_t *ctx, void *data, uint64_t *delta,
                                             wasmtime_update_deadline_kind_t *kind) {
     (void)ctx;
     plugin_instance *p = data;
     running_release_gil(p); /* a long call: let other threads run */
-    if (running_cancel_requested(p)) {
+    if (running_cancel_requested(p) || stopped_by_sigint(p)) {
         p->interrupt = INTERRUPT_CANCEL;
         return wt.wasmtime_error_new("plugin call cancelled");
     }

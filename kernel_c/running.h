@@ -3,7 +3,7 @@
  *
  * Owns: `current_instance`, the host hooks (running_hooks), failing the running call from an
  * import callback (running_fail), cancelling it (running_cancel), the epoch deadline callback
- * (running_on_epoch_deadline: the GIL released after a tick, timeouts, cancel), the GIL hand-off
+ * (running_on_epoch_deadline: the GIL released after a tick, timeouts, cancel, Ctrl-C), the GIL hand-off
  * and the HTTP response headers kept for the call.
  *
  * Import callbacks find the instance of the running call through `current_instance`, a
@@ -36,6 +36,9 @@ typedef struct host_hooks {
      * return 1 to take it (the host deletes it with store_delete_detached once no view is left),
      * 0 to let it be deleted now. Called without or with the GIL. */
     int (*keep_store)(void *owner, wasmtime_store_t *store);
+    /* 1 when the calling thread is the one Python runs signal handlers on (its main thread): only
+     * calls there stop at Ctrl-C. Called without the GIL, at a call's first epoch tick. */
+    int (*on_signal_thread)(void);
 } host_hooks;
 
 /* Set once by the Python layer at import. */
@@ -96,7 +99,9 @@ void running_interrupted(plugin_instance *p, interrupt_reason reason);
 
 /* running_on_epoch_deadline: the store's epoch deadline callback (data: the plugin_instance), at
  * every tick of a call on an ENGINE_EPOCH engine: releases the GIL the call holds (a long call lets other
- * threads run), then ends the call when cancelled or past its deadline, else continues for a tick. */
+ * threads run); at the first tick, on Python's main thread, makes sure SIGINT is counted
+ * (sigint_watch); then ends the call when cancelled, interrupted by SIGINT (as cancelled) or past
+ * its deadline, else continues for a tick. */
 wasmtime_error_t *running_on_epoch_deadline(wasmtime_context_t *ctx, void *data, uint64_t *delta,
                                             wasmtime_update_deadline_kind_t *kind);
 

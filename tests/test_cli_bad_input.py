@@ -229,7 +229,7 @@ def test_every_parser_refuses_abbreviations():
     parser = build_parser()
     subparsers = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     parsers = [parser, *(p for a in subparsers for p in a.choices.values())]
-    assert len(parsers) == 3 and all(p.allow_abbrev is False for p in parsers)
+    assert len(parsers) == 4 and all(p.allow_abbrev is False for p in parsers)  # call, batch, completion
 
 
 @pytest.mark.parametrize("name, text, kind", [

@@ -24,6 +24,7 @@ import json
 import os
 import pickle
 import re
+import signal
 import struct
 import subprocess
 import sys
@@ -1267,3 +1268,42 @@ def test_wasi_environment_and_arguments_are_empty(sdk, plugin_wasm, monkeypatch)
                     functions=[]) as plugin:
         assert plugin.call("environ", b"") == b""
         assert plugin.call("args", b"") == b""
+
+
+_CTRL_C_PROGRAM = """
+import json, sys, time
+import {sdk}
+plugin = {sdk}.Plugin({{"wasm": [{{"path": sys.argv[1]}}], "timeout_ms": 3000}}, functions=[])
+print("ready", flush=True)
+start = time.monotonic()
+try:
+    plugin.call("spin", (10**15).to_bytes(8, "little"))
+except BaseException as exc:
+    print(json.dumps([type(exc).__name__, time.monotonic() - start]), flush=True)
+"""
+
+
+def test_ctrl_c_during_a_call(sdk):
+    """SIGINT while a call runs: it stops ours at once (KeyboardInterrupt), the official SDK's runs
+    on to its timeout (3 s) before KeyboardInterrupt (README, Differences). tests/test_sigint.py
+    tests ours in depth."""
+    loop_wat = str(REPO_ROOT / "tests" / "plugins" / "loop.wat")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(extism_fast.__file__)))  # the one imported here
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CTRL_C_PROGRAM.format(sdk=sdk.__name__), loop_wat],
+        stdout=subprocess.PIPE, text=True, cwd=root, env=dict(os.environ, PYTHONPATH=str(root)),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        assert proc.stdout.readline() == "ready\n"
+        time.sleep(0.3)  # in the call
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+        proc.wait()
+    raised, seconds = json.loads(out)
+    assert raised == "KeyboardInterrupt"
+    if sdk is extism_fast:
+        assert seconds < 2
+    else:
+        assert seconds >= 2.9

@@ -6,6 +6,7 @@
     echo -n "Hello" | extism-fast call plugin.wasm greet --config greeting=Hi
     extism-fast call --manifest manifest.json count_vowels --input-file big.txt
     extism-fast batch plugin.wasm greet --input-file inputs.jsonl --output out.jsonl
+    source <(extism-fast completion bash)
 
 ``call`` takes the official ``extism call``'s flags with the same meaning (``--stdin``,
 ``--loop``, ``--link``, ``--set-config``, ``--memory-max``, ...; see
@@ -16,6 +17,8 @@ With ``--json`` each call's outcome is one JSON object (one line) on stdout inst
 ``{"output": "<text>", "error": null}`` (``"output_base64"`` in place of ``"output"`` when the
 output is not UTF-8) or ``{"error": {"type": "TrapError", "message": "..."}}``, with the same
 exit status.
+``completion bash`` prints a bash completion script made from this parser
+(:mod:`extism_fast.cli.completion`, imported for that subcommand only).
 ``batch`` (one call per JSON line, on a pool of plugin instances) is described in
 :mod:`extism_fast.cli.batch` (its engine: :mod:`extism_fast.cli.batch_engine`; Parquet and Dask:
 :mod:`extism_fast.cli.batch_dist`); the options both share are in :mod:`extism_fast.cli.options`.
@@ -36,6 +39,7 @@ from typing import Any, NoReturn
 from extism_fast.cli.batch import add_batch_parser, run_batch_command
 from extism_fast.cli.options import (
     EXIT_FAILURE,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
     PROG,
@@ -169,6 +173,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_verbose_flag(call, subcommand=True)
     add_plugin_options(call)
     add_batch_parser(commands)
+    completion = commands.add_parser(
+        "completion",
+        help="print a shell completion script",
+        description=(f"Print the completion script of {PROG} for SHELL (bash only), made from "
+                     f"this command's own options. Install it with: {PROG} completion bash > "
+                     f"~/.local/share/bash-completion/completions/{PROG}"),
+    )
+    completion.add_argument("shell", metavar="SHELL", choices=["bash"], help="the shell: bash")
     return parser
 
 
@@ -255,14 +267,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _call(args)
         if args.command == "batch":
             return run_batch_command(args)
+        if args.command == "completion":
+            from extism_fast.cli.completion import bash_script
+
+            sys.stdout.write(bash_script(parser))
+            return EXIT_OK
         return fail(f"unknown command {args.command!r}", EXIT_USAGE)  # pragma: no cover
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): not our failure; avoid a second error at exit.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_FAILURE
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt:  # Ctrl-C stops a running call too (README, "Stopping a call")
+        sys.stderr.write(f"{PROG}: interrupted\n")
+        sys.stderr.flush()
+        return EXIT_INTERRUPTED
     except Exception as exc:  # a bug, or bad input nothing above checks: still one line, no traceback
         return fail(f"unexpected {type(exc).__name__}: {exc}", EXIT_FAILURE)
 

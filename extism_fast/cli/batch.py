@@ -291,6 +291,10 @@ def run_batch_command(args: argparse.Namespace) -> int:
             if progress is not None:
                 progress.clear()
             return cli_options.fail(exc, cli_options.EXIT_FAILURE)
+        except KeyboardInterrupt:
+            if progress is not None:
+                progress.clear()
+            raise
     if progress is not None:
         progress.clear()
     if not args.quiet:

@@ -357,6 +357,9 @@ def process_chunks(pool: Any, function: str, chunks: Iterable[list[Any]], emit: 
     try:
         return run_chunks(lambda chunk: executor.submit(run_chunk, pool, function, chunk), chunks, emit,
                           progress=progress)
+    except KeyboardInterrupt:  # seen by this thread only: stop the pool's calls, or the wait below never ends
+        pool._interrupt()
+        raise
     finally:
         # On an error or Ctrl-C: drop queued chunks and let the running one end before the caller
         # closes the pool under it.

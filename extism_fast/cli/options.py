@@ -26,6 +26,7 @@ PROG = "extism-fast"
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command ended by Ctrl-C
 
 #: The largest ``--timeout`` / ``timeout_ms``: the runtime counts the timeout in nanoseconds in
 #: 64 bits.
@@ -217,6 +218,9 @@ def log_level(text: str) -> int:
             f"unknown log level {text!r} (choose from {', '.join(k for k in _LOG_LEVELS if k != 'warning')})"
         )
     return level
+
+
+log_level.completions = tuple(_LOG_LEVELS)  # type: ignore[attr-defined]  # for cli/completion.py
 
 
 # --------------------------------------------------------------------------------------------------

@@ -30,6 +30,11 @@ cdef extern from "signals.h" nogil:
     int signals_restore()
 
 
+cdef extern from "sigint.h" nogil:
+    int sigint_watch()
+    uint64_t sigint_count()
+
+
 cdef extern from "link_problem.h" nogil:
     enum: LINK_NO_PROVIDER
 
@@ -277,6 +282,7 @@ cdef extern from "running.h" nogil:
         void (*restore_gil)(void *thread_state) noexcept nogil
         wasm_trap_t *(*http_request)(void *owner, uint64_t request, uint64_t body, uint64_t *response) noexcept nogil
         int (*keep_store)(void *owner, wasmtime_store_t *store) noexcept nogil
+        int (*on_signal_thread)() noexcept nogil
 
     host_hooks running_hooks
     plugin_instance *current_instance

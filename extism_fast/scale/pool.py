@@ -25,7 +25,7 @@ from extism_fast._runtime import CompiledPlugin, Plugin, _arrow_call_many, parse
 from extism_fast.scale.arrow import combine as arrow_combine, is_arrow, is_chunked_array
 from extism_fast.scale.arrow import output_type as arrow_output_type, split as arrow_split
 from extism_fast.scale.aio import CallSlot, run_on_thread
-from extism_fast.errors import Error, InputTypeError, PoolTimeoutError, checked_input, reindexed
+from extism_fast.errors import CancelledError, Error, InputTypeError, PoolTimeoutError, checked_input, reindexed
 from extism_fast.host.functions import HOST_FN_REGISTRY, Function
 
 __all__ = ["PluginPool", "PooledPlugin", "MAX_POOL_SIZE"]
@@ -37,6 +37,9 @@ MAX_POOL_SIZE = 4096
 _CLOSED = "plugin pool is closed"
 #: How often a call waiting for a free instance checks whether close() began.
 _CLOSE_POLL_SECONDS = 0.05
+#: How often a map stopping at a KeyboardInterrupt cancels its running chunks again (a chunk may
+#: be between its borrow and its first call when cancelled).
+_STOP_POLL_SECONDS = 0.01
 _RETURNED = ("this pooled instance was given back to its PluginPool when its 'with pool.get()' "
              "block ended; borrow one again")
 _NOT_CLOSABLE = ("a pooled instance is closed by its PluginPool: call pool.close(), or let the "
@@ -112,6 +115,8 @@ class PluginPool:
         # Guards _plugins growing against close() counting it: close sets _closed under it.
         self._grow_lock = threading.Lock()
         self._holders: "set[int]" = set()   # the threads that hold an instance now
+        self._jobs: "set[_MapJob]" = set()  # the maps in progress (_interrupt stops them)
+        self._interrupted = False           # _interrupt was called: every map stops at once
         self._executor = ThreadPoolExecutor(max_workers=self._max_size, thread_name_prefix="extism_fast-pool")
 
     def _new_plugin(self) -> Plugin:
@@ -213,16 +218,32 @@ class PluginPool:
             self._free.put(plugin)
         return parse_output(out, parse)
 
-    def _run_chunk(self, function_name: str, chunk: List[Any], parse: Any, return_exceptions: bool,
-                   start: int) -> List[Any]:
+    def _run_chunk(self, job: "_MapJob", function_name: str, chunk: List[Any], parse: Any,
+                   return_exceptions: bool, start: int) -> List[Any]:
         """One chunk of map(), the inputs from index ``start`` on."""
         plugin = self._borrow("map")
         try:
+            job.begin(plugin)
             return plugin.call_many(function_name, chunk, parse, return_exceptions)
         except InputTypeError as exc:
             raise reindexed(exc, start, chunk) from None
         finally:
+            job.running.discard(plugin)
             self._give_back(plugin)
+
+    def _new_job(self) -> "_MapJob":
+        job = _MapJob()
+        self._jobs.add(job)
+        job.stopped = self._interrupted  # after adding: _interrupt sets it, then reads _jobs
+        return job
+
+    def _interrupt(self) -> None:
+        """Stop every map in progress and every later one at once (their chunks raise
+        CancelledError), for a program ending at a KeyboardInterrupt that another thread's map
+        did not see (the CLI's batch); ``close()`` still works."""
+        self._interrupted = True
+        for job in list(self._jobs):
+            job.stop()
 
     def map(self, function_name: str, inputs: Iterable[Any], parse: Optional[Callable[[bytes], Any]] = bytes,
             ordered: bool = True, return_exceptions: bool = False, chunk_size: Optional[int] = None,
@@ -230,7 +251,9 @@ class PluginPool:
         """Call ``function_name`` on every input, spread over the instances and threads.
 
         Returns the outputs in input order (``ordered=True``) or in completion order (by chunk).
-        A failure raises its Error, or with ``return_exceptions=True`` takes its slot.
+        A failure raises its Error, or with ``return_exceptions=True`` takes its slot. A
+        KeyboardInterrupt while waiting (Ctrl-C on the main thread) stops every chunk (their calls
+        cancelled, those not started never start) before it propagates.
 
         A pyarrow Array or ChunkedArray input is split into zero-copy slices, one
         :meth:`Plugin.call_many` each; ``output="arrow"`` / ``"arrow_string"`` returns one Arrow
@@ -255,22 +278,29 @@ class PluginPool:
         if chunk_size is None:  # a few pieces per instance; no 1024 cap: a piece costs no copy
             chunk_size = max(1, -(-len(inputs) // (self._max_size * 4)))
         futures = []
+        job = self._new_job()
         try:
             for start, piece in arrow_split(inputs, chunk_size):
-                futures.append(self._submit_to(self._run_arrow_piece, function_name, piece, parse,
+                futures.append(self._submit_to(self._run_arrow_piece, job, function_name, piece, parse,
                                                return_exceptions, output, start))
             pieces = [future.result() for future in futures]
+        except KeyboardInterrupt:
+            job.stop()
+            raise
         finally:
+            self._jobs.discard(job)
             for future in futures:
                 future.cancel()  # after a failure: pieces not started yet never start
         return arrow_combine(pieces, is_chunked_array(inputs), out_type, return_exceptions)
 
-    def _run_arrow_piece(self, function_name: str, piece: Any, parse: Any, return_exceptions: bool,
-                         output: Optional[str], start: int) -> Any:
+    def _run_arrow_piece(self, job: "_MapJob", function_name: str, piece: Any, parse: Any,
+                         return_exceptions: bool, output: Optional[str], start: int) -> Any:
         plugin = self._borrow("map")
         try:
+            job.begin(plugin)
             return _arrow_call_many(plugin, function_name, piece, parse, return_exceptions, output, start)
         finally:
+            job.running.discard(plugin)
             self._give_back(plugin)
 
     def imap(self, function_name: str, inputs: Iterable[Any], parse: Optional[Callable[[bytes], Any]] = bytes,
@@ -299,18 +329,27 @@ class PluginPool:
         pending: "dict[Future, int]" = {}
         done: "dict[int, List[Any]]" = {}
         next_index = submitted = 0
-        for start in range(0, len(items), chunk_size):
-            chunk = items[start : start + chunk_size]
-            pending[self._submit(function_name, chunk, parse, return_exceptions, start)] = submitted
-            submitted += 1
-            while len(pending) >= 2 * self._max_size:
+        job = self._new_job()
+        try:
+            for start in range(0, len(items), chunk_size):
+                chunk = items[start : start + chunk_size]
+                pending[self._submit(job, function_name, chunk, parse, return_exceptions, start)] = submitted
+                submitted += 1
+                while len(pending) >= 2 * self._max_size:
+                    next_index = yield from self._drain(pending, done, next_index, ordered)
+            while pending:
                 next_index = yield from self._drain(pending, done, next_index, ordered)
-        while pending:
-            next_index = yield from self._drain(pending, done, next_index, ordered)
+        except KeyboardInterrupt:  # Ctrl-C while this thread waited for the chunks
+            for future in pending:
+                future.cancel()
+            job.stop()
+            raise
+        finally:
+            self._jobs.discard(job)
 
-    def _submit(self, function_name: str, chunk: List[Any], parse: Any, return_exceptions: bool,
-                start: int) -> Future:
-        return self._submit_to(self._run_chunk, function_name, chunk, parse, return_exceptions, start)
+    def _submit(self, job: "_MapJob", function_name: str, chunk: List[Any], parse: Any,
+                return_exceptions: bool, start: int) -> Future:
+        return self._submit_to(self._run_chunk, job, function_name, chunk, parse, return_exceptions, start)
 
     def _submit_to(self, fn: Callable[..., Any], *args: Any) -> Future:
         try:
@@ -441,6 +480,33 @@ class PluginPool:
             state = f"in_use={max(len(self._plugins) - self._free.qsize(), 0)} open"
         return (f"<extism_fast.PluginPool main={self.compiled.manifest.describe_main()} size={self.size} "
                 f"max_size={self._max_size} {state}>")
+
+
+class _MapJob:
+    """The chunks of one map() in progress, so that a KeyboardInterrupt stops them all: a chunk
+    not started yet raises CancelledError at once, a running one has its call cancelled and its
+    batch stopped (Plugin._interrupt)."""
+
+    __slots__ = ("stopped", "running")
+
+    def __init__(self) -> None:
+        self.stopped = False
+        self.running: "set[Plugin]" = set()  # the instances running a chunk of it now
+
+    def begin(self, plugin: Plugin) -> None:
+        """A chunk starts on ``plugin`` (the caller discards it from ``running`` at its end)."""
+        self.running.add(plugin)
+        if self.stopped:  # after adding: stop() sets it, then reads running
+            raise CancelledError("PluginPool.map was stopped (KeyboardInterrupt)")
+
+    def stop(self) -> None:
+        """Stop every chunk; returns once none is running (a non-interruptible plugin's call runs
+        to its end first; another KeyboardInterrupt ends the wait)."""
+        self.stopped = True
+        while self.running:
+            for plugin in list(self.running):
+                plugin._interrupt()
+            time.sleep(_STOP_POLL_SECONDS)
 
 
 class _Lease:
