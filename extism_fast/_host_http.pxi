@@ -65,7 +65,7 @@ cdef wasm_trap_t *_serve_http_request(Plugin plugin, uint64_t request, uint64_t 
 
 cdef wasm_trap_t *_http_failure(Plugin plugin, exc):
     """Map an exception from http.perform_request to the failure the call reports."""
-    if isinstance(exc, TimeoutError) and plugin._options.timeout_ns:
+    if isinstance(exc, TimeoutError) and plugin._options.settings.timeout_ns:
         running_interrupted(plugin.inst, INTERRUPT_TIMEOUT)  # the call's own deadline ran out
     elif isinstance(exc, CancelledError):
         running_interrupted(plugin.inst, INTERRUPT_CANCEL)

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "compiled.h"
+#include "instance_settings.h" /* generated (setup.py): the scalar options, declared in runtime/options.py */
 #include "kernel.h"
 #include "memory_budget.h"
 #include "vars.h"
@@ -42,26 +43,11 @@ typedef enum wasi_stdio_mode { WASI_STDIO_DISCARD = 0, WASI_STDIO_INHERIT = 1, W
 
 typedef enum interrupt_reason { INTERRUPT_NONE = 0, INTERRUPT_TIMEOUT = 1, INTERRUPT_CANCEL = 2 } interrupt_reason;
 
-/* The scalar options of a plugin instance, as extism_fast/runtime/options.py resolved them: the
- * first member of instance_options (instance.h), kept whole in plugin_instance (its `settings`), so
- * a new one is a field here (and in its ctypes mirror, CInstanceSettings), read as p->settings.x
- * by the unit that enforces it. */
-typedef struct instance_settings {
-    int64_t max_memory_bytes;        /* budget for the growth of all the memories after instantiation
-                                      * (manifest.memory.max_pages; memory_budget.h); -1 = unlimited */
-    int64_t max_table_elements;      /* per wasm table (manifest.memory.max_table_elements); -1 = unlimited */
-    uint64_t max_var_bytes;          /* total size of vars; 0 disables them */
-    uint64_t fuel;                   /* budget of every call (fuel engine only); 0 = unmetered */
-    uint64_t timeout_ns;             /* deadline of every call (manifest.timeout_ms); 0 = none */
-    int wasi;
-    int wasi_stdio;                  /* wasi_stdio_mode */
-    int strict;                      /* bad kernel accesses trap with a precise message (kernel.h) */
-} instance_settings;
 
 typedef struct plugin_instance {
     const compiled_plugin *compiled; /* borrowed; the caller keeps it alive */
     void *owner;                     /* the Python Plugin object, handed to hooks (borrowed) */
-    instance_settings settings;      /* as instance_new was given them */
+    instance_settings settings;      /* as instance_new was given them; a unit reads p->settings.<name> */
 
     /* State the import callbacks use. */
     kernel *kernel;

@@ -191,6 +191,9 @@ cdef extern from "instance.h" nogil:
         char *guest_path
         int read_only
 
+    ctypedef struct instance_settings:  # generated from runtime/options.py's C_SETTINGS: its size only
+        pass
+
     # The arrays only: the scalars (settings, an instance_settings) are written by name at
     # options.c_layout()'s offsets (_pack_options).
     ctypedef struct instance_options:

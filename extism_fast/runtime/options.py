@@ -1,33 +1,36 @@
 """One plugin instance's options, resolved once: the manifest, Plugin's keyword arguments, the
 environment and the defaults become one frozen :class:`PluginOptions`, and C receives them as one
-``instance_options`` struct (kernel_c/instance.h), its scalars (its first member, ``settings``:
-instance_state.h's instance_settings, which plugin_instance keeps whole) written by name at the
-offsets this module's ctypes mirror of it gives (:func:`c_layout`; the runtime's ``_pack_options``
-writes them).
+``instance_options`` struct (kernel_c/instance.h), whose first member ``settings`` is C's
+``instance_settings`` (kept whole by plugin_instance).
+
+Every option C enforces is declared once, as a :class:`~extism_fast.manifest.schema.CSetting`: a
+manifest option on its own field (manifest/schema.py, ``option(..., c=CSetting(...))``), a Plugin
+keyword in :data:`KEYWORD_SETTINGS` here. From those declarations (:data:`C_SETTINGS`) comes
+all the rest: :func:`plugin_options` resolves them into ``PluginOptions.settings``, setup.py
+generates the C struct (:func:`c_settings_header`, into build/generated/instance_settings.h), the
+ctypes mirror (:func:`c_types`) gives the offsets the runtime's ``_pack_options`` writes each one
+at, by name. tests/test_options.py checks that the built header, the mirror and the C sizes agree.
 
 Every check of a Plugin / CompiledPlugin option is here (the manifest's own schema is checked by
-manifest.py when it is parsed). The C struct is declared here a second time, with ctypes
-(``CInstanceOptions``, ``CInstanceSettings``, :func:`c_types`): tests/test_options.py compares them
-with the headers field by field.
-
-A new manifest option: its key in manifest/schema.py (or a Plugin keyword), its resolved value in
-:func:`plugin_options` (a ``PluginOptions`` field); if C enforces it, a field of the same name in
-``instance_settings`` (kernel_c/instance_state.h) and in ``CInstanceSettings`` (:func:`c_types`;
-packed with no further code), read as ``p->settings.name`` by the C code that enforces it.
+manifest/schema.py when it is parsed).
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 from typing import Any, NamedTuple, Optional
 
+import attrs
+
 from extism_fast.errors import ManifestError
 from extism_fast.host.logs import LOGGER_NAME
-from extism_fast.manifest import U64_MAX, Manifest, check_int_range
+from extism_fast.manifest import U64_MAX, Manifest, MemoryOptions, check_int_range
+from extism_fast.manifest.schema import CSetting, option_value
 
 __all__ = ["PluginOptions", "plugin_options", "compile_options", "resolve_interruptible", "ENVIRONMENT",
-           "WASI_STDIO_MODES"]
+           "WASI_STDIO_MODES", "C_SETTINGS", "KEYWORD_SETTINGS", "c_settings_header"]
 
 logger = logging.getLogger(LOGGER_NAME)
 
@@ -39,19 +42,55 @@ ENVIRONMENT = (b"EXTISM_FAST_STRICT", b"EXTISM_ENABLE_WASI_OUTPUT", b"EXTISM_MEM
 WASI_STDIO_MODES = {"inherit": 1, "log": 2, "discard": 0}
 
 
+# ---------------------------------------------------------------------------------------------
+# The options C enforces: each declared once
+# ---------------------------------------------------------------------------------------------
+
+#: The Plugin / CompiledPlugin keywords C receives, set by plugin_options (a manifest option C
+#: enforces is declared on its field, manifest/schema.py, and needs nothing here).
+KEYWORD_SETTINGS = (
+    CSetting("uint64_t", "budget of every call (fuel engine only; CompiledPlugin's fuel); 0 = unmetered",
+             name="fuel"),
+    CSetting("int", "WASI is linked (CompiledPlugin's wasi)", name="wasi"),
+    CSetting("int", "where WASI stdout/stderr go: wasi_stdio_mode (Plugin's wasi_stdio)", name="wasi_stdio"),
+    CSetting("int", "bad kernel accesses trap with a precise message (kernel.h; Plugin's strict)", name="strict"),
+)
+
+_C_SIZES = {"int64_t": 8, "uint64_t": 8, "int": 4}
+
+
+def _manifest_settings() -> tuple:
+    """(where: None for Manifest's own fields, else the attribute holding the class, its attrs
+    field, CSetting) of each manifest option C enforces."""
+    found = []
+    for where, cls in ((None, Manifest), ("memory", MemoryOptions)):
+        for field in attrs.fields(cls):
+            setting = field.metadata.get("c")
+            if setting is not None:
+                found.append((where, field, attrs.evolve(setting, name=setting.name or field.name)))
+    return tuple(found)
+
+
+_MANIFEST_SETTINGS = _manifest_settings()
+
+#: Every field of C's instance_settings in its order (the 8-byte ones first: no padding between).
+C_SETTINGS: tuple = tuple(sorted(tuple(setting for _, _, setting in _MANIFEST_SETTINGS) + KEYWORD_SETTINGS,
+                                 key=lambda setting: -_C_SIZES[setting.c_type]))
+if len({setting.name for setting in C_SETTINGS}) != len(C_SETTINGS):
+    raise AssertionError(f"two C settings share a name: {[setting.name for setting in C_SETTINGS]}")
+
+#: The resolved settings of a PluginOptions: one field per C_SETTINGS entry, in its order (a
+#: namedtuple whose fields type checkers cannot know: Any to them).
+_namedtuple: Any = collections.namedtuple
+Settings = _namedtuple("Settings", [setting.name for setting in C_SETTINGS])
+
+
 class PluginOptions(NamedTuple):
-    """Everything a Plugin runs under, resolved (frozen: a tuple). The fields named as the scalars
-    of C's instance_settings are written into it by name (c_layout)."""
+    """Everything a Plugin runs under, resolved (frozen: a tuple). ``settings`` holds what C's
+    instance_settings gets, by name (:data:`C_SETTINGS`); the rest stays on the host side."""
 
     manifest: Manifest
-    max_memory_bytes: int          # manifest.memory.max_pages in bytes; -1 = no budget
-    max_table_elements: int
-    max_var_bytes: int
-    fuel: int                      # 0 = unmetered
-    wasi: bool
-    wasi_stdio: int                # wasi_stdio_mode
-    strict: bool
-    timeout_ns: int                # 0 = no deadline (clamped to a u64)
+    settings: Any                  # Settings
     config: tuple                  # ((key bytes, value bytes), ...)
     mounts: tuple                  # ((host path str, host path bytes, guest bytes, read_only), ...)
     wasi_env: tuple                # (name, value, name, value...) as bytes
@@ -193,25 +232,18 @@ def plugin_options(compiled: Any, manifest: Manifest, environment: tuple, *, was
     if logger is not None and not isinstance(logger, logging.Logger):
         raise TypeError(f"logger must be a logging.Logger, got {type(logger).__name__}")
     env, args = wasi_strings(wasi_env, wasi_args, compiled.wasi)
-    memory = manifest.memory
+    strict = (strict_env or "").strip().lower() in ("1", "true", "yes", "on") if strict is None else bool(strict)
+    keywords = {"fuel": compiled.fuel or 0, "wasi": bool(compiled.wasi), "wasi_stdio": WASI_STDIO_MODES[stdio],
+                "strict": strict}
     options = PluginOptions(
         manifest=manifest,
-        # one budget for all the memories, the kernel's included
-        max_memory_bytes=-1 if memory.max_memory_bytes is None else memory.max_memory_bytes,
-        max_table_elements=memory.effective_max_table_elements,
-        max_var_bytes=memory.effective_max_var_bytes,
-        fuel=compiled.fuel or 0,
-        wasi=bool(compiled.wasi),
-        wasi_stdio=WASI_STDIO_MODES[stdio],
-        strict=(strict_env or "").strip().lower() in ("1", "true", "yes", "on") if strict is None else bool(strict),
-        # timeout_ms is at most U64_MAX (the manifest checks it); in ns that may not fit: clamp.
-        timeout_ns=min((manifest.timeout_ms or 0) * 1000000, U64_MAX),
+        settings=c_settings(manifest, keywords),
         config=tuple((key.encode(), value.encode()) for key, value in manifest.config.items()),  # as with_config
         mounts=_mounts(manifest, compiled.wasi),
         wasi_env=env,
         wasi_args=args,
         allowed_hosts=tuple(manifest.allowed_hosts or ()),
-        max_http_response_bytes=memory.effective_max_http_response_bytes,
+        max_http_response_bytes=manifest.memory.effective_max_http_response_bytes,
         http_response_headers=bool(http_response_headers),
         log_wasi_output=stdio == "log",
         logger=logger,
@@ -223,8 +255,17 @@ def plugin_options(compiled: Any, manifest: Manifest, environment: tuple, *, was
     return options
 
 
+def c_settings(manifest: Manifest, keywords: dict) -> Any:
+    """The Settings C gets: each manifest option C enforces from its field (its value in force,
+    converted by its CSetting), each of :data:`KEYWORD_SETTINGS` from ``keywords`` (by name)."""
+    values = {setting.name: setting.to_c(keywords[setting.name]) for setting in KEYWORD_SETTINGS}
+    for where, field, setting in _MANIFEST_SETTINGS:
+        values[setting.name] = setting.to_c(option_value(manifest if where is None else getattr(manifest, where), field))
+    return Settings(**values)
+
+
 # ---------------------------------------------------------------------------------------------
-# The C struct (kernel_c/instance.h), packed by name
+# The C structs (kernel_c/instance.h, the generated instance_settings.h), packed by name
 # ---------------------------------------------------------------------------------------------
 
 # (CInstanceOptions, CKvEntry, CWasiPreopen, CInstanceSettings), made on first use (ctypes loads then)
@@ -232,11 +273,13 @@ _C_TYPES: Any = None
 
 
 def c_types() -> Any:
-    """The ctypes mirrors of instance.h's instance_options, instance_state.h's instance_settings (its
-    scalars) and wasi_preopen, and vars.h's kv_entry."""
+    """The ctypes mirrors of instance.h's instance_options, the generated instance_settings (from
+    :data:`C_SETTINGS`), instance_state.h's wasi_preopen and vars.h's kv_entry."""
     global _C_TYPES
     if _C_TYPES is None:
         import ctypes as c
+
+        _CTYPES = {"int64_t": c.c_int64, "uint64_t": c.c_uint64, "int": c.c_int}
 
         class CKvEntry(c.Structure):
             _fields_ = [("key", c.c_char_p), ("key_len", c.c_uint64), ("value", c.c_char_p),
@@ -245,17 +288,8 @@ def c_types() -> Any:
         class CWasiPreopen(c.Structure):
             _fields_ = [("host_path", c.c_char_p), ("guest_path", c.c_char_p), ("read_only", c.c_int)]
 
-        class CInstanceSettings(c.Structure):  # the scalars, every one a PluginOptions field
-            _fields_ = [
-                ("max_memory_bytes", c.c_int64),
-                ("max_table_elements", c.c_int64),
-                ("max_var_bytes", c.c_uint64),
-                ("fuel", c.c_uint64),
-                ("timeout_ns", c.c_uint64),
-                ("wasi", c.c_int),
-                ("wasi_stdio", c.c_int),
-                ("strict", c.c_int),
-            ]
+        class CInstanceSettings(c.Structure):  # from C_SETTINGS, as the generated header
+            _fields_ = [(setting.name, _CTYPES[setting.c_type]) for setting in C_SETTINGS]
 
         class CInstanceOptions(c.Structure):
             _fields_ = [
@@ -280,7 +314,7 @@ C_INT64, C_UINT64, C_INT = 0, 1, 2
 
 def c_layout() -> tuple:
     """The scalars of instance_options as the runtime packs them: (name, byte offset, kind) of each
-    field of its ``settings`` (instance_settings), read from the PluginOptions field of that name;
+    field of its ``settings`` (instance_settings), read from the ``PluginOptions.settings`` field of that name;
     the arrays (config, mounts, WASI argv and environment) are packed by the runtime itself
     (_plugin.pxi, _pack_options)."""
     import ctypes
@@ -290,3 +324,27 @@ def c_layout() -> tuple:
     kinds = {ctypes.c_int64: C_INT64, ctypes.c_uint64: C_UINT64, ctypes.c_int: C_INT}
     return tuple((name, base + getattr(c_settings, name).offset, kinds[ctype])
                  for name, ctype in c_settings._fields_)
+
+
+def c_settings_header() -> str:
+    """The C header declaring instance_settings from :data:`C_SETTINGS`: setup.py writes it into
+    build/generated/instance_settings.h before compiling (instance_state.h includes it)."""
+    width = max(len(f"{setting.c_type} {setting.name};") for setting in C_SETTINGS)
+    fields = "".join(f"    {f'{setting.c_type} {setting.name};':<{width}} /* {setting.doc} */\n" for setting in C_SETTINGS)
+    return f"""/*
+ * instance_settings.h - generated by setup.py from extism_fast/runtime/options.py (C_SETTINGS: the
+ * manifest options declared with a CSetting in manifest/schema.py, and KEYWORD_SETTINGS): do not
+ * edit, declare the option there. The scalar options of a plugin instance, as runtime/options.py
+ * resolved them: the first member of instance_options (instance.h), kept whole by plugin_instance
+ * (its `settings`), read as p->settings.<name> by the unit that enforces each one.
+ */
+#ifndef EXTISM_FAST_INSTANCE_SETTINGS_H
+#define EXTISM_FAST_INSTANCE_SETTINGS_H
+
+#include <stdint.h>
+
+typedef struct instance_settings {{
+{fields}}} instance_settings;
+
+#endif
+"""
