@@ -13,7 +13,7 @@ cdef class CancelHandle:
         # With the GIL held throughout: close() (which frees inst) needs it too, so inst cannot
         # be freed between the check and the cancel.
         if self.plugin.inst != NULL:
-            running_cancel(self.plugin.inst)
+            call_cancel(self.plugin.inst)
             request = self.plugin._http_cancel  # an http_request in progress: abort it too
             if request is not None:
                 request.cancel()

@@ -1,9 +1,11 @@
-/* ticker.c - the epoch ticker thread; contract in ticker.h. */
+/* ticker.c - the epoch ticker thread and the stores' epoch deadline callback; contracts in ticker.h. */
 #define _POSIX_C_SOURCE 200809L
 #include "ticker.h"
 
 #include <pthread.h>
 #include <time.h>
+
+#include "running.h"
 
 static pthread_mutex_t ticker_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t ticker_wake = PTHREAD_COND_INITIALIZER;
@@ -119,3 +121,13 @@ int ticker_call_begin(wasm_engine_t *engine) {
 }
 
 void ticker_call_end(void) { __atomic_sub_fetch(&active_calls, 1, __ATOMIC_SEQ_CST); }
+
+wasmtime_error_t *ticker_on_epoch_deadline(wasmtime_context_t *ctx, void *data, uint64_t *delta,
+                                           wasmtime_update_deadline_kind_t *kind) {
+    (void)ctx;
+    const char *reason = running_tick(data, ticker_now_ns());
+    if (reason != NULL) return wt.wasmtime_error_new(reason);
+    *delta = 1;
+    *kind = WASMTIME_UPDATE_DEADLINE_CONTINUE;
+    return NULL;
+}
