@@ -41,7 +41,9 @@ int running_request_cancel(struct plugin_instance *p) {
     return 1;
 }
 
-uint64_t running_deadline_ns(const struct plugin_instance *p) { return ((const running_call *)(const void *)p)->deadline_ns; }
+uint64_t running_deadline_ns(const struct plugin_instance *p) {
+    return ((const running_call *)(const void *)p)->deadline_ns; /* its first member, as running_state */
+}
 
 void running_set_http_status(struct plugin_instance *p, int32_t status) { running_state(p)->http_status = status; }
 

@@ -87,7 +87,8 @@ def leaf_problems(unit: str) -> list[str]:
     for path in (KERNEL / f"{unit}.h", KERNEL / f"{unit}.c"):
         text = path.read_text()
         problems += [f"{path.name} includes {name}.h" for name in INCLUDE.findall(text) if name != unit]
-        problems += [f"{path.name} includes <{name}>" for name in SYSTEM_INCLUDE.findall(text) if name not in LIBC_HEADERS]
+        problems += [f"{path.name} includes <{name}>" for name in SYSTEM_INCLUDE.findall(text)
+                     if name not in LIBC_HEADERS]
     return problems
 
 

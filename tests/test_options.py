@@ -181,6 +181,15 @@ def test_each_option_c_enforces_is_declared_once_and_read_in_c():
     assert attrs.fields(ef.MemoryOptions).max_http_response_bytes.metadata["c"] is None
 
 
+def test_architecture_names_the_four_files_a_new_option_touches():
+    """The recipe the declarations above make true: schema.py, the enforcing C, ABI.md, the test."""
+    text = (ROOT / "docs" / "ARCHITECTURE.md").read_text()
+    recipe = text[text.index("**A manifest option**"):text.index("**A capability**")]
+    files = re.search(r"touches exactly four\s+files: (.*?) and its test file", recipe, re.S)
+    assert files is not None
+    assert re.findall(r"`([^`]+)`", files.group(1)) == ["extism_fast/manifest/schema.py", "kernel_c/*.c", "docs/ABI.md"]
+
+
 def test_settings_are_resolved_from_their_declarations():
     manifest = ef.Manifest([ef.WasmData(b"\0asm\1\0\0\0")], memory=ef.MemoryOptions(max_pages=3, max_var_bytes=0),
                            timeout_ms=2)
@@ -197,9 +206,9 @@ def test_settings_are_resolved_from_their_declarations():
 
 
 def test_the_scalars_reach_plugin_instance_whole():
-    """A new scalar option is one field of instance_settings: instance_options holds them as its
-    first member, plugin_instance keeps them whole (no field-by-field copies in instance.c), and the
-    runtime packs each one from the PluginOptions field of its name."""
+    """A new scalar option is one field of the generated instance_settings: instance_options holds
+    them as its first member, plugin_instance keeps them whole (no field-by-field copies in
+    instance.c), and the runtime packs each one from the PluginOptions.settings field of its name."""
     structs = header_structs()
     settings = structs["instance_settings"]
     assert list(structs["instance_options"])[0] == "settings"
