@@ -166,7 +166,7 @@ void call_run(plugin_instance *p, size_t export_index, const uint8_t *input, uin
     kernel_reset(p->kernel);
     if (!p->initialized && run_startup(p, r) != 0) goto done;
     kernel_reset(p->kernel);
-    running_set_http_status(p, 0);
+    running_state(p)->http_status = 0;
     if (running_state(p)->http_headers != NULL) running_set_http_headers(p, NULL, 0); /* the last call's */
     if (kernel_write_input(p->kernel, input, input_length) != 0) {
         r->status = CALL_INPUT_TOO_LARGE;
