@@ -6,9 +6,17 @@ time (it has no SONAME, so a link-time dependency would only resolve through a f
 EXTISM_FAST_SANITIZE=1 builds both with AddressSanitizer and UndefinedBehaviorSanitizer (any UB
 report aborts). Such a build only imports into a Python started with libasan and libubsan in
 LD_PRELOAD; tests/test_sanitizers.py builds one into a copy of the tree and runs tests with it.
+
+The C struct of the options C enforces, instance_settings, is generated first into
+build/generated/instance_settings.h from their one declaration in Python (extism_fast/runtime/options.py,
+C_SETTINGS: docs/ARCHITECTURE.md, "How to add... A manifest option"); every compilation of kernel_c
+gets that directory in its include path.
 """
 
+import importlib
 import os
+import sys
+import types
 from pathlib import Path
 
 from Cython.Build import cythonize
@@ -18,6 +26,31 @@ from setuptools.command.build_ext import build_ext
 ROOT = Path(__file__).parent
 KERNEL_SOURCES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "kernel_c").glob("*.c"))
 KERNEL_HEADERS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "kernel_c").glob("*.h"))
+GENERATED = "build/generated"  # headers made from Python declarations (relative to ROOT, as the paths above)
+SETTINGS_HEADER = f"{GENERATED}/instance_settings.h"
+
+
+def write_settings_header() -> None:
+    """Write SETTINGS_HEADER from runtime/options.py's c_settings_header(), only when its text
+    changes (a rewrite would rebuild every kernel object). The package's __init__ imports the
+    extension this builds: options.py is imported under a bare stand-in package instead."""
+    saved = {name: module for name, module in sys.modules.items() if name.split(".")[0] == "extism_fast"}
+    package = types.ModuleType("extism_fast")
+    package.__path__ = [str(ROOT / "extism_fast")]
+    sys.modules["extism_fast"] = package
+    try:
+        text = importlib.import_module("extism_fast.runtime.options").c_settings_header()
+    finally:
+        for name in [name for name in sys.modules if name.split(".")[0] == "extism_fast"]:
+            del sys.modules[name]
+        sys.modules.update(saved)
+    path = ROOT / SETTINGS_HEADER
+    if not path.exists() or path.read_text() != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+write_settings_header()
 KERNEL_CFLAGS = ["-O2", "-std=gnu99", "-fPIC", "-Wall", "-Wextra", "-Werror"]
 SANITIZE = os.environ.get("EXTISM_FAST_SANITIZE", "") == "1"
 # Frame pointers give reports every frame. Python's CFLAGS carry -fwrapv, which defines signed
@@ -28,18 +61,21 @@ SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefin
 KERNEL_SANITIZE_FLAGS = SANITIZE_FLAGS + ["-O1"] if SANITIZE else []
 RUNTIME_SANITIZE_FLAGS = SANITIZE_FLAGS + ["-O0"] if SANITIZE else []
 
-kernel = ("extism_fast_kernel", {"sources": KERNEL_SOURCES, "include_dirs": ["kernel_c"], "cflags": KERNEL_CFLAGS + KERNEL_SANITIZE_FLAGS})
+# obj_deps: a changed header (the generated one included) rebuilds every kernel object.
+kernel = ("extism_fast_kernel", {"sources": KERNEL_SOURCES, "include_dirs": ["kernel_c", GENERATED],
+                                 "obj_deps": {"": KERNEL_HEADERS + [SETTINGS_HEADER]},
+                                 "cflags": KERNEL_CFLAGS + KERNEL_SANITIZE_FLAGS})
 
 runtime = Extension(
     "extism_fast._runtime",
     sources=["extism_fast/_runtime.pyx"],
-    include_dirs=["kernel_c"],
+    include_dirs=["kernel_c", GENERATED],
     # Cython's generated C is not ours to keep warning-free; the kernel above is.
     extra_compile_args=["-O2", "-Wno-unused-function", "-Wno-unused-parameter"] + RUNTIME_SANITIZE_FLAGS,
     extra_link_args=SANITIZE_FLAGS,
     libraries=["extism_fast_kernel", "dl", "pthread"],
     # Rebuild when the kernel or an included part of the runtime changes.
-    depends=KERNEL_SOURCES + KERNEL_HEADERS + sorted(str(p.relative_to(ROOT)) for p in (ROOT / "extism_fast").glob("*.px[id]")),
+    depends=KERNEL_SOURCES + KERNEL_HEADERS + [SETTINGS_HEADER] + sorted(str(p.relative_to(ROOT)) for p in (ROOT / "extism_fast").glob("*.px[id]")),
 )
 
 

@@ -28,7 +28,7 @@ cdef _call_error(Plugin plugin, name, call_result *r):
     if status == CALL_NONZERO:
         return CallError(f"plugin function '{name}' returned non-zero exit code {r.rc}")
     if status == CALL_TIMEOUT:
-        return TimeoutError(f"plugin function '{name}' timed out after {plugin._options.timeout_ns // 1000000} ms "
+        return TimeoutError(f"plugin function '{name}' timed out after {plugin._options.settings.timeout_ns // 1000000} ms "
                             f"(manifest.timeout_ms)")
     if status == CALL_CANCELLED:
         return CancelledError(f"plugin function '{name}' was cancelled")

@@ -115,4 +115,4 @@ cdef wasm_trap_t *_host_function_failed(plugin_instance *inst, _HostFunctionEntr
         message = f"host function {entry.label} raised {text}".encode("utf-8", "replace")
     except BaseException:  # out of memory or recursion depth: still a failure, with a fixed text
         message = b"a host function raised an exception"
-    return running_fail(inst, FAILURE_HOST_FUNCTION, message)
+    return env_imports_fail(inst, FAILURE_HOST_FUNCTION, message)

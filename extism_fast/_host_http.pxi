@@ -32,7 +32,7 @@ cdef wasm_trap_t *_serve_http_request(Plugin plugin, uint64_t request, uint64_t 
         request_json = _take_block(plugin, request)
         body_bytes = _take_block(plugin, body) if body else b""
         if request_json is None:
-            return running_fail(inst, FAILURE_TRAP, f"extism:host/env http_request: request offset "
+            return env_imports_fail(inst, FAILURE_TRAP, f"extism:host/env http_request: request offset "
                                                      f"{request} is not an allocated block".encode())
         now = ticker_now_ns()
         remaining = None  # the call's time left bounds the request
@@ -55,7 +55,7 @@ cdef wasm_trap_t *_serve_http_request(Plugin plugin, uint64_t request, uint64_t 
             running_set_http_headers(inst, headers, len(headers))
         response[0] = kernel_alloc_bytes(instance_kernel(inst), result.body, len(result.body)) if result.body else 0
         if result.body and response[0] == 0:
-            return running_fail(inst, FAILURE_LIMIT, f"extism:host/env http_request: the response body "
+            return env_imports_fail(inst, FAILURE_LIMIT, f"extism:host/env http_request: the response body "
                                  f"({len(result.body)} bytes) does not fit in kernel memory "
                                  f"({_alloc_failure(plugin)})".encode())
         return NULL
@@ -65,7 +65,7 @@ cdef wasm_trap_t *_serve_http_request(Plugin plugin, uint64_t request, uint64_t 
 
 cdef wasm_trap_t *_http_failure(Plugin plugin, exc):
     """Map an exception from http.perform_request to the failure the call reports."""
-    if isinstance(exc, TimeoutError) and plugin._options.timeout_ns:
+    if isinstance(exc, TimeoutError) and plugin._options.settings.timeout_ns:
         running_interrupted(plugin.inst, INTERRUPT_TIMEOUT)  # the call's own deadline ran out
     elif isinstance(exc, CancelledError):
         running_interrupted(plugin.inst, INTERRUPT_CANCEL)
@@ -74,4 +74,4 @@ cdef wasm_trap_t *_http_failure(Plugin plugin, exc):
         if isinstance(exc, cls):
             kind = k
     plugin._keep_interrupt(exc)
-    return running_fail(plugin.inst, kind, f"extism:host/env http_request: {exc}".encode("utf-8", "replace"))
+    return env_imports_fail(plugin.inst, kind, f"extism:host/env http_request: {exc}".encode("utf-8", "replace"))

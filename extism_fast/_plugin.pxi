@@ -49,8 +49,8 @@ cdef class _PackedOptions:
 
 
 cdef _PackedOptions _pack_options(options):
-    """The one place C's instance_options is filled: every scalar by its name (options.c_layout:
-    a new one needs no code here), then the arrays and their counts."""
+    """The one place C's instance_options is filled: every scalar of its settings by its name, from
+    ``options.settings`` (options.c_layout: a new one needs no code here), then the arrays and their counts."""
     global _SCALARS
     cdef _PackedOptions packed = _PackedOptions.__new__(_PackedOptions)
     cdef char *base
@@ -61,13 +61,14 @@ cdef _PackedOptions _pack_options(options):
     if packed.c == NULL:
         raise MemoryError()
     base = <char *>packed.c
+    settings = options.settings
     for name, offset, kind in _SCALARS:
         if kind == _C_INT64:
-            (<int64_t *>(base + <size_t>offset))[0] = getattr(options, name)
+            (<int64_t *>(base + <size_t>offset))[0] = getattr(settings, name)
         elif kind == _C_UINT64:
-            (<uint64_t *>(base + <size_t>offset))[0] = getattr(options, name)
+            (<uint64_t *>(base + <size_t>offset))[0] = getattr(settings, name)
         else:
-            (<int *>(base + <size_t>offset))[0] = getattr(options, name)
+            (<int *>(base + <size_t>offset))[0] = getattr(settings, name)
     config, mounts, wasi_args, wasi_env = options.config, options.mounts, options.wasi_args, options.wasi_env
     cdef kv_entry *entries = <kv_entry *>calloc(len(config) + 1, sizeof(kv_entry))
     cdef wasi_preopen *preopens = <wasi_preopen *>calloc(len(mounts) + 1, sizeof(wasi_preopen))
@@ -231,7 +232,7 @@ cdef class Plugin:
     @property
     def strict(self) -> bool:
         """Whether bad kernel accesses fail the call (see the class docstring)."""
-        return self._options.strict
+        return bool(self._options.settings.strict)
 
     @property
     def fuel_consumed(self):
@@ -334,7 +335,7 @@ cdef class Plugin:
         # With the GIL held throughout: close() (which frees inst) needs it too, so inst cannot
         # be freed between the check and the cancel.
         if self.inst != NULL:
-            running_cancel(self.inst)
+            call_cancel(self.inst)
             request = self._http_cancel  # an http_request in progress: abort it too
             if request is not None:
                 request.cancel()

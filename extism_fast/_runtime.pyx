@@ -290,5 +290,7 @@ include "_call_errors.pxi"
 include "_host_http.pxi"
 include "_arrow.pxi"
 
-#: sizeof(instance_options) in C, for tests/test_options.py to compare with options.py's ctypes mirror.
+#: sizeof(instance_options) and sizeof(instance_settings) in C, for tests/test_options.py to compare
+#: with options.py's ctypes mirrors.
 _INSTANCE_OPTIONS_SIZE = sizeof(instance_options)
+_INSTANCE_SETTINGS_SIZE = sizeof(instance_settings)

@@ -22,8 +22,8 @@ static void run_export(plugin_instance *p, const wasmtime_func_t *func, export_s
     wasmtime_val_raw_t raw[2];
     memset(raw, 0, sizeof raw);
     wasm_trap_t *trap = NULL;
-    p->interrupt = INTERRUPT_NONE;
-    p->host_failure = 0;
+    running_call *run = running_state(p);
+    running_clear_outcome(p);
     if (p->compiled->bundle->flags & ENGINE_EPOCH) wt.wasmtime_context_set_epoch_deadline(p->ctx, 1);
     if (p->settings.fuel != 0) {
         wasmtime_error_t *fuel_error = wt.wasmtime_context_set_fuel(p->ctx, p->settings.fuel);
@@ -41,8 +41,8 @@ static void run_export(plugin_instance *p, const wasmtime_func_t *func, export_s
     }
     r->rc = shape == EXPORT_RETURNS_I32 ? raw[0].i32 : 0;
     if (e == NULL && trap == NULL) return;
-    if (p->interrupt != INTERRUPT_NONE) {
-        r->status = p->interrupt == INTERRUPT_TIMEOUT ? CALL_TIMEOUT : CALL_CANCELLED;
+    if (run->interrupt != INTERRUPT_NONE) {
+        r->status = run->interrupt == INTERRUPT_TIMEOUT ? CALL_TIMEOUT : CALL_CANCELLED;
         if (e) wt.wasmtime_error_delete(e);
         if (trap) wt.wasm_trap_delete(trap);
         return;
@@ -54,11 +54,11 @@ static void run_export(plugin_instance *p, const wasmtime_func_t *func, export_s
         r->status = exit_code == 0 ? CALL_OK : CALL_EXIT;
         return;
     }
-    if (p->host_failure) {
+    if (run->host_failure) {
         r->status = CALL_HOST_FAILURE;
-        r->failure = (failure_kind)p->host_failure;
-        set_message(r, p->host_failure_message);
-        p->host_failure_message = NULL;
+        r->failure = (failure_kind)run->host_failure;
+        set_message(r, run->host_failure_message);
+        run->host_failure_message = NULL;
         if (e) wt.wasmtime_error_delete(e);
         if (trap) wt.wasm_trap_delete(trap);
         return;
@@ -111,31 +111,22 @@ static int run_startup(plugin_instance *p, call_result *r) {
  * (nothing could release it later). Returns whether the ticker was started. */
 static int call_begin(plugin_instance *p, int holds_gil, call_result *r) {
     memset(r, 0, sizeof *r);
-    __atomic_store_n(&p->cancel_requested, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&p->in_call, 1, __ATOMIC_RELEASE);
-    p->sigint_watched = -1; /* decided at the first epoch tick, if any (running.c) */
-    p->sigint_seen = sigint_count();
-    p->holds_gil = holds_gil;
-    p->saved_thread = NULL;
+    running_begin(p, holds_gil);
+    running_state(p)->sigint_watched = -1; /* decided at the first epoch tick, if any (ticker.c) */
+    running_state(p)->sigint_seen = sigint_count();
     int ticking = 0;
     if (p->compiled->bundle->flags & ENGINE_EPOCH) {
         ticking = ticker_call_begin(p->compiled->bundle->engine) == 0;
     } else {
         running_release_gil(p);
     }
-    p->deadline_ns = 0;
-    if (ticking && p->settings.timeout_ns != 0) {
-        uint64_t now = ticker_now_ns();
-        /* Saturating: a timeout of centuries must not wrap round to a deadline in the past. */
-        p->deadline_ns = p->settings.timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + p->settings.timeout_ns;
-    }
+    if (ticking && p->settings.timeout_ns != 0) running_set_timeout(p, ticker_now_ns(), p->settings.timeout_ns);
     return ticking;
 }
 
 static void call_end(plugin_instance *p, int ticking) {
     if (ticking) ticker_call_end();
-    p->holds_gil = 0;
-    __atomic_store_n(&p->in_call, 0, __ATOMIC_RELEASE);
+    running_end(p);
 }
 
 /* The memories grew past the max_pages budget together during the call (memory_budget.h): the
@@ -178,8 +169,8 @@ void call_run(plugin_instance *p, size_t export_index, const uint8_t *input, uin
     kernel_reset(p->kernel);
     if (!p->initialized && run_startup(p, r) != 0) goto done;
     kernel_reset(p->kernel);
-    p->http_status = 0;
-    if (p->http_headers != NULL) running_set_http_headers(p, NULL, 0); /* the last call's */
+    running_state(p)->http_status = 0;
+    if (running_state(p)->http_headers != NULL) running_set_http_headers(p, NULL, 0); /* the last call's */
     if (kernel_write_input(p->kernel, input, input_length) != 0) {
         r->status = CALL_INPUT_TOO_LARGE;
         goto done;
@@ -209,4 +200,10 @@ done:
         r->status != CALL_CANCELLED && r->status != CALL_OUT_OF_FUEL)
         fail_over_budget(p, r);
     call_end(p, ticking);
+}
+
+void call_cancel(plugin_instance *p) {
+    const engine_bundle *bundle = p->compiled->bundle;
+    /* The epoch bump runs every store's deadline callback at once: the cancelled call ends now. */
+    if ((bundle->flags & ENGINE_EPOCH) && running_request_cancel(p)) wt.wasmtime_engine_increment_epoch(bundle->engine);
 }

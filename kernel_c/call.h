@@ -2,8 +2,8 @@
  * call.h - one call into a plugin (docs/ABI.md, "A call").
  *
  * Owns: call_begin/call_end (the ticker, the GIL), ensure_store, the startup functions, running an
- * export and classifying its outcome into call_result. What import callbacks use during the call
- * (`current_instance`, the host hooks, failing, cancel) is running.h's.
+ * export and classifying its outcome into call_result, cancelling a call (call_cancel). The running
+ * call's state (`current_instance`, the host hooks, failures, the cancel request) is running.h's.
  */
 #ifndef EXTISM_FAST_CALL_H
 #define EXTISM_FAST_CALL_H
@@ -50,9 +50,15 @@ void call_prepare(plugin_instance *p, int holds_gil, call_result *r);
  * p->settings.timeout_ns (instance_settings; 0 = none, and ignored on an engine without ENGINE_EPOCH).
  * Fills *r; free r->message afterwards.
  * holds_gil: the caller holds the GIL; the call releases it once it has run for a tick (~1 ms),
- * or at once on an engine without ENGINE_EPOCH, and leaves the thread state in p->saved_thread,
- * which the caller must restore (running_restore_gil). Hooks take the GIL when they need it. */
+ * or at once on an engine without ENGINE_EPOCH, and leaves the thread state in the running
+ * state's saved_thread, which the caller must restore (running_restore_gil). Hooks take the GIL
+ * when they need it. */
 void call_run(plugin_instance *p, size_t export_index, const uint8_t *input, uint64_t input_length,
               int holds_gil, call_result *r);
+
+/* call_cancel: make the running call (if any) on p fail as cancelled, at once (an epoch bump runs
+ * its deadline callback); nothing on an engine without ENGINE_EPOCH. Any thread, but p must stay
+ * alive meanwhile: the Python side calls it holding the GIL, which close() needs too. */
+void call_cancel(plugin_instance *p);
 
 #endif

@@ -2,7 +2,8 @@
  * env_imports.c - the `extism:host/env` functions of docs/ABI.md as unchecked wasmtime callbacks, except
  * the loads, stores and input reads, which run as wasm (kernel_access.c).
  *
- * Each callback finds its instance through `current_instance` (see running.h). Arguments and
+ * Each callback finds its instance through `current_instance` (see running.h) and fails the call with
+ * env_imports_fail. Arguments and
  * results share one raw array (unchecked API): args[0..] in, args[0] out. Every offset a plugin
  * passes is bounds-checked against the kernel region and never touches memory outside it.
  * Offset 0 is the null handle: an empty string wherever a string is read (docs/ABI.md). What a bad
@@ -15,7 +16,7 @@
 #include <string.h>
 
 #include "env_imports.h"
-#include "running.h"
+#include "instance_state.h"
 #include "kernel_access.h"
 #include "wasm_types.h"
 
@@ -23,10 +24,15 @@
 #define UNUSED_CALLBACK_ARGS (void)env; (void)caller; (void)nargs
 #define CALLBACK(name) static wasm_trap_t *name(void *env, wasmtime_caller_t *caller, ARGS, size_t nargs)
 
+wasm_trap_t *env_imports_fail(struct plugin_instance *p, failure_kind kind, const char *message) {
+    running_record_failure(p, kind, message);
+    return wt.wasmtime_trap_new(message, strlen(message));
+}
+
 static wasm_trap_t *out_of_bounds(const char *function, uint64_t offset, uint64_t n) {
     char message[200];
     kernel_describe_out_of_bounds(current_instance->kernel, function, offset, n, message, sizeof message);
-    return running_fail(current_instance, FAILURE_TRAP, message);
+    return env_imports_fail(current_instance, FAILURE_TRAP, message);
 }
 
 /* ---- kernel: blocks ---- */
@@ -46,7 +52,7 @@ static wasm_trap_t *kernel_full(const char *function, uint64_t n) {
                  "extism:host/env %s: cannot allocate %llu bytes: kernel memory limit reached (%llu bytes, "
                  "block bookkeeping included)", function, (unsigned long long)n, (unsigned long long)p->kernel->limit);
     }
-    return running_fail(p, FAILURE_LIMIT, message);
+    return env_imports_fail(p, FAILURE_LIMIT, message);
 }
 
 /* A failed allocation answers 0 (the official kernel's null), except when the max_pages budget
@@ -141,7 +147,7 @@ CALLBACK(k_error_set) {
             char message[160];
             snprintf(message, sizeof message, "extism:host/env error_set: offset %llu is not an allocated block",
                      (unsigned long long)offset);
-            return running_fail(current_instance, FAILURE_TRAP, message);
+            return env_imports_fail(current_instance, FAILURE_TRAP, message);
         }
         if (kernel_ptr(k, offset, 1) == NULL) return NULL; /* the official kernel ignores it */
     }
@@ -176,7 +182,7 @@ static wasm_trap_t *not_a_block(const char *function, const char *what, uint64_t
     char message[160];
     snprintf(message, sizeof message, "extism:host/env %s: %s offset %llu is not an allocated block",
              function, what, (unsigned long long)offset);
-    return running_fail(current_instance, FAILURE_TRAP, message);
+    return env_imports_fail(current_instance, FAILURE_TRAP, message);
 }
 
 CALLBACK(h_config_get) {
@@ -243,7 +249,7 @@ CALLBACK(h_var_set) {
                  (unsigned long long)p->vars.max_bytes, (unsigned long long)VAR_ENTRY_OVERHEAD);
     else
         snprintf(message, sizeof message, "extism:host/env var_set: out of host memory");
-    return running_fail(p, status == VAR_DISABLED ? FAILURE_DENIED : FAILURE_LIMIT, message);
+    return env_imports_fail(p, status == VAR_DISABLED ? FAILURE_DENIED : FAILURE_LIMIT, message);
 }
 
 /* ---- host: logging ---- */
@@ -283,7 +289,7 @@ CALLBACK(h_http_request) {
     if (running_hooks.http_request == NULL) {
         kernel_free(p->kernel, request);
         kernel_free(p->kernel, body);
-        return running_fail(p, FAILURE_DENIED, "extism:host/env http_request: HTTP is not available in this host");
+        return env_imports_fail(p, FAILURE_DENIED, "extism:host/env http_request: HTTP is not available in this host");
     }
     wasm_trap_t *trap = running_hooks.http_request(p->owner, request, body, &response);
     args[0].i64 = (int64_t)response;
@@ -292,7 +298,7 @@ CALLBACK(h_http_request) {
 
 CALLBACK(h_http_status_code) {
     UNUSED_CALLBACK_ARGS;
-    args[0].i32 = current_instance->http_status;
+    args[0].i32 = running_state(current_instance)->http_status;
     return NULL;
 }
 
@@ -300,9 +306,10 @@ CALLBACK(h_http_headers) {
     UNUSED_CALLBACK_ARGS;
     plugin_instance *p = current_instance;
     uint64_t offset = 0;
-    if (p->http_headers != NULL) {
-        offset = kernel_alloc_bytes(p->kernel, p->http_headers, p->http_headers_length);
-        if (offset == 0 && p->http_headers_length != 0) return kernel_full("http_headers", p->http_headers_length);
+    const running_call *run = running_state(p);
+    if (run->http_headers != NULL) {
+        offset = kernel_alloc_bytes(p->kernel, run->http_headers, run->http_headers_length);
+        if (offset == 0 && run->http_headers_length != 0) return kernel_full("http_headers", run->http_headers_length);
     }
     args[0].i64 = (int64_t)offset;
     return NULL;

@@ -110,7 +110,6 @@ void instance_delete(plugin_instance *p) {
     free(p->startups);
     free(p->wasi_output[0]);
     free(p->wasi_output[1]);
-    free(p->http_headers);
-    free(p->host_failure_message);
+    running_free(p);
     free(p);
 }

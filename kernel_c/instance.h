@@ -21,7 +21,7 @@
  * this one by tests/test_options.py). instance_new keeps `settings` whole and copies what the arrays
  * point to. */
 typedef struct instance_options {
-    instance_settings settings;      /* first: the scalars (instance_state.h) */
+    instance_settings settings;      /* first: the scalars (build/generated/instance_settings.h) */
     const kv_entry *config;          /* NULL when config_count is 0, as every array here */
     size_t config_count;
     const wasi_preopen *preopens;

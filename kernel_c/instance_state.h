@@ -3,10 +3,11 @@
  *
  * Owns: plugin_instance (one wasmtime store, made by the first call, with the kernel accessor
  * instance whose memory is the kernel memory (kernel_access.c), the instantiated modules, vars,
- * config, the scalar options (instance_settings), WASI settings and the interruption state; used
- * by one thread at a time) and the kinds its fields take. Its lifecycle is instance.h's, its store
- * store.h's, the running call running.h's and call.h's: they all see this one definition, and none
- * of them needs another.
+ * config, the scalar options (instance_settings, generated), WASI settings, and first the running
+ * call's state (running_call, running.h's); used by one thread at a time) and the kinds its fields
+ * take. Its lifecycle is instance.h's, its store store.h's, the running call running.h's and
+ * call.h's: they all see this one definition (running.h only its first member), and none of them
+ * needs another.
  */
 #ifndef EXTISM_FAST_INSTANCE_STATE_H
 #define EXTISM_FAST_INSTANCE_STATE_H
@@ -15,8 +16,10 @@
 #include <stdint.h>
 
 #include "compiled.h"
+#include "instance_settings.h" /* generated (setup.py): the scalar options, declared in runtime/options.py */
 #include "kernel.h"
 #include "memory_budget.h"
+#include "running.h"
 #include "vars.h"
 #include "wasmtime_api.h"
 
@@ -27,50 +30,20 @@ typedef struct wasi_preopen {
     int read_only;
 } wasi_preopen;
 
-/* Why an import callback failed a call: lets the host raise the matching exception class. */
-typedef enum failure_kind {
-    FAILURE_NONE = 0,
-    FAILURE_TRAP = 1,          /* bad offset or bad argument from the plugin */
-    FAILURE_LIMIT = 2,         /* a memory, var or HTTP limit */
-    FAILURE_HOST_FUNCTION = 3, /* a Python host function raised */
-    FAILURE_DENIED = 4,        /* a capability the host did not grant */
-    FAILURE_HOST_CALL = 5,     /* a host service failed (network error, bad request) */
-} failure_kind;
-
 /* Where a WASI plugin's stdout and stderr go. */
 typedef enum wasi_stdio_mode { WASI_STDIO_DISCARD = 0, WASI_STDIO_INHERIT = 1, WASI_STDIO_LOG = 2 } wasi_stdio_mode;
 
-typedef enum interrupt_reason { INTERRUPT_NONE = 0, INTERRUPT_TIMEOUT = 1, INTERRUPT_CANCEL = 2 } interrupt_reason;
-
-/* The scalar options of a plugin instance, as extism_fast/runtime/options.py resolved them: the
- * first member of instance_options (instance.h), kept whole in plugin_instance (its `settings`), so
- * a new one is a field here (and in its ctypes mirror, CInstanceSettings), read as p->settings.x
- * by the unit that enforces it. */
-typedef struct instance_settings {
-    int64_t max_memory_bytes;        /* budget for the growth of all the memories after instantiation
-                                      * (manifest.memory.max_pages; memory_budget.h); -1 = unlimited */
-    int64_t max_table_elements;      /* per wasm table (manifest.memory.max_table_elements); -1 = unlimited */
-    uint64_t max_var_bytes;          /* total size of vars; 0 disables them */
-    uint64_t fuel;                   /* budget of every call (fuel engine only); 0 = unmetered */
-    uint64_t timeout_ns;             /* deadline of every call (manifest.timeout_ms); 0 = none */
-    int wasi;
-    int wasi_stdio;                  /* wasi_stdio_mode */
-    int strict;                      /* bad kernel accesses trap with a precise message (kernel.h) */
-} instance_settings;
-
 typedef struct plugin_instance {
+    running_call run;                /* first: running.h reaches it as running_state(p) */
     const compiled_plugin *compiled; /* borrowed; the caller keeps it alive */
     void *owner;                     /* the Python Plugin object, handed to hooks (borrowed) */
-    instance_settings settings;      /* as instance_new was given them */
+    instance_settings settings;      /* as instance_new was given them; a unit reads p->settings.<name> */
 
     /* State the import callbacks use. */
     kernel *kernel;
     var_store vars;
     kv_entry *config;
     size_t config_count;
-    int32_t http_status;             /* status of the last http_request of this call */
-    uint8_t *http_headers;           /* JSON of its response headers (malloc'ed) or NULL */
-    uint64_t http_headers_length;
 
     /* The store and what lives in it. */
     wasmtime_store_t *store;
@@ -97,29 +70,11 @@ typedef struct plugin_instance {
     char **wasi_env;                 /* environment: names and values alternate (owned) */
     size_t wasi_env_count;           /* pairs */
 
-    /* Interruption: written by other threads (cancel) and by the epoch callback. */
-    uint64_t deadline_ns;            /* monotonic; 0 = no timeout for this call */
-    int cancel_requested;            /* atomic (running_cancel_requested / running_cancel) */
-    int in_call;                     /* atomic */
-    interrupt_reason interrupt;
-    /* Ctrl-C: the call's first epoch tick decides whether SIGINT stops it (-1: not yet; 1: a call
-     * on Python's main thread with SIGINT counted, sigint.h); it does once sigint_count() has
-     * moved past sigint_seen, the count at the call's start (running.c). */
-    int sigint_watched;
-    uint64_t sigint_seen;
-
-    /* The GIL: a call may start holding it (cheap for short calls); the first epoch tick of the
-     * call releases it (running_release_gil; without epochs: the call's start), and
-     * the caller takes it back with the saved thread state after call_run returns. */
-    int holds_gil;
-    void *saved_thread;
-
-    /* A failure an import callback recorded before trapping (so it can be reported precisely). */
-    int host_failure;                /* failure_kind; 0 = none */
-    char *host_failure_message;
-
     memory_budget budget;            /* settings.max_memory_bytes for all the memories, and the
                                       * table limit (settings.max_table_elements) */
 } plugin_instance;
+
+/* running.h, a leaf, sees plugin_instance only as its first member (running_state). */
+_Static_assert(offsetof(plugin_instance, run) == 0, "plugin_instance must start with its running_call");
 
 #endif

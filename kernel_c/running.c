@@ -1,74 +1,72 @@
-/* running.c - the call in progress on this thread: failing, cancelling, the epoch callback; contracts in running.h. */
+/* running.c - the call in progress on this thread: its state, failing, cancelling, ticks; contracts in running.h. */
 #include "running.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "sigint.h"
-#include "ticker.h"
-
 host_hooks running_hooks;
-__thread plugin_instance *current_instance __attribute__((tls_model("initial-exec")));
+__thread struct plugin_instance *current_instance __attribute__((tls_model("initial-exec")));
 
-wasm_trap_t *running_fail(plugin_instance *p, failure_kind kind, const char *message) {
-    if (!p->host_failure) {
-        p->host_failure = (int)kind;
-        free(p->host_failure_message);
-        p->host_failure_message = wt_copy_text(message, strlen(message));
-    }
-    return wt.wasmtime_trap_new(message, strlen(message));
+void running_record_failure(struct plugin_instance *p, failure_kind kind, const char *message) {
+    running_call *run = running_state(p);
+    if (run->host_failure) return;
+    run->host_failure = (int)kind;
+    free(run->host_failure_message);
+    size_t length = strlen(message);
+    run->host_failure_message = malloc(length + 1); /* NULL when out of memory: the kind still says it */
+    if (run->host_failure_message != NULL) memcpy(run->host_failure_message, message, length + 1);
 }
 
-int running_set_http_headers(plugin_instance *p, const uint8_t *json, uint64_t length) {
-    free(p->http_headers);
-    p->http_headers = NULL;
-    p->http_headers_length = 0;
+int running_set_http_headers(struct plugin_instance *p, const uint8_t *json, uint64_t length) {
+    running_call *run = running_state(p);
+    free(run->http_headers);
+    run->http_headers = NULL;
+    run->http_headers_length = 0;
     if (json == NULL) return 0;
-    p->http_headers = malloc(length ? (size_t)length : 1);
-    if (p->http_headers == NULL) return -1;
-    memcpy(p->http_headers, json, (size_t)length);
-    p->http_headers_length = length;
+    run->http_headers = malloc(length ? (size_t)length : 1);
+    if (run->http_headers == NULL) return -1;
+    memcpy(run->http_headers, json, (size_t)length);
+    run->http_headers_length = length;
     return 0;
 }
 
-int running_cancel_requested(plugin_instance *p) {
-    return __atomic_load_n(&p->cancel_requested, __ATOMIC_ACQUIRE);
+int running_cancel_requested(struct plugin_instance *p) {
+    return __atomic_load_n(&running_state(p)->cancel_requested, __ATOMIC_ACQUIRE);
 }
 
-void running_cancel(plugin_instance *p) {
-    if (!__atomic_load_n(&p->in_call, __ATOMIC_ACQUIRE) || !(p->compiled->bundle->flags & ENGINE_EPOCH)) return;
-    __atomic_store_n(&p->cancel_requested, 1, __ATOMIC_RELEASE);
-    wt.wasmtime_engine_increment_epoch(p->compiled->bundle->engine);
+int running_request_cancel(struct plugin_instance *p) {
+    running_call *run = running_state(p);
+    if (!__atomic_load_n(&run->in_call, __ATOMIC_ACQUIRE)) return 0;
+    __atomic_store_n(&run->cancel_requested, 1, __ATOMIC_RELEASE);
+    return 1;
 }
 
-uint64_t running_deadline_ns(const plugin_instance *p) { return p->deadline_ns; }
-
-void running_set_http_status(plugin_instance *p, int32_t status) { p->http_status = status; }
-
-void running_interrupted(plugin_instance *p, interrupt_reason reason) { p->interrupt = reason; }
-
-/* Ctrl-C during p's call, on Python's main thread (decided at its first tick: sigint_watch makes
- * sure SIGINT is counted)? Compared with the count at the call's start (call_begin). */
-static int stopped_by_sigint(plugin_instance *p) {
-    if (p->sigint_watched < 0)
-        p->sigint_watched = running_hooks.on_signal_thread != NULL && running_hooks.on_signal_thread() && sigint_watch();
-    return p->sigint_watched && sigint_count() != p->sigint_seen;
+uint64_t running_deadline_ns(const struct plugin_instance *p) {
+    return ((const running_call *)(const void *)p)->deadline_ns; /* its first member, as running_state */
 }
 
-wasmtime_error_t *running_on_epoch_deadline(wasmtime_context_t *ctx, void *data, uint64_t *delta,
-                                            wasmtime_update_deadline_kind_t *kind) {
-    (void)ctx;
-    plugin_instance *p = data;
+void running_set_http_status(struct plugin_instance *p, int32_t status) { running_state(p)->http_status = status; }
+
+void running_interrupted(struct plugin_instance *p, interrupt_reason reason) { running_state(p)->interrupt = reason; }
+
+const char *running_tick(struct plugin_instance *p, uint64_t now_ns) {
+    running_call *run = running_state(p);
     running_release_gil(p); /* a long call: let other threads run */
-    if (running_cancel_requested(p) || stopped_by_sigint(p)) {
-        p->interrupt = INTERRUPT_CANCEL;
-        return wt.wasmtime_error_new("plugin call cancelled");
+    if (running_cancel_requested(p)) {
+        run->interrupt = INTERRUPT_CANCEL;
+        return "plugin call cancelled";
     }
-    if (p->deadline_ns != 0 && ticker_now_ns() >= p->deadline_ns) {
-        p->interrupt = INTERRUPT_TIMEOUT;
-        return wt.wasmtime_error_new("plugin call timed out");
+    if (run->deadline_ns != 0 && now_ns >= run->deadline_ns) {
+        run->interrupt = INTERRUPT_TIMEOUT;
+        return "plugin call timed out";
     }
-    *delta = 1;
-    *kind = WASMTIME_UPDATE_DEADLINE_CONTINUE;
     return NULL;
+}
+
+void running_free(struct plugin_instance *p) {
+    running_call *run = running_state(p);
+    free(run->http_headers);
+    free(run->host_failure_message);
+    run->http_headers = NULL;
+    run->host_failure_message = NULL;
 }

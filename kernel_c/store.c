@@ -7,6 +7,7 @@
 
 #include "running.h"
 #include "signals.h"
+#include "ticker.h"
 
 /* Append to the stream's buffer, up to INSTANCE_WASI_OUTPUT_MAX per call (the rest is dropped). */
 static ptrdiff_t keep_wasi_output(plugin_instance *p, int stream, const unsigned char *bytes, size_t len) {
@@ -237,7 +238,7 @@ int store_new(plugin_instance *p, char **error) {
     p->ctx = wt.wasmtime_store_context(p->store);
     memory_budget_attach(&p->budget, p->store, c->memory_minimum); /* uncapped; the table limit */
     if (c->bundle->flags & ENGINE_EPOCH) {
-        wt.wasmtime_store_epoch_deadline_callback(p->store, running_on_epoch_deadline, p, NULL);
+        wt.wasmtime_store_epoch_deadline_callback(p->store, ticker_on_epoch_deadline, p, NULL);
         wt.wasmtime_context_set_epoch_deadline(p->ctx, 1);
     }
     if (p->settings.fuel != 0) { /* a fresh store has no fuel: the start function would trap at once */

@@ -1,9 +1,12 @@
-/* ticker.c - the epoch ticker thread; contract in ticker.h. */
+/* ticker.c - the epoch ticker thread and the stores' epoch deadline callback; contracts in ticker.h. */
 #define _POSIX_C_SOURCE 200809L
 #include "ticker.h"
 
 #include <pthread.h>
 #include <time.h>
+
+#include "running.h"
+#include "sigint.h"
 
 static pthread_mutex_t ticker_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t ticker_wake = PTHREAD_COND_INITIALIZER;
@@ -119,3 +122,26 @@ int ticker_call_begin(wasm_engine_t *engine) {
 }
 
 void ticker_call_end(void) { __atomic_sub_fetch(&active_calls, 1, __ATOMIC_SEQ_CST); }
+
+/* Ctrl-C during p's call, on Python's main thread (decided at its first tick: sigint_watch makes
+ * sure SIGINT is counted)? Compared with the count at the call's start (call_begin). */
+static int stopped_by_sigint(struct plugin_instance *p) {
+    running_call *run = running_state(p);
+    if (run->sigint_watched < 0)
+        run->sigint_watched = running_hooks.on_signal_thread != NULL && running_hooks.on_signal_thread() && sigint_watch();
+    return run->sigint_watched && sigint_count() != run->sigint_seen;
+}
+
+wasmtime_error_t *ticker_on_epoch_deadline(wasmtime_context_t *ctx, void *data, uint64_t *delta,
+                                           wasmtime_update_deadline_kind_t *kind) {
+    (void)ctx;
+    const char *reason = running_tick(data, ticker_now_ns());
+    if (reason == NULL && stopped_by_sigint(data)) {
+        running_interrupted(data, INTERRUPT_CANCEL);
+        reason = "plugin call cancelled";
+    }
+    if (reason != NULL) return wt.wasmtime_error_new(reason);
+    *delta = 1;
+    *kind = WASMTIME_UPDATE_DEADLINE_CONTINUE;
+    return NULL;
+}

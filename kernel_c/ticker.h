@@ -2,13 +2,14 @@
  * ticker.h - the thread that advances the engines' epochs while plugin calls are running.
  *
  * Every store's epoch deadline is "the next epoch", so each tick runs the store's deadline callback
- * (running_on_epoch_deadline in running.c) in every running call: it enforces timeouts and cancel,
- * and lets a long call that still holds the GIL release it. The ticker bumps the epoch every
+ * (ticker_on_epoch_deadline, over running_tick in running.c) in every running call: it enforces
+ * timeouts and cancel, and lets a long call that still holds the GIL release it. The ticker bumps the epoch every
  * TICKER_PERIOD_NS while calls are in progress, keeps going for TICKER_IDLE_TICKS ticks after the
  * last one ended (a tight loop of small calls never restarts it), then sleeps until a call
  * begins: an idle process pays nothing.
  *
- * Owns: the ticker thread, its start and stop around calls, and the monotonic clock calls read.
+ * Owns: the ticker thread, its start and stop around calls, the stores' epoch deadline callback
+ * and the monotonic clock calls read.
  */
 #ifndef EXTISM_FAST_TICKER_H
 #define EXTISM_FAST_TICKER_H
@@ -32,5 +33,13 @@ void ticker_call_end(void);
 
 /* ticker_now_ns: CLOCK_MONOTONIC in nanoseconds. */
 uint64_t ticker_now_ns(void);
+
+/* ticker_on_epoch_deadline: the store's epoch deadline callback (data: the plugin_instance), at
+ * every tick of a call on an ENGINE_EPOCH engine: running_tick (the GIL released; cancel and the
+ * deadline checked), then, at the first tick on Python's main thread, makes sure SIGINT is counted
+ * (sigint_watch) and ends the call as cancelled once a Ctrl-C arrived since its start; ends the call
+ * with an error, else it continues for a tick. */
+wasmtime_error_t *ticker_on_epoch_deadline(wasmtime_context_t *ctx, void *data, uint64_t *delta,
+                                           wasmtime_update_deadline_kind_t *kind);
 
 #endif

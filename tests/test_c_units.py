@@ -75,6 +75,28 @@ def test_the_units_include_each_other_without_a_cycle():
     assert graph_cycles(units()) == []
 
 
+# Leaves: units that include nothing but libc headers (and their own header), so that every unit may
+# use them; what they must name of other units is opaque (forward-declared structs).
+LEAVES = ("running",)  # the running call's state
+LIBC_HEADERS = {"stddef.h", "stdint.h", "stdlib.h", "string.h"}
+SYSTEM_INCLUDE = re.compile(r"^\s*#\s*include\s+<([^>]+)>", re.M)
+
+
+def leaf_problems(unit: str) -> list[str]:
+    problems = []
+    for path in (KERNEL / f"{unit}.h", KERNEL / f"{unit}.c"):
+        text = path.read_text()
+        problems += [f"{path.name} includes {name}.h" for name in INCLUDE.findall(text) if name != unit]
+        problems += [f"{path.name} includes <{name}>" for name in SYSTEM_INCLUDE.findall(text)
+                     if name not in LIBC_HEADERS]
+    return problems
+
+
+def test_the_running_call_state_is_a_leaf():
+    assert {unit: leaf_problems(unit) for unit in LEAVES} == {unit: [] for unit in LEAVES}
+    assert all(not units()[unit] for unit in LEAVES)
+
+
 # A header's functions are named after its unit: "unit_" (a plural unit may drop its "s").
 PREFIX_ALIASES = {"wasmtime_api": "wt"}
 DECLARATION = re.compile(r"^(?!typedef|extern|return)[A-Za-z_][\w \t*]*?\b([a-z_][a-z0-9_]*)\s*\(", re.M)
@@ -124,6 +146,7 @@ def test_the_checks_see_what_they_look_for():
     api = wasmtime_functions()
     assert {"wasmtime_module_new", "wasm_byte_vec_delete", "wasmtime_store_delete"} <= api and len(api) > 50
     assert CALL.findall("x = wt.wasmtime_module_new(e, p, n, &m)") == ["wasmtime_module_new"]
+    assert leaf_problems("store") and leaf_problems("call")  # units that are no leaves are seen as such
     assert "wasm_trap_t" not in CALL.findall("cdef wasm_trap_t *f(wasmtime_val_raw_t *raw):")
 
 

@@ -1,6 +1,8 @@
-"""extism_fast/runtime/options.py: one frozen, resolved options object per Plugin, and the C structs the
-Python side declares a second time (kernel.pxd, options.py's ctypes mirror) kept equal to the
-kernel_c headers field by field."""
+"""extism_fast/runtime/options.py: one frozen, resolved options object per Plugin; the options C
+enforces declared once in Python (C_SETTINGS), from which the build generates C's instance_settings
+(build/generated/instance_settings.h) and options.py derives its ctypes mirror; and the C structs
+the Python side declares a second time (kernel.pxd, the ctypes mirror) kept equal to the headers
+field by field."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import ctypes
 import pathlib
 import re
 
+import attrs
 import pytest
 
 import extism_fast as ef
@@ -17,6 +20,7 @@ from extism_fast.manifest import WASM_PAGE_SIZE
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 KERNEL_C = ROOT / "kernel_c"
+SETTINGS_HEADER = ROOT / "build" / "generated" / "instance_settings.h"  # setup.py writes it
 KERNEL_PXD = ROOT / "extism_fast" / "includes" / "kernel.pxd"
 
 
@@ -82,8 +86,9 @@ def pxd_structs(text: str) -> dict[str, tuple[str, dict[str, str]]]:
 
 
 def header_structs() -> dict[str, dict[str, str]]:
+    """Every struct the kernel is compiled with: kernel_c's headers and the generated one."""
     structs: dict[str, dict[str, str]] = {}
-    for header in KERNEL_C.glob("*.h"):
+    for header in [*KERNEL_C.glob("*.h"), SETTINGS_HEADER]:
         structs.update(c_structs(header.read_text()))
     return structs
 
@@ -145,12 +150,65 @@ def test_options_py_mirrors_instance_options_and_its_arrays():
                          ("wasi_preopen", preopen)):
         assert ctypes_mismatches(name, mirror, structs) == []
     assert ctypes.sizeof(c_options) == _runtime._INSTANCE_OPTIONS_SIZE
+    assert ctypes.sizeof(settings) == _runtime._INSTANCE_SETTINGS_SIZE
+
+
+def test_the_build_compiled_the_declared_settings():
+    """The header the kernel and the extension were compiled with is the one the declarations make
+    now (a stale build fails here: rebuild), and it is the only declaration of the struct in C."""
+    assert SETTINGS_HEADER.read_text() == options.c_settings_header()
+    by_hand = [p.name for p in KERNEL_C.glob("*.h") if re.search(r"struct\s+instance_settings\s*\{", p.read_text())]
+    assert by_hand == []
+    assert '#include "instance_settings.h"' in (KERNEL_C / "instance_state.h").read_text()
+
+
+def test_each_option_c_enforces_is_declared_once_and_read_in_c():
+    """C_SETTINGS is the manifest fields declared with a CSetting plus the Plugin keywords, each
+    name once; the generated struct has exactly those fields, and C reads each as p->settings.name."""
+    declared = {}
+    for cls in (ef.Manifest, ef.MemoryOptions):
+        for field in attrs.fields(cls):
+            if field.metadata.get("c") is not None:
+                declared[field.metadata["c"].name or field.name] = field.name
+    assert {"timeout_ns": "timeout_ms", "max_memory_bytes": "max_pages", "max_var_bytes": "max_var_bytes",
+            "max_table_elements": "max_table_elements"} == declared
+    names = [setting.name for setting in options.C_SETTINGS]
+    assert sorted(names) == sorted([*declared, *(setting.name for setting in options.KEYWORD_SETTINGS)])
+    assert list(c_structs(options.c_settings_header())["instance_settings"]) == names == list(options.Settings._fields)
+    c_code = "".join(p.read_text() for p in KERNEL_C.glob("*.[ch]"))
+    assert [name for name in names if not re.search(rf"->settings\.{name}\b", c_code)] == []
+    # the host-side options touch no C
+    assert attrs.fields(ef.MemoryOptions).max_http_response_bytes.metadata["c"] is None
+
+
+def test_architecture_names_the_four_files_a_new_option_touches():
+    """The recipe the declarations above make true: schema.py, the enforcing C, ABI.md, the test."""
+    text = (ROOT / "docs" / "ARCHITECTURE.md").read_text()
+    recipe = text[text.index("**A manifest option**"):text.index("**A capability**")]
+    files = re.search(r"touches exactly four\s+files: (.*?) and its test file", recipe, re.S)
+    assert files is not None
+    assert re.findall(r"`([^`]+)`", files.group(1)) == ["extism_fast/manifest/schema.py", "kernel_c/*.c", "docs/ABI.md"]
+
+
+def test_settings_are_resolved_from_their_declarations():
+    manifest = ef.Manifest([ef.WasmData(b"\0asm\1\0\0\0")], memory=ef.MemoryOptions(max_pages=3, max_var_bytes=0),
+                           timeout_ms=2)
+    keywords = {"fuel": 7, "wasi": True, "wasi_stdio": 2, "strict": False}
+    assert options.c_settings(manifest, keywords)._asdict() == {
+        "timeout_ns": 2_000_000, "max_memory_bytes": 3 * WASM_PAGE_SIZE, "max_var_bytes": 0,
+        "max_table_elements": ef.manifest.DEFAULT_MAX_TABLE_ELEMENTS, "fuel": 7, "wasi": 1, "wasi_stdio": 2,
+        "strict": 0}
+    defaults = options.c_settings(attrs.evolve(manifest, memory=ef.MemoryOptions(), timeout_ms=None), keywords)
+    assert (defaults.timeout_ns, defaults.max_memory_bytes, defaults.max_var_bytes) == (
+        0, -1, ef.manifest.DEFAULT_MAX_VAR_BYTES)
+    huge = options.c_settings(attrs.evolve(manifest, timeout_ms=ef.manifest.U64_MAX), keywords)
+    assert huge.timeout_ns == ef.manifest.U64_MAX  # clamped to C's uint64_t
 
 
 def test_the_scalars_reach_plugin_instance_whole():
-    """A new scalar option is one field of instance_settings: instance_options holds them as its
-    first member, plugin_instance keeps them whole (no field-by-field copies in instance.c), and the
-    runtime packs each one from the PluginOptions field of its name."""
+    """A new scalar option is one field of the generated instance_settings: instance_options holds
+    them as its first member, plugin_instance keeps them whole (no field-by-field copies in
+    instance.c), and the runtime packs each one from the PluginOptions.settings field of its name."""
     structs = header_structs()
     settings = structs["instance_settings"]
     assert list(structs["instance_options"])[0] == "settings"
@@ -161,7 +219,7 @@ def test_the_scalars_reach_plugin_instance_whole():
     assert not set(re.findall(r"options->(\w+)", instance_c)) & set(settings)  # read from p->settings
     layout = options.c_layout()
     assert [name for name, _, _ in layout] == list(settings)
-    assert set(settings) <= set(options.PluginOptions._fields)
+    assert list(settings) == list(options.Settings._fields)
     c_settings = options.c_types()[3]
     assert [offset for _, offset, _ in layout] == [getattr(c_settings, name).offset for name in settings]
 
@@ -176,12 +234,12 @@ def test_a_seeded_difference_is_found():
         "call_result.output_length: uint32_t in kernel.pxd, uint64_t in call.h"]
     assert pxd_mismatches(pxd.replace("        int32_t rc\n", "        int32_t rc\n        int extra\n"),
                           structs) == ["call_result.extra: not a field of the C struct"]
-    header = (KERNEL_C / "instance_state.h").read_text()
+    header = SETTINGS_HEADER.read_text()
     seeded = header.replace("    int strict;", "    int strict;\n    int64_t max_new_thing;")
     assert seeded != header
     c_options, _, _, c_settings = options.c_types()
     assert ctypes_mismatches("instance_settings", c_settings, c_structs(seeded))
-    retyped = header.replace("    uint64_t timeout_ns;             /* deadline", "    int64_t timeout_ns; /* deadline")
+    retyped = header.replace("    uint64_t timeout_ns;", "    int64_t timeout_ns;")
     assert retyped != header
     assert ctypes_mismatches("instance_settings", c_settings, c_structs(retyped)) == [
         "instance_settings.timeout_ns: c_ulong in options.py, int64_t in C"]
@@ -206,14 +264,17 @@ def test_options_are_resolved_once_and_frozen(plugin_wasm):
                 "config": {"k": "v"}}
     with ef.Plugin(manifest, http_response_headers=True) as plugin:
         o = plugin._options
-        assert o.max_memory_bytes == 40 * WASM_PAGE_SIZE == o.manifest.memory.max_memory_bytes
-        assert (o.max_var_bytes, o.timeout_ns, o.allowed_hosts, o.config) == (77, 1_500_000_000, ("a.example",),
+        s = o.settings
+        assert s.max_memory_bytes == 40 * WASM_PAGE_SIZE == o.manifest.memory.max_memory_bytes
+        assert (s.max_var_bytes, s.timeout_ns, o.allowed_hosts, o.config) == (77, 1_500_000_000, ("a.example",),
                                                                                ((b"k", b"v"),))
-        assert o.http_response_headers and o.max_table_elements == o.manifest.memory.effective_max_table_elements
+        assert o.http_response_headers and s.max_table_elements == o.manifest.memory.effective_max_table_elements
         with pytest.raises(AttributeError):
-            o.timeout_ns = 0
+            s.timeout_ns = 0
+        with pytest.raises(AttributeError):
+            o.settings = s
     with ef.Plugin(plugin_wasm("kernel")) as plugin:
-        assert plugin._options.max_memory_bytes == -1 and plugin._options.timeout_ns == 0
+        assert plugin._options.settings.max_memory_bytes == -1 and plugin._options.settings.timeout_ns == 0
 
 
 def test_plugin_from_a_compiled_plugin_reuses_its_options_until_the_environment_changes(plugin_wasm, monkeypatch):
@@ -226,7 +287,7 @@ def test_plugin_from_a_compiled_plugin_reuses_its_options_until_the_environment_
     configured = ef.Plugin(compiled, config={"a": "b"})._options  # the same options, but its config
     assert configured.config == ((b"a", b"b"),) and configured.manifest.config == {"a": "b"}
     strict_now = ef.Plugin(compiled)._options
-    assert configured[1:9] == strict_now[1:9] and configured.packed is not strict_now.packed
+    assert configured.settings == strict_now.settings and configured.packed is not strict_now.packed
 
 
 def test_mounts_are_checked_for_every_plugin_even_with_reused_options(plugin_wasm, tmp_path):

@@ -196,6 +196,9 @@ cdef extern from "instance.h" nogil:
         char *guest_path
         int read_only
 
+    ctypedef struct instance_settings:  # generated from runtime/options.py's C_SETTINGS: its size only
+        pass
+
     # The arrays only: the scalars (settings, an instance_settings) are written by name at
     # options.c_layout()'s offsets (_pack_options).
     ctypedef struct instance_options:
@@ -207,19 +210,6 @@ cdef extern from "instance.h" nogil:
         size_t wasi_arg_count
         const char *const *wasi_env
         size_t wasi_env_count
-
-    ctypedef enum failure_kind:
-        FAILURE_NONE
-        FAILURE_TRAP
-        FAILURE_LIMIT
-        FAILURE_HOST_FUNCTION
-        FAILURE_DENIED
-        FAILURE_HOST_CALL
-
-    ctypedef enum interrupt_reason:
-        INTERRUPT_NONE
-        INTERRUPT_TIMEOUT
-        INTERRUPT_CANCEL
 
     ctypedef struct plugin_instance:  # opaque: read through the accessors below
         pass
@@ -272,9 +262,23 @@ cdef extern from "call.h" nogil:
     void call_prepare(plugin_instance *p, int holds_gil, call_result *r)
     void call_run(plugin_instance *p, size_t export_index, const uint8_t *input,
                   uint64_t input_length, int holds_gil, call_result *r)
+    void call_cancel(plugin_instance *p)
 
 
 cdef extern from "running.h" nogil:
+    ctypedef enum failure_kind:
+        FAILURE_NONE
+        FAILURE_TRAP
+        FAILURE_LIMIT
+        FAILURE_HOST_FUNCTION
+        FAILURE_DENIED
+        FAILURE_HOST_CALL
+
+    ctypedef enum interrupt_reason:
+        INTERRUPT_NONE
+        INTERRUPT_TIMEOUT
+        INTERRUPT_CANCEL
+
     ctypedef struct host_hooks:
         void (*log)(void *owner, int level, const uint8_t *msg, size_t len) noexcept nogil
         int32_t (*log_level)(void *owner) noexcept nogil
@@ -288,11 +292,13 @@ cdef extern from "running.h" nogil:
     plugin_instance *current_instance
 
     int running_cancel_requested(plugin_instance *p)
-    void running_cancel(plugin_instance *p)
     int running_set_http_headers(plugin_instance *p, const uint8_t *json, uint64_t length)
-    wasm_trap_t *running_fail(plugin_instance *p, failure_kind kind, const char *message)
     void running_release_gil(plugin_instance *p)
     int running_restore_gil(plugin_instance *p)
     uint64_t running_deadline_ns(const plugin_instance *p)
     void running_set_http_status(plugin_instance *p, int32_t status)
     void running_interrupted(plugin_instance *p, interrupt_reason reason)
+
+
+cdef extern from "env_imports.h" nogil:
+    wasm_trap_t *env_imports_fail(plugin_instance *p, failure_kind kind, const char *message)

@@ -23,7 +23,7 @@ import os
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
-from typing import Any, TypeAlias, TypeGuard, Union
+from typing import Any, Callable, TypeAlias, TypeGuard, Union
 from urllib.parse import urlsplit
 
 import attrs
@@ -68,8 +68,6 @@ _HEX64 = re.compile(r"[0-9A-Fa-f]{64}")
 U32_MAX: int = (1 << 32) - 1
 #: Largest byte cap, ``timeout_ms`` and ``fuel`` (a u64).
 U64_MAX: int = (1 << 64) - 1
-_MEMORY_MAX = {"max_pages": U32_MAX, "max_http_response_bytes": U64_MAX, "max_var_bytes": U64_MAX,
-               "max_table_elements": U32_MAX}
 #: The default cap on each table's elements: what a pooled instance's table slot holds, so table.grow
 #: cannot take host memory without bound (~8 bytes an element).
 DEFAULT_MAX_TABLE_ELEMENTS = 1 << 20
@@ -200,6 +198,53 @@ def _get(d: Mapping[str, Any], key: str, default: Any = None) -> Any:
     # JSON `null` for an optional key means "not given".
     value = d.get(key)
     return default if value is None else value
+
+
+# --------------------------------------------------------------------------------------------------
+# Options C enforces: declared once, on their field
+# --------------------------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class CSetting:
+    """That C enforces an option, and how: a scalar field of C's ``instance_settings``, which
+    setup.py generates from these declarations (runtime/options.py, ``c_settings_header``), packed
+    by name (``_pack_options``) and read as ``p->settings.<name>`` by the C unit that enforces it.
+
+    :param c_type: ``"int64_t"``, ``"uint64_t"`` or ``"int"``.
+    :param doc: its comment in the generated header.
+    :param name: the C field; ``""``: the option's own name.
+    :param to_c: the option's value in force (:func:`option_value`) -> the value C gets; ``None``:
+        that value as it is.
+    """
+
+    c_type: str
+    doc: str
+    name: str = ""
+    to_c: Callable[[Any], int] | None = None
+
+
+def option(*, high: int | None = None, default: int | None = None, c: CSetting | None = None) -> Any:
+    """A manifest option's field: unset (``None``) or an int from 0 to ``high`` (checked by its
+    class when ``high`` is given), ``default`` in force when unset, and ``c`` when C enforces it."""
+    return attrs.field(default=None, metadata={"high": high, "default": default, "c": c})
+
+
+def option_value(options: Any, name: str) -> Any:
+    """The value in force of the :func:`option` ``name`` of ``options``: as set, else its default."""
+    value = getattr(options, name)
+    # __attrs_attrs__ is what attrs.fields() returns, without its checks (5x faster)
+    return getattr(type(options).__attrs_attrs__, name).metadata["default"] if value is None else value
+
+
+def _memory_budget(max_pages: int | None) -> int:
+    # The one page-size multiply: C's max_memory_bytes (-1 = no budget) and MemoryOptions.max_memory_bytes.
+    return -1 if max_pages is None else max_pages * WASM_PAGE_SIZE
+
+
+def _timeout_ns(timeout_ms: int) -> int:
+    # timeout_ms is at most U64_MAX (Manifest checks it); in ns that may not fit: clamped.
+    return min(timeout_ms * 1_000_000, U64_MAX)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -389,39 +434,46 @@ class MemoryOptions:
         no such limit.
     """
 
-    max_pages: int | None = None
-    max_http_response_bytes: int | None = None
-    max_var_bytes: int | None = None
-    max_table_elements: int | None = None
+    # Each option declared once: its range, its default, and whether (and how) C enforces it.
+    max_pages: int | None = option(high=U32_MAX, c=CSetting(
+        "int64_t", "budget for the growth of all the memories after instantiation (manifest.memory.max_pages "
+        "in bytes; memory_budget.h); -1 = unlimited", name="max_memory_bytes", to_c=_memory_budget))
+    max_http_response_bytes: int | None = option(high=U64_MAX, default=DEFAULT_MAX_HTTP_RESPONSE_BYTES)  # host side
+    max_var_bytes: int | None = option(high=U64_MAX, default=DEFAULT_MAX_VAR_BYTES, c=CSetting(
+        "uint64_t", "total size of vars (manifest.memory.max_var_bytes); 0 disables them"))
+    max_table_elements: int | None = option(high=U32_MAX, default=DEFAULT_MAX_TABLE_ELEMENTS, c=CSetting(
+        "int64_t", "per wasm table (manifest.memory.max_table_elements)"))
 
     def __attrs_post_init__(self) -> None:
         where = _prefix("MemoryOptions")
         for field in attrs.fields(MemoryOptions):
             value = getattr(self, field.name)
             if value is not None:
-                check_int_range(f"{where}.{field.name}", value, 0, _MEMORY_MAX[field.name])
+                check_int_range(f"{where}.{field.name}", value, 0, field.metadata["high"])
 
     @property
     def max_memory_bytes(self) -> int | None:
         """``max_pages`` in bytes (the memory budget), or ``None`` when the manifest sets none."""
-        return None if self.max_pages is None else self.max_pages * WASM_PAGE_SIZE
+        budget = _memory_budget(self.max_pages)
+        return None if budget < 0 else budget
 
     @property
     def effective_max_http_response_bytes(self) -> int:
         """The HTTP response body cap actually applied."""
-        if self.max_http_response_bytes is None:
-            return DEFAULT_MAX_HTTP_RESPONSE_BYTES
-        return self.max_http_response_bytes
+        value: int = option_value(self, "max_http_response_bytes")
+        return value
 
     @property
     def effective_max_table_elements(self) -> int:
         """The per-table element cap actually applied."""
-        return DEFAULT_MAX_TABLE_ELEMENTS if self.max_table_elements is None else self.max_table_elements
+        value: int = option_value(self, "max_table_elements")
+        return value
 
     @property
     def effective_max_var_bytes(self) -> int:
         """The vars size cap actually applied (``0``: vars are disabled)."""
-        return DEFAULT_MAX_VAR_BYTES if self.max_var_bytes is None else self.max_var_bytes
+        value: int = option_value(self, "max_var_bytes")
+        return value
 
     @classmethod
     def from_dict(cls, d: Any) -> MemoryOptions:
@@ -492,7 +544,9 @@ class Manifest:
     config: dict[str, str] = attrs.field(factory=dict, converter=_copy_dict)
     allowed_hosts: list[str] | None = attrs.field(default=None, converter=_copy_list)
     allowed_paths: dict[str, str] | None = attrs.field(default=None, converter=_copy_dict)
-    timeout_ms: int | None = None
+    timeout_ms: int | None = option(default=0, c=CSetting(  # checked below (its own messages)
+        "uint64_t", "deadline of every call (manifest.timeout_ms in ns); 0 = none", name="timeout_ns",
+        to_c=_timeout_ns))
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.wasm, list) or not self.wasm:

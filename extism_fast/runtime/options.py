@@ -1,33 +1,37 @@
 """One plugin instance's options, resolved once: the manifest, Plugin's keyword arguments, the
 environment and the defaults become one frozen :class:`PluginOptions`, and C receives them as one
-``instance_options`` struct (kernel_c/instance.h), its scalars (its first member, ``settings``:
-instance_state.h's instance_settings, which plugin_instance keeps whole) written by name at the
-offsets this module's ctypes mirror of it gives (:func:`c_layout`; the runtime's ``_pack_options``
-writes them).
+``instance_options`` struct (kernel_c/instance.h), whose first member ``settings`` is C's
+``instance_settings`` (kept whole by plugin_instance).
+
+Every option C enforces is declared once, as a :class:`~extism_fast.manifest.schema.CSetting`: a
+manifest option on its own field (manifest/schema.py, ``option(..., c=CSetting(...))``), a Plugin
+keyword in :data:`KEYWORD_SETTINGS` here. From those declarations (:data:`C_SETTINGS`) comes
+all the rest: :func:`plugin_options` resolves them into ``PluginOptions.settings``, setup.py
+generates the C struct (:func:`c_settings_header`, into build/generated/instance_settings.h), the
+ctypes mirror (:func:`c_types`) gives the offsets the runtime's ``_pack_options`` writes each one
+at, by name. tests/test_options.py checks that the built header, the mirror and the C sizes agree.
 
 Every check of a Plugin / CompiledPlugin option is here (the manifest's own schema is checked by
-manifest.py when it is parsed). The C struct is declared here a second time, with ctypes
-(``CInstanceOptions``, ``CInstanceSettings``, :func:`c_types`): tests/test_options.py compares them
-with the headers field by field.
-
-A new manifest option: its key in manifest/schema.py (or a Plugin keyword), its resolved value in
-:func:`plugin_options` (a ``PluginOptions`` field); if C enforces it, a field of the same name in
-``instance_settings`` (kernel_c/instance_state.h) and in ``CInstanceSettings`` (:func:`c_types`;
-packed with no further code), read as ``p->settings.name`` by the C code that enforces it.
+manifest/schema.py when it is parsed).
 """
 
 from __future__ import annotations
 
+import collections
 import logging
+import operator
 import os
 from typing import Any, NamedTuple, Optional
 
+import attrs
+
 from extism_fast.errors import ManifestError
 from extism_fast.host.logs import LOGGER_NAME
-from extism_fast.manifest import U64_MAX, Manifest, check_int_range
+from extism_fast.manifest import U64_MAX, Manifest, MemoryOptions, check_int_range
+from extism_fast.manifest.schema import CSetting
 
 __all__ = ["PluginOptions", "plugin_options", "compile_options", "resolve_interruptible", "ENVIRONMENT",
-           "WASI_STDIO_MODES"]
+           "WASI_STDIO_MODES", "C_SETTINGS", "KEYWORD_SETTINGS", "c_settings_header"]
 
 logger = logging.getLogger(LOGGER_NAME)
 
@@ -39,19 +43,68 @@ ENVIRONMENT = (b"EXTISM_FAST_STRICT", b"EXTISM_ENABLE_WASI_OUTPUT", b"EXTISM_MEM
 WASI_STDIO_MODES = {"inherit": 1, "log": 2, "discard": 0}
 
 
+# ---------------------------------------------------------------------------------------------
+# The options C enforces: each declared once
+# ---------------------------------------------------------------------------------------------
+
+#: The Plugin / CompiledPlugin keywords C receives, set by plugin_options as they are (a manifest
+#: option C enforces is declared on its field, manifest/schema.py, and needs nothing here).
+KEYWORD_SETTINGS = (
+    CSetting("uint64_t", "budget of every call (fuel engine only; CompiledPlugin's fuel); 0 = unmetered",
+             name="fuel"),
+    CSetting("int", "WASI is linked (CompiledPlugin's wasi)", name="wasi"),
+    CSetting("int", "where WASI stdout/stderr go: wasi_stdio_mode (Plugin's wasi_stdio)", name="wasi_stdio"),
+    CSetting("int", "bad kernel accesses trap with a precise message (kernel.h; Plugin's strict)", name="strict"),
+)
+
+#: c_layout()'s kinds of scalar: C's int64_t, uint64_t, int.
+C_INT64, C_UINT64, C_INT = 0, 1, 2
+#: The C types a CSetting may have: (their ctypes name, size, kind for c_layout).
+_C_SCALARS = {"int64_t": ("c_int64", 8, C_INT64), "uint64_t": ("c_uint64", 8, C_UINT64), "int": ("c_int", 4, C_INT)}
+
+
+def _manifest_settings() -> tuple:
+    """(CSetting named, the getter of the option's value from a Manifest, its default) of each
+    manifest option C enforces: Manifest's own fields and manifest.memory's."""
+    found = []
+    for where, cls in (("", Manifest), ("memory.", MemoryOptions)):
+        for field in attrs.fields(cls):
+            setting = field.metadata.get("c")
+            if setting is not None:
+                if setting.c_type not in _C_SCALARS:
+                    raise TypeError(f"{cls.__name__}.{field.name}: C type {setting.c_type!r} is not one of "
+                                    f"{', '.join(_C_SCALARS)}")
+                found.append((attrs.evolve(setting, name=setting.name or field.name),
+                              operator.attrgetter(where + field.name), field.metadata["default"]))
+    return tuple(found)
+
+
+_MANIFEST_SETTINGS = _manifest_settings()
+
+#: Every field of C's instance_settings in its order (the 8-byte ones first: no padding between).
+C_SETTINGS: tuple = tuple(sorted(tuple(setting for setting, _, _ in _MANIFEST_SETTINGS) + KEYWORD_SETTINGS,
+                                 key=lambda setting: -_C_SCALARS[setting.c_type][1]))
+if len({setting.name for setting in C_SETTINGS}) != len(C_SETTINGS):
+    raise AssertionError(f"two C settings share a name: {[setting.name for setting in C_SETTINGS]}")
+
+#: The resolved settings of a PluginOptions: one field per C_SETTINGS entry, in its order (a
+#: namedtuple whose fields type checkers cannot know: Any to them).
+_namedtuple: Any = collections.namedtuple
+Settings = _namedtuple("Settings", [setting.name for setting in C_SETTINGS])
+
+# How c_settings fills each field of Settings (by position: ~2x faster than by keyword).
+_POSITION = {setting.name: i for i, setting in enumerate(C_SETTINGS)}
+_FROM_KEYWORDS = tuple((setting.name, _POSITION[setting.name]) for setting in KEYWORD_SETTINGS)
+_FROM_MANIFEST = tuple((_POSITION[setting.name], get, default, setting.to_c)
+                       for setting, get, default in _MANIFEST_SETTINGS)
+
+
 class PluginOptions(NamedTuple):
-    """Everything a Plugin runs under, resolved (frozen: a tuple). The fields named as the scalars
-    of C's instance_settings are written into it by name (c_layout)."""
+    """Everything a Plugin runs under, resolved (frozen: a tuple). ``settings`` holds what C's
+    instance_settings gets, by name (:data:`C_SETTINGS`); the rest stays on the host side."""
 
     manifest: Manifest
-    max_memory_bytes: int          # manifest.memory.max_pages in bytes; -1 = no budget
-    max_table_elements: int
-    max_var_bytes: int
-    fuel: int                      # 0 = unmetered
-    wasi: bool
-    wasi_stdio: int                # wasi_stdio_mode
-    strict: bool
-    timeout_ns: int                # 0 = no deadline (clamped to a u64)
+    settings: Any                  # Settings
     config: tuple                  # ((key bytes, value bytes), ...)
     mounts: tuple                  # ((host path str, host path bytes, guest bytes, read_only), ...)
     wasi_env: tuple                # (name, value, name, value...) as bytes
@@ -193,25 +246,18 @@ def plugin_options(compiled: Any, manifest: Manifest, environment: tuple, *, was
     if logger is not None and not isinstance(logger, logging.Logger):
         raise TypeError(f"logger must be a logging.Logger, got {type(logger).__name__}")
     env, args = wasi_strings(wasi_env, wasi_args, compiled.wasi)
-    memory = manifest.memory
+    strict = (strict_env or "").strip().lower() in ("1", "true", "yes", "on") if strict is None else bool(strict)
+    keywords = {"fuel": compiled.fuel or 0, "wasi": int(bool(compiled.wasi)), "wasi_stdio": WASI_STDIO_MODES[stdio],
+                "strict": int(strict)}
     options = PluginOptions(
         manifest=manifest,
-        # one budget for all the memories, the kernel's included
-        max_memory_bytes=-1 if memory.max_memory_bytes is None else memory.max_memory_bytes,
-        max_table_elements=memory.effective_max_table_elements,
-        max_var_bytes=memory.effective_max_var_bytes,
-        fuel=compiled.fuel or 0,
-        wasi=bool(compiled.wasi),
-        wasi_stdio=WASI_STDIO_MODES[stdio],
-        strict=(strict_env or "").strip().lower() in ("1", "true", "yes", "on") if strict is None else bool(strict),
-        # timeout_ms is at most U64_MAX (the manifest checks it); in ns that may not fit: clamp.
-        timeout_ns=min((manifest.timeout_ms or 0) * 1000000, U64_MAX),
+        settings=c_settings(manifest, keywords),
         config=tuple((key.encode(), value.encode()) for key, value in manifest.config.items()),  # as with_config
         mounts=_mounts(manifest, compiled.wasi),
         wasi_env=env,
         wasi_args=args,
         allowed_hosts=tuple(manifest.allowed_hosts or ()),
-        max_http_response_bytes=memory.effective_max_http_response_bytes,
+        max_http_response_bytes=manifest.memory.effective_max_http_response_bytes,
         http_response_headers=bool(http_response_headers),
         log_wasi_output=stdio == "log",
         logger=logger,
@@ -223,8 +269,23 @@ def plugin_options(compiled: Any, manifest: Manifest, environment: tuple, *, was
     return options
 
 
+def c_settings(manifest: Manifest, keywords: dict) -> Any:
+    """The Settings C gets: each manifest option C enforces from its field (its value in force,
+    as option_value: its default when unset, converted by its CSetting's to_c), each of
+    :data:`KEYWORD_SETTINGS` from ``keywords`` (by name, as given)."""
+    values: list = [None] * len(C_SETTINGS)
+    for name, position in _FROM_KEYWORDS:
+        values[position] = keywords[name]
+    for position, get, default, to_c in _FROM_MANIFEST:
+        value = get(manifest)
+        if value is None:
+            value = default
+        values[position] = value if to_c is None else to_c(value)
+    return tuple.__new__(Settings, values)
+
+
 # ---------------------------------------------------------------------------------------------
-# The C struct (kernel_c/instance.h), packed by name
+# The C structs (kernel_c/instance.h, the generated instance_settings.h), packed by name
 # ---------------------------------------------------------------------------------------------
 
 # (CInstanceOptions, CKvEntry, CWasiPreopen, CInstanceSettings), made on first use (ctypes loads then)
@@ -232,8 +293,8 @@ _C_TYPES: Any = None
 
 
 def c_types() -> Any:
-    """The ctypes mirrors of instance.h's instance_options, instance_state.h's instance_settings (its
-    scalars) and wasi_preopen, and vars.h's kv_entry."""
+    """The ctypes mirrors of instance.h's instance_options, the generated instance_settings (from
+    :data:`C_SETTINGS`), instance_state.h's wasi_preopen and vars.h's kv_entry."""
     global _C_TYPES
     if _C_TYPES is None:
         import ctypes as c
@@ -245,17 +306,8 @@ def c_types() -> Any:
         class CWasiPreopen(c.Structure):
             _fields_ = [("host_path", c.c_char_p), ("guest_path", c.c_char_p), ("read_only", c.c_int)]
 
-        class CInstanceSettings(c.Structure):  # the scalars, every one a PluginOptions field
-            _fields_ = [
-                ("max_memory_bytes", c.c_int64),
-                ("max_table_elements", c.c_int64),
-                ("max_var_bytes", c.c_uint64),
-                ("fuel", c.c_uint64),
-                ("timeout_ns", c.c_uint64),
-                ("wasi", c.c_int),
-                ("wasi_stdio", c.c_int),
-                ("strict", c.c_int),
-            ]
+        class CInstanceSettings(c.Structure):  # from C_SETTINGS, as the generated header
+            _fields_ = [(setting.name, getattr(c, _C_SCALARS[setting.c_type][0])) for setting in C_SETTINGS]
 
         class CInstanceOptions(c.Structure):
             _fields_ = [
@@ -274,19 +326,37 @@ def c_types() -> Any:
     return _C_TYPES
 
 
-#: c_layout()'s kinds of scalar: C's int64_t, uint64_t, int.
-C_INT64, C_UINT64, C_INT = 0, 1, 2
-
-
 def c_layout() -> tuple:
     """The scalars of instance_options as the runtime packs them: (name, byte offset, kind) of each
-    field of its ``settings`` (instance_settings), read from the PluginOptions field of that name;
-    the arrays (config, mounts, WASI argv and environment) are packed by the runtime itself
-    (_plugin.pxi, _pack_options)."""
-    import ctypes
-
+    field of its ``settings`` (instance_settings), read from the ``PluginOptions.settings`` field of
+    that name; the arrays (config, mounts, WASI argv and environment) are packed by the runtime
+    itself (_plugin.pxi, _pack_options)."""
     c_options, _, _, c_settings = c_types()
     base = c_options.settings.offset
-    kinds = {ctypes.c_int64: C_INT64, ctypes.c_uint64: C_UINT64, ctypes.c_int: C_INT}
-    return tuple((name, base + getattr(c_settings, name).offset, kinds[ctype])
-                 for name, ctype in c_settings._fields_)
+    return tuple((setting.name, base + getattr(c_settings, setting.name).offset, _C_SCALARS[setting.c_type][2])
+                 for setting in C_SETTINGS)
+
+
+def c_settings_header() -> str:
+    """The C header declaring instance_settings from :data:`C_SETTINGS`: setup.py writes it into
+    build/generated/instance_settings.h before compiling (instance_state.h includes it)."""
+    width = max(len(f"{setting.c_type} {setting.name};") for setting in C_SETTINGS)
+    fields = "".join(f"    {f'{setting.c_type} {setting.name};':<{width}} /* {setting.doc} */\n"
+                     for setting in C_SETTINGS)
+    return f"""/*
+ * instance_settings.h - generated by setup.py from extism_fast/runtime/options.py (C_SETTINGS: the
+ * manifest options declared with a CSetting in manifest/schema.py, and KEYWORD_SETTINGS): do not
+ * edit, declare the option there. The scalar options of a plugin instance, as runtime/options.py
+ * resolved them: the first member of instance_options (instance.h), kept whole by plugin_instance
+ * (its `settings`), read as p->settings.<name> by the unit that enforces each one.
+ */
+#ifndef EXTISM_FAST_INSTANCE_SETTINGS_H
+#define EXTISM_FAST_INSTANCE_SETTINGS_H
+
+#include <stdint.h>
+
+typedef struct instance_settings {{
+{fields}}} instance_settings;
+
+#endif
+"""
