@@ -999,6 +999,8 @@ def main(argv: list[str] | None = None) -> int:
         results.append(measure(case, repeats, target))
         print(f"  measured: {case.name}", file=sys.stderr, flush=True)
     del cases
+    from bench.js_peer import measure_js_peer
+    results.extend(measure_js_peer(repeats, target, wanted))
     gc.collect()
     if wanted("RSS per idle instance"):
         results.append(measure_memory(repeats))
