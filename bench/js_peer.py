@@ -62,13 +62,15 @@ def run_js(wasm: Path, function: str, input_size: int, iterations: int, *, mode:
 
 
 def js_calibrate(run: Callable[[int], dict], target: float) -> int:
-    """Iterations that make one of the runner's loops take about ``target`` seconds."""
+    """Iterations that make one of the runner's loops take about ``target`` seconds. A short run
+    overestimates the time per call (its warm-up is too short for V8 to tier the code up), so the
+    estimate is taken from a run of at least a quarter of ``target``."""
     n = 16
     while True:
-        elapsed = run(n)["seconds"][0]
-        if elapsed >= target / 10 or n >= 1 << 24:
-            return max(1, int(n * target / max(elapsed, 1e-9)))
-        n *= max(2, min(100, int(target / 10 / max(elapsed, 1e-9)) + 1))
+        elapsed = max(run(n)["seconds"][0], 1e-9)
+        if elapsed >= target / 4 or n >= 1 << 24:
+            return max(1, int(n * target / elapsed))
+        n *= max(2, min(100, int(target / 2 / elapsed) + 1))
 
 
 def js_rows(subject) -> list[tuple]:

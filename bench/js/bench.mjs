@@ -3,6 +3,7 @@
 //
 //   node bench.mjs --wasm PATH --function NAME --input-size BYTES --iterations N
 //                  [--repeats R] [--mode call|instance] [--config JSON] [--fresh-every K]
+//                  [--warmup-seconds S]
 //
 // The input is the bench's text_input(BYTES) (bench/compare.py): the 60-byte sentence repeated,
 // cut at BYTES. Modes, each with the SDK's defaults (no WASI, not in a worker):
@@ -16,7 +17,8 @@
 //             to where it was: only a new plugin keeps such a plugin running.
 //   instance  createPlugin from a WebAssembly.Module compiled once (bench/compare.py's
 //             "CompiledPlugin") + one call + close(), N times per loop.
-// Before the R timed loops, one untimed loop of N lets V8 tier the plugin's code up. Prints
+// Before the R timed loops, untimed loops of N for at least S seconds (default 0.5) let V8 tier the
+// plugin's code and the SDK's up (a cold loop of the small call runs ~3x slower). Prints
 // {"seconds": [per loop], "outputs": hex of a fresh plugin's first two outputs, "sdk", "node"}.
 
 import { readFileSync } from "node:fs";
@@ -33,6 +35,7 @@ const { values: args } = parseArgs({
     mode: { type: "string", default: "call" },
     config: { type: "string", default: "{}" },
     "fresh-every": { type: "string", default: "0" },
+    "warmup-seconds": { type: "string", default: "0.5" },
   },
 });
 
@@ -62,6 +65,10 @@ const input = textInput(count("input-size", 0));
 const iterations = count("iterations", 1);
 const repeats = count("repeats", 1);
 const freshEvery = count("fresh-every", 0);
+const warmupSeconds = Number(args["warmup-seconds"]);
+if (!(warmupSeconds >= 0)) {
+  throw new Error(`--warmup-seconds must be a number >= 0, got ${JSON.stringify(args["warmup-seconds"])}`);
+}
 const options = { config: JSON.parse(args.config) };
 const module = new WebAssembly.Module(readFileSync(args.wasm));
 const newPlugin = () => createPlugin({ wasm: [{ module }] }, options);
@@ -107,7 +114,11 @@ for (let i = 0; i < 2; i++) {
 }
 await fresh.close();
 
-await loop(iterations); // warm-up: V8 compiles wasm with Liftoff first, then tiers hot code up
+// warm-up: V8 compiles wasm with Liftoff first, then tiers hot code up (as it does the SDK's JS)
+const warmupEnd = process.hrtime.bigint() + BigInt(Math.round(warmupSeconds * 1e9));
+do {
+  await loop(iterations);
+} while (process.hrtime.bigint() < warmupEnd);
 const seconds = [];
 for (let r = 0; r < repeats; r++) {
   const start = process.hrtime.bigint();
