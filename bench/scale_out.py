@@ -12,6 +12,11 @@ the timed part is that map and collect. Two rows per engine:
   task from the wasm bytes, then a loop of ``call``): the baseline a Dask/Ray user of the official
   SDK gets.
 
+The full bench (not ``--quick``) adds the long Ray rows (``measure_ray_long``, ``long_ray_rows``):
+2,400,000 items, the held inputs ``LONG_REPEAT`` times over, ~11 s of the local pool's work, where
+Ray's start-up no longer dominates; Ray tasks and an ActorPoolStrategy, with Ray Data's defaults
+and with its operator resource reservation off, each against the local pool over the same items.
+
 Worker processes import this module (the repository root is put on their PYTHONPATH).
 """
 
