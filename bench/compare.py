@@ -773,6 +773,8 @@ def measure_scale_out(repeats: int, quick: bool, wanted: Callable[[str], bool]) 
         for name, (_, key) in zip(names[2:], extras):
             rows.append(Result(name, "items/s", got[key], local, got[key] / local))
         print(f"  measured: {label}", file=sys.stderr, flush=True)
+    if not quick:  # ~10 minutes: the full bench only
+        rows += scale_out.long_ray_rows(subject.wasm, subject.function, subject.label, repeats, wanted)
     return [row for row in rows if wanted(row.name)]
 
 
@@ -1008,6 +1010,8 @@ def main(argv: list[str] | None = None) -> int:
         results.append(measure(case, repeats, target))
         print(f"  measured: {case.name}", file=sys.stderr, flush=True)
     del cases
+    from bench.js_peer import measure_js_peer
+    results.extend(measure_js_peer(repeats, target, wanted))
     gc.collect()
     if wanted("RSS per idle instance"):
         results.append(measure_memory(repeats))

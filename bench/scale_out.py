@@ -12,6 +12,11 @@ the timed part is that map and collect. Two rows per engine:
   task from the wasm bytes, then a loop of ``call``): the baseline a Dask/Ray user of the official
   SDK gets.
 
+The full bench (not ``--quick``) adds the long Ray rows (``measure_ray_long``, ``long_ray_rows``):
+2,400,000 items, the held inputs ``LONG_REPEAT`` times over, ~11 s of the local pool's work, where
+Ray's start-up no longer dominates; Ray tasks and an ActorPoolStrategy, with Ray Data's defaults
+and with its operator resource reservation off, each against the local pool over the same items.
+
 Worker processes import this module (the repository root is put on their PYTHONPATH).
 """
 
@@ -72,7 +77,7 @@ def _official_batch(batch: Any, wasm: bytes, function: str) -> Any:
     import pyarrow as pa
 
     outputs = _official_partition(batch.column("data").to_pylist(), wasm, function)
-    return batch.append_column("output", pa.array(outputs, pa.binary()))
+    return pa.table({"output": pa.array(outputs, pa.binary())})
 
 
 #: Seconds of pure CPU per block in ray_data_parallelism.
@@ -102,7 +107,22 @@ def _noop_batch(batch: Any) -> Any:
     """Ray Data's floor: a function that does no work (a 1-byte output per item)."""
     import pyarrow as pa
 
-    return batch.append_column("output", pa.array([b"-"] * len(batch), pa.binary()))
+    return pa.table({"output": pa.array([b"-"] * len(batch), pa.binary())})
+
+
+class OutputOnly:
+    """``PluginMapper(*args, **kwargs)`` whose batches keep only the output column (the Ray rows
+    bring back the outputs alone). A ``select_columns`` after the map would be an operator of its
+    own after an actor pool (Ray Data fuses it into a task map only), whose tasks wait for a CPU
+    that the 2 actors hold: 22 s instead of 8 for the 100,000 items here."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from extism_fast.ray import PluginMapper
+
+        self.mapper = PluginMapper(*args, **kwargs)
+
+    def __call__(self, batch: Any) -> Any:
+        return self.mapper(batch).select([self.mapper.output_column])
 
 
 class PoolActor:
@@ -155,16 +175,18 @@ def _worker_env() -> dict:
 
 
 @contextlib.contextmanager
-def local_pool(wasm: bytes, function: str, count: int, workers: int = 2) -> Iterator[Callable[[], Timed]]:
-    """A run of a ``workers``-instance PluginPool.map over the same inputs: the reference every
-    pipeline is measured against, taking turns with it. It runs in a process of its own, as a
-    program that only uses a pool would: in this one, a Dask scheduler's or Ray's threads share
-    the GIL (measured: ~20% off the pool's figure here)."""
+def local_pool(wasm: bytes, function: str, count: int, workers: int = 2,
+               repeat: int = 1) -> Iterator[Callable[[], Timed]]:
+    """A run of a ``workers``-instance PluginPool.map over the same inputs (``count`` of them,
+    ``repeat`` times over): the reference every pipeline is measured against, taking turns with it.
+    It runs in a process of its own, as a program that only uses a pool would: in this one, a Dask
+    scheduler's or Ray's threads share the GIL (measured: ~20% off the pool's figure here)."""
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
     here, there = context.Pipe()
-    process = context.Process(target=_serve_local_pool, args=(there, wasm, function, count, workers), daemon=True)
+    process = context.Process(target=_serve_local_pool, args=(there, wasm, function, count, workers, repeat),
+                              daemon=True)
     process.start()
     there.close()  # the child's copy only: its death then ends `here` (EOFError) instead of a wait forever
     try:
@@ -203,11 +225,12 @@ def _receive(connection: Any, process: Any, what: str, timeout: float | None = N
                          "its error is above") from None
 
 
-def _serve_local_pool(connection: Any, wasm: bytes, function: str, count: int, workers: int) -> None:
+def _serve_local_pool(connection: Any, wasm: bytes, function: str, count: int, workers: int,
+                      repeat: int = 1) -> None:
     """local_pool's process: a timed pool.map for each "run" asked, until "stop"."""
     import extism_fast
 
-    inputs = make_inputs(0, count)
+    inputs = make_inputs(0, count) * repeat
     with extism_fast.PluginPool({"wasm": [{"data": wasm}]}, size=workers, functions=[]) as pool:
         pool.map(function, inputs[: workers * 100])
         connection.send("ready")
@@ -254,81 +277,112 @@ def measure_dask(wasm: bytes, function: str, count: int, repeats: int, workers: 
 
 
 def _rates(best: dict[str, tuple[float, Any]], count: int) -> dict:
-    """A measure_* result: items/s under each run's name, and its outputs under name + "_out"."""
+    """A measure_* result: items/s under each run's name, and its outputs under name + "_out" (an
+    Arrow column made a list of bytes)."""
     return {**{name: count / seconds for name, (seconds, _) in best.items()},
-            **{f"{name}_out": out for name, (_, out) in best.items()}}
+            **{f"{name}_out": out.to_pylist() if hasattr(out, "to_pylist") else out
+               for name, (_, out) in best.items()}}
+
+
+@contextlib.contextmanager
+def _ray_started(workers: int) -> Iterator[None]:
+    """A local Ray of ``workers`` CPUs whose workers can import this module, shut down after."""
+    import ray
+
+    ray.init(num_cpus=workers, _node_ip_address="127.0.0.1", include_dashboard=False, logging_level="ERROR",
+             log_to_driver=False, runtime_env={"env_vars": _worker_env()})
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+class RayPipelines:
+    """The Ray Data pipelines of the Ray rows over a Dataset of held inputs (column "data"), each a
+    run that returns the output column as Arrow (made Python objects after the timing, _rates)."""
+
+    def __init__(self, wasm: bytes, function: str, count: int, workers: int) -> None:
+        import ray.data
+
+        import extism_fast
+
+        self.wasm, self.function, self.workers = wasm, function, workers
+        self.per = count // PARTITIONS
+        self.compiled = extism_fast.CompiledPlugin({"wasm": [{"data": wasm}]}, functions=[])
+        ctx = ray.data.DataContext.get_current()
+        ctx.execution_options.preserve_order = True
+        ctx.enable_progress_bars = False
+
+    def held_inputs(self) -> Any:
+        """The ``count`` inputs made and materialized on the workers (PARTITIONS blocks). A
+        Dataset keeps the DataContext it was made under."""
+        import ray.data
+
+        return ray.data.range(PARTITIONS, override_num_blocks=PARTITIONS).map_batches(
+            _arrow_inputs, fn_kwargs={"per": self.per}, batch_format="pyarrow", batch_size=1).materialize()
+
+    @staticmethod
+    def passes(held: Any, repeat: int) -> Any:
+        """A Dataset that goes over ``held``'s blocks ``repeat`` times in order (not copied)."""
+        import ray.data
+
+        return ray.data.from_arrow_refs(held.to_arrow_refs() * repeat) if repeat > 1 else held
+
+    def _map(self, inputs: Any, fn: Any, **kwargs: Any) -> Any:
+        """The output column of ``inputs.map_batches(fn, ...)``, whose batches hold only it."""
+        import pyarrow as pa
+        import ray
+
+        ds = inputs.map_batches(fn, batch_format="pyarrow", batch_size=self.per, **kwargs)
+        return pa.concat_tables(ray.get(ds.to_arrow_refs())).column("output")
+
+    def tasks(self, inputs: Any) -> Any:
+        """Ray tasks: the mapper pickled to the workers."""
+        return self._map(inputs, OutputOnly(self.compiled, self.function, column="data"))
+
+    def actors(self, inputs: Any) -> Any:
+        """Ray actors (an ActorPoolStrategy of ``workers``): one mapper constructed per actor."""
+        import ray.data
+
+        return self._map(inputs, OutputOnly, fn_constructor_args=(self.compiled, self.function),
+                         fn_constructor_kwargs={"column": "data"},
+                         compute=ray.data.ActorPoolStrategy(size=self.workers))
+
+    def official(self, inputs: Any) -> Any:
+        return self._map(inputs, _official_batch, fn_kwargs={"wasm": self.wasm, "function": self.function})
+
+    def noop(self, inputs: Any) -> Any:
+        return self._map(inputs, _noop_batch)
 
 
 def measure_ray(wasm: bytes, function: str, count: int, repeats: int, workers: int = 2) -> dict:
     """items/s of PluginMapper in Ray Data's map_batches, of the official SDK in the same one and of
     the other Ray pipelines, each group taking turns with the local pool (whose best is "local")."""
-    import ray
-
-    per = count // PARTITIONS
-    with local_pool(wasm, function, count, workers) as local:
-        ray.init(num_cpus=workers, _node_ip_address="127.0.0.1", include_dashboard=False, logging_level="ERROR",
-                 log_to_driver=False, runtime_env={"env_vars": _worker_env()})
-        try:
-            return _measure_ray_pipelines(wasm, function, count, per, repeats, workers, local)
-        finally:
-            ray.shutdown()
+    with local_pool(wasm, function, count, workers) as local, _ray_started(workers):
+        return _measure_ray_pipelines(RayPipelines(wasm, function, count, workers), count, repeats, local)
 
 
-def _measure_ray_pipelines(wasm: bytes, function: str, count: int, per: int, repeats: int, workers: int,
-                           local: Callable[[], Timed]) -> dict:
+def _measure_ray_pipelines(pipelines: RayPipelines, count: int, repeats: int, local: Callable[[], Timed]) -> dict:
     """measure_ray's work, Ray started."""
-    import pyarrow as pa
-    import ray
     import ray.data
 
-    import extism_fast
-    from extism_fast.ray import PluginMapper
-
-    ctx = ray.data.DataContext.get_current()
-    ctx.execution_options.preserve_order = True
-    ctx.enable_progress_bars = False
-
-    def held_inputs() -> Any:  # a Dataset keeps the DataContext it was made under
-        return ray.data.range(PARTITIONS, override_num_blocks=PARTITIONS).map_batches(
-            _arrow_inputs, fn_kwargs={"per": per}, batch_format="pyarrow", batch_size=1).materialize()
-
-    inputs = held_inputs()
-    compiled = extism_fast.CompiledPlugin({"wasm": [{"data": wasm}]}, functions=[])
-
-    def collect(ds: Any) -> list[bytes]:
-        return pa.concat_tables(ray.get(ds.select_columns(["output"]).to_arrow_refs())) \
-            .column("output").to_pylist()
-
-    def fast(dataset: Any = None) -> list[bytes]:  # Ray tasks: the mapper pickled to the workers
-        return collect((dataset or inputs).map_batches(PluginMapper(compiled, function, column="data"),
-                                                       batch_format="pyarrow", batch_size=per))
-
-    def data_actors() -> list[bytes]:  # Ray actors: one mapper constructed per actor
-        return collect(inputs.map_batches(
-            PluginMapper, fn_constructor_args=(compiled, function),
-            fn_constructor_kwargs={"column": "data"}, batch_format="pyarrow", batch_size=per,
-            compute=ray.data.ActorPoolStrategy(size=workers)))
-
-    def official() -> list[bytes]:
-        return collect(inputs.map_batches(_official_batch, fn_kwargs={"wasm": wasm, "function": function},
-                                          batch_format="pyarrow", batch_size=per))
-
-    def noop() -> list[bytes]:
-        return collect(inputs.map_batches(_noop_batch, batch_format="pyarrow", batch_size=per))
-
+    inputs = pipelines.held_inputs()
     parallelism = ray_data_parallelism(repeats)
-    best = _best_interleaved({"local": local, "fast": fast, "official": official, "noop": noop,
-                              "data_actors": data_actors}, repeats)
+    best = _best_interleaved({"local": local, "fast": lambda: pipelines.tasks(inputs),
+                              "official": lambda: pipelines.official(inputs), "noop": lambda: pipelines.noop(inputs),
+                              "data_actors": lambda: pipelines.actors(inputs)}, repeats)
     # With its defaults Ray Data runs about one map task at a time on 2 CPUs (parallelism above);
     # its operator resource reservation's own switch lets it use both (a separate row).
+    ctx = ray.data.DataContext.get_current()
     ctx.op_resource_reservation_enabled = False
     try:
-        unreserved = held_inputs()
-        more = _best_interleaved({"local": local, "unreserved": lambda: fast(unreserved)}, repeats)
+        unreserved = pipelines.held_inputs()
+        more = _best_interleaved({"local": local, "unreserved": lambda: pipelines.tasks(unreserved)}, repeats)
         unreserved_parallelism = ray_data_parallelism(repeats)
     finally:
         ctx.op_resource_reservation_enabled = True
-    actors = _best_interleaved({"local": local, "actors": _ray_actors(compiled, function, count, workers)},
+    actors = _best_interleaved({"local": local,
+                                "actors": _ray_actors(pipelines.compiled, pipelines.function, count, pipelines.workers)},
                                repeats)
     best.update(more, local=min(best["local"], more["local"], actors["local"], key=lambda turn: turn[0]),
                 actors=actors["actors"])
@@ -337,6 +391,102 @@ def _measure_ray_pipelines(wasm: bytes, function: str, count: int, per: int, rep
         raise SystemExit("bench: OUTPUT MISMATCH between the Ray pipelines")
     return {**got, "check": lambda outputs: outputs, "parallelism": parallelism,
             "unreserved_parallelism": unreserved_parallelism}
+
+
+#: The long Ray rows go over the SCALE_COUNT held inputs this many times (2,400,000 items of 4 KiB,
+#: ~11 s of a 2-instance pool's work on this 2-CPU machine): Ray's start-up and each run's fixed
+#: costs, which dominate the ~1 s of the 100,000-item rows, are then a small part.
+LONG_REPEAT = 24
+#: The long rows' runs: (name in measure_ray_long's result, RayPipelines method, passes over the
+#: held inputs (None: LONG_REPEAT), op resource reservation on). "actors_1pass" is there to split
+#: the actor pool's time into its start-up and its rate.
+LONG_RUNS = (("tasks", "tasks", None, True), ("actors", "actors", None, True), ("noop", "noop", None, True),
+             ("actors_1pass", "actors", 1, True),
+             ("tasks_unreserved", "tasks", None, False), ("actors_unreserved", "actors", None, False))
+
+
+def measure_ray_long(wasm: bytes, function: str, count: int, repeats: int, workers: int = 2,
+                     repeat: int = LONG_REPEAT) -> dict:
+    """items/s of each of LONG_RUNS over ``count * repeat`` items (the held inputs ``repeat`` times
+    over; "actors_1pass": once), with Ray Data's defaults or op_resource_reservation_enabled=False.
+    Each group takes turns with the local pool over the ``count * repeat`` items ("local": its best
+    turn); every PluginMapper pipeline's outputs are checked against it. Also "seconds": each
+    run's best time."""
+    import ray.data
+
+    with local_pool(wasm, function, count, workers, repeat) as local, _ray_started(workers):
+        pipelines = RayPipelines(wasm, function, count, workers)
+        ctx = ray.data.DataContext.get_current()
+        best: dict[str, tuple[float, Any]] = {}
+        for reserved in (True, False):
+            ctx.op_resource_reservation_enabled = reserved
+            try:
+                held = pipelines.held_inputs()  # made under the context it runs with
+                inputs = {n: pipelines.passes(held, n or repeat) for _, _, n, on in LONG_RUNS if on == reserved}
+                runs = {name: (lambda m=method, n=n: getattr(pipelines, m)(inputs[n]))
+                        for name, method, n, on in LONG_RUNS if on == reserved}
+                turns = _best_interleaved({"local": local, **runs}, repeats)
+            finally:
+                ctx.op_resource_reservation_enabled = True
+            best.update(turns, local=min(best.get("local", turns["local"]), turns["local"], key=lambda t: t[0]))
+            del held, inputs
+    got = {**_rates(best, count * repeat), "seconds": {name: seconds for name, (seconds, _) in best.items()}}
+    got["actors_1pass"] = count / got["seconds"]["actors_1pass"]
+    for name, method, n, _ in LONG_RUNS:
+        if method != "noop" and got[f"{name}_out"] != got["local_out"][: count * (n or repeat)]:
+            raise SystemExit(f"bench: OUTPUT MISMATCH between the long Ray pipeline {name!r} and the local pool")
+    return got
+
+
+def long_ray_rows(wasm: bytes, function: str, label: str, repeats: int, wanted: Callable[[str], bool]) -> list:
+    """bench/compare.py's rows of measure_ray_long (the plugin's ``label`` in their names), each
+    against the local 2-instance pool over the same items (target >= 0.8x for the two pipelines
+    with Ray Data's defaults), whose names ``wanted`` accepts; none when Ray is not installed."""
+    import sys
+
+    from bench.compare import Result, Target
+
+    total = SCALE_COUNT * LONG_REPEAT
+    size = (f"{total:,} x {ITEM_SIZE >> 10} KiB (the {SCALE_COUNT:,} held inputs {LONG_REPEAT} times; extism: "
+            f"local PluginPool.map, 2 instances), {label}")
+    tasks = "Ray Data map_batches(PluginMapper(...)), Ray tasks, 2 CPUs"
+    actors = "Ray Data map_batches(PluginMapper), ActorPoolStrategy(size=2), 2 CPUs"
+    unreserved = "op_resource_reservation_enabled=False"
+    names = {"tasks": f"{tasks}, {size}", "actors": f"{actors}, {size}",
+             "tasks_unreserved": f"{tasks}, {unreserved}, {size}", "actors_unreserved": f"{actors}, {unreserved}, {size}",
+             "noop": f"Ray Data map_batches doing nothing (Ray Data's floor), {size}"}
+    if not any(wanted(name) for name in names.values()):
+        return []
+    try:
+        import ray.data  # noqa: F401
+    except ImportError:
+        print("  skipped: the long Ray rows (ray is not installed: pip install -e '.[bench]')", file=sys.stderr)
+        return []
+    got = measure_ray_long(wasm, function, SCALE_COUNT, repeats)
+    local = got["local"]
+    rows = {name: Result(row, "items/s", got[name], local, got[name] / local) for name, row in names.items()}
+    for name in ("tasks", "actors"):
+        rows[name].check(Target("ratio", 0.8))
+    rows["tasks"].note = (f"with {unreserved} the same pipeline did {got['tasks_unreserved'] / local:.2f}x: with its "
+                          "defaults Ray Data's operator resource reservation limits the map tasks it runs at once "
+                          "(see the 100,000-item rows' note)")
+    rows["actors"].note = actor_start_note(got["seconds"], SCALE_COUNT, LONG_REPEAT, local)
+    print("  measured: the long Ray rows", file=sys.stderr, flush=True)
+    return [row for row in rows.values() if wanted(row.name)]
+
+
+def actor_start_note(seconds: dict, count: int, repeat: int, local: float) -> str:
+    """What a run of the actor pool spends starting its actors and how fast they map after that,
+    from its best times over 1 pass (``seconds["actors_1pass"]``) and ``repeat`` passes
+    (``seconds["actors"]``) of ``count`` items: time = start + items / rate."""
+    one, many = seconds["actors_1pass"], seconds["actors"]
+    if many <= one:  # a noisy machine: nothing to split
+        return f"1 pass over the {count:,} inputs took {one:.1f} s and {repeat} passes {many:.1f} s"
+    rate = count * (repeat - 1) / (many - one)
+    start = one - count / rate
+    return (f"1 pass over the {count:,} inputs took {one:.1f} s and {repeat} passes {many:.1f} s: each run starts "
+            f"its actors (~{start:.1f} s: Ray worker processes, their imports, the plugin compiled in each), "
+            f"then maps {rate:,.0f} items/s ({rate / local:.2f}x the pool)")
 
 
 def _ray_actors(compiled: Any, function: str, count: int, workers: int) -> Callable[[], list[bytes]]:

@@ -149,3 +149,53 @@ def test_a_bench_subprocess_that_fails_or_hangs_ends_the_bench_with_its_error():
     script = "import sys, time; print('started', file=sys.stderr, flush=True); time.sleep(60)"
     with pytest.raises(SystemExit, match=r"subprocess \('y',\) did not finish in 1 s; it was killed:\nstarted"):
         _run_script(script, "y", timeout=1)
+
+
+def test_the_local_pool_goes_over_its_inputs_repeat_times(plugin_wasm):
+    import extism_fast
+
+    wasm = plugin_wasm("examples/count_vowels.c")
+    with scale_out.local_pool(wasm, "count_vowels", 16, repeat=3) as run:
+        _, outputs = run()
+    with extism_fast.Plugin(wasm, functions=[]) as plugin:
+        assert outputs == plugin.call_many("count_vowels", scale_out.make_inputs(0, 16)) * 3
+
+
+def test_the_ray_rows_mapper_keeps_only_the_output_column(plugin_wasm):
+    pa = pytest.importorskip("pyarrow")
+    import extism_fast
+
+    wasm = plugin_wasm("examples/count_vowels.c")
+    items = scale_out.make_inputs(0, 5)
+    mapper = scale_out.OutputOnly(extism_fast.CompiledPlugin(wasm, functions=[]), "count_vowels", column="data")
+    out = mapper(pa.table({"id": list(range(5)), "data": pa.array(items, pa.binary())}))
+    assert out.column_names == ["output"]
+    with extism_fast.Plugin(wasm, functions=[]) as plugin:
+        assert out.column("output").to_pylist() == plugin.call_many("count_vowels", items)
+
+
+def test_the_actor_note_splits_a_run_into_start_up_and_rate():
+    # 1 pass of 100,000 in 5 s, 24 passes in 16.5 s: 2,300,000 items in 11.5 s = 200,000 items/s,
+    # so 0.5 s of the first pass is mapping and 4.5 s starting the actors.
+    note = scale_out.actor_start_note({"actors_1pass": 5.0, "actors": 16.5}, 100_000, 24, local=250_000)
+    assert note == ("1 pass over the 100,000 inputs took 5.0 s and 24 passes 16.5 s: each run starts its actors "
+                    "(~4.5 s: Ray worker processes, their imports, the plugin compiled in each), then maps "
+                    "200,000 items/s (0.80x the pool)")
+    assert scale_out.actor_start_note({"actors_1pass": 9.0, "actors": 8.0}, 100_000, 24, local=1.0) == \
+        "1 pass over the 100,000 inputs took 9.0 s and 24 passes 8.0 s"
+
+
+def test_the_long_ray_rows_start_nothing_when_none_is_wanted(monkeypatch):
+    monkeypatch.setattr(scale_out, "measure_ray_long", lambda *args, **kwargs: pytest.fail("measured"))
+    assert scale_out.long_ray_rows(b"", "f", "plugin", 1, lambda name: "2,400,000" not in name) == []
+
+
+def test_the_long_ray_rows_are_in_the_full_bench_only(monkeypatch):
+    from bench.compare import measure_scale_out
+
+    calls = []
+    monkeypatch.setattr(scale_out, "long_ray_rows", lambda *args: calls.append(args) or [])
+    only_long = lambda name: "2,400,000" in name  # noqa: E731 - the 100,000-item rows are not run
+    assert measure_scale_out(1, True, only_long) == [] and calls == []
+    measure_scale_out(1, False, only_long)
+    assert [args[2:] for args in calls] == [("minimal count_vowels", 1, only_long)]
