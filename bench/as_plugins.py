@@ -5,7 +5,7 @@
 Per call it reads its input with ``input_load_u64`` plus ``input_load_u8`` for the tail, builds an
 AssemblyScript string and walks it one character string at a time, sets var ``a`` (its 13 bytes
 stored with one ``store_u8`` each), reads config ``thing`` and var ``a`` back (``load_u64`` /
-``load_u8``), outputs JSON and removes the var: ~11 native kernel calls and ~50 byte accessor calls,
+``load_u8``), outputs JSON and removes the var: ~13 native kernel calls and ~50 byte accessor calls,
 and most of its time in AssemblyScript's own string and GC runtime (bench/results/breakdown.md).
 
 The rows need node and ``(cd tests/as && npm ci)``, as the AssemblyScript tests do; without them
