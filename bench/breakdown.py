@@ -25,7 +25,8 @@ A kernel module is told from a plugin by its functions: kernel modules import no
 code includes ``wasm[0]::function[0]``; every plugin here imports kernel functions (checked), so
 its own functions are numbered after its imports. The table gives each share as microseconds per
 call (the share times the loop's time per call, measured in the same run) and as a percentage.
-The report goes to ``bench/results/breakdown.md``.
+The report goes to ``bench/results/breakdown.md``. ``BENCH_BREAKDOWN_KEEP=PATH`` writes each profile's
+stacks (``perf script`` output) to PATH, the last one staying, for a closer look.
 """
 
 from __future__ import annotations
@@ -60,15 +61,14 @@ ROWS = ["small call 14 B", "1 KiB", "call_many 10,000 small inputs", "instance +
 # --------------------------------------------------------------------------------------------------
 
 
-def row_op(row: str, subject, sdk, options: dict) -> tuple[Callable[[], object], int]:
+def row_op(row: str, subject, sdk) -> tuple[Callable[[], object], int]:
     """(operation, items per operation) of `row` for one SDK: the same operations as bench/compare.py's
     rows, made for this SDK only (so the process compiles nothing else)."""
     from bench import compare
 
     function = subject.function
     if row == "instance + first call":
-        compiled = (extism_fast_compiled(subject, options) if sdk.__name__ == "extism_fast"
-                    else subject.compiled(sdk))
+        compiled = subject.compiled(sdk)
 
         def first_call() -> None:
             plugin = sdk.Plugin(compiled)
@@ -78,8 +78,7 @@ def row_op(row: str, subject, sdk, options: dict) -> tuple[Callable[[], object],
                 compare._close(plugin)
 
         return first_call, 1
-    plugin = sdk.Plugin(subject.source(), functions=subject.functions(sdk),
-                        **(options if sdk.__name__ == "extism_fast" else {}))
+    plugin = subject.new(sdk)
     if row == "small call 14 B":
         return (lambda: plugin.call(function, compare.SMALL_INPUT)), 1
     if row == "1 KiB":
@@ -90,12 +89,6 @@ def row_op(row: str, subject, sdk, options: dict) -> tuple[Callable[[], object],
     return (lambda: compare._call_loop(plugin, function, compare.MANY_INPUTS)), compare.MANY_COUNT
 
 
-def extism_fast_compiled(subject, options: dict):
-    import extism_fast
-
-    return extism_fast.CompiledPlugin(subject.source(), functions=subject.functions(extism_fast), **options)
-
-
 def worker(spec: dict) -> None:
     """Run one profile: spec has wasm (path), function, config, row, sdk, options, seconds, ctl, ack."""
     import importlib
@@ -103,8 +96,9 @@ def worker(spec: dict) -> None:
     from bench.compare import Subject, calibrate, time_loop
 
     sdk = importlib.import_module(spec["sdk"])
-    subject = Subject("profiled", Path(spec["wasm"]).read_bytes(), spec["function"], spec["config"])
-    op, items = row_op(spec["row"], subject, sdk, spec["options"])
+    subject = Subject("profiled", Path(spec["wasm"]).read_bytes(), spec["function"], spec["config"],
+                      fast_options=spec["options"])
+    op, items = row_op(spec["row"], subject, sdk)
     n = calibrate(op, spec["seconds"])  # also warms up
     with open(spec["ctl"], "w") as ctl, open(spec["ack"]) as ack:
         ctl.write("enable\n")
