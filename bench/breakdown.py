@@ -35,6 +35,7 @@ import argparse
 import datetime
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -311,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         worker(json.loads(args.worker))
         return 0
+    if shutil.which("perf") is None:
+        raise SystemExit("bench.breakdown: needs `perf` (Debian: apt-get install linux-perf)")
     t0 = time.perf_counter()
     sections = []
     summaries = []

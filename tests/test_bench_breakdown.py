@@ -6,6 +6,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import breakdown  # noqa: E402
 
@@ -87,3 +89,9 @@ def test_the_summary_states_each_sdks_plugin_time_and_host_time():
     line = breakdown.plugin_summary("P", [("small call 14 B", "extism_fast", fast), ("small call 14 B", "extism", official)])
     assert line == ("- P: small call 14 B: plugin code 3.00 µs (extism_fast) and 3.00 µs (extism), host and kernel "
                     "1.00 µs against 27.00 µs: 7.5x in all.")
+
+
+def test_without_perf_it_says_what_is_missing(monkeypatch):
+    monkeypatch.setattr(breakdown.shutil, "which", lambda name: None)
+    with pytest.raises(SystemExit, match="needs `perf`"):
+        breakdown.main([])
