@@ -461,6 +461,7 @@ def thread_rows(subject: Subject) -> list[Case]:
 def make_cases() -> list[Case]:
     """Every timed row. All plugins run with each SDK's default settings, except the rows labelled
     "interruptible=False (opt-in)" (extism_fast's fast mode; the official side is unchanged)."""
+    from bench.as_plugins import as_rows  # here: it imports this module
     pdk, minimal = pdk_subject(), minimal_subject()
     pdk_opt_in = pdk.opt_in()
     kernel = Subject("kernel.wat", build("kernel"), "echo")
@@ -478,6 +479,7 @@ def make_cases() -> list[Case]:
         *size_rows(minimal),
         many_row(minimal),
         *instance_rows(minimal),
+        *as_rows(),
         call_row(kernel, "echo 64 KiB (output = input block)", ECHO_INPUT),
         call_row(kernel, "echo_copy 64 KiB (load/store_u64)", ECHO_INPUT, function="echo_copy"),
         call_row(kernel, f"alloc {BLOCK_COUNT:,} x {BLOCK_SIZE} B blocks (kernel bookkeeping)", BLOCKS_INPUT,

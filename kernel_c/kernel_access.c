@@ -28,14 +28,17 @@
     "            (i64.store (i32.const 40) (local.get $o)) (i64.store (i32.const 32) (i64.const " code "))" \
     " (unreachable)))\n"
 
+/* A byte offset outside [64, end), in one unsigned compare (the byte accessors are called once per
+ * byte by some PDKs): o - 64 wraps to a huge value below 64, and end >= 64 always. */
+#define BYTE_OUTSIDE "(i64.ge_u (i64.sub (local.get $o) (i64.const 64)) (i64.sub (i64.load (i32.const 24)) (i64.const 64)))"
+
 static const char KERNEL_ACCESS_WAT[] =
     "(module\n"
     "  (memory (export \"memory\") 1)\n"
     /* Checks are written out in every function: Cranelift does not inline calls. An offset is valid
      * when [o, o + n) lies in [64, end); end >= 64 always, so end - n cannot wrap for n <= 8. */
     "  (func (export \"load_u8\") (param $o i64) (result i32)\n"
-    "    (if (i32.or (i64.lt_u (local.get $o) (i64.const 64))\n"
-    "                (i64.gt_u (local.get $o) (i64.sub (i64.load (i32.const 24)) (i64.const 1))))\n"
+    "    (if " BYTE_OUTSIDE "\n"
     ON_FAULT("1", "(return (i32.const 0))")
     "    (i32.load8_u (i32.wrap_i64 (local.get $o))))\n"
     "  (func (export \"load_u64\") (param $o i64) (result i64)\n"
@@ -44,8 +47,7 @@ static const char KERNEL_ACCESS_WAT[] =
     ON_FAULT("2", "(return (i64.const 0))")
     "    (i64.load (i32.wrap_i64 (local.get $o))))\n"
     "  (func (export \"store_u8\") (param $o i64) (param $v i32)\n"
-    "    (if (i32.or (i64.lt_u (local.get $o) (i64.const 64))\n"
-    "                (i64.gt_u (local.get $o) (i64.sub (i64.load (i32.const 24)) (i64.const 1))))\n"
+    "    (if " BYTE_OUTSIDE "\n"
     ON_FAULT("3", "(return)")
     "    (i32.store8 (i32.wrap_i64 (local.get $o)) (local.get $v)))\n"
     "  (func (export \"store_u64\") (param $o i64) (param $v i64)\n"
@@ -53,11 +55,11 @@ static const char KERNEL_ACCESS_WAT[] =
     "                (i64.gt_u (local.get $o) (i64.sub (i64.load (i32.const 24)) (i64.const 8))))\n"
     ON_FAULT("4", "(return)")
     "    (i64.store (i32.wrap_i64 (local.get $o)) (local.get $v)))\n"
-    /* An input index is valid when i + n <= input length (PDKs read one unit past a short input). */
+    /* An input index is valid when i + n <= input length (PDKs read one unit past a short input);
+     * for n = 1 that is i < length, one compare. */
     "  (func (export \"input_load_u8\") (param $o i64) (result i32) (local $len i64)\n"
     "    (local.set $len (i64.load (i32.const 16)))\n"
-    "    (if (i32.or (i64.lt_u (local.get $len) (i64.const 1))\n"
-    "                (i64.gt_u (local.get $o) (i64.sub (local.get $len) (i64.const 1))))\n"
+    "    (if (i64.ge_u (local.get $o) (local.get $len))\n"
     ON_FAULT("5", "(return (i32.const 0))")
     "    (i32.load8_u (i32.wrap_i64 (i64.add (i64.load (i32.const 8)) (local.get $o)))))\n"
     "  (func (export \"input_load_u64\") (param $o i64) (result i64) (local $len i64)\n"
