@@ -146,7 +146,7 @@ cdef class CompiledPlugin:
     it to an interruptible compilation, at the cost of compiling once more).
     """
 
-    __signature__ = inspect.signature(_compiled_parameters)
+    __signature__ = _LazySignature(_compiled_parameters)
 
     def __init__(self, plugin, bint wasi=False, functions=HOST_FN_REGISTRY, *, config=None, fuel=None,
                  cache=None, interruptible=None):
@@ -164,7 +164,7 @@ cdef class CompiledPlugin:
         self._entries = [_HostFunctionEntry(f) for f in self.functions]
         self._modules = self.manifest.load_modules()
         self._compilations = {}
-        self.c = self._compilation(_engine_for(fuel is not None, self.interruptible))
+        self.c = self._compilation(_engine_for(fuel is not None, self.interruptible, self._cache))
         self._list_exports()
         signals_restore()  # not per call: README, "Wasm traps and crash handlers"
 
@@ -215,7 +215,7 @@ cdef class CompiledPlugin:
         keys = [None] * count
         if self._cache is not None and source == NULL:
             description = _engine_description(engine)
-            keys = [self._cache.key(m.data, description) for m in ordered]
+            keys = [self._cache.key(m.data, description, m.file_identity) for m in ordered]
         memset(&request, 0, sizeof(request))
         request.bundle = engine
         request.source = source

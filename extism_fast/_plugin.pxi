@@ -117,7 +117,7 @@ cdef class Plugin:
     with. Not thread-safe: use one Plugin per thread.
     """
 
-    __signature__ = inspect.signature(_plugin_parameters)
+    __signature__ = _LazySignature(_plugin_parameters)
 
     def __init__(self, plugin, bint wasi=False, config=None, functions=HOST_FN_REGISTRY, *,
                  bint http_response_headers=False, fuel=None, wasi_stdio=None, interruptible=None,
@@ -148,7 +148,7 @@ cdef class Plugin:
         self.compiled_plugin = compiled
         self._c = compiled.c
         if interruptible is not None and resolve_interruptible(manifest, interruptible) != compiled.interruptible:
-            self._c = compiled._compilation(_engine_for(compiled.fuel is not None, interruptible))
+            self._c = compiled._compilation(_engine_for(compiled.fuel is not None, interruptible, compiled._cache))
         if defaults:
             options = compiled._default_options.get(environment)
             if options is None:
@@ -272,6 +272,8 @@ cdef class Plugin:
     def id(self):
         """A UUID identifying this instance (also on its log records as ``plugin_id``)."""
         if self._id is None:  # made on first use: uuid4 costs more than the rest of Plugin()
+            import uuid
+
             self._id = uuid.uuid4()
         return self._id
 
@@ -332,7 +334,7 @@ cdef class Plugin:
         if self._called:  # set by every call before it runs: no store exists yet otherwise
             raise Error("cancel_handle(): this plugin was created with interruptible=False and has already "
                         "been called; request the handle before the first call, or drop interruptible=False")
-        self._use(self.compiled_plugin._compilation(_engine_for(False, True)))
+        self._use(self.compiled_plugin._compilation(_engine_for(False, True, self.compiled_plugin._cache)))
 
     def function_exists(self, str name) -> bool:
         """True when the plugin exports a function with this name."""

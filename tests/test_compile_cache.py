@@ -304,7 +304,7 @@ def test_second_process_loads_from_the_cache(tmp_path, wasm_path):
         compile_cache.CompileCache.load = lambda self, key: loads.append(r := real(self, key)) or r
         p = ef.Plugin({str(wasm_path(COUNT))!r})
         assert p.call("count_vowels", "aa") == b'{{"count": 2}}'
-        print("hit" if loads and loads[0] is not None else "miss")
+        print("hit" if loads and loads[-1] is not None else "miss")  # the plugin's (after the engine's)
     """)
     env = dict(os.environ, EXTISM_FAST_CACHE_DIR=str(tmp_path), EXTISM_FAST_CACHE="1")
     runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
@@ -329,9 +329,11 @@ def test_a_failed_write_leaves_no_temporary_file(tmp_path, wasm_path):
     env = dict(os.environ, EXTISM_FAST_CACHE_DIR=str(cache), EXTISM_FAST_CACHE="1", PYTHONDONTWRITEBYTECODE="1")
     run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
     assert run.stdout.strip() == "ok", run.stderr
-    assert list(cache.iterdir()) == []
+    # No entry and no temporary file (the kernel accessor's engine/ entry failed too; the module's
+    # 32-byte .id record, written when the file is older than 2 s, fits the limit).
+    assert [p for p in cache.rglob("*") if p.is_file() and p.suffix != ".id"] == []
     ef.CompiledPlugin(wasm_path(COUNT).read_bytes(), cache=cache)
-    assert [entry.suffix for entry in cache.iterdir()] == [".cwasm"]
+    assert [entry.suffix for entry in cache.glob("*") if entry.is_file() and entry.suffix != ".id"] == [".cwasm"]
 
 
 # ---- a bounded cache: least recently used entries are evicted after a write ----
@@ -517,3 +519,116 @@ def test_processes_sharing_a_small_cap_all_succeed_and_stay_bounded(cache_dir):
     assert [p.returncode for p in procs] == [0, 0], outs
     assert [o[0].strip() for o in outs] == ["ok", "ok"]
     assert 0 < _total(cache_dir) <= 5 * entry
+
+
+# ---- a module file is found by its identity; the kernel accessor is cached too ----
+
+def _settled(path, age=10):
+    """Make ``path`` look last changed ``age`` seconds ago (its mtime; its ctime moves to now, so
+    the settling rule is met by waiting for it: FILE_IDENTITY_SETTLE_NS, patched short here)."""
+    os.utime(path, (time.time() - age,) * 2)
+
+
+@pytest.fixture
+def settle_fast(monkeypatch):
+    from extism_fast.manifest import schema
+
+    monkeypatch.setattr(schema, "FILE_IDENTITY_SETTLE_NS", 50_000_000)  # 50 ms
+    time.sleep(0.06)
+
+
+def _record(cache_dir):
+    (record,) = cache_dir.glob("*.id")
+    return record
+
+
+def test_a_settled_module_file_is_found_by_its_identity_not_hashed(cache_dir, tmp_path, wasm_path, monkeypatch):
+    from extism_fast.manifest import schema
+
+    monkeypatch.setattr(schema, "FILE_IDENTITY_SETTLE_NS", 50_000_000)
+    path = tmp_path / "plugin.wasm"
+    shutil.copy(wasm_path(COUNT), path)
+    time.sleep(0.06)
+    _count(cache_dir, str(path))
+    record = _record(cache_dir)
+    wasm = path.read_bytes()
+    assert record.read_bytes() == hashlib.sha256(wasm).digest()
+    # The record is what a later load uses: one naming another module's hash gives that key.
+    record.write_bytes(hashlib.sha256(b"another module").digest())
+    (module,) = ef.Manifest.from_dict({"wasm": [{"path": str(path)}]}).load_modules()
+    key = CompileCache(cache_dir).key(module.data, "engine", module.file_identity)
+    assert key.module == hashlib.sha256(b"another module").digest()
+    # Rewritten (same size): a new identity, so its own hash again, and a second record.
+    time.sleep(0.06)
+    path.write_bytes(wasm)
+    time.sleep(0.06)
+    assert _count(cache_dir, str(path)) == vowels("aeiou x")
+    assert len(list(cache_dir.glob("*.id"))) == 2
+
+
+def test_a_file_changed_recently_is_hashed_not_recorded(cache_dir, tmp_path, wasm_path):
+    """Within FILE_IDENTITY_SETTLE_NS of its last change a file could change again without its size
+    and times showing it (a clock tick): it gets no identity, so no record."""
+    path = tmp_path / "plugin.wasm"
+    shutil.copy(wasm_path(COUNT), path)
+    (module,) = ef.Manifest.from_dict({"wasm": [{"path": str(path)}]}).load_modules()
+    assert module.file_identity is None
+    _count(cache_dir, str(path))
+    assert list(cache_dir.glob("*.id")) == []
+    assert ef.Manifest.from_dict({"wasm": [{"data": b"x"}]}).load_modules()[0].file_identity is None
+
+
+@pytest.mark.parametrize("damage", [b"short", b"x" * 40])
+def test_a_damaged_identity_record_is_rewritten(cache_dir, tmp_path, wasm_path, settle_fast, damage):
+    path = tmp_path / "plugin.wasm"
+    shutil.copy(wasm_path(COUNT), path)
+    _settled(path)
+    time.sleep(0.06)
+    _count(cache_dir, str(path))
+    record = _record(cache_dir)
+    record.write_bytes(damage)
+    assert _count(cache_dir, str(path)) == vowels("aeiou x")
+    assert record.read_bytes() == hashlib.sha256(path.read_bytes()).digest()
+
+
+_ACCESSOR_SCRIPT = textwrap.dedent("""
+    import extism_fast as ef
+    from extism_fast import compile_cache
+    loads = []
+    real = compile_cache.CompileCache.load
+    compile_cache.CompileCache.load = lambda self, key: loads.append((self.directory.name, real(self, key))) or loads[-1][1]
+    with ef.Plugin(ef.wat2wasm('(module (func (export "f")))')) as p:
+        p.call("f", b"")
+    print(["hit" if found is not None else "miss" for directory, found in loads if directory == "engine"])
+""")
+
+
+def test_the_kernel_accessor_module_is_cached_per_engine(tmp_path):
+    """A fresh process's engine loads the kernel accessor module from the cache (engine/), so a warm
+    start compiles nothing; a damaged entry is compiled over and replaced."""
+    env = dict(os.environ, EXTISM_FAST_CACHE_DIR=str(tmp_path), EXTISM_FAST_CACHE="1")
+
+    def run():
+        done = subprocess.run([sys.executable, "-c", _ACCESSOR_SCRIPT], env=env, capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    assert run() == "['miss']"
+    (entry,) = (tmp_path / "engine").glob("*.cwasm")
+    assert stat.S_IMODE((tmp_path / "engine").stat().st_mode) == 0o700
+    assert run() == "['hit']"
+    blob = bytearray(entry.read_bytes())
+    blob[-100] ^= 0xFF
+    entry.write_bytes(bytes(blob))
+    assert run() == "['miss']"  # rejected (checksum), compiled, stored again
+    assert run() == "['hit']"
+    assert list(tmp_path.glob("*.cwasm")) != []  # the plugin's entry sits beside engine/, as before
+
+
+def test_no_cache_means_no_accessor_entry(tmp_path):
+    env = dict(os.environ, EXTISM_FAST_CACHE_DIR=str(tmp_path), EXTISM_FAST_CACHE="0")
+    done = subprocess.run([sys.executable, "-c", _ACCESSOR_SCRIPT], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.stdout.strip() == "[]", done.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -23,7 +23,6 @@ package uses.
 from __future__ import annotations
 
 import collections
-import datetime
 import logging
 import sys
 import threading
@@ -164,6 +163,8 @@ class _Formatter(logging.Formatter):
     """Lines like the official SDK's: ``<UTC time> <LEVEL> <logger>: <message> plugin="<id>"``."""
 
     def format(self, record: logging.LogRecord) -> str:
+        import datetime  # loaded with the first line formatted (import time)
+
         when = datetime.datetime.fromtimestamp(record.created, tz=datetime.timezone.utc)
         level = _LEVEL_NAMES.get(record.levelno, record.levelname)
         line = f"{when.strftime('%Y-%m-%dT%H:%M:%S.%fZ')} {level:>5} {record.name}: {record.getMessage()}"

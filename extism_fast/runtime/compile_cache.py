@@ -15,6 +15,13 @@ bytes are handed to wasmtime:
   file, this package's version, the machine), and the sha256 of the payload; all are compared
   with the module and engine at hand.
 
+A module read from a file is looked up by the file's identity (device, inode, size, mtime and
+ctime) before it is hashed: a 32-byte ``.id`` record beside the entries holds its sha256, written
+the first time. The identity is used only for a file that was stable while read and unchanged for
+2 s before (``FILE_IDENTITY_SETTLE_NS``): a later write changes its ctime, which no program can set
+back, so a record never stands for other contents (the risk left: a clock set back, or a file system
+that keeps no ctime, together with a rewrite of the same size).
+
 An entry that fails a check is deleted and the module recompiled (and stored again); it is never
 loaded. The checks keep out damage, a copy made for another module or engine, and a planted file
 that would hang or exhaust the reader; they cannot keep out someone who may write the directory:
@@ -39,14 +46,10 @@ import errno
 import hashlib
 import logging
 import os
-import platform
-import re
 import stat
-import tomllib
 from pathlib import Path
 from typing import NamedTuple, Optional, Tuple, Union
 
-from extism_fast._files import replaced_on_success
 from extism_fast.host.logs import LOGGER_NAME
 
 __all__ = ["DEFAULT_MAX_BYTES", "CompileCache", "EntryKey", "cache_from_argument", "default_directory",
@@ -74,7 +77,7 @@ def _versions() -> bytes:
     library, _runtime._engine_description): extism_fast's version and the machine."""
     from extism_fast._version import __version__
 
-    return f"{__version__}|{platform.machine()}".encode()
+    return f"{__version__}|{os.uname().machine}".encode()  # what platform.machine() reads on POSIX
 
 
 class EntryKey(NamedTuple):
@@ -144,6 +147,8 @@ def default_max_bytes() -> int:
     text = os.environ.get(_MAX_BYTES_ENV, "").strip()
     if not text:
         return DEFAULT_MAX_BYTES
+    import re
+
     match = re.fullmatch(r"(\d+)\s*(?:([kmg])(?:i?b)?|b)?", text, re.IGNORECASE)
     if match is None:
         from extism_fast.errors import Error
@@ -167,21 +172,54 @@ class CompileCache:
             raise ValueError(f"max_bytes must be 0 (no cap) or a positive number of bytes, not {max_bytes}")
         self.directory = Path(directory)
         self.max_bytes = max_bytes
+        self._parent: Optional[CompileCache] = None  # engine_cache's: the cache it is inside
 
     def __repr__(self) -> str:
         return f"CompileCache({str(self.directory)!r}, max_bytes={self.max_bytes})"
 
-    def key(self, wasm: bytes, engine: str) -> EntryKey:
-        """The key of ``wasm`` compiled on the engine described by ``engine``."""
+    def key(self, wasm: bytes, engine: str, file_identity: Optional[Tuple[int, ...]] = None) -> EntryKey:
+        """The key of ``wasm`` compiled on the engine described by ``engine``. ``file_identity``:
+        that of the file ``wasm`` was read whole from (LoadedModule.file_identity), whose hash
+        is then looked up instead of computed (see _module_digest)."""
         fingerprint = hashlib.sha256(_MAGIC + _versions() + b"|" + engine.encode()).digest()
-        return EntryKey(hashlib.sha256(wasm).digest(), fingerprint, len(wasm))
+        return EntryKey(self._module_digest(wasm, file_identity), fingerprint, len(wasm))
+
+    def _module_digest(self, wasm: bytes, file_identity: Optional[Tuple[int, ...]]) -> bytes:
+        """The sha256 of ``wasm``. For a file's bytes it is recorded under the file's identity (device,
+        inode, size, mtime and ctime, which no write leaves unchanged once the file has settled:
+        manifest/schema.py, FILE_IDENTITY_SETTLE_NS), so a later read of the unchanged file (a fresh
+        process loading the same plugin) skips hashing megabytes. A record is 32 bytes in
+        ``<sha256 of the identity>.id``; one that is absent, unreadable or not 32 bytes is ignored
+        and rewritten."""
+        if file_identity is None or not self.trusted():
+            return hashlib.sha256(wasm).digest()
+        record = self.directory / f"{hashlib.sha256(repr(file_identity).encode()).hexdigest()}.id"
+        try:
+            digest = _read_entry(record, _DIGEST)
+        except _Rejected:
+            digest = None
+        if digest is not None and len(digest) == _DIGEST:
+            return digest
+        digest = hashlib.sha256(wasm).digest()
+        self._write(record, digest)
+        return digest
 
     def _path(self, key: EntryKey) -> Path:
         return self.directory / f"{key}.cwasm"
 
+    def engine_cache(self) -> CompileCache:
+        """The cache of the runtime's own module, the kernel accessor (one ~15 KB entry per engine
+        setting, so a warm process start compiles nothing): the subdirectory ``engine``, apart from
+        the plugins' entries and their cap, used while this directory is trusted."""
+        cache = CompileCache(self.directory / "engine", max_bytes=0)
+        cache._parent = self
+        return cache
+
     def trusted(self) -> bool:
         """Whether the directory may be used: absent (it is created private), or a directory
         owned by you or root that group and others cannot write. Warns once per directory."""
+        if self._parent is not None and not self._parent.trusted():
+            return False
         try:
             st = os.stat(self.directory)
         except FileNotFoundError:
@@ -249,25 +287,36 @@ class CompileCache:
         """Write an entry atomically; a cache that cannot be written is skipped (logged), and an
         untrusted one is not written."""
         blob = _MAGIC + key.module + key.engine + hashlib.sha256(payload).digest() + payload
+        if self._write(self._path(key), blob):
+            self.evict(keep=key)
+
+    def _write(self, path: Path, blob: bytes) -> bool:
+        """Write the file ``path`` of the directory atomically; False when the cache cannot be
+        written (logged) or is not trusted."""
+        from extism_fast._files import replaced_on_success
+
         try:
+            if self._parent is not None:  # created private too, not by mkdir's parents=True
+                self._parent.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             if not self.trusted():
-                return
+                return False
             # A write that fails (disk full, file-size limit) leaves no temporary file behind.
-            with replaced_on_success(str(self._path(key)), file_mode=0o600) as f:
+            with replaced_on_success(str(path), file_mode=0o600) as f:
                 f.write(blob)
         except OSError as exc:
             logger.debug("extism_fast: cannot write the compile cache in %s: %s", self.directory, exc)
-            return
-        self.evict(keep=key)
+            return False
+        return True
 
     def _entries(self) -> list[tuple[int, int, str]]:
-        """(mtime, size, name) of each entry (regular ``*.cwasm`` files; not others' temporary
+        """(mtime, size, name) of each entry (regular ``*.cwasm`` files, and the ``*.id`` records of
+        _module_digest, so that they are bounded too; not others' temporary
         files); one that vanishes while listed is left out."""
         found = []
         with os.scandir(self.directory) as it:
             for entry in it:
-                if not entry.name.endswith(".cwasm"):
+                if not entry.name.endswith((".cwasm", ".id")):
                     continue
                 try:
                     st = entry.stat(follow_symlinks=False)
@@ -321,6 +370,8 @@ def _official_cache_config() -> Tuple[bool, Optional[str]]:
         return True, None
     if not path.strip():
         return False, None
+    import tomllib
+
     from extism_fast.errors import Error
     try:
         with open(path, "rb") as f:

@@ -246,16 +246,8 @@ def c_types() -> Any:
             _fields_ = [("host_path", c.c_char_p), ("guest_path", c.c_char_p), ("read_only", c.c_int)]
 
         class CInstanceSettings(c.Structure):  # the scalars, every one a PluginOptions field
-            _fields_ = [
-                ("max_memory_bytes", c.c_int64),
-                ("max_table_elements", c.c_int64),
-                ("max_var_bytes", c.c_uint64),
-                ("fuel", c.c_uint64),
-                ("timeout_ns", c.c_uint64),
-                ("wasi", c.c_int),
-                ("wasi_stdio", c.c_int),
-                ("strict", c.c_int),
-            ]
+            _fields_ = [(name, {C_INT64: c.c_int64, C_UINT64: c.c_uint64, C_INT: c.c_int}[kind])
+                        for name, kind in _SETTINGS]
 
         class CInstanceOptions(c.Structure):
             _fields_ = [
@@ -276,17 +268,32 @@ def c_types() -> Any:
 
 #: c_layout()'s kinds of scalar: C's int64_t, uint64_t, int.
 C_INT64, C_UINT64, C_INT = 0, 1, 2
+_KIND_SIZES = {C_INT64: 8, C_UINT64: 8, C_INT: 4}  # each aligned to its size (x86-64 and aarch64 ABIs)
+
+#: instance_state.h's instance_settings, field by field: (name, kind). c_types() mirrors it in ctypes.
+_SETTINGS = (
+    ("max_memory_bytes", C_INT64),
+    ("max_table_elements", C_INT64),
+    ("max_var_bytes", C_UINT64),
+    ("fuel", C_UINT64),
+    ("timeout_ns", C_UINT64),
+    ("wasi", C_INT),
+    ("wasi_stdio", C_INT),
+    ("strict", C_INT),
+)
 
 
 def c_layout() -> tuple:
     """The scalars of instance_options as the runtime packs them: (name, byte offset, kind) of each
-    field of its ``settings`` (instance_settings), read from the PluginOptions field of that name;
-    the arrays (config, mounts, WASI argv and environment) are packed by the runtime itself
-    (_plugin.pxi, _pack_options)."""
-    import ctypes
-
-    c_options, _, _, c_settings = c_types()
-    base = c_options.settings.offset
-    kinds = {ctypes.c_int64: C_INT64, ctypes.c_uint64: C_UINT64, ctypes.c_int: C_INT}
-    return tuple((name, base + getattr(c_settings, name).offset, kinds[ctype])
-                 for name, ctype in c_settings._fields_)
+    field of its ``settings`` (instance_settings, its first member: offset 0), read from the
+    PluginOptions field of that name; the arrays (config, mounts, WASI argv and environment) are
+    packed by the runtime itself (_plugin.pxi, _pack_options). Laid out here, not read from the
+    ctypes mirror: ctypes costs a first Plugin milliseconds to load (tests/test_options.py checks
+    both agree with the C header)."""
+    layout, offset = [], 0
+    for name, kind in _SETTINGS:
+        size = _KIND_SIZES[kind]
+        offset = (offset + size - 1) // size * size
+        layout.append((name, offset, kind))
+        offset += size
+    return tuple(layout)
