@@ -57,11 +57,11 @@ from extism_fast.host.functions import (
 )
 from extism_fast._version import __version__
 from extism_fast.host.logs import CustomLogger, extism_version, set_log_custom, set_log_file
-from extism_fast.manifest import Manifest, MemoryOptions, WasmData, WasmFile, WasmUrl
 from extism_fast import extism  # the names of the official `extism.extism` module
 from extism_fast.runtime import pickling as _pickling
 
 if TYPE_CHECKING:  # at run time: _LAZY
+    from extism_fast.manifest import Manifest, MemoryOptions, WasmData, WasmFile, WasmUrl
     from extism_fast.scale.pool import PluginPool
 
 _pickling.use_compiled_class(CompiledPlugin)  # what unpickling a CompiledPlugin makes
@@ -81,7 +81,10 @@ __all__ = [
 
 #: Public names loaded when first used (``import extism_fast`` and a first call do not need them):
 #: name -> its module.
-_LAZY = {"PluginPool": "extism_fast.scale.pool"}
+_LAZY = {
+    **dict.fromkeys(["Manifest", "MemoryOptions", "WasmData", "WasmFile", "WasmUrl"], "extism_fast.manifest"),  # attrs
+    "PluginPool": "extism_fast.scale.pool",  # threads; asyncio behind its async methods
+}
 
 
 def __getattr__(name: str):  # noqa: ANN202 - PEP 562

@@ -140,6 +140,8 @@ cdef class Plugin:
                 check_compiled_options(compiled, wasi, functions, fuel, HOST_FN_REGISTRY)
             manifest = compiled.manifest
             if config is not None:
+                from extism_fast.manifest import coerce_source
+
                 manifest = coerce_source(manifest, config=config)
         else:
             compiled = CompiledPlugin(plugin, wasi, functions, config=config, fuel=fuel,
@@ -569,7 +571,7 @@ cdef class Plugin:
         """wasi_stdio="log": what the call wrote, stdout at INFO and stderr at WARNING, a record a line."""
         cdef size_t n
         cdef const uint8_t *data
-        for stream, name, level in ((0, "stdout", logging.INFO), (1, "stderr", logging.WARNING)):
+        for stream, name, level in ((0, "stdout", _LOG_LEVELS["info"]), (1, "stderr", _LOG_LEVELS["warn"])):
             data = store_take_wasi_output(self.inst, stream, &n)
             if n == 0 or not logger.isEnabledFor(level):
                 continue

@@ -18,7 +18,6 @@ and pickle raise TypeError, as the official SDK's cffi buffers do, unless a clas
 
 cimport cython
 
-import logging
 import os
 import importlib.util
 
@@ -39,17 +38,16 @@ from extism_fast.errors import (
     FuelExhaustedError, InputTypeError, checked_input, function_not_found, reindexed,
 )
 from extism_fast.host.functions import Function, Val, ValType, HOST_FN_REGISTRY
-from extism_fast.runtime.compile_cache import cache_from_argument
-from extism_fast.manifest import Manifest, coerce_source, looks_like_wat, U64_MAX
 from extism_fast.runtime.options import (
     C_INT64 as _C_INT64, C_UINT64 as _C_UINT64, ENVIRONMENT as _ENVIRONMENT, c_layout, check_compiled_options,
     compile_options, plugin_options, resolve_interruptible,
 )
 
-from extism_fast.host.logs import ABI_LEVELS as _PY_LEVELS, LOGGER_NAME as _LOGGER_NAME, plugin_log_level
+from extism_fast.host.logs import (ABI_LEVELS as _PY_LEVELS, LOG_LEVELS as _LOG_LEVELS, LazyLogger, get_logger,
+                                   plugin_log_level)
 from extism_fast.runtime.debug_dumps import coredump, write_dump
 
-logger = logging.getLogger(_LOGGER_NAME)
+logger = LazyLogger()  # logging loads with the first record or level check
 
 # Process-wide engines, created on first use, indexed by _engine_slot(flags, pooled). Plugins
 # compile on the cheapest engine that does what they need (engine_flags in engine.h): epoch

@@ -16,43 +16,43 @@ import textwrap
 import pytest
 from conftest import COUNT, REPO_ROOT
 
-#: The standard library modules the first call needs (beyond what ``python -S`` starts with).
-#: attrs' own modules (``attr``, ``attr.*``, ``attrs``, ``attrs.*``) and Cython's are allowed by prefix.
-FIRST_CALL_STDLIB = {
-    "__future__", "_ast", "_blake2", "_collections", "_collections_abc", "_contextvars", "_functools",
-    "_hashlib", "_opcode", "_operator", "_sre", "_stat", "_string", "_struct", "_typing", "_weakrefset", "ast",
-    "atexit", "base64", "binascii", "collections", "collections.abc", "contextlib", "contextvars", "copy",
-    "copyreg", "dis", "enum", "errno", "fnmatch", "functools", "genericpath", "hashlib", "importlib",
-    "importlib._abc", "importlib._bootstrap", "importlib._bootstrap_external", "importlib.machinery",
-    "importlib.util", "inspect", "ipaddress", "itertools", "keyword", "linecache", "logging", "ntpath", "opcode",
-    "operator", "os", "os.path", "pathlib", "platform", "posixpath", "re", "re._casefix", "re._compiler",
-    "re._constants", "re._parser", "reprlib", "stat", "string", "struct", "textwrap", "threading", "token",
-    "tokenize", "traceback", "types", "typing", "typing.io", "typing.re", "unicodedata", "urllib",
-    "urllib.parse", "warnings", "weakref",
-}
-#: The package's modules on that path.
-FIRST_CALL_PACKAGE = {
+#: What ``import extism_fast`` loads (beyond what ``python -S`` starts with): the extension, and
+#: the modules its module-level code needs. No attrs (the manifest classes), no logging.
+IMPORT = {
+    "__future__", "_collections", "_collections_abc", "_functools", "_operator", "_sre", "_stat", "_typing",
+    "_weakrefset", "collections", "collections.abc", "contextlib", "copyreg", "enum", "functools", "genericpath",
+    "importlib", "importlib._abc", "importlib._bootstrap", "importlib._bootstrap_external", "importlib.machinery",
+    "importlib.util", "itertools", "keyword", "operator", "os", "os.path", "posixpath", "re", "re._casefix",
+    "re._compiler", "re._constants", "re._parser", "reprlib", "stat", "threading", "types", "typing", "typing.io",
+    "typing.re", "warnings", "weakref",
     "extism_fast", "extism_fast._moved", "extism_fast._runtime", "extism_fast._version", "extism_fast.errors",
     "extism_fast.extism", "extism_fast.host", "extism_fast.host.functions", "extism_fast.host.logs",
-    "extism_fast.host.urls", "extism_fast.manifest", "extism_fast.manifest.schema", "extism_fast.manifest.sources",
-    "extism_fast.runtime", "extism_fast.runtime.compile_cache", "extism_fast.runtime.debug_dumps",
-    "extism_fast.runtime.options", "extism_fast.runtime.pickling", "extism_fast.runtime.wasm_sections",
+    "extism_fast.runtime", "extism_fast.runtime.debug_dumps", "extism_fast.runtime.options",
+    "extism_fast.runtime.pickling",
 }
-FIRST_CALL = FIRST_CALL_STDLIB | FIRST_CALL_PACKAGE
-#: What the command line adds, for ``--help`` and for ``call`` alike: argparse, the command's modules,
-#: the pool's limits (threads, no asyncio).
+#: What a first ``Plugin(bytes).call`` adds: the manifest (attrs, whose own modules are allowed by
+#: prefix, and what attrs imports: inspect, platform, ...) and the compile cache (hashlib, pathlib).
+FIRST_CALL = IMPORT | {
+    "_ast", "_blake2", "_contextvars", "_hashlib", "_opcode", "_struct", "ast", "base64", "binascii",
+    "contextvars", "copy", "dis", "errno", "fnmatch", "hashlib", "inspect", "ipaddress", "linecache", "ntpath",
+    "opcode", "pathlib", "platform", "struct", "token", "tokenize", "unicodedata", "urllib", "urllib.parse",
+    "extism_fast.host.urls", "extism_fast.manifest", "extism_fast.manifest.schema", "extism_fast.manifest.sources",
+    "extism_fast.runtime.compile_cache", "extism_fast.runtime.wasm_sections",
+}
+#: What the command line adds, for ``--help`` and for ``call`` alike: argparse, logging (--log-level),
+#: the command's modules, the pool's limits (threads, no asyncio).
 CLI = FIRST_CALL | {
-    "_bisect", "_bz2", "_compression", "_heapq", "_json", "_locale", "_lzma", "_queue", "_random", "_sha512",
-    "argparse", "bisect", "bz2", "concurrent", "concurrent.futures", "concurrent.futures._base",
-    "concurrent.futures.thread", "dataclasses", "difflib", "gettext", "heapq", "json", "json.decoder",
-    "json.encoder", "json.scanner", "locale", "lzma", "math", "queue", "random", "shutil", "zlib",
+    "_bz2", "_compression", "_heapq", "_json", "_locale", "_lzma", "_queue", "_string", "argparse", "atexit", "bz2",
+    "concurrent", "concurrent.futures", "concurrent.futures._base", "concurrent.futures.thread", "dataclasses",
+    "difflib", "gettext", "heapq", "json", "json.decoder", "json.encoder", "json.scanner", "locale", "logging",
+    "lzma", "math", "queue", "shutil", "string", "textwrap", "traceback", "zlib",
     "extism_fast.cli", "extism_fast.cli.batch", "extism_fast.cli.batch_engine", "extism_fast.cli.options",
     "extism_fast.scale", "extism_fast.scale.arrow", "extism_fast.scale.pool",
 }
 #: Loaded when first used, never by these paths (named in the failure, with the allow-list).
 LAZY = ("asyncio", "ssl", "socket", "http.client", "urllib.request", "tempfile", "tomllib", "pickle", "uuid",
         "ctypes", "pyarrow", "dask", "ray", "extism_fast.scale.aio", "extism_fast.host.http",
-        "extism_fast._files", "extism_fast.cli.batch_dist")
+        "extism_fast._files", "extism_fast.cli.batch_dist", "extism_fast.host.log_output")
 
 _THIRD_PARTY_PREFIXES = ("attr.", "attrs.", "_cython_")
 _THIRD_PARTY = {"attr", "attrs", "cython_runtime"}
@@ -65,6 +65,8 @@ _REPORT = textwrap.dedent("""
         with open(_report, "w") as f:
             f.write("\\n".join(sorted(set(sys.modules) - _before)))
 """)
+
+_IMPORT = _REPORT + "import extism_fast\n_write()\n"
 
 _FIRST_CALL = _REPORT + textwrap.dedent("""
     import extism_fast
@@ -116,7 +118,13 @@ def _check(what: str, loaded: set[str], allowed: set[str]) -> None:
     assert not loaded & set(LAZY)  # the ones that cost the most, spelled out
 
 
-def test_import_and_a_first_call_load_only_what_they_need(tmp_path, wasm_path):
+def test_the_import_loads_only_what_it_needs(tmp_path):
+    loaded = _loaded(tmp_path, _IMPORT)
+    _check("import extism_fast", loaded, IMPORT)
+    assert not loaded & {"attr", "attrs", "logging", "extism_fast.manifest", "extism_fast.runtime.compile_cache"}
+
+
+def test_a_first_call_loads_only_what_it_needs(tmp_path, wasm_path):
     _check("import extism_fast and a first Plugin(bytes).call", _loaded(tmp_path, _FIRST_CALL, str(wasm_path(COUNT))),
            FIRST_CALL)
 
@@ -136,12 +144,17 @@ def test_a_stray_import_is_named():
 
 
 def test_public_names_load_when_first_used():
-    """PluginPool (with asyncio behind its async methods) is not loaded by the import, yet is
-    importable from the package, as the same object as its module's."""
+    """PluginPool (with asyncio behind its async methods) and the manifest classes (attrs) are not
+    loaded by the import, yet are importable from the package, as the same objects as their
+    modules'."""
     code = ("import sys, extism_fast; assert 'extism_fast.scale.pool' not in sys.modules; "
-            "from extism_fast import PluginPool; import extism_fast.scale.pool as pool; "
+            "assert 'extism_fast.manifest' not in sys.modules; "
+            "from extism_fast import PluginPool, Manifest; import extism_fast.scale.pool as pool; "
+            "import extism_fast.manifest as manifest; "
             "assert PluginPool is pool.PluginPool is extism_fast.PluginPool; "
-            "assert 'asyncio' not in sys.modules; assert 'PluginPool' in dir(extism_fast); print('ok')")
+            "assert Manifest is manifest.Manifest is extism_fast.Manifest; "
+            "assert 'asyncio' not in sys.modules; assert {'PluginPool', 'WasmUrl'} <= set(dir(extism_fast)); "
+            "print('ok')")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                          env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
     assert run.stdout.strip() == "ok", run.stderr

@@ -333,7 +333,8 @@ def test_a_failed_write_leaves_no_temporary_file(tmp_path, wasm_path):
     # 32-byte .id record, written when the file is older than 2 s, fits the limit).
     assert [p for p in cache.rglob("*") if p.is_file() and p.suffix != ".id"] == []
     ef.CompiledPlugin(wasm_path(COUNT).read_bytes(), cache=cache)
-    assert [entry.suffix for entry in cache.glob("*") if entry.is_file() and entry.suffix != ".id"] == [".cwasm"]
+    assert sorted(entry.suffix for entry in cache.glob("*") if entry.is_file() and entry.suffix != ".id") == [
+        ".cwasm", ".seal"]
 
 
 # ---- a bounded cache: least recently used entries are evicted after a write ----
@@ -397,8 +398,9 @@ def test_temporary_and_other_files_are_not_evicted(cache_dir):
     (cache_dir / "notes.txt").write_bytes(b"y" * 5000)
     _store(cache, "a", age=10)
     _store(cache, "b")
-    assert {p.name for p in cache_dir.iterdir()} == {".x.cwasm.0123abcd.tmp", "notes.txt",
-                                                      f"{cache.key(b'b', 'engine')}.cwasm"}
+    b = cache.key(b'b', 'engine')
+    assert {p.name for p in cache_dir.iterdir()} == {".x.cwasm.0123abcd.tmp", "notes.txt", f"{b}.cwasm",
+                                                      f"{b}.seal"}  # a's seal went with a
 
 
 def test_the_cap_from_the_environment(cache_dir, monkeypatch, plugin_wasm):
@@ -552,18 +554,19 @@ def test_a_settled_module_file_is_found_by_its_identity_not_hashed(cache_dir, tm
     _count(cache_dir, str(path))
     record = _record(cache_dir)
     wasm = path.read_bytes()
-    assert record.read_bytes() == hashlib.sha256(wasm).digest()
-    # The record is what a later load uses: one naming another module's hash gives that key.
-    record.write_bytes(hashlib.sha256(b"another module").digest())
     (module,) = ef.Manifest.from_dict({"wasm": [{"path": str(path)}]}).load_modules()
+    assert module.file_identity[0] == str(path)
+    assert record.read_bytes() == hashlib.sha256(wasm).digest() + repr(module.file_identity).encode()
+    # The record is what a later load uses: one naming another module's hash gives that key.
+    record.write_bytes(hashlib.sha256(b"another module").digest() + repr(module.file_identity).encode())
     key = CompileCache(cache_dir).key(module.data, "engine", module.file_identity)
     assert key.module == hashlib.sha256(b"another module").digest()
-    # Rewritten (same size): a new identity, so its own hash again, and a second record.
+    # Rewritten (same size): a new identity, so its own hash again, recorded in place of the old.
     time.sleep(0.06)
     path.write_bytes(wasm)
     time.sleep(0.06)
     assert _count(cache_dir, str(path)) == vowels("aeiou x")
-    assert len(list(cache_dir.glob("*.id"))) == 2
+    assert _record(cache_dir).read_bytes()[:32] == hashlib.sha256(wasm).digest()
 
 
 def test_a_file_changed_recently_is_hashed_not_recorded(cache_dir, tmp_path, wasm_path):
@@ -578,7 +581,7 @@ def test_a_file_changed_recently_is_hashed_not_recorded(cache_dir, tmp_path, was
     assert ef.Manifest.from_dict({"wasm": [{"data": b"x"}]}).load_modules()[0].file_identity is None
 
 
-@pytest.mark.parametrize("damage", [b"short", b"x" * 40])
+@pytest.mark.parametrize("damage", [b"short", b"x" * 40, b"x" * 32 + b"(another identity)"])
 def test_a_damaged_identity_record_is_rewritten(cache_dir, tmp_path, wasm_path, settle_fast, damage):
     path = tmp_path / "plugin.wasm"
     shutil.copy(wasm_path(COUNT), path)
@@ -588,7 +591,7 @@ def test_a_damaged_identity_record_is_rewritten(cache_dir, tmp_path, wasm_path, 
     record = _record(cache_dir)
     record.write_bytes(damage)
     assert _count(cache_dir, str(path)) == vowels("aeiou x")
-    assert record.read_bytes() == hashlib.sha256(path.read_bytes()).digest()
+    assert record.read_bytes()[:32] == hashlib.sha256(path.read_bytes()).digest()
 
 
 _ACCESSOR_SCRIPT = textwrap.dedent("""
@@ -632,3 +635,68 @@ def test_no_cache_means_no_accessor_entry(tmp_path):
                           timeout=60)
     assert done.stdout.strip() == "[]", done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+# ---- a sealed entry is not hashed again ----
+
+def _hashed_sizes(monkeypatch):
+    """The sizes of what compile_cache hashes from now on."""
+    sizes = []
+    real = hashlib.sha256
+    monkeypatch.setattr(compile_cache.hashlib, "sha256", lambda data=b"": sizes.append(len(data)) or real(data))
+    return sizes
+
+
+def test_a_sealed_entry_is_loaded_without_hashing_its_payload(cache_dir, monkeypatch):
+    """The entry a process wrote is sealed (its file identity, in <key>.seal): a later load checks its
+    header, not its payload's checksum (megabytes of sha256 at every process's first load)."""
+    cache = CompileCache(cache_dir, max_bytes=0)
+    key = cache.key(b"module", "engine")
+    payload = bytes(range(256)) * 4096  # 1 MiB
+    cache.store(key, payload)
+    assert (cache_dir / f"{key}.seal").exists()
+    sizes = _hashed_sizes(monkeypatch)
+    assert bytes(cache.load(key)) == payload
+    assert max(sizes, default=0) < len(payload)  # the payload was not hashed
+
+
+def test_an_entry_changed_after_its_seal_is_checked_whole(cache_dir, monkeypatch):
+    """Any write to an entry changes its ctime, so the seal no longer names it: the whole check runs,
+    finds the damage, and the entry is discarded (with its seal)."""
+    cache = CompileCache(cache_dir, max_bytes=0)
+    key = cache.key(b"module", "engine")
+    cache.store(key, b"p" * 100_000)
+    entry = cache._path(key)
+    blob = bytearray(entry.read_bytes())
+    blob[-10] ^= 0xFF
+    with open(entry, "r+b") as f:  # in place: same inode, same size
+        f.write(bytes(blob))
+    sizes = _hashed_sizes(monkeypatch)
+    assert cache.load(key) is None
+    assert 100_000 in sizes
+    assert not entry.exists() and not (cache_dir / f"{key}.seal").exists()
+
+
+def test_an_unsealed_entry_is_checked_whole_then_sealed(cache_dir, monkeypatch):
+    cache = CompileCache(cache_dir, max_bytes=0)
+    key = cache.key(b"module", "engine")
+    cache.store(key, b"p" * 100_000)
+    (cache_dir / f"{key}.seal").write_bytes(b"(1, 2, 3)")  # a damaged or foreign seal
+    sizes = _hashed_sizes(monkeypatch)
+    assert bytes(cache.load(key)) == b"p" * 100_000
+    assert 100_000 in sizes
+    sizes.clear()
+    assert bytes(cache.load(key)) == b"p" * 100_000  # sealed again by the whole check
+    assert 100_000 not in sizes
+
+
+def test_a_recent_hit_does_not_touch_its_entry(cache_dir):
+    """Recency is refreshed at most once per _TOUCH_INTERVAL_NS, so the seal stays valid between uses."""
+    cache = CompileCache(cache_dir, max_bytes=0)
+    key = cache.key(b"module", "engine")
+    cache.store(key, b"p" * 1000)
+    before = cache._path(key).stat()
+    time.sleep(0.01)
+    assert cache.load(key) is not None
+    after = cache._path(key).stat()
+    assert (after.st_mtime_ns, after.st_ctime_ns) == (before.st_mtime_ns, before.st_ctime_ns)

@@ -455,10 +455,11 @@ class LoadedModule:
     name: str
     data: bytes = attrs.field(repr=lambda b: f"<{len(b)} bytes>")
     is_main: bool
-    #: The identity of the file ``data`` was read from (device, inode, size, mtime_ns, ctime_ns),
-    #: when it was stable while read and last changed over FILE_IDENTITY_SETTLE_NS before: the
-    #: compile cache finds the module's hash by it instead of hashing ``data``. None otherwise.
-    file_identity: tuple[int, ...] | None = attrs.field(default=None, repr=False, eq=False, kw_only=True)
+    #: The identity of the file ``data`` was read from (absolute path, device, inode, size,
+    #: mtime_ns, ctime_ns), when it was stable while read and last changed over
+    #: FILE_IDENTITY_SETTLE_NS before: the compile cache finds the module's hash by it instead of
+    #: hashing ``data``. None otherwise.
+    file_identity: tuple[Any, ...] | None = attrs.field(default=None, repr=False, eq=False, kw_only=True)
 
 
 _MANIFEST_KEYS = ("wasm", "memory", "config", "allowed_hosts", "allowed_paths", "timeout_ms")
@@ -678,7 +679,7 @@ FILE_IDENTITY_SETTLE_NS = 2_000_000_000
 
 
 def _read_source(where: str, source: WasmSource,
-                 base_dir: str | os.PathLike[str] | None) -> tuple[bytes, tuple[int, ...] | None]:
+                 base_dir: str | os.PathLike[str] | None) -> tuple[bytes, tuple[Any, ...] | None]:
     """The source's bytes, and for a file its identity (LoadedModule.file_identity) or None."""
     if isinstance(source, WasmData):
         return source.data, None
@@ -690,7 +691,7 @@ def _read_source(where: str, source: WasmSource,
             with open(path, "rb") as f:
                 before = os.fstat(f.fileno())
                 data = f.read()
-                return data, _file_identity(before, os.fstat(f.fileno()), len(data))
+                return data, _file_identity(os.path.abspath(path), before, os.fstat(f.fileno()), len(data))
         except FileNotFoundError:
             raise ManifestError(f"{where}.path: no such file: {path!r}") from None
         except OSError as exc:
@@ -698,15 +699,15 @@ def _read_source(where: str, source: WasmSource,
     return _fetch_url(where, source), None
 
 
-def _file_identity(before: os.stat_result, after: os.stat_result, length: int) -> tuple[int, ...] | None:
-    """The identity of a regular file read whole between the two stats, or None: it changed
-    meanwhile, or too recently to be told apart from a later change (FILE_IDENTITY_SETTLE_NS)."""
+def _file_identity(path: str, before: os.stat_result, after: os.stat_result, length: int) -> tuple[Any, ...] | None:
+    """The identity of the regular file at ``path``, read whole between the two stats, or None: it
+    changed meanwhile, or too recently to be told apart from a later change (FILE_IDENTITY_SETTLE_NS)."""
     import stat
     import time
 
-    identity = (after.st_dev, after.st_ino, after.st_size, after.st_mtime_ns, after.st_ctime_ns)
+    identity = (path, after.st_dev, after.st_ino, after.st_size, after.st_mtime_ns, after.st_ctime_ns)
     if (not stat.S_ISREG(after.st_mode) or length != after.st_size
-            or identity != (before.st_dev, before.st_ino, before.st_size, before.st_mtime_ns, before.st_ctime_ns)
+            or identity[1:] != (before.st_dev, before.st_ino, before.st_size, before.st_mtime_ns, before.st_ctime_ns)
             or time.time_ns() - max(after.st_ctime_ns, after.st_mtime_ns) < FILE_IDENTITY_SETTLE_NS):
         return None
     return identity

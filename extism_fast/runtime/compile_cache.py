@@ -44,18 +44,18 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import logging
 import os
 import stat
+import time
 from pathlib import Path
 from typing import NamedTuple, Optional, Tuple, Union
 
-from extism_fast.host.logs import LOGGER_NAME
+from extism_fast.host.logs import LazyLogger
 
 __all__ = ["DEFAULT_MAX_BYTES", "CompileCache", "EntryKey", "cache_from_argument", "default_directory",
            "default_max_bytes"]
 
-logger = logging.getLogger(LOGGER_NAME)
+logger = LazyLogger()  # logging loads with the first record
 
 _MAGIC = b"extism_fast compiled module v2\n"
 _DIGEST = 32  # sha256
@@ -70,6 +70,11 @@ _MAX_BYTES_ENV = "EXTISM_FAST_CACHE_MAX_BYTES"
 _SIZE_SUFFIXES = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 _warned_directories: set[str] = set()  # warn once per directory and process
+
+#: A hit refreshes its entry's recency (mtime) when it was last refreshed this long ago: often
+#: enough for the eviction order, rarely enough that its seal (CompileCache._sealed), which the
+#: touch breaks, is rewritten at most this often.
+_TOUCH_INTERVAL_NS = 3600 * 10**9
 
 
 def _versions() -> bytes:
@@ -106,9 +111,15 @@ def _owned_by_you(st: os.stat_result) -> bool:
     return st.st_uid in (os.geteuid(), 0)
 
 
-def _read_entry(path: Path, limit: int) -> Optional[bytes]:
-    """The bytes of the regular file at ``path`` (None when absent); _Rejected when it is
-    anything else, not yours, or larger than ``limit``. Never blocks and never follows a link."""
+def _identity(st: os.stat_result) -> bytes:
+    """What a seal records of an entry: no write to the file leaves all of it unchanged (its ctime,
+    which no program can set, moves with every write, rename or utime)."""
+    return repr((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)).encode()
+
+
+def _read_entry(path: Path, limit: int) -> Optional[Tuple[bytes, os.stat_result]]:
+    """The bytes of the regular file at ``path`` and its stat (None when absent); _Rejected when
+    it is anything else, not yours, or larger than ``limit``. Never blocks, never follows a link."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -134,7 +145,7 @@ def _read_entry(path: Path, limit: int) -> Optional[bytes]:
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         if len(data) != st.st_size:
             raise _Rejected("changed while it was read")
-        return data
+        return data, st
     finally:
         os.close(fd)
 
@@ -185,23 +196,24 @@ class CompileCache:
         return EntryKey(self._module_digest(wasm, file_identity), fingerprint, len(wasm))
 
     def _module_digest(self, wasm: bytes, file_identity: Optional[Tuple[int, ...]]) -> bytes:
-        """The sha256 of ``wasm``. For a file's bytes it is recorded under the file's identity (device,
-        inode, size, mtime and ctime, which no write leaves unchanged once the file has settled:
-        manifest/schema.py, FILE_IDENTITY_SETTLE_NS), so a later read of the unchanged file (a fresh
-        process loading the same plugin) skips hashing megabytes. A record is 32 bytes in
-        ``<sha256 of the identity>.id``; one that is absent, unreadable or not 32 bytes is ignored
-        and rewritten."""
+        """The sha256 of ``wasm``. For a file's bytes it is recorded with the file's identity (path,
+        device, inode, size, mtime and ctime, which no write leaves unchanged once the file has
+        settled: manifest/schema.py, FILE_IDENTITY_SETTLE_NS), so a later read of the unchanged file
+        (a fresh process loading the same plugin) skips hashing megabytes. The record of a path is
+        ``<sha256 of the path>.id``: the digest, then the identity it is for; one for another
+        identity, unreadable or malformed is ignored and rewritten (one record per path)."""
         if file_identity is None or not self.trusted():
             return hashlib.sha256(wasm).digest()
-        record = self.directory / f"{hashlib.sha256(repr(file_identity).encode()).hexdigest()}.id"
+        record = self.directory / f"{hashlib.sha256(repr(file_identity[0]).encode()).hexdigest()}.id"
+        identity = repr(file_identity).encode()
         try:
-            digest = _read_entry(record, _DIGEST)
+            found = _read_entry(record, _DIGEST + len(identity))
         except _Rejected:
-            digest = None
-        if digest is not None and len(digest) == _DIGEST:
-            return digest
+            found = None
+        if found is not None and found[0][_DIGEST:] == identity:
+            return found[0][:_DIGEST]
         digest = hashlib.sha256(wasm).digest()
-        self._write(record, digest)
+        self._write(record, digest + identity)
         return digest
 
     def _path(self, key: EntryKey) -> Path:
@@ -249,17 +261,43 @@ class CompileCache:
             return None
         path = self._path(key)
         try:
-            data = _read_entry(path, key.max_entry_bytes)
-            if data is None:
+            found = _read_entry(path, key.max_entry_bytes)
+            if found is None:
                 return None
-            blob = memoryview(data)
-            self._check(blob, key)
+            blob, st = memoryview(found[0]), found[1]
+            sealed = self._sealed(key, st)
+            self._check(blob, key, payload=not sealed)
         except _Rejected as exc:
             logger.warning("extism_fast: discarding a damaged or foreign compile cache entry %s (%s)", path, exc)
             self.discard(key)
             return None
-        self._touch(path)
+        if not sealed or time.time_ns() - st.st_mtime_ns >= _TOUCH_INTERVAL_NS:
+            self._touch(path)
+            self._seal(key)
         return blob[_HEADER:]
+
+    def _seal_path(self, key: EntryKey) -> Path:
+        return self.directory / f"{key}.seal"
+
+    def _sealed(self, key: EntryKey, st: os.stat_result) -> bool:
+        """Whether the entry (stat ``st``) is the file its seal names, unchanged since it was written
+        or checked whole: then its payload's checksum is not computed again (megabytes of sha256 at
+        every process's first load). Any write to it changes its ctime, so a damaged file is never
+        taken for a sealed one; what a seal cannot see is damage below the file system (a disk's
+        bit rot under an unchanged inode)."""
+        try:
+            found = _read_entry(self._seal_path(key), 256)
+        except _Rejected:
+            return False
+        return found is not None and found[0] == _identity(st)
+
+    def _seal(self, key: EntryKey) -> None:
+        """Seal the entry of ``key`` as it is now (after it was written, or checked whole)."""
+        try:
+            st = os.stat(self._path(key), follow_symlinks=False)
+        except OSError:
+            return  # evicted meanwhile: nothing to seal
+        self._write(self._seal_path(key), _identity(st))
 
     @staticmethod
     def _touch(path: Path) -> None:
@@ -270,8 +308,9 @@ class CompileCache:
             pass  # evicted meanwhile, or a read-only cache: it is only older than it should be
 
     @staticmethod
-    def _check(blob: memoryview, key: EntryKey) -> None:
-        """_Rejected unless ``blob`` is an intact entry compiled from ``key``'s module and engine."""
+    def _check(blob: memoryview, key: EntryKey, payload: bool = True) -> None:
+        """_Rejected unless ``blob`` is an entry compiled from ``key``'s module and engine, and
+        (``payload``) its payload matches its checksum."""
         fields = (_MAGIC, key.module, key.engine)
         offset = 0
         if len(blob) <= _HEADER:
@@ -280,7 +319,7 @@ class CompileCache:
             if blob[offset : offset + len(expected)] != expected:
                 raise _Rejected(f"made for another {what}")
             offset += len(expected)
-        if blob[offset:_HEADER] != hashlib.sha256(blob[_HEADER:]).digest():
+        if payload and blob[offset:_HEADER] != hashlib.sha256(blob[_HEADER:]).digest():
             raise _Rejected("checksum mismatch")
 
     def store(self, key: EntryKey, payload: bytes) -> None:
@@ -288,6 +327,7 @@ class CompileCache:
         untrusted one is not written."""
         blob = _MAGIC + key.module + key.engine + hashlib.sha256(payload).digest() + payload
         if self._write(self._path(key), blob):
+            self._seal(key)
             self.evict(keep=key)
 
     def _write(self, path: Path, blob: bytes) -> bool:
@@ -310,13 +350,13 @@ class CompileCache:
         return True
 
     def _entries(self) -> list[tuple[int, int, str]]:
-        """(mtime, size, name) of each entry (regular ``*.cwasm`` files, and the ``*.id`` records of
-        _module_digest, so that they are bounded too; not others' temporary
+        """(mtime, size, name) of each entry (regular ``*.cwasm`` files; not their seals, the ``.id``
+        records or others' temporary
         files); one that vanishes while listed is left out."""
         found = []
         with os.scandir(self.directory) as it:
             for entry in it:
-                if not entry.name.endswith((".cwasm", ".id")):
+                if not entry.name.endswith(".cwasm"):
                     continue
                 try:
                     st = entry.stat(follow_symlinks=False)
@@ -341,20 +381,22 @@ class CompileCache:
                     break
                 if name == kept:
                     continue
-                try:
-                    os.unlink(self.directory / name)
-                except FileNotFoundError:
-                    pass  # another process evicted it first: it is gone all the same
+                for gone in (name, name[: -len(".cwasm")] + ".seal"):
+                    try:
+                        os.unlink(self.directory / gone)
+                    except FileNotFoundError:
+                        pass  # another process evicted it first: it is gone all the same
                 total -= size
         except Exception as exc:  # a cache problem must not fail a plugin's creation
             logger.debug("extism_fast: cannot evict from the compile cache in %s: %s", self.directory, exc)
 
     def discard(self, key: EntryKey) -> None:
-        """Remove an entry (ignored when absent)."""
-        try:
-            self._path(key).unlink()
-        except OSError:
-            pass
+        """Remove an entry and its seal (ignored when absent)."""
+        for path in (self._path(key), self._seal_path(key)):
+            try:
+                path.unlink()
+            except OSError:
+                pass
 
 
 def _official_cache_config() -> Tuple[bool, Optional[str]]:

@@ -18,18 +18,22 @@ packed with no further code), read as ``p->settings.name`` by the C code that en
 
 from __future__ import annotations
 
-import logging
 import os
-from typing import Any, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional
 
 from extism_fast.errors import ManifestError
-from extism_fast.host.logs import LOGGER_NAME
-from extism_fast.manifest import U64_MAX, Manifest, check_int_range
+from extism_fast.host.logs import LazyLogger
+
+# The manifest's classes (attrs) load with the first plugin, not with the package (import time).
+if TYPE_CHECKING:
+    import logging
+
+    from extism_fast.manifest import Manifest
 
 __all__ = ["PluginOptions", "plugin_options", "compile_options", "resolve_interruptible", "ENVIRONMENT",
            "WASI_STDIO_MODES"]
 
-logger = logging.getLogger(LOGGER_NAME)
+logger = LazyLogger()  # logging loads with the first record
 
 #: The environment variables a Plugin reads when it is created, as ``_runtime`` passes them to
 #: :func:`plugin_options` (read with C getenv there: ~50 ns each, where os.environ costs ~1 us).
@@ -104,6 +108,8 @@ def compile_options(manifest: Manifest, wasi: bool, fuel: Any, interruptible: An
         logger.warning("manifest.allowed_paths is ignored: WASI is not enabled (pass wasi=True "
                        "to mount directories)")
     if fuel is not None:  # instructions per call, a u64 for wasmtime
+        from extism_fast.manifest.schema import U64_MAX, check_int_range
+
         check_int_range("fuel", fuel, 1, U64_MAX)
     return resolve_interruptible(manifest, interruptible)
 
@@ -183,14 +189,22 @@ def _mounts(manifest: Manifest, wasi: bool) -> tuple:
     return tuple(mounts)
 
 
+def _is_logger(value: Any) -> bool:
+    import logging  # loaded already when the caller made a Logger
+
+    return isinstance(value, logging.Logger)
+
+
 def plugin_options(compiled: Any, manifest: Manifest, environment: tuple, *, wasi_stdio: Any = None,
                    strict: Any = None, wasi_env: Any = None, wasi_args: Any = None, logger: Any = None,
                    http_response_headers: bool = False) -> PluginOptions:
     """The options of a Plugin of ``compiled`` running ``manifest`` (the compiled plugin's, or it
     with Plugin's ``config`` merged in). ``environment``: the values of :data:`ENVIRONMENT` now."""
+    from extism_fast.manifest.schema import U64_MAX
+
     strict_env, enable_wasi_output, memdump, coredump = environment
     stdio = wasi_stdio_mode(wasi_stdio, enable_wasi_output)
-    if logger is not None and not isinstance(logger, logging.Logger):
+    if logger is not None and not _is_logger(logger):
         raise TypeError(f"logger must be a logging.Logger, got {type(logger).__name__}")
     env, args = wasi_strings(wasi_env, wasi_args, compiled.wasi)
     memory = manifest.memory
