@@ -142,13 +142,12 @@ def _results(samples: _Samples, size: str, rounds: int) -> list[Result]:
     return rows
 
 
-def measure_cold_start(rounds: int, workdir: Path) -> list[Result]:
-    """The cold-start rows, from ``rounds`` rounds of fresh processes of each SDK."""
-    import extism_fast
-
-    compileall.compile_dir(str(Path(extism_fast.__file__).parent), quiet=1)
+def measure_cold_start(rounds: int, workdir: Path, root: Path = REPO_ROOT) -> list[Result]:
+    """The cold-start rows, from ``rounds`` rounds of fresh processes of each SDK; ``root``: the
+    checkout whose extism_fast the processes run (built in place)."""
+    compileall.compile_dir(str(root / "extism_fast"), quiet=1)
     big, size, first_load_envs = first_load_setup(workdir)
-    python_path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    python_path = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
     envs = {sdk: {**os.environ, **env, "PYTHONPATH": python_path} for sdk, env in first_load_envs["warm"].items()}
     plugins = {"big": (big, "run", ""), "example": (build_path(EXAMPLE), "count_vowels", EXAMPLE_INPUT)}
     samples, outputs = _Samples(), {}
@@ -178,9 +177,11 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m bench.cold_start", description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=10, help="rounds of fresh processes (default 10)")
+    parser.add_argument("--root", type=Path, default=REPO_ROOT,
+                        help="run the extism_fast of this checkout, built in place (for before/after figures)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="extism_fast_cold_") as tmp:
-        results = measure_cold_start(args.rounds, Path(tmp))
+        results = measure_cold_start(args.rounds, Path(tmp), args.root.resolve())
     print(format_table(results))
     for r in results:
         if r.note:

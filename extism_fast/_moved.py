@@ -43,7 +43,8 @@ class _OldPaths:
     shutil and pathlib (~10 ms) with every ``import extism_fast``."""
 
     def find_spec(self, fullname: str, path: object = None, target: object = None) -> importlib.machinery.ModuleSpec | None:
-        return importlib.machinery.ModuleSpec(fullname, self) if fullname in MOVED else None
+        # A Loader by protocol (create_module, exec_module), not by base class.
+        return importlib.machinery.ModuleSpec(fullname, self) if fullname in MOVED else None  # type: ignore[arg-type]
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> None:
         return None  # a placeholder module, replaced by exec_module

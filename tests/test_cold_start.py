@@ -3,7 +3,7 @@
 them). Each set is checked against an allow-list in a fresh ``python -S`` (no ``site``, so nothing
 is preloaded), so that a module-level import of asyncio, HTTP, TOML, pickle or the batch machinery
 cannot creep back onto these paths: they load when first used. The compile cache is warm, as in a
-process started after the first; a miss may load more (writing an entry: secrets, random).
+process started after the first; a miss may load more (writing an entry: extism_fast._files).
 """
 
 from __future__ import annotations
@@ -48,11 +48,13 @@ CLI = FIRST_CALL | {
     "lzma", "math", "queue", "shutil", "string", "textwrap", "traceback", "zlib",
     "extism_fast.cli", "extism_fast.cli.batch", "extism_fast.cli.batch_engine", "extism_fast.cli.options",
     "extism_fast.scale", "extism_fast.scale.arrow", "extism_fast.scale.pool",
+    # writes the .id record of the plugin file once it is 2 s old (whichever run that is)
+    "extism_fast._files",
 }
 #: Loaded when first used, never by these paths (named in the failure, with the allow-list).
 LAZY = ("asyncio", "ssl", "socket", "http.client", "urllib.request", "tempfile", "tomllib", "pickle", "uuid",
         "ctypes", "pyarrow", "dask", "ray", "extism_fast.scale.aio", "extism_fast.host.http",
-        "extism_fast._files", "extism_fast.cli.batch_dist", "extism_fast.host.log_output")
+        "secrets", "random", "extism_fast.cli.batch_dist", "extism_fast.host.log_output")
 
 _THIRD_PARTY_PREFIXES = ("attr.", "attrs.", "_cython_")
 _THIRD_PARTY = {"attr", "attrs", "cython_runtime"}

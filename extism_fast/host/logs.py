@@ -25,7 +25,7 @@ from __future__ import annotations
 import collections
 import sys
 import threading
-from typing import TYPE_CHECKING, Callable, Deque, Optional
+from typing import TYPE_CHECKING, Any, Callable, Deque, Optional
 
 from extism_fast._version import EXTISM_RUNTIME_VERSION
 
@@ -99,7 +99,7 @@ class LazyLogger:
 
     __slots__ = ()
 
-    def __getattr__(self, name: str) -> object:
+    def __getattr__(self, name: str) -> Any:
         return getattr(get_logger(), name)
 
 
