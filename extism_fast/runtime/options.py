@@ -189,6 +189,16 @@ def _mounts(manifest: Manifest, wasi: bool) -> tuple:
     return tuple(mounts)
 
 
+def _timeout_ns(timeout_ms: Optional[int]) -> int:
+    """manifest.timeout_ms in ns (0: none). It is at most U64_MAX (the manifest checks it); in ns
+    that may not fit: clamped."""
+    if not timeout_ms:
+        return 0
+    from extism_fast.manifest.schema import U64_MAX
+
+    return min(timeout_ms * 1000000, U64_MAX)
+
+
 def _is_logger(value: Any) -> bool:
     import logging  # loaded already when the caller made a Logger
 
@@ -200,8 +210,6 @@ def plugin_options(compiled: Any, manifest: Manifest, environment: tuple, *, was
                    http_response_headers: bool = False) -> PluginOptions:
     """The options of a Plugin of ``compiled`` running ``manifest`` (the compiled plugin's, or it
     with Plugin's ``config`` merged in). ``environment``: the values of :data:`ENVIRONMENT` now."""
-    from extism_fast.manifest.schema import U64_MAX
-
     strict_env, enable_wasi_output, memdump, coredump = environment
     stdio = wasi_stdio_mode(wasi_stdio, enable_wasi_output)
     if logger is not None and not _is_logger(logger):
@@ -218,8 +226,7 @@ def plugin_options(compiled: Any, manifest: Manifest, environment: tuple, *, was
         wasi=bool(compiled.wasi),
         wasi_stdio=WASI_STDIO_MODES[stdio],
         strict=(strict_env or "").strip().lower() in ("1", "true", "yes", "on") if strict is None else bool(strict),
-        # timeout_ms is at most U64_MAX (the manifest checks it); in ns that may not fit: clamp.
-        timeout_ns=min((manifest.timeout_ms or 0) * 1000000, U64_MAX),
+        timeout_ns=_timeout_ns(manifest.timeout_ms),
         config=tuple((key.encode(), value.encode()) for key, value in manifest.config.items()),  # as with_config
         mounts=_mounts(manifest, compiled.wasi),
         wasi_env=env,
