@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import compileall
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -61,14 +62,20 @@ _OFFICIAL_CALL = ("import sys, extism; sys.stdout.buffer.write(bytes(extism.Plug
                   ".call(sys.argv[2], sys.argv[3].encode())))")
 
 
-def _run(args: list[str], env: dict) -> tuple[float, str]:
-    """Wall time (ms) of a fresh ``python args...`` and its stdout; exits the bench if it fails."""
-    start = time.perf_counter()
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _run(args: list[str], env: dict) -> tuple[float, str, float]:
+    """Wall time (ms) of a fresh ``python args...``, its stdout and its CPU time (ms, user + system:
+    steadier than the wall time on a shared machine); exits the bench if it fails."""
+    cpu, start = _children_cpu(), time.perf_counter()
     proc = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=120)
     elapsed = (time.perf_counter() - start) * 1e3
     if proc.returncode != 0:
         raise SystemExit(f"bench: cold start: {args!r} failed:\n{proc.stderr}")
-    return elapsed, proc.stdout
+    return elapsed, proc.stdout, (_children_cpu() - cpu) * 1e3
 
 
 class _Samples(dict):
@@ -83,9 +90,10 @@ class _Samples(dict):
 
 def _first_result(samples: _Samples, label: str, sdk: str, env: dict, path: Path, function: str,
                   data: str, outputs: dict) -> None:
-    wall, out = _run(["-c", _FIRST_RESULT, sdk, str(path), function, data], env)
+    wall, out, cpu = _run(["-c", _FIRST_RESULT, sdk, str(path), function, data], env)
     imported, created, rss, output = out.split()
     samples.add(f"process to first result, {label}", sdk, wall)
+    samples.add(f"process to first result, {label} cpu", sdk, cpu)
     samples.add(f"Plugin, {label}", sdk, float(created) * 1e3)
     samples.add(f"rss, {label}", sdk, float(rss))
     samples.add("import in process", sdk, float(imported) * 1e3)
@@ -95,17 +103,22 @@ def _first_result(samples: _Samples, label: str, sdk: str, env: dict, path: Path
 def _round(samples: _Samples, sdk: str, envs: dict, plugins: dict, outputs: dict) -> None:
     """One fresh process per row for ``sdk``."""
     env = envs[sdk]
-    samples.add("python -c import", sdk, _run(["-c", f"import {sdk}"], env)[0])
+    wall, _, cpu = _run(["-c", f"import {sdk}"], env)
+    samples.add("python -c import", sdk, wall)
+    samples.add("python -c import cpu", sdk, cpu)
     for label, (path, function, data) in plugins.items():
         _first_result(samples, label, sdk, env, path, function, data, outputs)
     example, function, data = plugins["example"]
     if sdk == "extism_fast":
         call = _run(["-c", _CLI, "call", str(example), function, "--input", data], env)
-        samples.add("cli help", sdk, _run(["-c", _CLI, "--help"], env)[0])
+        shown = _run(["-c", _CLI, "--help"], env)
     else:
         call = _run(["-c", _OFFICIAL_CALL, str(example), function, data], env)
-        samples.add("cli help", sdk, _run(["-c", "pass"], env)[0])
+        shown = _run(["-c", "pass"], env)
+    samples.add("cli help", sdk, shown[0])
+    samples.add("cli help cpu", sdk, shown[2])
     samples.add("cli call", sdk, call[0])
+    samples.add("cli call cpu", sdk, call[2])
     outputs.setdefault("cli", set()).add(call[1])
 
 
@@ -118,7 +131,11 @@ def _absolute(result: Result, goal_ms: float) -> Result:
 def _results(samples: _Samples, size: str, rounds: int) -> list[Result]:
     def row(name: str, key: str, target: Target | None = None, unit: str = "ms") -> Result:
         fast, official = samples.median(key, "extism_fast"), samples.median(key, "extism")
-        return Result(f"{SECTION}: {name}", unit, fast, official, official / fast).check(target)
+        result = Result(f"{SECTION}: {name}", unit, fast, official, official / fast).check(target)
+        if (f"{key} cpu", "extism_fast") in samples:
+            result.note = (f"CPU time (user + system) {samples.median(f'{key} cpu', 'extism_fast'):.1f} ms "
+                           f"(extism {samples.median(f'{key} cpu', 'extism'):.1f} ms)")
+        return result
 
     rows = [
         row('`python -c "import X"` (process)', "python -c import", Target("ratio", 1)),
@@ -132,13 +149,13 @@ def _results(samples: _Samples, size: str, rounds: int) -> list[Result]:
     rows.append(row(f"peak RSS of that process, {size} plugin", "rss, big", Target("fraction", 1.0), "KiB"))
     rows[-1].note = "VmHWM of the child process (its high-water RSS)"
     call = row("`extism-fast call` end to end, example plugin", "cli call")
-    call.note = ("the extism column is the same call as a `python -c` one-liner (the official Python SDK "
-                 "has no command)")
+    call.note += ("; the extism column is the same call as a `python -c` one-liner (the official Python "
+                  "SDK has no command)")
     help_row = row("`extism-fast --help`", "cli help")
-    help_row.note = "the extism column is `python -c pass`, the interpreter's own start"
+    help_row.note += "; the extism column is `python -c pass`, the interpreter's own start"
     rows += [_absolute(call, CALL_GOAL_MS), _absolute(help_row, HELP_GOAL_MS)]
     rows[0].note = (f"medians of {rounds} rounds of fresh processes, the SDKs taking turns; warm compile "
-                    f"caches on both sides; wall times include starting Python")
+                    f"caches on both sides; wall times include starting Python; {rows[0].note}")
     return rows
 
 
