@@ -171,8 +171,12 @@ cdef int _new_engine(int flags, uint32_t pool, cache, engine_bundle *out, char *
     if found is not None:
         payload = found
         access.cached, access.cached_length = &payload[0], payload.shape[0]
-    with nogil:
-        result = engine_new(flags, pool, &access, out, message)
+    # Reading the cache may have let another thread in, which made this engine meanwhile: use it.
+    # From this check to the engine in its slot the GIL is held (engine_new does not release it),
+    # which is what keeps two threads from making the same engine.
+    if out.engine != NULL:
+        return 0
+    result = engine_new(flags, pool, &access, out, message)
     if access.serialized != NULL:
         try:
             cache.store(key, PyBytes_FromStringAndSize(<char *>access.serialized, access.serialized_length))

@@ -700,3 +700,28 @@ def test_a_recent_hit_does_not_touch_its_entry(cache_dir):
     assert cache.load(key) is not None
     after = cache._path(key).stat()
     assert (after.st_mtime_ns, after.st_ctime_ns) == (before.st_mtime_ns, before.st_ctime_ns)
+
+
+def test_threads_making_the_first_engine_at_once_share_it(tmp_path, wasm_path):
+    """Reading the accessor's cache entry lets other threads in: they must use the engine the
+    first one made, not make the slot's engine again under plugins already compiled for it."""
+    script = textwrap.dedent(f"""
+        import threading
+        import extism_fast as ef
+        wasm = open({str(wasm_path(COUNT))!r}, "rb").read()
+        barrier, outputs = threading.Barrier(8), []
+        def work(i):
+            barrier.wait()
+            with ef.Plugin(ef.CompiledPlugin(wasm)) as p:
+                outputs.append(p.call("count_vowels", "a" * i))
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+        for t in threads: t.start()
+        for t in threads: t.join()
+        assert sorted(outputs) == sorted(b'{{"count": %d}}' % i for i in range(8)), outputs
+        print("ok")
+    """)
+    env = dict(os.environ, EXTISM_FAST_CACHE_DIR=str(tmp_path), EXTISM_FAST_CACHE="1")
+    for _ in range(2):  # the accessor compiled, then loaded from its entry
+        run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+        assert (run.returncode, run.stdout.strip()) == (0, "ok"), run.stderr
+    assert len(list((tmp_path / "engine").glob("*.cwasm"))) == 1
