@@ -71,7 +71,10 @@ def _run(args: list[str], env: dict) -> tuple[float, str, float]:
     """Wall time (ms) of a fresh ``python args...``, its stdout and its CPU time (ms, user + system:
     steadier than the wall time on a shared machine); exits the bench if it fails."""
     cpu, start = _children_cpu(), time.perf_counter()
-    proc = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=120)
+    # From the temporary directory: the current one is first on a `python -c` sys.path, and the
+    # repository's would shadow PYTHONPATH's (--root) package.
+    proc = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=120,
+                          cwd=tempfile.gettempdir())
     elapsed = (time.perf_counter() - start) * 1e3
     if proc.returncode != 0:
         raise SystemExit(f"bench: cold start: {args!r} failed:\n{proc.stderr}")
