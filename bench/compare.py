@@ -692,13 +692,14 @@ def measure_memory(repeats: int) -> Result:
                   fast, official, official / fast if fast > 0 else float("inf")).check(Target("fraction", 0.5))
 
 
-def measure_first_load(repeats: int, workdir: Path) -> list[Result]:
+def first_load_setup(workdir: Path) -> tuple[Path, str, dict]:
+    """The ~1.9 MB plugin (big_plugin_wat) written to ``workdir``, its size label, and each SDK's
+    environment with a compile cache there ("warm") and with none ("cold")."""
     import wasmtime
 
     wasm = bytes(wasmtime.wat2wasm(big_plugin_wat()))
     path = workdir / "big.wasm"
     path.write_bytes(wasm)
-    size = f"{len(wasm) / 1e6:.1f} MB"
     fast_cache = workdir / "extism_fast-cache"
     official_cache = workdir / "wasmtime-cache"
     official_config = workdir / "wasmtime-cache.toml"
@@ -709,6 +710,11 @@ def measure_first_load(repeats: int, workdir: Path) -> list[Result]:
         # extism (libextism) reads EXTISM_CACHE_CONFIG; set but empty turns wasmtime's cache off.
         "cold": {"extism_fast": {"EXTISM_FAST_CACHE": "0"}, "extism": {"EXTISM_CACHE_CONFIG": ""}},
     }
+    return path, f"{len(wasm) / 1e6:.1f} MB", envs
+
+
+def measure_first_load(repeats: int, workdir: Path) -> list[Result]:
+    path, size, envs = first_load_setup(workdir)
     outputs = set()
 
     def load(sdk: str, mode: str) -> float:
@@ -1022,6 +1028,9 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="extism_fast_bench_") as tmp:
             results.extend(r for r in measure_first_load(1 if args.quick else 3, Path(tmp)) if wanted(r.name))
         print("  measured: first load", file=sys.stderr, flush=True)
+    from bench.cold_start import run as cold_start_rows  # imports this module: not at the top
+
+    results.extend(cold_start_rows(args.quick, wanted))
     results.extend(measure_scale_out(1 if args.quick else 3, args.quick, wanted))
 
     plot_note = None

@@ -8,6 +8,8 @@ The layout (docs/ARCHITECTURE.md): ``manifest/``, ``host/`` (host functions, HTT
 ``_runtime`` calls). The module paths of the flat layout before them still import (``_moved``).
 """
 
+from typing import TYPE_CHECKING
+
 from extism_fast import _moved
 
 _moved.install()  # first: the old paths must resolve for whatever imports them next
@@ -67,10 +69,12 @@ from extism_fast.host.functions import (
 )
 from extism_fast._version import __version__
 from extism_fast.host.logs import CustomLogger, extism_version, set_log_custom, set_log_file
-from extism_fast.manifest import Manifest, MemoryOptions, WasmData, WasmFile, WasmUrl
-from extism_fast.scale.pool import PluginPool
 from extism_fast import extism  # the names of the official `extism.extism` module
 from extism_fast.runtime import pickling as _pickling
+
+if TYPE_CHECKING:  # at run time: _LAZY
+    from extism_fast.manifest import Manifest, MemoryOptions, WasmData, WasmFile, WasmUrl
+    from extism_fast.scale.pool import PluginPool
 
 _pickling.use_compiled_class(CompiledPlugin)  # what unpickling a CompiledPlugin makes
 
@@ -87,6 +91,24 @@ __all__ = [
 ]
 
 
+#: Public names loaded when first used (``import extism_fast`` and a first call do not need them):
+#: name -> its module.
+_LAZY = {
+    **dict.fromkeys(["Manifest", "MemoryOptions", "WasmData", "WasmFile", "WasmUrl"], "extism_fast.manifest"),  # attrs
+    "PluginPool": "extism_fast.scale.pool",  # threads; asyncio behind its async methods
+}
+
+
 def __getattr__(name: str):  # noqa: ANN202 - PEP 562
-    """``extism_fast.pool`` and the other old module paths, as attributes of the package."""
+    """The names of _LAZY; ``extism_fast.pool`` and the other old module paths, as attributes of
+    the package."""
+    if name in _LAZY:
+        import importlib
+
+        value = globals()[name] = getattr(importlib.import_module(_LAZY[name]), name)
+        return value
     return _moved.attribute(__name__, name)
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | set(_LAZY))

@@ -146,12 +146,16 @@ cdef class CompiledPlugin:
     it to an interruptible compilation, at the cost of compiling once more).
     """
 
-    __signature__ = inspect.signature(_compiled_parameters)
+    __signature__ = _LazySignature(_compiled_parameters)
 
     def __init__(self, plugin, bint wasi=False, functions=HOST_FN_REGISTRY, *, config=None, fuel=None,
                  cache=None, interruptible=None):
         if self.manifest is not None:  # plugins may be running on this compilation
             raise Error("CompiledPlugin.__init__ has already run on this object: create a new one")
+        # With attrs, pathlib and hashlib: loaded by the first plugin, not by the import.
+        from extism_fast.manifest import coerce_source
+        from extism_fast.runtime.compile_cache import cache_from_argument
+
         self.manifest = coerce_source(plugin, config=config)
         self._cache = cache_from_argument(cache)
         self.wasi = wasi
@@ -164,7 +168,7 @@ cdef class CompiledPlugin:
         self._entries = [_HostFunctionEntry(f) for f in self.functions]
         self._modules = self.manifest.load_modules()
         self._compilations = {}
-        self.c = self._compilation(_engine_for(fuel is not None, self.interruptible))
+        self.c = self._compilation(_engine_for(fuel is not None, self.interruptible, self._cache))
         self._list_exports()
         signals_restore()  # not per call: README, "Wasm traps and crash handlers"
 
@@ -215,7 +219,7 @@ cdef class CompiledPlugin:
         keys = [None] * count
         if self._cache is not None and source == NULL:
             description = _engine_description(engine)
-            keys = [self._cache.key(m.data, description) for m in ordered]
+            keys = [self._cache.key(m.data, description, m.file_identity) for m in ordered]
         memset(&request, 0, sizeof(request))
         request.bundle = engine
         request.source = source
@@ -263,6 +267,8 @@ cdef class CompiledPlugin:
         WAT is converted here when the module is to be compiled (no source, no cache entry)."""
         cdef const uint8_t[::1] payload
         cdef module_source *m
+        from extism_fast.manifest import looks_like_wat
+
         for i, module in enumerate(modules):
             m = &request.modules[i]
             name = ("main" if module.is_main else module.name).encode()
@@ -361,6 +367,7 @@ def _defined_memories(list modules):
     """(minimum size in bytes, defined by main) of every memory each module defines; MemoryLimitError
     naming it when a minimum does not fit in 64 bits (what the store's checks take). A binary that
     cannot be read (never one wasmtime validated) adds nothing."""
+    from extism_fast.manifest import U64_MAX
     from extism_fast.runtime.wasm_sections import defined_memory_sizes
     found = []
     for module in modules:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 from collections.abc import Callable, Iterator
 from typing import BinaryIO, Optional
 
@@ -22,7 +21,7 @@ _NAME_MAX = 255  # a file name's length limit on Linux filesystems
 
 def _temporary_name(path: str) -> str:
     directory, name = os.path.split(path)
-    suffix = f".{secrets.token_hex(4)}.tmp"
+    suffix = f".{os.urandom(4).hex()}.tmp"  # what secrets.token_hex does, without importing random
     return os.path.join(directory, "." + name[: _NAME_MAX - len(suffix) - 1] + suffix)
 
 

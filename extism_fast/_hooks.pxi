@@ -12,7 +12,7 @@ cdef void _log_hook(void *owner, int level, const uint8_t *msg, size_t n) noexce
         try:
             target = plugin._options.logger
             if target is None:  # no Plugin(logger=...)
-                target = logger
+                target = get_logger()
             py_level = _PY_LEVELS[level]
             if target.isEnabledFor(py_level):
                 text = (<char *>msg)[:n].decode("utf-8", "replace")

@@ -112,7 +112,7 @@ cdef class Plugin:
     with. Not thread-safe: use one Plugin per thread.
     """
 
-    __signature__ = inspect.signature(_plugin_parameters)
+    __signature__ = _LazySignature(_plugin_parameters)
 
     def __init__(self, plugin, bint wasi=False, config=None, functions=HOST_FN_REGISTRY, *,
                  bint http_response_headers=False, fuel=None, wasi_stdio=None, interruptible=None,
@@ -135,6 +135,8 @@ cdef class Plugin:
                 check_compiled_options(compiled, wasi, functions, fuel, HOST_FN_REGISTRY)
             manifest = compiled.manifest
             if config is not None:
+                from extism_fast.manifest import coerce_source
+
                 manifest = coerce_source(manifest, config=config)
         else:
             compiled = CompiledPlugin(plugin, wasi, functions, config=config, fuel=fuel,
@@ -143,7 +145,7 @@ cdef class Plugin:
         self.compiled_plugin = compiled
         self._c = compiled.c
         if interruptible is not None and resolve_interruptible(manifest, interruptible) != compiled.interruptible:
-            self._c = compiled._compilation(_engine_for(compiled.fuel is not None, interruptible))
+            self._c = compiled._compilation(_engine_for(compiled.fuel is not None, interruptible, compiled._cache))
         if defaults:
             options = compiled._default_options.get(environment)
             if options is None:
@@ -267,6 +269,8 @@ cdef class Plugin:
     def id(self):
         """A UUID identifying this instance (also on its log records as ``plugin_id``)."""
         if self._id is None:  # made on first use: uuid4 costs more than the rest of Plugin()
+            import uuid
+
             self._id = uuid.uuid4()
         return self._id
 
@@ -327,7 +331,7 @@ cdef class Plugin:
         if self._called:  # set by every call before it runs: no store exists yet otherwise
             raise Error("cancel_handle(): this plugin was created with interruptible=False and has already "
                         "been called; request the handle before the first call, or drop interruptible=False")
-        self._use(self.compiled_plugin._compilation(_engine_for(False, True)))
+        self._use(self.compiled_plugin._compilation(_engine_for(False, True, self.compiled_plugin._cache)))
 
     cdef _cancel_running(self):
         """CancelHandle.cancel: the running call (if any) fails as cancelled, an http_request
@@ -589,7 +593,7 @@ cdef class Plugin:
         """wasi_stdio="log": what the call wrote, stdout at INFO and stderr at WARNING, a record a line."""
         cdef size_t n
         cdef const uint8_t *data
-        for stream, name, level in ((0, "stdout", logging.INFO), (1, "stderr", logging.WARNING)):
+        for stream, name, level in ((0, "stdout", _LOG_LEVELS["info"]), (1, "stderr", _LOG_LEVELS["warn"])):
             data = store_take_wasi_output(self.inst, stream, &n)
             if n == 0 or not logger.isEnabledFor(level):
                 continue

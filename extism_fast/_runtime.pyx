@@ -18,12 +18,8 @@ and pickle raise TypeError, as the official SDK's cffi buffers do, unless a clas
 
 cimport cython
 
-import inspect
-import logging
 import os
-import signal
 import threading
-import uuid
 import importlib.util
 
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBuffer_FillInfo, PyBUF_SIMPLE, PyBUF_WRITABLE
@@ -44,17 +40,16 @@ from extism_fast.errors import (
     FuelExhaustedError, InputTypeError, checked_input, function_not_found, reindexed,
 )
 from extism_fast.host.functions import Function, Val, ValType, HOST_FN_REGISTRY
-from extism_fast.runtime.compile_cache import cache_from_argument
-from extism_fast.manifest import Manifest, coerce_source, looks_like_wat, U64_MAX
 from extism_fast.runtime.options import (
     C_INT64 as _C_INT64, C_UINT64 as _C_UINT64, ENVIRONMENT as _ENVIRONMENT, c_layout, check_compiled_options,
     compile_options, plugin_options, resolve_interruptible,
 )
 
-from extism_fast.host.logs import ABI_LEVELS as _PY_LEVELS, LOGGER_NAME as _LOGGER_NAME, plugin_log_level
+from extism_fast.host.logs import (ABI_LEVELS as _PY_LEVELS, LOG_LEVELS as _LOG_LEVELS, LazyLogger, get_logger,
+                                   plugin_log_level)
 from extism_fast.runtime.debug_dumps import coredump, write_dump
 
-logger = logging.getLogger(_LOGGER_NAME)
+logger = LazyLogger()  # logging loads with the first record or level check
 
 # Process-wide engines, created on first use, indexed by _engine_slot(flags, pooled). Plugins
 # compile on the cheapest engine that does what they need (engine_flags in engine.h): epoch
@@ -157,15 +152,16 @@ cdef inline int _engine_key(const engine_bundle *engine):
     return _engine_slot(engine.flags, engine.pool_instances != 0)
 
 
-cdef engine_bundle *_engine(int flags, bint pooled) except NULL:
+cdef engine_bundle *_engine(int flags, bint pooled, cache=None) except NULL:
     """The engine with these flags, pooled or on-demand; NULL-free: falls back to on-demand when a
-    pooling engine cannot be created (its address space refused, or the pool turned off)."""
+    pooling engine cannot be created (its address space refused, or the pool turned off). A new
+    engine's kernel accessor module comes from ``cache`` (a CompileCache, or None) when there."""
     cdef char *message = NULL
     cdef int slot = _engine_slot(flags, pooled)
     cdef uint32_t pool = 0
     if pooled and not ENGINE_UNAVAILABLE[slot] and ENGINES[slot].engine == NULL:
         pool = _instance_pool_size()
-        if pool == 0 or engine_new(flags, pool, &ENGINES[slot], &message) != 0:
+        if pool == 0 or _new_engine(flags, pool, cache, &ENGINES[slot], &message) != 0:
             if pool:
                 logger.debug("extism_fast: no instance pool, instances are allocated on demand: %s",
                              _take_message(message))
@@ -173,9 +169,42 @@ cdef engine_bundle *_engine(int flags, bint pooled) except NULL:
     if pooled and ENGINE_UNAVAILABLE[slot]:
         slot = _engine_slot(flags, False)
     if ENGINES[slot].engine == NULL:
-        if engine_new(flags, 0, &ENGINES[slot], &message) != 0:
+        if _new_engine(flags, 0, cache, &ENGINES[slot], &message) != 0:
             raise Error(f"cannot create the wasmtime engine: {_take_message(message)}")
     return &ENGINES[slot]
+
+
+cdef int _new_engine(int flags, uint32_t pool, cache, engine_bundle *out, char **message) except -2:
+    """engine_new (engine.h) with the kernel accessor module loaded from, or else stored into,
+    the compile cache ``cache`` (None: compiled), keyed like a plugin's module: a warm process start
+    then compiles nothing. Returns engine_new's result."""
+    cdef engine_access_cache access
+    cdef const uint8_t[::1] payload
+    cdef size_t wat_length
+    cdef int result
+    cdef const char *wat = kernel_access_wat(&wat_length)
+    memset(&access, 0, sizeof(access))
+    key = found = None
+    if cache is not None:
+        cache = cache.engine_cache()
+        key = cache.key(wat[:wat_length], _flags_description(flags))
+        found = cache.load(key)
+        access.serialize = 1
+    if found is not None:
+        payload = found
+        access.cached, access.cached_length = &payload[0], payload.shape[0]
+    # Reading the cache may have let another thread in, which made this engine meanwhile: use it.
+    # From this check to the engine in its slot the GIL is held (engine_new does not release it),
+    # which is what keeps two threads from making the same engine.
+    if out.engine != NULL:
+        return 0
+    result = engine_new(flags, pool, &access, out, message)
+    if access.serialized != NULL:
+        try:
+            cache.store(key, PyBytes_FromStringAndSize(<char *>access.serialized, access.serialized_length))
+        finally:
+            free(access.serialized)
+    return result
 
 
 #: EXTISM_PROFILE values, as the official runtime reads them: wasmtime's profiler for each.
@@ -196,14 +225,14 @@ def _debug_flags_from_environment():
     return flags
 
 
-cdef engine_bundle *_engine_for(bint fuel, bint interruptible) except NULL:
+cdef engine_bundle *_engine_for(bint fuel, bint interruptible, cache=None) except NULL:
     """The engine a plugin compiles on first: fuel metering (with epochs) for fuel budgets, epoch
     interruption for timeouts and cancel, neither otherwise; pooled unless metering fuel or
     debugging (EXTISM_PROFILE / EXTISM_DEBUG engines are rare: no pool's address space for them)."""
     cdef int debug = _debug_flags_from_environment()
     if fuel:
-        return _engine(ENGINE_FUEL | ENGINE_EPOCH | debug, False)
-    return _engine((ENGINE_EPOCH if interruptible else 0) | debug, debug == 0)
+        return _engine(ENGINE_FUEL | ENGINE_EPOCH | debug, False, cache)
+    return _engine((ENGINE_EPOCH if interruptible else 0) | debug, debug == 0, cache)
 
 
 cdef object _environ(const char *name):
@@ -223,10 +252,31 @@ cdef engine_bundle *_on_demand_twin(engine_bundle *bundle) except NULL:
 cdef str _engine_description(engine_bundle *bundle):
     """The engine settings a compiled module depends on (part of its compile cache key). The
     allocator is not one: pooled and on-demand engines load each other's modules."""
-    return (f"wasmtime={_WASMTIME_IDENTITY},epoch_interruption={int(bundle.flags & ENGINE_EPOCH != 0)},"
-            f"memory_may_move=0,consume_fuel={int(bundle.flags & ENGINE_FUEL != 0)},"
-            f"debug_info={int(bundle.flags & ENGINE_DEBUG != 0)},"
-            f"profiler={(bundle.flags & ENGINE_PROFILER_MASK) >> ENGINE_PROFILER_SHIFT}")
+    return _flags_description(bundle.flags)
+
+
+cdef str _flags_description(int flags):
+    """_engine_description of an engine with these engine_flags."""
+    return (f"wasmtime={_WASMTIME_IDENTITY},epoch_interruption={int(flags & ENGINE_EPOCH != 0)},"
+            f"memory_may_move=0,consume_fuel={int(flags & ENGINE_FUEL != 0)},"
+            f"debug_info={int(flags & ENGINE_DEBUG != 0)},"
+            f"profiler={(flags & ENGINE_PROFILER_MASK) >> ENGINE_PROFILER_SHIFT}")
+
+
+class _LazySignature:
+    """A class's ``__signature__``: inspect.signature of ``parameters``, made when first asked
+    (inspect costs milliseconds to import, and a plain call never asks)."""
+
+    def __init__(self, parameters):
+        self._parameters = parameters
+        self._signature = None
+
+    def __get__(self, instance, owner=None):
+        if self._signature is None:
+            import inspect
+
+            self._signature = inspect.signature(self._parameters)
+        return self._signature
 
 
 cdef str _take_message(char *message):
@@ -262,6 +312,8 @@ def restore_trap_handlers():
         raise Error("wasmtime's trap handlers were replaced before extism_fast created its first engine "
                     "(another wasmtime engine came first, then another library's signal handlers): "
                     "they cannot be restored")
+    import signal
+
     return [s for s in (signal.SIGILL, signal.SIGBUS, signal.SIGFPE, signal.SIGSEGV) if restored & (1 << s)]
 
 

@@ -22,14 +22,6 @@ static int fail_error(compile_failure *failure, compile_failure_kind kind, wasmt
     return fail(failure, kind, wt_take_error_message(error));
 }
 
-static uint8_t *take_bytes(wasm_byte_vec_t *vec, size_t *length) {
-    uint8_t *copy = malloc(vec->size ? vec->size : 1);
-    if (copy != NULL) memcpy(copy, vec->data, vec->size);
-    *length = copy != NULL ? vec->size : 0;
-    wt.wasm_byte_vec_delete(vec);
-    return copy;
-}
-
 int compile_wat2wasm(const uint8_t *text, size_t length, uint8_t **out, size_t *out_length, char **error) {
     wasm_byte_vec_t binary;
     wasmtime_error_t *e = wt.wasmtime_wat2wasm((const char *)text, length, &binary);
@@ -37,7 +29,7 @@ int compile_wat2wasm(const uint8_t *text, size_t length, uint8_t **out, size_t *
         *error = wt_take_error_message(e);
         return -1;
     }
-    *out = take_bytes(&binary, out_length);
+    *out = wt_take_bytes(&binary, out_length);
     if (*out == NULL) {
         *error = WT_TEXT("out of host memory");
         return -1;
@@ -103,7 +95,7 @@ static wasmtime_module_t *compile_module(module_source *m, const compile_request
     if (r->serialize) {
         wasm_byte_vec_t serialized;
         e = wt.wasmtime_module_serialize(module, &serialized);
-        if (e == NULL) m->serialized = take_bytes(&serialized, &m->serialized_length);
+        if (e == NULL) m->serialized = wt_take_bytes(&serialized, &m->serialized_length);
         else m->serialize_failure = wt_take_error_message(e); /* not cacheable: still usable */
     }
     return module;

@@ -52,7 +52,34 @@ static void configure_pool(wasm_config_t *config, uint32_t n) {
     wt.wasmtime_pooling_allocation_config_delete(pool);
 }
 
-int engine_new(int flags, uint32_t pool_instances_wanted, engine_bundle *out, char **error) {
+/* The kernel accessor module for `out`'s engine: loaded from access->cached when wasmtime takes
+ * it, else compiled (and serialized into access->serialized when access->serialize). */
+static wasmtime_error_t *access_module(engine_bundle *out, engine_access_cache *access) {
+    if (access != NULL && access->cached != NULL) {
+        wasmtime_error_t *refused =
+            wt.wasmtime_module_deserialize(out->engine, access->cached, access->cached_length, &out->access_module);
+        if (refused == NULL) return NULL;
+        wt.wasmtime_error_delete(refused); /* compiled instead, and the entry replaced */
+    }
+    size_t wat_length;
+    const char *wat = kernel_access_wat(&wat_length);
+    wasm_byte_vec_t wasm;
+    wasmtime_error_t *e = wt.wasmtime_wat2wasm(wat, wat_length, &wasm);
+    if (e == NULL) {
+        e = wt.wasmtime_module_new(out->engine, wasm.data, wasm.size, &out->access_module);
+        wt.wasm_byte_vec_delete(&wasm);
+    }
+    if (e == NULL && access != NULL && access->serialize) {
+        wasm_byte_vec_t serialized;
+        wasmtime_error_t *not_serialized = wt.wasmtime_module_serialize(out->access_module, &serialized);
+        if (not_serialized == NULL) access->serialized = wt_take_bytes(&serialized, &access->serialized_length);
+        else wt.wasmtime_error_delete(not_serialized); /* not cacheable: still usable */
+    }
+    return e;
+}
+
+int engine_new(int flags, uint32_t pool_instances_wanted, engine_access_cache *access, engine_bundle *out,
+               char **error) {
     memset(out, 0, sizeof *out);
     if (pool_instances_wanted > 0 && !pool_fits(pool_instances_wanted)) {
         *error = WT_TEXT("cannot reserve address space for the instance pool");
@@ -81,14 +108,7 @@ int engine_new(int flags, uint32_t pool_instances_wanted, engine_bundle *out, ch
     }
     out->flags = flags;
     out->pool_instances = pool_instances_wanted;
-    size_t wat_length;
-    const char *wat = kernel_access_wat(&wat_length);
-    wasm_byte_vec_t wasm;
-    wasmtime_error_t *e = wt.wasmtime_wat2wasm(wat, wat_length, &wasm);
-    if (e == NULL) {
-        e = wt.wasmtime_module_new(out->engine, wasm.data, wasm.size, &out->access_module);
-        wt.wasm_byte_vec_delete(&wasm);
-    }
+    wasmtime_error_t *e = access_module(out, access);
     if (e != NULL) {
         *error = wt_take_error_message(e);
         wt.wasm_engine_delete(out->engine);

@@ -33,14 +33,26 @@ typedef struct engine_bundle {
     uint32_t pool_instances;   /* plugin instances the pooling allocator holds; 0 = on-demand */
 } engine_bundle;
 
+/* The kernel accessor module's compile cache entry, into and out of engine_new (the Python layer
+ * keeps the cache's files, as for plugins' modules: compile.h). */
+typedef struct engine_access_cache {
+    const uint8_t *cached;     /* its entry for this engine's settings, or NULL */
+    size_t cached_length;
+    int serialize;             /* when compiled (no entry, or one wasmtime refused): serialize it */
+    uint8_t *serialized;       /* set by engine_new then: malloc'ed (the caller frees it), or NULL */
+    size_t serialized_length;
+} engine_access_cache;
+
 /* engine_new: a process engine with memories that never move (host pointers into the
  * kernel memory stay valid while it grows) and the `flags` (engine_flags): epoch interruption
  * costs every loop of a plugin a check, fuel metering more, so only plugins that need them use
  * engines that have them. pool_instances > 0: the pooling allocator, with room for that many
  * plugin instances (accessor + main + a few dependencies each), after checking that its address
- * space can be reserved (else -1: the caller uses an on-demand engine). Also compiles the kernel
- * accessor module. The process's first engine also records wasmtime's trap handlers
- * (signals.h). Returns 0, or -1 and sets *error (malloc'ed). */
-int engine_new(int flags, uint32_t pool_instances, engine_bundle *out, char **error);
+ * space can be reserved (else -1: the caller uses an on-demand engine). Also makes the kernel
+ * accessor module: from access->cached when given and wasmtime takes it (a warm process start
+ * compiles nothing: Cranelift's start costs milliseconds), else compiled (`access` may be NULL).
+ * The process's first engine also records wasmtime's trap handlers (signals.h). Returns 0, or -1
+ * and sets *error (malloc'ed). */
+int engine_new(int flags, uint32_t pool_instances, engine_access_cache *access, engine_bundle *out, char **error);
 
 #endif

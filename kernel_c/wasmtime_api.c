@@ -47,6 +47,14 @@ char *wt_copy_text(const char *data, size_t len) {
     return text;
 }
 
+uint8_t *wt_take_bytes(wasm_byte_vec_t *vec, size_t *length) {
+    uint8_t *copy = malloc(vec->size ? vec->size : 1);
+    if (copy != NULL) memcpy(copy, vec->data, vec->size);
+    *length = copy != NULL ? vec->size : 0;
+    wt.wasm_byte_vec_delete(vec);
+    return copy;
+}
+
 char *wt_take_error_message(wasmtime_error_t *error) {
     wasm_name_t message;
     wt.wasmtime_error_message(error, &message);

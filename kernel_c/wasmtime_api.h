@@ -262,6 +262,9 @@ char *wt_take_trap_message(wasm_trap_t *trap);
 
 /* wt_copy_text: malloc'ed NUL-terminated copy of len bytes (NULL when out of memory). */
 char *wt_copy_text(const char *data, size_t len);
+/* wt_take_bytes: a malloc'ed copy of `vec` (its length in *length), which is deleted; NULL when out
+ * of memory (vec is deleted all the same). */
+uint8_t *wt_take_bytes(wasm_byte_vec_t *vec, size_t *length);
 /* WT_TEXT: wt_copy_text of a string literal, its length counted by the compiler. */
 #define WT_TEXT(literal) wt_copy_text((literal), sizeof(literal) - 1)
 

@@ -304,7 +304,7 @@ def test_second_process_loads_from_the_cache(tmp_path, wasm_path):
         compile_cache.CompileCache.load = lambda self, key: loads.append(r := real(self, key)) or r
         p = ef.Plugin({str(wasm_path(COUNT))!r})
         assert p.call("count_vowels", "aa") == b'{{"count": 2}}'
-        print("hit" if loads and loads[0] is not None else "miss")
+        print("hit" if loads and loads[-1] is not None else "miss")  # the plugin's (after the engine's)
     """)
     env = dict(os.environ, EXTISM_FAST_CACHE_DIR=str(tmp_path), EXTISM_FAST_CACHE="1")
     runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
@@ -329,9 +329,12 @@ def test_a_failed_write_leaves_no_temporary_file(tmp_path, wasm_path):
     env = dict(os.environ, EXTISM_FAST_CACHE_DIR=str(cache), EXTISM_FAST_CACHE="1", PYTHONDONTWRITEBYTECODE="1")
     run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
     assert run.stdout.strip() == "ok", run.stderr
-    assert list(cache.iterdir()) == []
+    # No entry and no temporary file (the kernel accessor's engine/ entry failed too; the module's
+    # 32-byte .id record, written when the file is older than 2 s, fits the limit).
+    assert [p for p in cache.rglob("*") if p.is_file() and p.suffix != ".id"] == []
     ef.CompiledPlugin(wasm_path(COUNT).read_bytes(), cache=cache)
-    assert [entry.suffix for entry in cache.iterdir()] == [".cwasm"]
+    assert sorted(entry.suffix for entry in cache.glob("*") if entry.is_file() and entry.suffix != ".id") == [
+        ".cwasm", ".seal"]
 
 
 # ---- a bounded cache: least recently used entries are evicted after a write ----
@@ -395,8 +398,9 @@ def test_temporary_and_other_files_are_not_evicted(cache_dir):
     (cache_dir / "notes.txt").write_bytes(b"y" * 5000)
     _store(cache, "a", age=10)
     _store(cache, "b")
-    assert {p.name for p in cache_dir.iterdir()} == {".x.cwasm.0123abcd.tmp", "notes.txt",
-                                                      f"{cache.key(b'b', 'engine')}.cwasm"}
+    b = cache.key(b'b', 'engine')
+    assert {p.name for p in cache_dir.iterdir()} == {".x.cwasm.0123abcd.tmp", "notes.txt", f"{b}.cwasm",
+                                                      f"{b}.seal"}  # a's seal went with a
 
 
 def test_the_cap_from_the_environment(cache_dir, monkeypatch, plugin_wasm):
@@ -517,3 +521,207 @@ def test_processes_sharing_a_small_cap_all_succeed_and_stay_bounded(cache_dir):
     assert [p.returncode for p in procs] == [0, 0], outs
     assert [o[0].strip() for o in outs] == ["ok", "ok"]
     assert 0 < _total(cache_dir) <= 5 * entry
+
+
+# ---- a module file is found by its identity; the kernel accessor is cached too ----
+
+def _settled(path, age=10):
+    """Make ``path`` look last changed ``age`` seconds ago (its mtime; its ctime moves to now, so
+    the settling rule is met by waiting for it: FILE_IDENTITY_SETTLE_NS, patched short here)."""
+    os.utime(path, (time.time() - age,) * 2)
+
+
+@pytest.fixture
+def settle_fast(monkeypatch):
+    from extism_fast.manifest import schema
+
+    monkeypatch.setattr(schema, "FILE_IDENTITY_SETTLE_NS", 50_000_000)  # 50 ms
+    time.sleep(0.06)
+
+
+def _record(cache_dir):
+    (record,) = cache_dir.glob("*.id")
+    return record
+
+
+def test_a_settled_module_file_is_found_by_its_identity_not_hashed(cache_dir, tmp_path, wasm_path, monkeypatch):
+    from extism_fast.manifest import schema
+
+    monkeypatch.setattr(schema, "FILE_IDENTITY_SETTLE_NS", 50_000_000)
+    path = tmp_path / "plugin.wasm"
+    shutil.copy(wasm_path(COUNT), path)
+    time.sleep(0.06)
+    _count(cache_dir, str(path))
+    record = _record(cache_dir)
+    wasm = path.read_bytes()
+    (module,) = ef.Manifest.from_dict({"wasm": [{"path": str(path)}]}).load_modules()
+    assert module.file_identity[0] == str(path)
+    assert record.read_bytes() == hashlib.sha256(wasm).digest() + repr(module.file_identity).encode()
+    # The record is what a later load uses: one naming another module's hash gives that key.
+    record.write_bytes(hashlib.sha256(b"another module").digest() + repr(module.file_identity).encode())
+    key = CompileCache(cache_dir).key(module.data, "engine", module.file_identity)
+    assert key.module == hashlib.sha256(b"another module").digest()
+    # Rewritten (same size): a new identity, so its own hash again, recorded in place of the old.
+    time.sleep(0.06)
+    path.write_bytes(wasm)
+    time.sleep(0.06)
+    assert _count(cache_dir, str(path)) == vowels("aeiou x")
+    assert _record(cache_dir).read_bytes()[:32] == hashlib.sha256(wasm).digest()
+
+
+def test_a_file_changed_recently_is_hashed_not_recorded(cache_dir, tmp_path, wasm_path):
+    """Within FILE_IDENTITY_SETTLE_NS of its last change a file could change again without its size
+    and times showing it (a clock tick): it gets no identity, so no record."""
+    path = tmp_path / "plugin.wasm"
+    shutil.copy(wasm_path(COUNT), path)
+    (module,) = ef.Manifest.from_dict({"wasm": [{"path": str(path)}]}).load_modules()
+    assert module.file_identity is None
+    _count(cache_dir, str(path))
+    assert list(cache_dir.glob("*.id")) == []
+    assert ef.Manifest.from_dict({"wasm": [{"data": b"x"}]}).load_modules()[0].file_identity is None
+
+
+@pytest.mark.parametrize("damage", [b"short", b"x" * 40, b"x" * 32 + b"(another identity)"])
+def test_a_damaged_identity_record_is_rewritten(cache_dir, tmp_path, wasm_path, settle_fast, damage):
+    path = tmp_path / "plugin.wasm"
+    shutil.copy(wasm_path(COUNT), path)
+    _settled(path)
+    time.sleep(0.06)
+    _count(cache_dir, str(path))
+    record = _record(cache_dir)
+    record.write_bytes(damage)
+    assert _count(cache_dir, str(path)) == vowels("aeiou x")
+    assert record.read_bytes()[:32] == hashlib.sha256(path.read_bytes()).digest()
+
+
+_ACCESSOR_SCRIPT = textwrap.dedent("""
+    import extism_fast as ef
+    from extism_fast import compile_cache
+    loads = []
+    real = compile_cache.CompileCache.load
+    compile_cache.CompileCache.load = lambda self, key: loads.append((self.directory.name, real(self, key))) or loads[-1][1]
+    with ef.Plugin(ef.wat2wasm('(module (func (export "f")))')) as p:
+        p.call("f", b"")
+    print(["hit" if found is not None else "miss" for directory, found in loads if directory == "engine"])
+""")
+
+
+def test_the_kernel_accessor_module_is_cached_per_engine(tmp_path):
+    """A fresh process's engine loads the kernel accessor module from the cache (engine/), so a warm
+    start compiles nothing; a damaged entry is compiled over and replaced."""
+    env = dict(os.environ, EXTISM_FAST_CACHE_DIR=str(tmp_path), EXTISM_FAST_CACHE="1")
+
+    def run():
+        done = subprocess.run([sys.executable, "-c", _ACCESSOR_SCRIPT], env=env, capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    assert run() == "['miss']"
+    (entry,) = (tmp_path / "engine").glob("*.cwasm")
+    assert stat.S_IMODE((tmp_path / "engine").stat().st_mode) == 0o700
+    assert run() == "['hit']"
+    blob = bytearray(entry.read_bytes())
+    blob[-100] ^= 0xFF
+    entry.write_bytes(bytes(blob))
+    assert run() == "['miss']"  # rejected (checksum), compiled, stored again
+    assert run() == "['hit']"
+    assert list(tmp_path.glob("*.cwasm")) != []  # the plugin's entry sits beside engine/, as before
+
+
+def test_no_cache_means_no_accessor_entry(tmp_path):
+    env = dict(os.environ, EXTISM_FAST_CACHE_DIR=str(tmp_path), EXTISM_FAST_CACHE="0")
+    done = subprocess.run([sys.executable, "-c", _ACCESSOR_SCRIPT], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.stdout.strip() == "[]", done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---- a sealed entry is not hashed again ----
+
+def _hashed_sizes(monkeypatch):
+    """The sizes of what compile_cache hashes from now on."""
+    sizes = []
+    real = hashlib.sha256
+    monkeypatch.setattr(compile_cache.hashlib, "sha256", lambda data=b"": sizes.append(len(data)) or real(data))
+    return sizes
+
+
+def test_a_sealed_entry_is_loaded_without_hashing_its_payload(cache_dir, monkeypatch):
+    """The entry a process wrote is sealed (its file identity, in <key>.seal): a later load checks its
+    header, not its payload's checksum (megabytes of sha256 at every process's first load)."""
+    cache = CompileCache(cache_dir, max_bytes=0)
+    key = cache.key(b"module", "engine")
+    payload = bytes(range(256)) * 4096  # 1 MiB
+    cache.store(key, payload)
+    assert (cache_dir / f"{key}.seal").exists()
+    sizes = _hashed_sizes(monkeypatch)
+    assert bytes(cache.load(key)) == payload
+    assert max(sizes, default=0) < len(payload)  # the payload was not hashed
+
+
+def test_an_entry_changed_after_its_seal_is_checked_whole(cache_dir, monkeypatch):
+    """Any write to an entry changes its ctime, so the seal no longer names it: the whole check runs,
+    finds the damage, and the entry is discarded (with its seal)."""
+    cache = CompileCache(cache_dir, max_bytes=0)
+    key = cache.key(b"module", "engine")
+    cache.store(key, b"p" * 100_000)
+    entry = cache._path(key)
+    blob = bytearray(entry.read_bytes())
+    blob[-10] ^= 0xFF
+    with open(entry, "r+b") as f:  # in place: same inode, same size
+        f.write(bytes(blob))
+    sizes = _hashed_sizes(monkeypatch)
+    assert cache.load(key) is None
+    assert 100_000 in sizes
+    assert not entry.exists() and not (cache_dir / f"{key}.seal").exists()
+
+
+def test_an_unsealed_entry_is_checked_whole_then_sealed(cache_dir, monkeypatch):
+    cache = CompileCache(cache_dir, max_bytes=0)
+    key = cache.key(b"module", "engine")
+    cache.store(key, b"p" * 100_000)
+    (cache_dir / f"{key}.seal").write_bytes(b"(1, 2, 3)")  # a damaged or foreign seal
+    sizes = _hashed_sizes(monkeypatch)
+    assert bytes(cache.load(key)) == b"p" * 100_000
+    assert 100_000 in sizes
+    sizes.clear()
+    assert bytes(cache.load(key)) == b"p" * 100_000  # sealed again by the whole check
+    assert 100_000 not in sizes
+
+
+def test_a_recent_hit_does_not_touch_its_entry(cache_dir):
+    """Recency is refreshed at most once per _TOUCH_INTERVAL_NS, so the seal stays valid between uses."""
+    cache = CompileCache(cache_dir, max_bytes=0)
+    key = cache.key(b"module", "engine")
+    cache.store(key, b"p" * 1000)
+    before = cache._path(key).stat()
+    time.sleep(0.01)
+    assert cache.load(key) is not None
+    after = cache._path(key).stat()
+    assert (after.st_mtime_ns, after.st_ctime_ns) == (before.st_mtime_ns, before.st_ctime_ns)
+
+
+def test_threads_making_the_first_engine_at_once_share_it(tmp_path, wasm_path):
+    """Reading the accessor's cache entry lets other threads in: they must use the engine the
+    first one made, not make the slot's engine again under plugins already compiled for it."""
+    script = textwrap.dedent(f"""
+        import threading
+        import extism_fast as ef
+        wasm = open({str(wasm_path(COUNT))!r}, "rb").read()
+        barrier, outputs = threading.Barrier(8), []
+        def work(i):
+            barrier.wait()
+            with ef.Plugin(ef.CompiledPlugin(wasm)) as p:
+                outputs.append(p.call("count_vowels", "a" * i))
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+        for t in threads: t.start()
+        for t in threads: t.join()
+        assert sorted(outputs) == sorted(b'{{"count": %d}}' % i for i in range(8)), outputs
+        print("ok")
+    """)
+    env = dict(os.environ, EXTISM_FAST_CACHE_DIR=str(tmp_path), EXTISM_FAST_CACHE="1")
+    for _ in range(2):  # the accessor compiled, then loaded from its entry
+        run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+        assert (run.returncode, run.stdout.strip()) == (0, "ok"), run.stderr
+    assert len(list((tmp_path / "engine").glob("*.cwasm"))) == 1

@@ -54,7 +54,6 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import IO, Any
 
-from extism_fast._files import replaced_on_success
 from extism_fast.cli import options as cli_options
 # The engine's names are this module's too (they were defined here before the engine had a module).
 from extism_fast.cli.batch_engine import (DEFAULT_CHUNK_SIZE, MAX_CHUNK_BYTES, BatchSummary, InputError, Progress,
@@ -180,6 +179,8 @@ def _output_file(path: str, stack: contextlib.ExitStack) -> IO[bytes]:
     run that stops part-way leaves it as ``PATH.partial`` and says so on stderr. A symbolic link
     is written through; an existing output that is not a regular file (/dev/null, a FIFO) is
     written directly, as nothing can take its place."""
+    from extism_fast._files import replaced_on_success  # secrets and random: not for `call` / --help
+
     try:
         target = os.path.realpath(path)
         try:

@@ -19,11 +19,7 @@ the plugin is built, so a mismatch fails at load time and never at call time.
 from __future__ import annotations
 
 import copyreg
-import importlib
-import inspect
-import json
 import operator
-import pickle
 import typing
 from enum import Enum
 from typing import Any, Callable, List, Optional, Sequence, Tuple, get_args, get_origin
@@ -273,10 +269,14 @@ def _extract_bytes(plugin: Any, slot: Val) -> Any:
 
 
 def _extract_json(plugin: Any, slot: Val) -> Any:
+    import json  # json, pickle, inspect, importlib: loaded when first used (import time)
+
     return json.loads(_input_bytes(plugin, slot))
 
 
 def _extract_pickle(plugin: Any, slot: Val) -> Any:
+    import pickle
+
     return pickle.loads(_input_bytes(plugin, slot))
 
 
@@ -337,10 +337,14 @@ def _emplace_bytes(plugin: Any, slot: Val, value: Any) -> None:
 
 
 def _emplace_json(plugin: Any, slot: Val, value: Any) -> None:
+    import json
+
     plugin.return_string(slot, json.dumps(value))
 
 
 def _emplace_pickle(plugin: Any, slot: Val, value: Any) -> None:
+    import pickle
+
     plugin.return_bytes(slot, pickle.dumps(value))
 
 
@@ -430,6 +434,8 @@ class TypeInferredFunction(ExplicitFunction):
         func: Callable[..., Any],
         user_data: Any = None,
     ) -> None:
+        import inspect
+
         label = getattr(func, "__name__", None) or name
         try:
             hints = typing.get_type_hints(func, include_extras=True)
@@ -531,6 +537,8 @@ class TypeInferredFunction(ExplicitFunction):
 
 def _import_object(module: str, qualname: str) -> Any:
     """The object named ``qualname`` in module ``module`` (importing it)."""
+    import importlib
+
     found: Any = importlib.import_module(module)
     for part in qualname.split("."):
         found = getattr(found, part)
@@ -545,6 +553,8 @@ def _importable_as(obj: Any, module: Any, qualname: Any) -> bool:
         found = _import_object(module, qualname)
     except Exception:  # ImportError, AttributeError, or whatever importing the module raises
         return False
+    import inspect
+
     return found is obj or (inspect.ismethod(obj) and found == obj)  # a classmethod: a new object each time
 
 
@@ -557,6 +567,8 @@ def _refuse_main(where: str, name: str, *modules: Any) -> None:
     """PicklingError when any of ``modules`` is the script being run: a reference into it is not
     what another process resolves (an AttributeError there, or another function of that name)."""
     if any(module in _MAIN_MODULES for module in modules):
+        import pickle
+
         raise pickle.PicklingError(
             f"cannot pickle {where}: {name} is defined in the script being run (__main__), which "
             f"another process cannot import by that name; move it into a module of its own (e.g. "
@@ -574,6 +586,8 @@ def _reduce_function(fn: Function) -> Tuple[Any, ...]:
     if _importable_as(fn, module, qualname):  # a module-level @host_fn: the object itself by name
         return (_import_object, (module, qualname))
     if not _importable_as(target, getattr(target, "__module__", None), getattr(target, "__qualname__", None)):
+        import pickle
+
         raise pickle.PicklingError(
             f"cannot pickle {where}: its callable {name} cannot be imported by name in another process "
             f"(a lambda, a closure or nested function, or a bound method of a local object); define it "

@@ -23,42 +23,45 @@ package uses.
 from __future__ import annotations
 
 import collections
-import datetime
-import logging
 import sys
 import threading
-from typing import Callable, Deque, Optional
+from typing import TYPE_CHECKING, Any, Callable, Deque, Optional
 
 from extism_fast._version import EXTISM_RUNTIME_VERSION
 
+# logging loads with the first record, handler or level check (get_logger), not with the package:
+# it and what it imports (traceback, tokenize, string) cost a few milliseconds at import time.
+if TYPE_CHECKING:
+    import logging
+
 __all__ = [
     "set_log_file", "set_log_custom", "CustomLogger", "extism_version", "parse_log_filter",
-    "plugin_log_level", "LOG_LEVELS", "ABI_LEVELS", "TRACE", "OFF", "ABI_LEVEL_OFF",
+    "plugin_log_level", "get_logger", "LOG_LEVELS", "ABI_LEVELS", "TRACE", "OFF", "ABI_LEVEL_OFF",
 ]
 
 LOGGER_NAME = "extism_fast"
-#: Python level of Extism's "trace" (below DEBUG); registered as "TRACE".
+# logging's level numbers (logging.DEBUG .. logging.CRITICAL: fixed values of its API).
+_DEBUG, _INFO, _WARNING, _ERROR, _CRITICAL = 10, 20, 30, 40, 50
+#: Python level of Extism's "trace" (below DEBUG); registered as "TRACE" (get_logger).
 TRACE = 5
-logging.addLevelName(TRACE, "TRACE")
 #: A Python level above every record: the logger passes nothing on ("off").
-OFF = logging.CRITICAL + 10
+OFF = _CRITICAL + 10
 
 #: Extism level names -> Python logging levels.
 LOG_LEVELS = {
     "trace": TRACE,
-    "debug": logging.DEBUG,
-    "info": logging.INFO,
-    "warn": logging.WARNING,
-    "warning": logging.WARNING,
-    "error": logging.ERROR,
+    "debug": _DEBUG,
+    "info": _INFO,
+    "warn": _WARNING,
+    "warning": _WARNING,
+    "error": _ERROR,
     "off": OFF,
 }
 # Numeric levels of the official filter syntax (tracing's LevelFilter): 0 off .. 5 trace.
-_NUMERIC_LEVELS = {"0": OFF, "1": logging.ERROR, "2": logging.WARNING, "3": logging.INFO,
-                   "4": logging.DEBUG, "5": TRACE}
+_NUMERIC_LEVELS = {"0": OFF, "1": _ERROR, "2": _WARNING, "3": _INFO, "4": _DEBUG, "5": TRACE}
 
 #: Python level of each ABI log level (``extism_log`` / ``get_log_level``: 0 trace .. 4 error).
-ABI_LEVELS = (TRACE, logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR)
+ABI_LEVELS = (TRACE, _DEBUG, _INFO, _WARNING, _ERROR)
 #: What ``get_log_level`` answers when logging is off (i32::MAX, as the official runtime).
 ABI_LEVEL_OFF = 2**31 - 1
 
@@ -66,16 +69,44 @@ ABI_LEVEL_OFF = 2**31 - 1
 # when its target is a prefix of it (as tracing's EnvFilter matches targets).
 _PLUGIN_TARGET = "extism::pdk"
 
-_logger = logging.getLogger(LOGGER_NAME)
-# A library's logger: silent until the application configures logging (no "lastResort" output).
-_logger.addHandler(logging.NullHandler())
+_logger: Optional[logging.Logger] = None
+_setup_lock = threading.Lock()
 
-_LEVEL_NAMES = {TRACE: "TRACE", logging.DEBUG: "DEBUG", logging.INFO: "INFO",
-                logging.WARNING: "WARN", logging.ERROR: "ERROR", logging.CRITICAL: "ERROR"}
+_LEVEL_NAMES = {TRACE: "TRACE", _DEBUG: "DEBUG", _INFO: "INFO", _WARNING: "WARN", _ERROR: "ERROR",
+                _CRITICAL: "ERROR"}
+
+
+def get_logger() -> logging.Logger:
+    """The ``extism_fast`` logger, set up at its first use (logging is imported then): TRACE
+    registered as a level name, and a NullHandler, as a library's logger is: silent until the
+    application configures logging (no "lastResort" output)."""
+    global _logger
+    if _logger is None:
+        import logging
+
+        with _setup_lock:
+            if _logger is None:
+                logging.addLevelName(TRACE, "TRACE")
+                logger = logging.getLogger(LOGGER_NAME)
+                logger.addHandler(logging.NullHandler())
+                _logger = logger
+    return _logger
+
+
+class LazyLogger:
+    """get_logger() for the modules that log only on rare paths (warnings, failures): any use
+    sets the logger up, so importing them does not import logging."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(get_logger(), name)
 
 
 def _has_output(logger: logging.Logger) -> bool:
     """Whether a record of ``logger`` reaches a handler that outputs it (NullHandlers do not)."""
+    import logging
+
     current: Optional[logging.Logger] = logger
     while current is not None:
         if any(not isinstance(h, logging.NullHandler) for h in current.handlers):
@@ -90,7 +121,7 @@ def plugin_log_level(logger: Optional[logging.Logger] = None) -> int:
     """What ``get_log_level`` answers: the lowest ABI level (0 trace .. 4 error) the plugin's
     logger (``Plugin(logger=...)``, else ``extism_fast``) passes on, or :data:`ABI_LEVEL_OFF`
     when it passes nothing on or no handler would output the record (logging not configured)."""
-    target = _logger if logger is None else logger
+    target = get_logger() if logger is None else logger
     if _has_output(target):
         for abi_level, py_level in enumerate(ABI_LEVELS):
             if target.isEnabledFor(py_level):
@@ -124,7 +155,7 @@ def parse_log_filter(spec: Optional[str]) -> int:
         turn logging off.
     """
     if spec is None:
-        return logging.ERROR
+        return _ERROR
     if not isinstance(spec, str):
         raise TypeError(f"log level must be a str, got {type(spec).__name__}")
     plain: Optional[int] = None
@@ -157,33 +188,19 @@ def parse_log_filter(spec: Optional[str]) -> int:
         return ours[1]
     if plain is not None:
         return plain
-    return OFF if foreign else logging.ERROR
+    return OFF if foreign else _ERROR
 
-
-class _Formatter(logging.Formatter):
-    """Lines like the official SDK's: ``<UTC time> <LEVEL> <logger>: <message> plugin="<id>"``."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        when = datetime.datetime.fromtimestamp(record.created, tz=datetime.timezone.utc)
-        level = _LEVEL_NAMES.get(record.levelno, record.levelname)
-        line = f"{when.strftime('%Y-%m-%dT%H:%M:%S.%fZ')} {level:>5} {record.name}: {record.getMessage()}"
-        plugin_id = getattr(record, "plugin_id", None)
-        if plugin_id is not None:
-            line += f' plugin="{plugin_id}"'
-        if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
-        elif record.exc_text:
-            line += "\n" + record.exc_text
-        return line
 
 _lock = threading.Lock()
 _installed: Optional[logging.Handler] = None
 
 
 def _install(handler: logging.Handler, level: int) -> None:
+    from extism_fast.host.log_output import Formatter
+
     global _installed
-    handler.setFormatter(_Formatter())
-    logger = logging.getLogger(LOGGER_NAME)
+    handler.setFormatter(Formatter(_LEVEL_NAMES))
+    logger = get_logger()
     with _lock:
         previous, _installed = _installed, handler
         logger.addHandler(handler)
@@ -206,55 +223,30 @@ def set_log_file(file: str, level: Optional[str] = "error") -> None:
     py_level = parse_log_filter(level)
     if not isinstance(file, str) or not file:
         raise TypeError(f"set_log_file: file must be a path, 'stdout' or 'stderr', got {file!r}")
+    import logging
+
+    from extism_fast.host.log_output import StreamHandler
+
     handler: logging.Handler
     if file == "stdout":
-        handler = _StreamHandler(lambda: sys.stdout)
+        handler = StreamHandler(lambda: sys.stdout)
     elif file == "stderr":
-        handler = _StreamHandler(lambda: sys.stderr)
+        handler = StreamHandler(lambda: sys.stderr)
     else:
         handler = logging.FileHandler(file, encoding="utf-8")
     _install(handler, py_level)
-
-
-class _StreamHandler(logging.StreamHandler):
-    """A StreamHandler that looks the stream up at each record (sys.stdout may be replaced)."""
-
-    def __init__(self, get_stream: Callable[[], object]) -> None:
-        super().__init__(get_stream())
-        self._get_stream = get_stream
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.stream = self._get_stream()
-        super().emit(record)
-
-    def close(self) -> None:  # never close sys.stdout / sys.stderr
-        logging.Handler.close(self)
-
-
-class _BufferHandler(logging.Handler):
-    def __init__(self, buffer: Deque[str], buffer_lock: threading.Lock) -> None:
-        super().__init__()
-        self._buffer = buffer
-        self._buffer_lock = buffer_lock
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            line = self.format(record)
-        except Exception:
-            self.handleError(record)
-            return
-        with self._buffer_lock:
-            self._buffer.append(line + "\n")
 
 
 class CustomLogger:
     """Returned by :func:`set_log_custom`: buffers log lines until :meth:`drain`."""
 
     def __init__(self, f: Callable[[str], object]) -> None:
+        from extism_fast.host.log_output import BufferHandler
+
         self.callback: Optional[Callable[[str], object]] = None
         self._buffer: Deque[str] = collections.deque()
         self._buffer_lock = threading.Lock()
-        self.handler: logging.Handler = _BufferHandler(self._buffer, self._buffer_lock)
+        self.handler: logging.Handler = BufferHandler(self._buffer, self._buffer_lock)
         self.set_callback(f)
 
     def set_callback(self, f: Callable[[str], object]) -> None:

@@ -78,6 +78,10 @@ cdef extern from "vars.h" nogil:
         uint64_t value_len
 
 
+cdef extern from "kernel_access.h" nogil:
+    const char *kernel_access_wat(size_t *length)
+
+
 cdef extern from "engine.h" nogil:
     ctypedef enum engine_flags:
         ENGINE_EPOCH
@@ -92,7 +96,15 @@ cdef extern from "engine.h" nogil:
         int flags
         uint32_t pool_instances
 
-    int engine_new(int flags, uint32_t pool_instances, engine_bundle *out, char **error)
+    ctypedef struct engine_access_cache:
+        const uint8_t *cached
+        size_t cached_length
+        int serialize
+        uint8_t *serialized
+        size_t serialized_length
+
+    int engine_new(int flags, uint32_t pool_instances, engine_access_cache *access, engine_bundle *out,
+                   char **error)
 
 
 cdef extern from "compiled.h" nogil:

@@ -17,11 +17,8 @@ import base64
 import binascii
 import contextlib
 import contextvars
-import hashlib
-import json
 import os
 import re
-import tomllib
 from collections.abc import Iterator, Mapping
 from typing import Any, Callable, TypeAlias, TypeGuard, Union
 from urllib.parse import urlsplit
@@ -510,6 +507,11 @@ class LoadedModule:
     name: str
     data: bytes = attrs.field(repr=lambda b: f"<{len(b)} bytes>")
     is_main: bool
+    #: The identity of the file ``data`` was read from (absolute path, device, inode, size,
+    #: mtime_ns, ctime_ns), when it was stable while read and last changed over
+    #: FILE_IDENTITY_SETTLE_NS before: the compile cache finds the module's hash by it instead of
+    #: hashing ``data``. None otherwise.
+    file_identity: tuple[Any, ...] | None = attrs.field(default=None, repr=False, eq=False, kw_only=True)
 
 
 _MANIFEST_KEYS = ("wasm", "memory", "config", "allowed_hosts", "allowed_paths", "timeout_ms")
@@ -646,6 +648,8 @@ class Manifest:
     @classmethod
     def from_json(cls, s: str | bytes | bytearray) -> Manifest:
         """Parse a JSON manifest (``data`` must be base64 there)."""
+        import json  # json, tomllib, hashlib: loaded when first needed (import time)
+
         try:
             d = json.loads(s)
         except (ValueError, TypeError) as exc:  # JSONDecodeError and bad UTF-8 are ValueErrors
@@ -683,6 +687,8 @@ class Manifest:
 
     def to_json(self, indent: int | None = None) -> str:
         """The manifest as JSON text, loadable by this package and the official Extism SDKs."""
+        import json
+
         return json.dumps(self.to_dict(), indent=indent)
 
     # -- loading ------------------------------------------------------------------------------------
@@ -704,12 +710,14 @@ class Manifest:
         main_module: LoadedModule | None = None
         for i, source in enumerate(self.wasm):
             where = f"manifest.wasm[{i}]"
-            data = _read_source(where, source, base_dir)
+            data, identity = _read_source(where, source, base_dir)
             if source.hash is not None:
+                import hashlib
+
                 actual = hashlib.sha256(data).hexdigest()
                 if actual != source.hash.lower():
                     raise HashMismatchError(f"{where}: sha256 mismatch: expected {source.hash}, got {actual}")
-            module = LoadedModule(name=names[i], data=data, is_main=i == main)
+            module = LoadedModule(name=names[i], data=data, is_main=i == main, file_identity=identity)
             if i == main:
                 main_module = module
             else:
@@ -718,21 +726,45 @@ class Manifest:
         return [*others, main_module]
 
 
-def _read_source(where: str, source: WasmSource, base_dir: str | os.PathLike[str] | None) -> bytes:
+#: How long a file must have been left unchanged (its ctime, which no program can set) before its
+#: identity stands for its contents: a write within one tick of the filesystem's clock could keep
+#: size and times unchanged, so a file changed this recently is identified by its hash only.
+FILE_IDENTITY_SETTLE_NS = 2_000_000_000
+
+
+def _read_source(where: str, source: WasmSource,
+                 base_dir: str | os.PathLike[str] | None) -> tuple[bytes, tuple[Any, ...] | None]:
+    """The source's bytes, and for a file its identity (LoadedModule.file_identity) or None."""
     if isinstance(source, WasmData):
-        return source.data
+        return source.data, None
     if isinstance(source, WasmFile):
         path = source.path
         if base_dir is not None and not os.path.isabs(path):
             path = os.path.join(os.fspath(base_dir), path)
         try:
             with open(path, "rb") as f:
-                return f.read()
+                before = os.fstat(f.fileno())
+                data = f.read()
+                return data, _file_identity(os.path.abspath(path), before, os.fstat(f.fileno()), len(data))
         except FileNotFoundError:
             raise ManifestError(f"{where}.path: no such file: {path!r}") from None
         except OSError as exc:
             raise ManifestError(f"{where}.path: cannot read {path!r}: {exc.strerror or exc}") from None
-    return _fetch_url(where, source)
+    return _fetch_url(where, source), None
+
+
+def _file_identity(path: str, before: os.stat_result, after: os.stat_result, length: int) -> tuple[Any, ...] | None:
+    """The identity of the regular file at ``path``, read whole between the two stats, or None: it
+    changed meanwhile, or too recently to be told apart from a later change (FILE_IDENTITY_SETTLE_NS)."""
+    import stat
+    import time
+
+    identity = (path, after.st_dev, after.st_ino, after.st_size, after.st_mtime_ns, after.st_ctime_ns)
+    if (not stat.S_ISREG(after.st_mode) or length != after.st_size
+            or identity[1:] != (before.st_dev, before.st_ino, before.st_size, before.st_mtime_ns, before.st_ctime_ns)
+            or time.time_ns() - max(after.st_ctime_ns, after.st_mtime_ns) < FILE_IDENTITY_SETTLE_NS):
+        return None
+    return identity
 
 
 def _fetch_url(where: str, source: WasmUrl) -> bytes:
@@ -752,6 +784,8 @@ def _fetch_url(where: str, source: WasmUrl) -> bytes:
 
 
 def _parse_toml(s: str | bytes | bytearray, what: str) -> dict[str, Any]:
+    import tomllib
+
     try:
         text = bytes(s).decode("utf-8") if isinstance(s, (bytes, bytearray)) else s
         return tomllib.loads(text)

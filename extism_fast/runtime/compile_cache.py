@@ -15,6 +15,13 @@ bytes are handed to wasmtime:
   file, this package's version, the machine), and the sha256 of the payload; all are compared
   with the module and engine at hand.
 
+A module read from a file is looked up by the file's identity (device, inode, size, mtime and
+ctime) before it is hashed: a 32-byte ``.id`` record beside the entries holds its sha256, written
+the first time. The identity is used only for a file that was stable while read and unchanged for
+2 s before (``FILE_IDENTITY_SETTLE_NS``): a later write changes its ctime, which no program can set
+back, so a record never stands for other contents (the risk left: a clock set back, or a file system
+that keeps no ctime, together with a rewrite of the same size).
+
 An entry that fails a check is deleted and the module recompiled (and stored again); it is never
 loaded. The checks keep out damage, a copy made for another module or engine, and a planted file
 that would hang or exhaust the reader; they cannot keep out someone who may write the directory:
@@ -37,22 +44,18 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import logging
 import os
-import platform
-import re
 import stat
-import tomllib
+import time
 from pathlib import Path
 from typing import NamedTuple, Optional, Tuple, Union
 
-from extism_fast._files import replaced_on_success
-from extism_fast.host.logs import LOGGER_NAME
+from extism_fast.host.logs import LazyLogger
 
 __all__ = ["DEFAULT_MAX_BYTES", "CompileCache", "EntryKey", "cache_from_argument", "default_directory",
            "default_max_bytes"]
 
-logger = logging.getLogger(LOGGER_NAME)
+logger = LazyLogger()  # logging loads with the first record
 
 _MAGIC = b"extism_fast compiled module v2\n"
 _DIGEST = 32  # sha256
@@ -68,13 +71,18 @@ _SIZE_SUFFIXES = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 _warned_directories: set[str] = set()  # warn once per directory and process
 
+#: A hit refreshes its entry's recency (mtime) when it was last refreshed this long ago: often
+#: enough for the eviction order, rarely enough that its seal (CompileCache._sealed), which the
+#: touch breaks, is rewritten at most this often.
+_TOUCH_INTERVAL_NS = 3600 * 10**9
+
 
 def _versions() -> bytes:
     """What a cache entry is only valid for besides its engine's settings (which name the wasmtime
     library, _runtime._engine_description): extism_fast's version and the machine."""
     from extism_fast._version import __version__
 
-    return f"{__version__}|{platform.machine()}".encode()
+    return f"{__version__}|{os.uname().machine}".encode()  # what platform.machine() reads on POSIX
 
 
 class EntryKey(NamedTuple):
@@ -103,9 +111,15 @@ def _owned_by_you(st: os.stat_result) -> bool:
     return st.st_uid in (os.geteuid(), 0)
 
 
-def _read_entry(path: Path, limit: int) -> Optional[bytes]:
-    """The bytes of the regular file at ``path`` (None when absent); _Rejected when it is
-    anything else, not yours, or larger than ``limit``. Never blocks and never follows a link."""
+def _identity(st: os.stat_result) -> bytes:
+    """What a seal records of an entry: no write to the file leaves all of it unchanged (its ctime,
+    which no program can set, moves with every write, rename or utime)."""
+    return repr((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)).encode()
+
+
+def _read_entry(path: Path, limit: int) -> Optional[Tuple[bytes, os.stat_result]]:
+    """The bytes of the regular file at ``path`` and its stat (None when absent); _Rejected when
+    it is anything else, not yours, or larger than ``limit``. Never blocks, never follows a link."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -131,7 +145,7 @@ def _read_entry(path: Path, limit: int) -> Optional[bytes]:
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         if len(data) != st.st_size:
             raise _Rejected("changed while it was read")
-        return data
+        return data, st
     finally:
         os.close(fd)
 
@@ -144,6 +158,8 @@ def default_max_bytes() -> int:
     text = os.environ.get(_MAX_BYTES_ENV, "").strip()
     if not text:
         return DEFAULT_MAX_BYTES
+    import re
+
     match = re.fullmatch(r"(\d+)\s*(?:([kmg])(?:i?b)?|b)?", text, re.IGNORECASE)
     if match is None:
         from extism_fast.errors import Error
@@ -167,21 +183,55 @@ class CompileCache:
             raise ValueError(f"max_bytes must be 0 (no cap) or a positive number of bytes, not {max_bytes}")
         self.directory = Path(directory)
         self.max_bytes = max_bytes
+        self._parent: Optional[CompileCache] = None  # engine_cache's: the cache it is inside
 
     def __repr__(self) -> str:
         return f"CompileCache({str(self.directory)!r}, max_bytes={self.max_bytes})"
 
-    def key(self, wasm: bytes, engine: str) -> EntryKey:
-        """The key of ``wasm`` compiled on the engine described by ``engine``."""
+    def key(self, wasm: bytes, engine: str, file_identity: Optional[Tuple[int, ...]] = None) -> EntryKey:
+        """The key of ``wasm`` compiled on the engine described by ``engine``. ``file_identity``:
+        that of the file ``wasm`` was read whole from (LoadedModule.file_identity), whose hash
+        is then looked up instead of computed (see _module_digest)."""
         fingerprint = hashlib.sha256(_MAGIC + _versions() + b"|" + engine.encode()).digest()
-        return EntryKey(hashlib.sha256(wasm).digest(), fingerprint, len(wasm))
+        return EntryKey(self._module_digest(wasm, file_identity), fingerprint, len(wasm))
+
+    def _module_digest(self, wasm: bytes, file_identity: Optional[Tuple[int, ...]]) -> bytes:
+        """The sha256 of ``wasm``. For a file's bytes it is recorded with the file's identity (path,
+        device, inode, size, mtime and ctime, which no write leaves unchanged once the file has
+        settled: manifest/schema.py, FILE_IDENTITY_SETTLE_NS), so a later read of the unchanged file
+        (a fresh process loading the same plugin) skips hashing megabytes. The record of a path is
+        ``<sha256 of the path>.id``: the digest, then the identity it is for; one for another
+        identity, unreadable or malformed is ignored and rewritten (one record per path)."""
+        if file_identity is None or not self.trusted():
+            return hashlib.sha256(wasm).digest()
+        record = self.directory / f"{hashlib.sha256(repr(file_identity[0]).encode()).hexdigest()}.id"
+        identity = repr(file_identity).encode()
+        try:
+            found = _read_entry(record, _DIGEST + len(identity))
+        except _Rejected:
+            found = None
+        if found is not None and found[0][_DIGEST:] == identity:
+            return found[0][:_DIGEST]
+        digest = hashlib.sha256(wasm).digest()
+        self._write(record, digest + identity)
+        return digest
 
     def _path(self, key: EntryKey) -> Path:
         return self.directory / f"{key}.cwasm"
 
+    def engine_cache(self) -> CompileCache:
+        """The cache of the runtime's own module, the kernel accessor (one ~15 KB entry per engine
+        setting, so a warm process start compiles nothing): the subdirectory ``engine``, apart from
+        the plugins' entries and their cap, used while this directory is trusted."""
+        cache = CompileCache(self.directory / "engine", max_bytes=0)
+        cache._parent = self
+        return cache
+
     def trusted(self) -> bool:
         """Whether the directory may be used: absent (it is created private), or a directory
         owned by you or root that group and others cannot write. Warns once per directory."""
+        if self._parent is not None and not self._parent.trusted():
+            return False
         try:
             st = os.stat(self.directory)
         except FileNotFoundError:
@@ -211,17 +261,43 @@ class CompileCache:
             return None
         path = self._path(key)
         try:
-            data = _read_entry(path, key.max_entry_bytes)
-            if data is None:
+            found = _read_entry(path, key.max_entry_bytes)
+            if found is None:
                 return None
-            blob = memoryview(data)
-            self._check(blob, key)
+            blob, st = memoryview(found[0]), found[1]
+            sealed = self._sealed(key, st)
+            self._check(blob, key, payload=not sealed)
         except _Rejected as exc:
             logger.warning("extism_fast: discarding a damaged or foreign compile cache entry %s (%s)", path, exc)
             self.discard(key)
             return None
-        self._touch(path)
+        if not sealed or time.time_ns() - st.st_mtime_ns >= _TOUCH_INTERVAL_NS:
+            self._touch(path)
+            self._seal(key)
         return blob[_HEADER:]
+
+    def _seal_path(self, key: EntryKey) -> Path:
+        return self.directory / f"{key}.seal"
+
+    def _sealed(self, key: EntryKey, st: os.stat_result) -> bool:
+        """Whether the entry (stat ``st``) is the file its seal names, unchanged since it was written
+        or checked whole: then its payload's checksum is not computed again (megabytes of sha256 at
+        every process's first load). Any write to it changes its ctime, so a damaged file is never
+        taken for a sealed one; what a seal cannot see is damage below the file system (a disk's
+        bit rot under an unchanged inode)."""
+        try:
+            found = _read_entry(self._seal_path(key), 256)
+        except _Rejected:
+            return False
+        return found is not None and found[0] == _identity(st)
+
+    def _seal(self, key: EntryKey) -> None:
+        """Seal the entry of ``key`` as it is now (after it was written, or checked whole)."""
+        try:
+            st = os.stat(self._path(key), follow_symlinks=False)
+        except OSError:
+            return  # evicted meanwhile: nothing to seal
+        self._write(self._seal_path(key), _identity(st))
 
     @staticmethod
     def _touch(path: Path) -> None:
@@ -232,8 +308,9 @@ class CompileCache:
             pass  # evicted meanwhile, or a read-only cache: it is only older than it should be
 
     @staticmethod
-    def _check(blob: memoryview, key: EntryKey) -> None:
-        """_Rejected unless ``blob`` is an intact entry compiled from ``key``'s module and engine."""
+    def _check(blob: memoryview, key: EntryKey, payload: bool = True) -> None:
+        """_Rejected unless ``blob`` is an entry compiled from ``key``'s module and engine, and
+        (``payload``) its payload matches its checksum."""
         fields = (_MAGIC, key.module, key.engine)
         offset = 0
         if len(blob) <= _HEADER:
@@ -242,27 +319,39 @@ class CompileCache:
             if blob[offset : offset + len(expected)] != expected:
                 raise _Rejected(f"made for another {what}")
             offset += len(expected)
-        if blob[offset:_HEADER] != hashlib.sha256(blob[_HEADER:]).digest():
+        if payload and blob[offset:_HEADER] != hashlib.sha256(blob[_HEADER:]).digest():
             raise _Rejected("checksum mismatch")
 
     def store(self, key: EntryKey, payload: bytes) -> None:
         """Write an entry atomically; a cache that cannot be written is skipped (logged), and an
         untrusted one is not written."""
         blob = _MAGIC + key.module + key.engine + hashlib.sha256(payload).digest() + payload
+        if self._write(self._path(key), blob):
+            self._seal(key)
+            self.evict(keep=key)
+
+    def _write(self, path: Path, blob: bytes) -> bool:
+        """Write the file ``path`` of the directory atomically; False when the cache cannot be
+        written (logged) or is not trusted."""
+        from extism_fast._files import replaced_on_success
+
         try:
+            if self._parent is not None:  # created private too, not by mkdir's parents=True
+                self._parent.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             if not self.trusted():
-                return
+                return False
             # A write that fails (disk full, file-size limit) leaves no temporary file behind.
-            with replaced_on_success(str(self._path(key)), file_mode=0o600) as f:
+            with replaced_on_success(str(path), file_mode=0o600) as f:
                 f.write(blob)
         except OSError as exc:
             logger.debug("extism_fast: cannot write the compile cache in %s: %s", self.directory, exc)
-            return
-        self.evict(keep=key)
+            return False
+        return True
 
     def _entries(self) -> list[tuple[int, int, str]]:
-        """(mtime, size, name) of each entry (regular ``*.cwasm`` files; not others' temporary
+        """(mtime, size, name) of each entry (regular ``*.cwasm`` files; not their seals, the ``.id``
+        records or others' temporary
         files); one that vanishes while listed is left out."""
         found = []
         with os.scandir(self.directory) as it:
@@ -292,20 +381,22 @@ class CompileCache:
                     break
                 if name == kept:
                     continue
-                try:
-                    os.unlink(self.directory / name)
-                except FileNotFoundError:
-                    pass  # another process evicted it first: it is gone all the same
+                for gone in (name, name[: -len(".cwasm")] + ".seal"):
+                    try:
+                        os.unlink(self.directory / gone)
+                    except FileNotFoundError:
+                        pass  # another process evicted it first: it is gone all the same
                 total -= size
         except Exception as exc:  # a cache problem must not fail a plugin's creation
             logger.debug("extism_fast: cannot evict from the compile cache in %s: %s", self.directory, exc)
 
     def discard(self, key: EntryKey) -> None:
-        """Remove an entry (ignored when absent)."""
-        try:
-            self._path(key).unlink()
-        except OSError:
-            pass
+        """Remove an entry and its seal (ignored when absent)."""
+        for path in (self._path(key), self._seal_path(key)):
+            try:
+                path.unlink()
+            except OSError:
+                pass
 
 
 def _official_cache_config() -> Tuple[bool, Optional[str]]:
@@ -321,6 +412,8 @@ def _official_cache_config() -> Tuple[bool, Optional[str]]:
         return True, None
     if not path.strip():
         return False, None
+    import tomllib
+
     from extism_fast.errors import Error
     try:
         with open(path, "rb") as f:

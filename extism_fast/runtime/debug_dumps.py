@@ -10,14 +10,11 @@ segments, under the process name ``extism``; the stack section lists no frames (
 not expose the trapping frame's locals).
 """
 
-import logging
 from typing import List
 
-from extism_fast.host.logs import LOGGER_NAME
-from extism_fast.manifest.schema import WASM_MAGIC, WASM_PAGE_SIZE
-from extism_fast.runtime.wasm_sections import MEMORY_SECTION
+from extism_fast.host.logs import LazyLogger
 
-logger = logging.getLogger(LOGGER_NAME)
+logger = LazyLogger()  # logging loads with the first record
 
 
 def _uleb(n: int) -> bytes:
@@ -49,6 +46,9 @@ def _vec(items: List[bytes]) -> bytes:
 
 def coredump(memories: List[bytes], process: str = "extism") -> bytes:
     """A core dump module (tool-conventions Coredump.md) of one instance with these memories."""
+    from extism_fast.manifest.schema import WASM_MAGIC, WASM_PAGE_SIZE  # not at import time: attrs
+    from extism_fast.runtime.wasm_sections import MEMORY_SECTION
+
     memory_indices = [_uleb(i) for i in range(len(memories))]
     sections = [
         _custom("core", b"\x00" + _name(process)),

@@ -18,22 +18,25 @@ manifest/schema.py when it is parsed).
 from __future__ import annotations
 
 import collections
-import logging
 import operator
 import os
-from typing import Any, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional
 
 import attrs
 
 from extism_fast.errors import ManifestError
-from extism_fast.host.logs import LOGGER_NAME
+from extism_fast.host.logs import LazyLogger
 from extism_fast.manifest import U64_MAX, Manifest, MemoryOptions, check_int_range
 from extism_fast.manifest.schema import CSetting
+
+# This module loads with the first plugin (manifest, attrs), not with the package (import time).
+if TYPE_CHECKING:
+    import logging
 
 __all__ = ["PluginOptions", "plugin_options", "compile_options", "resolve_interruptible", "ENVIRONMENT",
            "WASI_STDIO_MODES", "C_SETTINGS", "KEYWORD_SETTINGS", "c_settings_header"]
 
-logger = logging.getLogger(LOGGER_NAME)
+logger = LazyLogger()  # logging loads with the first record
 
 #: The environment variables a Plugin reads when it is created, as ``_runtime`` passes them to
 #: :func:`plugin_options` (read with C getenv there: ~50 ns each, where os.environ costs ~1 us).
@@ -236,6 +239,12 @@ def _mounts(manifest: Manifest, wasi: bool) -> tuple:
     return tuple(mounts)
 
 
+def _is_logger(value: Any) -> bool:
+    import logging  # loaded already when the caller made a Logger
+
+    return isinstance(value, logging.Logger)
+
+
 def plugin_options(compiled: Any, manifest: Manifest, environment: tuple, *, wasi_stdio: Any = None,
                    strict: Any = None, wasi_env: Any = None, wasi_args: Any = None, logger: Any = None,
                    http_response_headers: bool = False) -> PluginOptions:
@@ -243,7 +252,7 @@ def plugin_options(compiled: Any, manifest: Manifest, environment: tuple, *, was
     with Plugin's ``config`` merged in). ``environment``: the values of :data:`ENVIRONMENT` now."""
     strict_env, enable_wasi_output, memdump, coredump = environment
     stdio = wasi_stdio_mode(wasi_stdio, enable_wasi_output)
-    if logger is not None and not isinstance(logger, logging.Logger):
+    if logger is not None and not _is_logger(logger):
         raise TypeError(f"logger must be a logging.Logger, got {type(logger).__name__}")
     env, args = wasi_strings(wasi_env, wasi_args, compiled.wasi)
     strict = (strict_env or "").strip().lower() in ("1", "true", "yes", "on") if strict is None else bool(strict)
@@ -330,11 +339,17 @@ def c_layout() -> tuple:
     """The scalars of instance_options as the runtime packs them: (name, byte offset, kind) of each
     field of its ``settings`` (instance_settings), read from the ``PluginOptions.settings`` field of
     that name; the arrays (config, mounts, WASI argv and environment) are packed by the runtime
-    itself (_plugin.pxi, _pack_options)."""
-    c_options, _, _, c_settings = c_types()
-    base = c_options.settings.offset
-    return tuple((setting.name, base + getattr(c_settings, setting.name).offset, _C_SCALARS[setting.c_type][2])
-                 for setting in C_SETTINGS)
+    itself (_plugin.pxi, _pack_options). Laid out here (settings is instance_options' first member;
+    each scalar aligned to its size, as the x86-64 and aarch64 ABIs do), not read from the ctypes
+    mirror: ctypes costs a first Plugin milliseconds to load (tests/test_options.py checks both
+    agree with the C header)."""
+    layout, offset = [], 0
+    for setting in C_SETTINGS:
+        _, size, kind = _C_SCALARS[setting.c_type]
+        offset = (offset + size - 1) // size * size
+        layout.append((setting.name, offset, kind))
+        offset += size
+    return tuple(layout)
 
 
 def c_settings_header() -> str:

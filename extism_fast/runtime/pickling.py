@@ -14,16 +14,15 @@ too: in the same process, ``pickle.loads(pickle.dumps(compiled))`` is ``compiled
 
 from __future__ import annotations
 
-import hashlib
-import pickle
 import threading
 import weakref
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple
 
-import attrs
-
-from extism_fast.host.functions import Function
-from extism_fast.manifest import Manifest, WasmData, WasmSource, WasmUrl
+# The package's __init__ imports this module (use_compiled_class): what pickling needs (attrs,
+# hashlib, pickle, the manifest classes) loads when a plugin is first pickled or unpickled.
+if TYPE_CHECKING:
+    from extism_fast.host.functions import Function
+    from extism_fast.manifest import Manifest, WasmSource
 
 __all__ = ["reduce_compiled", "restore_compiled", "use_compiled_class"]
 
@@ -45,6 +44,12 @@ def use_compiled_class(cls: Any) -> None:
 def _portable_manifest(manifest: Manifest, modules: Sequence[Any]) -> Manifest:
     """``manifest`` with each module as its loaded bytes (and their sha256), except URLs with a
     hash; files and unpinned URLs may differ, or be missing, in the other process."""
+    import hashlib
+
+    import attrs
+
+    from extism_fast.manifest import WasmData, WasmUrl
+
     loaded = {module.name: module.data for module in modules}
     sources: List[WasmSource] = []
     for name, source in zip(manifest.module_names(), manifest.wasm):
@@ -59,6 +64,9 @@ def _portable_manifest(manifest: Manifest, modules: Sequence[Any]) -> Manifest:
 def _key(manifest: Manifest, options: Tuple[Any, ...], functions: List[Function]) -> str:
     """The registry key: module hashes (not their bytes), the rest of the manifest, the options
     and the host functions' references. Pickling the functions here is what refuses a lambda."""
+    import hashlib
+    import pickle
+
     sources = [(type(s).__name__, s.name, s.hash, getattr(s, "url", None), getattr(s, "method", None),
                 sorted(getattr(s, "headers", {}).items())) for s in manifest.wasm]
     rest = (manifest.memory, sorted(manifest.config.items()), manifest.allowed_hosts,

@@ -8,7 +8,6 @@ for a block. With ``max_size`` the pool adds instances on demand, up to that man
 
 from __future__ import annotations
 
-import asyncio
 import math
 import operator
 import os
@@ -18,15 +17,20 @@ import time
 from contextlib import AbstractContextManager
 from threading import get_ident
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import (Any, AsyncIterable, AsyncIterator, Callable, Generator, Iterable, Iterator, List, Optional,
-                    Sequence, Union)
+from typing import (TYPE_CHECKING, Any, AsyncIterable, AsyncIterator, Callable, Generator, Iterable, Iterator, List,
+                    Optional, Sequence, Union)
 
 from extism_fast._runtime import CompiledPlugin, Plugin, _arrow_call_many, parse_output
 from extism_fast.scale.arrow import combine as arrow_combine, is_arrow, is_chunked_array
 from extism_fast.scale.arrow import output_type as arrow_output_type, split as arrow_split
-from extism_fast.scale.aio import CallSlot, run_on_thread
 from extism_fast.errors import CancelledError, Error, InputTypeError, PoolTimeoutError, checked_input, reindexed
 from extism_fast.host.functions import HOST_FN_REGISTRY, Function
+
+# asyncio and the async bridge load with the first acall / amap / aclose (~20 ms at import time).
+if TYPE_CHECKING:
+    import asyncio
+
+    from extism_fast.scale.aio import CallSlot
 
 __all__ = ["PluginPool", "PooledPlugin", "MAX_POOL_SIZE"]
 
@@ -379,6 +383,8 @@ class PluginPool:
         the plugin runs), so the event loop keeps serving. Waiting for a free instance happens
         there too. Cancelling the awaiting task cancels the call on its instance and returns when
         the instance is free again (a call not started yet never starts)."""
+        from extism_fast.scale.aio import CallSlot, run_on_thread
+
         if self._closed:
             raise Error(_CLOSED)
         slot = CallSlot()
@@ -415,6 +421,8 @@ class PluginPool:
 
     async def _amap(self, function_name: str, inputs: Union[Iterable[Any], AsyncIterable[Any]], parse: Any,
                     return_exceptions: bool, limit: int) -> AsyncIterator[Any]:
+        import asyncio
+
         in_flight: "List[asyncio.Task[Any]]" = []  # in input order
         try:
             index = 0
@@ -464,6 +472,8 @@ class PluginPool:
         """:meth:`close` for asyncio code: it waits for the borrowed instances on a thread, so the
         event loop keeps serving (the ``acall``s it waits for included). Cancelling the awaiting
         task does not stop the closing, which goes on to its end."""
+        import asyncio
+
         self._check_not_reentered("aclose")  # on this thread: the worker thread holds nothing
         await asyncio.shield(asyncio.to_thread(self.close))
 

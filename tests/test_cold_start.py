@@ -1,0 +1,162 @@
+"""Cold start: what a fresh process loads for ``import extism_fast``, a first ``Plugin(bytes).call``,
+``extism-fast --help`` and ``extism-fast call`` (README, "Performance"; bench/cold_start.py times
+them). Each set is checked against an allow-list in a fresh ``python -S`` (no ``site``, so nothing
+is preloaded), so that a module-level import of asyncio, HTTP, TOML, pickle or the batch machinery
+cannot creep back onto these paths: they load when first used. The compile cache is warm, as in a
+process started after the first; a miss may load more (writing an entry: extism_fast._files).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from conftest import COUNT, REPO_ROOT
+
+#: What ``import extism_fast`` loads (beyond what ``python -S`` starts with): the extension, and
+#: the modules its module-level code needs. No attrs (the manifest classes), no logging.
+IMPORT = {
+    "__future__", "_collections", "_collections_abc", "_functools", "_operator", "_sre", "_stat", "_typing",
+    "_weakrefset", "collections", "collections.abc", "contextlib", "copyreg", "enum", "functools", "genericpath",
+    "importlib", "importlib._abc", "importlib._bootstrap", "importlib._bootstrap_external", "importlib.machinery",
+    "importlib.util", "itertools", "keyword", "operator", "os", "os.path", "posixpath", "re", "re._casefix",
+    "re._compiler", "re._constants", "re._parser", "reprlib", "stat", "threading", "types", "typing", "typing.io",
+    "typing.re", "warnings", "weakref",
+    "extism_fast", "extism_fast._moved", "extism_fast._runtime", "extism_fast._version", "extism_fast.errors",
+    "extism_fast.extism", "extism_fast.host", "extism_fast.host.functions", "extism_fast.host.logs",
+    "extism_fast.runtime", "extism_fast.runtime.debug_dumps", "extism_fast.runtime.options",
+    "extism_fast.runtime.pickling",
+}
+#: What a first ``Plugin(bytes).call`` adds: the manifest (attrs, whose own modules are allowed by
+#: prefix, and what attrs imports: inspect, platform, ...) and the compile cache (hashlib, pathlib).
+FIRST_CALL = IMPORT | {
+    "_ast", "_blake2", "_contextvars", "_hashlib", "_opcode", "_struct", "ast", "base64", "binascii",
+    "contextvars", "copy", "dis", "errno", "fnmatch", "hashlib", "inspect", "ipaddress", "linecache", "ntpath",
+    "opcode", "pathlib", "platform", "struct", "token", "tokenize", "unicodedata", "urllib", "urllib.parse",
+    "extism_fast.host.urls", "extism_fast.manifest", "extism_fast.manifest.schema", "extism_fast.manifest.sources",
+    "extism_fast.runtime.compile_cache", "extism_fast.runtime.wasm_sections",
+}
+#: What the command line adds, for ``--help`` and for ``call`` alike: argparse, logging (--log-level),
+#: the command's modules, the pool's limits (threads, no asyncio).
+CLI = FIRST_CALL | {
+    "_bz2", "_compression", "_heapq", "_json", "_locale", "_lzma", "_queue", "_string", "argparse", "atexit", "bz2",
+    "concurrent", "concurrent.futures", "concurrent.futures._base", "concurrent.futures.thread", "dataclasses",
+    "difflib", "gettext", "heapq", "json", "json.decoder", "json.encoder", "json.scanner", "locale", "logging",
+    "lzma", "math", "queue", "shutil", "string", "textwrap", "traceback", "zlib",
+    "extism_fast.cli", "extism_fast.cli.batch", "extism_fast.cli.batch_engine", "extism_fast.cli.options",
+    "extism_fast.scale", "extism_fast.scale.arrow", "extism_fast.scale.pool",
+    # writes the .id record of the plugin file once it is 2 s old (whichever run that is)
+    "extism_fast._files",
+}
+#: Loaded when first used, never by these paths (named in the failure, with the allow-list).
+LAZY = ("asyncio", "ssl", "socket", "http.client", "urllib.request", "tempfile", "tomllib", "pickle", "uuid",
+        "ctypes", "pyarrow", "dask", "ray", "extism_fast.scale.aio", "extism_fast.host.http",
+        "secrets", "random", "extism_fast.cli.batch_dist", "extism_fast.host.log_output")
+
+_THIRD_PARTY_PREFIXES = ("attr.", "attrs.", "_cython_")
+_THIRD_PARTY = {"attr", "attrs", "cython_runtime"}
+
+_REPORT = textwrap.dedent("""
+    import sys
+    _before = set(sys.modules)
+    _report = sys.argv.pop(1)
+    def _write():
+        with open(_report, "w") as f:
+            f.write("\\n".join(sorted(set(sys.modules) - _before)))
+""")
+
+_IMPORT = _REPORT + "import extism_fast\n_write()\n"
+
+_FIRST_CALL = _REPORT + textwrap.dedent("""
+    import extism_fast
+    with open(sys.argv[1], "rb") as f:
+        wasm = f.read()
+    with extism_fast.Plugin(wasm) as plugin:
+        assert plugin.call("count_vowels", b"hello") == b'{"count": 2}'
+    _write()
+""")
+
+_CLI = _REPORT + textwrap.dedent("""
+    from extism_fast.cli import main
+    try:
+        code = main(sys.argv[1:])
+    finally:
+        _write()
+    sys.exit(code)
+""")
+
+
+def _library_paths() -> list[str]:
+    """The directories of the installed packages (wasmtime, attrs): ``-S`` leaves them off sys.path."""
+    return [p for p in sys.path if os.path.basename(p) in ("site-packages", "dist-packages")]
+
+
+def _loaded(tmp_path, script: str, *args: str) -> set[str]:
+    """The modules a fresh ``python -S`` running ``script`` with ``args`` added to sys.modules, with
+    a warm compile cache (the script runs twice; the second run counts)."""
+    report = tmp_path / "modules.txt"
+    env = dict(os.environ, EXTISM_FAST_CACHE_DIR=str(tmp_path / "cache"), EXTISM_FAST_CACHE="1",
+               PYTHONPATH=os.pathsep.join([str(REPO_ROOT), *_library_paths()]))
+    for _ in range(2):
+        run = subprocess.run([sys.executable, "-S", "-c", script, str(report), *args], env=env,
+                             capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+    return set(report.read_text().split())
+
+
+def _strays(loaded: set[str], allowed: set[str]) -> list[str]:
+    return sorted(m for m in loaded - allowed - _THIRD_PARTY if not m.startswith(_THIRD_PARTY_PREFIXES))
+
+
+def _check(what: str, loaded: set[str], allowed: set[str]) -> None:
+    stray = _strays(loaded, allowed)
+    assert not stray, (
+        f"{what} loaded {', '.join(stray)}, which it does not need (tests/test_cold_start.py's allow-list): "
+        f"make it lazy (import it in the function that uses it, or a module __getattr__) or, if the cold "
+        f"path truly needs it, add it to the allow-list with the reason")
+    assert not loaded & set(LAZY)  # the ones that cost the most, spelled out
+
+
+def test_the_import_loads_only_what_it_needs(tmp_path):
+    loaded = _loaded(tmp_path, _IMPORT)
+    _check("import extism_fast", loaded, IMPORT)
+    assert not loaded & {"attr", "attrs", "logging", "extism_fast.manifest", "extism_fast.runtime.compile_cache"}
+
+
+def test_a_first_call_loads_only_what_it_needs(tmp_path, wasm_path):
+    _check("import extism_fast and a first Plugin(bytes).call", _loaded(tmp_path, _FIRST_CALL, str(wasm_path(COUNT))),
+           FIRST_CALL)
+
+
+@pytest.mark.parametrize("command", [["--help"], ["call", "{wasm}", "count_vowels", "--input", "hello"]],
+                         ids=["help", "call"])
+def test_the_command_line_loads_only_what_it_needs(tmp_path, wasm_path, command):
+    args = [arg.format(wasm=wasm_path(COUNT)) for arg in command]
+    _check(f"extism-fast {command[0]}", _loaded(tmp_path, _CLI, *args), CLI)
+
+
+def test_a_stray_import_is_named():
+    """The check is not vacuous: a module outside the allow-list fails it, named."""
+    with pytest.raises(AssertionError, match=r"loaded asyncio, .*make it lazy"):
+        _check("x", FIRST_CALL | {"asyncio", "attr._make"}, FIRST_CALL)
+    assert _strays(FIRST_CALL | {"attr.whatever", "_cython_9_9"}, FIRST_CALL) == []
+
+
+def test_public_names_load_when_first_used():
+    """PluginPool (with asyncio behind its async methods) and the manifest classes (attrs) are not
+    loaded by the import, yet are importable from the package, as the same objects as their
+    modules'."""
+    code = ("import sys, extism_fast; assert 'extism_fast.scale.pool' not in sys.modules; "
+            "assert 'extism_fast.manifest' not in sys.modules; "
+            "from extism_fast import PluginPool, Manifest; import extism_fast.scale.pool as pool; "
+            "import extism_fast.manifest as manifest; "
+            "assert PluginPool is pool.PluginPool is extism_fast.PluginPool; "
+            "assert Manifest is manifest.Manifest is extism_fast.Manifest; "
+            "assert 'asyncio' not in sys.modules; assert {'PluginPool', 'WasmUrl'} <= set(dir(extism_fast)); "
+            "print('ok')")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
+    assert run.stdout.strip() == "ok", run.stderr
