@@ -156,10 +156,12 @@ cdef class CompiledPlugin:
         from extism_fast.manifest import coerce_source
         from extism_fast.runtime.compile_cache import cache_from_argument
 
+        _load_options()
+
         self.manifest = coerce_source(plugin, config=config)
         self._cache = cache_from_argument(cache)
         self.wasi = wasi
-        self.interruptible = compile_options(self.manifest, wasi, fuel, interruptible)
+        self.interruptible = _options.compile_options(self.manifest, wasi, fuel, interruptible)
         self.fuel = fuel
         self._default_options = {}
         # Several functions with one namespace and name: the last wins, as in the official SDK.

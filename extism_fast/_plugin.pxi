@@ -56,7 +56,7 @@ cdef _PackedOptions _pack_options(options):
     cdef char *base
     cdef size_t i
     if _SCALARS is None:
-        _SCALARS = c_layout()
+        _SCALARS = _options.c_layout()
     packed.c = <instance_options *>calloc(1, sizeof(instance_options))
     if packed.c == NULL:
         raise MemoryError()
@@ -120,6 +120,7 @@ cdef class Plugin:
         if self.compiled_plugin is not None:
             raise Error("Plugin.__init__ has already run on this object: create a new Plugin")
         cdef CompiledPlugin compiled
+        _load_options()  # once per process (the first CompiledPlugin would, below)
         environment = tuple([_environ(name) for name in _ENVIRONMENT])
         # No option but (maybe) a config, as most programs make them: the compiled plugin's options
         # for this environment are reused (with that config).
@@ -132,7 +133,7 @@ cdef class Plugin:
                 raise Error("the CompiledPlugin was not initialized (a subclass must call "
                             "super().__init__())")
             if not defaults:
-                check_compiled_options(compiled, wasi, functions, fuel, HOST_FN_REGISTRY)
+                _options.check_compiled_options(compiled, wasi, functions, fuel, HOST_FN_REGISTRY)
             manifest = compiled.manifest
             if config is not None:
                 from extism_fast.manifest import coerce_source
@@ -144,12 +145,12 @@ cdef class Plugin:
             manifest = compiled.manifest
         self.compiled_plugin = compiled
         self._c = compiled.c
-        if interruptible is not None and resolve_interruptible(manifest, interruptible) != compiled.interruptible:
+        if interruptible is not None and _options.resolve_interruptible(manifest, interruptible) != compiled.interruptible:
             self._c = compiled._compilation(_engine_for(compiled.fuel is not None, interruptible, compiled._cache))
         if defaults:
             options = compiled._default_options.get(environment)
             if options is None:
-                options = plugin_options(compiled, compiled.manifest, environment)
+                options = _options.plugin_options(compiled, compiled.manifest, environment)
                 if len(compiled._default_options) > 8:  # the environment keeps changing: keep the latest
                     compiled._default_options.clear()
                 compiled._default_options[environment] = options
@@ -158,7 +159,7 @@ cdef class Plugin:
             if manifest is not compiled.manifest:
                 options = options.with_config(manifest)
         else:
-            options = plugin_options(compiled, manifest, environment, wasi_stdio=wasi_stdio, strict=strict,
+            options = _options.plugin_options(compiled, manifest, environment, wasi_stdio=wasi_stdio, strict=strict,
                                      wasi_env=wasi_env, wasi_args=wasi_args, logger=logger,
                                      http_response_headers=http_response_headers)
         self._options = options

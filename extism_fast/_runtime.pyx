@@ -40,10 +40,21 @@ from extism_fast.errors import (
     FuelExhaustedError, InputTypeError, checked_input, function_not_found, reindexed,
 )
 from extism_fast.host.functions import Function, Val, ValType, HOST_FN_REGISTRY
-from extism_fast.runtime.options import (
-    C_INT64 as _C_INT64, C_UINT64 as _C_UINT64, ENVIRONMENT as _ENVIRONMENT, c_layout, check_compiled_options,
-    compile_options, plugin_options, resolve_interruptible,
-)
+
+# runtime/options.py reads the manifest's attrs classes, so it loads with the first Plugin or
+# CompiledPlugin, not with the package: _load_options sets these then.
+_C_INT64 = _C_UINT64 = _ENVIRONMENT = None
+cdef object _options = None  # the module
+
+
+cdef _load_options():
+    global _C_INT64, _C_UINT64, _ENVIRONMENT, _options
+    if _options is not None:
+        return
+    from extism_fast.runtime import options
+
+    _C_INT64, _C_UINT64, _ENVIRONMENT = options.C_INT64, options.C_UINT64, options.ENVIRONMENT
+    _options = options
 
 from extism_fast.host.logs import (ABI_LEVELS as _PY_LEVELS, LOG_LEVELS as _LOG_LEVELS, LazyLogger, get_logger,
                                    plugin_log_level)
