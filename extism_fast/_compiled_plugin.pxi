@@ -325,6 +325,7 @@ cdef class CompiledPlugin:
                 logger.debug("extism_fast: cannot serialize module '%s': %s", name, failure)
 
     cdef _list_exports(self):
+        import sys
         cdef size_t i
         self._callable = {}
         self._other_exports = {}
@@ -332,8 +333,8 @@ cdef class CompiledPlugin:
             name = self.c.export_names[i].decode("utf-8", "replace")
             if self.c.export_shapes[i] == EXPORT_OTHER:
                 self._other_exports[name] = i
-            else:
-                self._callable[name] = i
+            else:  # interned: a call's literal name (interned too) then matches by identity
+                self._callable[sys.intern(name)] = i
 
     def function_exists(self, str name) -> bool:
         """True when the main module exports a function with this name that can be called as a
