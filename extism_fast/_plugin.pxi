@@ -282,6 +282,7 @@ cdef class Plugin:
         Memoryviews of host-function buffers that are still alive keep the store's memory (not
         the instance) until they are released; everything is freed now otherwise.
         """
+        self._compilation_in_use()  # a subclass that skipped super().__init__(): the Error saying so
         if self._busy:
             raise Error("cannot close a plugin while one of its calls is running")
         self._closed = True
