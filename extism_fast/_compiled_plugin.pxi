@@ -325,8 +325,8 @@ cdef class CompiledPlugin:
                 logger.debug("extism_fast: cannot serialize module '%s': %s", name, failure)
 
     cdef _list_exports(self):
-        import sys
         cdef size_t i
+        import sys
         self._callable = {}
         self._other_exports = {}
         for i in range(self.c.export_count):
