@@ -67,6 +67,7 @@ import extism_fast
 if not __package__:  # run as `python bench/compare.py`: make the `bench` package importable
     sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 from bench.plugins import REPO_ROOT, build, build_path  # noqa: E402
+from bench.limit_host import measure_limit  # noqa: E402
 
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
 
@@ -1017,6 +1018,7 @@ def main(argv: list[str] | None = None) -> int:
     for case in cases:
         results.append(measure(case, repeats, target))
         print(f"  measured: {case.name}", file=sys.stderr, flush=True)
+    results.extend(measure_limit(repeats, target, wanted))
     del cases
     from bench.js_peer import measure_js_peer
     results.extend(measure_js_peer(repeats, target, wanted))

@@ -334,14 +334,15 @@ cdef class CompiledPlugin:
 
     cdef _list_exports(self):
         cdef size_t i
+        import sys
         self._callable = {}
         self._other_exports = {}
         for i in range(self.c.export_count):
             name = self.c.export_names[i].decode("utf-8", "replace")
             if self.c.export_shapes[i] == EXPORT_OTHER:
                 self._other_exports[name] = i
-            else:
-                self._callable[name] = i
+            else:  # interned: a call's literal name (interned too) then matches by identity
+                self._callable[sys.intern(name)] = i
 
     def function_exists(self, str name) -> bool:
         """True when the main module exports a function with this name that can be called as a

@@ -166,6 +166,7 @@ cdef class Plugin:
         self._log_wasi_output = options.log_wasi_output
         self._dumps = options.memdump is not None or options.coredump is not None
         self._callable = compiled._callable
+        self._last_name = None
         self._exposed = []
         self._host_buffers = []
         self._current_plugin = CurrentPlugin._for(self)
@@ -281,6 +282,7 @@ cdef class Plugin:
         Memoryviews of host-function buffers that are still alive keep the store's memory (not
         the instance) until they are released; everything is freed now otherwise.
         """
+        self._compilation_in_use()  # a subclass that skipped super().__init__(): the Error saying so
         if self._busy:
             raise Error("cannot close a plugin while one of its calls is running")
         self._closed = True
@@ -360,9 +362,15 @@ cdef class Plugin:
 
     cdef size_t _begin(self, function_name) except? 0:
         """The export index for a call, after checking the plugin can take one now."""
-        index_obj = self._callable.get(function_name)
-        if index_obj is None:
-            raise _missing_export(self, function_name)
+        cdef size_t index
+        if function_name is self._last_name and function_name is not None:
+            index = self._last_index
+        else:
+            index_obj = self._callable.get(function_name)
+            if index_obj is None:
+                raise _missing_export(self, function_name)
+            index = index_obj
+            self._last_name, self._last_index = function_name, index
         if self.inst == NULL or self._closed:
             raise Error("plugin is closed")
         if self._busy:
@@ -370,7 +378,7 @@ cdef class Plugin:
                         "use one Plugin per thread")
         self._expire_buffers()
         self._called = True
-        return index_obj
+        return index
 
     def call(self, function_name, data=b"", parse=bytes, host_context=None):
         """Call export ``function_name`` with ``data`` (str or any bytes-like object).
@@ -416,7 +424,8 @@ cdef class Plugin:
             raise _call_error(self, function_name, &r)
         if parse is None:
             return self._expose_output(&r)
-        return parse_output(PyBytes_FromStringAndSize(<const char *>r.output, r.output_length), parse)
+        out = PyBytes_FromStringAndSize(<const char *>r.output, r.output_length)
+        return out if parse is bytes else parse_output(out, parse)  # bytes: no Python-level call
 
     cdef int _finish_call(self, call_result *r) except -1:
         """What follows every call, Plugin.call's and each batch item's alike (before its error is
@@ -475,7 +484,8 @@ cdef class Plugin:
         stop serving; those still viewed in place (memoryviews of host-function buffers) stay
         listed, so their memory outlives them (see _keep_store)."""
         cdef KernelBuffer buf
-        self._exposed = [buf for buf in self._exposed if buf._invalidate()]
+        if self._exposed:  # mostly empty: no new list per call
+            self._exposed = [buf for buf in self._exposed if buf._invalidate()]
         if self.inst != NULL:
             instance_set_views_exposed(self.inst, len(self._exposed) != 0)
 

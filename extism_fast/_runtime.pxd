@@ -85,6 +85,8 @@ cdef class Plugin:
     cdef bint _called               # a call has run: the instance has state of its own
     cdef object _http_cancel        # http.RequestCancel of the http_request in progress, or None
     cdef dict _callable
+    cdef object _last_name          # the name _begin looked up last (a str), and its export index:
+    cdef size_t _last_index         # a loop calling one export skips the dict lookup
     cdef object _id
     cdef object _host_context
     cdef bint _busy
@@ -104,6 +106,7 @@ cdef class Plugin:
     cdef plugin_instance *_new_instance(self, char **message) except? NULL
     cdef const compiled_plugin *_compilation_in_use(self) except NULL
     cdef _make_interruptible(self)
+    @cython.final
     cdef size_t _begin(self, function_name) except? 0
     @cython.final  # a direct C call on every call's path (no vtable)
     cdef int _finish_call(self, call_result *r) except -1
@@ -111,6 +114,7 @@ cdef class Plugin:
     cdef object _expose_output(self, call_result *r)
     cdef _end_host_buffers(self)
     cdef _expose(self, KernelBuffer buf)
+    @cython.final
     cdef _expire_buffers(self)
     cdef int _keep_store(self, wasmtime_store_t *store) noexcept
     cdef list _run_batch(self, function_name, list items, parse, bint return_exceptions)

@@ -166,8 +166,10 @@ void call_run(plugin_instance *p, size_t export_index, const uint8_t *input, uin
     int ticking = call_begin(p, holds_gil, r);
     if (ensure_store(p, r) != 0) goto done;
     if (p->budget.started) memory_budget_begin_call(&p->budget);
-    kernel_reset(p->kernel);
-    if (!p->initialized && run_startup(p, r) != 0) goto done;
+    if (!p->initialized) {
+        kernel_reset(p->kernel);
+        if (run_startup(p, r) != 0) goto done;
+    }
     kernel_reset(p->kernel);
     running_state(p)->http_status = 0;
     if (running_state(p)->http_headers != NULL) running_set_http_headers(p, NULL, 0); /* the last call's */

@@ -122,7 +122,8 @@ static ptrdiff_t find_block(const kernel *k, uint64_t offset) {
     return -1;
 }
 
-ptrdiff_t kernel_find_active(const kernel *k, uint64_t offset) {
+/* kernel_find_active's body, inlined into this unit's callers (free, length). */
+static inline ptrdiff_t find_active(const kernel *k, uint64_t offset) {
     /* Fast path: the newest block is the one most often asked about. */
     if (k->block_count > 0) {
         const kernel_block *last = &k->blocks[k->block_count - 1];
@@ -132,6 +133,8 @@ ptrdiff_t kernel_find_active(const kernel *k, uint64_t offset) {
     if (i < 0 || k->blocks[i].status != KERNEL_BLOCK_ACTIVE) return -1;
     return i;
 }
+
+ptrdiff_t kernel_find_active(const kernel *k, uint64_t offset) { return find_active(k, offset); }
 
 static uint64_t reuse_free_block(kernel *k, uint64_t n, uint64_t capacity) {
     for (size_t i = 0; i < k->block_count; i++) {
@@ -164,9 +167,9 @@ static uint64_t append_block(kernel *k, uint64_t n, uint64_t capacity) {
     return offset;
 }
 
-uint64_t kernel_alloc(kernel *k, uint64_t n) {
-    if (n == 0 || n > k->limit) return 0;
-    uint64_t capacity = round_up(n, 8);
+/* kernel_alloc when the fast path cannot: committing, growing the table, reusing a free block.
+ * Out of line, so the fast path saves no registers. */
+__attribute__((noinline)) static uint64_t alloc_slow(kernel *k, uint64_t n, uint64_t capacity) {
     int fits_limit = capacity <= k->limit - k->end;
     if (fits_limit && k->end + capacity <= k->committed) return append_block(k, n, capacity);
     if (k->free_count > 0) {
@@ -176,13 +179,29 @@ uint64_t kernel_alloc(kernel *k, uint64_t n) {
     return fits_limit ? append_block(k, n, capacity) : 0;
 }
 
+uint64_t kernel_alloc(kernel *k, uint64_t n) {
+    if (n == 0 || n > k->limit) return 0;
+    uint64_t capacity = round_up(n, 8), offset = k->end;
+    /* Fast path: append_block's work when nothing needs committing or growing (no overflow:
+     * end and n are at most the limit, 4 GiB). */
+    if (offset + capacity <= k->committed && offset + capacity <= k->limit && k->block_count < k->block_capacity) {
+        k->blocks[k->block_count++] = (kernel_block){offset, capacity, n, KERNEL_BLOCK_ACTIVE};
+        k->end = offset + capacity;
+        put_u64(k->base + KERNEL_HEADER_END, k->end);
+        return offset;
+    }
+    return alloc_slow(k, n, capacity);
+}
+
 static void remove_block(kernel *k, size_t i) {
-    memmove(&k->blocks[i], &k->blocks[i + 1], (k->block_count - i - 1) * sizeof k->blocks[0]);
+    if (i + 1 < k->block_count) /* the last block (the common case) moves nothing */
+        memmove(&k->blocks[i], &k->blocks[i + 1], (k->block_count - i - 1) * sizeof k->blocks[0]);
     k->block_count--;
 }
 
-void kernel_free(kernel *k, uint64_t offset) {
-    ptrdiff_t found = kernel_find_active(k, offset);
+/* kernel_free of any block; kernel_free's fast path handles the newest one. */
+__attribute__((noinline)) static void free_block(kernel *k, uint64_t offset) {
+    ptrdiff_t found = find_active(k, offset);
     if (found < 0) return;
     size_t i = (size_t)found;
     if (offset == k->input_offset) kernel_set_input(k, k->input_offset, 0);
@@ -202,8 +221,26 @@ void kernel_free(kernel *k, uint64_t offset) {
     }
 }
 
+void kernel_free(kernel *k, uint64_t offset) {
+    /* Fast path: the newest block (not the input), freed and merged as free_block would. */
+    size_t count = k->block_count;
+    kernel_block *last = count > 0 ? &k->blocks[count - 1] : NULL;
+    if (last == NULL || last->offset != offset || offset == k->input_offset) {
+        free_block(k, offset);
+    } else if (last->status == KERNEL_BLOCK_ACTIVE) {
+        if (count > 1 && last[-1].status == KERNEL_BLOCK_FREE) {
+            last[-1].capacity += last->capacity; /* merged into the free predecessor */
+            k->block_count--;
+        } else {
+            last->status = KERNEL_BLOCK_FREE;
+            last->length = 0;
+            k->free_count++;
+        }
+    }
+}
+
 uint64_t kernel_length(const kernel *k, uint64_t offset) {
-    ptrdiff_t i = kernel_find_active(k, offset);
+    ptrdiff_t i = find_active(k, offset);
     return i < 0 ? 0 : k->blocks[i].length;
 }
 

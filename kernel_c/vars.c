@@ -61,6 +61,10 @@ var_status vars_set(var_store *s, const uint8_t *key, uint64_t key_len, const ui
     if (VAR_ENTRY_OVERHEAD > remaining || key_len > remaining - VAR_ENTRY_OVERHEAD ||
         value_len > remaining - VAR_ENTRY_OVERHEAD - key_len)
         return VAR_FULL;
+    if (i >= 0 && value_len == s->entries[i].value_len) { /* a counter's new value, mostly: no malloc */
+        if (value_len) memcpy(s->entries[i].value, value, (size_t)value_len);
+        return VAR_OK; /* the same size: s->bytes unchanged */
+    }
     uint8_t *value_copy = copy_bytes(value, value_len);
     if (value_copy == NULL) return VAR_NO_MEMORY;
     if (i >= 0) {
