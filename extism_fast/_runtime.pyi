@@ -5,7 +5,7 @@ import logging
 import os
 import signal
 import uuid
-from typing import Any, Callable, ClassVar, Coroutine, Dict, Iterable, Iterator, List, NoReturn, Optional, Sequence, Type, TypeVar, Union, final, overload
+from typing import Any, Callable, ClassVar, Coroutine, Dict, Iterable, Iterator, List, Literal, NoReturn, Optional, Sequence, Type, TypeVar, Union, final, overload
 
 from typing_extensions import disjoint_base
 
@@ -158,31 +158,50 @@ class Plugin:
     def call(self, function_name: str, data: _InputData, parse: None, host_context: Any = ...) -> KernelBuffer: ...
     @overload
     def call(self, function_name: str, data: _InputData, parse: Callable[[bytes], _T], host_context: Any = ...) -> _T: ...
-    def acall(
-        self,
-        function_name: str,
-        data: _InputData = ...,
-        parse: Optional[Callable[[bytes], Any]] = ...,
-        host_context: Any = ...,
-    ) -> Coroutine[Any, Any, Any]: ...
+    @overload
+    def acall(self, function_name: str, data: _InputData = ..., parse: Type[bytes] = ...,
+              host_context: Any = ...) -> Coroutine[Any, Any, bytes]: ...
+    @overload
+    def acall(self, function_name: str, data: _InputData, parse: Callable[[bytes], _T],
+              host_context: Any = ...) -> Coroutine[Any, Any, _T]: ...
+    @overload
+    def acall(self, function_name: str, data: _InputData = ..., parse: Optional[Callable[[bytes], Any]] = ...,
+              host_context: Any = ...) -> Coroutine[Any, Any, Any]: ...
     def __reduce__(self) -> NoReturn: ...
-    def call_many(
-        self,
-        function_name: str,
-        inputs: Union[Iterable[_InputData], Any],
-        parse: Optional[Callable[[bytes], Any]] = ...,
-        return_exceptions: bool = False,
-        output: Optional[str] = None,
-    ) -> Any:
-        """A list of outputs; with ``output="arrow"``/``"arrow_string"`` a pyarrow array. ``inputs``
-        may be a pyarrow Array/ChunkedArray of binary or string items (see extism_fast.scale.arrow)."""
-    def iter_call(
-        self,
-        function_name: str,
-        inputs: Iterable[_InputData],
-        parse: Optional[Callable[[bytes], Any]] = ...,
-        return_exceptions: bool = False,
-    ) -> Iterator[Any]: ...
+    # call_many: a list of outputs in input order (parse=None: memoryviews of copies); with
+    # return_exceptions=True a failed item is its exception; with output="arrow"/"arrow_string" a
+    # pyarrow array. ``inputs`` may be a pyarrow Array/ChunkedArray of binary or string items.
+    @overload
+    def call_many(self, function_name: str, inputs: Union[Iterable[_InputData], Any], parse: Type[bytes] = ...,
+                  return_exceptions: Literal[False] = False, output: None = None) -> List[bytes]: ...
+    @overload
+    def call_many(self, function_name: str, inputs: Union[Iterable[_InputData], Any], parse: None,
+                  return_exceptions: Literal[False] = False, output: None = None) -> List[memoryview]: ...
+    @overload
+    def call_many(self, function_name: str, inputs: Union[Iterable[_InputData], Any], parse: Callable[[bytes], _T],
+                  return_exceptions: Literal[False] = False, output: None = None) -> List[_T]: ...
+    @overload
+    def call_many(self, function_name: str, inputs: Union[Iterable[_InputData], Any], parse: Type[bytes] = ...,
+                  *, return_exceptions: Literal[True], output: None = None) -> List[Union[bytes, Exception]]: ...
+    @overload
+    def call_many(self, function_name: str, inputs: Union[Iterable[_InputData], Any], parse: Callable[[bytes], _T],
+                  return_exceptions: Literal[True], output: None = None) -> List[Union[_T, Exception]]: ...
+    @overload
+    def call_many(self, function_name: str, inputs: Union[Iterable[_InputData], Any],
+                  parse: Optional[Callable[[bytes], Any]] = ..., return_exceptions: bool = False,
+                  output: Optional[str] = None) -> Any: ...
+    @overload
+    def iter_call(self, function_name: str, inputs: Iterable[_InputData], parse: Type[bytes] = ...,
+                  return_exceptions: Literal[False] = False) -> Iterator[bytes]: ...
+    @overload
+    def iter_call(self, function_name: str, inputs: Iterable[_InputData], parse: None,
+                  return_exceptions: Literal[False] = False) -> Iterator[memoryview]: ...
+    @overload
+    def iter_call(self, function_name: str, inputs: Iterable[_InputData], parse: Callable[[bytes], _T],
+                  return_exceptions: Literal[False] = False) -> Iterator[_T]: ...
+    @overload
+    def iter_call(self, function_name: str, inputs: Iterable[_InputData], parse: Optional[Callable[[bytes], Any]] = ...,
+                  return_exceptions: bool = False) -> Iterator[Any]: ...
 
 def parse_output(out: bytes, parse: Optional[Callable[[bytes], Any]]) -> Any:
     """An output as ``parse`` asks: bytes, a memoryview of the copy (None), or ``parse(out)``."""

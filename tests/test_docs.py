@@ -47,6 +47,48 @@ def test_the_stubs_match_the_runtime(tmp_path):
     assert "Success: no issues found" in proc.stdout
 
 
+BATCH_TYPES = """
+from typing import Any, Iterator, List, Union
+from typing_extensions import assert_type
+import extism_fast as ef
+
+p = ef.Plugin("examples/count_vowels.wat")
+assert_type(p.call("count_vowels", b"a"), bytes)
+assert_type(p.call("count_vowels", b"a", parse=len), int)
+assert_type(p.call_many("count_vowels", [b"a"]), List[bytes])
+assert_type(p.call_many("count_vowels", [b"a"], parse=None), List[memoryview])
+assert_type(p.call_many("count_vowels", [b"a"], parse=len), List[int])
+assert_type(p.call_many("count_vowels", [b"a"], return_exceptions=True), List[Union[bytes, Exception]])
+assert_type(p.call_many("count_vowels", [b"a"], parse=len, return_exceptions=True), List[Union[int, Exception]])
+assert_type(p.call_many("count_vowels", [b"a"], output="arrow"), Any)
+assert_type(p.iter_call("count_vowels", [b"a"], parse=len), Iterator[int])
+pool = ef.PluginPool("examples/count_vowels.wat")
+assert_type(pool.call("count_vowels", b"a"), bytes)
+assert_type(pool.call("count_vowels", b"a", parse=None), memoryview)
+assert_type(pool.map("count_vowels", [b"a"]), List[bytes])
+assert_type(pool.map("count_vowels", [b"a"], parse=bytes.decode), List[str])
+assert_type(pool.map("count_vowels", [b"a"], parse=len, return_exceptions=True), List[Union[int, Exception]])
+assert_type(pool.imap("count_vowels", [b"a"], parse=None), Iterator[memoryview])
+"""
+
+
+def test_the_stubs_type_call_and_batch_results(tmp_path):
+    """Type checkers see what call, call_many, iter_call and the pool's call/map/imap return for
+    each ``parse`` (and ``return_exceptions``); a wrong expectation fails (the second run)."""
+    env = dict(os.environ, MYPY_CACHE_DIR=str(tmp_path / "mypy_cache"))
+
+    def mypy(source: str) -> subprocess.CompletedProcess:
+        path = tmp_path / "types_check.py"
+        path.write_text(source)
+        return subprocess.run([sys.executable, "-m", "mypy", "--strict-equality", "--no-incremental", str(path)],
+                              cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
+
+    ok = mypy(BATCH_TYPES)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    wrong = mypy(BATCH_TYPES.replace("List[int])", "List[bytes])", 1))
+    assert wrong.returncode == 1 and "[assert-type]" in wrong.stdout, wrong.stdout + wrong.stderr
+
+
 # -- manifest keys ----------------------------------------------------------------------------------
 
 

@@ -18,7 +18,7 @@ from contextlib import AbstractContextManager
 from threading import get_ident
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import (TYPE_CHECKING, Any, AsyncIterable, AsyncIterator, Callable, Generator, Iterable, Iterator, List,
-                    Optional, Sequence, Union)
+                    Literal, Optional, Sequence, TypeVar, Union, overload)
 
 from extism_fast._runtime import CompiledPlugin, Plugin, _arrow_call_many, parse_output
 from extism_fast.scale.arrow import combine as arrow_combine, is_arrow, is_chunked_array
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     import asyncio
 
     from extism_fast.scale.aio import CallSlot
+
+_T = TypeVar("_T")
 
 __all__ = ["PluginPool", "PooledPlugin", "MAX_POOL_SIZE"]
 
@@ -208,6 +210,15 @@ class PluginPool:
         self._holders.discard(get_ident() if thread is None else thread)
         self._free.put(plugin)
 
+    # The result types by ``parse`` (and ``return_exceptions``) for type checkers; one implementation each.
+    @overload
+    def call(self, function_name: str, data: Any = b"", parse: type[bytes] = bytes,
+             host_context: Any = None) -> bytes: ...
+    @overload
+    def call(self, function_name: str, data: Any, parse: None, host_context: Any = None) -> memoryview: ...
+    @overload
+    def call(self, function_name: str, data: Any, parse: Callable[[bytes], _T], host_context: Any = None) -> _T: ...
+
     def call(self, function_name: str, data: Any = b"", parse: Optional[Callable[[bytes], Any]] = bytes,
              host_context: Any = None) -> Any:
         """Call on a free instance (waits for one when all are busy). Thread-safe.
@@ -248,6 +259,31 @@ class PluginPool:
         self._interrupted = True
         for job in list(self._jobs):
             job.stop()
+
+    @overload
+    def map(self, function_name: str, inputs: Iterable[Any], parse: type[bytes] = bytes, ordered: bool = True,
+            return_exceptions: Literal[False] = False, chunk_size: Optional[int] = None,
+            output: None = None) -> List[bytes]: ...
+    @overload
+    def map(self, function_name: str, inputs: Iterable[Any], parse: None, ordered: bool = True,
+            return_exceptions: Literal[False] = False, chunk_size: Optional[int] = None,
+            output: None = None) -> List[memoryview]: ...
+    @overload
+    def map(self, function_name: str, inputs: Iterable[Any], parse: Callable[[bytes], _T], ordered: bool = True,
+            return_exceptions: Literal[False] = False, chunk_size: Optional[int] = None,
+            output: None = None) -> List[_T]: ...
+    @overload
+    def map(self, function_name: str, inputs: Iterable[Any], parse: type[bytes] = bytes, ordered: bool = True,
+            *, return_exceptions: Literal[True], chunk_size: Optional[int] = None,
+            output: None = None) -> List[Union[bytes, Exception]]: ...
+    @overload
+    def map(self, function_name: str, inputs: Iterable[Any], parse: Callable[[bytes], _T], ordered: bool = True,
+            *, return_exceptions: Literal[True], chunk_size: Optional[int] = None,
+            output: None = None) -> List[Union[_T, Exception]]: ...
+    @overload
+    def map(self, function_name: str, inputs: Iterable[Any], parse: Optional[Callable[[bytes], Any]] = bytes,
+            ordered: bool = True, return_exceptions: bool = False, chunk_size: Optional[int] = None,
+            output: Optional[str] = None) -> Any: ...
 
     def map(self, function_name: str, inputs: Iterable[Any], parse: Optional[Callable[[bytes], Any]] = bytes,
             ordered: bool = True, return_exceptions: bool = False, chunk_size: Optional[int] = None,
@@ -306,6 +342,20 @@ class PluginPool:
         finally:
             job.running.discard(plugin)
             self._give_back(plugin)
+
+    @overload
+    def imap(self, function_name: str, inputs: Iterable[Any], parse: type[bytes] = bytes, ordered: bool = True,
+             return_exceptions: Literal[False] = False, chunk_size: Optional[int] = None) -> Iterator[bytes]: ...
+    @overload
+    def imap(self, function_name: str, inputs: Iterable[Any], parse: None, ordered: bool = True,
+             return_exceptions: Literal[False] = False, chunk_size: Optional[int] = None) -> Iterator[memoryview]: ...
+    @overload
+    def imap(self, function_name: str, inputs: Iterable[Any], parse: Callable[[bytes], _T], ordered: bool = True,
+             return_exceptions: Literal[False] = False, chunk_size: Optional[int] = None) -> Iterator[_T]: ...
+    @overload
+    def imap(self, function_name: str, inputs: Iterable[Any], parse: Optional[Callable[[bytes], Any]] = bytes,
+             ordered: bool = True, return_exceptions: bool = False,
+             chunk_size: Optional[int] = None) -> Iterator[Any]: ...
 
     def imap(self, function_name: str, inputs: Iterable[Any], parse: Optional[Callable[[bytes], Any]] = bytes,
              ordered: bool = True, return_exceptions: bool = False,
