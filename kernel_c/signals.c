@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "running.h"
@@ -36,10 +37,18 @@ static guard guards[] = {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int first_engine_done; /* under lock */
 
-/* Set while this thread runs a replacing handler: a fault handed back to the chaining handler
- * from inside it (Ray's handler re-raises through wasmtime's) goes to the last resort, not round
- * again. Initial-exec TLS: reading it in a signal handler never allocates. */
-static __thread int handing_on __attribute__((tls_model("initial-exec")));
+/* The frame of this thread's chain_fault while it runs a replacing handler, else 0. A fault handed
+ * back to the chaining handler from inside that handler (Ray's re-raises through wasmtime's; the
+ * official SDK's wasmtime calls its previous handler, wasmtime's, directly) runs in a deeper frame
+ * of the same stack, and goes to the last resort, not round again. A replacing handler may also
+ * never return (one that recovers its own faults by siglongjmp, as older wasmtimes did), leaving
+ * the mark behind; a later fault's frame is then not deeper than it, since it starts again at the
+ * top of the alternate signal stack, where this chain's handlers run (SA_ONSTACK; wasmtime gives
+ * every thread that runs wasm one), so it is handed on as a fresh one. (On a thread without an
+ * alternate stack a later fault deeper in its stack still goes to the last resort.) Stacks grow
+ * down on every target wasmtime supports. Initial-exec TLS: reading it in a signal handler never
+ * allocates. */
+static __thread uintptr_t handing_from __attribute__((tls_model("initial-exec")));
 
 static guard *guard_of(int signo) {
     for (size_t i = 0; i < GUARD_COUNT; i++)
@@ -68,10 +77,11 @@ static void chain_fault(int signo, siginfo_t *info, void *context) {
     guard *g = guard_of(signo);
     if (g == NULL) return;
     int slot = __atomic_load_n(&g->replacing_slot, __ATOMIC_ACQUIRE);
-    if (slot >= 0 && !handing_on) {
-        handing_on = 1;
+    uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+    if (slot >= 0 && !(handing_from != 0 && here < handing_from)) {
+        handing_from = here;
         hand_on(&g->replacing[slot], signo, info, context);
-        handing_on = 0;
+        handing_from = 0;
         return;
     }
     hand_on(&g->before, signo, info, context);

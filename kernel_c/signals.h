@@ -17,8 +17,9 @@
  *                                  handler (installed just before the first engine) -> the handler
  *                                  that had replaced wasmtime's (Ray's report, faulthandler's...)
  *                                  -> what that hands on to, re-entering the chaining handler
- *                                  (that thread is marked) -> the handler installed before the
- *                                  first engine (the default action: the process dies)
+ *                                  (deeper than the frame that handed it on) -> the handler
+ *                                  installed before the first engine (the default action: the
+ *                                  process dies)
  *
  * When wasmtime's handlers were installed before the first engine (another user of the wasmtime
  * library, e.g. wasmtime-py, came first), their previous handler is not the chaining handler, and

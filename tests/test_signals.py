@@ -10,9 +10,11 @@ Each scenario runs in a subprocess (it may crash); the Ray ones share one (Ray s
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
+import sysconfig
 import textwrap
 from pathlib import Path
 
@@ -229,6 +231,72 @@ def test_both_sdks_trap_in_one_process(steps):
         elif name == "official-traps":
             expected += ["official traps ok"] * made["official"]
     assert out.stdout.splitlines() == expected, out.stderr[-3000:]
+    assert out.returncode == -signal.SIGSEGV, out.stderr[-3000:]
+
+
+# A library that recovers SIGILLs of its own by siglongjmp out of its handler (as older wasmtimes
+# did with their traps) and hands any other fault to the handler it replaced.
+RECOVERING_HANDLER_C = r"""
+#include <setjmp.h>
+#include <signal.h>
+#include <string.h>
+static struct sigaction previous;
+static sigjmp_buf recover;
+static volatile sig_atomic_t guarded;
+
+static void handler(int signo, siginfo_t *info, void *context) {
+    if (guarded) {
+        guarded = 0;
+        siglongjmp(recover, 1);
+    }
+    if (previous.sa_flags & SA_SIGINFO) previous.sa_sigaction(signo, info, context);
+    else sigaction(signo, &previous, NULL);
+}
+
+int install(void) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_sigaction = handler;
+    action.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
+    sigemptyset(&action.sa_mask);
+    return sigaction(SIGILL, &action, &previous);
+}
+
+int recovered_fault(void) { /* 1 once its SIGILL was recovered */
+    if (sigsetjmp(recover, 1)) return 1;
+    guarded = 1;
+    __builtin_trap();
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("wasmtime_first", [False, True], ids=["ours-first", "wasmtime-py-first"])
+def test_a_replacing_handler_that_jumps_out_of_its_fault(tmp_path, wasmtime_first):
+    """The replacing handler never returns to the chaining handler when it recovers a fault of its
+    own: the chaining handler's mark of a handler running used to stay, and the next fault it
+    handed on went to the last resort (the second recovery died: SIGILL). Traps and recoveries
+    interleave; a genuine segfault still ends the process."""
+    library = tmp_path / "recovering.so"
+    compiler = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")[0]
+    subprocess.run([compiler, "-shared", "-fPIC", "-O1", "-o", str(library), "-x", "c", "-"],
+                   input=RECOVERING_HANDLER_C, text=True, check=True)
+    out = run_script(f"""
+        if {wasmtime_first}:
+            import wasmtime
+            wasmtime.Engine()
+        plugin = ef.Plugin(TRAPS)
+        traps(plugin)
+        recovering = ctypes.CDLL({str(library)!r})
+        assert recovering.install() == 0
+        ef.restore_trap_handlers()
+        for _ in range(3):
+            assert recovering.recovered_fault() == 1
+            traps(plugin)
+            traps(ef.Plugin(TRAPS))  # a new store in between
+        ctypes.string_at(0)
+    """)
+    assert out.stdout.splitlines() == ["traps ok"] * 7, out.stderr[-3000:]
     assert out.returncode == -signal.SIGSEGV, out.stderr[-3000:]
 
 
