@@ -17,8 +17,16 @@
  *                                  handler (installed just before the first engine) -> the handler
  *                                  that had replaced wasmtime's (Ray's report, faulthandler's...)
  *                                  -> what that hands on to, re-entering the chaining handler
- *                                  (that thread is marked) -> the handler installed before the
- *                                  first engine (the default action: the process dies)
+ *                                  (deeper than the frame that handed it on) -> the handler
+ *                                  installed before the first engine (the default action: the
+ *                                  process dies)
+ *
+ * When wasmtime's handlers were installed before the first engine (another user of the wasmtime
+ * library, e.g. wasmtime-py, came first), their previous handler is not the chaining handler, and
+ * signals_restore installs a front handler instead of wasmtime's: a fault on a thread running one
+ * of our calls goes to wasmtime's handler (then where wasmtime sends it); any other fault to the
+ * replacing handler, as before the restore (so the official SDK's own wasmtime, which had chained
+ * to ours, still gets its traps).
  *
  * Nothing here runs on the per-call path: checking costs one sigaction query per guarded signal.
  */
@@ -35,8 +43,9 @@
 void signals_engine_begin(void);
 void signals_engine_end(void);
 
-/* signals_restore: every guarded signal whose handler is no longer wasmtime's gets wasmtime's
- * back; the replacing handler becomes the chaining handler's next one (see above). Returns the
+/* signals_restore: every guarded signal whose handler is no longer wasmtime's (nor the front
+ * handler) gets wasmtime's, or the front handler, back; the replacing handler becomes the chaining
+ * handler's next one (see above). Returns the
  * signals restored as a mask of (1 << signal number); 0 also when no engine exists yet; -1 when
  * an engine exists but no wasmtime handler is known (replaced before the first engine of this
  * library): traps then reach whatever handler is installed. Thread-safe; not async-signal-safe. */

@@ -10,9 +10,11 @@ Each scenario runs in a subprocess (it may crash); the Ray ones share one (Ray s
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
+import sysconfig
 import textwrap
 from pathlib import Path
 
@@ -149,19 +151,153 @@ def test_faulthandler_enabled_after_the_first_engine():
 
 def test_when_another_wasmtime_engine_came_first():
     """wasmtime-py's engine installed wasmtime's handlers before extism_fast's first engine: they are
-    still recognised (they live in the same library) and put back; faults outside wasm then go
-    where wasmtime sends them (the default action here)."""
+    still recognised (they live in the same library) and put back, behind a front handler (their
+    previous handler is the default action, not the chaining one) that gives them the faults of
+    extism_fast's calls only: a fault outside them still reaches the replacing handler (it used to
+    get the default action)."""
     out = run_script(f"""
         import wasmtime
         wasmtime.Engine()
         plugin = ef.Plugin(TRAPS)
+        assert ef.restore_trap_handlers() == []  # nothing replaced yet: wasmtime's stay alone
         install_exit_handlers({FAULT_SIGNALS})
         assert sorted(ef.restore_trap_handlers()) == [signal.SIGILL, signal.SIGFPE, signal.SIGSEGV]
+        assert ef.restore_trap_handlers() == []
         traps(plugin)
+        traps(ef.Plugin(TRAPS))
         ctypes.string_at(0)
     """)
-    assert out.stdout.splitlines() == ["traps ok"], out.stderr
-    assert out.returncode == -signal.SIGSEGV, out.stderr
+    assert out.stdout.splitlines() == ["traps ok"] * 2, out.stderr
+    assert out.returncode == signal.SIGSEGV, out.stderr  # the replacing handler's _exit(11)
+
+
+# Steps of a scenario mixing both SDKs in one process (the official SDK's libextism bundles its own
+# wasmtime, whose handlers chain to the ones found at its first engine): "wasmtime" makes a
+# wasmtime-py engine (wasmtime's handlers before extism_fast's first engine), "ours"/"official" a
+# new plugin (for ours: a new store, which puts wasmtime's handlers back over the official SDK's),
+# "faulthandler" is pytest's faulthandler.enable(),
+# "ours-traps"/"official-traps" make every plugin of that SDK made so far trap (each kind; the
+# official ones three times over), "restore" is restore_trap_handlers().
+MIXED_STEPS = {
+    "faulthandler": "import faulthandler; faulthandler.enable()",
+    "wasmtime": "import wasmtime; wasmtime.Engine()",
+    "ours": "mine.append(ef.Plugin(TRAPS)); mine[-1].call('run', b'ok')",
+    "official": "theirs.append(extism.Plugin(bytes(TRAPS)))",
+    "ours-traps": "for plugin in mine: traps(plugin)",
+    "official-traps": "for plugin in theirs: official_traps(plugin)",
+    "restore": "ef.restore_trap_handlers()",
+}
+MIXED_PRELUDE = """
+import extism
+mine, theirs = [], []
+
+def official_traps(plugin):
+    for _ in range(3):
+        for name, data in (("run", b"boom"), ("div", b""), ("oob", b"")):
+            try:
+                plugin.call(name, data)
+            except extism.Error:
+                pass
+            else:
+                raise AssertionError(name + " did not trap")
+    assert plugin.call("run", b"ok") == b""
+    print("official traps ok", flush=True)
+"""
+
+
+@pytest.mark.parametrize("steps", [
+    # tests/test_assemblyscript.py run alone: pytest's faulthandler, wasmtime-py's engine, ours, the
+    # official one (wasmtime's previous handler is faulthandler's, which reports and ends the process)
+    "faulthandler wasmtime ours official ours official-traps ours-traps official-traps ours official-traps",
+    "wasmtime ours official ours official-traps ours-traps official-traps ours official-traps",
+    "wasmtime official ours official-traps ours-traps ours official official-traps ours-traps",
+    "ours official ours official-traps ours-traps official-traps ours official-traps ours-traps",
+    "official ours official-traps ours-traps ours official official-traps ours-traps",
+    "wasmtime ours official restore official-traps ours-traps restore official-traps",
+], ids=lambda steps: steps.replace(" ", ","))
+def test_both_sdks_trap_in_one_process(steps):
+    """Traps of both SDKs, interleaved, whatever engine came first; every new store of ours puts
+    wasmtime's handlers back over the official SDK's own, which still gets its traps (with
+    wasmtime-py's engine first, the first official trap after that used to kill the process:
+    SIGILL). Then a genuine segfault still ends the process with the default action."""
+    names = steps.split()
+    out = run_script(MIXED_PRELUDE + "\n".join(MIXED_STEPS[name] for name in names) +
+                     "\nctypes.string_at(0)\n")
+    expected, made = [], {"ours": 0, "official": 0}
+    for name in names:
+        made[name] = made.get(name, 0) + 1
+        if name == "ours-traps":
+            expected += ["traps ok"] * made["ours"]
+        elif name == "official-traps":
+            expected += ["official traps ok"] * made["official"]
+    assert out.stdout.splitlines() == expected, out.stderr[-3000:]
+    assert out.returncode == -signal.SIGSEGV, out.stderr[-3000:]
+
+
+# A library that recovers SIGILLs of its own by siglongjmp out of its handler (as older wasmtimes
+# did with their traps) and hands any other fault to the handler it replaced.
+RECOVERING_HANDLER_C = r"""
+#include <setjmp.h>
+#include <signal.h>
+#include <string.h>
+static struct sigaction previous;
+static sigjmp_buf recover;
+static volatile sig_atomic_t guarded;
+
+static void handler(int signo, siginfo_t *info, void *context) {
+    if (guarded) {
+        guarded = 0;
+        siglongjmp(recover, 1);
+    }
+    if (previous.sa_flags & SA_SIGINFO) previous.sa_sigaction(signo, info, context);
+    else sigaction(signo, &previous, NULL);
+}
+
+int install(void) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_sigaction = handler;
+    action.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
+    sigemptyset(&action.sa_mask);
+    return sigaction(SIGILL, &action, &previous);
+}
+
+int recovered_fault(void) { /* 1 once its SIGILL was recovered */
+    if (sigsetjmp(recover, 1)) return 1;
+    guarded = 1;
+    __builtin_trap();
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("wasmtime_first", [False, True], ids=["ours-first", "wasmtime-py-first"])
+def test_a_replacing_handler_that_jumps_out_of_its_fault(tmp_path, wasmtime_first):
+    """The replacing handler never returns to the chaining handler when it recovers a fault of its
+    own: the chaining handler's mark of a handler running used to stay, and the next fault it
+    handed on went to the last resort (the second recovery died: SIGILL). Traps and recoveries
+    interleave; a genuine segfault still ends the process."""
+    library = tmp_path / "recovering.so"
+    compiler = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")[0]
+    subprocess.run([compiler, "-shared", "-fPIC", "-O1", "-o", str(library), "-x", "c", "-"],
+                   input=RECOVERING_HANDLER_C, text=True, check=True)
+    out = run_script(f"""
+        if {wasmtime_first}:
+            import wasmtime
+            wasmtime.Engine()
+        plugin = ef.Plugin(TRAPS)
+        traps(plugin)
+        recovering = ctypes.CDLL({str(library)!r})
+        assert recovering.install() == 0
+        ef.restore_trap_handlers()
+        for _ in range(3):
+            assert recovering.recovered_fault() == 1
+            traps(plugin)
+            traps(ef.Plugin(TRAPS))  # a new store in between
+        ctypes.string_at(0)
+    """)
+    assert out.stdout.splitlines() == ["traps ok"] * 7, out.stderr[-3000:]
+    assert out.returncode == -signal.SIGSEGV, out.stderr[-3000:]
 
 
 def test_the_dask_and_ray_worker_entry_point_restores_them():
