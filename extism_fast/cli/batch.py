@@ -52,7 +52,7 @@ import os
 import stat
 import sys
 from collections.abc import Callable, Iterable
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from extism_fast.cli import options as cli_options
 from extism_fast.cli.options import DEFAULT_CHUNK_SIZE
@@ -64,6 +64,12 @@ from extism_fast.scale import MAX_POOL_SIZE
 _ENGINE_NAMES = ("MAX_CHUNK_BYTES", "BatchSummary", "InputError", "Progress", "TqdmProgress", "line_chunks",
                  "count_lines", "format_result", "json_lines_sink", "make_progress", "parse_item", "process",
                  "process_chunks", "raw_item", "run_chunk", "run_chunks")
+
+
+if TYPE_CHECKING:  # at run time: __getattr__
+    from extism_fast.cli.batch_engine import (MAX_CHUNK_BYTES, BatchSummary, InputError, Progress, TqdmProgress,
+                                              count_lines, format_result, json_lines_sink, line_chunks, make_progress,
+                                              parse_item, process, process_chunks, raw_item, run_chunk, run_chunks)
 
 
 def __getattr__(name: str) -> Any:
