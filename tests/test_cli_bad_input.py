@@ -64,6 +64,16 @@ def test_bad_option_values_are_usage_errors(run, argv, needle):
     assert len(line) < 300  # a huge argument is not echoed in full
 
 
+def test_the_option_limits_are_the_manifests():
+    """cli/options.py spells U64_MAX out (importing it would load the manifest classes for --help),
+    and the pool's bound is the one PluginPool checks."""
+    from extism_fast.manifest import U64_MAX
+    from extism_fast.scale import pool
+
+    assert cli_options.U64_MAX == U64_MAX
+    assert MAX_POOL_SIZE == pool.MAX_POOL_SIZE
+
+
 def test_timeout_and_max_pages_at_their_limits_work(run):
     status, out, err = run(*CALL, "-i", "aa", "--timeout", str(cli_options.MAX_TIMEOUT_MS),
                            "--max-pages", str(cli_options.MAX_PAGES))

@@ -27,9 +27,6 @@ exit status.
 from __future__ import annotations
 
 import argparse
-import base64
-import difflib
-import json
 import os
 import sys
 import time
@@ -90,6 +87,8 @@ class _Parser(argparse.ArgumentParser):
                 if command is not None:
                     flags |= set(action.choices[command]._option_string_actions)
         flags = {flag for flag in flags if flag.startswith("--")}
+        import difflib  # for a bad command line only
+
         for arg in unknown:
             if arg.startswith("--"):
                 close = difflib.get_close_matches(arg.partition("=")[0], sorted(flags), n=1)
@@ -220,6 +219,8 @@ def _call(args: argparse.Namespace) -> int:
 
 
 def _write_json(outcome: dict[str, Any]) -> None:
+    import json  # --json only: not on the path of a plain `call` or --help
+
     sys.stdout.buffer.write(json.dumps(outcome).encode("ascii") + b"\n")
     sys.stdout.buffer.flush()
 
@@ -229,6 +230,8 @@ def _json_output(output: bytes) -> dict[str, Any]:
     try:
         return {"output": output.decode("utf-8"), "error": None}
     except UnicodeDecodeError:
+        import base64
+
         return {"output_base64": base64.b64encode(output).decode("ascii"), "error": None}
 
 

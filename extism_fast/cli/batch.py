@@ -52,15 +52,33 @@ import os
 import stat
 import sys
 from collections.abc import Callable, Iterable
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from extism_fast.cli import options as cli_options
-# The engine's names are this module's too (they were defined here before the engine had a module).
-from extism_fast.cli.batch_engine import (DEFAULT_CHUNK_SIZE, MAX_CHUNK_BYTES, BatchSummary, InputError, Progress,
-                                          TqdmProgress, line_chunks, count_lines, format_result, json_lines_sink,
-                                          make_progress, parse_item, process, process_chunks, raw_item, run_chunk,
-                                          run_chunks)
-from extism_fast.scale.pool import MAX_POOL_SIZE
+from extism_fast.cli.options import DEFAULT_CHUNK_SIZE
+from extism_fast.scale import MAX_POOL_SIZE
+
+# The engine's names are this module's too (they were defined here before the engine had a
+# module): loaded when first named, as the engine is by a run, since `extism-fast --help` and
+# `call` only build this command's parser (tests/test_cold_start.py).
+_ENGINE_NAMES = ("MAX_CHUNK_BYTES", "BatchSummary", "InputError", "Progress", "TqdmProgress", "line_chunks",
+                 "count_lines", "format_result", "json_lines_sink", "make_progress", "parse_item", "process",
+                 "process_chunks", "raw_item", "run_chunk", "run_chunks")
+
+
+if TYPE_CHECKING:  # at run time: __getattr__
+    from extism_fast.cli.batch_engine import (MAX_CHUNK_BYTES, BatchSummary, InputError, Progress, TqdmProgress,
+                                              count_lines, format_result, json_lines_sink, line_chunks, make_progress,
+                                              parse_item, process, process_chunks, raw_item, run_chunk, run_chunks)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _ENGINE_NAMES:
+        from extism_fast.cli import batch_engine
+
+        return getattr(batch_engine, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -214,7 +232,7 @@ def _isatty(stream: Any) -> bool:
 def _chunks_of(args: argparse.Namespace, stack: contextlib.ExitStack, want_total: bool,
                ) -> tuple[Iterable[list[Any]], int | None]:
     """The input's chunks of items (JSON Lines or Parquet) and, when wanted and known, their count."""
-    from extism_fast.cli import batch_dist as cli_batch_dist
+    from extism_fast.cli import batch_dist as cli_batch_dist, batch_engine as engine
     if cli_batch_dist.is_parquet(args.input_file):
         if args.lines:
             raise cli_options.UsageError("--lines applies to a JSON Lines --input-file, not to Parquet")
@@ -222,24 +240,24 @@ def _chunks_of(args: argparse.Namespace, stack: contextlib.ExitStack, want_total
         return chunks, total
     if args.column is not None:
         raise cli_options.UsageError("--column applies to a Parquet --input-file (*.parquet) only")
-    parse = raw_item if args.lines else parse_item
+    parse = engine.raw_item if args.lines else engine.parse_item
     source = _open_input(args.input_file)
     if args.input_file != "-":
         stack.callback(source.close)
-    lines = count_lines(source) if want_total and source.seekable() else None
-    return line_chunks(source, args.chunk_size, MAX_CHUNK_BYTES, parse), lines
+    lines = engine.count_lines(source) if want_total and source.seekable() else None
+    return engine.line_chunks(source, args.chunk_size, engine.MAX_CHUNK_BYTES, parse), lines
 
 
 def _sink_of(args: argparse.Namespace, stack: contextlib.ExitStack) -> Callable[[int, list[Any]], None]:
     """Where each chunk's results go: JSON Lines, or Parquet for a *.parquet --output."""
-    from extism_fast.cli import batch_dist as cli_batch_dist
+    from extism_fast.cli import batch_dist as cli_batch_dist, batch_engine as engine
     if cli_batch_dist.is_parquet(args.output):
         return stack.enter_context(cli_batch_dist.parquet_sink(args.output, lambda: _output_file(args.output, stack)))
     if args.output == "-":
         sys.stdout.flush()  # what was written before goes first
         binary = getattr(sys.stdout, "buffer", None)
         if binary is None:  # a text stream in memory (contextlib.redirect_stdout): no encoding
-            return json_lines_sink(sys.stdout.write)
+            return engine.json_lines_sink(sys.stdout.write)
         stack.callback(binary.flush)
     else:
         binary = _output_file(args.output, stack)
@@ -248,17 +266,17 @@ def _sink_of(args: argparse.Namespace, stack: contextlib.ExitStack) -> Callable[
     # `call --json` writes it, so the line stays valid JSON.
     sink = io.TextIOWrapper(binary, encoding="utf-8", errors="backslashreplace", newline="\n")
     stack.callback(sink.detach)  # flushed before the file is closed and renamed; stdout stays open
-    return json_lines_sink(sink.write)
+    return engine.json_lines_sink(sink.write)
 
 
 def _runner_of(args: argparse.Namespace, stack: contextlib.ExitStack, compiled: Any, kwargs: dict) -> Any:
     """``run(chunks, emit, progress)`` on a local PluginPool, or on Dask with --dask-*."""
     import extism_fast
-    from extism_fast.cli import batch_dist as cli_batch_dist
+    from extism_fast.cli import batch_dist as cli_batch_dist, batch_engine as engine
     if args.dask_scheduler is None and args.dask_local is None:
         pool = extism_fast.PluginPool(compiled, size=args.workers, **kwargs)
         stack.callback(pool.close)
-        return lambda chunks, emit, progress: process_chunks(pool, args.function, chunks, emit, progress=progress)
+        return lambda chunks, emit, progress: engine.process_chunks(pool, args.function, chunks, emit, progress=progress)
     from extism_fast.scale._workers import PluginRef
     client = stack.enter_context(cli_batch_dist.dask_client(args.dask_scheduler, args.dask_local))
     return cli_batch_dist.dask_runner(client, PluginRef(compiled, args.workers, **kwargs), args.function)
@@ -267,8 +285,9 @@ def _runner_of(args: argparse.Namespace, stack: contextlib.ExitStack, compiled: 
 def run_batch_command(args: argparse.Namespace) -> int:
     """Run ``extism-fast batch`` with parsed ``args``; return the exit status."""
     import extism_fast
+    from extism_fast.cli import batch_engine as engine
     from extism_fast.cli.batch_dist import SetupError
-    progress: Progress | TqdmProgress | None = None
+    progress: engine.Progress | engine.TqdmProgress | None = None
     want_progress = args.progress or (_isatty(sys.stderr) and not (args.no_progress or args.quiet))
     with cli_options.plugin_logging(args.log_level):
         try:
@@ -283,7 +302,7 @@ def run_batch_command(args: argparse.Namespace) -> int:
                     raise compiled._function_not_found(args.function)
                 run = _runner_of(args, stack, compiled, kwargs)
                 if want_progress:
-                    progress = make_progress(sys.stderr, total)
+                    progress = engine.make_progress(sys.stderr, total)
                 emit = _sink_of(args, stack)  # last: a run that cannot start writes no output file
                 summary = run(chunks, emit, progress)
         except cli_options.UsageError as exc:

@@ -13,12 +13,13 @@ from __future__ import annotations
 import base64
 import binascii
 import collections
-import concurrent.futures
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
+
+from extism_fast.cli.options import DEFAULT_CHUNK_SIZE, MAX_CHUNK_BYTES
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -40,10 +41,6 @@ __all__ = [
     "run_chunks",
 ]
 
-#: Items per pool.map round, unless --chunk-size says otherwise.
-DEFAULT_CHUNK_SIZE = 4096
-#: A round also ends once its inputs reach this many bytes (then holds at least one item).
-MAX_CHUNK_BYTES = 64 << 20
 
 _encode_str = json.JSONEncoder(ensure_ascii=False).encode
 _decode = json.JSONDecoder().decode
@@ -352,6 +349,8 @@ def process_chunks(pool: Any, function: str, chunks: Iterable[list[Any]], emit: 
                    *, progress: Progress | TqdmProgress | None = None) -> BatchSummary:
     """:func:`run_chunks` on ``pool`` in this process: one chunk at a time runs off the main
     thread while the next is read."""
+    import concurrent.futures  # not at import: `extism-fast --help` and `call` do not need it
+
     # One worker: pool.map runs one chunk at a time, in order, off the main thread.
     executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="extism-fast-batch")
     try:

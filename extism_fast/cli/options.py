@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import logging
 import os
 import re
 import sys
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
-import attrs
-
 from extism_fast.host.logs import LOG_LEVELS as _LOG_LEVELS, LOGGER_NAME
-from extism_fast.manifest import U64_MAX
+
+# attrs, the manifest classes and logging load when a manifest is built or --log-level is given:
+# `extism-fast --help` needs none of them (tests/test_cold_start.py).
 
 PROG = "extism-fast"
 EXIT_OK = 0
@@ -33,6 +31,14 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command ended by Ctrl
 MAX_TIMEOUT_MS = (2**64 - 1) // 1_000_000
 #: The largest ``--max-pages``: the Extism manifest's ``max_pages`` is a u32.
 MAX_PAGES = 2**32 - 1
+#: ``batch``: items per pool.map round, unless --chunk-size says otherwise (here, not in the batch
+#: engine, so that the parser loads no engine).
+DEFAULT_CHUNK_SIZE = 4096
+#: ``batch``: a round also ends once its inputs reach this many bytes (then holds at least one item).
+MAX_CHUNK_BYTES = 64 << 20
+#: The largest --var-max, --http-response-max and --fuel: the manifest's U64_MAX (importing it
+#: would load the manifest classes; tests/test_cli_bad_input.py checks they agree).
+U64_MAX = 2**64 - 1
 
 #: Flags of the official ``extism`` CLI that extism-fast does not take, and why.
 UNSUPPORTED_OFFICIAL_FLAGS = {
@@ -171,6 +177,8 @@ def _json_kind(value: Any) -> str:
 def set_config(text: str) -> dict[str, str]:
     """``--set-config``: a JSON object of string values. Errors name the key, never a value
     (config values are secrets)."""
+    import json  # --set-config only
+
     try:
         value = json.loads(text)
     except (ValueError, RecursionError):
@@ -366,6 +374,8 @@ def _refuse_manifest_as_module(path: str) -> None:
 
 def _relative_to(base: str, source):
     """``source`` with a relative file path made relative to ``base`` (a manifest's directory)."""
+    import attrs
+
     from extism_fast import WasmFile
 
     if isinstance(source, WasmFile) and not os.path.isabs(source.path):
@@ -389,6 +399,8 @@ def _memory_changes(args: argparse.Namespace) -> dict[str, int]:
 
 def build_manifest(args: argparse.Namespace):
     """The :class:`~extism_fast.Manifest` the plugin options describe."""
+    import attrs
+
     from extism_fast import Manifest, ManifestError, MemoryOptions
 
     path = args.plugin
@@ -439,6 +451,8 @@ def plugin_logging(level: int | None) -> Iterator[None]:
     if level is None:
         yield
         return
+    import logging
+
     logger = logging.getLogger(LOGGER_NAME)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))

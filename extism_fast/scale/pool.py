@@ -23,6 +23,7 @@ from typing import (TYPE_CHECKING, Any, AsyncIterable, AsyncIterator, Callable, 
 from extism_fast._runtime import CompiledPlugin, Plugin, _arrow_call_many, parse_output
 from extism_fast.scale.arrow import combine as arrow_combine, is_arrow, is_chunked_array
 from extism_fast.scale.arrow import output_type as arrow_output_type, split as arrow_split
+from extism_fast.scale import MAX_POOL_SIZE
 from extism_fast.errors import CancelledError, Error, InputTypeError, PoolTimeoutError, checked_input, reindexed
 from extism_fast.host.functions import HOST_FN_REGISTRY, Function
 
@@ -36,9 +37,6 @@ _T = TypeVar("_T")
 
 __all__ = ["PluginPool", "PooledPlugin", "MAX_POOL_SIZE"]
 
-#: The largest ``size`` of a PluginPool: one thread and one instance each; a typo such as
-#: ``size=10**9`` fails here instead of exhausting the machine's memory.
-MAX_POOL_SIZE = 4096
 
 _CLOSED = "plugin pool is closed"
 #: How often a call waiting for a free instance checks whether close() began.
