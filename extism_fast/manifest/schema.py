@@ -753,15 +753,21 @@ def _read_source(where: str, source: WasmSource,
     return _fetch_url(where, source), None
 
 
+def stat_identity(st: os.stat_result) -> tuple[int, ...]:
+    """What no write to a file leaves all unchanged: its device, inode, size, mtime and ctime (which
+    no program can set back). A module file's identity is its path and this; the compile cache's
+    seals record it of an entry (runtime/compile_cache.py)."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 def _file_identity(path: str, before: os.stat_result, after: os.stat_result, length: int) -> tuple[Any, ...] | None:
     """The identity of the regular file at ``path``, read whole between the two stats, or None: it
     changed meanwhile, or too recently to be told apart from a later change (FILE_IDENTITY_SETTLE_NS)."""
     import stat
     import time
 
-    identity = (path, after.st_dev, after.st_ino, after.st_size, after.st_mtime_ns, after.st_ctime_ns)
-    if (not stat.S_ISREG(after.st_mode) or length != after.st_size
-            or identity[1:] != (before.st_dev, before.st_ino, before.st_size, before.st_mtime_ns, before.st_ctime_ns)
+    identity = (path, *stat_identity(after))
+    if (not stat.S_ISREG(after.st_mode) or length != after.st_size or identity[1:] != stat_identity(before)
             or time.time_ns() - max(after.st_ctime_ns, after.st_mtime_ns) < FILE_IDENTITY_SETTLE_NS):
         return None
     return identity

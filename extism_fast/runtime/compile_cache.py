@@ -114,7 +114,9 @@ def _owned_by_you(st: os.stat_result) -> bool:
 def _identity(st: os.stat_result) -> bytes:
     """What a seal records of an entry: no write to the file leaves all of it unchanged (its ctime,
     which no program can set, moves with every write, rename or utime)."""
-    return repr((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)).encode()
+    from extism_fast.manifest.schema import stat_identity  # loaded with the first plugin
+
+    return repr(stat_identity(st)).encode()
 
 
 def _read_entry(path: Path, limit: int) -> Optional[Tuple[bytes, os.stat_result]]:
