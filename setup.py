@@ -10,7 +10,9 @@ LD_PRELOAD; tests/test_sanitizers.py builds one into a copy of the tree and runs
 The C struct of the options C enforces, instance_settings, is generated first into
 build/generated/instance_settings.h from their one declaration in Python (extism_fast/runtime/options.py,
 C_SETTINGS: docs/ARCHITECTURE.md, "How to add... A manifest option"); every compilation of kernel_c
-gets that directory in its include path.
+gets that directory in its include path. The runtime's table of the same fields (their names, types
+and a plain plugin's values: options.settings_tables) is generated with it, into
+extism_fast/runtime/built_settings.py (git-ignored, as the Cython-generated C).
 """
 
 import importlib
@@ -28,29 +30,33 @@ KERNEL_SOURCES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "kernel_c").gl
 KERNEL_HEADERS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "kernel_c").glob("*.h"))
 GENERATED = "build/generated"  # headers made from Python declarations (relative to ROOT, as the paths above)
 SETTINGS_HEADER = f"{GENERATED}/instance_settings.h"
+SETTINGS_TABLE = "extism_fast/runtime/built_settings.py"
 
 
-def write_settings_header() -> None:
-    """Write SETTINGS_HEADER from runtime/options.py's c_settings_header(), only when its text
-    changes (a rewrite would rebuild every kernel object). The package's __init__ imports the
-    extension this builds: options.py is imported under a bare stand-in package instead."""
+def write_settings_files() -> None:
+    """Write SETTINGS_HEADER and SETTINGS_TABLE from runtime/options.py's c_settings_header() and
+    c_settings_table(), each only when its text changes (a rewrite would rebuild every kernel object).
+    The package's __init__ imports the extension this builds: options.py is imported under a bare
+    stand-in package instead."""
     saved = {name: module for name, module in sys.modules.items() if name.split(".")[0] == "extism_fast"}
     package = types.ModuleType("extism_fast")
     package.__path__ = [str(ROOT / "extism_fast")]
     sys.modules["extism_fast"] = package
     try:
-        text = importlib.import_module("extism_fast.runtime.options").c_settings_header()
+        options = importlib.import_module("extism_fast.runtime.options")
+        texts = {SETTINGS_HEADER: options.c_settings_header(), SETTINGS_TABLE: options.c_settings_table()}
     finally:
         for name in [name for name in sys.modules if name.split(".")[0] == "extism_fast"]:
             del sys.modules[name]
         sys.modules.update(saved)
-    path = ROOT / SETTINGS_HEADER
-    if not path.exists() or path.read_text() != text:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+    for relative, text in texts.items():
+        path = ROOT / relative
+        if not path.exists() or path.read_text() != text:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
 
 
-write_settings_header()
+write_settings_files()
 # Hidden visibility: the kernel's functions are called only from inside the extension, so calls
 # between them are direct (no PLT) and may be inlined (semantic interposition would forbid both).
 KERNEL_CFLAGS = ["-O2", "-std=gnu99", "-fPIC", "-fvisibility=hidden", "-Wall", "-Wextra", "-Werror"]

@@ -42,7 +42,7 @@ cdef _call_error(Plugin plugin, name, call_result *r):
     if status == CALL_INSTANTIATE and r.failure == FAILURE_LIMIT:
         return MemoryLimitError(
             f"cannot instantiate the plugin for '{name}': {message} (manifest.memory.max_pages = "
-            f"{plugin._options.manifest.memory.max_pages}, the budget of all its memories)")
+            f"{plugin.compiled_plugin.manifest.memory.max_pages}, the budget of all its memories)")
     if status in (CALL_INSTANTIATE, CALL_POOL_EXHAUSTED):
         return CallError(f"plugin function '{name}' could not start: {_trap_summary(message)}")
     if status == CALL_HOST_FAILURE:

@@ -150,35 +150,46 @@ cdef class CompiledPlugin:
 
     def __init__(self, plugin, bint wasi=False, functions=HOST_FN_REGISTRY, *, config=None, fuel=None,
                  cache=None, interruptible=None):
-        if self.manifest is not None:  # plugins may be running on this compilation
+        if self._source is not None:  # plugins may be running on this compilation
             raise Error("CompiledPlugin.__init__ has already run on this object: create a new one")
-        # With attrs, pathlib and hashlib: loaded by the first plugin, not by the import.
-        from extism_fast.manifest import coerce_source
+        from extism_fast.manifest.plain import plain_source
         from extism_fast.runtime.compile_cache import cache_from_argument
 
         _load_options()
+        # A plain plugin (one module, no option: most are) needs no Manifest until one is asked
+        # for (the manifest classes load then: attrs, ~20 ms of a fresh process).
+        self._source = plain_source(plugin) if config is None else None
+        if self._source is None:
+            from extism_fast.manifest import coerce_source
 
-        self.manifest = coerce_source(plugin, config=config)
+            self._source = coerce_source(plugin, config=config)
         self._cache = cache_from_argument(cache)
         self.wasi = wasi
-        self.interruptible = _options.compile_options(self.manifest, wasi, fuel, interruptible)
+        self.interruptible = _options.compile_options(self._source, wasi, fuel, interruptible)
         self.fuel = fuel
         self._default_options = {}
         # Several functions with one namespace and name: the last wins, as in the official SDK.
         unique = {(f.namespace, f.name): f for f in (functions or ())}
         self.functions = list(unique.values())
         self._entries = [_HostFunctionEntry(f) for f in self.functions]
-        self._modules = self.manifest.load_modules()
+        self._modules = self._source.load_modules()
         self._compilations = {}
         self.c = self._compilation(_engine_for(fuel is not None, self.interruptible, self._cache))
         self._list_exports()
         signals_restore()  # not per call: README, "Wasm traps and crash handlers"
 
+    @property
+    def manifest(self):
+        """The plugin's Manifest (a plain plugin's is made when first read)."""
+        if isinstance(self._source, _PlainSource):
+            return (<object>self._source).manifest()
+        return self._source
+
     def __repr__(self):
-        if self.manifest is None:
+        if self._source is None:
             return f"<{_type_name(self)} (not initialized)>"
         fuel = "" if self.fuel is None else f" fuel={self.fuel}"
-        return (f"<{_type_name(self)} main={self.manifest.describe_main()} modules={len(self.manifest.wasm)} "
+        return (f"<{_type_name(self)} main={self._source.describe_main()} modules={len(self._modules)} "
                 f"wasi={self.wasi}{fuel}>")
 
     cdef compiled_plugin *_compilation(self, engine_bundle *engine) except NULL:
@@ -269,7 +280,7 @@ cdef class CompiledPlugin:
         WAT is converted here when the module is to be compiled (no source, no cache entry)."""
         cdef const uint8_t[::1] payload
         cdef module_source *m
-        from extism_fast.manifest import looks_like_wat
+        from extism_fast.manifest.plain import looks_like_wat
 
         for i, module in enumerate(modules):
             m = &request.modules[i]
@@ -370,7 +381,7 @@ def _defined_memories(list modules):
     """(minimum size in bytes, defined by main) of every memory each module defines; MemoryLimitError
     naming it when a minimum does not fit in 64 bits (what the store's checks take). A binary that
     cannot be read (never one wasmtime validated) adds nothing."""
-    from extism_fast.manifest import U64_MAX
+    from extism_fast.manifest.limits import U64_MAX
     from extism_fast.runtime.wasm_sections import defined_memory_sizes
     found = []
     for module in modules:

@@ -134,15 +134,15 @@ cdef class Plugin:
                             "super().__init__())")
             if not defaults:
                 _options.check_compiled_options(compiled, wasi, functions, fuel, HOST_FN_REGISTRY)
-            manifest = compiled.manifest
+            manifest = compiled._source
             if config is not None:
                 from extism_fast.manifest import coerce_source
 
-                manifest = coerce_source(manifest, config=config)
+                manifest = coerce_source(compiled.manifest, config=config)
         else:
             compiled = CompiledPlugin(plugin, wasi, functions, config=config, fuel=fuel,
                                       interruptible=interruptible)
-            manifest = compiled.manifest
+            manifest = compiled._source
         self.compiled_plugin = compiled
         self._c = compiled.c
         if interruptible is not None and _options.resolve_interruptible(manifest, interruptible) != compiled.interruptible:
@@ -150,13 +150,13 @@ cdef class Plugin:
         if defaults:
             options = compiled._default_options.get(environment)
             if options is None:
-                options = _options.plugin_options(compiled, compiled.manifest, environment)
+                options = _options.plugin_options(compiled, compiled._source, environment)
                 if len(compiled._default_options) > 8:  # the environment keeps changing: keep the latest
                     compiled._default_options.clear()
                 compiled._default_options[environment] = options
             else:
                 options.check_mounts()
-            if manifest is not compiled.manifest:
+            if manifest is not compiled._source:
                 options = options.with_config(manifest)
         else:
             options = _options.plugin_options(compiled, manifest, environment, wasi_stdio=wasi_stdio, strict=strict,
@@ -313,7 +313,7 @@ cdef class Plugin:
         if self.compiled_plugin is None:
             return f"<{_type_name(self)} (not initialized)>"
         state = "closed" if self._closed or self.inst == NULL else "running a call" if self._busy else "open"
-        return f"<{_type_name(self)} main={self.compiled_plugin.manifest.describe_main()} {state}>"
+        return f"<{_type_name(self)} main={self.compiled_plugin._source.describe_main()} {state}>"
 
     def cancel_handle(self):
         """A CancelHandle that cancels this plugin's running call from another thread.

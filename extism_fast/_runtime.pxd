@@ -51,7 +51,7 @@ cdef class _Compilation:
 # _compiled_plugin.pxi
 cdef class CompiledPlugin:
     cdef compiled_plugin *c  # the first compilation's (see _compilations)
-    cdef readonly object manifest
+    cdef object _source      # its Manifest, or the PlainSource standing for it (manifest/plain.py)
     cdef readonly bint wasi
     cdef readonly list functions
     cdef readonly object fuel

@@ -41,16 +41,17 @@ from extism_fast.errors import (
 )
 from extism_fast.host.functions import Function, Val, ValType, HOST_FN_REGISTRY
 
-# runtime/options.py reads the manifest's attrs classes, so it loads with the first Plugin or
-# CompiledPlugin, not with the package: _load_options sets these then.
-_C_INT64 = _C_UINT64 = _ENVIRONMENT = None
+# runtime/options.py loads with the first Plugin or CompiledPlugin, not with the package:
+# _load_options sets these then.
+_C_INT64 = _C_UINT64 = _ENVIRONMENT = _PlainSource = None
 cdef object _options = None  # the module
 
 
 cdef _load_options():
-    global _C_INT64, _C_UINT64, _ENVIRONMENT, _options
+    global _C_INT64, _C_UINT64, _ENVIRONMENT, _options, _PlainSource
     if _options is not None:
         return
+    from extism_fast.manifest.plain import PlainSource as _PlainSource
     from extism_fast.runtime import options
 
     _C_INT64, _C_UINT64, _ENVIRONMENT = options.C_INT64, options.C_UINT64, options.ENVIRONMENT

@@ -30,15 +30,17 @@ IMPORT = {
     "extism_fast.runtime", "extism_fast.runtime.debug_dumps", "extism_fast.runtime.options",
     "extism_fast.runtime.pickling",
 }
-#: What a first ``Plugin(bytes).call`` adds: the manifest (attrs, whose own modules are allowed by
-#: prefix, and what attrs imports: inspect, platform, ...) and the compile cache (hashlib, pathlib).
+#: What a first ``Plugin(bytes).call`` adds: the plain plugin (manifest/plain.py, not the manifest
+#: classes: no attrs) and the compile cache (hashlib, pathlib).
 FIRST_CALL = IMPORT | {
-    "_ast", "_blake2", "_contextvars", "_hashlib", "_opcode", "_struct", "ast", "base64", "binascii",
-    "contextvars", "copy", "dis", "errno", "fnmatch", "hashlib", "inspect", "ipaddress", "linecache", "ntpath",
-    "opcode", "pathlib", "platform", "struct", "token", "tokenize", "unicodedata", "urllib", "urllib.parse",
-    "extism_fast.host.urls", "extism_fast.manifest", "extism_fast.manifest.schema", "extism_fast.manifest.sources",
+    "_blake2", "_hashlib", "errno", "fnmatch", "hashlib", "ipaddress", "ntpath", "pathlib", "urllib", "urllib.parse",
+    "extism_fast.manifest", "extism_fast.manifest.files", "extism_fast.manifest.limits", "extism_fast.manifest.plain",
+    "extism_fast.runtime.built_settings",
     "extism_fast.runtime.compile_cache", "extism_fast.runtime.wasm_sections",
 }
+#: Never loaded by a first call of a plain plugin: the manifest classes (they load when a Manifest
+#: is given or ``CompiledPlugin.manifest`` is read).
+NOT_FOR_PLAIN = ("attr", "attrs", "extism_fast.manifest.schema", "extism_fast.manifest.sources")
 #: What the command line's parser adds (argparse, and shutil for its terminal width) and its
 #: modules: no batch engine, no pool, no JSON, no logging (each loads with the option that needs it).
 _PARSER = {
@@ -52,6 +54,10 @@ HELP = IMPORT | _PARSER
 CALL = FIRST_CALL | _PARSER | {
     # writes the .id record of the plugin file once it is 2 s old (whichever run that is)
     "extism_fast._files",
+    # the command line builds a Manifest (cli/options.py, build_manifest): attrs and what it imports
+    "_ast", "_contextvars", "_opcode", "_struct", "ast", "base64", "binascii", "contextvars", "copy", "dis",
+    "inspect", "linecache", "opcode", "platform", "struct", "token", "tokenize", "unicodedata",
+    "extism_fast.host.urls", "extism_fast.manifest.schema", "extism_fast.manifest.sources",
 }
 #: Not loaded by ``extism-fast --help`` (attrs is allowed elsewhere as a third-party prefix, so it
 #: is named here), nor by a plain ``call`` for those after "attrs".
@@ -81,7 +87,7 @@ _FIRST_CALL = _REPORT + textwrap.dedent("""
     import extism_fast
     with open(sys.argv[1], "rb") as f:
         wasm = f.read()
-    with extism_fast.Plugin(wasm) as plugin:
+    with extism_fast.Plugin(wasm if sys.argv[2] == "bytes" else sys.argv[1]) as plugin:
         assert plugin.call("count_vowels", b"hello") == b'{"count": 2}'
     _write()
 """)
@@ -133,9 +139,11 @@ def test_the_import_loads_only_what_it_needs(tmp_path):
     assert not loaded & {"attr", "attrs", "logging", "extism_fast.manifest", "extism_fast.runtime.compile_cache"}
 
 
-def test_a_first_call_loads_only_what_it_needs(tmp_path, wasm_path):
-    _check("import extism_fast and a first Plugin(bytes).call", _loaded(tmp_path, _FIRST_CALL, str(wasm_path(COUNT))),
-           FIRST_CALL)
+@pytest.mark.parametrize("given", ["bytes", "path"])
+def test_a_first_call_loads_only_what_it_needs(tmp_path, wasm_path, given):
+    loaded = _loaded(tmp_path, _FIRST_CALL, str(wasm_path(COUNT)), given)
+    _check(f"import extism_fast and a first Plugin({given}).call", loaded, FIRST_CALL)
+    assert not loaded & set(NOT_FOR_PLAIN), sorted(loaded & set(NOT_FOR_PLAIN))
 
 
 def test_help_loads_only_what_it_needs(tmp_path):

@@ -533,9 +533,9 @@ def _settled(path, age=10):
 
 @pytest.fixture
 def settle_fast(monkeypatch):
-    from extism_fast.manifest import schema
+    from extism_fast.manifest import files
 
-    monkeypatch.setattr(schema, "FILE_IDENTITY_SETTLE_NS", 50_000_000)  # 50 ms
+    monkeypatch.setattr(files, "FILE_IDENTITY_SETTLE_NS", 50_000_000)  # 50 ms
     time.sleep(0.06)
 
 
@@ -545,9 +545,9 @@ def _record(cache_dir):
 
 
 def test_a_settled_module_file_is_found_by_its_identity_not_hashed(cache_dir, tmp_path, wasm_path, monkeypatch):
-    from extism_fast.manifest import schema
+    from extism_fast.manifest import files
 
-    monkeypatch.setattr(schema, "FILE_IDENTITY_SETTLE_NS", 50_000_000)
+    monkeypatch.setattr(files, "FILE_IDENTITY_SETTLE_NS", 50_000_000)
     path = tmp_path / "plugin.wasm"
     shutil.copy(wasm_path(COUNT), path)
     time.sleep(0.06)

@@ -774,3 +774,59 @@ def test_manifest_files_are_read_as_the_official_sdk_reads_them(tmp_path, monkey
     assert coerce_source(tmp_path / "module.json") == Manifest([WasmFile(str(tmp_path / "module.json"))])
     (tmp_path / "bad.toml").write_text("wasm = [")
     assert err(ManifestError, coerce_source, tmp_path / "bad.toml").startswith("manifest: not a JSON object, and invalid TOML")
+
+
+def _plain_cases(tmp_path):
+    """(what, source) pairs: the plain plugins, and sources that are not (each a manifest, an
+    error, or a module with something to say), for plain_source against coerce_source."""
+    (tmp_path / "m.wasm").write_bytes(WASM)
+    (tmp_path / "m.wat").write_text(";; a comment\n" + WAT)
+    (tmp_path / "wat.toml").write_text(WAT)  # a .toml file is a manifest, whatever it holds
+    (tmp_path / "m.json").write_text(json.dumps({"wasm": [{"data": WASM_B64}]}))
+    (tmp_path / "dir").mkdir()
+    plain = [("wasm bytes", WASM), ("bytearray", bytearray(WASM)), ("memoryview", memoryview(WASM)),
+             ("WAT bytes", WAT.encode()), ("WAT text", WAT), ("WAT after comments", "(; c ;) ;; d\n" + WAT),
+             ("wasm path", str(tmp_path / "m.wasm")), ("WAT Path", tmp_path / "m.wat")]
+    other = [("JSON text", json.dumps({"wasm": [{"data": WASM_B64}]})), ("TOML text", 'wasm = [{data = "AA=="}]'),
+             ("JSON file", str(tmp_path / "m.json")), (".toml file", str(tmp_path / "wat.toml")),
+             ("missing file", str(tmp_path / "nope.wasm")), ("directory", str(tmp_path / "dir")),
+             ("not wasm bytes", b"\x01\x02"), ("WAT with a lone surrogate", "(module) \ud800"),
+             ("path with NUL", str(tmp_path / "m.wasm") + "\0"), ("bytes path", (tmp_path / "m.wasm").as_posix().encode()),
+             ("Manifest", Manifest([WasmData(WASM)])), ("dict", {"wasm": [{"data": WASM}]}),
+             ("a source", WasmData(WASM)), ("int", 3)]
+    return plain, other
+
+
+def test_plain_sources_stand_for_the_manifest_coerce_source_makes(tmp_path):
+    """A plain plugin (manifest/plain.py: one module, no option, read without the manifest classes)
+    is exactly what coerce_source makes of the same source; everything else is left to it, so its
+    messages stay the only ones."""
+    from extism_fast.manifest.plain import PlainSource, plain_source
+
+    plain, other = _plain_cases(tmp_path)
+    for what, source in plain:
+        found = plain_source(source)
+        assert isinstance(found, PlainSource), what
+        assert found.manifest() == coerce_source(source), what
+        assert found.describe_main() == coerce_source(source).describe_main(), what
+        loaded, = found.load_modules()
+        expected = coerce_source(source).load_modules()[0]
+        assert [getattr(loaded, a) for a in ("name", "data", "is_main", "file_identity")] == [
+            getattr(expected, a) for a in ("name", "data", "is_main", "file_identity")], what
+    for what, source in other:
+        assert plain_source(source) is None, what
+
+
+def test_a_plain_file_read_fails_as_the_manifest_s_would(tmp_path):
+    """The file of a plain plugin removed between sniffing and loading: load_modules' message."""
+    from extism_fast.manifest.plain import plain_source
+
+    path = tmp_path / "m.wasm"
+    path.write_bytes(WASM)
+    found = plain_source(str(path))
+    path.unlink()
+    with pytest.raises(ManifestError) as plain_error:
+        found.load_modules()
+    with pytest.raises(ManifestError) as manifest_error:
+        Manifest([WasmFile(str(path))]).load_modules()
+    assert str(plain_error.value) == str(manifest_error.value) == f"manifest.wasm[0].path: no such file: {str(path)!r}"

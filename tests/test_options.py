@@ -12,11 +12,13 @@ import re
 
 import attrs
 import pytest
+from conftest import COUNT
 
 import extism_fast as ef
 from extism_fast import _runtime
 from extism_fast.runtime import options
 from extism_fast.manifest import WASM_PAGE_SIZE
+import extism_fast.manifest.plain  # noqa: F401 (ef.manifest.plain)
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 KERNEL_C = ROOT / "kernel_c"
@@ -160,6 +162,33 @@ def test_the_build_compiled_the_declared_settings():
     by_hand = [p.name for p in KERNEL_C.glob("*.h") if re.search(r"struct\s+instance_settings\s*\{", p.read_text())]
     assert by_hand == []
     assert '#include "instance_settings.h"' in (KERNEL_C / "instance_state.h").read_text()
+
+
+def test_the_runtime_was_built_with_the_declared_table():
+    """The runtime's copy of the declarations (runtime/built_settings.py, generated with the header):
+    the fields in C's order, and a plain plugin's values, which are what the declarations give a
+    Manifest of one module with no option; a stale build fails here."""
+    assert (ROOT / "extism_fast" / "runtime" / "built_settings.py").read_text() == options.c_settings_table()
+    assert options.settings_tables().fields == tuple((s.name, s.c_type) for s in options.C_SETTINGS)
+    keywords = {"fuel": 5, "wasi": 1, "wasi_stdio": 2, "strict": 1}
+    plain = ef.manifest.plain.PlainSource(data=b"\0asm\1\0\0\0")
+    assert options.c_settings(plain, keywords) == options.c_settings(plain.manifest(), keywords)
+    assert options.c_settings(plain, keywords)._asdict() == {
+        "timeout_ns": 0, "max_memory_bytes": -1, "max_var_bytes": ef.manifest.DEFAULT_MAX_VAR_BYTES,
+        "max_table_elements": ef.manifest.DEFAULT_MAX_TABLE_ELEMENTS, **keywords}
+    assert [value is None for value in options.settings_tables().plain] == [
+        s.name in keywords for s in options.C_SETTINGS]
+
+
+def test_a_plain_plugin_gets_the_options_of_its_manifest(wasm_path):
+    """Plugin(path) resolves no Manifest (manifest/plain.py) yet runs under exactly the options
+    Plugin(Manifest([WasmFile(path)])) does."""
+    path = str(wasm_path(COUNT))
+    plain, full = ef.Plugin(path), ef.Plugin(ef.Manifest([ef.WasmFile(path)]))
+    assert isinstance(plain._options.manifest, ef.manifest.plain.PlainSource)
+    assert plain._options._replace(manifest=None, packed=[]) == full._options._replace(manifest=None, packed=[])
+    assert plain.compiled_plugin.manifest == full.compiled_plugin.manifest
+    assert plain.compiled_plugin.manifest is plain.compiled_plugin.manifest  # made once
 
 
 def test_each_option_c_enforces_is_declared_once_and_read_in_c():

@@ -27,6 +27,10 @@ import attrs
 
 from extism_fast.errors import CallError, HashMismatchError, ManifestError
 from extism_fast.host.urls import HTTP_TOKEN, URL_CONTROL_CHARS, redact_url
+from extism_fast.manifest.limits import (DEFAULT_MAX_HTTP_RESPONSE_BYTES, DEFAULT_MAX_TABLE_ELEMENTS,
+                                         DEFAULT_MAX_VAR_BYTES, U32_MAX, U64_MAX, URL_FETCH_TIMEOUT_S, WASM_MAGIC,
+                                         WASM_PAGE_SIZE)  # noqa: F401 (re-exported)
+from extism_fast.manifest.files import read_module_file
 
 __all__ = [
     "DEFAULT_MAX_VAR_BYTES",
@@ -44,30 +48,12 @@ __all__ = [
     "merge_config",
 ]
 
-#: Default cap on the total size of a plugin instance's variables (``memory.max_var_bytes``).
-DEFAULT_MAX_VAR_BYTES: int = 1 << 20
-#: Default cap on an HTTP response body a plugin may receive (``memory.max_http_response_bytes``).
-DEFAULT_MAX_HTTP_RESPONSE_BYTES: int = 50 << 20
-#: Size of one wasm linear-memory page, the unit of ``memory.max_pages``.
-WASM_PAGE_SIZE: int = 64 * 1024
-#: The first four bytes of every wasm binary (WAT text never starts with them).
-WASM_MAGIC = b"\0asm"
-#: Seconds a ``WasmUrl`` download may take before it fails.
-URL_FETCH_TIMEOUT_S: float = 30.0
-
 # The module name of the Extism kernel (the ABI): a plugin module cannot take it (the official
 # runtime refuses it as a duplicate module). Other host namespaces, such as extism:host/user, may
 # be module names: that module then provides those imports (see import_plan.h).
 _RESERVED_NAME = "extism:host/env"
 
 _HEX64 = re.compile(r"[0-9A-Fa-f]{64}")
-#: Largest ``memory.max_pages``: a u32, as in the official runtime (x 64 KiB still fits C's int64).
-U32_MAX: int = (1 << 32) - 1
-#: Largest byte cap, ``timeout_ms`` and ``fuel`` (a u64).
-U64_MAX: int = (1 << 64) - 1
-#: The default cap on each table's elements: what a pooled instance's table slot holds, so table.grow
-#: cannot take host memory without bound (~8 bytes an element).
-DEFAULT_MAX_TABLE_ELEMENTS = 1 << 20
 
 # Field-path prefix used by validation messages. Direct construction reports e.g. "WasmData.hash";
 # ``Manifest.from_dict`` sets this so the same validators report "manifest.wasm[1].hash" without
@@ -726,12 +712,6 @@ class Manifest:
         return [*others, main_module]
 
 
-#: How long a file must have been left unchanged (its ctime, which no program can set) before its
-#: identity stands for its contents: a write within one tick of the filesystem's clock could keep
-#: size and times unchanged, so a file changed this recently is identified by its hash only.
-FILE_IDENTITY_SETTLE_NS = 2_000_000_000
-
-
 def _read_source(where: str, source: WasmSource,
                  base_dir: str | os.PathLike[str] | None) -> tuple[bytes, tuple[Any, ...] | None]:
     """The source's bytes, and for a file its identity (LoadedModule.file_identity) or None."""
@@ -741,36 +721,8 @@ def _read_source(where: str, source: WasmSource,
         path = source.path
         if base_dir is not None and not os.path.isabs(path):
             path = os.path.join(os.fspath(base_dir), path)
-        try:
-            with open(path, "rb") as f:
-                before = os.fstat(f.fileno())
-                data = f.read()
-                return data, _file_identity(os.path.abspath(path), before, os.fstat(f.fileno()), len(data))
-        except FileNotFoundError:
-            raise ManifestError(f"{where}.path: no such file: {path!r}") from None
-        except OSError as exc:
-            raise ManifestError(f"{where}.path: cannot read {path!r}: {exc.strerror or exc}") from None
+        return read_module_file(f"{where}.path", path)
     return _fetch_url(where, source), None
-
-
-def stat_identity(st: os.stat_result) -> tuple[int, ...]:
-    """What no write to a file leaves all unchanged: its device, inode, size, mtime and ctime (which
-    no program can set back). A module file's identity is its path and this; the compile cache's
-    seals record it of an entry (runtime/compile_cache.py)."""
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
-def _file_identity(path: str, before: os.stat_result, after: os.stat_result, length: int) -> tuple[Any, ...] | None:
-    """The identity of the regular file at ``path``, read whole between the two stats, or None: it
-    changed meanwhile, or too recently to be told apart from a later change (FILE_IDENTITY_SETTLE_NS)."""
-    import stat
-    import time
-
-    identity = (path, *stat_identity(after))
-    if (not stat.S_ISREG(after.st_mode) or length != after.st_size or identity[1:] != stat_identity(before)
-            or time.time_ns() - max(after.st_ctime_ns, after.st_mtime_ns) < FILE_IDENTITY_SETTLE_NS):
-        return None
-    return identity
 
 
 def _fetch_url(where: str, source: WasmUrl) -> bytes:

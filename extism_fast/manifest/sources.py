@@ -13,36 +13,13 @@ from typing import Any
 import attrs
 
 from extism_fast.errors import ManifestError
+from extism_fast.manifest.plain import (SNIFF_BYTES, file_is_manifest, looks_like_json_object, looks_like_toml,
+                                        looks_like_wat, plain_source)
 from extism_fast.manifest.schema import (_SOURCE_TYPES, WASM_MAGIC, Manifest, WasmData, WasmFile, _check_text,
                                          _fail, _parse_toml, _source_from_dict, merge_config)
 
 __all__ = ["coerce_source", "looks_like_wat", "manifest_format", "manifest_from_text"]
 
-
-
-def _looks_like_json_object(text: str | bytes) -> bool:
-    # WAT and wasm never start with "{", so such input is a JSON manifest or an error — not a module.
-    stripped = text.lstrip()
-    return stripped[:1] in ("{", b"{")
-
-
-def looks_like_wat(text: str | bytes) -> bool:
-    """True when ``text`` starts (after blanks and ``;;`` / ``(; ;)`` comments) with ``(``."""
-    t = text.decode("utf-8", "replace") if isinstance(text, (bytes, bytearray)) else text
-    while True:
-        t = t.lstrip()
-        if t.startswith(";;"):
-            newline = t.find("\n")
-            if newline < 0:
-                return False
-            t = t[newline + 1 :]
-        elif t.startswith("(;"):
-            end = t.find(";)")
-            if end < 0:
-                return False
-            t = t[end + 2 :]
-        else:
-            return t.startswith("(")
 
 
 def _file_source(path: str | os.PathLike[str]) -> WasmFile:
@@ -53,10 +30,6 @@ def _file_source(path: str | os.PathLike[str]) -> WasmFile:
     return WasmFile(path)
 
 
-# Enough of a file to tell a module from a manifest without reading a large module whole.
-_SNIFF_BYTES = 4096
-
-
 def _from_file(path: str | os.PathLike[str]) -> Manifest:
     """A plugin file: a wasm/WAT module, or a manifest file as the official SDK reads one (JSON
     when it starts with ``{``; TOML when named ``*.toml``). Relative paths inside a manifest
@@ -64,9 +37,8 @@ def _from_file(path: str | os.PathLike[str]) -> Manifest:
     source = _file_source(path)
     try:
         with open(path, "rb") as f:
-            head = f.read(_SNIFF_BYTES)
-            is_manifest = not head.startswith(WASM_MAGIC) and (
-                _looks_like_json_object(head) or source.path.lower().endswith(".toml"))
+            head = f.read(SNIFF_BYTES)
+            is_manifest = file_is_manifest(source.path, head)
             text = head + f.read() if is_manifest else b""
     except OSError as exc:
         raise ManifestError(f"plugin source: cannot read {source.path!r}: {exc.strerror or exc}") from None
@@ -83,28 +55,20 @@ def manifest_format(path: str) -> str | None:
     for telling a user who passed a manifest where a module was expected."""
     try:
         with open(path, "rb") as f:
-            head = f.read(_SNIFF_BYTES)
+            head = f.read(SNIFF_BYTES)
     except (OSError, ValueError):
         return None
     if head.startswith(WASM_MAGIC) or looks_like_wat(head):
         return None
-    if _looks_like_json_object(head):
+    if looks_like_json_object(head):
         return "JSON"
     return "TOML" if _TOML_WASM.search(head) else None
-
-
-def _looks_like_toml(text: str | bytes) -> bool:
-    # What is neither JSON, WAT nor a path: TOML needs `key = value`; a path has no line breaks
-    # (a path that exists wins, as in the official SDK).
-    if isinstance(text, str):
-        return "\n" in text or ("=" in text and not os.path.exists(text))
-    return b"=" in text
 
 
 def manifest_from_text(text: str | bytes) -> Manifest:
     """Parse a JSON or TOML manifest (JSON when it starts with ``{``), as the official runtime
     accepts either wherever it takes a manifest."""
-    if _looks_like_json_object(text):
+    if looks_like_json_object(text):
         return Manifest.from_json(text)
     return Manifest.from_dict(_parse_toml(text, "not a JSON object, and invalid TOML"))
 
@@ -120,7 +84,10 @@ def coerce_source(source: Any, config: Mapping[str, str | None] | None = None) -
     :func:`merge_config`).
     """
     manifest: Manifest
-    if isinstance(source, Manifest):
+    plain = plain_source(source)  # the common case; its decisions are this function's
+    if plain is not None:
+        manifest = plain.manifest()
+    elif isinstance(source, Manifest):
         manifest = source
     elif isinstance(source, Mapping):
         manifest = Manifest.from_dict(source)
@@ -133,20 +100,18 @@ def coerce_source(source: Any, config: Mapping[str, str | None] | None = None) -
         ]
         manifest = Manifest(items)
     elif isinstance(source, (bytes, bytearray, memoryview)):
-        data = bytes(source)
-        if data.startswith(WASM_MAGIC) or looks_like_wat(data):
-            manifest = Manifest([WasmData(data)])
-        elif _looks_like_json_object(data) or _looks_like_toml(data):
+        data = bytes(source)  # not a module (plain_source): a manifest, else the compiler says so
+        if looks_like_json_object(data) or looks_like_toml(data):
             manifest = manifest_from_text(data)
         else:
-            manifest = Manifest([WasmData(data)])  # not wasm: the compiler says so
+            manifest = Manifest([WasmData(data)])
     elif isinstance(source, str):
-        if _looks_like_json_object(source):
+        if looks_like_json_object(source):
             manifest = Manifest.from_json(source)
         elif looks_like_wat(source):
             _check_text("plugin source (WAT text)", source)
             manifest = Manifest([WasmData(source.encode("utf-8"))])
-        elif _looks_like_toml(source):
+        elif looks_like_toml(source):
             manifest = Manifest.from_toml(source)
         else:
             manifest = _from_file(source)

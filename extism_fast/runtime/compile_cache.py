@@ -114,7 +114,7 @@ def _owned_by_you(st: os.stat_result) -> bool:
 def _identity(st: os.stat_result) -> bytes:
     """What a seal records of an entry: no write to the file leaves all of it unchanged (its ctime,
     which no program can set, moves with every write, rename or utime)."""
-    from extism_fast.manifest.schema import stat_identity  # loaded with the first plugin
+    from extism_fast.manifest.files import stat_identity
 
     return repr(stat_identity(st)).encode()
 

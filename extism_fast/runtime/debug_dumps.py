@@ -46,7 +46,7 @@ def _vec(items: List[bytes]) -> bytes:
 
 def coredump(memories: List[bytes], process: str = "extism") -> bytes:
     """A core dump module (tool-conventions Coredump.md) of one instance with these memories."""
-    from extism_fast.manifest.schema import WASM_MAGIC, WASM_PAGE_SIZE  # not at import time: attrs
+    from extism_fast.manifest.limits import WASM_MAGIC, WASM_PAGE_SIZE
     from extism_fast.runtime.wasm_sections import MEMORY_SECTION
 
     memory_indices = [_uleb(i) for i in range(len(memories))]

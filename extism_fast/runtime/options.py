@@ -18,23 +18,23 @@ manifest/schema.py when it is parsed).
 from __future__ import annotations
 
 import collections
-import operator
 import os
 from typing import TYPE_CHECKING, Any, NamedTuple, Optional
 
-import attrs
-
 from extism_fast.errors import ManifestError
 from extism_fast.host.logs import LazyLogger
-from extism_fast.manifest import U64_MAX, Manifest, MemoryOptions, check_int_range
-from extism_fast.manifest.schema import CSetting
+from extism_fast.manifest.limits import DEFAULT_MAX_HTTP_RESPONSE_BYTES
+from extism_fast.manifest.plain import PlainSource
 
-# This module loads with the first plugin (manifest, attrs), not with the package (import time).
+# Loaded with the first plugin, not with the package; the manifest classes (attrs) only when a
+# plugin has a Manifest (a plain one has none: manifest/plain.py), or C_SETTINGS is read.
 if TYPE_CHECKING:
     import logging
 
+    from extism_fast.manifest import Manifest
+
 __all__ = ["PluginOptions", "plugin_options", "compile_options", "resolve_interruptible", "ENVIRONMENT",
-           "WASI_STDIO_MODES", "C_SETTINGS", "KEYWORD_SETTINGS", "c_settings_header"]
+           "WASI_STDIO_MODES", "C_SETTINGS", "KEYWORD_SETTINGS", "c_settings_header", "settings_tables"]
 
 logger = LazyLogger()  # logging loads with the first record
 
@@ -50,25 +50,35 @@ WASI_STDIO_MODES = {"inherit": 1, "log": 2, "discard": 0}
 # The options C enforces: each declared once
 # ---------------------------------------------------------------------------------------------
 
-#: The Plugin / CompiledPlugin keywords C receives, set by plugin_options as they are (a manifest
-#: option C enforces is declared on its field, manifest/schema.py, and needs nothing here).
-KEYWORD_SETTINGS = (
-    CSetting("uint64_t", "budget of every call (fuel engine only; CompiledPlugin's fuel); 0 = unmetered",
-             name="fuel"),
-    CSetting("int", "WASI is linked (CompiledPlugin's wasi)", name="wasi"),
-    CSetting("int", "where WASI stdout/stderr go: wasi_stdio_mode (Plugin's wasi_stdio)", name="wasi_stdio"),
-    CSetting("int", "bad kernel accesses trap with a precise message (kernel.h; Plugin's strict)", name="strict"),
-)
-
 #: c_layout()'s kinds of scalar: C's int64_t, uint64_t, int.
 C_INT64, C_UINT64, C_INT = 0, 1, 2
 #: The C types a CSetting may have: (their ctypes name, size, kind for c_layout).
 _C_SCALARS = {"int64_t": ("c_int64", 8, C_INT64), "uint64_t": ("c_uint64", 8, C_UINT64), "int": ("c_int", 4, C_INT)}
 
 
+def _keyword_settings() -> tuple:
+    """The Plugin / CompiledPlugin keywords C receives, set by plugin_options as they are (a manifest
+    option C enforces is declared on its field, manifest/schema.py, and needs nothing here)."""
+    from extism_fast.manifest.schema import CSetting
+
+    return (
+        CSetting("uint64_t", "budget of every call (fuel engine only; CompiledPlugin's fuel); 0 = unmetered",
+                 name="fuel"),
+        CSetting("int", "WASI is linked (CompiledPlugin's wasi)", name="wasi"),
+        CSetting("int", "where WASI stdout/stderr go: wasi_stdio_mode (Plugin's wasi_stdio)", name="wasi_stdio"),
+        CSetting("int", "bad kernel accesses trap with a precise message (kernel.h; Plugin's strict)", name="strict"),
+    )
+
+
 def _manifest_settings() -> tuple:
     """(CSetting named, the getter of the option's value from a Manifest, its default) of each
     manifest option C enforces: Manifest's own fields and manifest.memory's."""
+    import operator
+
+    import attrs
+
+    from extism_fast.manifest import Manifest, MemoryOptions
+
     found = []
     for where, cls in (("", Manifest), ("memory.", MemoryOptions)):
         for field in attrs.fields(cls):
@@ -82,32 +92,82 @@ def _manifest_settings() -> tuple:
     return tuple(found)
 
 
-_MANIFEST_SETTINGS = _manifest_settings()
+class _Declared(NamedTuple):
+    """The declarations read (they need the manifest classes: made on first use, by _declared)."""
 
-#: Every field of C's instance_settings in its order (the 8-byte ones first: no padding between).
-C_SETTINGS: tuple = tuple(sorted(tuple(setting for setting, _, _ in _MANIFEST_SETTINGS) + KEYWORD_SETTINGS,
-                                 key=lambda setting: -_C_SCALARS[setting.c_type][1]))
-if len({setting.name for setting in C_SETTINGS}) != len(C_SETTINGS):
-    raise AssertionError(f"two C settings share a name: {[setting.name for setting in C_SETTINGS]}")
+    c_settings: tuple       # C_SETTINGS
+    keyword_settings: tuple  # KEYWORD_SETTINGS
+    from_manifest: tuple    # (position, getter, default, to_c) of each manifest option C enforces
 
-#: The resolved settings of a PluginOptions: one field per C_SETTINGS entry, in its order (a
-#: namedtuple whose fields type checkers cannot know: Any to them).
-_namedtuple: Any = collections.namedtuple
-Settings = _namedtuple("Settings", [setting.name for setting in C_SETTINGS])
 
-# How c_settings fills each field of Settings (by position: ~2x faster than by keyword).
-_POSITION = {setting.name: i for i, setting in enumerate(C_SETTINGS)}
-_FROM_KEYWORDS = tuple((setting.name, _POSITION[setting.name]) for setting in KEYWORD_SETTINGS)
-_FROM_MANIFEST = tuple((_POSITION[setting.name], get, default, setting.to_c)
-                       for setting, get, default in _MANIFEST_SETTINGS)
+_DECLARED: Optional[_Declared] = None
+
+
+def _declared() -> _Declared:
+    global _DECLARED
+    if _DECLARED is None:
+        manifest_settings, keyword_settings = _manifest_settings(), _keyword_settings()
+        # The 8-byte ones first: no padding between.
+        c_settings = tuple(sorted(tuple(setting for setting, _, _ in manifest_settings) + keyword_settings,
+                                  key=lambda setting: -_C_SCALARS[setting.c_type][1]))
+        if len({setting.name for setting in c_settings}) != len(c_settings):
+            raise AssertionError(f"two C settings share a name: {[setting.name for setting in c_settings]}")
+        position = {setting.name: i for i, setting in enumerate(c_settings)}
+        _DECLARED = _Declared(c_settings, keyword_settings, tuple(
+            (position[setting.name], get, default, setting.to_c) for setting, get, default in manifest_settings))
+    return _DECLARED
+
+
+if TYPE_CHECKING:  # module attributes made by __getattr__
+    C_SETTINGS: tuple
+    KEYWORD_SETTINGS: tuple
+    Settings: Any
+
+
+def __getattr__(name: str) -> Any:  # PEP 562: the declarations, read when first asked for
+    if name == "C_SETTINGS":  # every field of C's instance_settings in its order
+        return _declared().c_settings
+    if name == "KEYWORD_SETTINGS":
+        return _declared().keyword_settings
+    if name == "Settings":
+        return settings_tables().settings
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class _Tables(NamedTuple):
+    """What the runtime packs and a plain plugin gets, from the build (settings_tables)."""
+
+    settings: Any            # the Settings namedtuple class: one field per instance_settings field
+    fields: tuple            # ((name, C type), ...) in order
+    plain: tuple             # a plain plugin's values (None where a keyword sets it)
+    keyword_positions: dict  # Plugin keyword -> its position
+
+
+_TABLES: Optional[_Tables] = None
+
+
+def settings_tables() -> _Tables:
+    """instance_settings as the build generated it from C_SETTINGS (setup.py writes
+    runtime/built_settings.py: :func:`c_settings_table`), so that a plugin without a Manifest
+    resolves its options without reading the declarations (the manifest classes).
+    tests/test_options.py checks that they agree with the declarations."""
+    global _TABLES
+    if _TABLES is None:
+        from extism_fast.runtime.built_settings import PLAIN_SETTINGS as plain, SETTINGS_FIELDS as fields
+
+        # A namedtuple whose fields type checkers cannot know: Any to them.
+        settings: Any = collections.namedtuple("Settings", [name for name, _ in fields])  # type: ignore[misc]
+        _TABLES = _Tables(settings, fields, plain,
+                          {name: i for i, (name, _) in enumerate(fields) if plain[i] is None})
+    return _TABLES
 
 
 class PluginOptions(NamedTuple):
     """Everything a Plugin runs under, resolved (frozen: a tuple). ``settings`` holds what C's
     instance_settings gets, by name (:data:`C_SETTINGS`); the rest stays on the host side."""
 
-    manifest: Manifest
-    settings: Any                  # Settings
+    manifest: Manifest | PlainSource  # the compiled plugin's (or it with Plugin's config)
+    settings: Any                  # Settings (settings_tables)
     config: tuple                  # ((key bytes, value bytes), ...)
     mounts: tuple                  # ((host path str, host path bytes, guest bytes, read_only), ...)
     wasi_env: tuple                # (name, value, name, value...) as bytes
@@ -143,23 +203,26 @@ _PACKED = PluginOptions._fields.index("packed")
 # ---------------------------------------------------------------------------------------------
 
 
-def resolve_interruptible(manifest: Manifest, interruptible: Any) -> bool:
+def resolve_interruptible(manifest: Manifest | PlainSource, interruptible: Any) -> bool:
     """Whether a plugin gets epoch interruption: yes unless asked not to (as the official runtime,
     whose calls can always be cancelled); a timeout cannot be honoured without it."""
     if interruptible is None:
         return True
-    if not interruptible and manifest.timeout_ms:
+    if not interruptible and not isinstance(manifest, PlainSource) and manifest.timeout_ms:
         raise ManifestError(f"manifest.timeout_ms = {manifest.timeout_ms} needs an interruptible "
                             f"plugin: drop interruptible=False or the timeout")
     return bool(interruptible)
 
 
-def compile_options(manifest: Manifest, wasi: bool, fuel: Any, interruptible: Any) -> bool:
+def compile_options(manifest: Manifest | PlainSource, wasi: bool, fuel: Any, interruptible: Any) -> bool:
     """CompiledPlugin's options checked; returns whether it is interruptible."""
-    if manifest.allowed_paths and not wasi:  # as the official runtime: ignored, not refused
+    if not isinstance(manifest, PlainSource) and manifest.allowed_paths and not wasi:  # as the official runtime: ignored, not refused
         logger.warning("manifest.allowed_paths is ignored: WASI is not enabled (pass wasi=True "
                        "to mount directories)")
     if fuel is not None:  # instructions per call, a u64 for wasmtime
+        from extism_fast.manifest.limits import U64_MAX
+        from extism_fast.manifest.schema import check_int_range
+
         check_int_range("fuel", fuel, 1, U64_MAX)
     return resolve_interruptible(manifest, interruptible)
 
@@ -239,13 +302,23 @@ def _mounts(manifest: Manifest, wasi: bool) -> tuple:
     return tuple(mounts)
 
 
+def _host_side(manifest: Manifest | PlainSource, wasi: bool) -> tuple[tuple, tuple, tuple, int]:
+    """The manifest's options the host enforces: (config, mounts, allowed_hosts,
+    max_http_response_bytes) as PluginOptions holds them; a plain plugin's are all defaults."""
+    if isinstance(manifest, PlainSource):
+        return (), (), (), DEFAULT_MAX_HTTP_RESPONSE_BYTES
+    return (tuple((key.encode(), value.encode()) for key, value in manifest.config.items()),  # as with_config
+            _mounts(manifest, wasi), tuple(manifest.allowed_hosts or ()),
+            manifest.memory.effective_max_http_response_bytes)
+
+
 def _is_logger(value: Any) -> bool:
     import logging  # loaded already when the caller made a Logger
 
     return isinstance(value, logging.Logger)
 
 
-def plugin_options(compiled: Any, manifest: Manifest, environment: tuple, *, wasi_stdio: Any = None,
+def plugin_options(compiled: Any, manifest: Manifest | PlainSource, environment: tuple, *, wasi_stdio: Any = None,
                    strict: Any = None, wasi_env: Any = None, wasi_args: Any = None, logger: Any = None,
                    http_response_headers: bool = False) -> PluginOptions:
     """The options of a Plugin of ``compiled`` running ``manifest`` (the compiled plugin's, or it
@@ -258,15 +331,16 @@ def plugin_options(compiled: Any, manifest: Manifest, environment: tuple, *, was
     strict = (strict_env or "").strip().lower() in ("1", "true", "yes", "on") if strict is None else bool(strict)
     keywords = {"fuel": compiled.fuel or 0, "wasi": int(bool(compiled.wasi)), "wasi_stdio": WASI_STDIO_MODES[stdio],
                 "strict": int(strict)}
+    config, mounts, allowed_hosts, max_http_response_bytes = _host_side(manifest, compiled.wasi)
     options = PluginOptions(
         manifest=manifest,
         settings=c_settings(manifest, keywords),
-        config=tuple((key.encode(), value.encode()) for key, value in manifest.config.items()),  # as with_config
-        mounts=_mounts(manifest, compiled.wasi),
+        config=config,
+        mounts=mounts,
         wasi_env=env,
         wasi_args=args,
-        allowed_hosts=tuple(manifest.allowed_hosts or ()),
-        max_http_response_bytes=manifest.memory.effective_max_http_response_bytes,
+        allowed_hosts=allowed_hosts,
+        max_http_response_bytes=max_http_response_bytes,
         http_response_headers=bool(http_response_headers),
         log_wasi_output=stdio == "log",
         logger=logger,
@@ -278,19 +352,22 @@ def plugin_options(compiled: Any, manifest: Manifest, environment: tuple, *, was
     return options
 
 
-def c_settings(manifest: Manifest, keywords: dict) -> Any:
+def c_settings(manifest: Manifest | PlainSource, keywords: dict) -> Any:
     """The Settings C gets: each manifest option C enforces from its field (its value in force,
-    as option_value: its default when unset, converted by its CSetting's to_c), each of
-    :data:`KEYWORD_SETTINGS` from ``keywords`` (by name, as given)."""
-    values: list = [None] * len(C_SETTINGS)
-    for name, position in _FROM_KEYWORDS:
+    as option_value: its default when unset, converted by its CSetting's to_c; a plain plugin's, as
+    the build computed them: settings_tables), each of :data:`KEYWORD_SETTINGS` from ``keywords``
+    (by name, as given)."""
+    tables = settings_tables()
+    values = list(tables.plain)
+    for name, position in tables.keyword_positions.items():
         values[position] = keywords[name]
-    for position, get, default, to_c in _FROM_MANIFEST:
-        value = get(manifest)
-        if value is None:
-            value = default
-        values[position] = value if to_c is None else to_c(value)
-    return tuple.__new__(Settings, values)
+    if not isinstance(manifest, PlainSource):
+        for position, get, default, to_c in _declared().from_manifest:
+            value = get(manifest)
+            if value is None:
+                value = default
+            values[position] = value if to_c is None else to_c(value)
+    return tuple.__new__(tables.settings, values)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -316,7 +393,8 @@ def c_types() -> Any:
             _fields_ = [("host_path", c.c_char_p), ("guest_path", c.c_char_p), ("read_only", c.c_int)]
 
         class CInstanceSettings(c.Structure):  # from C_SETTINGS, as the generated header
-            _fields_ = [(setting.name, getattr(c, _C_SCALARS[setting.c_type][0])) for setting in C_SETTINGS]
+            _fields_ = [(setting.name, getattr(c, _C_SCALARS[setting.c_type][0]))
+                        for setting in _declared().c_settings]
 
         class CInstanceOptions(c.Structure):
             _fields_ = [
@@ -344,10 +422,10 @@ def c_layout() -> tuple:
     mirror: ctypes costs a first Plugin milliseconds to load (tests/test_options.py checks both
     agree with the C header)."""
     layout, offset = [], 0
-    for setting in C_SETTINGS:
-        _, size, kind = _C_SCALARS[setting.c_type]
+    for name, c_type in settings_tables().fields:  # as built
+        _, size, kind = _C_SCALARS[c_type]
         offset = (offset + size - 1) // size * size
-        layout.append((setting.name, offset, kind))
+        layout.append((name, offset, kind))
         offset += size
     return tuple(layout)
 
@@ -355,9 +433,10 @@ def c_layout() -> tuple:
 def c_settings_header() -> str:
     """The C header declaring instance_settings from :data:`C_SETTINGS`: setup.py writes it into
     build/generated/instance_settings.h before compiling (instance_state.h includes it)."""
-    width = max(len(f"{setting.c_type} {setting.name};") for setting in C_SETTINGS)
+    c_settings = _declared().c_settings
+    width = max(len(f"{setting.c_type} {setting.name};") for setting in c_settings)
     fields = "".join(f"    {f'{setting.c_type} {setting.name};':<{width}} /* {setting.doc} */\n"
-                     for setting in C_SETTINGS)
+                     for setting in c_settings)
     return f"""/*
  * instance_settings.h - generated by setup.py from extism_fast/runtime/options.py (C_SETTINGS: the
  * manifest options declared with a CSetting in manifest/schema.py, and KEYWORD_SETTINGS): do not
@@ -375,3 +454,24 @@ typedef struct instance_settings {{
 
 #endif
 """
+
+
+def c_settings_table() -> str:
+    """The runtime's copy of :data:`C_SETTINGS` (setup.py writes it into
+    extism_fast/runtime/built_settings.py, read by settings_tables):
+    each field's name and C type, and a plain plugin's value of each (its manifest options unset:
+    their defaults as C gets them; None where a Plugin keyword sets it)."""
+    declared = _declared()
+    plain: list = [None] * len(declared.c_settings)
+    for position, _, default, to_c in declared.from_manifest:
+        plain[position] = default if to_c is None else to_c(default)
+    fields = tuple((setting.name, setting.c_type) for setting in declared.c_settings)
+    return f'''"""instance_settings as built: generated by setup.py from extism_fast/runtime/options.py
+(C_SETTINGS, c_settings_table), as build/generated/instance_settings.h: do not edit, declare the
+option there. Read by options.settings_tables."""
+
+#: instance_settings' fields, in order: (name, C type).
+SETTINGS_FIELDS = {fields!r}
+#: A plain plugin's value of each (manifest/plain.py: every manifest option unset); None: a Plugin keyword's.
+PLAIN_SETTINGS = {tuple(plain)!r}
+'''

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from extism_fast.manifest.schema import WASM_MAGIC, WASM_PAGE_SIZE
+from extism_fast.manifest.limits import WASM_MAGIC, WASM_PAGE_SIZE
 
 __all__ = ["MEMORY_SECTION", "defined_memory_sizes"]
 

@@ -1,0 +1,150 @@
+"""The plain plugin: one wasm or WAT module, given as bytes, as WAT text or as a module file, with
+every manifest option at its default: what most programs pass to ``Plugin(...)``.
+
+It is recognised and read here without the manifest classes (attrs and manifest/schema.py cost a
+fresh process ~20 ms, more than the rest of its first call), and stands for the Manifest that
+:func:`~extism_fast.manifest.sources.coerce_source` would make of it: ``CompiledPlugin.manifest``
+builds that (equal) Manifest when first read. Anything else, and anything this cannot tell or
+that would fail (a missing file, bad text), is left to coerce_source, so every message is its.
+
+Also here, for both: telling a module from a manifest (:func:`looks_like_wat`, :func:`file_is_manifest`).
+"""
+
+from __future__ import annotations
+
+import os
+
+from extism_fast.manifest.files import read_module_file
+from extism_fast.manifest.limits import WASM_MAGIC
+
+__all__ = ["PlainSource", "PlainModule", "plain_source", "looks_like_wat", "looks_like_json_object",
+           "looks_like_toml", "file_is_manifest", "SNIFF_BYTES"]
+
+#: Enough of a file to tell a module from a manifest without reading a large module whole.
+SNIFF_BYTES = 4096
+
+# ---------------------------------------------------------------------------------------------
+# Telling a module from a manifest
+# ---------------------------------------------------------------------------------------------
+
+
+def looks_like_json_object(text: str | bytes) -> bool:
+    """WAT and wasm never start with ``{``: such input is a JSON manifest or an error, not a module."""
+    stripped = text.lstrip()
+    return stripped[:1] in ("{", b"{")
+
+
+def looks_like_wat(text: str | bytes) -> bool:
+    """True when ``text`` starts (after blanks and ``;;`` / ``(; ;)`` comments) with ``(``."""
+    t = text.decode("utf-8", "replace") if isinstance(text, (bytes, bytearray)) else text
+    while True:
+        t = t.lstrip()
+        if t.startswith(";;"):
+            newline = t.find("\n")
+            if newline < 0:
+                return False
+            t = t[newline + 1 :]
+        elif t.startswith("(;"):
+            end = t.find(";)")
+            if end < 0:
+                return False
+            t = t[end + 2 :]
+        else:
+            return t.startswith("(")
+
+
+def looks_like_toml(text: str | bytes) -> bool:
+    """What is neither JSON, WAT nor a path: TOML needs ``key = value``; a path has no line breaks
+    (a path that exists wins, as in the official SDK)."""
+    if isinstance(text, str):
+        return "\n" in text or ("=" in text and not os.path.exists(text))
+    return b"=" in text
+
+
+def file_is_manifest(path: str, head: bytes) -> bool:
+    """Whether the file at ``path``, starting with ``head`` (its first :data:`SNIFF_BYTES`), is a
+    manifest as the official SDK reads one (JSON when it starts with ``{``; TOML when named
+    ``*.toml``) rather than a module."""
+    return not head.startswith(WASM_MAGIC) and (looks_like_json_object(head) or path.lower().endswith(".toml"))
+
+
+# ---------------------------------------------------------------------------------------------
+# The plain plugin
+# ---------------------------------------------------------------------------------------------
+
+
+class PlainModule:
+    """A plain plugin's one module, loaded: what :class:`~extism_fast.manifest.LoadedModule` holds
+    (the runtime reads these four attributes of either)."""
+
+    __slots__ = ("name", "data", "is_main", "file_identity")
+
+    def __init__(self, data: bytes, file_identity: tuple | None) -> None:
+        self.name = "main"
+        self.data = data
+        self.is_main = True
+        self.file_identity = file_identity
+
+
+class PlainSource:
+    """A plain plugin: its module's bytes (``data``) or file (``path``), every option at its default.
+    Stands for ``Manifest([WasmData(data)])`` / ``Manifest([WasmFile(path)])``: :meth:`manifest`."""
+
+    __slots__ = ("data", "path", "_manifest")
+
+    def __init__(self, data: bytes | None = None, path: str | None = None) -> None:
+        self.data = data
+        self.path = path
+        self._manifest = None
+
+    def load_modules(self) -> list[PlainModule]:
+        """The module, read (a file: now, as Manifest.load_modules reads it, with its identity)."""
+        if self.path is None:
+            return [PlainModule(self.data, None)]  # type: ignore[arg-type]
+        return [PlainModule(*read_module_file("manifest.wasm[0].path", self.path))]
+
+    def manifest(self):  # noqa: ANN201 - a Manifest (its classes load here)
+        """The Manifest this stands for, made once (the manifest classes load then)."""
+        if self._manifest is None:
+            from extism_fast.manifest.schema import Manifest, WasmData, WasmFile
+
+            self._manifest = Manifest([WasmData(self.data) if self.path is None else WasmFile(self.path)])
+        return self._manifest
+
+    def describe_main(self) -> str:
+        """As Manifest.describe_main: the path, or the size."""
+        return repr(self.path) if self.path is not None else f"<{len(self.data)} bytes>"  # type: ignore[arg-type]
+
+
+def _plain_file(path: str) -> PlainSource | None:
+    # Only a readable regular file that is not a manifest; the rest fails in coerce_source.
+    if not path or "\0" in path or not os.path.isfile(path):
+        return None
+    try:
+        os.fsencode(path)
+        with open(path, "rb") as f:
+            head = f.read(SNIFF_BYTES)
+    except (OSError, ValueError):  # unreadable, or a lone surrogate
+        return None
+    return None if file_is_manifest(path, head) else PlainSource(path=path)
+
+
+def plain_source(source: object) -> PlainSource | None:
+    """``source`` as a plain plugin when it is one (see the module's docstring), else None. The
+    same decisions as coerce_source, whose Manifest of such a source equals its ``manifest()``."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        return PlainSource(data=data) if data.startswith(WASM_MAGIC) or looks_like_wat(data) else None
+    if isinstance(source, str):
+        if looks_like_json_object(source):
+            return None
+        if looks_like_wat(source):
+            try:
+                return PlainSource(data=source.encode("utf-8"))
+            except UnicodeEncodeError:  # a lone surrogate: coerce_source names it
+                return None
+        return None if looks_like_toml(source) else _plain_file(source)
+    if isinstance(source, os.PathLike):
+        path = os.fspath(source)
+        return _plain_file(path) if isinstance(path, str) else None
+    return None
