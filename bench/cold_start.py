@@ -6,7 +6,9 @@ Every figure comes from fresh processes, the two SDKs taking turns in each round
 alternating), medians of the rounds; the compile caches are warm on both sides (the official SDK's
 is wasmtime's, configured as in the "first load" rows: compare.first_load_setup). Plugins: the ~1.9
 MB one of the first-load rows and the small example plugin (examples/count_vowels.wat). The
-package's bytecode is compiled first, as an installed package has it.
+package's bytecode is compiled first, as an installed package has it. Each row runs in two
+interpreters (INTERPRETERS): this machine's as it starts, whose site hooks cost ~30 ms before any
+import, and a clean ``python -S``, the rows marked so.
 
     python -m bench --only "cold start"
     python -m bench.cold_start --rounds 10
@@ -18,6 +20,7 @@ import argparse
 import compileall
 import os
 import resource
+import site
 import statistics
 import subprocess
 import sys
@@ -67,6 +70,13 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+#: The interpreters each row runs in: this machine's as it starts (its site module runs every .pth
+#: file of site-packages: here a certifi hook and the editable install's finder, ~30 ms), and a clean
+#: start (``-S``, site-packages on PYTHONPATH: what a fresh venv's interpreter nearly is; python -c
+#: pass ~9 ms) -> (python options, row-name suffix).
+INTERPRETERS = {"site": ([], ""), "clean": (["-S"], " (python -S)")}
+
+
 def _run(args: list[str], env: dict) -> tuple[float, str, float]:
     """Wall time (ms) of a fresh ``python args...``, its stdout and its CPU time (ms, user + system:
     steadier than the wall time on a shared machine); exits the bench if it fails."""
@@ -91,9 +101,9 @@ class _Samples(dict):
         return statistics.median(self[row, sdk])
 
 
-def _first_result(samples: _Samples, label: str, sdk: str, env: dict, path: Path, function: str,
+def _first_result(samples: _Samples, label: str, sdk: str, env: dict, python: list, path: Path, function: str,
                   data: str, outputs: dict) -> None:
-    wall, out, cpu = _run(["-c", _FIRST_RESULT, sdk, str(path), function, data], env)
+    wall, out, cpu = _run([*python, "-c", _FIRST_RESULT, sdk, str(path), function, data], env)
     imported, created, rss, output = out.split()
     samples.add(f"process to first result, {label}", sdk, wall)
     samples.add(f"process to first result, {label} cpu", sdk, cpu)
@@ -103,26 +113,27 @@ def _first_result(samples: _Samples, label: str, sdk: str, env: dict, path: Path
     outputs.setdefault(label, set()).add(output)
 
 
-def _round(samples: _Samples, sdk: str, envs: dict, plugins: dict, outputs: dict) -> None:
-    """One fresh process per row for ``sdk``."""
-    env = envs[sdk]
-    wall, _, cpu = _run(["-c", f"import {sdk}"], env)
-    samples.add("python -c import", sdk, wall)
-    samples.add("python -c import cpu", sdk, cpu)
-    for label, (path, function, data) in plugins.items():
-        _first_result(samples, label, sdk, env, path, function, data, outputs)
-    example, function, data = plugins["example"]
-    if sdk == "extism_fast":
-        call = _run(["-c", _CLI, "call", str(example), function, "--input", data], env)
-        shown = _run(["-c", _CLI, "--help"], env)
-    else:
-        call = _run(["-c", _OFFICIAL_CALL, str(example), function, data], env)
-        shown = _run(["-c", "pass"], env)
-    samples.add("cli help", sdk, shown[0])
-    samples.add("cli help cpu", sdk, shown[2])
-    samples.add("cli call", sdk, call[0])
-    samples.add("cli call cpu", sdk, call[2])
-    outputs.setdefault("cli", set()).add(call[1])
+def _round(all_samples: dict, sdk: str, envs: dict, plugins: dict, outputs: dict) -> None:
+    """One fresh process per row for ``sdk``, in each interpreter (INTERPRETERS)."""
+    for interpreter, (python, _) in INTERPRETERS.items():
+        samples, env = all_samples[interpreter], envs[interpreter][sdk]
+        wall, _, cpu = _run([*python, "-c", f"import {sdk}"], env)
+        samples.add("python -c import", sdk, wall)
+        samples.add("python -c import cpu", sdk, cpu)
+        for label, (path, function, data) in plugins.items():
+            _first_result(samples, label, sdk, env, python, path, function, data, outputs)
+        example, function, data = plugins["example"]
+        if sdk == "extism_fast":
+            call = _run([*python, "-c", _CLI, "call", str(example), function, "--input", data], env)
+            shown = _run([*python, "-c", _CLI, "--help"], env)
+        else:
+            call = _run([*python, "-c", _OFFICIAL_CALL, str(example), function, data], env)
+            shown = _run([*python, "-c", "pass"], env)
+        samples.add("cli help", sdk, shown[0])
+        samples.add("cli help cpu", sdk, shown[2])
+        samples.add("cli call", sdk, call[0])
+        samples.add("cli call cpu", sdk, call[2])
+        outputs.setdefault("cli", set()).add(call[1])
 
 
 def _absolute(result: Result, goal_ms: float) -> Result:
@@ -131,10 +142,10 @@ def _absolute(result: Result, goal_ms: float) -> Result:
     return result
 
 
-def _results(samples: _Samples, size: str, rounds: int) -> list[Result]:
+def _results(samples: _Samples, size: str, rounds: int, suffix: str) -> list[Result]:
     def row(name: str, key: str, target: Target | None = None, unit: str = "ms") -> Result:
         fast, official = samples.median(key, "extism_fast"), samples.median(key, "extism")
-        result = Result(f"{SECTION}: {name}", unit, fast, official, official / fast).check(target)
+        result = Result(f"{SECTION}: {name}{suffix}", unit, fast, official, official / fast).check(target)
         if (f"{key} cpu", "extism_fast") in samples:
             result.note = (f"CPU time (user + system) {samples.median(f'{key} cpu', 'extism_fast'):.1f} ms "
                            f"(extism {samples.median(f'{key} cpu', 'extism'):.1f} ms)")
@@ -168,18 +179,21 @@ def measure_cold_start(rounds: int, workdir: Path, root: Path = REPO_ROOT) -> li
     compileall.compile_dir(str(root / "extism_fast"), quiet=1)
     big, size, first_load_envs = first_load_setup(workdir)
     python_path = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
-    envs = {sdk: {**os.environ, **env, "PYTHONPATH": python_path} for sdk, env in first_load_envs["warm"].items()}
+    clean_path = os.pathsep.join([python_path, *site.getsitepackages()])  # what -S leaves off sys.path
+    envs = {interpreter: {sdk: {**os.environ, **env, "PYTHONPATH": clean_path if interpreter == "clean" else python_path}
+                          for sdk, env in first_load_envs["warm"].items()} for interpreter in INTERPRETERS}
     plugins = {"big": (big, "run", ""), "example": (build_path(EXAMPLE), "count_vowels", EXAMPLE_INPUT)}
-    samples, outputs = _Samples(), {}
+    samples, outputs = {interpreter: _Samples() for interpreter in INTERPRETERS}, {}
     for sdk in ("extism_fast", "extism"):  # fills the caches
-        _round(_Samples(), sdk, envs, plugins, outputs)
+        _round({interpreter: _Samples() for interpreter in INTERPRETERS}, sdk, envs, plugins, outputs)
     for i in range(rounds):
         for sdk in (("extism_fast", "extism") if i % 2 == 0 else ("extism", "extism_fast")):
             _round(samples, sdk, envs, plugins, outputs)
     mismatched = {label: sorted(found) for label, found in outputs.items() if len(found) != 1}
     if mismatched:
         raise SystemExit(f"bench: OUTPUT MISMATCH in the cold start rows: {mismatched}")
-    return _results(samples, size, rounds)
+    return [row for interpreter, (_, suffix) in INTERPRETERS.items()
+            for row in _results(samples[interpreter], size, rounds, suffix)]
 
 
 def run(quick: bool, wanted) -> list[Result]:
