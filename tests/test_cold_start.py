@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 from conftest import COUNT, REPO_ROOT
@@ -31,11 +32,12 @@ IMPORT = {
     "extism_fast.runtime.pickling",
 }
 #: What a first ``Plugin(bytes).call`` adds: the manifest (attrs, whose own modules are allowed by
-#: prefix, and what attrs imports: inspect, platform, ...) and the compile cache (hashlib, pathlib).
+#: prefix, and what attrs imports: inspect, platform, ...) and the compile cache, which hashes its
+#: small inputs with CPython's own sha256 (not hashlib's OpenSSL) and needs no pathlib.
 FIRST_CALL = IMPORT | {
-    "_ast", "_blake2", "_contextvars", "_hashlib", "_opcode", "_struct", "ast", "base64", "binascii",
-    "contextvars", "copy", "dis", "errno", "fnmatch", "hashlib", "inspect", "ipaddress", "linecache", "ntpath",
-    "opcode", "pathlib", "platform", "struct", "token", "tokenize", "unicodedata", "urllib", "urllib.parse",
+    "_ast", "_contextvars", "_opcode", "_sha2" if sys.version_info >= (3, 12) else "_sha256", "_struct", "ast",
+    "base64", "binascii", "contextvars", "copy", "dis", "inspect", "ipaddress", "linecache", "opcode", "platform",
+    "struct", "token", "tokenize", "unicodedata", "urllib", "urllib.parse",
     "extism_fast.host.urls", "extism_fast.manifest", "extism_fast.manifest.schema", "extism_fast.manifest.sources",
     "extism_fast.runtime.compile_cache", "extism_fast.runtime.wasm_sections",
 }
@@ -60,7 +62,7 @@ NOT_FOR_HELP = ("attr", "attrs", "extism_fast.manifest", "extism_fast.runtime.co
                 "extism_fast.scale.pool")
 #: Loaded when first used, never by these paths (named in the failure, with the allow-list).
 LAZY = ("asyncio", "ssl", "socket", "http.client", "urllib.request", "tempfile", "tomllib", "pickle", "uuid",
-        "ctypes", "pyarrow", "dask", "ray", "extism_fast.scale.aio", "extism_fast.host.http",
+        "hashlib", "pathlib", "ctypes", "pyarrow", "dask", "ray", "extism_fast.scale.aio", "extism_fast.host.http",
         "secrets", "random", "extism_fast.cli.batch_dist", "extism_fast.host.log_output")
 
 _THIRD_PARTY_PREFIXES = ("attr.", "attrs.", "_cython_")
@@ -82,6 +84,13 @@ _FIRST_CALL = _REPORT + textwrap.dedent("""
     with open(sys.argv[1], "rb") as f:
         wasm = f.read()
     with extism_fast.Plugin(wasm) as plugin:
+        assert plugin.call("count_vowels", b"hello") == b'{"count": 2}'
+    _write()
+""")
+
+_PATH_CALL = _REPORT + textwrap.dedent("""
+    import extism_fast
+    with extism_fast.Plugin(sys.argv[1]) as plugin:
         assert plugin.call("count_vowels", b"hello") == b'{"count": 2}'
     _write()
 """)
@@ -136,6 +145,29 @@ def test_the_import_loads_only_what_it_needs(tmp_path):
 def test_a_first_call_loads_only_what_it_needs(tmp_path, wasm_path):
     _check("import extism_fast and a first Plugin(bytes).call", _loaded(tmp_path, _FIRST_CALL, str(wasm_path(COUNT))),
            FIRST_CALL)
+
+
+def test_a_first_call_on_a_large_settled_file_hashes_nothing(tmp_path, wasm_path):
+    """A module file found by its ``.id`` record (it was left unchanged for 2 s) is not hashed,
+    however large: a warm ``Plugin(path)`` loads the same as a first ``Plugin(bytes)`` of a small
+    module, so neither hashlib (OpenSSL) nor pathlib."""
+    padding = b"\0" * (1 << 20)  # a custom section: more than the compile cache hashes without hashlib
+    section = _leb128(len(b"\x07padding") + len(padding)) + b"\x07padding" + padding
+    path = tmp_path / "large.wasm"
+    path.write_bytes(wasm_path(COUNT).read_bytes() + b"\0" + section)
+    time.sleep(2.1)  # settled (manifest's FILE_IDENTITY_SETTLE_NS): the first run records its hash
+    loaded = _loaded(tmp_path, _PATH_CALL, str(path))
+    assert len(list((tmp_path / "cache").glob("*.id"))) == 1
+    _check("import extism_fast and a first Plugin(path).call", loaded, FIRST_CALL)
+
+
+def _leb128(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
 
 
 def test_help_loads_only_what_it_needs(tmp_path):
