@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 from conftest import COUNT, REPO_ROOT
@@ -31,9 +32,10 @@ IMPORT = {
     "extism_fast.runtime.pickling",
 }
 #: What a first ``Plugin(bytes).call`` adds: the plain plugin (manifest/plain.py, not the manifest
-#: classes: no attrs) and the compile cache (hashlib, pathlib).
+#: classes: no attrs) and the compile cache, which hashes its small inputs with CPython's own
+#: sha256 (not hashlib's OpenSSL) and needs no pathlib.
 FIRST_CALL = IMPORT | {
-    "_blake2", "_hashlib", "errno", "fnmatch", "hashlib", "ipaddress", "ntpath", "pathlib", "urllib", "urllib.parse",
+    "_sha2" if sys.version_info >= (3, 12) else "_sha256",
     "extism_fast.manifest", "extism_fast.manifest.files", "extism_fast.manifest.limits", "extism_fast.manifest.plain",
     "extism_fast.runtime.built_settings",
     "extism_fast.runtime.compile_cache", "extism_fast.runtime.wasm_sections",
@@ -57,6 +59,7 @@ CALL = FIRST_CALL | _PARSER | {
     # the command line builds a Manifest (cli/options.py, build_manifest): attrs and what it imports
     "_ast", "_contextvars", "_opcode", "_struct", "ast", "base64", "binascii", "contextvars", "copy", "dis",
     "inspect", "linecache", "opcode", "platform", "struct", "token", "tokenize", "unicodedata",
+    "ipaddress", "urllib", "urllib.parse",
     "extism_fast.host.urls", "extism_fast.manifest.schema", "extism_fast.manifest.sources",
 }
 #: Not loaded by ``extism-fast --help`` (attrs is allowed elsewhere as a third-party prefix, so it
@@ -66,7 +69,7 @@ NOT_FOR_HELP = ("attr", "attrs", "extism_fast.manifest", "extism_fast.runtime.co
                 "extism_fast.scale.pool")
 #: Loaded when first used, never by these paths (named in the failure, with the allow-list).
 LAZY = ("asyncio", "ssl", "socket", "http.client", "urllib.request", "tempfile", "tomllib", "pickle", "uuid",
-        "ctypes", "pyarrow", "dask", "ray", "extism_fast.scale.aio", "extism_fast.host.http",
+        "hashlib", "pathlib", "ctypes", "pyarrow", "dask", "ray", "extism_fast.scale.aio", "extism_fast.host.http",
         "secrets", "random", "extism_fast.cli.batch_dist", "extism_fast.host.log_output")
 
 _THIRD_PARTY_PREFIXES = ("attr.", "attrs.", "_cython_")
@@ -88,6 +91,13 @@ _FIRST_CALL = _REPORT + textwrap.dedent("""
     with open(sys.argv[1], "rb") as f:
         wasm = f.read()
     with extism_fast.Plugin(wasm if sys.argv[2] == "bytes" else sys.argv[1]) as plugin:
+        assert plugin.call("count_vowels", b"hello") == b'{"count": 2}'
+    _write()
+""")
+
+_PATH_CALL = _REPORT + textwrap.dedent("""
+    import extism_fast
+    with extism_fast.Plugin(sys.argv[1]) as plugin:
         assert plugin.call("count_vowels", b"hello") == b'{"count": 2}'
     _write()
 """)
@@ -144,6 +154,29 @@ def test_a_first_call_loads_only_what_it_needs(tmp_path, wasm_path, given):
     loaded = _loaded(tmp_path, _FIRST_CALL, str(wasm_path(COUNT)), given)
     _check(f"import extism_fast and a first Plugin({given}).call", loaded, FIRST_CALL)
     assert not loaded & set(NOT_FOR_PLAIN), sorted(loaded & set(NOT_FOR_PLAIN))
+
+
+def test_a_first_call_on_a_large_settled_file_hashes_nothing(tmp_path, wasm_path):
+    """A module file found by its ``.id`` record (it was left unchanged for 2 s) is not hashed,
+    however large: a warm ``Plugin(path)`` loads the same as a first ``Plugin(bytes)`` of a small
+    module, so neither hashlib (OpenSSL) nor pathlib."""
+    padding = b"\0" * (1 << 20)  # a custom section: more than the compile cache hashes without hashlib
+    section = _leb128(len(b"\x07padding") + len(padding)) + b"\x07padding" + padding
+    path = tmp_path / "large.wasm"
+    path.write_bytes(wasm_path(COUNT).read_bytes() + b"\0" + section)
+    time.sleep(2.1)  # settled (manifest's FILE_IDENTITY_SETTLE_NS): the first run records its hash
+    loaded = _loaded(tmp_path, _PATH_CALL, str(path))
+    assert len(list((tmp_path / "cache").glob("*.id"))) == 1
+    _check("import extism_fast and a first Plugin(path).call", loaded, FIRST_CALL)
+
+
+def _leb128(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
 
 
 def test_help_loads_only_what_it_needs(tmp_path):

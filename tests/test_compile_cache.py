@@ -18,6 +18,7 @@ import sys
 import textwrap
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from conftest import COUNT, vowels
@@ -286,6 +287,44 @@ def test_cache_switches(tmp_path, monkeypatch):
     assert cache_from_argument(None).directory == tmp_path
     assert cache_from_argument(False) is None
     assert cache_from_argument(tmp_path / "x").directory == tmp_path / "x"
+
+
+@pytest.mark.parametrize("directory", ["", ".", "./", "a", "a/", "a//b/./c/", "./a/../b", "/", "//", "///", "//a/",
+                                       "///a", "/a/./", "~/x"])
+def test_the_directory_is_spelled_as_pathlib_spells_it(directory):
+    """The cache keeps its directory as a str (pathlib is not loaded for it); ``directory``, the repr
+    and the messages that name it are what they were with a Path."""
+    cache = CompileCache(directory)
+    assert cache.directory == Path(directory)
+    assert repr(cache) == f"CompileCache({str(Path(directory))!r}, max_bytes={cache.max_bytes})"
+    cache.directory = Path(directory) / "sub"
+    assert repr(cache).startswith(f"CompileCache({str(Path(directory) / 'sub')!r},")
+
+
+def test_a_bytes_directory_is_refused_as_pathlib_refuses_it():
+    with pytest.raises(TypeError, match="bytes"):
+        Path(b"dir")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"os.PathLike object returning str, not <class 'bytes'>"):
+        CompileCache(b"dir")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("size", [0, 100, 64 << 10, (64 << 10) + 1, 1 << 20])
+def test_small_inputs_are_hashed_without_hashlib(size, monkeypatch):
+    """Up to _BUILTIN_SHA256_BYTES by CPython's own sha256 (hashlib's OpenSSL costs ~3 ms to load),
+    more by hashlib; the same digest either way, of bytes and of a memoryview (an entry's payload).
+    A Python built without its own sha256 uses hashlib for everything."""
+    data = os.urandom(size)
+    expected = hashlib.sha256(data).digest()
+    by_hashlib = []
+    real = hashlib.sha256
+    monkeypatch.setattr(hashlib, "sha256", lambda data: by_hashlib.append(len(data)) or real(data))
+    assert compile_cache._sha256(data) == compile_cache._sha256(memoryview(data)) == expected
+    assert by_hashlib == ([] if size <= compile_cache._BUILTIN_SHA256_BYTES else [size, size])
+    monkeypatch.setattr(compile_cache, "_BUILTIN_SHA256", "_no_such_sha256_module")
+    monkeypatch.setattr(compile_cache, "_BUILTIN_SHA256_BYTES", limit := compile_cache._BUILTIN_SHA256_BYTES)
+    assert compile_cache._sha256(data) == compile_cache._sha256(data) == expected
+    assert compile_cache._BUILTIN_SHA256_BYTES == (-1 if size <= limit else limit)  # looked for once
+    assert by_hashlib[-2:] == [size, size]
 
 
 def test_cache_disabled_writes_nothing(tmp_path, plugin_wasm, monkeypatch):
@@ -642,8 +681,8 @@ def test_no_cache_means_no_accessor_entry(tmp_path):
 def _hashed_sizes(monkeypatch):
     """The sizes of what compile_cache hashes from now on."""
     sizes = []
-    real = hashlib.sha256
-    monkeypatch.setattr(compile_cache.hashlib, "sha256", lambda data=b"": sizes.append(len(data)) or real(data))
+    real = compile_cache._sha256
+    monkeypatch.setattr(compile_cache, "_sha256", lambda data: sizes.append(len(data)) or real(data))
     return sizes
 
 
@@ -666,7 +705,7 @@ def test_an_entry_changed_after_its_seal_is_checked_whole(cache_dir, monkeypatch
     cache = CompileCache(cache_dir, max_bytes=0)
     key = cache.key(b"module", "engine")
     cache.store(key, b"p" * 100_000)
-    entry = cache._path(key)
+    entry = Path(cache._path(key))
     blob = bytearray(entry.read_bytes())
     blob[-10] ^= 0xFF
     with open(entry, "r+b") as f:  # in place: same inode, same size
@@ -695,10 +734,10 @@ def test_a_recent_hit_does_not_touch_its_entry(cache_dir):
     cache = CompileCache(cache_dir, max_bytes=0)
     key = cache.key(b"module", "engine")
     cache.store(key, b"p" * 1000)
-    before = cache._path(key).stat()
+    before = os.stat(cache._path(key))
     time.sleep(0.01)
     assert cache.load(key) is not None
-    after = cache._path(key).stat()
+    after = os.stat(cache._path(key))
     assert (after.st_mtime_ns, after.st_ctime_ns) == (before.st_mtime_ns, before.st_ctime_ns)
 
 

@@ -42,15 +42,19 @@ skipped, any other problem is logged).
 
 from __future__ import annotations
 
-import errno
-import hashlib
 import os
 import stat
+import sys
 import time
-from pathlib import Path
-from typing import NamedTuple, Optional, Tuple, Union
+from collections import namedtuple
 
 from extism_fast.host.logs import LazyLogger
+
+# Not imported here: pathlib (paths are str inside; ``directory`` and default_directory() give a
+# Path), hashlib (OpenSSL: ~3 ms, see _sha256) and typing, which a warm first plugin does not need.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["DEFAULT_MAX_BYTES", "CompileCache", "EntryKey", "cache_from_argument", "default_directory",
            "default_max_bytes"]
@@ -71,10 +75,29 @@ _SIZE_SUFFIXES = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 _warned_directories: set[str] = set()  # warn once per directory and process
 
+#: Up to this many bytes are hashed by CPython's own sha256 (hashlib's fallback without OpenSSL):
+#: it loads in ~0.3 ms where hashlib's OpenSSL takes ~3 ms, and hashes ~4x slower, so a first
+#: plugin's names, fingerprints and small modules cost less with it; more goes to hashlib.
+_BUILTIN_SHA256_BYTES = 64 << 10
+_BUILTIN_SHA256 = "_sha2" if sys.version_info >= (3, 12) else "_sha256"  # the module that has it
+
 #: A hit refreshes its entry's recency (mtime) when it was last refreshed this long ago: often
 #: enough for the eviction order, rarely enough that its seal (CompileCache._sealed), which the
 #: touch breaks, is rewritten at most this often.
 _TOUCH_INTERVAL_NS = 3600 * 10**9
+
+
+def _sha256(data: bytes | memoryview) -> bytes:
+    """The sha256 digest of ``data`` (the same from either implementation)."""
+    global _BUILTIN_SHA256_BYTES
+    if len(data) <= _BUILTIN_SHA256_BYTES:
+        try:
+            return __import__(_BUILTIN_SHA256).sha256(data).digest()
+        except ImportError:  # a Python built without it: hashlib from now on
+            _BUILTIN_SHA256_BYTES = -1
+    import hashlib
+
+    return hashlib.sha256(data).digest()
 
 
 def _versions() -> bytes:
@@ -85,16 +108,18 @@ def _versions() -> bytes:
     return f"{__version__}|{os.uname().machine}".encode()  # what platform.machine() reads on POSIX
 
 
-class EntryKey(NamedTuple):
-    """What an entry must have been compiled from: the module's sha256 and size, and the engine's
-    fingerprint. ``str(key)`` is the entry's file name (without ``.cwasm``)."""
+_EntryFields = namedtuple("_EntryFields", ("module", "engine", "module_size"))  # not typing.NamedTuple: typing
 
-    module: bytes
-    engine: bytes
-    module_size: int
+
+class EntryKey(_EntryFields):
+    """What an entry must have been compiled from: the module's sha256 (``module``, bytes) and size
+    (``module_size``), and the engine's fingerprint (``engine``, bytes). ``str(key)`` is the entry's
+    file name (without ``.cwasm``)."""
+
+    __slots__ = ()
 
     def __str__(self) -> str:
-        return hashlib.sha256(self.engine + self.module).hexdigest()
+        return _sha256(self.engine + self.module).hex()
 
     @property
     def max_entry_bytes(self) -> int:
@@ -119,7 +144,7 @@ def _identity(st: os.stat_result) -> bytes:
     return repr(stat_identity(st)).encode()
 
 
-def _read_entry(path: Path, limit: int) -> Optional[Tuple[bytes, os.stat_result]]:
+def _read_entry(path: str, limit: int) -> tuple[bytes, os.stat_result] | None:
     """The bytes of the regular file at ``path`` and its stat (None when absent); _Rejected when
     it is anything else, not yours, or larger than ``limit``. Never blocks, never follows a link."""
     try:
@@ -127,6 +152,8 @@ def _read_entry(path: Path, limit: int) -> Optional[Tuple[bytes, os.stat_result]
     except FileNotFoundError:
         return None
     except OSError as exc:
+        import errno
+
         raise _Rejected("a symbolic link" if exc.errno == errno.ELOOP else str(exc.strerror or exc)) from None
     try:
         st = os.fstat(fd)
@@ -176,28 +203,42 @@ class CompileCache:
     ``max_bytes``: the cap on the entries' total size, least recently used evicted first (0: no
     cap); None (the default) reads ``$EXTISM_FAST_CACHE_MAX_BYTES`` (see default_max_bytes)."""
 
-    def __init__(self, directory: Union[str, os.PathLike], *, max_bytes: Optional[int] = None) -> None:
+    def __init__(self, directory: str | os.PathLike[str], *, max_bytes: int | None = None) -> None:
         if max_bytes is None:
             max_bytes = default_max_bytes()
         elif isinstance(max_bytes, bool) or not isinstance(max_bytes, int):
             raise TypeError(f"max_bytes must be an int (bytes; 0 for no cap), not {type(max_bytes).__name__}")
         elif max_bytes < 0:
             raise ValueError(f"max_bytes must be 0 (no cap) or a positive number of bytes, not {max_bytes}")
-        self.directory = Path(directory)
+        self.directory = directory  # the setter keeps it as a str
         self.max_bytes = max_bytes
-        self._parent: Optional[CompileCache] = None  # engine_cache's: the cache it is inside
+        self._parent: CompileCache | None = None  # engine_cache's: the cache it is inside
+
+    @property
+    def directory(self) -> Path:
+        """The cache's directory, as a Path (a str inside: pathlib is not loaded for it)."""
+        from pathlib import Path
+
+        return Path(self._directory)
+
+    @directory.setter
+    def directory(self, directory: str | os.PathLike[str]) -> None:
+        self._directory = _pure_path(directory)
 
     def __repr__(self) -> str:
-        return f"CompileCache({str(self.directory)!r}, max_bytes={self.max_bytes})"
+        return f"CompileCache({self._directory!r}, max_bytes={self.max_bytes})"
 
-    def key(self, wasm: bytes, engine: str, file_identity: Optional[Tuple[int, ...]] = None) -> EntryKey:
+    def _file(self, name: str) -> str:
+        return os.path.join(self._directory, name)
+
+    def key(self, wasm: bytes, engine: str, file_identity: tuple[int, ...] | None = None) -> EntryKey:
         """The key of ``wasm`` compiled on the engine described by ``engine``. ``file_identity``:
         that of the file ``wasm`` was read whole from (LoadedModule.file_identity), whose hash
         is then looked up instead of computed (see _module_digest)."""
-        fingerprint = hashlib.sha256(_MAGIC + _versions() + b"|" + engine.encode()).digest()
+        fingerprint = _sha256(_MAGIC + _versions() + b"|" + engine.encode())
         return EntryKey(self._module_digest(wasm, file_identity), fingerprint, len(wasm))
 
-    def _module_digest(self, wasm: bytes, file_identity: Optional[Tuple[int, ...]]) -> bytes:
+    def _module_digest(self, wasm: bytes, file_identity: tuple[int, ...] | None) -> bytes:
         """The sha256 of ``wasm``. For a file's bytes it is recorded with the file's identity (path,
         device, inode, size, mtime and ctime, which no write leaves unchanged once the file has
         settled: manifest/schema.py, FILE_IDENTITY_SETTLE_NS), so a later read of the unchanged file
@@ -205,8 +246,8 @@ class CompileCache:
         ``<sha256 of the path>.id``: the digest, then the identity it is for; one for another
         identity, unreadable or malformed is ignored and rewritten (one record per path)."""
         if file_identity is None or not self.trusted():
-            return hashlib.sha256(wasm).digest()
-        record = self.directory / f"{hashlib.sha256(repr(file_identity[0]).encode()).hexdigest()}.id"
+            return _sha256(wasm)
+        record = self._file(f"{_sha256(repr(file_identity[0]).encode()).hex()}.id")
         identity = repr(file_identity).encode()
         try:
             found = _read_entry(record, _DIGEST + len(identity))
@@ -214,18 +255,18 @@ class CompileCache:
             found = None
         if found is not None and found[0][_DIGEST:] == identity:
             return found[0][:_DIGEST]
-        digest = hashlib.sha256(wasm).digest()
+        digest = _sha256(wasm)
         self._write(record, digest + identity)
         return digest
 
-    def _path(self, key: EntryKey) -> Path:
-        return self.directory / f"{key}.cwasm"
+    def _path(self, key: EntryKey) -> str:
+        return self._file(f"{key}.cwasm")
 
     def engine_cache(self) -> CompileCache:
         """The cache of the runtime's own module, the kernel accessor (one ~15 KB entry per engine
         setting, so a warm process start compiles nothing): the subdirectory ``engine``, apart from
         the plugins' entries and their cap, used while this directory is trusted."""
-        cache = CompileCache(self.directory / "engine", max_bytes=0)
+        cache = CompileCache(self._file("engine"), max_bytes=0)
         cache._parent = self
         return cache
 
@@ -235,7 +276,7 @@ class CompileCache:
         if self._parent is not None and not self._parent.trusted():
             return False
         try:
-            st = os.stat(self.directory)
+            st = os.stat(self._directory)
         except FileNotFoundError:
             return True
         except OSError as exc:
@@ -249,14 +290,14 @@ class CompileCache:
         return True
 
     def _distrust(self, reason: str) -> bool:
-        if str(self.directory) not in _warned_directories:
-            _warned_directories.add(str(self.directory))
+        if self._directory not in _warned_directories:
+            _warned_directories.add(self._directory)
             logger.warning("extism_fast: not using the compile cache in %s: %s; whoever can write "
                            "there could run code as you (modules are compiled in memory instead)",
-                           self.directory, reason)
+                           self._directory, reason)
         return False
 
-    def load(self, key: EntryKey) -> Optional[memoryview]:
+    def load(self, key: EntryKey) -> memoryview | None:
         """The serialized module stored under ``key`` (a read-only view, not a copy: entries are
         megabytes), or None when absent, not intact, not made for ``key`` or not trusted."""
         if not self.trusted():
@@ -278,8 +319,8 @@ class CompileCache:
             self._seal(key)
         return blob[_HEADER:]
 
-    def _seal_path(self, key: EntryKey) -> Path:
-        return self.directory / f"{key}.seal"
+    def _seal_path(self, key: EntryKey) -> str:
+        return self._file(f"{key}.seal")
 
     def _sealed(self, key: EntryKey, st: os.stat_result) -> bool:
         """Whether the entry (stat ``st``) is the file its seal names, unchanged since it was written
@@ -302,7 +343,7 @@ class CompileCache:
         self._write(self._seal_path(key), _identity(st))
 
     @staticmethod
-    def _touch(path: Path) -> None:
+    def _touch(path: str) -> None:
         """Mark the entry at ``path`` as just used (its mtime: the eviction order)."""
         try:
             os.utime(path, follow_symlinks=False)
@@ -321,33 +362,33 @@ class CompileCache:
             if blob[offset : offset + len(expected)] != expected:
                 raise _Rejected(f"made for another {what}")
             offset += len(expected)
-        if payload and blob[offset:_HEADER] != hashlib.sha256(blob[_HEADER:]).digest():
+        if payload and blob[offset:_HEADER] != _sha256(blob[_HEADER:]):
             raise _Rejected("checksum mismatch")
 
     def store(self, key: EntryKey, payload: bytes) -> None:
         """Write an entry atomically; a cache that cannot be written is skipped (logged), and an
         untrusted one is not written."""
-        blob = _MAGIC + key.module + key.engine + hashlib.sha256(payload).digest() + payload
+        blob = _MAGIC + key.module + key.engine + _sha256(payload) + payload
         if self._write(self._path(key), blob):
             self._seal(key)
             self.evict(keep=key)
 
-    def _write(self, path: Path, blob: bytes) -> bool:
+    def _write(self, path: str, blob: bytes) -> bool:
         """Write the file ``path`` of the directory atomically; False when the cache cannot be
         written (logged) or is not trusted."""
         from extism_fast._files import replaced_on_success
 
         try:
-            if self._parent is not None:  # created private too, not by mkdir's parents=True
-                self._parent.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if self._parent is not None:  # created private too, not by makedirs' parents
+                os.makedirs(self._parent._directory, mode=0o700, exist_ok=True)
+            os.makedirs(self._directory, mode=0o700, exist_ok=True)
             if not self.trusted():
                 return False
             # A write that fails (disk full, file-size limit) leaves no temporary file behind.
-            with replaced_on_success(str(path), file_mode=0o600) as f:
+            with replaced_on_success(path, file_mode=0o600) as f:
                 f.write(blob)
         except OSError as exc:
-            logger.debug("extism_fast: cannot write the compile cache in %s: %s", self.directory, exc)
+            logger.debug("extism_fast: cannot write the compile cache in %s: %s", self._directory, exc)
             return False
         return True
 
@@ -356,7 +397,7 @@ class CompileCache:
         records or others' temporary
         files); one that vanishes while listed is left out."""
         found = []
-        with os.scandir(self.directory) as it:
+        with os.scandir(self._directory) as it:
             for entry in it:
                 if not entry.name.endswith(".cwasm"):
                     continue
@@ -368,7 +409,7 @@ class CompileCache:
                     found.append((st.st_mtime_ns, st.st_size, entry.name))
         return found
 
-    def evict(self, keep: Optional[EntryKey] = None) -> None:
+    def evict(self, keep: EntryKey | None = None) -> None:
         """Delete the least recently used entries, oldest first, until the entries add up to at
         most ``max_bytes`` (never ``keep``'s). Never raises: a failure is logged and leaves the
         cache larger than its cap until the next write."""
@@ -385,23 +426,23 @@ class CompileCache:
                     continue
                 for gone in (name, name[: -len(".cwasm")] + ".seal"):
                     try:
-                        os.unlink(self.directory / gone)
+                        os.unlink(self._file(gone))
                     except FileNotFoundError:
                         pass  # another process evicted it first: it is gone all the same
                 total -= size
         except Exception as exc:  # a cache problem must not fail a plugin's creation
-            logger.debug("extism_fast: cannot evict from the compile cache in %s: %s", self.directory, exc)
+            logger.debug("extism_fast: cannot evict from the compile cache in %s: %s", self._directory, exc)
 
     def discard(self, key: EntryKey) -> None:
         """Remove an entry and its seal (ignored when absent)."""
         for path in (self._path(key), self._seal_path(key)):
             try:
-                path.unlink()
+                os.unlink(path)
             except OSError:
                 pass
 
 
-def _official_cache_config() -> Tuple[bool, Optional[str]]:
+def _official_cache_config() -> tuple[bool, str | None]:
     """What of the official runtime's ``EXTISM_CACHE_CONFIG`` maps onto this cache: (enabled,
     directory). Unset: (True, None). Empty: caching off, as there. A path: wasmtime's cache
     configuration file (TOML), whose ``[cache]`` keys ``enabled`` and ``directory`` are honoured;
@@ -432,16 +473,33 @@ def _official_cache_config() -> Tuple[bool, Optional[str]]:
 def default_directory() -> Path:
     """``$EXTISM_FAST_CACHE_DIR``, else the ``directory`` of ``$EXTISM_CACHE_CONFIG``'s file, else
     ``$XDG_CACHE_HOME/extism_fast``, else ``~/.cache/extism_fast``."""
+    from pathlib import Path
+
+    return Path(_default_directory())
+
+
+def _default_directory() -> str:
+    """default_directory() as a str."""
     if os.environ.get("EXTISM_FAST_CACHE_DIR"):
-        return Path(os.environ["EXTISM_FAST_CACHE_DIR"])
+        return os.environ["EXTISM_FAST_CACHE_DIR"]
     directory = _official_cache_config()[1]
     if directory:
-        return Path(os.path.expanduser(directory))
+        return os.path.expanduser(directory)
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "extism_fast"
+    return os.path.join(base, "extism_fast")
 
 
-def cache_from_argument(cache: Union[None, bool, str, os.PathLike, CompileCache]) -> Optional[CompileCache]:
+def _pure_path(path: str | os.PathLike[str]) -> str:
+    """``str(pathlib.Path(path))`` without pathlib: no empty or ``.`` parts, no trailing slash
+    (``..`` kept: a link may stand before it); a TypeError for anything else, as Path gives."""
+    text = os.fspath(path)
+    if not isinstance(text, str):
+        raise TypeError(f"argument should be a str object or an os.PathLike object returning str, not {type(text)!r}")
+    root = "//" if text[:2] == "//" and text[2:3] != "/" else "/" if text[:1] == "/" else ""
+    return root + "/".join(part for part in text.split("/") if part not in ("", ".")) or "."
+
+
+def cache_from_argument(cache: None | bool | str | os.PathLike[str] | CompileCache) -> CompileCache | None:
     """The cache a CompiledPlugin uses: ``None`` follows ``EXTISM_FAST_CACHE`` (on unless 0/false/
     no/off), ``False`` disables, ``True`` the default directory, a path that directory, a
     CompileCache itself (its directory and cap)."""
@@ -450,11 +508,11 @@ def cache_from_argument(cache: Union[None, bool, str, os.PathLike, CompileCache]
             return None
         if not _official_cache_config()[0]:
             return None
-        return CompileCache(default_directory())
+        return CompileCache(_default_directory())
     if cache is False:
         return None
     if cache is True:
-        return CompileCache(default_directory())
+        return CompileCache(_default_directory())
     if isinstance(cache, CompileCache):
         return cache
     return CompileCache(cache)
