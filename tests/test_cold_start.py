@@ -39,15 +39,17 @@ FIRST_CALL = IMPORT | {
     "extism_fast.host.urls", "extism_fast.manifest", "extism_fast.manifest.schema", "extism_fast.manifest.sources",
     "extism_fast.runtime.compile_cache", "extism_fast.runtime.wasm_sections",
 }
-#: What the command line's parser adds (argparse, and shutil for its terminal width) and its
-#: modules: no batch engine, no pool, no JSON, no logging (each loads with the option that needs it).
+#: What the command line's parser adds (argparse, and gettext, which it translates its messages with)
+#: and its modules: no batch module (a command's parser is built when that command is parsed), no
+#: shutil (the help's width comes from os), no pool, no JSON, no logging (each loads with the
+#: option that needs it).
 _PARSER = {
-    "_bz2", "_compression", "_locale", "_lzma", "argparse", "bz2", "errno", "fnmatch", "gettext", "locale", "lzma",
-    "shutil", "textwrap", "zlib",
-    "extism_fast.cli", "extism_fast.cli.batch", "extism_fast.cli.options", "extism_fast.scale",
+    "_locale", "argparse", "errno", "gettext", "locale",
+    "extism_fast.cli", "extism_fast.cli.options",
 }
-#: ``extism-fast --help``: the import and the parser only; not even the manifest (attrs).
-HELP = IMPORT | _PARSER
+#: ``extism-fast --help``: the import and the parser only (and textwrap, which argparse formats the
+#: help with); not even the manifest (attrs).
+HELP = IMPORT | _PARSER | {"textwrap"}
 #: ``extism-fast call``: the parser and a first call.
 CALL = FIRST_CALL | _PARSER | {
     # writes the .id record of the plugin file once it is 2 s old (whichever run that is)
@@ -56,8 +58,8 @@ CALL = FIRST_CALL | _PARSER | {
 #: Not loaded by ``extism-fast --help`` (attrs is allowed elsewhere as a third-party prefix, so it
 #: is named here), nor by a plain ``call`` for those after "attrs".
 NOT_FOR_HELP = ("attr", "attrs", "extism_fast.manifest", "extism_fast.runtime.compile_cache", "logging",
-                "json", "dataclasses", "concurrent.futures", "extism_fast.cli.batch_engine",
-                "extism_fast.scale.pool")
+                "json", "dataclasses", "concurrent.futures", "extism_fast.cli.batch", "extism_fast.cli.batch_engine",
+                "extism_fast.scale", "extism_fast.scale.pool", "shutil")
 #: Loaded when first used, never by these paths (named in the failure, with the allow-list).
 LAZY = ("asyncio", "ssl", "socket", "http.client", "urllib.request", "tempfile", "tomllib", "pickle", "uuid",
         "ctypes", "pyarrow", "dask", "ray", "extism_fast.scale.aio", "extism_fast.host.http",
