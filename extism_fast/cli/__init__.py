@@ -30,8 +30,6 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
 
 from extism_fast.cli.options import (
     EXIT_FAILURE,
@@ -52,6 +50,11 @@ from extism_fast.cli.options import (
     open_file,
     plugin_logging,
 )
+
+TYPE_CHECKING = False  # typing is not imported at run time (cold start: tests/test_cold_start.py)
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import Any, NoReturn
 
 #: The largest ``--loop``: a count, not a memory size, so only a sanity bound.
 MAX_LOOP = 2**63 - 1

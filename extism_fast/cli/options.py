@@ -13,10 +13,13 @@ import os
 import re
 import sys
 import types
-from collections.abc import Callable, Iterator
-from typing import IO, Any
 
 from extism_fast.host.logs import LOG_LEVELS as _LOG_LEVELS, LOGGER_NAME
+
+TYPE_CHECKING = False  # typing is not imported at run time (cold start: tests/test_cold_start.py)
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from typing import IO, Any
 
 # attrs, the manifest classes and logging load when a manifest is built or --log-level is given:
 # `extism-fast --help` needs none of them, nor does `call` with a module file and no option that
