@@ -1045,3 +1045,19 @@ def test_a_module_file_fails_as_the_manifest_of_it_does(run, monkeypatch, tmp_pa
     assert run("call", path, "f", "-i", "x") == given_path
     assert given_path[0] == 1 and given_path[1] == b""
     _one_error_line(given_path[2])
+
+
+def test_plugin_logging_leaves_no_handler_even_when_the_block_raises():
+    """--log-level's handler (a class, not a contextlib generator: no contextlib on the cold path)
+    is removed and the level reset however the block ends."""
+    from extism_fast.cli.options import plugin_logging
+
+    logger = logging.getLogger("extism_fast")
+    before = list(logger.handlers)
+    with pytest.raises(KeyError):
+        with plugin_logging(logging.INFO):
+            assert len(logger.handlers) == len(before) + 1 and logger.level == logging.INFO
+            raise KeyError("from the block")
+    assert (logger.handlers, logger.level) == (before, logging.NOTSET)
+    with plugin_logging(None):
+        assert logger.handlers == before

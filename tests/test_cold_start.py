@@ -40,13 +40,12 @@ FIRST_CALL = IMPORT | {
     "extism_fast.runtime.compile_cache", "extism_fast.runtime.wasm_sections",
 }
 #: What the command line's parser adds: argparse and what it imports (re; gettext, which translates
-#: its messages, with locale), contextlib (cli/options.py's plugin_logging) and its own modules; not
-#: typing, nor the batch module (a command's parser is built when that command is parsed), nor shutil
-#: (the help's width comes from os), the pool, JSON or logging (each loads with the option that
-#: needs it).
+#: its messages, with locale) and its own modules; not typing or contextlib, nor the batch module (a
+#: command's parser is built when that command is parsed), nor shutil (the help's width comes from
+#: os), the pool, JSON or logging (each loads with the option that needs it).
 _PARSER = {
-    "_collections", "_functools", "_locale", "_operator", "_sre", "argparse", "collections", "contextlib", "copyreg",
-    "enum", "errno", "functools", "gettext", "itertools", "keyword", "locale", "operator", "re", "re._casefix",
+    "_collections", "_functools", "_locale", "_operator", "_sre", "argparse", "collections", "copyreg", "enum",
+    "errno", "functools", "gettext", "itertools", "keyword", "locale", "operator", "re", "re._casefix",
     "re._compiler", "re._constants", "re._parser", "reprlib", "types", "warnings",
     "extism_fast.cli", "extism_fast.cli.options",
 }
