@@ -6,6 +6,7 @@ Most tests run ``main(argv)`` in-process and read stdout/stderr as bytes; a few 
 
 from __future__ import annotations
 
+import argparse
 import http.server
 import io
 import json
@@ -924,3 +925,139 @@ def test_readme_json_example_runs_as_written(run, monkeypatch):
     status, out, err = run(*argv[1:])
     printed = re.search(r"--json\n```\n\nprints `(.*?)`\.", readme).group(1)
     assert (status, err, out.decode().strip()) == (0, "", printed)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cold start (tests/test_cold_start.py checks what loads): each command's parser is built when
+# it is parsed, and `call` gives Plugin a module file's path rather than a Manifest
+# ---------------------------------------------------------------------------------------------
+
+
+def _commands(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+
+
+def test_the_lazy_parser_builds_only_the_command_it_parses():
+    parser = build_parser(lazy=True)
+    args = parser.parse_args(["call", "p.wasm", "f", "--timeout", "5"])
+    assert (args.command, args.timeout) == ("call", 5)
+    # A command not built has its -h only.
+    assert {name: len(sub._actions) > 1 for name, sub in _commands(parser).choices.items()} == {
+        "call": True, "batch": False, "completion": False}
+    assert all(len(sub._actions) > 1 for sub in _commands(build_parser()).choices.values())
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["call", "--help"], ["batch", "--help"], ["completion", "--help"]])
+def test_the_lazy_parser_helps_as_the_full_one(argv, capsys):
+    helps = []
+    for lazy in (False, True):
+        with pytest.raises(SystemExit):
+            build_parser(lazy=lazy).parse_args(argv)
+        helps.append(capsys.readouterr().out)
+    assert helps[0] == helps[1]
+    assert helps[0].startswith(f"usage: extism-fast {argv[0] if len(argv) > 1 else ''}".rstrip())
+
+
+@pytest.mark.parametrize("columns", [None, "", "abc", "0", "-5", "37", "200"])
+@pytest.mark.parametrize("terminal", [None, 123, 0])
+def test_the_help_is_as_wide_as_shutil_says(columns, terminal, monkeypatch):
+    """The help's width is shutil.get_terminal_size()'s (argparse's own), without loading shutil:
+    $COLUMNS, else the width of the terminal on stdout (none, 123 columns, or 0: unknown), else 80."""
+    import fcntl
+    import pty
+    import termios
+
+    from extism_fast.cli import _terminal_columns
+
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    master, slave = pty.openpty()
+    try:
+        if terminal is not None:
+            fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, terminal, 0, 0))
+            monkeypatch.setattr(sys, "__stdout__", os.fdopen(os.dup(slave), "w"))
+        expected = shutil.get_terminal_size().columns
+        assert _terminal_columns() == expected
+        if terminal:
+            assert expected == (int(columns) if columns and columns.isdigit() and int(columns) > 0 else terminal)
+    finally:
+        if terminal is not None:
+            sys.__stdout__.close()
+        os.close(master)
+        os.close(slave)
+
+
+@pytest.fixture
+def plugin_sources(monkeypatch):
+    """The plugin source each extism_fast.Plugin() of the test is given."""
+    given = []
+    real = extism_fast.Plugin
+
+    def plugin(source, **kwargs):
+        given.append(source)
+        return real(source, **kwargs)
+
+    monkeypatch.setattr(extism_fast, "Plugin", plugin)
+    return given
+
+
+@pytest.mark.parametrize("options", [[], ["--timeout", "0"], ["--memory-max", "0"], ["--wasi"], ["--strict"],
+                                     ["--fuel", "100000000"], ["--set-config", "{}"]])
+def test_a_module_file_is_given_to_plugin_as_its_path(run, plugin_sources, options):
+    """So that the manifest classes (attrs) need not load: options that leave the manifest as it
+    is keep it so."""
+    assert run("call", COUNT_VOWELS_WAT, "count_vowels", "-i", "Hello", *options)[:2] == (0, b'{"count": 2}')
+    assert plugin_sources == [os.path.abspath(COUNT_VOWELS_WAT)]
+
+
+@pytest.mark.parametrize("options", [["--config", "a=b"], ["--set-config", '{"a": "b"}'], ["--timeout", "5000"],
+                                     ["--max-pages", "4"], ["--memory-max", "4"], ["--var-max", "0"],
+                                     ["--http-response-max", "10"], ["--allow-host", "example.org"],
+                                     ["--allow-path", "/tmp:/tmp"], ["--link", f"other={COUNT_VOWELS_WAT}"]])
+def test_an_option_that_changes_the_manifest_gives_plugin_a_manifest(run, plugin_sources, options):
+    assert run("call", COUNT_VOWELS_WAT, "count_vowels", "-i", "Hello", *options)[:2] == (0, b'{"count": 2}')
+    assert [type(source) for source in plugin_sources] == [extism_fast.Manifest]
+
+
+@pytest.mark.parametrize("name", ["plugin.toml", "plugin.TOML", "line\nbreak.wat"])
+def test_a_module_file_plugin_would_not_read_as_a_module_gets_a_manifest(run, plugin_sources, tmp_path, name):
+    """Plugin() reads a file named *.toml as a TOML manifest, and a str path with a line break as
+    manifest text: such a module file is given as the manifest the CLI makes, as before."""
+    path = tmp_path / name
+    shutil.copy(COUNT_VOWELS_WAT, path)
+    assert run("call", path, "count_vowels", "-i", "Hello")[:2] == (0, b'{"count": 2}')
+    assert [type(source) for source in plugin_sources] == [extism_fast.Manifest]
+
+
+@pytest.mark.parametrize("content", [b"", b"junk", b"\0asm\x01\0\0\0junk", b"(module (func", b"(module)",
+                                     b"\n\n[[wasm]]\npath = 'x.wasm'\n"])
+def test_a_module_file_fails_as_the_manifest_of_it_does(run, monkeypatch, tmp_path, content):
+    """Given as its path or as the CLI's manifest, a bad module file fails with the same message (a
+    TOML manifest with another name than *.toml is refused: --manifest is missing)."""
+    from extism_fast.cli import options as cli_options
+
+    path = tmp_path / "plugin.wasm"
+    path.write_bytes(content)
+    given_path = run("call", path, "f", "-i", "x")
+    monkeypatch.setattr(cli_options, "_module_path", lambda args: None)
+    assert run("call", path, "f", "-i", "x") == given_path
+    assert given_path[0] == 1 and given_path[1] == b""
+    _one_error_line(given_path[2])
+
+
+def test_plugin_logging_leaves_no_handler_even_when_the_block_raises():
+    """--log-level's handler (a class, not a contextlib generator: no contextlib on the cold path)
+    is removed and the level reset however the block ends."""
+    from extism_fast.cli.options import plugin_logging
+
+    logger = logging.getLogger("extism_fast")
+    before = list(logger.handlers)
+    with pytest.raises(KeyError):
+        with plugin_logging(logging.INFO):
+            assert len(logger.handlers) == len(before) + 1 and logger.level == logging.INFO
+            raise KeyError("from the block")
+    assert (logger.handlers, logger.level) == (before, logging.NOTSET)
+    with plugin_logging(None):
+        assert logger.handlers == before

@@ -43,30 +43,29 @@ FIRST_CALL = IMPORT | {
 #: Never loaded by a first call of a plain plugin: the manifest classes (they load when a Manifest
 #: is given or ``CompiledPlugin.manifest`` is read).
 NOT_FOR_PLAIN = ("attr", "attrs", "extism_fast.manifest.schema", "extism_fast.manifest.sources")
-#: What the command line's parser adds (argparse, and shutil for its terminal width) and its
-#: modules: no batch engine, no pool, no JSON, no logging (each loads with the option that needs it).
+#: What the command line's parser adds: argparse and what it imports (re; gettext, which translates
+#: its messages, with locale) and its own modules; not typing or contextlib, nor the batch module (a
+#: command's parser is built when that command is parsed), nor shutil (the help's width comes from
+#: os), the pool, JSON or logging (each loads with the option that needs it).
 _PARSER = {
-    "_bz2", "_compression", "_locale", "_lzma", "argparse", "bz2", "errno", "fnmatch", "gettext", "locale", "lzma",
-    "shutil", "textwrap", "zlib",
-    "extism_fast.cli", "extism_fast.cli.batch", "extism_fast.cli.options", "extism_fast.scale",
+    "_collections", "_functools", "_locale", "_operator", "_sre", "argparse", "collections", "copyreg", "enum",
+    "errno", "functools", "gettext", "itertools", "keyword", "locale", "operator", "re", "re._casefix",
+    "re._compiler", "re._constants", "re._parser", "reprlib", "types", "warnings",
+    "extism_fast.cli", "extism_fast.cli.options",
 }
-#: ``extism-fast --help``: the import and the parser only; not even the manifest (attrs).
-HELP = IMPORT | _PARSER
+#: ``extism-fast --help``: the import and the parser only (and textwrap, which argparse formats the
+#: help with); not even the manifest (attrs).
+HELP = IMPORT | _PARSER | {"textwrap"}
 #: ``extism-fast call``: the parser and a first call.
 CALL = FIRST_CALL | _PARSER | {
     # writes the .id record of the plugin file once it is 2 s old (whichever run that is)
     "extism_fast._files",
-    # the command line builds a Manifest (cli/options.py, build_manifest): attrs and what it imports
-    "_ast", "_contextvars", "_opcode", "_struct", "ast", "base64", "binascii", "contextvars", "copy", "dis",
-    "inspect", "linecache", "opcode", "platform", "struct", "token", "tokenize", "unicodedata",
-    "ipaddress", "urllib", "urllib.parse",
-    "extism_fast.host.urls", "extism_fast.manifest.schema", "extism_fast.manifest.sources",
 }
 #: Not loaded by ``extism-fast --help`` (attrs is allowed elsewhere as a third-party prefix, so it
 #: is named here), nor by a plain ``call`` for those after "attrs".
 NOT_FOR_HELP = ("attr", "attrs", "extism_fast.manifest", "extism_fast.runtime.compile_cache", "logging",
-                "json", "dataclasses", "concurrent.futures", "extism_fast.cli.batch_engine",
-                "extism_fast.scale.pool")
+                "json", "dataclasses", "concurrent.futures", "extism_fast.cli.batch", "extism_fast.cli.batch_engine",
+                "extism_fast.scale", "extism_fast.scale.pool", "shutil")
 #: Loaded when first used, never by these paths (named in the failure, with the allow-list).
 LAZY = ("asyncio", "ssl", "socket", "http.client", "urllib.request", "tempfile", "tomllib", "pickle", "uuid",
         "hashlib", "pathlib", "ctypes", "pyarrow", "dask", "ray", "extism_fast.scale.aio", "extism_fast.host.http",
@@ -190,6 +189,7 @@ def test_a_call_from_the_command_line_loads_only_what_it_needs(tmp_path, wasm_pa
     _check("extism-fast call", loaded, CALL)
     no_batch = set(NOT_FOR_HELP[NOT_FOR_HELP.index("logging"):])
     assert not loaded & no_batch, sorted(loaded & no_batch)
+    assert not loaded & set(NOT_FOR_PLAIN), sorted(loaded & set(NOT_FOR_PLAIN))  # a module file: a plain plugin
 
 
 def test_a_stray_import_is_named():

@@ -30,10 +30,7 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Sequence
-from typing import Any, NoReturn
 
-from extism_fast.cli.batch import add_batch_parser, run_batch_command
 from extism_fast.cli.options import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
@@ -45,14 +42,19 @@ from extism_fast.cli.options import (
     add_target_arguments,
     add_unsupported_official_flags,
     add_verbose_flag,
-    build_manifest,
+    build_manifest,  # tests/test_cli*.py import it from here
     error_text,
     fail,
+    new_plugin,
     non_negative_int,
     open_file,
-    plugin_kwargs,
     plugin_logging,
 )
+
+TYPE_CHECKING = False  # typing is not imported at run time (cold start: tests/test_cold_start.py)
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import Any, NoReturn
 
 #: The largest ``--loop``: a count, not a memory size, so only a sanity bound.
 MAX_LOOP = 2**63 - 1
@@ -82,10 +84,10 @@ class _Parser(argparse.ArgumentParser):
         parser and the subcommand the command line names)."""
         flags = set(self._option_string_actions)
         for action in self._actions:
-            if isinstance(action, argparse._SubParsersAction):
+            if isinstance(action, _Commands):
                 command = next((arg for arg in self._argv if arg in action.choices), None)
                 if command is not None:
-                    flags |= set(action.choices[command]._option_string_actions)
+                    flags |= set(action.command(command)._option_string_actions)
         flags = {flag for flag in flags if flag.startswith("--")}
         import difflib  # for a bad command line only
 
@@ -102,6 +104,56 @@ class _Parser(argparse.ArgumentParser):
         if action.nargs is None and action.option_strings and arg_strings == ["--"]:
             self.error(f"argument {'/'.join(action.option_strings)}: expected one argument, got '--'")
         return super()._get_values(action, arg_strings)
+
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        # argparse's own asks shutil for the width (importing shutil, zlib, bz2 and lzma: ~2 ms of
+        # `--help`, and of every add_argument, which formats its metavar): the same width from os.
+        formatter_class: Any = self.formatter_class  # a HelpFormatter (typeshed's type omits width)
+        return formatter_class(prog=self.prog, width=_terminal_columns() - 2)
+
+
+def _terminal_columns() -> int:
+    """``shutil.get_terminal_size().columns``: $COLUMNS when a positive integer, else the width of
+    the terminal on ``sys.__stdout__``, else 80."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns > 0:
+        return columns
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):  # no stdout (None), closed, detached, not a terminal
+        return 80
+
+
+class _Commands(argparse._SubParsersAction):
+    """The subcommands, each with its arguments added when first needed (its command line or help,
+    the completion script): `extism-fast --help` and `call` do not build the ~60 arguments of every
+    command (a few ms), nor load the batch module."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._unbuilt: dict[str, Callable[[argparse.ArgumentParser], None]] = {}
+
+    def add_command(self, name: str, add_arguments: Callable[[argparse.ArgumentParser], None],
+                    **kwargs: Any) -> None:
+        """Add command ``name`` (``kwargs`` as for add_parser); ``add_arguments(parser)`` adds its
+        arguments when the command is first used."""
+        self.add_parser(name, **kwargs)
+        self._unbuilt[name] = add_arguments
+
+    def command(self, name: str) -> argparse.ArgumentParser:
+        """The parser of command ``name``, with its arguments."""
+        add_arguments = self._unbuilt.pop(name, None)
+        if add_arguments is not None:
+            add_arguments(self.choices[name])
+        return self.choices[name]
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        self.command(values[0])  # argparse has checked it is a command
+        super().__call__(parser, namespace, values, option_string)
 
 
 class _VersionAction(argparse.Action):
@@ -128,7 +180,10 @@ def _versions() -> str:
 # --------------------------------------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(*, lazy: bool = False) -> argparse.ArgumentParser:
+    """The ``extism-fast`` parser. ``lazy``: a subcommand's arguments are added when it is parsed
+    (:func:`main`'s, so that `--help` and `call` build only what they use); else all at once, for
+    what reads the parsers (the completion script, tests)."""
     parser = _Parser(
         prog=PROG,
         description="Run Extism WebAssembly plugins (fast host on wasmtime).",
@@ -137,10 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action=_VersionAction)
     add_verbose_flag(parser, subcommand=False)
     add_unsupported_official_flags(parser)
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    call = commands.add_parser(
-        "call",
+    commands: _Commands = parser.add_subparsers(  # type: ignore[assignment]  # action= makes it one
+        dest="command", metavar="COMMAND", required=True, action=_Commands)
+    commands.add_command(
+        "call", _add_call_arguments,
         help="call a function of a plugin and write its output to stdout",
         description=(
             "Call FUNCTION of the plugin PLUGIN and write its output bytes to stdout unchanged. "
@@ -153,6 +208,22 @@ def build_parser() -> argparse.ArgumentParser:
             f"example: {PROG} call examples/count_vowels.wat count_vowels --input 'Hello World'"
         ),
     )
+    commands.add_command("batch", _add_batch_arguments,
+                         help="call a function once per line of a JSON Lines file, on a pool of instances")
+    commands.add_command(
+        "completion", _add_completion_arguments,
+        help="print a shell completion script",
+        description=(f"Print the completion script of {PROG} for SHELL (bash only), made from "
+                     f"this command's own options. Install it with: {PROG} completion bash > "
+                     f"~/.local/share/bash-completion/completions/{PROG}"),
+    )
+    if not lazy:
+        for name in commands.choices:
+            commands.command(name)
+    return parser
+
+
+def _add_call_arguments(call: argparse.ArgumentParser) -> None:
     add_target_arguments(call)
     source = call.add_mutually_exclusive_group()
     source.add_argument("-i", "--input", metavar="TEXT",
@@ -171,16 +242,16 @@ def build_parser() -> argparse.ArgumentParser:
                            "is followed by a newline (default 1)")
     add_verbose_flag(call, subcommand=True)
     add_plugin_options(call)
-    add_batch_parser(commands)
-    completion = commands.add_parser(
-        "completion",
-        help="print a shell completion script",
-        description=(f"Print the completion script of {PROG} for SHELL (bash only), made from "
-                     f"this command's own options. Install it with: {PROG} completion bash > "
-                     f"~/.local/share/bash-completion/completions/{PROG}"),
-    )
+
+
+def _add_batch_arguments(batch: argparse.ArgumentParser) -> None:
+    from extism_fast.cli.batch import add_batch_arguments  # `batch` only
+
+    add_batch_arguments(batch)
+
+
+def _add_completion_arguments(completion: argparse.ArgumentParser) -> None:
     completion.add_argument("shell", metavar="SHELL", choices=["bash"], help="the shell: bash")
-    return parser
 
 
 def _read_input(args: argparse.Namespace) -> bytes:
@@ -207,8 +278,7 @@ def _call(args: argparse.Namespace) -> int:
     with plugin_logging(args.log_level):
         try:
             data = _read_input(args)
-            manifest = build_manifest(args)
-            with extism_fast.Plugin(manifest, functions=[], **plugin_kwargs(args)) as plugin:
+            with new_plugin(args) as plugin:
                 _call_loop(plugin, args, data)
             return EXIT_OK
         except (extism_fast.Error, OSError) as exc:
@@ -258,7 +328,7 @@ def _call_loop(plugin, args: argparse.Namespace, data: bytes) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit status."""
-    parser = build_parser()
+    parser = build_parser(lazy=True)
     try:
         args = parser.parse_args(argv)
     except UsageError as exc:
@@ -269,11 +339,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "call":
             return _call(args)
         if args.command == "batch":
+            from extism_fast.cli.batch import run_batch_command
+
             return run_batch_command(args)
         if args.command == "completion":
             from extism_fast.cli.completion import bash_script
 
-            sys.stdout.write(bash_script(parser))
+            sys.stdout.write(bash_script(build_parser()))  # every command's arguments
             return EXIT_OK
         return fail(f"unknown command {args.command!r}", EXIT_USAGE)  # pragma: no cover
     except BrokenPipeError:

@@ -59,8 +59,8 @@ from extism_fast.cli.options import DEFAULT_CHUNK_SIZE
 from extism_fast.scale import MAX_POOL_SIZE
 
 # The engine's names are this module's too (they were defined here before the engine had a
-# module): loaded when first named, as the engine is by a run, since `extism-fast --help` and
-# `call` only build this command's parser (tests/test_cold_start.py).
+# module): loaded when first named, as the engine is by a run, since `extism-fast batch --help`
+# only builds this command's parser (`--help` and `call` do not import this module at all).
 _ENGINE_NAMES = ("MAX_CHUNK_BYTES", "BatchSummary", "InputError", "Progress", "TqdmProgress", "line_chunks",
                  "count_lines", "format_result", "json_lines_sink", "make_progress", "parse_item", "process",
                  "process_chunks", "raw_item", "run_chunk", "run_chunks")
@@ -86,7 +86,7 @@ __all__ = [
     "InputError",
     "Progress",
     "TqdmProgress",
-    "add_batch_parser",
+    "add_batch_arguments",
     "make_progress",
     "format_result",
     "json_lines_sink",
@@ -104,26 +104,23 @@ __all__ = [
 # --------------------------------------------------------------------------------------------------
 
 
-def add_batch_parser(commands: Any) -> argparse.ArgumentParser:
-    """Add the ``batch`` subcommand to the ``extism-fast`` subparsers."""
-    batch = commands.add_parser(
-        "batch",
-        help="call a function once per line of a JSON Lines file, on a pool of instances",
-        description=(
-            "Call FUNCTION of PLUGIN once per line of --input-file and write one JSON line per "
-            "input, in input order, to --output. An input line is a JSON string (its UTF-8 "
-            "text), {\"text\": \"...\"} or {\"base64\": \"...\"} (bytes); any other line is "
-            "reported as that item's error. An output line is {\"index\": i, \"output\": "
-            "\"<text>\"}, {\"index\": i, \"output_base64\": \"...\"} when the output is not "
-            "valid UTF-8, or {\"index\": i, \"error\": \"<message>\", \"type\": \"<ErrorClass>\"}. "
-            "With --lines every line is raw text (its bytes without the newline). "
-            "A summary line 'N items, E errors, X items/s' ends the run on stderr (not with --quiet). "
-            "Exit status: 0 every item ok, 1 any item failed or the run could not start, "
-            "2 bad usage."
-        ),
-        epilog=f"example: {cli_options.PROG} batch examples/count_vowels.wat count_vowels "
-               "--input-file inputs.jsonl --output out.jsonl --workers 4",
+def add_batch_arguments(batch: argparse.ArgumentParser) -> None:
+    """Give the ``batch`` subcommand's parser (made by :func:`extism_fast.cli.build_parser`, with
+    its one-line help) its description and arguments."""
+    batch.description = (
+        "Call FUNCTION of PLUGIN once per line of --input-file and write one JSON line per "
+        "input, in input order, to --output. An input line is a JSON string (its UTF-8 "
+        "text), {\"text\": \"...\"} or {\"base64\": \"...\"} (bytes); any other line is "
+        "reported as that item's error. An output line is {\"index\": i, \"output\": "
+        "\"<text>\"}, {\"index\": i, \"output_base64\": \"...\"} when the output is not "
+        "valid UTF-8, or {\"index\": i, \"error\": \"<message>\", \"type\": \"<ErrorClass>\"}. "
+        "With --lines every line is raw text (its bytes without the newline). "
+        "A summary line 'N items, E errors, X items/s' ends the run on stderr (not with --quiet). "
+        "Exit status: 0 every item ok, 1 any item failed or the run could not start, "
+        "2 bad usage."
     )
+    batch.epilog = (f"example: {cli_options.PROG} batch examples/count_vowels.wat count_vowels "
+                    "--input-file inputs.jsonl --output out.jsonl --workers 4")
     cli_options.add_target_arguments(batch)
     batch.add_argument("-f", "--input-file", metavar="FILE", required=True,
                        help="JSON Lines input, one item per line ('-' for stdin)")
@@ -162,7 +159,6 @@ def add_batch_parser(commands: Any) -> argparse.ArgumentParser:
                       help="run the chunks on a local Dask cluster of N worker processes on "
                            "127.0.0.1 (one thread each)")
     cli_options.add_plugin_options(batch)
-    return batch
 
 
 def _open_input(path: str) -> IO[bytes]:

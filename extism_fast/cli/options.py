@@ -8,17 +8,21 @@ import this module, which imports neither (tests/test_layout.py checks there is 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator
-from typing import IO, Any
+import types
 
 from extism_fast.host.logs import LOG_LEVELS as _LOG_LEVELS, LOGGER_NAME
 
+TYPE_CHECKING = False  # typing is not imported at run time (cold start: tests/test_cold_start.py)
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import IO, Any
+
 # attrs, the manifest classes and logging load when a manifest is built or --log-level is given:
-# `extism-fast --help` needs none of them (tests/test_cold_start.py).
+# `extism-fast --help` needs none of them, nor does `call` with a module file and no option that
+# changes the manifest (new_plugin; tests/test_cold_start.py).
 
 PROG = "extism-fast"
 EXIT_OK = 0
@@ -60,15 +64,16 @@ def first_line(message: str) -> str:
     return lines[0].strip() if lines else "unknown error"
 
 
-# The LinkError hint for an import from a module nothing provides (_link_module_hint).
-_MANIFEST_MODULE_HINT = re.compile(r"add it to the manifest's wasm list with name='([^'\\]*)'$", re.MULTILINE)
+# The LinkError hint for an import from a module nothing provides (_link_module_hint); compiled by
+# the first failure that needs it (re's cache), not by every start (~0.3 ms).
+_MANIFEST_MODULE_HINT = r"add it to the manifest's wasm list with name='([^'\\]*)'$"
 
 
 def error_text(message: Any) -> str:
     """``message`` as the command line words it: runtime messages speak of the Python API, this
     names the flag instead (--wasi, --link)."""
     text = str(message).replace("pass wasi=True", "pass --wasi")
-    return _MANIFEST_MODULE_HINT.sub(r"link it with --link \1=PATH", text)
+    return re.sub(_MANIFEST_MODULE_HINT, r"link it with --link \1=PATH", text, flags=re.MULTILINE)
 
 
 def fail(message: Any, status: int) -> int:
@@ -383,6 +388,16 @@ def _relative_to(base: str, source):
     return source
 
 
+def _check_plugin_file(path: str) -> None:
+    """ManifestError unless ``path`` (PLUGIN) exists and is not a directory."""
+    from extism_fast import ManifestError
+
+    if not os.path.exists(path):
+        raise ManifestError(f"no such file: {path!r}")
+    if os.path.isdir(path):
+        raise ManifestError(f"{path!r} is a directory, not a plugin file")
+
+
 def _memory_changes(args: argparse.Namespace) -> dict[str, int]:
     """The ``memory`` fields the options set (the official CLI's --memory-max 0 sets none)."""
     changes = {}
@@ -397,18 +412,42 @@ def _memory_changes(args: argparse.Namespace) -> dict[str, int]:
     return changes
 
 
+def _option_changes(args: argparse.Namespace, manifest: Any) -> dict[str, Any]:
+    """The manifest fields the options set, merged over ``manifest``'s."""
+    changes: dict[str, Any] = {}
+    if args.config or args.set_config:
+        changes["config"] = {**manifest.config, **(args.set_config or {}), **dict(args.config)}
+    if args.allow_path:
+        changes["allowed_paths"] = {**(manifest.allowed_paths or {}), **dict(args.allow_path)}
+    if args.allow_host:
+        hosts = list(manifest.allowed_hosts or [])
+        changes["allowed_hosts"] = hosts + [h for h in args.allow_host if h not in hosts]
+    if args.timeout:  # 0 is the official CLI's "no timeout": the manifest's own stays
+        changes["timeout_ms"] = args.timeout
+    memory = _memory_changes(args)
+    if memory:
+        import attrs
+
+        from extism_fast import MemoryOptions
+
+        changes["memory"] = attrs.evolve(manifest.memory or MemoryOptions(), **memory)
+    return changes
+
+
+#: What the manifest of a module file holds in the fields the options change, without making one
+#: (the manifest classes load attrs): for telling whether any option changes it.
+_MODULE_FILE_FIELDS = types.SimpleNamespace(config={}, allowed_paths=None, allowed_hosts=None, memory=None)
+
+
 def build_manifest(args: argparse.Namespace):
     """The :class:`~extism_fast.Manifest` the plugin options describe."""
     import attrs
 
-    from extism_fast import Manifest, ManifestError, MemoryOptions
+    from extism_fast import Manifest
 
     path = args.plugin
     if not is_url(path) or args.manifest:
-        if not os.path.exists(path):
-            raise ManifestError(f"no such file: {path!r}")
-        if os.path.isdir(path):
-            raise ManifestError(f"{path!r} is a directory, not a plugin file")
+        _check_plugin_file(path)
     links = [_wasm_source(link, name) for name, link in args.link]
 
     if not args.manifest and not is_url(path):
@@ -422,21 +461,43 @@ def build_manifest(args: argparse.Namespace):
     else:
         manifest = Manifest(links + [_wasm_source(path)])
 
-    changes: dict[str, Any] = {}
-    if args.config or args.set_config:
-        changes["config"] = {**manifest.config, **(args.set_config or {}), **dict(args.config)}
-    if args.allow_path:
-        changes["allowed_paths"] = {**(manifest.allowed_paths or {}), **dict(args.allow_path)}
-    if args.allow_host:
-        hosts = list(manifest.allowed_hosts or [])
-        changes["allowed_hosts"] = hosts + [h for h in args.allow_host if h not in hosts]
-    if args.timeout:  # 0 is the official CLI's "no timeout": the manifest's own stays
-        changes["timeout_ms"] = args.timeout
-    memory = _memory_changes(args)
-    if memory:
-        changes["memory"] = attrs.evolve(manifest.memory or MemoryOptions(), **memory)
+    changes = _option_changes(args, manifest)
     # attrs.evolve validates again: the manifest's own checks cover what a --manifest file holds.
     return attrs.evolve(manifest, **changes) if changes else manifest
+
+
+def _module_path(args: argparse.Namespace) -> str | None:
+    """PLUGIN's absolute path when :class:`~extism_fast.Plugin` can be given the path itself for
+    the manifest :func:`build_manifest` makes: a module file with no --manifest, --link or option
+    that changes the manifest, which Plugin() reads as a module; else None."""
+    path = args.plugin
+    if args.manifest or args.link or is_url(path) or _option_changes(args, _MODULE_FILE_FIELDS):
+        return None
+    _check_plugin_file(path)
+    # What Plugin() reads as one module file (a regular file, not a manifest: a file named *.toml or
+    # starting with "{" is one), told as it tells it; else build_manifest's manifest says why.
+    from extism_fast.manifest.plain import plain_source
+
+    plain = plain_source(os.path.abspath(path))
+    return None if plain is None else plain.path
+
+
+def new_plugin(args: argparse.Namespace):
+    """The :class:`~extism_fast.Plugin` the plugin options describe (``call``'s). A module file
+    that no option changes is given as its path, so that Plugin() need not load the manifest
+    classes (attrs: several ms of a cold `extism-fast call`); a manifest file with another name,
+    which then fails to compile, is refused as :func:`build_manifest` refuses it."""
+    import extism_fast
+
+    kwargs = plugin_kwargs(args)
+    path = _module_path(args)
+    if path is None:
+        return extism_fast.Plugin(build_manifest(args), functions=[], **kwargs)
+    try:
+        return extism_fast.Plugin(path, functions=[], **kwargs)
+    except extism_fast.Error:
+        _refuse_manifest_as_module(args.plugin)
+        raise
 
 
 # --------------------------------------------------------------------------------------------------
@@ -444,22 +505,32 @@ def build_manifest(args: argparse.Namespace):
 # --------------------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def plugin_logging(level: int | None) -> Iterator[None]:
+class plugin_logging:  # noqa: N801 - a context manager named as one, like contextlib.suppress
     """Print extism_fast's log records at ``level`` or above to stderr while the block runs
-    (``--log-level``; nothing when ``level`` is None)."""
-    if level is None:
-        yield
-        return
-    import logging
+    (``--log-level``; nothing when ``level`` is None). A class rather than a contextlib generator,
+    so that the command's modules need no contextlib (~0.5 ms of a fresh process)."""
 
-    logger = logging.getLogger(LOGGER_NAME)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(level)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
+    def __init__(self, level: int | None) -> None:
+        self.level = level
+        self.handler: Any = None
+
+    def __enter__(self) -> None:
+        if self.level is None:
+            return
+        import logging
+
+        self.handler = logging.StreamHandler(sys.stderr)
+        self.handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logger = logging.getLogger(LOGGER_NAME)
+        logger.addHandler(self.handler)
+        logger.setLevel(self.level)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.handler is None:
+            return
+        import logging
+
+        logger = logging.getLogger(LOGGER_NAME)
+        logger.removeHandler(self.handler)
         logger.setLevel(logging.NOTSET)
+        self.handler = None
