@@ -18,14 +18,13 @@ import pytest
 from conftest import COUNT, REPO_ROOT
 
 #: What ``import extism_fast`` loads (beyond what ``python -S`` starts with): the extension, and
-#: the modules its module-level code needs. No attrs (the manifest classes), no logging.
+#: the modules its module-level code needs: os, enum for ValType (an Enum, as the official SDK's)
+#: and what enum imports, __future__ (``from __future__ import annotations`` imports it). No
+#: typing, attrs (the manifest classes), logging, threading, weakref or importlib.
 IMPORT = {
-    "__future__", "_collections", "_collections_abc", "_functools", "_operator", "_sre", "_stat", "_typing",
-    "_weakrefset", "collections", "collections.abc", "contextlib", "copyreg", "enum", "functools", "genericpath",
-    "importlib", "importlib._abc", "importlib._bootstrap", "importlib._bootstrap_external", "importlib.machinery",
-    "importlib.util", "itertools", "keyword", "operator", "os", "os.path", "posixpath", "re", "re._casefix",
-    "re._compiler", "re._constants", "re._parser", "reprlib", "stat", "threading", "types", "typing", "typing.io",
-    "typing.re", "warnings", "weakref",
+    "__future__", "_collections", "_collections_abc", "_functools", "_operator", "_stat", "collections",
+    "collections.abc", "enum", "functools", "genericpath", "itertools", "keyword", "operator", "os", "os.path",
+    "posixpath", "reprlib", "stat", "types",
     "extism_fast", "extism_fast._moved", "extism_fast._runtime", "extism_fast._version", "extism_fast.errors",
     "extism_fast.extism", "extism_fast.host", "extism_fast.host.functions", "extism_fast.host.logs",
     "extism_fast.runtime", "extism_fast.runtime.debug_dumps", "extism_fast.runtime.options",
@@ -43,12 +42,21 @@ FIRST_CALL = IMPORT | {
 #: Never loaded by a first call of a plain plugin: the manifest classes (they load when a Manifest
 #: is given or ``CompiledPlugin.manifest`` is read).
 NOT_FOR_PLAIN = ("attr", "attrs", "extism_fast.manifest.schema", "extism_fast.manifest.sources")
+#: Never loaded by the import nor a first call of a plain plugin: typing and re (~10 ms of a fresh
+#: process with what they import). Annotations stay strings (``from __future__ import annotations``,
+#: typing's names imported under ``if TYPE_CHECKING:``); typing loads with the first host function
+#: whose signature is inferred from its annotations.
+NOT_COLD = ("typing", "re")
 #: What the command line's parser adds (argparse, and shutil for its terminal width) and its
 #: modules: no batch engine, no pool, no JSON, no logging (each loads with the option that needs it).
 _PARSER = {
     "_bz2", "_compression", "_locale", "_lzma", "argparse", "bz2", "errno", "fnmatch", "gettext", "locale", "lzma",
     "shutil", "textwrap", "zlib",
     "extism_fast.cli", "extism_fast.cli.batch", "extism_fast.cli.options", "extism_fast.scale",
+    # re: argparse and gettext use it
+    "_sre", "copyreg", "re", "re._casefix", "re._compiler", "re._constants", "re._parser",
+    # typing: the command line's modules import it (with it contextlib and warnings)
+    "_typing", "contextlib", "typing", "typing.io", "typing.re", "warnings",
 }
 #: ``extism-fast --help``: the import and the parser only; not even the manifest (attrs).
 HELP = IMPORT | _PARSER
@@ -59,7 +67,8 @@ CALL = FIRST_CALL | _PARSER | {
     # the command line builds a Manifest (cli/options.py, build_manifest): attrs and what it imports
     "_ast", "_contextvars", "_opcode", "_struct", "ast", "base64", "binascii", "contextvars", "copy", "dis",
     "inspect", "linecache", "opcode", "platform", "struct", "token", "tokenize", "unicodedata",
-    "ipaddress", "urllib", "urllib.parse",
+    "ipaddress", "urllib", "urllib.parse", "_weakrefset", "importlib", "importlib._bootstrap",
+    "importlib._bootstrap_external", "importlib.machinery", "threading", "weakref",
     "extism_fast.host.urls", "extism_fast.manifest.schema", "extism_fast.manifest.sources",
 }
 #: Not loaded by ``extism-fast --help`` (attrs is allowed elsewhere as a third-party prefix, so it
@@ -143,16 +152,22 @@ def _check(what: str, loaded: set[str], allowed: set[str]) -> None:
     assert not loaded & set(LAZY)  # the ones that cost the most, spelled out
 
 
+def _check_cold(what: str, loaded: set[str], allowed: set[str]) -> None:
+    """_check, and none of NOT_COLD (whatever the allow-list says)."""
+    _check(what, loaded, allowed)
+    assert not loaded & set(NOT_COLD), f"{what} loaded {', '.join(sorted(loaded & set(NOT_COLD)))}"
+
+
 def test_the_import_loads_only_what_it_needs(tmp_path):
     loaded = _loaded(tmp_path, _IMPORT)
-    _check("import extism_fast", loaded, IMPORT)
+    _check_cold("import extism_fast", loaded, IMPORT)
     assert not loaded & {"attr", "attrs", "logging", "extism_fast.manifest", "extism_fast.runtime.compile_cache"}
 
 
 @pytest.mark.parametrize("given", ["bytes", "path"])
 def test_a_first_call_loads_only_what_it_needs(tmp_path, wasm_path, given):
     loaded = _loaded(tmp_path, _FIRST_CALL, str(wasm_path(COUNT)), given)
-    _check(f"import extism_fast and a first Plugin({given}).call", loaded, FIRST_CALL)
+    _check_cold(f"import extism_fast and a first Plugin({given}).call", loaded, FIRST_CALL)
     assert not loaded & set(NOT_FOR_PLAIN), sorted(loaded & set(NOT_FOR_PLAIN))
 
 
@@ -167,7 +182,7 @@ def test_a_first_call_on_a_large_settled_file_hashes_nothing(tmp_path, wasm_path
     time.sleep(2.1)  # settled (manifest's FILE_IDENTITY_SETTLE_NS): the first run records its hash
     loaded = _loaded(tmp_path, _PATH_CALL, str(path))
     assert len(list((tmp_path / "cache").glob("*.id"))) == 1
-    _check("import extism_fast and a first Plugin(path).call", loaded, FIRST_CALL)
+    _check_cold("import extism_fast and a first Plugin(path).call", loaded, FIRST_CALL)
 
 
 def _leb128(value: int) -> bytes:
@@ -197,6 +212,9 @@ def test_a_stray_import_is_named():
     with pytest.raises(AssertionError, match=r"loaded asyncio, .*make it lazy"):
         _check("x", FIRST_CALL | {"asyncio", "attr._make"}, FIRST_CALL)
     assert _strays(FIRST_CALL | {"attr.whatever", "_cython_9_9"}, FIRST_CALL) == []
+    # typing and re fail the cold paths even when an allow-list names them
+    with pytest.raises(AssertionError, match=r"^x loaded re, typing\n"):
+        _check_cold("x", FIRST_CALL | {"typing", "re"}, FIRST_CALL | {"typing", "re"})
 
 
 def test_public_names_load_when_first_used():
