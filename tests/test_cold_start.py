@@ -27,8 +27,7 @@ IMPORT = {
     "posixpath", "reprlib", "stat", "types",
     "extism_fast", "extism_fast._moved", "extism_fast._runtime", "extism_fast._version", "extism_fast.errors",
     "extism_fast.extism", "extism_fast.host", "extism_fast.host.functions", "extism_fast.host.logs",
-    "extism_fast.runtime", "extism_fast.runtime.debug_dumps", "extism_fast.runtime.options",
-    "extism_fast.runtime.pickling",
+    "extism_fast.runtime", "extism_fast.runtime.debug_dumps", "extism_fast.runtime.pickling",
 }
 #: What a first ``Plugin(bytes).call`` adds: the plain plugin (manifest/plain.py, not the manifest
 #: classes: no attrs) and the compile cache, which hashes its small inputs with CPython's own
@@ -36,8 +35,8 @@ IMPORT = {
 FIRST_CALL = IMPORT | {
     "_sha2" if sys.version_info >= (3, 12) else "_sha256",
     "extism_fast.manifest", "extism_fast.manifest.files", "extism_fast.manifest.limits", "extism_fast.manifest.plain",
-    "extism_fast.runtime.built_settings",
-    "extism_fast.runtime.compile_cache", "extism_fast.runtime.wasm_sections",
+    "extism_fast.runtime.built_settings", "extism_fast.runtime.compile_cache", "extism_fast.runtime.options",
+    "extism_fast.runtime.wasm_sections",
 }
 #: Never loaded by a first call of a plain plugin: the manifest classes (they load when a Manifest
 #: is given or ``CompiledPlugin.manifest`` is read).
