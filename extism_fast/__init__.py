@@ -8,8 +8,6 @@ The layout (docs/ARCHITECTURE.md): ``manifest/``, ``host/`` (host functions, HTT
 ``_runtime`` calls). The module paths of the flat layout before them still import (``_moved``).
 """
 
-from typing import TYPE_CHECKING
-
 from extism_fast import _moved
 
 _moved.install()  # first: the old paths must resolve for whatever imports them next
@@ -72,6 +70,7 @@ from extism_fast.host.logs import CustomLogger, extism_version, set_log_custom, 
 from extism_fast import extism  # the names of the official `extism.extism` module
 from extism_fast.runtime import pickling as _pickling
 
+TYPE_CHECKING = False  # typing is not imported at run time (cold start: tests/test_cold_start.py)
 if TYPE_CHECKING:  # at run time: _LAZY
     from extism_fast.manifest import Manifest, MemoryOptions, WasmData, WasmFile, WasmUrl
     from extism_fast.scale.pool import PluginPool

@@ -9,10 +9,14 @@ paths only (tests/test_layout.py checks both).
 
 from __future__ import annotations
 
-import importlib
-import importlib.machinery
 import sys
 from types import ModuleType
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from importlib.machinery import ModuleSpec
+else:  # the class of every module's spec: importlib (and warnings, which it imports) not loaded for it
+    ModuleSpec = type(__spec__)
 
 #: old path -> the module it is now.
 MOVED = {
@@ -42,18 +46,25 @@ class _OldPaths:
     finder and loader by protocol: importlib.abc would import importlib.resources, tempfile,
     shutil and pathlib (~10 ms) with every ``import extism_fast``."""
 
-    def find_spec(self, fullname: str, path: object = None, target: object = None) -> importlib.machinery.ModuleSpec | None:
+    def find_spec(self, fullname: str, path: object = None, target: object = None) -> ModuleSpec | None:
         # A Loader by protocol (create_module, exec_module), not by base class.
-        return importlib.machinery.ModuleSpec(fullname, self) if fullname in MOVED else None  # type: ignore[arg-type]
+        return ModuleSpec(fullname, self) if fullname in MOVED else None  # type: ignore[arg-type]
 
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> None:
+    def create_module(self, spec: ModuleSpec) -> None:
         return None  # a placeholder module, replaced by exec_module
 
     def exec_module(self, module: ModuleType) -> None:
         # The placeholder goes first: an import of the old path while the new module loads (its
         # package importing it) must load the new module too, not find an empty module.
         del sys.modules[module.__name__]
-        sys.modules[module.__name__] = importlib.import_module(MOVED[module.__name__])
+        sys.modules[module.__name__] = _import(MOVED[module.__name__])
+
+
+def _import(name: str) -> ModuleType:
+    """importlib.import_module(name) of an absolute name, without importing importlib (and warnings):
+    ~0.5 ms of every import of the package."""
+    __import__(name)
+    return sys.modules[name]
 
 
 def install() -> None:
@@ -67,4 +78,4 @@ def attribute(package: str, name: str) -> ModuleType:
     old = f"{package}.{name}"
     if old not in MOVED:
         raise AttributeError(f"module {package!r} has no attribute {name!r}")
-    return importlib.import_module(old)
+    return _import(old)

@@ -19,8 +19,7 @@ and pickle raise TypeError, as the official SDK's cffi buffers do, unless a clas
 cimport cython
 
 import os
-import threading
-import importlib.util
+import sys
 
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBuffer_FillInfo, PyBUF_SIMPLE, PyBUF_WRITABLE
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_CheckExact
@@ -83,9 +82,20 @@ cdef void _restore_gil(void *thread_state) noexcept nogil:
     PyEval_RestoreThread(thread_state)
 
 
+def _main_thread_ident():
+    """threading.main_thread().ident, without importing threading for it (~1 ms of the package's
+    import): before 3.12 threading takes the thread that first imports it for the main thread, so
+    while it is not loaded, that is this thread."""
+    if "threading" not in sys.modules and sys.version_info < (3, 12):
+        return PyThread_get_thread_ident()
+    import threading
+
+    return threading.main_thread().ident
+
+
 # Python runs signal handlers on its main thread only: calls made there stop at Ctrl-C
 # (kernel_c/sigint.h); after fork() the forking thread is the child's main thread.
-cdef unsigned long _SIGNAL_THREAD = threading.main_thread().ident
+cdef unsigned long _SIGNAL_THREAD = _main_thread_ident()
 
 
 cdef int _on_signal_thread() noexcept nogil:
@@ -104,9 +114,24 @@ os.register_at_fork(after_in_child=_signal_thread_after_fork)
 # Loading wasmtime
 # ---------------------------------------------------------------------------------------------
 
+def _find_spec(name):
+    """importlib.util.find_spec(name) of a top-level module, without importing importlib.util
+    (contextlib, warnings: ~1 ms of a first plugin): the module's own spec once it is imported,
+    else the first the import system's finders give."""
+    module = sys.modules.get(name)
+    if module is not None:
+        return module.__spec__
+    for finder in sys.meta_path:
+        find_spec = getattr(finder, "find_spec", None)
+        spec = None if find_spec is None else find_spec(name, None)
+        if spec is not None:
+            return spec
+    return None
+
+
 def _wasmtime_library_path():
     """Path of the shared library inside the installed `wasmtime` wheel (not imported: no ctypes)."""
-    spec = importlib.util.find_spec("wasmtime")
+    spec = _find_spec("wasmtime")
     if spec is None or not spec.submodule_search_locations:
         raise ImportError("extism_fast needs the `wasmtime` package (pip install 'wasmtime>=50,<51')")
     root = list(spec.submodule_search_locations)[0]

@@ -7,7 +7,10 @@ without parsing messages. Messages always name the problem (field, import, limit
 from __future__ import annotations
 
 import builtins
-from typing import Any, Optional, Sequence
+
+TYPE_CHECKING = False  # typing is not imported at run time (cold start: tests/test_cold_start.py)
+if TYPE_CHECKING:
+    from typing import Any, Optional, Sequence
 
 __all__ = [
     "Error",

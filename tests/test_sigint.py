@@ -36,7 +36,7 @@ SETTLE = 0.2
 
 # The program: `mode` says what it calls; it reports one JSON line (the outcome) and exits 0.
 PROGRAM = r'''
-import json, logging, signal, sys, threading, time
+import json, signal, sys, time
 
 mode, loop_wat = sys.argv[1:3]
 handled = []
@@ -49,6 +49,9 @@ elif mode == "raising_handler":  # set before extism_fast is imported, own_handl
     signal.signal(signal.SIGINT, stop)
 
 import extism_fast as ef
+
+threading_at_import = "threading" in sys.modules  # not in a clean interpreter (python -S): imported now
+import logging, threading
 
 if mode == "own_handler":  # replaces extism_fast's SIGINT handler: the call's first tick puts it back
     signal.signal(signal.SIGINT, lambda signum, frame: handled.append(signum))
@@ -104,6 +107,7 @@ except BaseException as exc:
     outcome = {"raised": type(exc).__name__, "message": str(exc)}
 outcome["seconds"] = time.monotonic() - start
 outcome["handled"] = handled
+outcome["threading_at_import"] = threading_at_import
 outcome["finished"] = plugin.call("finished").decode()
 # Still usable: the plugin (or pool) runs the next call.
 outcome["then"] = [plugin.call("ok").decode(), timed.call("ok").decode(), pool.call("ok").decode(),
@@ -124,8 +128,8 @@ def _default_sigint() -> None:
 class Child:
     """A subprocess whose stdout and stderr lines are read as they come."""
 
-    def __init__(self, argv: list[str]) -> None:
-        env = dict(os.environ, PYTHONPATH=str(PACKAGE_ROOT), PYTHONUNBUFFERED="1")
+    def __init__(self, argv: list[str], paths: tuple = ()) -> None:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(PACKAGE_ROOT), *paths]), PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                      cwd=PACKAGE_ROOT, env=env, preexec_fn=_default_sigint)
         self.lines: queue.Queue = queue.Queue()
@@ -182,8 +186,8 @@ def spawn():
     """Child(argv), killed at the end of the test if it is still running (a failed test)."""
     children = []
 
-    def make(argv: list[str]) -> Child:
-        children.append(Child(argv))
+    def make(argv: list[str], paths: tuple = ()) -> Child:
+        children.append(Child(argv, paths))
         return children[-1]
 
     yield make
@@ -193,12 +197,17 @@ def spawn():
             child.proc.wait()
 
 
-def _run_program(spawn, tmp_path, mode: str, marker: str = STARTED, delay: float = SETTLE):
-    """Run PROGRAM in ``mode``, SIGINT once ``marker`` is printed (and ``delay`` passed); returns
-    its outcome, the seconds from the SIGINT to the outcome, and its stdout lines."""
+def _run_program(spawn, tmp_path, mode: str, marker: str = STARTED, delay: float = SETTLE, clean: bool = False):
+    """Run PROGRAM in ``mode`` (``clean``: in ``python -S``, the installed packages on its path),
+    SIGINT once ``marker`` is printed (and ``delay`` passed); returns its outcome, the seconds from
+    the SIGINT to the outcome, and its stdout lines."""
     script = tmp_path / "program.py"
     script.write_text(PROGRAM)
-    child = spawn([sys.executable, str(script), mode, LOOP_WAT])
+    if clean:
+        libraries = tuple(p for p in sys.path if os.path.basename(p) in ("site-packages", "dist-packages"))
+        child = spawn([sys.executable, "-S", str(script), mode, LOOP_WAT], libraries)
+    else:
+        child = spawn([sys.executable, str(script), mode, LOOP_WAT])
     child.wait_for(marker)
     time.sleep(delay)
     child.interrupt()
@@ -214,6 +223,21 @@ def test_ctrl_c_stops_a_looping_call(spawn, tmp_path, mode):
     outcome, seconds, _ = _run_program(spawn, tmp_path, mode)
     assert outcome["raised"] == "KeyboardInterrupt", outcome
     assert seconds < STOPPED_WITHIN, outcome
+    assert outcome["then"] == USABLE
+
+
+@pytest.mark.parametrize("mode", ["call", "thread"])
+def test_ctrl_c_when_threading_loads_after_the_package(spawn, tmp_path, mode):
+    """In a clean interpreter the package imports without threading (tests/test_cold_start.py), so
+    it finds the main thread without it; the program imports threading after: a call on the main
+    thread stops at Ctrl-C, one on another thread goes on to its timeout."""
+    outcome, seconds, _ = _run_program(spawn, tmp_path, mode, clean=True)
+    assert outcome["threading_at_import"] is False, outcome
+    if mode == "call":
+        assert outcome["raised"] == "KeyboardInterrupt", outcome
+        assert seconds < STOPPED_WITHIN, outcome
+    else:
+        assert outcome["returned"] == repr({"main": "KeyboardInterrupt", "thread": "TimeoutError"}), outcome
     assert outcome["then"] == USABLE
 
 

@@ -18,11 +18,14 @@ the plugin is built, so a mismatch fails at load time and never at call time.
 
 from __future__ import annotations
 
-import copyreg
 import operator
-import typing
 from enum import Enum
-from typing import Any, Callable, List, Optional, Sequence, Tuple, get_args, get_origin
+
+# typing (and re, which it imports) loads with the first host function inferred from its
+# annotations (TypeInferredFunction), not with the package (tests/test_cold_start.py).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 __all__ = [
     "ValType",
@@ -212,10 +215,11 @@ _SUPPORTED = (
     "Annotated[T, Codec(fn)]"
 )
 
-# An extractor turns one parameter Val into the Python argument: extract(plugin, slot).
-_Extract = Callable[[Any, Val], Any]
-# An emplacer stores a Python value into one result Val: emplace(plugin, slot, value).
-_Emplace = Callable[[Any, Val, Any], None]
+if TYPE_CHECKING:
+    # An extractor turns one parameter Val into the Python argument: extract(plugin, slot).
+    _Extract = Callable[[Any, Val], Any]
+    # An emplacer stores a Python value into one result Val: emplace(plugin, slot, value).
+    _Emplace = Callable[[Any, Val, Any], None]
 
 
 def _type_name(xs: Any) -> str:
@@ -366,6 +370,8 @@ def _map_ret(xs: Any) -> List[Tuple[ValType, _Emplace]]:
     Every emplacer takes the function's whole return value: those of a ``Tuple[...]`` pick their
     own item. Raises TypeError when ``xs`` is not supported.
     """
+    from typing import get_args, get_origin  # loaded already: TypeInferredFunction resolved the hints
+
     if xs is None or xs is type(None):
         return []
     if xs is bool:
@@ -435,6 +441,7 @@ class TypeInferredFunction(ExplicitFunction):
         user_data: Any = None,
     ) -> None:
         import inspect
+        import typing
 
         label = getattr(func, "__name__", None) or name
         try:
@@ -602,6 +609,8 @@ def _reduce_function(fn: Function) -> Tuple[Any, ...]:
         return (Function, (fn.namespace, fn.name, fn.args, fn.returns, target, *fn.user_data))
     # A subclass of the program's own: its class by name and its attributes (the checked callable
     # among them) as they are.
+    import copyreg
+
     return (copyreg.__newobj__, (kind,), dict(fn.__dict__))  # type: ignore[attr-defined]
 
 

@@ -22,17 +22,19 @@ package uses.
 
 from __future__ import annotations
 
+import _thread  # its locks are threading's: threading itself costs ~1 ms of the package's import
 import collections
 import sys
-import threading
-from typing import TYPE_CHECKING, Any, Callable, Deque, Optional
 
 from extism_fast._version import EXTISM_RUNTIME_VERSION
 
 # logging loads with the first record, handler or level check (get_logger), not with the package:
 # it and what it imports (traceback, tokenize, string) cost a few milliseconds at import time.
+# typing is not imported at run time either (tests/test_cold_start.py).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import logging
+    from typing import Any, Callable, Deque, Optional
 
 __all__ = [
     "set_log_file", "set_log_custom", "CustomLogger", "extism_version", "parse_log_filter",
@@ -70,7 +72,7 @@ ABI_LEVEL_OFF = 2**31 - 1
 _PLUGIN_TARGET = "extism::pdk"
 
 _logger: Optional[logging.Logger] = None
-_setup_lock = threading.Lock()
+_setup_lock = _thread.allocate_lock()
 
 _LEVEL_NAMES = {TRACE: "TRACE", _DEBUG: "DEBUG", _INFO: "INFO", _WARNING: "WARN", _ERROR: "ERROR",
                 _CRITICAL: "ERROR"}
@@ -191,7 +193,7 @@ def parse_log_filter(spec: Optional[str]) -> int:
     return OFF if foreign else _ERROR
 
 
-_lock = threading.Lock()
+_lock = _thread.allocate_lock()
 _installed: Optional[logging.Handler] = None
 
 
@@ -245,7 +247,7 @@ class CustomLogger:
 
         self.callback: Optional[Callable[[str], object]] = None
         self._buffer: Deque[str] = collections.deque()
-        self._buffer_lock = threading.Lock()
+        self._buffer_lock = _thread.allocate_lock()
         self.handler: logging.Handler = BufferHandler(self._buffer, self._buffer_lock)
         self.set_callback(f)
 

@@ -8,8 +8,7 @@ each source's bytes (a URL through the one HTTP client, :mod:`extism_fast.host.h
 module, each loaded from its module when first used (the classes need attrs: ~20 ms).
 """
 
-from typing import TYPE_CHECKING
-
+TYPE_CHECKING = False  # typing is not imported at run time (cold start: tests/test_cold_start.py)
 if TYPE_CHECKING:
     from extism_fast.manifest.limits import (DEFAULT_MAX_HTTP_RESPONSE_BYTES, DEFAULT_MAX_TABLE_ELEMENTS,
                                              DEFAULT_MAX_VAR_BYTES, U32_MAX, U64_MAX, URL_FETCH_TIMEOUT_S,

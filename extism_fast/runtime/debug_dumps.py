@@ -10,9 +10,13 @@ segments, under the process name ``extism``; the stack section lists no frames (
 not expose the trapping frame's locals).
 """
 
-from typing import List
+from __future__ import annotations
 
 from extism_fast.host.logs import LazyLogger
+
+TYPE_CHECKING = False  # typing is not imported at run time (cold start: tests/test_cold_start.py)
+if TYPE_CHECKING:
+    from typing import List
 
 logger = LazyLogger()  # logging loads with the first record
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import collections
 import os
-from typing import TYPE_CHECKING, Any, NamedTuple, Optional
 
 from extism_fast.errors import ManifestError
 from extism_fast.host.logs import LazyLogger
@@ -27,9 +26,12 @@ from extism_fast.manifest.limits import DEFAULT_MAX_HTTP_RESPONSE_BYTES
 from extism_fast.manifest.plain import PlainSource
 
 # Loaded with the first plugin, not with the package; the manifest classes (attrs) only when a
-# plugin has a Manifest (a plain one has none: manifest/plain.py), or C_SETTINGS is read.
+# plugin has a Manifest (a plain one has none: manifest/plain.py), or C_SETTINGS is read; typing
+# never (tests/test_cold_start.py): the tuples here are collections.namedtuple.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import logging
+    from typing import Any, Optional
 
     from extism_fast.manifest import Manifest
 
@@ -92,12 +94,12 @@ def _manifest_settings() -> tuple:
     return tuple(found)
 
 
-class _Declared(NamedTuple):
-    """The declarations read (they need the manifest classes: made on first use, by _declared)."""
-
-    c_settings: tuple       # C_SETTINGS
-    keyword_settings: tuple  # KEYWORD_SETTINGS
-    from_manifest: tuple    # (position, getter, default, to_c) of each manifest option C enforces
+#: The declarations read (they need the manifest classes: made on first use, by _declared).
+_Declared = collections.namedtuple("_Declared", [
+    "c_settings",        # C_SETTINGS
+    "keyword_settings",  # KEYWORD_SETTINGS
+    "from_manifest",     # (position, getter, default, to_c) of each manifest option C enforces
+])
 
 
 _DECLARED: Optional[_Declared] = None
@@ -134,13 +136,13 @@ def __getattr__(name: str) -> Any:  # PEP 562: the declarations, read when first
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-class _Tables(NamedTuple):
-    """What the runtime packs and a plain plugin gets, from the build (settings_tables)."""
-
-    settings: Any            # the Settings namedtuple class: one field per instance_settings field
-    fields: tuple            # ((name, C type), ...) in order
-    plain: tuple             # a plain plugin's values (None where a keyword sets it)
-    keyword_positions: dict  # Plugin keyword -> its position
+#: What the runtime packs and a plain plugin gets, from the build (settings_tables).
+_Tables = collections.namedtuple("_Tables", [
+    "settings",           # the Settings namedtuple class: one field per instance_settings field
+    "fields",             # ((name, C type), ...) in order
+    "plain",              # a plain plugin's values (None where a keyword sets it)
+    "keyword_positions",  # Plugin keyword -> its position
+])
 
 
 _TABLES: Optional[_Tables] = None
@@ -162,24 +164,30 @@ def settings_tables() -> _Tables:
     return _TABLES
 
 
-class PluginOptions(NamedTuple):
+#: PluginOptions' fields.
+_PluginOptionsFields = collections.namedtuple("_PluginOptionsFields", [
+    "manifest",                 # Manifest | PlainSource: the compiled plugin's (or it with Plugin's config)
+    "settings",                 # Settings (settings_tables)
+    "config",                   # ((key bytes, value bytes), ...)
+    "mounts",                   # ((host path str, host path bytes, guest bytes, read_only), ...)
+    "wasi_env",                 # (name, value, name, value...) as bytes
+    "wasi_args",                # (arg, ...) as bytes
+    "allowed_hosts",            # served by the http_request host service (_host_http.pxi), not C
+    "max_http_response_bytes",  # int
+    "http_response_headers",    # bool
+    "log_wasi_output",          # bool: wasi_stdio == "log": logged after each call
+    "logger",                   # logging.Logger or None
+    "memdump",                  # EXTISM_MEMDUMP / EXTISM_COREDUMP as set then (str); None = unset
+    "coredump",
+    "packed",                   # [the C struct], made by the runtime for the first instance (_pack_options)
+])
+
+
+class PluginOptions(_PluginOptionsFields):
     """Everything a Plugin runs under, resolved (frozen: a tuple). ``settings`` holds what C's
     instance_settings gets, by name (:data:`C_SETTINGS`); the rest stays on the host side."""
 
-    manifest: Manifest | PlainSource  # the compiled plugin's (or it with Plugin's config)
-    settings: Any                  # Settings (settings_tables)
-    config: tuple                  # ((key bytes, value bytes), ...)
-    mounts: tuple                  # ((host path str, host path bytes, guest bytes, read_only), ...)
-    wasi_env: tuple                # (name, value, name, value...) as bytes
-    wasi_args: tuple               # bytes
-    allowed_hosts: tuple           # served by the http_request host service (_host_http.pxi), not C
-    max_http_response_bytes: int
-    http_response_headers: bool
-    log_wasi_output: bool          # wasi_stdio == "log": logged after each call
-    logger: Optional[logging.Logger]
-    memdump: Optional[str]         # EXTISM_MEMDUMP / EXTISM_COREDUMP as set then; None = unset
-    coredump: Optional[str]
-    packed: list                   # [the C struct], made by the runtime for the first instance (_pack_options)
+    __slots__ = ()  # a tuple, as its base: no instance dict
 
     def with_config(self, manifest: Manifest) -> "PluginOptions":
         """These options for ``manifest``, which differs from theirs in its config only (Plugin's

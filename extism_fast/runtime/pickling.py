@@ -14,25 +14,40 @@ too: in the same process, ``pickle.loads(pickle.dumps(compiled))`` is ``compiled
 
 from __future__ import annotations
 
-import threading
-import weakref
-from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple
+import _thread  # its locks are threading's, which costs ~1 ms of the package's import
 
 # The package's __init__ imports this module (use_compiled_class): what pickling needs (attrs,
-# hashlib, pickle, the manifest classes) loads when a plugin is first pickled or unpickled.
+# hashlib, pickle, the manifest classes) loads when a plugin is first pickled or unpickled; typing
+# never (tests/test_cold_start.py).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import weakref
+    from typing import Any, List, Optional, Sequence, Tuple
+
     from extism_fast.host.functions import Function
     from extism_fast.manifest import Manifest, WasmSource
 
 __all__ = ["reduce_compiled", "restore_compiled", "use_compiled_class"]
 
-_registry: "weakref.WeakValueDictionary[str, Any]" = weakref.WeakValueDictionary()
+# key -> the live CompiledPlugin, made with the first plugin pickled or unpickled (_live), as weakref
+# loads then (~0.4 ms of the package's import).
+_registry: Optional[weakref.WeakValueDictionary[str, Any]] = None
 # Held while compiling: two threads unpickling the same plugin compile it once.
-_registry_lock = threading.Lock()
+_registry_lock = _thread.allocate_lock()
 # The class unpickling makes, extism_fast._runtime.CompiledPlugin: handed over by the package's
 # __init__ (use_compiled_class), as _runtime imports this module to pickle one. A pickle names this
 # module, so unpickling imports the package, and so its __init__, first.
 _compiled_class: Any = None
+
+
+def _live() -> weakref.WeakValueDictionary[str, Any]:
+    """The registry (made now the first time); the caller holds _registry_lock."""
+    global _registry
+    if _registry is None:
+        import weakref
+
+        _registry = weakref.WeakValueDictionary()
+    return _registry
 
 
 def use_compiled_class(cls: Any) -> None:
@@ -90,7 +105,7 @@ def reduce_compiled(compiled: Any, modules: Sequence[Any]) -> Tuple[Any, ...]:
     functions = list(compiled.functions)
     key = _key(manifest, options, functions)
     with _registry_lock:
-        _registry.setdefault(key, compiled)
+        _live().setdefault(key, compiled)
     return (restore_compiled, (key, manifest, *options, functions))
 
 
@@ -98,8 +113,9 @@ def restore_compiled(key: str, manifest: Manifest, wasi: bool, fuel: Optional[in
                      functions: List[Function]) -> Any:
     """The CompiledPlugin for ``key``: the live one of this process, else compiled now."""
     with _registry_lock:
-        found = _registry.get(key)
+        registry = _live()
+        found = registry.get(key)
         if found is None:
             found = _compiled_class(manifest, wasi, functions, fuel=fuel, interruptible=interruptible)
-            _registry[key] = found
+            registry[key] = found
         return found

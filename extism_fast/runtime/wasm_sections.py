@@ -11,9 +11,11 @@ expected here, and is answered with ``None`` (nothing known) rather than a guess
 
 from __future__ import annotations
 
-from typing import Optional
-
 from extism_fast.manifest.limits import WASM_MAGIC, WASM_PAGE_SIZE
+
+TYPE_CHECKING = False  # typing is not imported at run time (cold start: tests/test_cold_start.py)
+if TYPE_CHECKING:
+    from typing import Optional
 
 __all__ = ["MEMORY_SECTION", "defined_memory_sizes"]
 
