@@ -23,6 +23,7 @@ from pathlib import Path
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_clib import build_clib
 from setuptools.command.build_ext import build_ext
 
 ROOT = Path(__file__).parent
@@ -67,6 +68,12 @@ SANITIZE = os.environ.get("EXTISM_FAST_SANITIZE", "") == "1"
 SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
                   "-fno-omit-frame-pointer", "-fno-wrapv", "-g"] if SANITIZE else []
 KERNEL_SANITIZE_FLAGS = SANITIZE_FLAGS + ["-O1"] if SANITIZE else []
+# Link-time optimization of the kernel: on every kernel call one unit calls another (an import
+# callback into the allocator, call_run into the kernel and the ticker), and LTO inlines across
+# units (~25 ns less of a ~500 ns small call: bench "limit" row). Fat objects, so that the static
+# library links even where the linker has no LTO plugin. Not in sanitizer builds, nor with a
+# compiler that refuses the flags (probed by build_clib_with_lto).
+KERNEL_LTO_FLAGS = [] if SANITIZE else ["-flto", "-ffat-lto-objects"]
 RUNTIME_SANITIZE_FLAGS = SANITIZE_FLAGS + ["-O0"] if SANITIZE else []
 
 # obj_deps: a changed header (the generated one included) rebuilds every kernel object.
@@ -87,17 +94,49 @@ runtime = Extension(
 )
 
 
+def compiler_takes(compiler, flags: list[str]) -> bool:
+    """Does `compiler` (a setuptools CCompiler) compile C with these flags?"""
+    import tempfile
+
+    from setuptools.errors import CompileError
+
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "probe.c"
+        source.write_text("int probe(int x) { return x + 1; }\n")
+        try:
+            compiler.compile([str(source)], output_dir=tmp, extra_postargs=flags)
+        except CompileError:
+            return False
+    return True
+
+
+class build_clib_with_lto(build_clib):
+    """build_clib that adds KERNEL_LTO_FLAGS to the kernel's flags when the compiler takes them
+    (`lto` tells build_ext to link with them too)."""
+
+    lto = False
+
+    def build_libraries(self, libraries) -> None:
+        self.lto = bool(KERNEL_LTO_FLAGS) and compiler_takes(self.compiler, KERNEL_LTO_FLAGS)
+        if self.lto:
+            libraries = [(name, {**info, "cflags": info["cflags"] + KERNEL_LTO_FLAGS}) for name, info in libraries]
+        super().build_libraries(libraries)
+
+
 class build_ext_with_kernel(build_ext):
     """build_ext that builds the kernel library it links first, so that
     `python setup.py build_ext --inplace` works on its own."""
 
     def run(self) -> None:
         self.run_command("build_clib")
+        if self.get_finalized_command("build_clib").lto:
+            for extension in self.extensions:  # the link step inlines the kernel's units into each other
+                extension.extra_link_args = [*extension.extra_link_args, "-flto", "-O2"]
         super().run()
 
 
 setup(
-    cmdclass={"build_ext": build_ext_with_kernel},
+    cmdclass={"build_clib": build_clib_with_lto, "build_ext": build_ext_with_kernel},
     libraries=[kernel],
     ext_modules=cythonize(
         [runtime],

@@ -62,7 +62,9 @@ cdef wasm_trap_t *_host_trampoline(void *env, wasmtime_caller_t *caller, wasmtim
     # PyGILState_Ensure) and release it again for the rest of the call (running.h).
     if not running_restore_gil(inst):  # GIL held, or released by someone else
         with gil:
-            return _run_host_function(<_HostFunctionEntry>env, args)
+            trap = _run_host_function(<_HostFunctionEntry>env, args)
+        call_host_function_returned(inst)  # a thread it started may want the GIL (call.h)
+        return trap
     with gil:  # already held: only the nesting count changes
         trap = _run_host_function(<_HostFunctionEntry>env, args)
     running_release_gil(inst)

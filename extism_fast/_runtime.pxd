@@ -15,6 +15,15 @@ cdef extern from "Python.h":
     void *PyEval_SaveThread() nogil
     void PyEval_RestoreThread(void *tstate) nogil
     unsigned long PyThread_get_thread_ident() nogil  # Cython's own declaration needs the GIL
+    # Cython's declarations (cpython.pystate) need the GIL; _gil_wanted holds it, as a hook.
+    ctypedef struct PyThreadState
+    ctypedef struct PyInterpreterState
+    PyThreadState *PyThreadState_Get() nogil
+    PyInterpreterState *PyThreadState_GetInterpreter(PyThreadState *tstate) nogil
+    PyInterpreterState *PyInterpreterState_Head() nogil
+    PyInterpreterState *PyInterpreterState_Next(PyInterpreterState *interp) nogil
+    PyThreadState *PyInterpreterState_ThreadHead(PyInterpreterState *interp) nogil
+    PyThreadState *PyThreadState_Next(PyThreadState *tstate) nogil
 
 
 # _kernel_buffer.pxi

@@ -102,6 +102,17 @@ cdef int _on_signal_thread() noexcept nogil:
     return PyThread_get_thread_ident() == _SIGNAL_THREAD
 
 
+cdef int _gil_wanted() noexcept nogil:
+    """running_hooks.gil_wanted (running.h), called holding the GIL: could another thread want it
+    while a call runs? Only a thread with a thread state runs Python (one that enters Python
+    from C, PyGILState_Ensure, gets one first), so: does another one, or another interpreter,
+    exist? The lists change only under the GIL or the runtime's lock; a thread entering Python
+    from C as this is read waits, as one arriving during the call, for the call's end."""
+    cdef PyInterpreterState *interp = PyThreadState_GetInterpreter(PyThreadState_Get())
+    return (PyInterpreterState_Next(PyInterpreterState_Head()) != NULL or
+            PyThreadState_Next(PyInterpreterState_ThreadHead(interp)) != NULL)
+
+
 def _signal_thread_after_fork():
     global _SIGNAL_THREAD
     _SIGNAL_THREAD = PyThread_get_thread_ident()
@@ -162,6 +173,7 @@ cdef _load_wasmtime():
     running_hooks.http_request = _http_request_hook
     running_hooks.keep_store = _keep_store_hook
     running_hooks.on_signal_thread = _on_signal_thread
+    running_hooks.gil_wanted = _gil_wanted
     if _on_signal_thread():
         sigint_watch()  # now, so that a Ctrl-C in the first call's first tick is counted too
 

@@ -107,8 +107,16 @@ static int run_startup(plugin_instance *p, call_result *r) {
     return 0;
 }
 
-/* A call or a preparation begins: the ticker for epoch engines, else the GIL released now
- * (nothing could release it later). Returns whether the ticker was started. */
+/* Without epochs no tick can release the GIL once the plugin runs: release it now, unless no other
+ * thread could want it meanwhile (the process's only Python thread keeps it: releasing and taking
+ * it back costs more than a small call). */
+static void release_gil_if_wanted(plugin_instance *p) {
+    if (running_state(p)->holds_gil && (running_hooks.gil_wanted == NULL || running_hooks.gil_wanted()))
+        running_release_gil(p);
+}
+
+/* A call or a preparation begins: the ticker for epoch engines, else the GIL released now if
+ * wanted (nothing could release it later). Returns whether the ticker was started. */
 static int call_begin(plugin_instance *p, int holds_gil, call_result *r) {
     memset(r, 0, sizeof *r);
     running_begin(p, holds_gil);
@@ -118,7 +126,7 @@ static int call_begin(plugin_instance *p, int holds_gil, call_result *r) {
     if (p->compiled->bundle->flags & ENGINE_EPOCH) {
         ticking = ticker_call_begin(p->compiled->bundle->engine) == 0;
     } else {
-        running_release_gil(p);
+        release_gil_if_wanted(p);
     }
     if (ticking && p->settings.timeout_ns != 0) running_set_timeout(p, ticker_now_ns(), p->settings.timeout_ns);
     return ticking;
@@ -202,6 +210,10 @@ done:
         r->status != CALL_CANCELLED && r->status != CALL_OUT_OF_FUEL)
         fail_over_budget(p, r);
     call_end(p, ticking);
+}
+
+void call_host_function_returned(plugin_instance *p) {
+    if (!(p->compiled->bundle->flags & ENGINE_EPOCH)) release_gil_if_wanted(p);
 }
 
 void call_cancel(plugin_instance *p) {

@@ -50,11 +50,17 @@ void call_prepare(plugin_instance *p, int holds_gil, call_result *r);
  * p->settings.timeout_ns (instance_settings; 0 = none, and ignored on an engine without ENGINE_EPOCH).
  * Fills *r; free r->message afterwards.
  * holds_gil: the caller holds the GIL; the call releases it once it has run for a tick (~1 ms),
- * or at once on an engine without ENGINE_EPOCH, and leaves the thread state in the running
- * state's saved_thread, which the caller must restore (running_restore_gil). Hooks take the GIL
- * when they need it. */
+ * or on an engine without ENGINE_EPOCH at once, unless no other thread could want it
+ * (running_hooks.gil_wanted; see call_host_function_returned), and leaves the thread state in the
+ * running state's saved_thread, which the caller must restore (running_restore_gil). Hooks take
+ * the GIL when they need it. */
 void call_run(plugin_instance *p, size_t export_index, const uint8_t *input, uint64_t input_length,
               int holds_gil, call_result *r);
+
+/* call_host_function_returned: a host function ran on this thread during p's call, which held the
+ * GIL throughout (running_restore_gil answered 0): without ENGINE_EPOCH, release it now if another
+ * thread could want it (the function may have started one), as the call's start would have. */
+void call_host_function_returned(plugin_instance *p);
 
 /* call_cancel: make the running call (if any) on p fail as cancelled, at once (an epoch bump runs
  * its deadline callback); nothing on an engine without ENGINE_EPOCH. Any thread, but p must stay

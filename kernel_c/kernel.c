@@ -124,14 +124,15 @@ static ptrdiff_t find_block(const kernel *k, uint64_t offset) {
 
 /* kernel_find_active's body, inlined into this unit's callers (free, length). */
 static inline ptrdiff_t find_active(const kernel *k, uint64_t offset) {
-    /* Fast path: the newest block is the one most often asked about. */
-    if (k->block_count > 0) {
-        const kernel_block *last = &k->blocks[k->block_count - 1];
-        if (last->offset == offset) return last->status == KERNEL_BLOCK_ACTIVE ? (ptrdiff_t)k->block_count - 1 : -1;
-    }
-    ptrdiff_t i = find_block(k, offset);
-    if (i < 0 || k->blocks[i].status != KERNEL_BLOCK_ACTIVE) return -1;
-    return i;
+    /* Fast paths: the newest two blocks are the ones most often asked about (a key and its value),
+     * and past the newest one's start (blocks are sorted by offset) is no block: a PDK frees again
+     * what the host freed and merged. */
+    ptrdiff_t n = (ptrdiff_t)k->block_count, i;
+    if (n == 0 || offset > k->blocks[n - 1].offset) return -1;
+    if (offset == k->blocks[n - 1].offset) i = n - 1;
+    else if (n > 1 && offset == k->blocks[n - 2].offset) i = n - 2;
+    else i = find_block(k, offset);
+    return i >= 0 && k->blocks[i].status == KERNEL_BLOCK_ACTIVE ? i : -1;
 }
 
 ptrdiff_t kernel_find_active(const kernel *k, uint64_t offset) { return find_active(k, offset); }
@@ -222,9 +223,11 @@ __attribute__((noinline)) static void free_block(kernel *k, uint64_t offset) {
 }
 
 void kernel_free(kernel *k, uint64_t offset) {
-    /* Fast path: the newest block (not the input), freed and merged as free_block would. */
+    /* Fast paths: the newest block (not the input), freed and merged as free_block would; no
+     * block past its start (find_active). */
     size_t count = k->block_count;
     kernel_block *last = count > 0 ? &k->blocks[count - 1] : NULL;
+    if (last != NULL && offset > last->offset) return;
     if (last == NULL || last->offset != offset || offset == k->input_offset) {
         free_block(k, offset);
     } else if (last->status == KERNEL_BLOCK_ACTIVE) {

@@ -86,6 +86,9 @@ typedef struct host_hooks {
     /* 1 when the calling thread is the one Python runs signal handlers on (its main thread): only
      * calls there stop at Ctrl-C. Called without the GIL, at a call's first epoch tick. */
     int (*on_signal_thread)(void);
+    /* 1 when another thread could want the GIL while a call runs (another Python thread or
+     * interpreter exists), 0 when none can. Called with the GIL held. NULL -> always 1. */
+    int (*gil_wanted)(void);
 } host_hooks;
 
 /* Set once by the Python layer at import. */
@@ -144,9 +147,10 @@ int running_cancel_requested(struct plugin_instance *p);
 void running_record_failure(struct plugin_instance *p, failure_kind kind, const char *message);
 
 /* The GIL hand-off, the one place it is written. A call may start holding the GIL (cheap for short
- * calls: holds_gil); it is released at the call's first epoch tick (running_tick), or at its start
- * without epochs (call.c), and its thread state kept in saved_thread. A host function takes it
- * back for its run and releases it again; the caller takes it back after the call. */
+ * calls: holds_gil); it is released at the call's first epoch tick (running_tick), or without
+ * epochs at its start, or after a host function, once another thread could want it (call.c), and
+ * its thread state kept in saved_thread. A host function takes it back for its run and releases
+ * it again; the caller takes it back after the call. */
 
 /* running_release_gil: when this thread holds the GIL for p's call, release it (running_hooks)
  * and keep the thread state. Inline: on every call's path. */

@@ -338,6 +338,27 @@ def test_free_unknown_offsets_are_ignored(plugin_wasm):
     assert after == 0
 
 
+def test_free_and_length_of_the_newest_blocks_and_of_blocks_merged_away(plugin_wasm):
+    """A PDK's var::set: a value and a key, the newest two blocks, asked about and freed (merged
+    into one free block), then freed again after a later alloc: those frees name no active block
+    any more and free nothing (kernel.c's fast paths for the newest blocks)."""
+    def body(cp):
+        value = cp.alloc(24).offset
+        key = cp.alloc(5).offset
+        lengths = [cp.memory_at_offset(x).length for x in (value, key, key + 4, key + 64)]
+        cp.free(key)
+        cp.free(value)
+        later = cp.alloc(16).offset
+        for again in (key, value, key + 4, later + 8):
+            cp.free(again)
+        return value, key, later, lengths, [cp.memory_at_offset(x).length for x in (value, key, later)]
+
+    value, key, later, lengths, after = run_in_host(plugin_wasm, body)
+    assert value < key < later
+    assert lengths == [24, 5, 0, 0]
+    assert after == [0, 0, 16]
+
+
 def test_free_via_probe(kernel, first):
     # free(input block) through the plugin import; the call keeps working.
     assert kernel.call("probe_free", q(first)) == b"ok"

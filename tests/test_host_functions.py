@@ -953,6 +953,58 @@ def test_the_gil_is_released_while_wasm_runs(plugin_wasm):
     plugin.close()
 
 
+# A program with a plugin of interruptible=False (no tick can release the GIL during its calls):
+# a worker thread does Python work while the call spins in wasm, started before the call
+# ("before") or by the host function the call makes ("host"), then tells whether the call was
+# still running (Plugin's repr), i.e. whether the call let it have the GIL. In a process of its
+# own, so that it starts with one Python thread.
+_GIL_PROGRAM = """
+import struct, sys, threading
+import extism_fast
+
+mode, path = sys.argv[1], sys.argv[2]
+go, seen = threading.Event(), []
+
+def work():
+    go.wait()
+    sum(i * i for i in range(20_000))  # Python: needs the GIL
+    seen.append(repr(plugin))
+
+@extism_fast.host_fn()
+def rendezvous() -> None:
+    if mode == "host":
+        threading.Thread(target=work, daemon=True).start()
+    go.set()
+
+assert threading.active_count() == 1
+plugin = extism_fast.Plugin(open(path, "rb").read(), functions=[rendezvous], interruptible=False)
+if mode == "before":
+    threading.Thread(target=work, daemon=True).start()
+assert plugin.call("meet", struct.pack("<Q", 400_000_000)) == b"met"  # ~0.3 s of wasm after rendezvous
+while not seen:
+    pass
+print(seen[0].endswith("running a call>"))
+"""
+
+
+@pytest.mark.parametrize("mode", ["before", "host"])
+def test_a_non_interruptible_call_lets_other_threads_run(plugin_wasm, tmp_path, mode):
+    """A call without epoch interruption keeps the GIL only while no other thread could want it
+    (call.c): a thread that exists at the call's start, or that a host function starts, runs
+    Python while the plugin still runs."""
+    import os
+    import subprocess
+    import sys
+
+    wasm = tmp_path / "host_threads.wasm"
+    wasm.write_bytes(plugin_wasm("host_threads"))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run([sys.executable, "-c", _GIL_PROGRAM, mode, str(wasm)], capture_output=True, text=True,
+                          timeout=60, env=dict(os.environ, PYTHONPATH=root))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "True"
+
+
 def test_current_plugin_kept_after_the_call_refuses_use(plugin_wasm):
     kept = []
 

@@ -403,6 +403,35 @@ def test_timeouts_on_two_engines_at_once(wasm_path):
     assert result.stdout.strip() == "['timeout', 'timeout']"
 
 
+def test_timeouts_after_the_ticker_idled_and_on_new_threads(wasm_path):
+    # The ticker sleeps once no call ran for 100 ticks (~0.1 s); a later call wakes it: on the
+    # thread that ran the earlier calls, on a thread that makes its first call (it lists its call
+    # counts then, ticker.c), after threads that made calls have ended (their counts unlisted).
+    result = run_python(f"""
+        import faulthandler, threading, time
+        import extism_fast as ef
+        faulthandler.dump_traceback_later(60, exit=True)  # a call that never times out fails the test
+        manifest = {{"wasm": [{{"path": {str(wasm_path("misc"))!r}}}], "timeout_ms": 100}}
+        plugin = ef.Plugin(manifest, functions=[])
+        outcomes = []
+        def attempt():
+            try:
+                plugin.call("forever")
+            except ef.TimeoutError:
+                outcomes.append("timeout")
+        for _ in range(3):
+            time.sleep(0.3)
+            attempt()
+            time.sleep(0.3)
+            thread = threading.Thread(target=attempt)
+            thread.start()
+            thread.join()
+        print(outcomes, flush=True)
+    """)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(["timeout"] * 6)
+
+
 def test_closed_instances_give_their_memory_back(wasm_path):
     # A pool slot keeps at most a page of each memory resident once its instance is closed.
     result = run_python(f"""

@@ -274,6 +274,7 @@ cdef extern from "call.h" nogil:
     void call_prepare(plugin_instance *p, int holds_gil, call_result *r)
     void call_run(plugin_instance *p, size_t export_index, const uint8_t *input,
                   uint64_t input_length, int holds_gil, call_result *r)
+    void call_host_function_returned(plugin_instance *p)
     void call_cancel(plugin_instance *p)
 
 
@@ -299,6 +300,7 @@ cdef extern from "running.h" nogil:
         wasm_trap_t *(*http_request)(void *owner, uint64_t request, uint64_t body, uint64_t *response) noexcept nogil
         int (*keep_store)(void *owner, wasmtime_store_t *store) noexcept nogil
         int (*on_signal_thread)() noexcept nogil
+        int (*gil_wanted)() noexcept nogil
 
     host_hooks running_hooks
     plugin_instance *current_instance
