@@ -68,6 +68,16 @@ _cache: dict[str, pathlib.Path] = {}
 _build_dir: pathlib.Path | None = None
 
 
+def leb128(value: int) -> bytes:
+    """``value`` (unsigned) as wasm's LEB128, for tests that write module bytes by hand."""
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
 def graph_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     """The strongly connected components of more than one node (Tarjan), each sorted: the cycles of
     a dependency graph (tests/test_c_units.py: C units; tests/test_layout.py: Python modules)."""

@@ -15,7 +15,7 @@ import textwrap
 import time
 
 import pytest
-from conftest import COUNT, REPO_ROOT
+from conftest import COUNT, REPO_ROOT, leb128
 
 #: What ``import extism_fast`` loads (beyond what ``python -S`` starts with): the extension, and
 #: the modules its module-level code needs: os, enum for ValType (an Enum, as the official SDK's)
@@ -169,22 +169,13 @@ def test_a_first_call_on_a_large_settled_file_hashes_nothing(tmp_path, wasm_path
     however large: a warm ``Plugin(path)`` loads the same as a first ``Plugin(bytes)`` of a small
     module, so neither hashlib (OpenSSL) nor pathlib."""
     padding = b"\0" * (1 << 20)  # a custom section: more than the compile cache hashes without hashlib
-    section = _leb128(len(b"\x07padding") + len(padding)) + b"\x07padding" + padding
+    section = leb128(len(b"\x07padding") + len(padding)) + b"\x07padding" + padding
     path = tmp_path / "large.wasm"
     path.write_bytes(wasm_path(COUNT).read_bytes() + b"\0" + section)
     time.sleep(2.1)  # settled (manifest's FILE_IDENTITY_SETTLE_NS): the first run records its hash
     loaded = _loaded(tmp_path, _PATH_CALL, str(path))
     assert len(list((tmp_path / "cache").glob("*.id"))) == 1
     _check_cold("import extism_fast and a first Plugin(path).call", loaded, FIRST_CALL)
-
-
-def _leb128(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
 
 
 def test_help_loads_only_what_it_needs(tmp_path):

@@ -6,19 +6,14 @@ from __future__ import annotations
 
 import pytest
 import wasmtime
+from conftest import leb128
 
 from extism_fast.wasm_sections import defined_memory_sizes
 
 HEADER = b"\0asm\1\0\0\0"
 
 
-def leb(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
+leb = leb128
 
 
 def memory_section(*memtypes: bytes) -> bytes:
