@@ -126,6 +126,22 @@ cdef class _Compilation:
         self.c = NULL
 
 
+@cython.final
+cdef class _HeldBytes:
+    """A compile cache entry's bytes, taken by _byte_buffer and released when this is freed: a
+    compile request points into ``view.buf`` while its ``keep`` list holds this."""
+    cdef Py_buffer view
+    cdef bint held
+
+    def __cinit__(self, entry):
+        _byte_buffer(entry, &self.view)
+        self.held = True
+
+    def __dealloc__(self):
+        if self.held:
+            PyBuffer_Release(&self.view)
+
+
 def _compiled_parameters(plugin, wasi=False, functions=HOST_FN_REGISTRY, *, config=None, fuel=None,
                          cache=None, interruptible=None):
     """CompiledPlugin.__init__'s parameters, for inspect.signature (see _plugin_parameters)."""
@@ -278,7 +294,6 @@ cdef class CompiledPlugin:
     cdef _describe_modules(self, compile_request *request, list modules, list keys, list keep):
         """Each module's bytes and cache entry into the request (`keep` holds what it points into).
         WAT is converted here when the module is to be compiled (no source, no cache entry)."""
-        cdef const uint8_t[::1] payload
         cdef module_source *m
         from extism_fast.manifest.plain import looks_like_wat
 
@@ -290,10 +305,10 @@ cdef class CompiledPlugin:
                     MODULE_TEXT if looks_like_wat(data) else MODULE_UNKNOWN)
             found = self._cache.load(keys[i]) if keys[i] is not None else None
             if found is not None:
-                keep.append(found)
-                payload = found
-                m.cached = &payload[0]
-                m.cached_length = payload.shape[0]
+                held = _HeldBytes(found)
+                keep.append(held)
+                m.cached = <const uint8_t *>held.view.buf
+                m.cached_length = held.view.len
             elif form == MODULE_TEXT and request.source == NULL:
                 try:
                     data, form = wat2wasm(data), MODULE_BINARY

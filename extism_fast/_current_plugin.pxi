@@ -96,9 +96,14 @@ cdef class CurrentPlugin:
     def return_bytes(self, output, b):
         """Copy ``b`` into a new block and store its offset in ``output`` (a Val)."""
         cdef kernel *k = self._kernel()
-        cdef const uint8_t[::1] data = b
-        cdef uint64_t n = data.shape[0]
-        cdef uint64_t offset = kernel_alloc_bytes(k, &data[0], n) if n else 0
+        cdef Py_buffer data
+        cdef uint64_t n, offset
+        _byte_buffer(b, &data)
+        try:
+            n = data.len
+            offset = kernel_alloc_bytes(k, <const uint8_t *>data.buf, n) if n else 0
+        finally:
+            PyBuffer_Release(&data)
         if offset == 0 and n != 0:
             raise MemoryLimitError(f"cannot allocate {n} bytes: {_alloc_failure(<Plugin>self.owner)}")
         output.value = offset

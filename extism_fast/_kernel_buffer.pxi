@@ -104,7 +104,7 @@ cdef class KernelBuffer:
 
     def __setitem__(self, key, value):
         cdef Py_ssize_t start, stop = 0
-        cdef const uint8_t[::1] source
+        cdef Py_buffer source
         if not self.writable:
             raise TypeError("plugin output buffers are read-only")
         cdef bint is_slice = isinstance(key, slice)
@@ -114,15 +114,18 @@ cdef class KernelBuffer:
             start = PyNumber_AsSsize_t(key, IndexError)
             if not isinstance(value, (bytes, bytearray)) or len(value) != 1:
                 raise TypeError(f"must assign a bytes of length 1, not {type(value).__name__}")
-        source = memoryview(value).cast("B")
-        self._check()
-        if not is_slice:
-            start = self._index(start)
-            stop = start + 1
-        if source.shape[0] != stop - start:
-            raise ValueError(f"cannot assign {source.shape[0]} bytes to a slice of {stop - start}")
-        if stop > start:  # the value may be a view of this very buffer
-            memmove(self.data + start, &source[0], stop - start)
+        PyObject_GetBuffer(memoryview(value).cast("B"), &source, PyBUF_SIMPLE)
+        try:
+            self._check()
+            if not is_slice:
+                start = self._index(start)
+                stop = start + 1
+            if source.len != stop - start:
+                raise ValueError(f"cannot assign {source.len} bytes to a slice of {stop - start}")
+            if stop > start:  # the value may be a view of this very buffer
+                memmove(self.data + start, source.buf, stop - start)
+        finally:
+            PyBuffer_Release(&source)
 
     def __richcmp__(self, other, int op):
         try:

@@ -21,7 +21,8 @@ cimport cython
 import os
 import sys
 
-from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBuffer_FillInfo, PyBUF_SIMPLE, PyBUF_WRITABLE
+from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release, PyBuffer_FillInfo, PyBUF_SIMPLE, PyBUF_WRITABLE,
+                             PyBUF_C_CONTIGUOUS, PyBUF_FORMAT)
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_CheckExact
 from cpython.unicode cimport PyUnicode_AsUTF8String, PyUnicode_CheckExact
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t, int32_t, INT32_MAX
@@ -201,6 +202,24 @@ cdef inline int _engine_key(const engine_bundle *engine):
     return _engine_slot(engine.flags, engine.pool_instances != 0)
 
 
+cdef int _byte_buffer(obj, Py_buffer *view) except -1:
+    """Take ``obj``'s bytes into ``view`` (the caller PyBuffer_Releases it): a C-contiguous,
+    1-dimensional buffer of single bytes (format B, c or ?), what a ``const uint8_t[::1]`` took
+    before, without Cython's memoryview code (its module init imports collections.abc). A strided
+    buffer is refused by its exporter (a memoryview raises BufferError)."""
+    PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
+    cdef const char *fmt = view.format
+    if fmt == NULL:  # the exporter says no format: unsigned bytes
+        fmt = "B"
+    cdef size_t n = strlen(fmt)
+    if view.ndim == 1 and view.itemsize == 1 and n and fmt[n - 1] in b"Bc?":
+        return 0
+    message = (f"expected a 1-dimensional buffer of bytes, got a {view.ndim}-dimensional "
+               f"{type(obj).__name__} of format {fmt.decode(errors='replace')!r}")
+    PyBuffer_Release(view)
+    raise ValueError(message)
+
+
 cdef engine_bundle *_engine(int flags, bint pooled, cache=None) except NULL:
     """The engine with these flags, pooled or on-demand; NULL-free: falls back to on-demand when a
     pooling engine cannot be created (its address space refused, or the pool turned off). A new
@@ -228,7 +247,8 @@ cdef int _new_engine(int flags, uint32_t pool, cache, engine_bundle *out, char *
     the compile cache ``cache`` (None: compiled), keyed like a plugin's module: a warm process start
     then compiles nothing. Returns engine_new's result."""
     cdef engine_access_cache access
-    cdef const uint8_t[::1] payload
+    cdef Py_buffer payload
+    cdef bint have_payload = False
     cdef size_t wat_length
     cdef int result
     cdef const char *wat = kernel_access_wat(&wat_length)
@@ -240,14 +260,19 @@ cdef int _new_engine(int flags, uint32_t pool, cache, engine_bundle *out, char *
         found = cache.load(key)
         access.serialize = 1
     if found is not None:
-        payload = found
-        access.cached, access.cached_length = &payload[0], payload.shape[0]
-    # Reading the cache may have let another thread in, which made this engine meanwhile: use it.
-    # From this check to the engine in its slot the GIL is held (engine_new does not release it),
-    # which is what keeps two threads from making the same engine.
-    if out.engine != NULL:
-        return 0
-    result = engine_new(flags, pool, &access, out, message)
+        _byte_buffer(found, &payload)
+        have_payload = True
+        access.cached, access.cached_length = <const uint8_t *>payload.buf, payload.len
+    try:
+        # Reading the cache may have let another thread in, which made this engine meanwhile: use
+        # it. From this check to the engine in its slot the GIL is held (engine_new does not
+        # release it), which is what keeps two threads from making the same engine.
+        if out.engine != NULL:
+            return 0
+        result = engine_new(flags, pool, &access, out, message)
+    finally:
+        if have_payload:
+            PyBuffer_Release(&payload)
     if access.serialized != NULL:
         try:
             cache.store(key, PyBytes_FromStringAndSize(<char *>access.serialized, access.serialized_length))

@@ -20,10 +20,11 @@ from conftest import COUNT, REPO_ROOT, leb128
 #: What ``import extism_fast`` loads (beyond what ``python -S`` starts with): the extension, and
 #: the modules its module-level code needs: os, enum for ValType (an Enum, as the official SDK's)
 #: and what enum imports, __future__ (``from __future__ import annotations`` imports it). No
-#: typing, attrs (the manifest classes), logging, threading, weakref or importlib.
+#: typing, attrs (the manifest classes), logging, threading, weakref or importlib, nor
+#: collections.abc (the extension uses no typed memoryview: Cython's View.MemoryView imports it).
 IMPORT = {
     "__future__", "_collections", "_collections_abc", "_functools", "_operator", "_stat", "collections",
-    "collections.abc", "enum", "functools", "genericpath", "itertools", "keyword", "operator", "os", "os.path",
+    "enum", "functools", "genericpath", "itertools", "keyword", "operator", "os", "os.path",
     "posixpath", "reprlib", "stat", "types",
     "extism_fast", "extism_fast._moved", "extism_fast._runtime", "extism_fast._version", "extism_fast.errors",
     "extism_fast.extism", "extism_fast.host", "extism_fast.host.functions", "extism_fast.host.logs",

@@ -9,6 +9,7 @@ tests run extism_fast only.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import logging
 import os
 import shutil
@@ -674,6 +675,113 @@ def test_no_cache_means_no_accessor_entry(tmp_path):
                           timeout=60)
     assert done.stdout.strip() == "[]", done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+# ---- an entry is read in place from any C-contiguous buffer a load gives ----
+
+def _as_buffer(kind, entry):
+    """The entry a CompileCache.load gave, as ``kind`` (a new object, referenced by nothing else)."""
+    raw = bytes(entry)
+    spread = bytearray(2 * len(raw))
+    spread[::2] = raw
+    return {"bytes": raw, "bytearray": bytearray(raw), "memoryview": memoryview(raw),
+            "non-contiguous": memoryview(bytes(spread))[::2]}[kind]
+
+
+KINDS = ["bytes", "bytearray", "memoryview"]
+
+
+def _load_as(monkeypatch, kind):
+    """Make CompileCache.load give its plugin entries (not the engine's) as ``kind``; returns what it
+    gave, as type names."""
+    given = []
+    real = CompileCache.load
+
+    def load(self, key):
+        found = real(self, key)
+        if found is None or self.directory.name == "engine":
+            return found
+        found = _as_buffer(kind, found)
+        given.append(type(found).__name__)
+        return found
+
+    monkeypatch.setattr(CompileCache, "load", load)
+    return given
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_entry_is_read_from_any_contiguous_buffer(cache_dir, plugin_wasm, monkeypatch, kind):
+    """The compilation holds the load's buffer (referenced by nothing else) while it reads it."""
+    wasm = plugin_wasm(COUNT)
+    entry = _entry(cache_dir, wasm)
+    inode = entry.stat().st_ino
+    given = _load_as(monkeypatch, kind)
+    assert _count(cache_dir, wasm) == vowels("aeiou x")
+    assert given == [kind] and entry.stat().st_ino == inode  # loaded, not refused and written again
+
+
+def test_an_entry_buffer_is_released_after_compiling(cache_dir, plugin_wasm, monkeypatch):
+    wasm = plugin_wasm(COUNT)
+    _entry(cache_dir, wasm)
+    kept = []
+    real = CompileCache.load
+    monkeypatch.setattr(CompileCache, "load", lambda self, key: kept.append(bytearray(real(self, key))) or kept[-1])
+    ef.CompiledPlugin(wasm, cache=cache_dir)
+    assert kept
+    for entry in kept:
+        entry.append(0)  # not exported any more: it can be resized
+
+
+def test_a_non_contiguous_entry_is_refused(cache_dir, plugin_wasm, monkeypatch):
+    """As a typed ``const uint8_t[::1]`` refused it (the exporter's BufferError); the cache and the
+    process are intact: the next compilation loads the entry."""
+    wasm = plugin_wasm(COUNT)
+    entry = _entry(cache_dir, wasm)
+    _load_as(monkeypatch, "non-contiguous")
+    with pytest.raises(BufferError, match="not C-contiguous"):
+        ef.CompiledPlugin(wasm, cache=cache_dir)
+    monkeypatch.undo()
+    assert _count(cache_dir, wasm) == vowels("aeiou x")
+    assert list(cache_dir.glob("*.cwasm")) == [entry]
+
+
+_ENGINE_ENTRY_SCRIPT = inspect.getsource(_as_buffer) + textwrap.dedent('''
+    import sys
+    import extism_fast as ef
+    from extism_fast import compile_cache
+    real_load, real_store, stored = compile_cache.CompileCache.load, compile_cache.CompileCache.store, []
+    def load(self, key):
+        found = real_load(self, key)
+        return _as_buffer(sys.argv[1], found) if found is not None and self.directory.name == "engine" else found
+    compile_cache.CompileCache.load = load
+    compile_cache.CompileCache.store = lambda self, key, payload: stored.append(key) or real_store(self, key, payload)
+    wasm = ef.wat2wasm('(module (func (export "f")))')
+    try:
+        ef.Plugin(wasm).close()
+    except Exception as exc:
+        print(type(exc).__name__, exc)
+        compile_cache.CompileCache.load = real_load
+        ef.Plugin(wasm).close()
+    print("stored", len(stored))
+''')
+
+
+def test_the_accessor_entry_is_read_from_any_contiguous_buffer(tmp_path):
+    """The engine's kernel accessor entry, given as each kind of buffer by a fresh process's load:
+    a contiguous one is loaded (not compiled and stored again); a non-contiguous one is refused with
+    the exporter's BufferError and the process goes on (its next Plugin loads the entry as it is)."""
+    env = dict(os.environ, EXTISM_FAST_CACHE_DIR=str(tmp_path), EXTISM_FAST_CACHE="1")
+    warm = subprocess.run([sys.executable, "-c", _ENGINE_ENTRY_SCRIPT, "bytes"], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert warm.stdout.strip() == "stored 2", warm.stderr  # the accessor's entry and the plugin's
+    runs = {kind: subprocess.Popen([sys.executable, "-c", _ENGINE_ENTRY_SCRIPT, kind], env=env, text=True,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for kind in [*KINDS, "non-contiguous"]}
+    for kind, run in runs.items():
+        out, err = run.communicate(timeout=60)
+        expected = "stored 0" if kind in KINDS else (
+            "BufferError memoryview: underlying buffer is not C-contiguous\nstored 0")
+        assert (run.returncode, out.strip()) == (0, expected), (kind, err)
 
 
 # ---- a sealed entry is not hashed again ----

@@ -380,6 +380,52 @@ def test_current_plugin_reads_handle_zero_as_empty(probe):
     assert run_probe(probe, ["ptr"], ["ptr"], [fn], [b""]) == [repr((b"", "", b"", b"", 0)).encode()]
 
 
+#: Byte buffers return_bytes takes (C-contiguous, 1-dimensional, of bytes), and one that is not
+#: contiguous, which it refuses as a typed ``const uint8_t[::1]`` did (the exporter's BufferError).
+BYTE_BUFFERS = {"bytes": lambda: b"wxyz", "bytearray": lambda: bytearray(b"wxyz"),
+                "memoryview": lambda: memoryview(b"wxyz"), "memoryview slice": lambda: memoryview(b"..wxyz")[2:],
+                "char memoryview": lambda: memoryview(b"wxyz").cast("c")}
+NON_CONTIGUOUS = memoryview(b"w.x.y.z.")[::2]
+
+
+@pytest.mark.parametrize("kind", BYTE_BUFFERS)
+def test_return_bytes_takes_any_contiguous_byte_buffer(probe, kind):
+    value = BYTE_BUFFERS[kind]()
+
+    def give(plugin, params, results):
+        plugin.return_bytes(results[0], value)
+
+    fn = Function(None, "probe", [], [I64], give)
+    assert run_probe(probe, [], ["ptr"], [fn], []) == [b"wxyz"]
+    if isinstance(value, bytearray):
+        value.append(0)  # its buffer was released: it can be resized
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "match"),
+    [
+        (NON_CONTIGUOUS, BufferError, "not C-contiguous"),
+        ("wxyz", TypeError, "a bytes-like object is required, not 'str'"),
+        (None, TypeError, "a bytes-like object is required, not 'NoneType'"),  # the official SDK's too
+        (memoryview(b"wxyz").cast("b"), ValueError, "1-dimensional buffer of bytes, got a 1-dimensional "
+                                                    "memoryview of format 'b'"),
+        (memoryview(b"wxyz").cast("B", (2, 2)), ValueError, "got a 2-dimensional memoryview"),
+    ],
+    ids=["non-contiguous", "str", "None", "signed bytes", "2-dimensional"],
+)
+def test_return_bytes_refuses_what_is_not_contiguous_bytes(probe, value, error, match):
+    """Refused with the output left as it was; the plugin goes on (the next return works)."""
+    def give(plugin, params, results):
+        before = results[0].value
+        with pytest.raises(error, match=match):
+            plugin.return_bytes(results[0], value)
+        assert results[0].value == before
+        plugin.return_bytes(results[0], b"after")
+
+    fn = Function(None, "probe", [], [I64], give)
+    assert run_probe(probe, [], ["ptr"], [fn], []) == [b"after"]
+
+
 def test_explicit_result_left_unset_is_0(probe):
     fn = Function(None, "probe", [], [I64], lambda plugin, params, results: None)
     assert run_probe(probe, [], ["i64"], [fn], []) == [0]

@@ -382,6 +382,35 @@ def test_overlapping_slice_assignment_moves_the_bytes():
     assert seen == [b"\x00" + bytes(range(63)), shifted, shifted]
 
 
+def test_slice_assignment_takes_any_contiguous_buffer():
+    """A slice takes any C-contiguous buffer, as its bytes; a strided one is refused (TypeError, as
+    memoryview.cast refuses it) and leaves the buffer as it was, and so does an index given anything
+    but a bytes or bytearray of length 1."""
+    seen = []
+    resizable = bytearray(b"wxyz")
+
+    def grab(cp, params, results):
+        buf = cp.memory(cp.alloc(8))
+        for value in (b"wxyz", resizable, memoryview(b"wxyz"), memoryview(b"..wxyz")[2:],
+                      memoryview(b"wxyz").cast("B", (2, 2)), memoryview(b"wxyz").cast("i")):
+            buf[:] = b"........"
+            buf[2:6] = value
+            seen.append(bytes(buf))
+        buf[:] = b"........"
+        with pytest.raises(TypeError, match="C-contiguous"):
+            buf[2:6] = memoryview(b"w.x.y.z.")[::2]
+        buf[3], buf[4] = b"!", bytearray(b"?")
+        with pytest.raises(TypeError, match="must assign a bytes of length 1, not memoryview"):
+            buf[5] = memoryview(b"x")
+        seen.append(bytes(buf))
+
+    fn = ef.Function("extism:host/user", "grab", [ef.ValType.I64], [], grab)
+    with ef.Plugin(GRAB, functions=[fn]) as plugin:
+        plugin.call("run")
+    assert seen == [b"..wxyz.."] * 6 + [b"...!?..."]
+    resizable.append(0)  # its buffer was released: it can be resized
+
+
 def test_an_index_that_raises_leaves_the_buffer_as_it_was():
     seen = []
 
@@ -435,7 +464,7 @@ def _one_of_each():
                 _Batch=_runtime._Batch([b"x"]), _ArrowBatch=_runtime._ArrowBatch(None),
                 _Compilation=_runtime._Compilation.__new__(_runtime._Compilation),
                 _DetachedStore=_runtime._DetachedStore.__new__(_runtime._DetachedStore),
-                _HeapBlock=_runtime._HeapBlock.__new__(_runtime._HeapBlock),
+                _HeapBlock=_runtime._HeapBlock.__new__(_runtime._HeapBlock), _HeldBytes=_runtime._HeldBytes(b"x"),
                 _PackedOptions=_runtime._PackedOptions.__new__(_runtime._PackedOptions),
                 _HostFunctionEntry=_runtime._HostFunctionEntry(fn))
     return fn, plugin, made
