@@ -53,18 +53,6 @@ from extism_fast.errors import (
     TimeoutError,
     TrapError,
 )
-from extism_fast.host.functions import (
-    HOST_FN_REGISTRY,
-    Codec,
-    ExplicitFunction,
-    Function,
-    Json,
-    Pickle,
-    TypeInferredFunction,
-    Val,
-    ValType,
-    host_fn,
-)
 from extism_fast._version import __version__
 from extism_fast.host.logs import CustomLogger, extism_version, set_log_custom, set_log_file
 from extism_fast import extism  # the names of the official `extism.extism` module
@@ -72,8 +60,22 @@ from extism_fast.runtime import pickling as _pickling
 
 TYPE_CHECKING = False  # typing is not imported at run time (cold start: tests/test_cold_start.py)
 if TYPE_CHECKING:  # at run time: _LAZY
+    from extism_fast.host.functions import (
+        HOST_FN_REGISTRY,
+        Codec,
+        ExplicitFunction,
+        Function,
+        Json,
+        Pickle,
+        TypeInferredFunction,
+        Val,
+        ValType,
+        host_fn,
+    )
     from extism_fast.manifest import Manifest, MemoryOptions, WasmData, WasmFile, WasmUrl
     from extism_fast.scale.pool import PluginPool
+else:  # the same list host/functions.py re-exports, without loading it
+    from extism_fast.host.registry import HOST_FN_REGISTRY
 
 _pickling.use_compiled_class(CompiledPlugin)  # what unpickling a CompiledPlugin makes
 
@@ -93,6 +95,7 @@ __all__ = [
 #: Public names loaded when first used (``import extism_fast`` and a first call do not need them):
 #: name -> its module.
 _LAZY = {
+    **dict.fromkeys(extism._FUNCTIONS, "extism_fast.host.functions"),  # enum (ValType)
     **dict.fromkeys(["Manifest", "MemoryOptions", "WasmData", "WasmFile", "WasmUrl"], "extism_fast.manifest"),  # attrs
     "PluginPool": "extism_fast.scale.pool",  # threads; asyncio behind its async methods
 }

@@ -67,9 +67,10 @@ cdef class CurrentPlugin:
 
     def memory_at_offset(self, offs):
         """The Memory of the block starting at ``offs`` (an int or a Val); length 0 if none."""
-        if isinstance(offs, Val):
+        cdef kernel *k = self._kernel()  # first: _Val is bound once a host function runs
+        if isinstance(offs, _Val):
             offs = offs.value
-        return Memory(offs, kernel_length(self._kernel(), offs))
+        return Memory(offs, kernel_length(k, offs))
 
     def host_context(self):
         """The ``host_context`` object given to the current ``Plugin.call``, or None."""
@@ -83,7 +84,7 @@ cdef class CurrentPlugin:
     def input_bytes(self, input):
         """The bytes of the block a parameter points at."""
         cdef kernel *k = self._kernel()
-        cdef uint64_t offset = input.value if isinstance(input, Val) else input
+        cdef uint64_t offset = input.value if isinstance(input, _Val) else input
         cdef uint64_t length = kernel_length(k, offset)
         if length == 0:
             return b""

@@ -5,15 +5,34 @@
 # Host functions: the trampoline from wasm into Python
 # ---------------------------------------------------------------------------------------------
 
-_VALTYPE_TO_KIND = {ValType.I32: WASM_I32, ValType.I64: WASM_I64, ValType.F32: WASM_F32,
-                    ValType.F64: WASM_F64, ValType.V128: WASM_V128,
-                    ValType.FUNC_REF: WASM_FUNCREF, ValType.EXTERN_REF: WASM_EXTERNREF}
+# host/functions.py (enum, for ValType) loads with the first host function entry, not with the
+# package nor a plugin without host functions (tests/test_cold_start.py): _load_host_functions
+# binds these then. Nothing reads them before: an entry is what links a host function, and a
+# CurrentPlugin is usable only while one runs.
+cdef object _Val = None
+cdef object _I32 = None, _I64 = None, _F32 = None, _F64 = None  # the ValType members calls convert
+cdef dict _VALTYPE_TO_KIND = None
+
+
+cdef _load_host_functions():
+    global _Val, _I32, _I64, _F32, _F64, _VALTYPE_TO_KIND
+    if _Val is not None:
+        return
+    from extism_fast.host import functions
+
+    ValType = functions.ValType
+    _I32, _I64, _F32, _F64 = ValType.I32, ValType.I64, ValType.F32, ValType.F64
+    _VALTYPE_TO_KIND = {ValType.I32: WASM_I32, ValType.I64: WASM_I64, ValType.F32: WASM_F32,
+                        ValType.F64: WASM_F64, ValType.V128: WASM_V128,
+                        ValType.FUNC_REF: WASM_FUNCREF, ValType.EXTERN_REF: WASM_EXTERNREF}
+    _Val = functions.Val  # last: the check above
 
 
 cdef class _HostFunctionEntry:
     """What the trampoline needs for one Function: kept alive by its CompiledPlugin."""
 
     def __init__(self, function):
+        _load_host_functions()
         self.function = function
         self.f = function.f
         self.user_data = tuple(function.user_data)
@@ -21,17 +40,17 @@ cdef class _HostFunctionEntry:
         self.result_types = tuple(function.returns)
         self.label = f"{function.namespace}::{function.name}"
         for t in self.param_types + self.result_types:
-            if t not in (ValType.I32, ValType.I64, ValType.F32, ValType.F64):
+            if t not in (_I32, _I64, _F32, _F64):
                 raise LinkError(f"host function {self.label}: value type {t.name} is not supported "
                                 f"(use I32, I64/PTR, F32 or F64)")
 
 
 cdef object _raw_to_python(wasmtime_val_raw_t *raw, object t):
-    if t is ValType.I64:
+    if t is _I64:
         return raw.i64
-    if t is ValType.I32:
+    if t is _I32:
         return raw.i32
-    if t is ValType.F64:
+    if t is _F64:
         return raw.f64
     return raw.f32
 
@@ -44,11 +63,11 @@ cdef object _wrap_signed(object value, int bits):
 
 
 cdef _python_to_raw(wasmtime_val_raw_t *raw, object t, object value):
-    if t is ValType.I64:
+    if t is _I64:
         raw.i64 = <int64_t>_wrap_signed(value, 64)
-    elif t is ValType.I32:
+    elif t is _I32:
         raw.i32 = <int>_wrap_signed(value, 32)
-    elif t is ValType.F64:
+    elif t is _F64:
         raw.f64 = float(value)
     else:
         raw.f32 = float(value)
@@ -73,7 +92,7 @@ cdef wasm_trap_t *_host_trampoline(void *env, wasmtime_caller_t *caller, wasmtim
 
 cdef object _new_val(object t, object value):
     """Val(t, value) without running Val.__init__ as a Python frame (hot in host calls)."""
-    val = Val.__new__(Val)
+    val = _Val.__new__(_Val)
     val.t = t
     val.value = value
     return val

@@ -39,7 +39,7 @@ from extism_fast.errors import (
     TrapError, TimeoutError, CancelledError, MemoryLimitError, HostFunctionError, CapabilityError,
     FuelExhaustedError, InputTypeError, checked_input, function_not_found, reindexed,
 )
-from extism_fast.host.functions import Function, Val, ValType, HOST_FN_REGISTRY
+from extism_fast.host.registry import HOST_FN_REGISTRY  # host/functions.py: _load_host_functions
 
 # runtime/options.py loads with the first Plugin or CompiledPlugin, not with the package:
 # _load_options sets these then.

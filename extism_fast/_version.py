@@ -4,8 +4,6 @@
 
 from __future__ import annotations
 
-import functools
-
 #: extism_fast's own version.
 __version__ = "0.1.0"
 
@@ -15,15 +13,21 @@ __version__ = "0.1.0"
 EXTISM_RUNTIME_VERSION = "1.41.0"
 
 
-@functools.cache
+# versions(), read once: not functools.cache, as functools is not otherwise loaded by ``import
+# extism_fast`` (tests/test_cold_start.py).
+_VERSIONS: dict[str, str] = {}
+
+
 def versions() -> dict[str, str]:
     """extism_fast's version, the Extism runtime version it matches, and the installed wasmtime
     wheel's version (``"unknown"`` if its metadata is missing). Reads package metadata (tens of
-    ms): not for a plugin's load path."""
-    from importlib import metadata
+    ms) the first time: not for a plugin's load path."""
+    if not _VERSIONS:
+        from importlib import metadata
 
-    try:
-        wasmtime = metadata.version("wasmtime")
-    except metadata.PackageNotFoundError:  # pragma: no cover - wasmtime is a dependency
-        wasmtime = "unknown"
-    return {"extism_fast": __version__, "extism": EXTISM_RUNTIME_VERSION, "wasmtime": wasmtime}
+        try:
+            wasmtime = metadata.version("wasmtime")
+        except metadata.PackageNotFoundError:  # pragma: no cover - wasmtime is a dependency
+            wasmtime = "unknown"
+        _VERSIONS.update(extism_fast=__version__, extism=EXTISM_RUNTIME_VERSION, wasmtime=wasmtime)
+    return _VERSIONS

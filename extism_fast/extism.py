@@ -8,19 +8,24 @@ cffi callback ``handle_args`` has no counterpart (extism_fast has no cffi layer)
 # From the modules that define them, not the package (whose __init__ imports this module).
 from extism_fast._runtime import CancelHandle, CompiledPlugin, CurrentPlugin, Memory, Plugin
 from extism_fast.errors import Error
-from extism_fast.host.functions import (
-    HOST_FN_REGISTRY,
-    Codec,
-    ExplicitFunction,
-    Function,
-    Json,
-    Pickle,
-    TypeInferredFunction,
-    Val,
-    ValType,
-    host_fn,
-)
 from extism_fast.host.logs import CustomLogger, extism_version, set_log_custom, set_log_file
+
+TYPE_CHECKING = False  # typing is not imported at run time (cold start: tests/test_cold_start.py)
+if TYPE_CHECKING:  # at run time: _FUNCTIONS
+    from extism_fast.host.functions import (
+        HOST_FN_REGISTRY,
+        Codec,
+        ExplicitFunction,
+        Function,
+        Json,
+        Pickle,
+        TypeInferredFunction,
+        Val,
+        ValType,
+        host_fn,
+    )
+else:  # the same list host/functions.py re-exports, without loading it
+    from extism_fast.host.registry import HOST_FN_REGISTRY
 
 __all__ = [
     "HOST_FN_REGISTRY", "CancelHandle", "Codec", "CompiledPlugin", "CurrentPlugin", "CustomLogger",
@@ -28,3 +33,21 @@ __all__ = [
     "TypeInferredFunction", "Val", "ValType", "extism_version", "host_fn", "set_log_custom",
     "set_log_file",
 ]
+
+#: The names of host/functions.py (enum, for ValType), loaded when first used here and in the
+#: package (its ``_LAZY``): neither ``import extism_fast`` nor a plugin without host functions needs them.
+_FUNCTIONS = ("Codec", "ExplicitFunction", "Function", "Json", "Pickle", "TypeInferredFunction", "Val", "ValType",
+               "host_fn")
+
+
+def __getattr__(name: str):  # noqa: ANN202 - PEP 562
+    if name in _FUNCTIONS:
+        from extism_fast.host import functions
+
+        value = globals()[name] = getattr(functions, name)
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | set(_FUNCTIONS))

@@ -18,35 +18,39 @@ import pytest
 from conftest import COUNT, REPO_ROOT, leb128
 
 #: What ``import extism_fast`` loads (beyond what ``python -S`` starts with): the extension, and
-#: the modules its module-level code needs: os, enum for ValType (an Enum, as the official SDK's)
-#: and what enum imports, __future__ (``from __future__ import annotations`` imports it). No
-#: typing, attrs (the manifest classes), logging, threading, weakref or importlib, nor
-#: collections.abc (the extension uses no typed memoryview: Cython's View.MemoryView imports it).
+#: the modules its module-level code needs: os (with _collections_abc), types (``_moved``), __future__ (``from __future__
+#: import annotations`` imports it). No typing, attrs (the manifest classes), logging, threading,
+#: weakref or importlib, nor collections (the extension uses no typed memoryview, whose Cython code
+#: imports collections.abc), nor host/functions.py and enum (ValType): the host function names load
+#: when first used (the package's ``_LAZY``), the extension binds them with the first host function
+#: (``_load_host_functions``).
 IMPORT = {
-    "__future__", "_collections", "_collections_abc", "_functools", "_operator", "_stat", "collections",
-    "enum", "functools", "genericpath", "itertools", "keyword", "operator", "os", "os.path",
-    "posixpath", "reprlib", "stat", "types",
+    "__future__", "_collections_abc", "_stat", "genericpath", "os", "os.path", "posixpath", "stat", "types",
     "extism_fast", "extism_fast._moved", "extism_fast._runtime", "extism_fast._version", "extism_fast.errors",
-    "extism_fast.extism", "extism_fast.host", "extism_fast.host.functions", "extism_fast.host.logs",
+    "extism_fast.extism", "extism_fast.host", "extism_fast.host.logs", "extism_fast.host.registry",
     "extism_fast.runtime", "extism_fast.runtime.debug_dumps", "extism_fast.runtime.pickling",
 }
 #: What a first ``Plugin(bytes).call`` adds: the plain plugin (manifest/plain.py, not the manifest
 #: classes: no attrs) and the compile cache, which hashes its small inputs with CPython's own
-#: sha256 (not hashlib's OpenSSL) and needs no pathlib.
+#: sha256 (not hashlib's OpenSSL) and needs no pathlib; its tuples are runtime/records.py's (no
+#: collections.namedtuple).
 FIRST_CALL = IMPORT | {
     "_sha2" if sys.version_info >= (3, 12) else "_sha256",
+    "_collections",  # built in: runtime/records.py's field getters (_tuplegetter)
     "extism_fast.manifest", "extism_fast.manifest.files", "extism_fast.manifest.limits", "extism_fast.manifest.plain",
     "extism_fast.runtime.built_settings", "extism_fast.runtime.compile_cache", "extism_fast.runtime.options",
-    "extism_fast.runtime.wasm_sections",
+    "extism_fast.runtime.records", "extism_fast.runtime.wasm_sections",
 }
 #: Never loaded by a first call of a plain plugin: the manifest classes (they load when a Manifest
 #: is given or ``CompiledPlugin.manifest`` is read).
 NOT_FOR_PLAIN = ("attr", "attrs", "extism_fast.manifest.schema", "extism_fast.manifest.sources")
 #: Never loaded by the import nor a first call of a plain plugin: typing and re (~10 ms of a fresh
-#: process with what they import). Annotations stay strings (``from __future__ import annotations``,
-#: typing's names imported under ``if TYPE_CHECKING:``); typing loads with the first host function
-#: whose signature is inferred from its annotations.
-NOT_COLD = ("typing", "re")
+#: process with what they import), enum (~2 ms: ValType) and functools. Annotations stay strings
+#: (``from __future__ import annotations``, typing's names imported under ``if TYPE_CHECKING:``);
+#: typing loads with the first host function whose signature is inferred from its annotations, enum
+#: with host/functions.py; collections is not needed (runtime/records.py makes the option tuples,
+#: and the extension has no typed memoryview, whose Cython code imports collections.abc).
+NOT_COLD = ("typing", "re", "enum", "functools", "collections")
 #: What the command line's parser adds: argparse and what it imports (re; gettext, which translates
 #: its messages, with locale) and its own modules; not typing or contextlib, nor the batch module (a
 #: command's parser is built when that command is parsed), nor shutil (the help's width comes from
@@ -214,6 +218,26 @@ def test_public_names_load_when_first_used():
             "assert PluginPool is pool.PluginPool is extism_fast.PluginPool; "
             "assert Manifest is manifest.Manifest is extism_fast.Manifest; "
             "assert 'asyncio' not in sys.modules; assert {'PluginPool', 'WasmUrl'} <= set(dir(extism_fast)); "
+            "print('ok')")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
+    assert run.stdout.strip() == "ok", run.stderr
+
+
+def test_host_function_names_load_when_first_used():
+    """The host function names (host/functions.py: enum, for ValType) are not loaded by the import,
+    yet are importable from the package and from extism_fast.extism, as the same objects as their
+    module's, and listed by dir(); HOST_FN_REGISTRY is one list wherever it is named."""
+    code = ("import sys, extism_fast, extism_fast.extism as ee; "
+            "assert 'extism_fast.host.functions' not in sys.modules; "  # enum: site loads it (NOT_COLD)
+            "assert {'ValType', 'Val', 'Function', 'host_fn'} <= set(dir(extism_fast)) & set(dir(ee)); "
+            "from extism_fast import ValType, host_fn, HOST_FN_REGISTRY; "
+            "from extism_fast.extism import ValType as ValType2, Function, HOST_FN_REGISTRY as REGISTRY2; "
+            "import extism_fast.host.functions as functions, extism_fast.host.registry as registry; "
+            "assert ValType is ValType2 is functions.ValType is extism_fast.ValType is ee.ValType; "
+            "assert host_fn is functions.host_fn and Function is functions.Function is extism_fast.Function; "
+            "assert HOST_FN_REGISTRY is REGISTRY2 is functions.HOST_FN_REGISTRY is registry.HOST_FN_REGISTRY; "
+            "assert type(ValType).__module__ == 'enum'; "
             "print('ok')")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                          env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))

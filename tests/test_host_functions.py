@@ -1080,3 +1080,52 @@ def test_plugin_with_host_functions_is_freed_without_the_gc(plugin_wasm):
         assert ref() is None  # no reference cycle: freed as soon as it is dropped
     finally:
         gc.enable()
+
+
+_LATE_PROGRAM = """
+import sys
+import extism_fast
+
+count, hello_host = sys.argv[1:]
+# Before any host function (host/functions.py not loaded, the extension's Val unbound): refused
+# with the same Error as at any other time outside a host function.
+try:
+    extism_fast.CurrentPlugin().memory_at_offset(8)
+except extism_fast.Error as exc:
+    assert "only usable while" in str(exc), exc
+with extism_fast.Plugin(count) as plugin:
+    assert plugin.call("count_vowels", b"hello") == b'{"count": 2}'
+    assert plugin.call_many("count_vowels", [b"a", b"ee"]) == [b'{"count": 1}', b'{"count": 2}']
+assert "extism_fast.host.functions" not in sys.modules
+
+from extism_fast import Function, ValType
+
+
+def hello(current_plugin, params, results):
+    mem = current_plugin.memory_at_offset(params[0])  # a Val: the extension's, bound now
+    name = bytes(current_plugin.memory(mem)).decode()
+    current_plugin.return_string(results[0], f"Hello, {name}!")
+
+
+fn = Function("extism:host/user", "hello_world", [ValType.I64], [ValType.I64], hello)
+with extism_fast.Plugin(hello_host, functions=[fn]) as plugin:
+    assert plugin.call("greet", "World") == b"Hello, World!"
+print("ok")
+"""
+
+
+def test_host_functions_load_with_the_first_one(wasm_path):
+    """A fresh process loads host/functions.py (enum) only with its first host function: a plain
+    plugin's calls do not, and the extension binds ValType and Val when a host function is first
+    given (_load_host_functions)."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import COUNT, REPO_ROOT
+
+    proc = subprocess.run([sys.executable, "-c", _LATE_PROGRAM, str(wasm_path(COUNT)),
+                           str(REPO_ROOT / "examples" / "hello_host.wat")],
+                          capture_output=True, text=True, timeout=60, env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"

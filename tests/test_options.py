@@ -330,3 +330,43 @@ def test_mounts_are_checked_for_every_plugin_even_with_reused_options(plugin_was
         ef.Plugin(compiled)
     mounted.mkdir()
     ef.Plugin(compiled).close()  # the compiled plugin is intact
+
+
+def test_the_options_tuples_behave_as_namedtuples(wasm_path):
+    """runtime/records.py's tuples (options.py's and compile_cache.py's, made without collections
+    for the cold start) keep what the package and programs used of namedtuple's: positional and
+    keyword construction, fields by name, a repr naming them, tuple equality, _replace, _asdict,
+    _make, pickling by class name; a missing, extra or unknown field is an error naming it."""
+    import collections
+    import copy
+    import pickle
+
+    from extism_fast.runtime.compile_cache import EntryKey
+    from extism_fast.runtime.records import record
+
+    key = EntryKey(b"m", engine=b"e", module_size=3)
+    assert key == (b"m", b"e", 3) and key.engine == b"e" and key.module_size == 3 and isinstance(key, tuple)
+    assert repr(key) == "EntryKey(module=b'm', engine=b'e', module_size=3)" == repr(
+        collections.namedtuple("EntryKey", EntryKey._fields)(b"m", b"e", 3))
+    assert key._replace(module_size=4) == (b"m", b"e", 4) and type(key._replace()) is EntryKey
+    assert key._asdict() == {"module": b"m", "engine": b"e", "module_size": 3}
+    assert EntryKey._make([b"a", b"b", 1]) == (b"a", b"b", 1) and EntryKey.__match_args__ == EntryKey._fields
+    for copied in (pickle.loads(pickle.dumps(key)), copy.copy(key), copy.deepcopy(key)):
+        assert copied == key and type(copied) is EntryKey
+    settings = ef.Plugin(str(wasm_path(COUNT)))._options.settings
+    assert type(settings) is options.Settings and pickle.loads(pickle.dumps(settings)) == settings
+    assert repr(settings).startswith("Settings(timeout_ns=0, ")
+    with pytest.raises(TypeError, match="module_size"):
+        EntryKey(b"m", b"e")
+    with pytest.raises(TypeError):
+        EntryKey(b"m", b"e", 3, 4)
+    with pytest.raises(ValueError, match="EntryKey: no field named size"):
+        key._replace(size=1)
+    with pytest.raises(TypeError, match="expected 3 values, got 2"):
+        EntryKey._make([1, 2])
+    with pytest.raises(ValueError, match="field names"):
+        record("Bad", ["ok", "_private"])
+    with pytest.raises(AttributeError):
+        key.module = b"x"  # frozen, no instance dict
+    with pytest.raises(AttributeError):
+        key.other = 1

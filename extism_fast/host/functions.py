@@ -21,6 +21,8 @@ from __future__ import annotations
 import operator
 from enum import Enum
 
+from extism_fast.host.registry import HOST_FN_REGISTRY as _REGISTRY
+
 # typing (and re, which it imports) loads with the first host function inferred from its
 # annotations (TypeInferredFunction), not with the package (tests/test_cold_start.py).
 TYPE_CHECKING = False
@@ -615,7 +617,8 @@ def _reduce_function(fn: Function) -> Tuple[Any, ...]:
 
 
 #: Functions registered with :func:`host_fn`; ``Plugin`` uses them when ``functions`` is not given.
-HOST_FN_REGISTRY: List[Function] = []
+#: The list host/registry.py holds (the same object), which Plugin gets without loading this module.
+HOST_FN_REGISTRY: List[Function] = _REGISTRY
 
 
 def host_fn(

@@ -23,7 +23,6 @@ package uses.
 from __future__ import annotations
 
 import _thread  # its locks are threading's: threading itself costs ~1 ms of the package's import
-import collections
 import sys
 
 from extism_fast._version import EXTISM_RUNTIME_VERSION
@@ -243,6 +242,8 @@ class CustomLogger:
     """Returned by :func:`set_log_custom`: buffers log lines until :meth:`drain`."""
 
     def __init__(self, f: Callable[[str], object]) -> None:
+        import collections  # not with the package: ~2 ms of a fresh process (tests/test_cold_start.py)
+
         from extism_fast.host.log_output import BufferHandler
 
         self.callback: Optional[Callable[[str], object]] = None

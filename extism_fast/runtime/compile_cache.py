@@ -46,15 +46,18 @@ import os
 import stat
 import sys
 import time
-from collections import namedtuple
 
 from extism_fast.host.logs import LazyLogger
 
 # Not imported here: pathlib (paths are str inside; ``directory`` and default_directory() give a
-# Path), hashlib (OpenSSL: ~3 ms, see _sha256) and typing, which a warm first plugin does not need.
+# Path), hashlib (OpenSSL: ~3 ms, see _sha256), typing and collections, which a warm first plugin
+# does not need (EntryKey is a runtime/records.py record: a namedtuple to type checkers).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections import namedtuple as record
     from pathlib import Path
+else:
+    from extism_fast.runtime.records import record
 
 __all__ = ["DEFAULT_MAX_BYTES", "CompileCache", "EntryKey", "cache_from_argument", "default_directory",
            "default_max_bytes"]
@@ -108,7 +111,7 @@ def _versions() -> bytes:
     return f"{__version__}|{os.uname().machine}".encode()  # what platform.machine() reads on POSIX
 
 
-_EntryFields = namedtuple("_EntryFields", ("module", "engine", "module_size"))  # not typing.NamedTuple: typing
+_EntryFields = record("_EntryFields", ("module", "engine", "module_size"))  # not typing.NamedTuple: typing
 
 
 class EntryKey(_EntryFields):

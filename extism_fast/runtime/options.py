@@ -17,7 +17,6 @@ manifest/schema.py when it is parsed).
 
 from __future__ import annotations
 
-import collections
 import os
 
 from extism_fast.errors import ManifestError
@@ -27,13 +26,17 @@ from extism_fast.manifest.plain import PlainSource
 
 # Loaded with the first plugin, not with the package; the manifest classes (attrs) only when a
 # plugin has a Manifest (a plain one has none: manifest/plain.py), or C_SETTINGS is read; typing
-# never (tests/test_cold_start.py): the tuples here are collections.namedtuple.
+# and collections never (tests/test_cold_start.py): the tuples here are runtime/records.py's,
+# namedtuples to type checkers.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import logging
+    from collections import namedtuple as record
     from typing import Any, Optional
 
     from extism_fast.manifest import Manifest
+else:
+    from extism_fast.runtime.records import record
 
 __all__ = ["PluginOptions", "plugin_options", "compile_options", "resolve_interruptible", "ENVIRONMENT",
            "WASI_STDIO_MODES", "C_SETTINGS", "KEYWORD_SETTINGS", "c_settings_header", "settings_tables"]
@@ -95,7 +98,7 @@ def _manifest_settings() -> tuple:
 
 
 #: The declarations read (they need the manifest classes: made on first use, by _declared).
-_Declared = collections.namedtuple("_Declared", [
+_Declared = record("_Declared", [
     "c_settings",        # C_SETTINGS
     "keyword_settings",  # KEYWORD_SETTINGS
     "from_manifest",     # (position, getter, default, to_c) of each manifest option C enforces
@@ -137,8 +140,8 @@ def __getattr__(name: str) -> Any:  # PEP 562: the declarations, read when first
 
 
 #: What the runtime packs and a plain plugin gets, from the build (settings_tables).
-_Tables = collections.namedtuple("_Tables", [
-    "settings",           # the Settings namedtuple class: one field per instance_settings field
+_Tables = record("_Tables", [
+    "settings",           # the Settings record class: one field per instance_settings field
     "fields",             # ((name, C type), ...) in order
     "plain",              # a plain plugin's values (None where a keyword sets it)
     "keyword_positions",  # Plugin keyword -> its position
@@ -157,15 +160,15 @@ def settings_tables() -> _Tables:
     if _TABLES is None:
         from extism_fast.runtime.built_settings import PLAIN_SETTINGS as plain, SETTINGS_FIELDS as fields
 
-        # A namedtuple whose fields type checkers cannot know: Any to them.
-        settings: Any = collections.namedtuple("Settings", [name for name, _ in fields])  # type: ignore[misc]
+        # A record whose fields type checkers cannot know: Any to them.
+        settings: Any = record("Settings", [name for name, _ in fields])  # type: ignore[misc]
         _TABLES = _Tables(settings, fields, plain,
                           {name: i for i, (name, _) in enumerate(fields) if plain[i] is None})
     return _TABLES
 
 
 #: PluginOptions' fields.
-_PluginOptionsFields = collections.namedtuple("_PluginOptionsFields", [
+_PluginOptionsFields = record("_PluginOptionsFields", [
     "manifest",                 # Manifest | PlainSource: the compiled plugin's (or it with Plugin's config)
     "settings",                 # Settings (settings_tables)
     "config",                   # ((key bytes, value bytes), ...)
