@@ -58,24 +58,14 @@ from extism_fast.host.logs import CustomLogger, extism_version, set_log_custom, 
 from extism_fast import extism  # the names of the official `extism.extism` module
 from extism_fast.runtime import pickling as _pickling
 
+from extism_fast.extism import HOST_FN_REGISTRY  # host/registry.py's list: no host/functions.py (enum)
+
 TYPE_CHECKING = False  # typing is not imported at run time (cold start: tests/test_cold_start.py)
 if TYPE_CHECKING:  # at run time: _LAZY
-    from extism_fast.host.functions import (
-        HOST_FN_REGISTRY,
-        Codec,
-        ExplicitFunction,
-        Function,
-        Json,
-        Pickle,
-        TypeInferredFunction,
-        Val,
-        ValType,
-        host_fn,
-    )
+    from extism_fast.extism import (Codec, ExplicitFunction, Function, Json, Pickle, TypeInferredFunction, Val,
+                                    ValType, host_fn)
     from extism_fast.manifest import Manifest, MemoryOptions, WasmData, WasmFile, WasmUrl
     from extism_fast.scale.pool import PluginPool
-else:  # the same list host/functions.py re-exports, without loading it
-    from extism_fast.host.registry import HOST_FN_REGISTRY
 
 _pickling.use_compiled_class(CompiledPlugin)  # what unpickling a CompiledPlugin makes
 

@@ -207,6 +207,13 @@ def test_a_stray_import_is_named():
         _check_cold("x", FIRST_CALL | {"typing", "re"}, FIRST_CALL | {"typing", "re"})
 
 
+def _prints_ok(code: str) -> None:
+    """``code`` run in a fresh ``python -c`` (this checkout first on sys.path) prints ok."""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
+    assert run.stdout.strip() == "ok", run.stderr
+
+
 def test_public_names_load_when_first_used():
     """PluginPool (with asyncio behind its async methods) and the manifest classes (attrs) are not
     loaded by the import, yet are importable from the package, as the same objects as their
@@ -219,9 +226,7 @@ def test_public_names_load_when_first_used():
             "assert Manifest is manifest.Manifest is extism_fast.Manifest; "
             "assert 'asyncio' not in sys.modules; assert {'PluginPool', 'WasmUrl'} <= set(dir(extism_fast)); "
             "print('ok')")
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                         env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
-    assert run.stdout.strip() == "ok", run.stderr
+    _prints_ok(code)
 
 
 def test_host_function_names_load_when_first_used():
@@ -239,6 +244,4 @@ def test_host_function_names_load_when_first_used():
             "assert HOST_FN_REGISTRY is REGISTRY2 is functions.HOST_FN_REGISTRY is registry.HOST_FN_REGISTRY; "
             "assert type(ValType).__module__ == 'enum'; "
             "print('ok')")
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                         env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
-    assert run.stdout.strip() == "ok", run.stderr
+    _prints_ok(code)
