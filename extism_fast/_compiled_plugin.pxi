@@ -174,11 +174,13 @@ cdef class CompiledPlugin:
         _load_options()
         # A plain plugin (one module, no option: most are) needs no Manifest until one is asked
         # for (the manifest classes load then: attrs, ~20 ms of a fresh process).
-        self._source = plain_source(plugin) if config is None else None
-        if self._source is None:
-            from extism_fast.manifest import coerce_source
+        plain = plain_source(plugin)
+        if plain is not None and config is None:
+            self._source = plain
+        else:
+            from extism_fast.manifest.sources import coerce_told_source
 
-            self._source = coerce_source(plugin, config=config)
+            self._source = coerce_told_source(plugin, plain, config)
         self._cache = cache_from_argument(cache)
         self.wasi = wasi
         self.interruptible = _options.compile_options(self._source, wasi, fuel, interruptible)
@@ -198,7 +200,7 @@ cdef class CompiledPlugin:
     def manifest(self):
         """The plugin's Manifest (a plain plugin's is made when first read)."""
         if isinstance(self._source, _PlainSource):
-            return (<object>self._source).manifest()
+            return self._source.manifest()
         return self._source
 
     def __repr__(self):

@@ -13,12 +13,12 @@ from typing import Any
 import attrs
 
 from extism_fast.errors import ManifestError
-from extism_fast.manifest.plain import (SNIFF_BYTES, file_is_manifest, looks_like_json_object, looks_like_toml,
-                                        looks_like_wat, plain_source)
+from extism_fast.manifest.plain import (SNIFF_BYTES, PlainSource, file_is_manifest, looks_like_json_object,
+                                        looks_like_toml, looks_like_wat, plain_source)
 from extism_fast.manifest.schema import (_SOURCE_TYPES, WASM_MAGIC, Manifest, WasmData, WasmFile, _check_text,
                                          _fail, _parse_toml, _source_from_dict, merge_config)
 
-__all__ = ["coerce_source", "looks_like_wat", "manifest_format", "manifest_from_text"]
+__all__ = ["coerce_source", "coerce_told_source", "looks_like_wat", "manifest_format", "manifest_from_text"]
 
 
 
@@ -83,8 +83,15 @@ def coerce_source(source: Any, config: Mapping[str, str | None] | None = None) -
     path. ``config``, if given, is merged over the manifest's own config (see
     :func:`merge_config`).
     """
+    return coerce_told_source(source, plain_source(source), config)
+
+
+def coerce_told_source(source: Any, plain: PlainSource | None,
+                       config: Mapping[str, str | None] | None = None) -> Manifest:
+    """:func:`coerce_source` of a source already told apart by ``plain_source`` (``plain``: its
+    answer, the common case; its decisions are this function's), which CompiledPlugin asks first
+    so as to need no Manifest: the source is not sniffed (a file opened) twice."""
     manifest: Manifest
-    plain = plain_source(source)  # the common case; its decisions are this function's
     if plain is not None:
         manifest = plain.manifest()
     elif isinstance(source, Manifest):

@@ -244,7 +244,7 @@ class CompileCache:
     def _module_digest(self, wasm: bytes, file_identity: tuple[int, ...] | None) -> bytes:
         """The sha256 of ``wasm``. For a file's bytes it is recorded with the file's identity (path,
         device, inode, size, mtime and ctime, which no write leaves unchanged once the file has
-        settled: manifest/schema.py, FILE_IDENTITY_SETTLE_NS), so a later read of the unchanged file
+        settled: manifest/files.py, FILE_IDENTITY_SETTLE_NS), so a later read of the unchanged file
         (a fresh process loading the same plugin) skips hashing megabytes. The record of a path is
         ``<sha256 of the path>.id``: the digest, then the identity it is for; one for another
         identity, unreadable or malformed is ignored and rewritten (one record per path)."""
@@ -397,8 +397,7 @@ class CompileCache:
 
     def _entries(self) -> list[tuple[int, int, str]]:
         """(mtime, size, name) of each entry (regular ``*.cwasm`` files; not their seals, the ``.id``
-        records or others' temporary
-        files); one that vanishes while listed is left out."""
+        records or others' temporary files); one that vanishes while listed is left out."""
         found = []
         with os.scandir(self._directory) as it:
             for entry in it:
