@@ -59,7 +59,6 @@ cdef _load_options():
 
 from extism_fast.host.logs import (ABI_LEVELS as _PY_LEVELS, LOG_LEVELS as _LOG_LEVELS, LazyLogger, get_logger,
                                    plugin_log_level)
-from extism_fast.runtime.debug_dumps import coredump, write_dump
 
 logger = LazyLogger()  # logging loads with the first record or level check
 
