@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 __all__ = ["record"]
 
+_MISSING = object()  # a field not given
+
 
 def record(typename: str, field_names: Iterable[str]) -> type:
     """A tuple subclass named ``typename``, of the calling module (as namedtuple's), whose items
@@ -31,11 +33,25 @@ def record(typename: str, field_names: Iterable[str]) -> type:
     fields = tuple(field_names)
     if not fields or not all(name.isidentifier() and not name.startswith("_") for name in fields) or len(set(fields)) != len(fields):
         raise ValueError(f"{typename}: field names must be one or more distinct identifiers not starting with _: {fields}")
-    arguments = ", ".join(fields)
-    namespace: dict = {"_tuple_new": tuple.__new__}
-    # A __new__ with one parameter per field, as namedtuple's: keyword arguments, and a missing or
-    # extra field is a TypeError naming it.
-    exec(f"def __new__(_cls, {arguments}):\n    return _tuple_new(_cls, ({arguments},))", namespace)
+    count = len(fields)
+
+    def __new__(cls: type, *args: Any, **kwargs: Any) -> Any:
+        # namedtuple's checks (a missing, extra or unknown field is a TypeError naming it), without
+        # compiling a __new__ per record as namedtuple does: ~0.1 ms of a fresh process each.
+        if len(args) > count:
+            raise TypeError(f"{typename}.__new__() takes {count + 1} positional arguments but {len(args) + 1} "
+                            f"were given")
+        if kwargs or len(args) < count:
+            args += tuple([kwargs.pop(name, _MISSING) for name in fields[len(args):]])
+            if kwargs:
+                name = next(iter(kwargs))
+                given = "multiple values for" if name in fields else "an unexpected keyword"
+                raise TypeError(f"{typename}.__new__() got {given} argument '{name}'")
+            missing = [repr(name) for name, value in zip(fields, args) if value is _MISSING]
+            if missing:
+                raise TypeError(f"{typename}.__new__() missing {len(missing)} required positional "
+                                f"argument{'s' if len(missing) > 1 else ''}: {', '.join(missing)}")
+        return tuple.__new__(cls, args)
 
     def _make(cls: type, iterable: Iterable[Any]) -> Any:
         values: Any = tuple.__new__(cls, iterable)
@@ -59,8 +75,8 @@ def record(typename: str, field_names: Iterable[str]) -> type:
         return tuple(self)
 
     body = {
-        "__slots__": (), "__doc__": f"{typename}({arguments})", "_fields": fields, "__match_args__": fields,
-        "__new__": namespace["__new__"], "_make": classmethod(_make), "_replace": _replace, "_asdict": _asdict,
+        "__slots__": (), "__doc__": f"{typename}({', '.join(fields)})", "_fields": fields, "__match_args__": fields,
+        "__new__": __new__, "_make": classmethod(_make), "_replace": _replace, "_asdict": _asdict,
         "__repr__": __repr__, "__getnewargs__": __getnewargs__,
         **{name: _tuplegetter(index, f"Alias for field number {index}") for index, name in enumerate(fields)},
     }
