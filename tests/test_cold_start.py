@@ -32,11 +32,10 @@ IMPORT = {
     "extism_fast.host", "extism_fast.host.logs", "extism_fast.host.registry",
 }
 #: What a first ``Plugin(bytes).call`` adds: the plain plugin (manifest/plain.py, not the manifest
-#: classes: no attrs) and the compile cache, which hashes its small inputs with CPython's own
-#: sha256 (not hashlib's OpenSSL) and needs no pathlib; its tuples are runtime/records.py's (no
-#: collections.namedtuple).
+#: classes: no attrs) and the compile cache, which hashes its small inputs with the extension's
+#: sha256 (no module: neither hashlib's OpenSSL nor CPython's own) and needs no pathlib; its tuples
+#: are runtime/records.py's (no collections.namedtuple).
 FIRST_CALL = IMPORT | {
-    "_sha2" if sys.version_info >= (3, 12) else "_sha256",
     "_collections",  # built in: runtime/records.py's field getters (_tuplegetter)
     "extism_fast.manifest", "extism_fast.manifest.files", "extism_fast.manifest.limits", "extism_fast.manifest.plain",
     "extism_fast.runtime", "extism_fast.runtime.built_settings", "extism_fast.runtime.compile_cache",

@@ -35,7 +35,7 @@ def record(typename: str, field_names: Iterable[str]) -> type:
         raise ValueError(f"{typename}: field names must be one or more distinct identifiers not starting with _: {fields}")
     count = len(fields)
 
-    def __new__(cls: type, *args: Any, **kwargs: Any) -> Any:
+    def __new__(_cls: type, *args: Any, **kwargs: Any) -> Any:
         # namedtuple's checks (a missing, extra or unknown field is a TypeError naming it), without
         # compiling a __new__ per record as namedtuple does: ~0.1 ms of a fresh process each.
         if len(args) > count:
@@ -51,7 +51,7 @@ def record(typename: str, field_names: Iterable[str]) -> type:
             if missing:
                 raise TypeError(f"{typename}.__new__() missing {len(missing)} required positional "
                                 f"argument{'s' if len(missing) > 1 else ''}: {', '.join(missing)}")
-        return tuple.__new__(cls, args)
+        return tuple.__new__(_cls, args)
 
     def _make(cls: type, iterable: Iterable[Any]) -> Any:
         values: Any = tuple.__new__(cls, iterable)
