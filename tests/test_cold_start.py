@@ -56,9 +56,10 @@ NOT_COLD = ("typing", "re", "enum", "functools", "collections")
 #: translates its messages, with locale) costs ~10 ms: a command line the fast path does not parse
 #: loads it (cli/parser.py). Not typing or contextlib, nor the batch module, shutil (the help's width
 #: comes from os), the pool, JSON or logging (each loads with the option that needs it).
-_COMMAND = {"extism_fast.cli", "extism_fast.cli.fastpath", "extism_fast.cli.helptext", "extism_fast.cli.options"}
-#: ``extism-fast --help``: the import and the command's modules only; not even the manifest (attrs).
-HELP = IMPORT | _COMMAND
+_COMMAND = {"extism_fast.cli", "extism_fast.cli.fastpath", "extism_fast.cli.options"}
+#: ``extism-fast --help``: the import and the command's modules only (and the help's layout); not
+#: even the manifest (attrs).
+HELP = IMPORT | _COMMAND | {"extism_fast.cli.helptext"}
 #: ``extism-fast call``: the command's modules and a first call.
 CALL = FIRST_CALL | _COMMAND | {
     # writes the .id record of the plugin file once it is 2 s old (whichever run that is)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import sys
 import types
 
-from extism_fast.cli.helptext import top_help
 from extism_fast.cli.options import (
     UNSUPPORTED_OFFICIAL_FLAGS,
     allow_path,
@@ -103,10 +102,12 @@ def defaults() -> dict[str, Any]:
 
 
 def show_top_help(argv: Sequence[str]) -> bool:
-    """Print the top-level help when ``argv`` asks for it alone and :func:`top_help` can make it
-    (True); else False, for argparse."""
+    """Print the top-level help when ``argv`` asks for it alone and
+    :func:`~extism_fast.cli.helptext.top_help` can make it (True); else False, for argparse."""
     if list(argv) not in (["-h"], ["--help"]):
         return False
+    from extism_fast.cli.helptext import top_help  # not on a call's path
+
     text = top_help()
     if text is None:
         return False
