@@ -137,7 +137,9 @@ def parse_call(argv: Sequence[str]) -> types.SimpleNamespace | None:
 
 
 def _is_value(arg: str) -> bool:
-    """Whether argparse takes ``arg`` as a value (an option's or a positional), here: not a flag."""
+    """Whether ``arg`` is a value (an option's or a positional) as any argparse parser takes it: it
+    does not start with ``-``, or is ``-``. Others argparse may take as values too (``-5``, ``-a b``)
+    are left to it."""
     return not arg.startswith("-") or arg == "-"
 
 
