@@ -1154,3 +1154,29 @@ def test_an_entry_wasmtime_cannot_map_is_read_from_its_descriptor(cache_dir, plu
     assert _count(cache_dir, wasm) == vowels("aeiou x")
     assert len(loads) == 1 and loads[0] is not None
     assert stored == [] and entry.stat().st_ino == inode and _descriptors_of(entry) == 0
+
+
+def test_an_entry_wasmtime_opens_and_refuses_is_not_read_again(cache_dir, tmp_path, plugin_wasm, monkeypatch,
+                                                                 loads, caplog):
+    """The fallback read is for a path that does not open, not for a file wasmtime opened and refused:
+    that refusal stands (here the path names a file that is no module; the checked descriptor, an
+    intact entry, is not read instead), the entry is discarded and the module compiled."""
+    wasm = plugin_wasm(COUNT)
+    entry = _entry(cache_dir, wasm)
+    inode = entry.stat().st_ino
+    refused = tmp_path / "refused.cwasm"
+    refused.write_bytes(b"not a serialized module")
+    real = CompileCache.open_entry
+
+    def open_entry(self, key):
+        found = real(self, key)
+        if found is not None:
+            found.path = str(refused)
+        return found
+
+    monkeypatch.setattr(CompileCache, "open_entry", open_entry)
+    loads.clear()
+    assert _count(cache_dir, wasm) == vowels("aeiou x")
+    assert loads and all(found is not None for found in loads)
+    assert "rejected by wasmtime" in caplog.text
+    assert entry.stat().st_ino != inode  # compiled and stored again
