@@ -32,6 +32,13 @@ from extism_fast.compile_cache import CompileCache, cache_from_argument
 OTHER_USER = 65534  # nobody
 
 
+@pytest.fixture(autouse=True)
+def map_every_entry(monkeypatch):
+    """Every entry mapped, however small (the test plugins are; the real bound, MAP_MIN_BYTES, has
+    its own test), so these tests run the mapped path, the one big plugins take."""
+    monkeypatch.setattr(compile_cache, "MAP_MIN_BYTES", 0)
+
+
 @pytest.fixture
 def cache_dir(tmp_path):
     path = tmp_path / "cache"
@@ -1043,6 +1050,25 @@ def test_a_warm_load_hands_wasmtime_the_checked_file_unread(cache_dir, plugin_wa
     gc.collect()
     assert _descriptors_of(entry) == 0
     assert _count(cache_dir, wasm) == vowels("aeiou x")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_only_an_entry_of_map_min_bytes_or_more_is_mapped(cache_dir, plugin_wasm, monkeypatch, reads, loads):
+    """wasmtime keeps a descriptor per mapped module: a payload below MAP_MIN_BYTES is read and
+    loaded from memory (no descriptor kept), one of that size or more is mapped."""
+    wasm = plugin_wasm(COUNT)
+    entry = _entry(cache_dir, wasm)
+    size = entry.stat().st_size
+    for bound, mapped in ((size + 1, False), (size, True)):
+        monkeypatch.setattr(compile_cache, "MAP_MIN_BYTES", bound)
+        loads.clear()
+        reads.clear()
+        compiled = ef.CompiledPlugin(wasm, cache=cache_dir)
+        assert len(loads) == 1 and loads[0] is not None
+        assert (size in reads) is not mapped
+        assert _descriptors_of(entry) == mapped
+        del compiled
+        gc.collect()
 
 
 @pytest.mark.parametrize("fd_path", ["missing", "another file"])

@@ -24,7 +24,10 @@ handed to wasmtime:
   they match. Where ``/proc`` is missing, a sealed payload is read and loaded from memory. Entries
   are only ever replaced whole (a new file renamed over), never written in place: wasmtime's
   mapping requires that the file not change under it. wasmtime keeps a descriptor of a mapped
-  payload while its module lives (and while a pooled instance slot keeps its memory image).
+  payload while its module lives (and while a pooled instance slot keeps its memory image), so only
+  a payload of at least ``MAP_MIN_BYTES`` (1 MiB) is mapped: where mapping pays (reading and
+  copying megabytes) and a program's descriptors are not spent on its many small plugins; a smaller
+  one is read and loaded from memory.
 
 A module read from a file is looked up by the file's identity (device, inode, size, mtime and
 ctime) before it is hashed: a 32-byte ``.id`` record beside the entries holds its sha256, written
@@ -85,6 +88,8 @@ _HEADER = len(_MAGIC) + 3 * _DIGEST  # magic, module sha256, engine fingerprint,
 _SEAL_BYTES = _HEADER + 256  # the header, then the payload file's identity (a repr of six ints)
 #: A path that reopens an open descriptor's file (Linux); a payload is handed to wasmtime by it.
 _FD_PATH = "/proc/self/fd/{}"
+#: The smallest payload handed to wasmtime as a file to map (each mapped one holds a descriptor).
+MAP_MIN_BYTES = 1 << 20
 # The size bound of an entry: a fixed allowance (small modules carry the most metadata per byte)
 # plus a multiple of the module's size.
 _ENTRY_SLACK_BYTES = 64 << 20
@@ -420,7 +425,7 @@ class CompileCache:
             if data is not None or time.time_ns() - st.st_mtime_ns >= _TOUCH_INTERVAL_NS:
                 st = self._touch(fd, st)
                 self._write(self._seal_path(key), header[:_HEADER] + _identity(st))
-            path = _fd_path(fd, st) if data is None else None
+            path = _fd_path(fd, st) if data is None and st.st_size >= MAP_MIN_BYTES else None
             if data is None and path is None:
                 data = _read_all(fd, st)
         except _Rejected as exc:
