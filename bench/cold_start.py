@@ -7,8 +7,10 @@ alternating), medians of the rounds; the compile caches are warm on both sides (
 is wasmtime's, configured as in the "first load" rows: compare.first_load_setup). Plugins: the ~1.9
 MB one of the first-load rows and the small example plugin (examples/count_vowels.wat). The
 package's bytecode is compiled first, as an installed package has it. Each row runs in two
-interpreters (INTERPRETERS): this machine's as it starts, whose site hooks cost ~30 ms before any
-import, and a clean ``python -S``, the rows marked so.
+interpreters (INTERPRETERS): a fresh venv, as README's install makes (its site module on), and a
+clean ``python -S``, the rows marked so. Not this machine's own interpreter: its site-packages holds
+a sandbox's certifi hook and an editable install's finder, run by every process of either SDK
+(~30 ms before any import here), which a user's venv does not have.
 
     python -m bench --only "cold start"
     python -m bench.cold_start --rounds 10
@@ -70,20 +72,40 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-#: The interpreters each row runs in: this machine's as it starts (its site module runs every .pth
-#: file of site-packages: here a certifi hook and the editable install's finder, ~30 ms), and a clean
-#: start (``-S``, site-packages on PYTHONPATH: what a fresh venv's interpreter nearly is; python -c
-#: pass ~9 ms) -> (python options, row-name suffix).
-INTERPRETERS = {"site": ([], ""), "clean": (["-S"], " (python -S)")}
+#: The interpreters each row runs in -> row-name suffix: a fresh venv's (site on; _fresh_venv) and
+#: a clean start (``-S``, site-packages on PYTHONPATH; python -c pass ~9 ms): _pythons.
+INTERPRETERS = {"venv": " (venv)", "clean": " (python -S)"}
+
+
+def _fresh_venv(workdir: Path) -> str:
+    """The python of a new venv in ``workdir`` that sees this interpreter's packages (both SDKs,
+    wasmtime) as a venv with them installed does: on sys.path, by a path line, so the .pth hooks of
+    this machine's site-packages do not run; with the setuptools hook a 3.11 venv has."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(workdir / "venv")], check=True)
+    python = workdir / "venv" / "bin" / "python"
+    packages = Path(subprocess.run([str(python), "-c", "import site; print(site.getsitepackages()[0])"],
+                                   check=True, capture_output=True, text=True).stdout.strip())
+    base = site.getsitepackages()
+    (packages / "_bench_base_packages.pth").write_text("".join(f"{path}\n" for path in base))
+    for path in base:
+        hook = Path(path) / "distutils-precedence.pth"
+        if hook.exists():
+            (packages / hook.name).write_text(hook.read_text())
+    return str(python)
+
+
+def _pythons(workdir: Path) -> dict[str, list[str]]:
+    """Each of INTERPRETERS -> the command that starts it."""
+    return {"venv": [_fresh_venv(workdir)], "clean": [sys.executable, "-S"]}
 
 
 def _run(args: list[str], env: dict) -> tuple[float, str, float]:
-    """Wall time (ms) of a fresh ``python args...``, its stdout and its CPU time (ms, user + system:
-    steadier than the wall time on a shared machine); exits the bench if it fails."""
+    """Wall time (ms) of a fresh ``args`` (a python and its arguments), its stdout and its CPU time
+    (ms, user + system: steadier than the wall time on a shared machine); exits the bench if it fails."""
     cpu, start = _children_cpu(), time.perf_counter()
     # From the temporary directory: the current one is first on a `python -c` sys.path, and the
     # repository's would shadow PYTHONPATH's (--root) package.
-    proc = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=120,
+    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120,
                           cwd=tempfile.gettempdir())
     elapsed = (time.perf_counter() - start) * 1e3
     if proc.returncode != 0:
@@ -113,9 +135,9 @@ def _first_result(samples: _Samples, label: str, sdk: str, env: dict, python: li
     outputs.setdefault(label, set()).add(output)
 
 
-def _round(all_samples: dict, sdk: str, envs: dict, plugins: dict, outputs: dict) -> None:
-    """One fresh process per row for ``sdk``, in each interpreter (INTERPRETERS)."""
-    for interpreter, (python, _) in INTERPRETERS.items():
+def _round(all_samples: dict, sdk: str, pythons: dict, envs: dict, plugins: dict, outputs: dict) -> None:
+    """One fresh process per row for ``sdk``, in each interpreter (``pythons``: _pythons)."""
+    for interpreter, python in pythons.items():
         samples, env = all_samples[interpreter], envs[interpreter][sdk]
         wall, _, cpu = _run([*python, "-c", f"import {sdk}"], env)
         samples.add("python -c import", sdk, wall)
@@ -183,16 +205,17 @@ def measure_cold_start(rounds: int, workdir: Path, root: Path = REPO_ROOT) -> li
     envs = {interpreter: {sdk: {**os.environ, **env, "PYTHONPATH": clean_path if interpreter == "clean" else python_path}
                           for sdk, env in first_load_envs["warm"].items()} for interpreter in INTERPRETERS}
     plugins = {"big": (big, "run", ""), "example": (build_path(EXAMPLE), "count_vowels", EXAMPLE_INPUT)}
+    pythons = _pythons(workdir)
     samples, outputs = {interpreter: _Samples() for interpreter in INTERPRETERS}, {}
     for sdk in ("extism_fast", "extism"):  # fills the caches
-        _round({interpreter: _Samples() for interpreter in INTERPRETERS}, sdk, envs, plugins, outputs)
+        _round({interpreter: _Samples() for interpreter in INTERPRETERS}, sdk, pythons, envs, plugins, outputs)
     for i in range(rounds):
         for sdk in (("extism_fast", "extism") if i % 2 == 0 else ("extism", "extism_fast")):
-            _round(samples, sdk, envs, plugins, outputs)
+            _round(samples, sdk, pythons, envs, plugins, outputs)
     mismatched = {label: sorted(found) for label, found in outputs.items() if len(found) != 1}
     if mismatched:
         raise SystemExit(f"bench: OUTPUT MISMATCH in the cold start rows: {mismatched}")
-    return [row for interpreter, (_, suffix) in INTERPRETERS.items()
+    return [row for interpreter, suffix in INTERPRETERS.items()
             for row in _results(samples[interpreter], size, rounds, suffix)]
 
 

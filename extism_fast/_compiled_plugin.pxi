@@ -142,6 +142,21 @@ cdef class _HeldBytes:
             PyBuffer_Release(&self.view)
 
 
+cdef _describe_entry(module_source *m, entry, list keep):
+    """A module's open cache entry (compile_cache.CachedEntry) into `m`: its path, which wasmtime
+    maps (and its descriptor and size, to read it if that fails), else its bytes."""
+    if entry.path is not None:
+        path = os.fsencode(entry.path)
+        keep.append(path)
+        m.cached_path = <const char *>PyBytes_AS_STRING(path)
+        m.cached_fd, m.cached_length = entry.fileno(), entry.size
+        return
+    held = _HeldBytes(entry.read())
+    keep.append(held)
+    m.cached = <const uint8_t *>held.view.buf
+    m.cached_length = held.view.len
+
+
 def _compiled_parameters(plugin, wasi=False, functions=HOST_FN_REGISTRY, *, config=None, fuel=None,
                          cache=None, interruptible=None):
     """CompiledPlugin.__init__'s parameters, for inspect.signature (see _plugin_parameters)."""
@@ -265,11 +280,12 @@ cdef class CompiledPlugin:
         request.defined_memories = <uint64_t *>calloc(request.defined_memory_count + 1, sizeof(uint64_t))
         request.defined_by_main = <uint8_t *>calloc(request.defined_memory_count + 1, 1)
         keep = []  # what the request points into
+        opened = []  # the cache entries it loads (closed once loaded: a mapping needs no descriptor)
         try:
             if (request.modules == NULL or request.functions == NULL or request.defined_memories == NULL
                     or request.defined_by_main == NULL):
                 raise MemoryError()
-            self._describe_modules(&request, ordered, keys, keep)
+            self._describe_modules(&request, ordered, keys, keep, opened)
             self._describe_functions(&request, keep)
             for i, (size, is_main) in enumerate(self._defined_memories):
                 (<uint64_t *>request.defined_memories)[i] = size
@@ -280,6 +296,8 @@ cdef class CompiledPlugin:
             if compilation.c == NULL:
                 _raise_compile_failure(&failure, ordered, self._entries)
         finally:
+            for entry in opened:
+                entry.close()
             for i in range(count if request.modules != NULL else 0):
                 free(request.modules[i].cache_refusal)
                 free(request.modules[i].serialized)
@@ -293,8 +311,9 @@ cdef class CompiledPlugin:
         # keep the first, which instances may already run; this one is freed.
         return self._compilations.setdefault(_engine_key(engine), compilation)
 
-    cdef _describe_modules(self, compile_request *request, list modules, list keys, list keep):
-        """Each module's bytes and cache entry into the request (`keep` holds what it points into).
+    cdef _describe_modules(self, compile_request *request, list modules, list keys, list keep, list opened):
+        """Each module's bytes and cache entry into the request (`keep` holds what it points into,
+        `opened` the cache entries, open).
         WAT is converted here when the module is to be compiled (no source, no cache entry)."""
         cdef module_source *m
         from extism_fast.manifest.plain import looks_like_wat
@@ -305,12 +324,10 @@ cdef class CompiledPlugin:
             data = module.data
             form = (MODULE_BINARY if data.startswith(b"\0asm") else
                     MODULE_TEXT if looks_like_wat(data) else MODULE_UNKNOWN)
-            found = self._cache.load(keys[i]) if keys[i] is not None else None
+            found = self._cache.open_entry(keys[i]) if keys[i] is not None else None
             if found is not None:
-                held = _HeldBytes(found)
-                keep.append(held)
-                m.cached = <const uint8_t *>held.view.buf
-                m.cached_length = held.view.len
+                opened.append(found)
+                _describe_entry(m, found, keep)
             elif form == MODULE_TEXT and request.source == NULL:
                 try:
                     data, form = wat2wasm(data), MODULE_BINARY

@@ -77,7 +77,7 @@ cdef class CompiledPlugin:
     cdef compiled_plugin *_compilation(self, engine_bundle *engine) except NULL
     cdef compiled_plugin *_unpooled(self, const compiled_plugin *source) except NULL
     cdef _Compilation _compile_for(self, engine_bundle *engine, const compiled_plugin *source)
-    cdef _describe_modules(self, compile_request *request, list modules, list keys, list keep)
+    cdef _describe_modules(self, compile_request *request, list modules, list keys, list keep, list opened)
     cdef _describe_functions(self, compile_request *request, list keep)
     cdef _keep_cache_entries(self, engine_bundle *engine, compile_request *request, list modules, list keys)
     cdef _list_exports(self)

@@ -1,9 +1,13 @@
 /* compile.c - compiling, loading and linking a plugin's modules; contracts in compile.h. */
+#define _POSIX_C_SOURCE 200809L /* pread */
 #include "compile.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "env_imports.h"
 #include "link.h"
@@ -52,11 +56,45 @@ static wasmtime_module_t *transfer(wasmtime_module_t *module, const engine_bundl
     return e == NULL ? copy : NULL;
 }
 
+/* Whether `path` opens now (for reading). */
+static int path_opens(const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    close(fd);
+    return 1;
+}
+
+/* The module from its cache entry's file (module_source.cached_path): mapped by wasmtime; or, when
+ * wasmtime failed because the path does not open (no descriptor left for the one wasmtime keeps per
+ * mapped module, say), read whole from cached_fd and loaded from memory, whose error is then the
+ * one returned. A file wasmtime opened and refused is not read again (a pooled engine refuses a
+ * module too big for its pool that way: the on-demand engine then maps it). */
+static wasmtime_error_t *deserialize_file(const module_source *m, wasm_engine_t *engine, wasmtime_module_t **out) {
+    wasmtime_error_t *e = wt.wasmtime_module_deserialize_file(engine, m->cached_path, out);
+    if (e == NULL || path_opens(m->cached_path)) return e;
+    uint8_t *bytes = malloc(m->cached_length > 0 ? m->cached_length : 1);
+    size_t done = 0;
+    while (bytes != NULL && done < m->cached_length) {
+        ssize_t n = pread(m->cached_fd, bytes + done, m->cached_length - done, (off_t)done);
+        if (n > 0) done += (size_t)n;
+        else if (n < 0 && errno == EINTR) continue;
+        else break; /* shorter than it was (changed since checked), or unreadable: refused as mapped */
+    }
+    if (bytes != NULL && done == m->cached_length) {
+        wt.wasmtime_error_delete(e);
+        e = wt.wasmtime_module_deserialize(engine, bytes, done, out);
+    }
+    free(bytes);
+    return e;
+}
+
 /* The module from its cache entry, or NULL: refused (then compiled; on a pooled engine a failure). */
 static wasmtime_module_t *load_cached(module_source *m, const engine_bundle *bundle, size_t position,
                                       compile_failure *failure) {
     wasmtime_module_t *module = NULL;
-    wasmtime_error_t *e = wt.wasmtime_module_deserialize(bundle->engine, m->cached, m->cached_length, &module);
+    wasmtime_error_t *e = m->cached_path != NULL
+                              ? deserialize_file(m, bundle->engine, &module)
+                              : wt.wasmtime_module_deserialize(bundle->engine, m->cached, m->cached_length, &module);
     if (e == NULL) return module;
     m->cache_refusal = wt_take_error_message(e);
     if (bundle->pool_instances) { /* keep the entry: the on-demand engine loads it */
@@ -109,7 +147,7 @@ static wasmtime_module_t *load_module(const compile_request *r, size_t position,
                                              r->bundle, &m->transfer_failure);
         if (module != NULL) return module;
     }
-    if (m->cached != NULL) {
+    if (m->cached != NULL || m->cached_path != NULL) {
         wasmtime_module_t *module = load_cached(m, r->bundle, position, failure);
         if (module != NULL || failure->kind != COMPILE_OK) return module;
     }

@@ -29,8 +29,14 @@ typedef struct module_source {
     int format;                    /* module_format; MODULE_UNKNOWN fails the compile when it is needed */
     const uint8_t *cached;         /* its compile cache entry for this engine, or NULL */
     size_t cached_length;
+    const char *cached_path;       /* or that entry as a file of exactly wasmtime's serialization
+                                    * (cached_length bytes), which wasmtime maps: no read, no copy, and
+                                    * wasmtime keeps a descriptor of it while the module lives; the file
+                                    * must not change meanwhile (wasmtime's rule). NUL-terminated, or NULL */
+    int cached_fd;                 /* with cached_path: the same file, open; read whole and loaded from
+                                    * memory when the path does not open (no descriptor left) */
     /* Filled by compile_plugin (each malloc'ed or NULL; the caller frees them with free()): */
-    char *cache_refusal;           /* wasmtime refused `cached` (then it was compiled): why */
+    char *cache_refusal;           /* wasmtime refused `cached` or `cached_path` (then it was compiled): why */
     uint8_t *serialized;           /* compiled afresh and compile_request.serialize: the cache entry */
     size_t serialized_length;
     char *serialize_failure;       /* compiled afresh, but could not be serialized: why */
@@ -94,7 +100,7 @@ typedef struct compile_failure {
 /* compile_plugin: the plugin of `request` compiled and linked, ready for instances; or NULL and
  * *failure says why (the caller frees failure->message and failure->problem). Modules are done
  * in order, each: moved over from request->source when given, else loaded from its cache entry
- * (on refusal compiled instead, except on a pooled engine: COMPILE_CACHE_TOO_BIG), else compiled
+ * (`cached_path` when given, else `cached`; on refusal compiled instead, except on a pooled engine: COMPILE_CACHE_TOO_BIG), else compiled
  * (WAT converted first) and, when asked, serialized. Then the linker is made (the ABI, WASI,
  * host functions, in that order) and the plugin linked (compiled.h, link.h): main's function
  * exports listed, the startup functions picked (each linked module's `_initialize` in

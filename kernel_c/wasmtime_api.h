@@ -156,6 +156,8 @@ enum { WASMTIME_TRAP_CODE_INTERRUPT = 10, WASMTIME_TRAP_CODE_OUT_OF_FUEL = 11 };
     X(wasmtime_error_t *, wasmtime_module_serialize, (wasmtime_module_t *, wasm_byte_vec_t *))       \
     X(wasmtime_error_t *, wasmtime_module_deserialize,                                               \
       (wasm_engine_t *, const uint8_t *, size_t, wasmtime_module_t **))                              \
+    X(wasmtime_error_t *, wasmtime_module_deserialize_file,                                          \
+      (wasm_engine_t *, const char *, wasmtime_module_t **))                                         \
     X(void, wasmtime_module_imports, (const wasmtime_module_t *, wasm_importtype_vec_t *))           \
     X(void, wasmtime_module_exports, (const wasmtime_module_t *, wasm_exporttype_vec_t *))           \
     X(void, wasm_importtype_vec_delete, (wasm_importtype_vec_t *))                                   \

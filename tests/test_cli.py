@@ -967,7 +967,7 @@ def test_the_help_is_as_wide_as_shutil_says(columns, terminal, monkeypatch):
     import pty
     import termios
 
-    from extism_fast.cli import _terminal_columns
+    from extism_fast.cli.helptext import terminal_columns as _terminal_columns
 
     if columns is None:
         monkeypatch.delenv("COLUMNS", raising=False)

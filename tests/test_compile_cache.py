@@ -8,6 +8,7 @@ tests run extism_fast only.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import inspect
 import logging
@@ -31,6 +32,13 @@ from extism_fast.compile_cache import CompileCache, cache_from_argument
 OTHER_USER = 65534  # nobody
 
 
+@pytest.fixture(autouse=True)
+def map_every_entry(monkeypatch):
+    """Every entry mapped, however small (the test plugins are; the real bound, MAP_MIN_BYTES, has
+    its own test), so these tests run the mapped path, the one big plugins take."""
+    monkeypatch.setattr(compile_cache, "MAP_MIN_BYTES", 0)
+
+
 @pytest.fixture
 def cache_dir(tmp_path):
     path = tmp_path / "cache"
@@ -38,13 +46,37 @@ def cache_dir(tmp_path):
     return path
 
 
+def _record_opens(monkeypatch):
+    """What each plugin entry's CompileCache.open_entry returned (None: compiled instead), not the
+    kernel accessor's (in engine/)."""
+    results = []
+    real = CompileCache.open_entry
+
+    def open_entry(self, key):
+        found = real(self, key)
+        if self._parent is None:
+            results.append(found)
+        return found
+
+    monkeypatch.setattr(CompileCache, "open_entry", open_entry)
+    return results
+
+
 @pytest.fixture
 def loads(monkeypatch):
-    """What each CompileCache.load returned (None: compiled instead); clear it after setup."""
-    results = []
-    real = CompileCache.load
-    monkeypatch.setattr(CompileCache, "load", lambda self, key: results.append(r := real(self, key)) or r)
-    return results
+    """What each plugin entry's load returned (None: compiled instead); clear it after setup."""
+    return _record_opens(monkeypatch)
+
+
+def _seal_of(entry):
+    """The header and seal file of the entry whose payload is ``entry`` (a Path)."""
+    return entry.with_suffix(".seal")
+
+
+def _copy_entry(source, target):
+    """Copy an entry (payload and seal) over another's, as a misplaced or planted entry would be."""
+    shutil.copyfile(source, target)
+    shutil.copyfile(_seal_of(source), _seal_of(target))
 
 
 def _entry(cache_dir, wasm, cache=None, **kwargs):
@@ -67,7 +99,7 @@ def test_an_entry_copied_over_another_modules_entry_is_not_used(cache_dir, plugi
     count_entry = _entry(cache_dir, plugin_wasm(COUNT))
     kernel = plugin_wasm("kernel")
     kernel_entry = _entry(cache_dir, kernel)
-    shutil.copyfile(count_entry, kernel_entry)
+    _copy_entry(count_entry, kernel_entry)
     loads.clear()
     with ef.Plugin(ef.CompiledPlugin(kernel, cache=cache_dir), functions=[]) as plugin:
         assert plugin.call("echo", b"still the kernel plugin") == b"still the kernel plugin"
@@ -80,7 +112,7 @@ def test_an_entry_copied_over_another_engines_entry_is_not_used(cache_dir, plugi
     wasm = plugin_wasm(COUNT)
     plain = _entry(cache_dir, wasm, interruptible=False)
     interruptible = _entry(cache_dir, wasm, interruptible=True)
-    shutil.copyfile(plain, interruptible)
+    _copy_entry(plain, interruptible)
     loads.clear()
     with ef.Plugin(ef.CompiledPlugin(wasm, cache=cache_dir, interruptible=True)) as plugin:
         assert plugin.call("count_vowels", "aaa") == b'{"count": 3}'
@@ -88,16 +120,37 @@ def test_an_entry_copied_over_another_engines_entry_is_not_used(cache_dir, plugi
     assert "made for another engine" in caplog.text
 
 
+def test_a_payload_copied_from_another_modules_entry_is_not_used(cache_dir, plugin_wasm, caplog, loads):
+    """The payload alone swapped (its seal left): the seal no longer names the file, so the payload is
+    checked whole against the header's checksum, which is the other module's."""
+    count_entry = _entry(cache_dir, plugin_wasm(COUNT))
+    kernel = plugin_wasm("kernel")
+    kernel_entry = _entry(cache_dir, kernel)
+    shutil.copyfile(count_entry, kernel_entry)
+    loads.clear()
+    with ef.Plugin(ef.CompiledPlugin(kernel, cache=cache_dir), functions=[]) as plugin:
+        assert plugin.call("echo", b"still the kernel plugin") == b"still the kernel plugin"
+    assert loads == [None]
+    assert "checksum mismatch" in caplog.text
+    assert kernel_entry.read_bytes() != count_entry.read_bytes()  # recompiled and stored again
+
+
 def test_the_header_names_the_module_and_the_engine(tmp_path):
+    """The payload file is wasmtime's serialization alone (what wasmtime maps); the header is in the
+    seal file: magic, module sha256, engine fingerprint, payload sha256, then the payload's identity."""
     cache = CompileCache(tmp_path)
     key = cache.key(b"module bytes", "engine A")
     cache.store(key, b"payload")
     assert bytes(cache.load(key)) == b"payload"
-    blob = (tmp_path / f"{key}.cwasm").read_bytes()
+    assert (tmp_path / f"{key}.cwasm").read_bytes() == b"payload"
+    blob = (tmp_path / f"{key}.seal").read_bytes()
     assert blob.startswith(compile_cache._MAGIC)
     header = blob[len(compile_cache._MAGIC):]
     assert header[:32] == key.module == hashlib.sha256(b"module bytes").digest()
     assert header[32:64] == key.engine != cache.key(b"module bytes", "engine B").engine
+    assert header[64:96] == hashlib.sha256(b"payload").digest()
+    st = os.stat(tmp_path / f"{key}.cwasm")
+    assert header[96:] == repr((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)).encode()
 
 
 
@@ -113,9 +166,12 @@ def test_an_entry_is_bound_to_the_wasmtime_library(cache_dir, plugin_wasm, monke
 
 # ---- only regular files of a bounded size are read ----
 
-def test_a_fifo_entry_is_recompiled_promptly(cache_dir, plugin_wasm, caplog):
+@pytest.mark.parametrize("which", ["payload", "seal"])
+def test_a_fifo_entry_is_recompiled_promptly(cache_dir, plugin_wasm, caplog, which):
     wasm = plugin_wasm(COUNT)
     entry = _entry(cache_dir, wasm)
+    if which == "seal":
+        entry = _seal_of(entry)
     entry.unlink()
     os.mkfifo(entry)
     done = threading.Event()
@@ -141,18 +197,22 @@ def test_a_fifo_entry_is_recompiled_promptly(cache_dir, plugin_wasm, caplog):
     assert stat.S_ISREG(entry.lstat().st_mode)  # replaced by a fresh entry
 
 
-def test_a_symlinked_entry_is_not_followed(cache_dir, tmp_path, plugin_wasm, caplog, loads):
+@pytest.mark.parametrize("which", ["payload", "seal"])
+def test_a_symlinked_entry_is_not_followed(cache_dir, tmp_path, plugin_wasm, caplog, loads, which):
     wasm = plugin_wasm(COUNT)
     entry = _entry(cache_dir, wasm)
-    target = tmp_path / "elsewhere.cwasm"  # a valid entry: loading it would go unnoticed
+    if which == "seal":
+        entry = _seal_of(entry)
+    target = tmp_path / "elsewhere"  # a valid file: loading it would go unnoticed
     entry.rename(target)
     entry.symlink_to(target)
+    planted = target.read_bytes()
     loads.clear()
     assert _count(cache_dir, wasm) == b'{"count": 5}'
     assert loads == [None]
     assert "a symbolic link" in caplog.text
     assert not entry.is_symlink() and stat.S_ISREG(entry.lstat().st_mode)
-    assert target.read_bytes() == entry.read_bytes()  # the target was left alone
+    assert target.read_bytes() == planted  # the target was left alone
 
 
 def test_an_oversize_entry_is_ignored(cache_dir, plugin_wasm, caplog, loads, monkeypatch):
@@ -161,7 +221,7 @@ def test_an_oversize_entry_is_ignored(cache_dir, plugin_wasm, caplog, loads, mon
     # An intact entry larger than the bound: only the bound can turn it away.
     monkeypatch.setattr(compile_cache, "_ENTRY_SLACK_BYTES", 0)
     monkeypatch.setattr(compile_cache, "_ENTRY_BYTES_PER_MODULE_BYTE", 1)
-    assert entry.stat().st_size > compile_cache._HEADER + len(wasm)
+    assert entry.stat().st_size > len(wasm)
     loads.clear()
     assert _count(cache_dir, wasm) == b'{"count": 5}'
     assert loads == [None]
@@ -176,9 +236,12 @@ def test_the_size_bound_grows_with_the_module():
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a file to another user")
-def test_an_entry_owned_by_another_user_is_not_used(cache_dir, plugin_wasm, caplog, loads):
+@pytest.mark.parametrize("which", ["payload", "seal"])
+def test_an_entry_owned_by_another_user_is_not_used(cache_dir, plugin_wasm, caplog, loads, which):
     wasm = plugin_wasm(COUNT)
     entry = _entry(cache_dir, wasm)
+    if which == "seal":
+        entry = _seal_of(entry)
     os.chown(entry, OTHER_USER, -1)
     loads.clear()
     assert _count(cache_dir, wasm) == b'{"count": 5}'
@@ -254,29 +317,52 @@ def test_cache_entry_is_written_and_reused(tmp_path, plugin_wasm):
     assert (entries[0].stat().st_ino, entries[0].read_bytes()) == (inode, blob)  # read, not rewritten
 
 
-@pytest.mark.parametrize("damage", ["flip", "truncate", "foreign"])
-def test_damaged_cache_entry_is_recompiled_not_loaded(tmp_path, plugin_wasm, damage, caplog):
-    wasm = plugin_wasm(COUNT)
-    ef.CompiledPlugin(wasm, cache=tmp_path)
-    (entry,) = tmp_path.glob("*.cwasm")
-    blob = bytearray(entry.read_bytes())
-    if damage == "flip":
-        blob[-100] ^= 0xFF  # inside the machine code
-    elif damage == "truncate":
-        del blob[len(blob) // 2 :]
-    else:  # a well-formed entry written for another module
-        other = CompileCache(tmp_path)
-        blob = bytearray(entry.read_bytes())
+def _damage_entry(cache_dir, entry, damage):
+    """Damage the entry whose payload is ``entry`` as ``damage`` says; the file damaged and its bytes."""
+    seal = _seal_of(entry)
+    magic = len(compile_cache._MAGIC)
+    if damage in ("flip", "truncate"):  # the payload: its seal no longer names it
+        target, blob = entry, bytearray(entry.read_bytes())
+        if damage == "flip":
+            blob[-100] ^= 0xFF  # inside the machine code
+        else:
+            del blob[len(blob) // 2 :]
+    elif damage == "foreign":  # a well-formed entry written for another module, both files
+        other = CompileCache(cache_dir)
         key = other.key(b"other module", "x")
         other.store(key, b"payload")
-        blob = bytearray((tmp_path / f"{key}.cwasm").read_bytes())
-    entry.write_bytes(bytes(blob))
-    with ef.Plugin(ef.CompiledPlugin(wasm, cache=tmp_path)) as plugin:
+        shutil.copyfile(cache_dir / f"{key}.seal", seal)
+        target, blob = entry, bytearray(b"payload")
+    else:  # the header
+        target, blob = seal, bytearray(seal.read_bytes())
+        if damage == "header module":
+            blob[magic + 5] ^= 0xFF
+        elif damage == "header engine":
+            blob[magic + 32 + 5] ^= 0xFF
+        elif damage == "header checksum":  # and the seal, so the payload is checked whole
+            blob[magic + 64 + 5] ^= 0xFF
+            blob[-3] ^= 0x01
+        else:  # "header truncated"
+            del blob[magic + 40 :]
+    target.write_bytes(bytes(blob))
+    return target, bytes(blob)
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "foreign", "header module", "header engine",
+                                    "header checksum", "header truncated"])
+def test_damaged_cache_entry_is_recompiled_not_loaded(cache_dir, plugin_wasm, damage, caplog, loads):
+    wasm = plugin_wasm(COUNT)
+    entry = _entry(cache_dir, wasm)
+    target, damaged = _damage_entry(cache_dir, entry, damage)
+    loads.clear()
+    with ef.Plugin(ef.CompiledPlugin(wasm, cache=cache_dir)) as plugin:
         assert plugin.call("count_vowels", "aei") == vowels("aei")
+    assert loads == [None]
     assert "discarding a damaged or foreign compile cache entry" in caplog.text
     caplog.clear()
-    ef.CompiledPlugin(wasm, cache=tmp_path)  # rewritten intact: loaded without a complaint
-    assert entry.read_bytes() != bytes(blob) and "compile cache" not in caplog.text
+    ef.CompiledPlugin(wasm, cache=cache_dir)  # rewritten intact: loaded without a complaint
+    assert target.read_bytes() != damaged and "compile cache" not in caplog.text
+    assert loads[-1] is not None
 
 
 def test_cache_switches(tmp_path, monkeypatch):
@@ -412,13 +498,18 @@ def _names(cache):
 
 
 def _total(directory):
-    return sum(p.stat().st_size for p in directory.glob("*.cwasm"))
+    """What the entries take: payloads and seals."""
+    return sum(p.stat().st_size for suffix in ("cwasm", "seal") for p in directory.glob(f"*.{suffix}"))
+
+
+#: At least what an entry of a 1000-byte payload takes (payload and seal).
+_ENTRY_1000 = 1000 + compile_cache._SEAL_BYTES
 
 
 def test_eviction_is_least_recently_used_not_oldest_written(cache_dir):
     cache = CompileCache(cache_dir, max_bytes=0)
     keys = [_store(cache, name, age=100 - i) for i, name in enumerate("abc")]  # a written first
-    entry = compile_cache._HEADER + 1000
+    entry = _ENTRY_1000
     assert cache.load(keys[0]) is not None  # a hit makes a the most recently used
     cache.max_bytes = 3 * entry
     d = _store(cache, "d")
@@ -460,6 +551,20 @@ def test_temporary_and_other_files_are_not_evicted(cache_dir):
     b = cache.key(b'b', 'engine')
     assert {p.name for p in cache_dir.iterdir()} == {".x.cwasm.0123abcd.tmp", "notes.txt", f"{b}.cwasm",
                                                       f"{b}.seal"}  # a's seal went with a
+
+
+def test_eviction_counts_seals_and_removes_a_lone_one(cache_dir):
+    """The cap covers both files of an entry; a seal whose payload is gone (another process's write
+    raced, or a payload deleted by hand) is evicted in its turn too."""
+    cache = CompileCache(cache_dir, max_bytes=0)
+    keys = [_store(cache, name, age=10 - i) for i, name in enumerate("abc")]
+    os.unlink(cache._path(keys[0]))  # a's seal is left alone
+    os.utime(cache._seal_path(keys[0]), (time.time() - 20,) * 2)
+    cache.max_bytes = 2100  # b's and c's payloads fit, not with the four seals (~190 bytes each)
+    d = _store(cache, "d", size=0)
+    assert not os.path.exists(cache._seal_path(keys[0]))  # the least recent: gone first
+    assert _names(cache) == {f"{k}.cwasm" for k in (keys[2], d)}  # b's seal counted: b went too
+    assert _total(cache_dir) <= cache.max_bytes
 
 
 def test_the_cap_from_the_environment(cache_dir, monkeypatch, plugin_wasm):
@@ -512,7 +617,7 @@ def test_a_file_vanishing_during_eviction_is_tolerated(cache_dir, monkeypatch):
     cache = CompileCache(cache_dir, max_bytes=0)
     for i, name in enumerate("abcd"):
         _store(cache, name, age=10 - i)
-    cache.max_bytes = 2 * (compile_cache._HEADER + 1000)
+    cache.max_bytes = 2 * _ENTRY_1000
     real_unlink = os.unlink
 
     def raced(path, *args, **kwargs):
@@ -530,7 +635,7 @@ def test_an_entry_vanishing_while_listed_is_skipped(cache_dir, monkeypatch):
     cache = CompileCache(cache_dir, max_bytes=0)
     for i, name in enumerate("abc"):
         _store(cache, name, age=10 - i)
-    cache.max_bytes = 2 * (compile_cache._HEADER + 1000)
+    cache.max_bytes = 2 * _ENTRY_1000
     real_scandir = os.scandir
 
     class Vanishing:
@@ -563,7 +668,7 @@ def test_an_eviction_failure_does_not_fail_the_plugin(cache_dir, monkeypatch, pl
 
 def test_processes_sharing_a_small_cap_all_succeed_and_stay_bounded(cache_dir):
     """Two processes fill one directory with a cap of four entries, evicting concurrently."""
-    entry = compile_cache._HEADER + 20_000
+    entry = 20_000 + compile_cache._SEAL_BYTES
     script = textwrap.dedent(f"""
         import sys
         from extism_fast.runtime.compile_cache import CompileCache
@@ -710,21 +815,31 @@ def _as_buffer(kind, entry):
 KINDS = ["bytes", "bytearray", "memoryview"]
 
 
+class _AsBuffer:
+    """A plugin's open entry given as bytes of another kind (as where there is no /proc path)."""
+
+    def __init__(self, entry, read):
+        self.entry, self.path, self.read = entry, None, read
+
+    def close(self):
+        self.entry.close()
+
+
 def _load_as(monkeypatch, kind):
-    """Make CompileCache.load give its plugin entries (not the engine's) as ``kind``; returns what it
-    gave, as type names."""
+    """Make CompileCache.open_entry give its plugin entries (not the engine's) as bytes of ``kind``;
+    returns what it gave, as type names."""
     given = []
-    real = CompileCache.load
+    real = CompileCache.open_entry
 
-    def load(self, key):
+    def open_entry(self, key):
         found = real(self, key)
-        if found is None or self.directory.name == "engine":
+        if found is None or self._parent is not None:
             return found
-        found = _as_buffer(kind, found)
-        given.append(type(found).__name__)
-        return found
+        data = _as_buffer(kind, found.read())
+        given.append(type(data).__name__)
+        return _AsBuffer(found, lambda: data)
 
-    monkeypatch.setattr(CompileCache, "load", load)
+    monkeypatch.setattr(CompileCache, "open_entry", open_entry)
     return given
 
 
@@ -743,8 +858,14 @@ def test_an_entry_buffer_is_released_after_compiling(cache_dir, plugin_wasm, mon
     wasm = plugin_wasm(COUNT)
     _entry(cache_dir, wasm)
     kept = []
-    real = CompileCache.load
-    monkeypatch.setattr(CompileCache, "load", lambda self, key: kept.append(bytearray(real(self, key))) or kept[-1])
+    real = CompileCache.open_entry
+
+    def open_entry(self, key):
+        found = real(self, key)
+        kept.append(bytearray(found.read()))
+        return _AsBuffer(found, lambda: kept[-1])
+
+    monkeypatch.setattr(CompileCache, "open_entry", open_entry)
     ef.CompiledPlugin(wasm, cache=cache_dir)
     assert kept
     for entry in kept:
@@ -847,7 +968,8 @@ def test_an_unsealed_entry_is_checked_whole_then_sealed(cache_dir, monkeypatch):
     cache = CompileCache(cache_dir, max_bytes=0)
     key = cache.key(b"module", "engine")
     cache.store(key, b"p" * 100_000)
-    (cache_dir / f"{key}.seal").write_bytes(b"(1, 2, 3)")  # a damaged or foreign seal
+    seal = cache_dir / f"{key}.seal"
+    seal.write_bytes(seal.read_bytes()[: compile_cache._HEADER] + b"(1, 2, 3)")  # a damaged or foreign seal
     sizes = _hashed_sizes(monkeypatch)
     assert bytes(cache.load(key)) == b"p" * 100_000
     assert 100_000 in sizes
@@ -891,3 +1013,215 @@ def test_threads_making_the_first_engine_at_once_share_it(tmp_path, wasm_path):
         run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
         assert (run.returncode, run.stdout.strip()) == (0, "ok"), run.stderr
     assert len(list((tmp_path / "engine").glob("*.cwasm"))) == 1
+
+
+# ---- a warm load maps the entry's file: nothing read, nothing copied ----
+
+def _descriptors_of(path):
+    """How many of this process's descriptors are open on the file ``path``."""
+    found = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            found += os.readlink(f"/proc/self/fd/{fd}") == str(path)
+        except OSError:
+            continue
+    return found
+
+
+@pytest.fixture
+def reads(monkeypatch):
+    """The byte counts compile_cache reads from files (os.read and os.pread), from now on."""
+    counts = []
+    for name in ("read", "pread"):
+        real = getattr(os, name)
+        monkeypatch.setattr(compile_cache.os, name,
+                            lambda fd, n, *rest, real=real: counts.append(len(r := real(fd, n, *rest))) or r)
+    return counts
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_a_warm_load_hands_wasmtime_the_checked_file_unread(cache_dir, plugin_wasm, monkeypatch, reads):
+    """The sealed payload goes to wasmtime as /proc/self/fd/N of the descriptor that was checked
+    (wasmtime maps it): compile_cache reads nothing of it, and closes its descriptor after; wasmtime
+    keeps one of its own while the module lives."""
+    wasm = plugin_wasm(COUNT)
+    entry = _entry(cache_dir, wasm)
+    inode = entry.stat().st_ino
+    opened = []
+    real = CompileCache.open_entry
+
+    def open_entry(self, key):
+        found = real(self, key)
+        opened.append((found, found.path, os.path.samefile(found.path, entry)))
+        return found
+
+    monkeypatch.setattr(CompileCache, "open_entry", open_entry)
+    reads.clear()
+    compiled = ef.CompiledPlugin(wasm, cache=cache_dir)
+    ((found, path, same),) = opened
+    assert path.startswith("/proc/self/fd/") and same
+    assert sum(reads) < entry.stat().st_size  # the seal and the module's record only
+    assert max(reads) < compile_cache._SEAL_BYTES
+    assert entry.stat().st_ino == inode  # loaded, not refused and written again
+    assert found.fileno() == -1 and found.path is None  # closed
+    assert _descriptors_of(entry) == 1  # wasmtime's (a pooled instance's slot keeps it too, for reuse)
+    del compiled
+    gc.collect()
+    assert _descriptors_of(entry) == 0
+    assert _count(cache_dir, wasm) == vowels("aeiou x")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_only_an_entry_of_map_min_bytes_or_more_is_mapped(cache_dir, plugin_wasm, monkeypatch, reads, loads):
+    """wasmtime keeps a descriptor per mapped module: a payload below MAP_MIN_BYTES is read and
+    loaded from memory (no descriptor kept), one of that size or more is mapped."""
+    wasm = plugin_wasm(COUNT)
+    entry = _entry(cache_dir, wasm)
+    size = entry.stat().st_size
+    for bound, mapped in ((size + 1, False), (size, True)):
+        monkeypatch.setattr(compile_cache, "MAP_MIN_BYTES", bound)
+        loads.clear()
+        reads.clear()
+        compiled = ef.CompiledPlugin(wasm, cache=cache_dir)
+        assert len(loads) == 1 and loads[0] is not None
+        assert (size in reads) is not mapped
+        assert _descriptors_of(entry) == mapped
+        del compiled
+        gc.collect()
+
+
+@pytest.mark.parametrize("fd_path", ["missing", "another file"])
+def test_without_a_usable_fd_path_the_entry_is_read_and_loaded_from_memory(cache_dir, tmp_path, plugin_wasm,
+                                                                           monkeypatch, reads, loads, fd_path):
+    """No /proc (here: the fd path missing, or naming another file than the descriptor's): the
+    sealed payload is read from the checked descriptor and deserialized from memory, not recompiled."""
+    wasm = plugin_wasm(COUNT)
+    entry = _entry(cache_dir, wasm)
+    inode, size = entry.stat().st_ino, entry.stat().st_size
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copyfile(entry, elsewhere)  # a valid payload: taking it would go unnoticed
+    monkeypatch.setattr(compile_cache, "_FD_PATH", str(tmp_path / "none" / "{}") if fd_path == "missing" else
+                        str(elsewhere) + "{}"[:0])
+    stored = []
+    monkeypatch.setattr(CompileCache, "store", lambda self, key, payload: stored.append(key))
+    loads.clear()
+    reads.clear()
+    assert _count(cache_dir, wasm) == vowels("aeiou x")
+    assert len(loads) == 1 and loads[0] is not None and loads[0].path is None
+    assert size in reads  # read whole, once
+    assert stored == [] and entry.stat().st_ino == inode
+    assert _descriptors_of(entry) == 0
+
+
+def test_an_entry_of_the_previous_format_is_a_quiet_miss(cache_dir, plugin_wasm, caplog, loads):
+    """A v2 entry (header inside the .cwasm, a seal of the identity alone) is compiled and stored
+    over, without a warning: an upgrade is not damage."""
+    wasm = plugin_wasm(COUNT)
+    entry = _entry(cache_dir, wasm)
+    payload = entry.read_bytes()
+    v2 = b"extism_fast compiled module v2\n" + bytes(96) + payload
+    entry.write_bytes(v2)
+    st = entry.stat()
+    _seal_of(entry).write_bytes(repr((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)).encode())
+    loads.clear()
+    with caplog.at_level(logging.DEBUG, logger="extism_fast"):
+        assert _count(cache_dir, wasm) == vowels("aeiou x")
+    assert loads == [None]
+    assert "compile cache" not in caplog.text
+    assert entry.read_bytes() == payload and _seal_of(entry).read_bytes().startswith(compile_cache._MAGIC)
+
+
+def test_a_payload_without_its_seal_is_a_quiet_miss(cache_dir, plugin_wasm, caplog, loads):
+    """A payload whose seal is not (yet) there, as while another process writes the entry: not
+    loaded (nothing binds it to the module), compiled and stored again."""
+    wasm = plugin_wasm(COUNT)
+    entry = _entry(cache_dir, wasm)
+    _seal_of(entry).unlink()
+    loads.clear()
+    assert _count(cache_dir, wasm) == vowels("aeiou x")
+    assert loads == [None] and "compile cache" not in caplog.text
+    assert _seal_of(entry).exists()
+    assert _count(cache_dir, wasm) == vowels("aeiou x")
+    assert loads[-1] is not None
+
+
+def test_processes_writing_one_entry_at_once_never_load_a_mixed_one(cache_dir):
+    """Two processes store different payloads under one key at once (two compilations of a module
+    need not be byte-identical) and load it after each store: a load gives one of the two payloads
+    whole, or nothing; never one payload under the other's header."""
+    script = textwrap.dedent(f"""
+        import hashlib, sys
+        from extism_fast.runtime.compile_cache import CompileCache, _HEADER
+        headers = []  # the header each load checked the payload against
+        real_header = CompileCache._header
+        CompileCache._header = lambda self, key: headers.append(h := real_header(self, key)) or h
+        cache = CompileCache({str(cache_dir)!r}, max_bytes=0)
+        key = cache.key(b"one module", "engine")
+        mine = sys.argv[1].encode() * 50_000
+        seen = set()
+        for i in range(300):
+            cache.store(key, mine)
+            found = cache.load(key)
+            if found is not None:
+                assert found in (b"a" * 50_000, b"b" * 50_000), found[:20]
+                assert hashlib.sha256(found).digest() == headers[-1][_HEADER - 32 : _HEADER]
+                seen.add(found[:1])
+        print("ok", len(seen))
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", script, tag], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for tag in "ab"]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert all(o[0].startswith("ok") for o in outs), outs
+    cache = CompileCache(cache_dir, max_bytes=0)
+    assert cache.load(cache.key(b"one module", "engine")) in (b"a" * 50_000, b"b" * 50_000, None)
+
+
+def test_an_entry_wasmtime_cannot_map_is_read_from_its_descriptor(cache_dir, plugin_wasm, monkeypatch, loads):
+    """wasmtime cannot open the path (here: it names nothing; in life, no descriptor left for the one
+    wasmtime keeps per mapped module): the checked descriptor is read and the module loaded from
+    memory, not refused, discarded and recompiled."""
+    wasm = plugin_wasm(COUNT)
+    entry = _entry(cache_dir, wasm)
+    inode = entry.stat().st_ino
+    loads.clear()
+    real = CompileCache.open_entry
+
+    def open_entry(self, key):
+        found = real(self, key)
+        found.path = str(cache_dir / "no such file")
+        return found
+
+    monkeypatch.setattr(CompileCache, "open_entry", open_entry)
+    stored = []
+    monkeypatch.setattr(CompileCache, "store", lambda self, key, payload: stored.append(key))
+    monkeypatch.setattr(CompileCache, "discard", lambda self, key: stored.append(("discard", key)))
+    assert _count(cache_dir, wasm) == vowels("aeiou x")
+    assert len(loads) == 1 and loads[0] is not None
+    assert stored == [] and entry.stat().st_ino == inode and _descriptors_of(entry) == 0
+
+
+def test_an_entry_wasmtime_opens_and_refuses_is_not_read_again(cache_dir, tmp_path, plugin_wasm, monkeypatch,
+                                                                 loads, caplog):
+    """The fallback read is for a path that does not open, not for a file wasmtime opened and refused:
+    that refusal stands (here the path names a file that is no module; the checked descriptor, an
+    intact entry, is not read instead), the entry is discarded and the module compiled."""
+    wasm = plugin_wasm(COUNT)
+    entry = _entry(cache_dir, wasm)
+    inode = entry.stat().st_ino
+    refused = tmp_path / "refused.cwasm"
+    refused.write_bytes(b"not a serialized module")
+    real = CompileCache.open_entry
+
+    def open_entry(self, key):
+        found = real(self, key)
+        if found is not None:
+            found.path = str(refused)
+        return found
+
+    monkeypatch.setattr(CompileCache, "open_entry", open_entry)
+    loads.clear()
+    assert _count(cache_dir, wasm) == vowels("aeiou x")
+    assert loads and all(found is not None for found in loads)
+    assert "rejected by wasmtime" in caplog.text
+    assert entry.stat().st_ino != inode  # compiled and stored again

@@ -54,7 +54,7 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import IO, TYPE_CHECKING, Any
 
-from extism_fast.cli import options as cli_options
+from extism_fast.cli import arguments as cli_arguments, options as cli_options
 from extism_fast.cli.options import DEFAULT_CHUNK_SIZE
 from extism_fast.scale import MAX_POOL_SIZE
 
@@ -121,7 +121,7 @@ def add_batch_arguments(batch: argparse.ArgumentParser) -> None:
     )
     batch.epilog = (f"example: {cli_options.PROG} batch examples/count_vowels.wat count_vowels "
                     "--input-file inputs.jsonl --output out.jsonl --workers 4")
-    cli_options.add_target_arguments(batch)
+    cli_arguments.add_target_arguments(batch)
     batch.add_argument("-f", "--input-file", metavar="FILE", required=True,
                        help="JSON Lines input, one item per line ('-' for stdin)")
     batch.add_argument("-o", "--output", metavar="FILE", required=True,
@@ -158,7 +158,7 @@ def add_batch_arguments(batch: argparse.ArgumentParser) -> None:
     dask.add_argument("--dask-local", metavar="N", type=cli_options.positive_int("--dask-local", 256),
                       help="run the chunks on a local Dask cluster of N worker processes on "
                            "127.0.0.1 (one thread each)")
-    cli_options.add_plugin_options(batch)
+    cli_arguments.add_plugin_options(batch)
 
 
 def _open_input(path: str) -> IO[bytes]:

@@ -1,15 +1,15 @@
-"""What the ``extism-fast`` subcommands share: the plugin options, their argument types, the
-manifest they describe, ``--log-level`` and the one-line error report.
+"""What the ``extism-fast`` subcommands share: the plugin options' argument types and checks, the
+manifest the options describe, ``--log-level`` and the one-line error report. The options
+themselves, as argparse arguments, are in :mod:`extism_fast.cli.arguments`.
 
-:mod:`extism_fast.cli` (``call``, the parser) and :mod:`extism_fast.cli.batch` (``batch``) both
-import this module, which imports neither (tests/test_layout.py checks there is no import cycle).
+:mod:`extism_fast.cli` (``call``), its parsers and :mod:`extism_fast.cli.batch` (``batch``) import
+this module, which imports none of them (tests/test_layout.py checks there is no import cycle),
+nor argparse or re: a ``call`` parsed without argparse (:mod:`extism_fast.cli.fastpath`) loads it.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import re
 import sys
 import types
 
@@ -17,6 +17,7 @@ from extism_fast.host.logs import LOG_LEVELS as _LOG_LEVELS, LOGGER_NAME
 
 TYPE_CHECKING = False  # typing is not imported at run time (cold start: tests/test_cold_start.py)
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import Callable
     from typing import IO, Any
 
@@ -33,6 +34,8 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command ended by Ctrl
 #: The largest ``--timeout`` / ``timeout_ms``: the runtime counts the timeout in nanoseconds in
 #: 64 bits.
 MAX_TIMEOUT_MS = (2**64 - 1) // 1_000_000
+#: The largest ``--loop``: a count, not a memory size, so only a sanity bound.
+MAX_LOOP = 2**63 - 1
 #: The largest ``--max-pages``: the Extism manifest's ``max_pages`` is a u32.
 MAX_PAGES = 2**32 - 1
 #: ``batch``: items per pool.map round, unless --chunk-size says otherwise (here, not in the batch
@@ -64,8 +67,8 @@ def first_line(message: str) -> str:
     return lines[0].strip() if lines else "unknown error"
 
 
-# The LinkError hint for an import from a module nothing provides (_link_module_hint); compiled by
-# the first failure that needs it (re's cache), not by every start (~0.3 ms).
+# The LinkError hint for an import from a module nothing provides (_link_module_hint); re (~2 ms with
+# what it imports) and the pattern load with the first failure that needs them, not by every start.
 _MANIFEST_MODULE_HINT = r"add it to the manifest's wasm list with name='([^'\\]*)'$"
 
 
@@ -73,6 +76,8 @@ def error_text(message: Any) -> str:
     """``message`` as the command line words it: runtime messages speak of the Python API, this
     names the flag instead (--wasi, --link)."""
     text = str(message).replace("pass wasi=True", "pass --wasi")
+    import re  # a failure's message only: not loaded by a call that succeeds
+
     return re.sub(_MANIFEST_MODULE_HINT, r"link it with --link \1=PATH", text, flags=re.MULTILINE)
 
 
@@ -113,11 +118,11 @@ def config_item(text: str) -> tuple[str, str]:
     Errors never show the value: config values are secrets."""
     key, _, value = text.partition("=")
     if not key:
-        raise argparse.ArgumentTypeError("--config expects KEY=VALUE with a non-empty KEY")
+        raise _type_error("--config expects KEY=VALUE with a non-empty KEY")
     if not _is_utf8(key):
-        raise argparse.ArgumentTypeError("--config KEY is not valid UTF-8")
+        raise _type_error("--config KEY is not valid UTF-8")
     if not _is_utf8(value):
-        raise argparse.ArgumentTypeError(f"--config value of {key!r} is not valid UTF-8")
+        raise _type_error(f"--config value of {key!r} is not valid UTF-8")
     return key, value
 
 
@@ -125,18 +130,30 @@ def allow_path(text: str) -> tuple[str, str]:
     """``HOST:GUEST`` (``ro:HOST:GUEST`` read-only); a bare ``HOST`` mounts at the same path.
     As in the official CLI, the first ``:`` ends HOST (GUEST may hold more)."""
     if "\0" in text:
-        raise argparse.ArgumentTypeError("--allow-path must not contain a NUL character")
+        raise _type_error("--allow-path must not contain a NUL character")
     read_only = text.startswith("ro:")
     rest = text[3:] if read_only else text
     host, sep, guest = rest.partition(":")
     if not sep:
         host, guest = rest, rest
     if not host or not guest:
-        raise argparse.ArgumentTypeError(f"expected [ro:]HOST:GUEST, got {text!r}")
+        raise _type_error(f"expected [ro:]HOST:GUEST, got {text!r}")
     return ("ro:" if read_only else "") + host, guest
 
 
-_INTEGER = re.compile(r"[+-]?[0-9]+")
+def _type_error(message: str) -> Exception:
+    """argparse's ArgumentTypeError: an argument type's error, reported as a usage error naming the
+    option (argparse is imported by the parser, which the fast path of cli/fastpath.py does not
+    load; it falls back to the parser when a type refuses a value)."""
+    import argparse
+
+    return argparse.ArgumentTypeError(message)
+
+
+def _is_integer(text: str) -> bool:
+    """Whether ``text`` matches ``[+-]?[0-9]+`` (ASCII digits only), without loading re."""
+    digits = text[1:] if text[:1] in ("+", "-") else text
+    return digits != "" and all("0" <= c <= "9" for c in digits)
 
 
 def _shown(text: str) -> str:
@@ -148,16 +165,16 @@ def int_in_range(what: str, minimum: int, maximum: int | None = None) -> Callabl
     """An argparse type: a decimal integer >= minimum (0 or 1) and <= maximum, named ``what`` in
     its errors."""
     def parse(text: str) -> int:
-        if not _INTEGER.fullmatch(text):
-            raise argparse.ArgumentTypeError(f"{what} must be an integer, got {_shown(text)}")
+        if not _is_integer(text):
+            raise _type_error(f"{what} must be an integer, got {_shown(text)}")
         # Past 64 digits the exact value does not matter (and int() refuses ~4300 digits).
         digits = text.lstrip("+-")
         value = int(text) if len(digits) <= 64 else (-1 if text[0] == "-" else 1) * 10**64
         if value < minimum:
             rule = "be positive" if minimum == 1 else "not be negative"
-            raise argparse.ArgumentTypeError(f"{what} must {rule}, got {_shown(text)}")
+            raise _type_error(f"{what} must {rule}, got {_shown(text)}")
         if maximum is not None and value > maximum:
-            raise argparse.ArgumentTypeError(f"{what} must be at most {maximum}, got {_shown(text)}")
+            raise _type_error(f"{what} must be at most {maximum}, got {_shown(text)}")
         return value
 
     return parse
@@ -187,17 +204,17 @@ def set_config(text: str) -> dict[str, str]:
     try:
         value = json.loads(text)
     except (ValueError, RecursionError):
-        raise argparse.ArgumentTypeError("--set-config must be a JSON object, got invalid JSON") from None
+        raise _type_error("--set-config must be a JSON object, got invalid JSON") from None
     if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"--set-config must be a JSON object, got {_json_kind(value)}")
+        raise _type_error(f"--set-config must be a JSON object, got {_json_kind(value)}")
     for key, item in value.items():
         if not key or not _is_utf8(key):
-            raise argparse.ArgumentTypeError(f"--set-config keys must be non-empty valid UTF-8, got {key!r}")
+            raise _type_error(f"--set-config keys must be non-empty valid UTF-8, got {key!r}")
         if not isinstance(item, str):
-            raise argparse.ArgumentTypeError(
+            raise _type_error(
                 f"--set-config value of {key!r} must be a JSON string, got {_json_kind(item)} (quote it)")
         if not _is_utf8(item):
-            raise argparse.ArgumentTypeError(f"--set-config value of {key!r} is not valid UTF-8")
+            raise _type_error(f"--set-config value of {key!r} is not valid UTF-8")
     return value
 
 
@@ -214,11 +231,11 @@ def link_item(text: str) -> tuple[str, str]:
         path = text
         name = os.path.splitext(os.path.basename(text.rstrip("/")))[0]
     if "\0" in text:
-        raise argparse.ArgumentTypeError("--link must not contain a NUL character")
+        raise _type_error("--link must not contain a NUL character")
     if not name or not path:
-        raise argparse.ArgumentTypeError(f"--link expects NAME=PATH, got {_shown(text)}")
+        raise _type_error(f"--link expects NAME=PATH, got {_shown(text)}")
     if name == "main":
-        raise argparse.ArgumentTypeError(
+        raise _type_error(
             "--link name 'main' is taken: PLUGIN is the main module; link it under another name")
     return name, path
 
@@ -227,7 +244,7 @@ def log_level(text: str) -> int:
     """``--log-level``: a level name (case-insensitive) to a :mod:`logging` level."""
     level = _LOG_LEVELS.get(text.lower())
     if level is None:
-        raise argparse.ArgumentTypeError(
+        raise _type_error(
             f"unknown log level {text!r} (choose from {', '.join(k for k in _LOG_LEVELS if k != 'warning')})"
         )
     return level
@@ -240,92 +257,15 @@ log_level.completions = tuple(_LOG_LEVELS)  # type: ignore[attr-defined]  # for 
 # Options
 # --------------------------------------------------------------------------------------------------
 
-
-def add_target_arguments(parser: argparse.ArgumentParser) -> None:
-    """The PLUGIN and FUNCTION positionals, shared by ``call`` and ``batch``."""
-    parser.add_argument("plugin", metavar="PLUGIN",
-                        help="a .wasm or .wat file, or with --manifest a JSON or TOML manifest file")
-    parser.add_argument("function", metavar="FUNCTION", help="name of the exported plugin function")
-
-
-class _Unsupported(argparse.Action):
-    """An official ``extism`` flag extism-fast does not take: a usage error that says so."""
-
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
-                 values: Any, option_string: str | None = None) -> None:
-        flag = option_string or self.option_strings[-1]
-        raise UsageError(f"{flag} is an official extism CLI flag that extism-fast does not "
-                         f"support: {UNSUPPORTED_OFFICIAL_FLAGS[tuple(self.option_strings)]}")
-
-
-def add_unsupported_official_flags(parser: argparse.ArgumentParser) -> None:
-    """Make each of :data:`UNSUPPORTED_OFFICIAL_FLAGS` a usage error naming it (not argparse's
-    "unrecognized arguments"), unless ``parser`` already takes it (``batch --quiet``)."""
-    for flags in UNSUPPORTED_OFFICIAL_FLAGS:
-        if any(flag in parser._option_string_actions for flag in flags):
-            continue
-        parser.add_argument(*flags, action=_Unsupported, nargs="?", help=argparse.SUPPRESS)
-
-
-def add_verbose_flag(parser: argparse.ArgumentParser, *, subcommand: bool) -> None:
-    """``-v``/``--verbose``, before the subcommand (as the official CLI's global flag) or after."""
-    # A subcommand's own default would overwrite a -v given before it: leave it unset there.
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        default=argparse.SUPPRESS if subcommand else False,
-                        help="report the calls per second on stderr at the end")
-
-
-def add_plugin_options(parser: argparse.ArgumentParser) -> None:
-    """The options that describe the plugin (read by :func:`build_manifest` and
-    :func:`plugin_kwargs`) and its logging, shared by ``call`` and ``batch``. The official
-    ``extism call`` flags are all here, with the same meaning."""
-    parser.add_argument("-m", "--manifest", action="store_true",
-                        help="PLUGIN is a JSON or TOML Extism manifest; relative wasm paths in it are "
-                             "resolved against the manifest's directory, and the options below "
-                             "are merged over it")
-    parser.add_argument("--link", metavar="NAME=PATH", action="append", type=link_item, default=[],
-                        help="link another module (a file or http(s) URL) under NAME; PLUGIN is "
-                             "the main module (repeatable; PATH alone is named after its file)")
-    parser.add_argument("--wasi", action="store_true",
-                        help="enable WASI (the plugin's stdout/stderr are shown only when "
-                             "EXTISM_ENABLE_WASI_OUTPUT is set, as with the official CLI)")
-    parser.add_argument("--strict", action="store_true",
-                        help="fail the call on kernel accesses the official runtime quietly ignores "
-                             "(out-of-range loads, stores and input reads), naming the function and "
-                             "the offset: for debugging a plugin")
-    parser.add_argument("-c", "--config", metavar="KEY=VALUE", action="append", type=config_item,
-                        default=[], help="set a config value the plugin reads with config_get; "
-                                         "a bare KEY sets it to '' (repeatable)")
-    parser.add_argument("--set-config", metavar="JSON", type=set_config,
-                        help="config values as a JSON object of strings; --config wins over it")
-    parser.add_argument("--allow-path", metavar="[ro:]HOST:GUEST", action="append",
-                        type=allow_path, default=[],
-                        help="mount host directory HOST at GUEST for WASI; 'ro:' mounts it "
-                             "read-only (repeatable, needs --wasi)")
-    parser.add_argument("--allow-host", metavar="HOST", action="append", default=[],
-                        help="allow http_request to HOST, a glob such as '*.example.com' "
-                             "(repeatable)")
-    parser.add_argument("--enable-http-response-headers", action="store_true",
-                        help="let the plugin read HTTP response headers (http_headers)")
-    parser.add_argument("-t", "--timeout", metavar="MS",
-                        type=non_negative_int("--timeout", MAX_TIMEOUT_MS),
-                        help="fail the call after MS milliseconds (0: no timeout)")
-    pages = parser.add_mutually_exclusive_group()
-    pages.add_argument("--max-pages", metavar="N", type=non_negative_int("--max-pages", MAX_PAGES),
-                       help="cap the plugin's memory at N 64 KiB pages")
-    pages.add_argument("--memory-max", metavar="N", type=non_negative_int("--memory-max", MAX_PAGES),
-                       help="the official CLI's --max-pages: N 64 KiB pages, 0 sets no cap")
-    parser.add_argument("--var-max", metavar="BYTES", type=non_negative_int("--var-max", U64_MAX),
-                        help="cap the plugin's variables at BYTES in all (0 disables vars)")
-    parser.add_argument("--http-response-max", metavar="BYTES",
-                        type=non_negative_int("--http-response-max", U64_MAX),
-                        help="cap an HTTP response body the plugin receives at BYTES")
-    parser.add_argument("--fuel", metavar="N", type=positive_int("--fuel", U64_MAX),
-                        help="fail a call after N wasm instructions")
-    parser.add_argument("--log-level", metavar="LEVEL", type=log_level,
-                        help="print plugin log messages at LEVEL or above to stderr: "
-                             "trace, debug, info, warn, error, off (default: off)")
-    add_unsupported_official_flags(parser)
+# The types of the integer options: one object each, which the argparse parser (cli/arguments.py,
+# cli/parser.py) and the fast path (cli/fastpath.py) share.
+loop_count = non_negative_int("--loop", MAX_LOOP)
+timeout_ms = non_negative_int("--timeout", MAX_TIMEOUT_MS)
+max_pages = non_negative_int("--max-pages", MAX_PAGES)
+memory_max = non_negative_int("--memory-max", MAX_PAGES)
+var_max = non_negative_int("--var-max", U64_MAX)
+http_response_max = non_negative_int("--http-response-max", U64_MAX)
+fuel = positive_int("--fuel", U64_MAX)
 
 
 def plugin_kwargs(args: argparse.Namespace) -> dict[str, Any]:

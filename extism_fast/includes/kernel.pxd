@@ -142,6 +142,8 @@ cdef extern from "compile.h" nogil:
         int format
         const uint8_t *cached
         size_t cached_length
+        const char *cached_path
+        int cached_fd
         char *cache_refusal
         uint8_t *serialized
         size_t serialized_length

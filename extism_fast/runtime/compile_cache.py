@@ -1,19 +1,33 @@
 """The on-disk cache of compiled modules, so a second process skips compiling the same plugin.
 
 An entry is the module as wasmtime serialized it: native code that wasmtime loads without
-re-validating it. So an entry is trusted only as far as its directory is, and checked before the
-bytes are handed to wasmtime:
+re-validating it. So an entry is trusted only as far as its directory is, and checked before it is
+handed to wasmtime:
 
 - The directory must be owned by you (or root) and not writable by group or others (as ssh
   requires of ``~/.ssh``); otherwise the cache is not used at all (one warning on the
   ``extism_fast`` logger) and plugins are compiled in memory. It is created with mode 0700.
-- An entry is read only if it is a regular file (never through a symbolic link, never a FIFO or a
-  device), owned by you (or root), and at most ``64 MiB + 16 x the module's size`` (a serialized
-  module is a few times its wasm at most).
-- Its header binds it to the request: a magic string, the sha256 of the module it was compiled
-  from, the fingerprint of the engine that compiled it (engine settings, the wasmtime library
-  file, this package's version, the machine), and the sha256 of the payload; all are compared
-  with the module and engine at hand.
+- An entry is two files: ``<key>.cwasm``, exactly wasmtime's serialization (the payload), and
+  ``<key>.seal``, its header and seal. Each is used only if it is a regular file (never through a
+  symbolic link, never a FIFO or a device) owned by you (or root); the payload is at most
+  ``64 MiB + 16 x the module's size`` (a serialized module is a few times its wasm at most).
+- The header binds the payload to the request: a magic string, the sha256 of the module it was
+  compiled from, the fingerprint of the engine that compiled it (engine settings, the wasmtime
+  library file, this package's version, the machine), and the sha256 of the payload; all are
+  compared with the module and engine at hand.
+- The seal, after the header, is the payload file's identity (device, inode, size, mtime, ctime)
+  when it was written or last checked whole. A payload whose open file has that identity is
+  handed to wasmtime as that very file (``/proc/self/fd/N`` of the descriptor that was checked),
+  which maps it: nothing is read or copied, pages load as the code runs. Any write to the file
+  changes its ctime, which no program can set back, so a changed payload is never taken for a
+  sealed one: it is read and hashed whole, and loaded from those bytes (then sealed again) only if
+  they match. Where ``/proc`` is missing, a sealed payload is read and loaded from memory. Entries
+  are only ever replaced whole (a new file renamed over), never written in place: wasmtime's
+  mapping requires that the file not change under it. wasmtime keeps a descriptor of a mapped
+  payload while its module lives (and while a pooled instance slot keeps its memory image), so only
+  a payload of at least ``MAP_MIN_BYTES`` (1 MiB) is mapped: where mapping pays (reading and
+  copying megabytes) and a program's descriptors are not spent on its many small plugins; a smaller
+  one is read and loaded from memory.
 
 A module read from a file is looked up by the file's identity (device, inode, size, mtime and
 ctime) before it is hashed: a 32-byte ``.id`` record beside the entries holds its sha256, written
@@ -23,9 +37,12 @@ back, so a record never stands for other contents (the risk left: a clock set ba
 that keeps no ctime, together with a rewrite of the same size).
 
 An entry that fails a check is deleted and the module recompiled (and stored again); it is never
-loaded. The checks keep out damage, a copy made for another module or engine, and a planted file
-that would hang or exhaust the reader; they cannot keep out someone who may write the directory:
-whoever can write it can run code as you, which is why an untrusted directory is not used.
+loaded. An entry without a header of this format (one an older version of this package wrote, v2,
+with its header inside the ``.cwasm``) or without a payload is a plain miss: compiled and stored
+over, or evicted like any other. The checks keep out damage, a copy made for another module or
+engine, and a planted file that would hang or exhaust the reader; they cannot keep out someone who
+may write the directory: whoever can write it can run code as you, which is why an untrusted
+directory is not used.
 
 On by default, in ``$EXTISM_FAST_CACHE_DIR`` or ``$XDG_CACHE_HOME/extism_fast`` (default
 ``~/.cache/extism_fast``); ``EXTISM_FAST_CACHE=0`` or ``CompiledPlugin(..., cache=False)`` turns it
@@ -34,10 +51,11 @@ off.
 The directory is bounded: after an entry is written, when the directory's entries add up to more
 than the cap (512 MiB by default; ``$EXTISM_FAST_CACHE_MAX_BYTES`` or
 ``CompileCache(directory, max_bytes=...)``, 0 for no cap) the least recently used entries are
-deleted, oldest first, until they fit. Recency is an entry's mtime, set when it is written and
-again on each hit, so processes sharing the directory share it too; the entry just written is never
-deleted, and eviction never fails a plugin's creation (a file another process deleted first is
-skipped, any other problem is logged).
+deleted, oldest first, until they fit; an entry's size is both its files' (a seal left without its
+payload counts, and goes, too). Recency is an entry's mtime, set when it is written and again on
+each hit, so processes sharing the directory share it too; the entry just written is never deleted,
+and eviction never fails a plugin's creation (a file another process deleted first is skipped, any
+other problem is logged).
 """
 
 from __future__ import annotations
@@ -65,9 +83,14 @@ __all__ = ["DEFAULT_MAX_BYTES", "CompileCache", "EntryKey", "cache_from_argument
 
 logger = LazyLogger()  # logging loads with the first record
 
-_MAGIC = b"extism_fast compiled module v2\n"
+_MAGIC = b"extism_fast compiled module v3\n"
 _DIGEST = 32  # sha256
 _HEADER = len(_MAGIC) + 3 * _DIGEST  # magic, module sha256, engine fingerprint, payload sha256
+_SEAL_BYTES = _HEADER + 256  # the header, then the payload file's identity (a repr of six ints)
+#: A path that reopens an open descriptor's file (Linux); a payload is handed to wasmtime by it.
+_FD_PATH = "/proc/self/fd/{}"
+#: The smallest payload handed to wasmtime as a file to map (each mapped one holds a descriptor).
+MAP_MIN_BYTES = 1 << 20
 # The size bound of an entry: a fixed allowance (small modules carry the most metadata per byte)
 # plus a multiple of the module's size.
 _ENTRY_SLACK_BYTES = 64 << 20
@@ -88,8 +111,8 @@ _BUILTIN_SHA256 = "_sha2" if sys.version_info >= (3, 12) else "_sha256"  # the m
 _extension_sha256 = None  # use_sha256's
 
 #: A hit refreshes its entry's recency (mtime) when it was last refreshed this long ago: often
-#: enough for the eviction order, rarely enough that its seal (CompileCache._sealed), which the
-#: touch breaks, is rewritten at most this often.
+#: enough for the eviction order, rarely enough that its seal (the identity in ``<key>.seal``),
+#: which the touch breaks, is rewritten at most this often.
 _TOUCH_INTERVAL_NS = 3600 * 10**9
 
 
@@ -138,8 +161,8 @@ class EntryKey(_EntryFields):
 
     @property
     def max_entry_bytes(self) -> int:
-        """The largest entry that is read for this module."""
-        return _HEADER + _ENTRY_SLACK_BYTES + _ENTRY_BYTES_PER_MODULE_BYTE * self.module_size
+        """The largest payload (``.cwasm``) that is used for this module."""
+        return _ENTRY_SLACK_BYTES + _ENTRY_BYTES_PER_MODULE_BYTE * self.module_size
 
 
 class _Rejected(Exception):
@@ -159,9 +182,10 @@ def _identity(st: os.stat_result) -> bytes:
     return repr(stat_identity(st)).encode()
 
 
-def _read_entry(path: str, limit: int) -> tuple[bytes, os.stat_result] | None:
-    """The bytes of the regular file at ``path`` and its stat (None when absent); _Rejected when
-    it is anything else, not yours, or larger than ``limit``. Never blocks, never follows a link."""
+def _open_file(path: str, limit: int) -> tuple[int, os.stat_result] | None:
+    """An open descriptor of the regular file at ``path`` and its stat (None when absent); _Rejected
+    when it is anything else, not yours, or larger than ``limit``. Never blocks, never follows a
+    link. The caller closes the descriptor."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -178,20 +202,86 @@ def _read_entry(path: str, limit: int) -> tuple[bytes, os.stat_result] | None:
             raise _Rejected(f"owned by another user (uid {st.st_uid})")
         if st.st_size > limit:
             raise _Rejected(f"{st.st_size} bytes, more than the {limit} allowed for this module")
-        chunks = []
-        remaining = st.st_size + 1  # one more: an entry still being written is seen as changed
-        while remaining > 0:
-            chunk = os.read(fd, remaining)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            remaining -= len(chunk)
-        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        if len(data) != st.st_size:
-            raise _Rejected("changed while it was read")
-        return data, st
-    finally:
+    except BaseException:
         os.close(fd)
+        raise
+    return fd, st
+
+
+def _read_all(fd: int, st: os.stat_result) -> bytes:
+    """The bytes of the file open at ``fd`` (from its start), whose stat is ``st``; _Rejected when
+    it changed meanwhile."""
+    chunks = []
+    remaining = st.st_size + 1  # one more: a file still being written is seen as changed
+    while remaining > 0:
+        chunk = os.pread(fd, remaining, st.st_size + 1 - remaining)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    if len(data) != st.st_size:
+        raise _Rejected("changed while it was read")
+    return data
+
+
+def _read_entry(path: str, limit: int) -> tuple[bytes, os.stat_result] | None:
+    """The bytes of the regular file at ``path`` and its stat (None when absent); _Rejected as by
+    _open_file."""
+    found = _open_file(path, limit)
+    if found is None:
+        return None
+    try:
+        return _read_all(*found), found[1]
+    finally:
+        os.close(found[0])
+
+
+class CachedEntry:
+    """A payload (``.cwasm``) checked against its header and open, for one load: ``path`` names the
+    very file that was checked (``/proc/self/fd/N`` of its descriptor) for wasmtime to map; or it is
+    None and the payload's bytes were read (to be checked whole, or where there is no such path).
+    Close it once wasmtime has loaded it (a mapping outlives the descriptor)."""
+
+    __slots__ = ("_fd", "_st", "_data", "path")
+
+    def __init__(self, fd: int, st: os.stat_result, path: str | None, data: bytes | None) -> None:
+        self._fd, self._st, self.path, self._data = fd, st, path, data
+
+    @property
+    def size(self) -> int:
+        """The payload's size in bytes, as checked."""
+        return self._st.st_size
+
+    def fileno(self) -> int:
+        """The checked descriptor (open until close())."""
+        return self._fd
+
+    def read(self) -> bytes:
+        """The payload's bytes (read now when only its path was taken: _Rejected if it changed
+        meanwhile)."""
+        if self._data is None:
+            self._data = _read_all(self._fd, self._st)
+        return self._data
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+            self.path = None
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def _fd_path(fd: int, st: os.stat_result) -> str | None:
+    """A path that opens the file open at ``fd`` (stat ``st``) and nothing else, or None."""
+    path = _FD_PATH.format(fd)
+    try:
+        found = os.stat(path)
+    except OSError:  # no /proc
+        return None
+    return path if (found.st_dev, found.st_ino) == (st.st_dev, st.st_ino) else None
 
 
 def default_max_bytes() -> int:
@@ -312,85 +402,115 @@ class CompileCache:
                            self._directory, reason)
         return False
 
-    def load(self, key: EntryKey) -> memoryview | None:
-        """The serialized module stored under ``key`` (a read-only view, not a copy: entries are
-        megabytes), or None when absent, not intact, not made for ``key`` or not trusted."""
+    def load(self, key: EntryKey) -> bytes | None:
+        """The serialized module stored under ``key``, or None when absent, not intact, not made for
+        ``key`` or not trusted (open_entry's, read: for a small entry such as the kernel accessor's)."""
+        entry = self.open_entry(key)
+        if entry is None:
+            return None
+        try:
+            return entry.read()
+        except _Rejected as exc:
+            self._reject(key, exc)
+            return None
+        finally:
+            entry.close()
+
+    def open_entry(self, key: EntryKey) -> CachedEntry | None:
+        """The entry stored under ``key``, checked and open (CachedEntry: wasmtime maps the file
+        itself where it can), or None when absent, not intact, not made for ``key`` or not trusted."""
         if not self.trusted():
             return None
-        path = self._path(key)
         try:
-            found = _read_entry(path, key.max_entry_bytes)
+            header = self._header(key)
+            if header is None:
+                return None
+            found = _open_file(self._path(key), key.max_entry_bytes)
             if found is None:
                 return None
-            blob, st = memoryview(found[0]), found[1]
-            sealed = self._sealed(key, st)
-            self._check(blob, key, payload=not sealed)
         except _Rejected as exc:
-            logger.warning("extism_fast: discarding a damaged or foreign compile cache entry %s (%s)", path, exc)
-            self.discard(key)
+            self._reject(key, exc)
             return None
-        if not sealed or time.time_ns() - st.st_mtime_ns >= _TOUCH_INTERVAL_NS:
-            self._touch(path)
-            self._seal(key)
-        return blob[_HEADER:]
+        fd, st = found
+        try:
+            data = None if header[_HEADER:] == _identity(st) else self._check_whole(fd, st, header)
+            if data is not None or time.time_ns() - st.st_mtime_ns >= _TOUCH_INTERVAL_NS:
+                st = self._touch(fd, st)
+                self._write(self._seal_path(key), header[:_HEADER] + _identity(st))
+            path = _fd_path(fd, st) if data is None and st.st_size >= MAP_MIN_BYTES else None
+            if data is None and path is None:
+                data = _read_all(fd, st)
+        except _Rejected as exc:
+            os.close(fd)
+            self._reject(key, exc)
+            return None
+        except BaseException:
+            os.close(fd)
+            raise
+        return CachedEntry(fd, st, path, data)
+
+    def _reject(self, key: EntryKey, exc: _Rejected) -> None:
+        logger.warning("extism_fast: discarding a damaged or foreign compile cache entry %s (%s)",
+                       self._path(key), exc)
+        self.discard(key)
 
     def _seal_path(self, key: EntryKey) -> str:
         return self._file(f"{key}.seal")
 
-    def _sealed(self, key: EntryKey, st: os.stat_result) -> bool:
-        """Whether the entry (stat ``st``) is the file its seal names, unchanged since it was written
-        or checked whole: then its payload's checksum is not computed again (megabytes of sha256 at
-        every process's first load). Any write to it changes its ctime, so a damaged file is never
-        taken for a sealed one; what a seal cannot see is damage below the file system (a disk's
-        bit rot under an unchanged inode)."""
-        try:
-            found = _read_entry(self._seal_path(key), 256)
-        except _Rejected:
-            return False
-        return found is not None and found[0] == _identity(st)
-
-    def _seal(self, key: EntryKey) -> None:
-        """Seal the entry of ``key`` as it is now (after it was written, or checked whole)."""
-        try:
-            st = os.stat(self._path(key), follow_symlinks=False)
-        except OSError:
-            return  # evicted meanwhile: nothing to seal
-        self._write(self._seal_path(key), _identity(st))
+    def _header(self, key: EntryKey) -> bytes | None:
+        """The header and seal of ``key``'s entry (its ``.seal`` file), checked against ``key``: None
+        when absent or of another format (a miss: an older version's entry is stored over);
+        _Rejected when unusable or made for another module or engine."""
+        found = _read_entry(self._seal_path(key), _SEAL_BYTES)
+        if found is None or not found[0].startswith(_MAGIC):
+            return None
+        header = found[0]
+        if len(header) < _HEADER:
+            raise _Rejected("truncated header")
+        if header[len(_MAGIC) : len(_MAGIC) + _DIGEST] != key.module:
+            raise _Rejected("made for another module")
+        if header[len(_MAGIC) + _DIGEST : len(_MAGIC) + 2 * _DIGEST] != key.engine:
+            raise _Rejected("made for another engine")
+        return header
 
     @staticmethod
-    def _touch(path: str) -> None:
-        """Mark the entry at ``path`` as just used (its mtime: the eviction order)."""
-        try:
-            os.utime(path, follow_symlinks=False)
-        except OSError:
-            pass  # evicted meanwhile, or a read-only cache: it is only older than it should be
-
-    @staticmethod
-    def _check(blob: memoryview, key: EntryKey, payload: bool = True) -> None:
-        """_Rejected unless ``blob`` is an entry compiled from ``key``'s module and engine, and
-        (``payload``) its payload matches its checksum."""
-        fields = (_MAGIC, key.module, key.engine)
-        offset = 0
-        if len(blob) <= _HEADER:
-            raise _Rejected("truncated")
-        for expected, what in zip(fields, ("format", "module", "engine")):
-            if blob[offset : offset + len(expected)] != expected:
-                raise _Rejected(f"made for another {what}")
-            offset += len(expected)
-        if payload and blob[offset:_HEADER] != _sha256(blob[_HEADER:]):
+    def _check_whole(fd: int, st: os.stat_result, header: bytes) -> bytes:
+        """The bytes of a payload its seal does not name (changed since, or never sealed), when they
+        match the header's checksum; else _Rejected. What a seal cannot see is damage below the file
+        system (a disk's bit rot under an unchanged inode)."""
+        data = _read_all(fd, st)
+        if _sha256(data) != header[_HEADER - _DIGEST : _HEADER]:
             raise _Rejected("checksum mismatch")
+        return data
+
+    @staticmethod
+    def _touch(fd: int, st: os.stat_result) -> os.stat_result:
+        """Mark the payload open at ``fd`` as just used (its mtime: the eviction order); its stat
+        after that."""
+        try:
+            os.utime(fd)
+            return os.fstat(fd)
+        except OSError:
+            return st  # a read-only cache: it is only older than it should be
 
     def store(self, key: EntryKey, payload: bytes) -> None:
-        """Write an entry atomically; a cache that cannot be written is skipped (logged), and an
-        untrusted one is not written."""
-        blob = _MAGIC + key.module + key.engine + _sha256(payload) + payload
-        if self._write(self._path(key), blob):
-            self._seal(key)
-            self.evict(keep=key)
+        """Write an entry (its payload, then its header and seal), each file atomically; a cache
+        that cannot be written is skipped (logged), and an untrusted one is not written."""
+        path = self._path(key)
+        written = self._write(path, payload)
+        if not written:
+            return
+        try:
+            st = os.stat(path, follow_symlinks=False)
+        except OSError:
+            return  # evicted meanwhile: nothing to seal
+        if (st.st_dev, st.st_ino) == written:  # not another process's payload written over it since
+            self._write(self._seal_path(key), _MAGIC + key.module + key.engine + _sha256(payload) + _identity(st))
+        self.evict(keep=key)
 
-    def _write(self, path: str, blob: bytes) -> bool:
-        """Write the file ``path`` of the directory atomically; False when the cache cannot be
-        written (logged) or is not trusted."""
+    def _write(self, path: str, blob: bytes) -> tuple[int, int] | None:
+        """Write the file ``path`` of the directory atomically: the (device, inode) of the file
+        written, or None when the cache cannot be written (logged) or is not trusted."""
         from extism_fast._files import replaced_on_success
 
         try:
@@ -398,30 +518,37 @@ class CompileCache:
                 os.makedirs(self._parent._directory, mode=0o700, exist_ok=True)
             os.makedirs(self._directory, mode=0o700, exist_ok=True)
             if not self.trusted():
-                return False
+                return None
             # A write that fails (disk full, file-size limit) leaves no temporary file behind.
             with replaced_on_success(path, file_mode=0o600) as f:
                 f.write(blob)
+                st = os.fstat(f.fileno())
         except OSError as exc:
             logger.debug("extism_fast: cannot write the compile cache in %s: %s", self._directory, exc)
-            return False
-        return True
+            return None
+        return st.st_dev, st.st_ino
 
     def _entries(self) -> list[tuple[int, int, str]]:
-        """(mtime, size, name) of each entry (regular ``*.cwasm`` files; not their seals, the ``.id``
-        records or others' temporary files); one that vanishes while listed is left out."""
-        found = []
+        """(mtime, size, key) of each entry: its regular ``.cwasm`` and ``.seal`` files, either of
+        which may be missing (not the ``.id`` records or others' temporary files); the size is both
+        files', the mtime the payload's (the seal's when it has none). A file that vanishes while
+        listed is left out."""
+        found: dict[str, list[int]] = {}
         with os.scandir(self._directory) as it:
             for entry in it:
-                if not entry.name.endswith(".cwasm"):
+                key, _, suffix = entry.name.rpartition(".")
+                if suffix not in ("cwasm", "seal") or not key or key.startswith("."):
                     continue
                 try:
                     st = entry.stat(follow_symlinks=False)
                 except FileNotFoundError:
                     continue  # another process evicted it
                 if stat.S_ISREG(st.st_mode):
-                    found.append((st.st_mtime_ns, st.st_size, entry.name))
-        return found
+                    mtime_size = found.setdefault(key, [st.st_mtime_ns, 0])
+                    if suffix == "cwasm":
+                        mtime_size[0] = st.st_mtime_ns
+                    mtime_size[1] += st.st_size
+        return [(mtime, size, key) for key, (mtime, size) in found.items()]
 
     def evict(self, keep: EntryKey | None = None) -> None:
         """Delete the least recently used entries, oldest first, until the entries add up to at
@@ -432,13 +559,13 @@ class CompileCache:
         try:
             entries = self._entries()
             total = sum(size for _, size, _ in entries)
-            kept = f"{keep}.cwasm" if keep is not None else None
-            for _, size, name in sorted(entries):
+            kept = str(keep) if keep is not None else None
+            for _, size, key in sorted(entries):
                 if total <= self.max_bytes:
                     break
-                if name == kept:
+                if key == kept:
                     continue
-                for gone in (name, name[: -len(".cwasm")] + ".seal"):
+                for gone in (f"{key}.cwasm", f"{key}.seal"):
                     try:
                         os.unlink(self._file(gone))
                     except FileNotFoundError:
