@@ -27,6 +27,35 @@ __all__ = ["record"]
 _MISSING = object()  # a field not given
 
 
+# The methods every record class shares (its fields are its _fields).
+
+@classmethod  # type: ignore[misc]
+def _make(cls: type, iterable: Iterable[Any]) -> Any:
+    values: Any = tuple.__new__(cls, iterable)
+    if len(values) != len(cls._fields):  # type: ignore[attr-defined]
+        raise TypeError(f"{cls.__name__}: expected {len(cls._fields)} values, got {len(values)}")  # type: ignore[attr-defined]
+    return values
+
+
+def _replace(self: Any, **changes: Any) -> Any:
+    values = self._make(map(changes.pop, self._fields, self))
+    if changes:
+        raise ValueError(f"{type(self).__name__}: no field named {', '.join(changes)}")
+    return values
+
+
+def _asdict(self: Any) -> dict:
+    return dict(zip(self._fields, self))
+
+
+def _repr(self: Any) -> str:
+    return f"{type(self).__name__}({', '.join(f'{name}={value!r}' for name, value in zip(self._fields, self))})"
+
+
+def _getnewargs(self: Any) -> tuple:  # pickle and copy: __new__(cls, *fields)
+    return tuple(self)
+
+
 def record(typename: str, field_names: Iterable[str]) -> type:
     """A tuple subclass named ``typename``, of the calling module (as namedtuple's), whose items
     are ``field_names``, read by name."""
@@ -53,31 +82,10 @@ def record(typename: str, field_names: Iterable[str]) -> type:
                                 f"argument{'s' if len(missing) > 1 else ''}: {', '.join(missing)}")
         return tuple.__new__(_cls, args)
 
-    def _make(cls: type, iterable: Iterable[Any]) -> Any:
-        values: Any = tuple.__new__(cls, iterable)
-        if len(values) != len(fields):
-            raise TypeError(f"{cls.__name__}: expected {len(fields)} values, got {len(values)}")
-        return values
-
-    def _replace(self: Any, **changes: Any) -> Any:
-        values = self._make(map(changes.pop, fields, self))
-        if changes:
-            raise ValueError(f"{type(self).__name__}: no field named {', '.join(changes)}")
-        return values
-
-    def _asdict(self: Any) -> dict:
-        return dict(zip(fields, self))
-
-    def __repr__(self: Any) -> str:
-        return f"{type(self).__name__}({', '.join(f'{name}={value!r}' for name, value in zip(fields, self))})"
-
-    def __getnewargs__(self: Any) -> tuple:  # pickle and copy: __new__(cls, *fields)
-        return tuple(self)
-
     body = {
         "__slots__": (), "__doc__": f"{typename}({', '.join(fields)})", "_fields": fields, "__match_args__": fields,
-        "__new__": __new__, "_make": classmethod(_make), "_replace": _replace, "_asdict": _asdict,
-        "__repr__": __repr__, "__getnewargs__": __getnewargs__,
+        "__new__": __new__, "_make": _make, "_replace": _replace, "_asdict": _asdict, "__repr__": _repr,
+        "__getnewargs__": _getnewargs,
         **{name: _tuplegetter(index, f"Alias for field number {index}") for index, name in enumerate(fields)},
     }
     body["__module__"] = sys._getframe(1).f_globals.get("__name__", "__main__")  # the caller's, as namedtuple
