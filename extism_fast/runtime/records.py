@@ -29,7 +29,6 @@ _MISSING = object()  # a field not given
 
 # The methods every record class shares (its fields are its _fields).
 
-@classmethod  # type: ignore[misc]
 def _make(cls: type, iterable: Iterable[Any]) -> Any:
     values: Any = tuple.__new__(cls, iterable)
     if len(values) != len(cls._fields):  # type: ignore[attr-defined]
@@ -84,7 +83,7 @@ def record(typename: str, field_names: Iterable[str]) -> type:
 
     body = {
         "__slots__": (), "__doc__": f"{typename}({', '.join(fields)})", "_fields": fields, "__match_args__": fields,
-        "__new__": __new__, "_make": _make, "_replace": _replace, "_asdict": _asdict, "__repr__": _repr,
+        "__new__": __new__, "_make": classmethod(_make), "_replace": _replace, "_asdict": _asdict, "__repr__": _repr,
         "__getnewargs__": _getnewargs,
         **{name: _tuplegetter(index, f"Alias for field number {index}") for index, name in enumerate(fields)},
     }
