@@ -55,10 +55,7 @@ from extism_fast.errors import (
 )
 from extism_fast._version import __version__
 from extism_fast.host.logs import CustomLogger, extism_version, set_log_custom, set_log_file
-from extism_fast import extism  # the names of the official `extism.extism` module
-from extism_fast.runtime import pickling as _pickling
-
-from extism_fast.extism import HOST_FN_REGISTRY  # host/registry.py's list: no host/functions.py (enum)
+from extism_fast.host.registry import FUNCTION_NAMES as _FUNCTION_NAMES, HOST_FN_REGISTRY  # no host/functions.py (enum)
 
 TYPE_CHECKING = False  # typing is not imported at run time (cold start: tests/test_cold_start.py)
 if TYPE_CHECKING:  # at run time: _LAZY
@@ -66,8 +63,6 @@ if TYPE_CHECKING:  # at run time: _LAZY
                                     ValType, host_fn)
     from extism_fast.manifest import Manifest, MemoryOptions, WasmData, WasmFile, WasmUrl
     from extism_fast.scale.pool import PluginPool
-
-_pickling.use_compiled_class(CompiledPlugin)  # what unpickling a CompiledPlugin makes
 
 __all__ = [
     "CallError", "CancelHandle", "CancelledError", "CapabilityError", "CompileError",
@@ -85,22 +80,27 @@ __all__ = [
 #: Public names loaded when first used (``import extism_fast`` and a first call do not need them):
 #: name -> its module.
 _LAZY = {
-    **dict.fromkeys(extism._FUNCTIONS, "extism_fast.host.functions"),  # enum (ValType)
+    **dict.fromkeys(_FUNCTION_NAMES, "extism_fast.host.functions"),  # enum (ValType)
     **dict.fromkeys(["Manifest", "MemoryOptions", "WasmData", "WasmFile", "WasmUrl"], "extism_fast.manifest"),  # attrs
     "PluginPool": "extism_fast.scale.pool",  # threads; asyncio behind its async methods
 }
+#: Submodules loaded when first read as attributes: ``extism_fast.extism``, the names of the
+#: official ``extism.extism`` module (importing it binds it here).
+_LAZY_MODULES = ("extism",)
 
 
 def __getattr__(name: str):  # noqa: ANN202 - PEP 562
-    """The names of _LAZY; ``extism_fast.pool`` and the other old module paths, as attributes of
-    the package."""
-    if name in _LAZY:
+    """The names of _LAZY and _LAZY_MODULES; ``extism_fast.pool`` and the other old module paths,
+    as attributes of the package."""
+    if name in _LAZY or name in _LAZY_MODULES:
         import importlib
 
+        if name in _LAZY_MODULES:
+            return importlib.import_module(f"{__name__}.{name}")
         value = globals()[name] = getattr(importlib.import_module(_LAZY[name]), name)
         return value
     return _moved.attribute(__name__, name)
 
 
 def __dir__() -> list:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_LAZY_MODULES))

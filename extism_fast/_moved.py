@@ -10,11 +10,11 @@ paths only (tests/test_layout.py checks both).
 from __future__ import annotations
 
 import sys
-from types import ModuleType
 
 TYPE_CHECKING = False
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # types: ~0.2 ms of a fresh process, for annotations only
     from importlib.machinery import ModuleSpec
+    from types import ModuleType
 else:  # the class of every module's spec: importlib (and warnings, which it imports) not loaded for it
     ModuleSpec = type(__spec__)
 

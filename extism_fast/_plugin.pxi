@@ -444,11 +444,14 @@ cdef class Plugin:
         return 0
 
     cdef _write_dumps(self, call_status status):
-        """EXTISM_MEMDUMP after any failed call, EXTISM_COREDUMP after a trap (runtime/debug_dumps.py)."""
+        """EXTISM_MEMDUMP after any failed call, EXTISM_COREDUMP after a trap (runtime/debug_dumps.py,
+        loaded by the first dump, not with the package)."""
         cdef size_t n = 0
         cdef const uint8_t *kernel_bytes = store_kernel_memory(self.inst, &n)
         if kernel_bytes == NULL:
             return  # instantiation failed: no memory to dump
+        from extism_fast.runtime.debug_dumps import coredump, write_dump
+
         kernel_memory = PyBytes_FromStringAndSize(<const char *>kernel_bytes, n)
         options = self._options
         if options.memdump is not None:

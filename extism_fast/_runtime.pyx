@@ -52,14 +52,15 @@ cdef _load_options():
     if _options is not None:
         return
     from extism_fast.manifest.plain import PlainSource as _PlainSource
-    from extism_fast.runtime import options
+    from extism_fast.runtime import compile_cache, options
+
+    compile_cache.use_sha256(_sha256)  # before the first cache key
 
     _C_INT64, _C_UINT64, _ENVIRONMENT = options.C_INT64, options.C_UINT64, options.ENVIRONMENT
     _options = options
 
 from extism_fast.host.logs import (ABI_LEVELS as _PY_LEVELS, LOG_LEVELS as _LOG_LEVELS, LazyLogger, get_logger,
                                    plugin_log_level)
-from extism_fast.runtime.debug_dumps import coredump, write_dump
 
 logger = LazyLogger()  # logging loads with the first record or level check
 
@@ -389,6 +390,23 @@ def restore_trap_handlers():
     import signal
 
     return [s for s in (signal.SIGILL, signal.SIGBUS, signal.SIGFPE, signal.SIGSEGV) if restored & (1 << s)]
+
+
+def _sha256(data):
+    """The SHA-256 digest of ``data`` (bytes-like), by kernel_c/sha256.c: what the compile cache
+    hashes its small inputs with (compile_cache.use_sha256), with no module to load for it."""
+    cdef Py_buffer view
+    cdef uint8_t out[32]
+    PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+    try:
+        if view.len < 2048:  # as CPython's hashes: the GIL released for more
+            sha256_digest(<const uint8_t *>view.buf, view.len, out)
+        else:
+            with nogil:
+                sha256_digest(<const uint8_t *>view.buf, view.len, out)
+    finally:
+        PyBuffer_Release(&view)
+    return PyBytes_FromStringAndSize(<char *>out, 32)
 
 
 def wat2wasm(text):

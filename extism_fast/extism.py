@@ -11,7 +11,7 @@ from extism_fast.errors import Error
 from extism_fast.host.logs import CustomLogger, extism_version, set_log_custom, set_log_file
 
 TYPE_CHECKING = False  # typing is not imported at run time (cold start: tests/test_cold_start.py)
-if TYPE_CHECKING:  # at run time: _FUNCTIONS
+if TYPE_CHECKING:  # at run time: _FUNCTIONS (__getattr__)
     from extism_fast.host.functions import (
         HOST_FN_REGISTRY,
         Codec,
@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # at run time: _FUNCTIONS
     )
 else:  # the same list host/functions.py re-exports, without loading it
     from extism_fast.host.registry import HOST_FN_REGISTRY
+from extism_fast.host.registry import FUNCTION_NAMES as _FUNCTIONS
 
 __all__ = [
     "HOST_FN_REGISTRY", "CancelHandle", "Codec", "CompiledPlugin", "CurrentPlugin", "CustomLogger",
@@ -33,11 +34,6 @@ __all__ = [
     "TypeInferredFunction", "Val", "ValType", "extism_version", "host_fn", "set_log_custom",
     "set_log_file",
 ]
-
-#: The names of host/functions.py (enum, for ValType), loaded when first used here and in the
-#: package (its ``_LAZY``): neither ``import extism_fast`` nor a plugin without host functions needs them.
-_FUNCTIONS = ("Codec", "ExplicitFunction", "Function", "Json", "Pickle", "TypeInferredFunction", "Val", "ValType",
-               "host_fn")
 
 
 def __getattr__(name: str):  # noqa: ANN202 - PEP 562

@@ -18,28 +18,28 @@ import pytest
 from conftest import COUNT, REPO_ROOT, leb128
 
 #: What ``import extism_fast`` loads (beyond what ``python -S`` starts with): the extension, and
-#: the modules its module-level code needs: os (with _collections_abc), types (``_moved``), __future__ (``from __future__
-#: import annotations`` imports it). No typing, attrs (the manifest classes), logging, threading,
+#: the modules its module-level code needs: os (with _collections_abc), __future__ (``from __future__
+#: import annotations`` imports it). No typing, types, attrs (the manifest classes), logging, threading,
 #: weakref or importlib, nor collections (the extension uses no typed memoryview, whose Cython code
 #: imports collections.abc), nor host/functions.py and enum (ValType): the host function names load
 #: when first used (the package's ``_LAZY``), the extension binds them with the first host function
-#: (``_load_host_functions``).
+#: (``_load_host_functions``). Nor what only some paths need: ``extism_fast.extism`` (an attribute
+#: loaded when first read), pickling, the debug dumps (after a failed call with EXTISM_MEMDUMP or
+#: EXTISM_COREDUMP set), runtime/ (with the first plugin).
 IMPORT = {
-    "__future__", "_collections_abc", "_stat", "genericpath", "os", "os.path", "posixpath", "stat", "types",
+    "__future__", "_collections_abc", "_stat", "genericpath", "os", "os.path", "posixpath", "stat",
     "extism_fast", "extism_fast._moved", "extism_fast._runtime", "extism_fast._version", "extism_fast.errors",
-    "extism_fast.extism", "extism_fast.host", "extism_fast.host.logs", "extism_fast.host.registry",
-    "extism_fast.runtime", "extism_fast.runtime.debug_dumps", "extism_fast.runtime.pickling",
+    "extism_fast.host", "extism_fast.host.logs", "extism_fast.host.registry",
 }
 #: What a first ``Plugin(bytes).call`` adds: the plain plugin (manifest/plain.py, not the manifest
-#: classes: no attrs) and the compile cache, which hashes its small inputs with CPython's own
-#: sha256 (not hashlib's OpenSSL) and needs no pathlib; its tuples are runtime/records.py's (no
-#: collections.namedtuple).
+#: classes: no attrs) and the compile cache, which hashes its small inputs with the extension's
+#: sha256 (no module: neither hashlib's OpenSSL nor CPython's own) and needs no pathlib; its tuples
+#: are runtime/records.py's (no collections.namedtuple).
 FIRST_CALL = IMPORT | {
-    "_sha2" if sys.version_info >= (3, 12) else "_sha256",
     "_collections",  # built in: runtime/records.py's field getters (_tuplegetter)
     "extism_fast.manifest", "extism_fast.manifest.files", "extism_fast.manifest.limits", "extism_fast.manifest.plain",
-    "extism_fast.runtime.built_settings", "extism_fast.runtime.compile_cache", "extism_fast.runtime.options",
-    "extism_fast.runtime.records", "extism_fast.runtime.wasm_sections",
+    "extism_fast.runtime", "extism_fast.runtime.built_settings", "extism_fast.runtime.compile_cache",
+    "extism_fast.runtime.options", "extism_fast.runtime.records", "extism_fast.runtime.wasm_sections",
 }
 #: Never loaded by a first call of a plain plugin: the manifest classes (they load when a Manifest
 #: is given or ``CompiledPlugin.manifest`` is read).
@@ -56,7 +56,8 @@ NOT_COLD = ("typing", "re", "enum", "functools", "collections")
 #: translates its messages, with locale) costs ~10 ms: a command line the fast path does not parse
 #: loads it (cli/parser.py). Not typing or contextlib, nor the batch module, shutil (the help's width
 #: comes from os), the pool, JSON or logging (each loads with the option that needs it).
-_COMMAND = {"extism_fast.cli", "extism_fast.cli.fastpath", "extism_fast.cli.options"}
+_COMMAND = {"extism_fast.cli", "extism_fast.cli.fastpath", "extism_fast.cli.options",
+            "types"}  # their SimpleNamespace
 #: ``extism-fast --help``: the import and the command's modules only (and the help's layout); not
 #: even the manifest (attrs).
 HELP = IMPORT | _COMMAND | {"extism_fast.cli.helptext"}
@@ -214,11 +215,14 @@ def _prints_ok(code: str) -> None:
 
 
 def test_public_names_load_when_first_used():
-    """PluginPool (with asyncio behind its async methods) and the manifest classes (attrs) are not
-    loaded by the import, yet are importable from the package, as the same objects as their
-    modules'."""
+    """PluginPool (with asyncio behind its async methods), the manifest classes (attrs) and the
+    ``extism_fast.extism`` module are not loaded by the import, yet are importable from the
+    package, as the same objects as their modules'."""
     code = ("import sys, extism_fast; assert 'extism_fast.scale.pool' not in sys.modules; "
             "assert 'extism_fast.manifest' not in sys.modules; "
+            "assert 'extism_fast.extism' not in sys.modules and 'extism' in dir(extism_fast); "
+            "assert extism_fast.extism.Plugin is extism_fast.Plugin; "
+            "assert extism_fast.extism is sys.modules['extism_fast.extism']; "
             "from extism_fast import PluginPool, Manifest; import extism_fast.scale.pool as pool; "
             "import extism_fast.manifest as manifest; "
             "assert PluginPool is pool.PluginPool is extism_fast.PluginPool; "

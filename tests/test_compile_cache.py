@@ -26,7 +26,7 @@ import pytest
 from conftest import COUNT, vowels
 
 import extism_fast as ef
-from extism_fast import compile_cache
+from extism_fast import _runtime, compile_cache
 from extism_fast.compile_cache import CompileCache, cache_from_argument
 
 OTHER_USER = 65534  # nobody
@@ -388,6 +388,21 @@ def test_the_directory_is_spelled_as_pathlib_spells_it(directory):
     assert repr(cache).startswith(f"CompileCache({str(Path(directory) / 'sub')!r},")
 
 
+def test_the_extensions_sha256_is_sha256_and_hashes_the_first_plugins_keys(plugin_wasm):
+    """kernel_c/sha256.c gives hashlib's digest at every length around its block boundaries (one
+    padding block or two), of bytes and of views; the first plugin hands it to the compile cache,
+    which then loads no sha256 module for its keys (tests/test_cold_start.py: a fresh process)."""
+    for size in [*range(0, 200), 1000, 2047, 2048, 65535, 65536, 1 << 20]:
+        data = os.urandom(size)
+        assert _runtime._sha256(data) == _runtime._sha256(memoryview(data)) == hashlib.sha256(data).digest(), size
+    assert _runtime._sha256(bytearray(b"abc")) == bytes.fromhex(
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")  # FIPS 180-4's example
+    with pytest.raises(TypeError):
+        _runtime._sha256("text")
+    ef.Plugin(plugin_wasm(COUNT))
+    assert compile_cache._extension_sha256 is _runtime._sha256
+
+
 def test_a_bytes_directory_is_refused_as_pathlib_refuses_it():
     with pytest.raises(TypeError, match="bytes"):
         Path(b"dir")  # type: ignore[arg-type]
@@ -397,16 +412,20 @@ def test_a_bytes_directory_is_refused_as_pathlib_refuses_it():
 
 @pytest.mark.parametrize("size", [0, 100, 64 << 10, (64 << 10) + 1, 1 << 20])
 def test_small_inputs_are_hashed_without_hashlib(size, monkeypatch):
-    """Up to _BUILTIN_SHA256_BYTES by CPython's own sha256 (hashlib's OpenSSL costs ~3 ms to load),
-    more by hashlib; the same digest either way, of bytes and of a memoryview (an entry's payload).
-    A Python built without its own sha256 uses hashlib for everything."""
+    """Up to _BUILTIN_SHA256_BYTES by the extension's sha256 (kernel_c/sha256.c, handed over with
+    the first plugin) or, before it is, CPython's own (hashlib's OpenSSL costs ~3 ms to load), more
+    by hashlib; the same digest each way, of bytes and of a memoryview (an entry's payload). A
+    Python built without its own sha256 uses hashlib for everything until the extension's is there."""
     data = os.urandom(size)
     expected = hashlib.sha256(data).digest()
     by_hashlib = []
     real = hashlib.sha256
     monkeypatch.setattr(hashlib, "sha256", lambda data: by_hashlib.append(len(data)) or real(data))
-    assert compile_cache._sha256(data) == compile_cache._sha256(memoryview(data)) == expected
-    assert by_hashlib == ([] if size <= compile_cache._BUILTIN_SHA256_BYTES else [size, size])
+    for extension_sha256 in (_runtime._sha256, None):
+        monkeypatch.setattr(compile_cache, "_extension_sha256", extension_sha256)
+        by_hashlib.clear()
+        assert compile_cache._sha256(data) == compile_cache._sha256(memoryview(data)) == expected
+        assert by_hashlib == ([] if size <= compile_cache._BUILTIN_SHA256_BYTES else [size, size])
     monkeypatch.setattr(compile_cache, "_BUILTIN_SHA256", "_no_such_sha256_module")
     monkeypatch.setattr(compile_cache, "_BUILTIN_SHA256_BYTES", limit := compile_cache._BUILTIN_SHA256_BYTES)
     assert compile_cache._sha256(data) == compile_cache._sha256(data) == expected

@@ -6,3 +6,9 @@ re-exports it, the same list, which :func:`~extism_fast.host.functions.host_fn` 
 #: Functions registered with ``host_fn``; ``Plugin`` uses them when ``functions`` is not given
 #: (typed ``List[Function]`` where host/functions.py re-exports it).
 HOST_FN_REGISTRY: list = []
+
+#: The names host/functions.py defines (ValType: enum), loaded when first used by the package and
+#: by extism_fast.extism (their ``__getattr__``): neither ``import extism_fast`` nor a plugin
+#: without host functions needs them.
+FUNCTION_NAMES = ("Codec", "ExplicitFunction", "Function", "Json", "Pickle", "TypeInferredFunction", "Val", "ValType",
+                  "host_fn")

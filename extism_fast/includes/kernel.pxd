@@ -22,6 +22,10 @@ cdef extern from "kernel.h" nogil:
     uint64_t kernel_alloc_bytes(kernel *k, const uint8_t *data, uint64_t len)
 
 
+cdef extern from "sha256.h" nogil:
+    void sha256_digest(const uint8_t *data, size_t length, uint8_t *out)
+
+
 cdef extern from "ticker.h" nogil:
     uint64_t ticker_now_ns()
 

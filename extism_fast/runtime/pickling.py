@@ -15,10 +15,10 @@ too: in the same process, ``pickle.loads(pickle.dumps(compiled))`` is ``compiled
 from __future__ import annotations
 
 import _thread  # its locks are threading's, which costs ~1 ms of the package's import
+import sys
 
-# The package's __init__ imports this module (use_compiled_class): what pickling needs (attrs,
-# hashlib, pickle, the manifest classes) loads when a plugin is first pickled or unpickled; typing
-# never (tests/test_cold_start.py).
+# Loaded when a plugin is first pickled or unpickled, as what pickling needs (attrs, hashlib,
+# pickle, the manifest classes); typing never (tests/test_cold_start.py).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import weakref
@@ -27,17 +27,17 @@ if TYPE_CHECKING:
     from extism_fast.host.functions import Function
     from extism_fast.manifest import Manifest, WasmSource
 
-__all__ = ["reduce_compiled", "restore_compiled", "use_compiled_class"]
+__all__ = ["reduce_compiled", "restore_compiled"]
 
 # key -> the live CompiledPlugin, made with the first plugin pickled or unpickled (_live), as weakref
 # loads then (~0.4 ms of the package's import).
 _registry: Optional[weakref.WeakValueDictionary[str, Any]] = None
 # Held while compiling: two threads unpickling the same plugin compile it once.
 _registry_lock = _thread.allocate_lock()
-# The class unpickling makes, extism_fast._runtime.CompiledPlugin: handed over by the package's
-# __init__ (use_compiled_class), as _runtime imports this module to pickle one. A pickle names this
-# module, so unpickling imports the package, and so its __init__, first.
-_compiled_class: Any = None
+# The class unpickling makes: extism_fast._runtime.CompiledPlugin, found in sys.modules, not imported
+# (_runtime imports this module to pickle one). A pickle names this module, so unpickling imports
+# the package, and so the extension, first.
+_COMPILED_MODULE = "extism_fast._runtime"
 
 
 def _live() -> weakref.WeakValueDictionary[str, Any]:
@@ -48,12 +48,6 @@ def _live() -> weakref.WeakValueDictionary[str, Any]:
 
         _registry = weakref.WeakValueDictionary()
     return _registry
-
-
-def use_compiled_class(cls: Any) -> None:
-    """Set the class :func:`restore_compiled` makes (``extism_fast/__init__.py`` does, once)."""
-    global _compiled_class
-    _compiled_class = cls
 
 
 def _portable_manifest(manifest: Manifest, modules: Sequence[Any]) -> Manifest:
@@ -116,6 +110,7 @@ def restore_compiled(key: str, manifest: Manifest, wasi: bool, fuel: Optional[in
         registry = _live()
         found = registry.get(key)
         if found is None:
-            found = _compiled_class(manifest, wasi, functions, fuel=fuel, interruptible=interruptible)
+            compiled_class = sys.modules[_COMPILED_MODULE].CompiledPlugin
+            found = compiled_class(manifest, wasi, functions, fuel=fuel, interruptible=interruptible)
             registry[key] = found
         return found

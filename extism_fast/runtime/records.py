@@ -24,6 +24,36 @@ if TYPE_CHECKING:
 
 __all__ = ["record"]
 
+_MISSING = object()  # a field not given
+
+
+# The methods every record class shares (its fields are its _fields).
+
+def _make(cls: type, iterable: Iterable[Any]) -> Any:
+    values: Any = tuple.__new__(cls, iterable)
+    if len(values) != len(cls._fields):  # type: ignore[attr-defined]
+        raise TypeError(f"{cls.__name__}: expected {len(cls._fields)} values, got {len(values)}")  # type: ignore[attr-defined]
+    return values
+
+
+def _replace(self: Any, **changes: Any) -> Any:
+    values = self._make(map(changes.pop, self._fields, self))
+    if changes:
+        raise ValueError(f"{type(self).__name__}: no field named {', '.join(changes)}")
+    return values
+
+
+def _asdict(self: Any) -> dict:
+    return dict(zip(self._fields, self))
+
+
+def _repr(self: Any) -> str:
+    return f"{type(self).__name__}({', '.join(f'{name}={value!r}' for name, value in zip(self._fields, self))})"
+
+
+def _getnewargs(self: Any) -> tuple:  # pickle and copy: __new__(cls, *fields)
+    return tuple(self)
+
 
 def record(typename: str, field_names: Iterable[str]) -> type:
     """A tuple subclass named ``typename``, of the calling module (as namedtuple's), whose items
@@ -31,37 +61,30 @@ def record(typename: str, field_names: Iterable[str]) -> type:
     fields = tuple(field_names)
     if not fields or not all(name.isidentifier() and not name.startswith("_") for name in fields) or len(set(fields)) != len(fields):
         raise ValueError(f"{typename}: field names must be one or more distinct identifiers not starting with _: {fields}")
-    arguments = ", ".join(fields)
-    namespace: dict = {"_tuple_new": tuple.__new__}
-    # A __new__ with one parameter per field, as namedtuple's: keyword arguments, and a missing or
-    # extra field is a TypeError naming it.
-    exec(f"def __new__(_cls, {arguments}):\n    return _tuple_new(_cls, ({arguments},))", namespace)
+    count = len(fields)
 
-    def _make(cls: type, iterable: Iterable[Any]) -> Any:
-        values: Any = tuple.__new__(cls, iterable)
-        if len(values) != len(fields):
-            raise TypeError(f"{cls.__name__}: expected {len(fields)} values, got {len(values)}")
-        return values
-
-    def _replace(self: Any, **changes: Any) -> Any:
-        values = self._make(map(changes.pop, fields, self))
-        if changes:
-            raise ValueError(f"{type(self).__name__}: no field named {', '.join(changes)}")
-        return values
-
-    def _asdict(self: Any) -> dict:
-        return dict(zip(fields, self))
-
-    def __repr__(self: Any) -> str:
-        return f"{type(self).__name__}({', '.join(f'{name}={value!r}' for name, value in zip(fields, self))})"
-
-    def __getnewargs__(self: Any) -> tuple:  # pickle and copy: __new__(cls, *fields)
-        return tuple(self)
+    def __new__(_cls: type, *args: Any, **kwargs: Any) -> Any:
+        # namedtuple's checks (a missing, extra or unknown field is a TypeError naming it), without
+        # compiling a __new__ per record as namedtuple does: ~0.1 ms of a fresh process each.
+        if len(args) > count:
+            raise TypeError(f"{typename}.__new__() takes {count + 1} positional arguments but {len(args) + 1} "
+                            f"were given")
+        if kwargs or len(args) < count:
+            args += tuple([kwargs.pop(name, _MISSING) for name in fields[len(args):]])
+            if kwargs:
+                name = next(iter(kwargs))
+                given = "multiple values for" if name in fields else "an unexpected keyword"
+                raise TypeError(f"{typename}.__new__() got {given} argument '{name}'")
+            missing = [repr(name) for name, value in zip(fields, args) if value is _MISSING]
+            if missing:
+                raise TypeError(f"{typename}.__new__() missing {len(missing)} required positional "
+                                f"argument{'s' if len(missing) > 1 else ''}: {', '.join(missing)}")
+        return tuple.__new__(_cls, args)
 
     body = {
-        "__slots__": (), "__doc__": f"{typename}({arguments})", "_fields": fields, "__match_args__": fields,
-        "__new__": namespace["__new__"], "_make": classmethod(_make), "_replace": _replace, "_asdict": _asdict,
-        "__repr__": __repr__, "__getnewargs__": __getnewargs__,
+        "__slots__": (), "__doc__": f"{typename}({', '.join(fields)})", "_fields": fields, "__match_args__": fields,
+        "__new__": __new__, "_make": classmethod(_make), "_replace": _replace, "_asdict": _asdict, "__repr__": _repr,
+        "__getnewargs__": _getnewargs,
         **{name: _tuplegetter(index, f"Alias for field number {index}") for index, name in enumerate(fields)},
     }
     body["__module__"] = sys._getframe(1).f_globals.get("__name__", "__main__")  # the caller's, as namedtuple
