@@ -432,6 +432,63 @@ def test_timeouts_after_the_ticker_idled_and_on_new_threads(wasm_path):
     assert result.stdout.strip() == str(["timeout"] * 6)
 
 
+def test_the_ticker_sleeps_once_the_calls_in_progress_ended(wasm_path):
+    # The ticker sleeps ~0.1 s after the last call in progress ended (ticker.c counts them),
+    # whatever the calls did: returned, timed out, ran nested (a host function calling another
+    # plugin), on threads that have ended or still live; and in a child forked while another
+    # thread was inside a call (a call the child does not have). A call left counted keeps it
+    # awake, ~1,000 wake-ups a second ("an idle process pays nothing", ticker.h).
+    result = run_python(f"""
+        import faulthandler, os, threading, time
+        import extism_fast as ef
+        faulthandler.dump_traceback_later(60, exit=True)
+        misc = {str(wasm_path("misc"))!r}
+        def wakeups():  # context switches of every thread but this one
+            total = 0
+            for tid in os.listdir("/proc/self/task"):
+                if int(tid) != threading.get_native_id():
+                    with open(f"/proc/self/task/{{tid}}/status") as f:
+                        total += sum(int(line.split()[1]) for line in f if "ctxt_switches" in line)
+            return total
+        def sleeping():
+            time.sleep(0.4)  # past the ticker's 100 idle ticks
+            before = wakeups()
+            time.sleep(0.4)
+            return wakeups() - before < 40  # ticking: ~400
+        inner = ef.Plugin(misc, functions=[])
+        nested = ef.ExplicitFunction("extism:host/user", "nested", [], [], lambda *_: inner.call("ok"))
+        outer = ef.Plugin('''(module (import "extism:host/user" "nested" (func $nested))
+            (func (export "outer") (result i32) (call $nested) (i32.const 0)))''', functions=[nested])
+        timed = ef.Plugin({{"wasm": [{{"path": misc}}], "timeout_ms": 50}}, functions=[])
+        def calls():
+            outer.call("outer")
+            try:
+                timed.call("forever")
+            except ef.TimeoutError:
+                pass
+        calls()
+        thread = threading.Thread(target=calls)
+        thread.start()
+        thread.join()
+        live = threading.Thread(target=lambda: ef.Plugin(misc, functions=[]).call("ok"))
+        live.start()
+        live.join()
+        print(sleeping(), flush=True)
+        busy = ef.Plugin({{"wasm": [{{"path": misc}}], "timeout_ms": 1500}}, functions=[])
+        running = threading.Thread(target=lambda: busy.call("forever"), daemon=True)
+        running.start()
+        time.sleep(0.2)  # inside its call
+        pid = os.fork()
+        if pid == 0:
+            inner.call("ok")  # the child's ticker starts
+            os._exit(0 if sleeping() else 1)
+        _, status = os.waitpid(pid, 0)
+        print("child", os.waitstatus_to_exitcode(status), flush=True)
+    """)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "child", "0"]
+
+
 def test_closed_instances_give_their_memory_back(wasm_path):
     # A pool slot keeps at most a page of each memory resident once its instance is closed.
     result = run_python(f"""
