@@ -416,7 +416,6 @@ def _defined_memories(list modules):
     naming it when a minimum does not fit in 64 bits (what the store's checks take). A binary that
     cannot be read (never one wasmtime validated) adds nothing."""
     from extism_fast.manifest.limits import U64_MAX
-    from extism_fast.runtime.wasm_sections import defined_memory_sizes
     found = []
     for module in modules:
         data = module.data
@@ -424,10 +423,36 @@ def _defined_memories(list modules):
             if b"memory" not in data:  # WAT that defines no memory: no conversion needed
                 continue
             data = wat2wasm(data)
-        for position, size in enumerate(defined_memory_sizes(data) or ()):
+        for position, size in enumerate(_defined_memory_sizes(data) or ()):
             if size > U64_MAX:  # memory64 allows 2^48 pages of 64 KiB: 2^64 bytes, one too many
                 raise MemoryLimitError(
                     f"memory {position} defined by module '{'main' if module.is_main else module.name}' has a "
                     f"minimum size of {size} bytes, more than a 64-bit address space holds (2^64 - 1 bytes)")
             found.append((size, module.is_main))
     return found
+
+
+def _defined_memory_sizes(wasm):
+    """The minimum size in bytes of each memory the module in ``wasm`` (bytes-like) defines, in
+    order; None when the binary cannot be read. Read by kernel_c/wasm_sections.c (its header has
+    the contract), so that a first plugin loads no module for it. A size is not bounded (a memory64
+    minimum of 2^48 pages is 2^64 bytes): the caller range-checks it."""
+    cdef Py_buffer view
+    cdef wasm_sections_memory found[4]
+    cdef wasm_sections_memory *memories = found
+    cdef size_t count, i
+    PyObject_GetBuffer(wasm, &view, PyBUF_SIMPLE)
+    try:
+        count = wasm_sections_defined_memories(<const uint8_t *>view.buf, view.len, found, 4)
+        if count == WASM_SECTIONS_MALFORMED:
+            return None
+        if count > 4:  # rare: read again into a buffer that holds them all
+            memories = <wasm_sections_memory *>malloc(count * sizeof(wasm_sections_memory))
+            if memories == NULL:
+                raise MemoryError()
+            wasm_sections_defined_memories(<const uint8_t *>view.buf, view.len, memories, count)
+        return [(<object>memories[i].minimum_pages) << memories[i].page_log2 for i in range(count)]
+    finally:
+        if memories != found:
+            free(memories)
+        PyBuffer_Release(&view)

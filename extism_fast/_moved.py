@@ -36,7 +36,6 @@ MOVED = {
     "extism_fast.pickling": "extism_fast.runtime.pickling",
     "extism_fast.pool": "extism_fast.scale.pool",
     "extism_fast.ray": "extism_fast.scale.ray",
-    "extism_fast.wasm_sections": "extism_fast.runtime.wasm_sections",
 }
 
 

@@ -52,6 +52,10 @@ class KernelBuffer:
     def __buffer__(self, flags: int) -> memoryview: ...
     def __release_buffer__(self, buffer: memoryview) -> None: ...
 
+def _defined_memory_sizes(wasm: Union[bytes, bytearray, memoryview]) -> Optional[List[int]]:
+    """The minimum size in bytes of each memory the module defines, in order (kernel_c/wasm_sections.c);
+    None when the binary cannot be read."""
+
 def _restore_trap_handlers() -> int: ...
 def restore_trap_handlers() -> List[signal.Signals]:
     """Put wasmtime's trap handlers back where other code replaced them (Ray, faulthandler); the

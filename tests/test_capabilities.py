@@ -245,7 +245,7 @@ def _one_memory_plugin(memory: str) -> bytes:
                                       '(memory (export "memory") 2) (memory 3)'])
 def test_main_memories_over_max_pages_are_refused_before_instantiation(memories):
     """The memories main defines, together, exported or not (those read from its memory section,
-    extism_fast/runtime/wasm_sections.py), are checked against max_pages before anything is instantiated.
+    kernel_c/wasm_sections.c), are checked against max_pages before anything is instantiated.
     The message is ours (the official SDK says "oom"; test_compat.py has the outcome)."""
     manifest = {"wasm": [{"data": _one_memory_plugin(memories)}], "memory": {"max_pages": 4}}
     with ef.Plugin(manifest, functions=[]) as plugin:

@@ -34,12 +34,14 @@ IMPORT = {
 #: What a first ``Plugin(bytes).call`` adds: the plain plugin (manifest/plain.py, not the manifest
 #: classes: no attrs) and the compile cache, which hashes its small inputs with the extension's
 #: sha256 (no module: neither hashlib's OpenSSL nor CPython's own) and needs no pathlib; its tuples
-#: are runtime/records.py's (no collections.namedtuple).
+#: are runtime/records.py's (no collections.namedtuple). The memories a module defines are read by the
+#: extension (kernel_c/wasm_sections.c): LAZY names the module that read them in Python (removed), so
+#: that none comes back on these paths.
 FIRST_CALL = IMPORT | {
     "_collections",  # built in: runtime/records.py's field getters (_tuplegetter)
     "extism_fast.manifest", "extism_fast.manifest.files", "extism_fast.manifest.limits", "extism_fast.manifest.plain",
     "extism_fast.runtime", "extism_fast.runtime.built_settings", "extism_fast.runtime.compile_cache",
-    "extism_fast.runtime.options", "extism_fast.runtime.records", "extism_fast.runtime.wasm_sections",
+    "extism_fast.runtime.options", "extism_fast.runtime.records",
 }
 #: Never loaded by a first call of a plain plugin: the manifest classes (they load when a Manifest
 #: is given or ``CompiledPlugin.manifest`` is read).
@@ -76,7 +78,8 @@ NOT_FOR_HELP = ("attr", "attrs", "extism_fast.manifest", "extism_fast.runtime.co
 #: Loaded when first used, never by these paths (named in the failure, with the allow-list).
 LAZY = ("asyncio", "ssl", "socket", "http.client", "urllib.request", "tempfile", "tomllib", "pickle", "uuid",
         "hashlib", "pathlib", "ctypes", "pyarrow", "dask", "ray", "extism_fast.scale.aio", "extism_fast.host.http",
-        "secrets", "random", "extism_fast.cli.batch_dist", "extism_fast.host.log_output")
+        "secrets", "random", "extism_fast.cli.batch_dist", "extism_fast.host.log_output",
+        "extism_fast.runtime.wasm_sections")
 
 _THIRD_PARTY_PREFIXES = ("attr.", "attrs.", "_cython_")
 _THIRD_PARTY = {"attr", "attrs", "cython_runtime"}

@@ -29,15 +29,20 @@ from extism_fast._moved import MOVED
 
 PACKAGE = REPO_ROOT / "extism_fast"
 
-#: Every module of the flat layout (git ls-files before the subpackages), as users imported them.
+#: Every module of the flat layout (git ls-files before the subpackages), as users imported them, but
+#: REMOVED's.
 FLAT_MODULES = [
     "extism_fast", "extism_fast.__main__", "extism_fast._files", "extism_fast._runtime", "extism_fast._urls",
     "extism_fast._version", "extism_fast._workers", "extism_fast.aio", "extism_fast.arrow", "extism_fast.cli",
     "extism_fast.cli_batch", "extism_fast.cli_batch_dist", "extism_fast.cli_options", "extism_fast.compile_cache",
     "extism_fast.dask", "extism_fast.debug_dumps", "extism_fast.errors", "extism_fast.extism",
     "extism_fast.functions", "extism_fast.http", "extism_fast.logs", "extism_fast.manifest", "extism_fast.pickling",
-    "extism_fast.pool", "extism_fast.ray", "extism_fast.wasm_sections",
+    "extism_fast.pool", "extism_fast.ray",
 ]
+#: Module paths no longer importable, old and new: extism_fast.wasm_sections read the memories a
+#: binary defines for the extension, which now reads them itself (kernel_c/wasm_sections.c), so that
+#: a first plugin loads no module for it.
+REMOVED = ["extism_fast.wasm_sections", "extism_fast.runtime.wasm_sections"]
 #: The public names the flat ``extism_fast/manifest.py`` defined (now a package of modules).
 FLAT_MANIFEST_NAMES = [
     "DEFAULT_MAX_VAR_BYTES", "DEFAULT_MAX_HTTP_RESPONSE_BYTES", "WASM_PAGE_SIZE", "URL_FETCH_TIMEOUT_S", "U32_MAX",
@@ -178,6 +183,13 @@ def test_every_module_path_of_the_flat_layout_imports(old):
         assert module.__name__ == old
     for name in getattr(module, "__all__", ()):
         assert hasattr(module, name), f"{old}.{name}"
+
+
+@pytest.mark.parametrize("removed", REMOVED)
+def test_a_removed_module_path_is_not_found(removed):
+    assert removed not in MOVED
+    with pytest.raises(ModuleNotFoundError, match=rf"^No module named '{re.escape(removed)}'$"):
+        importlib.import_module(removed)
 
 
 def test_old_paths_are_attributes_of_the_package_before_any_import_of_them():

@@ -26,6 +26,15 @@ cdef extern from "sha256.h" nogil:
     void sha256_digest(const uint8_t *data, size_t length, uint8_t *out)
 
 
+cdef extern from "wasm_sections.h" nogil:
+    ctypedef struct wasm_sections_memory:
+        uint64_t minimum_pages
+        unsigned page_log2
+    size_t WASM_SECTIONS_MALFORMED
+    size_t wasm_sections_defined_memories(const uint8_t *wasm, size_t length, wasm_sections_memory *out,
+                                          size_t capacity)
+
+
 cdef extern from "ticker.h" nogil:
     uint64_t ticker_now_ns()
 

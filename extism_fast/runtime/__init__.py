@@ -1,3 +1,2 @@
 """The pure-Python parts of the runtime the extension (``extism_fast._runtime``) calls: the compile
-cache, pickling CompiledPlugin, the memories a module defines (``wasm_sections``) and the dumps a
-failed call leaves (``debug_dumps``)."""
+cache, pickling CompiledPlugin and the dumps a failed call leaves (``debug_dumps``)."""

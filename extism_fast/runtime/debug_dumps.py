@@ -51,7 +51,6 @@ def _vec(items: List[bytes]) -> bytes:
 def coredump(memories: List[bytes], process: str = "extism") -> bytes:
     """A core dump module (tool-conventions Coredump.md) of one instance with these memories."""
     from extism_fast.manifest.limits import WASM_MAGIC, WASM_PAGE_SIZE
-    from extism_fast.runtime.wasm_sections import MEMORY_SECTION
 
     memory_indices = [_uleb(i) for i in range(len(memories))]
     sections = [
@@ -59,8 +58,8 @@ def coredump(memories: List[bytes], process: str = "extism") -> bytes:
         _custom("coremodules", _vec([b"\x00" + _name("main")])),
         _custom("coreinstances", _vec([b"\x00" + _uleb(0) + _vec(memory_indices) + _vec([])])),
         _custom("corestack", b"\x00" + _name("main") + _vec([])),
-        # memory: limits {min} (flag 0x00), min = the pages each memory had at the trap
-        _section(MEMORY_SECTION,
+        # memory (section 5): limits {min} (flag 0x00), min = the pages each memory had at the trap
+        _section(5,
                  _vec([b"\x00" + _uleb((len(m) + WASM_PAGE_SIZE - 1) // WASM_PAGE_SIZE) for m in memories])),
         # data: one active segment per memory at offset 0 (flag 2: explicit memory index)
         _section(11, _vec([b"\x02" + _uleb(i) + b"\x41\x00\x0b" + _uleb(len(m)) + m
