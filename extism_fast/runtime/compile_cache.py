@@ -58,8 +58,6 @@ and eviction never fails a plugin's creation (a file another process deleted fir
 other problem is logged).
 """
 
-from __future__ import annotations
-
 import os
 import stat
 import sys
@@ -116,7 +114,7 @@ _extension_sha256 = None  # use_sha256's
 _TOUCH_INTERVAL_NS = 3600 * 10**9
 
 
-def use_sha256(digest: Callable[[bytes | memoryview], bytes]) -> None:
+def use_sha256(digest: "Callable[[bytes | memoryview], bytes]") -> None:
     """Hash small inputs with ``digest`` from now on: the extension's, handed over with the first
     plugin (runtime/ does not import the extension)."""
     global _extension_sha256
@@ -320,7 +318,7 @@ class CompileCache:
         self._parent: CompileCache | None = None  # engine_cache's: the cache it is inside
 
     @property
-    def directory(self) -> Path:
+    def directory(self) -> "Path":
         """The cache's directory, as a Path (a str inside: pathlib is not loaded for it)."""
         from pathlib import Path
 
@@ -367,7 +365,7 @@ class CompileCache:
     def _path(self, key: EntryKey) -> str:
         return self._file(f"{key}.cwasm")
 
-    def engine_cache(self) -> CompileCache:
+    def engine_cache(self) -> "CompileCache":
         """The cache of the runtime's own module, the kernel accessor (one ~15 KB entry per engine
         setting, so a warm process start compiles nothing): the subdirectory ``engine``, apart from
         the plugins' entries and their cap, used while this directory is trusted."""
@@ -611,7 +609,7 @@ def _official_cache_config() -> tuple[bool, str | None]:
     return enabled, directory
 
 
-def default_directory() -> Path:
+def default_directory() -> "Path":
     """``$EXTISM_FAST_CACHE_DIR``, else the ``directory`` of ``$EXTISM_CACHE_CONFIG``'s file, else
     ``$XDG_CACHE_HOME/extism_fast``, else ``~/.cache/extism_fast``."""
     from pathlib import Path

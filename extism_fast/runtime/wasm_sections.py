@@ -9,8 +9,6 @@ before this runs (or is the same bytes as a cache entry that was), so a malforme
 expected here, and is answered with ``None`` (nothing known) rather than a guess.
 """
 
-from __future__ import annotations
-
 from extism_fast.manifest.limits import WASM_MAGIC, WASM_PAGE_SIZE
 
 TYPE_CHECKING = False  # typing is not imported at run time (cold start: tests/test_cold_start.py)
@@ -42,7 +40,7 @@ def _leb(data: bytes, offset: int) -> tuple[int, int]:
             return value, offset
 
 
-def _memory_section(wasm: bytes) -> Optional[tuple[int, int]]:
+def _memory_section(wasm: bytes) -> "Optional[tuple[int, int]]":
     """(start, end) of the memory section's contents, or None when the module has none."""
     if wasm[:4] != WASM_MAGIC or len(wasm) < 8:
         raise _Malformed
@@ -58,7 +56,7 @@ def _memory_section(wasm: bytes) -> Optional[tuple[int, int]]:
     return None
 
 
-def defined_memory_sizes(wasm: bytes) -> Optional[list[int]]:
+def defined_memory_sizes(wasm: bytes) -> "Optional[list[int]]":
     """The minimum size in bytes of each memory the module defines, in order; None when the
     binary cannot be read. A size is not bounded (a memory64 minimum of 2^48 pages is 2^64 bytes):
     the caller range-checks it. Limits flags (the threads, memory64 and custom-page-sizes
