@@ -31,7 +31,8 @@ IMPORT = {
     "extism_fast.host", "extism_fast.host.logs", "extism_fast.host.registry",
 }
 #: What a first ``Plugin(bytes).call`` adds: the plain plugin (manifest/plain.py, not the manifest
-#: classes: no attrs) and the compile cache, which hashes its small inputs with the extension's
+#: classes: no attrs) and the compile cache (a warm hit reads only: runtime/compile_cache_store.py,
+#: its writes, loads with a miss), which hashes its small inputs with the extension's
 #: sha256 (no module: neither hashlib's OpenSSL nor CPython's own) and needs no pathlib; its tuples
 #: are runtime/records.py's (no collections.namedtuple).
 FIRST_CALL = IMPORT | {
@@ -65,7 +66,7 @@ HELP = IMPORT | _COMMAND | {"extism_fast.cli.helptext"}
 #: ``extism-fast call``: the command's modules and a first call.
 CALL = FIRST_CALL | _COMMAND | {
     # writes the .id record of the plugin file once it is 2 s old (whichever run that is)
-    "extism_fast._files",
+    "extism_fast._files", "extism_fast.runtime.compile_cache_store",
 }
 #: The argparse parser and what only it loads: never on the path of ``--help`` or a plain ``call``.
 PARSER = ("argparse", "gettext", "locale", "textwrap", "extism_fast.cli.parser", "extism_fast.cli.arguments")
