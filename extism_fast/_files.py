@@ -7,8 +7,6 @@ full, file-size limit, an error or Ctrl-C part-way) leaves the target as it was,
 is removed or kept under another name that says it is partial.
 """
 
-from __future__ import annotations
-
 import contextlib
 import os
 from collections.abc import Callable, Iterator

@@ -7,8 +7,6 @@ monkeypatching and pickles that name an old path (``extism_fast.functions.Functi
 paths only (tests/test_layout.py checks both).
 """
 
-from __future__ import annotations
-
 import sys
 
 TYPE_CHECKING = False
@@ -52,14 +50,14 @@ class _OldPaths:
     def create_module(self, spec: ModuleSpec) -> None:
         return None  # a placeholder module, replaced by exec_module
 
-    def exec_module(self, module: ModuleType) -> None:
+    def exec_module(self, module: "ModuleType") -> None:
         # The placeholder goes first: an import of the old path while the new module loads (its
         # package importing it) must load the new module too, not find an empty module.
         del sys.modules[module.__name__]
         sys.modules[module.__name__] = _import(MOVED[module.__name__])
 
 
-def _import(name: str) -> ModuleType:
+def _import(name: str) -> "ModuleType":
     """importlib.import_module(name) of an absolute name, without importing importlib (and warnings):
     ~0.5 ms of every import of the package."""
     __import__(name)
@@ -72,7 +70,7 @@ def install() -> None:
         sys.meta_path.insert(0, _OldPaths())
 
 
-def attribute(package: str, name: str) -> ModuleType:
+def attribute(package: str, name: str) -> "ModuleType":
     """``extism_fast.<name>`` for an old module path not imported yet (the package's __getattr__)."""
     old = f"{package}.{name}"
     if old not in MOVED:

@@ -2,8 +2,6 @@
 ``extism_version()`` answers EXTISM_RUNTIME_VERSION, the compile cache keys on ``__version__``, and
 ``extism-fast --version`` prints :func:`versions`."""
 
-from __future__ import annotations
-
 #: extism_fast's own version.
 __version__ = "0.1.0"
 

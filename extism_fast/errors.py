@@ -4,8 +4,6 @@ Every failure the SDK reports is an :class:`Error`; the subclasses let callers t
 without parsing messages. Messages always name the problem (field, import, limit, export).
 """
 
-from __future__ import annotations
-
 import builtins
 
 TYPE_CHECKING = False  # typing is not imported at run time (cold start: tests/test_cold_start.py)
@@ -106,14 +104,14 @@ class InputTypeError(Error, builtins.TypeError):
     The message names the item; ``input_index`` is its index in the inputs. Also a builtin
     :class:`TypeError`, as a bad argument is."""
 
-    input_index: Optional[int] = None
+    input_index: "Optional[int]" = None
 
 
 #: At most this many callable exports are listed in a FunctionNotFoundError.
 _LISTED_EXPORTS = 20
 
 
-def function_not_found(name: str, callable_names: Sequence[str]) -> FunctionNotFoundError:
+def function_not_found(name: str, callable_names: "Sequence[str]") -> FunctionNotFoundError:
     """The FunctionNotFoundError of a call to ``name``: the closest of ``callable_names`` (the
     plugin's callable exports) and the list of them, on one line. Built only on the error path."""
     import difflib
@@ -128,7 +126,7 @@ def function_not_found(name: str, callable_names: Sequence[str]) -> FunctionNotF
     return FunctionNotFoundError(f"plugin has no function named '{name}'{hint}{exports}")
 
 
-def input_type_error(index: int, item: Any, name: Optional[str] = None) -> InputTypeError:
+def input_type_error(index: int, item: "Any", name: "Optional[str]" = None) -> InputTypeError:
     """The InputTypeError of ``item``, the input at ``index``, named ``name`` (default ``input
     INDEX``)."""
     what = "missing (None/NA)" if item is None else f"of type {type(item).__name__}"
@@ -137,7 +135,7 @@ def input_type_error(index: int, item: Any, name: Optional[str] = None) -> Input
     return error
 
 
-def reindexed(error: InputTypeError, offset: int, items: Sequence[Any]) -> InputTypeError:
+def reindexed(error: InputTypeError, offset: int, items: "Sequence[Any]") -> InputTypeError:
     """``error``, raised for ``items`` (a piece of the inputs starting at index ``offset``), as
     the error of the whole inputs."""
     if error.input_index is None or not offset:
@@ -145,7 +143,7 @@ def reindexed(error: InputTypeError, offset: int, items: Sequence[Any]) -> Input
     return input_type_error(offset + error.input_index, items[error.input_index])
 
 
-def checked_input(item: Any, index: int) -> Any:
+def checked_input(item: "Any", index: int) -> "Any":
     """``item`` when a call takes it (str or bytes-like), else its InputTypeError."""
     if not isinstance(item, (bytes, str)):
         try:

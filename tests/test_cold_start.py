@@ -18,8 +18,7 @@ import pytest
 from conftest import COUNT, REPO_ROOT, leb128
 
 #: What ``import extism_fast`` loads (beyond what ``python -S`` starts with): the extension, and
-#: the modules its module-level code needs: os (with _collections_abc), __future__ (``from __future__
-#: import annotations`` imports it). No typing, types, attrs (the manifest classes), logging, threading,
+#: the modules its module-level code needs: os (with _collections_abc). No __future__ (NOT_COLD), typing, types, attrs (the manifest classes), logging, threading,
 #: weakref or importlib, nor collections (the extension uses no typed memoryview, whose Cython code
 #: imports collections.abc), nor host/functions.py and enum (ValType): the host function names load
 #: when first used (the package's ``_LAZY``), the extension binds them with the first host function
@@ -27,12 +26,13 @@ from conftest import COUNT, REPO_ROOT, leb128
 #: loaded when first read), pickling, the debug dumps (after a failed call with EXTISM_MEMDUMP or
 #: EXTISM_COREDUMP set), runtime/ (with the first plugin).
 IMPORT = {
-    "__future__", "_collections_abc", "_stat", "genericpath", "os", "os.path", "posixpath", "stat",
+    "_collections_abc", "_stat", "genericpath", "os", "os.path", "posixpath", "stat",
     "extism_fast", "extism_fast._moved", "extism_fast._runtime", "extism_fast._version", "extism_fast.errors",
     "extism_fast.host", "extism_fast.host.logs", "extism_fast.host.registry",
 }
 #: What a first ``Plugin(bytes).call`` adds: the plain plugin (manifest/plain.py, not the manifest
-#: classes: no attrs) and the compile cache, which hashes its small inputs with the extension's
+#: classes: no attrs) and the compile cache (a warm hit reads only: runtime/compile_cache_store.py,
+#: its writes, loads with a miss), which hashes its small inputs with the extension's
 #: sha256 (no module: neither hashlib's OpenSSL nor CPython's own) and needs no pathlib; its tuples
 #: are runtime/records.py's (no collections.namedtuple). The memories a module defines are read by the
 #: extension (kernel_c/wasm_sections.c): LAZY names the module that read them in Python (removed), so
@@ -47,12 +47,14 @@ FIRST_CALL = IMPORT | {
 #: is given or ``CompiledPlugin.manifest`` is read).
 NOT_FOR_PLAIN = ("attr", "attrs", "extism_fast.manifest.schema", "extism_fast.manifest.sources")
 #: Never loaded by the import nor a first call of a plain plugin: typing and re (~10 ms of a fresh
-#: process with what they import), enum (~2 ms: ValType) and functools. Annotations stay strings
-#: (``from __future__ import annotations``, typing's names imported under ``if TYPE_CHECKING:``);
+#: process with what they import), enum (~2 ms: ValType) and functools; nor __future__ (~0.15 ms):
+#: the modules on these paths do not use ``from __future__ import annotations`` (docs/ARCHITECTURE.md,
+#: "Cold start"), their annotations that name typing's names (imported under ``if TYPE_CHECKING:``)
+#: or a class not yet defined are strings;
 #: typing loads with the first host function whose signature is inferred from its annotations, enum
 #: with host/functions.py; collections is not needed (runtime/records.py makes the option tuples,
 #: and the extension has no typed memoryview, whose Cython code imports collections.abc).
-NOT_COLD = ("typing", "re", "enum", "functools", "collections")
+NOT_COLD = ("typing", "re", "enum", "functools", "collections", "__future__")
 #: What the command adds for ``--help`` and a plain ``call``: its own modules, parsing both without
 #: argparse (cli/fastpath.py, cli/helptext.py), which with what it imports (re; enum; gettext, which
 #: translates its messages, with locale) costs ~10 ms: a command line the fast path does not parse
@@ -66,7 +68,7 @@ HELP = IMPORT | _COMMAND | {"extism_fast.cli.helptext"}
 #: ``extism-fast call``: the command's modules and a first call.
 CALL = FIRST_CALL | _COMMAND | {
     # writes the .id record of the plugin file once it is 2 s old (whichever run that is)
-    "extism_fast._files",
+    "extism_fast._files", "extism_fast.runtime.compile_cache_store",
 }
 #: The argparse parser and what only it loads: never on the path of ``--help`` or a plain ``call``.
 PARSER = ("argparse", "gettext", "locale", "textwrap", "extism_fast.cli.parser", "extism_fast.cli.arguments")

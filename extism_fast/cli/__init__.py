@@ -30,8 +30,6 @@ without loading argparse (~10 ms of a fresh process) and gives ``call`` the same
 other command line, and every error, is argparse's.
 """
 
-from __future__ import annotations
-
 import os
 import sys
 import time
@@ -61,7 +59,7 @@ if TYPE_CHECKING:
     from extism_fast.cli.parser import build_parser
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> "Any":
     """``build_parser``, the argparse parser (:mod:`extism_fast.cli.parser`), loaded when first
     named: the command lines main() parses without it do not load argparse."""
     if name == "build_parser":
@@ -71,7 +69,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _read_input(args: argparse.Namespace) -> bytes:
+def _read_input(args: "argparse.Namespace") -> bytes:
     if args.input is not None:
         # surrogateescape: bytes that were not valid UTF-8 on the command line come back unchanged.
         return args.input.encode("utf-8", "surrogateescape")
@@ -89,7 +87,7 @@ def _read_input(args: argparse.Namespace) -> bytes:
         raise OSError(f"cannot read stdin: {exc}") from None
 
 
-def _call(args: argparse.Namespace) -> int:
+def _call(args: "argparse.Namespace") -> int:
     import extism_fast
 
     with plugin_logging(args.log_level):
@@ -105,14 +103,14 @@ def _call(args: argparse.Namespace) -> int:
             return fail(exc, EXIT_FAILURE)
 
 
-def _write_json(outcome: dict[str, Any]) -> None:
+def _write_json(outcome: "dict[str, Any]") -> None:
     import json  # --json only: not on the path of a plain `call` or --help
 
     sys.stdout.buffer.write(json.dumps(outcome).encode("ascii") + b"\n")
     sys.stdout.buffer.flush()
 
 
-def _json_output(output: bytes) -> dict[str, Any]:
+def _json_output(output: bytes) -> "dict[str, Any]":
     """A successful call's ``--json`` object (the output as text, or base64 when not UTF-8)."""
     try:
         return {"output": output.decode("utf-8"), "error": None}
@@ -122,7 +120,7 @@ def _json_output(output: bytes) -> dict[str, Any]:
         return {"output_base64": base64.b64encode(output).decode("ascii"), "error": None}
 
 
-def _call_loop(plugin, args: argparse.Namespace, data: bytes) -> None:
+def _call_loop(plugin, args: "argparse.Namespace", data: bytes) -> None:
     """Call ``args.loop`` times, writing each output as it comes (then a newline when looping,
     as the official CLI does); with ``--verbose`` report the rate on stderr."""
     out = sys.stdout.buffer
@@ -143,7 +141,7 @@ def _call_loop(plugin, args: argparse.Namespace, data: bytes) -> None:
         sys.stderr.flush()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: "Sequence[str] | None" = None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if show_top_help(argv):

@@ -14,8 +14,6 @@ attributes and values of argparse's Namespace for the same command line, the def
 option included (tests/test_cli_fastpath.py compares them, and each option here with the parser's).
 """
 
-from __future__ import annotations
-
 import sys
 import types
 
@@ -46,7 +44,7 @@ _APPEND = "append"
 
 #: ``call``'s options in the parser's order: (option strings, action, type (None: the text itself),
 #: default). The attribute is named after the last (long) option string, as argparse names it.
-CALL_OPTIONS: tuple[tuple[tuple[str, ...], str, Callable[[str], Any] | None, Any], ...] = (
+CALL_OPTIONS: "tuple[tuple[tuple[str, ...], str, Callable[[str], Any] | None, Any], ...]" = (
     (("-i", "--input"), _STORE, None, None),
     (("-f", "--input-file"), _STORE, None, None),
     (("--stdin",), _FLAG, None, False),
@@ -78,7 +76,7 @@ POSITIONALS = ("plugin", "function")
 TOP_FLAGS = ("-v", "--verbose")
 
 
-def dest(flags: Sequence[str]) -> str:
+def dest(flags: "Sequence[str]") -> str:
     """The attribute argparse names after an option's strings (its first long one)."""
     long = next((flag for flag in flags if flag.startswith("--")), flags[0])
     return long.lstrip("-").replace("-", "_")
@@ -88,7 +86,7 @@ _BY_FLAG = {flag: (dest(flags), action, convert)
             for flags, action, convert, _ in CALL_OPTIONS for flag in flags}
 
 
-def defaults() -> dict[str, Any]:
+def defaults() -> "dict[str, Any]":
     """argparse's Namespace of ``call`` before any argument, in its order: the top level's options,
     the command, then ``call``'s positionals and options."""
     values: dict[str, Any] = {"verbose": False}
@@ -101,7 +99,7 @@ def defaults() -> dict[str, Any]:
     return values
 
 
-def show_top_help(argv: Sequence[str]) -> bool:
+def show_top_help(argv: "Sequence[str]") -> bool:
     """Print the top-level help when ``argv`` asks for it alone and
     :func:`~extism_fast.cli.helptext.top_help` can make it (True); else False, for argparse."""
     if list(argv) not in (["-h"], ["--help"]):
@@ -118,7 +116,7 @@ def show_top_help(argv: Sequence[str]) -> bool:
     return True
 
 
-def parse_call(argv: Sequence[str]) -> types.SimpleNamespace | None:
+def parse_call(argv: "Sequence[str]") -> types.SimpleNamespace | None:
     """argparse's Namespace for ``argv`` when it is a ``call`` this module parses (see the module
     docstring), else None."""
     argv = list(argv)
@@ -143,7 +141,7 @@ def _is_value(arg: str) -> bool:
     return not arg.startswith("-") or arg == "-"
 
 
-def _call_arguments(args: list[str], values: dict[str, Any]) -> set[str] | None:
+def _call_arguments(args: list[str], values: "dict[str, Any]") -> set[str] | None:
     """Store ``call``'s arguments ``args`` into ``values``; the options given, or None when argparse
     must parse them."""
     given: set[str] = set()

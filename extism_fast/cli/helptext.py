@@ -10,8 +10,6 @@ others, or when a gettext catalog could translate argparse's own words, :func:`t
 None and the caller prints argparse's help.
 """
 
-from __future__ import annotations
-
 import os
 import sys
 

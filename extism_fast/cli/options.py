@@ -7,8 +7,6 @@ this module, which imports none of them (tests/test_layout.py checks there is no
 nor argparse or re: a ``call`` parsed without argparse (:mod:`extism_fast.cli.fastpath`) loads it.
 """
 
-from __future__ import annotations
-
 import os
 import sys
 import types
@@ -72,7 +70,7 @@ def first_line(message: str) -> str:
 _MANIFEST_MODULE_HINT = r"add it to the manifest's wasm list with name='([^'\\]*)'$"
 
 
-def error_text(message: Any) -> str:
+def error_text(message: "Any") -> str:
     """``message`` as the command line words it: runtime messages speak of the Python API, this
     names the flag instead (--wasi, --link)."""
     text = str(message).replace("pass wasi=True", "pass --wasi")
@@ -81,7 +79,7 @@ def error_text(message: Any) -> str:
     return re.sub(_MANIFEST_MODULE_HINT, r"link it with --link \1=PATH", text, flags=re.MULTILINE)
 
 
-def fail(message: Any, status: int) -> int:
+def fail(message: "Any", status: int) -> int:
     """Print ``extism-fast: error: <first line of message>`` to stderr; return ``status``."""
     text = first_line(error_text(message))
     sys.stderr.write(f"{PROG}: error: {text}\n")
@@ -89,7 +87,7 @@ def fail(message: Any, status: int) -> int:
     return status
 
 
-def open_file(path: str, mode: str, **kwargs: Any) -> IO[Any]:
+def open_file(path: str, mode: str, **kwargs: "Any") -> "IO[Any]":
     """``open(path, mode, **kwargs)``; a failure is an OSError naming the file and the reason."""
     try:
         return open(path, mode, **kwargs)
@@ -161,7 +159,7 @@ def _shown(text: str) -> str:
     return repr(text) if len(text) <= 40 else repr(text[:40]) + "..."
 
 
-def int_in_range(what: str, minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+def int_in_range(what: str, minimum: int, maximum: int | None = None) -> "Callable[[str], int]":
     """An argparse type: a decimal integer >= minimum (0 or 1) and <= maximum, named ``what`` in
     its errors."""
     def parse(text: str) -> int:
@@ -180,17 +178,17 @@ def int_in_range(what: str, minimum: int, maximum: int | None = None) -> Callabl
     return parse
 
 
-def positive_int(what: str, maximum: int | None = None) -> Callable[[str], int]:
+def positive_int(what: str, maximum: int | None = None) -> "Callable[[str], int]":
     """An argparse type: an integer in ``1..maximum``."""
     return int_in_range(what, 1, maximum)
 
 
-def non_negative_int(what: str, maximum: int | None = None) -> Callable[[str], int]:
+def non_negative_int(what: str, maximum: int | None = None) -> "Callable[[str], int]":
     """An argparse type: an integer in ``0..maximum``."""
     return int_in_range(what, 0, maximum)
 
 
-def _json_kind(value: Any) -> str:
+def _json_kind(value: "Any") -> str:
     """What a decoded JSON value is, for a message that must not show it."""
     return {list: "an array", dict: "an object", str: "a string", bool: "a boolean",
             type(None): "null"}.get(type(value), "a number")
@@ -268,7 +266,7 @@ http_response_max = non_negative_int("--http-response-max", U64_MAX)
 fuel = positive_int("--fuel", U64_MAX)
 
 
-def plugin_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+def plugin_kwargs(args: "argparse.Namespace") -> "dict[str, Any]":
     """The keyword arguments of :class:`~extism_fast.Plugin` the plugin options describe."""
     return {"wasi": args.wasi, "fuel": args.fuel, "strict": args.strict or None,
             "http_response_headers": args.enable_http_response_headers}
@@ -338,7 +336,7 @@ def _check_plugin_file(path: str) -> None:
         raise ManifestError(f"{path!r} is a directory, not a plugin file")
 
 
-def _memory_changes(args: argparse.Namespace) -> dict[str, int]:
+def _memory_changes(args: "argparse.Namespace") -> dict[str, int]:
     """The ``memory`` fields the options set (the official CLI's --memory-max 0 sets none)."""
     changes = {}
     if args.max_pages is not None:
@@ -352,7 +350,7 @@ def _memory_changes(args: argparse.Namespace) -> dict[str, int]:
     return changes
 
 
-def _option_changes(args: argparse.Namespace, manifest: Any) -> dict[str, Any]:
+def _option_changes(args: "argparse.Namespace", manifest: "Any") -> "dict[str, Any]":
     """The manifest fields the options set, merged over ``manifest``'s."""
     changes: dict[str, Any] = {}
     if args.config or args.set_config:
@@ -379,7 +377,7 @@ def _option_changes(args: argparse.Namespace, manifest: Any) -> dict[str, Any]:
 _MODULE_FILE_FIELDS = types.SimpleNamespace(config={}, allowed_paths=None, allowed_hosts=None, memory=None)
 
 
-def build_manifest(args: argparse.Namespace):
+def build_manifest(args: "argparse.Namespace"):
     """The :class:`~extism_fast.Manifest` the plugin options describe."""
     import attrs
 
@@ -406,7 +404,7 @@ def build_manifest(args: argparse.Namespace):
     return attrs.evolve(manifest, **changes) if changes else manifest
 
 
-def _module_path(args: argparse.Namespace) -> str | None:
+def _module_path(args: "argparse.Namespace") -> str | None:
     """PLUGIN's absolute path when :class:`~extism_fast.Plugin` can be given the path itself for
     the manifest :func:`build_manifest` makes: a module file with no --manifest, --link or option
     that changes the manifest, which Plugin() reads as a module; else None."""
@@ -422,7 +420,7 @@ def _module_path(args: argparse.Namespace) -> str | None:
     return None if plain is None else plain.path
 
 
-def new_plugin(args: argparse.Namespace):
+def new_plugin(args: "argparse.Namespace"):
     """The :class:`~extism_fast.Plugin` the plugin options describe (``call``'s). A module file
     that no option changes is given as its path, so that Plugin() need not load the manifest
     classes (attrs: several ms of a cold `extism-fast call`); a manifest file with another name,

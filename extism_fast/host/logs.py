@@ -20,8 +20,6 @@ This module is the one table of log levels (names, Python levels, ABI levels) th
 package uses.
 """
 
-from __future__ import annotations
-
 import _thread  # its locks are threading's: threading itself costs ~1 ms of the package's import
 import sys
 
@@ -70,14 +68,14 @@ ABI_LEVEL_OFF = 2**31 - 1
 # when its target is a prefix of it (as tracing's EnvFilter matches targets).
 _PLUGIN_TARGET = "extism::pdk"
 
-_logger: Optional[logging.Logger] = None
+_logger: "Optional[logging.Logger]" = None
 _setup_lock = _thread.allocate_lock()
 
 _LEVEL_NAMES = {TRACE: "TRACE", _DEBUG: "DEBUG", _INFO: "INFO", _WARNING: "WARN", _ERROR: "ERROR",
                 _CRITICAL: "ERROR"}
 
 
-def get_logger() -> logging.Logger:
+def get_logger() -> "logging.Logger":
     """The ``extism_fast`` logger, set up at its first use (logging is imported then): TRACE
     registered as a level name, and a NullHandler, as a library's logger is: silent until the
     application configures logging (no "lastResort" output)."""
@@ -100,11 +98,11 @@ class LazyLogger:
 
     __slots__ = ()
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> "Any":
         return getattr(get_logger(), name)
 
 
-def _has_output(logger: logging.Logger) -> bool:
+def _has_output(logger: "logging.Logger") -> bool:
     """Whether a record of ``logger`` reaches a handler that outputs it (NullHandlers do not)."""
     import logging
 
@@ -118,7 +116,7 @@ def _has_output(logger: logging.Logger) -> bool:
     return False
 
 
-def plugin_log_level(logger: Optional[logging.Logger] = None) -> int:
+def plugin_log_level(logger: "Optional[logging.Logger]" = None) -> int:
     """What ``get_log_level`` answers: the lowest ABI level (0 trace .. 4 error) the plugin's
     logger (``Plugin(logger=...)``, else ``extism_fast``) passes on, or :data:`ABI_LEVEL_OFF`
     when it passes nothing on or no handler would output the record (logging not configured)."""
@@ -130,7 +128,7 @@ def plugin_log_level(logger: Optional[logging.Logger] = None) -> int:
     return ABI_LEVEL_OFF
 
 
-def _level_of(name: str) -> Optional[int]:
+def _level_of(name: str) -> "Optional[int]":
     name = name.lower()
     return LOG_LEVELS.get(name, _NUMERIC_LEVELS.get(name))
 
@@ -142,7 +140,7 @@ def _bad_directive(directive: str, why: str) -> ValueError:
     )
 
 
-def parse_log_filter(spec: Optional[str]) -> int:
+def parse_log_filter(spec: "Optional[str]") -> int:
     """The ``extism_fast`` logger's level for an official log filter string.
 
     The syntax is the official runtime's (tracing's ``EnvFilter``): comma-separated directives,
@@ -193,10 +191,10 @@ def parse_log_filter(spec: Optional[str]) -> int:
 
 
 _lock = _thread.allocate_lock()
-_installed: Optional[logging.Handler] = None
+_installed: "Optional[logging.Handler]" = None
 
 
-def _install(handler: logging.Handler, level: int) -> None:
+def _install(handler: "logging.Handler", level: int) -> None:
     from extism_fast.host.log_output import Formatter
 
     global _installed
@@ -212,7 +210,7 @@ def _install(handler: logging.Handler, level: int) -> None:
         previous.close()
 
 
-def set_log_file(file: str, level: Optional[str] = "error") -> None:
+def set_log_file(file: str, level: "Optional[str]" = "error") -> None:
     """Write the ``extism_fast`` log to ``file`` at ``level`` and above (global setting).
 
     :param file: a file path (appended to), or ``"stdout"`` / ``"stderr"``.
@@ -241,7 +239,7 @@ def set_log_file(file: str, level: Optional[str] = "error") -> None:
 class CustomLogger:
     """Returned by :func:`set_log_custom`: buffers log lines until :meth:`drain`."""
 
-    def __init__(self, f: Callable[[str], object]) -> None:
+    def __init__(self, f: "Callable[[str], object]") -> None:
         import collections  # not with the package: ~2 ms of a fresh process (tests/test_cold_start.py)
 
         from extism_fast.host.log_output import BufferHandler
@@ -252,7 +250,7 @@ class CustomLogger:
         self.handler: logging.Handler = BufferHandler(self._buffer, self._buffer_lock)
         self.set_callback(f)
 
-    def set_callback(self, f: Callable[[str], object]) -> None:
+    def set_callback(self, f: "Callable[[str], object]") -> None:
         """Replace the callback that :meth:`drain` calls with each line."""
         if not callable(f):
             raise TypeError(f"log callback must be callable, got {f!r}")
@@ -277,7 +275,7 @@ class CustomLogger:
             pass
 
 
-def set_log_custom(f: Callable[[str], object], level: Optional[str] = "error") -> CustomLogger:
+def set_log_custom(f: "Callable[[str], object]", level: "Optional[str]" = "error") -> CustomLogger:
     """Buffer the ``extism_fast`` log at ``level`` and above (global setting).
 
     :param f: called by ``drain()`` with each log line (a str ending in a newline, as in the

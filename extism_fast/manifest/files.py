@@ -2,8 +2,6 @@
 which the compile cache finds the module's hash without hashing it (runtime/compile_cache.py).
 Dependency-free: the plain plugin (manifest/plain.py) and the manifest classes both read files here."""
 
-from __future__ import annotations
-
 import os
 
 from extism_fast.errors import ManifestError

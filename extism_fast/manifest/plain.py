@@ -10,8 +10,6 @@ that would fail (a missing file, bad text), is left to coerce_source, so every m
 Also here, for both: telling a module from a manifest (:func:`looks_like_wat`, :func:`file_is_manifest`).
 """
 
-from __future__ import annotations
-
 import os
 
 from extism_fast.manifest.files import read_module_file

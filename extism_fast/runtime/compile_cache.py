@@ -56,9 +56,11 @@ payload counts, and goes, too). Recency is an entry's mtime, set when it is writ
 each hit, so processes sharing the directory share it too; the entry just written is never deleted,
 and eviction never fails a plugin's creation (a file another process deleted first is skipped, any
 other problem is logged).
-"""
 
-from __future__ import annotations
+The file system's side of writing (a file replaced atomically, an entry's recency, eviction,
+deletion) is runtime/compile_cache_store.py's, loaded with a process's first write: a warm hit
+only reads.
+"""
 
 import os
 import stat
@@ -74,6 +76,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections import namedtuple as record
     from pathlib import Path
+    from types import ModuleType
     from typing import Callable
 else:
     from extism_fast.runtime.records import record
@@ -116,7 +119,7 @@ _extension_sha256 = None  # use_sha256's
 _TOUCH_INTERVAL_NS = 3600 * 10**9
 
 
-def use_sha256(digest: Callable[[bytes | memoryview], bytes]) -> None:
+def use_sha256(digest: "Callable[[bytes | memoryview], bytes]") -> None:
     """Hash small inputs with ``digest`` from now on: the extension's, handed over with the first
     plugin (runtime/ does not import the extension)."""
     global _extension_sha256
@@ -320,7 +323,7 @@ class CompileCache:
         self._parent: CompileCache | None = None  # engine_cache's: the cache it is inside
 
     @property
-    def directory(self) -> Path:
+    def directory(self) -> "Path":
         """The cache's directory, as a Path (a str inside: pathlib is not loaded for it)."""
         from pathlib import Path
 
@@ -367,7 +370,7 @@ class CompileCache:
     def _path(self, key: EntryKey) -> str:
         return self._file(f"{key}.cwasm")
 
-    def engine_cache(self) -> CompileCache:
+    def engine_cache(self) -> "CompileCache":
         """The cache of the runtime's own module, the kernel accessor (one ~15 KB entry per engine
         setting, so a warm process start compiles nothing): the subdirectory ``engine``, apart from
         the plugins' entries and their cap, used while this directory is trusted."""
@@ -435,7 +438,7 @@ class CompileCache:
         try:
             data = None if header[_HEADER:] == _identity(st) else self._check_whole(fd, st, header)
             if data is not None or time.time_ns() - st.st_mtime_ns >= _TOUCH_INTERVAL_NS:
-                st = self._touch(fd, st)
+                st = _writes().touch(fd, st)
                 self._write(self._seal_path(key), header[:_HEADER] + _identity(st))
             path = _fd_path(fd, st) if data is None and st.st_size >= MAP_MIN_BYTES else None
             if data is None and path is None:
@@ -483,16 +486,6 @@ class CompileCache:
             raise _Rejected("checksum mismatch")
         return data
 
-    @staticmethod
-    def _touch(fd: int, st: os.stat_result) -> os.stat_result:
-        """Mark the payload open at ``fd`` as just used (its mtime: the eviction order); its stat
-        after that."""
-        try:
-            os.utime(fd)
-            return os.fstat(fd)
-        except OSError:
-            return st  # a read-only cache: it is only older than it should be
-
     def store(self, key: EntryKey, payload: bytes) -> None:
         """Write an entry (its payload, then its header and seal), each file atomically; a cache
         that cannot be written is skipped (logged), and an untrusted one is not written."""
@@ -511,76 +504,26 @@ class CompileCache:
     def _write(self, path: str, blob: bytes) -> tuple[int, int] | None:
         """Write the file ``path`` of the directory atomically: the (device, inode) of the file
         written, or None when the cache cannot be written (logged) or is not trusted."""
-        from extism_fast._files import replaced_on_success
-
-        try:
-            if self._parent is not None:  # created private too, not by makedirs' parents
-                os.makedirs(self._parent._directory, mode=0o700, exist_ok=True)
-            os.makedirs(self._directory, mode=0o700, exist_ok=True)
-            if not self.trusted():
-                return None
-            # A write that fails (disk full, file-size limit) leaves no temporary file behind.
-            with replaced_on_success(path, file_mode=0o600) as f:
-                f.write(blob)
-                st = os.fstat(f.fileno())
-        except OSError as exc:
-            logger.debug("extism_fast: cannot write the compile cache in %s: %s", self._directory, exc)
-            return None
-        return st.st_dev, st.st_ino
-
-    def _entries(self) -> list[tuple[int, int, str]]:
-        """(mtime, size, key) of each entry: its regular ``.cwasm`` and ``.seal`` files, either of
-        which may be missing (not the ``.id`` records or others' temporary files); the size is both
-        files', the mtime the payload's (the seal's when it has none). A file that vanishes while
-        listed is left out."""
-        found: dict[str, list[int]] = {}
-        with os.scandir(self._directory) as it:
-            for entry in it:
-                key, _, suffix = entry.name.rpartition(".")
-                if suffix not in ("cwasm", "seal") or not key or key.startswith("."):
-                    continue
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except FileNotFoundError:
-                    continue  # another process evicted it
-                if stat.S_ISREG(st.st_mode):
-                    mtime_size = found.setdefault(key, [st.st_mtime_ns, 0])
-                    if suffix == "cwasm":
-                        mtime_size[0] = st.st_mtime_ns
-                    mtime_size[1] += st.st_size
-        return [(mtime, size, key) for key, (mtime, size) in found.items()]
+        parent = self._parent._directory if self._parent is not None else None
+        return _writes().write(path, blob, self._directory, parent, self.trusted)
 
     def evict(self, keep: EntryKey | None = None) -> None:
         """Delete the least recently used entries, oldest first, until the entries add up to at
         most ``max_bytes`` (never ``keep``'s). Never raises: a failure is logged and leaves the
         cache larger than its cap until the next write."""
-        if not self.max_bytes:
-            return
-        try:
-            entries = self._entries()
-            total = sum(size for _, size, _ in entries)
-            kept = str(keep) if keep is not None else None
-            for _, size, key in sorted(entries):
-                if total <= self.max_bytes:
-                    break
-                if key == kept:
-                    continue
-                for gone in (f"{key}.cwasm", f"{key}.seal"):
-                    try:
-                        os.unlink(self._file(gone))
-                    except FileNotFoundError:
-                        pass  # another process evicted it first: it is gone all the same
-                total -= size
-        except Exception as exc:  # a cache problem must not fail a plugin's creation
-            logger.debug("extism_fast: cannot evict from the compile cache in %s: %s", self._directory, exc)
+        if self.max_bytes:
+            _writes().evict(self._directory, self.max_bytes, str(keep) if keep is not None else None)
 
     def discard(self, key: EntryKey) -> None:
         """Remove an entry and its seal (ignored when absent)."""
-        for path in (self._path(key), self._seal_path(key)):
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
+        _writes().discard((self._path(key), self._seal_path(key)))
+
+
+def _writes() -> "ModuleType":
+    """runtime/compile_cache_store.py, loaded with the first write (not by a warm hit)."""
+    from extism_fast.runtime import compile_cache_store
+
+    return compile_cache_store
 
 
 def _official_cache_config() -> tuple[bool, str | None]:
@@ -611,7 +554,7 @@ def _official_cache_config() -> tuple[bool, str | None]:
     return enabled, directory
 
 
-def default_directory() -> Path:
+def default_directory() -> "Path":
     """``$EXTISM_FAST_CACHE_DIR``, else the ``directory`` of ``$EXTISM_CACHE_CONFIG``'s file, else
     ``$XDG_CACHE_HOME/extism_fast``, else ``~/.cache/extism_fast``."""
     from pathlib import Path

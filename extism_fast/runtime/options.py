@@ -15,8 +15,6 @@ Every check of a Plugin / CompiledPlugin option is here (the manifest's own sche
 manifest/schema.py when it is parsed).
 """
 
-from __future__ import annotations
-
 import os
 
 from extism_fast.errors import ManifestError
@@ -105,7 +103,7 @@ _Declared = record("_Declared", [
 ])
 
 
-_DECLARED: Optional[_Declared] = None
+_DECLARED: "Optional[_Declared]" = None
 
 
 def _declared() -> _Declared:
@@ -126,10 +124,10 @@ def _declared() -> _Declared:
 if TYPE_CHECKING:  # module attributes made by __getattr__
     C_SETTINGS: tuple
     KEYWORD_SETTINGS: tuple
-    Settings: Any
+    Settings: "Any"
 
 
-def __getattr__(name: str) -> Any:  # PEP 562: the declarations, read when first asked for
+def __getattr__(name: str) -> "Any":  # PEP 562: the declarations, read when first asked for
     if name == "C_SETTINGS":  # every field of C's instance_settings in its order
         return _declared().c_settings
     if name == "KEYWORD_SETTINGS":
@@ -148,7 +146,7 @@ _Tables = record("_Tables", [
 ])
 
 
-_TABLES: Optional[_Tables] = None
+_TABLES: "Optional[_Tables]" = None
 
 
 def settings_tables() -> _Tables:
@@ -161,7 +159,7 @@ def settings_tables() -> _Tables:
         from extism_fast.runtime.built_settings import PLAIN_SETTINGS as plain, SETTINGS_FIELDS as fields
 
         # A record whose fields type checkers cannot know: Any to them.
-        settings: Any = record("Settings", [name for name, _ in fields])  # type: ignore[misc]
+        settings: "Any" = record("Settings", [name for name, _ in fields])  # type: ignore[misc]
         _TABLES = _Tables(settings, fields, plain,
                           {name: i for i, (name, _) in enumerate(fields) if plain[i] is None})
     return _TABLES
@@ -192,7 +190,7 @@ class PluginOptions(_PluginOptionsFields):
 
     __slots__ = ()  # a tuple, as its base: no instance dict
 
-    def with_config(self, manifest: Manifest) -> "PluginOptions":
+    def with_config(self, manifest: "Manifest") -> "PluginOptions":
         """These options for ``manifest``, which differs from theirs in its config only (Plugin's
         ``config`` merged in): Plugin(compiled, config=...) resolves nothing else again."""
         config = tuple((key.encode(), value.encode()) for key, value in manifest.config.items())
@@ -214,7 +212,7 @@ _PACKED = PluginOptions._fields.index("packed")
 # ---------------------------------------------------------------------------------------------
 
 
-def resolve_interruptible(manifest: Manifest | PlainSource, interruptible: Any) -> bool:
+def resolve_interruptible(manifest: "Manifest | PlainSource", interruptible: "Any") -> bool:
     """Whether a plugin gets epoch interruption: yes unless asked not to (as the official runtime,
     whose calls can always be cancelled); a timeout cannot be honoured without it."""
     if interruptible is None:
@@ -225,7 +223,7 @@ def resolve_interruptible(manifest: Manifest | PlainSource, interruptible: Any) 
     return bool(interruptible)
 
 
-def compile_options(manifest: Manifest | PlainSource, wasi: bool, fuel: Any, interruptible: Any) -> bool:
+def compile_options(manifest: "Manifest | PlainSource", wasi: bool, fuel: "Any", interruptible: "Any") -> bool:
     """CompiledPlugin's options checked; returns whether it is interruptible."""
     if not isinstance(manifest, PlainSource) and manifest.allowed_paths and not wasi:  # as the official runtime: ignored, not refused
         logger.warning("manifest.allowed_paths is ignored: WASI is not enabled (pass wasi=True "
@@ -238,7 +236,7 @@ def compile_options(manifest: Manifest | PlainSource, wasi: bool, fuel: Any, int
     return resolve_interruptible(manifest, interruptible)
 
 
-def check_compiled_options(compiled: Any, wasi: Any, functions: Any, fuel: Any, registry: Any) -> None:
+def check_compiled_options(compiled: "Any", wasi: "Any", functions: "Any", fuel: "Any", registry: "Any") -> None:
     """Plugin(compiled, ...): options that belong to the compilation must agree with it (else the
     fuel budget, WASI or host functions asked for would be silently dropped)."""
     if fuel is not None and fuel != compiled.fuel:
@@ -256,7 +254,7 @@ def check_compiled_options(compiled: Any, wasi: Any, functions: Any, fuel: Any, 
                                 "pass them to CompiledPlugin")
 
 
-def wasi_stdio_mode(wasi_stdio: Any, enable_wasi_output: Optional[str]) -> str:
+def wasi_stdio_mode(wasi_stdio: "Any", enable_wasi_output: "Optional[str]") -> str:
     """Plugin(wasi_stdio=...): as asked; None decides as every official host does: inherited when
     EXTISM_ENABLE_WASI_OUTPUT is set (to any value), discarded otherwise."""
     if wasi_stdio is None:
@@ -274,7 +272,7 @@ def _utf8(text: str, field: str) -> bytes:
         raise ManifestError(f"{field}: not encodable as UTF-8 (a lone surrogate)") from None
 
 
-def wasi_strings(wasi_env: Any, wasi_args: Any, wasi: bool) -> tuple[tuple, tuple]:
+def wasi_strings(wasi_env: "Any", wasi_args: "Any", wasi: bool) -> tuple[tuple, tuple]:
     """``wasi_env`` / ``wasi_args`` as the C strings WASI gets: ((name, value, ...), (arg, ...)).
     Without WASI they are ignored with a warning, as allowed_paths is. Values never appear in
     messages (an environment often carries secrets)."""
@@ -303,7 +301,7 @@ def wasi_strings(wasi_env: Any, wasi_args: Any, wasi: bool) -> tuple[tuple, tupl
     return tuple(env), tuple(args)
 
 
-def _mounts(manifest: Manifest, wasi: bool) -> tuple:
+def _mounts(manifest: "Manifest", wasi: bool) -> tuple:
     # Without WASI, allowed_paths is ignored (CompiledPlugin logged it), as in the official runtime.
     mounts = []
     for host, guest in ((manifest.allowed_paths or {}) if wasi else {}).items():
@@ -313,7 +311,7 @@ def _mounts(manifest: Manifest, wasi: bool) -> tuple:
     return tuple(mounts)
 
 
-def _host_side(manifest: Manifest | PlainSource, wasi: bool) -> tuple[tuple, tuple, tuple, int]:
+def _host_side(manifest: "Manifest | PlainSource", wasi: bool) -> tuple[tuple, tuple, tuple, int]:
     """The manifest's options the host enforces: (config, mounts, allowed_hosts,
     max_http_response_bytes) as PluginOptions holds them; a plain plugin's are all defaults."""
     if isinstance(manifest, PlainSource):
@@ -323,14 +321,14 @@ def _host_side(manifest: Manifest | PlainSource, wasi: bool) -> tuple[tuple, tup
             manifest.memory.effective_max_http_response_bytes)
 
 
-def _is_logger(value: Any) -> bool:
+def _is_logger(value: "Any") -> bool:
     import logging  # loaded already when the caller made a Logger
 
     return isinstance(value, logging.Logger)
 
 
-def plugin_options(compiled: Any, manifest: Manifest | PlainSource, environment: tuple, *, wasi_stdio: Any = None,
-                   strict: Any = None, wasi_env: Any = None, wasi_args: Any = None, logger: Any = None,
+def plugin_options(compiled: "Any", manifest: "Manifest | PlainSource", environment: tuple, *, wasi_stdio: "Any" = None,
+                   strict: "Any" = None, wasi_env: "Any" = None, wasi_args: "Any" = None, logger: "Any" = None,
                    http_response_headers: bool = False) -> PluginOptions:
     """The options of a Plugin of ``compiled`` running ``manifest`` (the compiled plugin's, or it
     with Plugin's ``config`` merged in). ``environment``: the values of :data:`ENVIRONMENT` now."""
@@ -363,7 +361,7 @@ def plugin_options(compiled: Any, manifest: Manifest | PlainSource, environment:
     return options
 
 
-def c_settings(manifest: Manifest | PlainSource, keywords: dict) -> Any:
+def c_settings(manifest: "Manifest | PlainSource", keywords: dict) -> "Any":
     """The Settings C gets: each manifest option C enforces from its field (its value in force,
     as option_value: its default when unset, converted by its CSetting's to_c; a plain plugin's, as
     the build computed them: settings_tables), each of :data:`KEYWORD_SETTINGS` from ``keywords``
@@ -386,10 +384,10 @@ def c_settings(manifest: Manifest | PlainSource, keywords: dict) -> Any:
 # ---------------------------------------------------------------------------------------------
 
 # (CInstanceOptions, CKvEntry, CWasiPreopen, CInstanceSettings), made on first use (ctypes loads then)
-_C_TYPES: Any = None
+_C_TYPES: "Any" = None
 
 
-def c_types() -> Any:
+def c_types() -> "Any":
     """The ctypes mirrors of instance.h's instance_options, the generated instance_settings (from
     :data:`C_SETTINGS`), instance_state.h's wasi_preopen and vars.h's kv_entry."""
     global _C_TYPES

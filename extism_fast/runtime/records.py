@@ -6,8 +6,6 @@ positional or keyword construction, fields by name, ``_fields``, ``_replace``, `
 ``_make``, the repr, tuple equality and pickling by class name. Type checkers see a namedtuple
 (the modules import collections.namedtuple as ``record`` under ``TYPE_CHECKING``)."""
 
-from __future__ import annotations
-
 import sys
 
 try:  # namedtuple's own field descriptor (a builtin module of CPython's): fields read as fast
@@ -29,33 +27,33 @@ _MISSING = object()  # a field not given
 
 # The methods every record class shares (its fields are its _fields).
 
-def _make(cls: type, iterable: Iterable[Any]) -> Any:
+def _make(cls: type, iterable: "Iterable[Any]") -> "Any":
     values: Any = tuple.__new__(cls, iterable)
     if len(values) != len(cls._fields):  # type: ignore[attr-defined]
         raise TypeError(f"{cls.__name__}: expected {len(cls._fields)} values, got {len(values)}")  # type: ignore[attr-defined]
     return values
 
 
-def _replace(self: Any, **changes: Any) -> Any:
+def _replace(self: "Any", **changes: "Any") -> "Any":
     values = self._make(map(changes.pop, self._fields, self))
     if changes:
         raise ValueError(f"{type(self).__name__}: no field named {', '.join(changes)}")
     return values
 
 
-def _asdict(self: Any) -> dict:
+def _asdict(self: "Any") -> dict:
     return dict(zip(self._fields, self))
 
 
-def _repr(self: Any) -> str:
+def _repr(self: "Any") -> str:
     return f"{type(self).__name__}({', '.join(f'{name}={value!r}' for name, value in zip(self._fields, self))})"
 
 
-def _getnewargs(self: Any) -> tuple:  # pickle and copy: __new__(cls, *fields)
+def _getnewargs(self: "Any") -> tuple:  # pickle and copy: __new__(cls, *fields)
     return tuple(self)
 
 
-def record(typename: str, field_names: Iterable[str]) -> type:
+def record(typename: str, field_names: "Iterable[str]") -> type:
     """A tuple subclass named ``typename``, of the calling module (as namedtuple's), whose items
     are ``field_names``, read by name."""
     fields = tuple(field_names)
@@ -63,7 +61,7 @@ def record(typename: str, field_names: Iterable[str]) -> type:
         raise ValueError(f"{typename}: field names must be one or more distinct identifiers not starting with _: {fields}")
     count = len(fields)
 
-    def __new__(_cls: type, *args: Any, **kwargs: Any) -> Any:
+    def __new__(_cls: type, *args: "Any", **kwargs: "Any") -> "Any":
         # namedtuple's checks (a missing, extra or unknown field is a TypeError naming it), without
         # compiling a __new__ per record as namedtuple does: ~0.1 ms of a fresh process each.
         if len(args) > count:
