@@ -95,16 +95,23 @@ def _count(cache_dir, wasm, text="aeiou x"):
 
 # ---- an entry is bound to its module and engine ----
 
-def test_an_entry_copied_over_another_modules_entry_is_not_used(cache_dir, plugin_wasm, caplog, loads):
+@pytest.mark.parametrize("copied, refusal", [("entry", "made for another module"), ("payload", "checksum mismatch")])
+def test_an_entry_copied_over_another_modules_entry_is_not_used(cache_dir, plugin_wasm, caplog, loads, copied, refusal):
+    """Another module's entry copied over this one's: whole (its seal names the other module), or
+    the payload alone (the seal no longer names the file, so the payload is checked whole against
+    the header's checksum, which is the other module's)."""
     count_entry = _entry(cache_dir, plugin_wasm(COUNT))
     kernel = plugin_wasm("kernel")
     kernel_entry = _entry(cache_dir, kernel)
-    _copy_entry(count_entry, kernel_entry)
+    if copied == "entry":
+        _copy_entry(count_entry, kernel_entry)
+    else:
+        shutil.copyfile(count_entry, kernel_entry)
     loads.clear()
     with ef.Plugin(ef.CompiledPlugin(kernel, cache=cache_dir), functions=[]) as plugin:
         assert plugin.call("echo", b"still the kernel plugin") == b"still the kernel plugin"
     assert loads == [None]
-    assert "made for another module" in caplog.text
+    assert refusal in caplog.text
     assert kernel_entry.read_bytes() != count_entry.read_bytes()  # recompiled and stored again
 
 
@@ -118,21 +125,6 @@ def test_an_entry_copied_over_another_engines_entry_is_not_used(cache_dir, plugi
         assert plugin.call("count_vowels", "aaa") == b'{"count": 3}'
     assert loads == [None]
     assert "made for another engine" in caplog.text
-
-
-def test_a_payload_copied_from_another_modules_entry_is_not_used(cache_dir, plugin_wasm, caplog, loads):
-    """The payload alone swapped (its seal left): the seal no longer names the file, so the payload is
-    checked whole against the header's checksum, which is the other module's."""
-    count_entry = _entry(cache_dir, plugin_wasm(COUNT))
-    kernel = plugin_wasm("kernel")
-    kernel_entry = _entry(cache_dir, kernel)
-    shutil.copyfile(count_entry, kernel_entry)
-    loads.clear()
-    with ef.Plugin(ef.CompiledPlugin(kernel, cache=cache_dir), functions=[]) as plugin:
-        assert plugin.call("echo", b"still the kernel plugin") == b"still the kernel plugin"
-    assert loads == [None]
-    assert "checksum mismatch" in caplog.text
-    assert kernel_entry.read_bytes() != count_entry.read_bytes()  # recompiled and stored again
 
 
 def test_the_header_names_the_module_and_the_engine(tmp_path):
