@@ -50,6 +50,8 @@ cdef class CurrentPlugin:
             raise Error(f"memory [{offset}, {offset}+{length}) is outside kernel memory")
         cdef Plugin plugin = <Plugin>self.owner
         buf = KernelBuffer._over(plugin, p, length, True)
+        if plugin._host_buffers is None:
+            plugin._host_buffers = []
         plugin._host_buffers.append(buf)
         return buf
 

@@ -104,6 +104,8 @@ cdef wasm_trap_t *_run_host_function(_HostFunctionEntry entry, wasmtime_val_raw_
     cdef Plugin plugin
     try:
         plugin = <Plugin>instance_owner(inst)
+        if plugin._current_plugin is None:  # made by the plugin's first host function call
+            plugin._current_plugin = CurrentPlugin._for(plugin)
         params = [_new_val(t, _raw_to_python(&args[i], t)) for i, t in enumerate(entry.param_types)]
         results = [_new_val(t, None) for t in entry.result_types]
         try:

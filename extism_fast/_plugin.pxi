@@ -167,9 +167,8 @@ cdef class Plugin:
         self._dumps = options.memdump is not None or options.coredump is not None
         self._callable = compiled._callable
         self._last_name = None
-        self._exposed = []
-        self._host_buffers = []
-        self._current_plugin = CurrentPlugin._for(self)
+        # _exposed, _host_buffers and _current_plugin stay None until used: an idle instance keeps
+        # no empty lists (RSS per instance).
         self._instantiate()
 
     cdef _instantiate(self):
@@ -220,7 +219,7 @@ cdef class Plugin:
     def __del__(self):
         """Free the instance now, as the official SDK's ``__del__`` (programs call it
         explicitly); the same as ``close()``, except that it never raises."""
-        if self.inst != NULL and self._exposed is not None and not self._busy:  # initialized, idle
+        if self.inst != NULL and not self._busy:  # initialized (inst comes last), idle
             self.close()
 
     cdef const compiled_plugin *_compilation_in_use(self) except NULL:
@@ -470,6 +469,8 @@ cdef class Plugin:
 
     cdef _expose(self, KernelBuffer buf):
         """``buf`` points into the current store: store_drop must hand the store to it."""
+        if self._exposed is None:
+            self._exposed = []
         self._exposed.append(buf)
         instance_set_views_exposed(self.inst, 1)
 
@@ -477,6 +478,8 @@ cdef class Plugin:
         """A host function returned: its buffers stop serving; the bytes of those still viewed
         (memoryviews taken from them) are kept out of later calls' allocations."""
         cdef KernelBuffer buf
+        if not self._host_buffers:
+            return
         for buf in self._host_buffers:
             if buf._invalidate():
                 self._expose(buf)
@@ -490,7 +493,7 @@ cdef class Plugin:
         if self._exposed:  # mostly empty: no new list per call
             self._exposed = [buf for buf in self._exposed if buf._invalidate()]
         if self.inst != NULL:
-            instance_set_views_exposed(self.inst, len(self._exposed) != 0)
+            instance_set_views_exposed(self.inst, 1 if self._exposed else 0)
 
     cdef int _keep_store(self, wasmtime_store_t *store) noexcept:
         """store_drop's hook (store.h), with the GIL: the store is about to go (a new one after
@@ -507,7 +510,7 @@ cdef class Plugin:
             detached.store = store
             for buf in self._exposed:
                 buf._store = detached
-            self._exposed = []
+            self._exposed = None
             return 1
         except BaseException:  # out of memory: keep the store forever rather than free it under a view
             return 1

@@ -100,9 +100,9 @@ cdef class Plugin:
     cdef object _host_context
     cdef bint _busy
     cdef bint _closed
-    cdef list _exposed   # KernelBuffers of outputs (parse=None) and viewed host-function buffers
-    cdef list _host_buffers  # KernelBuffers handed to the running host function
-    cdef CurrentPlugin _current_plugin  # what host functions receive (one per plugin)
+    cdef list _exposed   # KernelBuffers of outputs (parse=None) and viewed host-function buffers (None: none yet)
+    cdef list _host_buffers  # KernelBuffers handed to the running host function (None: none yet)
+    cdef CurrentPlugin _current_plugin  # what host functions receive (one per plugin, made by the first)
     cdef object _pending_exception      # a KeyboardInterrupt/SystemExit raised in a callback
     cdef _Batch _batch                  # the batch _run is running, for _interrupt
     cdef object __weakref__

@@ -6,8 +6,11 @@
 
 #include "store.h"
 
+/* Each copy below allocates nothing for no items (NULL, count 0): most instances have none, and
+ * every idle instance would keep the empty arrays. */
 static int copy_config(plugin_instance *p, const kv_entry *config, size_t count) {
-    p->config = calloc(count + 1, sizeof *p->config);
+    if (count == 0) return 0;
+    p->config = calloc(count, sizeof *p->config);
     if (p->config == NULL) return -1;
     for (size_t i = 0; i < count; i++) {
         kv_entry *e = &p->config[i];
@@ -24,7 +27,8 @@ static int copy_config(plugin_instance *p, const kv_entry *config, size_t count)
 }
 
 static int copy_preopens(plugin_instance *p, const wasi_preopen *preopens, size_t count) {
-    p->preopens = calloc(count + 1, sizeof *p->preopens);
+    if (count == 0) return 0;
+    p->preopens = calloc(count, sizeof *p->preopens);
     if (p->preopens == NULL) return -1;
     for (size_t i = 0; i < count; i++) {
         wasi_preopen *po = &p->preopens[i];
@@ -37,22 +41,28 @@ static int copy_preopens(plugin_instance *p, const wasi_preopen *preopens, size_
     return 0;
 }
 
-/* A malloc'ed array of `count` copies of NUL-terminated strings (NULL when out of memory). */
-static char **copy_strings(const char *const *strings, size_t count) {
-    char **copies = calloc(count + 1, sizeof *copies);
+/* Into *out: a malloc'ed array of `count` copies of NUL-terminated strings (NULL for none).
+ * Returns -1 when out of memory (*out NULL). */
+static int copy_strings(const char *const *strings, size_t count, char ***out) {
+    *out = NULL;
+    if (count == 0) return 0;
+    char **copies = calloc(count, sizeof *copies);
     for (size_t i = 0; copies != NULL && i < count; i++) {
         copies[i] = wt_copy_text(strings[i], strlen(strings[i]));
         if (copies[i] == NULL) {
             compiled_free_strings(copies, i);
-            return NULL;
+            return -1;
         }
     }
-    return copies;
+    *out = copies;
+    return copies != NULL ? 0 : -1;
 }
 
 plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, const instance_options *options,
                               char **error) {
-    plugin_instance *p = calloc(1, sizeof *p);
+    /* The export and startup handles live at the struct's end: one allocation. */
+    size_t funcs = compiled->export_count + compiled->startup_count;
+    plugin_instance *p = calloc(1, sizeof *p + funcs * sizeof p->funcs[0]);
     if (p == NULL) {
         *error = WT_TEXT("out of memory");
         return NULL;
@@ -61,15 +71,15 @@ plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, cons
     p->owner = owner;
     p->settings = options->settings; /* the scalars, as they came: each unit reads its own */
     memory_budget_init(&p->budget, p->settings.max_memory_bytes, p->settings.max_table_elements);
-    p->wasi_args = copy_strings(options->wasi_args, options->wasi_arg_count);
+    int copied = copy_strings(options->wasi_args, options->wasi_arg_count, &p->wasi_args);
     p->wasi_arg_count = p->wasi_args != NULL ? options->wasi_arg_count : 0;
-    p->wasi_env = copy_strings(options->wasi_env, 2 * options->wasi_env_count);
+    copied |= copy_strings(options->wasi_env, 2 * options->wasi_env_count, &p->wasi_env);
     p->wasi_env_count = p->wasi_env != NULL ? options->wasi_env_count : 0;
     vars_init(&p->vars, p->settings.max_var_bytes);
     p->kernel = kernel_new(0, store_grow_kernel_memory, p); /* 4 GiB; max_pages is the memory budget's */
-    p->exports = calloc(compiled->export_count + 1, sizeof *p->exports);
-    p->startups = calloc(compiled->startup_count + 1, sizeof *p->startups);
-    if (p->kernel == NULL || p->exports == NULL || p->startups == NULL || p->wasi_args == NULL || p->wasi_env == NULL || copy_config(p, options->config, options->config_count) != 0 ||
+    p->exports = p->funcs;
+    p->startups = p->funcs + compiled->export_count;
+    if (p->kernel == NULL || copied != 0 || copy_config(p, options->config, options->config_count) != 0 ||
         copy_preopens(p, options->preopens, options->preopen_count) != 0) {
         *error = WT_TEXT("cannot reserve memory for the plugin instance (kernel memory or host memory)");
         instance_delete(p);
@@ -106,8 +116,6 @@ void instance_delete(plugin_instance *p) {
     free(p->preopens);
     compiled_free_strings(p->wasi_args, p->wasi_arg_count);
     compiled_free_strings(p->wasi_env, 2 * p->wasi_env_count);
-    free(p->exports);
-    free(p->startups);
     free(p->wasi_output[0]);
     free(p->wasi_output[1]);
     running_free(p);

@@ -48,8 +48,8 @@ typedef struct plugin_instance {
     /* The store and what lives in it. */
     wasmtime_store_t *store;
     wasmtime_context_t *ctx;
-    wasmtime_func_t *exports;        /* compiled->export_count entries */
-    wasmtime_func_t *startups;       /* compiled->startup_count entries: the startup functions */
+    wasmtime_func_t *exports;        /* compiled->export_count entries (in funcs) */
+    wasmtime_func_t *startups;       /* compiled->startup_count entries: the startup functions (in funcs) */
     wasmtime_memory_t kernel_memory; /* the accessor instance's memory: the kernel's region */
     wasmtime_memory_t main_memory;   /* main's exported "memory", when has_main_memory */
     int has_main_memory;
@@ -72,6 +72,7 @@ typedef struct plugin_instance {
 
     memory_budget budget;            /* settings.max_memory_bytes for all the memories, and the
                                       * table limit (settings.max_table_elements) */
+    wasmtime_func_t funcs[];         /* allocated with the struct: exports, then startups */
 } plugin_instance;
 
 /* running.h, a leaf, sees plugin_instance only as its first member (running_state). */

@@ -80,6 +80,45 @@ def test_a_start_function_runs_under_the_timeout():
 
 # ---- the instance pool ----
 
+def test_an_idle_instance_keeps_one_python_object(plugin_wasm):
+    # RSS per idle instance: after its call, an instance made from a CompiledPlugin holds no Python
+    # object of its own but the Plugin (its lists and CurrentPlugin are made when first needed).
+    import tracemalloc
+
+    compiled = ef.CompiledPlugin(plugin_wasm(COUNT), functions=[])
+    ef.Plugin(compiled).call("count_vowels", "warm")
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        plugins = [ef.Plugin(compiled) for _ in range(50)]
+        for plugin in plugins:
+            plugin.call("count_vowels", "aeiou")
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    grown = [s for s in after.compare_to(before, "filename") if s.size_diff > 0 and "tracemalloc" not in str(s.traceback)]
+    per_instance = sum(s.size_diff for s in grown) / len(plugins)
+    blocks = sum(s.count_diff for s in grown) / len(plugins)
+    assert blocks <= 1.5 and per_instance <= 256, (blocks, per_instance, grown[:5])
+
+
+def test_host_functions_see_one_current_plugin_per_plugin():
+    # Made by the plugin's first host function call, then the same one for every later call.
+    seen = []
+    fn = ExplicitFunction("extism:host/user", "started", [], [], lambda plugin, params, results: seen.append(plugin))
+    wat = """
+        (module
+          (import "extism:host/user" "started" (func $started))
+          (func (export "run") (result i32) (call $started) (call $started) (i32.const 0)))
+    """
+    first, second = ef.Plugin(wat, functions=[fn]), ef.Plugin(wat, functions=[fn])
+    first.call("run")
+    first.call("run")
+    second.call("run")
+    assert len(seen) == 6 and all(p is seen[0] for p in seen[:4]) and seen[4] is seen[5]
+    assert seen[0] is not seen[4]
+
+
 def test_instances_are_pooled_by_default(plugin_wasm):
     with ef.Plugin(plugin_wasm(COUNT), functions=[]) as plugin:
         assert plugin.call("count_vowels", "ae") == b'{"count": 2}'
