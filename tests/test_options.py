@@ -23,6 +23,7 @@ import extism_fast.manifest.plain  # noqa: F401 (ef.manifest.plain)
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 KERNEL_C = ROOT / "kernel_c"
 SETTINGS_HEADER = ROOT / "build" / "generated" / "instance_settings.h"  # setup.py writes it
+SETTINGS_TABLE = ROOT / "build" / "generated" / "built_settings.pxi"  # and this, which _runtime.pyx includes
 KERNEL_PXD = ROOT / "extism_fast" / "includes" / "kernel.pxd"
 
 
@@ -165,11 +166,16 @@ def test_the_build_compiled_the_declared_settings():
 
 
 def test_the_runtime_was_built_with_the_declared_table():
-    """The runtime's copy of the declarations (runtime/built_settings.py, generated with the header):
+    """The runtime's copy of the declarations (build/generated/built_settings.pxi, generated with the
+    header and compiled into the extension, which hands it to options.py with the first plugin):
     the fields in C's order, and a plain plugin's values, which are what the declarations give a
     Manifest of one module with no option; a stale build fails here."""
-    assert (ROOT / "extism_fast" / "runtime" / "built_settings.py").read_text() == options.c_settings_table()
+    assert SETTINGS_TABLE.read_text() == options.c_settings_table()
+    assert _runtime._BUILT_SETTINGS == options.built_settings()
+    ef.Plugin(b"\0asm\1\0\0\0").close()  # the first plugin hands the table (_load_options)
+    assert options.settings_tables().fields is _runtime._BUILT_SETTINGS[0]
     assert options.settings_tables().fields == tuple((s.name, s.c_type) for s in options.C_SETTINGS)
+    assert options.settings_tables().max_http_response_bytes == ef.manifest.DEFAULT_MAX_HTTP_RESPONSE_BYTES
     keywords = {"fuel": 5, "wasi": 1, "wasi_stdio": 2, "strict": 1}
     plain = ef.manifest.plain.PlainSource(data=b"\0asm\1\0\0\0")
     assert options.c_settings(plain, keywords) == options.c_settings(plain.manifest(), keywords)

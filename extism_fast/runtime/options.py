@@ -19,7 +19,6 @@ import os
 
 from extism_fast.errors import ManifestError
 from extism_fast.host.logs import LazyLogger
-from extism_fast.manifest.limits import DEFAULT_MAX_HTTP_RESPONSE_BYTES
 from extism_fast.manifest.plain import PlainSource
 
 # Loaded with the first plugin, not with the package; the manifest classes (attrs) only when a
@@ -37,7 +36,8 @@ else:
     from extism_fast.runtime.records import record
 
 __all__ = ["PluginOptions", "plugin_options", "compile_options", "resolve_interruptible", "ENVIRONMENT",
-           "WASI_STDIO_MODES", "C_SETTINGS", "KEYWORD_SETTINGS", "c_settings_header", "settings_tables"]
+           "WASI_STDIO_MODES", "C_SETTINGS", "KEYWORD_SETTINGS", "c_settings_header", "settings_tables",
+           "use_built_settings"]
 
 logger = LazyLogger()  # logging loads with the first record
 
@@ -139,30 +139,35 @@ def __getattr__(name: str) -> "Any":  # PEP 562: the declarations, read when fir
 
 #: What the runtime packs and a plain plugin gets, from the build (settings_tables).
 _Tables = record("_Tables", [
-    "settings",           # the Settings record class: one field per instance_settings field
-    "fields",             # ((name, C type), ...) in order
-    "plain",              # a plain plugin's values (None where a keyword sets it)
-    "keyword_positions",  # Plugin keyword -> its position
+    "settings",                 # the Settings record class: one field per instance_settings field
+    "fields",                   # ((name, C type), ...) in order
+    "plain",                    # a plain plugin's values (None where a keyword sets it)
+    "keyword_positions",        # Plugin keyword -> its position
+    "max_http_response_bytes",  # a plain plugin's (host side: not in C's settings)
 ])
 
 
 _TABLES: "Optional[_Tables]" = None
 
 
-def settings_tables() -> _Tables:
-    """instance_settings as the build generated it from C_SETTINGS (setup.py writes
-    runtime/built_settings.py: :func:`c_settings_table`), so that a plugin without a Manifest
-    resolves its options without reading the declarations (the manifest classes).
-    tests/test_options.py checks that they agree with the declarations."""
+def use_built_settings(fields: tuple, plain: tuple, max_http_response_bytes: int) -> None:
+    """The table the build generated from the declarations (:func:`c_settings_table`), handed by
+    the extension with the first plugin (runtime/ does not import it): a plugin without a Manifest
+    resolves its options from it, without reading the declarations (the manifest classes)."""
     global _TABLES
-    if _TABLES is None:
-        from extism_fast.runtime.built_settings import PLAIN_SETTINGS as plain, SETTINGS_FIELDS as fields
+    # A record whose fields type checkers cannot know: Any to them.
+    settings: "Any" = record("Settings", [name for name, _ in fields])  # type: ignore[misc]
+    _TABLES = _Tables(settings, fields, plain, {name: i for i, (name, _) in enumerate(fields) if plain[i] is None},
+                      max_http_response_bytes)
 
-        # A record whose fields type checkers cannot know: Any to them.
-        settings: "Any" = record("Settings", [name for name, _ in fields])  # type: ignore[misc]
-        _TABLES = _Tables(settings, fields, plain,
-                          {name: i for i, (name, _) in enumerate(fields) if plain[i] is None})
-    return _TABLES
+
+def settings_tables() -> _Tables:
+    """instance_settings as the build generated it from C_SETTINGS (:func:`use_built_settings`);
+    before the extension hands it (a first plugin), as the declarations give it (the same values:
+    tests/test_options.py checks the built table against them)."""
+    if _TABLES is None:
+        use_built_settings(*built_settings())
+    return _TABLES  # type: ignore[return-value]  # set by use_built_settings
 
 
 #: PluginOptions' fields.
@@ -315,7 +320,7 @@ def _host_side(manifest: "Manifest | PlainSource", wasi: bool) -> tuple[tuple, t
     """The manifest's options the host enforces: (config, mounts, allowed_hosts,
     max_http_response_bytes) as PluginOptions holds them; a plain plugin's are all defaults."""
     if isinstance(manifest, PlainSource):
-        return (), (), (), DEFAULT_MAX_HTTP_RESPONSE_BYTES
+        return (), (), (), settings_tables().max_http_response_bytes
     return (tuple((key.encode(), value.encode()) for key, value in manifest.config.items()),  # as with_config
             _mounts(manifest, wasi), tuple(manifest.allowed_hosts or ()),
             manifest.memory.effective_max_http_response_bytes)
@@ -465,22 +470,28 @@ typedef struct instance_settings {{
 """
 
 
-def c_settings_table() -> str:
-    """The runtime's copy of :data:`C_SETTINGS` (setup.py writes it into
-    extism_fast/runtime/built_settings.py, read by settings_tables):
-    each field's name and C type, and a plain plugin's value of each (its manifest options unset:
-    their defaults as C gets them; None where a Plugin keyword sets it)."""
+def built_settings() -> tuple:
+    """What the build hands the runtime (:func:`use_built_settings`), from the declarations:
+    instance_settings' fields in order (name, C type), a plain plugin's value of each (its manifest
+    options unset: their defaults as C gets them; None where a Plugin keyword sets it) and its
+    max_http_response_bytes (the host's: not in C's settings)."""
+    from extism_fast.manifest.limits import DEFAULT_MAX_HTTP_RESPONSE_BYTES
+
     declared = _declared()
     plain: list = [None] * len(declared.c_settings)
     for position, _, default, to_c in declared.from_manifest:
         plain[position] = default if to_c is None else to_c(default)
     fields = tuple((setting.name, setting.c_type) for setting in declared.c_settings)
-    return f'''"""instance_settings as built: generated by setup.py from extism_fast/runtime/options.py
-(C_SETTINGS, c_settings_table), as build/generated/instance_settings.h: do not edit, declare the
-option there. Read by options.settings_tables."""
+    return fields, tuple(plain), DEFAULT_MAX_HTTP_RESPONSE_BYTES
 
-#: instance_settings' fields, in order: (name, C type).
-SETTINGS_FIELDS = {fields!r}
-#: A plain plugin's value of each (manifest/plain.py: every manifest option unset); None: a Plugin keyword's.
-PLAIN_SETTINGS = {tuple(plain)!r}
-'''
+
+def c_settings_table() -> str:
+    """:func:`built_settings` as Cython source: setup.py writes it into
+    build/generated/built_settings.pxi, which the extension includes and hands to
+    :func:`use_built_settings` with the first plugin (no module to load for it)."""
+    return f"""# built_settings.pxi - generated by setup.py from extism_fast/runtime/options.py (built_settings,
+# c_settings_table), with build/generated/instance_settings.h: do not edit, declare the option there.
+# instance_settings' fields in order (name, C type), a plain plugin's value of each (None: a Plugin
+# keyword's) and its max_http_response_bytes: _load_options hands them to options.use_built_settings.
+_BUILT_SETTINGS = {built_settings()!r}
+"""
