@@ -44,8 +44,9 @@ FIRST_CALL = IMPORT | {
     "extism_fast.runtime", "extism_fast.runtime.compile_cache", "extism_fast.runtime.options", "extism_fast.runtime.records",
 }
 #: Never loaded by a first call of a plain plugin: the manifest classes (they load when a Manifest
-#: is given or ``CompiledPlugin.manifest`` is read).
-NOT_FOR_PLAIN = ("attr", "attrs", "extism_fast.manifest.schema", "extism_fast.manifest.sources")
+#: is given or ``CompiledPlugin.manifest`` is read), nor the options' declarations (read with them).
+NOT_FOR_PLAIN = ("attr", "attrs", "extism_fast.manifest.schema", "extism_fast.manifest.sources",
+                 "extism_fast.runtime.declarations")
 #: Never loaded by the import nor a first call of a plain plugin: typing and re (~10 ms of a fresh
 #: process with what they import), enum (~2 ms: ValType) and functools; nor __future__ (~0.15 ms):
 #: the modules on these paths do not use ``from __future__ import annotations`` (docs/ARCHITECTURE.md,
