@@ -21,11 +21,10 @@ from extism_fast.errors import ManifestError
 from extism_fast.host.logs import LazyLogger
 from extism_fast.manifest.plain import PlainSource
 
-# Loaded with the first plugin, not with the package; the manifest classes (attrs) only when a
-# plugin has a Manifest (a plain one has none: manifest/plain.py), or C_SETTINGS is read
-# (runtime/declarations.py: neither loads for a plain plugin); typing
-# and collections never (tests/test_cold_start.py): the tuples here are runtime/records.py's,
-# namedtuples to type checkers.
+# Loaded with the first plugin, not with the package; the manifest classes (attrs) and the options'
+# declarations (runtime/declarations.py) only when a plugin has a Manifest (a plain one has none:
+# manifest/plain.py); typing and collections never (tests/test_cold_start.py): the tuples here are
+# runtime/records.py's, namedtuples to type checkers.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import logging
@@ -89,7 +88,7 @@ def use_built_settings(fields: tuple, plain: tuple, max_http_response_bytes: int
 
 
 def settings_tables() -> _Tables:
-    """instance_settings as the build generated it from C_SETTINGS (:func:`use_built_settings`);
+    """instance_settings as the build generated it from the declarations (:func:`use_built_settings`);
     before the extension hands it (a first plugin), as the declarations give it (the same values:
     tests/test_options.py checks the built table against them)."""
     if _TABLES is None:
