@@ -8,11 +8,12 @@ report aborts). Such a build only imports into a Python started with libasan and
 LD_PRELOAD; tests/test_sanitizers.py builds one into a copy of the tree and runs tests with it.
 
 The C struct of the options C enforces, instance_settings, is generated first into
-build/generated/instance_settings.h from their one declaration in Python (extism_fast/runtime/options.py,
+build/generated/instance_settings.h from their one declaration in Python (extism_fast/runtime/declarations.py,
 C_SETTINGS: docs/ARCHITECTURE.md, "How to add... A manifest option"); every compilation of kernel_c
 gets that directory in its include path. The runtime's table of the same fields (their names, types
-and a plain plugin's values: options.settings_tables) is generated with it, into
-extism_fast/runtime/built_settings.py (git-ignored, as the Cython-generated C).
+and a plain plugin's values: declarations.built_settings) is generated with it, into
+build/generated/built_settings.pxi, which _runtime.pyx includes and hands to runtime/options.py
+(no module for a first plugin to load for it).
 """
 
 import importlib
@@ -31,21 +32,21 @@ KERNEL_SOURCES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "kernel_c").gl
 KERNEL_HEADERS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "kernel_c").glob("*.h"))
 GENERATED = "build/generated"  # headers made from Python declarations (relative to ROOT, as the paths above)
 SETTINGS_HEADER = f"{GENERATED}/instance_settings.h"
-SETTINGS_TABLE = "extism_fast/runtime/built_settings.py"
+SETTINGS_TABLE = f"{GENERATED}/built_settings.pxi"
 
 
 def write_settings_files() -> None:
-    """Write SETTINGS_HEADER and SETTINGS_TABLE from runtime/options.py's c_settings_header() and
+    """Write SETTINGS_HEADER and SETTINGS_TABLE from runtime/declarations.py's c_settings_header() and
     c_settings_table(), each only when its text changes (a rewrite would rebuild every kernel object).
-    The package's __init__ imports the extension this builds: options.py is imported under a bare
+    The package's __init__ imports the extension this builds: declarations.py is imported under a bare
     stand-in package instead."""
     saved = {name: module for name, module in sys.modules.items() if name.split(".")[0] == "extism_fast"}
     package = types.ModuleType("extism_fast")
     package.__path__ = [str(ROOT / "extism_fast")]
     sys.modules["extism_fast"] = package
     try:
-        options = importlib.import_module("extism_fast.runtime.options")
-        texts = {SETTINGS_HEADER: options.c_settings_header(), SETTINGS_TABLE: options.c_settings_table()}
+        declarations = importlib.import_module("extism_fast.runtime.declarations")
+        texts = {SETTINGS_HEADER: declarations.c_settings_header(), SETTINGS_TABLE: declarations.c_settings_table()}
     finally:
         for name in [name for name in sys.modules if name.split(".")[0] == "extism_fast"]:
             del sys.modules[name]
@@ -90,7 +91,7 @@ runtime = Extension(
     extra_link_args=SANITIZE_FLAGS,
     libraries=["extism_fast_kernel", "dl", "pthread"],
     # Rebuild when the kernel or an included part of the runtime changes.
-    depends=KERNEL_SOURCES + KERNEL_HEADERS + [SETTINGS_HEADER] + sorted(str(p.relative_to(ROOT)) for p in (ROOT / "extism_fast").glob("*.px[id]")),
+    depends=KERNEL_SOURCES + KERNEL_HEADERS + [SETTINGS_HEADER, SETTINGS_TABLE] + sorted(str(p.relative_to(ROOT)) for p in (ROOT / "extism_fast").glob("*.px[id]")),
 )
 
 
@@ -140,7 +141,7 @@ setup(
     libraries=[kernel],
     ext_modules=cythonize(
         [runtime],
-        include_path=["."],
+        include_path=[".", GENERATED],  # GENERATED: built_settings.pxi
         compiler_directives={"language_level": "3", "embedsignature": True},
     ),
 )

@@ -415,16 +415,16 @@ def _defined_memories(list modules):
     """(minimum size in bytes, defined by main) of every memory each module defines; MemoryLimitError
     naming it when a minimum does not fit in 64 bits (what the store's checks take). A binary that
     cannot be read (never one wasmtime validated) adds nothing."""
-    from extism_fast.manifest.limits import U64_MAX
+    from extism_fast.manifest.plain import WASM_MAGIC  # loaded: the plain plugin's (no limits.py here)
     found = []
     for module in modules:
         data = module.data
-        if not data.startswith(b"\0asm"):
+        if not data.startswith(WASM_MAGIC):
             if b"memory" not in data:  # WAT that defines no memory: no conversion needed
                 continue
             data = wat2wasm(data)
         for position, size in enumerate(_defined_memory_sizes(data) or ()):
-            if size > U64_MAX:  # memory64 allows 2^48 pages of 64 KiB: 2^64 bytes, one too many
+            if size.bit_length() > 64:  # memory64 allows 2^48 pages of 64 KiB: 2^64 bytes, one too many
                 raise MemoryLimitError(
                     f"memory {position} defined by module '{'main' if module.is_main else module.name}' has a "
                     f"minimum size of {size} bytes, more than a 64-bit address space holds (2^64 - 1 bytes)")

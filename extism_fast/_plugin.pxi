@@ -62,10 +62,10 @@ cdef _PackedOptions _pack_options(options):
         raise MemoryError()
     base = <char *>packed.c
     settings = options.settings
-    for name, offset, kind in _SCALARS:
-        if kind == _C_INT64:
+    for name, offset, c_type in _SCALARS:
+        if c_type == "int64_t":
             (<int64_t *>(base + <size_t>offset))[0] = getattr(settings, name)
-        elif kind == _C_UINT64:
+        elif c_type == "uint64_t":
             (<uint64_t *>(base + <size_t>offset))[0] = getattr(settings, name)
         else:
             (<int *>(base + <size_t>offset))[0] = getattr(settings, name)

@@ -36,16 +36,17 @@ IMPORT = {
 #: sha256 (no module: neither hashlib's OpenSSL nor CPython's own) and needs no pathlib; its tuples
 #: are runtime/records.py's (no collections.namedtuple). The memories a module defines are read by the
 #: extension (kernel_c/wasm_sections.c): LAZY names the module that read them in Python (removed), so
-#: that none comes back on these paths.
+#: that none comes back on these paths. Nor manifest/limits.py nor a module of the build's settings
+#: table: a plain plugin's values as built come with the extension (options.use_built_settings).
 FIRST_CALL = IMPORT | {
     "_collections",  # built in: runtime/records.py's field getters (_tuplegetter)
-    "extism_fast.manifest", "extism_fast.manifest.files", "extism_fast.manifest.limits", "extism_fast.manifest.plain",
-    "extism_fast.runtime", "extism_fast.runtime.built_settings", "extism_fast.runtime.compile_cache",
-    "extism_fast.runtime.options", "extism_fast.runtime.records",
+    "extism_fast.manifest", "extism_fast.manifest.files", "extism_fast.manifest.plain",
+    "extism_fast.runtime", "extism_fast.runtime.compile_cache", "extism_fast.runtime.options", "extism_fast.runtime.records",
 }
 #: Never loaded by a first call of a plain plugin: the manifest classes (they load when a Manifest
-#: is given or ``CompiledPlugin.manifest`` is read).
-NOT_FOR_PLAIN = ("attr", "attrs", "extism_fast.manifest.schema", "extism_fast.manifest.sources")
+#: is given or ``CompiledPlugin.manifest`` is read), nor the options' declarations (read with them).
+NOT_FOR_PLAIN = ("attr", "attrs", "extism_fast.manifest.schema", "extism_fast.manifest.sources",
+                 "extism_fast.runtime.declarations")
 #: Never loaded by the import nor a first call of a plain plugin: typing and re (~10 ms of a fresh
 #: process with what they import), enum (~2 ms: ValType) and functools; nor __future__ (~0.15 ms):
 #: the modules on these paths do not use ``from __future__ import annotations`` (docs/ARCHITECTURE.md,

@@ -1,6 +1,6 @@
 """extism_fast/runtime/options.py: one frozen, resolved options object per Plugin; the options C
-enforces declared once in Python (C_SETTINGS), from which the build generates C's instance_settings
-(build/generated/instance_settings.h) and options.py derives its ctypes mirror; and the C structs
+enforces declared once in Python (runtime/declarations.py: C_SETTINGS), from which the build generates
+C's instance_settings (build/generated/instance_settings.h) and its ctypes mirror is made; and the C structs
 the Python side declares a second time (kernel.pxd, the ctypes mirror) kept equal to the headers
 field by field."""
 
@@ -16,13 +16,14 @@ from conftest import COUNT
 
 import extism_fast as ef
 from extism_fast import _runtime
-from extism_fast.runtime import options
+from extism_fast.runtime import declarations, options
 from extism_fast.manifest import WASM_PAGE_SIZE
 import extism_fast.manifest.plain  # noqa: F401 (ef.manifest.plain)
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 KERNEL_C = ROOT / "kernel_c"
 SETTINGS_HEADER = ROOT / "build" / "generated" / "instance_settings.h"  # setup.py writes it
+SETTINGS_TABLE = ROOT / "build" / "generated" / "built_settings.pxi"  # and this, which _runtime.pyx includes
 KERNEL_PXD = ROOT / "extism_fast" / "includes" / "kernel.pxd"
 
 
@@ -147,7 +148,7 @@ def test_kernel_pxd_declares_the_structs_as_the_headers_define_them():
 
 def test_options_py_mirrors_instance_options_and_its_arrays():
     structs = header_structs()
-    c_options, kv_entry, preopen, settings = options.c_types()
+    c_options, kv_entry, preopen, settings = declarations.c_types()
     for name, mirror in (("instance_options", c_options), ("instance_settings", settings), ("kv_entry", kv_entry),
                          ("wasi_preopen", preopen)):
         assert ctypes_mismatches(name, mirror, structs) == []
@@ -158,18 +159,23 @@ def test_options_py_mirrors_instance_options_and_its_arrays():
 def test_the_build_compiled_the_declared_settings():
     """The header the kernel and the extension were compiled with is the one the declarations make
     now (a stale build fails here: rebuild), and it is the only declaration of the struct in C."""
-    assert SETTINGS_HEADER.read_text() == options.c_settings_header()
+    assert SETTINGS_HEADER.read_text() == declarations.c_settings_header()
     by_hand = [p.name for p in KERNEL_C.glob("*.h") if re.search(r"struct\s+instance_settings\s*\{", p.read_text())]
     assert by_hand == []
     assert '#include "instance_settings.h"' in (KERNEL_C / "instance_state.h").read_text()
 
 
 def test_the_runtime_was_built_with_the_declared_table():
-    """The runtime's copy of the declarations (runtime/built_settings.py, generated with the header):
+    """The runtime's copy of the declarations (build/generated/built_settings.pxi, generated with the
+    header and compiled into the extension, which hands it to options.py with the first plugin):
     the fields in C's order, and a plain plugin's values, which are what the declarations give a
     Manifest of one module with no option; a stale build fails here."""
-    assert (ROOT / "extism_fast" / "runtime" / "built_settings.py").read_text() == options.c_settings_table()
-    assert options.settings_tables().fields == tuple((s.name, s.c_type) for s in options.C_SETTINGS)
+    assert SETTINGS_TABLE.read_text() == declarations.c_settings_table()
+    assert _runtime._BUILT_SETTINGS == declarations.built_settings()
+    ef.Plugin(b"\0asm\1\0\0\0").close()  # the first plugin hands the table (_load_options)
+    assert options.settings_tables().fields is _runtime._BUILT_SETTINGS[0]
+    assert options.settings_tables().fields == tuple((s.name, s.c_type) for s in declarations.C_SETTINGS)
+    assert options.settings_tables().max_http_response_bytes == ef.manifest.DEFAULT_MAX_HTTP_RESPONSE_BYTES
     keywords = {"fuel": 5, "wasi": 1, "wasi_stdio": 2, "strict": 1}
     plain = ef.manifest.plain.PlainSource(data=b"\0asm\1\0\0\0")
     assert options.c_settings(plain, keywords) == options.c_settings(plain.manifest(), keywords)
@@ -177,7 +183,7 @@ def test_the_runtime_was_built_with_the_declared_table():
         "timeout_ns": 0, "max_memory_bytes": -1, "max_var_bytes": ef.manifest.DEFAULT_MAX_VAR_BYTES,
         "max_table_elements": ef.manifest.DEFAULT_MAX_TABLE_ELEMENTS, **keywords}
     assert [value is None for value in options.settings_tables().plain] == [
-        s.name in keywords for s in options.C_SETTINGS]
+        s.name in keywords for s in declarations.C_SETTINGS]
 
 
 def test_a_plain_plugin_gets_the_options_of_its_manifest(wasm_path):
@@ -201,9 +207,9 @@ def test_each_option_c_enforces_is_declared_once_and_read_in_c():
                 declared[field.metadata["c"].name or field.name] = field.name
     assert {"timeout_ns": "timeout_ms", "max_memory_bytes": "max_pages", "max_var_bytes": "max_var_bytes",
             "max_table_elements": "max_table_elements"} == declared
-    names = [setting.name for setting in options.C_SETTINGS]
-    assert sorted(names) == sorted([*declared, *(setting.name for setting in options.KEYWORD_SETTINGS)])
-    assert list(c_structs(options.c_settings_header())["instance_settings"]) == names == list(options.Settings._fields)
+    names = [setting.name for setting in declarations.C_SETTINGS]
+    assert sorted(names) == sorted([*declared, *(setting.name for setting in declarations.KEYWORD_SETTINGS)])
+    assert list(c_structs(declarations.c_settings_header())["instance_settings"]) == names == list(options.Settings._fields)
     c_code = "".join(p.read_text() for p in KERNEL_C.glob("*.[ch]"))
     assert [name for name in names if not re.search(rf"->settings\.{name}\b", c_code)] == []
     # the host-side options touch no C
@@ -249,7 +255,7 @@ def test_the_scalars_reach_plugin_instance_whole():
     layout = options.c_layout()
     assert [name for name, _, _ in layout] == list(settings)
     assert list(settings) == list(options.Settings._fields)
-    c_settings = options.c_types()[3]
+    c_settings = declarations.c_types()[3]
     assert [offset for _, offset, _ in layout] == [getattr(c_settings, name).offset for name in settings]
 
 
@@ -266,7 +272,7 @@ def test_a_seeded_difference_is_found():
     header = SETTINGS_HEADER.read_text()
     seeded = header.replace("    int strict;", "    int strict;\n    int64_t max_new_thing;")
     assert seeded != header
-    c_options, _, _, c_settings = options.c_types()
+    c_options, _, _, c_settings = declarations.c_types()
     assert ctypes_mismatches("instance_settings", c_settings, c_structs(seeded))
     retyped = header.replace("    uint64_t timeout_ns;", "    int64_t timeout_ns;")
     assert retyped != header

@@ -66,8 +66,10 @@ UBSAN_OPTIONS = f"print_stacktrace=1:halt_on_error=1:exitcode={UBSAN_EXIT_STATUS
 REPORT_MARKERS = ("ERROR: AddressSanitizer", "runtime error:")
 
 # What the build needs; the generated _runtime.c is copied with its time stamp, so Cython only
-# runs again if it is out of date.
+# runs again if it is out of date, and so is the settings table it includes (setup.py rewrites it
+# only when its text changes: a new one would be newer than _runtime.c).
 _BUILD_INPUTS = ("setup.py", "pyproject.toml", "README.md", "kernel_c", "extism_fast")
+_GENERATED_INPUTS = ("build/generated/built_settings.pxi",)
 
 _PROBE_C = r"""
 #include <stdlib.h>
@@ -99,6 +101,9 @@ def build_sanitized_copy(dest: Path) -> Path:
             shutil.copytree(src, dest / name, ignore=ignore)
         else:
             shutil.copy2(src, dest / name)
+    for name in _GENERATED_INPUTS:
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO_ROOT / name, dest / name)
     proc = subprocess.run([sys.executable, "setup.py", "-q", "build_clib", "build_ext", "--inplace"],
                           cwd=dest, env=dict(os.environ, EXTISM_FAST_SANITIZE="1"),
                           capture_output=True, text=True, check=False)

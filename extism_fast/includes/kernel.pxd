@@ -223,7 +223,7 @@ cdef extern from "instance.h" nogil:
         char *guest_path
         int read_only
 
-    ctypedef struct instance_settings:  # generated from runtime/options.py's C_SETTINGS: its size only
+    ctypedef struct instance_settings:  # generated from runtime/declarations.py's C_SETTINGS: its size only
         pass
 
     # The arrays only: the scalars (settings, an instance_settings) are written by name at

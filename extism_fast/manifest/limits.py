@@ -1,5 +1,7 @@
-"""The manifest's constants: its defaults, its ranges, the wasm magic. Dependency-free, so the
-runtime reads them without loading the manifest classes (attrs: see manifest/plain.py)."""
+"""The manifest's constants: its defaults and its ranges. Dependency-free, so the runtime reads
+them without loading the manifest classes (attrs: see manifest/plain.py). The wasm magic, which
+tells a module from a manifest, is manifest/plain.py's (a plain plugin's first call needs no
+constant of this module: a build-time copy of its defaults comes with the extension)."""
 
 #: Default cap on the total size of a plugin instance's variables (``memory.max_var_bytes``).
 DEFAULT_MAX_VAR_BYTES: int = 1 << 20
@@ -10,8 +12,6 @@ DEFAULT_MAX_HTTP_RESPONSE_BYTES: int = 50 << 20
 DEFAULT_MAX_TABLE_ELEMENTS: int = 1 << 20
 #: Size of one wasm linear-memory page, the unit of ``memory.max_pages``.
 WASM_PAGE_SIZE: int = 64 * 1024
-#: The first four bytes of every wasm binary (WAT text never starts with them).
-WASM_MAGIC = b"\0asm"
 #: Seconds a ``WasmUrl`` download may take before it fails.
 URL_FETCH_TIMEOUT_S: float = 30.0
 #: Largest ``memory.max_pages``: a u32, as in the official runtime (x 64 KiB still fits C's int64).

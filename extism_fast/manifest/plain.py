@@ -13,11 +13,12 @@ Also here, for both: telling a module from a manifest (:func:`looks_like_wat`, :
 import os
 
 from extism_fast.manifest.files import read_module_file
-from extism_fast.manifest.limits import WASM_MAGIC
 
 __all__ = ["PlainSource", "PlainModule", "plain_source", "looks_like_wat", "looks_like_json_object",
-           "looks_like_toml", "file_is_manifest", "SNIFF_BYTES"]
+           "looks_like_toml", "file_is_manifest", "SNIFF_BYTES", "WASM_MAGIC"]
 
+#: The first four bytes of every wasm binary (WAT text never starts with them).
+WASM_MAGIC = b"\0asm"
 #: Enough of a file to tell a module from a manifest without reading a large module whole.
 SNIFF_BYTES = 4096
 

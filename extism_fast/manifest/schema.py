@@ -28,7 +28,7 @@ import attrs
 from extism_fast.errors import CallError, HashMismatchError, ManifestError
 from extism_fast.host.urls import HTTP_TOKEN, URL_CONTROL_CHARS, redact_url
 from extism_fast.manifest.limits import (DEFAULT_MAX_HTTP_RESPONSE_BYTES, DEFAULT_MAX_TABLE_ELEMENTS,
-                                         DEFAULT_MAX_VAR_BYTES, U32_MAX, U64_MAX, URL_FETCH_TIMEOUT_S, WASM_MAGIC,
+                                         DEFAULT_MAX_VAR_BYTES, U32_MAX, U64_MAX, URL_FETCH_TIMEOUT_S,
                                          WASM_PAGE_SIZE)  # noqa: F401 (re-exported)
 from extism_fast.manifest.files import read_module_file
 

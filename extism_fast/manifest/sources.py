@@ -13,9 +13,9 @@ from typing import Any
 import attrs
 
 from extism_fast.errors import ManifestError
-from extism_fast.manifest.plain import (SNIFF_BYTES, PlainSource, file_is_manifest, looks_like_json_object,
-                                        looks_like_toml, looks_like_wat, plain_source)
-from extism_fast.manifest.schema import (_SOURCE_TYPES, WASM_MAGIC, Manifest, WasmData, WasmFile, _check_text,
+from extism_fast.manifest.plain import (SNIFF_BYTES, WASM_MAGIC, PlainSource, file_is_manifest,
+                                        looks_like_json_object, looks_like_toml, looks_like_wat, plain_source)
+from extism_fast.manifest.schema import (_SOURCE_TYPES, Manifest, WasmData, WasmFile, _check_text,
                                          _fail, _parse_toml, _source_from_dict, merge_config)
 
 __all__ = ["coerce_source", "coerce_told_source", "looks_like_wat", "manifest_format", "manifest_from_text"]

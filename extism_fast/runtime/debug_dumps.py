@@ -50,7 +50,8 @@ def _vec(items: List[bytes]) -> bytes:
 
 def coredump(memories: List[bytes], process: str = "extism") -> bytes:
     """A core dump module (tool-conventions Coredump.md) of one instance with these memories."""
-    from extism_fast.manifest.limits import WASM_MAGIC, WASM_PAGE_SIZE
+    from extism_fast.manifest.limits import WASM_PAGE_SIZE
+    from extism_fast.manifest.plain import WASM_MAGIC
 
     memory_indices = [_uleb(i) for i in range(len(memories))]
     sections = [

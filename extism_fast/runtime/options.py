@@ -3,13 +3,13 @@ environment and the defaults become one frozen :class:`PluginOptions`, and C rec
 ``instance_options`` struct (kernel_c/instance.h), whose first member ``settings`` is C's
 ``instance_settings`` (kept whole by plugin_instance).
 
-Every option C enforces is declared once, as a :class:`~extism_fast.manifest.schema.CSetting`: a
-manifest option on its own field (manifest/schema.py, ``option(..., c=CSetting(...))``), a Plugin
-keyword in :data:`KEYWORD_SETTINGS` here. From those declarations (:data:`C_SETTINGS`) comes
-all the rest: :func:`plugin_options` resolves them into ``PluginOptions.settings``, setup.py
-generates the C struct (:func:`c_settings_header`, into build/generated/instance_settings.h), the
-ctypes mirror (:func:`c_types`) gives the offsets the runtime's ``_pack_options`` writes each one
-at, by name. tests/test_options.py checks that the built header, the mirror and the C sizes agree.
+Every option C enforces is declared once (runtime/declarations.py: ``C_SETTINGS``). From those
+declarations comes all the rest: :func:`plugin_options` resolves them into ``PluginOptions.settings``,
+setup.py generates the C struct (``declarations.c_settings_header``, into
+build/generated/instance_settings.h) and the table a plain plugin's options come from
+(:func:`use_built_settings`), :func:`c_layout` gives the offsets the runtime's ``_pack_options``
+writes each one at, by name. tests/test_options.py checks that the built header, the ctypes mirror
+(``declarations.c_types``) and the C sizes agree.
 
 Every check of a Plugin / CompiledPlugin option is here (the manifest's own schema is checked by
 manifest/schema.py when it is parsed).
@@ -19,13 +19,12 @@ import os
 
 from extism_fast.errors import ManifestError
 from extism_fast.host.logs import LazyLogger
-from extism_fast.manifest.limits import DEFAULT_MAX_HTTP_RESPONSE_BYTES
 from extism_fast.manifest.plain import PlainSource
 
-# Loaded with the first plugin, not with the package; the manifest classes (attrs) only when a
-# plugin has a Manifest (a plain one has none: manifest/plain.py), or C_SETTINGS is read; typing
-# and collections never (tests/test_cold_start.py): the tuples here are runtime/records.py's,
-# namedtuples to type checkers.
+# Loaded with the first plugin, not with the package; the manifest classes (attrs) and the options'
+# declarations (runtime/declarations.py) only when a plugin has a Manifest (a plain one has none:
+# manifest/plain.py); typing and collections never (tests/test_cold_start.py): the tuples here are
+# runtime/records.py's, namedtuples to type checkers.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import logging
@@ -37,7 +36,7 @@ else:
     from extism_fast.runtime.records import record
 
 __all__ = ["PluginOptions", "plugin_options", "compile_options", "resolve_interruptible", "ENVIRONMENT",
-           "WASI_STDIO_MODES", "C_SETTINGS", "KEYWORD_SETTINGS", "c_settings_header", "settings_tables"]
+           "WASI_STDIO_MODES", "c_layout", "settings_tables", "use_built_settings"]
 
 logger = LazyLogger()  # logging loads with the first record
 
@@ -50,88 +49,14 @@ WASI_STDIO_MODES = {"inherit": 1, "log": 2, "discard": 0}
 
 
 # ---------------------------------------------------------------------------------------------
-# The options C enforces: each declared once
+# The options C enforces (declared in runtime/declarations.py), as built
 # ---------------------------------------------------------------------------------------------
 
-#: c_layout()'s kinds of scalar: C's int64_t, uint64_t, int.
-C_INT64, C_UINT64, C_INT = 0, 1, 2
-#: The C types a CSetting may have: (their ctypes name, size, kind for c_layout).
-_C_SCALARS = {"int64_t": ("c_int64", 8, C_INT64), "uint64_t": ("c_uint64", 8, C_UINT64), "int": ("c_int", 4, C_INT)}
-
-
-def _keyword_settings() -> tuple:
-    """The Plugin / CompiledPlugin keywords C receives, set by plugin_options as they are (a manifest
-    option C enforces is declared on its field, manifest/schema.py, and needs nothing here)."""
-    from extism_fast.manifest.schema import CSetting
-
-    return (
-        CSetting("uint64_t", "budget of every call (fuel engine only; CompiledPlugin's fuel); 0 = unmetered",
-                 name="fuel"),
-        CSetting("int", "WASI is linked (CompiledPlugin's wasi)", name="wasi"),
-        CSetting("int", "where WASI stdout/stderr go: wasi_stdio_mode (Plugin's wasi_stdio)", name="wasi_stdio"),
-        CSetting("int", "bad kernel accesses trap with a precise message (kernel.h; Plugin's strict)", name="strict"),
-    )
-
-
-def _manifest_settings() -> tuple:
-    """(CSetting named, the getter of the option's value from a Manifest, its default) of each
-    manifest option C enforces: Manifest's own fields and manifest.memory's."""
-    import operator
-
-    import attrs
-
-    from extism_fast.manifest import Manifest, MemoryOptions
-
-    found = []
-    for where, cls in (("", Manifest), ("memory.", MemoryOptions)):
-        for field in attrs.fields(cls):
-            setting = field.metadata.get("c")
-            if setting is not None:
-                if setting.c_type not in _C_SCALARS:
-                    raise TypeError(f"{cls.__name__}.{field.name}: C type {setting.c_type!r} is not one of "
-                                    f"{', '.join(_C_SCALARS)}")
-                found.append((attrs.evolve(setting, name=setting.name or field.name),
-                              operator.attrgetter(where + field.name), field.metadata["default"]))
-    return tuple(found)
-
-
-#: The declarations read (they need the manifest classes: made on first use, by _declared).
-_Declared = record("_Declared", [
-    "c_settings",        # C_SETTINGS
-    "keyword_settings",  # KEYWORD_SETTINGS
-    "from_manifest",     # (position, getter, default, to_c) of each manifest option C enforces
-])
-
-
-_DECLARED: "Optional[_Declared]" = None
-
-
-def _declared() -> _Declared:
-    global _DECLARED
-    if _DECLARED is None:
-        manifest_settings, keyword_settings = _manifest_settings(), _keyword_settings()
-        # The 8-byte ones first: no padding between.
-        c_settings = tuple(sorted(tuple(setting for setting, _, _ in manifest_settings) + keyword_settings,
-                                  key=lambda setting: -_C_SCALARS[setting.c_type][1]))
-        if len({setting.name for setting in c_settings}) != len(c_settings):
-            raise AssertionError(f"two C settings share a name: {[setting.name for setting in c_settings]}")
-        position = {setting.name: i for i, setting in enumerate(c_settings)}
-        _DECLARED = _Declared(c_settings, keyword_settings, tuple(
-            (position[setting.name], get, default, setting.to_c) for setting, get, default in manifest_settings))
-    return _DECLARED
-
-
-if TYPE_CHECKING:  # module attributes made by __getattr__
-    C_SETTINGS: tuple
-    KEYWORD_SETTINGS: tuple
+if TYPE_CHECKING:  # a module attribute made by __getattr__
     Settings: "Any"
 
 
-def __getattr__(name: str) -> "Any":  # PEP 562: the declarations, read when first asked for
-    if name == "C_SETTINGS":  # every field of C's instance_settings in its order
-        return _declared().c_settings
-    if name == "KEYWORD_SETTINGS":
-        return _declared().keyword_settings
+def __getattr__(name: str) -> "Any":  # PEP 562: made with the table (settings_tables)
     if name == "Settings":
         return settings_tables().settings
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -139,30 +64,38 @@ def __getattr__(name: str) -> "Any":  # PEP 562: the declarations, read when fir
 
 #: What the runtime packs and a plain plugin gets, from the build (settings_tables).
 _Tables = record("_Tables", [
-    "settings",           # the Settings record class: one field per instance_settings field
-    "fields",             # ((name, C type), ...) in order
-    "plain",              # a plain plugin's values (None where a keyword sets it)
-    "keyword_positions",  # Plugin keyword -> its position
+    "settings",                 # the Settings record class: one field per instance_settings field
+    "fields",                   # ((name, C type), ...) in order
+    "plain",                    # a plain plugin's values (None where a keyword sets it)
+    "keyword_positions",        # Plugin keyword -> its position
+    "max_http_response_bytes",  # a plain plugin's (host side: not in C's settings)
+    "layout",                   # c_layout()
 ])
 
 
 _TABLES: "Optional[_Tables]" = None
 
 
-def settings_tables() -> _Tables:
-    """instance_settings as the build generated it from C_SETTINGS (setup.py writes
-    runtime/built_settings.py: :func:`c_settings_table`), so that a plugin without a Manifest
-    resolves its options without reading the declarations (the manifest classes).
-    tests/test_options.py checks that they agree with the declarations."""
+def use_built_settings(fields: tuple, plain: tuple, max_http_response_bytes: int, layout: tuple) -> None:
+    """The table the build generated from the declarations (``declarations.c_settings_table``), handed by
+    the extension with the first plugin (runtime/ does not import it): a plugin without a Manifest
+    resolves its options from it, without reading the declarations (the manifest classes)."""
     global _TABLES
-    if _TABLES is None:
-        from extism_fast.runtime.built_settings import PLAIN_SETTINGS as plain, SETTINGS_FIELDS as fields
+    # A record whose fields type checkers cannot know: Any to them.
+    settings: "Any" = record("Settings", [name for name, _ in fields])  # type: ignore[misc]
+    _TABLES = _Tables(settings, fields, plain, {name: i for i, (name, _) in enumerate(fields) if plain[i] is None},
+                      max_http_response_bytes, layout)
 
-        # A record whose fields type checkers cannot know: Any to them.
-        settings: "Any" = record("Settings", [name for name, _ in fields])  # type: ignore[misc]
-        _TABLES = _Tables(settings, fields, plain,
-                          {name: i for i, (name, _) in enumerate(fields) if plain[i] is None})
-    return _TABLES
+
+def settings_tables() -> _Tables:
+    """instance_settings as the build generated it from the declarations (:func:`use_built_settings`);
+    before the extension hands it (a first plugin), as the declarations give it (the same values:
+    tests/test_options.py checks the built table against them)."""
+    if _TABLES is None:
+        from extism_fast.runtime.declarations import built_settings
+
+        use_built_settings(*built_settings())
+    return _TABLES  # type: ignore[return-value]  # set by use_built_settings
 
 
 #: PluginOptions' fields.
@@ -186,7 +119,7 @@ _PluginOptionsFields = record("_PluginOptionsFields", [
 
 class PluginOptions(_PluginOptionsFields):
     """Everything a Plugin runs under, resolved (frozen: a tuple). ``settings`` holds what C's
-    instance_settings gets, by name (:data:`C_SETTINGS`); the rest stays on the host side."""
+    instance_settings gets, by name (``declarations.C_SETTINGS``); the rest stays on the host side."""
 
     __slots__ = ()  # a tuple, as its base: no instance dict
 
@@ -315,7 +248,7 @@ def _host_side(manifest: "Manifest | PlainSource", wasi: bool) -> tuple[tuple, t
     """The manifest's options the host enforces: (config, mounts, allowed_hosts,
     max_http_response_bytes) as PluginOptions holds them; a plain plugin's are all defaults."""
     if isinstance(manifest, PlainSource):
-        return (), (), (), DEFAULT_MAX_HTTP_RESPONSE_BYTES
+        return (), (), (), settings_tables().max_http_response_bytes
     return (tuple((key.encode(), value.encode()) for key, value in manifest.config.items()),  # as with_config
             _mounts(manifest, wasi), tuple(manifest.allowed_hosts or ()),
             manifest.memory.effective_max_http_response_bytes)
@@ -364,14 +297,16 @@ def plugin_options(compiled: "Any", manifest: "Manifest | PlainSource", environm
 def c_settings(manifest: "Manifest | PlainSource", keywords: dict) -> "Any":
     """The Settings C gets: each manifest option C enforces from its field (its value in force,
     as option_value: its default when unset, converted by its CSetting's to_c; a plain plugin's, as
-    the build computed them: settings_tables), each of :data:`KEYWORD_SETTINGS` from ``keywords``
+    the build computed them: settings_tables), each of ``declarations.KEYWORD_SETTINGS`` from ``keywords``
     (by name, as given)."""
     tables = settings_tables()
     values = list(tables.plain)
     for name, position in tables.keyword_positions.items():
         values[position] = keywords[name]
     if not isinstance(manifest, PlainSource):
-        for position, get, default, to_c in _declared().from_manifest:
+        from extism_fast.runtime.declarations import declared
+
+        for position, get, default, to_c in declared().from_manifest:
             value = get(manifest)
             if value is None:
                 value = default
@@ -380,107 +315,15 @@ def c_settings(manifest: "Manifest | PlainSource", keywords: dict) -> "Any":
 
 
 # ---------------------------------------------------------------------------------------------
-# The C structs (kernel_c/instance.h, the generated instance_settings.h), packed by name
+# The C struct (kernel_c/instance.h, the generated instance_settings.h), packed by name
 # ---------------------------------------------------------------------------------------------
-
-# (CInstanceOptions, CKvEntry, CWasiPreopen, CInstanceSettings), made on first use (ctypes loads then)
-_C_TYPES: "Any" = None
-
-
-def c_types() -> "Any":
-    """The ctypes mirrors of instance.h's instance_options, the generated instance_settings (from
-    :data:`C_SETTINGS`), instance_state.h's wasi_preopen and vars.h's kv_entry."""
-    global _C_TYPES
-    if _C_TYPES is None:
-        import ctypes as c
-
-        class CKvEntry(c.Structure):
-            _fields_ = [("key", c.c_char_p), ("key_len", c.c_uint64), ("value", c.c_char_p),
-                        ("value_len", c.c_uint64)]
-
-        class CWasiPreopen(c.Structure):
-            _fields_ = [("host_path", c.c_char_p), ("guest_path", c.c_char_p), ("read_only", c.c_int)]
-
-        class CInstanceSettings(c.Structure):  # from C_SETTINGS, as the generated header
-            _fields_ = [(setting.name, getattr(c, _C_SCALARS[setting.c_type][0]))
-                        for setting in _declared().c_settings]
-
-        class CInstanceOptions(c.Structure):
-            _fields_ = [
-                ("settings", CInstanceSettings),
-                ("config", c.POINTER(CKvEntry)),
-                ("config_count", c.c_size_t),
-                ("preopens", c.POINTER(CWasiPreopen)),
-                ("preopen_count", c.c_size_t),
-                ("wasi_args", c.POINTER(c.c_char_p)),
-                ("wasi_arg_count", c.c_size_t),
-                ("wasi_env", c.POINTER(c.c_char_p)),
-                ("wasi_env_count", c.c_size_t),
-            ]
-
-        _C_TYPES = (CInstanceOptions, CKvEntry, CWasiPreopen, CInstanceSettings)
-    return _C_TYPES
 
 
 def c_layout() -> tuple:
-    """The scalars of instance_options as the runtime packs them: (name, byte offset, kind) of each
-    field of its ``settings`` (instance_settings), read from the ``PluginOptions.settings`` field of
-    that name; the arrays (config, mounts, WASI argv and environment) are packed by the runtime
-    itself (_plugin.pxi, _pack_options). Laid out here (settings is instance_options' first member;
-    each scalar aligned to its size, as the x86-64 and aarch64 ABIs do), not read from the ctypes
-    mirror: ctypes costs a first Plugin milliseconds to load (tests/test_options.py checks both
-    agree with the C header)."""
-    layout, offset = [], 0
-    for name, c_type in settings_tables().fields:  # as built
-        _, size, kind = _C_SCALARS[c_type]
-        offset = (offset + size - 1) // size * size
-        layout.append((name, offset, kind))
-        offset += size
-    return tuple(layout)
-
-
-def c_settings_header() -> str:
-    """The C header declaring instance_settings from :data:`C_SETTINGS`: setup.py writes it into
-    build/generated/instance_settings.h before compiling (instance_state.h includes it)."""
-    c_settings = _declared().c_settings
-    width = max(len(f"{setting.c_type} {setting.name};") for setting in c_settings)
-    fields = "".join(f"    {f'{setting.c_type} {setting.name};':<{width}} /* {setting.doc} */\n"
-                     for setting in c_settings)
-    return f"""/*
- * instance_settings.h - generated by setup.py from extism_fast/runtime/options.py (C_SETTINGS: the
- * manifest options declared with a CSetting in manifest/schema.py, and KEYWORD_SETTINGS): do not
- * edit, declare the option there. The scalar options of a plugin instance, as runtime/options.py
- * resolved them: the first member of instance_options (instance.h), kept whole by plugin_instance
- * (its `settings`), read as p->settings.<name> by the unit that enforces each one.
- */
-#ifndef EXTISM_FAST_INSTANCE_SETTINGS_H
-#define EXTISM_FAST_INSTANCE_SETTINGS_H
-
-#include <stdint.h>
-
-typedef struct instance_settings {{
-{fields}}} instance_settings;
-
-#endif
-"""
-
-
-def c_settings_table() -> str:
-    """The runtime's copy of :data:`C_SETTINGS` (setup.py writes it into
-    extism_fast/runtime/built_settings.py, read by settings_tables):
-    each field's name and C type, and a plain plugin's value of each (its manifest options unset:
-    their defaults as C gets them; None where a Plugin keyword sets it)."""
-    declared = _declared()
-    plain: list = [None] * len(declared.c_settings)
-    for position, _, default, to_c in declared.from_manifest:
-        plain[position] = default if to_c is None else to_c(default)
-    fields = tuple((setting.name, setting.c_type) for setting in declared.c_settings)
-    return f'''"""instance_settings as built: generated by setup.py from extism_fast/runtime/options.py
-(C_SETTINGS, c_settings_table), as build/generated/instance_settings.h: do not edit, declare the
-option there. Read by options.settings_tables."""
-
-#: instance_settings' fields, in order: (name, C type).
-SETTINGS_FIELDS = {fields!r}
-#: A plain plugin's value of each (manifest/plain.py: every manifest option unset); None: a Plugin keyword's.
-PLAIN_SETTINGS = {tuple(plain)!r}
-'''
+    """The scalars of instance_options as the runtime packs them: (name, byte offset, C type) of
+    each field of its ``settings`` (instance_settings), read from the ``PluginOptions.settings``
+    field of that name; the arrays (config, mounts, WASI argv and environment) are packed by the
+    runtime itself (_plugin.pxi, _pack_options). Laid out by the build (``declarations.c_layout``),
+    not read from the ctypes mirror: ctypes costs a first Plugin milliseconds to load
+    (tests/test_options.py checks both agree with the C header)."""
+    return settings_tables().layout
