@@ -1169,6 +1169,35 @@ def test_processes_writing_one_entry_at_once_never_load_a_mixed_one(cache_dir):
     assert cache.load(cache.key(b"one module", "engine")) in (b"a" * 50_000, b"b" * 50_000, None)
 
 
+def test_a_store_seals_only_the_payload_it_wrote(cache_dir, monkeypatch):
+    """Between writing its payload and sealing it, a store sees the file at the path: another
+    process's, written over it since, can carry the same inode number (a freed inode given back,
+    stamped in the same coarse clock tick). Each written file gets a unique mtime
+    (compile_cache_store.unique_mtime_ns), so a store never seals a payload it did not write: here
+    the payload is rewritten in place (same inode) before the seal, which is then not written."""
+    from extism_fast.runtime import compile_cache_store
+
+    cache = CompileCache(cache_dir, max_bytes=0)
+    key = cache.key(b"one module", "engine")
+    real_write = compile_cache_store.write
+
+    def write(path, blob, *rest):
+        written = real_write(path, blob, *rest)
+        if path.endswith(".cwasm"):
+            with open(path, "r+b") as f:  # another payload under the same inode, stamped now
+                f.write(b"b" * len(blob))
+        return written
+
+    monkeypatch.setattr(compile_cache_store, "write", write)
+    cache.store(key, b"a" * 50_000)
+    monkeypatch.setattr(compile_cache_store, "write", real_write)
+    assert not Path(cache._seal_path(key)).exists()  # not sealed: nothing binds it to the module
+    assert cache.load(key) is None  # a quiet miss (compiled and stored again in life)
+    t0 = time.time_ns()
+    stamps = {compile_cache_store.unique_mtime_ns() for _ in range(100)}
+    assert len(stamps) > 90 and all(t0 - 1_000_000 <= t <= time.time_ns() + 1_000_000 for t in stamps)
+
+
 def test_an_entry_wasmtime_cannot_map_is_read_from_its_descriptor(cache_dir, plugin_wasm, monkeypatch, loads):
     """wasmtime cannot open the path (here: it names nothing; in life, no descriptor left for the one
     wasmtime keeps per mapped module): the checked descriptor is read and the module loaded from

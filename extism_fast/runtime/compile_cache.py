@@ -19,8 +19,10 @@ handed to wasmtime:
   when it was written or last checked whole. A payload whose open file has that identity is
   handed to wasmtime as that very file (``/proc/self/fd/N`` of the descriptor that was checked),
   which maps it: nothing is read or copied, pages load as the code runs. Any write to the file
-  changes its ctime, which no program can set back, so a changed payload is never taken for a
-  sealed one: it is read and hashed whole, and loaded from those bytes (then sealed again) only if
+  changes its ctime, which no program can set back, and every file the cache writes or touches
+  gets a unique mtime (to the ms, random below: compile_cache_store.unique_mtime_ns), as the
+  kernel's clock is coarse and a freed inode number comes back; so a changed payload, or another
+  writer's, is never taken for a sealed one: it is read and hashed whole, and loaded from those bytes (then sealed again) only if
   they match. Where ``/proc`` is missing, a sealed payload is read and loaded from memory. Entries
   are only ever replaced whole (a new file renamed over), never written in place: wasmtime's
   mapping requires that the file not change under it. wasmtime keeps a descriptor of a mapped
@@ -497,13 +499,14 @@ class CompileCache:
             st = os.stat(path, follow_symlinks=False)
         except OSError:
             return  # evicted meanwhile: nothing to seal
-        if (st.st_dev, st.st_ino) == written:  # not another process's payload written over it since
+        if (st.st_dev, st.st_ino, st.st_mtime_ns) == written:  # not another process's written over it since
             self._write(self._seal_path(key), _MAGIC + key.module + key.engine + _sha256(payload) + _identity(st))
         self.evict(keep=key)
 
-    def _write(self, path: str, blob: bytes) -> tuple[int, int] | None:
-        """Write the file ``path`` of the directory atomically: the (device, inode) of the file
-        written, or None when the cache cannot be written (logged) or is not trusted."""
+    def _write(self, path: str, blob: bytes) -> tuple[int, int, int] | None:
+        """Write the file ``path`` of the directory atomically: the (device, inode, mtime ns) of the
+        file written (compile_cache_store.write), or None when the cache cannot be written (logged)
+        or is not trusted."""
         parent = self._parent._directory if self._parent is not None else None
         return _writes().write(path, blob, self._directory, parent, self.trusted)
 

@@ -10,6 +10,7 @@ and values only (no import of compile_cache.py: the package has no import cycle)
 
 import os
 import stat
+import time
 
 from extism_fast.host.logs import LazyLogger
 
@@ -17,16 +18,27 @@ TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
     from typing import Callable, Iterable
 
-__all__ = ["discard", "evict", "touch", "write"]
+__all__ = ["discard", "evict", "touch", "unique_mtime_ns", "write"]
 
 logger = LazyLogger()  # logging loads with the first record
 
 
+def unique_mtime_ns() -> int:
+    """Now, to the millisecond (the eviction order), with random nanoseconds below it: the mtime a
+    written or touched file gets, so that two files never share an identity (manifest/files.py
+    stat_identity) by chance. The kernel stamps files with a coarse clock (a few ms), and a file
+    written after another was replaced may get its inode number back: two payloads written in one
+    tick by two processes could otherwise look like the same file to a seal."""
+    now = time.time_ns()
+    return now - now % 1_000_000 + int.from_bytes(os.urandom(4), "little") % 1_000_000
+
+
 def write(path: str, blob: bytes, directory: str, parent: str | None,
-          trusted: "Callable[[], bool]") -> tuple[int, int] | None:
+          trusted: "Callable[[], bool]") -> tuple[int, int, int] | None:
     """Write the file ``path`` of the cache's ``directory`` atomically, creating it (and
-    ``parent``, the cache it is inside, if any) private first: the (device, inode) of the file
-    written, or None when it cannot be written (logged) or ``trusted()`` is false once it exists."""
+    ``parent``, the cache it is inside, if any) private first: the (device, inode, mtime in ns) of
+    the file written (its mtime from unique_mtime_ns), or None when it cannot be written (logged) or
+    ``trusted()`` is false once it exists."""
     from extism_fast._files import replaced_on_success
 
     try:
@@ -38,18 +50,20 @@ def write(path: str, blob: bytes, directory: str, parent: str | None,
         # A write that fails (disk full, file-size limit) leaves no temporary file behind.
         with replaced_on_success(path, file_mode=0o600) as f:
             f.write(blob)
+            f.flush()  # before the mtime is set: a later write would stamp it again
+            os.utime(f.fileno(), ns=(time.time_ns(), unique_mtime_ns()))
             st = os.fstat(f.fileno())
     except OSError as exc:
         logger.debug("extism_fast: cannot write the compile cache in %s: %s", directory, exc)
         return None
-    return st.st_dev, st.st_ino
+    return st.st_dev, st.st_ino, st.st_mtime_ns
 
 
 def touch(fd: int, st: os.stat_result) -> os.stat_result:
     """Mark the payload open at ``fd`` (stat ``st``) as just used (its mtime: the eviction order);
     its stat after that."""
     try:
-        os.utime(fd)
+        os.utime(fd, ns=(time.time_ns(), unique_mtime_ns()))
         return os.fstat(fd)
     except OSError:
         return st  # a read-only cache: it is only older than it should be
