@@ -11,21 +11,7 @@ from __future__ import annotations
 import argparse
 
 from extism_fast.cli.helptext import VERBOSE_HELP
-from extism_fast.cli.options import (
-    UNSUPPORTED_OFFICIAL_FLAGS,
-    UsageError,
-    allow_path,
-    config_item,
-    fuel,
-    http_response_max,
-    link_item,
-    log_level,
-    max_pages,
-    memory_max,
-    set_config,
-    timeout_ms,
-    var_max,
-)
+from extism_fast.cli.options import PLUGIN_OPTIONS, UNSUPPORTED_OFFICIAL_FLAGS, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -66,54 +52,28 @@ def add_verbose_flag(parser: argparse.ArgumentParser, *, subcommand: bool) -> No
                         help=VERBOSE_HELP)
 
 
+def add_options(parser: argparse.ArgumentParser, options: tuple[tuple[Any, ...], ...]) -> None:
+    """Add ``options``, declared as :data:`~extism_fast.cli.options.PLUGIN_OPTIONS` is, in order;
+    the ones of one named group exclude one another."""
+    groups: dict[str, Any] = {}
+    for flags, action, convert, default, metavar, help, group in options:
+        if group is not None and group not in groups:
+            groups[group] = parser.add_mutually_exclusive_group()
+        target = parser if group is None else groups[group]
+        kwargs: dict[str, Any] = {"action": action, "help": help}
+        if metavar is not None:
+            kwargs["metavar"] = metavar
+        if convert is not None:
+            kwargs["type"] = convert
+        if action == "append":
+            kwargs["default"] = []
+        elif action == "store" and default is not None:
+            kwargs["default"] = default
+        target.add_argument(*flags, **kwargs)
+
+
 def add_plugin_options(parser: argparse.ArgumentParser) -> None:
-    """The options that describe the plugin (read by :func:`~extism_fast.cli.options.build_manifest`
-    and :func:`~extism_fast.cli.options.plugin_kwargs`) and its logging, shared by ``call`` and ``batch``. The official
-    ``extism call`` flags are all here, with the same meaning."""
-    parser.add_argument("-m", "--manifest", action="store_true",
-                        help="PLUGIN is a JSON or TOML Extism manifest; relative wasm paths in it are "
-                             "resolved against the manifest's directory, and the options below "
-                             "are merged over it")
-    parser.add_argument("--link", metavar="NAME=PATH", action="append", type=link_item, default=[],
-                        help="link another module (a file or http(s) URL) under NAME; PLUGIN is "
-                             "the main module (repeatable; PATH alone is named after its file)")
-    parser.add_argument("--wasi", action="store_true",
-                        help="enable WASI (the plugin's stdout/stderr are shown only when "
-                             "EXTISM_ENABLE_WASI_OUTPUT is set, as with the official CLI)")
-    parser.add_argument("--strict", action="store_true",
-                        help="fail the call on kernel accesses the official runtime quietly ignores "
-                             "(out-of-range loads, stores and input reads), naming the function and "
-                             "the offset: for debugging a plugin")
-    parser.add_argument("-c", "--config", metavar="KEY=VALUE", action="append", type=config_item,
-                        default=[], help="set a config value the plugin reads with config_get; "
-                                         "a bare KEY sets it to '' (repeatable)")
-    parser.add_argument("--set-config", metavar="JSON", type=set_config,
-                        help="config values as a JSON object of strings; --config wins over it")
-    parser.add_argument("--allow-path", metavar="[ro:]HOST:GUEST", action="append",
-                        type=allow_path, default=[],
-                        help="mount host directory HOST at GUEST for WASI; 'ro:' mounts it "
-                             "read-only (repeatable, needs --wasi)")
-    parser.add_argument("--allow-host", metavar="HOST", action="append", default=[],
-                        help="allow http_request to HOST, a glob such as '*.example.com' "
-                             "(repeatable)")
-    parser.add_argument("--enable-http-response-headers", action="store_true",
-                        help="let the plugin read HTTP response headers (http_headers)")
-    parser.add_argument("-t", "--timeout", metavar="MS",
-                        type=timeout_ms,
-                        help="fail the call after MS milliseconds (0: no timeout)")
-    pages = parser.add_mutually_exclusive_group()
-    pages.add_argument("--max-pages", metavar="N", type=max_pages,
-                       help="cap the plugin's memory at N 64 KiB pages")
-    pages.add_argument("--memory-max", metavar="N", type=memory_max,
-                       help="the official CLI's --max-pages: N 64 KiB pages, 0 sets no cap")
-    parser.add_argument("--var-max", metavar="BYTES", type=var_max,
-                        help="cap the plugin's variables at BYTES in all (0 disables vars)")
-    parser.add_argument("--http-response-max", metavar="BYTES",
-                        type=http_response_max,
-                        help="cap an HTTP response body the plugin receives at BYTES")
-    parser.add_argument("--fuel", metavar="N", type=fuel,
-                        help="fail a call after N wasm instructions")
-    parser.add_argument("--log-level", metavar="LEVEL", type=log_level,
-                        help="print plugin log messages at LEVEL or above to stderr: "
-                             "trace, debug, info, warn, error, off (default: off)")
+    """The options that describe the plugin (:data:`~extism_fast.cli.options.PLUGIN_OPTIONS`), shared
+    by ``call`` and ``batch``, and the official flags extism-fast refuses."""
+    add_options(parser, PLUGIN_OPTIONS)
     add_unsupported_official_flags(parser)

@@ -17,21 +17,7 @@ option included (tests/test_cli_fastpath.py compares them, and each option here 
 import sys
 import types
 
-from extism_fast.cli.options import (
-    UNSUPPORTED_OFFICIAL_FLAGS,
-    allow_path,
-    config_item,
-    fuel,
-    http_response_max,
-    link_item,
-    log_level,
-    loop_count,
-    max_pages,
-    memory_max,
-    set_config,
-    timeout_ms,
-    var_max,
-)
+from extism_fast.cli.options import CALL_OWN_OPTIONS, PLUGIN_OPTIONS, UNSUPPORTED_OFFICIAL_FLAGS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -39,47 +25,40 @@ if TYPE_CHECKING:
     from typing import Any
 
 _FLAG = "store_true"
-_STORE = "store"
 _APPEND = "append"
-
-#: ``call``'s options in the parser's order: (option strings, action, type (None: the text itself),
-#: default). The attribute is named after the last (long) option string, as argparse names it.
-CALL_OPTIONS: "tuple[tuple[tuple[str, ...], str, Callable[[str], Any] | None, Any], ...]" = (
-    (("-i", "--input"), _STORE, None, None),
-    (("-f", "--input-file"), _STORE, None, None),
-    (("--stdin",), _FLAG, None, False),
-    (("--json",), _FLAG, None, False),
-    (("--loop",), _STORE, loop_count, 1),
-    (("-v", "--verbose"), _FLAG, None, None),  # no default of its own: the top level's (False)
-    (("-m", "--manifest"), _FLAG, None, False),
-    (("--link",), _APPEND, link_item, []),
-    (("--wasi",), _FLAG, None, False),
-    (("--strict",), _FLAG, None, False),
-    (("-c", "--config"), _APPEND, config_item, []),
-    (("--set-config",), _STORE, set_config, None),
-    (("--allow-path",), _APPEND, allow_path, []),
-    (("--allow-host",), _APPEND, None, []),
-    (("--enable-http-response-headers",), _FLAG, None, False),
-    (("-t", "--timeout"), _STORE, timeout_ms, None),
-    (("--max-pages",), _STORE, max_pages, None),
-    (("--memory-max",), _STORE, memory_max, None),
-    (("--var-max",), _STORE, var_max, None),
-    (("--http-response-max",), _STORE, http_response_max, None),
-    (("--fuel",), _STORE, fuel, None),
-    (("--log-level",), _STORE, log_level, None),
-)
-#: ``call``'s groups of options that exclude one another (argparse's mutually exclusive groups).
-EXCLUSIVE = (("input", "input_file", "stdin"), ("max_pages", "memory_max"))
-#: The positionals of ``call``, in order.
-POSITIONALS = ("plugin", "function")
-#: The top level's options a command line given here may hold before ``call``.
-TOP_FLAGS = ("-v", "--verbose")
 
 
 def dest(flags: "Sequence[str]") -> str:
     """The attribute argparse names after an option's strings (its first long one)."""
     long = next((flag for flag in flags if flag.startswith("--")), flags[0])
     return long.lstrip("-").replace("-", "_")
+
+
+def _exclusive(options: "Sequence[tuple[Any, ...]]") -> "tuple[tuple[str, ...], ...]":
+    """The attributes of each named group of ``options`` (declared as cli/options.py's), in order."""
+    groups: "dict[str, list[str]]" = {}
+    for flags, *_, group in options:
+        if group is not None:
+            groups.setdefault(group, []).append(dest(flags))
+    return tuple(tuple(names) for names in groups.values())
+
+
+#: ``call``'s options in the parser's order, as cli/options.py declares them for both parsers:
+#: (option strings, action, type (None: the text itself), default). The attribute is named after
+#: the last (long) option string, as argparse names it.
+CALL_OPTIONS: "tuple[tuple[tuple[str, ...], str, Callable[[str], Any] | None, Any], ...]" = (
+    *((flags, action, convert, [] if action == _APPEND else default)
+      for flags, action, convert, default, *_ in CALL_OWN_OPTIONS),
+    (("-v", "--verbose"), _FLAG, None, None),  # no default of its own: the top level's (False)
+    *((flags, action, convert, [] if action == _APPEND else default)
+      for flags, action, convert, default, *_ in PLUGIN_OPTIONS),
+)
+#: ``call``'s groups of options that exclude one another (argparse's mutually exclusive groups).
+EXCLUSIVE = _exclusive((*CALL_OWN_OPTIONS, *PLUGIN_OPTIONS))
+#: The positionals of ``call``, in order.
+POSITIONALS = ("plugin", "function")
+#: The top level's options a command line given here may hold before ``call``.
+TOP_FLAGS = ("-v", "--verbose")
 
 
 _BY_FLAG = {flag: (dest(flags), action, convert)

@@ -265,6 +265,67 @@ var_max = non_negative_int("--var-max", U64_MAX)
 http_response_max = non_negative_int("--http-response-max", U64_MAX)
 fuel = positive_int("--fuel", U64_MAX)
 
+# Each option below is declared once, for the argparse parsers (cli/arguments.py adds them) and the
+# fast path (cli/fastpath.py parses them): (option strings, argparse action: "store", "store_true"
+# or "append" (a new empty list by default), type (None: the text itself), default, metavar, help,
+# the mutually exclusive group it is in (a name) or None).
+
+#: ``call``'s own options, in its parser's order (then -v/--verbose, then PLUGIN_OPTIONS).
+CALL_OWN_OPTIONS: "tuple[tuple[Any, ...], ...]" = (
+    (("-i", "--input"), "store", None, None, "TEXT", "input as text (encoded as UTF-8)", "input"),
+    (("-f", "--input-file"), "store", None, None, "FILE", "read the input bytes from FILE ('-' for stdin)", "input"),
+    (("--stdin",), "store_true", None, False, None, "read the input bytes from stdin, even from a terminal", "input"),
+    (("--json",), "store_true", None, False, None,
+     "write each call's outcome as one JSON line on stdout: {\"output\": \"<text>\", \"error\": null} "
+     "(\"output_base64\" when the output is not UTF-8) or {\"error\": {\"type\": ..., \"message\": ...}}; "
+     "the exit status is unchanged", None),
+    (("--loop",), "store", loop_count, 1, "N",
+     "call the function N times on one instance; when N > 1 each output is followed by a newline (default 1)",
+     None),
+)
+
+#: The options that describe the plugin (read by build_manifest and plugin_kwargs) and its logging,
+#: shared by ``call`` and ``batch``, in their parsers' order; the official ``extism call`` flags are
+#: all here, with the same meaning.
+PLUGIN_OPTIONS: "tuple[tuple[Any, ...], ...]" = (
+    (("-m", "--manifest"), "store_true", None, False, None,
+     "PLUGIN is a JSON or TOML Extism manifest; relative wasm paths in it are resolved against the "
+     "manifest's directory, and the options below are merged over it", None),
+    (("--link",), "append", link_item, None, "NAME=PATH",
+     "link another module (a file or http(s) URL) under NAME; PLUGIN is the main module (repeatable; "
+     "PATH alone is named after its file)", None),
+    (("--wasi",), "store_true", None, False, None,
+     "enable WASI (the plugin's stdout/stderr are shown only when EXTISM_ENABLE_WASI_OUTPUT is set, as "
+     "with the official CLI)", None),
+    (("--strict",), "store_true", None, False, None,
+     "fail the call on kernel accesses the official runtime quietly ignores (out-of-range loads, stores "
+     "and input reads), naming the function and the offset: for debugging a plugin", None),
+    (("-c", "--config"), "append", config_item, None, "KEY=VALUE",
+     "set a config value the plugin reads with config_get; a bare KEY sets it to '' (repeatable)", None),
+    (("--set-config",), "store", set_config, None, "JSON",
+     "config values as a JSON object of strings; --config wins over it", None),
+    (("--allow-path",), "append", allow_path, None, "[ro:]HOST:GUEST",
+     "mount host directory HOST at GUEST for WASI; 'ro:' mounts it read-only (repeatable, needs --wasi)",
+     None),
+    (("--allow-host",), "append", None, None, "HOST",
+     "allow http_request to HOST, a glob such as '*.example.com' (repeatable)", None),
+    (("--enable-http-response-headers",), "store_true", None, False, None,
+     "let the plugin read HTTP response headers (http_headers)", None),
+    (("-t", "--timeout"), "store", timeout_ms, None, "MS", "fail the call after MS milliseconds (0: no timeout)",
+     None),
+    (("--max-pages",), "store", max_pages, None, "N", "cap the plugin's memory at N 64 KiB pages", "pages"),
+    (("--memory-max",), "store", memory_max, None, "N",
+     "the official CLI's --max-pages: N 64 KiB pages, 0 sets no cap", "pages"),
+    (("--var-max",), "store", var_max, None, "BYTES",
+     "cap the plugin's variables at BYTES in all (0 disables vars)", None),
+    (("--http-response-max",), "store", http_response_max, None, "BYTES",
+     "cap an HTTP response body the plugin receives at BYTES", None),
+    (("--fuel",), "store", fuel, None, "N", "fail a call after N wasm instructions", None),
+    (("--log-level",), "store", log_level, None, "LEVEL",
+     "print plugin log messages at LEVEL or above to stderr: trace, debug, info, warn, error, off "
+     "(default: off)", None),
+)
+
 
 def plugin_kwargs(args: "argparse.Namespace") -> "dict[str, Any]":
     """The keyword arguments of :class:`~extism_fast.Plugin` the plugin options describe."""

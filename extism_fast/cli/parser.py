@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from extism_fast.cli.arguments import (
+    add_options,
     add_plugin_options,
     add_target_arguments,
     add_unsupported_official_flags,
@@ -24,7 +25,7 @@ from extism_fast.cli.helptext import (
     VERSION_HELP,
     terminal_columns,
 )
-from extism_fast.cli.options import PROG, UsageError, loop_count
+from extism_fast.cli.options import CALL_OWN_OPTIONS, PROG, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -174,21 +175,7 @@ def build_parser(*, lazy: bool = False) -> argparse.ArgumentParser:
 
 def _add_call_arguments(call: argparse.ArgumentParser) -> None:
     add_target_arguments(call)
-    source = call.add_mutually_exclusive_group()
-    source.add_argument("-i", "--input", metavar="TEXT",
-                        help="input as text (encoded as UTF-8)")
-    source.add_argument("-f", "--input-file", metavar="FILE",
-                        help="read the input bytes from FILE ('-' for stdin)")
-    source.add_argument("--stdin", action="store_true",
-                        help="read the input bytes from stdin, even from a terminal")
-    call.add_argument("--json", action="store_true",
-                      help="write each call's outcome as one JSON line on stdout: {\"output\": "
-                           "\"<text>\", \"error\": null} (\"output_base64\" when the output is not "
-                           "UTF-8) or {\"error\": {\"type\": ..., \"message\": ...}}; the exit status "
-                           "is unchanged")
-    call.add_argument("--loop", metavar="N", type=loop_count, default=1,
-                      help="call the function N times on one instance; when N > 1 each output "
-                           "is followed by a newline (default 1)")
+    add_options(call, CALL_OWN_OPTIONS)
     add_verbose_flag(call, subcommand=True)
     add_plugin_options(call)
 
