@@ -126,22 +126,6 @@ cdef class _Compilation:
         self.c = NULL
 
 
-@cython.final
-cdef class _HeldBytes:
-    """A compile cache entry's bytes, taken by _byte_buffer and released when this is freed: a
-    compile request points into ``view.buf`` while its ``keep`` list holds this."""
-    cdef Py_buffer view
-    cdef bint held
-
-    def __cinit__(self, entry):
-        _byte_buffer(entry, &self.view)
-        self.held = True
-
-    def __dealloc__(self):
-        if self.held:
-            PyBuffer_Release(&self.view)
-
-
 cdef _describe_entry(module_source *m, entry, list keep):
     """A module's open cache entry (compile_cache.CachedEntry) into `m`: its path, which wasmtime
     maps (and its descriptor and size, to read it if that fails), else its bytes."""
@@ -316,13 +300,13 @@ cdef class CompiledPlugin:
         `opened` the cache entries, open).
         WAT is converted here when the module is to be compiled (no source, no cache entry)."""
         cdef module_source *m
-        from extism_fast.manifest.plain import looks_like_wat
+        from extism_fast.manifest.plain import WASM_MAGIC, looks_like_wat
 
         for i, module in enumerate(modules):
             m = &request.modules[i]
             name = ("main" if module.is_main else module.name).encode()
             data = module.data
-            form = (MODULE_BINARY if data.startswith(b"\0asm") else
+            form = (MODULE_BINARY if data.startswith(WASM_MAGIC) else
                     MODULE_TEXT if looks_like_wat(data) else MODULE_UNKNOWN)
             found = self._cache.open_entry(keys[i]) if keys[i] is not None else None
             if found is not None:

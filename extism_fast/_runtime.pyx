@@ -224,6 +224,22 @@ cdef int _byte_buffer(obj, Py_buffer *view) except -1:
     raise ValueError(message)
 
 
+@cython.final
+cdef class _HeldBytes:
+    """A compile cache entry's bytes, taken by _byte_buffer and released when this is freed: C
+    points into ``view.buf`` while this is held (a compile request's ``keep`` list, a local)."""
+    cdef Py_buffer view
+    cdef bint held
+
+    def __cinit__(self, entry):
+        _byte_buffer(entry, &self.view)
+        self.held = True
+
+    def __dealloc__(self):
+        if self.held:
+            PyBuffer_Release(&self.view)
+
+
 cdef engine_bundle *_engine(int flags, bint pooled, cache=None) except NULL:
     """The engine with these flags, pooled or on-demand; NULL-free: falls back to on-demand when a
     pooling engine cannot be created (its address space refused, or the pool turned off). A new
@@ -251,8 +267,7 @@ cdef int _new_engine(int flags, uint32_t pool, cache, engine_bundle *out, char *
     the compile cache ``cache`` (None: compiled), keyed like a plugin's module: a warm process start
     then compiles nothing. Returns engine_new's result."""
     cdef engine_access_cache access
-    cdef Py_buffer payload
-    cdef bint have_payload = False
+    cdef _HeldBytes payload
     cdef size_t wat_length
     cdef int result
     cdef const char *wat = kernel_access_wat(&wat_length)
@@ -264,19 +279,14 @@ cdef int _new_engine(int flags, uint32_t pool, cache, engine_bundle *out, char *
         found = cache.load(key)
         access.serialize = 1
     if found is not None:
-        _byte_buffer(found, &payload)
-        have_payload = True
-        access.cached, access.cached_length = <const uint8_t *>payload.buf, payload.len
-    try:
-        # Reading the cache may have let another thread in, which made this engine meanwhile: use
-        # it. From this check to the engine in its slot the GIL is held (engine_new does not
-        # release it), which is what keeps two threads from making the same engine.
-        if out.engine != NULL:
-            return 0
-        result = engine_new(flags, pool, &access, out, message)
-    finally:
-        if have_payload:
-            PyBuffer_Release(&payload)
+        payload = _HeldBytes(found)  # released when this returns
+        access.cached, access.cached_length = <const uint8_t *>payload.view.buf, payload.view.len
+    # Reading the cache may have let another thread in, which made this engine meanwhile: use it.
+    # From this check to the engine in its slot the GIL is held (engine_new does not release it),
+    # which is what keeps two threads from making the same engine.
+    if out.engine != NULL:
+        return 0
+    result = engine_new(flags, pool, &access, out, message)
     if access.serialized != NULL:
         try:
             cache.store(key, PyBytes_FromStringAndSize(<char *>access.serialized, access.serialized_length))
