@@ -126,8 +126,8 @@ class PluginOptions(_PluginOptionsFields):
     def with_config(self, manifest: "Manifest") -> "PluginOptions":
         """These options for ``manifest``, which differs from theirs in its config only (Plugin's
         ``config`` merged in): Plugin(compiled, config=...) resolves nothing else again."""
-        config = tuple((key.encode(), value.encode()) for key, value in manifest.config.items())
-        return tuple.__new__(PluginOptions, (manifest, *self[1:_CONFIG], config, *self[_CONFIG + 1:_PACKED], []))
+        return tuple.__new__(PluginOptions,
+                             (manifest, *self[1:_CONFIG], _config(manifest), *self[_CONFIG + 1:_PACKED], []))
 
     def check_mounts(self) -> None:
         """Each mounted host directory must exist when an instance is made from these options."""
@@ -158,7 +158,8 @@ def resolve_interruptible(manifest: "Manifest | PlainSource", interruptible: "An
 
 def compile_options(manifest: "Manifest | PlainSource", wasi: bool, fuel: "Any", interruptible: "Any") -> bool:
     """CompiledPlugin's options checked; returns whether it is interruptible."""
-    if not isinstance(manifest, PlainSource) and manifest.allowed_paths and not wasi:  # as the official runtime: ignored, not refused
+    # As the official runtime: allowed_paths without WASI is ignored, not refused.
+    if not isinstance(manifest, PlainSource) and manifest.allowed_paths and not wasi:
         logger.warning("manifest.allowed_paths is ignored: WASI is not enabled (pass wasi=True "
                        "to mount directories)")
     if fuel is not None:  # instructions per call, a u64 for wasmtime
@@ -234,6 +235,11 @@ def wasi_strings(wasi_env: "Any", wasi_args: "Any", wasi: bool) -> tuple[tuple, 
     return tuple(env), tuple(args)
 
 
+def _config(manifest: "Manifest") -> tuple:
+    """The manifest's config as PluginOptions holds it: ((key bytes, value bytes), ...)."""
+    return tuple((key.encode(), value.encode()) for key, value in manifest.config.items())
+
+
 def _mounts(manifest: "Manifest", wasi: bool) -> tuple:
     # Without WASI, allowed_paths is ignored (CompiledPlugin logged it), as in the official runtime.
     mounts = []
@@ -249,8 +255,7 @@ def _host_side(manifest: "Manifest | PlainSource", wasi: bool) -> tuple[tuple, t
     max_http_response_bytes) as PluginOptions holds them; a plain plugin's are all defaults."""
     if isinstance(manifest, PlainSource):
         return (), (), (), settings_tables().max_http_response_bytes
-    return (tuple((key.encode(), value.encode()) for key, value in manifest.config.items()),  # as with_config
-            _mounts(manifest, wasi), tuple(manifest.allowed_hosts or ()),
+    return (_config(manifest), _mounts(manifest, wasi), tuple(manifest.allowed_hosts or ()),
             manifest.memory.effective_max_http_response_bytes)
 
 
