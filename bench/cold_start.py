@@ -38,12 +38,17 @@ SECTION = "cold start"
 EXAMPLE = "examples/count_vowels.wat"
 EXAMPLE_INPUT = "Hello, World!"
 
+#: The example plugin's first result as programs also make it (the official docs' forms) -> how
+#: the row names it: given a config, given as a manifest dict (with a config), and with
+#: EXTISM_CACHE_CONFIG set on both sides (the official SDK's variable; extism_fast honours it).
+VARIANTS = {"config": "with a config", "manifest": "from a manifest dict", "cache config": "EXTISM_CACHE_CONFIG set"}
+
 #: The goals with no official counterpart (ms, wall time of the whole process).
 CALL_GOAL_MS = 25.0
 HELP_GOAL_MS = 20.0
 
-# One fresh process: import, Plugin(path) (the warm cache), the first call; its own timings and
-# peak RSS on stdout. The peak is VmHWM (KiB), this process image's own: getrusage's ru_maxrss
+# One fresh process: import, Plugin(path) (the warm cache; argv[5] asks for a config or a manifest
+# dict instead: VARIANTS), the first call; its own timings and peak RSS on stdout. The peak is VmHWM (KiB), this process image's own: getrusage's ru_maxrss
 # starts from the forking parent's (here the bench's, ~100 MiB).
 _FIRST_RESULT = textwrap.dedent("""
     import sys, time
@@ -53,7 +58,12 @@ _FIRST_RESULT = textwrap.dedent("""
     else:
         import extism as sdk
     t1 = time.perf_counter()
-    plugin = sdk.Plugin(sys.argv[2], functions=[])
+    if sys.argv[5] == "config":
+        plugin = sdk.Plugin(sys.argv[2], config={"greeting": "hello"}, functions=[])
+    elif sys.argv[5] == "manifest":
+        plugin = sdk.Plugin({"wasm": [{"path": sys.argv[2]}], "config": {"greeting": "hello"}}, functions=[])
+    else:
+        plugin = sdk.Plugin(sys.argv[2], functions=[])
     t2 = time.perf_counter()
     out = bytes(plugin.call(sys.argv[3], sys.argv[4].encode()))
     with open("/proc/self/status") as f:
@@ -124,8 +134,8 @@ class _Samples(dict):
 
 
 def _first_result(samples: _Samples, label: str, sdk: str, env: dict, python: list, path: Path, function: str,
-                  data: str, outputs: dict) -> None:
-    wall, out, cpu = _run([*python, "-c", _FIRST_RESULT, sdk, str(path), function, data], env)
+                  data: str, outputs: dict, how: str = "path") -> None:
+    wall, out, cpu = _run([*python, "-c", _FIRST_RESULT, sdk, str(path), function, data, how], env)
     imported, created, rss, output = out.split()
     samples.add(f"process to first result, {label}", sdk, wall)
     samples.add(f"process to first result, {label} cpu", sdk, cpu)
@@ -145,6 +155,10 @@ def _round(all_samples: dict, sdk: str, pythons: dict, envs: dict, plugins: dict
         for label, (path, function, data) in plugins.items():
             _first_result(samples, label, sdk, env, python, path, function, data, outputs)
         example, function, data = plugins["example"]
+        for variant in VARIANTS:
+            variant_env = envs[interpreter].get(f"{sdk}, {variant}", env)
+            _first_result(samples, f"example, {variant}", sdk, variant_env, python, example, function, data,
+                          outputs, variant if variant != "cache config" else "path")
         if sdk == "extism_fast":
             call = _run([*python, "-c", _CLI, "call", str(example), function, "--input", data], env)
             shown = _run([*python, "-c", _CLI, "--help"], env)
@@ -182,6 +196,8 @@ def _results(samples: _Samples, size: str, rounds: int, suffix: str) -> list[Res
             row(f"`Plugin(path)` from a warm cache, {text}", f"Plugin, {label}"),
             row(f"fresh process to first result, {text}", f"process to first result, {label}", Target("ratio", 2)),
         ]
+    rows += [row(f"fresh process to first result, example plugin, {text}", f"process to first result, example, {variant}",
+                 Target("ratio", 2)) for variant, text in VARIANTS.items()]
     rows.append(row(f"peak RSS of that process, {size} plugin", "rss, big", Target("fraction", 1.0), "KiB"))
     rows[-1].note = "VmHWM of the child process (its high-water RSS)"
     call = row("`extism-fast call` end to end, example plugin", "cli call")
@@ -204,6 +220,10 @@ def measure_cold_start(rounds: int, workdir: Path, root: Path = REPO_ROOT) -> li
     clean_path = os.pathsep.join([python_path, *site.getsitepackages()])  # what -S leaves off sys.path
     envs = {interpreter: {sdk: {**os.environ, **env, "PYTHONPATH": clean_path if interpreter == "clean" else python_path}
                           for sdk, env in first_load_envs["warm"].items()} for interpreter in INTERPRETERS}
+    for env in envs.values():  # the "cache config" row: extism_fast as a user who set only the official variable
+        env["extism_fast, cache config"] = {
+            **{key: value for key, value in env["extism_fast"].items() if key != "EXTISM_FAST_CACHE_DIR"},
+            "EXTISM_CACHE_CONFIG": env["extism"]["EXTISM_CACHE_CONFIG"]}
     plugins = {"big": (big, "run", ""), "example": (build_path(EXAMPLE), "count_vowels", EXAMPLE_INPUT)}
     pythons = _pythons(workdir)
     samples, outputs = {interpreter: _Samples() for interpreter in INTERPRETERS}, {}
