@@ -39,9 +39,11 @@ EXAMPLE = "examples/count_vowels.wat"
 EXAMPLE_INPUT = "Hello, World!"
 
 #: The example plugin's first result as programs also make it (the official docs' forms) -> how
-#: the row names it: given a config, given as a manifest dict (with a config), and with
-#: EXTISM_CACHE_CONFIG set on both sides (the official SDK's variable; extism_fast honours it).
-VARIANTS = {"config": "with a config", "manifest": "from a manifest dict", "cache config": "EXTISM_CACHE_CONFIG set"}
+#: the row names it: given a config, given as a manifest dict (with a config), given a host function
+#: whose signature is inferred (the plugin does not import it), and with EXTISM_CACHE_CONFIG set on
+#: both sides (the official SDK's variable; extism_fast honours it).
+VARIANTS = {"config": "with a config", "manifest": "from a manifest dict", "host function": "a typed host function",
+            "cache config": "EXTISM_CACHE_CONFIG set"}
 
 #: The goals with no official counterpart (ms, wall time of the whole process).
 CALL_GOAL_MS = 25.0
@@ -62,6 +64,11 @@ _FIRST_RESULT = textwrap.dedent("""
         plugin = sdk.Plugin(sys.argv[2], config={"greeting": "hello"}, functions=[])
     elif sys.argv[5] == "manifest":
         plugin = sdk.Plugin({"wasm": [{"path": sys.argv[2]}], "config": {"greeting": "hello"}}, functions=[])
+    elif sys.argv[5] == "host function":
+        @sdk.host_fn()
+        def shout(text: str) -> str:
+            return text.upper()
+        plugin = sdk.Plugin(sys.argv[2], functions=[shout])
     else:
         plugin = sdk.Plugin(sys.argv[2], functions=[])
     t2 = time.perf_counter()
@@ -196,8 +203,9 @@ def _results(samples: _Samples, size: str, rounds: int, suffix: str) -> list[Res
             row(f"`Plugin(path)` from a warm cache, {text}", f"Plugin, {label}"),
             row(f"fresh process to first result, {text}", f"process to first result, {label}", Target("ratio", 2)),
         ]
+    # The 2x goal is the plain plugin's, on default settings (above); these must not be slower.
     rows += [row(f"fresh process to first result, example plugin, {text}", f"process to first result, example, {variant}",
-                 Target("ratio", 2)) for variant, text in VARIANTS.items()]
+                 Target("ratio", 1)) for variant, text in VARIANTS.items()]
     rows.append(row(f"peak RSS of that process, {size} plugin", "rss, big", Target("fraction", 1.0), "KiB"))
     rows[-1].note = "VmHWM of the child process (its high-water RSS)"
     call = row("`extism-fast call` end to end, example plugin", "cli call")

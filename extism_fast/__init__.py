@@ -93,11 +93,9 @@ def __getattr__(name: str):  # noqa: ANN202 - PEP 562
     """The names of _LAZY and _LAZY_MODULES; ``extism_fast.pool`` and the other old module paths,
     as attributes of the package."""
     if name in _LAZY or name in _LAZY_MODULES:
-        import importlib
-
         if name in _LAZY_MODULES:
-            return importlib.import_module(f"{__name__}.{name}")
-        value = globals()[name] = getattr(importlib.import_module(_LAZY[name]), name)
+            return _moved.import_module(f"{__name__}.{name}")
+        value = globals()[name] = getattr(_moved.import_module(_LAZY[name]), name)
         return value
     return _moved.attribute(__name__, name)
 

@@ -54,12 +54,12 @@ class _OldPaths:
         # The placeholder goes first: an import of the old path while the new module loads (its
         # package importing it) must load the new module too, not find an empty module.
         del sys.modules[module.__name__]
-        sys.modules[module.__name__] = _import(MOVED[module.__name__])
+        sys.modules[module.__name__] = import_module(MOVED[module.__name__])
 
 
-def _import(name: str) -> "ModuleType":
-    """importlib.import_module(name) of an absolute name, without importing importlib (and warnings):
-    ~0.5 ms of every import of the package."""
+def import_module(name: str) -> "ModuleType":
+    """importlib.import_module(name) of an absolute name, without importing importlib (and warnings,
+    ~0.5 ms of a fresh process): here and for the package's lazy names."""
     __import__(name)
     return sys.modules[name]
 
@@ -75,4 +75,4 @@ def attribute(package: str, name: str) -> "ModuleType":
     old = f"{package}.{name}"
     if old not in MOVED:
         raise AttributeError(f"module {package!r} has no attribute {name!r}")
-    return _import(old)
+    return import_module(old)

@@ -52,10 +52,15 @@ NOT_FOR_PLAIN = ("attr", "attrs", "extism_fast.manifest.schema", "extism_fast.ma
 #: the modules on these paths do not use ``from __future__ import annotations`` (docs/ARCHITECTURE.md,
 #: "Cold start"), their annotations that name typing's names (imported under ``if TYPE_CHECKING:``)
 #: or a class not yet defined are strings;
-#: typing loads with the first host function whose signature is inferred from its annotations, enum
+#: typing loads with the first host function whose annotations are not all plain classes, enum
 #: with host/functions.py; collections is not needed (runtime/records.py makes the option tuples,
 #: and the extension has no typed memoryview, whose Cython code imports collections.abc).
 NOT_COLD = ("typing", "re", "enum", "functools", "collections", "__future__")
+#: What a first call with a typed host function adds: host/functions.py with enum (ValType) and what
+#: enum imports, and __future__ (that module's annotations); not inspect and typing (with re, ~15 ms
+#: of a fresh process): a plain function's signature is read from its code object.
+HOST_FUNCTION = FIRST_CALL | {"extism_fast.host.functions", "enum", "types", "functools", "_functools", "collections",
+                              "keyword", "reprlib", "operator", "_operator", "itertools", "__future__"}
 #: What the command adds for ``--help`` and a plain ``call``: its own modules, parsing both without
 #: argparse (cli/fastpath.py, cli/helptext.py), which with what it imports (re; enum; gettext, which
 #: translates its messages, with locale) costs ~10 ms: a command line the fast path does not parse
@@ -110,6 +115,16 @@ _FIRST_CALL = _REPORT + textwrap.dedent("""
 _PATH_CALL = _REPORT + textwrap.dedent("""
     import extism_fast
     with extism_fast.Plugin(sys.argv[1]) as plugin:
+        assert plugin.call("count_vowels", b"hello") == b'{"count": 2}'
+    _write()
+""")
+
+_HOST_FUNCTION_CALL = _REPORT + textwrap.dedent("""
+    import extism_fast
+    @extism_fast.host_fn()
+    def shout(text: str) -> str:
+        return text.upper()
+    with extism_fast.Plugin(sys.argv[1], functions=[shout]) as plugin:
         assert plugin.call("count_vowels", b"hello") == b'{"count": 2}'
     _write()
 """)
@@ -186,6 +201,12 @@ def test_a_first_call_on_a_large_settled_file_hashes_nothing(tmp_path, wasm_path
     loaded = _loaded(tmp_path, _PATH_CALL, str(path))
     assert len(list((tmp_path / "cache").glob("*.id"))) == 1
     _check_cold("import extism_fast and a first Plugin(path).call", loaded, FIRST_CALL)
+
+
+def test_a_typed_host_function_loads_neither_inspect_nor_typing(tmp_path, wasm_path):
+    loaded = _loaded(tmp_path, _HOST_FUNCTION_CALL, str(wasm_path(COUNT)))
+    _check("a first call with a typed host function", loaded, HOST_FUNCTION)
+    assert not loaded & {"inspect", "typing", "re", "importlib", "warnings"}
 
 
 def test_help_loads_only_what_it_needs(tmp_path):

@@ -9,6 +9,9 @@ encodes the results as its output, so every assertion is on exact values.
 
 from __future__ import annotations
 
+import enum
+import functools
+import inspect
 import json
 import logging
 import math
@@ -22,6 +25,7 @@ from typing import Annotated, Tuple
 import pytest
 
 import extism_fast
+import extism_fast.host.functions as host_functions
 from extism_fast import (
     HOST_FN_REGISTRY,
     Codec,
@@ -220,6 +224,97 @@ def test_missing_annotations_are_type_errors():
 
         @host_fn(user_data=b"x")
         def too_few_user_data(a: int, first, second) -> int: ...
+
+
+# A plain function's signature is read from its code object, without inspect or typing
+# (host/functions.py _plain_parameters): the same reading as inspect.signature and
+# typing.get_type_hints, and so the same host function or the same error.
+
+
+class _Color(enum.Enum):  # a class whose metaclass is not type: read the full way
+    RED = 1
+
+
+# case -> (source of `f`, compiled without __future__ annotations; user data; read without inspect)
+_PLAIN_CASES = {
+    "scalars": ("def f(a: int, b: float, c: bool) -> str: ...", None, True),
+    "bytes, None result": ("def f(a: bytes) -> None: ...", None, True),
+    "nothing": ("def f(): ...", None, True),
+    "no annotations": ("def f(a, b): ...", None, True),
+    "user data": ("def f(a: str, extra) -> str: ...", "u", True),
+    "current plugin": ("def f(p: CurrentPlugin, a: int) -> int: ...", None, True),
+    "every kind": ("def f(a: int, /, b: str, *rest, c: int = 1, **kw) -> bytes: ...", None, True),
+    "required keyword": ("def f(a: int, *, k: int) -> int: ...", None, True),
+    "defaults": ("def f(a: int = 3, b: str = 'x') -> bool: ...", None, True),
+    "one missing": ("def f(a: int, b, c: int) -> int: ...", None, True),
+    "unsupported class": ("def f(a: list) -> int: ...", None, True),
+    "unsupported result": ("def f(a: int) -> dict: ...", None, True),
+    "tuple class result": ("def f() -> tuple: ...", None, True),
+    "string": ("def f(a: 'int') -> int: ...", None, False),
+    "generic alias": ("def f(a: list[int]) -> int: ...", None, False),
+    "tuple result": ("def f() -> tuple[int, str]: ...", None, False),
+    "annotated": ("def f(a: Annotated[str, Json]) -> str: ...", None, False),
+    "enum class": ("def f(a: _Color) -> int: ...", None, False),
+}
+
+
+def _plain_function(source: str):
+    namespace = {"CurrentPlugin": CurrentPlugin, "Annotated": Annotated, "Json": Json, "_Color": _Color}
+    exec(compile(source, "<host function>", "exec", dont_inherit=True), namespace)
+    return namespace["f"]
+
+
+def _made(func, user_data) -> tuple:
+    """What TypeInferredFunction makes of ``func``: its wasm signature, or its error."""
+    try:
+        made = TypeInferredFunction(None, "f", func, user_data)
+    except TypeError as exc:
+        return ("TypeError", str(exc))
+    return (made.args, made.returns, made.uses_current_plugin, made.user_data)
+
+
+def _wrapped(func):
+    @functools.wraps(func)
+    def wrapper(*args):
+        return func(*args)
+
+    return wrapper
+
+
+def _with_signature(func):
+    func.__signature__ = inspect.Signature()
+    return func
+
+
+class _Holder:
+    def method(self, a: int) -> int: ...
+
+
+@pytest.mark.parametrize("case", sorted(_PLAIN_CASES) + ["wrapped", "__signature__", "no_type_check", "method",
+                                                         "partial"])
+def test_a_plain_function_is_read_as_inspect_and_typing_read_it(case, monkeypatch):
+    scalars = _plain_function(_PLAIN_CASES["scalars"][0])
+    func, user_data, plain = {
+        "wrapped": (_wrapped(scalars), None, False),
+        "__signature__": (_with_signature(_plain_function(_PLAIN_CASES["scalars"][0])), None, False),
+        "no_type_check": (typing.no_type_check(_plain_function(_PLAIN_CASES["scalars"][0])), None, False),
+        "method": (_Holder().method, None, False),
+        "partial": (functools.partial(scalars, 1), None, False),
+    }.get(case) or (_plain_function(_PLAIN_CASES[case][0]), *_PLAIN_CASES[case][1:])
+    read = host_functions._plain_parameters(func)
+    assert (read is not None) is plain
+    if read is not None:
+        assert read == host_functions._parameters(func, "f")
+    made = _made(func, user_data)
+    monkeypatch.setattr(host_functions, "_plain_parameters", lambda func: None)
+    assert made == _made(func, user_data)
+
+
+def test_a_plain_typed_host_function_runs(probe):
+    func = _plain_function("def f(name: str) -> str:\n    return 'Hello, ' + name + '!'")
+    assert host_functions._plain_parameters(func) is not None
+    greet = host_fn(name="probe")(func)
+    assert run_probe(probe, ["ptr"], ["ptr"], [greet], ["you"]) == [b"Hello, you!"]
 
 
 def test_host_fn_registry_names_namespaces_and_user_data():

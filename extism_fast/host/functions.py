@@ -23,8 +23,8 @@ from enum import Enum
 
 from extism_fast.host.registry import HOST_FN_REGISTRY as _REGISTRY
 
-# typing (and re, which it imports) loads with the first host function inferred from its
-# annotations (TypeInferredFunction), not with the package (tests/test_cold_start.py).
+# typing (and re, which it imports) and inspect load with the first host function whose annotations
+# are not all plain classes (_plain_parameters), not with the package (tests/test_cold_start.py).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable, List, Optional, Sequence, Tuple
@@ -372,8 +372,6 @@ def _map_ret(xs: Any) -> List[Tuple[ValType, _Emplace]]:
     Every emplacer takes the function's whole return value: those of a ``Tuple[...]`` pick their
     own item. Raises TypeError when ``xs`` is not supported.
     """
-    from typing import get_args, get_origin  # loaded already: TypeInferredFunction resolved the hints
-
     if xs is None or xs is type(None):
         return []
     if xs is bool:
@@ -386,6 +384,8 @@ def _map_ret(xs: Any) -> List[Tuple[ValType, _Emplace]]:
         return [(ValType.I64, _emplace_str)]
     if xs is bytes:
         return [(ValType.I64, _emplace_bytes)]
+    from typing import get_args, get_origin  # a plain class above needs no typing (_plain_parameters)
+
     if get_origin(xs) is tuple:
         items = get_args(xs)
         if len(items) == 2 and items[1] is Ellipsis:
@@ -428,6 +428,51 @@ def _is_current_plugin(xs: Any) -> bool:
     )
 
 
+#: What a host function's signature is read from: (its type hints, the names of its positional
+#: parameters, those of its keyword-only parameters without a default).
+if TYPE_CHECKING:
+    _Parameters = Tuple[dict, List[str], List[str]]
+
+_FUNCTION: Any = type(_update_wrapper)  # types.FunctionType (types is not otherwise loaded)
+
+
+def _plain_parameters(func: Any) -> Optional[_Parameters]:
+    """_parameters of a plain Python function whose annotations are all classes or None, read from
+    its code object (the same answer: tests/test_host_functions.py), else None. The common host
+    function needs neither inspect nor typing, which cost a fresh process ~15 ms."""
+    if (type(func) is not _FUNCTION or hasattr(func, "__wrapped__") or hasattr(func, "__signature__")
+            or getattr(func, "__no_type_check__", None)):
+        return None
+    annotations = func.__annotations__
+    if not all(value is None or type(value) is type for value in annotations.values()):
+        return None  # strings (forward references, __future__ annotations), Annotated, generics
+    code = func.__code__
+    names = code.co_varnames
+    keyword_only = names[code.co_argcount:code.co_argcount + code.co_kwonlyargcount]
+    defaults = func.__kwdefaults__ or {}
+    hints = {key: type(None) if value is None else value for key, value in annotations.items()}
+    return hints, list(names[:code.co_argcount]), [key for key in keyword_only if key not in defaults]
+
+
+def _parameters(func: Any, label: str) -> _Parameters:
+    """The type hints of ``func`` (typing.get_type_hints, extras kept), the names of its positional
+    parameters and of its keyword-only parameters without a default (inspect.signature)."""
+    import inspect
+    import typing
+
+    try:
+        hints = typing.get_type_hints(func, include_extras=True)
+    except Exception as exc:  # NameError for unresolvable forward references, ...
+        raise TypeError(f"host function {label!r}: cannot resolve its annotations: {exc}") from exc
+    try:
+        parameters = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"host function {label!r}: cannot read its signature: {exc}") from exc
+    positional = [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p.name for p in parameters if p.kind is p.KEYWORD_ONLY and p.default is p.empty]
+    return hints, positional, required
+
+
 class TypeInferredFunction(ExplicitFunction):
     """A host function whose wasm signature is inferred from its Python annotations.
 
@@ -442,32 +487,15 @@ class TypeInferredFunction(ExplicitFunction):
         func: Callable[..., Any],
         user_data: Any = None,
     ) -> None:
-        import inspect
-        import typing
-
         label = getattr(func, "__name__", None) or name
-        try:
-            hints = typing.get_type_hints(func, include_extras=True)
-        except Exception as exc:  # NameError for unresolvable forward references, ...
-            raise TypeError(f"host function {label!r}: cannot resolve its annotations: {exc}") from exc
-        try:
-            sig = inspect.signature(func)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"host function {label!r}: cannot read its signature: {exc}") from exc
-
-        positional = [
-            p
-            for p in sig.parameters.values()
-            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-        ]
-        for p in sig.parameters.values():
-            if p.kind is p.KEYWORD_ONLY and p.default is p.empty:
-                raise TypeError(
-                    f"host function {label!r}: keyword-only parameter {p.name!r} has no default; "
-                    f"host functions receive positional arguments only"
-                )
+        hints, positional, required_keywords = _plain_parameters(func) or _parameters(func, label)
+        if required_keywords:
+            raise TypeError(
+                f"host function {label!r}: keyword-only parameter {required_keywords[0]!r} has no default; "
+                f"host functions receive positional arguments only"
+            )
         uses_current_plugin = False
-        if positional and _is_current_plugin(hints.get(positional[0].name)):
+        if positional and _is_current_plugin(hints.get(positional[0])):
             uses_current_plugin = True
             positional = positional[1:]
 
@@ -475,7 +503,7 @@ class TypeInferredFunction(ExplicitFunction):
         # only annotated parameters become wasm parameters).
         n_user_data = len(_user_data_tuple(user_data))
         trailing = 0
-        while trailing < len(positional) and positional[-1 - trailing].name not in hints:
+        while trailing < len(positional) and positional[-1 - trailing] not in hints:
             trailing += 1
         if 0 < trailing <= n_user_data:
             positional = positional[: len(positional) - trailing]
@@ -487,14 +515,14 @@ class TypeInferredFunction(ExplicitFunction):
             )
 
         mapped: List[Tuple[ValType, _Extract]] = []
-        for p in positional:
-            if p.name not in hints:
+        for parameter in positional:
+            if parameter not in hints:
                 raise TypeError(
-                    f"host function {label!r}: parameter {p.name!r} has no type annotation "
+                    f"host function {label!r}: parameter {parameter!r} has no type annotation "
                     f"(supported: {_SUPPORTED})"
                 )
             try:
-                mapped.append(_map_arg(p.name, hints[p.name]))
+                mapped.append(_map_arg(parameter, hints[parameter]))
             except TypeError as exc:
                 raise TypeError(f"host function {label!r}: {exc}") from None
         try:

@@ -50,9 +50,9 @@ def __getattr__(name: str):  # noqa: ANN202 - PEP 562
     home = _HOME.get(name)
     if home is None:
         raise AttributeError(f"module 'extism_fast.manifest' has no attribute {name!r}")
-    import importlib
+    from extism_fast._moved import import_module  # not importlib's: it loads warnings
 
-    value = globals()[name] = getattr(importlib.import_module(f"extism_fast.manifest.{home}"), name)
+    value = globals()[name] = getattr(import_module(f"extism_fast.manifest.{home}"), name)
     return value
 
 
