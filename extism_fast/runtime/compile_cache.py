@@ -548,7 +548,7 @@ def _official_cache_config() -> tuple[bool, str | None]:
     try:
         with open(path, "rb") as f:
             table = tomllib.load(f).get("cache", {})
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # TOMLDecodeError, a file not UTF-8, an integer of 4300+ digits
         raise Error(f"EXTISM_CACHE_CONFIG: cannot read the cache configuration {path!r}: {exc}") from None
     enabled = table.get("enabled", True) if isinstance(table, dict) else None
     directory = table.get("directory") if isinstance(table, dict) else None
