@@ -166,3 +166,14 @@ def test_extism_cache_config_bad_file_is_an_error_naming_it(no_cache_env, tmp_pa
     no_cache_env.setenv("EXTISM_CACHE_CONFIG", str(tmp_path / "absent.toml"))
     with pytest.raises(ef.Error, match="absent.toml"):
         compile_cache.cache_from_argument(None)
+
+
+@pytest.mark.parametrize("data", [b"[cache]\ndirectory = '\xff'\n", b"[cache]\nenabled = 1" + b"0" * 5000 + b"\n"],
+                         ids=["not-utf8", "huge-integer"])
+def test_extism_cache_config_file_not_utf8_or_with_a_huge_integer_is_an_error(no_cache_env, tmp_path, data):
+    """tomllib raises these as a UnicodeDecodeError and int's ValueError, not TOMLDecodeError."""
+    config = tmp_path / "cache.toml"
+    config.write_bytes(data)
+    no_cache_env.setenv("EXTISM_CACHE_CONFIG", str(config))
+    with pytest.raises(ef.Error, match=r"EXTISM_CACHE_CONFIG: cannot read the cache configuration .*cache\.toml"):
+        compile_cache.cache_from_argument(None)

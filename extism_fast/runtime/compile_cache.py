@@ -542,19 +542,113 @@ def _official_cache_config() -> tuple[bool, str | None]:
         return True, None
     if not path.strip():
         return False, None
-    import tomllib
-
     from extism_fast.errors import Error
     try:
         with open(path, "rb") as f:
-            table = tomllib.load(f).get("cache", {})
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+            data = f.read()
+        document = _simple_toml(data)
+        if document is None:  # beyond the subset: tomllib's parse, and its errors
+            import tomllib
+
+            document = tomllib.loads(data.decode())  # what tomllib.load(f) does
+    except (OSError, ValueError) as exc:  # TOMLDecodeError, a file not UTF-8, an integer of 4300+ digits
         raise Error(f"EXTISM_CACHE_CONFIG: cannot read the cache configuration {path!r}: {exc}") from None
+    table = document.get("cache", {})
     enabled = table.get("enabled", True) if isinstance(table, dict) else None
     directory = table.get("directory") if isinstance(table, dict) else None
     if not isinstance(enabled, bool) or not isinstance(directory, (str, type(None))):
         raise Error(f"EXTISM_CACHE_CONFIG: {path!r}: [cache] enabled must be a bool and directory a string")
     return enabled, directory
+
+
+# A reader of the TOML that wasmtime's cache configuration files are written in, so that honouring
+# EXTISM_CACHE_CONFIG does not import tomllib, which with typing, re, string and datetime costs a
+# fresh process ~20 ms (as much again as the rest of its first call). It reads a strict subset and
+# declines (None) anything else, which tomllib then parses: so every error and edge case is still
+# tomllib's, and whatever it reads is exactly what tomllib reads.
+#: TOML's whitespace within a line: only these two (str.strip() would also take Unicode's).
+_TOML_WS = " \t"
+#: A bare key's characters: ASCII only (str.isalnum() would take other scripts' letters).
+_TOML_BARE_KEY = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+#: The control characters TOML allows nowhere outside multi-line strings (which the subset has not):
+#: all but tab and newline, so a lone carriage return too.
+_TOML_CONTROL = frozenset(map(chr, (*range(9), *range(11, 32), 127)))
+_TOML_DIGITS = frozenset("0123456789")
+
+
+def _simple_toml(data: bytes) -> dict[str, object] | None:
+    """``tomllib.loads(data.decode())`` for a document of blank lines, full-line comments, ``[table]``
+    headers and ``key = value`` lines (optionally followed by a comment), with bare keys, each table
+    and each key of a table once, and values true, false, decimal integers and one-line strings
+    without escapes; None for anything else, including what tomllib would reject."""
+    try:
+        text = data.decode()  # strict UTF-8, as tomllib.load; a BOM stays, and is declined below
+    except UnicodeDecodeError:
+        return None
+    text = text.replace("\r\n", "\n")  # as tomllib does first, in strings too
+    if not _TOML_CONTROL.isdisjoint(text):
+        return None
+    document: dict[str, object] = {}
+    table = document
+    for line in text.split("\n"):  # not splitlines(): TOML breaks lines at "\n" only
+        line = line.lstrip(_TOML_WS)
+        if not line or line[0] == "#":
+            continue
+        if line[0] == "[":
+            name, rest = _toml_bare_key(line[1:].lstrip(_TOML_WS))
+            if not name or name in document or rest[:1] != "]" or not _toml_line_end(rest[1:]):
+                return None  # [[array]], a dotted or quoted name, a table (or root key) seen before
+            table = document[name] = {}
+            continue
+        key, rest = _toml_bare_key(line)
+        if not key or rest[:1] != "=" or key in table:
+            return None
+        value, rest = _toml_value(rest[1:].lstrip(_TOML_WS))
+        if value is None or not _toml_line_end(rest):
+            return None
+        table[key] = value
+    return document
+
+
+def _toml_bare_key(text: str) -> tuple[str, str]:
+    """The bare key at the start of ``text`` ("" if none) and the rest, its whitespace skipped."""
+    end = 0
+    while end < len(text) and text[end] in _TOML_BARE_KEY:
+        end += 1
+    return text[:end], text[end:].lstrip(_TOML_WS)
+
+
+def _toml_line_end(text: str) -> bool:
+    """Whether ``text``, after a statement, is only whitespace and a comment (control characters
+    are already excluded)."""
+    text = text.lstrip(_TOML_WS)
+    return not text or text[0] == "#"
+
+
+def _toml_value(text: str) -> tuple[bool | int | str | None, str]:
+    """The value at the start of ``text`` and the rest; None if not of the subset."""
+    quote = text[:1]
+    if quote in ('"', "'"):
+        end = text.find(quote, 1)
+        body = text[1:end]
+        if end < 0 or text.startswith(quote * 3) or (quote == '"' and "\\" in body):
+            return None, text  # unterminated, multi-line, or a basic string with escapes
+        return body, text[end + 1:]
+    word, sep, comment = text.partition("#")  # no "#" in a bool or an integer
+    word = word.rstrip(_TOML_WS)
+    if word in ("true", "false"):
+        return word == "true", sep + comment
+    return _toml_integer(word), sep + comment
+
+
+def _toml_integer(word: str) -> int | None:
+    """A TOML decimal integer (sign, "_" between digits, no leading zero), else None; at most 64
+    digits (tomllib's int() refuses 4300+ with a ValueError of its own)."""
+    digits = word[1:] if word[:1] in ("+", "-") else word
+    if (not all(digits.split("_")) or not _TOML_DIGITS.issuperset(digits.replace("_", ""))
+            or (digits[0] == "0" and len(digits) > 1) or len(digits) > 64):
+        return None
+    return int(word)
 
 
 def default_directory() -> "Path":
