@@ -171,11 +171,12 @@ cdef class CompiledPlugin:
         from extism_fast.runtime.compile_cache import cache_from_argument
 
         _load_options()
-        # A plain plugin (one module, no option: most are) needs no Manifest until one is asked
-        # for (the manifest classes load then: attrs, ~20 ms of a fresh process).
+        # A plain plugin (one module, no option but a config: most are) needs no Manifest until
+        # one is asked for (the manifest classes load then: attrs, ~45 ms of a fresh process).
         plain = plain_source(plugin)
-        if plain is not None and config is None:
-            self._source = plain
+        told = plain if plain is None or config is None else plain.with_config(config)
+        if told is not None:
+            self._source = told
         else:
             from extism_fast.manifest.sources import coerce_told_source
 

@@ -136,9 +136,11 @@ cdef class Plugin:
                 _options.check_compiled_options(compiled, wasi, functions, fuel, HOST_FN_REGISTRY)
             manifest = compiled._source
             if config is not None:
-                from extism_fast.manifest import coerce_source
+                manifest = manifest.with_config(config) if isinstance(manifest, _PlainSource) else None
+                if manifest is None:  # not plain: merge_config's checks and messages
+                    from extism_fast.manifest import coerce_source
 
-                manifest = coerce_source(compiled.manifest, config=config)
+                    manifest = coerce_source(compiled.manifest, config=config)
         else:
             compiled = CompiledPlugin(plugin, wasi, functions, config=config, fuel=fuel,
                                       interruptible=interruptible)

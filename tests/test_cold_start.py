@@ -31,7 +31,8 @@ IMPORT = {
     "extism_fast.host", "extism_fast.host.logs", "extism_fast.host.registry",
 }
 #: What a first ``Plugin(bytes).call`` adds: the plain plugin (manifest/plain.py, not the manifest
-#: classes: no attrs) and the compile cache (a warm hit reads only: runtime/compile_cache_store.py,
+#: classes: no attrs; with a config or as a manifest dict of one module too) and the compile
+#: cache (a warm hit reads only: runtime/compile_cache_store.py,
 #: its writes, loads with a miss), which hashes its small inputs with the extension's
 #: sha256 (no module: neither hashlib's OpenSSL nor CPython's own) and needs no pathlib; its tuples
 #: are runtime/records.py's (no collections.namedtuple). The memories a module defines are read by the
@@ -109,6 +110,19 @@ _FIRST_CALL = _REPORT + textwrap.dedent("""
         wasm = f.read()
     with extism_fast.Plugin(wasm if sys.argv[2] == "bytes" else sys.argv[1]) as plugin:
         assert plugin.call("count_vowels", b"hello") == b'{"count": 2}'
+    _write()
+""")
+
+# The official docs' commonest forms: a path with a config, a manifest dict of one module with one.
+_CONFIG_CALL = _REPORT + textwrap.dedent("""
+    import extism_fast
+    path, given = sys.argv[1], sys.argv[2]
+    if given == "config":
+        plugin = extism_fast.Plugin(path, config={"k": "v"}, functions=[])
+    else:
+        plugin = extism_fast.Plugin({"wasm": [{"path": path}], "config": {"k": "v"}}, functions=[])
+    with plugin:
+        assert plugin.call("config_get", b"k") == b"v"
     _write()
 """)
 
@@ -204,6 +218,15 @@ def test_a_first_call_with_a_wasmtime_cache_configuration_loads_only_what_it_nee
                      EXTISM_CACHE_CONFIG=str(config), EXTISM_FAST_CACHE_DIR="")  # empty: the file's directory
     assert list(directory.glob("*.cwasm")) and not (tmp_path / "cache").exists()
     _check_cold(f"a first Plugin({given}).call with EXTISM_CACHE_CONFIG", loaded, FIRST_CALL)
+
+
+@pytest.mark.parametrize("given", ["config", "dict"])
+def test_a_first_call_with_a_config_loads_only_what_it_needs(tmp_path, wasm_path, given):
+    """``Plugin(path, config={...})`` and ``Plugin({"wasm": [{"path": ...}], "config": {...}})`` are
+    plain plugins too (manifest/plain.py): no manifest classes, as ``Plugin(path)``."""
+    loaded = _loaded(tmp_path, _CONFIG_CALL, str(wasm_path("host")), given)
+    _check_cold(f"import extism_fast and a first Plugin({given}).call", loaded, FIRST_CALL)
+    assert not loaded & set(NOT_FOR_PLAIN), sorted(loaded & set(NOT_FOR_PLAIN))
 
 
 def test_a_first_call_on_a_large_settled_file_hashes_nothing(tmp_path, wasm_path):

@@ -1120,6 +1120,32 @@ def test_config_none_removes_a_manifest_key(sdk, plugin_wasm):
         assert plugin.call("greet", "Bob") == b"Yo, Bob!"
 
 
+def test_config_forms_of_a_one_module_plugin(sdk, tmp_path):
+    """The forms the docs configure a plugin with (a path with a config, a manifest dict of one
+    path or data with its own config, Plugin's config merged over it, a CompiledPlugin reused with
+    a config; extism_fast reads them all without the manifest classes: manifest/plain.py) give the
+    plugin the same config in both SDKs."""
+    wasm = _bench_plugin("count_vowels_pdk")
+    path = tmp_path / "pdk.wasm"
+    path.write_bytes(wasm)
+
+    def vowels(plugin):
+        with plugin:
+            return json.loads(plugin.call("count_vowels", b"aey"))["vowels"]
+
+    assert vowels(sdk.Plugin(str(path), config={"vowels": "y"}, functions=[])) == "y"
+    own = {"wasm": [{"path": str(path)}], "config": {"vowels": "ae"}}
+    assert vowels(sdk.Plugin(own, functions=[])) == "ae"
+    assert vowels(sdk.Plugin(own, config={"vowels": None, "other": "x"}, functions=[])) == "aeiouAEIOU"
+    assert vowels(sdk.Plugin({"wasm": [{"data": wasm}], "config": {}}, config={"vowels": "a"}, functions=[])) == "a"
+    # an empty value: config_get answers 0 (as for no value): the plugin's default
+    assert vowels(sdk.Plugin(str(path), config={"vowels": ""}, functions=[])) == "aeiouAEIOU"
+    compiled = _compiled_plugin_class(sdk)(own, functions=[])
+    assert vowels(sdk.Plugin(compiled, config={"vowels": "e"})) == "e"
+    assert vowels(sdk.Plugin(compiled, config={"vowels": None})) == "aeiouAEIOU"
+    assert vowels(sdk.Plugin(compiled)) == "ae"
+
+
 def test_timeout_ms_zero_is_accepted(sdk, plugin_wasm):
     """timeout_ms 0 is a valid manifest value for both. (That it means "no limit" is tested for
     extism_fast only, in test_plugin.py: the official runtime arms a 0 ms deadline that races

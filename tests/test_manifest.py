@@ -786,13 +786,14 @@ def _plain_cases(tmp_path):
     (tmp_path / "dir").mkdir()
     plain = [("wasm bytes", WASM), ("bytearray", bytearray(WASM)), ("memoryview", memoryview(WASM)),
              ("WAT bytes", WAT.encode()), ("WAT text", WAT), ("WAT after comments", "(; c ;) ;; d\n" + WAT),
-             ("wasm path", str(tmp_path / "m.wasm")), ("WAT Path", tmp_path / "m.wat")]
+             ("wasm path", str(tmp_path / "m.wasm")), ("WAT Path", tmp_path / "m.wat"),
+             ("dict", {"wasm": [{"data": WASM}]}), ("dict of a path", {"wasm": [{"path": str(tmp_path / "m.wat")}]})]
     other = [("JSON text", json.dumps({"wasm": [{"data": WASM_B64}]})), ("TOML text", 'wasm = [{data = "AA=="}]'),
              ("JSON file", str(tmp_path / "m.json")), (".toml file", str(tmp_path / "wat.toml")),
              ("missing file", str(tmp_path / "nope.wasm")), ("directory", str(tmp_path / "dir")),
              ("not wasm bytes", b"\x01\x02"), ("WAT with a lone surrogate", "(module) \ud800"),
              ("path with NUL", str(tmp_path / "m.wasm") + "\0"), ("bytes path", (tmp_path / "m.wasm").as_posix().encode()),
-             ("Manifest", Manifest([WasmData(WASM)])), ("dict", {"wasm": [{"data": WASM}]}),
+             ("Manifest", Manifest([WasmData(WASM)])), ("dict with a name", {"wasm": [{"data": WASM, "name": "a"}]}),
              ("a source", WasmData(WASM)), ("int", 3)]
     return plain, other
 
@@ -802,15 +803,17 @@ def test_plain_sources_stand_for_the_manifest_coerce_source_makes(tmp_path):
     is exactly what coerce_source makes of the same source; everything else is left to it, so its
     messages stay the only ones."""
     from extism_fast.manifest.plain import PlainSource, plain_source
+    from extism_fast.manifest.sources import coerce_told_source
 
     plain, other = _plain_cases(tmp_path)
     for what, source in plain:
         found = plain_source(source)
+        full = coerce_told_source(source, None)  # coerce_source without the plain path
         assert isinstance(found, PlainSource), what
-        assert found.manifest() == coerce_source(source), what
-        assert found.describe_main() == coerce_source(source).describe_main(), what
+        assert found.manifest() == full == coerce_source(source), what
+        assert found.describe_main() == full.describe_main(), what
         loaded, = found.load_modules()
-        expected = coerce_source(source).load_modules()[0]
+        expected = full.load_modules()[0]
         assert [getattr(loaded, a) for a in ("name", "data", "is_main", "file_identity")] == [
             getattr(expected, a) for a in ("name", "data", "is_main", "file_identity")], what
     for what, source in other:

@@ -1,11 +1,14 @@
-"""The plain plugin: one wasm or WAT module, given as bytes, as WAT text or as a module file, with
-every manifest option at its default: what most programs pass to ``Plugin(...)``.
+"""The plain plugin: one wasm or WAT module, given as bytes, as WAT text or as a module file (or as
+a manifest dict of just that module), with every manifest option at its default but, maybe, a
+config: what most programs pass to ``Plugin(...)``.
 
-It is recognised and read here without the manifest classes (attrs and manifest/schema.py cost a
-fresh process ~20 ms, more than the rest of its first call), and stands for the Manifest that
-:func:`~extism_fast.manifest.sources.coerce_source` would make of it: ``CompiledPlugin.manifest``
-builds that (equal) Manifest when first read. Anything else, and anything this cannot tell or
-that would fail (a missing file, bad text), is left to coerce_source, so every message is its.
+It is recognised and read here without the manifest classes (attrs, manifest/schema.py and what
+they import cost a fresh ``python -S`` process ~45 ms, twice the rest of its first call), and
+stands for the Manifest that :func:`~extism_fast.manifest.sources.coerce_source` would make of it
+(with Plugin's ``config`` merged in): ``CompiledPlugin.manifest`` builds that (equal) Manifest when
+first read. Anything else, and anything this cannot tell or prove the schema takes as it is (a
+missing file, bad text, another Mapping as config, a name or hash), is left to coerce_source, so
+every message is its.
 
 Also here, for both: telling a module from a manifest (:func:`looks_like_wat`, :func:`file_is_manifest`).
 """
@@ -14,7 +17,11 @@ import os
 
 from extism_fast.manifest.files import read_module_file
 
-__all__ = ["PlainSource", "PlainModule", "plain_source", "looks_like_wat", "looks_like_json_object",
+TYPE_CHECKING = False  # typing is not loaded on a plain plugin's path (tests/test_cold_start.py)
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = ["PlainSource", "PlainModule", "plain_source", "config_merged", "looks_like_wat", "looks_like_json_object",
            "looks_like_toml", "file_is_manifest", "SNIFF_BYTES", "WASM_MAGIC"]
 
 #: The first four bytes of every wasm binary (WAT text never starts with them).
@@ -86,15 +93,25 @@ class PlainModule:
 
 
 class PlainSource:
-    """A plain plugin: its module's bytes (``data``) or file (``path``), every option at its default.
-    Stands for ``Manifest([WasmData(data)])`` / ``Manifest([WasmFile(path)])``: :meth:`manifest`."""
+    """A plain plugin: its module's bytes (``data``) or file (``path``) and its ``config`` (a dict of
+    str to str, its own copy), every other option at its default. Stands for
+    ``Manifest([WasmData(data)], config=config)`` / ``Manifest([WasmFile(path)], config=config)``:
+    :meth:`manifest`."""
 
-    __slots__ = ("data", "path", "_manifest")
+    __slots__ = ("data", "path", "config", "_manifest")
 
-    def __init__(self, data: bytes | None = None, path: str | None = None) -> None:
+    def __init__(self, data: bytes | None = None, path: str | None = None, config: dict | None = None) -> None:
         self.data = data
         self.path = path
+        self.config = {} if config is None else config
         self._manifest = None
+
+    def with_config(self, config: object) -> "PlainSource | None":
+        """This plugin with Plugin's ``config`` merged over its own (as merge_config merges), or None
+        when ``config`` is not plainly valid (:func:`_plain_config`): merge_config then says why."""
+        if not _plain_config(config, removes=True):
+            return None
+        return PlainSource(self.data, self.path, config_merged(self.config, config))  # type: ignore[arg-type]
 
     def load_modules(self) -> list[PlainModule]:
         """The module, read (a file: now, as Manifest.load_modules reads it, with its identity)."""
@@ -107,12 +124,42 @@ class PlainSource:
         if self._manifest is None:
             from extism_fast.manifest.schema import Manifest, WasmData, WasmFile
 
-            self._manifest = Manifest([WasmData(self.data) if self.path is None else WasmFile(self.path)])
+            source = WasmData(self.data) if self.path is None else WasmFile(self.path)
+            self._manifest = Manifest([source], config=self.config)
         return self._manifest
 
     def describe_main(self) -> str:
         """As Manifest.describe_main: the path, or the size."""
         return repr(self.path) if self.path is not None else f"<{len(self.data)} bytes>"  # type: ignore[arg-type]
+
+
+def config_merged(base: "Mapping", overrides: "Mapping") -> dict:
+    """``overrides`` merged over ``base``, a None value removing its key: merge_config's merge (in
+    its order: base's keys, then the new ones), once its checks pass or :func:`_plain_config`'s do."""
+    removed = [key for key, value in overrides.items() if value is None]
+    merged = {key: value for key, value in base.items() if key not in removed}
+    merged.update((key, value) for key, value in overrides.items() if value is not None)
+    return merged
+
+
+def _is_text(value: object) -> bool:
+    # Exactly a str (a subclass may redefine what the checks rely on) that UTF-8 can encode.
+    if type(value) is not str:
+        return False
+    try:
+        value.encode()
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+    return True
+
+
+def _plain_config(config: object, removes: bool) -> bool:
+    """Whether ``config`` is one the manifest takes as it is, checked exactly: a ``dict`` of str
+    to str (and None, which removes its key, where ``removes``: Plugin's config). Any other
+    (another Mapping, non-str keys or values, a lone surrogate) is left to the manifest's checks,
+    which accept it or name what is wrong."""
+    return type(config) is dict and all(
+        _is_text(key) and (_is_text(value) or (removes and value is None)) for key, value in config.items())
 
 
 def _plain_file(path: str) -> PlainSource | None:
@@ -128,12 +175,37 @@ def _plain_file(path: str) -> PlainSource | None:
     return None if file_is_manifest(path, head) else PlainSource(path=path)
 
 
+def _plain_bytes(data: bytes) -> PlainSource | None:
+    return PlainSource(data=data) if data.startswith(WASM_MAGIC) or looks_like_wat(data) else None
+
+
+def _plain_dict(d: dict) -> PlainSource | None:
+    # {"wasm": [{"path": str} or {"data": bytes}], "config": {...}} and nothing else: what
+    # Manifest.from_dict makes of it is plain (a path as a WasmFile: never read as a manifest).
+    if not d.keys() <= {"wasm", "config"}:
+        return None
+    wasm, config = d.get("wasm", ()), d.get("config")
+    config = {} if config is None else config  # null: the default, as from_dict reads it
+    if type(wasm) not in (list, tuple) or len(wasm) != 1 or not _plain_config(config, removes=False):
+        return None
+    entry = wasm[0]
+    if type(entry) is not dict or len(entry) != 1:
+        return None
+    (kind, value), = entry.items()
+    if kind == "path" and type(value) is str:
+        found = _plain_file(value)
+    elif kind == "data" and isinstance(value, (bytes, bytearray, memoryview)):  # base64 text: the schema's
+        found = _plain_bytes(bytes(value))
+    else:
+        return None
+    return None if found is None else PlainSource(found.data, found.path, dict(config))  # type: ignore[arg-type]
+
+
 def plain_source(source: object) -> PlainSource | None:
     """``source`` as a plain plugin when it is one (see the module's docstring), else None. The
     same decisions as coerce_source, whose Manifest of such a source equals its ``manifest()``."""
     if isinstance(source, (bytes, bytearray, memoryview)):
-        data = bytes(source)
-        return PlainSource(data=data) if data.startswith(WASM_MAGIC) or looks_like_wat(data) else None
+        return _plain_bytes(bytes(source))
     if isinstance(source, str):
         if looks_like_json_object(source):
             return None
@@ -146,4 +218,6 @@ def plain_source(source: object) -> PlainSource | None:
     if isinstance(source, os.PathLike):
         path = os.fspath(source)
         return _plain_file(path) if isinstance(path, str) else None
+    if type(source) is dict:
+        return _plain_dict(source)
     return None

@@ -31,6 +31,7 @@ from extism_fast.manifest.limits import (DEFAULT_MAX_HTTP_RESPONSE_BYTES, DEFAUL
                                          DEFAULT_MAX_VAR_BYTES, U32_MAX, U64_MAX, URL_FETCH_TIMEOUT_S,
                                          WASM_PAGE_SIZE)  # noqa: F401 (re-exported)
 from extism_fast.manifest.files import read_module_file
+from extism_fast.manifest.plain import config_merged
 
 __all__ = [
     "DEFAULT_MAX_VAR_BYTES",
@@ -758,10 +759,7 @@ def merge_config(base: Mapping[str, str], overrides: Any) -> dict[str, str]:
         raise _fail_type("config", "an object mapping strings to strings (or None to remove)", overrides)
     kept = {key: value for key, value in overrides.items() if value is not None}
     _check_str_dict("config", kept, secret=True)  # values are never shown
-    removed = [key for key, value in overrides.items() if value is None]
-    for key in removed:
-        if not isinstance(key, str):
+    for key, value in overrides.items():
+        if value is None and not isinstance(key, str):
             raise ManifestError(f"config keys must be strings, got {_show(key)}")
-    merged = {key: value for key, value in base.items() if key not in removed}
-    merged.update(kept)
-    return merged
+    return config_merged(base, overrides)  # as a plain plugin's config is merged (manifest/plain.py)

@@ -123,7 +123,7 @@ class PluginOptions(_PluginOptionsFields):
 
     __slots__ = ()  # a tuple, as its base: no instance dict
 
-    def with_config(self, manifest: "Manifest") -> "PluginOptions":
+    def with_config(self, manifest: "Manifest | PlainSource") -> "PluginOptions":
         """These options for ``manifest``, which differs from theirs in its config only (Plugin's
         ``config`` merged in): Plugin(compiled, config=...) resolves nothing else again."""
         return tuple.__new__(PluginOptions,
@@ -235,7 +235,7 @@ def wasi_strings(wasi_env: "Any", wasi_args: "Any", wasi: bool) -> tuple[tuple, 
     return tuple(env), tuple(args)
 
 
-def _config(manifest: "Manifest") -> tuple:
+def _config(manifest: "Manifest | PlainSource") -> tuple:
     """The manifest's config as PluginOptions holds it: ((key bytes, value bytes), ...)."""
     return tuple((key.encode(), value.encode()) for key, value in manifest.config.items())
 
@@ -252,9 +252,9 @@ def _mounts(manifest: "Manifest", wasi: bool) -> tuple:
 
 def _host_side(manifest: "Manifest | PlainSource", wasi: bool) -> tuple[tuple, tuple, tuple, int]:
     """The manifest's options the host enforces: (config, mounts, allowed_hosts,
-    max_http_response_bytes) as PluginOptions holds them; a plain plugin's are all defaults."""
+    max_http_response_bytes) as PluginOptions holds them; a plain plugin's are defaults but its config."""
     if isinstance(manifest, PlainSource):
-        return (), (), (), settings_tables().max_http_response_bytes
+        return _config(manifest), (), (), settings_tables().max_http_response_bytes
     return (_config(manifest), _mounts(manifest, wasi), tuple(manifest.allowed_hosts or ()),
             manifest.memory.effective_max_http_response_bytes)
 
