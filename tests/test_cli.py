@@ -1004,15 +1004,28 @@ def plugin_sources(monkeypatch):
 
 
 @pytest.mark.parametrize("options", [[], ["--timeout", "0"], ["--memory-max", "0"], ["--wasi"], ["--strict"],
-                                     ["--fuel", "100000000"], ["--set-config", "{}"]])
+                                     ["--fuel", "100000000"], ["--set-config", "{}"], ["--config", "a=b"],
+                                     ["--set-config", '{"a": "b"}', "-c", "a=c"]])
 def test_a_module_file_is_given_to_plugin_as_its_path(run, plugin_sources, options):
     """So that the manifest classes (attrs) need not load: options that leave the manifest as it
-    is keep it so."""
+    is, or change only its config (Plugin's config= of a plain plugin), give the path."""
     assert run("call", COUNT_VOWELS_WAT, "count_vowels", "-i", "Hello", *options)[:2] == (0, b'{"count": 2}')
     assert plugin_sources == [os.path.abspath(COUNT_VOWELS_WAT)]
 
 
-@pytest.mark.parametrize("options", [["--config", "a=b"], ["--set-config", '{"a": "b"}'], ["--timeout", "5000"],
+def test_a_config_given_with_the_path_is_the_config_of_the_cli_s_manifest(monkeypatch, abi_wat):
+    """--config over --set-config, as build_manifest merges them, is Plugin's config= with the path."""
+    from extism_fast.cli import options as cli_options
+
+    args = _parse(abi_wat, "greeting", "--set-config", '{"greeting": "Hi", "a": "1"}', "-c", "greeting=Yo")
+    given = {}
+    monkeypatch.setattr(extism_fast, "Plugin", lambda source, **kwargs: given.update(kwargs, source=source))
+    cli_options.new_plugin(args)
+    assert given["source"] == os.path.abspath(abi_wat)
+    assert given["config"] == build_manifest(args).config == {"greeting": "Yo", "a": "1"}
+
+
+@pytest.mark.parametrize("options", [["--timeout", "5000"],
                                      ["--max-pages", "4"], ["--memory-max", "4"], ["--var-max", "0"],
                                      ["--http-response-max", "10"], ["--allow-host", "example.org"],
                                      ["--allow-path", "/tmp:/tmp"], ["--link", f"other={COUNT_VOWELS_WAT}"]])

@@ -255,8 +255,9 @@ def test_help_loads_only_what_it_needs(tmp_path):
     assert not loaded & set(NOT_FOR_HELP + PARSER), sorted(loaded & set(NOT_FOR_HELP + PARSER))
 
 
-def test_a_call_from_the_command_line_loads_only_what_it_needs(tmp_path, wasm_path):
-    loaded = _loaded(tmp_path, _CLI, "call", str(wasm_path(COUNT)), "count_vowels", "--input", "hello")
+@pytest.mark.parametrize("options", [[], ["--config", "greeting=hi"]], ids=["plain", "config"])
+def test_a_call_from_the_command_line_loads_only_what_it_needs(tmp_path, wasm_path, options):
+    loaded = _loaded(tmp_path, _CLI, "call", str(wasm_path(COUNT)), "count_vowels", "--input", "hello", *options)
     _check_cold("extism-fast call", loaded, CALL)  # no argparse, nor re (NOT_COLD)
     assert not loaded & set(PARSER), sorted(loaded & set(PARSER))
     no_batch = set(NOT_FOR_HELP[NOT_FOR_HELP.index("logging"):])

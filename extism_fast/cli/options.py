@@ -466,11 +466,12 @@ def build_manifest(args: "argparse.Namespace"):
 
 
 def _module_path(args: "argparse.Namespace") -> str | None:
-    """PLUGIN's absolute path when :class:`~extism_fast.Plugin` can be given the path itself for
-    the manifest :func:`build_manifest` makes: a module file with no --manifest, --link or option
-    that changes the manifest, which Plugin() reads as a module; else None."""
+    """PLUGIN's absolute path when :class:`~extism_fast.Plugin` can be given the path itself (and
+    the config) for the manifest :func:`build_manifest` makes: a module file with no --manifest,
+    --link or option that changes the manifest but its config, which Plugin() reads as a module;
+    else None."""
     path = args.plugin
-    if args.manifest or args.link or is_url(path) or _option_changes(args, _MODULE_FILE_FIELDS):
+    if args.manifest or args.link or is_url(path) or _option_changes(args, _MODULE_FILE_FIELDS).keys() - {"config"}:
         return None
     _check_plugin_file(path)
     # What Plugin() reads as one module file (a regular file, not a manifest: a file named *.toml or
@@ -483,8 +484,9 @@ def _module_path(args: "argparse.Namespace") -> str | None:
 
 def new_plugin(args: "argparse.Namespace"):
     """The :class:`~extism_fast.Plugin` the plugin options describe (``call``'s). A module file
-    that no option changes is given as its path, so that Plugin() need not load the manifest
-    classes (attrs: several ms of a cold `extism-fast call`); a manifest file with another name,
+    that no option but --config/--set-config changes is given as its path (and config), so that
+    Plugin() need not load the manifest classes (attrs: ~45 ms of a cold `extism-fast call`); a
+    manifest file with another name,
     which then fails to compile, is refused as :func:`build_manifest` refuses it."""
     import extism_fast
 
@@ -492,8 +494,9 @@ def new_plugin(args: "argparse.Namespace"):
     path = _module_path(args)
     if path is None:
         return extism_fast.Plugin(build_manifest(args), functions=[], **kwargs)
+    config = _option_changes(args, _MODULE_FILE_FIELDS).get("config")  # a plain plugin's too (plain.py)
     try:
-        return extism_fast.Plugin(path, functions=[], **kwargs)
+        return extism_fast.Plugin(path, functions=[], config=config, **kwargs)
     except extism_fast.Error:
         _refuse_manifest_as_module(args.plugin)
         raise
