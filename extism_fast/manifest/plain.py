@@ -17,11 +17,7 @@ import os
 
 from extism_fast.manifest.files import read_module_file
 
-TYPE_CHECKING = False  # typing is not loaded on a plain plugin's path (tests/test_cold_start.py)
-if TYPE_CHECKING:
-    from collections.abc import Mapping
-
-__all__ = ["PlainSource", "PlainModule", "plain_source", "config_merged", "looks_like_wat", "looks_like_json_object",
+__all__ = ["PlainSource", "PlainModule", "plain_source", "looks_like_wat", "looks_like_json_object",
            "looks_like_toml", "file_is_manifest", "SNIFF_BYTES", "WASM_MAGIC"]
 
 #: The first four bytes of every wasm binary (WAT text never starts with them).
@@ -111,6 +107,8 @@ class PlainSource:
         when ``config`` is not plainly valid (:func:`_plain_config`): merge_config then says why."""
         if not _plain_config(config, removes=True):
             return None
+        from extism_fast.manifest.config import config_merged  # only a plugin given a config loads it
+
         return PlainSource(self.data, self.path, config_merged(self.config, config))  # type: ignore[arg-type]
 
     def load_modules(self) -> list[PlainModule]:
@@ -131,15 +129,6 @@ class PlainSource:
     def describe_main(self) -> str:
         """As Manifest.describe_main: the path, or the size."""
         return repr(self.path) if self.path is not None else f"<{len(self.data)} bytes>"  # type: ignore[arg-type]
-
-
-def config_merged(base: "Mapping", overrides: "Mapping") -> dict:
-    """``overrides`` merged over ``base``, a None value removing its key: merge_config's merge (in
-    its order: base's keys, then the new ones), once its checks pass or :func:`_plain_config`'s do."""
-    removed = [key for key, value in overrides.items() if value is None]
-    merged = {key: value for key, value in base.items() if key not in removed}
-    merged.update((key, value) for key, value in overrides.items() if value is not None)
-    return merged
 
 
 def _is_text(value: object) -> bool:

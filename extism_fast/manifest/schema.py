@@ -31,7 +31,7 @@ from extism_fast.manifest.limits import (DEFAULT_MAX_HTTP_RESPONSE_BYTES, DEFAUL
                                          DEFAULT_MAX_VAR_BYTES, U32_MAX, U64_MAX, URL_FETCH_TIMEOUT_S,
                                          WASM_PAGE_SIZE)  # noqa: F401 (re-exported)
 from extism_fast.manifest.files import read_module_file
-from extism_fast.manifest.plain import config_merged
+from extism_fast.manifest.config import config_merged
 
 __all__ = [
     "DEFAULT_MAX_VAR_BYTES",
@@ -762,4 +762,4 @@ def merge_config(base: Mapping[str, str], overrides: Any) -> dict[str, str]:
     for key, value in overrides.items():
         if value is None and not isinstance(key, str):
             raise ManifestError(f"config keys must be strings, got {_show(key)}")
-    return config_merged(base, overrides)  # as a plain plugin's config is merged (manifest/plain.py)
+    return config_merged(base, overrides)
