@@ -26,16 +26,16 @@ static int copy_config(plugin_instance *p, const kv_entry *config, size_t count)
     return 0;
 }
 
-static int copy_preopens(plugin_instance *p, const wasi_preopen *preopens, size_t count) {
+static int copy_preopens(instance_wasi *w, const wasi_preopen *preopens, size_t count) {
     if (count == 0) return 0;
-    p->preopens = calloc(count, sizeof *p->preopens);
-    if (p->preopens == NULL) return -1;
+    w->preopens = calloc(count, sizeof *w->preopens);
+    if (w->preopens == NULL) return -1;
     for (size_t i = 0; i < count; i++) {
-        wasi_preopen *po = &p->preopens[i];
+        wasi_preopen *po = &w->preopens[i];
         po->host_path = wt_copy_text(preopens[i].host_path, strlen(preopens[i].host_path));
         po->guest_path = wt_copy_text(preopens[i].guest_path, strlen(preopens[i].guest_path));
         po->read_only = preopens[i].read_only;
-        p->preopen_count = i + 1;
+        w->preopen_count = i + 1;
         if (po->host_path == NULL || po->guest_path == NULL) return -1;
     }
     return 0;
@@ -58,6 +58,34 @@ static int copy_strings(const char *const *strings, size_t count, char ***out) {
     return copies != NULL ? 0 : -1;
 }
 
+/* The WASI state of a WASI instance: its copies of argv, the environment and the preopens
+ * (options are not used without WASI, so an instance without it keeps none). Returns -1 when out
+ * of memory (what was made is p->wasi_state's, freed by free_wasi). */
+static int new_wasi(plugin_instance *p, const instance_options *options) {
+    if (!p->settings.wasi) return 0;
+    instance_wasi *w = p->wasi_state = calloc(1, sizeof *p->wasi_state);
+    if (w == NULL) return -1;
+    int copied = copy_strings(options->wasi_args, options->wasi_arg_count, &w->args);
+    w->arg_count = w->args != NULL ? options->wasi_arg_count : 0;
+    copied |= copy_strings(options->wasi_env, 2 * options->wasi_env_count, &w->env);
+    w->env_count = w->env != NULL ? options->wasi_env_count : 0;
+    return copied != 0 ? -1 : copy_preopens(w, options->preopens, options->preopen_count);
+}
+
+static void free_wasi(instance_wasi *w) {
+    if (w == NULL) return;
+    for (size_t i = 0; i < w->preopen_count; i++) {
+        free(w->preopens[i].host_path);
+        free(w->preopens[i].guest_path);
+    }
+    free(w->preopens);
+    compiled_free_strings(w->args, w->arg_count);
+    compiled_free_strings(w->env, 2 * w->env_count);
+    free(w->output[0]);
+    free(w->output[1]);
+    free(w);
+}
+
 plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, const instance_options *options,
                               char **error) {
     /* The export and startup handles live at the struct's end: one allocation. */
@@ -71,16 +99,11 @@ plugin_instance *instance_new(const compiled_plugin *compiled, void *owner, cons
     p->owner = owner;
     p->settings = options->settings; /* the scalars, as they came: each unit reads its own */
     memory_budget_init(&p->budget, p->settings.max_memory_bytes, p->settings.max_table_elements);
-    int copied = copy_strings(options->wasi_args, options->wasi_arg_count, &p->wasi_args);
-    p->wasi_arg_count = p->wasi_args != NULL ? options->wasi_arg_count : 0;
-    copied |= copy_strings(options->wasi_env, 2 * options->wasi_env_count, &p->wasi_env);
-    p->wasi_env_count = p->wasi_env != NULL ? options->wasi_env_count : 0;
     vars_init(&p->vars, p->settings.max_var_bytes);
     p->kernel = kernel_new(0, store_grow_kernel_memory, p); /* 4 GiB; max_pages is the memory budget's */
     p->exports = p->funcs;
     p->startups = p->funcs + compiled->export_count;
-    if (p->kernel == NULL || copied != 0 || copy_config(p, options->config, options->config_count) != 0 ||
-        copy_preopens(p, options->preopens, options->preopen_count) != 0) {
+    if (p->kernel == NULL || new_wasi(p, options) != 0 || copy_config(p, options->config, options->config_count) != 0) {
         *error = WT_TEXT("cannot reserve memory for the plugin instance (kernel memory or host memory)");
         instance_delete(p);
         return NULL;
@@ -109,15 +132,7 @@ void instance_delete(plugin_instance *p) {
         free(p->config[i].value);
     }
     free(p->config);
-    for (size_t i = 0; i < p->preopen_count; i++) {
-        free(p->preopens[i].host_path);
-        free(p->preopens[i].guest_path);
-    }
-    free(p->preopens);
-    compiled_free_strings(p->wasi_args, p->wasi_arg_count);
-    compiled_free_strings(p->wasi_env, 2 * p->wasi_env_count);
-    free(p->wasi_output[0]);
-    free(p->wasi_output[1]);
+    free_wasi(p->wasi_state);
     running_free(p);
     free(p);
 }

@@ -3,7 +3,8 @@
  *
  * Owns: making and deleting a plugin_instance (instance_state.h), the options it is made from
  * (instance_options: the one struct C receives them in, from extism_fast/runtime/options.py) and
- * its copies of config, preopens and WASI argv/env. The store itself is store.h's; a call is call.h's.
+ * its copies of config, preopens and WASI argv/env (the WASI ones only when settings.wasi is set:
+ * they are not used otherwise). The store itself is store.h's; a call is call.h's.
  */
 #ifndef EXTISM_FAST_INSTANCE_H
 #define EXTISM_FAST_INSTANCE_H
@@ -19,7 +20,7 @@
  * Plugin's options once; the runtime (_pack_options, _plugin.pxi) writes the scalars (`settings`) by
  * field name, at the offsets of runtime/options.py's ctypes mirror (CInstanceOptions, compared with
  * this one by tests/test_options.py). instance_new keeps `settings` whole and copies what the arrays
- * point to. */
+ * point to (preopens and WASI argv/env only for a WASI instance). */
 typedef struct instance_options {
     instance_settings settings;      /* first: the scalars (build/generated/instance_settings.h) */
     const kv_entry *config;          /* NULL when config_count is 0, as every array here */

@@ -3,11 +3,11 @@
  *
  * Owns: plugin_instance (one wasmtime store, made by the first call, with the kernel accessor
  * instance whose memory is the kernel memory (kernel_access.c), the instantiated modules, vars,
- * config, the scalar options (instance_settings, generated), WASI settings, and first the running
- * call's state (running_call, running.h's); used by one thread at a time) and the kinds its fields
- * take. Its lifecycle is instance.h's, its store store.h's, the running call running.h's and
- * call.h's: they all see this one definition (running.h only its first member), and none of them
- * needs another.
+ * config, the scalar options (instance_settings, generated), the WASI state (instance_wasi, a
+ * WASI instance's only), and first the running call's state (running_call, running.h's); used by
+ * one thread at a time) and the kinds its fields take. Its lifecycle is instance.h's, its store
+ * store.h's, the running call running.h's and call.h's: they all see this one definition
+ * (running.h only its first member), and none of them needs another.
  */
 #ifndef EXTISM_FAST_INSTANCE_STATE_H
 #define EXTISM_FAST_INSTANCE_STATE_H
@@ -33,6 +33,22 @@ typedef struct wasi_preopen {
 /* Where a WASI plugin's stdout and stderr go. */
 typedef enum wasi_stdio_mode { WASI_STDIO_DISCARD = 0, WASI_STDIO_INHERIT = 1, WASI_STDIO_LOG = 2 } wasi_stdio_mode;
 
+/* What only a WASI instance needs (instance_new makes it when settings.wasi is set). */
+typedef struct instance_wasi {
+    /* WASI_STDIO_LOG: what the plugin wrote to stdout [0] and stderr [1] during the current call,
+     * for the host to log afterwards. wasmtime may write from one of its own threads, which must
+     * never wait for the GIL the calling thread holds, so the writes only land here. */
+    uint8_t *output[2];
+    size_t output_length[2];
+    size_t output_capacity[2];
+    wasi_preopen *preopens;
+    size_t preopen_count;
+    char **args;                     /* argv the plugin sees (owned, NUL-terminated strings) */
+    size_t arg_count;
+    char **env;                      /* environment: names and values alternate (owned) */
+    size_t env_count;                /* pairs */
+} instance_wasi;
+
 typedef struct plugin_instance {
     running_call run;                /* first: running.h reaches it as running_state(p) */
     const compiled_plugin *compiled; /* borrowed; the caller keeps it alive */
@@ -57,18 +73,8 @@ typedef struct plugin_instance {
     int needs_store;                 /* no store yet, or `_start` ended it: make one before the next call */
     int views_exposed;               /* Python may view the store's memories (set by the host; store_drop) */
     uint64_t fuel_consumed;          /* by the last export run (settings.fuel != 0 only) */
-    /* WASI_STDIO_LOG: what the plugin wrote to stdout [0] and stderr [1] during the current call,
-     * for the host to log afterwards. wasmtime may write from one of its own threads, which must
-     * never wait for the GIL the calling thread holds, so the writes only land here. */
-    uint8_t *wasi_output[2];
-    size_t wasi_output_length[2];
-    size_t wasi_output_capacity[2];
-    wasi_preopen *preopens;
-    size_t preopen_count;
-    char **wasi_args;                /* argv the plugin sees (owned, NUL-terminated strings) */
-    size_t wasi_arg_count;
-    char **wasi_env;                 /* environment: names and values alternate (owned) */
-    size_t wasi_env_count;           /* pairs */
+    instance_wasi *wasi_state;       /* settings.wasi only, else NULL: an idle instance without WASI
+                                      * carries none of WASI's state (RSS per instance) */
 
     memory_budget budget;            /* settings.max_memory_bytes for all the memories, and the
                                       * table limit (settings.max_table_elements) */

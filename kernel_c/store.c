@@ -10,19 +10,19 @@
 #include "ticker.h"
 
 /* Append to the stream's buffer, up to INSTANCE_WASI_OUTPUT_MAX per call (the rest is dropped). */
-static ptrdiff_t keep_wasi_output(plugin_instance *p, int stream, const unsigned char *bytes, size_t len) {
-    size_t room = INSTANCE_WASI_OUTPUT_MAX - p->wasi_output_length[stream];
+static ptrdiff_t keep_wasi_output(instance_wasi *w, int stream, const unsigned char *bytes, size_t len) {
+    size_t room = INSTANCE_WASI_OUTPUT_MAX - w->output_length[stream];
     size_t n = len < room ? len : room;
-    size_t needed = p->wasi_output_length[stream] + n;
-    if (needed > p->wasi_output_capacity[stream]) {
+    size_t needed = w->output_length[stream] + n;
+    if (needed > w->output_capacity[stream]) {
         size_t capacity = needed < 4096 ? 4096 : needed * 2;
-        uint8_t *grown = realloc(p->wasi_output[stream], capacity);
+        uint8_t *grown = realloc(w->output[stream], capacity);
         if (grown == NULL) return (ptrdiff_t)len;
-        p->wasi_output[stream] = grown;
-        p->wasi_output_capacity[stream] = capacity;
+        w->output[stream] = grown;
+        w->output_capacity[stream] = capacity;
     }
-    if (n) memcpy(p->wasi_output[stream] + p->wasi_output_length[stream], bytes, n);
-    p->wasi_output_length[stream] = needed;
+    if (n) memcpy(w->output[stream] + w->output_length[stream], bytes, n);
+    w->output_length[stream] = needed;
     return (ptrdiff_t)len;
 }
 
@@ -35,12 +35,15 @@ static ptrdiff_t wasi_stderr(void *data, const unsigned char *bytes, size_t len)
 }
 
 const uint8_t *store_take_wasi_output(plugin_instance *p, int stream, size_t *length) {
-    *length = p->wasi_output_length[stream];
-    p->wasi_output_length[stream] = 0;
-    return p->wasi_output[stream];
+    *length = 0;
+    if (p->wasi_state == NULL) return NULL;
+    *length = p->wasi_state->output_length[stream];
+    p->wasi_state->output_length[stream] = 0;
+    return p->wasi_state->output[stream];
 }
 
 static wasi_config_t *make_wasi_config(plugin_instance *p, char **error) {
+    instance_wasi *w = p->wasi_state; /* made with the instance, as settings.wasi is set */
     wasi_config_t *config = wt.wasi_config_new();
     if (config == NULL) {
         *error = WT_TEXT("cannot create a WASI configuration");
@@ -50,24 +53,24 @@ static wasi_config_t *make_wasi_config(plugin_instance *p, char **error) {
         wt.wasi_config_inherit_stdout(config);
         wt.wasi_config_inherit_stderr(config);
     } else if (p->settings.wasi_stdio == WASI_STDIO_LOG) {
-        wt.wasi_config_set_stdout_custom(config, wasi_stdout, p, NULL);
-        wt.wasi_config_set_stderr_custom(config, wasi_stderr, p, NULL);
+        wt.wasi_config_set_stdout_custom(config, wasi_stdout, w, NULL);
+        wt.wasi_config_set_stderr_custom(config, wasi_stderr, w, NULL);
     } /* else: WASI_STDIO_DISCARD, wasmtime's default sink */
     /* Deny by default: wasmtime gives no arguments and an empty environment unless set. */
-    if (p->wasi_arg_count && !wt.wasi_config_set_argv(config, p->wasi_arg_count, (const char **)p->wasi_args)) {
+    if (w->arg_count && !wt.wasi_config_set_argv(config, w->arg_count, (const char **)w->args)) {
         *error = wt_copy_text("wasi_args: wasmtime refused the arguments", 41);
         wt.wasi_config_delete(config);
         return NULL;
     }
-    if (p->wasi_env_count) {
-        const char **names = malloc(p->wasi_env_count * sizeof *names);
-        const char **values = malloc(p->wasi_env_count * sizeof *values);
+    if (w->env_count) {
+        const char **names = malloc(w->env_count * sizeof *names);
+        const char **values = malloc(w->env_count * sizeof *values);
         int ok = names != NULL && values != NULL;
-        for (size_t i = 0; ok && i < p->wasi_env_count; i++) {
-            names[i] = p->wasi_env[2 * i];
-            values[i] = p->wasi_env[2 * i + 1];
+        for (size_t i = 0; ok && i < w->env_count; i++) {
+            names[i] = w->env[2 * i];
+            values[i] = w->env[2 * i + 1];
         }
-        ok = ok && wt.wasi_config_set_env(config, p->wasi_env_count, names, values);
+        ok = ok && wt.wasi_config_set_env(config, w->env_count, names, values);
         free(names);
         free(values);
         if (!ok) {
@@ -76,8 +79,8 @@ static wasi_config_t *make_wasi_config(plugin_instance *p, char **error) {
             return NULL;
         }
     }
-    for (size_t i = 0; i < p->preopen_count; i++) {
-        const wasi_preopen *po = &p->preopens[i];
+    for (size_t i = 0; i < w->preopen_count; i++) {
+        const wasi_preopen *po = &w->preopens[i];
         if (!wt.wasi_config_preopen_dir(config, po->host_path, po->guest_path, !po->read_only)) {
             char message[600];
             snprintf(message, sizeof message, "manifest.allowed_paths: cannot mount host directory '%s' at '%s'",
