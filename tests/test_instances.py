@@ -129,6 +129,8 @@ def test_an_instance_without_wasi_holds_no_wasi_state(plugin_wasm):
         return (mallinfo2().uordblks - before) / len(plugins)
 
     without, with_wasi = heap_per_instance(False), heap_per_instance(True)
+    if without <= 0:  # another allocator serves malloc (the sanitizers' run): glibc's counts stay 0
+        pytest.skip("malloc is not glibc's here (mallinfo2 counts nothing)")
     assert without + 64 <= with_wasi, (without, with_wasi)
 
 
