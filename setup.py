@@ -10,8 +10,9 @@ LD_PRELOAD; tests/test_sanitizers.py builds one into a copy of the tree and runs
 The C struct of the options C enforces, instance_settings, is generated first into
 build/generated/instance_settings.h from their one declaration in Python (extism_fast/runtime/declarations.py,
 C_SETTINGS: docs/ARCHITECTURE.md, "How to add... A manifest option"); every compilation of kernel_c
-gets that directory in its include path. The runtime's table of the same fields (their names, types
-and a plain plugin's values: declarations.built_settings) is generated with it, into
+gets that directory in its include path. The runtime's table of the same fields (their names, types,
+their values for a manifest that sets no option, and which manifest option, converted how, sets
+each: declarations.built_settings) is generated with it, into
 build/generated/built_settings.pxi, which _runtime.pyx includes and hands to runtime/options.py
 (no module for a first plugin to load for it).
 """

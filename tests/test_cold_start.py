@@ -38,12 +38,17 @@ IMPORT = {
 #: are runtime/records.py's (no collections.namedtuple). The memories a module defines are read by the
 #: extension (kernel_c/wasm_sections.c): LAZY names the module that read them in Python (removed), so
 #: that none comes back on these paths. Nor manifest/limits.py nor a module of the build's settings
-#: table: a plain plugin's values as built come with the extension (options.use_built_settings).
+#: table: a plain plugin's values as built come with the extension (options.use_built_settings); a
+#: manifest dict with a timeout_ms or memory limits loads limits.py (LIMITS).
 FIRST_CALL = IMPORT | {
     "_collections",  # built in: runtime/records.py's field getters (_tuplegetter)
     "extism_fast.manifest", "extism_fast.manifest.files", "extism_fast.manifest.plain",
     "extism_fast.runtime", "extism_fast.runtime.compile_cache", "extism_fast.runtime.options", "extism_fast.runtime.records",
 }
+#: What a first call of a manifest dict with a ``timeout_ms`` and ``memory`` limits adds (a plain
+#: plugin too): manifest/limits.py, attrs-free, whose ranges check them and whose conversions make
+#: C's values of them (the names the build's table gives: options.c_settings).
+LIMITS = FIRST_CALL | {"extism_fast.manifest.limits"}
 #: Never loaded by a first call of a plain plugin: the manifest classes (they load when a Manifest
 #: is given or ``CompiledPlugin.manifest`` is read), nor the options' declarations (read with them).
 NOT_FOR_PLAIN = ("attr", "attrs", "extism_fast.manifest.schema", "extism_fast.manifest.sources",
@@ -123,6 +128,17 @@ _CONFIG_CALL = _REPORT + textwrap.dedent("""
         plugin = extism_fast.Plugin({"wasm": [{"path": path}], "config": {"k": "v"}}, functions=[])
     with plugin:
         assert plugin.call("config_get", b"k") == b"v"
+    _write()
+""")
+
+# A manifest dict with every limit the plain path reads.
+_LIMITS_CALL = _REPORT + textwrap.dedent("""
+    import extism_fast
+    memory = {"max_pages": 64, "max_var_bytes": 4096, "max_http_response_bytes": 1024, "max_table_elements": 100}
+    with extism_fast.Plugin({"wasm": [{"path": sys.argv[1]}], "timeout_ms": 1000, "memory": memory},
+                            functions=[]) as plugin:
+        assert plugin.call("count_vowels", b"hello") == b'{"count": 2}'
+        assert plugin._options.settings.timeout_ns == 10**9 and plugin._options.max_http_response_bytes == 1024
     _write()
 """)
 
@@ -228,6 +244,14 @@ def test_a_first_call_with_a_config_loads_only_what_it_needs(tmp_path, wasm_path
     # Plugin's config is merged over the module's (none) by manifest/config.py; a dict's is its own.
     allowed = FIRST_CALL | ({"extism_fast.manifest.config"} if given == "config" else set())
     _check_cold(f"import extism_fast and a first Plugin({given}).call", loaded, allowed)
+    assert not loaded & set(NOT_FOR_PLAIN), sorted(loaded & set(NOT_FOR_PLAIN))
+
+
+def test_a_first_call_with_a_timeout_and_memory_limits_loads_only_what_it_needs(tmp_path, wasm_path):
+    """``Plugin({"wasm": [{"path": ...}], "timeout_ms": ..., "memory": {...}})`` is a plain plugin
+    (manifest/plain.py): no manifest classes, no declarations; only limits.py beyond a first call."""
+    loaded = _loaded(tmp_path, _LIMITS_CALL, str(wasm_path(COUNT)))
+    _check_cold("import extism_fast and a first Plugin(dict with limits).call", loaded, LIMITS)
     assert not loaded & set(NOT_FOR_PLAIN), sorted(loaded & set(NOT_FOR_PLAIN))
 
 

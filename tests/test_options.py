@@ -184,6 +184,17 @@ def test_the_runtime_was_built_with_the_declared_table():
         "max_table_elements": ef.manifest.DEFAULT_MAX_TABLE_ELEMENTS, **keywords}
     assert [value is None for value in options.settings_tables().plain] == [
         s.name in keywords for s in declarations.C_SETTINGS]
+    # how a manifest's options replace those values: by their path, converted by limits.py's functions
+    fields, from_manifest = options.settings_tables().fields, options.settings_tables().from_manifest
+    assert {path: (fields[position][0], to_c) for position, path, to_c in from_manifest} == {
+        "timeout_ms": ("timeout_ns", "timeout_ns"), "memory.max_pages": ("max_memory_bytes", "memory_budget"),
+        "memory.max_var_bytes": ("max_var_bytes", None), "memory.max_table_elements": ("max_table_elements", None)}
+    limited = ef.manifest.plain.PlainSource(data=b"\0asm\1\0\0\0", limits={
+        "timeout_ms": 3, "memory.max_pages": 2, "memory.max_var_bytes": 0, "memory.max_table_elements": 9})
+    assert options.c_settings(limited, keywords) == options.c_settings(limited.manifest(), keywords)
+    assert options.c_settings(limited, keywords)._asdict() == {
+        "timeout_ns": 3_000_000, "max_memory_bytes": 2 * WASM_PAGE_SIZE, "max_var_bytes": 0, "max_table_elements": 9,
+        **keywords}
 
 
 def test_a_plain_plugin_gets_the_options_of_its_manifest(wasm_path):
@@ -217,12 +228,14 @@ def test_each_option_c_enforces_is_declared_once_and_read_in_c():
 
 
 def test_architecture_names_the_four_files_a_new_option_touches():
-    """The recipe the declarations above make true: schema.py, the enforcing C, ABI.md, the test."""
+    """The recipe the declarations above make true: limits.py (its range), schema.py, the enforcing
+    C, ABI.md, the test."""
     text = (ROOT / "docs" / "ARCHITECTURE.md").read_text()
     recipe = text[text.index("**A manifest option**"):text.index("**A capability**")]
-    files = re.search(r"touches exactly four\s+files: (.*?) and its test file", recipe, re.S)
+    files = re.search(r"touches exactly five\s+files: (.*?) and its test file", recipe, re.S)
     assert files is not None
-    assert re.findall(r"`([^`]+)`", files.group(1)) == ["extism_fast/manifest/schema.py", "kernel_c/*.c", "docs/ABI.md"]
+    assert re.findall(r"`([^`]+)`", files.group(1)) == [
+        "extism_fast/manifest/limits.py", "extism_fast/manifest/schema.py", "kernel_c/*.c", "docs/ABI.md"]
 
 
 def test_settings_are_resolved_from_their_declarations():

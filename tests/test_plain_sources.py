@@ -1,8 +1,9 @@
-"""The plain plugin with a config (manifest/plain.py): ``Plugin(path, config={...})`` and a manifest
-dict of one module (``{"wasm": [{"path": ...}], "config": {...}}``) are read without the manifest
-classes, yet stand for exactly the Manifest coerce_source makes (equal, the same config in the same
-order); whatever the plain path cannot prove equal, or the full path refuses, it declines, so the
-full path's checks and messages stay the only ones.
+"""The plain plugin with a config or limits (manifest/plain.py): ``Plugin(path, config={...})`` and a
+manifest dict of one module (``{"wasm": [{"path": ...}], "config": {...}, "timeout_ms": ...,
+"memory": {...}}``) are read without the manifest classes, yet stand for exactly the Manifest
+coerce_source makes (equal, the same config in the same order, the same PluginOptions); whatever the
+plain path cannot prove equal, or the full path refuses, it declines, so the full path's checks and
+messages stay the only ones.
 """
 
 from __future__ import annotations
@@ -11,13 +12,17 @@ import collections
 import itertools
 import json
 import random
+import time
 import types
 
+import attrs
 import pytest
+from conftest import PLUGINS_DIR, q, u64
 
 import extism_fast as ef
 from extism_fast.errors import ManifestError
-from extism_fast.manifest import Manifest, WasmData, WasmFile
+from extism_fast.manifest import U32_MAX, U64_MAX, Manifest, MemoryOptions, WasmData, WasmFile
+from extism_fast.manifest.limits import OPTION_HIGH
 from extism_fast.manifest.plain import PlainSource, plain_source
 from extism_fast.manifest.sources import coerce_source, coerce_told_source
 from extism_fast.runtime import options
@@ -28,6 +33,10 @@ WAT = '(module (func (export "f")))'
 
 class Text(str):
     """A str subclass: the full path takes it, the plain path leaves it to the full path."""
+
+
+class Count(int):
+    """An int subclass: the full path takes it as a limit, the plain path leaves it to the full path."""
 
 
 def _told(source, config):
@@ -43,10 +52,27 @@ def _full(source, config):
     return coerce_told_source(source, plain, config)
 
 
+#: What plugin_options reads of a CompiledPlugin, and the environment (ENVIRONMENT) unset.
+_COMPILED = types.SimpleNamespace(wasi=False, fuel=None)
+_UNSET_ENVIRONMENT = (None, None, None, None)
+
+
+def _plugin_options(manifest):
+    """The PluginOptions a Plugin of ``manifest`` runs under (but the manifest itself), and what
+    interruptible=False makes of it (a timeout refuses it: the message)."""
+    resolved = options.plugin_options(_COMPILED, manifest, _UNSET_ENVIRONMENT)._replace(manifest=None, packed=[])
+    try:
+        interruptible = options.resolve_interruptible(manifest, False)
+    except ManifestError as exc:
+        interruptible = str(exc)
+    return resolved, interruptible
+
+
 def _outcome(source, config) -> str:
     """Checks the plain path against the full one for ``source`` and Plugin's ``config``: "plain"
-    (equal Manifest, config tuple and description), "declined" or "refused" (the full path raises:
-    the plain path must have declined)."""
+    (equal Manifest, config tuple, description and PluginOptions: the settings C gets, the host's
+    max_http_response_bytes...), "declined" or "refused" (the full path raises: the plain path must
+    have declined)."""
     told = _told(source, config)
     try:
         full = _full(source, config)
@@ -60,6 +86,8 @@ def _outcome(source, config) -> str:
     assert manifest == full, (source, config)
     assert options._config(told) == options._config(manifest) == options._config(full), (source, config)
     assert told.describe_main() == full.describe_main()
+    assert told.timeout_ms == full.timeout_ms
+    assert _plugin_options(told) == _plugin_options(full), (source, config)
     return "plain"
 
 
@@ -83,6 +111,72 @@ CONFIGS = [
     collections.OrderedDict(a="b"), types.MappingProxyType({"a": "b"}), collections.defaultdict(str, a="b"),
     [("a", "b")], "a=b", 3, b"{}",
 ]
+
+
+#: timeout_ms values: plain ones (exactly an int from 0 to U64_MAX, or None), and others the full
+#: path takes (an int subclass) or refuses.
+TIMEOUTS = [None, 0, 1, 50, 1000, U32_MAX, U32_MAX + 1, U64_MAX, U64_MAX + 1, -1, True, False, 1.0, 50.5, "50",
+            b"50", 10**30, -(10**30), Count(5), [50], float("inf")]
+#: memory values: the same with each key's range (max_pages, max_table_elements: a u32).
+MEMORY_VALUES = [None, 0, 1, 3, 64, U32_MAX, U32_MAX + 1, U64_MAX, U64_MAX + 1, -1, True, False, 2.0, "2", 10**30,
+                 Count(2), [2]]
+MEMORY_KEYS = ["max_pages", "max_var_bytes", "max_http_response_bytes", "max_table_elements"]
+#: memory objects, plain and not.
+MEMORIES = [
+    None, {}, {"max_pages": 3}, {"max_pages": None}, {"max_var_bytes": 0}, {"max_http_response_bytes": 7},
+    {"max_table_elements": 10}, dict(zip(MEMORY_KEYS, (4, 5, 6, 7))), {"max_pages": U32_MAX, "max_var_bytes": U64_MAX},
+    {"max_pages": U32_MAX + 1}, {"max_table_elements": U64_MAX}, {"max_http_response_bytes": U64_MAX + 1},
+    {"max_pages": -1}, {"max_pages": True}, {"max_pages": 2.0}, {"max_pages": "2"}, {"max_pages": Count(2)},
+    {"max_pages": 3, "extra": 1}, {"extra": None}, {"": 1}, {1: 2}, {None: 2}, {"Max_Pages": 3},
+    {"timeout_ms": 5}, {"max_memory_bytes": 65536}, collections.OrderedDict(max_pages=3),
+    types.MappingProxyType({"max_pages": 3}), [("max_pages", 3)], 3, "max_pages", True,
+]
+
+
+def _limit_dicts(path):
+    """Manifest dicts with a timeout_ms and memory (each alone, together, with a config)."""
+    dicts = []
+    for timeout in TIMEOUTS:
+        dicts.append({"wasm": [{"path": path}], "timeout_ms": timeout})
+    for memory in MEMORIES:
+        dicts.append({"wasm": [{"data": WASM}], "memory": memory})
+    dicts += [
+        {"wasm": [{"path": path}], "timeout_ms": 50, "memory": {"max_pages": 3}, "config": {"a": "b"}},
+        {"wasm": [{"data": WAT}], "timeout_ms": 0, "memory": {}},
+        {"wasm": [{"path": path}], "timeout_ms": 50, "memory": {"max_pages": -1}},
+        {"wasm": [{"path": path}], "timeout_ms": -1, "memory": {"max_pages": 3}},
+        {"wasm": [{"path": path}], "timeout_ms": 50, "allowed_hosts": ["example.com"]},
+        {"wasm": [{"path": path}], "memory": {"max_pages": 3}, "allowed_paths": {}},
+        {"wasm": [{"path": path, "name": "main"}], "timeout_ms": 50},
+        {"wasm": [{"path": path}], "timeout_ms": 50, "config": {"a": 1}},
+    ]
+    return dicts
+
+
+def _random_limits(files, count: int):
+    """Manifest dicts with random timeout_ms and memory (valid ones most often; seeded)."""
+    rng = random.Random(20261207)
+    valid = {"timeout_ms": [0, 1, 50, 1000, U64_MAX], "max_pages": [0, 1, 3, 64, U32_MAX],
+             "max_table_elements": [0, 10, U32_MAX], "max_var_bytes": [0, 100, U64_MAX],
+             "max_http_response_bytes": [0, 7, U64_MAX]}
+    dicts = []
+    for _ in range(count):
+        d = {"wasm": [{"path": files["m.wasm"]}] if rng.random() < 0.5 else [{"data": WASM}]}
+        if rng.random() < 0.6:
+            d["timeout_ms"] = rng.choice(valid["timeout_ms"] if rng.random() < 0.7 else TIMEOUTS)
+        if rng.random() < 0.7:
+            if rng.random() < 0.1:
+                d["memory"] = rng.choice(MEMORIES)
+            else:
+                keys = rng.sample(MEMORY_KEYS, rng.randrange(0, 5))
+                if rng.random() < 0.1:
+                    keys.append(rng.choice(["extra", "", "timeout_ms", 1]))
+                d["memory"] = {key: rng.choice(valid.get(key, [1]) if rng.random() < 0.7 else MEMORY_VALUES)
+                               for key in keys}
+        if rng.random() < 0.3:
+            d["config"] = rng.choice([{"a": "b"}, {}, None, {"a": 1}])
+        dicts.append(d)
+    return dicts
 
 
 def _manifest_dicts(files):
@@ -110,6 +204,7 @@ def _manifest_dicts(files):
         {"wasm": [{"path": path}], "allowed_paths": None}, {"wasm": [{"path": path}], "unknown": 1},
         {"wasm": [{"path": path}], 1: 2},
     ]
+    dicts += _limit_dicts(path)
     for config in CONFIGS:  # the manifest's own config: no None values (they remove only in Plugin's)
         dicts.append({"wasm": [{"path": path}], "config": config})
         dicts.append({"wasm": [{"data": WASM}], "config": config})
@@ -157,6 +252,46 @@ def test_the_plain_path_stands_for_the_full_path_or_declines(tmp_path):
         counts[_outcome({"wasm": [{"path": files["m.wasm"]}], "config": config}, None)] += 1
         counts[_outcome({"wasm": [{"data": WASM}], "config": config}, {"a": None, "new": "v"})] += 1
     assert counts["plain"] > 1000 and counts["declined"] > 1000 and counts["refused"] > 1000, counts
+    limited = collections.Counter()  # dicts with a timeout_ms or memory, and a Plugin config or not
+    for source, config in itertools.product(_random_limits(files, 1500), (None, {"a": None, "n": "v"}, {"a": 1})):
+        limited[_outcome(source, config)] += 1
+    assert limited["plain"] > 800 and limited["declined"] > 50 and limited["refused"] > 800, limited
+
+
+def test_the_ranges_are_stated_once():
+    """The schema's fields take their range from limits.OPTION_HIGH, which names each integer
+    option of a manifest (what the plain path accepts); each C setting's converter is limits.py's."""
+    fields = {f"{where}{field.name}": field for where, cls in (("", Manifest), ("memory.", MemoryOptions))
+              for field in attrs.fields(cls) if "high" in field.metadata}
+    assert {path: field.metadata["high"] for path, field in fields.items()} == OPTION_HIGH
+    manifest = {"wasm": [{"data": WASM}], "timeout_ms": U64_MAX,
+                "memory": {key: OPTION_HIGH[f"memory.{key}"] for key in MEMORY_KEYS}}
+    assert _outcome(manifest, None) == "plain"
+    for path in OPTION_HIGH:  # one past the range: refused by the full path, declined by the plain one
+        where, _, key = path.rpartition(".")
+        over = dict(manifest, **({"memory": {key: OPTION_HIGH[path] + 1}} if where else {key: OPTION_HIGH[path] + 1}))
+        assert _outcome(over, None) == "refused", path
+
+
+@pytest.mark.parametrize("limits", [
+    {"timeout_ms": 50}, {"timeout_ms": 0}, {"memory": {"max_pages": 3}}, {"memory": {"max_var_bytes": 0}},
+    {"memory": {"max_http_response_bytes": 7}}, {"memory": {"max_table_elements": 10}},
+    {"timeout_ms": 1000, "memory": dict(zip(MEMORY_KEYS, (4, 5, 6, 7)))}, {"timeout_ms": None, "memory": None},
+])
+def test_a_manifest_dict_with_limits_is_plain(tmp_path, limits):
+    """A dict of one module with a timeout_ms and memory limits is plain (no Manifest made), with or
+    without a config, and runs under the settings and max_http_response_bytes of its Manifest."""
+    files = _files(tmp_path)
+    for source in ({"wasm": [{"path": files["m.wasm"]}], **limits},
+                   {"wasm": [{"data": WASM}], "config": {"k": "v"}, **limits}):
+        for config in (None, {"a": "b"}):
+            assert _outcome(source, config) == "plain", config
+        told = plain_source(source)
+        expected = coerce_source(source)
+        settings, _ = _plugin_options(told)
+        assert settings.settings.timeout_ns == (expected.timeout_ms or 0) * 1_000_000
+        assert settings.settings.max_memory_bytes == (expected.memory.max_memory_bytes or -1)
+        assert settings.max_http_response_bytes == expected.memory.effective_max_http_response_bytes
 
 
 @pytest.mark.parametrize("source", ["path", "wat path", "bytes", "WAT", "dict of a path", "dict of data",
@@ -209,6 +344,77 @@ def test_a_bad_config_fails_with_the_full_path_s_message(plugin_wasm, tmp_path, 
     assert str(got.value) == str(expected.value)
     with ef.Plugin(compiled) as plugin:
         assert plugin.call("config_get", "k") == b"v"
+
+
+def test_a_plain_plugin_s_timeout_stops_an_endless_call():
+    """{"wasm": [...], "timeout_ms": 50} as a dict is plain and its calls time out (the epoch
+    engine, as a Manifest's); interruptible=False is refused with the Manifest's message."""
+    loop = str(PLUGINS_DIR / "loop.wat")
+    with ef.Plugin({"wasm": [{"path": loop}], "timeout_ms": 50}, functions=[]) as plugin:
+        assert isinstance(plugin._options.manifest, PlainSource)
+        assert plugin.interruptible
+        for _ in range(2):
+            start = time.monotonic()
+            with pytest.raises(ef.TimeoutError, match=r"'loop' timed out after 50 ms \(manifest.timeout_ms\)"):
+                plugin.call("loop")
+            assert 0.045 <= time.monotonic() - start < 5
+            assert plugin.call("ok") == b"ok"
+        assert plugin.compiled_plugin.manifest == Manifest([WasmFile(loop)], timeout_ms=50)
+    for source in ({"wasm": [{"path": loop}], "timeout_ms": 50}, Manifest([WasmFile(loop)], timeout_ms=50)):
+        with pytest.raises(ManifestError, match=r"^manifest.timeout_ms = 50 needs an interruptible plugin"):
+            ef.Plugin(source, functions=[], interruptible=False)
+    compiled = ef.CompiledPlugin({"wasm": [{"path": loop}], "timeout_ms": 50}, functions=[])
+    with pytest.raises(ManifestError, match=r"^manifest.timeout_ms = 50 needs an interruptible plugin"):
+        ef.Plugin(compiled, interruptible=False)
+    with ef.Plugin(compiled, config={"k": "v"}) as plugin:  # a config merged in keeps the timeout
+        assert isinstance(plugin._options.manifest, PlainSource)
+        with pytest.raises(ef.TimeoutError):
+            plugin.call("loop")
+    with ef.Plugin({"wasm": [{"path": loop}], "timeout_ms": 0}, functions=[], interruptible=False) as plugin:
+        assert isinstance(plugin._options.manifest, PlainSource) and not plugin.interruptible
+
+
+def test_a_plain_plugin_s_max_pages_bounds_memory_growth(plugin_wasm, tmp_path):
+    """{"wasm": [...], "memory": {"max_pages": 3}} as a dict is plain and memory.grow past the
+    budget is refused; an instance that cannot start within it fails with the Manifest's message."""
+    path = tmp_path / "misc.wasm"
+    path.write_bytes(plugin_wasm("misc"))
+    for source in ({"wasm": [{"path": str(path)}], "memory": {"max_pages": 3}},
+                   {"wasm": [{"data": plugin_wasm("misc")}], "memory": {"max_pages": 3, "max_var_bytes": 0}}):
+        with ef.Plugin(source, functions=[]) as plugin:
+            assert isinstance(plugin._options.manifest, PlainSource)
+            assert u64(plugin.call("grow", q(2))) == 1  # 1 -> 3 pages: 1 left
+            assert u64(plugin.call("grow", q(2))) == 2**64 - 1  # past the budget: memory.grow answers -1
+            assert u64(plugin.call("grow", q(1))) == 3
+            assert u64(plugin.call("grow", q(1))) == 2**64 - 1
+            assert u64(plugin.call("pages")) == 4
+            assert plugin.call("ok") == b"ok"
+    wat = b'(module (memory 2) (func (export "run") (result i32) (i32.const 0)))'
+    with ef.Plugin({"wasm": [{"data": wat}], "memory": {"max_pages": 1}}, functions=[]) as plugin:
+        assert isinstance(plugin._options.manifest, PlainSource)
+        with pytest.raises(ef.MemoryLimitError, match=r"manifest.memory.max_pages = 1"):
+            plugin.call("run")
+    with ef.Plugin({"wasm": [{"data": wat}], "memory": {"max_pages": 2}}, functions=[]) as plugin:
+        assert plugin.call("run") == b""
+
+
+@pytest.mark.parametrize("form", [
+    {"timeout_ms": -1}, {"timeout_ms": True}, {"timeout_ms": 1.5}, {"timeout_ms": U64_MAX + 1},
+    {"memory": {"max_pages": U32_MAX + 1}}, {"memory": {"max_pages": True}}, {"memory": {"extra": 1}},
+    {"memory": [("max_pages", 3)]},
+])
+def test_a_bad_limit_fails_with_the_full_path_s_message(tmp_path, form):
+    """A limit the plain path declines fails as the full path says; the same dict made valid is
+    plain afterwards (nothing was left behind)."""
+    source = {"wasm": [{"path": _files(tmp_path)["m.wasm"]}], **form}
+    assert plain_source(source) is None
+    with pytest.raises(ManifestError) as expected:
+        coerce_told_source(source, None)
+    with pytest.raises(ManifestError) as got:
+        ef.Plugin(source, functions=[])
+    assert str(got.value) == str(expected.value)
+    assert "timeout_ms" in str(got.value) or "memory" in str(got.value)
+    assert isinstance(plain_source({"wasm": source["wasm"], "timeout_ms": 5}), PlainSource)
 
 
 def test_a_plain_plugin_s_config_reaches_the_plugin(plugin_wasm, tmp_path):

@@ -1,14 +1,14 @@
 """The plain plugin: one wasm or WAT module, given as bytes, as WAT text or as a module file (or as
-a manifest dict of just that module), with every manifest option at its default but, maybe, a
-config: what most programs pass to ``Plugin(...)``.
+a manifest dict of just that module, maybe with a ``timeout_ms`` and ``memory`` limits), with every
+other manifest option at its default but, maybe, a config: what most programs pass to ``Plugin(...)``.
 
 It is recognised and read here without the manifest classes (attrs, manifest/schema.py and what
 they import cost a fresh ``python -S`` process ~45 ms, twice the rest of its first call), and
 stands for the Manifest that :func:`~extism_fast.manifest.sources.coerce_source` would make of it
 (with Plugin's ``config`` merged in): ``CompiledPlugin.manifest`` builds that (equal) Manifest when
 first read. Anything else, and anything this cannot tell or prove the schema takes as it is (a
-missing file, bad text, another Mapping as config, a name or hash), is left to coerce_source, so
-every message is its.
+missing file, bad text, another Mapping as config, a limit that is not exactly an int in its range,
+a name or hash, allowed_hosts or allowed_paths), is left to coerce_source, so every message is its.
 
 Also here, for both: telling a module from a manifest (:func:`looks_like_wat`, :func:`file_is_manifest`).
 """
@@ -89,18 +89,31 @@ class PlainModule:
 
 
 class PlainSource:
-    """A plain plugin: its module's bytes (``data``) or file (``path``) and its ``config`` (a dict of
-    str to str, its own copy), every other option at its default. Stands for
-    ``Manifest([WasmData(data)], config=config)`` / ``Manifest([WasmFile(path)], config=config)``:
-    :meth:`manifest`."""
+    """A plain plugin: its module's bytes (``data``) or file (``path``), its ``config`` (a dict of
+    str to str, its own copy) and its ``limits``: the integer options set (``timeout_ms`` and
+    ``memory``'s, by path: ``{"timeout_ms": 50, "memory.max_pages": 4}``, each exactly an int in its
+    range), every other option at its default. Stands for ``Manifest([WasmData(data)], config=config,
+    timeout_ms=..., memory=MemoryOptions(...))`` (or a WasmFile): :meth:`manifest`."""
 
-    __slots__ = ("data", "path", "config", "_manifest")
+    __slots__ = ("data", "path", "config", "limits", "_manifest")
 
-    def __init__(self, data: bytes | None = None, path: str | None = None, config: dict | None = None) -> None:
+    def __init__(self, data: bytes | None = None, path: str | None = None, config: dict | None = None,
+                 limits: dict | None = None) -> None:
         self.data = data
         self.path = path
         self.config = {} if config is None else config
+        self.limits = {} if limits is None else limits
         self._manifest = None
+
+    def given(self, path: str) -> int | None:
+        """The value set for the option at ``path`` (``"memory.max_pages"``), or None: unset, as a
+        Manifest's unset field (runtime/options.py reads both alike)."""
+        return self.limits.get(path)
+
+    @property
+    def timeout_ms(self) -> int | None:
+        """As Manifest.timeout_ms."""
+        return self.limits.get("timeout_ms")
 
     def with_config(self, config: object) -> "PlainSource | None":
         """This plugin with Plugin's ``config`` merged over its own (as merge_config merges), or None
@@ -109,7 +122,8 @@ class PlainSource:
             return None
         from extism_fast.manifest.config import config_merged  # only a plugin given a config loads it
 
-        return PlainSource(self.data, self.path, config_merged(self.config, config))  # type: ignore[arg-type]
+        merged = config_merged(self.config, config)  # type: ignore[arg-type]
+        return PlainSource(self.data, self.path, merged, self.limits)
 
     def load_modules(self) -> list[PlainModule]:
         """The module, read (a file: now, as Manifest.load_modules reads it, with its identity)."""
@@ -120,10 +134,13 @@ class PlainSource:
     def manifest(self):  # noqa: ANN201 - a Manifest (its classes load here)
         """The Manifest this stands for, made once (the manifest classes load then)."""
         if self._manifest is None:
-            from extism_fast.manifest.schema import Manifest, WasmData, WasmFile
+            from extism_fast.manifest.schema import Manifest, MemoryOptions, WasmData, WasmFile
 
             source = WasmData(self.data) if self.path is None else WasmFile(self.path)
-            self._manifest = Manifest([source], config=self.config)
+            memory = {path[len("memory."):]: value for path, value in self.limits.items()
+                      if path.startswith("memory.")}
+            self._manifest = Manifest([source], config=self.config, timeout_ms=self.limits.get("timeout_ms"),
+                                      memory=MemoryOptions(**memory))
         return self._manifest
 
     def describe_main(self) -> str:
@@ -168,10 +185,36 @@ def _plain_bytes(data: bytes) -> PlainSource | None:
     return PlainSource(data=data) if data.startswith(WASM_MAGIC) or looks_like_wat(data) else None
 
 
+def _plain_limits(d: dict) -> dict | None:
+    """A manifest dict's ``timeout_ms`` and ``memory`` as PlainSource.limits, when each is plainly
+    valid: None (unset), or exactly an int from 0 to its ``limits.OPTION_HIGH``; ``memory`` a dict
+    of its keys. Else None: the schema checks them (or takes an int subclass) and says why."""
+    from extism_fast.manifest.limits import OPTION_HIGH  # only a dict with limits loads it
+
+    given = {"timeout_ms": d.get("timeout_ms")}
+    memory = d.get("memory")
+    if memory is not None:
+        if type(memory) is not dict or not all(type(key) is str for key in memory):
+            return None
+        given.update(("memory." + key, value) for key, value in memory.items())
+    limits = {}
+    for path, value in given.items():
+        high = OPTION_HIGH.get(path)
+        if high is None or (value is not None and (type(value) is not int or not 0 <= value <= high)):
+            return None  # an unknown key, a bool, a float, out of range...
+        if value is not None:
+            limits[path] = value
+    return limits
+
+
 def _plain_dict(d: dict) -> PlainSource | None:
-    # {"wasm": [{"path": str} or {"data": bytes}], "config": {...}} and nothing else: what
-    # Manifest.from_dict makes of it is plain (a path as a WasmFile: never read as a manifest).
-    if not d.keys() <= {"wasm", "config"}:
+    # {"wasm": [{"path": str} or {"data": bytes}], "config": {...}, "timeout_ms": int, "memory":
+    # {...}} and nothing else: what Manifest.from_dict makes of it is plain (a path as a WasmFile:
+    # never read as a manifest).
+    if not d.keys() <= {"wasm", "config", "timeout_ms", "memory"}:
+        return None
+    limits = _plain_limits(d) if "timeout_ms" in d or "memory" in d else {}
+    if limits is None:
         return None
     wasm, config = d.get("wasm", ()), d.get("config")
     config = {} if config is None else config  # null: the default, as from_dict reads it
@@ -187,7 +230,9 @@ def _plain_dict(d: dict) -> PlainSource | None:
         found = _plain_bytes(bytes(value))
     else:
         return None
-    return None if found is None else PlainSource(found.data, found.path, dict(config))  # type: ignore[arg-type]
+    if found is None:
+        return None
+    return PlainSource(found.data, found.path, dict(config), limits)  # type: ignore[arg-type]
 
 
 def plain_source(source: object) -> PlainSource | None:

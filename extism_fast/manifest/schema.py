@@ -28,8 +28,8 @@ import attrs
 from extism_fast.errors import CallError, HashMismatchError, ManifestError
 from extism_fast.host.urls import HTTP_TOKEN, URL_CONTROL_CHARS, redact_url
 from extism_fast.manifest.limits import (DEFAULT_MAX_HTTP_RESPONSE_BYTES, DEFAULT_MAX_TABLE_ELEMENTS,
-                                         DEFAULT_MAX_VAR_BYTES, U32_MAX, U64_MAX, URL_FETCH_TIMEOUT_S,
-                                         WASM_PAGE_SIZE)  # noqa: F401 (re-exported)
+                                         DEFAULT_MAX_VAR_BYTES, OPTION_HIGH, U32_MAX, U64_MAX, URL_FETCH_TIMEOUT_S,
+                                         WASM_PAGE_SIZE, memory_budget, timeout_ns)  # noqa: F401 (re-exported)
 from extism_fast.manifest.files import read_module_file
 from extism_fast.manifest.config import config_merged
 
@@ -199,7 +199,8 @@ class CSetting:
     :param doc: its comment in the generated header.
     :param name: the C field; ``""``: the option's own name.
     :param to_c: the option's value in force (:func:`option_value`) -> the value C gets; ``None``:
-        that value as it is.
+        that value as it is. A function of manifest/limits.py (the build's table names it, and a
+        plain plugin converts with it: declarations.built_settings).
     """
 
     c_type: str
@@ -210,7 +211,8 @@ class CSetting:
 
 def option(*, high: int | None = None, default: int | None = None, c: CSetting | None = None) -> Any:
     """A manifest option's field: unset (``None``) or an int from 0 to ``high`` (checked by its
-    class when ``high`` is given), ``default`` in force when unset, and ``c`` when C enforces it."""
+    class when ``high`` is given: the option's ``limits.OPTION_HIGH``), ``default`` in force when
+    unset, and ``c`` when C enforces it."""
     return attrs.field(default=None, metadata={"high": high, "default": default, "c": c})
 
 
@@ -219,16 +221,6 @@ def option_value(options: Any, name: str) -> Any:
     value = getattr(options, name)
     # __attrs_attrs__ is what attrs.fields() returns, without its checks (5x faster)
     return getattr(type(options).__attrs_attrs__, name).metadata["default"] if value is None else value
-
-
-def _memory_budget(max_pages: int | None) -> int:
-    # The one page-size multiply: C's max_memory_bytes (-1 = no budget) and MemoryOptions.max_memory_bytes.
-    return -1 if max_pages is None else max_pages * WASM_PAGE_SIZE
-
-
-def _timeout_ns(timeout_ms: int) -> int:
-    # timeout_ms is at most U64_MAX (Manifest checks it); in ns that may not fit: clamped.
-    return min(timeout_ms * 1_000_000, U64_MAX)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -419,13 +411,16 @@ class MemoryOptions:
     """
 
     # Each option declared once: its range, its default, and whether (and how) C enforces it.
-    max_pages: int | None = option(high=U32_MAX, c=CSetting(
+    max_pages: int | None = option(high=OPTION_HIGH["memory.max_pages"], c=CSetting(
         "int64_t", "budget for the growth of all the memories after instantiation (manifest.memory.max_pages "
-        "in bytes; memory_budget.h); -1 = unlimited", name="max_memory_bytes", to_c=_memory_budget))
-    max_http_response_bytes: int | None = option(high=U64_MAX, default=DEFAULT_MAX_HTTP_RESPONSE_BYTES)  # host side
-    max_var_bytes: int | None = option(high=U64_MAX, default=DEFAULT_MAX_VAR_BYTES, c=CSetting(
-        "uint64_t", "total size of vars (manifest.memory.max_var_bytes); 0 disables them"))
-    max_table_elements: int | None = option(high=U32_MAX, default=DEFAULT_MAX_TABLE_ELEMENTS, c=CSetting(
+        "in bytes; memory_budget.h); -1 = unlimited", name="max_memory_bytes", to_c=memory_budget))
+    max_http_response_bytes: int | None = option(high=OPTION_HIGH["memory.max_http_response_bytes"],
+                                                 default=DEFAULT_MAX_HTTP_RESPONSE_BYTES)  # host side
+    max_var_bytes: int | None = option(high=OPTION_HIGH["memory.max_var_bytes"], default=DEFAULT_MAX_VAR_BYTES,
+                                       c=CSetting("uint64_t", "total size of vars (manifest.memory.max_var_bytes); "
+                                                  "0 disables them"))
+    max_table_elements: int | None = option(high=OPTION_HIGH["memory.max_table_elements"],
+                                            default=DEFAULT_MAX_TABLE_ELEMENTS, c=CSetting(
         "int64_t", "per wasm table (manifest.memory.max_table_elements)"))
 
     def __attrs_post_init__(self) -> None:
@@ -438,7 +433,7 @@ class MemoryOptions:
     @property
     def max_memory_bytes(self) -> int | None:
         """``max_pages`` in bytes (the memory budget), or ``None`` when the manifest sets none."""
-        budget = _memory_budget(self.max_pages)
+        budget = memory_budget(self.max_pages)
         return None if budget < 0 else budget
 
     @property
@@ -533,9 +528,9 @@ class Manifest:
     config: dict[str, str] = attrs.field(factory=dict, converter=_copy_dict)
     allowed_hosts: list[str] | None = attrs.field(default=None, converter=_copy_list)
     allowed_paths: dict[str, str] | None = attrs.field(default=None, converter=_copy_dict)
-    timeout_ms: int | None = option(default=0, c=CSetting(  # checked below (its own messages)
+    timeout_ms: int | None = option(high=OPTION_HIGH["timeout_ms"], default=0, c=CSetting(  # checked below
         "uint64_t", "deadline of every call (manifest.timeout_ms in ns); 0 = none", name="timeout_ns",
-        to_c=_timeout_ns))
+        to_c=timeout_ns))
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.wasm, list) or not self.wasm:
@@ -564,8 +559,8 @@ class Manifest:
         # Resolving names here (not only at load time) reports duplicates as soon as the manifest is built.
         self.module_names()
         # The call deadline is kept in u64 nanoseconds; larger values are clamped there, not here.
-        if _is_int(self.timeout_ms) and self.timeout_ms > U64_MAX:
-            raise _fail("manifest.timeout_ms", f"at most {U64_MAX} (milliseconds)", self.timeout_ms)
+        if _is_int(self.timeout_ms) and self.timeout_ms > OPTION_HIGH["timeout_ms"]:
+            raise _fail("manifest.timeout_ms", f"at most {OPTION_HIGH['timeout_ms']} (milliseconds)", self.timeout_ms)
 
     # -- module naming ----------------------------------------------------------------------------
 

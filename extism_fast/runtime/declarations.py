@@ -3,7 +3,7 @@
 Plugin keyword in :data:`KEYWORD_SETTINGS` here), read into :data:`C_SETTINGS` (every field of C's
 ``instance_settings``, in its order), and what is made from them: the C header and the runtime's
 table that setup.py generates (:func:`c_settings_header`, :func:`c_settings_table`) and the ctypes
-mirror (:func:`c_types`). runtime/options.py resolves a Plugin's options by them; a plain plugin
+mirror (:func:`c_types`). runtime/options.py resolves a Plugin's options by that table; a plain plugin
 (manifest/plain.py) needs none of this (the build's table comes with the extension:
 options.use_built_settings), so a first plain plugin does not load this module. Reading the
 declarations loads the manifest classes (attrs).
@@ -38,13 +38,11 @@ def _keyword_settings() -> tuple:
 
 
 def _manifest_settings() -> tuple:
-    """(CSetting named, the getter of the option's value from a Manifest, its default) of each
-    manifest option C enforces: Manifest's own fields and manifest.memory's."""
-    import operator
-
+    """(CSetting named, the option's path in a manifest, its default) of each manifest option C
+    enforces: Manifest's own fields and manifest.memory's (``"timeout_ms"``, ``"memory.max_pages"``)."""
     import attrs
 
-    from extism_fast.manifest import Manifest, MemoryOptions
+    from extism_fast.manifest import Manifest, MemoryOptions, limits
 
     found = []
     for where, cls in (("", Manifest), ("memory.", MemoryOptions)):
@@ -54,8 +52,11 @@ def _manifest_settings() -> tuple:
                 if setting.c_type not in C_SCALARS:
                     raise TypeError(f"{cls.__name__}.{field.name}: C type {setting.c_type!r} is not one of "
                                     f"{', '.join(C_SCALARS)}")
-                found.append((attrs.evolve(setting, name=setting.name or field.name),
-                              operator.attrgetter(where + field.name), field.metadata["default"]))
+                if setting.to_c is not None and getattr(limits, setting.to_c.__name__, None) is not setting.to_c:
+                    raise TypeError(f"{cls.__name__}.{field.name}: to_c must be a function of manifest/limits.py "
+                                    f"(the build's table names it), got {setting.to_c!r}")
+                found.append((attrs.evolve(setting, name=setting.name or field.name), where + field.name,
+                              field.metadata["default"]))
     return tuple(found)
 
 
@@ -63,7 +64,7 @@ def _manifest_settings() -> tuple:
 _Declared = record("_Declared", [
     "c_settings",        # C_SETTINGS
     "keyword_settings",  # KEYWORD_SETTINGS
-    "from_manifest",     # (position, getter, default, to_c) of each manifest option C enforces
+    "from_manifest",     # (position, path, default, to_c) of each manifest option C enforces
 ])
 
 
@@ -82,7 +83,7 @@ def declared() -> _Declared:
             raise AssertionError(f"two C settings share a name: {[setting.name for setting in c_settings]}")
         position = {setting.name: i for i, setting in enumerate(c_settings)}
         _DECLARED = _Declared(c_settings, keyword_settings, tuple(
-            (position[setting.name], get, default, setting.to_c) for setting, get, default in manifest_settings))
+            (position[setting.name], path, default, setting.to_c) for setting, path, default in manifest_settings))
     return _DECLARED
 
 
@@ -179,9 +180,12 @@ typedef struct instance_settings {{
 
 def built_settings() -> tuple:
     """What the build hands the runtime (:func:`use_built_settings`), from the declarations:
-    instance_settings' fields in order (name, C type), a plain plugin's value of each (its manifest
-    options unset: their defaults as C gets them; None where a Plugin keyword sets it) and its
-    max_http_response_bytes (the host's: not in C's settings), and their :func:`c_layout`."""
+    instance_settings' fields in order (name, C type), their values for a manifest that sets no
+    option (each manifest option's default as C gets it; None where a Plugin keyword sets it), and
+    for each manifest option C enforces (position, path in the manifest, the name of its to_c in
+    manifest/limits.py or None): how a manifest's values replace those (options.c_settings, for a
+    Manifest and a plain plugin alike); the host's max_http_response_bytes default (not in C's
+    settings), and the fields' :func:`c_layout`."""
     from extism_fast.manifest.limits import DEFAULT_MAX_HTTP_RESPONSE_BYTES
 
     read = declared()
@@ -189,7 +193,9 @@ def built_settings() -> tuple:
     for position, _, default, to_c in read.from_manifest:
         plain[position] = default if to_c is None else to_c(default)
     fields = tuple((setting.name, setting.c_type) for setting in read.c_settings)
-    return fields, tuple(plain), DEFAULT_MAX_HTTP_RESPONSE_BYTES, c_layout(fields)
+    from_manifest = tuple((position, path, None if to_c is None else to_c.__name__)
+                          for position, path, _, to_c in read.from_manifest)
+    return fields, tuple(plain), from_manifest, DEFAULT_MAX_HTTP_RESPONSE_BYTES, c_layout(fields)
 
 
 def c_settings_table() -> str:
@@ -198,8 +204,9 @@ def c_settings_table() -> str:
     :func:`use_built_settings` with the first plugin (no module to load for it)."""
     return f"""# built_settings.pxi - generated by setup.py from extism_fast/runtime/declarations.py (built_settings,
 # c_settings_table), with build/generated/instance_settings.h: do not edit, declare the option there.
-# instance_settings' fields in order (name, C type), a plain plugin's value of each (None: a Plugin
-# keyword's), its max_http_response_bytes, and the fields' layout (name, offset, C type): _load_options
-# hands them to options.use_built_settings.
+# instance_settings' fields in order (name, C type), their values for a manifest that sets no option
+# (None: a Plugin keyword's), (position, manifest path, converter in manifest/limits.py) of each manifest
+# option C enforces, the default max_http_response_bytes, and the fields' layout (name, offset, C type):
+# _load_options hands them to options.use_built_settings.
 _BUILT_SETTINGS = {built_settings()!r}
 """

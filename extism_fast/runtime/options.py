@@ -6,10 +6,10 @@ environment and the defaults become one frozen :class:`PluginOptions`, and C rec
 Every option C enforces is declared once (runtime/declarations.py: ``C_SETTINGS``). From those
 declarations comes all the rest: :func:`plugin_options` resolves them into ``PluginOptions.settings``,
 setup.py generates the C struct (``declarations.c_settings_header``, into
-build/generated/instance_settings.h) and the table a plain plugin's options come from
-(:func:`use_built_settings`), :func:`c_layout` gives the offsets the runtime's ``_pack_options``
-writes each one at, by name. tests/test_options.py checks that the built header, the ctypes mirror
-(``declarations.c_types``) and the C sizes agree.
+build/generated/instance_settings.h) and the table every plugin's settings are resolved by
+(:func:`use_built_settings`: a plain plugin's without the declarations), :func:`c_layout` gives the
+offsets the runtime's ``_pack_options`` writes each one at, by name. tests/test_options.py checks that
+the built header, the ctypes mirror (``declarations.c_types``) and the C sizes agree.
 
 Every check of a Plugin / CompiledPlugin option is here (the manifest's own schema is checked by
 manifest/schema.py when it is parsed).
@@ -66,9 +66,10 @@ def __getattr__(name: str) -> "Any":  # PEP 562: made with the table (settings_t
 _Tables = record("_Tables", [
     "settings",                 # the Settings record class: one field per instance_settings field
     "fields",                   # ((name, C type), ...) in order
-    "plain",                    # a plain plugin's values (None where a keyword sets it)
+    "plain",                    # the values of a manifest that sets no option (None where a keyword sets it)
+    "from_manifest",            # (position, manifest path, converter name in manifest/limits.py or None)
     "keyword_positions",        # Plugin keyword -> its position
-    "max_http_response_bytes",  # a plain plugin's (host side: not in C's settings)
+    "max_http_response_bytes",  # its default (host side: not in C's settings)
     "layout",                   # c_layout()
 ])
 
@@ -76,15 +77,17 @@ _Tables = record("_Tables", [
 _TABLES: "Optional[_Tables]" = None
 
 
-def use_built_settings(fields: tuple, plain: tuple, max_http_response_bytes: int, layout: tuple) -> None:
+def use_built_settings(fields: tuple, plain: tuple, from_manifest: tuple, max_http_response_bytes: int,
+                       layout: tuple) -> None:
     """The table the build generated from the declarations (``declarations.c_settings_table``), handed by
-    the extension with the first plugin (runtime/ does not import it): a plugin without a Manifest
-    resolves its options from it, without reading the declarations (the manifest classes)."""
+    the extension with the first plugin (runtime/ does not import it): every plugin's options are
+    resolved from it, a plain plugin's without reading the declarations (the manifest classes)."""
     global _TABLES
     # A record whose fields type checkers cannot know: Any to them.
     settings: "Any" = record("Settings", [name for name, _ in fields])  # type: ignore[misc]
-    _TABLES = _Tables(settings, fields, plain, {name: i for i, (name, _) in enumerate(fields) if plain[i] is None},
-                      max_http_response_bytes, layout)
+    _TABLES = _Tables(settings, fields, plain, from_manifest,
+                      {name: i for i, (name, _) in enumerate(fields) if plain[i] is None}, max_http_response_bytes,
+                      layout)
 
 
 def settings_tables() -> _Tables:
@@ -147,10 +150,11 @@ _PACKED = PluginOptions._fields.index("packed")
 
 def resolve_interruptible(manifest: "Manifest | PlainSource", interruptible: "Any") -> bool:
     """Whether a plugin gets epoch interruption: yes unless asked not to (as the official runtime,
-    whose calls can always be cancelled); a timeout cannot be honoured without it."""
+    whose calls can always be cancelled); a timeout (a Manifest's or a plain plugin's: the same
+    attribute) cannot be honoured without it."""
     if interruptible is None:
         return True
-    if not interruptible and not isinstance(manifest, PlainSource) and manifest.timeout_ms:
+    if not interruptible and manifest.timeout_ms:
         raise ManifestError(f"manifest.timeout_ms = {manifest.timeout_ms} needs an interruptible "
                             f"plugin: drop interruptible=False or the timeout")
     return bool(interruptible)
@@ -252,9 +256,12 @@ def _mounts(manifest: "Manifest", wasi: bool) -> tuple:
 
 def _host_side(manifest: "Manifest | PlainSource", wasi: bool) -> tuple[tuple, tuple, tuple, int]:
     """The manifest's options the host enforces: (config, mounts, allowed_hosts,
-    max_http_response_bytes) as PluginOptions holds them; a plain plugin's are defaults but its config."""
+    max_http_response_bytes) as PluginOptions holds them; a plain plugin's are defaults but its
+    config and its memory.max_http_response_bytes (as given, else the default: the value in force,
+    as MemoryOptions.effective_max_http_response_bytes)."""
     if isinstance(manifest, PlainSource):
-        return _config(manifest), (), (), settings_tables().max_http_response_bytes
+        given = manifest.given("memory.max_http_response_bytes")
+        return _config(manifest), (), (), settings_tables().max_http_response_bytes if given is None else given
     return (_config(manifest), _mounts(manifest, wasi), tuple(manifest.allowed_hosts or ()),
             manifest.memory.effective_max_http_response_bytes)
 
@@ -300,23 +307,37 @@ def plugin_options(compiled: "Any", manifest: "Manifest | PlainSource", environm
 
 
 def c_settings(manifest: "Manifest | PlainSource", keywords: dict) -> "Any":
-    """The Settings C gets: each manifest option C enforces from its field (its value in force,
-    as option_value: its default when unset, converted by its CSetting's to_c; a plain plugin's, as
-    the build computed them: settings_tables), each of ``declarations.KEYWORD_SETTINGS`` from ``keywords``
-    (by name, as given)."""
+    """The Settings C gets, by the build's table (settings_tables, from the declarations): each
+    manifest option C enforces as the manifest sets it, converted by its CSetting's to_c, else its
+    default as built (what option_value and to_c give an unset one); each of
+    ``declarations.KEYWORD_SETTINGS`` from ``keywords`` (by name, as given). A Manifest and a plain
+    plugin alike: a plain one without options converts nothing (and loads nothing)."""
     tables = settings_tables()
     values = list(tables.plain)
     for name, position in tables.keyword_positions.items():
         values[position] = keywords[name]
-    if not isinstance(manifest, PlainSource):
-        from extism_fast.runtime.declarations import declared
-
-        for position, get, default, to_c in declared().from_manifest:
-            value = get(manifest)
-            if value is None:
-                value = default
-            values[position] = value if to_c is None else to_c(value)
+    # a plain plugin without limits sets none
+    options_set = tables.from_manifest if not isinstance(manifest, PlainSource) or manifest.limits else ()
+    for position, path, to_c in options_set:
+        value = manifest.given(path) if isinstance(manifest, PlainSource) else _set_in(manifest, path)
+        if value is not None:
+            values[position] = value if to_c is None else _converter(to_c)(value)
     return tuple.__new__(tables.settings, values)
+
+
+def _set_in(manifest: "Manifest", path: str) -> "Any":
+    """The value a Manifest sets for the option at ``path`` ("memory.max_pages"), None when unset."""
+    value: "Any" = manifest
+    for name in path.split("."):
+        value = getattr(value, name)
+    return value
+
+
+def _converter(name: str) -> "Any":
+    """A CSetting's to_c, by the name the build's table gives it: a function of manifest/limits.py."""
+    from extism_fast.manifest import limits  # a Manifest loaded it; a plain plugin given options loads it
+
+    return getattr(limits, name)
 
 
 # ---------------------------------------------------------------------------------------------
