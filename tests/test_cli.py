@@ -1004,31 +1004,35 @@ def plugin_sources(monkeypatch):
 
 
 @pytest.mark.parametrize("options", [[], ["--timeout", "0"], ["--memory-max", "0"], ["--wasi"], ["--strict"],
-                                     ["--fuel", "100000000"], ["--set-config", "{}"], ["--config", "a=b"],
-                                     ["--set-config", '{"a": "b"}', "-c", "a=c"]])
+                                     ["--fuel", "100000000"], ["--set-config", "{}"]])
 def test_a_module_file_is_given_to_plugin_as_its_path(run, plugin_sources, options):
     """So that the manifest classes (attrs) need not load: options that leave the manifest as it
-    is, or change only its config (Plugin's config= of a plain plugin), give the path."""
+    is keep it so."""
     assert run("call", COUNT_VOWELS_WAT, "count_vowels", "-i", "Hello", *options)[:2] == (0, b'{"count": 2}')
     assert plugin_sources == [os.path.abspath(COUNT_VOWELS_WAT)]
 
 
-def test_a_config_given_with_the_path_is_the_config_of_the_cli_s_manifest(monkeypatch, abi_wat):
-    """--config over --set-config, as build_manifest merges them, is Plugin's config= with the path."""
+@pytest.mark.parametrize("options", [["--config", "a=b"], ["--set-config", '{"a": "b"}', "-c", "a=c", "-c", "d"],
+                                     ["--timeout", "5000"], ["--max-pages", "4"], ["--memory-max", "4"],
+                                     ["--var-max", "0"], ["--http-response-max", "10"],
+                                     ["--timeout", "7", "--max-pages", "2", "--var-max", "9", "-c", "k=v"]])
+def test_a_config_and_limits_give_plugin_a_plain_manifest_dict(run, plugin_sources, options):
+    """A config, --timeout and memory limits make a manifest dict of the module a plain plugin
+    takes (manifest/plain.py: no attrs), the same manifest as build_manifest's."""
     from extism_fast.cli import options as cli_options
+    from extism_fast.manifest.plain import PlainSource
 
-    args = _parse(abi_wat, "greeting", "--set-config", '{"greeting": "Hi", "a": "1"}', "-c", "greeting=Yo")
-    given = {}
-    monkeypatch.setattr(extism_fast, "Plugin", lambda source, **kwargs: given.update(kwargs, source=source))
-    cli_options.new_plugin(args)
-    assert given["source"] == os.path.abspath(abi_wat)
-    assert given["config"] == build_manifest(args).config == {"greeting": "Yo", "a": "1"}
+    assert run("call", COUNT_VOWELS_WAT, "count_vowels", "-i", "Hello", *options)[:2] == (0, b'{"count": 2}')
+    [source] = plugin_sources
+    assert source["wasm"] == [{"path": os.path.abspath(COUNT_VOWELS_WAT)}]
+    args = _parse(COUNT_VOWELS_WAT, "count_vowels", *options)
+    assert extism_fast.Manifest.from_dict(source) == build_manifest(args)
+    plugin_sources.clear()
+    assert isinstance(cli_options.new_plugin(args)._options.manifest, PlainSource)
 
 
-@pytest.mark.parametrize("options", [["--timeout", "5000"],
-                                     ["--max-pages", "4"], ["--memory-max", "4"], ["--var-max", "0"],
-                                     ["--http-response-max", "10"], ["--allow-host", "example.org"],
-                                     ["--allow-path", "/tmp:/tmp"], ["--link", f"other={COUNT_VOWELS_WAT}"]])
+@pytest.mark.parametrize("options", [["--allow-host", "example.org"], ["--allow-path", "/tmp:/tmp"],
+                                     ["--link", f"other={COUNT_VOWELS_WAT}"]])
 def test_an_option_that_changes_the_manifest_gives_plugin_a_manifest(run, plugin_sources, options):
     assert run("call", COUNT_VOWELS_WAT, "count_vowels", "-i", "Hello", *options)[:2] == (0, b'{"count": 2}')
     assert [type(source) for source in plugin_sources] == [extism_fast.Manifest]

@@ -281,10 +281,12 @@ def test_help_loads_only_what_it_needs(tmp_path):
     assert not loaded & set(NOT_FOR_HELP + PARSER), sorted(loaded & set(NOT_FOR_HELP + PARSER))
 
 
-@pytest.mark.parametrize("options", [[], ["--config", "greeting=hi"]], ids=["plain", "config"])
+@pytest.mark.parametrize("options", [[], ["--config", "greeting=hi"], ["--timeout", "5000", "--max-pages", "64"]],
+                         ids=["plain", "config", "limits"])
 def test_a_call_from_the_command_line_loads_only_what_it_needs(tmp_path, wasm_path, options):
     loaded = _loaded(tmp_path, _CLI, "call", str(wasm_path(COUNT)), "count_vowels", "--input", "hello", *options)
-    _check_cold("extism-fast call", loaded, CALL | ({"extism_fast.manifest.config"} if options else set()))  # no argparse, nor re (NOT_COLD)
+    # Limits are checked and converted by manifest/limits.py (a plain plugin's: LIMITS).
+    _check_cold("extism-fast call", loaded, CALL | ({"extism_fast.manifest.limits"} if "--timeout" in options else set()))  # no argparse, nor re (NOT_COLD)
     assert not loaded & set(PARSER), sorted(loaded & set(PARSER))
     no_batch = set(NOT_FOR_HELP[NOT_FOR_HELP.index("logging"):])
     assert not loaded & no_batch, sorted(loaded & no_batch)

@@ -412,7 +412,8 @@ def _memory_changes(args: "argparse.Namespace") -> dict[str, int]:
 
 
 def _option_changes(args: "argparse.Namespace", manifest: "Any") -> "dict[str, Any]":
-    """The manifest fields the options set, merged over ``manifest``'s."""
+    """The manifest fields the options set, merged over ``manifest``'s (``memory``: the fields of
+    MemoryOptions they set, as a dict: a plain plugin's, manifest/plain.py)."""
     changes: dict[str, Any] = {}
     if args.config or args.set_config:
         changes["config"] = {**manifest.config, **(args.set_config or {}), **dict(args.config)}
@@ -425,11 +426,7 @@ def _option_changes(args: "argparse.Namespace", manifest: "Any") -> "dict[str, A
         changes["timeout_ms"] = args.timeout
     memory = _memory_changes(args)
     if memory:
-        import attrs
-
-        from extism_fast import MemoryOptions
-
-        changes["memory"] = attrs.evolve(manifest.memory or MemoryOptions(), **memory)
+        changes["memory"] = memory
     return changes
 
 
@@ -461,17 +458,26 @@ def build_manifest(args: "argparse.Namespace"):
         manifest = Manifest(links + [_wasm_source(path)])
 
     changes = _option_changes(args, manifest)
+    if "memory" in changes:
+        from extism_fast import MemoryOptions
+
+        changes["memory"] = attrs.evolve(manifest.memory or MemoryOptions(), **changes["memory"])
     # attrs.evolve validates again: the manifest's own checks cover what a --manifest file holds.
     return attrs.evolve(manifest, **changes) if changes else manifest
 
 
+#: What the options may change of a module file's manifest for it to stay a plain plugin (manifest/plain.py).
+_PLAIN_CHANGES = {"config", "timeout_ms", "memory"}
+
+
 def _module_path(args: "argparse.Namespace") -> str | None:
-    """PLUGIN's absolute path when :class:`~extism_fast.Plugin` can be given the path itself (and
-    the config) for the manifest :func:`build_manifest` makes: a module file with no --manifest,
-    --link or option that changes the manifest but its config, which Plugin() reads as a module;
-    else None."""
+    """PLUGIN's absolute path when :class:`~extism_fast.Plugin` can be given the path itself (or a
+    manifest dict of it with the options' config and limits: :func:`_plain_source`) for the manifest
+    :func:`build_manifest` makes: a module file with no --manifest, --link or option that changes
+    the manifest but its config and limits, which Plugin() reads as a module; else None."""
     path = args.plugin
-    if args.manifest or args.link or is_url(path) or _option_changes(args, _MODULE_FILE_FIELDS).keys() - {"config"}:
+    if (args.manifest or args.link or is_url(path)
+            or _option_changes(args, _MODULE_FILE_FIELDS).keys() - _PLAIN_CHANGES):
         return None
     _check_plugin_file(path)
     # What Plugin() reads as one module file (a regular file, not a manifest: a file named *.toml or
@@ -482,11 +488,18 @@ def _module_path(args: "argparse.Namespace") -> str | None:
     return None if plain is None else plain.path
 
 
+def _plain_source(path: str, args: "argparse.Namespace") -> "str | dict[str, Any]":
+    """``path`` (a module file :func:`_module_path` gave), or the manifest dict of it with what the
+    options change (a config, a timeout, memory limits): both plain plugins (manifest/plain.py)."""
+    changes = _option_changes(args, _MODULE_FILE_FIELDS)
+    return {"wasm": [{"path": path}], **changes} if changes else path
+
+
 def new_plugin(args: "argparse.Namespace"):
     """The :class:`~extism_fast.Plugin` the plugin options describe (``call``'s). A module file
-    that no option but --config/--set-config changes is given as its path (and config), so that
-    Plugin() need not load the manifest classes (attrs: ~45 ms of a cold `extism-fast call`); a
-    manifest file with another name,
+    that no option but a config, --timeout or a memory limit changes is given as its path (or a
+    manifest dict of it: :func:`_plain_source`), so that Plugin() need not load the manifest classes
+    (attrs: ~45 ms of a cold `extism-fast call`); a manifest file with another name,
     which then fails to compile, is refused as :func:`build_manifest` refuses it."""
     import extism_fast
 
@@ -494,9 +507,8 @@ def new_plugin(args: "argparse.Namespace"):
     path = _module_path(args)
     if path is None:
         return extism_fast.Plugin(build_manifest(args), functions=[], **kwargs)
-    config = _option_changes(args, _MODULE_FILE_FIELDS).get("config")  # a plain plugin's too (plain.py)
     try:
-        return extism_fast.Plugin(path, functions=[], config=config, **kwargs)
+        return extism_fast.Plugin(_plain_source(path, args), functions=[], **kwargs)
     except extism_fast.Error:
         _refuse_manifest_as_module(args.plugin)
         raise
