@@ -39,10 +39,11 @@ EXAMPLE = "examples/count_vowels.wat"
 EXAMPLE_INPUT = "Hello, World!"
 
 #: The example plugin's first result as programs also make it (the official docs' forms) -> how
-#: the row names it: given a config, given as a manifest dict (with a config), given a host function
+#: the row names it: given a config, given as a manifest dict (with a config; with limits), given a host function
 #: whose signature is inferred (the plugin does not import it), and with EXTISM_CACHE_CONFIG set on
 #: both sides (the official SDK's variable; extism_fast honours it).
-VARIANTS = {"config": "with a config", "manifest": "from a manifest dict", "host function": "a typed host function",
+VARIANTS = {"config": "with a config", "manifest": "from a manifest dict",
+            "limits": "from a manifest dict with a timeout and max_pages", "host function": "a typed host function",
             "cache config": "EXTISM_CACHE_CONFIG set"}
 
 #: The goals with no official counterpart (ms, wall time of the whole process).
@@ -64,6 +65,9 @@ _FIRST_RESULT = textwrap.dedent("""
         plugin = sdk.Plugin(sys.argv[2], config={"greeting": "hello"}, functions=[])
     elif sys.argv[5] == "manifest":
         plugin = sdk.Plugin({"wasm": [{"path": sys.argv[2]}], "config": {"greeting": "hello"}}, functions=[])
+    elif sys.argv[5] == "limits":
+        plugin = sdk.Plugin({"wasm": [{"path": sys.argv[2]}], "timeout_ms": 5000, "memory": {"max_pages": 64}},
+                            functions=[])
     elif sys.argv[5] == "host function":
         @sdk.host_fn()
         def shout(text: str) -> str:
