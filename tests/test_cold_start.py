@@ -142,6 +142,17 @@ _LIMITS_CALL = _REPORT + textwrap.dedent("""
     _write()
 """)
 
+# A manifest dict with allowed hosts and a mounted directory (WASI).
+_GRANTS_CALL = _REPORT + textwrap.dedent("""
+    import extism_fast
+    manifest = {"wasm": [{"path": sys.argv[1]}], "allowed_hosts": ["example.com", "*.example.org"],
+                "allowed_paths": {sys.argv[2]: "/data", "ro:" + sys.argv[2]: "/ro"}}
+    with extism_fast.Plugin(manifest, wasi=True, functions=[]) as plugin:
+        assert plugin.call("count_vowels", b"hello") == b'{"count": 2}'
+        assert plugin._options.allowed_hosts == ("example.com", "*.example.org") and len(plugin._options.mounts) == 2
+    _write()
+""")
+
 _PATH_CALL = _REPORT + textwrap.dedent("""
     import extism_fast
     with extism_fast.Plugin(sys.argv[1]) as plugin:
@@ -253,6 +264,15 @@ def test_a_first_call_with_a_timeout_and_memory_limits_loads_only_what_it_needs(
     loaded = _loaded(tmp_path, _LIMITS_CALL, str(wasm_path(COUNT)))
     _check_cold("import extism_fast and a first Plugin(dict with limits).call", loaded, LIMITS)
     assert not loaded & set(NOT_FOR_PLAIN), sorted(loaded & set(NOT_FOR_PLAIN))
+
+
+def test_a_first_call_with_allowed_hosts_and_paths_loads_only_what_it_needs(tmp_path, wasm_path):
+    """``Plugin({"wasm": [...], "allowed_hosts": [...], "allowed_paths": {...}}, wasi=True)`` is a
+    plain plugin (manifest/plain.py): nothing beyond a first call (not the manifest classes, nor
+    re, urllib or ipaddress: the HTTP host service loads with a first request)."""
+    loaded = _loaded(tmp_path, _GRANTS_CALL, str(wasm_path(COUNT)), str(tmp_path))
+    _check_cold("import extism_fast and a first Plugin(dict with grants).call", loaded, FIRST_CALL)
+    assert not loaded & set(NOT_FOR_PLAIN + ("urllib", "urllib.parse", "ipaddress")), sorted(loaded)
 
 
 def test_a_first_call_on_a_large_settled_file_hashes_nothing(tmp_path, wasm_path):

@@ -346,6 +346,24 @@ def test_no_allowed_hosts_no_http(host_wasm, server, allowed):
     assert server.seen() == []
 
 
+def test_a_plain_manifest_dict_s_allowed_hosts_grant_and_deny(host_wasm, server):
+    """A manifest dict with allowed_hosts is a plain plugin (no Manifest made: manifest/plain.py)
+    whose list reaches the HTTP check: its host is granted, another denied; the list mutated
+    afterwards changes nothing."""
+    from extism_fast.manifest.plain import PlainSource
+
+    allowed = ["127.0.0.1"]
+    with ef.Plugin({"wasm": [{"data": host_wasm}], "allowed_hosts": allowed}, functions=[]) as plugin:
+        allowed[:] = ["localhost"]
+        assert isinstance(plugin._options.manifest, PlainSource)
+        assert plugin._options.allowed_hosts == ("127.0.0.1",)
+        assert fetch(plugin, server.url("/hello"))[:2] == (200, b"hello from the server")
+        with pytest.raises(ef.CapabilityError, match=r"host 'localhost' is not allowed.*allowed_hosts"):
+            fetch(plugin, server.url("/hello", host="localhost"))
+        assert plugin.compiled_plugin.manifest.allowed_hosts == ["127.0.0.1"]
+    assert [req["host"] for req in server.seen()] == [f"127.0.0.1:{server.port}"]
+
+
 def test_other_host_name_denied(host_wasm, server):
     with make_plugin(host_wasm, ["127.0.0.1"]) as plugin:
         with pytest.raises(ef.CapabilityError, match=r"host 'localhost' is not allowed.*allowed_hosts"):

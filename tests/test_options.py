@@ -311,12 +311,12 @@ def test_options_are_resolved_once_and_frozen(plugin_wasm):
                 "memory": {"max_pages": 40, "max_var_bytes": 77}, "allowed_hosts": ["a.example"],
                 "config": {"k": "v"}}
     with ef.Plugin(manifest, http_response_headers=True) as plugin:
-        o = plugin._options
+        o, memory = plugin._options, plugin.compiled_plugin.manifest.memory  # o.manifest: a plain plugin
         s = o.settings
-        assert s.max_memory_bytes == 40 * WASM_PAGE_SIZE == o.manifest.memory.max_memory_bytes
+        assert s.max_memory_bytes == 40 * WASM_PAGE_SIZE == memory.max_memory_bytes
         assert (s.max_var_bytes, s.timeout_ns, o.allowed_hosts, o.config) == (77, 1_500_000_000, ("a.example",),
                                                                                ((b"k", b"v"),))
-        assert o.http_response_headers and s.max_table_elements == o.manifest.memory.effective_max_table_elements
+        assert o.http_response_headers and s.max_table_elements == memory.effective_max_table_elements
         with pytest.raises(AttributeError):
             s.timeout_ns = 0
         with pytest.raises(AttributeError):

@@ -52,15 +52,19 @@ def _full(source, config):
     return coerce_told_source(source, plain, config)
 
 
-#: What plugin_options reads of a CompiledPlugin, and the environment (ENVIRONMENT) unset.
-_COMPILED = types.SimpleNamespace(wasi=False, fuel=None)
+#: The environment (ENVIRONMENT) unset.
 _UNSET_ENVIRONMENT = (None, None, None, None)
 
 
-def _plugin_options(manifest):
-    """The PluginOptions a Plugin of ``manifest`` runs under (but the manifest itself), and what
-    interruptible=False makes of it (a timeout refuses it: the message)."""
-    resolved = options.plugin_options(_COMPILED, manifest, _UNSET_ENVIRONMENT)._replace(manifest=None, packed=[])
+def _plugin_options(manifest, wasi=False):
+    """The PluginOptions a Plugin of ``manifest`` runs under (but the manifest itself) with WASI or
+    not (a missing mounted directory refuses them: the message), and what interruptible=False makes
+    of it (a timeout refuses it: the message)."""
+    compiled = types.SimpleNamespace(wasi=wasi, fuel=None)  # what plugin_options reads of a CompiledPlugin
+    try:
+        resolved = options.plugin_options(compiled, manifest, _UNSET_ENVIRONMENT)._replace(manifest=None, packed=[])
+    except ManifestError as exc:
+        resolved = str(exc)
     try:
         interruptible = options.resolve_interruptible(manifest, False)
     except ManifestError as exc:
@@ -87,7 +91,9 @@ def _outcome(source, config) -> str:
     assert options._config(told) == options._config(manifest) == options._config(full), (source, config)
     assert told.describe_main() == full.describe_main()
     assert told.timeout_ms == full.timeout_ms
-    assert _plugin_options(told) == _plugin_options(full), (source, config)
+    assert (told.allowed_hosts, told.allowed_paths) == (full.allowed_hosts, full.allowed_paths), (source, config)
+    for wasi in (False, True):
+        assert _plugin_options(told, wasi) == _plugin_options(full, wasi), (source, config, wasi)
     return "plain"
 
 
@@ -179,6 +185,85 @@ def _random_limits(files, count: int):
     return dicts
 
 
+#: allowed_hosts values: plain ones (None, or a list or tuple of exactly str, non-empty, UTF-8, no
+#: NUL; duplicates kept), and others the full path takes (a str subclass) or refuses.
+HOSTS = [
+    None, [], (), ["example.com"], ["*.example.com", "127.0.0.1", "é.example"], ("example.com",), ["a", "a"],
+    [""], ["a\0b"], ["\ud800"], ["\udcff"], [Text("example.com")], [1], [None], [b"example.com"], [["a"]],
+    "example.com", b"example.com", {"example.com": "x"}, {"example.com"}, collections.UserList(["a"]), True, 3,
+]
+#: Items of random allowed_hosts lists, valid ones first.
+HOST_ITEMS = ["example.com", "*.example.com", "127.0.0.1", "é", "", "a\0", "\ud800", Text("x"), 1, None, b"x"]
+#: Guest paths of random allowed_paths, valid ones first.
+GUESTS = ["/data", "/", "é", "rel", "", "/x\0", "\udcff", Text("/x"), None, 1, b"/x"]
+
+
+def _host_paths(files):
+    """allowed_paths keys, valid ones first (a missing directory is valid: it fails at instantiation,
+    with WASI), then bad ones and a str subclass (the full path takes it)."""
+    directory, missing = files["dir"], files["missing.wasm"]
+    return [directory, "ro:" + directory, missing, "ro:ro:" + directory, "rel/dir", "\udcff", "", "ro:",
+            directory + "\0", "\ud800", Text(directory), 1, None, b"/x"]
+
+
+def _paths(files):
+    """allowed_paths values: plain ones (None, or a dict of exactly str to str: :func:`_host_paths`,
+    GUESTS) and others."""
+    directory, missing = files["dir"], files["missing.wasm"]
+    return [
+        None, {}, {directory: "/data"}, {"ro:" + directory: "/data"}, {directory: "/a", "ro:" + directory: "/b"},
+        {directory: "/data", files["m.wasm"]: "/data"}, {missing: "/x"}, {"\udcff": "/x"}, {"": "/x"}, {"ro:": "/x"},
+        {directory: ""}, {directory: None}, {directory: 1}, {directory: b"/x"}, {1: "/x"}, {None: "/x"},
+        {directory + "\0": "/x"}, {directory: "/x\0"}, {"\ud800": "/x"}, {directory: "\udcff"},
+        {Text(directory): "/x"}, {directory: Text("/x")}, collections.OrderedDict({directory: "/x"}),
+        types.MappingProxyType({directory: "/x"}), [(directory, "/x")], directory, [directory], 3,
+    ]
+
+
+def _grant_dicts(files):
+    """Manifest dicts with allowed_hosts and allowed_paths (each alone, together, with limits)."""
+    path, directory = files["m.wasm"], files["dir"]
+    dicts = [{"wasm": [{"path": path}], "allowed_hosts": hosts} for hosts in HOSTS]
+    dicts += [{"wasm": [{"data": WASM}], "allowed_paths": paths} for paths in _paths(files)]
+    dicts += [
+        {"wasm": [{"path": path}], "allowed_hosts": ["example.com"], "allowed_paths": {directory: "/d"},
+         "timeout_ms": 50, "memory": {"max_pages": 3}, "config": {"a": "b"}},
+        {"wasm": [{"path": path}], "allowed_hosts": None, "allowed_paths": None},
+        {"wasm": [{"path": path}], "allowed_hosts": [], "allowed_paths": {}},
+        {"wasm": [{"path": path}], "allowed_hosts": ["example.com"], "allowed_paths": {"": "/d"}},
+        {"wasm": [{"path": path}], "allowed_hosts": [1], "allowed_paths": {directory: "/d"}},
+        {"wasm": [{"path": path}], "allowed_hosts": ["example.com"], "timeout_ms": -1},
+        {"wasm": [{"path": path, "name": "x"}], "allowed_hosts": ["example.com"]},
+    ]
+    return dicts
+
+
+def _random_grants(files, count: int):
+    """Manifest dicts with random allowed_hosts and allowed_paths (valid ones most often; seeded)."""
+    rng = random.Random(20261208)
+    keys = _host_paths(files)
+
+    def pick(pool, valid):
+        return rng.choice(pool[:valid] if rng.random() < 0.85 else pool)
+
+    dicts = []
+    for _ in range(count):
+        d = {"wasm": [{"path": files["m.wasm"]}] if rng.random() < 0.5 else [{"data": WASM}]}
+        if rng.random() < 0.7:
+            hosts = [pick(HOST_ITEMS, 4) for _ in range(rng.randrange(0, 4))]
+            d["allowed_hosts"] = (rng.choice(HOSTS) if rng.random() < 0.1 else
+                                  tuple(hosts) if rng.random() < 0.15 else hosts)
+        if rng.random() < 0.7:
+            paths = {pick(keys, 6): pick(GUESTS, 4) for _ in range(rng.randrange(0, 4))}
+            d["allowed_paths"] = rng.choice(_paths(files)) if rng.random() < 0.1 else paths
+        if rng.random() < 0.2:
+            d["timeout_ms"] = rng.choice([50, -1])
+        if rng.random() < 0.2:
+            d["config"] = rng.choice([{"a": "b"}, None, {"a": 1}])
+        dicts.append(d)
+    return dicts
+
+
 def _manifest_dicts(files):
     """Manifest dicts: plain ones, ones the full path takes (but not as plain) and bad ones."""
     path = files["m.wasm"]
@@ -205,6 +290,7 @@ def _manifest_dicts(files):
         {"wasm": [{"path": path}], 1: 2},
     ]
     dicts += _limit_dicts(path)
+    dicts += _grant_dicts(files)
     for config in CONFIGS:  # the manifest's own config: no None values (they remove only in Plugin's)
         dicts.append({"wasm": [{"path": path}], "config": config})
         dicts.append({"wasm": [{"data": WASM}], "config": config})
@@ -256,6 +342,10 @@ def test_the_plain_path_stands_for_the_full_path_or_declines(tmp_path):
     for source, config in itertools.product(_random_limits(files, 1500), (None, {"a": None, "n": "v"}, {"a": 1})):
         limited[_outcome(source, config)] += 1
     assert limited["plain"] > 800 and limited["declined"] > 50 and limited["refused"] > 800, limited
+    granted = collections.Counter()  # dicts with allowed_hosts / allowed_paths, a Plugin config or not
+    for source, config in itertools.product(_random_grants(files, 1500), (None, {"a": None, "n": "v"})):
+        granted[_outcome(source, config)] += 1
+    assert granted["plain"] > 800 and granted["declined"] > 50 and granted["refused"] > 800, granted
 
 
 def test_the_ranges_are_stated_once():
@@ -463,3 +553,52 @@ def test_a_plain_plugin_keeps_its_own_copies(plugin_wasm, tmp_path):
         assert [each.call("config_get", k) for k in ("k", "a", "new")] == [b"v", b"1", b"<none>"]
         assert each.compiled_plugin.manifest == expected
         each.close()
+
+
+def test_a_plain_plugin_s_allowed_paths_mount_with_wasi(plugin_wasm, tmp_path, caplog):
+    """A dict with allowed_paths and wasi=True is plain and the plugin reads the mapped file ("ro:"
+    read-only); the dict mutated afterwards changes nothing; without WASI the mapping is ignored
+    with the Manifest's warning; a missing host directory fails with the Manifest's message."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.txt").write_bytes(b"hello file")
+    paths = {"ro:" + str(data): "/data"}
+    manifest = {"wasm": [{"data": plugin_wasm("wasi_files")}], "config": {"dir": "/data", "file": "a.txt"},
+                "allowed_paths": paths}
+    plugin = ef.Plugin(manifest, wasi=True, functions=[])
+    compiled = ef.CompiledPlugin(manifest, wasi=True, functions=[])
+    paths["ro:" + str(data)], paths[str(tmp_path)] = "/elsewhere", "/root"
+    for each in (plugin, ef.Plugin(compiled), ef.Plugin(compiled, config={"k": "v"})):
+        with each:
+            assert isinstance(each._options.manifest, PlainSource)
+            assert each._options.mounts == ((str(data), bytes(data), b"/data", True),)
+            assert each.call("read") == b"hello file"
+            with pytest.raises(ef.PluginError, match="open failed"):
+                each.call("write", b"overwritten")
+            assert each.compiled_plugin.manifest.allowed_paths == {"ro:" + str(data): "/data"}
+    assert (data / "a.txt").read_bytes() == b"hello file"
+    with caplog.at_level("WARNING", logger="extism_fast"):
+        with ef.Plugin({"wasm": [{"data": plugin_wasm("misc")}], "allowed_paths": paths}, functions=[]) as plugin:
+            assert isinstance(plugin._options.manifest, PlainSource) and plugin._options.mounts == ()
+            assert plugin.call("ok") == b"ok"
+    assert [r.getMessage() for r in caplog.records if r.name == "extism_fast"] == [
+        "manifest.allowed_paths is ignored: WASI is not enabled (pass wasi=True to mount directories)"]
+    missing = {"wasm": manifest["wasm"], "allowed_paths": {str(tmp_path / "missing"): "/m"}}
+    assert isinstance(plain_source(missing), PlainSource)
+    with pytest.raises(ManifestError) as expected:
+        ef.Plugin(coerce_source(missing), wasi=True, functions=[])
+    with pytest.raises(ManifestError) as got:
+        ef.Plugin(missing, wasi=True, functions=[])
+    assert str(got.value) == str(expected.value)
+
+
+@pytest.mark.parametrize("form", [
+    {"allowed_hosts": "example.com"}, {"allowed_hosts": [""]}, {"allowed_hosts": ["a\0b"]}, {"allowed_hosts": [1]},
+    {"allowed_hosts": ["\ud800"]}, {"allowed_paths": {"ro:": "/d"}}, {"allowed_paths": {"": "/d"}},
+    {"allowed_paths": {"/tmp": 1}}, {"allowed_paths": {"/tmp": ""}}, {"allowed_paths": {"/tmp\0": "/d"}},
+    {"allowed_paths": {"\ud800": "/d"}}, {"allowed_paths": [("/tmp", "/d")]},
+])
+def test_a_bad_grant_fails_with_the_full_path_s_message(tmp_path, form):
+    """An allowed_hosts or allowed_paths the plain path declines fails as the full path says."""
+    message = _fails_as_the_full_path({"wasm": [{"path": _files(tmp_path)["m.wasm"]}], **form})
+    assert "allowed_" in message

@@ -1,6 +1,7 @@
 """The plain plugin: one wasm or WAT module, given as bytes, as WAT text or as a module file (or as
-a manifest dict of just that module, maybe with a ``timeout_ms`` and ``memory`` limits), with every
-other manifest option at its default but, maybe, a config: what most programs pass to ``Plugin(...)``.
+a manifest dict of just that module, maybe with a ``timeout_ms``, ``memory`` limits,
+``allowed_hosts`` and ``allowed_paths``), with every other manifest option at its default but, maybe,
+a config: what most programs pass to ``Plugin(...)``.
 
 It is recognised and read here without the manifest classes (attrs, manifest/schema.py and what
 they import cost a fresh ``python -S`` process ~45 ms, twice the rest of its first call), and
@@ -8,7 +9,8 @@ stands for the Manifest that :func:`~extism_fast.manifest.sources.coerce_source`
 (with Plugin's ``config`` merged in): ``CompiledPlugin.manifest`` builds that (equal) Manifest when
 first read. Anything else, and anything this cannot tell or prove the schema takes as it is (a
 missing file, bad text, another Mapping as config, a limit that is not exactly an int in its range,
-a name or hash, allowed_hosts or allowed_paths), is left to coerce_source, so every message is its.
+an allowed host or path that is not exactly a str the schema keeps as it is, a name or hash), is
+left to coerce_source, so every message is its.
 
 Also here, for both: telling a module from a manifest (:func:`looks_like_wat`, :func:`file_is_manifest`).
 """
@@ -90,19 +92,24 @@ class PlainModule:
 
 class PlainSource:
     """A plain plugin: its module's bytes (``data``) or file (``path``), its ``config`` (a dict of
-    str to str, its own copy) and its ``limits``: the integer options set (``timeout_ms`` and
+    str to str, its own copy), its ``limits``: the integer options set (``timeout_ms`` and
     ``memory``'s, by path: ``{"timeout_ms": 50, "memory.max_pages": 4}``, each exactly an int in its
-    range), every other option at its default. Stands for ``Manifest([WasmData(data)], config=config,
-    timeout_ms=..., memory=MemoryOptions(...))`` (or a WasmFile): :meth:`manifest`."""
+    range), and ``allowed_hosts`` (a list of str) and ``allowed_paths`` (a dict of str to str), its
+    own copies, None when unset: a Manifest's fields, read alike (runtime/options.py). Every other
+    option at its default. Stands for ``Manifest([WasmData(data)], config=config, timeout_ms=...,
+    memory=MemoryOptions(...), allowed_hosts=..., allowed_paths=...)`` (or a WasmFile): :meth:`manifest`."""
 
-    __slots__ = ("data", "path", "config", "limits", "_manifest")
+    __slots__ = ("data", "path", "config", "limits", "allowed_hosts", "allowed_paths", "_manifest")
 
     def __init__(self, data: bytes | None = None, path: str | None = None, config: dict | None = None,
-                 limits: dict | None = None) -> None:
+                 limits: dict | None = None, allowed_hosts: list | None = None,
+                 allowed_paths: dict | None = None) -> None:
         self.data = data
         self.path = path
         self.config = {} if config is None else config
         self.limits = {} if limits is None else limits
+        self.allowed_hosts = allowed_hosts
+        self.allowed_paths = allowed_paths
         self._manifest = None
 
     def given(self, path: str) -> int | None:
@@ -123,7 +130,7 @@ class PlainSource:
         from extism_fast.manifest.config import config_merged  # only a plugin given a config loads it
 
         merged = config_merged(self.config, config)  # type: ignore[arg-type]
-        return PlainSource(self.data, self.path, merged, self.limits)
+        return PlainSource(self.data, self.path, merged, self.limits, self.allowed_hosts, self.allowed_paths)
 
     def load_modules(self) -> list[PlainModule]:
         """The module, read (a file: now, as Manifest.load_modules reads it, with its identity)."""
@@ -140,7 +147,8 @@ class PlainSource:
             memory = {path[len("memory."):]: value for path, value in self.limits.items()
                       if path.startswith("memory.")}
             self._manifest = Manifest([source], config=self.config, timeout_ms=self.limits.get("timeout_ms"),
-                                      memory=MemoryOptions(**memory))
+                                      memory=MemoryOptions(**memory), allowed_hosts=self.allowed_hosts,
+                                      allowed_paths=self.allowed_paths)
         return self._manifest
 
     def describe_main(self) -> str:
@@ -166,6 +174,36 @@ def _plain_config(config: object, removes: bool) -> bool:
     which accept it or name what is wrong."""
     return type(config) is dict and all(
         _is_text(key) and (_is_text(value) or (removes and value is None)) for key, value in config.items())
+
+
+def _is_guest_text(value: object) -> bool:
+    # An allowed host or guest path: exactly a non-empty str, UTF-8, no NUL (a C string).
+    return _is_text(value) and value != "" and "\0" not in value  # type: ignore[operator]
+
+
+def _is_host_path(key: object) -> bool:
+    # An allowed_paths key: exactly a str os.fsencode takes, no NUL, a path beyond any "ro:".
+    if type(key) is not str or key in ("", "ro:") or "\0" in key:
+        return False
+    try:
+        os.fsencode(key)
+    except UnicodeEncodeError:  # a surrogate that is not an undecodable byte's
+        return False
+    return True
+
+
+def _plain_grants(d: dict) -> tuple | None:
+    """A manifest dict's ``allowed_hosts`` and ``allowed_paths`` as PlainSource holds them (copies;
+    None when unset or null), when each is plainly valid: a list (or tuple) of host globs, a dict of
+    host path to guest path, each exactly a str as the schema checks it. Else None: the schema
+    checks them (or takes a str subclass, another Mapping) and says why."""
+    hosts, paths = d.get("allowed_hosts"), d.get("allowed_paths")
+    if hosts is not None and (type(hosts) not in (list, tuple) or not all(map(_is_guest_text, hosts))):
+        return None
+    if paths is not None and (type(paths) is not dict or not all(
+            _is_host_path(host) and _is_guest_text(guest) for host, guest in paths.items())):
+        return None
+    return (None if hosts is None else list(hosts)), (None if paths is None else dict(paths))
 
 
 def _plain_file(path: str) -> PlainSource | None:
@@ -209,12 +247,13 @@ def _plain_limits(d: dict) -> dict | None:
 
 def _plain_dict(d: dict) -> PlainSource | None:
     # {"wasm": [{"path": str} or {"data": bytes}], "config": {...}, "timeout_ms": int, "memory":
-    # {...}} and nothing else: what Manifest.from_dict makes of it is plain (a path as a WasmFile:
-    # never read as a manifest).
-    if not d.keys() <= {"wasm", "config", "timeout_ms", "memory"}:
+    # {...}, "allowed_hosts": [...], "allowed_paths": {...}} and nothing else: what
+    # Manifest.from_dict makes of it is plain (a path as a WasmFile: never read as a manifest).
+    if not d.keys() <= {"wasm", "config", "timeout_ms", "memory", "allowed_hosts", "allowed_paths"}:
         return None
     limits = _plain_limits(d) if "timeout_ms" in d or "memory" in d else {}
-    if limits is None:
+    grants = _plain_grants(d) if "allowed_hosts" in d or "allowed_paths" in d else (None, None)
+    if limits is None or grants is None:
         return None
     wasm, config = d.get("wasm", ()), d.get("config")
     config = {} if config is None else config  # null: the default, as from_dict reads it
@@ -232,7 +271,7 @@ def _plain_dict(d: dict) -> PlainSource | None:
         return None
     if found is None:
         return None
-    return PlainSource(found.data, found.path, dict(config), limits)  # type: ignore[arg-type]
+    return PlainSource(found.data, found.path, dict(config), limits, *grants)  # type: ignore[arg-type]
 
 
 def plain_source(source: object) -> PlainSource | None:

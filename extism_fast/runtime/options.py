@@ -163,7 +163,7 @@ def resolve_interruptible(manifest: "Manifest | PlainSource", interruptible: "An
 def compile_options(manifest: "Manifest | PlainSource", wasi: bool, fuel: "Any", interruptible: "Any") -> bool:
     """CompiledPlugin's options checked; returns whether it is interruptible."""
     # As the official runtime: allowed_paths without WASI is ignored, not refused.
-    if not isinstance(manifest, PlainSource) and manifest.allowed_paths and not wasi:
+    if manifest.allowed_paths and not wasi:
         logger.warning("manifest.allowed_paths is ignored: WASI is not enabled (pass wasi=True "
                        "to mount directories)")
     if fuel is not None:  # instructions per call, a u64 for wasmtime
@@ -244,7 +244,7 @@ def _config(manifest: "Manifest | PlainSource") -> tuple:
     return tuple((key.encode(), value.encode()) for key, value in manifest.config.items())
 
 
-def _mounts(manifest: "Manifest", wasi: bool) -> tuple:
+def _mounts(manifest: "Manifest | PlainSource", wasi: bool) -> tuple:
     # Without WASI, allowed_paths is ignored (CompiledPlugin logged it), as in the official runtime.
     mounts = []
     for host, guest in ((manifest.allowed_paths or {}) if wasi else {}).items():
@@ -256,14 +256,18 @@ def _mounts(manifest: "Manifest", wasi: bool) -> tuple:
 
 def _host_side(manifest: "Manifest | PlainSource", wasi: bool) -> tuple[tuple, tuple, tuple, int]:
     """The manifest's options the host enforces: (config, mounts, allowed_hosts,
-    max_http_response_bytes) as PluginOptions holds them; a plain plugin's are defaults but its
-    config and its memory.max_http_response_bytes (as given, else the default: the value in force,
-    as MemoryOptions.effective_max_http_response_bytes)."""
+    max_http_response_bytes) as PluginOptions holds them; a Manifest and a plain plugin alike."""
+    return (_config(manifest), _mounts(manifest, wasi), tuple(manifest.allowed_hosts or ()),
+            _max_http_response_bytes(manifest))
+
+
+def _max_http_response_bytes(manifest: "Manifest | PlainSource") -> int:
+    # A plain plugin's as given, else the default: the value in force, as
+    # MemoryOptions.effective_max_http_response_bytes.
     if isinstance(manifest, PlainSource):
         given = manifest.given("memory.max_http_response_bytes")
-        return _config(manifest), (), (), settings_tables().max_http_response_bytes if given is None else given
-    return (_config(manifest), _mounts(manifest, wasi), tuple(manifest.allowed_hosts or ()),
-            manifest.memory.effective_max_http_response_bytes)
+        return settings_tables().max_http_response_bytes if given is None else given
+    return manifest.memory.effective_max_http_response_bytes
 
 
 def _is_logger(value: "Any") -> bool:
