@@ -301,8 +301,9 @@ def test_help_loads_only_what_it_needs(tmp_path):
     assert not loaded & set(NOT_FOR_HELP + PARSER), sorted(loaded & set(NOT_FOR_HELP + PARSER))
 
 
-@pytest.mark.parametrize("options", [[], ["--config", "greeting=hi"], ["--timeout", "5000", "--max-pages", "64"]],
-                         ids=["plain", "config", "limits"])
+@pytest.mark.parametrize("options", [[], ["--config", "greeting=hi"], ["--timeout", "5000", "--max-pages", "64"],
+                                     ["--wasi", "--allow-host", "example.com", "--allow-path", "ro:/tmp:/data"]],
+                         ids=["plain", "config", "limits", "grants"])
 def test_a_call_from_the_command_line_loads_only_what_it_needs(tmp_path, wasm_path, options):
     loaded = _loaded(tmp_path, _CLI, "call", str(wasm_path(COUNT)), "count_vowels", "--input", "hello", *options)
     # Limits are checked and converted by manifest/limits.py (a plain plugin's: LIMITS).

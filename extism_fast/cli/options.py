@@ -467,14 +467,14 @@ def build_manifest(args: "argparse.Namespace"):
 
 
 #: What the options may change of a module file's manifest for it to stay a plain plugin (manifest/plain.py).
-_PLAIN_CHANGES = {"config", "timeout_ms", "memory"}
+_PLAIN_CHANGES = {"config", "timeout_ms", "memory", "allowed_hosts", "allowed_paths"}
 
 
 def _module_path(args: "argparse.Namespace") -> str | None:
     """PLUGIN's absolute path when :class:`~extism_fast.Plugin` can be given the path itself (or a
-    manifest dict of it with the options' config and limits: :func:`_plain_source`) for the manifest
-    :func:`build_manifest` makes: a module file with no --manifest, --link or option that changes
-    the manifest but its config and limits, which Plugin() reads as a module; else None."""
+    manifest dict of it with the options' config, limits and grants: :func:`_plain_source`) for the
+    manifest :func:`build_manifest` makes: a module file with no --manifest, --link or option that
+    changes the manifest but its config, limits and grants, which Plugin() reads as a module; else None."""
     path = args.plugin
     if (args.manifest or args.link or is_url(path)
             or _option_changes(args, _MODULE_FILE_FIELDS).keys() - _PLAIN_CHANGES):
@@ -490,14 +490,16 @@ def _module_path(args: "argparse.Namespace") -> str | None:
 
 def _plain_source(path: str, args: "argparse.Namespace") -> "str | dict[str, Any]":
     """``path`` (a module file :func:`_module_path` gave), or the manifest dict of it with what the
-    options change (a config, a timeout, memory limits): both plain plugins (manifest/plain.py)."""
+    options change (a config, a timeout, memory limits, --allow-host, --allow-path): both plain
+    plugins (manifest/plain.py; a value it cannot take is the schema's to refuse)."""
     changes = _option_changes(args, _MODULE_FILE_FIELDS)
     return {"wasm": [{"path": path}], **changes} if changes else path
 
 
 def new_plugin(args: "argparse.Namespace"):
     """The :class:`~extism_fast.Plugin` the plugin options describe (``call``'s). A module file
-    that no option but a config, --timeout or a memory limit changes is given as its path (or a
+    that no option but a config, --timeout, a memory limit, --allow-host or --allow-path changes is
+    given as its path (or a
     manifest dict of it: :func:`_plain_source`), so that Plugin() need not load the manifest classes
     (attrs: ~45 ms of a cold `extism-fast call`); a manifest file with another name,
     which then fails to compile, is refused as :func:`build_manifest` refuses it."""
