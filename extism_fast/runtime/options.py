@@ -262,12 +262,9 @@ def _host_side(manifest: "Manifest | PlainSource", wasi: bool) -> tuple[tuple, t
 
 
 def _max_http_response_bytes(manifest: "Manifest | PlainSource") -> int:
-    # A plain plugin's as given, else the default: the value in force, as
-    # MemoryOptions.effective_max_http_response_bytes.
-    if isinstance(manifest, PlainSource):
-        given = manifest.given("memory.max_http_response_bytes")
-        return settings_tables().max_http_response_bytes if given is None else given
-    return manifest.memory.effective_max_http_response_bytes
+    # As set, else the default: the value in force (MemoryOptions.effective_max_http_response_bytes).
+    given = _given(manifest, "memory.max_http_response_bytes")
+    return settings_tables().max_http_response_bytes if given is None else given
 
 
 def _is_logger(value: "Any") -> bool:
@@ -320,17 +317,20 @@ def c_settings(manifest: "Manifest | PlainSource", keywords: dict) -> "Any":
     values = list(tables.plain)
     for name, position in tables.keyword_positions.items():
         values[position] = keywords[name]
-    # a plain plugin without limits sets none
+    # A plain plugin without limits sets none: its (the common) Plugin() skips the lookups.
     options_set = tables.from_manifest if not isinstance(manifest, PlainSource) or manifest.limits else ()
     for position, path, to_c in options_set:
-        value = manifest.given(path) if isinstance(manifest, PlainSource) else _set_in(manifest, path)
+        value = _given(manifest, path)
         if value is not None:
             values[position] = value if to_c is None else _converter(to_c)(value)
     return tuple.__new__(tables.settings, values)
 
 
-def _set_in(manifest: "Manifest", path: str) -> "Any":
-    """The value a Manifest sets for the option at ``path`` ("memory.max_pages"), None when unset."""
+def _given(manifest: "Manifest | PlainSource", path: str) -> "Any":
+    """The value ``manifest`` sets for the option at ``path`` ("memory.max_pages"), None when unset
+    (a plain plugin keeps its options by path)."""
+    if isinstance(manifest, PlainSource):
+        return manifest.given(path)
     value: "Any" = manifest
     for name in path.split("."):
         value = getattr(value, name)
