@@ -47,8 +47,10 @@ cdef class _HostFunctionEntry:
     cdef object function
     cdef object f
     cdef tuple user_data
-    cdef tuple param_types
-    cdef tuple result_types
+    cdef bytes param_types  # ValType values, one byte each: what the trampoline converts by
+    cdef bytes result_types
+    cdef tuple param_vals   # what each Val a call passes holds as its type (Val.t)
+    cdef tuple result_vals
     cdef str label
 
 

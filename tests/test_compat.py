@@ -193,6 +193,28 @@ def test_load_failures_raise_the_module_error(sdk, plugin_wasm, probe):
         sdk.Plugin(probe.wasm(["ptr"], ["ptr"]), functions=[wrong_type])
 
 
+def test_a_function_holds_valtype_values_and_passes_valtype_members(sdk, plugin_wasm):
+    """Function.args / returns hold the ValType members' values (ints), for an explicit signature
+    and an inferred one alike; the Vals an explicit host function receives carry the members."""
+    seen = []
+
+    @sdk.host_fn(name="hello_world", signature=([sdk.ValType.PTR], [sdk.ValType.I64]))
+    def explicit(plugin, params, results):
+        seen.append((params[0].t, results[0].t))
+        results[0].value = params[0].value
+
+    @sdk.host_fn(name="hello_world")
+    def inferred(text: str, factor: float, flag: bool) -> Annotated[dict, sdk.Json]:
+        return {}
+
+    assert (explicit.args, explicit.returns) == ([1], [1])
+    assert (inferred.args, inferred.returns) == ([1, 3, 0], [1])
+    assert all(type(value) is int for value in explicit.args + inferred.args + inferred.returns)
+    with sdk.Plugin(plugin_wasm("kitchen_sink.c"), functions=[explicit]) as plugin:
+        assert plugin.call("call_host", b"abc") == b"abc"
+    assert seen == [(sdk.ValType.I64, sdk.ValType.I64)] and isinstance(seen[0][0], sdk.ValType)
+
+
 def _kitchen_functions(sdk):
     @sdk.host_fn()
     def hello_world(text: str) -> str:
@@ -883,9 +905,10 @@ def test_val_and_memory_classes(sdk):
     v = sdk.Val(sdk.ValType.I64, 5)
     assert (v.t, v.value) == (sdk.ValType.I64, 5)
     v._assign(6)
-    # (the official enum names I64 "PTR": repr gives Val(ValType.PTR, 6) there)
-    assert v.value == 6 and repr(v).startswith("Val(ValType.") and repr(v).endswith(", 6)")
-    assert sdk.ValType.PTR is sdk.ValType.I64
+    # the enum names the value 1 "PTR" (defined before its alias I64)
+    assert v.value == 6 and repr(v) == "Val(ValType.PTR, 6)" and str(sdk.ValType.I64) == "ValType.PTR"
+    assert sdk.ValType.PTR is sdk.ValType.I64 and [t.name for t in sdk.ValType] == [
+        "I32", "PTR", "F32", "F64", "V128", "FUNC_REF", "EXTERN_REF"]
     assert [t.value for t in (sdk.ValType.I32, sdk.ValType.I64, sdk.ValType.F32, sdk.ValType.F64)] == [0, 1, 2, 3]
     m = sdk.Memory(8, 3)
     assert (m.offset, m.length, len(m)) == (8, 3, 3)

@@ -15,8 +15,13 @@ import inspect
 import json
 import logging
 import math
+import os
 import pickle
+import re
 import struct
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 import typing
@@ -43,6 +48,7 @@ from extism_fast import (
     host_fn,
 )
 
+# Function.args / returns hold the members' values (ints), as the official SDK's do.
 I32, I64, F32, F64 = ValType.I32, ValType.I64, ValType.F32, ValType.F64
 
 
@@ -109,8 +115,8 @@ def test_inferred_parameter_types(annotation, valtype):
     f = host_fn()(fn)
     assert isinstance(f, TypeInferredFunction) and isinstance(f, ExplicitFunction)
     assert isinstance(f, Function)
-    assert f.args == [valtype]
-    assert f.returns == [valtype]
+    assert f.args == [valtype.value]
+    assert f.returns == [valtype.value]
 
 
 def test_inferred_signature_of_a_full_function():
@@ -127,8 +133,8 @@ def test_inferred_signature_of_a_full_function():
     ) -> Tuple[int, float, bool, str, bytes, Annotated[list, Json], Annotated[Gribble, Pickle]]:
         return (1, 2.0, True, "", b"", [], Gribble(1))
 
-    assert everything.args == [I64, F64, I32, I64, I64, I64]
-    assert everything.returns == [I64, F64, I32, I64, I64, I64, I64]
+    assert everything.args == [I64.value, F64.value, I32.value, I64.value, I64.value, I64.value]
+    assert everything.returns == [I64.value, F64.value, I32.value, I64.value, I64.value, I64.value, I64.value]
     assert everything.uses_current_plugin is True
     assert everything.namespace == "extism:host/user"
     assert everything.name == "everything"
@@ -152,8 +158,8 @@ def test_inferred_returns_none_nested_tuples_and_builtin_tuple():
     def empty() -> Tuple[()]: ...
 
     assert nothing.returns == [] and unannotated_return.returns == []
-    assert nested.returns == [I64, I32, I64, F64]
-    assert builtin.returns == [I32, I64]
+    assert nested.returns == [I64.value, I32.value, I64.value, F64.value]
+    assert builtin.returns == [I32.value, I64.value]
     assert empty.returns == []
 
 
@@ -217,7 +223,7 @@ def test_missing_annotations_are_type_errors():
     @host_fn(user_data=[b"x", 2])
     def takes_user_data(a: int, first, second) -> int: ...
 
-    assert takes_user_data.args == [I64]
+    assert takes_user_data.args == [I64.value]
     assert takes_user_data.user_data == (b"x", 2)
 
     with pytest.raises(TypeError, match=r"parameter 'first' has no type annotation"):
@@ -336,7 +342,7 @@ def test_host_fn_registry_names_namespaces_and_user_data():
     assert HOST_FN_REGISTRY[n:] == [first, second, third]
     assert (first.namespace, first.name, first.user_data) == ("extism:host/user", "first", ())
     assert (second.namespace, second.name, second.user_data) == ("my:ns", "renamed", (b"ud",))
-    assert (third.args, third.returns, third.user_data) == ([I32, F32], [F64], ("a", 2))
+    assert (third.args, third.returns, third.user_data) == ([I32.value, F32.value], [F64.value], ("a", 2))
     assert type(third) is ExplicitFunction
     # Calling the object calls the Python function; metadata is kept.
     assert first(41) == 42
@@ -353,7 +359,7 @@ def test_bare_host_fn_decorator():
         return str(x)
 
     assert isinstance(bare, TypeInferredFunction) and bare.name == "bare" and bare in HOST_FN_REGISTRY
-    assert (bare.args, bare.returns) == ([I64], [I64])
+    assert (bare.args, bare.returns) == ([I64.value], [I64.value])
 
 
 def test_function_and_host_fn_argument_checks():
@@ -364,7 +370,7 @@ def test_function_and_host_fn_argument_checks():
     with pytest.raises(TypeError, match=r"signature must be \(\[params\], \[results\]\)"):
         host_fn(signature=[I32])
     f = Function(None, "raw", [I32, I64], [F32], print, 1, 2)
-    assert (f.namespace, f.args, f.returns, f.user_data) == ("extism:host/user", [I32, I64], [F32], (1, 2))
+    assert (f.namespace, f.args, f.returns, f.user_data) == ("extism:host/user", [I32.value, I64.value], [F32.value], (1, 2))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -672,7 +678,7 @@ def test_inferred_current_plugin_first_parameter(probe):
         plugin.memory(mem)[:] = b"<" + text.encode() + b">"
         return mem.offset
 
-    assert with_plugin.args == [I64] and with_plugin.returns == [I64]
+    assert with_plugin.args == [I64.value] and with_plugin.returns == [I64.value]
     with Plugin(probe.wasm(["ptr"], ["i64"]), functions=[with_plugin]) as plugin:
         [offset] = probe.output(["i64"], plugin.call("call", probe.input(["ptr"], ["abc"])))
     assert seen == [CurrentPlugin]
@@ -684,7 +690,7 @@ def test_inferred_current_plugin_first_parameter(probe):
         return b"<" + plugin.input_bytes(Val(I64, offset)) + b">"
 
     wasm = probe.wasm(["ptr"], ["ptr"])
-    assert read.args == [I64]
+    assert read.args == [I64.value]
     with Plugin(wasm, functions=[read]) as plugin:
         assert probe.output(["ptr"], plugin.call("call", probe.input(["ptr"], ["abc"]))) == [b"<abc>"]
 
@@ -874,6 +880,47 @@ def test_unsupported_value_type_is_a_link_error(probe):
     fn = Function(None, "probe", [ValType.V128], [], lambda *a: None)
     with pytest.raises(LinkError, match="V128"):
         Plugin(probe.wasm([], []), functions=[fn])
+
+
+def test_a_signature_the_program_rewrote_links_when_it_holds_valtypes(probe):
+    """args / returns are plain attributes: members or values put there by the program link as the
+    values would; anything else is a LinkError naming the function and the entry."""
+    fn = Function(None, "probe", [], [], lambda plugin, params, results: results[0]._assign(params[0].value * 2))
+    fn.args, fn.returns = [ValType.I64], [I64.value]
+    assert run_probe(probe, ["i64"], ["i64"], [fn], [21]) == [42]
+    assert repr(fn) == "Function(extism:host/user::probe (I64) -> (I64))"
+    for bad in ("I64", 1.0, True, 7, -1, None):
+        fn.args = [bad]
+        with pytest.raises(LinkError, match=f"extism:host/user::probe: {re.escape(repr(bad))} is not a ValType value"):
+            Plugin(probe.wasm(["i64"], ["i64"]), functions=[fn])
+
+
+def test_valtype_is_the_official_enum_made_when_first_named():
+    """host/functions.py loads without enum (a typed host function needs only ValType's values);
+    ValType, made when first named, is the official SDK's Enum: same members and values, PTR an
+    alias of I64, one class however it is reached, pickled by name."""
+    program = textwrap.dedent("""
+        import sys
+        import extism_fast.host.functions as functions
+        assert "enum" not in sys.modules
+        ValType = functions.ValType
+        import enum, pickle, extism, extism_fast
+        assert issubclass(ValType, enum.Enum) and functions.ValType is ValType is extism_fast.ValType
+        assert extism_fast.extism.ValType is ValType and ValType.__qualname__ == "ValType"
+        assert [(m.name, m.value) for m in ValType] == [(m.name, m.value) for m in extism.ValType]
+        assert ValType.PTR is ValType.I64 and ValType(1) is ValType.I64 and ValType.I64.name == "PTR"
+        assert pickle.loads(pickle.dumps(ValType.F64)) is ValType.F64
+        codes = (functions._I32, functions._I64, functions._F32, functions._F64, functions._V128,
+                 functions._FUNC_REF, functions._EXTERN_REF)
+        assert codes == tuple(ValType[name].value for name in functions._VALTYPE_NAMES) == tuple(range(7))
+        from extism_fast.host.functions import ValType as again
+        assert again is ValType
+        print("ok")
+    """)
+    # -S: this machine's site hooks load enum; the packages come on PYTHONPATH instead
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, sys.path))}
+    proc = subprocess.run([sys.executable, "-S", "-c", program], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0 and proc.stdout == "ok\n", proc.stderr
 
 
 # ---------------------------------------------------------------------------------------------

@@ -183,10 +183,10 @@ def test_function_pickles_by_reference():
     f = Function("extism:host/user", "hello_world", [ValType.I64], [ValType.I64], hello, "Hi")
     g = pickle.loads(pickle.dumps(f))
     assert (g.namespace, g.name, g.args, g.returns, g.f, g.user_data) == (
-        "extism:host/user", "hello_world", [ValType.I64], [ValType.I64], hello, ("Hi",))
+        "extism:host/user", "hello_world", [ValType.I64.value], [ValType.I64.value], hello, ("Hi",))
     assert pickle.loads(pickle.dumps(add_i32)) is add_i32
     inferred = pickle.loads(pickle.dumps(TypeInferredFunction(None, "mul_f64", multiply)))
-    assert (inferred.func, inferred.args, inferred.returns) == (multiply, [ValType.F64, ValType.F64], [ValType.F64])
+    assert (inferred.func, inferred.args, inferred.returns) == (multiply, [ValType.F64.value] * 2, [ValType.F64.value])
 
 
 def test_plugin_does_not_pickle_and_says_what_to_do(plugin_wasm):

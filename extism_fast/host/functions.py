@@ -18,8 +18,7 @@ the plugin is built, so a mismatch fails at load time and never at call time.
 
 from __future__ import annotations
 
-import operator
-from enum import Enum
+from _operator import index as _index  # operator.py's own import costs ~0.3 ms
 
 from extism_fast.host.registry import HOST_FN_REGISTRY as _REGISTRY
 
@@ -28,6 +27,8 @@ from extism_fast.host.registry import HOST_FN_REGISTRY as _REGISTRY
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable, List, Optional, Sequence, Tuple
+
+    from extism_fast.host.valtype import ValType
 
 __all__ = [
     "ValType",
@@ -46,17 +47,29 @@ __all__ = [
 DEFAULT_NAMESPACE = "extism:host/user"
 
 
-class ValType(Enum):
-    """WebAssembly value types of host-function parameters and results (``PTR`` = ``I64``)."""
+# ValType's values (host/valtype.py), what Function.args and Function.returns hold (as the official
+# SDK's do) and the runtime reads. The Enum loads when a program first names ValType (this module's
+# __getattr__): enum costs a fresh process ~4 ms that a typed host function does not need.
+_I32, _I64, _F32, _F64, _V128, _FUNC_REF, _EXTERN_REF = range(7)
+#: The name of each ValType value in messages (the Enum names 1 PTR, as the official SDK's).
+_VALTYPE_NAMES = ("I32", "I64", "F32", "F64", "V128", "FUNC_REF", "EXTERN_REF")
+_valtype_class: Any = None  # ValType, once loaded
 
-    I32 = 0
-    I64 = 1
-    PTR = 1
-    F32 = 2
-    F64 = 3
-    V128 = 4
-    FUNC_REF = 5
-    EXTERN_REF = 6
+
+def _load_valtype() -> Any:
+    """The ValType Enum (host/valtype.py), loaded once."""
+    global _valtype_class
+    if _valtype_class is None:
+        from extism_fast.host.valtype import ValType
+
+        _valtype_class = globals()["ValType"] = ValType
+    return _valtype_class
+
+
+def __getattr__(name: str) -> Any:  # PEP 562: ValType, loaded when first named
+    if name == "ValType":
+        return _load_valtype()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Val:
@@ -115,7 +128,8 @@ class Function:
     """A host function with an explicit signature.
 
     ``f`` is called as ``f(current_plugin, params, results, *user_data)``; it reads ``params``
-    (a list of :class:`Val`) and assigns ``results[i].value``.
+    (a list of :class:`Val`) and assigns ``results[i].value``. ``args`` and ``returns`` hold the
+    signature's ValType values (``ValType.I64.value``: ints), as the official SDK's do.
     """
 
     def __init__(
@@ -135,8 +149,8 @@ class Function:
             raise TypeError(f"host function {name!r}: {f!r} is not callable")
         self.namespace: str = namespace or DEFAULT_NAMESPACE
         self.name = name
-        self.args: List[ValType] = [_valtype(a, name) for a in args]
-        self.returns: List[ValType] = [_valtype(r, name) for r in returns]
+        self.args: List[int] = [_valtype_value(a, name) for a in args]
+        self.returns: List[int] = [_valtype_value(r, name) for r in returns]
         self.f = f
         self.user_data: Tuple[Any, ...] = user_data
 
@@ -151,16 +165,27 @@ class Function:
         return _reduce_function(self)
 
     def __repr__(self) -> str:
-        args = ", ".join(a.name for a in getattr(self, "args", ()))
-        returns = ", ".join(r.name for r in getattr(self, "returns", ()))
+        args = ", ".join(map(_valtype_name, getattr(self, "args", ())))
+        returns = ", ".join(map(_valtype_name, getattr(self, "returns", ())))
         where = f"{getattr(self, 'namespace', '?')}::{getattr(self, 'name', '?')}"
         return f"{type(self).__name__}({where} ({args}) -> ({returns}))"
 
 
-def _valtype(v: Any, fn_name: str) -> ValType:
-    if isinstance(v, ValType):
-        return v
+def _valtype_value(v: Any, fn_name: str) -> int:
+    """The value of the ValType member ``v`` (TypeError for anything else)."""
+    if _valtype_class is not None and isinstance(v, _valtype_class):
+        return v.value
     raise TypeError(f"host function {fn_name!r}: signature entries must be ValType, got {v!r}")
+
+
+def _valtype_name(value: Any) -> str:
+    """The ValType name of an entry of Function.args / returns: a value, or a member the program
+    put there (repr of anything else)."""
+    if _valtype_class is not None and isinstance(value, _valtype_class):
+        value = value.value  # PTR's member is I64 here
+    if type(value) is int and 0 <= value < len(_VALTYPE_NAMES):
+        return _VALTYPE_NAMES[value]
+    return repr(value)
 
 
 def _user_data_tuple(user_data: Any) -> Tuple[Any, ...]:
@@ -286,29 +311,29 @@ def _extract_pickle(plugin: Any, slot: Val) -> Any:
     return pickle.loads(_input_bytes(plugin, slot))
 
 
-def _map_arg(arg_name: str, xs: Any) -> Tuple[ValType, _Extract]:
+def _map_arg(arg_name: str, xs: Any) -> Tuple[int, _Extract]:
     """The wasm type of a parameter annotated ``xs`` and how to turn its Val into the argument.
 
     Raises TypeError naming the parameter and the type when ``xs`` is not supported.
     """
     if xs is bool:
-        return (ValType.I32, _extract_bool)
+        return (_I32, _extract_bool)
     if xs is int:
-        return (ValType.I64, _extract_int)
+        return (_I64, _extract_int)
     if xs is float:
-        return (ValType.F64, _extract_float)
+        return (_F64, _extract_float)
     if xs is str:
-        return (ValType.I64, _extract_str)
+        return (_I64, _extract_str)
     if xs is bytes:
-        return (ValType.I64, _extract_bytes)
+        return (_I64, _extract_bytes)
     marker = _marker(xs)
     if marker is Json:
-        return (ValType.I64, _extract_json)
+        return (_I64, _extract_json)
     if marker is Pickle:
-        return (ValType.I64, _extract_pickle)
+        return (_I64, _extract_pickle)
     if isinstance(marker, Codec):
         codec = marker.codec
-        return (ValType.I64, lambda plugin, slot: codec(_input_bytes(plugin, slot)))
+        return (_I64, lambda plugin, slot: codec(_input_bytes(plugin, slot)))
     base = _annotated_base(xs)
     if base is not xs:
         return _map_arg(arg_name, base)
@@ -319,7 +344,7 @@ def _map_arg(arg_name: str, xs: Any) -> Tuple[ValType, _Extract]:
 
 
 def _emplace_int(plugin: Any, slot: Val, value: Any) -> None:
-    slot.value = operator.index(value)
+    slot.value = _index(value)
 
 
 def _emplace_float(plugin: Any, slot: Val, value: Any) -> None:
@@ -366,7 +391,7 @@ def _tuple_item(emplace: _Emplace, index: int, arity: int) -> _Emplace:
     return emplace_item
 
 
-def _map_ret(xs: Any) -> List[Tuple[ValType, _Emplace]]:
+def _map_ret(xs: Any) -> List[Tuple[int, _Emplace]]:
     """The wasm result types of a return annotation ``xs``, each with how to store the value.
 
     Every emplacer takes the function's whole return value: those of a ``Tuple[...]`` pick their
@@ -375,15 +400,15 @@ def _map_ret(xs: Any) -> List[Tuple[ValType, _Emplace]]:
     if xs is None or xs is type(None):
         return []
     if xs is bool:
-        return [(ValType.I32, _emplace_bool)]
+        return [(_I32, _emplace_bool)]
     if xs is int:
-        return [(ValType.I64, _emplace_int)]
+        return [(_I64, _emplace_int)]
     if xs is float:
-        return [(ValType.F64, _emplace_float)]
+        return [(_F64, _emplace_float)]
     if xs is str:
-        return [(ValType.I64, _emplace_str)]
+        return [(_I64, _emplace_str)]
     if xs is bytes:
-        return [(ValType.I64, _emplace_bytes)]
+        return [(_I64, _emplace_bytes)]
     from typing import get_args, get_origin  # a plain class above needs no typing (_plain_parameters)
 
     if get_origin(xs) is tuple:
@@ -395,19 +420,19 @@ def _map_ret(xs: Any) -> List[Tuple[ValType, _Emplace]]:
             )
         if items == ((),):  # typing.Tuple[()]
             items = ()
-        out: List[Tuple[ValType, _Emplace]] = []
+        out: List[Tuple[int, _Emplace]] = []
         for index, item in enumerate(items):
             for t, emplace in _map_ret(item):
                 out.append((t, _tuple_item(emplace, index, len(items))))
         return out
     marker = _marker(xs)
     if marker is Json:
-        return [(ValType.I64, _emplace_json)]
+        return [(_I64, _emplace_json)]
     if marker is Pickle:
-        return [(ValType.I64, _emplace_pickle)]
+        return [(_I64, _emplace_pickle)]
     if isinstance(marker, Codec):
         codec = marker.codec
-        return [(ValType.I64, lambda plugin, slot, value: plugin.return_bytes(slot, codec(value)))]
+        return [(_I64, lambda plugin, slot, value: plugin.return_bytes(slot, codec(value)))]
     base = _annotated_base(xs)
     if base is not xs:
         return _map_ret(base)
@@ -514,7 +539,7 @@ class TypeInferredFunction(ExplicitFunction):
                 f"list arguments (host_fn(signature=([params], [results])))"
             )
 
-        mapped: List[Tuple[ValType, _Extract]] = []
+        mapped: List[Tuple[int, _Extract]] = []
         for parameter in positional:
             if parameter not in hints:
                 raise TypeError(
@@ -555,14 +580,9 @@ class TypeInferredFunction(ExplicitFunction):
                 for emplace, slot in zip(emplacers, outputs):
                     emplace(plugin, slot, result)
 
-        super().__init__(
-            namespace,
-            name,
-            [t for t, _ in mapped],
-            [t for t, _ in returns],
-            inner_func,
-            user_data,
-        )
+        super().__init__(namespace, name, (), (), inner_func, user_data)
+        self.args = [t for t, _ in mapped]  # ValType values, which the constructor does not take
+        self.returns = [t for t, _ in returns]
         # The ABI-level callable is inner_func; calling the object calls the user's function.
         self.f = inner_func
         self.func = func
@@ -633,10 +653,12 @@ def _reduce_function(fn: Function) -> Tuple[Any, ...]:
     kind = type(fn)
     if kind is TypeInferredFunction:
         return (TypeInferredFunction, (fn.namespace, fn.name, target, fn.user_data))
-    if kind is ExplicitFunction:
-        return (ExplicitFunction, (fn.namespace, fn.name, fn.args, fn.returns, target, fn.user_data))
-    if kind is Function:
-        return (Function, (fn.namespace, fn.name, fn.args, fn.returns, target, *fn.user_data))
+    if kind in (ExplicitFunction, Function):  # the constructor takes ValType members
+        valtype = _load_valtype()
+        args, returns = [valtype(t) for t in fn.args], [valtype(t) for t in fn.returns]
+        if kind is ExplicitFunction:
+            return (ExplicitFunction, (fn.namespace, fn.name, args, returns, target, fn.user_data))
+        return (Function, (fn.namespace, fn.name, args, returns, target, *fn.user_data))
     # A subclass of the program's own: its class by name and its attributes (the checked callable
     # among them) as they are.
     import copyreg
