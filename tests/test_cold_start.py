@@ -8,6 +8,7 @@ process started after the first; a miss may load more (writing an entry: extism_
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -114,7 +115,12 @@ _FIRST_CALL = _REPORT + textwrap.dedent("""
     import extism_fast
     with open(sys.argv[1], "rb") as f:
         wasm = f.read()
-    with extism_fast.Plugin(wasm if sys.argv[2] == "bytes" else sys.argv[1]) as plugin:
+    given = sys.argv[2]
+    if given == "hash":  # a manifest dict of the file pinned by its sha256 (the third argument)
+        source = {"wasm": [{"path": sys.argv[1], "hash": sys.argv[3]}]}
+    else:
+        source = wasm if given == "bytes" else sys.argv[1]
+    with extism_fast.Plugin(source) as plugin:
         assert plugin.call("count_vowels", b"hello") == b'{"count": 2}'
     _write()
 """)
@@ -235,9 +241,10 @@ def test_the_import_loads_only_what_it_needs(tmp_path):
     assert not loaded & {"attr", "attrs", "logging", "extism_fast.manifest", "extism_fast.runtime.compile_cache"}
 
 
-@pytest.mark.parametrize("given", ["bytes", "path"])
+@pytest.mark.parametrize("given", ["bytes", "path", "hash"])
 def test_a_first_call_loads_only_what_it_needs(tmp_path, wasm_path, given):
-    loaded = _loaded(tmp_path, _FIRST_CALL, str(wasm_path(COUNT)), given)
+    path = wasm_path(COUNT)
+    loaded = _loaded(tmp_path, _FIRST_CALL, str(path), given, hashlib.sha256(path.read_bytes()).hexdigest())
     _check_cold(f"import extism_fast and a first Plugin({given}).call", loaded, FIRST_CALL)
     assert not loaded & set(NOT_FOR_PLAIN), sorted(loaded & set(NOT_FOR_PLAIN))
 

@@ -416,11 +416,11 @@ def test_small_inputs_are_hashed_without_hashlib(size, monkeypatch):
     for extension_sha256 in (_runtime._sha256, None):
         monkeypatch.setattr(compile_cache, "_extension_sha256", extension_sha256)
         by_hashlib.clear()
-        assert compile_cache._sha256(data) == compile_cache._sha256(memoryview(data)) == expected
+        assert compile_cache.sha256_digest(data) == compile_cache.sha256_digest(memoryview(data)) == expected
         assert by_hashlib == ([] if size <= compile_cache._BUILTIN_SHA256_BYTES else [size, size])
     monkeypatch.setattr(compile_cache, "_BUILTIN_SHA256", "_no_such_sha256_module")
     monkeypatch.setattr(compile_cache, "_BUILTIN_SHA256_BYTES", limit := compile_cache._BUILTIN_SHA256_BYTES)
-    assert compile_cache._sha256(data) == compile_cache._sha256(data) == expected
+    assert compile_cache.sha256_digest(data) == compile_cache.sha256_digest(data) == expected
     assert compile_cache._BUILTIN_SHA256_BYTES == (-1 if size <= limit else limit)  # looked for once
     assert by_hashlib[-2:] == [size, size]
 
@@ -921,8 +921,8 @@ def test_the_accessor_entry_is_read_from_any_contiguous_buffer(tmp_path):
 def _hashed_sizes(monkeypatch):
     """The sizes of what compile_cache hashes from now on."""
     sizes = []
-    real = compile_cache._sha256
-    monkeypatch.setattr(compile_cache, "_sha256", lambda data: sizes.append(len(data)) or real(data))
+    real = compile_cache.sha256_digest
+    monkeypatch.setattr(compile_cache, "sha256_digest", lambda data: sizes.append(len(data)) or real(data))
     return sizes
 
 

@@ -9,6 +9,7 @@ messages stay the only ones.
 from __future__ import annotations
 
 import collections
+import hashlib
 import itertools
 import json
 import random
@@ -17,10 +18,10 @@ import types
 
 import attrs
 import pytest
-from conftest import PLUGINS_DIR, q, u64
+from conftest import COUNT, PLUGINS_DIR, q, u64
 
 import extism_fast as ef
-from extism_fast.errors import ManifestError
+from extism_fast.errors import HashMismatchError, ManifestError
 from extism_fast.manifest import U32_MAX, U64_MAX, Manifest, MemoryOptions, WasmData, WasmFile
 from extism_fast.manifest.limits import OPTION_HIGH
 from extism_fast.manifest.plain import PlainSource, plain_source
@@ -37,6 +38,13 @@ class Text(str):
 
 class Count(int):
     """An int subclass: the full path takes it as a limit, the plain path leaves it to the full path."""
+
+
+#: A module's hash: exactly a str of 64 hex digits is plain (checked when the module is read, as
+#: by the full path); the full path takes a str subclass, refuses the rest.
+WASM_SHA256 = hashlib.sha256(WASM).hexdigest()
+HASHES = [None, WASM_SHA256, WASM_SHA256.upper(), "0" * 64, "f" * 64, WASM_SHA256[:63], WASM_SHA256 + "0", "g" * 64,
+          " " + WASM_SHA256[1:], WASM_SHA256[:63] + "\n", WASM_SHA256.encode(), 1, ["0" * 64], Text(WASM_SHA256)]
 
 
 def _told(source, config):
@@ -289,6 +297,10 @@ def _manifest_dicts(files):
         {"wasm": [{"path": path}], "allowed_paths": None}, {"wasm": [{"path": path}], "unknown": 1},
         {"wasm": [{"path": path}], 1: 2},
     ]
+    for hash_ in HASHES:
+        dicts.append({"wasm": [{"path": path, "hash": hash_}]})
+        dicts.append({"wasm": [{"hash": hash_, "data": WASM}], "timeout_ms": 5})
+    dicts.append({"wasm": [{"hash": WASM_SHA256}]})
     dicts += _limit_dicts(path)
     dicts += _grant_dicts(files)
     for config in CONFIGS:  # the manifest's own config: no None values (they remove only in Plugin's)
@@ -602,3 +614,25 @@ def test_a_bad_grant_fails_with_the_full_path_s_message(tmp_path, form):
     """An allowed_hosts or allowed_paths the plain path declines fails as the full path says."""
     message = _fails_as_the_full_path({"wasm": [{"path": _files(tmp_path)["m.wasm"]}], **form})
     assert "allowed_" in message
+
+
+def test_a_plain_plugins_hash_is_checked_as_the_full_path_checks_it(wasm_path):
+    """A module pinned by its sha256 stays plain and runs; a mismatch is the full path's
+    HashMismatchError, word for word (the full path taken by a source it declines: a name)."""
+    path = str(wasm_path(COUNT))
+    data = wasm_path(COUNT).read_bytes()
+    good = hashlib.sha256(data).hexdigest()
+    for source in ({"wasm": [{"path": path, "hash": good}]}, {"wasm": [{"data": data, "hash": good.upper()}]}):
+        assert isinstance(plain_source(source), PlainSource)
+        with ef.Plugin(source, functions=[]) as plugin:
+            assert plugin.call("count_vowels", b"hello") == b'{"count": 2}'
+            assert plugin.compiled_plugin.manifest == coerce_source(source)  # the same Manifest, hash kept
+    bad = "0" * 64
+    messages = []
+    for source in ({"wasm": [{"path": path, "hash": bad}]}, {"wasm": [{"path": path, "hash": bad, "name": "main"}]},
+                   {"wasm": [{"data": data, "hash": bad}]}):
+        with pytest.raises(HashMismatchError) as info:
+            ef.Plugin(source, functions=[])
+        messages.append(str(info.value))
+    assert plain_source({"wasm": [{"path": path, "hash": bad, "name": "main"}]}) is None
+    assert set(messages) == {f"manifest.wasm[0]: sha256 mismatch: expected {bad}, got {good}"}

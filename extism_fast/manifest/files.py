@@ -1,12 +1,13 @@
 """Reading a module file: its bytes and its identity (path, device, inode, size, mtime, ctime), by
 which the compile cache finds the module's hash without hashing it (runtime/compile_cache.py).
-Dependency-free: the plain plugin (manifest/plain.py) and the manifest classes both read files here."""
+Dependency-free: the plain plugin (manifest/plain.py) and the manifest classes both read files (and
+check a module's ``hash``) here."""
 
 import os
 
-from extism_fast.errors import ManifestError
+from extism_fast.errors import HashMismatchError, ManifestError
 
-__all__ = ["read_module_file", "stat_identity", "FILE_IDENTITY_SETTLE_NS"]
+__all__ = ["read_module_file", "stat_identity", "check_sha256", "FILE_IDENTITY_SETTLE_NS"]
 
 #: How long a file must have been left unchanged (its ctime, which no program can set) before its
 #: identity stands for its contents: a write within one tick of the filesystem's clock could keep
@@ -46,3 +47,10 @@ def read_module_file(where: str, path: str) -> tuple[bytes, tuple | None]:
         raise ManifestError(f"{where}: no such file: {path!r}") from None
     except OSError as exc:
         raise ManifestError(f"{where}: cannot read {path!r}: {exc.strerror or exc}") from None
+
+
+def check_sha256(where: str, actual: str, expected: str) -> None:
+    """HashMismatchError naming ``where`` unless ``actual`` (the module's sha256 as lowercase hex) is
+    ``expected`` (a manifest source's ``hash``: 64 hex digits, any case)."""
+    if actual != expected.lower():
+        raise HashMismatchError(f"{where}: sha256 mismatch: expected {expected}, got {actual}")

@@ -1,5 +1,5 @@
 """The plain plugin: one wasm or WAT module, given as bytes, as WAT text or as a module file (or as
-a manifest dict of just that module, maybe with a ``timeout_ms``, ``memory`` limits,
+a manifest dict of just that module, maybe with its ``hash``, a ``timeout_ms``, ``memory`` limits,
 ``allowed_hosts`` and ``allowed_paths``), with every other manifest option at its default but, maybe,
 a config: what most programs pass to ``Plugin(...)``.
 
@@ -9,7 +9,8 @@ stands for the Manifest that :func:`~extism_fast.manifest.sources.coerce_source`
 (with Plugin's ``config`` merged in): ``CompiledPlugin.manifest`` builds that (equal) Manifest when
 first read. Anything else, and anything this cannot tell or prove the schema takes as it is (a
 missing file, bad text, another Mapping as config, a limit that is not exactly an int in its range,
-an allowed host or path that is not exactly a str the schema keeps as it is, a name or hash), is
+an allowed host or path that is not exactly a str the schema keeps as it is, a hash that is not
+exactly a str of 64 hex digits, a name), is
 left to coerce_source, so every message is its.
 
 Also here, for both: telling a module from a manifest (:func:`looks_like_wat`, :func:`file_is_manifest`).
@@ -17,7 +18,7 @@ Also here, for both: telling a module from a manifest (:func:`looks_like_wat`, :
 
 import os
 
-from extism_fast.manifest.files import read_module_file
+from extism_fast.manifest.files import check_sha256, read_module_file
 
 __all__ = ["PlainSource", "PlainModule", "plain_source", "looks_like_wat", "looks_like_json_object",
            "looks_like_toml", "file_is_manifest", "SNIFF_BYTES", "WASM_MAGIC"]
@@ -95,17 +96,19 @@ class PlainSource:
     str to str, its own copy), its ``limits``: the integer options set (``timeout_ms`` and
     ``memory``'s, by path: ``{"timeout_ms": 50, "memory.max_pages": 4}``, each exactly an int in its
     range), and ``allowed_hosts`` (a list of str) and ``allowed_paths`` (a dict of str to str), its
-    own copies, None when unset: a Manifest's fields, read alike (runtime/options.py). Every other
-    option at its default. Stands for ``Manifest([WasmData(data)], config=config, timeout_ms=...,
-    memory=MemoryOptions(...), allowed_hosts=..., allowed_paths=...)`` (or a WasmFile): :meth:`manifest`."""
+    own copies, None when unset: a Manifest's fields, read alike (runtime/options.py), and the
+    module's ``hash`` (64 hex digits) or None. Every other option at its default. Stands for
+    ``Manifest([WasmData(data, hash=hash)], config=config, timeout_ms=..., memory=MemoryOptions(...),
+    allowed_hosts=..., allowed_paths=...)`` (or a WasmFile): :meth:`manifest`."""
 
-    __slots__ = ("data", "path", "config", "limits", "allowed_hosts", "allowed_paths", "_manifest")
+    __slots__ = ("data", "path", "config", "limits", "allowed_hosts", "allowed_paths", "hash", "_manifest")
 
     def __init__(self, data: bytes | None = None, path: str | None = None, config: dict | None = None,
                  limits: dict | None = None, allowed_hosts: list | None = None,
-                 allowed_paths: dict | None = None) -> None:
+                 allowed_paths: dict | None = None, hash: str | None = None) -> None:
         self.data = data
         self.path = path
+        self.hash = hash
         self.config = {} if config is None else config
         self.limits = {} if limits is None else limits
         self.allowed_hosts = allowed_hosts
@@ -130,20 +133,28 @@ class PlainSource:
         from extism_fast.manifest.config import config_merged  # only a plugin given a config loads it
 
         merged = config_merged(self.config, config)  # type: ignore[arg-type]
-        return PlainSource(self.data, self.path, merged, self.limits, self.allowed_hosts, self.allowed_paths)
+        return PlainSource(self.data, self.path, merged, self.limits, self.allowed_hosts, self.allowed_paths,
+                           self.hash)
 
     def load_modules(self) -> list[PlainModule]:
-        """The module, read (a file: now, as Manifest.load_modules reads it, with its identity)."""
+        """The module, read (a file: now, as Manifest.load_modules reads it, with its identity) and
+        checked against its ``hash`` (HashMismatchError, as there)."""
         if self.path is None:
-            return [PlainModule(self.data, None)]  # type: ignore[arg-type]
-        return [PlainModule(*read_module_file("manifest.wasm[0].path", self.path))]
+            module = PlainModule(self.data, None)  # type: ignore[arg-type]
+        else:
+            module = PlainModule(*read_module_file("manifest.wasm[0].path", self.path))
+        if self.hash is not None:
+            from extism_fast.runtime.compile_cache import sha256_digest  # the extension's, for a small module
+
+            check_sha256("manifest.wasm[0]", sha256_digest(module.data).hex(), self.hash)
+        return [module]
 
     def manifest(self):  # noqa: ANN201 - a Manifest (its classes load here)
         """The Manifest this stands for, made once (the manifest classes load then)."""
         if self._manifest is None:
             from extism_fast.manifest.schema import Manifest, MemoryOptions, WasmData, WasmFile
 
-            source = WasmData(self.data) if self.path is None else WasmFile(self.path)
+            source = WasmData(self.data, hash=self.hash) if self.path is None else WasmFile(self.path, hash=self.hash)
             memory = {path[len("memory."):]: value for path, value in self.limits.items()
                       if path.startswith("memory.")}
             self._manifest = Manifest([source], config=self.config, timeout_ms=self.limits.get("timeout_ms"),
@@ -245,8 +256,16 @@ def _plain_limits(d: dict) -> dict | None:
     return limits
 
 
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+
+
+def _is_sha256(value: object) -> bool:
+    # A hash the schema takes as it is: exactly a str of 64 hex digits (any case).
+    return type(value) is str and len(value) == 64 and _HEX_DIGITS.issuperset(value)
+
+
 def _plain_dict(d: dict) -> PlainSource | None:
-    # {"wasm": [{"path": str} or {"data": bytes}], "config": {...}, "timeout_ms": int, "memory":
+    # {"wasm": [{"path": str} or {"data": bytes}, maybe with "hash"], "config": {...}, "timeout_ms": int, "memory":
     # {...}, "allowed_hosts": [...], "allowed_paths": {...}} and nothing else: what
     # Manifest.from_dict makes of it is plain (a path as a WasmFile: never read as a manifest).
     if not d.keys() <= {"wasm", "config", "timeout_ms", "memory", "allowed_hosts", "allowed_paths"}:
@@ -260,9 +279,16 @@ def _plain_dict(d: dict) -> PlainSource | None:
     if type(wasm) not in (list, tuple) or len(wasm) != 1 or not _plain_config(config, removes=False):
         return None
     entry = wasm[0]
-    if type(entry) is not dict or len(entry) != 1:
+    if type(entry) is not dict:
         return None
-    (kind, value), = entry.items()
+    hash_ = entry.get("hash")
+    if hash_ is not None and not _is_sha256(hash_):
+        return None
+    sources = [key for key in entry if key != "hash"]
+    if len(sources) != 1:
+        return None
+    kind = sources[0]
+    value = entry[kind]
     if kind == "path" and type(value) is str:
         found = _plain_file(value)
     elif kind == "data" and isinstance(value, (bytes, bytearray, memoryview)):  # base64 text: the schema's
@@ -271,7 +297,7 @@ def _plain_dict(d: dict) -> PlainSource | None:
         return None
     if found is None:
         return None
-    return PlainSource(found.data, found.path, dict(config), limits, *grants)  # type: ignore[arg-type]
+    return PlainSource(found.data, found.path, dict(config), limits, *grants, hash_)  # type: ignore[arg-type]
 
 
 def plain_source(source: object) -> PlainSource | None:

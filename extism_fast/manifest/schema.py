@@ -25,12 +25,12 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from extism_fast.errors import CallError, HashMismatchError, ManifestError
+from extism_fast.errors import CallError, ManifestError
 from extism_fast.host.urls import HTTP_TOKEN, URL_CONTROL_CHARS, redact_url
 from extism_fast.manifest.limits import (DEFAULT_MAX_HTTP_RESPONSE_BYTES, DEFAULT_MAX_TABLE_ELEMENTS,
                                          DEFAULT_MAX_VAR_BYTES, OPTION_HIGH, U32_MAX, U64_MAX, URL_FETCH_TIMEOUT_S,
                                          WASM_PAGE_SIZE, memory_budget, timeout_ns)  # noqa: F401 (re-exported)
-from extism_fast.manifest.files import read_module_file
+from extism_fast.manifest.files import check_sha256, read_module_file
 from extism_fast.manifest.config import config_merged
 
 __all__ = [
@@ -696,9 +696,7 @@ class Manifest:
             if source.hash is not None:
                 import hashlib
 
-                actual = hashlib.sha256(data).hexdigest()
-                if actual != source.hash.lower():
-                    raise HashMismatchError(f"{where}: sha256 mismatch: expected {source.hash}, got {actual}")
+                check_sha256(where, hashlib.sha256(data).hexdigest(), source.hash)
             module = LoadedModule(name=names[i], data=data, is_main=i == main, file_identity=identity)
             if i == main:
                 main_module = module

@@ -72,7 +72,7 @@ import time
 from extism_fast.host.logs import LazyLogger
 
 # Not imported here: pathlib (paths are str inside; ``directory`` and default_directory() give a
-# Path), hashlib (OpenSSL: ~3 ms, see _sha256), typing and collections, which a warm first plugin
+# Path), hashlib (OpenSSL: ~3 ms, see sha256_digest), typing and collections, which a warm first plugin
 # does not need (EntryKey is a runtime/records.py record: a namedtuple to type checkers).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ else:
     from extism_fast.runtime.records import record
 
 __all__ = ["DEFAULT_MAX_BYTES", "CompileCache", "EntryKey", "cache_from_argument", "default_directory",
-           "default_max_bytes"]
+           "default_max_bytes", "sha256_digest"]
 
 logger = LazyLogger()  # logging loads with the first record
 
@@ -128,8 +128,10 @@ def use_sha256(digest: "Callable[[bytes | memoryview], bytes]") -> None:
     _extension_sha256 = digest
 
 
-def _sha256(data: bytes | memoryview) -> bytes:
-    """The sha256 digest of ``data`` (the same from each implementation)."""
+def sha256_digest(data: bytes | memoryview) -> bytes:
+    """The sha256 digest of ``data`` (the same from each implementation): the extension's for small
+    inputs (no module to load), else hashlib's. The compile cache's keys and a plain plugin's
+    ``hash`` check (manifest/plain.py) use it."""
     global _BUILTIN_SHA256_BYTES
     if len(data) <= _BUILTIN_SHA256_BYTES:
         if _extension_sha256 is not None:
@@ -162,7 +164,7 @@ class EntryKey(_EntryFields):
     __slots__ = ()
 
     def __str__(self) -> str:
-        return _sha256(self.engine + self.module).hex()
+        return sha256_digest(self.engine + self.module).hex()
 
     @property
     def max_entry_bytes(self) -> int:
@@ -345,7 +347,7 @@ class CompileCache:
         """The key of ``wasm`` compiled on the engine described by ``engine``. ``file_identity``:
         that of the file ``wasm`` was read whole from (LoadedModule.file_identity), whose hash
         is then looked up instead of computed (see _module_digest)."""
-        fingerprint = _sha256(_MAGIC + _versions() + b"|" + engine.encode())
+        fingerprint = sha256_digest(_MAGIC + _versions() + b"|" + engine.encode())
         return EntryKey(self._module_digest(wasm, file_identity), fingerprint, len(wasm))
 
     def _module_digest(self, wasm: bytes, file_identity: tuple[int, ...] | None) -> bytes:
@@ -356,8 +358,8 @@ class CompileCache:
         ``<sha256 of the path>.id``: the digest, then the identity it is for; one for another
         identity, unreadable or malformed is ignored and rewritten (one record per path)."""
         if file_identity is None or not self.trusted():
-            return _sha256(wasm)
-        record = self._file(f"{_sha256(repr(file_identity[0]).encode()).hex()}.id")
+            return sha256_digest(wasm)
+        record = self._file(f"{sha256_digest(repr(file_identity[0]).encode()).hex()}.id")
         identity = repr(file_identity).encode()
         try:
             found = _read_entry(record, _DIGEST + len(identity))
@@ -365,7 +367,7 @@ class CompileCache:
             found = None
         if found is not None and found[0][_DIGEST:] == identity:
             return found[0][:_DIGEST]
-        digest = _sha256(wasm)
+        digest = sha256_digest(wasm)
         self._write(record, digest + identity)
         return digest
 
@@ -484,7 +486,7 @@ class CompileCache:
         match the header's checksum; else _Rejected. What a seal cannot see is damage below the file
         system (a disk's bit rot under an unchanged inode)."""
         data = _read_all(fd, st)
-        if _sha256(data) != header[_HEADER - _DIGEST : _HEADER]:
+        if sha256_digest(data) != header[_HEADER - _DIGEST : _HEADER]:
             raise _Rejected("checksum mismatch")
         return data
 
@@ -500,7 +502,7 @@ class CompileCache:
         except OSError:
             return  # evicted meanwhile: nothing to seal
         if (st.st_dev, st.st_ino, st.st_mtime_ns) == written:  # not another process's written over it since
-            self._write(self._seal_path(key), _MAGIC + key.module + key.engine + _sha256(payload) + _identity(st))
+            self._write(self._seal_path(key), _MAGIC + key.module + key.engine + sha256_digest(payload) + _identity(st))
         self.evict(keep=key)
 
     def _write(self, path: str, blob: bytes) -> tuple[int, int, int] | None:
