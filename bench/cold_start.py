@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import hashlib
 import os
 import resource
 import site
@@ -39,11 +40,13 @@ EXAMPLE = "examples/count_vowels.wat"
 EXAMPLE_INPUT = "Hello, World!"
 
 #: The example plugin's first result as programs also make it (the official docs' forms) -> how
-#: the row names it: given a config, given as a manifest dict (with a config; with limits), given a host function
-#: whose signature is inferred (the plugin does not import it), and with EXTISM_CACHE_CONFIG set on
-#: both sides (the official SDK's variable; extism_fast honours it).
+#: the row names it: given a config, given as a manifest dict (with a config; with limits; the module
+#: pinned by its sha256), given a host function whose signature is inferred (the plugin does not
+#: import it), and with EXTISM_CACHE_CONFIG set on both sides (the official SDK's variable;
+#: extism_fast honours it).
 VARIANTS = {"config": "with a config", "manifest": "from a manifest dict",
-            "limits": "from a manifest dict with a timeout and max_pages", "host function": "a typed host function",
+            "limits": "from a manifest dict with a timeout and max_pages",
+            "hash": "from a manifest dict pinning the module's hash", "host function": "a typed host function",
             "cache config": "EXTISM_CACHE_CONFIG set"}
 
 #: The goals with no official counterpart (ms, wall time of the whole process).
@@ -51,7 +54,7 @@ CALL_GOAL_MS = 25.0
 HELP_GOAL_MS = 20.0
 
 # One fresh process: import, Plugin(path) (the warm cache; argv[5] asks for a config or a manifest
-# dict instead: VARIANTS), the first call; its own timings and peak RSS on stdout. The peak is VmHWM (KiB), this process image's own: getrusage's ru_maxrss
+# dict instead: VARIANTS; argv[6] is the module's sha256, hashed by the bench), the first call; its own timings and peak RSS on stdout. The peak is VmHWM (KiB), this process image's own: getrusage's ru_maxrss
 # starts from the forking parent's (here the bench's, ~100 MiB).
 _FIRST_RESULT = textwrap.dedent("""
     import sys, time
@@ -65,6 +68,8 @@ _FIRST_RESULT = textwrap.dedent("""
         plugin = sdk.Plugin(sys.argv[2], config={"greeting": "hello"}, functions=[])
     elif sys.argv[5] == "manifest":
         plugin = sdk.Plugin({"wasm": [{"path": sys.argv[2]}], "config": {"greeting": "hello"}}, functions=[])
+    elif sys.argv[5] == "hash":
+        plugin = sdk.Plugin({"wasm": [{"path": sys.argv[2], "hash": sys.argv[6]}]}, functions=[])
     elif sys.argv[5] == "limits":
         plugin = sdk.Plugin({"wasm": [{"path": sys.argv[2]}], "timeout_ms": 5000, "memory": {"max_pages": 64}},
                             functions=[])
@@ -146,7 +151,8 @@ class _Samples(dict):
 
 def _first_result(samples: _Samples, label: str, sdk: str, env: dict, python: list, path: Path, function: str,
                   data: str, outputs: dict, how: str = "path") -> None:
-    wall, out, cpu = _run([*python, "-c", _FIRST_RESULT, sdk, str(path), function, data, how], env)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    wall, out, cpu = _run([*python, "-c", _FIRST_RESULT, sdk, str(path), function, data, how, digest], env)
     imported, created, rss, output = out.split()
     samples.add(f"process to first result, {label}", sdk, wall)
     samples.add(f"process to first result, {label} cpu", sdk, cpu)
