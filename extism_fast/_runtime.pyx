@@ -53,10 +53,11 @@ cdef _load_options():
     global _ENVIRONMENT, _options, _PlainSource
     if _options is not None:
         return
+    from extism_fast.manifest.files import use_sha256
     from extism_fast.manifest.plain import PlainSource as _PlainSource
-    from extism_fast.runtime import compile_cache, options
+    from extism_fast.runtime import options
 
-    compile_cache.use_sha256(_sha256)  # before the first cache key
+    use_sha256(_sha256)  # before the first cache key
     options.use_built_settings(*_BUILT_SETTINGS)
 
     _ENVIRONMENT = options.ENVIRONMENT
@@ -407,7 +408,7 @@ def restore_trap_handlers():
 
 def _sha256(data):
     """The SHA-256 digest of ``data`` (bytes-like), by kernel_c/sha256.c: what the compile cache
-    hashes its small inputs with (compile_cache.use_sha256), with no module to load for it."""
+    hashes its small inputs with (manifest/files.py, use_sha256), with no module to load for it."""
     cdef Py_buffer view
     cdef uint8_t out[32]
     PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)

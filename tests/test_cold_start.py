@@ -16,7 +16,7 @@ import textwrap
 import time
 
 import pytest
-from conftest import COUNT, REPO_ROOT, leb128
+from conftest import COUNT, REPO_ROOT, leb128, serve_bytes
 
 #: What ``import extism_fast`` loads (beyond what ``python -S`` starts with): the extension, and
 #: the modules its module-level code needs: os (with _collections_abc). No __future__ (NOT_COLD), typing, types, attrs (the manifest classes), logging, threading,
@@ -186,6 +186,14 @@ _HOST_FUNCTION_CALL = _REPORT + textwrap.dedent("""
     _write()
 """)
 
+# A manifest dict of one URL (the official docs' first example), served on 127.0.0.1.
+_URL_CALL = _REPORT + textwrap.dedent("""
+    import extism_fast
+    with extism_fast.Plugin({"wasm": [{"url": sys.argv[1]}]}, functions=[]) as plugin:
+        assert plugin.call("count_vowels", b"hello") == b'{"count": 2}'
+    _write()
+""")
+
 _CLI = _REPORT + textwrap.dedent("""
     from extism_fast.cli import main
     try:
@@ -310,6 +318,15 @@ def test_a_typed_host_function_loads_neither_inspect_nor_typing_nor_enum(tmp_pat
     loaded = _loaded(tmp_path, _HOST_FUNCTION_CALL, str(wasm_path("host_user")))
     _check("a first call of a typed host function", loaded, HOST_FUNCTION)
     assert not loaded & {"inspect", "typing", "re", "importlib", "warnings", "enum", "functools"}
+
+
+def test_a_url_source_loads_no_manifest_classes(tmp_path, wasm_path):
+    """A manifest dict of one URL is a plain plugin: the HTTP client loads (http.client, ssl...),
+    not attrs and the manifest's schema (~35 ms of a fresh process)."""
+    with serve_bytes(wasm_path(COUNT).read_bytes()) as base:
+        loaded = _loaded(tmp_path, _URL_CALL, f"{base}/count.wasm")
+    assert FIRST_CALL | {"extism_fast.host.http", "extism_fast.host.urls"} <= loaded
+    assert not loaded & set(NOT_FOR_PLAIN), sorted(loaded & set(NOT_FOR_PLAIN))
 
 
 def test_help_loads_only_what_it_needs(tmp_path):

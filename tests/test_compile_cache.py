@@ -27,6 +27,7 @@ from conftest import COUNT, vowels
 
 import extism_fast as ef
 from extism_fast import _runtime, compile_cache
+from extism_fast.manifest import files
 from extism_fast.compile_cache import CompileCache, cache_from_argument
 
 OTHER_USER = 65534  # nobody
@@ -392,7 +393,7 @@ def test_the_extensions_sha256_is_sha256_and_hashes_the_first_plugins_keys(plugi
     with pytest.raises(TypeError):
         _runtime._sha256("text")
     ef.Plugin(plugin_wasm(COUNT))
-    assert compile_cache._extension_sha256 is _runtime._sha256
+    assert files._extension_sha256 is _runtime._sha256
 
 
 def test_a_bytes_directory_is_refused_as_pathlib_refuses_it():
@@ -414,14 +415,14 @@ def test_small_inputs_are_hashed_without_hashlib(size, monkeypatch):
     real = hashlib.sha256
     monkeypatch.setattr(hashlib, "sha256", lambda data: by_hashlib.append(len(data)) or real(data))
     for extension_sha256 in (_runtime._sha256, None):
-        monkeypatch.setattr(compile_cache, "_extension_sha256", extension_sha256)
+        monkeypatch.setattr(files, "_extension_sha256", extension_sha256)
         by_hashlib.clear()
-        assert compile_cache.sha256_digest(data) == compile_cache.sha256_digest(memoryview(data)) == expected
-        assert by_hashlib == ([] if size <= compile_cache._BUILTIN_SHA256_BYTES else [size, size])
-    monkeypatch.setattr(compile_cache, "_BUILTIN_SHA256", "_no_such_sha256_module")
-    monkeypatch.setattr(compile_cache, "_BUILTIN_SHA256_BYTES", limit := compile_cache._BUILTIN_SHA256_BYTES)
-    assert compile_cache.sha256_digest(data) == compile_cache.sha256_digest(data) == expected
-    assert compile_cache._BUILTIN_SHA256_BYTES == (-1 if size <= limit else limit)  # looked for once
+        assert files.sha256_digest(data) == files.sha256_digest(memoryview(data)) == expected
+        assert by_hashlib == ([] if size <= files._BUILTIN_SHA256_BYTES else [size, size])
+    monkeypatch.setattr(files, "_BUILTIN_SHA256", "_no_such_sha256_module")
+    monkeypatch.setattr(files, "_BUILTIN_SHA256_BYTES", limit := files._BUILTIN_SHA256_BYTES)
+    assert files.sha256_digest(data) == files.sha256_digest(data) == expected
+    assert files._BUILTIN_SHA256_BYTES == (-1 if size <= limit else limit)  # looked for once
     assert by_hashlib[-2:] == [size, size]
 
 

@@ -13,12 +13,13 @@ import hashlib
 import itertools
 import json
 import random
+import socket
 import time
 import types
 
 import attrs
 import pytest
-from conftest import COUNT, PLUGINS_DIR, q, u64
+from conftest import COUNT, PLUGINS_DIR, q, serve_bytes, u64
 
 import extism_fast as ef
 from extism_fast.errors import HashMismatchError, ManifestError
@@ -34,6 +35,14 @@ WAT = '(module (func (export "f")))'
 
 class Text(str):
     """A str subclass: the full path takes it, the plain path leaves it to the full path."""
+
+
+#: URL sources (never fetched here): http(s) URLs the schema takes are plain; it refuses the rest
+#: (another scheme, no host, a bad port, spaces or controls, a lone surrogate) or takes a str subclass.
+URLS = ["http://127.0.0.1:1/m.wasm", "https://example.com/m.wasm", "HTTPS://example.com", "http://u:p@h:8/x?t=1#f",
+        "http://[::1]:80/m", "ftp://example.com/m.wasm", "file:///m.wasm", "http://", "http:///m", "http://h:99999/m",
+        "http://h:x/m", "http://h/a b", "http://h/\x00", "http://h/\x7f", "http://h/\ud800", " http://h/m", "example.com",
+        "", b"http://h/m", None, 1, Text("http://h/m")]
 
 
 class Count(int):
@@ -297,6 +306,11 @@ def _manifest_dicts(files):
         {"wasm": [{"path": path}], "allowed_paths": None}, {"wasm": [{"path": path}], "unknown": 1},
         {"wasm": [{"path": path}], 1: 2},
     ]
+    for url in URLS:
+        dicts.append({"wasm": [{"url": url}]})
+        dicts.append({"wasm": [{"url": url, "hash": WASM_SHA256}], "config": {"a": "b"}, "timeout_ms": 5})
+    dicts += [{"wasm": [{"url": URLS[0], "headers": {}}]}, {"wasm": [{"url": URLS[0], "method": "GET"}]},
+              {"wasm": [{"url": URLS[0], "name": "main"}]}, {"wasm": [{"url": URLS[0], "hash": "0" * 63}]}]
     for hash_ in HASHES:
         dicts.append({"wasm": [{"path": path, "hash": hash_}]})
         dicts.append({"wasm": [{"hash": hash_, "data": WASM}], "timeout_ms": 5})
@@ -636,3 +650,38 @@ def test_a_plain_plugins_hash_is_checked_as_the_full_path_checks_it(wasm_path):
         messages.append(str(info.value))
     assert plain_source({"wasm": [{"path": path, "hash": bad, "name": "main"}]}) is None
     assert set(messages) == {f"manifest.wasm[0]: sha256 mismatch: expected {bad}, got {good}"}
+
+
+def test_a_plain_url_source_is_fetched_and_checked_as_the_full_path_does(wasm_path):
+    """A URL source (a manifest dict of just its url, maybe its hash) stays plain: fetched with the
+    one HTTP client when the plugin loads, its repr redacted; a failed fetch and a hash mismatch
+    are the full path's errors word for word (the full path taken by a source it declines)."""
+    data = wasm_path(COUNT).read_bytes()
+    good = hashlib.sha256(data).hexdigest()
+    requests = []
+    with serve_bytes(data, requests) as base:
+        url = f"http://user:secret@{base[len('http://'):]}/count.wasm?token=hidden"
+        for source in ({"wasm": [{"url": url}]}, {"wasm": [{"url": url, "hash": good}], "config": {"k": "v"}}):
+            assert plain_source(source).url == url
+            with ef.Plugin(source, functions=[]) as plugin:
+                assert plugin.call("count_vowels", b"hello") == b'{"count": 2}'
+                assert plugin.compiled_plugin.manifest == coerce_source(source)
+                assert "secret" not in repr(plugin) and "hidden" not in repr(plugin)
+                assert f"'{base}/count.wasm'" in repr(plugin.compiled_plugin)
+        assert [path for path, _ in requests] == ["/count.wasm?token=hidden"] * 2
+        messages = []
+        for extra in ({}, {"name": "main"}):  # plain, then the full path
+            with pytest.raises(HashMismatchError) as info:
+                ef.Plugin({"wasm": [{"url": url, "hash": "0" * 64, **extra}]}, functions=[])
+            messages.append(str(info.value))
+        assert messages[0] == messages[1] == f"manifest.wasm[0]: sha256 mismatch: expected {'0' * 64}, got {good}"
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        refused = f"http://127.0.0.1:{s.getsockname()[1]}/m.wasm?key=hidden"
+    messages = []
+    for extra in ({}, {"name": "main"}):
+        with pytest.raises(ManifestError) as info:
+            ef.Plugin({"wasm": [{"url": refused, **extra}]}, functions=[])
+        messages.append(str(info.value))
+    assert messages[0] == messages[1] and messages[0].startswith(
+        f"manifest.wasm[0].url: cannot fetch {refused.split('?')[0]!r}: ") and "hidden" not in messages[0]

@@ -12,13 +12,33 @@ import base64
 import re
 from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
-__all__ = ["HTTP_TOKEN", "URL_CONTROL_CHARS", "basic_authorization", "redact_url"]
+__all__ = ["HTTP_TOKEN", "URL_CONTROL_CHARS", "basic_authorization", "redact_url", "url_problem"]
 
 #: An RFC 9110 token: what an HTTP method or header name may contain.
 HTTP_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 #: Never valid in a URL as written: controls and spaces (urllib would refuse them later, with a
 #: message quoting the URL).
 URL_CONTROL_CHARS = re.compile(r"[\x00-\x20\x7f]")
+
+
+#: What a manifest's URL starts with: http:// or https:// and a host. Only http(s): a file:// or
+#: ftp:// URL from a manifest of an untrusted party could read local files in a way ``path``
+#: sources make explicit.
+_HTTP_URL = re.compile(r"(?i)https?://[^/?#]")
+
+
+def url_problem(url: str) -> str | None:
+    """What keeps ``url`` (a str) from being an http(s) URL the HTTP client fetches as it is, said
+    after "an http:// or https:// URL" ("" when it is not one at all), or None when nothing does."""
+    if not _HTTP_URL.match(url):
+        return ""
+    if URL_CONTROL_CHARS.search(url):
+        return " without spaces or control characters"
+    try:
+        urlsplit(url).port  # noqa: B018 - raises ValueError for a port that is not a number from 0 to 65535
+    except ValueError:
+        return " with a valid host and port"
+    return None
 
 
 def redact_url(url: str) -> str:

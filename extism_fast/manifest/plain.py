@@ -1,5 +1,5 @@
 """The plain plugin: one wasm or WAT module, given as bytes, as WAT text or as a module file (or as
-a manifest dict of just that module, maybe with its ``hash``, a ``timeout_ms``, ``memory`` limits,
+a manifest dict of just that module, or of one URL without headers or method, maybe with its ``hash``, a ``timeout_ms``, ``memory`` limits,
 ``allowed_hosts`` and ``allowed_paths``), with every other manifest option at its default but, maybe,
 a config: what most programs pass to ``Plugin(...)``.
 
@@ -18,7 +18,7 @@ Also here, for both: telling a module from a manifest (:func:`looks_like_wat`, :
 
 import os
 
-from extism_fast.manifest.files import check_sha256, read_module_file
+from extism_fast.manifest.files import check_sha256, fetch_module, read_module_file, sha256_digest
 
 __all__ = ["PlainSource", "PlainModule", "plain_source", "looks_like_wat", "looks_like_json_object",
            "looks_like_toml", "file_is_manifest", "SNIFF_BYTES", "WASM_MAGIC"]
@@ -92,22 +92,23 @@ class PlainModule:
 
 
 class PlainSource:
-    """A plain plugin: its module's bytes (``data``) or file (``path``), its ``config`` (a dict of
+    """A plain plugin: its module's bytes (``data``), file (``path``) or ``url``, its ``config`` (a dict of
     str to str, its own copy), its ``limits``: the integer options set (``timeout_ms`` and
     ``memory``'s, by path: ``{"timeout_ms": 50, "memory.max_pages": 4}``, each exactly an int in its
     range), and ``allowed_hosts`` (a list of str) and ``allowed_paths`` (a dict of str to str), its
     own copies, None when unset: a Manifest's fields, read alike (runtime/options.py), and the
     module's ``hash`` (64 hex digits) or None. Every other option at its default. Stands for
     ``Manifest([WasmData(data, hash=hash)], config=config, timeout_ms=..., memory=MemoryOptions(...),
-    allowed_hosts=..., allowed_paths=...)`` (or a WasmFile): :meth:`manifest`."""
+    allowed_hosts=..., allowed_paths=...)`` (or a WasmFile, or a WasmUrl): :meth:`manifest`."""
 
-    __slots__ = ("data", "path", "config", "limits", "allowed_hosts", "allowed_paths", "hash", "_manifest")
+    __slots__ = ("data", "path", "config", "limits", "allowed_hosts", "allowed_paths", "hash", "url", "_manifest")
 
     def __init__(self, data: bytes | None = None, path: str | None = None, config: dict | None = None,
                  limits: dict | None = None, allowed_hosts: list | None = None,
-                 allowed_paths: dict | None = None, hash: str | None = None) -> None:
+                 allowed_paths: dict | None = None, hash: str | None = None, url: str | None = None) -> None:
         self.data = data
         self.path = path
+        self.url = url
         self.hash = hash
         self.config = {} if config is None else config
         self.limits = {} if limits is None else limits
@@ -134,27 +135,32 @@ class PlainSource:
 
         merged = config_merged(self.config, config)  # type: ignore[arg-type]
         return PlainSource(self.data, self.path, merged, self.limits, self.allowed_hosts, self.allowed_paths,
-                           self.hash)
+                           self.hash, self.url)
 
     def load_modules(self) -> list[PlainModule]:
-        """The module, read (a file: now, as Manifest.load_modules reads it, with its identity) and
-        checked against its ``hash`` (HashMismatchError, as there)."""
-        if self.path is None:
-            module = PlainModule(self.data, None)  # type: ignore[arg-type]
-        else:
+        """The module, read (a file or a URL: now, as Manifest.load_modules reads them, a file with
+        its identity) and checked against its ``hash`` (HashMismatchError, as there)."""
+        if self.path is not None:
             module = PlainModule(*read_module_file("manifest.wasm[0].path", self.path))
+        elif self.url is not None:
+            module = PlainModule(fetch_module("manifest.wasm[0]", self.url, "GET", {}), None)
+        else:
+            module = PlainModule(self.data, None)  # type: ignore[arg-type]
         if self.hash is not None:
-            from extism_fast.runtime.compile_cache import sha256_digest  # the extension's, for a small module
-
             check_sha256("manifest.wasm[0]", sha256_digest(module.data).hex(), self.hash)
         return [module]
 
     def manifest(self):  # noqa: ANN201 - a Manifest (its classes load here)
         """The Manifest this stands for, made once (the manifest classes load then)."""
         if self._manifest is None:
-            from extism_fast.manifest.schema import Manifest, MemoryOptions, WasmData, WasmFile
+            from extism_fast.manifest.schema import Manifest, MemoryOptions, WasmData, WasmFile, WasmUrl
 
-            source = WasmData(self.data, hash=self.hash) if self.path is None else WasmFile(self.path, hash=self.hash)
+            if self.path is not None:
+                source = WasmFile(self.path, hash=self.hash)
+            elif self.url is not None:
+                source = WasmUrl(self.url, hash=self.hash)
+            else:
+                source = WasmData(self.data, hash=self.hash)
             memory = {path[len("memory."):]: value for path, value in self.limits.items()
                       if path.startswith("memory.")}
             self._manifest = Manifest([source], config=self.config, timeout_ms=self.limits.get("timeout_ms"),
@@ -163,8 +169,14 @@ class PlainSource:
         return self._manifest
 
     def describe_main(self) -> str:
-        """As Manifest.describe_main: the path, or the size."""
-        return repr(self.path) if self.path is not None else f"<{len(self.data)} bytes>"  # type: ignore[arg-type]
+        """As Manifest.describe_main: the path, the URL redacted, or the size."""
+        if self.path is not None:
+            return repr(self.path)
+        if self.url is not None:
+            from extism_fast.host.urls import redact_url
+
+            return repr(redact_url(self.url))
+        return f"<{len(self.data)} bytes>"  # type: ignore[arg-type]
 
 
 def _is_text(value: object) -> bool:
@@ -230,6 +242,13 @@ def _plain_file(path: str) -> PlainSource | None:
     return None if file_is_manifest(path, head) else PlainSource(path=path)
 
 
+def _plain_url(url: str) -> PlainSource | None:
+    # An http(s) URL the schema takes as it is (url_problem: its one statement); fetched when loaded.
+    from extism_fast.host.urls import url_problem  # only a URL source loads it (with re)
+
+    return PlainSource(url=url) if url_problem(url) is None else None
+
+
 def _plain_bytes(data: bytes) -> PlainSource | None:
     return PlainSource(data=data) if data.startswith(WASM_MAGIC) or looks_like_wat(data) else None
 
@@ -265,7 +284,7 @@ def _is_sha256(value: object) -> bool:
 
 
 def _plain_dict(d: dict) -> PlainSource | None:
-    # {"wasm": [{"path": str} or {"data": bytes}, maybe with "hash"], "config": {...}, "timeout_ms": int, "memory":
+    # {"wasm": [{"path": str} or {"data": bytes} or {"url": str}, maybe with "hash"], "config": {...}, "timeout_ms": int, "memory":
     # {...}, "allowed_hosts": [...], "allowed_paths": {...}} and nothing else: what
     # Manifest.from_dict makes of it is plain (a path as a WasmFile: never read as a manifest).
     if not d.keys() <= {"wasm", "config", "timeout_ms", "memory", "allowed_hosts", "allowed_paths"}:
@@ -291,13 +310,16 @@ def _plain_dict(d: dict) -> PlainSource | None:
     value = entry[kind]
     if kind == "path" and type(value) is str:
         found = _plain_file(value)
+    elif kind == "url" and _is_text(value):
+        found = _plain_url(value)  # type: ignore[arg-type]
     elif kind == "data" and isinstance(value, (bytes, bytearray, memoryview)):  # base64 text: the schema's
         found = _plain_bytes(bytes(value))
     else:
         return None
     if found is None:
         return None
-    return PlainSource(found.data, found.path, dict(config), limits, *grants, hash_)  # type: ignore[arg-type]
+    hosts, paths = grants
+    return PlainSource(found.data, found.path, dict(config), limits, hosts, paths, hash_, found.url)
 
 
 def plain_source(source: object) -> PlainSource | None:

@@ -21,16 +21,15 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any, Callable, TypeAlias, TypeGuard, Union
-from urllib.parse import urlsplit
 
 import attrs
 
-from extism_fast.errors import CallError, ManifestError
-from extism_fast.host.urls import HTTP_TOKEN, URL_CONTROL_CHARS, redact_url
+from extism_fast.errors import ManifestError
+from extism_fast.host.urls import HTTP_TOKEN, redact_url, url_problem
 from extism_fast.manifest.limits import (DEFAULT_MAX_HTTP_RESPONSE_BYTES, DEFAULT_MAX_TABLE_ELEMENTS,
                                          DEFAULT_MAX_VAR_BYTES, OPTION_HIGH, U32_MAX, U64_MAX, URL_FETCH_TIMEOUT_S,
                                          WASM_PAGE_SIZE, memory_budget, timeout_ns)  # noqa: F401 (re-exported)
-from extism_fast.manifest.files import check_sha256, read_module_file
+from extism_fast.manifest.files import check_sha256, fetch_module, read_module_file
 from extism_fast.manifest.config import config_merged
 
 __all__ = [
@@ -307,22 +306,15 @@ class WasmUrl:
 
 
 def _check_url(where: str, url: Any) -> None:
-    """An http(s) URL the HTTP client can fetch as it is; messages show it redacted (see redact_url)."""
+    """An http(s) URL the HTTP client can fetch as it is (url_problem); messages show it redacted
+    (see redact_url)."""
     what = "an http:// or https:// URL"
     if not isinstance(url, str):  # its type only: bytes or a URL object may hold credentials
         raise _fail_type(where, what, url)
-    # Only http(s): a file:// or ftp:// URL from a manifest of an
-    # untrusted party could use to read local files in a way `path` sources make explicit.
-    if not re.match(r"(?i)https?://[^/?#]", url):
-        raise _fail(where, what, redact_url(url))
     _check_text(where, url)
-    if URL_CONTROL_CHARS.search(url):
-        raise _fail(where, what + " without spaces or control characters", redact_url(url))
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number from 0 to 65535
-    except ValueError:
-        raise _fail(where, what + " with a valid host and port", redact_url(url)) from None
+    problem = url_problem(url)
+    if problem is not None:
+        raise _fail(where, what + problem, redact_url(url))
 
 
 #: Any one wasm source of a manifest.
@@ -716,23 +708,7 @@ def _read_source(where: str, source: WasmSource,
         if base_dir is not None and not os.path.isabs(path):
             path = os.path.join(os.fspath(base_dir), path)
         return read_module_file(f"{where}.path", path)
-    return _fetch_url(where, source), None
-
-
-def _fetch_url(where: str, source: WasmUrl) -> bytes:
-    """The body of a URL source, through the one HTTP client; errors name the URL redacted."""
-    # Imported here: the client pulls in http.client, ssl and socket (~15 ms at import time),
-    # which only URL sources need.
-    from extism_fast.host.http import fetch
-
-    shown = repr(redact_url(source.url))
-    try:
-        response = fetch(source.url, method=source.method, headers=source.headers, timeout_s=URL_FETCH_TIMEOUT_S)
-    except CallError as exc:  # its text shows no secret of the URL (see extism_fast.host.http)
-        raise ManifestError(f"{where}.url: cannot fetch {shown}: {exc}") from None
-    if not 200 <= response.status < 300:
-        raise ManifestError(f"{where}.url: cannot fetch {shown}: HTTP {response.status} {response.reason}")
-    return response.body
+    return fetch_module(where, source.url, source.method, source.headers), None
 
 
 def _parse_toml(s: str | bytes | bytearray, what: str) -> dict[str, Any]:

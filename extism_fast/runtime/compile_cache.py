@@ -66,25 +66,24 @@ only reads.
 
 import os
 import stat
-import sys
 import time
 
 from extism_fast.host.logs import LazyLogger
+from extism_fast.manifest.files import sha256_digest
 
 # Not imported here: pathlib (paths are str inside; ``directory`` and default_directory() give a
-# Path), hashlib (OpenSSL: ~3 ms, see sha256_digest), typing and collections, which a warm first plugin
+# Path), hashlib (OpenSSL: ~3 ms, see manifest/files.py, sha256_digest), typing and collections, which a warm first plugin
 # does not need (EntryKey is a runtime/records.py record: a namedtuple to type checkers).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections import namedtuple as record
     from pathlib import Path
     from types import ModuleType
-    from typing import Callable
 else:
     from extism_fast.runtime.records import record
 
 __all__ = ["DEFAULT_MAX_BYTES", "CompileCache", "EntryKey", "cache_from_argument", "default_directory",
-           "default_max_bytes", "sha256_digest"]
+           "default_max_bytes"]
 
 logger = LazyLogger()  # logging loads with the first record
 
@@ -107,42 +106,10 @@ _SIZE_SUFFIXES = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 _warned_directories: set[str] = set()  # warn once per directory and process
 
-#: Up to this many bytes are hashed by the extension's sha256 (kernel_c/sha256.c: use_sha256), or
-#: before it is handed over by CPython's own (hashlib's fallback without OpenSSL, a module that loads
-#: in ~0.3 ms): hashlib's OpenSSL takes ~3 ms to load and hashes ~4x faster, so a first plugin's
-#: names, fingerprints and small modules cost less without it; more goes to hashlib.
-_BUILTIN_SHA256_BYTES = 64 << 10
-_BUILTIN_SHA256 = "_sha2" if sys.version_info >= (3, 12) else "_sha256"  # the module that has it
-_extension_sha256 = None  # use_sha256's
-
 #: A hit refreshes its entry's recency (mtime) when it was last refreshed this long ago: often
 #: enough for the eviction order, rarely enough that its seal (the identity in ``<key>.seal``),
 #: which the touch breaks, is rewritten at most this often.
 _TOUCH_INTERVAL_NS = 3600 * 10**9
-
-
-def use_sha256(digest: "Callable[[bytes | memoryview], bytes]") -> None:
-    """Hash small inputs with ``digest`` from now on: the extension's, handed over with the first
-    plugin (runtime/ does not import the extension)."""
-    global _extension_sha256
-    _extension_sha256 = digest
-
-
-def sha256_digest(data: bytes | memoryview) -> bytes:
-    """The sha256 digest of ``data`` (the same from each implementation): the extension's for small
-    inputs (no module to load), else hashlib's. The compile cache's keys and a plain plugin's
-    ``hash`` check (manifest/plain.py) use it."""
-    global _BUILTIN_SHA256_BYTES
-    if len(data) <= _BUILTIN_SHA256_BYTES:
-        if _extension_sha256 is not None:
-            return _extension_sha256(data)
-        try:
-            return __import__(_BUILTIN_SHA256).sha256(data).digest()
-        except ImportError:  # a Python built without it: hashlib from now on
-            _BUILTIN_SHA256_BYTES = -1
-    import hashlib
-
-    return hashlib.sha256(data).digest()
 
 
 def _versions() -> bytes:
