@@ -684,6 +684,23 @@ def test_http_result_headers_json():
     assert HttpResult(204).headers_json() == b"{}"
 
 
+def test_http_result_is_an_immutable_value():
+    """Compared by status, headers and body (not the reason phrase); immutable; unhashable (its
+    headers are a dict); its repr names every field."""
+    result = HttpResult(200, {"a": "b"}, b"x", "OK")
+    assert result == HttpResult(200, {"a": "b"}, b"x", "Fine") and result != HttpResult(201, {"a": "b"}, b"x")
+    assert result != (200, {"a": "b"}, b"x", "OK") and HttpResult(204) == HttpResult(204, {}, b"", "")
+    assert repr(result) == "HttpResult(status=200, headers={'a': 'b'}, body=b'x', reason='OK')"
+    for name in ("status", "headers", "body", "reason", "other"):
+        with pytest.raises(AttributeError):
+            setattr(result, name, 1)
+        with pytest.raises(AttributeError):
+            delattr(result, name)
+    with pytest.raises(TypeError):
+        hash(result)
+    assert (result.status, result.headers, result.body, result.reason) == (200, {"a": "b"}, b"x", "OK")
+
+
 def test_perform_request_directly(server):
     result = perform_request(json.dumps({"url": server.url("/hello")}).encode(), b"",
                              allowed_hosts=["127.0.0.1"], max_response_bytes=1000, timeout_s=2.0)

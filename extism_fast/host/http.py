@@ -63,26 +63,27 @@ a redirect leaves the origin, URL userinfo as Basic credentials, messages withou
 from __future__ import annotations
 
 import builtins
-import encodings.idna
 import errno
 import functools
 import http.client
-import ipaddress
-import json
 import re
 import socket
 import ssl
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import Sequence
 from urllib.parse import quote, urljoin, urlsplit
 
 from extism_fast.host.urls import HTTP_TOKEN, URL_CONTROL_CHARS, basic_authorization, redact_url
 from extism_fast.errors import CallError, CancelledError, CapabilityError, MemoryLimitError, TimeoutError
+
+# A manifest's URL source loads this module with its first plugin: what only some requests need
+# (ipaddress for IP hosts, encodings.idna for non-ASCII patterns, json for a plugin's request) loads
+# with them, and typing not at all.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
 
 __all__ = [
     "DEFAULT_REQUEST_TIMEOUT_S",
@@ -123,18 +124,44 @@ _CREDENTIALS = ("authorization", "cookie", "proxy-authorization")
 _GRANT = "grant it with manifest.allowed_hosts (CLI: --allow-host)"
 
 
-@dataclass(frozen=True)
 class HttpResult:
-    """The final response of a request: status, headers (lower-case names) and body."""
+    """The final response of a request: status, headers (lower-case names) and body, and the
+    status line's reason phrase (what a failed manifest URL's message shows; not compared).
+    Immutable. A plain class, not a dataclass: dataclasses loads inspect (~7 ms of a fresh process
+    whose manifest names a URL)."""
+
+    __slots__ = ("status", "headers", "body", "reason")
 
     status: int
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
-    #: The status line's reason phrase (what a failed manifest URL's message shows).
-    reason: str = field(default="", compare=False)
+    headers: dict[str, str]
+    body: bytes
+    reason: str
+
+    def __init__(self, status: int, headers: dict[str, str] | None = None, body: bytes = b"", reason: str = "") -> None:
+        for name, value in (("status", status), ("headers", {} if headers is None else headers), ("body", body),
+                            ("reason", reason)):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}: an HttpResult is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}: an HttpResult is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not HttpResult:
+            return NotImplemented
+        return (self.status, self.headers, self.body) == (other.status, other.headers, other.body)
+
+    __hash__ = None  # type: ignore[assignment]  # its headers are a dict
+
+    def __repr__(self) -> str:
+        return f"HttpResult(status={self.status!r}, headers={self.headers!r}, body={self.body!r}, reason={self.reason!r})"
 
     def headers_json(self) -> bytes:
         """The headers as the JSON object ``http_headers`` returns to the plugin (UTF-8)."""
+        import json
+
         return json.dumps(self.headers, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
@@ -154,6 +181,8 @@ def normalize_host(host: str) -> str:
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     if ":" in host:
+        import ipaddress
+
         try:
             address = ipaddress.IPv6Address(host)
         except ValueError:
@@ -177,6 +206,8 @@ def normalize_host(host: str) -> str:
 
 
 def _ip(text: str):
+    import ipaddress
+
     if text.startswith("[") and text.endswith("]"):
         text = text[1:-1]
     try:
@@ -197,6 +228,8 @@ def _compile_pattern(pattern: str):
     labels = []
     for label in p.split("."):
         if not label.isascii() and not (_GLOB_CHARS & set(label)):
+            import encodings.idna
+
             try:
                 label = encodings.idna.ToASCII(label).decode("ascii")
             except UnicodeError:
@@ -232,13 +265,14 @@ def host_allowed(host: str, allowed_hosts: Sequence[str]) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class _Target:
-    scheme: str
-    host: str  # normalized (normalize_host)
-    port: int
-    target: str  # path and query, as sent on the request line
-    authorization: str | None  # Basic credentials from the URL's userinfo
+    """Where a request goes: scheme, host (normalized: normalize_host), port, target (path and
+    query, as sent on the request line), authorization (Basic credentials from the URL's userinfo)."""
+
+    __slots__ = ("scheme", "host", "port", "target", "authorization")
+
+    def __init__(self, scheme: str, host: str, port: int, target: str, authorization: str | None) -> None:
+        self.scheme, self.host, self.port, self.target, self.authorization = scheme, host, port, target, authorization
 
     @property
     def origin(self):
@@ -289,6 +323,8 @@ def _parse_url(url: str) -> _Target:
 
 def _parse_request(request_json: bytes):
     """(url, method, headers) from the plugin's request JSON; CallError naming the problem."""
+    import json
+
     try:
         request = json.loads(request_json)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -663,7 +699,8 @@ def _read_body(state: _State, host: str, response: http.client.HTTPResponse, lim
 
 
 #: ``follow(current, next_url, status)``: the target a redirect may go to, or raise.
-_Follow = Callable[[_Target, str, int], _Target]
+if TYPE_CHECKING:
+    _Follow = Callable[[_Target, str, int], _Target]
 
 
 def _exchange(state: _State, target: _Target, method: str, headers: dict[str, str], body: bytes,
