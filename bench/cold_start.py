@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import contextlib
 import hashlib
+import http.server
 import os
 import resource
 import site
@@ -29,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -46,7 +49,8 @@ EXAMPLE_INPUT = "Hello, World!"
 #: extism_fast honours it).
 VARIANTS = {"config": "with a config", "manifest": "from a manifest dict",
             "limits": "from a manifest dict with a timeout and max_pages",
-            "hash": "from a manifest dict pinning the module's hash", "host function": "a typed host function",
+            "hash": "from a manifest dict pinning the module's hash",
+            "url": "from a manifest dict of its URL (served on 127.0.0.1)", "host function": "a typed host function",
             "cache config": "EXTISM_CACHE_CONFIG set"}
 
 #: The goals with no official counterpart (ms, wall time of the whole process).
@@ -54,7 +58,7 @@ CALL_GOAL_MS = 25.0
 HELP_GOAL_MS = 20.0
 
 # One fresh process: import, Plugin(path) (the warm cache; argv[5] asks for a config or a manifest
-# dict instead: VARIANTS; argv[6] is the module's sha256, hashed by the bench), the first call; its own timings and peak RSS on stdout. The peak is VmHWM (KiB), this process image's own: getrusage's ru_maxrss
+# dict instead: VARIANTS; argv[6] is the module's sha256 or URL for those rows), the first call; its own timings and peak RSS on stdout. The peak is VmHWM (KiB), this process image's own: getrusage's ru_maxrss
 # starts from the forking parent's (here the bench's, ~100 MiB).
 _FIRST_RESULT = textwrap.dedent("""
     import sys, time
@@ -70,6 +74,8 @@ _FIRST_RESULT = textwrap.dedent("""
         plugin = sdk.Plugin({"wasm": [{"path": sys.argv[2]}], "config": {"greeting": "hello"}}, functions=[])
     elif sys.argv[5] == "hash":
         plugin = sdk.Plugin({"wasm": [{"path": sys.argv[2], "hash": sys.argv[6]}]}, functions=[])
+    elif sys.argv[5] == "url":
+        plugin = sdk.Plugin({"wasm": [{"url": sys.argv[6]}]}, functions=[])
     elif sys.argv[5] == "limits":
         plugin = sdk.Plugin({"wasm": [{"path": sys.argv[2]}], "timeout_ms": 5000, "memory": {"max_pages": 64}},
                             functions=[])
@@ -150,9 +156,8 @@ class _Samples(dict):
 
 
 def _first_result(samples: _Samples, label: str, sdk: str, env: dict, python: list, path: Path, function: str,
-                  data: str, outputs: dict, how: str = "path") -> None:
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    wall, out, cpu = _run([*python, "-c", _FIRST_RESULT, sdk, str(path), function, data, how, digest], env)
+                  data: str, outputs: dict, how: str = "path", extra: str = "") -> None:
+    wall, out, cpu = _run([*python, "-c", _FIRST_RESULT, sdk, str(path), function, data, how, extra], env)
     imported, created, rss, output = out.split()
     samples.add(f"process to first result, {label}", sdk, wall)
     samples.add(f"process to first result, {label} cpu", sdk, cpu)
@@ -162,8 +167,9 @@ def _first_result(samples: _Samples, label: str, sdk: str, env: dict, python: li
     outputs.setdefault(label, set()).add(output)
 
 
-def _round(all_samples: dict, sdk: str, pythons: dict, envs: dict, plugins: dict, outputs: dict) -> None:
-    """One fresh process per row for ``sdk``, in each interpreter (``pythons``: _pythons)."""
+def _round(all_samples: dict, sdk: str, pythons: dict, envs: dict, plugins: dict, outputs: dict, url: str) -> None:
+    """One fresh process per row for ``sdk``, in each interpreter (``pythons``: _pythons); ``url``
+    serves the example plugin."""
     for interpreter, python in pythons.items():
         samples, env = all_samples[interpreter], envs[interpreter][sdk]
         wall, _, cpu = _run([*python, "-c", f"import {sdk}"], env)
@@ -172,10 +178,11 @@ def _round(all_samples: dict, sdk: str, pythons: dict, envs: dict, plugins: dict
         for label, (path, function, data) in plugins.items():
             _first_result(samples, label, sdk, env, python, path, function, data, outputs)
         example, function, data = plugins["example"]
+        extras = {"hash": hashlib.sha256(example.read_bytes()).hexdigest(), "url": url}
         for variant in VARIANTS:
             variant_env = envs[interpreter].get(f"{sdk}, {variant}", env)
             _first_result(samples, f"example, {variant}", sdk, variant_env, python, example, function, data,
-                          outputs, variant if variant != "cache config" else "path")
+                          outputs, variant if variant != "cache config" else "path", extras.get(variant, ""))
         if sdk == "extism_fast":
             call = _run([*python, "-c", _CLI, "call", str(example), function, "--input", data], env)
             shown = _run([*python, "-c", _CLI, "--help"], env)
@@ -229,6 +236,32 @@ def _results(samples: _Samples, size: str, rounds: int, suffix: str) -> list[Res
     return rows
 
 
+@contextlib.contextmanager
+def _served(path: Path):
+    """The URL of ``path``'s bytes on an HTTP server on 127.0.0.1 (the "url" row), stopped on exit."""
+    body = path.read_bytes()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/{path.name}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
 def measure_cold_start(rounds: int, workdir: Path, root: Path = REPO_ROOT) -> list[Result]:
     """The cold-start rows, from ``rounds`` rounds of fresh processes of each SDK; ``root``: the
     checkout whose extism_fast the processes run (built in place)."""
@@ -236,7 +269,9 @@ def measure_cold_start(rounds: int, workdir: Path, root: Path = REPO_ROOT) -> li
     big, size, first_load_envs = first_load_setup(workdir)
     python_path = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
     clean_path = os.pathsep.join([python_path, *site.getsitepackages()])  # what -S leaves off sys.path
-    envs = {interpreter: {sdk: {**os.environ, **env, "PYTHONPATH": clean_path if interpreter == "clean" else python_path}
+    # No proxy: the "url" row's server is on 127.0.0.1 (extism_fast ignores proxy variables; not so the official SDK)
+    environ = {key: value for key, value in os.environ.items() if not key.lower().endswith("_proxy")}
+    envs = {interpreter: {sdk: {**environ, **env, "PYTHONPATH": clean_path if interpreter == "clean" else python_path}
                           for sdk, env in first_load_envs["warm"].items()} for interpreter in INTERPRETERS}
     for env in envs.values():  # the "cache config" row: extism_fast as a user who set only the official variable
         env["extism_fast, cache config"] = {
@@ -245,11 +280,12 @@ def measure_cold_start(rounds: int, workdir: Path, root: Path = REPO_ROOT) -> li
     plugins = {"big": (big, "run", ""), "example": (build_path(EXAMPLE), "count_vowels", EXAMPLE_INPUT)}
     pythons = _pythons(workdir)
     samples, outputs = {interpreter: _Samples() for interpreter in INTERPRETERS}, {}
-    for sdk in ("extism_fast", "extism"):  # fills the caches
-        _round({interpreter: _Samples() for interpreter in INTERPRETERS}, sdk, pythons, envs, plugins, outputs)
-    for i in range(rounds):
-        for sdk in (("extism_fast", "extism") if i % 2 == 0 else ("extism", "extism_fast")):
-            _round(samples, sdk, pythons, envs, plugins, outputs)
+    with _served(plugins["example"][0]) as url:
+        for sdk in ("extism_fast", "extism"):  # fills the caches
+            _round({interpreter: _Samples() for interpreter in INTERPRETERS}, sdk, pythons, envs, plugins, outputs, url)
+        for i in range(rounds):
+            for sdk in (("extism_fast", "extism") if i % 2 == 0 else ("extism", "extism_fast")):
+                _round(samples, sdk, pythons, envs, plugins, outputs, url)
     mismatched = {label: sorted(found) for label, found in outputs.items() if len(found) != 1}
     if mismatched:
         raise SystemExit(f"bench: OUTPUT MISMATCH in the cold start rows: {mismatched}")
