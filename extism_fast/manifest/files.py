@@ -12,8 +12,8 @@ TYPE_CHECKING = False  # typing is not imported at run time (cold start: tests/t
 if TYPE_CHECKING:
     from typing import Callable
 
-__all__ = ["read_module_file", "fetch_module", "stat_identity", "check_sha256", "sha256_digest", "use_sha256",
-           "FILE_IDENTITY_SETTLE_NS"]
+__all__ = ["read_module_file", "fetch_module", "stat_identity", "check_sha256", "is_sha256_hex", "sha256_digest",
+           "use_sha256", "FILE_IDENTITY_SETTLE_NS"]
 
 #: How long a file must have been left unchanged (its ctime, which no program can set) before its
 #: identity stands for its contents: a write within one tick of the filesystem's clock could keep
@@ -106,6 +106,14 @@ def fetch_module(where: str, url: str, method: str, headers: dict) -> bytes:
     if not 200 <= response.status < 300:
         raise ManifestError(f"{where}.url: cannot fetch {shown}: HTTP {response.status} {response.reason}")
     return response.body
+
+
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+
+
+def is_sha256_hex(value: str) -> bool:
+    """Whether ``value`` is written as a manifest source's ``hash`` must be: 64 hex digits, any case."""
+    return len(value) == 64 and _HEX_DIGITS.issuperset(value)
 
 
 def check_sha256(where: str, actual: str, expected: str) -> None:

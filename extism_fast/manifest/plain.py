@@ -1,7 +1,7 @@
 """The plain plugin: one wasm or WAT module, given as bytes, as WAT text or as a module file (or as
-a manifest dict of just that module, or of one URL without headers or method, maybe with its ``hash``, a ``timeout_ms``, ``memory`` limits,
-``allowed_hosts`` and ``allowed_paths``), with every other manifest option at its default but, maybe,
-a config: what most programs pass to ``Plugin(...)``.
+a manifest dict of just that module, or of one URL without headers or method, maybe with its
+``hash``, a ``timeout_ms``, ``memory`` limits, ``allowed_hosts`` and ``allowed_paths``), with every
+other manifest option at its default but, maybe, a config: what most programs pass to ``Plugin(...)``.
 
 It is recognised and read here without the manifest classes (attrs, manifest/schema.py and what
 they import cost a fresh ``python -S`` process ~45 ms, twice the rest of its first call), and
@@ -18,7 +18,7 @@ Also here, for both: telling a module from a manifest (:func:`looks_like_wat`, :
 
 import os
 
-from extism_fast.manifest.files import check_sha256, fetch_module, read_module_file, sha256_digest
+from extism_fast.manifest.files import check_sha256, fetch_module, is_sha256_hex, read_module_file, sha256_digest
 
 __all__ = ["PlainSource", "PlainModule", "plain_source", "looks_like_wat", "looks_like_json_object",
            "looks_like_toml", "file_is_manifest", "SNIFF_BYTES", "WASM_MAGIC"]
@@ -92,8 +92,8 @@ class PlainModule:
 
 
 class PlainSource:
-    """A plain plugin: its module's bytes (``data``), file (``path``) or ``url``, its ``config`` (a dict of
-    str to str, its own copy), its ``limits``: the integer options set (``timeout_ms`` and
+    """A plain plugin: its module's bytes (``data``), file (``path``) or ``url``, its ``config`` (a
+    dict of str to str, its own copy), its ``limits``: the integer options set (``timeout_ms`` and
     ``memory``'s, by path: ``{"timeout_ms": 50, "memory.max_pages": 4}``, each exactly an int in its
     range), and ``allowed_hosts`` (a list of str) and ``allowed_paths`` (a dict of str to str), its
     own copies, None when unset: a Manifest's fields, read alike (runtime/options.py), and the
@@ -275,17 +275,9 @@ def _plain_limits(d: dict) -> dict | None:
     return limits
 
 
-_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
-
-
-def _is_sha256(value: object) -> bool:
-    # A hash the schema takes as it is: exactly a str of 64 hex digits (any case).
-    return type(value) is str and len(value) == 64 and _HEX_DIGITS.issuperset(value)
-
-
 def _plain_dict(d: dict) -> PlainSource | None:
-    # {"wasm": [{"path": str} or {"data": bytes} or {"url": str}, maybe with "hash"], "config": {...}, "timeout_ms": int, "memory":
-    # {...}, "allowed_hosts": [...], "allowed_paths": {...}} and nothing else: what
+    # {"wasm": [{"path": str} or {"data": bytes} or {"url": str}, maybe with "hash"], "config": {...},
+    # "timeout_ms": int, "memory": {...}, "allowed_hosts": [...], "allowed_paths": {...}} and nothing else: what
     # Manifest.from_dict makes of it is plain (a path as a WasmFile: never read as a manifest).
     if not d.keys() <= {"wasm", "config", "timeout_ms", "memory", "allowed_hosts", "allowed_paths"}:
         return None
@@ -301,7 +293,7 @@ def _plain_dict(d: dict) -> PlainSource | None:
     if type(entry) is not dict:
         return None
     hash_ = entry.get("hash")
-    if hash_ is not None and not _is_sha256(hash_):
+    if hash_ is not None and not (type(hash_) is str and is_sha256_hex(hash_)):  # else the schema's
         return None
     sources = [key for key in entry if key != "hash"]
     if len(sources) != 1:

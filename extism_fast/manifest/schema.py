@@ -18,7 +18,6 @@ import binascii
 import contextlib
 import contextvars
 import os
-import re
 from collections.abc import Iterator, Mapping
 from typing import Any, Callable, TypeAlias, TypeGuard, Union
 
@@ -29,7 +28,7 @@ from extism_fast.host.urls import HTTP_TOKEN, redact_url, url_problem
 from extism_fast.manifest.limits import (DEFAULT_MAX_HTTP_RESPONSE_BYTES, DEFAULT_MAX_TABLE_ELEMENTS,
                                          DEFAULT_MAX_VAR_BYTES, OPTION_HIGH, U32_MAX, U64_MAX, URL_FETCH_TIMEOUT_S,
                                          WASM_PAGE_SIZE, memory_budget, timeout_ns)  # noqa: F401 (re-exported)
-from extism_fast.manifest.files import check_sha256, fetch_module, read_module_file
+from extism_fast.manifest.files import check_sha256, fetch_module, is_sha256_hex, read_module_file
 from extism_fast.manifest.config import config_merged
 
 __all__ = [
@@ -53,7 +52,6 @@ __all__ = [
 # be module names: that module then provides those imports (see import_plan.h).
 _RESERVED_NAME = "extism:host/env"
 
-_HEX64 = re.compile(r"[0-9A-Fa-f]{64}")
 
 # Field-path prefix used by validation messages. Direct construction reports e.g. "WasmData.hash";
 # ``Manifest.from_dict`` sets this so the same validators report "manifest.wasm[1].hash" without
@@ -145,7 +143,7 @@ def _check_name(where: str, value: Any) -> None:
 def _check_hash(where: str, value: Any) -> None:
     if value is None:
         return
-    if not isinstance(value, str) or not _HEX64.fullmatch(value):
+    if not isinstance(value, str) or not is_sha256_hex(value):
         raise _fail(where, "64 hex characters", value)
 
 
