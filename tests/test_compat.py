@@ -18,6 +18,7 @@ not behaviour an application can rely on):
 """
 
 import base64
+import hashlib
 import http.server
 import importlib
 import json
@@ -25,6 +26,7 @@ import os
 import pickle
 import re
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -39,7 +41,7 @@ import pytest
 import extism
 import extism_fast
 import extism_fast.http
-from conftest import REPO_ROOT, build_plugin
+from conftest import REPO_ROOT, build_plugin, serve_bytes
 
 SDKS = [extism_fast, extism]
 
@@ -221,6 +223,27 @@ def _kitchen_functions(sdk):
         return f"hello world: {text}"
 
     return [hello_world]
+
+
+def test_a_manifest_naming_a_url_fetches_it_and_checks_its_hash(sdk, plugin_wasm, monkeypatch):
+    """The official docs' first example, from a server on 127.0.0.1: both fetch the module, run it,
+    and refuse a wrong hash and a missing module with their Error."""
+    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)  # a proxy would intercept the official SDK's requests
+    wasm = plugin_wasm("examples/count_vowels.wat")
+    good = hashlib.sha256(wasm).hexdigest()
+    with serve_bytes(wasm) as base:
+        for manifest in ({"wasm": [{"url": f"{base}/count_vowels.wasm"}]},
+                         {"wasm": [{"url": f"{base}/count_vowels.wasm", "hash": good}], "config": {"k": "v"}}):
+            with sdk.Plugin(manifest, functions=[]) as plugin:
+                assert plugin.call("count_vowels", "Hello World") == b'{"count": 3}'
+        with pytest.raises(sdk.Error):
+            sdk.Plugin({"wasm": [{"url": f"{base}/count_vowels.wasm", "hash": "0" * 64}]}, functions=[])
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        refused = f"http://127.0.0.1:{s.getsockname()[1]}/m.wasm"
+    with pytest.raises(sdk.Error):
+        sdk.Plugin({"wasm": [{"url": refused}]}, functions=[])
 
 
 def test_integer_limits_at_and_beyond_their_ranges(sdk, plugin_wasm):
