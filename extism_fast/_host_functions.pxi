@@ -36,8 +36,7 @@ cdef bytes _value_types(types, str label):
     there by the program; LinkError for any other entry or a type calls cannot pass."""
     values = []
     for t in types:
-        valtype = _functions._valtype_class
-        value = t.value if valtype is not None and isinstance(t, valtype) else t
+        value = _functions._member_value(t)
         if type(value) is not int or not 0 <= value < len(_VALTYPE_TO_KIND):
             raise LinkError(f"host function {label}: {t!r} is not a ValType value")
         if value > _F64:

@@ -171,6 +171,11 @@ class Function:
         return f"{type(self).__name__}({where} ({args}) -> ({returns}))"
 
 
+def _member_value(v: Any) -> Any:
+    """``v``'s value when it is a ValType member, else ``v`` itself (the Enum is not loaded for it)."""
+    return v.value if _valtype_class is not None and isinstance(v, _valtype_class) else v
+
+
 def _valtype_value(v: Any, fn_name: str) -> int:
     """The value of the ValType member ``v`` (TypeError for anything else)."""
     if _valtype_class is not None and isinstance(v, _valtype_class):
@@ -181,8 +186,7 @@ def _valtype_value(v: Any, fn_name: str) -> int:
 def _valtype_name(value: Any) -> str:
     """The ValType name of an entry of Function.args / returns: a value, or a member the program
     put there (repr of anything else)."""
-    if _valtype_class is not None and isinstance(value, _valtype_class):
-        value = value.value  # PTR's member is I64 here
+    value = _member_value(value)  # PTR's member is named I64 here
     if type(value) is int and 0 <= value < len(_VALTYPE_NAMES):
         return _VALTYPE_NAMES[value]
     return repr(value)

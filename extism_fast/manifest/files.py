@@ -116,8 +116,9 @@ def is_sha256_hex(value: str) -> bool:
     return len(value) == 64 and _HEX_DIGITS.issuperset(value)
 
 
-def check_sha256(where: str, actual: str, expected: str) -> None:
-    """HashMismatchError naming ``where`` unless ``actual`` (the module's sha256 as lowercase hex) is
+def check_sha256(where: str, data: bytes, expected: str) -> None:
+    """HashMismatchError naming ``where`` unless the module ``data``'s sha256 (sha256_digest) is
     ``expected`` (a manifest source's ``hash``: 64 hex digits, any case)."""
+    actual = sha256_digest(data).hex()
     if actual != expected.lower():
         raise HashMismatchError(f"{where}: sha256 mismatch: expected {expected}, got {actual}")

@@ -18,7 +18,7 @@ Also here, for both: telling a module from a manifest (:func:`looks_like_wat`, :
 
 import os
 
-from extism_fast.manifest.files import check_sha256, fetch_module, is_sha256_hex, read_module_file, sha256_digest
+from extism_fast.manifest.files import check_sha256, fetch_module, is_sha256_hex, read_module_file
 
 __all__ = ["PlainSource", "PlainModule", "plain_source", "looks_like_wat", "looks_like_json_object",
            "looks_like_toml", "file_is_manifest", "SNIFF_BYTES", "WASM_MAGIC"]
@@ -147,7 +147,7 @@ class PlainSource:
         else:
             module = PlainModule(self.data, None)  # type: ignore[arg-type]
         if self.hash is not None:
-            check_sha256("manifest.wasm[0]", sha256_digest(module.data).hex(), self.hash)
+            check_sha256("manifest.wasm[0]", module.data, self.hash)
         return [module]
 
     def manifest(self):  # noqa: ANN201 - a Manifest (its classes load here)

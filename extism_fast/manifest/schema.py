@@ -684,9 +684,7 @@ class Manifest:
             where = f"manifest.wasm[{i}]"
             data, identity = _read_source(where, source, base_dir)
             if source.hash is not None:
-                import hashlib
-
-                check_sha256(where, hashlib.sha256(data).hexdigest(), source.hash)
+                check_sha256(where, data, source.hash)
             module = LoadedModule(name=names[i], data=data, is_main=i == main, file_identity=identity)
             if i == main:
                 main_module = module
